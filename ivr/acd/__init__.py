@@ -1,0 +1,1 @@
+"""Automatic call distribution: operators, the daily cap, waiting, offering, bridging."""

@@ -1,0 +1,22 @@
+"""The `queue:` section of nul.yaml."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class QueueSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    daily_cap: int = Field(400, ge=0, description="calls admitted to the operator queue per local day (charter: 400)")
+    ring_timeout_s: float = Field(20.0, gt=0, le=120, description="an offer rings this long, then the next operator")
+    wrap_up_s: float = Field(30.0, ge=0, le=600, description="after each call, time to finish the ticket")
+    max_missed_offers: int = Field(2, ge=1, le=20, description="unanswered offers in a row before automatic pause")
+    max_wait_s: float = Field(600.0, gt=0, description="longest wait before the caller is sent to voicemail")
+    announce_every_s: float = Field(30.0, ge=10, description="how often position and wait are considered for saying")
+    leave_key: str = Field("9", pattern=r"^[0-9*#]$", description="while waiting, this key leaves a voicemail instead")
+    default_handle_s: float = Field(240.0, gt=0, description="assumed call length for wait estimates until measured")
+    skill_routing: bool = Field(
+        True, description="offer calls only to operators with the call's topic among their skills"
+    )
+    record_format: str = Field("wav", pattern=r"^(wav|gsm|sln)$", description="format of call recordings")

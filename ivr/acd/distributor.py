@@ -1,0 +1,330 @@
+"""Matches waiting calls with operators: longest-idle first, by skill, one offer per operator.
+
+Everything here runs on the event loop, so state changes need no locks; slow work (dialling an
+operator) runs in tasks that report back. Presence lives in the store (it survives restarts);
+offered / busy / wrap-up live here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from statistics import mean
+from typing import Any, Protocol
+
+from ivr.acd.agents import PRESENCE_STATES, Agent, AgentState
+from ivr.acd.config import QueueSettings
+from ivr.acd.operators import OperatorInfo
+from ivr.clock import Clock
+from ivr.tasks import spawn
+from ivr.telephony.ports import CallChannel
+
+log = logging.getLogger(__name__)
+
+
+class OfferFailed(Exception):
+    def __init__(self, cause: str) -> None:
+        super().__init__(cause)
+        self.cause = cause
+
+
+class Offerer(Protocol):
+    async def dial(
+        self, endpoint: str, *, caller_id: str | None, timeout: float, cancelled: asyncio.Event
+    ) -> CallChannel:
+        """Ring an operator; return their answered leg, or raise OfferFailed."""
+        ...
+
+
+PresenceSink = Callable[[str, str, str | None], Coroutine[Any, Any, None]]
+TicketEventSink = Callable[[int, str, dict[str, Any]], Coroutine[Any, Any, None]]
+
+
+@dataclass
+class Assignment:
+    agent: Agent
+    leg: CallChannel
+
+
+@dataclass
+class WaitingCall:
+    ticket_id: int
+    channel: CallChannel
+    topic: str | None
+    caller: str | None
+    since: float
+    assigned: asyncio.Future[Assignment] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    withdrawn: asyncio.Event = field(default_factory=asyncio.Event)
+    offering: Agent | None = None
+
+
+class Distributor:
+    def __init__(
+        self,
+        offerer: Offerer,
+        settings: QueueSettings,
+        clock: Clock,
+        persist_presence: PresenceSink | None = None,
+        ticket_event: TicketEventSink | None = None,
+    ) -> None:
+        self.offerer = offerer
+        self.ticket_event = ticket_event
+        self.settings = settings
+        self.clock = clock
+        self.persist_presence = persist_presence
+        self.agents: dict[str, Agent] = {}
+        self.waiting: list[WaitingCall] = []
+        self.offers_made = 0
+        self._wrapups: dict[str, asyncio.TimerHandle] = {}
+        self.on_change: Callable[[], None] | None = None
+
+    # --- operators ----------------------------------------------------------------------------
+
+    def sync(self, infos: list[OperatorInfo]) -> None:
+        """Bring agents in line with the store (new operators, edits, presence set elsewhere)."""
+        now = self.clock.monotonic()
+        seen = set()
+        for info in infos:
+            seen.add(info.login)
+            agent = self.agents.get(info.login)
+            if agent is None:
+                agent = self.agents[info.login] = Agent(info, since=now, idle_since=now)
+            agent.info = info
+            if agent.presence_applied == info.presence_at and info.presence_at is not None:
+                continue  # nothing new in the store (our own changes come back this way too)
+            agent.presence_applied = info.presence_at
+            wanted = PRESENCE_STATES.get(info.presence, AgentState.LOGGED_OUT)
+            if agent.state in (AgentState.OFFERED, AgentState.BUSY, AgentState.WRAP_UP):
+                if wanted is not AgentState.AVAILABLE:
+                    agent.deferred = (wanted, info.pause_reason)
+            elif agent.state != wanted or (wanted is AgentState.PAUSED and agent.pause_reason != info.pause_reason):
+                agent.move(wanted, now, info.pause_reason)
+        for login in set(self.agents) - seen:
+            agent = self.agents[login]
+            if agent.state in (AgentState.AVAILABLE, AgentState.PAUSED, AgentState.LOGGED_OUT):
+                del self.agents[login]
+        self._kick()
+
+    async def set_presence(self, login: str, presence: str, reason: str | None = None) -> Agent:
+        agent = self.agents[login]
+        wanted = PRESENCE_STATES[presence]
+        if (
+            agent.state in (AgentState.OFFERED, AgentState.BUSY, AgentState.WRAP_UP)
+            and wanted is not AgentState.AVAILABLE
+        ):
+            agent.deferred = (wanted, reason)
+        else:
+            if wanted is AgentState.AVAILABLE:
+                agent.missed = 0
+            agent.move(wanted, self.clock.monotonic(), reason)
+        if self.persist_presence is not None:
+            await self.persist_presence(login, presence, reason)
+        self._kick()
+        return agent
+
+    def phone_registered(self, login: str, registered: bool) -> None:
+        """The softphone registered or went away: an unreachable operator is paused, and taken
+        back when the phone returns (only if that was the reason for the pause)."""
+        agent = self.agents.get(login)
+        if agent is None or agent.registered == registered:
+            return
+        agent.registered = registered
+        log.info("operator %s softphone %s", login, "registered" if registered else "unregistered")
+        if not registered and not agent.reachable and agent.state is AgentState.AVAILABLE:
+            self._auto_pause(agent, "phone_unregistered")
+        elif registered and agent.state is AgentState.PAUSED and agent.pause_reason == "phone_unregistered":
+            self._auto_resume(agent)
+        self._kick()
+
+    def _auto_pause(self, agent: Agent, reason: str) -> None:
+        agent.move(AgentState.PAUSED, self.clock.monotonic(), reason)
+        if self.persist_presence is not None:
+            spawn(self.persist_presence(agent.login, "paused", reason), name=f"presence-{agent.login}")
+
+    def _auto_resume(self, agent: Agent) -> None:
+        agent.move(AgentState.AVAILABLE, self.clock.monotonic())
+        if self.persist_presence is not None:
+            spawn(self.persist_presence(agent.login, "available", None), name=f"presence-{agent.login}")
+
+    # --- calls --------------------------------------------------------------------------------
+
+    def staffed(self, topic: str | None) -> bool:
+        """Is anyone logged in who could take this call (now or after their current one)?"""
+        return any(
+            a.handles(topic, self.settings.skill_routing)
+            and a.reachable
+            and a.state is not AgentState.LOGGED_OUT
+            and not (a.state is AgentState.PAUSED and a.pause_reason == "phone_unregistered")
+            for a in self.agents.values()
+        )
+
+    def enqueue(self, ticket_id: int, channel: CallChannel, topic: str | None, caller: str | None) -> WaitingCall:
+        call = WaitingCall(ticket_id, channel, topic, caller, self.clock.monotonic())
+        self.waiting.append(call)
+        self._kick()
+        return call
+
+    def withdraw(self, call: WaitingCall) -> None:
+        """The call leaves the queue (hangup, voicemail key, too long a wait)."""
+        call.withdrawn.set()
+        if call in self.waiting:
+            self.waiting.remove(call)
+        self._changed()
+
+    def ahead(self, call: WaitingCall) -> int:
+        """Calls that will be served before this one (same pool of operators)."""
+        try:
+            index = self.waiting.index(call)
+        except ValueError:
+            return 0
+        return sum(1 for other in self.waiting[:index] if other.topic == call.topic or not self.settings.skill_routing)
+
+    def estimated_wait_s(self, call: WaitingCall) -> float:
+        pool = [a for a in self.agents.values() if a.working and a.handles(call.topic, self.settings.skill_routing)]
+        times = [t for a in self.agents.values() for t in a.handle_times[-20:]]
+        handle = mean(times) if times else self.settings.default_handle_s
+        return (self.ahead(call) + 1) * handle / max(1, len(pool))
+
+    def finished(self, agent: Agent, handle_s: float) -> None:
+        """The operator's call ended: wrap-up, then available again (or the presence asked for)."""
+        now = self.clock.monotonic()
+        agent.handle_times = [*agent.handle_times[-19:], handle_s]
+        agent.ticket_id = None
+        agent.move(AgentState.WRAP_UP, now)
+        delay = self.settings.wrap_up_s
+        loop = asyncio.get_running_loop()
+        self._wrapups[agent.login] = loop.call_later(delay, self._wrap_up_done, agent.login)
+        self._changed()
+
+    def _wrap_up_done(self, login: str) -> None:
+        self._wrapups.pop(login, None)
+        agent = self.agents.get(login)
+        if agent is None or agent.state is not AgentState.WRAP_UP:
+            return
+        now = self.clock.monotonic()
+        if agent.deferred is not None:
+            state, reason = agent.deferred
+            agent.deferred = None
+            agent.move(state, now, reason)
+        else:
+            agent.move(AgentState.AVAILABLE, now)
+        self._kick()
+
+    # --- matching -----------------------------------------------------------------------------
+
+    def _kick(self) -> None:
+        """Offer waiting calls to free operators; safe to call any time, from anywhere."""
+        for call in list(self.waiting):
+            if call.offering is not None or call.withdrawn.is_set():
+                continue
+            agent = self._pick(call)
+            if agent is None:
+                continue
+            call.offering = agent
+            agent.move(AgentState.OFFERED, self.clock.monotonic())
+            agent.ticket_id = call.ticket_id
+            self.offers_made += 1
+            self._note(call, "offer", operator=agent.login, via="softphone" if agent.registered else "phone")
+            spawn(self._offer(call, agent), name=f"offer-{agent.login}-{call.ticket_id}")
+        self._changed()
+
+    def _pick(self, call: WaitingCall) -> Agent | None:
+        free = [
+            a
+            for a in self.agents.values()
+            if a.state is AgentState.AVAILABLE and a.reachable and a.handles(call.topic, self.settings.skill_routing)
+        ]
+        return min(free, key=lambda a: a.idle_since) if free else None
+
+    async def _offer(self, call: WaitingCall, agent: Agent) -> None:
+        try:
+            endpoint = agent.endpoint()
+            leg = await self.offerer.dial(
+                endpoint, caller_id=call.caller, timeout=self.settings.ring_timeout_s, cancelled=call.withdrawn
+            )
+        except OfferFailed as exc:
+            self._missed(call, agent, exc.cause)
+            return
+        except Exception:
+            log.exception("offer to %s failed", agent.login)
+            self._missed(call, agent, "error")
+            return
+        if call.withdrawn.is_set() or call.assigned.done():
+            log.info("call %s left while %s answered; releasing the operator", call.ticket_id, agent.login)
+            await leg.hangup()
+            call.offering = None
+            agent.ticket_id = None
+            agent.move(AgentState.AVAILABLE, self.clock.monotonic())
+            self._kick()
+            return
+        agent.missed = 0
+        agent.calls += 1
+        agent.move(AgentState.BUSY, self.clock.monotonic())
+        if call in self.waiting:
+            self.waiting.remove(call)
+        call.assigned.set_result(Assignment(agent, leg))
+        self._kick()
+
+    def _note(self, call: WaitingCall, kind: str, **detail: Any) -> None:
+        """Offers on the ticket's timeline: supervisors see who was rung and why it failed."""
+        if self.ticket_event is not None:
+            spawn(self.ticket_event(call.ticket_id, kind, detail), name=f"ticket-event-{call.ticket_id}")
+
+    def _missed(self, call: WaitingCall, agent: Agent, cause: str) -> None:
+        self._note(call, "offer_missed", operator=agent.login, cause=cause)
+        call.offering = None
+        agent.ticket_id = None
+        now = self.clock.monotonic()
+        if cause != "cancelled":
+            agent.missed += 1
+            log.info("offer to %s not answered (%s); missed %d", agent.login, cause, agent.missed)
+        if agent.missed >= self.settings.max_missed_offers:
+            agent.move(AgentState.PAUSED, now, "missed_offers")
+            if self.persist_presence is not None:
+                spawn(self.persist_presence(agent.login, "paused", "missed_offers"), name=f"presence-{agent.login}")
+        elif agent.deferred is not None:
+            state, reason = agent.deferred
+            agent.deferred = None
+            agent.move(state, now, reason)
+        else:
+            agent.move(AgentState.AVAILABLE, now)  # to the back of the idle line: others get a turn
+        self._kick()
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
+
+    # --- what the console and `ivr queue status` show ----------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        now = self.clock.monotonic()
+        return {
+            "waiting": [
+                {
+                    "ticket": c.ticket_id,
+                    "caller": c.caller,
+                    "topic": c.topic,
+                    "waited_s": round(now - c.since, 1),
+                    "offered_to": c.offering.login if c.offering else None,
+                }
+                for c in self.waiting
+            ],
+            "longest_wait_s": round(max((now - c.since for c in self.waiting), default=0.0), 1),
+            "operators": [
+                {
+                    "login": a.login,
+                    "name": a.info.name,
+                    "state": str(a.state),
+                    "since_s": round(now - a.since, 1),
+                    "reason": a.pause_reason,
+                    "registered": a.registered,
+                    "reachable": a.reachable,
+                    "skills": list(a.info.skills),
+                    "calls": a.calls,
+                    "ticket": a.ticket_id,
+                }
+                for a in sorted(self.agents.values(), key=lambda a: a.login)
+            ],
+        }

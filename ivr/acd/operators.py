@@ -1,0 +1,215 @@
+"""Operator accounts in the store, and the PJSIP config that lets their softphones register.
+
+Passwords are never stored: only the digest Asterisk needs (md5 of user:realm:password), shown
+to nobody. An operator without a softphone is reached on an outside number through the carrier.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from ivr.tickets.models import Operator
+
+REALM = "nul"
+LOGIN = re.compile(r"^[a-z][a-z0-9_.-]{1,31}$")
+NUMBER = re.compile(r"^\+?[0-9]{4,20}$")
+PRESENCES = ("logged_out", "available", "paused")
+
+
+class OperatorError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class OperatorInfo:
+    id: int
+    login: str
+    name: str
+    softphone: bool
+    outside_number: str | None
+    skills: tuple[str, ...]
+    presence: str
+    pause_reason: str | None
+    presence_at: datetime | None = None
+
+    @property
+    def sip_user(self) -> str:
+        return f"op-{self.login}"
+
+    @classmethod
+    def of(cls, row: Operator) -> OperatorInfo:
+        return cls(
+            row.id,
+            row.login,
+            row.name,
+            row.sip_md5 is not None,
+            row.outside_number,
+            tuple(row.skills or ()),
+            row.presence,
+            row.pause_reason,
+            row.presence_at,
+        )
+
+
+def sip_digest(login: str, password: str) -> str:
+    return hashlib.md5(f"op-{login}:{REALM}:{password}".encode()).hexdigest()
+
+
+class OperatorDirectory:
+    def __init__(self, engine: Engine) -> None:
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    def add(
+        self,
+        login: str,
+        name: str,
+        *,
+        now: datetime,
+        softphone: bool = True,
+        password: str | None = None,
+        outside_number: str | None = None,
+        skills: list[str] | None = None,
+    ) -> tuple[OperatorInfo, str | None]:
+        """Create an operator; returns it and the softphone password (generated unless given)."""
+        if not LOGIN.match(login):
+            raise OperatorError(f"login {login!r}: 2-32 characters, lower-case letters, digits, . _ -")
+        if outside_number is not None and not NUMBER.match(outside_number):
+            raise OperatorError(f"outside number {outside_number!r}: digits only, optionally a leading +")
+        if not softphone and outside_number is None:
+            raise OperatorError("an operator needs a softphone or an outside number to be reached")
+        secret = (password or secrets.token_urlsafe(12)) if softphone else None
+        with self._sessions.begin() as session:
+            if session.scalar(select(Operator.id).where(Operator.login == login)) is not None:
+                raise OperatorError(f"operator {login!r} exists already")
+            row = Operator(
+                login=login,
+                name=name,
+                sip_md5=sip_digest(login, secret) if secret else None,
+                outside_number=outside_number,
+                skills=list(skills or []),
+                active=True,
+                presence="logged_out",
+                created_at=now,
+            )
+            session.add(row)
+            session.flush()
+            return OperatorInfo.of(row), secret
+
+    def set_password(self, login: str, password: str | None = None) -> str:
+        secret = password or secrets.token_urlsafe(12)
+        with self._sessions.begin() as session:
+            row = self._get(session, login)
+            row.sip_md5 = sip_digest(login, secret)
+        return secret
+
+    def update(
+        self,
+        login: str,
+        *,
+        outside_number: str | None = None,
+        skills: list[str] | None = None,
+        active: bool | None = None,
+        name: str | None = None,
+    ) -> OperatorInfo:
+        with self._sessions.begin() as session:
+            row = self._get(session, login)
+            if outside_number is not None:
+                if outside_number and not NUMBER.match(outside_number):
+                    raise OperatorError(f"outside number {outside_number!r}: digits only, optionally a leading +")
+                row.outside_number = outside_number or None
+            if skills is not None:
+                row.skills = skills
+            if active is not None:
+                row.active = active
+            if name is not None:
+                row.name = name
+            return OperatorInfo.of(row)
+
+    def set_presence(self, login: str, presence: str, reason: str | None, now: datetime) -> OperatorInfo:
+        if presence not in PRESENCES:
+            raise OperatorError(f"presence must be one of {', '.join(PRESENCES)}")
+        with self._sessions.begin() as session:
+            row = self._get(session, login)
+            row.presence, row.pause_reason, row.presence_at = presence, reason if presence == "paused" else None, now
+            return OperatorInfo.of(row)
+
+    def all(self, active_only: bool = True) -> list[OperatorInfo]:
+        with self._sessions() as session:
+            query = select(Operator).order_by(Operator.login)
+            if active_only:
+                query = query.where(Operator.active.is_(True))
+            return [OperatorInfo.of(r) for r in session.scalars(query)]
+
+    def get(self, login: str) -> OperatorInfo:
+        with self._sessions() as session:
+            return OperatorInfo.of(self._get(session, login))
+
+    def digests(self) -> dict[str, str]:
+        """login -> SIP digest, for the PJSIP config."""
+        with self._sessions() as session:
+            rows = session.execute(
+                select(Operator.login, Operator.sip_md5).where(Operator.active.is_(True), Operator.sip_md5.is_not(None))
+            )
+            return {login: md5 for login, md5 in rows if md5}
+
+    @staticmethod
+    def _get(session: Session, login: str) -> Operator:
+        row = session.scalar(select(Operator).where(Operator.login == login))
+        if row is None:
+            raise OperatorError(f"no operator {login!r}")
+        return row
+
+
+def render_pjsip(digests: dict[str, str], codecs: list[str]) -> str:
+    """The operators' endpoints for pjsip.conf (`#tryinclude pjsip_operators.conf`)."""
+    lines = ["; Generated by the engine from the operators in the store: do not edit.", ""]
+    for login, md5 in sorted(digests.items()):
+        user = f"op-{login}"
+        lines += [
+            f"[{user}]",
+            "type = endpoint",
+            "transport = transport-udp",
+            "context = from-operators",
+            "disallow = all",
+            f"allow = {','.join(codecs)}",
+            f"auth = {user}-auth",
+            f"aors = {user}",
+            "direct_media = no",
+            "rtp_symmetric = yes",
+            "force_rport = yes",
+            "rewrite_contact = yes",
+            "dtmf_mode = rfc4733",
+            "",
+            f"[{user}-auth]",
+            "type = auth",
+            "auth_type = digest",
+            f"username = {user}",
+            f"realm = {REALM}",
+            f"md5_cred = {md5}",
+            "",
+            f"[{user}]",
+            "type = aor",
+            "max_contacts = 1",
+            "remove_existing = yes",
+            "qualify_frequency = 15",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def write_if_changed(path: Path, text: str) -> bool:
+    if path.exists() and path.read_text() == text:
+        return False
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.chmod(0o600)
+    tmp.replace(path)
+    return True

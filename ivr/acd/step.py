@@ -1,0 +1,221 @@
+"""The `queue` node: admission under the daily cap, waiting with music and useful
+announcements, the voicemail key, then the conversation with an operator.
+
+Every way out is named on the ticket (`queue_result`): answered, cap, no_operators, max_wait,
+caller_choice, or abandoned when the caller hangs up while waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import uuid
+from collections.abc import Coroutine
+from typing import Any, Protocol
+
+from ivr.acd.cap import DailyCap
+from ivr.acd.config import QueueSettings
+from ivr.acd.distributor import Assignment, Distributor, WaitingCall
+from ivr.callflows.model import QueueNode
+from ivr.callflows.session import CallContext
+from ivr.recordings.consent import ACCEPTED
+from ivr.recordings.store import RecordingStore
+from ivr.telephony.errors import AriError, AriUnavailable, CallerHungUp
+from ivr.telephony.ports import CallChannel
+
+log = logging.getLogger(__name__)
+
+
+class Conversation(Protocol):
+    @property
+    def ended_by(self) -> str: ...
+
+    @property
+    def recording(self) -> str | None: ...
+
+
+class Bridging(Protocol):
+    async def converse(self, caller: CallChannel, operator: CallChannel, *, record_as: str | None) -> Conversation: ...
+
+
+class QueueStep:
+    def __init__(
+        self,
+        distributor: Distributor,
+        cap: DailyCap,
+        bridging: Bridging,
+        settings: QueueSettings,
+        recordings: RecordingStore | None,
+    ) -> None:
+        self.distributor = distributor
+        self.cap = cap
+        self.bridging = bridging
+        self.settings = settings
+        self.recordings = recordings
+
+    async def __call__(self, ctx: CallContext, node: QueueNode) -> str | None:
+        topic = node.topic or ctx.topic
+        if not self.distributor.staffed(topic):
+            return await self._not_served(ctx, node, "no_operators", "queue_no_operators")
+        if not await self.cap.admit(ctx.clock.now()):
+            return await self._not_served(ctx, node, "cap", "queue_cap")
+        await ctx.store.update(ctx.ticket_id, queue_result="waiting", queued_at=ctx.clock.now())
+        await ctx.event("queue_admitted", topic=topic)
+        call = self.distributor.enqueue(ctx.ticket_id, ctx.channel, topic, ctx.channel.caller.number)
+        try:
+            assignment = await self._wait(ctx, call)
+        except CallerHungUp:
+            await ctx.store.update(ctx.ticket_id, queue_result="abandoned")
+            await self._release(call)
+            raise
+        finally:
+            self.distributor.withdraw(call)
+            if not call.assigned.done():
+                call.assigned.cancel()
+        if isinstance(assignment, str):  # left the queue without an operator
+            return await self._not_served(ctx, node, assignment, "queue_max_wait" if assignment == "max_wait" else None)
+        return await self._talk(ctx, node, assignment)
+
+    async def _release(self, call: WaitingCall) -> None:
+        """The caller left just as an operator answered: free the operator at once."""
+        if call.assigned.done() and not call.assigned.cancelled():
+            assignment = call.assigned.result()
+            with contextlib.suppress(CallerHungUp, AriError, AriUnavailable):
+                await assignment.leg.hangup()
+            self.distributor.finished(assignment.agent, 0.0)
+
+    async def _not_served(self, ctx: CallContext, node: QueueNode, result: str, prompt: str | None) -> str:
+        await ctx.store.update(ctx.ticket_id, queue_result=result)
+        await ctx.event("queue_not_served", result=result)
+        ctx.data["voicemail_reason"] = result
+        if prompt:
+            await ctx.say(prompt)
+        return node.fallback
+
+    async def _wait(self, ctx: CallContext, call: WaitingCall) -> Assignment | str:
+        """Wait for an operator; returns the assignment, or why the caller leaves the queue.
+
+        While an operator's phone rings the caller hears music; announcements are made only
+        when nobody is being rung, and are cut short the moment an operator answers."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.max_wait_s
+        announcer = _Announcer(self.distributor, call, ctx)
+        next_announce = loop.time()
+        moh = False
+        try:
+            while not call.assigned.done():
+                now = loop.time()
+                if now >= deadline:
+                    return "max_wait"
+                if call.offering is None and now >= next_announce:
+                    if moh:
+                        await ctx.channel.stop_moh()
+                        moh = False
+                    await self._unless_assigned(announcer.announce(), call)
+                    next_announce = loop.time() + self.settings.announce_every_s
+                    continue
+                if not moh:
+                    await ctx.channel.start_moh()
+                    moh = True
+                pause = max(0.05, min(1.0, deadline - now, next_announce - now))
+                key = asyncio.ensure_future(ctx.channel.next_digit(pause))
+                both: list[asyncio.Future[Any]] = [key, call.assigned]
+                done, _ = await asyncio.wait(both, return_when=asyncio.FIRST_COMPLETED)
+                if key not in done:
+                    key.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await key
+                elif key.result() == self.settings.leave_key:  # raises CallerHungUp on a hangup
+                    await ctx.event("queue_left", key=self.settings.leave_key)
+                    return "caller_choice"
+            return call.assigned.result()
+        finally:
+            if moh and not ctx.channel.hung_up:
+                with contextlib.suppress(CallerHungUp):
+                    await ctx.channel.stop_moh()
+
+    @staticmethod
+    async def _unless_assigned(speech: Coroutine[Any, Any, None], call: WaitingCall) -> None:
+        task = asyncio.ensure_future(speech)
+        both: list[asyncio.Future[Any]] = [task, call.assigned]
+        await asyncio.wait(both, return_when=asyncio.FIRST_COMPLETED)
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        else:
+            task.result()  # CallerHungUp goes on up
+
+    async def _talk(self, ctx: CallContext, node: QueueNode, assignment: Assignment) -> str | None:
+        agent = assignment.agent
+        answered = ctx.clock.now()
+        ctx.destination = f"operator:{agent.login}"
+        ctx.data["operator_login"] = agent.login
+        await ctx.store.update(
+            ctx.ticket_id,
+            queue_result="answered",
+            operator_id=agent.info.id,
+            operator_answered_at=answered,
+            destination=ctx.destination,
+        )
+        await ctx.event("operator_answered", operator=agent.login)
+        record = ctx.consent == ACCEPTED and ctx.data.get("campaign") is not None
+        name = f"call-{ctx.ticket_id}-{uuid.uuid4().hex[:8]}" if record else None
+        started = ctx.clock.monotonic()
+        try:
+            talk = await self.bridging.converse(ctx.channel, assignment.leg, record_as=name)
+        finally:
+            self.distributor.finished(agent, ctx.clock.monotonic() - started)
+            await ctx.store.update(ctx.ticket_id, operator_ended_at=ctx.clock.now())
+        await ctx.event("operator_call_ended", ended_by=talk.ended_by, recorded=talk.recording is not None)
+        if talk.recording is not None:
+            await self._keep_recording(ctx, talk.recording)
+        if talk.ended_by == "caller":
+            raise CallerHungUp(ctx.channel.id)
+        if node.next is None and node.after_call_prompt:
+            await ctx.say(node.after_call_prompt)
+        return node.next
+
+    async def _keep_recording(self, ctx: CallContext, name: str) -> None:
+        if self.recordings is None:
+            return
+        try:
+            info = await self.recordings.keep(
+                name, self.settings.record_format, ticket_id=ctx.ticket_id, kind="call", at=ctx.clock.now()
+            )
+        except (AriError, AriUnavailable, OSError) as exc:
+            log.error("ticket %s: call recording %s not kept: %s", ctx.ticket_id, name, exc)
+            await ctx.event("recording_failed", name=name, error=str(exc)[:200])
+            return
+        await ctx.event("recording_kept", recording=info.id, sha256=info.sha256, seconds=round(info.duration_s, 1))
+
+
+class _Announcer:
+    """Position and estimated wait, said only when they tell the caller something new."""
+
+    def __init__(self, distributor: Distributor, call: WaitingCall, ctx: CallContext) -> None:
+        self.distributor = distributor
+        self.call = call
+        self.ctx = ctx
+        self.last_ahead: int | None = None
+        self.last_minutes: int | None = None
+        self.rounds = 0
+
+    async def announce(self) -> None:
+        first = self.rounds == 0
+        ahead = self.distributor.ahead(self.call)
+        minutes = max(1, math.ceil(self.distributor.estimated_wait_s(self.call) / 60))
+        prompts: list[str] = ["queue_enter"] if first else []
+        if ahead != self.last_ahead:
+            prompts.append(self.ctx.prompts.counted("queue_ahead", ahead))
+        if minutes != self.last_minutes and (minutes > 1 or first):
+            prompts.append(self.ctx.prompts.counted("queue_wait", minutes))
+        if first or self.rounds % 4 == 3:
+            prompts.append("queue_leave_offer")
+        self.rounds += 1
+        self.last_ahead, self.last_minutes = ahead, minutes
+        if prompts:
+            self.ctx.note("queue_announce", ahead=ahead, minutes=minutes)
+            await self.ctx.say(*prompts, interruptible=True)

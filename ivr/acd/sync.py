@@ -1,0 +1,100 @@
+"""Keeps the distributor and Asterisk in step with the operators in the store.
+
+The store is the truth for accounts and presence (the CLI and the console write there); every
+couple of seconds the engine reads it, regenerates the operators' PJSIP endpoints when they
+changed (and reloads PJSIP), and reads which softphones are registered. AMI contact events make
+registration changes visible at once; the periodic read repairs anything an event missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+
+from ivr.acd.distributor import Distributor
+from ivr.acd.operators import OperatorDirectory, render_pjsip, write_if_changed
+from ivr.telephony.ami import AmiEvent, AmiMonitor
+from ivr.telephony.ari import AriClient
+from ivr.telephony.errors import AmiError, AriError, AriUnavailable
+
+log = logging.getLogger(__name__)
+REGISTERED = {"Created", "Reachable", "NonQualified", "Updated"}
+
+
+class OperatorSync:
+    def __init__(
+        self,
+        directory: OperatorDirectory,
+        distributor: Distributor,
+        ari: AriClient,
+        ami: AmiMonitor,
+        conf_path: Path,
+        codecs: list[str],
+        every_s: float = 2.0,
+    ) -> None:
+        self.directory = directory
+        self.distributor = distributor
+        self.ari = ari
+        self.ami = ami
+        self.conf_path = conf_path
+        self.codecs = codecs
+        self.every_s = every_s
+        self.reloads = 0
+        self._task: asyncio.Task[None] | None = None
+        ami.on_event("ContactStatus", self._on_contact)
+
+    async def start(self) -> None:
+        await self.run_once()
+        self._task = asyncio.create_task(self._loop(), name="operator-sync")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.every_s)
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("operator sync failed; retrying")
+
+    async def run_once(self) -> None:
+        infos = await asyncio.to_thread(self.directory.all)
+        self.distributor.sync(infos)
+        digests = await asyncio.to_thread(self.directory.digests)
+        text = render_pjsip(digests, self.codecs)
+        if await asyncio.to_thread(write_if_changed, self.conf_path, text):
+            await self._reload_pjsip()
+        await self._read_registrations()
+
+    async def _reload_pjsip(self) -> None:
+        try:
+            await self.ami.action({"Action": "Command", "Command": "module reload res_pjsip.so"}, timeout=10)
+            self.reloads += 1
+            log.info("operators' SIP endpoints updated and PJSIP reloaded")
+        except AmiError as exc:
+            log.error("PJSIP reload failed (%s); operators' phones may not register until it succeeds", exc)
+            with contextlib.suppress(OSError):
+                self.conf_path.unlink()  # forces a rewrite and reload at the next sync
+
+    async def _read_registrations(self) -> None:
+        try:
+            endpoints = await self.ari.get("endpoints/PJSIP")
+        except (AriError, AriUnavailable) as exc:
+            log.debug("endpoint states unavailable: %s", exc)
+            return
+        online = {e.get("resource") for e in endpoints if isinstance(e, dict) and e.get("state") == "online"}
+        for login in list(self.distributor.agents):
+            self.distributor.phone_registered(login, f"op-{login}" in online)
+
+    def _on_contact(self, event: AmiEvent) -> None:
+        aor = str(event.get("AOR") or "")
+        if not aor.startswith("op-"):
+            return
+        status = str(event.get("ContactStatus") or "")
+        self.distributor.phone_registered(aor[3:], status in REGISTERED)

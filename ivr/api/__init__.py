@@ -1,0 +1,1 @@
+"""The engine's HTTP API (JSON): live queue state, operator presence, ticket outcomes."""

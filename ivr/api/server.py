@@ -1,0 +1,137 @@
+"""JSON API served by the engine process, for `ivr` commands and, later, the web console.
+
+Bound to loopback by default and guarded by a bearer token from the secrets file; the token is
+compared in constant time and never logged.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from ivr.acd.operators import OperatorError
+from ivr.tickets.store import OutcomeError
+
+if TYPE_CHECKING:
+    from ivr.app import Engine
+
+log = logging.getLogger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+ENGINE: web.AppKey[Engine] = web.AppKey("engine")
+
+
+def make_api(engine: Engine) -> web.Application:
+    token = engine.settings.console.api_token
+    secret = token.get_secret_value() if token is not None else None
+
+    @web.middleware
+    async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path.startswith("/api/"):
+            given = request.headers.get("Authorization", "")
+            if secret is None or not hmac.compare_digest(given.encode(), f"Bearer {secret}".encode()):
+                return _error(401, "missing or wrong API token")
+        try:
+            return await handler(request)
+        except (OperatorError, OutcomeError) as exc:
+            return _error(400, str(exc))
+        except KeyError as exc:
+            return _error(404, f"not found: {exc.args[0]}")
+
+    app = web.Application(middlewares=[auth], client_max_size=64 * 1024)
+    app[ENGINE] = engine
+    app.router.add_get("/api/health", health)
+    app.router.add_get("/api/queue", queue_state)
+    app.router.add_post("/api/operators/{login}/presence", set_presence)
+    app.router.add_post("/api/tickets/{id}/outcome", file_outcome)
+    return app
+
+
+def _engine(request: web.Request) -> Engine:
+    return request.app[ENGINE]
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        data = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise web.HTTPBadRequest(text='{"error": "the body must be JSON"}', content_type="application/json") from None
+    if not isinstance(data, dict):
+        raise web.HTTPBadRequest(text='{"error": "the body must be a JSON object"}', content_type="application/json")
+    return data
+
+
+async def health(request: web.Request) -> web.Response:
+    engine = _engine(request)
+    return web.json_response(
+        {
+            "ari": engine.ari.connected.is_set(),
+            "ami": engine.ami.logged_in.is_set(),
+            "calls": engine.dispatcher.active,
+        }
+    )
+
+
+async def queue_state(request: web.Request) -> web.Response:
+    engine = _engine(request)
+    now = engine.clock.now()
+    state = engine.distributor.snapshot()
+    state.update(
+        today=str(engine.cap.day_of(now)),
+        admitted_today=await engine.cap.count(now),
+        daily_cap=engine.cap.limit,
+        calls_in_progress=engine.dispatcher.active,
+    )
+    return web.json_response(state)
+
+
+async def set_presence(request: web.Request) -> web.Response:
+    engine = _engine(request)
+    body = await _body(request)
+    login = request.match_info["login"]
+    presence, reason = body.get("presence"), body.get("reason")
+    if presence not in ("available", "paused", "logged_out"):
+        return _error(400, "presence must be available, paused or logged_out")
+    if reason is not None and (not isinstance(reason, str) or len(reason) > 64):
+        return _error(400, "reason must be text of at most 64 characters")
+    if login not in engine.distributor.agents:
+        return _error(404, f"no operator {login!r}")
+    agent = await engine.distributor.set_presence(login, presence, reason)
+    return web.json_response({"login": login, "state": str(agent.state), "deferred": agent.deferred is not None})
+
+
+async def file_outcome(request: web.Request) -> web.Response:
+    engine = _engine(request)
+    body = await _body(request)
+    try:
+        ticket_id = int(request.match_info["id"])
+    except ValueError:
+        return _error(400, "ticket id must be a number")
+    note = body.get("note")
+    if note is not None and (not isinstance(note, str) or len(note) > 4000):
+        return _error(400, "note must be text of at most 4000 characters")
+    operator_id = None
+    if isinstance(body.get("operator"), str):
+        agent = engine.distributor.agents.get(body["operator"])
+        if agent is None:
+            return _error(404, f"no operator {body['operator']!r}")
+        operator_id = agent.info.id
+    ticket = await engine.store.file_outcome(
+        ticket_id, str(body.get("outcome")), note=note, operator_id=operator_id, at=engine.clock.now()
+    )
+    return web.json_response(
+        {
+            "ticket": ticket.id,
+            "level": ticket.level,
+            "status": ticket.status,
+            "callback_due": ticket.callback_due.isoformat() if ticket.callback_due else None,
+        }
+    )

@@ -1,0 +1,303 @@
+"""Builds and wires the engine: the only module that knows every concrete class.
+
+Everything else receives its collaborators; tests swap the telephony or the clock here and nowhere
+else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import Engine as SaEngine
+
+from ivr.acd.ari_legs import AriBridging, AriOfferer
+from ivr.acd.cap import DailyCap
+from ivr.acd.distributor import Distributor
+from ivr.acd.operators import OperatorDirectory
+from ivr.acd.step import QueueStep
+from ivr.acd.sync import OperatorSync
+from ivr.api.server import make_api
+from ivr.asterisk.managed import operators_conf, sounds_dirs
+from ivr.callflows.bus import CallBus
+from ivr.callflows.dispatcher import CallDispatcher
+from ivr.callflows.menu import menu
+from ivr.callflows.model import Flow, load_flow
+from ivr.callflows.nodes import BASIC_HANDLERS
+from ivr.callflows.session import CallSession, NodeHandler
+from ivr.clock import Clock, ShiftedClock, SystemClock
+from ivr.configfile import ConfigError
+from ivr.hours.calendar import LineCalendar
+from ivr.hours.closures import RuntimeClosures
+from ivr.hours.step import HoursStep
+from ivr.prompts.library import PromptCatalog, PromptLibrary
+from ivr.recordings.consent import ConsentStep
+from ivr.recordings.store import RecordingStore
+from ivr.settings import Settings
+from ivr.telephony.ami import AmiMonitor
+from ivr.telephony.ari import AriClient
+from ivr.telephony.ari_telephony import AriTelephony
+from ivr.telephony.ports import CallChannel
+from ivr.tickets.db import make_engine, upgrade
+from ivr.tickets.store import SqlTicketStore
+from ivr.voicemail import jobs
+from ivr.voicemail.service import VoicemailService
+from ivr.voicemail.step import VoicemailStep
+from ivr.voicemail.transcribe import VoskTranscriber
+
+log = logging.getLogger(__name__)
+
+
+def make_clock(settings: Settings) -> Clock:
+    return ShiftedClock(settings.clock.start) if settings.clock.start else SystemClock()
+
+
+def make_calendar(settings: Settings) -> LineCalendar:
+    return LineCalendar(settings.hours, settings.service.tz)
+
+
+def make_prompts(settings: Settings) -> PromptLibrary:
+    asterisk_dir, _local = sounds_dirs(settings)
+    closure_messages = {c.prompt_name: c.message for c in settings.hours.closures if c.message and c.prompt_name}
+    return PromptLibrary(
+        PromptCatalog.load(settings.prompts.texts),
+        build_dir=settings.prompts_build_dir,
+        custom_dir=settings.prompts.custom_dir,
+        asterisk_dir=asterisk_dir,
+        variables={
+            "service": settings.service.name,
+            "hours": make_calendar(settings).describe_week(),
+            "leave_key": _spoken_key(settings.queue.leave_key),
+        },
+        extra=closure_messages,
+        voice=settings.prompts.voice,
+        speed_wpm=settings.prompts.speed_wpm,
+    )
+
+
+def _spoken_key(key: str) -> str:
+    return {"*": "asterisco", "#": "cancelletto"}.get(key, key)
+
+
+def load_main_flow(settings: Settings, prompts: PromptLibrary) -> Flow:
+    path = settings.callflow
+    if not path.exists():
+        raise ConfigError([f"{path}: the main call flow is missing"])
+    flow = load_flow(path, prompts.names())
+    named = [("hours.closures", c.prompt) for c in settings.hours.closures if c.prompt]
+    named += [("campaigns", c.notice_prompt) for c in settings.campaigns]
+    missing = [
+        f"{where}: prompt {name!r} is not in {settings.prompts.texts}"
+        for where, name in named
+        if name not in prompts.names()
+    ]
+    if missing:
+        raise ConfigError(missing)
+    return flow
+
+
+@dataclass
+class Engine:
+    settings: Settings
+    clock: Clock
+    prompts: PromptLibrary
+    flow: Flow
+    store: SqlTicketStore
+    ari: AriClient
+    telephony: AriTelephony
+    ami: AmiMonitor
+    calendar: LineCalendar
+    closures: RuntimeClosures
+    handlers: dict[str, NodeHandler]
+    bus: CallBus
+    distributor: Distributor
+    cap: DailyCap
+    operators: OperatorDirectory
+    operator_sync: OperatorSync
+    recordings: RecordingStore
+    voicemail: VoicemailService
+    scheduler: Any
+    dispatcher: CallDispatcher = field(init=False)
+    _api: web.AppRunner | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.dispatcher = CallDispatcher(self._new_session)
+        self.telephony.on_call = self.dispatcher.on_call
+
+    def _new_session(self, channel: CallChannel) -> CallSession:
+        return CallSession(
+            channel,
+            self.flow,
+            self.handlers,
+            store=self.store,
+            clock=self.clock,
+            prompts=self.prompts,
+            bus=self.bus,
+            answer_pause_s=self.settings.service.answer_pause_s,
+        )
+
+    async def start(self, *, connect_timeout: float = 30.0) -> None:
+        _asterisk_dir, local = sounds_dirs(self.settings)
+        built = await asyncio.to_thread(self.prompts.build)
+        installed = await asyncio.to_thread(self.prompts.install, local)
+        log.info("prompts: %d ready, %d rebuilt, %d installed", len(built), sum(b.rebuilt for b in built), installed)
+        await self.store.start()
+        await self.telephony.start()
+        await self.ami.start()
+        await self.ari.wait_connected(connect_timeout)
+        await self.ami.wait_logged_in(connect_timeout)
+        await self.operator_sync.start()
+        jobs.register("voicemail", self.voicemail)
+        jobs.schedule_transcription_retry(self.scheduler, self.settings.transcription.retry_every_s)
+        self.scheduler.start()
+        await self._start_api()
+        log.info("engine ready: app %r on %s", self.ari.app, self.ari.base_url)
+
+    async def _start_api(self) -> None:
+        console = self.settings.console
+        if console.api_token is None:
+            log.warning("console.api_token is not set: the API is off (run `ivr setup`)")
+            return
+        self._api = web.AppRunner(make_api(self), access_log=None)
+        await self._api.setup()
+        await web.TCPSite(self._api, console.bind, console.port).start()
+        log.info("API on http://%s:%d/api/", console.bind, console.port)
+
+    async def stop(self, drain_s: float = 5.0) -> None:
+        await self.dispatcher.drain(drain_s)
+        if self._api is not None:
+            await self._api.cleanup()
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        jobs.unregister("voicemail")
+        self.voicemail.transcriber.close()
+        await self.operator_sync.stop()
+        await self.telephony.stop()
+        await self.ami.stop()
+        await self.store.stop()
+
+    async def run_until_signalled(self) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        await self.start()
+        try:
+            await stop.wait()
+        finally:
+            log.info("stopping: %d calls in progress", self.dispatcher.active)
+            await self.stop()
+
+
+def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
+    a = settings.asterisk
+    if a.ari.password is None or a.ami.password is None:
+        raise ConfigError(
+            [
+                "asterisk.ari.password / asterisk.ami.password: not set "
+                "(run `ivr setup`, or set IVR_ASTERISK__ARI__PASSWORD and IVR_ASTERISK__AMI__PASSWORD)"
+            ]
+        )
+    db = make_engine(settings.database_url, echo=settings.database.echo)
+    if settings.database.auto_upgrade:
+        upgrade(db)
+    prompts = make_prompts(settings)
+    flow = load_main_flow(settings, prompts)
+    ari, ami = make_ari(settings), make_ami(settings)
+    calendar = make_calendar(settings)
+    closures = make_closures(settings, db)
+    operators = OperatorDirectory(db)
+    clock = clock or make_clock(settings)
+    cap = DailyCap(db, settings.queue.daily_cap, settings.service.tz)
+
+    async def persist_presence(login: str, presence: str, reason: str | None) -> None:
+        await asyncio.to_thread(operators.set_presence, login, presence, reason, clock.now())
+
+    store = SqlTicketStore(db)
+
+    async def ticket_event(ticket_id: int, kind: str, detail: dict[str, Any]) -> None:
+        await store.record(ticket_id, kind, clock.now(), detail)
+
+    distributor = Distributor(
+        AriOfferer(ari, language=settings.service.language), settings.queue, clock, persist_presence, ticket_event
+    )
+    recordings = RecordingStore(db, ari, settings.paths.data_dir / "recordings")
+    t = settings.transcription
+    transcriber = VoskTranscriber(
+        t.model_path, workers=t.workers, deterministic=t.deterministic, overlay_root=settings.models_dir
+    )
+    voicemail = VoicemailService(
+        store, RecordingStore(db, ari, settings.voicemail_dir), transcriber, settings.voicemail, clock
+    )
+    handlers: dict[str, NodeHandler] = {
+        **BASIC_HANDLERS,
+        "hours": HoursStep(calendar, closures),
+        "consent": ConsentStep(settings.campaigns, settings.service.tz, prompts),
+        "menu": menu,
+        "queue": QueueStep(
+            distributor, cap, AriBridging(ari, record_format=settings.queue.record_format), settings.queue, recordings
+        ),
+        "voicemail": VoicemailStep(voicemail, settings.voicemail),
+    }
+    return Engine(
+        settings=settings,
+        clock=clock,
+        prompts=prompts,
+        flow=flow,
+        store=store,
+        ari=ari,
+        telephony=AriTelephony(ari, language=settings.service.language),
+        ami=ami,
+        calendar=calendar,
+        closures=closures,
+        handlers=handlers,
+        bus=CallBus(),
+        distributor=distributor,
+        cap=cap,
+        operators=operators,
+        operator_sync=OperatorSync(
+            operators, distributor, ari, ami, operators_conf(settings), list(settings.asterisk.trunk.codecs)
+        ),
+        recordings=recordings,
+        voicemail=voicemail,
+        scheduler=jobs.make_scheduler(db, settings.service.timezone),
+    )
+
+
+def make_ari(settings: Settings) -> AriClient:
+    a = settings.asterisk
+    assert a.ari.password is not None
+    return AriClient(
+        f"http://{a.host}:{a.ari.port}",
+        a.ari.app,
+        a.ari.username,
+        a.ari.password.get_secret_value(),
+        heartbeat_s=a.ari.heartbeat_s,
+        request_timeout_s=a.ari.request_timeout_s,
+        reconnect_max_s=a.ari.reconnect_max_s,
+        retry_window_s=a.ari.retry_window_s,
+    )
+
+
+def make_ami(settings: Settings) -> AmiMonitor:
+    a = settings.asterisk
+    assert a.ami.password is not None
+    return AmiMonitor(
+        a.host,
+        a.ami.port,
+        a.ami.username,
+        a.ami.password.get_secret_value(),
+        action_timeout_s=a.ami.action_timeout_s,
+        ping_interval_s=a.ami.ping_interval_s,
+    )
+
+
+def make_closures(settings: Settings, db: SaEngine) -> RuntimeClosures:
+    asterisk_dir, local = sounds_dirs(settings)
+    return RuntimeClosures(db, asterisk_dir=asterisk_dir, local_dir=local)

@@ -1,0 +1,243 @@
+"""One Asterisk instance inside the shared root: its own config, run, spool, log and db dirs.
+
+Several instances (the engine's, a lab carrier, a test session's pair) share one root and run
+side by side; each is started from `/etc/asterisk-<name>/asterisk.conf` with explicit ports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from ivr.asterisk.root import AsteriskRoot
+
+log = logging.getLogger(__name__)
+
+
+class AsteriskStartError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Every port the instance listens on, so they can be checked free before start."""
+
+    sip: tuple[str, int]
+    http: tuple[str, int]
+    ami: tuple[str, int]
+    rtp: tuple[int, int]
+
+
+class AsteriskInstance:
+    def __init__(self, root: AsteriskRoot, name: str, templates: list[Path]) -> None:
+        """`templates`: directories of `*.conf.j2`; a name in an earlier one hides a later one."""
+        self.root = root
+        self.name = name
+        self.templates = templates
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log_handle: Any = None
+
+    # Paths as Asterisk sees them (inside the root) ...
+    def inner(self, kind: str) -> str:
+        return f"/{_BASES[kind]}/asterisk-{self.name}"
+
+    # ... and as this process sees them.
+    def host(self, kind: str) -> Path:
+        return self.root.path / _BASES[kind] / f"asterisk-{self.name}"
+
+    @property
+    def conf(self) -> str:
+        return f"{self.inner('etc')}/asterisk.conf"
+
+    def render(self, context: Mapping[str, Any]) -> None:
+        """Write every template as the instance's config; secrets go into 0600 files."""
+        env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader([str(t) for t in self.templates]),
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True,
+            autoescape=False,
+        )
+        dirs = {kind: self.inner(kind) for kind in _BASES}
+        full = {"dirs": dirs, "name": self.name, "modules_dir": self.root.modules_dir(), **context}
+        for kind in _BASES:
+            self.host(kind).mkdir(parents=True, exist_ok=True)
+        for sub in ("recording", "voicemail", "outgoing", "tmp", "monitor"):
+            (self.host("spool") / sub).mkdir(parents=True, exist_ok=True)
+        etc = self.host("etc")
+        names = sorted({t.name for d in self.templates for t in d.glob("*.conf.j2")})
+        for name in names:
+            target = etc / name.removesuffix(".j2")
+            text = env.get_template(name).render(**full)
+            tmp = target.with_suffix(".tmp")
+            tmp.write_text(text)
+            os.chmod(tmp, 0o600)
+            tmp.replace(target)
+
+    # --- process ------------------------------------------------------------------------------
+
+    def start(self, ports: Ports, *, daemon: bool = False, timeout: float = 30.0) -> None:
+        if self.running():
+            raise AsteriskStartError(f"asterisk-{self.name} is already running (pid {self.pid()})")
+        busy = [f"{kind} {addr}" for kind, addr in _ports_in_use(ports)]
+        if busy:
+            raise AsteriskStartError(f"asterisk-{self.name}: ports already in use: {', '.join(busy)}")
+        cmd = ["chroot", str(self.root.path), "/usr/sbin/asterisk", "-C", self.conf]
+        if not daemon:
+            cmd.insert(3, "-f")
+        logfile = self.host("log") / "console.log"
+        self._log_handle = logfile.open("ab")
+        log.info("starting asterisk-%s", self.name)
+        self.proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log_handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        if daemon:
+            self.proc.wait(timeout=timeout)
+            self.proc = None
+        self.wait_booted(timeout)
+
+    def wait_booted(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AsteriskStartError(
+                    f"asterisk-{self.name} exited with {self.proc.returncode}; see "
+                    f"{self.host('log') / 'console.log'} and {self.host('log') / 'messages.log'}"
+                )
+            result = self._rx("core waitfullybooted", timeout=max(1.0, deadline - time.monotonic()))
+            if result.returncode == 0 and "fully booted" in result.stdout:
+                return
+            last = (result.stdout + result.stderr).strip()
+            time.sleep(0.1)
+        raise AsteriskStartError(f"asterisk-{self.name} did not boot in {timeout:.0f} s: {last}")
+
+    def cli(self, command: str, timeout: float = 10.0) -> str:
+        result = self._rx(command, timeout)
+        if result.returncode != 0:
+            raise AsteriskStartError(f"asterisk -rx {command!r}: {result.stderr.strip() or result.stdout}")
+        return result.stdout
+
+    def _rx(self, command: str, timeout: float) -> subprocess.CompletedProcess[str]:
+        try:
+            return subprocess.run(
+                ["chroot", str(self.root.path), "/usr/sbin/asterisk", "-C", self.conf, "-rx", command],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return subprocess.CompletedProcess([], 1, "", f"timed out after {timeout:.0f} s")
+
+    def pid(self) -> int | None:
+        if self.proc is not None and self.proc.poll() is None:
+            return self.proc.pid
+        pidfile = self.host("run") / "asterisk.pid"
+        try:
+            pid = int(pidfile.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if _pid_exists(pid) else None
+
+    def running(self) -> bool:
+        return self.pid() is not None
+
+    def stop(self, timeout: float = 15.0) -> None:
+        pid = self.pid()
+        if pid is None:
+            self._close_log()
+            return
+        self._rx("core stop now", timeout=5.0)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self._alive(pid):
+            time.sleep(0.05)
+        if self._alive(pid):
+            log.warning("asterisk-%s did not stop; killing pid %d", self.name, pid)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            if self.proc is not None:
+                self.proc.wait(timeout=5)
+        self.proc = None
+        self._close_log()
+
+    def _alive(self, pid: int) -> bool:
+        if self.proc is not None and self.proc.pid == pid:
+            return self.proc.poll() is None
+        return _pid_exists(pid)
+
+    def _close_log(self) -> None:
+        if self._log_handle is not None:
+            self._log_handle.close()
+            self._log_handle = None
+
+
+def _pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+_BASES = {
+    "etc": "etc",
+    "run": "run",  # /var/run is a symlink to /run inside the root
+    "spool": "var/spool",
+    "log": "var/log",
+    "varlib": "var/lib",
+    "cache": "var/cache",
+}
+
+
+def _ports_in_use(ports: Ports) -> Iterable[tuple[str, str]]:
+    checks: list[tuple[str, int, str, int]] = [
+        ("sip", socket.SOCK_DGRAM, *ports.sip),
+        ("http", socket.SOCK_STREAM, *ports.http),
+        ("ami", socket.SOCK_STREAM, *ports.ami),
+    ]
+    for kind, sock_type, host, port in checks:
+        if not _free(host, port, sock_type):
+            yield kind, f"{host}:{port}"
+    low, high = ports.rtp
+    step = max(1, (high - low) // 16)
+    for port in range(low, high, step):  # a sample is enough to see a clash with another range
+        if not _free("0.0.0.0", port, socket.SOCK_DGRAM):
+            yield "rtp", str(port)
+            break
+
+
+def _free(host: str, port: int, sock_type: int) -> bool:
+    with socket.socket(socket.AF_INET, sock_type) as sock:
+        if sock_type == socket.SOCK_STREAM:  # a listener, not old TIME_WAIT connections, means busy
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(host: str = "127.0.0.1", sock_type: int = socket.SOCK_STREAM) -> int:
+    """A port free for both TCP and UDP right now (used to lay out test instances)."""
+    while True:
+        with socket.socket(socket.AF_INET, sock_type) as sock:
+            sock.bind((host, 0))
+            port = int(sock.getsockname()[1])
+        other = socket.SOCK_DGRAM if sock_type == socket.SOCK_STREAM else socket.SOCK_STREAM
+        if _free(host, port, other):
+            return port

@@ -1,0 +1,49 @@
+"""Collecting keys from a caller: first-key, inter-digit and total timeouts, `#` to finish."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from ivr.telephony.ports import CallChannel
+
+
+async def collect(
+    channel: CallChannel,
+    *,
+    max_len: int,
+    first_timeout: float,
+    inter_timeout: float,
+    total_timeout: float,
+    complete: Callable[[str], bool] = lambda _entry: False,
+    terminator: str = "#",
+    monotonic: Callable[[], float],
+) -> str | None:
+    """Keys typed so far when the entry is complete, `#` is pressed, `max_len` keys arrived or a
+    timeout ran out; None when nothing at all was typed before the first-key timeout."""
+    started = monotonic()
+    first = await channel.next_digit(min(first_timeout, total_timeout))
+    if first is None:
+        return None
+    if first == terminator:
+        return ""
+    entry = first
+    while len(entry) < max_len and not complete(entry):
+        remaining = total_timeout - (monotonic() - started)
+        if remaining <= 0:
+            break
+        key = await channel.next_digit(min(inter_timeout, remaining))
+        if key is None or key == terminator:
+            break
+        entry += key
+    return entry
+
+
+def is_complete_choice(options: Iterable[str]) -> Callable[[str], bool]:
+    """An entry is complete as soon as no longer option starts with it (single-key menus answer
+    at the first key; '1' waits for '12' only if an option '12' exists)."""
+    keys = list(options)
+
+    def complete(entry: str) -> bool:
+        return not any(k != entry and k.startswith(entry) for k in keys)
+
+    return complete

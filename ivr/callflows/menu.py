@@ -1,0 +1,62 @@
+"""The `menu` node: who is calling, by key; re-prompts, repeats and a default route."""
+
+from __future__ import annotations
+
+from ivr.callflows.keys import collect, is_complete_choice
+from ivr.callflows.model import MenuNode, MenuOption
+from ivr.callflows.session import CallContext
+
+
+async def menu(ctx: CallContext, node: MenuNode) -> str:
+    if not node.type_ahead:
+        ctx.channel.clear_digits()
+    keys = list(node.options) + ([node.repeat_key] if node.repeat_key else [])
+    complete = is_complete_choice(keys)
+    max_len = max(len(k) for k in keys)
+    failures = repeats = 0
+    prompt = node.prompt
+    while True:
+        # Barge-in: a key stops the prompt (and any key already typed skips it).
+        if prompt != node.prompt:
+            await ctx.say(prompt, node.prompt, interruptible=True)
+        else:
+            await ctx.say(prompt, interruptible=True)
+        entry = await collect(
+            ctx.channel,
+            max_len=max_len,
+            first_timeout=node.first_digit_timeout_s,
+            inter_timeout=node.inter_digit_timeout_s,
+            total_timeout=node.total_timeout_s,
+            complete=complete,
+            monotonic=ctx.clock.monotonic,
+        )
+        if entry is not None and entry in node.options:
+            return await _chosen(ctx, node.options[entry], entry, "menu_choice")
+        if entry is not None and entry == node.repeat_key:
+            repeats += 1
+            await ctx.event("menu_repeat", count=repeats)
+            if repeats > node.max_repeats:
+                return await _chosen(ctx, node.default, None, "menu_default", why="too many repeats")
+            prompt = node.prompt
+            continue
+        failures += 1
+        kind = "menu_timeout" if entry is None else "menu_invalid"
+        await ctx.event(kind, entered=entry, attempt=failures)
+        if failures >= node.max_attempts:
+            return await _chosen(ctx, node.default, None, "menu_default", why=kind)
+        prompt = node.timeout_prompt if entry is None else node.invalid_prompt
+
+
+async def _chosen(ctx: CallContext, option: MenuOption, key: str | None, kind: str, why: str | None = None) -> str:
+    if option.topic:
+        ctx.topic = option.topic
+        await ctx.store.update(ctx.ticket_id, topic=option.topic)
+    detail: dict[str, str] = {"next": option.next}
+    if key is not None:
+        detail["key"] = key
+    if option.topic:
+        detail["topic"] = option.topic
+    if why:
+        detail["why"] = why
+    await ctx.event(kind, **detail)
+    return option.next

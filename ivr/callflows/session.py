@@ -1,0 +1,171 @@
+"""One call, one task: walks the flow's nodes as an explicit state machine.
+
+Whatever happens (the caller hangs up at any await, Asterisk fails, the engine stops) the ticket
+is closed once, with the state reached, the outcome and the timings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ivr.callflows.bus import CallBus, CallNote
+from ivr.callflows.model import STATE_OF, Flow
+from ivr.callflows.states import CallState, check_transition
+from ivr.clock import Clock
+from ivr.prompts.library import PromptLibrary
+from ivr.telephony.errors import CallerHungUp, TelephonyError
+from ivr.telephony.ports import CallChannel
+from ivr.tickets.models import CallOutcome
+from ivr.tickets.store import CallClosing, NewCall, TicketStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CallContext:
+    """What a node handler may use and change for the call in progress."""
+
+    channel: CallChannel
+    store: TicketStore
+    clock: Clock
+    prompts: PromptLibrary
+    ticket_id: int = 0
+    answered_at: datetime | None = None
+    destination: str | None = None
+    outcome: CallOutcome | None = None  # set by a node that knows better than "completed"
+    end_reason: str | None = None
+    topic: str | None = None  # from the menu: who is calling (citizens, employers, agencies)
+    closed_reason: str | None = None  # why the line was closed, when it was
+    consent: str | None = None  # accepted / refused / no_answer, while a campaign is active
+    bus: CallBus | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def note(self, kind: str, **detail: Any) -> None:
+        """Tell live watchers (not stored)."""
+        if self.bus is not None:
+            self.bus.publish(CallNote(self.channel.id, self.channel.caller.number, kind, self.clock.now(), detail))
+
+    async def event(self, kind: str, **detail: Any) -> None:
+        """Record on the ticket's timeline (and tell live watchers)."""
+        await self.store.record(self.ticket_id, kind, self.clock.now(), detail or None)
+        self.note(kind, **detail)
+
+    async def say(self, *prompts: str, interruptible: bool = False) -> bool:
+        return await self.play_media([self.prompts.media(p) for p in prompts], list(prompts), interruptible)
+
+    async def play_media(self, media: list[str], names: list[str], interruptible: bool = False) -> bool:
+        self.note("playing", prompts=names)
+        complete = await self.channel.play(media, interruptible=interruptible)
+        self.note("played", prompts=names, complete=complete)
+        return complete
+
+
+NodeHandler = Callable[[CallContext, Any], Awaitable[str | None]]
+
+
+class CallSession:
+    def __init__(
+        self,
+        channel: CallChannel,
+        flow: Flow,
+        handlers: Mapping[str, NodeHandler],
+        *,
+        store: TicketStore,
+        clock: Clock,
+        prompts: PromptLibrary,
+        bus: CallBus | None = None,
+        answer_pause_s: float = 0.0,
+    ) -> None:
+        self.flow = flow
+        self.handlers = handlers
+        self.ctx = CallContext(channel=channel, store=store, clock=clock, prompts=prompts, bus=bus)
+        self.state = CallState.STARTED
+        self.node: str | None = None
+        self.started_at = clock.now()
+        self.closing: asyncio.Future[None] | None = None
+        self.answer_pause_s = answer_pause_s
+
+    @property
+    def channel(self) -> CallChannel:
+        return self.ctx.channel
+
+    async def run(self) -> None:
+        ctx = self.ctx
+        caller = ctx.channel.caller
+        ctx.ticket_id = await ctx.store.open_call(
+            NewCall(
+                call_uid=ctx.channel.id,
+                started_at=self.started_at,
+                caller_number=caller.number,
+                caller_name=caller.name,
+                did=caller.dialed,
+            )
+        )
+        outcome, reason = CallOutcome.FAILED, "unknown"
+        try:
+            await ctx.channel.answer()
+            ctx.answered_at = ctx.clock.now()
+            await ctx.store.update(ctx.ticket_id, answered_at=ctx.answered_at)
+            if self.answer_pause_s:
+                await ctx.channel.sleep(self.answer_pause_s)
+            await self._walk()
+            outcome = ctx.outcome or CallOutcome.COMPLETED
+            reason = ctx.end_reason or "flow_end"
+        except CallerHungUp:
+            outcome, reason = CallOutcome.CALLER_HANGUP, f"caller_hangup_in_{self.state}"
+        except asyncio.CancelledError:
+            outcome, reason = CallOutcome.FAILED, "engine_stopped"
+            raise
+        except TelephonyError as exc:
+            outcome, reason = CallOutcome.FAILED, f"telephony:{type(exc).__name__}"
+            log.warning("call %s failed in %s: %s", ctx.channel.id, self.state, exc)
+        except Exception as exc:
+            outcome, reason = CallOutcome.FAILED, f"error:{type(exc).__name__}"
+            log.exception("call %s failed in %s", ctx.channel.id, self.state)
+        finally:
+            await self._finish(outcome, reason)
+
+    async def _walk(self) -> None:
+        name: str | None = self.flow.start
+        while name is not None:
+            node = self.flow.nodes[name]
+            state = STATE_OF[node.type]
+            check_transition(self.state, state)
+            self.state, self.node = state, name
+            await self.ctx.store.update(self.ctx.ticket_id, last_state=f"{state}:{name}")
+            self.ctx.note("state", state=str(state), node=name)
+            name = await self.handlers[node.type](self.ctx, node)
+            if name is not None and self.ctx.channel.hung_up:
+                raise CallerHungUp(self.ctx.channel.id)
+
+    async def _finish(self, outcome: CallOutcome, reason: str) -> None:
+        """Close the ticket and release the channel; shielded so a stop cannot half-do it."""
+        ctx = self.ctx
+        last = f"{self.state}:{self.node}" if self.node else str(self.state)
+        self.state = CallState.ENDED
+
+        async def close() -> None:
+            with contextlib.suppress(TelephonyError):
+                await ctx.channel.hangup()
+            await ctx.store.close_call(
+                ctx.ticket_id,
+                CallClosing(
+                    ended_at=ctx.clock.now(),
+                    outcome=outcome,
+                    end_reason=reason,
+                    last_state=last,
+                    answered_at=ctx.answered_at,
+                    destination=ctx.destination,
+                ),
+            )
+
+        self.closing = asyncio.ensure_future(close())
+        await asyncio.shield(self.closing)
+        ctx.note("ended", outcome=str(outcome), reason=reason, last_state=last)
+        log.info("call %s ended: %s (%s) at %s", ctx.channel.id, outcome, reason, last)

@@ -1,0 +1,108 @@
+"""`ivr hours` and `ivr closure ...`: is the line open, and the administrator's closures."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime
+from typing import Any
+
+from ivr.errors import SetupError
+from ivr.settings import Settings
+
+
+def _moment(text: str | None, settings: Settings) -> datetime:
+    from ivr.app import make_clock
+
+    if text is None:
+        return make_clock(settings).now()
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise SetupError(f"{text!r} is not an ISO time like 2026-04-06T10:00 or 2026-04-06T10:00+02:00") from None
+    if moment.tzinfo is None:  # a wall-clock time on the line's own clock
+        moment = moment.replace(tzinfo=settings.service.tz)
+    return moment
+
+
+def _closures(settings: Settings) -> Any:
+    from ivr.app import make_closures
+    from ivr.tickets.db import make_engine, upgrade
+
+    db = make_engine(settings.database_url)
+    upgrade(db)
+    return make_closures(settings, db)
+
+
+def cmd_hours(args: argparse.Namespace, settings: Settings) -> int:
+    from ivr.app import make_calendar
+
+    calendar = make_calendar(settings)
+    at = _moment(args.at, settings)
+    status = calendar.status(at, _closures(settings).current(at))
+    print(status.describe())
+    print(f"weekly hours: {calendar.describe_week()}")
+    return 0 if status.open else 1
+
+
+def cmd_closure_list(args: argparse.Namespace, settings: Settings) -> int:
+    now = _moment(None, settings)
+    tz = settings.service.tz
+    rows = _closures(settings).rows(None if args.all else now)
+    for c in settings.hours.closures:
+        first, after = c.bounds()
+        print(f"config:{c.id:12} {first:%Y-%m-%d %H:%M} -> {after:%Y-%m-%d %H:%M}  {c.reason}")
+    for row in rows:
+        end = f"{row.ends_at.astimezone(tz):%Y-%m-%d %H:%M}" if row.ends_at else "until ended"
+        state = "in effect" if row.starts_at <= now and (row.ends_at is None or row.ends_at > now) else ""
+        print(f"rt-{row.id:<12} {row.starts_at.astimezone(tz):%Y-%m-%d %H:%M} -> {end}  {row.reason} {state}")
+    if not rows and not settings.hours.closures:
+        print("no closures")
+    return 0
+
+
+def cmd_closure_add(args: argparse.Namespace, settings: Settings) -> int:
+    now = _moment(None, settings)
+    start = now if args.now else _moment(args.start, settings)
+    end = _moment(args.end, settings) if args.end else None
+    if not args.now and end is None:
+        raise SetupError("give --to (or use --now for a closure that lasts until `ivr closure end`)")
+    closures = _closures(settings)
+    closure_id = closures.add(start, end, args.reason, args.message, created_at=now, created_by=args.by)
+    if args.message:
+        from ivr.app import make_prompts
+        from ivr.hours.closures import media_name
+
+        make_prompts(settings).build_one(media_name(closure_id), args.message, closures.local_dir)
+    tz = settings.service.tz
+    until = f"until {end.astimezone(tz):%Y-%m-%d %H:%M}" if end else "until `ivr closure end`"
+    print(f"closure rt-{closure_id} from {start.astimezone(tz):%Y-%m-%d %H:%M} {until}: {args.reason}")
+    return 0
+
+
+def cmd_closure_end(args: argparse.Namespace, settings: Settings) -> int:
+    now = _moment(None, settings)
+    ident = None if args.id == "all" else int(args.id.removeprefix("rt-"))
+    ended = _closures(settings).end(ident, now)
+    print(f"{ended} closure(s) ended" if ended else "no closure in effect to end")
+    return 0 if ended else 1
+
+
+def add_hours_commands(sub: Any, add: Any) -> None:
+    hours = add("hours", cmd_hours, "is the line open now (or --at a time), and why", sub)
+    hours.add_argument("--at", help="ISO time; without a zone it is the line's local time")
+
+    closure = sub.add_parser("closure", help="closures set by an administrator").add_subparsers(
+        dest="what", required=True
+    )
+    add("list", cmd_closure_list, "closures from config and from the store", closure).add_argument(
+        "--all", action="store_true", help="include the ones already over"
+    )
+    new = add("add", cmd_closure_add, "close the line for a span, or --now until ended", closure)
+    new.add_argument("--now", action="store_true", help="closed from now until `ivr closure end`")
+    new.add_argument("--from", dest="start", help="start (ISO time, local)")
+    new.add_argument("--to", dest="end", help="end (ISO time, local)")
+    new.add_argument("--reason", required=True, help="why (recorded on every ticket meanwhile)")
+    new.add_argument("--message", help="what callers hear (Italian; synthesised now)")
+    new.add_argument("--by", help="who set it")
+    end = add("end", cmd_closure_end, "end a closure now (ID like rt-3, or 'all')", closure)
+    end.add_argument("id")

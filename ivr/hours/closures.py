@@ -1,0 +1,117 @@
+"""Closures set at run time (`ivr closure ...`, later the console), kept in the store.
+
+The engine asks for them on every call, so they are cached for a couple of seconds: flipping the
+"closed now" switch takes effect for the next calls without a restart, and a burst of calls does
+not become a burst of queries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import Engine, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from ivr.hours.calendar import Closure
+from ivr.tickets.models import ClosureRow
+
+
+def media_name(closure_id: int) -> str:
+    """Prompt file name of a run-time closure's own message."""
+    return f"closure_rt_{closure_id}"
+
+
+class RuntimeClosures:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        asterisk_dir: str,
+        local_dir: Path,
+        ttl_s: float = 2.0,
+        monotonic: Callable[[], float] | None = None,
+    ) -> None:
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self.asterisk_dir = asterisk_dir.rstrip("/")
+        self.local_dir = local_dir
+        self._ttl = ttl_s
+        self._monotonic = monotonic or (lambda: asyncio.get_running_loop().time())
+        self._cached: tuple[float, list[Closure]] | None = None
+
+    # --- administration (sync: CLI and console) -----------------------------------------------
+
+    def add(
+        self,
+        start: datetime,
+        end: datetime | None,
+        reason: str,
+        message: str | None,
+        created_at: datetime,
+        created_by: str | None = None,
+    ) -> int:
+        if end is not None and end <= start:
+            raise ValueError("the closure must end after it starts")
+        with self._sessions.begin() as session:
+            row = ClosureRow(
+                starts_at=start,
+                ends_at=end,
+                reason=reason,
+                message=message,
+                created_at=created_at,
+                created_by=created_by,
+            )
+            session.add(row)
+            session.flush()
+            return row.id
+
+    def end(self, closure_id: int | None, at: datetime) -> int:
+        """End one closure (or every one in effect when `closure_id` is None) at `at`."""
+        with self._sessions.begin() as session:
+            query = update(ClosureRow).where(
+                ClosureRow.starts_at <= at, or_(ClosureRow.ends_at.is_(None), ClosureRow.ends_at > at)
+            )
+            if closure_id is not None:
+                query = query.where(ClosureRow.id == closure_id)
+            result = session.execute(query.values(ends_at=at))
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def rows(self, since: datetime | None = None) -> list[ClosureRow]:
+        with self._sessions() as session:
+            query = select(ClosureRow).order_by(ClosureRow.starts_at)
+            if since is not None:
+                query = query.where(or_(ClosureRow.ends_at.is_(None), ClosureRow.ends_at > since))
+            return list(session.scalars(query))
+
+    # --- what the calendar needs --------------------------------------------------------------
+
+    def current(self, now: datetime) -> list[Closure]:
+        with self._sessions() as session:
+            return [self._closure(r) for r in self._not_over(session, now)]
+
+    def _not_over(self, session: Session, now: datetime) -> list[ClosureRow]:
+        query = select(ClosureRow).where(or_(ClosureRow.ends_at.is_(None), ClosureRow.ends_at > now))
+        return list(session.scalars(query))
+
+    def _closure(self, row: ClosureRow) -> Closure:
+        name = media_name(row.id)
+        has_audio = row.message is not None and (self.local_dir / f"{name}.wav").exists()
+        return Closure(
+            id=f"rt-{row.id}",
+            start=row.starts_at,
+            end=row.ends_at,
+            reason=row.reason,
+            media=f"sound:{self.asterisk_dir}/{name}" if has_audio else None,
+            source="runtime",
+        )
+
+    async def active(self, now: datetime) -> list[Closure]:
+        """Closures not over yet (in effect or coming), cached for a short while."""
+        stamp = self._monotonic()
+        if self._cached is not None and stamp - self._cached[0] < self._ttl:
+            return self._cached[1]
+        closures = await asyncio.to_thread(self.current, now)
+        self._cached = (stamp, closures)
+        return closures

@@ -1,0 +1,1 @@
+"""A lab around the engine: a simulated carrier that places real calls."""

@@ -1,0 +1,275 @@
+"""A lab carrier: a second Asterisk that places real SIP calls to the engine, as a telecom would.
+
+Used by the tests, the benchmarks and `ivr lab call`. Each call records what the caller heard
+(MixMonitor, received direction only), can speak a WAV, press RFC 4733 keys and hang up, and
+reports when the engine starts and stops talking (TALK_DETECT), so scripts can follow the
+prompts instead of guessing their timing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ivr.asterisk.instance import AsteriskInstance, Ports
+from ivr.asterisk.root import AsteriskRoot
+from ivr.tasks import spawn
+from ivr.telephony.ari import AriClient, Event
+from ivr.telephony.ari_channel import AriChannel
+from ivr.telephony.errors import CallerHungUp
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CarrierLayout:
+    name: str
+    host: str  # the carrier's own address (the engine identifies the trunk by it)
+    sip_port: int
+    ari_port: int
+    rtp: tuple[int, int]
+    engine_host: str
+    engine_sip_port: int
+    password: str
+    codecs: tuple[str, ...] = ("alaw", "ulaw")
+    app: str = "lab"
+
+
+class LabCarrier:
+    def __init__(self, root: AsteriskRoot, templates: list[Path], layout: CarrierLayout) -> None:
+        self.layout = layout
+        self.instance = AsteriskInstance(root, layout.name, templates)
+        self.client = AriClient(
+            f"http://{layout.host}:{layout.ari_port}",
+            layout.app,
+            "lab",
+            layout.password,
+            heartbeat_s=5,
+            request_timeout_s=10,
+        )
+        self.client.on_start = self._on_start
+        self._pending: dict[str, asyncio.Future[AriChannel]] = {}
+        self.phones: asyncio.Queue[LabPhoneCall] = asyncio.Queue()
+        self._phone_rules: dict[str, dict[str, Any]] = {}
+
+    # --- process ------------------------------------------------------------------------------
+
+    def start(self, *, daemon: bool = False) -> None:
+        lay = self.layout
+        self.instance.render(
+            {
+                "host": lay.host,
+                "language": "it",
+                "max_calls": 0,
+                "ari": {"port": lay.ari_port, "username": "lab", "password": lay.password, "app": lay.app},
+                "ami": {"port": 0, "username": "lab", "password": lay.password},
+                "ami_permit": "127.0.0.1/255.255.255.255",
+                "sip": {"bind": lay.host, "port": lay.sip_port, "rtp_start": lay.rtp[0], "rtp_end": lay.rtp[1]},
+                "engine_sip": {"host": lay.engine_host, "port": lay.engine_sip_port},
+                "codecs": list(lay.codecs),
+                "talk_silence_ms": 1000,  # pauses between sentences are not the end of a prompt
+                "talk_threshold": 256,
+                "extra_modules": ["app_senddtmf.so"],
+            }
+        )
+        for sub in ("heard", "voices"):
+            (self.instance.host("spool") / sub).mkdir(parents=True, exist_ok=True)
+        ports = Ports(sip=(lay.host, lay.sip_port), http=(lay.host, lay.ari_port), ami=(lay.host, 0), rtp=lay.rtp)
+        self.instance.start(ports, daemon=daemon)
+
+    def stop(self) -> None:
+        self.instance.stop()
+
+    async def connect(self, timeout: float = 10.0) -> None:
+        await self.client.start()
+        await self.client.wait_connected(timeout)
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    # --- voices -------------------------------------------------------------------------------
+
+    def add_voice(self, name: str, wav: Path) -> str:
+        """Make a WAV (8 kHz mono 16-bit) playable by callers; returns its media URI."""
+        target = self.instance.host("spool") / "voices" / f"{name}.wav"
+        shutil.copyfile(wav, target)
+        return f"sound:{self.instance.inner('spool')}/voices/{name}"
+
+    # --- calls --------------------------------------------------------------------------------
+
+    async def call(
+        self,
+        did: str,
+        *,
+        caller_number: str | None = "3331234567",
+        caller_name: str | None = None,
+        answer_timeout: float = 15.0,
+        withheld: bool = False,
+    ) -> LabCall:
+        """Dial the engine; returns once the engine has answered (the call is in progress)."""
+        tag = uuid.uuid4().hex[:12]
+        heard = f"{self.instance.inner('spool')}/heard/{tag}.wav"
+        mix = f"{self.instance.inner('spool')}/heard/{tag}-mix.wav"
+        fut: asyncio.Future[AriChannel] = asyncio.get_running_loop().create_future()
+        self._pending[tag] = fut
+        caller_id = _caller_id(caller_number, caller_name)
+        variables: dict[str, str] = {"HEARD": heard, "HEARD_MIX": mix, "LAB_TAG": tag}
+        if withheld:
+            variables["CALLERID(pres)"] = "prohib"
+        try:
+            await self.client.post(
+                "channels",
+                body={"variables": variables},
+                endpoint=f"PJSIP/{did}@engine",
+                context="caller",
+                extension="call",
+                priority=1,
+                callerId=caller_id,
+                timeout=int(answer_timeout),
+            )
+            channel = await asyncio.wait_for(fut, answer_timeout + 2)
+        except TimeoutError:
+            raise CallNotAnswered(f"the engine did not answer {did} within {answer_timeout:.0f} s") from None
+        finally:
+            self._pending.pop(tag, None)
+        return LabCall(self, channel, tag, self.instance.host("spool") / "heard" / f"{tag}.wav")
+
+    def _on_start(self, event: Event) -> None:
+        args = [str(a) for a in event.get("args") or []]
+        data = event.get("channel") or {}
+        if len(args) >= 2 and args[0] == "caller":
+            fut = self._pending.get(args[1])
+            if fut is not None and not fut.done():
+                fut.set_result(AriChannel(self.client, data, language="it"))
+                return
+        if len(args) >= 2 and args[0] == "phone":
+            self.phones.put_nowait(LabPhoneCall(self, AriChannel(self.client, data), args[1]))
+            return
+        log.warning("lab: unexpected channel %s with args %s; hanging up", data.get("id"), args)
+        spawn(self.client.delete(f"channels/{data.get('id')}"))
+
+
+class CallNotAnswered(Exception):
+    pass
+
+
+class _Talking:
+    """Tracks when the far end (the engine) is sending speech, from TALK_DETECT events."""
+
+    def __init__(self, channel: AriChannel) -> None:
+        self.talking = False
+        self.bursts = 0
+        self.changed = asyncio.Event()
+        channel.listeners.append(self._on_event)
+
+    def _on_event(self, event: Event) -> None:
+        kind = event.get("type")
+        if kind == "ChannelTalkingStarted":
+            self.talking = True
+            self.bursts += 1
+        elif kind == "ChannelTalkingFinished":
+            self.talking = False
+        else:
+            return
+        self.changed.set()
+
+    async def wait_for(self, talking: bool, timeout: float) -> None:
+        async def until() -> None:
+            while self.talking != talking:
+                self.changed.clear()
+                await self.changed.wait()
+
+        await asyncio.wait_for(until(), timeout)
+
+
+class LabCall:
+    """A call from the lab carrier to the engine, as the caller experiences it."""
+
+    def __init__(self, carrier: LabCarrier, channel: AriChannel, tag: str, heard: Path) -> None:
+        self.carrier = carrier
+        self.channel = channel
+        self.tag = tag
+        self.heard_path = heard
+        self._talk = _Talking(channel)
+
+    @property
+    def ended(self) -> bool:
+        return self.channel.hung_up
+
+    async def wait_prompt(self, timeout: float = 15.0) -> None:
+        """Wait until the engine starts speaking, then until it stops (one prompt heard)."""
+        await self._talk.wait_for(True, timeout)
+        await self._talk.wait_for(False, timeout)
+
+    async def wait_speech(self, timeout: float = 15.0) -> None:
+        await self._talk.wait_for(True, timeout)
+
+    async def wait_silence(self, timeout: float = 15.0) -> None:
+        await self._talk.wait_for(False, timeout)
+
+    @property
+    def speech_bursts(self) -> int:
+        return self._talk.bursts
+
+    async def press(self, digits: str, *, between_ms: int = 150, duration_ms: int = 120) -> None:
+        await self.channel.send_dtmf(digits, between_ms=between_ms, duration_ms=duration_ms)
+
+    async def say(self, media: Sequence[str] | str) -> None:
+        await self.channel.play([media] if isinstance(media, str) else list(media))
+
+    async def pause(self, seconds: float) -> None:
+        await self.channel.sleep(seconds)
+
+    async def hangup(self) -> None:
+        await self.channel.hangup()
+
+    async def wait_ended(self, timeout: float = 30.0) -> None:
+        """Wait for the engine to end the call."""
+        await asyncio.wait_for(self.channel.wait_gone(), timeout)
+
+    async def heard(self, timeout: float = 5.0) -> Path:
+        """The recording of what the caller heard; complete once the call has ended.
+
+        Polls a fixed number of times rather than against the wall clock: a busy event loop (a
+        test analysing audio) must not turn a slow poll into a missing recording."""
+        if not self.ended:
+            raise RuntimeError("the call is still up; hang up or wait_ended() first")
+        interval = 0.2
+        last = -1
+        for _ in range(max(2, int(timeout / interval))):  # MixMonitor finishes writing just after the hangup
+            size = self.heard_path.stat().st_size if self.heard_path.exists() else -1
+            if size > 44 and size == last:
+                return self.heard_path
+            last = size
+            await asyncio.sleep(interval)
+        raise FileNotFoundError(f"no complete recording of what the caller heard at {self.heard_path}")
+
+
+class LabPhoneCall:
+    """A call the engine placed to an outside number that the lab answers (a home phone)."""
+
+    def __init__(self, carrier: LabCarrier, channel: AriChannel, number: str) -> None:
+        self.carrier = carrier
+        self.channel = channel
+        self.number = number
+        self._talk = _Talking(channel)
+
+    async def answer(self) -> None:
+        await self.channel.answer()
+
+    async def hangup(self) -> None:
+        with contextlib.suppress(CallerHungUp):
+            await self.channel.hangup()
+
+
+def _caller_id(number: str | None, name: str | None) -> str:
+    if number is None:
+        return '"Anonymous" <anonymous>'  # what carriers deliver for a withheld number
+    return f'"{name}" <{number}>' if name else number

@@ -1,0 +1,1 @@
+"""Italian prompts: texts in config, audio generated at setup, recorded files take precedence."""

@@ -1,0 +1,69 @@
+"""The `consent` node: the recording notice of a quality campaign, and the caller's answer.
+
+The charter: calls may be recorded during quality campaigns, always announced beforehand. The
+answer, its time and the exact notice heard (prompt name, text version and a hash of the audio)
+are stored on the ticket as evidence. No campaign, no notice, and nothing may be recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from zoneinfo import ZoneInfo
+
+from ivr.callflows.keys import collect
+from ivr.callflows.model import ConsentNode
+from ivr.callflows.session import CallContext
+from ivr.hours.config import CampaignConfig
+from ivr.prompts.library import PromptLibrary
+
+ACCEPTED, REFUSED, NO_ANSWER = "accepted", "refused", "no_answer"
+
+
+class ConsentStep:
+    def __init__(self, campaigns: Sequence[CampaignConfig], tz: ZoneInfo, prompts: PromptLibrary) -> None:
+        self.campaigns = list(campaigns)
+        self.tz = tz
+        self.prompts = prompts
+
+    def active(self, ctx: CallContext) -> CampaignConfig | None:
+        today = ctx.clock.now().astimezone(self.tz).date()
+        return next((c for c in self.campaigns if c.active_on(today)), None)
+
+    async def __call__(self, ctx: CallContext, node: ConsentNode) -> str:
+        campaign = self.active(ctx)
+        if campaign is None:
+            return node.next
+        evidence = self.prompts.evidence(campaign.notice_prompt)
+        ctx.data["campaign"] = campaign.id
+        await ctx.store.update(ctx.ticket_id, campaign=campaign.id, consent_prompt=evidence)
+        ctx.channel.clear_digits()
+        choice, key = NO_ANSWER, None
+        for attempt in range(1, node.attempts + 1):
+            await ctx.say(campaign.notice_prompt, interruptible=True)
+            key = await collect(
+                ctx.channel,
+                max_len=1,
+                first_timeout=node.timeout_s,
+                inter_timeout=1,
+                total_timeout=node.timeout_s,
+                monotonic=ctx.clock.monotonic,
+            )
+            if key is None:
+                break  # no answer counts as a refusal: nothing will be recorded
+            if key == node.accept_key:
+                choice = ACCEPTED
+                break
+            if key == node.refuse_key:
+                choice = REFUSED
+                break
+            await ctx.event("consent_invalid", entered=key, attempt=attempt)
+            if attempt < node.attempts and node.invalid_prompt:
+                await ctx.say(node.invalid_prompt)
+        ctx.consent = choice
+        answered_at = ctx.clock.now()
+        await ctx.store.update(ctx.ticket_id, consent=choice, consent_at=answered_at)
+        await ctx.event("consent", choice=choice, key=key, campaign=campaign.id, notice=evidence)
+        reply = node.accepted_prompt if choice == ACCEPTED else node.refused_prompt
+        if reply:
+            await ctx.say(reply)
+        return node.next

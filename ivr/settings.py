@@ -1,0 +1,309 @@
+"""Typed settings: defaults -> config/nul.yaml -> secrets file -> environment (IVR_...).
+
+Every value an operator may change lives here, so a typo or a wrong type stops the engine at
+start with the file, line and field, instead of surfacing as a dropped call hours later.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic.functional_validators import AfterValidator
+
+from ivr.acd.config import QueueSettings
+from ivr.configfile import (
+    ConfigError,
+    Layered,
+    env_layer,
+    load_mapping,
+    read_layers,
+    resolve_relative,
+    validate,
+)
+from ivr.hours.config import CampaignConfig, HoursSettings
+from ivr.voicemail.config import TranscriptionSettings, VoicemailSettings
+
+DEFAULT_CONFIG = Path("config/nul.yaml")
+
+
+def _relative_to_config(value: Path, info: ValidationInfo) -> Path:
+    base = (info.context or {}).get("base_dir")
+    return resolve_relative(Path(base), value) if base else value.expanduser()
+
+
+ConfigPath = Annotated[Path, AfterValidator(_relative_to_config)]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True, validate_default=True)
+
+
+class ServiceSettings(Section):
+    name: str = Field("Il Numero per il lavoro", description="the line's name, as the prompts say it")
+    did: str = Field("800000039", pattern=r"^\+?[0-9]{3,20}$", description="the number the carrier delivers")
+    timezone: str = Field("Europe/Rome", description="office hours and the daily cap follow this zone")
+    language: str = Field("it", description="channel language (Asterisk's own sounds: digits, numbers)")
+    answer_pause_s: float = Field(
+        0.5, ge=0, le=3, description="silence after answering, so the first words are not lost while media sets up"
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name like Europe/Rome)") from None
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class AriSettings(Section):
+    port: int = Field(8088, ge=1, le=65535, description="Asterisk HTTP port (ARI)")
+    username: str = Field("nul", description="ARI user")
+    password: SecretStr | None = Field(
+        None, description="secret: environment or secrets file; `ivr setup` generates one"
+    )
+    app: str = Field("nul", pattern=r"^[A-Za-z0-9_-]+$", description="Stasis application name")
+    heartbeat_s: float = Field(5.0, gt=0, description="WebSocket ping interval; a dead link is seen within ~2x this")
+    request_timeout_s: float = Field(5.0, gt=0, description="timeout of every ARI REST request")
+    reconnect_max_s: float = Field(3.0, gt=0, description="longest wait between reconnect attempts")
+    retry_window_s: float = Field(
+        8.0, ge=0, description="a REST request whose connection fails is retried for this long"
+    )
+
+
+class AmiSettings(Section):
+    port: int = Field(5038, ge=1, le=65535, description="Asterisk Manager Interface port")
+    username: str = Field("nul", description="AMI user")
+    password: SecretStr | None = Field(
+        None, description="secret: environment or secrets file; `ivr setup` generates one"
+    )
+    action_timeout_s: float = Field(5.0, gt=0, description="timeout of every AMI action")
+    ping_interval_s: float = Field(10.0, gt=0, description="liveness ping; no answer drops and reconnects")
+
+
+class SipSettings(Section):
+    """The engine Asterisk's own SIP side (operators register here, the carrier sends calls here)."""
+
+    bind: str = Field("127.0.0.1", description="SIP address (operators' phones and the carrier reach it)")
+    port: int = Field(5060, ge=1, le=65535, description="SIP UDP port")
+    rtp_start: int = Field(10000, ge=1024, le=65535, description="first RTP port (2 per call)")
+    rtp_end: int = Field(10999, ge=1024, le=65535, description="last RTP port")
+
+    @model_validator(mode="after")
+    def _range(self) -> SipSettings:
+        if self.rtp_end <= self.rtp_start:
+            raise ValueError("rtp_end must be above rtp_start")
+        return self
+
+
+class TrunkSettings(Section):
+    """The carrier that delivers the 800 number's calls (identified by its address)."""
+
+    host: str = Field("127.0.0.2", description="the carrier's signalling address (the lab carrier's by default)")
+    port: int = Field(5070, ge=1, le=65535, description="the carrier's SIP port")
+    codecs: list[str] = Field(default_factory=lambda: ["alaw", "ulaw"], description="codecs offered on the trunk")
+
+
+class ManagedAsteriskSettings(Section):
+    """A local Asterisk 22 that the project builds (Debian sid chroot) and runs itself."""
+
+    enabled: bool = Field(True, description="false: use an Asterisk you run yourself")
+    cache_dir: ConfigPath = Field(
+        Path("/var/cache/nul"), description="where the Asterisk root is built, once per recipe"
+    )
+    instance: str = Field(
+        "nul", pattern=r"^[a-z0-9-]+$", description="instance name (/etc/asterisk-<name> in the root)"
+    )
+    mirror: str = Field("http://deb.debian.org/debian", description="Debian mirror for the root")
+    suite: str = Field("sid", description="Debian suite that has Asterisk 22")
+
+
+class AsteriskSettings(Section):
+    host: str = Field("127.0.0.1", description="where ARI and AMI listen; loopback unless Asterisk runs elsewhere")
+    ari: AriSettings = AriSettings()
+    ami: AmiSettings = AmiSettings()
+    sip: SipSettings = SipSettings()
+    trunk: TrunkSettings = TrunkSettings()
+    managed: ManagedAsteriskSettings = ManagedAsteriskSettings()
+    sounds_dir: str | None = Field(
+        None, description="where Asterisk reads the engine's prompts (its own path); managed: derived"
+    )
+    operators_conf: ConfigPath | None = Field(
+        None, description="external Asterisk: where to write pjsip_operators.conf (managed: derived)"
+    )
+
+
+class DatabaseSettings(Section):
+    url: SecretStr | None = Field(None, description="SQLAlchemy URL; default: SQLite file in data_dir")
+    echo: bool = Field(False, description="log every SQL statement (debugging)")
+    auto_upgrade: bool = Field(True, description="apply schema migrations when the engine starts")
+
+
+class PathSettings(Section):
+    data_dir: ConfigPath = Field(Path("../var"), description="SQLite file, generated prompts, recordings")
+
+
+class PromptSettings(Section):
+    texts: ConfigPath = Field(Path("prompts/it.yaml"), description="prompt texts (YAML)")
+    custom_dir: ConfigPath = Field(Path("prompts/custom"), description="recorded files here replace synthetic ones")
+    build_dir: ConfigPath | None = Field(None, description="where generated audio is kept (default: data_dir/prompts)")
+    install_dir: ConfigPath | None = Field(
+        None, description="external Asterisk: where the engine writes prompts (default: asterisk.sounds_dir)"
+    )
+    voice: str = Field("it", description="espeak-ng voice for synthetic prompts")
+    speed_wpm: int = Field(150, ge=80, le=400, description="espeak-ng speaking rate, words per minute")
+
+
+class LoggingSettings(Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="log level")
+    file: ConfigPath | None = Field(None, description="log file (default: standard error)")
+
+
+class ClockSettings(Section):
+    """Run the engine as if the wall clock read `start` at boot (demos, tests); null = real time."""
+
+    start: datetime | None = Field(None, description="tests and demos only: the engine's clock reads this at boot")
+
+    @field_validator("start")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("give a time zone, e.g. 2026-04-06T10:00:00+02:00")
+        return value
+
+
+class ConsoleSettings(Section):
+    """The engine's HTTP side: the API used by `ivr queue ...`, `ivr operator ...`, the console."""
+
+    bind: str = Field("127.0.0.1", description="address of the API and console (loopback by default)")
+    port: int = Field(8081, ge=1, le=65535, description="port of the API and console")
+    api_token: SecretStr | None = Field(None, description="secret: bearer token of the API; `ivr setup` generates one")
+
+
+class Settings(Section):
+    profile: Literal["development", "production"] = Field(
+        "development", description="production: secrets must be given, no generated defaults"
+    )
+    secrets_file: ConfigPath = Field(Path("../var/secrets.yaml"), description="YAML with secrets (mode 600)")
+    callflow: ConfigPath = Field(Path("callflows/main.yaml"), description="the call flow of the line")
+    service: ServiceSettings = ServiceSettings()
+    asterisk: AsteriskSettings = AsteriskSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    paths: PathSettings = PathSettings()
+    prompts: PromptSettings = PromptSettings()
+    logging: LoggingSettings = LoggingSettings()
+    clock: ClockSettings = ClockSettings()
+    hours: HoursSettings = HoursSettings()
+    queue: QueueSettings = QueueSettings()
+    voicemail: VoicemailSettings = VoicemailSettings()
+    transcription: TranscriptionSettings = TranscriptionSettings()
+    console: ConsoleSettings = ConsoleSettings()
+    campaigns: list[CampaignConfig] = Field(
+        default_factory=list, description="quality campaigns: calls may be recorded, after a notice and consent"
+    )
+    config_dir: Path = Field(Path("config"), exclude=True)
+
+    @model_validator(mode="after")
+    def _production_has_secrets(self) -> Settings:
+        if self.profile == "production":
+            missing = [
+                name
+                for name, value in (
+                    ("asterisk.ari.password", self.asterisk.ari.password),
+                    ("asterisk.ami.password", self.asterisk.ami.password),
+                    ("database.url", self.database.url),
+                    ("console.api_token", self.console.api_token),
+                )
+                if value is None
+            ]
+            if missing:
+                raise ValueError(f"production profile needs explicit secrets: {', '.join(missing)}")
+            if self.clock.start is not None:
+                raise ValueError("clock.start is for tests and demos; not allowed in production")
+        return self
+
+    @property
+    def database_url(self) -> str:
+        if self.database.url is not None:
+            return self.database.url.get_secret_value()
+        return f"sqlite:///{self.paths.data_dir / 'nul.db'}"
+
+    @property
+    def asterisk_config_dir(self) -> Path:
+        return self.config_dir / "asterisk"
+
+    @property
+    def voicemail_dir(self) -> Path:
+        return self.voicemail.dir or self.paths.data_dir / "voicemail"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.transcription.models_dir or self.paths.data_dir / "models"
+
+    @property
+    def prompts_build_dir(self) -> Path:
+        return self.prompts.build_dir or self.paths.data_dir / "prompts"
+
+
+def config_path(explicit: str | os.PathLike[str] | None, environ: Mapping[str, str]) -> Path:
+    if explicit:
+        return Path(explicit)
+    if environ.get("IVR_CONFIG"):
+        return Path(environ["IVR_CONFIG"])
+    return DEFAULT_CONFIG
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Read the layers and validate; raises ConfigError with one line per problem."""
+    env = os.environ if environ is None else environ
+    cfg = config_path(path, env).resolve()
+    base = cfg.parent
+    layered = read_layers([cfg])
+    secrets = _secrets_path(layered, base, env)
+    if secrets is not None and secrets.exists():
+        _refuse_loose_permissions(secrets)
+        layered.merge(*load_mapping(secrets))
+    layered.merge(*env_layer(env))
+    if overrides:
+        layered.merge(dict(overrides), {})
+    layered.data["config_dir"] = str(base)
+    return validate(Settings, layered, context={"base_dir": str(base)})
+
+
+def _secrets_path(layered: Layered, base: Path, env: Mapping[str, str]) -> Path | None:
+    raw = env.get("IVR_SECRETS_FILE") or layered.data.get("secrets_file") or "../var/secrets.yaml"
+    if not isinstance(raw, str):
+        return None
+    return resolve_relative(base, raw)
+
+
+def _refuse_loose_permissions(path: Path) -> None:
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise ConfigError([f"{path}: secrets file is readable by others (mode {mode:o}); chmod 600 it"])
+
+
+__all__ = ["ConfigError", "Settings", "load_settings", "validate"]

@@ -1,0 +1,314 @@
+"""CallChannel on ARI: one object per channel in the Stasis app.
+
+Every wait goes through a future owned by this object; when the channel leaves Stasis (hangup,
+ChannelDestroyed, or a resync that finds it gone) all of them fail with CallerHungUp at once,
+so a hangup is seen at whatever await the call happens to be in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections import deque
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from ivr.tasks import spawn
+from ivr.telephony.ari import AriClient, Event
+from ivr.telephony.errors import AriError, CallerHungUp, NotFound
+from ivr.telephony.ports import CallerInfo, RecordingResult
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# A hangup request comes before the PlaybackFinished it causes: seeing it first makes a hangup
+# during the last prompt a hangup, not a prompt that finished.
+_GONE_EVENTS = frozenset({"ChannelHangupRequest", "StasisEnd", "ChannelDestroyed"})
+# The event that ends a wait, and where its object's key is: playbacks by id, recordings by name.
+_END_EVENTS = {
+    "PlaybackFinished": ("playback", "id"),
+    "RecordingFinished": ("recording", "name"),
+    "RecordingFailed": ("recording", "name"),
+}
+
+
+class AriChannel:
+    def __init__(self, client: AriClient, data: dict[str, Any], *, language: str = "it") -> None:
+        self._client = client
+        self._id: str = data["id"]
+        caller = data.get("caller") or {}
+        dialplan = data.get("dialplan") or {}
+        self._caller = CallerInfo(
+            number=caller.get("number") or None,
+            name=caller.get("name") or None,
+            dialed=dialplan.get("exten") or None,
+        )
+        self.name: str = data.get("name", "")
+        self.language = language
+        self._gone = asyncio.Event()
+        self.gone_cause: int | None = None
+        self._waiters: dict[str, asyncio.Future[Event]] = {}
+        self._digits: deque[str] = deque()
+        self._digit_waiter: asyncio.Future[None] | None = None
+        self.listeners: list[Any] = []  # extra event callbacks (bridging, recording watchers)
+        client.route(f"channel:{self._id}", self._on_event)
+
+    # --- properties ---------------------------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        return self._id
+
+    @property
+    def caller(self) -> CallerInfo:
+        return self._caller
+
+    @property
+    def hung_up(self) -> bool:
+        return self._gone.is_set()
+
+    # --- events -------------------------------------------------------------------------------
+
+    def _on_event(self, event: Event) -> None:
+        kind = event.get("type")
+        if kind == "ChannelDtmfReceived":
+            digit = event.get("digit")
+            if isinstance(digit, str) and len(digit) == 1:
+                self._digits.append(digit)
+                self._wake_digit()
+        elif kind in _END_EVENTS:
+            holder, ident = _END_EVENTS[kind]
+            obj = event.get(holder) or {}
+            fut = self._waiters.pop(f"{holder}:{obj.get(ident)}", None)
+            if fut is not None and not fut.done():
+                fut.set_result(event)
+        elif kind in _GONE_EVENTS:
+            self._mark_gone(event.get("cause"))
+        elif kind == "Resynced":
+            spawn(self._after_resync())
+        for listener in list(self.listeners):
+            listener(event)
+
+    def _mark_gone(self, cause: Any = None) -> None:
+        if self._gone.is_set():
+            return
+        if isinstance(cause, int):
+            self.gone_cause = cause
+        self._gone.set()
+        self._client.unroute(f"channel:{self._id}")
+        for fut in self._waiters.values():
+            if not fut.done():
+                fut.set_exception(CallerHungUp(self._id))
+                fut.exception()  # nobody may be waiting any more (a stopped prompt): not an error
+        self._waiters.clear()
+        self._wake_digit()
+
+    def _wake_digit(self) -> None:
+        if self._digit_waiter is not None and not self._digit_waiter.done():
+            self._digit_waiter.set_result(None)
+
+    async def _after_resync(self) -> None:
+        """Finish waits whose end event may have been lost while the event socket was down."""
+        for key in list(self._waiters):
+            kind, _, ident = key.partition(":")
+            path = f"playbacks/{ident}" if kind == "playback" else f"recordings/live/{ident}"
+            try:
+                await self._client.get(path)
+            except NotFound:
+                fut = self._waiters.pop(key, None)
+                if fut is not None and not fut.done():
+                    fut.set_result({"type": "Resynced", "synthetic": True})
+            except AriError:
+                continue
+
+    # --- guarded helpers ----------------------------------------------------------------------
+
+    def _expect(self, key: str) -> asyncio.Future[Event]:
+        fut: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
+        if self._gone.is_set():
+            fut.set_exception(CallerHungUp(self._id))
+            fut.exception()
+        else:
+            self._waiters[key] = fut
+        return fut
+
+    def _check(self) -> None:
+        if self._gone.is_set():
+            raise CallerHungUp(self._id)
+
+    async def _rest(self, method: str, path: str, body: Any = None, **params: Any) -> Any:
+        self._check()
+        try:
+            return await self._client.request(method, path, params, body)
+        except NotFound:
+            # The channel vanished between our check and Asterisk handling the request.
+            self._mark_gone()
+            raise CallerHungUp(self._id) from None
+        except AriError as exc:
+            if exc.status == 409 and "not in Stasis" in exc.message:
+                self._mark_gone()
+                raise CallerHungUp(self._id) from None
+            raise
+
+    async def _gone_or(self, fut: asyncio.Future[T], timeout: float | None) -> T | None:
+        """Await `fut` (which fails with CallerHungUp on hangup); None on timeout."""
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            return None
+
+    # --- CallChannel --------------------------------------------------------------------------
+
+    async def answer(self) -> None:
+        await self._rest("POST", f"channels/{self._id}/answer")
+
+    async def send_dtmf(self, digits: str, *, between_ms: int = 150, duration_ms: int = 120) -> None:
+        """Send keys to the far end (RFC 4733 on PJSIP); returns once Asterisk has sent them."""
+        await self._rest("POST", f"channels/{self._id}/dtmf", dtmf=digits, between=between_ms, duration=duration_ms)
+
+    async def start_moh(self, moh_class: str = "default") -> None:
+        await self._rest("POST", f"channels/{self._id}/moh", mohClass=moh_class)
+
+    async def stop_moh(self) -> None:
+        await self._rest("DELETE", f"channels/{self._id}/moh")
+
+    async def ring(self) -> None:
+        await self._rest("POST", f"channels/{self._id}/ring")
+
+    async def play(self, media: Sequence[str], *, interruptible: bool = False) -> bool:
+        """Cancelling the awaiting task stops the audio too (an operator answered mid-prompt)."""
+        self._check()
+        if interruptible and self._digits:
+            return False  # the caller already pressed a key: do not make them listen again
+        playback_id = uuid.uuid4().hex
+        key = f"playback:{playback_id}"
+        finished = self._expect(key)
+        await self._rest("POST", f"channels/{self._id}/play/{playback_id}", media=list(media), lang=self.language)
+        try:
+            if not interruptible:
+                await finished
+                return True
+            while True:
+                waits: list[asyncio.Future[Any]] = [finished, self._digit_future()]
+                done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                if finished in done:
+                    finished.result()  # raises CallerHungUp if that is why it ended
+                    return True
+                self._check()
+                if self._digits:
+                    await self._stop_playback(playback_id, finished)
+                    return False
+        except asyncio.CancelledError:
+            if not self._gone.is_set():
+                spawn(self._stop_playback(playback_id, finished), name=f"stop-{playback_id}")
+            raise
+
+    async def _stop_playback(self, playback_id: str, finished: asyncio.Future[Event]) -> None:
+        with contextlib.suppress(NotFound, CallerHungUp):
+            await self._rest("DELETE", f"playbacks/{playback_id}")
+        # Wait for Asterisk to confirm, so the next prompt does not overlap this one.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(finished), 2.0)
+        self._waiters.pop(f"playback:{playback_id}", None)
+        self._check()
+
+    def _digit_future(self) -> asyncio.Future[None]:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self._digits or self._gone.is_set():
+            fut.set_result(None)
+        self._digit_waiter = fut
+        return fut
+
+    async def next_digit(self, timeout: float) -> str | None:
+        self._check()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self._digits:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return None
+            fut = self._digit_future()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(fut, remaining)
+            self._check()
+        return self._digits.popleft()
+
+    def clear_digits(self) -> None:
+        self._digits.clear()
+
+    async def sleep(self, seconds: float) -> None:
+        self._check()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._gone.wait(), seconds)
+        self._check()
+
+    async def wait_gone(self) -> None:
+        await self._gone.wait()
+
+    async def hangup(self, reason: str = "normal") -> None:
+        if self._gone.is_set():
+            return
+        with contextlib.suppress(NotFound):
+            await self._client.delete(f"channels/{self._id}", reason=reason)
+        self._mark_gone()
+
+    async def record(
+        self,
+        name: str,
+        *,
+        max_s: int,
+        max_silence_s: int = 0,
+        terminate_on: str = "#",
+        beep: bool = True,
+        fmt: str = "wav",
+    ) -> RecordingResult:
+        """Record the caller into Asterisk's stored recordings under `name`.
+
+        A hangup does not lose the message: Asterisk keeps what was recorded and the result says
+        `ended_by="hangup"` instead of raising."""
+        key = f"recording:{name}"
+        finished = self._expect(key)
+        self.clear_digits()
+        await self._rest(
+            "POST",
+            f"channels/{self._id}/record",
+            name=name,
+            format=fmt,
+            maxDurationSeconds=max_s,
+            maxSilenceSeconds=max_silence_s,
+            ifExists="overwrite",
+            beep=beep,
+            terminateOn=terminate_on or "none",
+        )
+        try:
+            event = await finished
+        except CallerHungUp:
+            return await self._recording_after_hangup(name)
+        rec = event.get("recording") or {}
+        ended_by = "key" if terminate_on and any(d in terminate_on for d in self._digits) else None
+        self.clear_digits()
+        duration = float(rec.get("duration") or 0)
+        if ended_by is None:
+            ended_by = "max_duration" if duration >= max_s - 1 else "silence"
+        if event.get("type") == "RecordingFailed":
+            ended_by = "failed"
+        talking = rec.get("talking_duration")
+        return RecordingResult(name, duration, float(talking) if talking is not None else None, ended_by)
+
+    async def _recording_after_hangup(self, name: str) -> RecordingResult:
+        """The caller hung up while recording: Asterisk finishes the file by itself; wait until the
+        recording is no longer live, so what is fetched next is complete."""
+        for _ in range(50):
+            try:
+                await self._client.get(f"recordings/live/{name}")
+            except NotFound:
+                break
+            except AriError:
+                break
+            await asyncio.sleep(0.1)
+        return RecordingResult(name, 0.0, None, "hangup")
+
+    def __repr__(self) -> str:
+        return f"<AriChannel {self._id} {self.name}>"

@@ -1,0 +1,46 @@
+"""Telephony port on ARI: turns StasisStart into CallChannel objects for the engine."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from ivr.tasks import spawn
+from ivr.telephony.ari import AriClient, Event
+from ivr.telephony.ari_channel import AriChannel
+from ivr.telephony.ports import CallHandler
+
+log = logging.getLogger(__name__)
+
+
+class AriTelephony:
+    def __init__(self, client: AriClient, *, language: str = "it") -> None:
+        self.client = client
+        self.language = language
+        self.on_call: CallHandler | None = None
+        client.on_start = self._on_start
+
+    async def start(self) -> None:
+        await self.client.start()
+
+    async def stop(self) -> None:
+        await self.client.close()
+
+    async def live_channel_ids(self) -> set[str]:
+        channels = await self.client.get("channels")
+        return {c["id"] for c in channels if isinstance(c, dict) and "id" in c}
+
+    def _on_start(self, event: Event) -> None:
+        data = event.get("channel")
+        if not isinstance(data, dict) or not isinstance(data.get("id"), str):
+            log.warning("StasisStart without a channel; ignored")
+            return
+        args = [str(a) for a in event.get("args") or []]
+        channel = AriChannel(self.client, data, language=self.language)
+        if self.on_call is None:
+            log.warning("call %s arrived before the engine was ready; hanging up", channel.id)
+            spawn(channel.hangup("congestion"))
+            return
+        result = self.on_call(channel, args)
+        if asyncio.iscoroutine(result):
+            spawn(result)

@@ -1,0 +1,30 @@
+"""Errors the telephony adapters raise, so the call flow can tell a hangup from a fault."""
+
+from __future__ import annotations
+
+
+class TelephonyError(Exception):
+    """Base for every error raised by a telephony adapter."""
+
+
+class AriUnavailable(TelephonyError):
+    """Asterisk cannot be reached (connection refused, timeout, socket closed)."""
+
+
+class AriError(TelephonyError):
+    def __init__(self, method: str, path: str, status: int, message: str) -> None:
+        super().__init__(f"{method} {path} -> {status}: {message}")
+        self.status = status
+        self.message = message
+
+
+class NotFound(AriError):
+    """The channel, bridge or playback no longer exists (typically: the caller hung up)."""
+
+
+class CallerHungUp(TelephonyError):
+    """The channel is gone; raised out of any await of a call's session."""
+
+
+class AmiError(TelephonyError):
+    """An AMI action failed or timed out."""

@@ -1,0 +1,1 @@
+"""Ticket store: every call and web request, its timeline, and the figures built on them."""

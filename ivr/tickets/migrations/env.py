@@ -1,0 +1,21 @@
+"""Alembic environment: the engine is handed over by `ivr.tickets.db`, never read from an ini file,
+so the database password stays out of files and logs."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from ivr.tickets.models import Base
+
+config = context.config
+engine = config.attributes["engine"]
+
+with engine.begin() as connection:
+    context.configure(
+        connection=connection,
+        target_metadata=Base.metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()

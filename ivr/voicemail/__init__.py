@@ -1,0 +1,1 @@
+"""Voicemail: the message, the callback number, boxes per topic, transcription."""

@@ -1,0 +1,256 @@
+"""Voicemail messages in the store: created with their ticket, transcribed later, worked on by
+supervisors (boxes, assignment, callback attempts)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from ivr.tickets.models import CallbackAttempt, Recording, Ticket, TicketEvent, Voicemail
+from ivr.tickets.store import CALLBACK_DAYS
+
+STATUSES = ("new", "assigned", "called_back", "closed")
+
+
+class MessageError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class MessageView:
+    id: int
+    ticket_id: int
+    box: str
+    reason: str
+    created_at: datetime
+    caller_number: str | None
+    callback_number: str | None
+    callback_source: str
+    duration_s: float
+    speech_s: float
+    empty: bool
+    ended_by: str | None
+    status: str | None
+    assigned_to: str | None
+    callback_due: datetime | None
+    transcript_status: str
+    transcript: str | None
+    transcript_error: str | None
+    transcript_attempts: int
+    words: list[dict[str, Any]] | None
+    audio: str | None
+    web_audio: str | None
+    asterisk_name: str
+    attempts: list[tuple[datetime, str | None, str, str | None]]
+
+
+def new_message(
+    session: Session,
+    *,
+    ticket_id: int,
+    box: str,
+    reason: str,
+    asterisk_name: str,
+    recording_id: int | None,
+    duration_s: float,
+    speech_s: float,
+    empty: bool,
+    ended_by: str | None,
+    at: datetime,
+) -> int:
+    """The message and its ticket's second-level handling, in one transaction."""
+    message = Voicemail(
+        ticket_id=ticket_id,
+        box=box,
+        reason=reason,
+        asterisk_name=asterisk_name,
+        recording_id=recording_id,
+        duration_s=duration_s,
+        speech_s=speech_s,
+        empty=empty,
+        ended_by=ended_by,
+        transcript_status="empty" if empty else "pending",
+        created_at=at,
+    )
+    session.add(message)
+    ticket = session.get(Ticket, ticket_id)
+    if ticket is None:
+        raise MessageError(f"no ticket #{ticket_id}")
+    ticket.level, ticket.status = 2, "new"
+    ticket.callback_due = ticket.started_at + timedelta(days=CALLBACK_DAYS)
+    session.flush()
+    session.add(
+        TicketEvent(
+            ticket_id=ticket_id,
+            at=at,
+            kind="voicemail_left",
+            detail={"message": message.id, "box": box, "seconds": round(duration_s, 1), "empty": empty},
+        )
+    )
+    return message.id
+
+
+def set_callback(session: Session, message_id: int, number: str | None, source: str) -> None:
+    message = _get(session, message_id)
+    message.callback_number, message.callback_source = number, source
+    if message.empty and number is None:  # nothing said, nobody to call: nothing to do
+        ticket = session.get(Ticket, message.ticket_id)
+        if ticket is not None:
+            ticket.status = "closed"
+
+
+def set_recording(
+    session: Session, message_id: int, recording_id: int, duration_s: float, speech_s: float, empty: bool
+) -> None:
+    message = _get(session, message_id)
+    message.recording_id, message.duration_s, message.speech_s, message.empty = (
+        recording_id,
+        duration_s,
+        speech_s,
+        empty,
+    )
+    if empty:
+        message.transcript_status = "empty"
+
+
+def _get(session: Session, message_id: int) -> Voicemail:
+    message = session.get(Voicemail, message_id)
+    if message is None:
+        raise MessageError(f"no voicemail message #{message_id}")
+    return message
+
+
+def view(session: Session, message_id: int) -> MessageView:
+    message = _get(session, message_id)
+    ticket = session.get(Ticket, message.ticket_id)
+    assert ticket is not None
+    recording = session.get(Recording, message.recording_id) if message.recording_id else None
+    attempts = [
+        (a.at, a.operator, a.result, a.note)
+        for a in session.scalars(
+            select(CallbackAttempt).where(CallbackAttempt.ticket_id == ticket.id).order_by(CallbackAttempt.id)
+        )
+    ]
+    return MessageView(
+        message.id,
+        ticket.id,
+        message.box,
+        message.reason,
+        message.created_at,
+        ticket.caller_number,
+        message.callback_number,
+        message.callback_source,
+        message.duration_s,
+        message.speech_s,
+        message.empty,
+        message.ended_by,
+        ticket.status,
+        ticket.assigned_to,
+        ticket.callback_due,
+        message.transcript_status,
+        message.transcript,
+        message.transcript_error,
+        message.transcript_attempts,
+        message.transcript_words,
+        recording.path if recording else None,
+        recording.web_path if recording else None,
+        message.asterisk_name,
+        attempts,
+    )
+
+
+def listing(
+    session: Session, *, box: str | None = None, status: str | None = None, text: str | None = None, limit: int = 50
+) -> list[MessageView]:
+    query = select(Voicemail.id).join(Ticket, Ticket.id == Voicemail.ticket_id).order_by(Voicemail.id.desc())
+    if box:
+        query = query.where(Voicemail.box == box)
+    if status:
+        query = query.where(Ticket.status == status)
+    if text:
+        words = [w for w in text.split() if w]
+        query = query.where(*(Voicemail.transcript.ilike(f"%{_escape(w)}%", escape="\\") for w in words))
+    return [view(session, mid) for mid in session.scalars(query.limit(limit))]
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def boxes(session: Session) -> list[tuple[str, str | None, int]]:
+    """(box, ticket status, messages): the supervisor's overview."""
+    rows = session.execute(
+        select(Voicemail.box, Ticket.status, func.count())
+        .join(Ticket, Ticket.id == Voicemail.ticket_id)
+        .group_by(Voicemail.box, Ticket.status)
+        .order_by(Voicemail.box, Ticket.status)
+    )
+    return [(box, status, int(count)) for box, status, count in rows]
+
+
+def pending_ids(session: Session, limit: int = 100) -> list[int]:
+    query = select(Voicemail.id).where(
+        or_(Voicemail.transcript_status == "pending", Voicemail.recording_id.is_(None) & ~Voicemail.empty)
+    )
+    return list(session.scalars(query.order_by(Voicemail.id).limit(limit)))
+
+
+# --- the callback workflow (voicemail tickets and escalated ones alike) -----------------------
+
+
+def assign(session: Session, ticket_id: int, operator: str, at: datetime, by: str | None = None) -> None:
+    ticket = _ticket(session, ticket_id)
+    if ticket.status in ("closed", None):
+        raise MessageError(f"ticket #{ticket_id} is {ticket.status or 'not waiting for a callback'}")
+    ticket.assigned_to, ticket.status = operator, "assigned"
+    session.add(
+        TicketEvent(ticket_id=ticket_id, at=at, kind="callback_assigned", detail={"operator": operator, "by": by})
+    )
+
+
+def callback_result(
+    session: Session, ticket_id: int, result: str, at: datetime, operator: str | None, note: str | None
+) -> int:
+    """Record one attempt; answered moves the ticket to called_back. Returns the attempts so far."""
+    if result not in ("answered", "no_answer"):
+        raise MessageError("result must be answered or no_answer")
+    ticket = _ticket(session, ticket_id)
+    if ticket.status not in ("new", "assigned", "called_back"):
+        raise MessageError(f"ticket #{ticket_id} is {ticket.status or 'not waiting for a callback'}")
+    session.add(CallbackAttempt(ticket_id=ticket_id, at=at, operator=operator, result=result, note=note))
+    if result == "answered":
+        ticket.status = "called_back"
+    session.add(
+        TicketEvent(
+            ticket_id=ticket_id,
+            at=at,
+            kind="callback_attempt",
+            detail={"result": result, "operator": operator},
+            note=note,
+        )
+    )
+    session.flush()
+    return int(session.scalar(select(func.count()).where(CallbackAttempt.ticket_id == ticket_id)) or 0)
+
+
+def close(session: Session, ticket_id: int, at: datetime, note: str | None) -> None:
+    ticket = _ticket(session, ticket_id)
+    ticket.status = "closed"
+    if note:
+        ticket.resolution_note = note
+    session.add(TicketEvent(ticket_id=ticket_id, at=at, kind="ticket_closed", note=note))
+
+
+def _ticket(session: Session, ticket_id: int) -> Ticket:
+    ticket = session.get(Ticket, ticket_id)
+    if ticket is None:
+        raise MessageError(f"no ticket #{ticket_id}")
+    return ticket
+
+
+def ticket_of(session: Session, message_id: int) -> int:
+    return _get(session, message_id).ticket_id

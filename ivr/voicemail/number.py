@@ -1,0 +1,91 @@
+"""Which number to call the citizen back on: the caller id, confirmed by a key, or typed in.
+
+Read back digit by digit in Italian ("tre, tre, tre..."), so a mistake is heard and corrected
+before the call ends, not discovered by the operator ten days later.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ivr.callflows.keys import collect
+from ivr.callflows.session import CallContext
+from ivr.voicemail.config import VoicemailSettings
+
+CONFIRMED, TYPED, CALLER_ID, NONE = "confirmed", "typed", "caller_id", "none"
+
+
+@dataclass(frozen=True)
+class CallbackNumber:
+    number: str | None
+    source: str
+
+
+def usable(number: str | None, settings: VoicemailSettings) -> str | None:
+    """A caller id worth offering back: digits only (a leading + kept), a plausible length."""
+    if not number:
+        return None
+    cleaned = number.strip()
+    if not re.fullmatch(r"\+?[0-9]+", cleaned):
+        return None
+    digits = cleaned.lstrip("+")
+    if not settings.number_min_digits <= len(digits) <= settings.number_max_digits:
+        return None
+    return cleaned
+
+
+async def ask_callback_number(ctx: CallContext, settings: VoicemailSettings) -> CallbackNumber:
+    """Confirm the caller id, or have a number typed; a hangup keeps the caller id unconfirmed."""
+    candidate = usable(ctx.channel.caller.number, settings)
+    fallback = CallbackNumber(candidate, CALLER_ID if candidate else NONE)
+    ctx.data["callback"] = fallback
+    for attempt in range(settings.attempts):
+        if candidate is None:
+            candidate = await _typed(ctx, settings)
+            if candidate is None:
+                continue
+            source = TYPED
+        else:
+            source = CONFIRMED if attempt == 0 and fallback.source == CALLER_ID else TYPED
+        choice = await _confirm(ctx, candidate, settings)
+        if choice == "1":
+            result = CallbackNumber(candidate, source)
+            ctx.data["callback"] = result
+            return result
+        if choice is None and source == CONFIRMED:
+            return fallback  # no answer: keep the caller id, not confirmed
+        candidate = None  # "2" or anything else: type another one
+    return fallback
+
+
+async def _typed(ctx: CallContext, settings: VoicemailSettings) -> str | None:
+    ctx.channel.clear_digits()
+    await ctx.say("vm_callback_enter", interruptible=True)
+    entry = await collect(
+        ctx.channel,
+        max_len=settings.number_max_digits + 1,
+        first_timeout=settings.key_timeout_s * 2,
+        inter_timeout=settings.key_timeout_s,
+        total_timeout=settings.key_timeout_s * 6,
+        monotonic=ctx.clock.monotonic,
+    )
+    number = usable(entry.replace("*", "") if entry else None, settings)
+    if number is None:
+        await ctx.event("callback_number_invalid", entered=entry)
+        await ctx.say("vm_callback_invalid")
+    return number
+
+
+async def _confirm(ctx: CallContext, number: str, settings: VoicemailSettings) -> str | None:
+    ctx.channel.clear_digits()
+    spoken = [ctx.prompts.counted("digit", int(d)) for d in number if d.isdigit()]
+    await ctx.say("vm_callback_is", *spoken, "vm_callback_confirm", interruptible=True)
+    return await collect(
+        ctx.channel,
+        max_len=1,
+        first_timeout=settings.key_timeout_s,
+        inter_timeout=1,
+        total_timeout=settings.key_timeout_s,
+        monotonic=ctx.clock.monotonic,
+    )

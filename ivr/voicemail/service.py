@@ -1,0 +1,142 @@
+"""After the call: keep the message's audio, make the browser copy, transcribe. Anything that
+fails is left for the retry job; nothing is lost (the audio stays on Asterisk until ours is safe).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from ivr.audio import duration_s, voiced_seconds, web_copy
+from ivr.clock import Clock
+from ivr.recordings.store import RecordingStore
+from ivr.tasks import spawn
+from ivr.telephony.errors import AriError, AriUnavailable
+from ivr.tickets.models import Recording, Voicemail
+from ivr.tickets.store import SqlTicketStore
+from ivr.voicemail import messages
+from ivr.voicemail.config import VoicemailSettings
+from ivr.voicemail.transcribe import TranscriptionError, VoskTranscriber
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Kept:
+    recording_id: int
+    path: Path
+    duration_s: float
+    speech_s: float
+    empty: bool
+
+
+class VoicemailService:
+    def __init__(
+        self,
+        store: SqlTicketStore,
+        recordings: RecordingStore,
+        transcriber: VoskTranscriber,
+        settings: VoicemailSettings,
+        clock: Clock,
+    ) -> None:
+        self.store = store
+        self.recordings = recordings
+        self.transcriber = transcriber
+        self.settings = settings
+        self.clock = clock
+        self._busy: set[int] = set()
+
+    async def keep_audio(self, name: str, ticket_id: int) -> Kept:
+        """Fetch the message from Asterisk into the voicemail folder, with a browser copy."""
+        info = await self.recordings.keep(name, "wav", ticket_id=ticket_id, kind="voicemail", at=self.clock.now())
+        speech = await asyncio.to_thread(voiced_seconds, info.path)
+        length = await asyncio.to_thread(duration_s, info.path)
+        empty = speech < self.settings.min_speech_s or (length < self.settings.min_message_s and speech < 1.0)
+        try:
+            copy = await asyncio.to_thread(web_copy, info.path, self.settings.web_format)
+        except Exception as exc:  # the WAV stays playable; only the compressed copy is missing
+            log.warning("voicemail %s: no %s copy (%s)", name, self.settings.web_format, exc)
+        else:
+            await self.store.run_write(lambda s: _set_web_path(s, info.id, str(copy)))
+        return Kept(info.id, info.path, length, speech, empty)
+
+    def submit(self, message_id: int) -> None:
+        spawn(self.process(message_id), name=f"voicemail-{message_id}")
+
+    async def process(self, message_id: int) -> str:
+        """Make sure the audio is ours, then transcribe; returns the transcript status."""
+        if message_id in self._busy:
+            return "busy"
+        self._busy.add(message_id)
+        try:
+            return await self._process(message_id)
+        finally:
+            self._busy.discard(message_id)
+
+    async def _process(self, message_id: int) -> str:
+        message = await self.store.run_read(lambda s: messages.view(s, message_id))
+        if message.audio is None:
+            try:
+                kept = await self.keep_audio(message.asterisk_name, message.ticket_id)
+            except (AriError, AriUnavailable, OSError) as exc:
+                await self._failed(message_id, f"audio still on Asterisk: {exc}")
+                return "pending"
+            await self.store.run_write(
+                lambda s: messages.set_recording(
+                    s, message_id, kept.recording_id, kept.duration_s, kept.speech_s, kept.empty
+                )
+            )
+            message = await self.store.run_read(lambda s: messages.view(s, message_id))
+        if message.transcript_status != "pending" or message.audio is None:
+            return message.transcript_status
+        loop = asyncio.get_running_loop()
+        try:
+            transcript = await loop.run_in_executor(
+                self.transcriber.pool, self.transcriber.transcribe, Path(message.audio)
+            )
+        except TranscriptionError as exc:
+            await self._failed(message_id, str(exc))
+            return "pending"
+        at = self.clock.now()
+        await self.store.run_write(lambda s: _transcribed(s, message_id, transcript.text, transcript.words, at))
+        log.info("voicemail %d transcribed: %d words", message_id, len(transcript.words))
+        return "done"
+
+    async def _failed(self, message_id: int, error: str) -> None:
+        log.warning("voicemail %d: %s (will retry)", message_id, error)
+        await self.store.run_write(lambda s: _error(s, message_id, error))
+
+    async def retry_pending(self) -> int:
+        """Called by the scheduler: every message still waiting for audio or a transcript."""
+        ids = await self.store.run_read(messages.pending_ids)
+        done = 0
+        for message_id in ids:
+            if await self.process(message_id) == "done":
+                done += 1
+        return done
+
+
+def _set_web_path(session: Session, recording_id: int, path: str) -> None:
+    row = session.get(Recording, recording_id)
+    if row is not None:
+        row.web_path = path
+
+
+def _transcribed(session: Session, message_id: int, text: str, words: list[dict[str, object]], at: datetime) -> None:
+    row = session.get(Voicemail, message_id)
+    if row is not None:
+        row.transcript, row.transcript_words = text, words
+        row.transcript_status, row.transcribed_at, row.transcript_error = "done", at, None
+        row.transcript_attempts += 1
+
+
+def _error(session: Session, message_id: int, error: str) -> None:
+    row = session.get(Voicemail, message_id)
+    if row is not None:
+        row.transcript_error = error[:2000]
+        row.transcript_attempts += 1

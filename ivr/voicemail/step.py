@@ -1,0 +1,89 @@
+"""The `voicemail` node: greeting for the reason, beep, the message, the callback number.
+
+A hangup at any point keeps what was said: the message is saved and the ticket goes to the
+second level with a callback due; the number falls back to the caller id.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from ivr.callflows.model import VoicemailNode
+from ivr.callflows.session import CallContext
+from ivr.telephony.errors import AriError, AriUnavailable, CallerHungUp
+from ivr.telephony.ports import RecordingResult
+from ivr.tickets.models import CallOutcome
+from ivr.voicemail import messages
+from ivr.voicemail.config import VoicemailSettings
+from ivr.voicemail.number import CallbackNumber, ask_callback_number, usable
+from ivr.voicemail.service import Kept, VoicemailService
+
+log = logging.getLogger(__name__)
+
+GREETINGS = {
+    "closed": "vm_greeting_closed",
+    "cap": "vm_greeting_cap",
+    "caller_choice": "vm_greeting_caller_choice",
+}
+
+
+class VoicemailStep:
+    def __init__(self, service: VoicemailService, settings: VoicemailSettings) -> None:
+        self.service = service
+        self.settings = settings
+
+    async def __call__(self, ctx: CallContext, node: VoicemailNode) -> str | None:
+        reason = str(ctx.data.get("voicemail_reason") or node.reason)
+        box = ctx.topic or "general"
+        ctx.destination = f"voicemail:{box}"
+        await ctx.say(GREETINGS.get(reason, "vm_greeting_busy"), "vm_record_instructions")
+        name = f"vm-{ctx.ticket_id}-{uuid.uuid4().hex[:8]}"
+        ctx.channel.clear_digits()
+        result = await ctx.channel.record(
+            name,
+            max_s=self.settings.max_message_s,
+            max_silence_s=self.settings.max_silence_s,
+            terminate_on="#",
+            beep=True,
+        )
+        message_id = await self._save(ctx, name, result, box, reason)
+        number = CallbackNumber(usable(ctx.channel.caller.number, self.settings), "caller_id")
+        if number.number is None:
+            number = CallbackNumber(None, "none")
+        if result.ended_by != "hangup":
+            try:
+                await ctx.say("vm_saved")
+                number = await ask_callback_number(ctx, self.settings)
+                await ctx.say("vm_thanks")
+            except CallerHungUp:
+                number = ctx.data.get("callback", number)
+        await ctx.store.run_write(lambda s: messages.set_callback(s, message_id, number.number, number.source))
+        await ctx.event("callback_number", source=number.source, known=number.number is not None)
+        ctx.outcome, ctx.end_reason = CallOutcome.VOICEMAIL, f"voicemail:{reason}"
+        self.service.submit(message_id)
+        return node.next
+
+    async def _save(self, ctx: CallContext, name: str, result: RecordingResult, box: str, reason: str) -> int:
+        """The message row at once; the audio fetched now if possible, else by the retry job."""
+        kept: Kept | None = None
+        try:
+            kept = await self.service.keep_audio(name, ctx.ticket_id)
+        except (AriError, AriUnavailable, OSError) as exc:
+            log.error("ticket %s: voicemail %s stays on Asterisk for now: %s", ctx.ticket_id, name, exc)
+        at = ctx.clock.now()
+        return await ctx.store.run_write(
+            lambda s: messages.new_message(
+                s,
+                ticket_id=ctx.ticket_id,
+                box=box,
+                reason=reason,
+                asterisk_name=name,
+                recording_id=kept.recording_id if kept else None,
+                duration_s=kept.duration_s if kept else result.duration_s,
+                speech_s=kept.speech_s if kept else 0.0,
+                empty=kept.empty if kept else False,
+                ended_by=result.ended_by,
+                at=at,
+            )
+        )

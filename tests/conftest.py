@@ -1,0 +1,75 @@
+"""Session-wide real parts: the Asterisk pair and a PostgreSQL server, started once."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from ivr.tickets.db import make_engine, upgrade
+from ivr.tickets.store import SqlTicketStore
+from tests.harness.pbx import PbxPair, start_pair
+from tests.harness.postgres import PostgresServer
+from tests.harness.voices import Voices, make_voices
+
+
+@pytest.fixture(scope="session")
+def prompts_cache() -> Iterator[Path]:
+    """Generated prompt audio shared by every engine of the session (built once)."""
+    path = Path(tempfile.mkdtemp(prefix="nul-prompts-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+async def pbx(prompts_cache: Path) -> AsyncIterator[PbxPair]:
+    """The engine's Asterisk and the lab carrier. Fails (never skips) if they cannot start."""
+    pair = start_pair(prompts_cache)
+    try:
+        await pair.carrier.connect()
+        yield pair
+    finally:
+        await pair.carrier.close()
+        pair.stop()
+
+
+@pytest.fixture(scope="session")
+def voices(tmp_path_factory: pytest.TempPathFactory) -> Voices:
+    return make_voices(tmp_path_factory.mktemp("voices"))
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    server = PostgresServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+_db_counter = iter(range(10_000))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The same test on the embedded default and on a real PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'nul.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.create_database(f"t{os.getpid()}_{next(_db_counter)}")
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[SqlTicketStore]:
+    """A migrated ticket store on a fresh SQLite file (fast unit tests of call logic)."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'tickets.db'}")
+    upgrade(engine)
+    store = SqlTicketStore(engine)
+    yield store
+    await store.stop()
+    engine.dispose()

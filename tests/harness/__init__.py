@@ -1,0 +1,1 @@
+"""Test harness: the real Asterisk pair (engine + lab carrier), PostgreSQL, and fakes."""

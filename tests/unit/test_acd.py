@@ -1,0 +1,188 @@
+"""Distribution logic and the daily cap without Asterisk: fake phones, real store."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from ivr.acd.agents import AgentState, AgentTransitionError
+from ivr.acd.cap import DailyCap
+from ivr.acd.config import QueueSettings
+from ivr.acd.distributor import Distributor, OfferFailed
+from ivr.acd.operators import OperatorDirectory, OperatorError, OperatorInfo
+from ivr.clock import SystemClock
+from ivr.telephony.ports import CallChannel
+from ivr.tickets.db import make_engine, upgrade
+from tests.fakes import FakeChannel
+
+ROME = ZoneInfo("Europe/Rome")
+
+
+class FakeOfferer:
+    """Operators' phones: some answer, some ring out."""
+
+    def __init__(self, answering: set[str]) -> None:
+        self.answering = answering
+        self.dialled: list[str] = []
+
+    async def dial(
+        self, endpoint: str, *, caller_id: str | None, timeout: float, cancelled: asyncio.Event
+    ) -> CallChannel:
+        self.dialled.append(endpoint)
+        await asyncio.sleep(0.01)
+        login = endpoint.removeprefix("PJSIP/").removeprefix("op-").split("@")[0]
+        if login not in self.answering and not endpoint.endswith("@carrier"):
+            raise OfferFailed("no_answer")
+        return FakeChannel(f"leg-{login}")
+
+
+def info(
+    login: str,
+    skills: tuple[str, ...] = (),
+    phone: str | None = None,
+    softphone: bool = True,
+    presence: str = "available",
+) -> OperatorInfo:
+    return OperatorInfo(
+        hash(login) % 1000, login, login, softphone, phone, skills, presence, None, datetime(2026, 1, 1, tzinfo=UTC)
+    )
+
+
+def distributor(answering: set[str], **settings: object) -> tuple[Distributor, FakeOfferer]:
+    offerer = FakeOfferer(answering)
+    config = QueueSettings.model_validate({"wrap_up_s": 0.05, **settings})
+    return Distributor(offerer, config, SystemClock()), offerer
+
+
+def online(dist: Distributor, *infos: OperatorInfo) -> None:
+    dist.sync(list(infos))
+    for i in infos:
+        dist.phone_registered(i.login, True)
+
+
+async def test_longest_idle_first_and_one_offer_each() -> None:
+    dist, offerer = distributor({"anna", "bruno"})
+    online(dist, info("anna"))
+    await asyncio.sleep(0.01)
+    online(dist, info("anna"), info("bruno"))
+    first = dist.enqueue(1, FakeChannel("c1"), None, "333")
+    second = dist.enqueue(2, FakeChannel("c2"), None, "334")
+    a1, a2 = await asyncio.gather(first.assigned, second.assigned)
+    assert (a1.agent.login, a2.agent.login) == ("anna", "bruno")
+    assert offerer.dialled == ["PJSIP/op-anna", "PJSIP/op-bruno"]
+    assert dist.agents["anna"].state is AgentState.BUSY
+
+
+async def test_skills_route_by_topic() -> None:
+    dist, _ = distributor({"anna", "bruno"})
+    online(dist, info("anna", skills=("citizens",)), info("bruno", skills=("employers",)))
+    call = dist.enqueue(1, FakeChannel("c1"), "employers", "333")
+    assert (await call.assigned).agent.login == "bruno"
+    assert not dist.staffed("agencies")
+
+
+async def test_missed_offers_move_on_then_pause() -> None:
+    dist, offerer = distributor({"bruno"}, max_missed_offers=1)
+    online(dist, info("carla"))
+    await asyncio.sleep(0.01)
+    online(dist, info("carla"), info("bruno"))
+    call = dist.enqueue(1, FakeChannel("c1"), None, "333")
+    assert (await call.assigned).agent.login == "bruno"
+    assert offerer.dialled == ["PJSIP/op-carla", "PJSIP/op-bruno"]
+    assert dist.agents["carla"].state is AgentState.PAUSED
+    assert dist.agents["carla"].pause_reason == "missed_offers"
+
+
+async def test_wrap_up_then_deferred_pause() -> None:
+    dist, _ = distributor({"anna"})
+    online(dist, info("anna"))
+    call = dist.enqueue(1, FakeChannel("c1"), None, "333")
+    agent = (await call.assigned).agent
+    await dist.set_presence("anna", "paused", "pranzo")  # asked during the call
+    assert agent.state is AgentState.BUSY and agent.deferred is not None
+    dist.finished(agent, 60.0)
+    assert agent.state is AgentState.WRAP_UP
+    await asyncio.sleep(0.1)
+    assert agent.state is AgentState.PAUSED and agent.pause_reason == "pranzo"
+
+
+async def test_unregistered_softphone_pauses_and_comes_back() -> None:
+    dist, _ = distributor(set())
+    online(dist, info("fabio"), info("ugo", softphone=False, phone="3470000001"))
+    dist.phone_registered("fabio", False)
+    assert dist.agents["fabio"].state is AgentState.PAUSED
+    assert dist.agents["fabio"].pause_reason == "phone_unregistered"
+    assert dist.agents["ugo"].reachable  # a home phone needs no registration
+    dist.phone_registered("fabio", True)
+    assert dist.agents["fabio"].state is AgentState.AVAILABLE
+    call = dist.enqueue(1, FakeChannel("c1"), None, "333")
+    assert (await call.assigned).leg.id in ("leg-3470000001", "leg-fabio")
+
+
+async def test_withdrawn_call_is_not_assigned() -> None:
+    dist, _ = distributor(set())
+    online(dist, info("anna", presence="paused"))
+    call = dist.enqueue(1, FakeChannel("c1"), None, "333")
+    assert dist.ahead(call) == 0 and dist.estimated_wait_s(call) == 240.0
+    dist.withdraw(call)
+    assert dist.waiting == []
+
+
+def test_agent_transitions_are_checked() -> None:
+    dist, _ = distributor(set())
+    online(dist, info("anna"))
+    agent = dist.agents["anna"]
+    with pytest.raises(AgentTransitionError):
+        agent.move(AgentState.WRAP_UP, 0.0)
+
+
+# --- the daily cap on both backends ---------------------------------------------------------
+
+
+async def test_cap_is_exact_under_concurrency(db_url: str) -> None:
+    engine = make_engine(db_url)
+    upgrade(engine)
+    cap = DailyCap(engine, 20, ROME)
+    moment = datetime(2026, 2, 10, 10, tzinfo=ROME)
+    results = await asyncio.gather(*(cap.admit(moment) for _ in range(60)))
+    assert results.count(True) == 20
+    assert await cap.count(moment) == 20
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        ("2026-02-10T22:59:59+00:00", "2026-02-10T23:00:00+00:00"),  # midnight in Rome in winter (UTC+1)
+        ("2026-07-10T21:59:59+00:00", "2026-07-10T22:00:00+00:00"),  # and in summer (UTC+2)
+        ("2026-03-28T22:59:59+00:00", "2026-03-28T23:00:00+00:00"),  # the night the clocks go forward
+    ],
+)
+def test_cap_day_turns_at_midnight_in_rome(tmp_path: object, before: str, after: str) -> None:
+    engine = make_engine("sqlite://")
+    upgrade(engine)
+    cap = DailyCap(engine, 1, ROME)
+    assert cap.admit_sync(datetime.fromisoformat(before))
+    assert not cap.admit_sync(datetime.fromisoformat(before) - timedelta(hours=1))
+    assert cap.admit_sync(datetime.fromisoformat(after))  # a new day in Rome
+    engine.dispose()
+
+
+def test_operator_directory_rules(tmp_path: object) -> None:
+    engine = make_engine("sqlite://")
+    upgrade(engine)
+    ops = OperatorDirectory(engine)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    anna, password = ops.add("anna", "Anna", now=now)
+    assert password and anna.softphone and ops.digests()["anna"] != password
+    with pytest.raises(OperatorError, match="exists already"):
+        ops.add("anna", "Anna", now=now)
+    with pytest.raises(OperatorError, match="softphone or an outside number"):
+        ops.add("nessuno", "X", now=now, softphone=False)
+    with pytest.raises(OperatorError, match="login"):
+        ops.add("Anna Rossi", "X", now=now)
+    with pytest.raises(OperatorError, match="outside number"):
+        ops.add("ugo", "Ugo", now=now, outside_number="347-abc")

@@ -1,0 +1,125 @@
+"""The per-call state machine on a fake channel: every ending closes the ticket consistently."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from ivr.callflows.dispatcher import CallDispatcher
+from ivr.callflows.model import Flow
+from ivr.callflows.nodes import BASIC_HANDLERS
+from ivr.callflows.session import CallSession
+from ivr.callflows.states import CallState, IllegalTransition, check_transition
+from ivr.clock import SystemClock
+from ivr.prompts.library import PromptCatalog, PromptLibrary
+from ivr.telephony.errors import AriUnavailable
+from ivr.telephony.ports import CallChannel
+from ivr.tickets.store import SqlTicketStore
+from tests.fakes import FakeChannel, Script
+
+FLOW = Flow.model_validate(
+    {
+        "name": "t",
+        "start": "welcome",
+        "nodes": {
+            "welcome": {"type": "play", "prompt": "welcome", "next": "operators"},
+            "operators": {"type": "stub", "destination": "queue", "next": "goodbye"},
+            "goodbye": {"type": "hangup", "prompt": "goodbye"},
+        },
+    }
+)
+PROMPTS = PromptLibrary(
+    PromptCatalog(version="1", prompts={"welcome": "Benvenuto", "goodbye": "Arrivederci"}),
+    build_dir=Path("/nonexistent"),
+    custom_dir=Path("/nonexistent"),
+    asterisk_dir="/p",
+)
+
+
+@pytest.fixture
+def store(sqlite_store: SqlTicketStore) -> SqlTicketStore:
+    return sqlite_store
+
+
+def session(channel: CallChannel, store: SqlTicketStore) -> CallSession:
+    return CallSession(channel, FLOW, BASIC_HANDLERS, store=store, clock=SystemClock(), prompts=PROMPTS)
+
+
+async def run(channel: FakeChannel, store: SqlTicketStore) -> tuple[str | None, str | None, str | None]:
+    await session(channel, store).run()
+    ticket = await store.by_call_uid(channel.id)
+    assert ticket is not None and not ticket.open and ticket.ended_at is not None
+    return ticket.outcome, ticket.end_reason, ticket.last_state
+
+
+async def test_whole_flow_plays_in_order_and_ends_as_stub(store: SqlTicketStore) -> None:
+    channel = FakeChannel()
+    assert await run(channel, store) == ("stub", "stub:queue", "hangup:goodbye")
+    assert channel.answered
+    assert channel.played == [["sound:/p/welcome"], ["sound:/p/goodbye"]]
+    assert channel.hangups == ["normal"]  # the engine ended the call
+    ticket = await store.by_call_uid(channel.id)
+    assert ticket is not None and ticket.destination == "queue(stub)"
+
+
+@pytest.mark.parametrize(("play_index", "state"), [(0, "play:welcome"), (1, "hangup:goodbye")])
+async def test_hangup_during_each_prompt(store: SqlTicketStore, play_index: int, state: str) -> None:
+    channel = FakeChannel(script=Script(hangup_on_play=play_index))
+    outcome, reason, last = await run(channel, store)
+    assert outcome == "caller_hangup"
+    assert last == state
+    assert reason == f"caller_hangup_in_{state.split(':')[0]}"
+    assert channel.hangups == []  # nothing to hang up: the caller already did
+
+
+class BrokenChannel(FakeChannel):
+    async def play(self, media: Sequence[str], *, interruptible: bool = False) -> bool:
+        raise AriUnavailable("connection refused")
+
+
+async def test_telephony_failure_closes_ticket_as_failed(store: SqlTicketStore) -> None:
+    channel = BrokenChannel()
+    assert await run(channel, store) == ("failed", "telephony:AriUnavailable", "play:welcome")
+    assert channel.hangups == ["normal"]  # the engine still releases the channel
+
+
+class SlowChannel(FakeChannel):
+    async def play(self, media: Sequence[str], *, interruptible: bool = False) -> bool:
+        await asyncio.sleep(3600)
+        return True
+
+
+async def test_engine_stop_closes_every_open_ticket(store: SqlTicketStore) -> None:
+    dispatcher = CallDispatcher(lambda ch: session(ch, store))
+    channels = [SlowChannel(f"slow-{i}") for i in range(5)]
+    for ch in channels:
+        dispatcher.on_call(ch, ["inbound"])
+    await asyncio.sleep(0.05)
+    assert dispatcher.active == 5
+    await dispatcher.drain(0.1)
+    assert dispatcher.active == 0
+    for ch in channels:
+        ticket = await store.by_call_uid(ch.id)
+        assert ticket is not None and not ticket.open
+        assert (ticket.outcome, ticket.end_reason) == ("failed", "engine_stopped")
+        assert ch.hung_up
+
+
+async def test_unknown_app_arguments_are_hung_up_not_served(store: SqlTicketStore) -> None:
+    dispatcher = CallDispatcher(lambda ch: session(ch, store))
+    channel = FakeChannel()
+    dispatcher.on_call(channel, ["something-else"])
+    await asyncio.sleep(0.01)
+    assert channel.hung_up and dispatcher.active == 0
+    assert await store.by_call_uid(channel.id) is None
+
+
+def test_transition_table_refuses_moves_after_the_end() -> None:
+    check_transition(CallState.STARTED, CallState.PLAY)
+    with pytest.raises(IllegalTransition):
+        check_transition(CallState.HANGUP, CallState.PLAY)
+    with pytest.raises(IllegalTransition):
+        check_transition(CallState.ENDED, CallState.HANGUP)

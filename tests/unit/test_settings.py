@@ -1,0 +1,130 @@
+"""Settings: layered sources, and errors that name the file, line and field."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ivr.configfile import ConfigError
+from ivr.settings import load_settings
+
+REPO = Path(__file__).resolve().parents[2]
+NO_SECRETS = {"IVR_SECRETS_FILE": "/nonexistent/secrets.yaml"}
+
+
+def write(tmp_path: Path, text: str, name: str = "nul.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_shipped_config_loads_with_defaults() -> None:
+    settings = load_settings(REPO / "config" / "nul.yaml", environ=NO_SECRETS)
+    assert settings.service.did == "800000039"
+    assert settings.service.timezone == "Europe/Rome"
+    assert settings.asterisk.host == "127.0.0.1"  # ARI/AMI on loopback by default
+    assert settings.paths.data_dir == (REPO / "var").resolve()
+    assert settings.database_url.startswith("sqlite:///")
+
+
+def test_wrong_type_names_file_line_and_field(tmp_path: Path) -> None:
+    path = write(tmp_path, "service:\n  name: x\nasterisk:\n  ari:\n    port: eighty\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(path, environ=NO_SECRETS)
+    (problem,) = err.value.problems
+    assert problem.startswith(f"{path}:5: asterisk.ari.port:")
+    assert "integer" in problem and "'eighty'" in problem
+
+
+def test_unknown_key_names_it(tmp_path: Path) -> None:
+    path = write(tmp_path, "service:\n  did: '800000039'\n  timezon: Europe/Rome\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(path, environ=NO_SECRETS)
+    (problem,) = err.value.problems
+    assert problem.startswith(f"{path}:3: service.timezon: unknown key")
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "service:\n  timezone: Mars/Olympus\nasterisk:\n  sip:\n    rtp_start: 20000\n"
+        "    rtp_end: 10000\nlogging:\n  level: LOUD\n",
+    )
+    with pytest.raises(ConfigError) as err:
+        load_settings(path, environ=NO_SECRETS)
+    text = "\n".join(err.value.problems)
+    assert "service.timezone: Value error, unknown time zone 'Mars/Olympus'" in text
+    assert "asterisk.sip: Value error, rtp_end must be above rtp_start" in text
+    assert f"{path}:8: logging.level" in text
+
+
+def test_environment_overrides_file_and_is_named_in_errors(tmp_path: Path) -> None:
+    path = write(tmp_path, "asterisk:\n  ari:\n    port: 8088\n")
+    env = {**NO_SECRETS, "IVR_ASTERISK__ARI__PORT": "9099", "IVR_ASTERISK__ARI__PASSWORD": "0123"}
+    settings = load_settings(path, environ=env)
+    assert settings.asterisk.ari.port == 9099
+    assert settings.asterisk.ari.password is not None
+    assert settings.asterisk.ari.password.get_secret_value() == "0123"  # kept as text
+    with pytest.raises(ConfigError) as err:
+        load_settings(path, environ={**NO_SECRETS, "IVR_ASTERISK__ARI__PORT": "x"})
+    assert err.value.problems[0].startswith("environment IVR_ASTERISK__ARI__PORT: asterisk.ari.port:")
+
+
+def test_secrets_file_layer_and_permissions(tmp_path: Path) -> None:
+    secrets = write(tmp_path, "asterisk:\n  ami:\n    password: s3cret-pass\n", "secrets.yaml")
+    os.chmod(secrets, 0o600)
+    path = write(tmp_path, "secrets_file: secrets.yaml\n")
+    settings = load_settings(path, environ={})
+    assert settings.asterisk.ami.password is not None
+    assert settings.asterisk.ami.password.get_secret_value() == "s3cret-pass"
+    assert "s3cret-pass" not in repr(settings) and "s3cret-pass" not in settings.model_dump_json()
+    os.chmod(secrets, 0o644)
+    with pytest.raises(ConfigError) as err:
+        load_settings(path, environ={})
+    assert "readable by others" in err.value.problems[0]
+
+
+def test_production_profile_requires_explicit_secrets(tmp_path: Path) -> None:
+    path = write(tmp_path, "profile: production\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(path, environ=NO_SECRETS)
+    assert "asterisk.ari.password, asterisk.ami.password, database.url" in err.value.problems[0]
+
+
+def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "paths:\n  data_dir: data\n")
+    assert load_settings(path, environ=NO_SECRETS).paths.data_dir == (tmp_path / "data").resolve()
+
+
+def test_yaml_syntax_error_names_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "service:\n  name: [unclosed\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(path, environ=NO_SECRETS)
+    assert err.value.problems[0].startswith(f"{path}:")
+    assert "not valid YAML" in err.value.problems[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("asterisk:\n  ari:\n    port: abc\n", "asterisk.ari.port"),
+        ("nonsense: 1\n", "nonsense: unknown key"),
+    ],
+)
+def test_cli_exits_nonzero_without_traceback(tmp_path: Path, text: str, expected: str) -> None:
+    path = write(tmp_path, text)
+    result = subprocess.run(
+        [sys.executable, "-m", "ivr.cli", "-c", str(path), "config", "check"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **NO_SECRETS},
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert expected in result.stderr
+    assert f"{path}:" in result.stderr

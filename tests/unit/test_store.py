@@ -1,0 +1,130 @@
+"""The ticket store, run identically on SQLite and on a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from ivr.tickets.db import current_revision, head_revision, make_engine, upgrade
+from ivr.tickets.models import Ticket, TicketEvent
+from ivr.tickets.store import CallClosing, NewCall, SqlTicketStore
+
+T0 = datetime(2026, 3, 2, 8, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+async def store(db_url: str) -> AsyncIterator[SqlTicketStore]:
+    engine = make_engine(db_url)
+    upgrade(engine)
+    store = SqlTicketStore(engine)
+    await store.start()
+    yield store
+    await store.stop()
+    engine.dispose()
+
+
+def new_call(uid: str = "chan-1", number: str | None = "3331234567") -> NewCall:
+    return NewCall(call_uid=uid, started_at=T0, caller_number=number, caller_name="Anna", did="800000039")
+
+
+def closing(**kw: object) -> CallClosing:
+    values: dict[str, object] = {
+        "ended_at": T0 + timedelta(seconds=42),
+        "outcome": "completed",
+        "end_reason": "flow_end",
+        "last_state": "hangup:goodbye",
+        "answered_at": T0 + timedelta(seconds=1),
+    }
+    values.update(kw)
+    return CallClosing(**values)  # type: ignore[arg-type]
+
+
+async def test_migrations_reach_head(db_url: str) -> None:
+    engine = make_engine(db_url)
+    upgrade(engine)
+    upgrade(engine)  # idempotent
+    assert current_revision(engine) == head_revision()
+    engine.dispose()
+
+
+async def test_open_record_close_round_trip(store: SqlTicketStore) -> None:
+    ticket_id = await store.open_call(new_call())
+    await store.record(ticket_id, "menu_choice", T0 + timedelta(seconds=5), {"key": "1"})
+    await store.update(ticket_id, last_state="menu:main")
+    await store.close_call(ticket_id, closing())
+    ticket = await store.get(ticket_id)
+    assert ticket is not None
+    assert not ticket.open
+    assert ticket.caller_number == "3331234567" and ticket.caller_name == "Anna"
+    assert ticket.started_at == T0 and ticket.started_at.tzinfo is not None
+    assert ticket.answered_at == T0 + timedelta(seconds=1)
+    assert ticket.duration_s == 42.0
+    assert (ticket.outcome, ticket.end_reason, ticket.last_state) == ("completed", "flow_end", "hangup:goodbye")
+    assert [(e.kind, e.detail) for e in ticket.events] == [
+        ("call_started", None),
+        ("menu_choice", {"key": "1"}),
+        ("call_ended", {"outcome": "completed", "reason": "flow_end"}),
+    ]
+
+
+async def test_same_call_opens_one_ticket(store: SqlTicketStore) -> None:
+    first = await store.open_call(new_call("dup"))
+    again = await store.open_call(new_call("dup"))
+    assert first == again
+
+
+async def test_closing_twice_keeps_the_first_closing(store: SqlTicketStore) -> None:
+    ticket_id = await store.open_call(new_call())
+    await store.close_call(ticket_id, closing(outcome="caller_hangup"))
+    await store.close_call(ticket_id, closing(outcome="failed"))
+    ticket = await store.get(ticket_id)
+    assert ticket is not None and ticket.outcome == "caller_hangup"
+    assert [e.kind for e in ticket.events].count("call_ended") == 1
+
+
+async def test_only_call_columns_are_updatable(store: SqlTicketStore) -> None:
+    ticket_id = await store.open_call(new_call())
+    with pytest.raises(ValueError, match="not updatable"):
+        await store.update(ticket_id, outcome="completed")
+
+
+async def test_concurrent_calls_all_written(store: SqlTicketStore, db_url: str) -> None:
+    """200 calls opening, logging and closing at once: every row and event lands exactly once."""
+
+    async def one(i: int) -> None:
+        ticket_id = await store.open_call(new_call(f"c{i}", number=f"33300{i:05d}"))
+        await store.record(ticket_id, "welcome", T0, None)
+        await store.close_call(ticket_id, closing())
+
+    await asyncio.gather(*(one(i) for i in range(200)))
+    engine = make_engine(db_url)
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(Ticket)) == 200
+        assert conn.scalar(select(func.count()).select_from(Ticket).where(Ticket.open.is_(True))) == 0
+        assert conn.scalar(select(func.count()).select_from(TicketEvent)) == 600
+    engine.dispose()
+
+
+async def test_a_failing_write_does_not_take_its_batch_down(store: SqlTicketStore) -> None:
+    good = await store.open_call(new_call("ok"))
+    results = await asyncio.gather(
+        store.record(good, "fine", T0, None),
+        store.record(999_999, "orphan", T0, None),  # no such ticket: foreign key violation
+        store.record(good, "also-fine", T0, None),
+        return_exceptions=True,
+    )
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], Exception)
+    ticket = await store.get(good)
+    assert ticket is not None
+    assert [e.kind for e in ticket.events] == ["call_started", "fine", "also-fine"]
+
+
+async def test_naive_datetimes_are_refused(store: SqlTicketStore) -> None:
+    ticket_id = await store.open_call(new_call())
+    with pytest.raises(ValueError, match="naive"):
+        await store.record(ticket_id, "x", datetime(2026, 1, 1), None)
