@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import Engine as SaEngine
 
+from ivr import jobs
 from ivr.acd.ari_legs import AriBridging, AriOfferer
 from ivr.acd.cap import DailyCap
 from ivr.acd.distributor import Distributor
@@ -45,7 +46,7 @@ from ivr.telephony.ari_telephony import AriTelephony
 from ivr.telephony.ports import CallChannel
 from ivr.tickets.db import make_engine, upgrade
 from ivr.tickets.store import SqlTicketStore
-from ivr.voicemail import jobs
+from ivr.voicemail.jobs import schedule_transcription_retry
 from ivr.voicemail.service import VoicemailService
 from ivr.voicemail.step import VoicemailStep
 from ivr.voicemail.transcribe import VoskTranscriber
@@ -153,7 +154,7 @@ class Engine:
         await self.ami.wait_logged_in(connect_timeout)
         await self.operator_sync.start()
         jobs.register("voicemail", self.voicemail)
-        jobs.schedule_transcription_retry(self.scheduler, self.settings.transcription.retry_every_s)
+        schedule_transcription_retry(self.scheduler, self.settings.transcription.retry_every_s)
         self.scheduler.start()
         await self._start_api()
         log.info("engine ready: app %r on %s", self.ari.app, self.ari.base_url)
@@ -219,7 +220,7 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
     async def persist_presence(login: str, presence: str, reason: str | None) -> None:
         await asyncio.to_thread(operators.set_presence, login, presence, reason, clock.now())
 
-    store = SqlTicketStore(db)
+    store = SqlTicketStore(db, tz=settings.service.tz)
 
     async def ticket_event(ticket_id: int, kind: str, detail: dict[str, Any]) -> None:
         await store.record(ticket_id, kind, clock.now(), detail)

@@ -91,6 +91,21 @@ class Ticket(Base):
     resolution_note: Mapped[str | None] = mapped_column(Text)
     callback_due: Mapped[datetime | None] = mapped_column(UtcDateTime)
     assigned_to: Mapped[str | None] = mapped_column(String(32))  # operator login of the callback
+    # Calendar keys in the service's time zone, written with the ticket, so statistics group by
+    # the Rome day, week and month with plain SQL on SQLite and PostgreSQL alike.
+    local_day: Mapped[date | None] = mapped_column(Date)
+    local_week: Mapped[date | None] = mapped_column(Date)  # the Monday of that week
+    local_month: Mapped[date | None] = mapped_column(Date)  # the first of that month
+    # Durations kept as numbers at close, so averages are SQL aggregates, not date arithmetic
+    # that differs per backend.
+    wait_s: Mapped[float | None] = mapped_column(Float)  # in the queue: until an operator, or until leaving it
+    handle_s: Mapped[float | None] = mapped_column(Float)  # talking with the operator
+    survey_status: Mapped[str | None] = mapped_column(String(16))  # completed, partial, not_answered
+    # Service commitment: `callback_due` is when the citizen must have had an answer (the phone
+    # callback at the second level, or the reply to a web request); `sla_met_at` when they had it.
+    sla_kind: Mapped[str | None] = mapped_column(String(16))  # phone_callback, web_reply
+    sla_met_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    sla_flag: Mapped[str | None] = mapped_column(String(8))  # near, overdue (set by the SLA job)
 
     events: Mapped[list[TicketEvent]] = relationship(
         back_populates="ticket", order_by="TicketEvent.id", cascade="all, delete-orphan"
@@ -101,6 +116,8 @@ class Ticket(Base):
         Index("ix_tickets_open", "open"),
         Index("ix_tickets_caller_number", "caller_number"),
         Index("ix_tickets_operator_id", "operator_id"),
+        Index("ix_tickets_local_day", "local_day"),
+        Index("ix_tickets_sla", "sla_kind", "callback_due"),
     )
 
 
@@ -220,3 +237,35 @@ class CallbackAttempt(Base):
     operator: Mapped[str | None] = mapped_column(String(32))
     result: Mapped[str] = mapped_column(String(16))  # answered, no_answer
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class SurveyAnswer(Base):
+    """One answer of the post-call questionnaire, linked to the call and the operator who took it."""
+
+    __tablename__ = "survey_answers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    operator_id: Mapped[int | None] = mapped_column(ForeignKey("operators.id"), index=True)
+    question: Mapped[str] = mapped_column(String(32))
+    answer: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class WebRequest(Base):
+    """A request sent with the web form or the JSON API (the charter's second channel); its
+    ticket (channel web) carries the handling and the 48-hour commitment."""
+
+    __tablename__ = "web_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    email: Mapped[str] = mapped_column(String(254))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(200))
+    message: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    reply: Mapped[str | None] = mapped_column(Text)
+    replied_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    replied_by: Mapped[str | None] = mapped_column(String(32))

@@ -13,14 +13,16 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol, TypeVar
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from ivr.tickets.models import Channel, Ticket, TicketEvent
+from ivr.tickets.periods import ROME, local_keys
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -87,6 +89,15 @@ class TicketView:
     resolution_note: str | None
     callback_due: datetime | None
     assigned_to: str | None
+    local_day: date | None
+    local_week: date | None
+    local_month: date | None
+    wait_s: float | None
+    handle_s: float | None
+    survey_status: str | None
+    sla_kind: str | None
+    sla_met_at: datetime | None
+    sla_flag: str | None
     events: list[EventView] = field(default_factory=list)
 
     @property
@@ -126,10 +137,11 @@ class TicketStore(Protocol):
 UPDATABLE = frozenset({
     "answered_at", "last_state", "destination", "caller_name", "caller_number", "topic", "line_state",
     "closure_id", "campaign", "consent", "consent_at", "consent_prompt", "queue_result", "queued_at",
-    "operator_id", "operator_answered_at", "operator_ended_at",
+    "operator_id", "operator_answered_at", "operator_ended_at", "wait_s", "handle_s", "survey_status",
 })  # fmt: skip
 OUTCOMES = ("resolved", "escalated")
 CALLBACK_DAYS = 10  # the charter: second-level answer by phone within 10 calendar days
+PHONE_CALLBACK = "phone_callback"  # sla_kind of a second-level phone ticket
 
 
 class OutcomeError(ValueError):
@@ -139,8 +151,9 @@ class OutcomeError(ValueError):
 class SqlTicketStore:
     """TicketStore on SQLAlchemy; writes are batched by a single writer, reads use a pool."""
 
-    def __init__(self, engine: Engine, *, batch_max: int = 200) -> None:
+    def __init__(self, engine: Engine, *, batch_max: int = 200, tz: ZoneInfo = ROME) -> None:
         self._engine = engine
+        self.tz = tz
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ticket-writer")
         self._readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ticket-reader")
@@ -233,6 +246,7 @@ class SqlTicketStore:
                 started_at=call.started_at,
                 open=True,
                 last_state="started",
+                **local_keys(call.started_at, self.tz),
             )
             session.add(ticket)
             session.flush()
@@ -312,9 +326,11 @@ class SqlTicketStore:
                 raise OutcomeError(f"ticket #{ticket_id} was taken by another operator")
             if outcome == "resolved":
                 ticket.level, ticket.status, ticket.callback_due = 1, "resolved", None
+                ticket.sla_kind = ticket.sla_flag = None
             else:
                 ticket.level, ticket.status = 2, "new"
                 ticket.callback_due = ticket.started_at + timedelta(days=CALLBACK_DAYS)
+                ticket.sla_kind = PHONE_CALLBACK
             if note:
                 ticket.resolution_note = note
             detail = {"outcome": outcome, "operator_id": operator_id}

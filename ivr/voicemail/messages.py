@@ -11,7 +11,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from ivr.tickets.models import CallbackAttempt, Recording, Ticket, TicketEvent, Voicemail
-from ivr.tickets.store import CALLBACK_DAYS
+from ivr.tickets.store import CALLBACK_DAYS, PHONE_CALLBACK
 
 STATUSES = ("new", "assigned", "called_back", "closed")
 
@@ -82,6 +82,7 @@ def new_message(
         raise MessageError(f"no ticket #{ticket_id}")
     ticket.level, ticket.status = 2, "new"
     ticket.callback_due = ticket.started_at + timedelta(days=CALLBACK_DAYS)
+    ticket.sla_kind = PHONE_CALLBACK
     session.flush()
     session.add(
         TicketEvent(
@@ -101,6 +102,7 @@ def set_callback(session: Session, message_id: int, number: str | None, source: 
         ticket = session.get(Ticket, message.ticket_id)
         if ticket is not None:
             ticket.status = "closed"
+            ticket.sla_kind = ticket.sla_flag = None  # nothing to answer: no commitment to keep
 
 
 def set_recording(
@@ -224,6 +226,8 @@ def callback_result(
     session.add(CallbackAttempt(ticket_id=ticket_id, at=at, operator=operator, result=result, note=note))
     if result == "answered":
         ticket.status = "called_back"
+        if ticket.sla_met_at is None:
+            ticket.sla_met_at, ticket.sla_flag = at, None
     session.add(
         TicketEvent(
             ticket_id=ticket_id,
