@@ -40,16 +40,21 @@ from ivr.prompts.library import PromptCatalog, PromptLibrary
 from ivr.recordings.consent import ConsentStep
 from ivr.recordings.store import RecordingStore
 from ivr.settings import Settings
+from ivr.survey.step import survey
 from ivr.telephony.ami import AmiMonitor
 from ivr.telephony.ari import AriClient
 from ivr.telephony.ari_telephony import AriTelephony
 from ivr.telephony.ports import CallChannel
+from ivr.tickets import sla
 from ivr.tickets.db import make_engine, upgrade
+from ivr.tickets.sla import Flagged, schedule_sla_check
 from ivr.tickets.store import SqlTicketStore
 from ivr.voicemail.jobs import schedule_transcription_retry
 from ivr.voicemail.service import VoicemailService
 from ivr.voicemail.step import VoicemailStep
 from ivr.voicemail.transcribe import VoskTranscriber
+from ivr.webrequests.channel import WebRequestChannel
+from ivr.webrequests.mail import SmtpMailer
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +128,7 @@ class Engine:
     recordings: RecordingStore
     voicemail: VoicemailService
     scheduler: Any
+    web_requests: WebRequestChannel
     dispatcher: CallDispatcher = field(init=False)
     _api: web.AppRunner | None = field(default=None, init=False)
 
@@ -155,6 +161,8 @@ class Engine:
         await self.operator_sync.start()
         jobs.register("voicemail", self.voicemail)
         schedule_transcription_retry(self.scheduler, self.settings.transcription.retry_every_s)
+        jobs.register("sla", self.sla_check)
+        schedule_sla_check(self.scheduler, self.settings.sla.check_every_s)
         self.scheduler.start()
         await self._start_api()
         log.info("engine ready: app %r on %s", self.ari.app, self.ari.base_url)
@@ -176,11 +184,17 @@ class Engine:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         jobs.unregister("voicemail")
+        jobs.unregister("sla")
         self.voicemail.transcriber.close()
         await self.operator_sync.stop()
         await self.telephony.stop()
         await self.ami.stop()
         await self.store.stop()
+
+    async def sla_check(self) -> Flagged:
+        """Flag the tickets near or past their due time (the scheduled job calls this)."""
+        now = self.clock.now()
+        return await self.store.run_write(lambda s: sla.flag(s, now, self.settings.sla))
 
     async def run_until_signalled(self) -> None:
         stop = asyncio.Event()
@@ -245,6 +259,7 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
             distributor, cap, AriBridging(ari, record_format=settings.queue.record_format), settings.queue, recordings
         ),
         "voicemail": VoicemailStep(voicemail, settings.voicemail),
+        "survey": survey,
     }
     return Engine(
         settings=settings,
@@ -268,6 +283,15 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
         recordings=recordings,
         voicemail=voicemail,
         scheduler=jobs.make_scheduler(db, settings.service.timezone),
+        web_requests=WebRequestChannel(
+            store,
+            SmtpMailer(settings.mail),
+            clock,
+            settings.web_requests,
+            settings.sla,
+            tz=settings.service.tz,
+            service_name=settings.service.name,
+        ),
     )
 
 

@@ -305,10 +305,12 @@ def build_parser() -> argparse.ArgumentParser:
     from ivr.hours.cli import add_hours_commands
     from ivr.lab.cli import add_lab_commands
     from ivr.voicemail.cli import add_voicemail_commands
+    from ivr.webrequests.cli import add_request_commands
 
     add_hours_commands(sub, add)
     add_queue_commands(sub, add)
     add_voicemail_commands(sub, add)
+    add_request_commands(sub, add)
     add_lab_commands(sub, add)
     return parser
 
@@ -343,8 +345,10 @@ def _expected(exc: Exception) -> bool:
     from ivr.prompts.library import PromptError
     from ivr.telephony.errors import TelephonyError
     from ivr.voicemail.messages import MessageError
+    from ivr.webrequests.service import RequestError
 
     expected = (
+        RequestError,
         SetupError,
         AsteriskStartError,
         RootBuildError,

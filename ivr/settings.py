@@ -35,7 +35,9 @@ from ivr.configfile import (
     validate,
 )
 from ivr.hours.config import CampaignConfig, HoursSettings
+from ivr.tickets.config import SlaSettings
 from ivr.voicemail.config import TranscriptionSettings, VoicemailSettings
+from ivr.webrequests.config import MailSettings, WebRequestSettings
 
 DEFAULT_CONFIG = Path("config/nul.yaml")
 
@@ -197,6 +199,16 @@ class ConsoleSettings(Section):
     bind: str = Field("127.0.0.1", description="address of the API and console (loopback by default)")
     port: int = Field(8081, ge=1, le=65535, description="port of the API and console")
     api_token: SecretStr | None = Field(None, description="secret: bearer token of the API; `ivr setup` generates one")
+    session_idle_min: float = Field(30, gt=0, description="web console: a session unused this long ends")
+    session_max_h: float = Field(10, gt=0, description="web console: a session ends this long after login, used or not")
+    cookie_secure: bool = Field(
+        False, description="web console: send the session cookie over HTTPS only (set true behind a TLS proxy)"
+    )
+    login_max_failures: int = Field(5, ge=1, description="web console: wrong passwords in a row before a lockout")
+    login_lockout_min: float = Field(15, gt=0, description="web console: how long a locked-out login must wait")
+    service_level_s: float = Field(
+        30, gt=0, description="wallboard: calls answered within this wait count towards the service level"
+    )
 
 
 class Settings(Section):
@@ -217,6 +229,9 @@ class Settings(Section):
     voicemail: VoicemailSettings = VoicemailSettings()
     transcription: TranscriptionSettings = TranscriptionSettings()
     console: ConsoleSettings = ConsoleSettings()
+    sla: SlaSettings = SlaSettings()
+    web_requests: WebRequestSettings = WebRequestSettings()
+    mail: MailSettings = MailSettings()
     campaigns: list[CampaignConfig] = Field(
         default_factory=list, description="quality campaigns: calls may be recorded, after a notice and consent"
     )

@@ -64,16 +64,20 @@ class QueueStep:
         await ctx.store.update(ctx.ticket_id, queue_result="waiting", queued_at=ctx.clock.now())
         await ctx.event("queue_admitted", topic=topic)
         call = self.distributor.enqueue(ctx.ticket_id, ctx.channel, topic, ctx.channel.caller.number)
+        entered = ctx.clock.monotonic()
         try:
             assignment = await self._wait(ctx, call)
         except CallerHungUp:
-            await ctx.store.update(ctx.ticket_id, queue_result="abandoned")
+            await ctx.store.update(
+                ctx.ticket_id, queue_result="abandoned", wait_s=round(ctx.clock.monotonic() - entered, 3)
+            )
             await self._release(call)
             raise
         finally:
             self.distributor.withdraw(call)
             if not call.assigned.done():
                 call.assigned.cancel()
+        await ctx.store.update(ctx.ticket_id, wait_s=round(ctx.clock.monotonic() - entered, 3))
         if isinstance(assignment, str):  # left the queue without an operator
             return await self._not_served(ctx, node, assignment, "queue_max_wait" if assignment == "max_wait" else None)
         return await self._talk(ctx, node, assignment)
@@ -153,6 +157,7 @@ class QueueStep:
         answered = ctx.clock.now()
         ctx.destination = f"operator:{agent.login}"
         ctx.data["operator_login"] = agent.login
+        ctx.data["operator_id"] = agent.info.id
         await ctx.store.update(
             ctx.ticket_id,
             queue_result="answered",
@@ -167,8 +172,9 @@ class QueueStep:
         try:
             talk = await self.bridging.converse(ctx.channel, assignment.leg, record_as=name)
         finally:
-            self.distributor.finished(agent, ctx.clock.monotonic() - started)
-            await ctx.store.update(ctx.ticket_id, operator_ended_at=ctx.clock.now())
+            handled = ctx.clock.monotonic() - started
+            self.distributor.finished(agent, handled)
+            await ctx.store.update(ctx.ticket_id, operator_ended_at=ctx.clock.now(), handle_s=round(handled, 3))
         await ctx.event("operator_call_ended", ended_by=talk.ended_by, recorded=talk.recording is not None)
         if talk.recording is not None:
             await self._keep_recording(ctx, talk.recording)

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from ivr.acd.operators import OperatorError
 from ivr.tickets.store import OutcomeError
+from ivr.webrequests.http import routes as webrequest_routes
 
 if TYPE_CHECKING:
     from ivr.app import Engine
@@ -31,7 +32,7 @@ def make_api(engine: Engine) -> web.Application:
 
     @web.middleware
     async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path.startswith("/api/"):
+        if request.path.startswith("/api/") and not request.path.startswith("/api/public/"):
             given = request.headers.get("Authorization", "")
             if secret is None or not hmac.compare_digest(given.encode(), f"Bearer {secret}".encode()):
                 return _error(401, "missing or wrong API token")
@@ -48,6 +49,8 @@ def make_api(engine: Engine) -> web.Application:
     app.router.add_get("/api/queue", queue_state)
     app.router.add_post("/api/operators/{login}/presence", set_presence)
     app.router.add_post("/api/tickets/{id}/outcome", file_outcome)
+    if engine.settings.web_requests.enabled:
+        app.add_routes(webrequest_routes(engine.web_requests, did=engine.settings.service.did))
     return app
 
 

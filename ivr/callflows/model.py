@@ -192,8 +192,45 @@ class VoicemailNode(_Node):
         ]
 
 
+class SurveyQuestion(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: NodeName = Field(description="stored with each answer, e.g. satisfaction")
+    prompt: str
+    keys: str = Field(pattern=r"^[0-9]{2,10}$", description="the valid answers, e.g. 12345; the key is the score")
+
+
+class SurveyNode(_Node):
+    """The post-call questionnaire: the caller stays on after the operator hangs up and answers
+    each question with one key; a bad key is re-prompted, silence skips the question."""
+
+    type: Literal["survey"]
+    questions: list[SurveyQuestion] = Field(min_length=1, max_length=10)
+    intro_prompt: str | None = "survey_intro"
+    invalid_prompt: str | None = "survey_invalid"
+    thanks_prompt: str | None = "survey_thanks"
+    timeout_s: float = Field(6.0, gt=0, le=30)
+    attempts: int = Field(2, ge=1, le=5)
+    only_after_operator: bool = Field(True, description="ask only callers who talked with an operator")
+    next: NodeName | None = None
+
+    @model_validator(mode="after")
+    def _unique(self) -> SurveyNode:
+        ids = [q.id for q in self.questions]
+        if len(ids) != len(set(ids)):
+            raise ValueError(f"question ids must be unique: {ids}")
+        return self
+
+    def targets(self) -> list[str]:
+        return [self.next] if self.next else []
+
+    def prompts(self) -> list[str]:
+        fixed = [self.intro_prompt, self.invalid_prompt, self.thanks_prompt]
+        return [p for p in fixed if p] + [q.prompt for q in self.questions]
+
+
 Node = Annotated[
-    PlayNode | HangupNode | StubNode | HoursNode | ConsentNode | MenuNode | QueueNode | VoicemailNode,
+    PlayNode | HangupNode | StubNode | HoursNode | ConsentNode | MenuNode | QueueNode | VoicemailNode | SurveyNode,
     Field(discriminator="type"),
 ]
 
@@ -206,6 +243,7 @@ STATE_OF: dict[str, CallState] = {
     "menu": CallState.MENU,
     "queue": CallState.QUEUE,
     "voicemail": CallState.VOICEMAIL,
+    "survey": CallState.SURVEY,
 }
 
 

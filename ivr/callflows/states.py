@@ -18,6 +18,7 @@ class CallState(enum.StrEnum):
     MENU = "menu"
     QUEUE = "queue"
     VOICEMAIL = "voicemail"
+    SURVEY = "survey"  # the questionnaire after the operator hung up
     HANGUP = "hangup"
     STUB = "stub"  # a destination that does not exist yet: said so, and recorded as such
     ENDED = "ended"
@@ -25,6 +26,7 @@ class CallState(enum.StrEnum):
 
 S = CallState
 _FLOW = frozenset({S.HOURS, S.PLAY, S.CONSENT, S.MENU, S.QUEUE, S.VOICEMAIL, S.HANGUP, S.STUB})
+# The survey asks about a conversation with an operator, so only the queue leads to it.
 
 TRANSITIONS: dict[CallState, frozenset[CallState]] = {
     S.STARTED: _FLOW,
@@ -33,7 +35,8 @@ TRANSITIONS: dict[CallState, frozenset[CallState]] = {
     # Nothing may be recorded before the notice, so the notice never comes after routing starts.
     S.CONSENT: frozenset({S.PLAY, S.MENU, S.QUEUE, S.VOICEMAIL, S.HANGUP, S.STUB}),
     S.MENU: frozenset({S.PLAY, S.MENU, S.QUEUE, S.VOICEMAIL, S.HANGUP, S.STUB}),
-    S.QUEUE: frozenset({S.VOICEMAIL, S.PLAY, S.HANGUP}),
+    S.QUEUE: frozenset({S.VOICEMAIL, S.PLAY, S.HANGUP, S.SURVEY}),
+    S.SURVEY: frozenset({S.PLAY, S.HANGUP}),
     S.VOICEMAIL: frozenset({S.PLAY, S.HANGUP}),
     S.STUB: frozenset({S.HANGUP}),
     S.HANGUP: frozenset({S.ENDED}),

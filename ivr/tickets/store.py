@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from ivr.tickets.models import Channel, Ticket, TicketEvent
 from ivr.tickets.periods import ROME, local_keys
+from ivr.tickets.sla import PHONE_CALLBACK
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -141,7 +142,6 @@ UPDATABLE = frozenset({
 })  # fmt: skip
 OUTCOMES = ("resolved", "escalated")
 CALLBACK_DAYS = 10  # the charter: second-level answer by phone within 10 calendar days
-PHONE_CALLBACK = "phone_callback"  # sla_kind of a second-level phone ticket
 
 
 class OutcomeError(ValueError):

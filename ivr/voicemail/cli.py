@@ -5,40 +5,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import textwrap
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
+from ivr.clitools import now as engine_now
+from ivr.clitools import session_run
 from ivr.settings import Settings
 from ivr.voicemail import messages
 from ivr.voicemail.messages import MessageView
 
 T = TypeVar("T")
-
-
-def _session_run(settings: Settings, fn: Callable[[Session], T], write: bool = False) -> T:
-    from sqlalchemy.orm import sessionmaker
-
-    from ivr.tickets.db import make_engine, upgrade
-
-    engine = make_engine(settings.database_url)
-    upgrade(engine)
-    sessions = sessionmaker(engine, expire_on_commit=False)
-    try:
-        if write:
-            with sessions.begin() as session:
-                return fn(session)
-        with sessions() as session:
-            return fn(session)
-    finally:
-        engine.dispose()
-
-
-def _now(settings: Settings) -> Any:
-    from ivr.app import make_clock
-
-    return make_clock(settings).now()
 
 
 def _line(m: MessageView, settings: Settings) -> str:
@@ -54,7 +31,7 @@ def _line(m: MessageView, settings: Settings) -> str:
 
 
 def cmd_boxes(args: argparse.Namespace, settings: Settings) -> int:
-    rows = _session_run(settings, messages.boxes)
+    rows = session_run(settings, messages.boxes)
     if not rows:
         print("no messages")
     for box, status, count in rows:
@@ -63,7 +40,7 @@ def cmd_boxes(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
-    found = _session_run(
+    found = session_run(
         settings, lambda s: messages.listing(s, box=args.box, status=args.status, text=args.text, limit=args.limit)
     )
     for m in found:
@@ -74,7 +51,7 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
-    m = _session_run(settings, lambda s: messages.view(s, args.id))
+    m = session_run(settings, lambda s: messages.view(s, args.id))
     print(_line(m, settings))
     print(
         f"ticket #{m.ticket_id}, reason {m.reason}, caller id {m.caller_number or 'withheld'}, "
@@ -96,19 +73,19 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_assign(args: argparse.Namespace, settings: Settings) -> int:
-    now = _now(settings)
+    now = engine_now(settings)
 
     def op(session: Session) -> None:
         messages.assign(session, messages.ticket_of(session, args.id), args.operator, now, by=args.by)
 
-    _session_run(settings, op, write=True)
+    session_run(settings, op, write=True)
     print(f"message #{args.id} assigned to {args.operator}")
     return 0
 
 
 def cmd_called_back(args: argparse.Namespace, settings: Settings) -> int:
-    now = _now(settings)
-    count = _session_run(
+    now = engine_now(settings)
+    count = session_run(
         settings,
         lambda s: messages.callback_result(
             s, messages.ticket_of(s, args.id), args.result, now, args.operator, args.note
@@ -120,8 +97,8 @@ def cmd_called_back(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_close(args: argparse.Namespace, settings: Settings) -> int:
-    now = _now(settings)
-    _session_run(settings, lambda s: messages.close(s, messages.ticket_of(s, args.id), now, args.note), write=True)
+    now = engine_now(settings)
+    session_run(settings, lambda s: messages.close(s, messages.ticket_of(s, args.id), now, args.note), write=True)
     print(f"message #{args.id} closed")
     return 0
 

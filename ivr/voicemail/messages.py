@@ -11,7 +11,8 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from ivr.tickets.models import CallbackAttempt, Recording, Ticket, TicketEvent, Voicemail
-from ivr.tickets.store import CALLBACK_DAYS, PHONE_CALLBACK
+from ivr.tickets.sla import PHONE_CALLBACK
+from ivr.tickets.store import CALLBACK_DAYS
 
 STATUSES = ("new", "assigned", "called_back", "closed")
 

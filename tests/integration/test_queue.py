@@ -4,10 +4,6 @@ the engine's Asterisk, and home phones reached through the carrier)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import itertools
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,26 +12,18 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from ivr.acd.agents import AgentState
-from ivr.app import Engine
 from ivr.clock import ShiftedClock
 from ivr.lab.carrier import LabCall
-from tests.harness.callers import Script, Watcher, hang_up_at_beep, run_call
+from tests.harness.callers import Script, Watcher, hang_up_at_beep
 from tests.harness.listen import PromptEar, contains
-from tests.harness.pbx import PbxPair, running_engine
-from tests.harness.softphone import Softphone
+from tests.harness.pbx import PbxPair
+from tests.harness.queueline import queue_line, talk
 from tests.harness.voices import Voices
 
 pytestmark = pytest.mark.asterisk
 ROME = ZoneInfo("Europe/Rome")
 MORNING = datetime(2026, 2, 10, 10, 0, tzinfo=ROME)
 
-DIRECT_FLOW = """
-name: queue-only
-start: queue
-nodes:
-  queue: {type: queue, fallback: voicemail}
-  voicemail: {type: voicemail, reason: busy}
-"""
 CONSENT_FLOW = """
 name: consent-queue
 start: consent
@@ -44,97 +32,6 @@ nodes:
   queue: {type: queue, fallback: voicemail}
   voicemail: {type: voicemail, reason: busy}
 """
-_NUMBERS = itertools.count(1)  # every call of the module has its own caller number
-QUICK = {"ring_timeout_s": 4, "wrap_up_s": 2, "announce_every_s": 10, "max_missed_offers": 2}
-
-
-@dataclass
-class QueueLine:
-    engine: Engine
-    pbx: PbxPair
-    voices: Voices
-    phones: list[Softphone] = field(default_factory=list)
-
-    async def operator(
-        self,
-        login: str,
-        *,
-        softphone: bool = True,
-        answer: bool = True,
-        phone: str | None = None,
-        presence: str = "available",
-        skills: list[str] | None = None,
-    ) -> Softphone | None:
-        """Create an operator, start their softphone (registered), set their presence."""
-        password: str | None
-        if login in {o.login for o in self.engine.operators.all()}:  # known already (a restarted engine)
-            password = self.engine.operators.set_password(login)
-        else:
-            _, password = self.engine.operators.add(
-                login,
-                login.title(),
-                now=self.engine.clock.now(),
-                softphone=softphone,
-                outside_number=phone,
-                skills=skills,
-            )
-        await self.engine.operator_sync.run_once()  # endpoints written, PJSIP reloaded
-        phone_app = None
-        if softphone and password is not None:
-            a = self.engine.settings.asterisk
-            phone_app = Softphone(login, password, (a.sip.bind, a.sip.port), self.voices.operator_padded, answer=answer)
-            await phone_app.start()
-            self.phones.append(phone_app)
-            await self.until(lambda: self.engine.distributor.agents[login].registered, f"{login} registered")
-        await self.engine.distributor.set_presence(login, presence)
-        return phone_app
-
-    async def until(self, predicate: Any, what: str, timeout: float = 15) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not predicate():
-            if loop.time() > deadline:
-                raise AssertionError(f"timed out waiting for {what}")
-            await self.engine.operator_sync.run_once()
-            await asyncio.sleep(0.1)
-
-    async def call(self, script: Script) -> tuple[Any, LabCall]:
-        return await run_call(self.engine, self.pbx.carrier, f"34{next(_NUMBERS):08d}", script)
-
-    def state(self, login: str) -> AgentState:
-        return self.engine.distributor.agents[login].state
-
-
-@contextlib.asynccontextmanager
-async def queue_line(
-    pbx: PbxPair, tmp: Path, voices: Voices, flow: str = DIRECT_FLOW, clock: ShiftedClock | None = None, **extra: Any
-) -> AsyncIterator[QueueLine]:
-    flow_file = tmp / "flow.yaml"
-    flow_file.write_text(flow)
-    queue = {**QUICK, **extra.pop("queue", {})}
-    settings = pbx.settings(tmp, {"callflow": str(flow_file), "queue": queue, **extra})
-    async with running_engine(settings, clock) as engine:
-        line = QueueLine(engine, pbx, voices)
-        try:
-            yield line
-        finally:
-            for phone in line.phones:
-                await phone.stop()
-                phone.cleanup()
-
-
-def talk(seconds: float = 6.0, say: str | None = None) -> Script:
-    """Wait for an operator, speak, listen for a while, hang up."""
-
-    async def script(call: LabCall, w: Watcher) -> None:
-        await w.until_event("operator_answered", timeout=60)
-        if say is not None:
-            await asyncio.sleep(1.0)  # the caller starts talking once connected, not mid-connection
-            await call.say(say)
-        await asyncio.sleep(seconds)
-        await call.hangup()
-
-    return script
 
 
 async def test_longest_idle_answers_with_audio_both_ways(pbx: PbxPair, tmp_path: Path, voices: Voices) -> None:
@@ -367,3 +264,23 @@ async def test_outcome_and_live_state_over_the_api(pbx: PbxPair, tmp_path: Path,
                 f"{base}/tickets/{ticket.id}/outcome", json={"outcome": "maybe"}, headers=auth
             ) as resp:
                 assert resp.status == 400
+            # The public ways in need no token: the web request form and its JSON API.
+            root = f"http://{settings.console.bind}:{settings.console.port}"
+            async with http.get(f"{root}/richiesta") as resp:
+                assert resp.status == 200 and "Invia la richiesta" in await resp.text()
+            request = {
+                "name": "Luca Bianchi",
+                "email": "luca@example.org",
+                "topic": "employers",
+                "subject": "Assunzioni agevolate",
+                "message": "Quali agevolazioni ci sono per assumere un giovane?",
+                "privacy": True,
+            }
+            async with http.post(f"{root}/api/public/requests", json=request) as resp:
+                assert resp.status == 201
+                web_ticket = (await resp.json())["ticket"]
+            stored = await line.engine.store.get(web_ticket)
+            assert stored is not None and (stored.channel, stored.sla_kind) == ("web", "web_reply")
+            # The commitments job, as the scheduler runs it: a new request is not near its due time.
+            flagged = await line.engine.sla_check()
+            assert web_ticket not in flagged.near + flagged.overdue

@@ -1,0 +1,77 @@
+"""The `survey` node: a few DTMF questions after the operator hung up.
+
+The caller's channel is the engine's, not the operator's: when the operator hangs up only their
+leg goes, so nobody but the caller can skip or end the questionnaire. Each answer is stored as
+soon as it is given and the ticket's survey status follows along, so a hangup at any moment
+leaves a consistent record: nothing answered is "not_answered" (never a score), some is
+"partial".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy.orm import Session
+
+from ivr.callflows.keys import collect
+from ivr.callflows.model import SurveyNode, SurveyQuestion
+from ivr.callflows.session import CallContext
+from ivr.tickets.models import SurveyAnswer
+
+COMPLETED, PARTIAL, NOT_ANSWERED = "completed", "partial", "not_answered"
+
+
+async def survey(ctx: CallContext, node: SurveyNode) -> str | None:
+    operator_id = ctx.data.get("operator_id")
+    if node.only_after_operator and operator_id is None:
+        return node.next
+    await ctx.store.update(ctx.ticket_id, survey_status=NOT_ANSWERED)
+    await ctx.event("survey_offered", questions=[q.id for q in node.questions])
+    ctx.channel.clear_digits()  # keys pressed while talking to the operator are not answers
+    if node.intro_prompt:
+        await ctx.say(node.intro_prompt, interruptible=True)
+    answered = 0
+    for question in node.questions:
+        value = await _ask(ctx, node, question)
+        if value is None:
+            await ctx.event("survey_skipped", question=question.id)
+            continue
+        at = ctx.clock.now()
+        row = SurveyAnswer(ticket_id=ctx.ticket_id, operator_id=operator_id, question=question.id, answer=value, at=at)
+        await ctx.store.run_write(_adder(row))
+        answered += 1
+        status = COMPLETED if answered == len(node.questions) else PARTIAL
+        await ctx.store.update(ctx.ticket_id, survey_status=status)
+        await ctx.event("survey_answer", question=question.id, answer=value)
+    if node.thanks_prompt:
+        await ctx.say(node.thanks_prompt)
+    return node.next
+
+
+async def _ask(ctx: CallContext, node: SurveyNode, question: SurveyQuestion) -> int | None:
+    """One key among the question's; a wrong key is re-prompted, silence skips the question."""
+    for attempt in range(1, node.attempts + 1):
+        await ctx.say(question.prompt, interruptible=True)
+        key = await collect(
+            ctx.channel,
+            max_len=1,
+            first_timeout=node.timeout_s,
+            inter_timeout=1,
+            total_timeout=node.timeout_s,
+            monotonic=ctx.clock.monotonic,
+        )
+        if key is None:
+            return None
+        if key and key in question.keys:
+            return int(key)
+        await ctx.event("survey_invalid", question=question.id, entered=key, attempt=attempt)
+        if attempt < node.attempts and node.invalid_prompt:
+            await ctx.say(node.invalid_prompt)
+    return None
+
+
+def _adder(row: SurveyAnswer) -> Callable[[Session], None]:
+    def add(session: Session) -> None:
+        session.add(row)
+
+    return add

@@ -1,0 +1,146 @@
+"""Service commitments: which tickets are close to or past their due time, and compliance.
+
+The charter promises a phone answer at the second level within 10 calendar days in 80% of
+cases and an answer to web requests within 48 hours in 90% of cases. A ticket carries its
+commitment (`sla_kind`, `callback_due`, `sla_met_at`); this module flags the ones at risk, so
+supervisors see them before they are late, and measures compliance in SQL.
+
+Compliance counts a ticket once its outcome is known: in time (answered by the due time), late
+(answered after it, or not answered and past it); tickets still pending are left out.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from ivr import jobs
+from ivr.tickets.config import SlaSettings
+from ivr.tickets.models import Ticket, TicketEvent
+
+log = logging.getLogger(__name__)
+PHONE_CALLBACK, WEB_REPLY = "phone_callback", "web_reply"
+KINDS = (PHONE_CALLBACK, WEB_REPLY)
+NEAR, OVERDUE = "near", "overdue"
+
+
+@dataclass(frozen=True)
+class Flagged:
+    near: list[int]
+    overdue: list[int]
+
+
+@dataclass(frozen=True)
+class Compliance:
+    kind: str
+    in_time: int
+    late: int
+    pending: int
+    target: float
+
+    @property
+    def rate(self) -> float | None:
+        decided = self.in_time + self.late
+        return None if decided == 0 else self.in_time / decided
+
+    @property
+    def met(self) -> bool | None:
+        rate = self.rate
+        return None if rate is None else rate >= self.target
+
+
+def targets(settings: SlaSettings) -> dict[str, float]:
+    return {PHONE_CALLBACK: settings.phone_target, WEB_REPLY: settings.web_target}
+
+
+def _waiting() -> ColumnElement[bool]:
+    """Tickets that still owe the citizen an answer."""
+    return and_(
+        Ticket.sla_kind.is_not(None),
+        Ticket.sla_met_at.is_(None),
+        or_(Ticket.status.is_(None), Ticket.status != "closed"),
+    )
+
+
+def flag(session: Session, now: datetime, settings: SlaSettings) -> Flagged:
+    """Mark tickets newly near or past their due time, each once, with an event on its timeline."""
+    overdue = list(
+        session.scalars(
+            select(Ticket.id).where(
+                _waiting(), Ticket.callback_due < now, or_(Ticket.sla_flag.is_(None), Ticket.sla_flag != OVERDUE)
+            )
+        )
+    )
+    margins = {PHONE_CALLBACK: settings.near_phone_hours, WEB_REPLY: settings.near_web_hours}
+    near: list[int] = []
+    for kind, hours in margins.items():
+        near += session.scalars(
+            select(Ticket.id).where(
+                _waiting(),
+                Ticket.sla_kind == kind,
+                Ticket.sla_flag.is_(None),
+                Ticket.callback_due >= now,
+                Ticket.callback_due < now + timedelta(hours=hours),
+            )
+        )
+    for ids, mark in ((overdue, OVERDUE), (near, NEAR)):
+        if not ids:
+            continue
+        session.execute(update(Ticket).where(Ticket.id.in_(ids)).values(sla_flag=mark))
+        session.add_all(TicketEvent(ticket_id=i, at=now, kind=f"sla_{mark}") for i in ids)
+    return Flagged(near=near, overdue=overdue)
+
+
+def compliance(session: Session, start: date, end: date, now: datetime, settings: SlaSettings) -> list[Compliance]:
+    """Per commitment kind, for tickets created on the local days `start`..`end`."""
+    in_time = and_(Ticket.sla_met_at.is_not(None), Ticket.sla_met_at <= Ticket.callback_due)
+    late = or_(
+        and_(Ticket.sla_met_at.is_not(None), Ticket.sla_met_at > Ticket.callback_due),
+        and_(Ticket.sla_met_at.is_(None), Ticket.callback_due < now),
+    )
+    rows = session.execute(
+        select(
+            Ticket.sla_kind,
+            func.sum(case((in_time, 1), else_=0)),
+            func.sum(case((late, 1), else_=0)),
+            func.count(),
+        )
+        .where(Ticket.sla_kind.is_not(None), Ticket.local_day >= start, Ticket.local_day <= end)
+        .group_by(Ticket.sla_kind)
+    ).all()
+    found = {kind: (int(a or 0), int(b or 0), int(n)) for kind, a, b, n in rows}
+    goals = targets(settings)
+    result = []
+    for kind in KINDS:
+        good, bad, total = found.get(kind, (0, 0, 0))
+        result.append(Compliance(kind, good, bad, total - good - bad, goals[kind]))
+    return result
+
+
+def flagged(session: Session, limit: int = 200) -> list[Ticket]:
+    """Tickets currently near or past due, the most urgent first."""
+    return list(
+        session.scalars(
+            select(Ticket).where(_waiting(), Ticket.sla_flag.is_not(None)).order_by(Ticket.callback_due).limit(limit)
+        )
+    )
+
+
+async def check_job() -> None:
+    """The scheduled job: the running engine flags what is near or past due."""
+    check = jobs.running("sla")
+    if check is None:
+        return
+    result: Flagged = await check()
+    if result.near or result.overdue:
+        log.info("commitments: %d near due, %d past due", len(result.near), len(result.overdue))
+
+
+def schedule_sla_check(scheduler: Any, every_s: float) -> None:
+    scheduler.add_job(check_job, "interval", seconds=every_s, id="sla-check", replace_existing=True)

@@ -1,0 +1,141 @@
+"""`ivr requests ...` (web requests) and `ivr sla ...` (commitments) for supervisors."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import textwrap
+from datetime import date, timedelta
+from typing import Any
+
+from ivr.clitools import now as engine_now
+from ivr.clitools import session_run
+from ivr.settings import Settings
+from ivr.tickets import sla
+from ivr.webrequests import service
+from ivr.webrequests.service import RequestView
+
+
+def _line(r: RequestView, settings: Settings) -> str:
+    tz = settings.service.tz
+    flag = f" [{r.sla_flag.upper()}]" if r.sla_flag else ""
+    who = f" -> {r.assigned_to}" if r.assigned_to else ""
+    return (
+        f"#{r.ticket_id:<6} {r.received_at.astimezone(tz):%Y-%m-%d %H:%M} due {r.due.astimezone(tz):%Y-%m-%d %H:%M} "
+        f"{r.status:9}{who}{flag} {r.topic:10} {r.subject[:60]}"
+    )
+
+
+def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
+    found = session_run(settings, lambda s: service.listing(s, status=args.status, limit=args.limit))
+    for r in found:
+        print(_line(r, settings))
+    if not found:
+        print("no web requests")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
+    r = session_run(settings, lambda s: service.view(s, args.id))
+    print(_line(r, settings))
+    print(f"from {r.name} <{r.email}>{' tel. ' + r.phone if r.phone else ''}")
+    print(textwrap.indent(textwrap.fill(r.message, 90), "  "))
+    if r.replied_at is not None:
+        when = r.replied_at.astimezone(settings.service.tz)
+        print(f"replied {when:%Y-%m-%d %H:%M} by {r.replied_by or '-'} ({'in time' if r.in_time else 'late'}):")
+        print(textwrap.indent(textwrap.fill(r.reply or "", 90), "  "))
+    return 0
+
+
+def cmd_assign(args: argparse.Namespace, settings: Settings) -> int:
+    now = engine_now(settings)
+    session_run(settings, lambda s: service.assign(s, args.id, args.operator, now, by=args.by), write=True)
+    print(f"request #{args.id} assigned to {args.operator}")
+    return 0
+
+
+def cmd_reply(args: argparse.Namespace, settings: Settings) -> int:
+    """Store the reply and e-mail it (when mail.host is set), as the console does."""
+    from ivr.app import make_clock
+    from ivr.tickets.db import make_engine, upgrade
+    from ivr.tickets.store import SqlTicketStore
+    from ivr.webrequests.channel import WebRequestChannel
+    from ivr.webrequests.mail import SmtpMailer
+
+    text = args.text if args.text is not None else input("reply: ")
+
+    async def go() -> tuple[RequestView, bool]:
+        db = make_engine(settings.database_url)
+        upgrade(db)
+        store = SqlTicketStore(db, tz=settings.service.tz)
+        channel = WebRequestChannel(
+            store,
+            SmtpMailer(settings.mail),
+            make_clock(settings),
+            settings.web_requests,
+            settings.sla,
+            tz=settings.service.tz,
+            service_name=settings.service.name,
+        )
+        try:
+            return await channel.answer(args.id, text, args.by)
+        finally:
+            await store.stop()
+            db.dispose()
+
+    view, sent = asyncio.run(go())
+    mailed = "e-mailed" if sent else "NOT e-mailed (mail.host unset or the server refused): tell the citizen otherwise"
+    print(f"request #{view.ticket_id} answered {'in time' if view.in_time else 'late'}; reply {mailed}")
+    return 0
+
+
+def cmd_sla_check(args: argparse.Namespace, settings: Settings) -> int:
+    now = engine_now(settings)
+    flagged = session_run(settings, lambda s: sla.flag(s, now, settings.sla), write=True)
+    print(f"flagged now: {len(flagged.near)} near due, {len(flagged.overdue)} past due")
+    waiting = session_run(settings, sla.flagged)
+    tz = settings.service.tz
+    for t in waiting:
+        due = t.callback_due.astimezone(tz) if t.callback_due else None
+        print(f"#{t.id:<6} {t.sla_kind:15} {t.sla_flag:8} due {due:%Y-%m-%d %H:%M} status {t.status or '-'}")
+    return 0
+
+
+def cmd_sla_report(args: argparse.Namespace, settings: Settings) -> int:
+    now = engine_now(settings)
+    today = now.astimezone(settings.service.tz).date()
+    end = date.fromisoformat(args.to) if args.to else today
+    start = date.fromisoformat(args.since) if args.since else end - timedelta(days=29)
+    rows = session_run(settings, lambda s: sla.compliance(s, start, end, now, settings.sla))
+    print(f"commitments for tickets of {start} .. {end}")
+    for c in rows:
+        rate = "-" if c.rate is None else f"{c.rate:.1%}"
+        verdict = {True: "met", False: "MISSED", None: "no data"}[c.met]
+        print(
+            f"{c.kind:15} in time {c.in_time:6} late {c.late:6} pending {c.pending:6} "
+            f"rate {rate:>6} target {c.target:.0%} {verdict}"
+        )
+    return 0
+
+
+def add_request_commands(sub: Any, add: Any) -> None:
+    req = sub.add_parser("requests", help="web requests").add_subparsers(dest="what", required=True)
+    lst = add("list", cmd_list, "web requests, the most urgent first", req)
+    lst.add_argument("--status", choices=service.STATUSES)
+    lst.add_argument("-n", "--limit", type=int, default=50)
+    show = add("show", cmd_show, "one request with its text and reply", req)
+    show.add_argument("id", type=int)
+    assign = add("assign", cmd_assign, "give the request to an operator", req)
+    assign.add_argument("id", type=int)
+    assign.add_argument("operator")
+    assign.add_argument("--by")
+    reply = add("reply", cmd_reply, "answer the request (stored, then e-mailed)", req)
+    reply.add_argument("id", type=int)
+    reply.add_argument("--text", help="the reply (default: read one line from standard input)")
+    reply.add_argument("--by", help="who answers")
+
+    s = sub.add_parser("sla", help="service commitments").add_subparsers(dest="what", required=True)
+    add("check", cmd_sla_check, "flag tickets near or past due now and list them", s)
+    report = add("report", cmd_sla_report, "compliance per commitment (default: the last 30 days)", s)
+    report.add_argument("--from", dest="since", help="first local day, YYYY-MM-DD")
+    report.add_argument("--to", help="last local day, YYYY-MM-DD")
