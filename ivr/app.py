@@ -17,6 +17,7 @@ from aiohttp import web
 from sqlalchemy import Engine as SaEngine
 
 from ivr import jobs
+from ivr.acd.agents import AgentTransitionError
 from ivr.acd.ari_legs import AriBridging, AriOfferer
 from ivr.acd.cap import DailyCap
 from ivr.acd.distributor import Distributor
@@ -30,13 +31,20 @@ from ivr.callflows.dispatcher import CallDispatcher
 from ivr.callflows.menu import menu
 from ivr.callflows.model import Flow, load_flow
 from ivr.callflows.nodes import BASIC_HANDLERS
-from ivr.callflows.session import CallSession, NodeHandler
+from ivr.callflows.recovery import Recovery
+from ivr.callflows.session import CallSession, NodeHandler, Resume
 from ivr.clock import Clock, ShiftedClock, SystemClock
 from ivr.configfile import ConfigError
+from ivr.console.accounts import Accounts
+from ivr.console.auth import LoginThrottle
+from ivr.console.callback import CallbackService
+from ivr.console.live import LiveHub
+from ivr.console.services import ConsoleServices, monotonic
 from ivr.hours.calendar import LineCalendar
 from ivr.hours.closures import RuntimeClosures
 from ivr.hours.step import HoursStep
 from ivr.prompts.library import PromptCatalog, PromptLibrary
+from ivr.recordings.campaigns import RuntimeCampaigns
 from ivr.recordings.consent import ConsentStep
 from ivr.recordings.store import RecordingStore
 from ivr.settings import Settings
@@ -47,6 +55,7 @@ from ivr.telephony.ari_telephony import AriTelephony
 from ivr.telephony.ports import CallChannel
 from ivr.tickets import sla
 from ivr.tickets.db import make_engine, upgrade
+from ivr.tickets.outbox import Outbox
 from ivr.tickets.sla import Flagged, schedule_sla_check
 from ivr.tickets.store import SqlTicketStore
 from ivr.voicemail.jobs import schedule_transcription_retry
@@ -130,13 +139,29 @@ class Engine:
     scheduler: Any
     web_requests: WebRequestChannel
     dispatcher: CallDispatcher = field(init=False)
+    recovery: Recovery = field(init=False)
     _api: web.AppRunner | None = field(default=None, init=False)
+    console: ConsoleServices | None = None
 
     def __post_init__(self) -> None:
         self.dispatcher = CallDispatcher(self._new_session)
         self.telephony.on_call = self.dispatcher.on_call
+        self.recovery = Recovery(self.ari, self.store, self.dispatcher, self.flow, self._claim_operator, self.clock)
+        self.telephony.on_adopt = self.recovery.adopt
 
-    def _new_session(self, channel: CallChannel) -> CallSession:
+    def _claim_operator(self, operator_id: int, ticket_id: int) -> str | None:
+        """The operator of a conversation that outlived a restart is busy with it again."""
+        login = next((a.login for a in self.distributor.agents.values() if a.info.id == operator_id), None)
+        if login is None:
+            return None
+        try:
+            self.distributor.resume_busy(login, ticket_id)
+        except AgentTransitionError as exc:
+            log.warning("operator %s not taken back for ticket %s: %s", login, ticket_id, exc)
+            return None
+        return login
+
+    def _new_session(self, channel: CallChannel, resume: Resume | None) -> CallSession:
         return CallSession(
             channel,
             self.flow,
@@ -146,6 +171,7 @@ class Engine:
             prompts=self.prompts,
             bus=self.bus,
             answer_pause_s=self.settings.service.answer_pause_s,
+            resume=resume,
         )
 
     async def start(self, *, connect_timeout: float = 30.0) -> None:
@@ -154,11 +180,13 @@ class Engine:
         installed = await asyncio.to_thread(self.prompts.install, local)
         log.info("prompts: %d ready, %d rebuilt, %d installed", len(built), sum(b.rebuilt for b in built), installed)
         await self.store.start()
+        await self.cap.count(self.clock.now())  # the day's count, to go on from if the database goes away
         await self.telephony.start()
         await self.ami.start()
         await self.ari.wait_connected(connect_timeout)
         await self.ami.wait_logged_in(connect_timeout)
         await self.operator_sync.start()
+        await self.recovery.run()  # calls that outlived a previous run, now that operators are known
         jobs.register("voicemail", self.voicemail)
         schedule_transcription_retry(self.scheduler, self.settings.transcription.retry_every_s)
         jobs.register("sla", self.sla_check)
@@ -229,12 +257,13 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
     closures = make_closures(settings, db)
     operators = OperatorDirectory(db)
     clock = clock or make_clock(settings)
-    cap = DailyCap(db, settings.queue.daily_cap, settings.service.tz)
 
     async def persist_presence(login: str, presence: str, reason: str | None) -> None:
         await asyncio.to_thread(operators.set_presence, login, presence, reason, clock.now())
 
-    store = SqlTicketStore(db, tz=settings.service.tz)
+    outbox = Outbox(settings.outbox_path) if settings.database.outbox else None
+    store = SqlTicketStore(db, tz=settings.service.tz, outbox=outbox)
+    cap = DailyCap(db, settings.queue.daily_cap, settings.service.tz, store)
 
     async def ticket_event(ticket_id: int, kind: str, detail: dict[str, Any]) -> None:
         await store.record(ticket_id, kind, clock.now(), detail)
@@ -242,18 +271,19 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
     distributor = Distributor(
         AriOfferer(ari, language=settings.service.language), settings.queue, clock, persist_presence, ticket_event
     )
-    recordings = RecordingStore(db, ari, settings.paths.data_dir / "recordings")
+    recordings = RecordingStore(db, ari, settings.paths.data_dir / "recordings", store)
     t = settings.transcription
     transcriber = VoskTranscriber(
         t.model_path, workers=t.workers, deterministic=t.deterministic, overlay_root=settings.models_dir
     )
     voicemail = VoicemailService(
-        store, RecordingStore(db, ari, settings.voicemail_dir), transcriber, settings.voicemail, clock
+        store, RecordingStore(db, ari, settings.voicemail_dir, store), transcriber, settings.voicemail, clock
     )
+    campaigns = RuntimeCampaigns(db)
     handlers: dict[str, NodeHandler] = {
         **BASIC_HANDLERS,
         "hours": HoursStep(calendar, closures),
-        "consent": ConsentStep(settings.campaigns, settings.service.tz, prompts),
+        "consent": ConsentStep(settings.campaigns, settings.service.tz, prompts, campaigns),
         "menu": menu,
         "queue": QueueStep(
             distributor, cap, AriBridging(ari, record_format=settings.queue.record_format), settings.queue, recordings
@@ -283,6 +313,7 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
         recordings=recordings,
         voicemail=voicemail,
         scheduler=jobs.make_scheduler(db, settings.service.timezone),
+        console=make_console_services(settings, db, ari, distributor, store, clock, campaigns),
         web_requests=WebRequestChannel(
             store,
             SmtpMailer(settings.mail),
@@ -326,3 +357,31 @@ def make_ami(settings: Settings) -> AmiMonitor:
 def make_closures(settings: Settings, db: SaEngine) -> RuntimeClosures:
     asterisk_dir, local = sounds_dirs(settings)
     return RuntimeClosures(db, asterisk_dir=asterisk_dir, local_dir=local)
+
+
+def make_console_services(
+    settings: Settings,
+    db: SaEngine,
+    ari: AriClient,
+    distributor: Distributor,
+    store: SqlTicketStore,
+    clock: Clock,
+    campaigns: RuntimeCampaigns,
+) -> ConsoleServices:
+    c, q = settings.console, settings.queue
+    callbacks = CallbackService(
+        AriOfferer(ari, language=settings.service.language),
+        AriBridging(ari, record_format=q.record_format),
+        distributor,
+        store,
+        clock,
+        ring_timeout_s=q.ring_timeout_s,
+        caller_id=settings.service.did,
+    )
+    return ConsoleServices(
+        accounts=Accounts(db),
+        campaigns=campaigns,
+        callbacks=callbacks,
+        live=LiveHub(distributor),
+        throttle=LoginThrottle(c.login_max_failures, c.login_lockout_min * 60, monotonic),
+    )

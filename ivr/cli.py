@@ -302,8 +302,11 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("id", type=int)
 
     from ivr.acd.cli import add_queue_commands
+    from ivr.console.cli import add_user_commands
     from ivr.hours.cli import add_hours_commands
     from ivr.lab.cli import add_lab_commands
+    from ivr.privacy.cli import add_privacy_commands
+    from ivr.stats.cli import add_stats_commands
     from ivr.voicemail.cli import add_voicemail_commands
     from ivr.webrequests.cli import add_request_commands
 
@@ -311,7 +314,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_queue_commands(sub, add)
     add_voicemail_commands(sub, add)
     add_request_commands(sub, add)
+    add_privacy_commands(sub, add)
+    add_stats_commands(sub, add)
     add_lab_commands(sub, add)
+    add_user_commands(sub, add)
     return parser
 
 

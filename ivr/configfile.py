@@ -157,7 +157,7 @@ def validate(model: type[M], layered: Layered, context: dict[str, Any] | None = 
 def describe_errors(exc: ValidationError, layered: Layered) -> list[str]:
     problems: list[str] = []
     for err in exc.errors(include_url=False):
-        loc = _data_loc(tuple(err["loc"]), layered.data)
+        loc = _data_loc(tuple(err["loc"]), layered.data, names_a_key=err["type"] in _KEY_ERRORS)
         dotted = ".".join(str(p) for p in loc) or "(top level)"
         origin = layered.origin(loc) or "defaults"
         if err["type"] == "extra_forbidden":
@@ -181,16 +181,22 @@ def load_mapping(path: Path) -> tuple[dict[str, Any], dict[Key, str]]:
     return data, origins
 
 
-def _data_loc(loc: Key, data: Any) -> Key:
+# Errors whose last location part is a key absent from the document (a required key not given,
+# an unknown one given); for every other error an absent last part is a union tag.
+_KEY_ERRORS = frozenset({"missing", "extra_forbidden"})
+
+
+def _data_loc(loc: Key, data: Any, *, names_a_key: bool = True) -> Key:
     """Drop the parts of a pydantic location that are not keys of the document (union tags
-    like `play` in `nodes.a.play.next`), so the location reads like the file and finds its line."""
+    like `play` in `nodes.a.play.next`, or `datetime` in `closures.0.from.datetime` when a
+    mapping was given), so the location reads like the file and finds its line."""
     out: list[str | int] = []
     cursor = data
     for index, part in enumerate(loc):
         child = _child(cursor, part)
         if child is not _MISSING:
             cursor = child
-        elif index < len(loc) - 1 or not isinstance(cursor, dict):
+        elif index < len(loc) - 1 or not isinstance(cursor, dict) or not names_a_key:
             continue  # a tag, not a key
         out.append(part)
     return tuple(out)

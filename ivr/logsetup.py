@@ -34,6 +34,8 @@ def secrets_of(settings: Settings) -> list[str]:
         settings.asterisk.ari.password,
         settings.asterisk.ami.password,
         settings.database.url,
+        settings.console.api_token,
+        settings.mail.password,
     ]
     found = [v.get_secret_value() for v in values if v is not None]
     url = settings.database.url

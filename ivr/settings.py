@@ -35,6 +35,8 @@ from ivr.configfile import (
     validate,
 )
 from ivr.hours.config import CampaignConfig, HoursSettings
+from ivr.privacy.config import RetentionSettings
+from ivr.stats.config import StatsSettings
 from ivr.tickets.config import SlaSettings
 from ivr.voicemail.config import TranscriptionSettings, VoicemailSettings
 from ivr.webrequests.config import MailSettings, WebRequestSettings
@@ -158,6 +160,8 @@ class DatabaseSettings(Section):
     url: SecretStr | None = Field(None, description="SQLAlchemy URL; default: SQLite file in data_dir")
     echo: bool = Field(False, description="log every SQL statement (debugging)")
     auto_upgrade: bool = Field(True, description="apply schema migrations when the engine starts")
+    outbox: bool = Field(True, description="keep the call path's writes in a local file while the database is away")
+    outbox_file: ConfigPath | None = Field(None, description="the outbox file (default: data_dir/outbox.db)")
 
 
 class PathSettings(Section):
@@ -206,9 +210,6 @@ class ConsoleSettings(Section):
     )
     login_max_failures: int = Field(5, ge=1, description="web console: wrong passwords in a row before a lockout")
     login_lockout_min: float = Field(15, gt=0, description="web console: how long a locked-out login must wait")
-    service_level_s: float = Field(
-        30, gt=0, description="wallboard: calls answered within this wait count towards the service level"
-    )
 
 
 class Settings(Section):
@@ -232,6 +233,8 @@ class Settings(Section):
     sla: SlaSettings = SlaSettings()
     web_requests: WebRequestSettings = WebRequestSettings()
     mail: MailSettings = MailSettings()
+    retention: RetentionSettings = RetentionSettings()
+    stats: StatsSettings = StatsSettings()
     campaigns: list[CampaignConfig] = Field(
         default_factory=list, description="quality campaigns: calls may be recorded, after a notice and consent"
     )
@@ -250,6 +253,8 @@ class Settings(Section):
                 )
                 if value is None
             ]
+            if self.mail.username is not None and self.mail.password is None:  # an SMTP login needs its password
+                missing.append("mail.password")
             if missing:
                 raise ValueError(f"production profile needs explicit secrets: {', '.join(missing)}")
             if self.clock.start is not None:
@@ -265,6 +270,10 @@ class Settings(Section):
     @property
     def asterisk_config_dir(self) -> Path:
         return self.config_dir / "asterisk"
+
+    @property
+    def outbox_path(self) -> Path:
+        return self.database.outbox_file or self.paths.data_dir / "outbox.db"
 
     @property
     def voicemail_dir(self) -> Path:

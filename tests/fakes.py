@@ -57,6 +57,10 @@ class FakeChannel:
     def hung_up(self) -> bool:
         return self._gone.is_set()
 
+    @property
+    def lost(self) -> bool:
+        return False
+
     def caller_hangs_up(self) -> None:
         self.hung_up_by_caller = True
         self._gone.set()
@@ -136,6 +140,10 @@ class FakeChannel:
         self._check()
         self.recorded.append(name)
         return RecordingResult(name, 3.0, 2.0, "key")
+
+    async def stop_recording(self, name: str) -> RecordingResult:
+        self.recorded.append(name)
+        return RecordingResult(name, 0.0, None, "interrupted")
 
     async def start_moh(self, moh_class: str = "default") -> None:
         self._check()

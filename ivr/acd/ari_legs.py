@@ -110,10 +110,15 @@ class AriBridging:
         self.client = client
         self.record_format = record_format
 
-    async def converse(self, caller: CallChannel, operator: CallChannel, *, record_as: str | None) -> Conversation:
-        """Connect the two legs until one hangs up; record when asked to."""
-        bridge = await self.client.post("bridges", type="mixing", name=f"call-{caller.id}"[:60])
-        bridge_id = bridge["id"]
+    async def converse(
+        self, caller: CallChannel, operator: CallChannel, *, record_as: str | None, bridge_id: str | None = None
+    ) -> Conversation:
+        """Connect the two legs until one hangs up; record when asked to. With `bridge_id`, the
+        two are already talking in that bridge (a conversation picked up after a restart)."""
+        rejoined = bridge_id is not None
+        if bridge_id is None:
+            bridge = await self.client.post("bridges", type="mixing", name=f"call-{caller.id}"[:60])
+            bridge_id = bridge["id"]
         recorded = asyncio.get_running_loop().create_future()
 
         def on_bridge(event: Event) -> None:
@@ -123,8 +128,11 @@ class AriBridging:
         self.client.route(f"bridge:{bridge_id}", on_bridge)
         recording: str | None = None
         try:
-            await self.client.post(f"bridges/{bridge_id}/addChannel", channel=[caller.id, operator.id])
-            if record_as is not None:
+            if not rejoined:
+                await self.client.post(f"bridges/{bridge_id}/addChannel", channel=[caller.id, operator.id])
+            if record_as is not None and rejoined:
+                recording = record_as  # started before the restart; still running on the bridge
+            elif record_as is not None:
                 try:
                     await self.client.post(
                         f"bridges/{bridge_id}/record",

@@ -2,26 +2,50 @@
 
 Kept in the store and admitted with one conditional UPDATE, so it is exact with concurrent calls
 (SQLite serialises writers; PostgreSQL locks the day's row) and survives engine restarts.
+
+While the database is away the engine (the only one admitting calls) counts on from the last
+count it read, and each admission waits in the outbox as a plain increment; when the database
+returns its count is again the true one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, insert, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
 
+from ivr.tickets.commands import command
 from ivr.tickets.models import DailyAdmissions
+from ivr.tickets.store import SqlTicketStore
+from ivr.tickets.writer import unavailable
+
+log = logging.getLogger(__name__)
+
+
+@command("cap.add")
+def add_admission(session: Session, *, day: date) -> None:
+    """One admission decided while the database was away: counted, not checked again."""
+    changed = session.execute(
+        update(DailyAdmissions).where(DailyAdmissions.day == day).values(admitted=DailyAdmissions.admitted + 1)
+    ).rowcount  # type: ignore[attr-defined]
+    if not changed:
+        session.add(DailyAdmissions(day=day, admitted=1))
 
 
 class DailyCap:
-    def __init__(self, engine: Engine, limit: int, tz: ZoneInfo) -> None:
+    def __init__(self, engine: Engine, limit: int, tz: ZoneInfo, store: SqlTicketStore | None = None) -> None:
+        """`store`: when given, admissions go on through its outbox while the database is away."""
         self._sessions = sessionmaker(engine)
         self.limit = limit
         self.tz = tz
+        self.store = store
+        self._known: dict[date, int] = {}  # the day's count as last read from the database
+        self._offline: dict[date, int] = {}  # admitted since, while the database was away
 
     def day_of(self, moment: datetime) -> date:
         return moment.astimezone(self.tz).date()
@@ -37,6 +61,9 @@ class DailyCap:
                     .values(admitted=DailyAdmissions.admitted + 1)
                 ).rowcount  # type: ignore[attr-defined]
                 if changed:
+                    self._known[day] = int(
+                        session.scalar(select(DailyAdmissions.admitted).where(DailyAdmissions.day == day)) or 0
+                    )
                     return True
                 if session.scalar(select(DailyAdmissions.day).where(DailyAdmissions.day == day)) is not None:
                     return False  # the day exists and is full
@@ -45,18 +72,40 @@ class DailyCap:
             try:  # first admission of the day
                 with self._sessions.begin() as session:
                     session.execute(insert(DailyAdmissions).values(day=day, admitted=1))
+                self._known[day] = 1
                 return True
             except IntegrityError:
                 continue  # another call created the day at the same moment: try the update again
         return False
 
     async def admit(self, moment: datetime) -> bool:
-        return await asyncio.to_thread(self.admit_sync, moment)
+        day = self.day_of(moment)
+        if self.store is not None and self.store.degraded:
+            return await self._admit_offline(day)
+        try:
+            admitted = await asyncio.to_thread(self.admit_sync, moment)
+        except SQLAlchemyError as exc:
+            if self.store is None or not unavailable(exc):
+                raise
+            return await self._admit_offline(day)
+        self._offline.pop(day, None)  # the database's count includes them again
+        return admitted
+
+    async def _admit_offline(self, day: date) -> bool:
+        assert self.store is not None
+        if self._known.get(day, 0) + self._offline.get(day, 0) >= self.limit:
+            return False
+        self._offline[day] = self._offline.get(day, 0) + 1
+        await self.store.execute("cap.add", day=day)
+        log.warning("daily cap counted without the database: %d today", self._known.get(day, 0) + self._offline[day])
+        return True
 
     def count_sync(self, moment: datetime) -> int:
+        day = self.day_of(moment)
         with self._sessions() as session:
-            value = session.scalar(select(DailyAdmissions.admitted).where(DailyAdmissions.day == self.day_of(moment)))
-            return int(value or 0)
+            value = int(session.scalar(select(DailyAdmissions.admitted).where(DailyAdmissions.day == day)) or 0)
+        self._known[day] = value
+        return value
 
     async def count(self, moment: datetime) -> int:
         return await asyncio.to_thread(self.count_sync, moment)

@@ -187,6 +187,21 @@ class Distributor:
         handle = mean(times) if times else self.settings.default_handle_s
         return (self.ahead(call) + 1) * handle / max(1, len(pool))
 
+    def resume_busy(self, login: str, ticket_id: int) -> Agent:
+        """An operator found talking after an engine restart: busy with that call now, and
+        back to the presence they had once it ends (through the usual wrap-up)."""
+        agent = self.agents[login]
+        now = self.clock.monotonic()
+        if agent.state is not AgentState.AVAILABLE:
+            if agent.state in (AgentState.PAUSED, AgentState.LOGGED_OUT):
+                agent.deferred = (agent.state, agent.pause_reason)
+            agent.move(AgentState.AVAILABLE, now)
+        agent.move(AgentState.OFFERED, now)
+        agent.move(AgentState.BUSY, now)
+        agent.ticket_id = ticket_id
+        self._changed()
+        return agent
+
     def finished(self, agent: Agent, handle_s: float) -> None:
         """The operator's call ended: wrap-up, then available again (or the presence asked for)."""
         now = self.clock.monotonic()

@@ -13,6 +13,7 @@ import logging
 import math
 import uuid
 from collections.abc import Coroutine
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ivr.acd.cap import DailyCap
@@ -37,7 +38,20 @@ class Conversation(Protocol):
 
 
 class Bridging(Protocol):
-    async def converse(self, caller: CallChannel, operator: CallChannel, *, record_as: str | None) -> Conversation: ...
+    async def converse(
+        self, caller: CallChannel, operator: CallChannel, *, record_as: str | None, bridge_id: str | None = None
+    ) -> Conversation: ...
+
+
+@dataclass(frozen=True)
+class Rejoin:
+    """A conversation that outlived an engine restart: the bridge it runs in and the operator's
+    leg, found alive in Asterisk, plus the recording it was making, if any."""
+
+    bridge_id: str
+    leg: CallChannel
+    operator_login: str
+    recording: str | None = None
 
 
 class QueueStep:
@@ -57,12 +71,17 @@ class QueueStep:
 
     async def __call__(self, ctx: CallContext, node: QueueNode) -> str | None:
         topic = node.topic or ctx.topic
-        if not self.distributor.staffed(topic):
-            return await self._not_served(ctx, node, "no_operators", "queue_no_operators")
-        if not await self.cap.admit(ctx.clock.now()):
-            return await self._not_served(ctx, node, "cap", "queue_cap")
-        await ctx.store.update(ctx.ticket_id, queue_result="waiting", queued_at=ctx.clock.now())
-        await ctx.event("queue_admitted", topic=topic)
+        rejoin = ctx.data.pop("rejoin", None)
+        if isinstance(rejoin, Rejoin):
+            agent = self.distributor.agents[rejoin.operator_login]  # claimed by the pick-up
+            return await self._talk(ctx, node, Assignment(agent, rejoin.leg), rejoin)
+        if not ctx.data.pop("admitted", False):  # a caller resumed after a restart was counted already
+            if not self.distributor.staffed(topic):
+                return await self._not_served(ctx, node, "no_operators", "queue_no_operators")
+            if not await self.cap.admit(ctx.clock.now()):
+                return await self._not_served(ctx, node, "cap", "queue_cap")
+            await ctx.store.update(ctx.ticket_id, queue_result="waiting", queued_at=ctx.clock.now())
+            await ctx.event("queue_admitted", topic=topic)
         call = self.distributor.enqueue(ctx.ticket_id, ctx.channel, topic, ctx.channel.caller.number)
         entered = ctx.clock.monotonic()
         try:
@@ -152,25 +171,34 @@ class QueueStep:
         else:
             task.result()  # CallerHungUp goes on up
 
-    async def _talk(self, ctx: CallContext, node: QueueNode, assignment: Assignment) -> str | None:
+    async def _talk(
+        self, ctx: CallContext, node: QueueNode, assignment: Assignment, rejoin: Rejoin | None = None
+    ) -> str | None:
         agent = assignment.agent
-        answered = ctx.clock.now()
         ctx.destination = f"operator:{agent.login}"
         ctx.data["operator_login"] = agent.login
         ctx.data["operator_id"] = agent.info.id
-        await ctx.store.update(
-            ctx.ticket_id,
-            queue_result="answered",
-            operator_id=agent.info.id,
-            operator_answered_at=answered,
-            destination=ctx.destination,
-        )
-        await ctx.event("operator_answered", operator=agent.login)
-        record = ctx.consent == ACCEPTED and ctx.data.get("campaign") is not None
-        name = f"call-{ctx.ticket_id}-{uuid.uuid4().hex[:8]}" if record else None
+        if rejoin is None:
+            await ctx.store.update(
+                ctx.ticket_id,
+                queue_result="answered",
+                operator_id=agent.info.id,
+                operator_answered_at=ctx.clock.now(),
+                destination=ctx.destination,
+            )
+            await ctx.event("operator_answered", operator=agent.login)
+            record = ctx.consent == ACCEPTED and ctx.data.get("campaign") is not None
+            name = f"call-{ctx.ticket_id}-{uuid.uuid4().hex[:8]}" if record else None
+            if name is not None:  # named on the timeline first, so a restart can still keep it
+                await ctx.event("recording_started", name=name)
+        else:
+            name = rejoin.recording
+            await ctx.event("operator_rejoined", operator=agent.login)
         started = ctx.clock.monotonic()
         try:
-            talk = await self.bridging.converse(ctx.channel, assignment.leg, record_as=name)
+            talk = await self.bridging.converse(
+                ctx.channel, assignment.leg, record_as=name, bridge_id=rejoin.bridge_id if rejoin else None
+            )
         finally:
             handled = ctx.clock.monotonic() - started
             self.distributor.finished(agent, handled)

@@ -13,6 +13,8 @@ import contextlib
 import logging
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from ivr.acd.distributor import Distributor
 from ivr.acd.operators import OperatorDirectory, render_pjsip, write_if_changed
 from ivr.telephony.ami import AmiEvent, AmiMonitor
@@ -60,6 +62,8 @@ class OperatorSync:
             await asyncio.sleep(self.every_s)
             try:
                 await self.run_once()
+            except SQLAlchemyError as exc:  # the database is away: operators stay as last known
+                log.warning("operator sync: database unavailable (%s); retrying", type(exc).__name__)
             except Exception:
                 log.exception("operator sync failed; retrying")
 

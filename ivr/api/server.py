@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from ivr.acd.operators import OperatorError
+from ivr.console.app import mount_console
 from ivr.tickets.store import OutcomeError
+from ivr.tickets.writer import StoreUnavailable
 from ivr.webrequests.http import routes as webrequest_routes
 
 if TYPE_CHECKING:
@@ -40,6 +42,8 @@ def make_api(engine: Engine) -> web.Application:
             return await handler(request)
         except (OperatorError, OutcomeError) as exc:
             return _error(400, str(exc))
+        except StoreUnavailable:
+            return _error(503, "the ticket database is unavailable; try again shortly")
         except KeyError as exc:
             return _error(404, f"not found: {exc.args[0]}")
 
@@ -51,6 +55,7 @@ def make_api(engine: Engine) -> web.Application:
     app.router.add_post("/api/tickets/{id}/outcome", file_outcome)
     if engine.settings.web_requests.enabled:
         app.add_routes(webrequest_routes(engine.web_requests, did=engine.settings.service.did))
+    mount_console(app, engine)  # the web console under /console/; "/" leads there
     return app
 
 
@@ -79,6 +84,11 @@ async def health(request: web.Request) -> web.Response:
             "ari": engine.ari.connected.is_set(),
             "ami": engine.ami.logged_in.is_set(),
             "calls": engine.dispatcher.active,
+            "store": {"degraded": engine.store.degraded, "outages": engine.store.writer.outages},
+            "recordings": {
+                kind: {"failures": rec.failures, "last_error": rec.last_error}
+                for kind, rec in (("calls", engine.recordings), ("voicemail", engine.voicemail.recordings))
+            },
         }
     )
 

@@ -6,13 +6,13 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from ivr.callflows.session import CallSession
+from ivr.callflows.session import CallSession, Resume
 from ivr.tasks import spawn
 from ivr.telephony.ports import CallChannel
 
 log = logging.getLogger(__name__)
 
-SessionFactory = Callable[[CallChannel], CallSession]
+SessionFactory = Callable[[CallChannel, Resume | None], CallSession]
 
 
 class CallDispatcher:
@@ -32,7 +32,14 @@ class CallDispatcher:
         if not self.accepting:
             spawn(channel.hangup("congestion"))
             return
-        session = self._new_session(channel)
+        self._start(channel, None)
+
+    def resume(self, channel: CallChannel, resume: Resume) -> None:
+        """A call found alive after a restart goes on from where its ticket says it was."""
+        self._start(channel, resume)
+
+    def _start(self, channel: CallChannel, resume: Resume | None) -> None:
+        session = self._new_session(channel, resume)
         self.sessions[channel.id] = session
         task = asyncio.create_task(self._run(channel.id, session), name=f"call-{channel.id}")
         self._tasks[channel.id] = task

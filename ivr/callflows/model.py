@@ -189,6 +189,7 @@ class VoicemailNode(_Node):
             "vm_callback_confirm",
             "vm_callback_enter",
             "vm_callback_invalid",
+            "call_interrupted",
         ]
 
 

@@ -19,10 +19,10 @@ from ivr.callflows.model import STATE_OF, Flow
 from ivr.callflows.states import CallState, check_transition
 from ivr.clock import Clock
 from ivr.prompts.library import PromptLibrary
-from ivr.telephony.errors import CallerHungUp, TelephonyError
+from ivr.telephony.errors import CallerHungUp, CallLost, TelephonyError
 from ivr.telephony.ports import CallChannel
 from ivr.tickets.models import CallOutcome
-from ivr.tickets.store import CallClosing, NewCall, TicketStore
+from ivr.tickets.store import CallClosing, NewCall, TicketStore, TicketView
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,16 @@ class CallContext:
 NodeHandler = Callable[[CallContext, Any], Awaitable[str | None]]
 
 
+@dataclass(frozen=True)
+class Resume:
+    """Where a call found alive after an engine restart picks up: its open ticket, the node to
+    go on from, and what the node needs to know (e.g. already admitted, the bridge to rejoin)."""
+
+    ticket: TicketView
+    node: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
 class CallSession:
     def __init__(
         self,
@@ -81,6 +91,7 @@ class CallSession:
         prompts: PromptLibrary,
         bus: CallBus | None = None,
         answer_pause_s: float = 0.0,
+        resume: Resume | None = None,
     ) -> None:
         self.flow = flow
         self.handlers = handlers
@@ -90,6 +101,7 @@ class CallSession:
         self.started_at = clock.now()
         self.closing: asyncio.Future[None] | None = None
         self.answer_pause_s = answer_pause_s
+        self.resume = resume
 
     @property
     def channel(self) -> CallChannel:
@@ -97,26 +109,36 @@ class CallSession:
 
     async def run(self) -> None:
         ctx = self.ctx
-        caller = ctx.channel.caller
-        ctx.ticket_id = await ctx.store.open_call(
-            NewCall(
-                call_uid=ctx.channel.id,
-                started_at=self.started_at,
-                caller_number=caller.number,
-                caller_name=caller.name,
-                did=caller.dialed,
+        if self.resume is not None:
+            self._restore(self.resume)
+        else:
+            caller = ctx.channel.caller
+            ctx.ticket_id = await ctx.store.open_call(
+                NewCall(
+                    call_uid=ctx.channel.id,
+                    started_at=self.started_at,
+                    caller_number=caller.number,
+                    caller_name=caller.name,
+                    did=caller.dialed,
+                )
             )
-        )
         outcome, reason = CallOutcome.FAILED, "unknown"
         try:
-            await ctx.channel.answer()
-            ctx.answered_at = ctx.clock.now()
-            await ctx.store.update(ctx.ticket_id, answered_at=ctx.answered_at)
-            if self.answer_pause_s:
-                await ctx.channel.sleep(self.answer_pause_s)
-            await self._walk()
+            if self.resume is not None:
+                await ctx.event("call_resumed", node=self.resume.node, last_state=self.resume.ticket.last_state)
+                await self._walk(self.resume.node)
+            else:
+                await ctx.channel.answer()
+                ctx.answered_at = ctx.clock.now()
+                await ctx.store.update(ctx.ticket_id, answered_at=ctx.answered_at)
+                if self.answer_pause_s:
+                    await ctx.channel.sleep(self.answer_pause_s)
+                await self._walk(self.flow.start)
             outcome = ctx.outcome or CallOutcome.COMPLETED
             reason = ctx.end_reason or "flow_end"
+        except CallLost:
+            outcome, reason = CallOutcome.FAILED, f"lost_in_{self.state}"
+            log.warning("call %s lost in %s (gone while Asterisk was out of sight)", ctx.channel.id, self.state)
         except CallerHungUp:
             outcome, reason = CallOutcome.CALLER_HANGUP, f"caller_hangup_in_{self.state}"
         except asyncio.CancelledError:
@@ -131,8 +153,19 @@ class CallSession:
         finally:
             await self._finish(outcome, reason)
 
-    async def _walk(self) -> None:
-        name: str | None = self.flow.start
+    def _restore(self, resume: Resume) -> None:
+        """What the call had already decided before the restart, from its ticket."""
+        ctx, ticket = self.ctx, resume.ticket
+        ctx.ticket_id = ticket.id
+        self.started_at = ticket.started_at
+        ctx.answered_at = ticket.answered_at
+        ctx.topic, ctx.consent, ctx.destination = ticket.topic, ticket.consent, ticket.destination
+        if ticket.campaign:
+            ctx.data["campaign"] = ticket.campaign
+        ctx.data.update(resume.data)
+
+    async def _walk(self, start: str) -> None:
+        name: str | None = start
         while name is not None:
             node = self.flow.nodes[name]
             state = STATE_OF[node.type]
@@ -142,7 +175,8 @@ class CallSession:
             self.ctx.note("state", state=str(state), node=name)
             name = await self.handlers[node.type](self.ctx, node)
             if name is not None and self.ctx.channel.hung_up:
-                raise CallerHungUp(self.ctx.channel.id)
+                channel = self.ctx.channel
+                raise CallLost(channel.id) if channel.lost else CallerHungUp(channel.id)
 
     async def _finish(self, outcome: CallOutcome, reason: str) -> None:
         """Close the ticket and release the channel; shielded so a stop cannot half-do it."""

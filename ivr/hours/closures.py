@@ -8,15 +8,19 @@ not become a burst of queries.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import Engine, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ivr.hours.calendar import Closure
 from ivr.tickets.models import ClosureRow
+
+log = logging.getLogger(__name__)
 
 
 def media_name(closure_id: int) -> str:
@@ -112,6 +116,10 @@ class RuntimeClosures:
         stamp = self._monotonic()
         if self._cached is not None and stamp - self._cached[0] < self._ttl:
             return self._cached[1]
-        closures = await asyncio.to_thread(self.current, now)
+        try:
+            closures = await asyncio.to_thread(self.current, now)
+        except SQLAlchemyError as exc:  # the database is away: the last known closures still hold
+            log.warning("run-time closures not readable (%s); using the last known", type(exc).__name__)
+            return self._cached[1] if self._cached is not None else []
         self._cached = (stamp, closures)
         return closures

@@ -8,6 +8,8 @@ are stored on the ticket as evidence. No campaign, no notice, and nothing may be
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from ivr.callflows.keys import collect
@@ -19,11 +21,24 @@ from ivr.prompts.library import PromptLibrary
 ACCEPTED, REFUSED, NO_ANSWER = "accepted", "refused", "no_answer"
 
 
+class CampaignSource(Protocol):
+    """Campaigns set at run time (the console), beside the configured ones."""
+
+    async def active(self, day: date) -> CampaignConfig | None: ...
+
+
 class ConsentStep:
-    def __init__(self, campaigns: Sequence[CampaignConfig], tz: ZoneInfo, prompts: PromptLibrary) -> None:
+    def __init__(
+        self,
+        campaigns: Sequence[CampaignConfig],
+        tz: ZoneInfo,
+        prompts: PromptLibrary,
+        runtime: CampaignSource | None = None,
+    ) -> None:
         self.campaigns = list(campaigns)
         self.tz = tz
         self.prompts = prompts
+        self.runtime = runtime
 
     def active(self, ctx: CallContext) -> CampaignConfig | None:
         today = ctx.clock.now().astimezone(self.tz).date()
@@ -31,6 +46,8 @@ class ConsentStep:
 
     async def __call__(self, ctx: CallContext, node: ConsentNode) -> str:
         campaign = self.active(ctx)
+        if campaign is None and self.runtime is not None:
+            campaign = await self.runtime.active(ctx.clock.now().astimezone(self.tz).date())
         if campaign is None:
             return node.next
         evidence = self.prompts.evidence(campaign.notice_prompt)

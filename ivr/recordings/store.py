@@ -12,13 +12,16 @@ import wave
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, select
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from ivr.telephony.ari import AriClient
 from ivr.telephony.errors import AriError, AriUnavailable
+from ivr.tickets.commands import command
 from ivr.tickets.models import Recording
+from ivr.tickets.store import TicketStore
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +37,46 @@ class RecordingInfo:
     duration_s: float
 
 
+def _by_path(session: Session, *, path: str, **_: Any) -> int | None:
+    return session.scalar(select(Recording.id).where(Recording.path == path))
+
+
+@command("recordings.add", creates=True, lookup=_by_path)
+def add_recording(
+    session: Session,
+    *,
+    ticket_id: int,
+    kind: str,
+    path: str,
+    sha256: str,
+    bytes: int,
+    duration_s: float,
+    created_at: datetime,
+) -> int:
+    row = Recording(
+        ticket_id=ticket_id,
+        kind=kind,
+        path=path,
+        sha256=sha256,
+        bytes=bytes,
+        duration_s=duration_s,
+        created_at=created_at,
+    )
+    session.add(row)
+    session.flush()
+    return row.id
+
+
 class RecordingStore:
-    def __init__(self, engine: Engine, client: AriClient, root: Path) -> None:
+    def __init__(self, engine: Engine, client: AriClient, root: Path, store: TicketStore) -> None:
+        """`store`: the row goes through the ticket store's writer, so it waits in the outbox
+        with the rest of the call's writes when the database is away."""
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self.client = client
         self.root = root
+        self.store = store
+        self.failures = 0  # files that could not be written here (full disk...): shown by the health API
+        self.last_error: str | None = None
 
     async def keep(self, name: str, fmt: str, *, ticket_id: int, kind: str, at: datetime) -> RecordingInfo:
         """Fetch Asterisk's stored recording `name`, keep it for the ticket, delete it there.
@@ -46,38 +84,46 @@ class RecordingStore:
         Raises (AriError, AriUnavailable, OSError) when it cannot be kept; Asterisk's copy then
         stays where it is, so nothing is lost."""
         data = await self.client.download(f"recordings/stored/{name}/file")
-        info = await asyncio.to_thread(self._write, data, name, fmt, ticket_id, kind, at)
+        try:
+            path, digest, duration = await asyncio.to_thread(self._write, data, name, fmt, ticket_id, at)
+        except OSError as exc:
+            self.failures += 1
+            self.last_error = f"{name}: {exc.strerror or exc}"
+            raise
+        row_id: int = await self.store.execute(
+            "recordings.add",
+            ticket_id=ticket_id,
+            kind=kind,
+            path=str(path),
+            sha256=digest,
+            bytes=len(data),
+            duration_s=duration,
+            created_at=at,
+        )
+        info = RecordingInfo(row_id, ticket_id, kind, path, digest, len(data), duration)
         try:
             await self.client.delete(f"recordings/stored/{name}")
         except (AriError, AriUnavailable) as exc:
             log.warning("recording %s kept, but not removed from Asterisk: %s", name, exc)
         return info
 
-    def _write(self, data: bytes, name: str, fmt: str, ticket_id: int, kind: str, at: datetime) -> RecordingInfo:
+    def _write(self, data: bytes, name: str, fmt: str, ticket_id: int, at: datetime) -> tuple[Path, str, float]:
+        """The file, synced to disk before anything points at it."""
         folder = self.root / f"{at:%Y/%m/%d}"
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{ticket_id}-{name}.{fmt}"
         tmp = path.with_suffix(".part")
-        with tmp.open("wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:
+            with tmp.open("wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError:
+            tmp.unlink(missing_ok=True)  # a full disk keeps no half file
+            raise
         tmp.replace(path)
-        digest = hashlib.sha256(data).hexdigest()
         duration = _duration(data) if fmt == "wav" else len(data) / (16000 if fmt == "sln" else 1650)
-        with self._sessions.begin() as session:
-            row = Recording(
-                ticket_id=ticket_id,
-                kind=kind,
-                path=str(path),
-                sha256=digest,
-                bytes=len(data),
-                duration_s=duration,
-                created_at=at,
-            )
-            session.add(row)
-            session.flush()
-            return RecordingInfo(row.id, ticket_id, kind, path, digest, len(data), duration)
+        return path, hashlib.sha256(data).hexdigest(), duration
 
     def for_ticket(self, ticket_id: int) -> list[RecordingInfo]:
         with self._sessions() as session:

@@ -9,13 +9,14 @@ leaves a consistent record: nothing answered is "not_answered" (never a score), 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from ivr.callflows.keys import collect
 from ivr.callflows.model import SurveyNode, SurveyQuestion
 from ivr.callflows.session import CallContext
+from ivr.tickets.commands import command
 from ivr.tickets.models import SurveyAnswer
 
 COMPLETED, PARTIAL, NOT_ANSWERED = "completed", "partial", "not_answered"
@@ -36,9 +37,14 @@ async def survey(ctx: CallContext, node: SurveyNode) -> str | None:
         if value is None:
             await ctx.event("survey_skipped", question=question.id)
             continue
-        at = ctx.clock.now()
-        row = SurveyAnswer(ticket_id=ctx.ticket_id, operator_id=operator_id, question=question.id, answer=value, at=at)
-        await ctx.store.run_write(_adder(row))
+        await ctx.store.execute(
+            "survey.answer",
+            ticket_id=ctx.ticket_id,
+            operator_id=operator_id,
+            question=question.id,
+            answer=value,
+            at=ctx.clock.now(),
+        )
         answered += 1
         status = COMPLETED if answered == len(node.questions) else PARTIAL
         await ctx.store.update(ctx.ticket_id, survey_status=status)
@@ -70,8 +76,8 @@ async def _ask(ctx: CallContext, node: SurveyNode, question: SurveyQuestion) -> 
     return None
 
 
-def _adder(row: SurveyAnswer) -> Callable[[Session], None]:
-    def add(session: Session) -> None:
-        session.add(row)
-
-    return add
+@command("survey.answer")
+def add_answer(
+    session: Session, *, ticket_id: int, operator_id: int | None, question: str, answer: int, at: datetime
+) -> None:
+    session.add(SurveyAnswer(ticket_id=ticket_id, operator_id=operator_id, question=question, answer=answer, at=at))

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from ivr.tasks import spawn
 from ivr.telephony.ari import AriClient, Event
-from ivr.telephony.errors import AriError, CallerHungUp, NotFound
+from ivr.telephony.errors import AriError, CallerHungUp, CallLost, NotFound
 from ivr.telephony.ports import CallerInfo, RecordingResult
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,8 @@ class AriChannel:
         self.language = language
         self._gone = asyncio.Event()
         self.gone_cause: int | None = None
+        self.lost = False  # gone unseen: found missing by a resync, not hung up before our eyes
+        self._hanging_up = False  # we asked for the hangup ourselves
         self._waiters: dict[str, asyncio.Future[Event]] = {}
         self._digits: deque[str] = deque()
         self._digit_waiter: asyncio.Future[None] | None = None
@@ -85,22 +87,28 @@ class AriChannel:
             if fut is not None and not fut.done():
                 fut.set_result(event)
         elif kind in _GONE_EVENTS:
-            self._mark_gone(event.get("cause"))
+            # A soft hangup we did not ask for comes from Asterisk itself (shutting down, an
+            # administrator): the call is lost, the caller did not leave. A resync that finds
+            # the channel missing says the same.
+            soft = kind == "ChannelHangupRequest" and event.get("soft") is True and not self._hanging_up
+            lost = event.get("synthetic") is True or soft
+            self._mark_gone(event.get("cause"), lost=lost)
         elif kind == "Resynced":
             spawn(self._after_resync())
         for listener in list(self.listeners):
             listener(event)
 
-    def _mark_gone(self, cause: Any = None) -> None:
+    def _mark_gone(self, cause: Any = None, *, lost: bool = False) -> None:
         if self._gone.is_set():
             return
         if isinstance(cause, int):
             self.gone_cause = cause
+        self.lost = lost
         self._gone.set()
         self._client.unroute(f"channel:{self._id}")
         for fut in self._waiters.values():
             if not fut.done():
-                fut.set_exception(CallerHungUp(self._id))
+                fut.set_exception(self._gone_error())
                 fut.exception()  # nobody may be waiting any more (a stopped prompt): not an error
         self._waiters.clear()
         self._wake_digit()
@@ -128,15 +136,18 @@ class AriChannel:
     def _expect(self, key: str) -> asyncio.Future[Event]:
         fut: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
         if self._gone.is_set():
-            fut.set_exception(CallerHungUp(self._id))
+            fut.set_exception(self._gone_error())
             fut.exception()
         else:
             self._waiters[key] = fut
         return fut
 
+    def _gone_error(self) -> CallerHungUp:
+        return CallLost(self._id) if self.lost else CallerHungUp(self._id)
+
     def _check(self) -> None:
         if self._gone.is_set():
-            raise CallerHungUp(self._id)
+            raise self._gone_error()
 
     async def _rest(self, method: str, path: str, body: Any = None, **params: Any) -> Any:
         self._check()
@@ -250,6 +261,7 @@ class AriChannel:
     async def hangup(self, reason: str = "normal") -> None:
         if self._gone.is_set():
             return
+        self._hanging_up = True
         with contextlib.suppress(NotFound):
             await self._client.delete(f"channels/{self._id}", reason=reason)
         self._mark_gone()
@@ -296,6 +308,12 @@ class AriChannel:
             ended_by = "failed"
         talking = rec.get("talking_duration")
         return RecordingResult(name, duration, float(talking) if talking is not None else None, ended_by)
+
+    async def stop_recording(self, name: str) -> RecordingResult:
+        with contextlib.suppress(NotFound):
+            await self._client.post(f"recordings/live/{name}/stop")
+        await self._recording_after_hangup(name)
+        return RecordingResult(name, 0.0, None, "interrupted")
 
     async def _recording_after_hangup(self, name: str) -> RecordingResult:
         """The caller hung up while recording: Asterisk finishes the file by itself; wait until the

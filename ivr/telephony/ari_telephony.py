@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from ivr.tasks import spawn
 from ivr.telephony.ari import AriClient, Event
@@ -18,6 +19,9 @@ class AriTelephony:
         self.client = client
         self.language = language
         self.on_call: CallHandler | None = None
+        # Channels found already in the app when the event socket (re)connects: calls that
+        # outlived a previous run of the engine, or arrived while the socket was down.
+        self.on_adopt: Callable[[AriChannel, list[str]], None] | None = None
         client.on_start = self._on_start
 
     async def start(self) -> None:
@@ -37,6 +41,9 @@ class AriTelephony:
             return
         args = [str(a) for a in event.get("args") or []]
         channel = AriChannel(self.client, data, language=self.language)
+        if event.get("synthetic") is True and self.on_adopt is not None:
+            self.on_adopt(channel, args)
+            return
         if self.on_call is None:
             log.warning("call %s arrived before the engine was ready; hanging up", channel.id)
             spawn(channel.hangup("congestion"))

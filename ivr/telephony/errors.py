@@ -26,5 +26,10 @@ class CallerHungUp(TelephonyError):
     """The channel is gone; raised out of any await of a call's session."""
 
 
+class CallLost(CallerHungUp):
+    """The channel vanished while the engine could not see it (Asterisk restarted, or the call
+    ended during an outage): a failure of the service, not the caller's choice."""
+
+
 class AmiError(TelephonyError):
     """An AMI action failed or timed out."""

@@ -37,6 +37,11 @@ class CallChannel(Protocol):
     @property
     def hung_up(self) -> bool: ...
 
+    @property
+    def lost(self) -> bool:
+        """Gone without being seen to hang up (found missing after an outage)."""
+        ...
+
     async def answer(self) -> None: ...
 
     async def play(self, media: Sequence[str], *, interruptible: bool = False) -> bool:
@@ -71,6 +76,11 @@ class CallChannel(Protocol):
         fmt: str = "wav",
     ) -> RecordingResult:
         """Record the caller into the PBX's stored recordings; a hangup ends it, not an error."""
+        ...
+
+    async def stop_recording(self, name: str) -> RecordingResult:
+        """End a recording of this channel started earlier (by a previous run of the engine) and
+        keep what it holds; a recording already finished is simply returned."""
         ...
 
     async def start_moh(self, moh_class: str = "default") -> None:

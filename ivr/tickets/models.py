@@ -269,3 +269,13 @@ class WebRequest(Base):
     reply: Mapped[str | None] = mapped_column(Text)
     replied_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     replied_by: Mapped[str | None] = mapped_column(String(32))
+
+
+class StoreBatch(Base):
+    """One committed batch of writes, by token: the outbox's replay skips a batch found here
+    (its commit went through although the connection died before saying so)."""
+
+    __tablename__ = "store_batches"
+
+    token: Mapped[str] = mapped_column(String(32), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)

@@ -8,7 +8,6 @@ concurrent calls and keeps the event loop free.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -17,13 +16,17 @@ from datetime import date, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
+from ivr.tickets import ticket_commands  # noqa: F401  (registers the ticket's commands)
+from ivr.tickets.commands import Command
 from ivr.tickets.models import Channel, Ticket, TicketEvent
-from ivr.tickets.periods import ROME, local_keys
+from ivr.tickets.outbox import Outbox
+from ivr.tickets.periods import ROME
 from ivr.tickets.sla import PHONE_CALLBACK
+from ivr.tickets.writer import BatchWriter
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -129,6 +132,10 @@ class TicketStore(Protocol):
         self, ticket_id: int, outcome: str, *, note: str | None, operator_id: int | None, at: datetime
     ) -> TicketView: ...
 
+    async def execute(self, name: str, **args: Any) -> Any:
+        """A registered write command; while the database is away it waits in the outbox."""
+        ...
+
     async def run_write(self, op: Callable[[Session], T]) -> T: ...
 
     async def run_read(self, fn: Callable[[Session], T]) -> T: ...
@@ -149,112 +156,59 @@ class OutcomeError(ValueError):
 
 
 class SqlTicketStore:
-    """TicketStore on SQLAlchemy; writes are batched by a single writer, reads use a pool."""
+    """TicketStore on SQLAlchemy: writes through one batching writer (with a durable outbox when
+    one is given), reads from a small pool."""
 
-    def __init__(self, engine: Engine, *, batch_max: int = 200, tz: ZoneInfo = ROME) -> None:
+    def __init__(
+        self, engine: Engine, *, batch_max: int = 200, tz: ZoneInfo = ROME, outbox: Outbox | None = None
+    ) -> None:
         self._engine = engine
         self.tz = tz
         self._sessions = sessionmaker(engine, expire_on_commit=False)
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ticket-writer")
+        self.writer = BatchWriter(self._sessions, batch_max=batch_max, outbox=outbox)
         self._readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ticket-reader")
-        self._pending: asyncio.Queue[tuple[Callable[[Session], Any], asyncio.Future[Any]]] | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._batch_max = batch_max
+
+    @property
+    def degraded(self) -> bool:
+        """The database is away: the call path's writes wait in the outbox."""
+        return self.writer.degraded
 
     async def start(self) -> None:
-        if self._task is None:
-            self._pending = asyncio.Queue()
-            self._task = asyncio.create_task(self._write_loop(), name="ticket-writer")
+        await self.writer.start()
 
     async def stop(self) -> None:
         """Flush what is queued, then stop; nothing accepted before stop() is lost."""
-        if self._task is not None and self._pending is not None:
-            await self._pending.join()
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        self._writer.shutdown(wait=True)
+        await self.writer.stop()
         self._readers.shutdown(wait=True)
 
     # --- writes -------------------------------------------------------------------------------
 
+    async def execute(self, name: str, **args: Any) -> Any:
+        """A registered command (see ivr.tickets.commands): it waits in the outbox if it must."""
+        return await self.writer.submit(Command(name, args))
+
     async def run_write(self, op: Callable[[Session], T]) -> T:
-        """Run `op` in the writer's next batch (one transaction); for feature repositories whose
-        writes must not race the ticket's own (e.g. a voicemail and its ticket together)."""
-        return await self._write(op)
+        """Run `op` in the writer's next batch (one transaction), for writes outside the call
+        path; while the database is away it fails with StoreUnavailable."""
+        result: T = await self.writer.submit(op)
+        return result
 
     async def run_read(self, fn: Callable[[Session], T]) -> T:
         return await self._read(fn)
 
-    async def _write(self, op: Callable[[Session], T]) -> T:
-        if self._pending is None:
-            await self.start()
-        assert self._pending is not None
-        fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._pending.put_nowait((op, fut))
-        return await fut
-
-    async def _write_loop(self) -> None:
-        assert self._pending is not None
-        loop = asyncio.get_running_loop()
-        while True:
-            batch = [await self._pending.get()]
-            while len(batch) < self._batch_max and not self._pending.empty():
-                batch.append(self._pending.get_nowait())
-            try:
-                results = await loop.run_in_executor(self._writer, self._run_batch, [op for op, _ in batch])
-            except Exception as exc:  # the batch failed as a whole: retry one by one to isolate
-                log.warning("ticket batch of %d failed (%s); retrying singly", len(batch), exc)
-                results = [await self._run_single(loop, op) for op, _ in batch]
-            for (_, fut), result in zip(batch, results, strict=True):
-                if not fut.done():
-                    if isinstance(result, _Failure):
-                        fut.set_exception(result.error)
-                    else:
-                        fut.set_result(result)
-                self._pending.task_done()
-
-    async def _run_single(self, loop: asyncio.AbstractEventLoop, op: Callable[[Session], Any]) -> Any:
-        try:
-            return (await loop.run_in_executor(self._writer, self._run_batch, [op]))[0]
-        except Exception as exc:
-            log.error("ticket write failed: %s", exc)
-            return _Failure(exc)
-
-    def _run_batch(self, ops: list[Callable[[Session], Any]]) -> list[Any]:
-        with self._sessions.begin() as session:
-            results = []
-            for op in ops:
-                results.append(op(session))
-                session.flush()
-            return results
-
     async def open_call(self, call: NewCall) -> int:
         _aware(call.started_at)
-
-        def op(session: Session) -> int:
-            existing = session.scalar(select(Ticket.id).where(Ticket.call_uid == call.call_uid))
-            if existing is not None:  # the same call seen again (engine restart): one ticket only
-                return existing
-            ticket = Ticket(
-                channel=Channel.PHONE,
+        try:
+            ticket_id: int = await self.execute(
+                "ticket.open",
                 call_uid=call.call_uid,
                 did=call.did,
                 caller_number=call.caller_number,
                 caller_name=call.caller_name,
                 started_at=call.started_at,
-                open=True,
-                last_state="started",
-                **local_keys(call.started_at, self.tz),
+                timezone=self.tz.key,
             )
-            session.add(ticket)
-            session.flush()
-            session.add(TicketEvent(ticket_id=ticket.id, at=call.started_at, kind="call_started"))
-            return ticket.id
-
-        try:
-            return await self._write(op)
+            return ticket_id
         except IntegrityError:  # two writers raced on the same call_uid: read the winner
             found = await self._read(lambda s: s.scalar(select(Ticket.id).where(Ticket.call_uid == call.call_uid)))
             if found is None:
@@ -263,51 +217,26 @@ class SqlTicketStore:
 
     async def record(self, ticket_id: int, kind: str, at: datetime, detail: dict[str, Any] | None = None) -> None:
         _aware(at)
-
-        def op(session: Session) -> None:
-            session.add(TicketEvent(ticket_id=ticket_id, at=at, kind=kind, detail=detail))
-
-        await self._write(op)
+        await self.execute("ticket.event", ticket_id=ticket_id, kind=kind, at=at, detail=detail)
 
     async def update(self, ticket_id: int, **columns: Any) -> None:
         unknown = set(columns) - UPDATABLE
         if unknown:
             raise ValueError(f"not updatable during a call: {sorted(unknown)}")
-
-        def op(session: Session) -> None:
-            session.execute(update(Ticket).where(Ticket.id == ticket_id).values(**columns))
-
-        await self._write(op)
+        await self.execute("ticket.update", ticket_id=ticket_id, columns=columns)
 
     async def close_call(self, ticket_id: int, closing: CallClosing) -> None:
         _aware(closing.ended_at)
-
-        def op(session: Session) -> None:
-            values: dict[str, Any] = {
-                "open": False,
-                "ended_at": closing.ended_at,
-                "outcome": closing.outcome,
-                "end_reason": closing.end_reason,
-                "last_state": closing.last_state,
-            }
-            if closing.answered_at is not None:
-                values["answered_at"] = closing.answered_at
-            if closing.destination is not None:
-                values["destination"] = closing.destination
-            changed = session.execute(
-                update(Ticket).where(Ticket.id == ticket_id, Ticket.open.is_(True)).values(**values)
-            ).rowcount  # type: ignore[attr-defined]
-            if changed:
-                session.add(
-                    TicketEvent(
-                        ticket_id=ticket_id,
-                        at=closing.ended_at,
-                        kind="call_ended",
-                        detail={"outcome": closing.outcome, "reason": closing.end_reason},
-                    )
-                )
-
-        await self._write(op)
+        await self.execute(
+            "ticket.close",
+            ticket_id=ticket_id,
+            ended_at=closing.ended_at,
+            outcome=closing.outcome,
+            end_reason=closing.end_reason,
+            last_state=closing.last_state,
+            answered_at=closing.answered_at,
+            destination=closing.destination,
+        )
 
     async def file_outcome(
         self, ticket_id: int, outcome: str, *, note: str | None, operator_id: int | None, at: datetime
@@ -336,7 +265,7 @@ class SqlTicketStore:
             detail = {"outcome": outcome, "operator_id": operator_id}
             session.add(TicketEvent(ticket_id=ticket_id, at=at, kind="outcome_filed", detail=detail, note=note))
 
-        await self._write(op)
+        await self.run_write(op)
         view = await self.get(ticket_id)
         assert view is not None
         return view
@@ -379,6 +308,17 @@ class SqlTicketStore:
 
         return await self._read(fn)
 
+    async def open_calls(self) -> list[TicketView]:
+        """Phone tickets not closed yet: after a restart, each is a call to resume or to close."""
+
+        def fn(session: Session) -> list[TicketView]:
+            rows = session.scalars(
+                select(Ticket).where(Ticket.open.is_(True), Ticket.channel == Channel.PHONE).order_by(Ticket.id)
+            )
+            return [TicketView.of(r, with_events=False) for r in rows]
+
+        return await self._read(fn)
+
     async def recent(self, limit: int = 20) -> list[TicketView]:
         def fn(session: Session) -> list[TicketView]:
             rows = session.scalars(select(Ticket).order_by(Ticket.id.desc()).limit(limit))
@@ -391,8 +331,3 @@ def _aware(moment: datetime) -> None:
     """Refuse naive times here, in the caller's task, rather than deep in a batch."""
     if moment.tzinfo is None:
         raise ValueError("naive datetime given to the ticket store")
-
-
-@dataclass(frozen=True)
-class _Failure:
-    error: Exception

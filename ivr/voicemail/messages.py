@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from ivr.tickets.commands import command
 from ivr.tickets.models import CallbackAttempt, Recording, Ticket, TicketEvent, Voicemail
 from ivr.tickets.sla import PHONE_CALLBACK
 from ivr.tickets.store import CALLBACK_DAYS
@@ -49,6 +50,11 @@ class MessageView:
     attempts: list[tuple[datetime, str | None, str, str | None]]
 
 
+def _message_of(session: Session, *, ticket_id: int, **_: Any) -> int | None:
+    return session.scalar(select(Voicemail.id).where(Voicemail.ticket_id == ticket_id))
+
+
+@command("voicemail.new_message", creates=True, lookup=_message_of)
 def new_message(
     session: Session,
     *,
@@ -96,6 +102,7 @@ def new_message(
     return message.id
 
 
+@command("voicemail.set_callback")
 def set_callback(session: Session, message_id: int, number: str | None, source: str) -> None:
     message = _get(session, message_id)
     message.callback_number, message.callback_source = number, source

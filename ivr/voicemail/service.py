@@ -17,6 +17,7 @@ from ivr.clock import Clock
 from ivr.recordings.store import RecordingStore
 from ivr.tasks import spawn
 from ivr.telephony.errors import AriError, AriUnavailable
+from ivr.tickets.commands import command
 from ivr.tickets.models import Recording, Voicemail
 from ivr.tickets.store import SqlTicketStore
 from ivr.voicemail import messages
@@ -62,10 +63,13 @@ class VoicemailService:
         except Exception as exc:  # the WAV stays playable; only the compressed copy is missing
             log.warning("voicemail %s: no %s copy (%s)", name, self.settings.web_format, exc)
         else:
-            await self.store.run_write(lambda s: _set_web_path(s, info.id, str(copy)))
+            await self.store.execute("recordings.web_path", recording_id=info.id, web_path=str(copy))
         return Kept(info.id, info.path, length, speech, empty)
 
     def submit(self, message_id: int) -> None:
+        if message_id < 0:  # saved in the outbox while the database is away: the retry job takes it
+            log.info("voicemail %d waits for the database; transcription later", message_id)
+            return
         spawn(self.process(message_id), name=f"voicemail-{message_id}")
 
     async def process(self, message_id: int) -> str:
@@ -121,10 +125,11 @@ class VoicemailService:
         return done
 
 
-def _set_web_path(session: Session, recording_id: int, path: str) -> None:
+@command("recordings.web_path")
+def _set_web_path(session: Session, *, recording_id: int, web_path: str) -> None:
     row = session.get(Recording, recording_id)
     if row is not None:
-        row.web_path = path
+        row.web_path = web_path
 
 
 def _transcribed(session: Session, message_id: int, text: str, words: list[dict[str, object]], at: datetime) -> None:

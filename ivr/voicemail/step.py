@@ -14,7 +14,6 @@ from ivr.callflows.session import CallContext
 from ivr.telephony.errors import AriError, AriUnavailable, CallerHungUp
 from ivr.telephony.ports import RecordingResult
 from ivr.tickets.models import CallOutcome
-from ivr.voicemail import messages
 from ivr.voicemail.config import VoicemailSettings
 from ivr.voicemail.number import CallbackNumber, ask_callback_number, usable
 from ivr.voicemail.service import Kept, VoicemailService
@@ -37,8 +36,41 @@ class VoicemailStep:
         reason = str(ctx.data.get("voicemail_reason") or node.reason)
         box = ctx.topic or "general"
         ctx.destination = f"voicemail:{box}"
+        saved = ctx.data.pop("resume_message", None)
+        if isinstance(saved, int):  # saved before an engine restart: only the number is missing
+            message_id, ended_by = saved, "resumed"
+        else:
+            name, result = await self._message(ctx, reason)
+            message_id, ended_by = await self._save(ctx, name, result, box, reason), result.ended_by
+        number = CallbackNumber(usable(ctx.channel.caller.number, self.settings), "caller_id")
+        if number.number is None:
+            number = CallbackNumber(None, "none")
+        if ended_by != "hangup":
+            try:
+                await ctx.say("vm_saved")
+                number = await ask_callback_number(ctx, self.settings)
+                await ctx.say("vm_thanks")
+            except CallerHungUp:
+                number = ctx.data.get("callback", number)
+        await ctx.store.execute(
+            "voicemail.set_callback", message_id=message_id, number=number.number, source=number.source
+        )
+        await ctx.event("callback_number", source=number.source, known=number.number is not None)
+        ctx.outcome, ctx.end_reason = CallOutcome.VOICEMAIL, f"voicemail:{reason}"
+        self.service.submit(message_id)
+        return node.next
+
+    async def _message(self, ctx: CallContext, reason: str) -> tuple[str, RecordingResult]:
+        """Greeting, beep, the caller's message; or, after an engine restart in the middle of
+        it, what Asterisk has recorded so far."""
+        interrupted = ctx.data.pop("resume_recording", None)
+        if isinstance(interrupted, str):
+            return interrupted, await ctx.channel.stop_recording(interrupted)
+        if ctx.data.get("resumed"):
+            await ctx.say("call_interrupted")
         await ctx.say(GREETINGS.get(reason, "vm_greeting_busy"), "vm_record_instructions")
         name = f"vm-{ctx.ticket_id}-{uuid.uuid4().hex[:8]}"
+        await ctx.event("voicemail_recording", name=name)  # findable after a restart
         ctx.channel.clear_digits()
         result = await ctx.channel.record(
             name,
@@ -47,22 +79,7 @@ class VoicemailStep:
             terminate_on="#",
             beep=True,
         )
-        message_id = await self._save(ctx, name, result, box, reason)
-        number = CallbackNumber(usable(ctx.channel.caller.number, self.settings), "caller_id")
-        if number.number is None:
-            number = CallbackNumber(None, "none")
-        if result.ended_by != "hangup":
-            try:
-                await ctx.say("vm_saved")
-                number = await ask_callback_number(ctx, self.settings)
-                await ctx.say("vm_thanks")
-            except CallerHungUp:
-                number = ctx.data.get("callback", number)
-        await ctx.store.run_write(lambda s: messages.set_callback(s, message_id, number.number, number.source))
-        await ctx.event("callback_number", source=number.source, known=number.number is not None)
-        ctx.outcome, ctx.end_reason = CallOutcome.VOICEMAIL, f"voicemail:{reason}"
-        self.service.submit(message_id)
-        return node.next
+        return name, result
 
     async def _save(self, ctx: CallContext, name: str, result: RecordingResult, box: str, reason: str) -> int:
         """The message row at once; the audio fetched now if possible, else by the retry job."""
@@ -72,18 +89,17 @@ class VoicemailStep:
         except (AriError, AriUnavailable, OSError) as exc:
             log.error("ticket %s: voicemail %s stays on Asterisk for now: %s", ctx.ticket_id, name, exc)
         at = ctx.clock.now()
-        return await ctx.store.run_write(
-            lambda s: messages.new_message(
-                s,
-                ticket_id=ctx.ticket_id,
-                box=box,
-                reason=reason,
-                asterisk_name=name,
-                recording_id=kept.recording_id if kept else None,
-                duration_s=kept.duration_s if kept else result.duration_s,
-                speech_s=kept.speech_s if kept else 0.0,
-                empty=kept.empty if kept else False,
-                ended_by=result.ended_by,
-                at=at,
-            )
+        message_id: int = await ctx.store.execute(
+            "voicemail.new_message",
+            ticket_id=ctx.ticket_id,
+            box=box,
+            reason=reason,
+            asterisk_name=name,
+            recording_id=kept.recording_id if kept else None,
+            duration_s=kept.duration_s if kept else result.duration_s,
+            speech_s=kept.speech_s if kept else 0.0,
+            empty=kept.empty if kept else False,
+            ended_by=result.ended_by,
+            at=at,
         )
+        return message_id

@@ -12,6 +12,7 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
+from ivr.tickets.writer import StoreUnavailable
 from ivr.webrequests.channel import Received, TooManyRequests, WebRequestChannel
 from ivr.webrequests.form import TOPICS, FormErrors
 
@@ -58,6 +59,9 @@ def routes(channel: WebRequestChannel, *, did: str) -> list[web.RouteDef]:
         except TooManyRequests:
             errors = {"rate": "Troppe richieste da questo indirizzo: riprovi più tardi."}
             return page(data, errors, status=429)
+        except StoreUnavailable:
+            errors = {"store": "Il servizio è momentaneamente non disponibile: riprovi tra qualche minuto."}
+            return page(data, errors, status=503)
         return page({}, {}, received=received, status=201)
 
     async def post_api(request: web.Request) -> web.Response:
@@ -73,6 +77,8 @@ def routes(channel: WebRequestChannel, *, did: str) -> list[web.RouteDef]:
             return web.json_response({"error": "richiesta non valida", "fields": exc.errors}, status=400)
         except TooManyRequests:
             return web.json_response({"error": "troppe richieste da questo indirizzo"}, status=429)
+        except StoreUnavailable:
+            return web.json_response({"error": "servizio momentaneamente non disponibile"}, status=503)
         body = {"ticket": received.ticket_id, "due": received.due.isoformat(), "receipt_sent": received.receipt_sent}
         return web.json_response(body, status=201)
 

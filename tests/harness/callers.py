@@ -88,17 +88,24 @@ async def listen_only(call: LabCall, w: Watcher) -> None:
     await call.wait_ended(timeout=90)
 
 
+async def place_call(engine: Engine, carrier: LabCarrier, number: str | None, script: Script) -> LabCall:
+    """Call the engine, run the caller's script until the call has ended; the ticket is not read
+    (the database may be away)."""
+    with engine.bus.watch() as queue:
+        call = await carrier.call(engine.settings.service.did, caller_number=number)
+        await script(call, Watcher(queue, number or "anonymous"))
+        if not call.ended:
+            await call.wait_ended(timeout=90)
+    return call
+
+
 async def run_call(
     engine: Engine, carrier: LabCarrier, number: str | None, script: Script
 ) -> tuple[TicketView, LabCall]:
     """Call the engine from `number` (None: withheld), run the caller's script, and return the
     call's closed ticket (found by the caller number, which each call makes unique) and the call."""
     seen_as = number or "anonymous"
-    with engine.bus.watch() as queue:
-        call = await carrier.call(engine.settings.service.did, caller_number=number)
-        await script(call, Watcher(queue, seen_as))
-        if not call.ended:
-            await call.wait_ended(timeout=90)
+    call = await place_call(engine, carrier, number, script)
     for _ in range(200):
         tickets = await engine.store.by_caller(seen_as)
         if tickets and not tickets[0].open:

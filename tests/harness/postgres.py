@@ -53,13 +53,22 @@ class PostgresServer:
         )
         if result.returncode != 0:
             raise PostgresError(f"initdb failed: {result.stderr.strip()}")
+        self.resume()
+        self.started = True
+
+    def pause(self) -> None:
+        """Stop the server but keep its data: the database is unavailable until resume()."""
+        result = self._as_user(_bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+        if result.returncode != 0:
+            raise PostgresError(f"pg_ctl stop failed: {result.stderr.strip()}")
+
+    def resume(self) -> None:
         options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
         result = self._as_user(
             _bin("pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.dir / "server.log"), "-w", "start"
         )
         if result.returncode != 0:
             raise PostgresError(f"pg_ctl start failed: {result.stderr.strip()} {self.log_tail()}")
-        self.started = True
 
     def log_tail(self) -> str:
         try:

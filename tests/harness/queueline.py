@@ -118,3 +118,39 @@ def talk(seconds: float = 6.0, say: str | None = None) -> Script:
         await call.hangup()
 
     return script
+
+
+@contextlib.asynccontextmanager
+async def home_operators(
+    line: QueueLine, pbx: PbxPair, operators: dict[str, str], talk_s: float = 2.0
+) -> AsyncIterator[None]:
+    """Operators at home (login -> outside number): every ring is picked up through the carrier,
+    the operator talks for a moment, then hangs up first."""
+    for login, number in operators.items():
+        await line.operator(login, softphone=False, phone=number)
+
+    async def answer_one(ring: Any) -> None:
+        await ring.answer()
+        with contextlib.suppress(Exception):
+            await ring.channel.sleep(talk_s)
+        await ring.hangup()
+
+    async def serve() -> None:
+        tasks: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                ring = await pbx.carrier.phones.get()
+                task = asyncio.ensure_future(answer_one(ring))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+        finally:
+            for task in tasks:
+                task.cancel()
+
+    server = asyncio.ensure_future(serve())
+    try:
+        yield
+    finally:
+        server.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await server

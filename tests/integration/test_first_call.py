@@ -56,6 +56,7 @@ async def test_call_hears_welcome_and_leaves_closed_ticket(
             "line_status",
             "menu_choice",
             "queue_not_served",
+            "voicemail_recording",
             "voicemail_left",
             "callback_number",
             "call_ended",

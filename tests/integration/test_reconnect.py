@@ -104,19 +104,6 @@ async def test_ami_reconnects_after_cut(linked: tuple[Engine, FaultyLink, Faulty
     assert await engine.ami.alive()
 
 
-async def test_asterisk_restart_engine_reconnects(pbx: PbxPair, tmp_path: Path) -> None:
-    settings = pbx.settings(tmp_path, {"asterisk": {"ari": {"heartbeat_s": 1.0}}})
-    async with running_engine(settings) as engine:
-        await asyncio.to_thread(pbx.restart_engine_asterisk)
-        await _until(
-            lambda: engine.ari.connections >= 2 and engine.ari.connected.is_set(),
-            15,
-            "ARI to reconnect after the restart",
-        )
-        await _until(lambda: engine.ami.logins >= 2, 15, "AMI to log in again")
-        await _served(pbx, engine)
-
-
 async def test_caller_hears_notice_when_engine_is_down(pbx: PbxPair) -> None:
     """No engine connected: the dialplan answers with the 'service unavailable' prompt."""
     call = await pbx.carrier.call("800000039")

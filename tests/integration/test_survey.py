@@ -4,10 +4,7 @@ carrier) hangs up first, the caller stays on and answers with real RFC 4733 keys
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -19,7 +16,7 @@ from ivr.tickets.store import TicketView
 from tests.harness.callers import Script, Watcher, after, hang_up_during
 from tests.harness.listen import PromptEar
 from tests.harness.pbx import PbxPair
-from tests.harness.queueline import QueueLine, queue_line
+from tests.harness.queueline import QueueLine, home_operators, queue_line
 from tests.harness.voices import Voices
 
 pytestmark = pytest.mark.asterisk
@@ -38,39 +35,6 @@ nodes:
   voicemail: {type: voicemail, reason: busy}
 """
 OPERATORS = {"lia": "3470000011", "max": "3470000012", "noa": "3470000013", "oto": "3470000014"}
-
-
-@contextlib.asynccontextmanager
-async def home_operators(line: QueueLine, pbx: PbxPair) -> AsyncIterator[None]:
-    """Every ring is picked up, the operator talks for a moment, then hangs up first."""
-    for login, number in OPERATORS.items():
-        await line.operator(login, softphone=False, phone=number)
-
-    async def answer_one(ring: Any) -> None:
-        await ring.answer()
-        with contextlib.suppress(Exception):
-            await ring.channel.sleep(2.0)
-        await ring.hangup()
-
-    async def serve() -> None:
-        tasks: set[asyncio.Task[None]] = set()
-        try:
-            while True:
-                ring = await pbx.carrier.phones.get()
-                task = asyncio.ensure_future(answer_one(ring))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
-        finally:
-            for task in tasks:
-                task.cancel()
-
-    server = asyncio.ensure_future(serve())
-    try:
-        yield
-    finally:
-        server.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await server
 
 
 async def answers(line: QueueLine, ticket_id: int) -> dict[str, tuple[int, int | None]]:
@@ -102,7 +66,7 @@ async def test_survey_after_the_operator_hangs_up(
         "hangup-mid-survey": after(("survey_satisfaction", "3"), then=hang_up_during("survey_solved", 1.0)),
         "hangup-at-intro": hang_up_during("survey_intro", 1.0),
     }
-    async with queue_line(pbx, tmp_path, voices, flow=SURVEY_FLOW) as line, home_operators(line, pbx):
+    async with queue_line(pbx, tmp_path, voices, flow=SURVEY_FLOW) as line, home_operators(line, pbx, OPERATORS):
         results: list[tuple[TicketView, LabCall]] = await asyncio.gather(*(line.call(s) for s in scenarios.values()))
         by_name = dict(zip(scenarios, results, strict=True))
         caller_left, _ = await line.call(hang_up_in_conversation)

@@ -93,7 +93,7 @@ class SlowChannel(FakeChannel):
 
 
 async def test_engine_stop_closes_every_open_ticket(store: SqlTicketStore) -> None:
-    dispatcher = CallDispatcher(lambda ch: session(ch, store))
+    dispatcher = CallDispatcher(lambda ch, _resume: session(ch, store))
     channels = [SlowChannel(f"slow-{i}") for i in range(5)]
     for ch in channels:
         dispatcher.on_call(ch, ["inbound"])
@@ -109,7 +109,7 @@ async def test_engine_stop_closes_every_open_ticket(store: SqlTicketStore) -> No
 
 
 async def test_unknown_app_arguments_are_hung_up_not_served(store: SqlTicketStore) -> None:
-    dispatcher = CallDispatcher(lambda ch: session(ch, store))
+    dispatcher = CallDispatcher(lambda ch, _resume: session(ch, store))
     channel = FakeChannel()
     dispatcher.on_call(channel, ["something-else"])
     await asyncio.sleep(0.01)

@@ -79,8 +79,7 @@ def test_message_workflow() -> None:
     upgrade(engine)
     sessions = sessionmaker(engine, expire_on_commit=False)
     at = datetime(2026, 2, 10, 19, tzinfo=UTC)
-    store_engine_ticket = SqlTicketStore(engine)._run_batch
-    (ticket_id,) = store_engine_ticket([lambda s: _ticket(s, at)])
+    (ticket_id,) = SqlTicketStore(engine).writer._apply([lambda s: _ticket(s, at)], "token")
     with sessions.begin() as s:
         message_id = messages.new_message(
             s,

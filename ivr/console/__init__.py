@@ -1,0 +1,1 @@
+"""The web console: operators' desk and supervisors' control room, served by the engine."""

@@ -1,0 +1,269 @@
+"""Running the line: operators, closures (the "closed now" switch and scheduled ones) and quality
+campaigns. Supervisors and administrators; every change is audited."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, datetime
+from typing import Any
+
+from aiohttp import web
+
+from ivr.acd.operators import OperatorError
+from ivr.console.web import (
+    Invalid,
+    Routes,
+    address,
+    engine_of,
+    form,
+    int_param,
+    now,
+    redirect,
+    render,
+    services,
+    text,
+    user_of,
+)
+from ivr.hours.closures import media_name
+from ivr.recordings.campaigns import CampaignError
+
+routes = Routes()
+
+
+async def _audit(request: web.Request, action: str, kind: str, object_id: object, **detail: Any) -> None:
+    await asyncio.to_thread(
+        services(request).accounts.audit,
+        user_of(request),
+        action,
+        now(request),
+        kind=kind,
+        object_id=object_id,
+        address=address(request),
+        detail=detail or None,
+    )
+
+
+# --- operators ----------------------------------------------------------------------------------
+
+
+async def _operators_page(request: web.Request, status: int = 200, **extra: Any) -> web.Response:
+    engine = engine_of(request)
+    stored = await asyncio.to_thread(engine.operators.all, False)
+    agents = engine.distributor.agents
+    rows = [(o, agents.get(o.login)) for o in stored]
+    active = {o.login for o in await asyncio.to_thread(engine.operators.all)}
+    return render(request, "operators.html", status=status, rows=rows, active=active, **extra)
+
+
+@routes.get("/operators", "supervisor")
+async def operators(request: web.Request) -> web.StreamResponse:
+    return await _operators_page(request)
+
+
+def _skills(value: str | None) -> list[str]:
+    return [s.strip() for s in (value or "").split(",") if s.strip()]
+
+
+@routes.post("/operators", "supervisor")
+async def add_operator(request: web.Request) -> web.StreamResponse:
+    data = await form(request)
+    engine = engine_of(request)
+    try:
+        login = text(data, "login", limit=32, required=True) or ""
+        name = text(data, "name", limit=128) or login
+        phone = text(data, "phone", limit=32)
+        softphone = data.get("softphone") == "on"
+        info, secret = await asyncio.to_thread(
+            engine.operators.add,
+            login,
+            name,
+            now=now(request),
+            softphone=softphone,
+            outside_number=phone,
+            skills=_skills(text(data, "skills", limit=200)),
+        )
+    except (Invalid, OperatorError) as exc:
+        return await _operators_page(request, 400, error=str(exc))
+    await engine.operator_sync.run_once()
+    await _audit(request, "operator_add", "operator", info.login)
+    return await _operators_page(request, created=info.login, secret=secret)
+
+
+@routes.post("/operators/{login}", "supervisor")
+async def update_operator(request: web.Request) -> web.StreamResponse:
+    login = request.match_info["login"]
+    data = await form(request)
+    engine = engine_of(request)
+    try:
+        await asyncio.to_thread(
+            engine.operators.update,
+            login,
+            name=text(data, "name", limit=128),
+            outside_number=text(data, "phone", limit=32) or "",
+            skills=_skills(text(data, "skills", limit=200)),
+            active=data.get("active") == "on",
+        )
+    except (Invalid, OperatorError) as exc:
+        return await _operators_page(request, 400, error=str(exc))
+    await engine.operator_sync.run_once()
+    await _audit(request, "operator_update", "operator", login)
+    raise redirect("/console/operators", "operator_saved")
+
+
+@routes.post("/operators/{login}/password", "supervisor")
+async def operator_password(request: web.Request) -> web.StreamResponse:
+    login = request.match_info["login"]
+    engine = engine_of(request)
+    try:
+        secret = await asyncio.to_thread(engine.operators.set_password, login)
+    except OperatorError as exc:
+        return await _operators_page(request, 400, error=str(exc))
+    await engine.operator_sync.run_once()
+    await _audit(request, "operator_sip_password", "operator", login)
+    return await _operators_page(request, created=login, secret=secret)
+
+
+@routes.post("/operators/{login}/presence", "supervisor")
+async def operator_presence(request: web.Request) -> web.StreamResponse:
+    login = request.match_info["login"]
+    data = await form(request)
+    wanted = text(data, "presence", limit=16)
+    engine = engine_of(request)
+    if wanted not in ("available", "paused", "logged_out") or login not in engine.distributor.agents:
+        raise web.HTTPBadRequest(text="operatore o stato non valido")
+    reason = (text(data, "reason", limit=64) or "Supervisore") if wanted == "paused" else None
+    await engine.distributor.set_presence(login, wanted, reason)
+    await _audit(request, "operator_presence", "operator", login, presence=wanted)
+    raise redirect("/console/operators", "presence")
+
+
+# --- closures -----------------------------------------------------------------------------------
+
+
+async def _closures_page(request: web.Request, status: int = 200, **extra: Any) -> web.Response:
+    engine = engine_of(request)
+    at = now(request)
+    current = await asyncio.to_thread(engine.closures.current, at)
+    line = engine.calendar.status(at, current)
+    rows = await asyncio.to_thread(engine.closures.rows, at)
+    in_effect = [r for r in rows if r.starts_at <= at]
+    return render(
+        request,
+        "closures.html",
+        status=status,
+        line=line,
+        rows=rows,
+        in_effect=in_effect,
+        at=at,
+        configured=engine.settings.hours.closures,
+        week=engine.calendar.describe_week(),
+        **extra,
+    )
+
+
+@routes.get("/closures", "supervisor")
+async def closures(request: web.Request) -> web.StreamResponse:
+    return await _closures_page(request)
+
+
+def _local(value: str | None, request: web.Request) -> datetime | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise Invalid(f"data e ora non valide: {value!r}") from None
+    return moment.replace(tzinfo=engine_of(request).settings.service.tz) if moment.tzinfo is None else moment
+
+
+@routes.post("/closures", "supervisor")
+async def add_closure(request: web.Request) -> web.StreamResponse:
+    data = await form(request)
+    engine = engine_of(request)
+    at = now(request)
+    try:
+        reason = text(data, "reason", limit=200, required=True) or ""
+        message = text(data, "message", limit=500)
+        closed_now = data.get("mode") == "now"
+        start = at if closed_now else _local(text(data, "from", limit=32), request)
+        end = None if closed_now else _local(text(data, "to", limit=32), request)
+        if start is None or (not closed_now and end is None):
+            raise Invalid("indica inizio e fine della chiusura")
+        by = user_of(request).login
+        closure_id = await asyncio.to_thread(engine.closures.add, start, end, reason, message, at, by)
+    except (Invalid, ValueError) as exc:
+        return await _closures_page(request, 400, error=str(exc))
+    if message:
+        await asyncio.to_thread(engine.prompts.build_one, media_name(closure_id), message, engine.closures.local_dir)
+    await _audit(request, "closure_add", "closure", closure_id, now=closed_now, reason=reason)
+    raise redirect("/console/closures", "closure_saved")
+
+
+@routes.post("/closures/{id}/end", "supervisor")
+async def end_closure(request: web.Request) -> web.StreamResponse:
+    closure_id = int_param(request.match_info["id"], "closure")
+    engine = engine_of(request)
+    await asyncio.to_thread(engine.closures.end, closure_id, now(request))
+    await _audit(request, "closure_end", "closure", closure_id)
+    raise redirect("/console/closures", "closure_ended")
+
+
+# --- quality campaigns --------------------------------------------------------------------------
+
+
+async def _campaigns_page(request: web.Request, status: int = 200, **extra: Any) -> web.Response:
+    engine = engine_of(request)
+    today = now(request).astimezone(engine.settings.service.tz).date()
+    runtime = await asyncio.to_thread(services(request).campaigns.all)
+    return render(
+        request,
+        "campaigns.html",
+        status=status,
+        configured=engine.settings.campaigns,
+        runtime=runtime,
+        today=today,
+        prompts=sorted(n for n in engine.prompts.names() if "consent" in n),
+        **extra,
+    )
+
+
+@routes.get("/campaigns", "supervisor")
+async def campaigns(request: web.Request) -> web.StreamResponse:
+    return await _campaigns_page(request)
+
+
+@routes.post("/campaigns", "supervisor")
+async def add_campaign(request: web.Request) -> web.StreamResponse:
+    data = await form(request)
+    engine = engine_of(request)
+    try:
+        ident = text(data, "id", limit=64, required=True) or ""
+        name = text(data, "name", limit=200, required=True) or ""
+        first = date.fromisoformat(text(data, "from", limit=10, required=True) or "")
+        last = date.fromisoformat(text(data, "to", limit=10, required=True) or "")
+        notice = text(data, "notice_prompt", limit=64) or "consent_notice"
+        if notice not in engine.prompts.names():
+            raise Invalid(f"annuncio sconosciuto: {notice}")
+        if any(c.id == ident for c in engine.settings.campaigns):
+            raise Invalid(f"la campagna {ident!r} è già nella configurazione")
+        by = user_of(request).login
+        await asyncio.to_thread(
+            services(request).campaigns.add, ident, name, first, last, now(request), notice_prompt=notice, by=by
+        )
+    except (Invalid, CampaignError, ValueError) as exc:
+        return await _campaigns_page(request, 400, error=str(exc))
+    await _audit(request, "campaign_add", "campaign", ident, start=str(first), end=str(last))
+    raise redirect("/console/campaigns", "campaign_saved")
+
+
+@routes.post("/campaigns/{id}/end", "supervisor")
+async def end_campaign(request: web.Request) -> web.StreamResponse:
+    ident = request.match_info["id"]
+    engine = engine_of(request)
+    today = now(request).astimezone(engine.settings.service.tz).date()
+    try:
+        await asyncio.to_thread(services(request).campaigns.end, ident, today)
+    except CampaignError as exc:
+        return await _campaigns_page(request, 400, error=str(exc))
+    await _audit(request, "campaign_end", "campaign", ident)
+    raise redirect("/console/campaigns", "campaign_ended")

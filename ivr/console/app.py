@@ -1,0 +1,67 @@
+"""The web console as an aiohttp sub-application of the engine's HTTP server, under /console/.
+
+Pages are rendered on the server (Jinja2) and work without scripting; a small script adds live
+updates (server-sent events) and keeps forms in place while a call pops.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from ivr.console import admin, auth, desk, stats_pages, supervise, users, voicemail_pages
+from ivr.console.web import ENGINE, RULES, SERVICES, TEMPLATES, Handler, install, make_templates
+
+if TYPE_CHECKING:
+    from ivr.app import Engine
+
+STATIC = Path(__file__).with_name("static")
+TABLES = (
+    auth.routes,
+    desk.routes,
+    supervise.routes,
+    voicemail_pages.routes,
+    admin.routes,
+    users.routes,
+    stats_pages.routes,
+)
+
+
+def make_console(engine: Engine) -> web.Application:
+    services = engine.console
+    if services is None:
+        raise RuntimeError("the console's services are not wired")
+    app = web.Application(middlewares=[auth.guard], client_max_size=256 * 1024)
+    app[ENGINE] = engine
+    app[SERVICES] = services
+    app[TEMPLATES] = make_templates(engine.settings.service.tz)
+    rules: dict[Handler, str] = {}
+    install(app, rules, *TABLES)
+    app[RULES] = rules
+    app.router.add_static("/static", STATIC, name="static", append_version=False)
+
+    async def closing(_app: web.Application) -> None:
+        services.live.closing.set()  # open event streams end, so the server stops at once
+
+    app.on_shutdown.append(closing)
+    return app
+
+
+async def _to_console(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPFound("/console/")
+
+
+CONSOLE: web.AppKey[web.Application] = web.AppKey("console_app")
+
+
+def mount_console(app: web.Application, engine: Engine) -> None:
+    """Add the console to the engine's HTTP server; "/" leads to it."""
+    if engine.console is None:
+        return
+    console = make_console(engine)
+    app.add_subapp("/console/", console)
+    app[CONSOLE] = console
+    app.router.add_get("/", _to_console)
+    app.router.add_get("/console", _to_console)

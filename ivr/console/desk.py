@@ -1,0 +1,238 @@
+"""The operator's desk: presence, the call that pops, the ticket form, the wrap-up timer, and
+the callbacks given to them."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiohttp import web
+
+from ivr.acd.agents import Agent, AgentState
+from ivr.console import queries
+from ivr.console.accounts import UserInfo
+from ivr.console.auth import session_alive
+from ivr.console.callback import CallbackError
+from ivr.console.live import stream
+from ivr.console.web import (
+    Invalid,
+    Routes,
+    address,
+    engine_of,
+    form,
+    fragment,
+    int_param,
+    now,
+    redirect,
+    render,
+    services,
+    session_of,
+    text,
+    user_of,
+    wants_json,
+)
+from ivr.tickets.store import OUTCOMES, OutcomeError, TicketView
+
+routes = Routes()
+PAUSE_REASONS = ("Pausa", "Pranzo", "Formazione", "Riunione", "Attività di back office")
+
+
+def _agent(request: web.Request, user: UserInfo) -> Agent | None:
+    if user.operator_login is None:
+        return None
+    return engine_of(request).distributor.agents.get(user.operator_login)
+
+
+def state_view(request: web.Request, user: UserInfo) -> dict[str, Any]:
+    """The operator's live state (in memory only: cheap to compute on every change)."""
+    engine = engine_of(request)
+    agent = _agent(request, user)
+    if agent is None:
+        return {"state": None}
+    since = engine.clock.monotonic() - agent.since
+    wrap_left = max(0.0, engine.settings.queue.wrap_up_s - since) if agent.state is AgentState.WRAP_UP else None
+    callback = services(request).callbacks.current(agent.login)
+    return {
+        "state": str(agent.state),
+        "reason": agent.pause_reason,
+        "registered": agent.registered,
+        "reachable": agent.reachable,
+        "softphone": agent.info.softphone,
+        "deferred": None if agent.deferred is None else str(agent.deferred[0]),
+        "wrap_left": None if wrap_left is None else round(wrap_left),
+        "ticket": agent.ticket_id,
+        "callback": None
+        if callback is None
+        else {"ticket": callback.ticket_id, "state": callback.state, "result": callback.result},
+    }
+
+
+async def call_card(request: web.Request, ticket: TicketView, *, live: bool = False) -> str:
+    """The popped call (or a call still to file): who, why, their previous tickets, the form."""
+    store = engine_of(request).store
+    previous: list[TicketView] = []
+    if ticket.caller_number and ticket.caller_number != "anonymous":
+        number = ticket.caller_number
+        previous = await store.run_read(lambda s: queries.previous_of(s, number, ticket.id))
+    return fragment(request, "_call_card.html", ticket=ticket, previous=previous, live=live, outcomes=OUTCOMES)
+
+
+@routes.get("/desk", "operator")
+async def desk(request: web.Request) -> web.StreamResponse:
+    user = user_of(request)
+    engine = engine_of(request)
+    cards: list[str] = []
+    callbacks: list[queries.CallbackItem] = []
+    view = state_view(request, user)
+    if user.operator_id is not None and user.operator_login is not None:
+        operator_id, login = user.operator_id, user.operator_login
+        current = view.get("ticket")
+        if isinstance(current, int):
+            ticket = await engine.store.get(current)
+            if ticket is not None:
+                cards.append(await call_card(request, ticket, live=True))
+        pending = await engine.store.run_read(lambda s: queries.to_file(s, operator_id))
+        for ticket in pending:
+            if ticket.id != current:
+                cards.append(await call_card(request, ticket))
+        callbacks = await engine.store.run_read(lambda s: queries.callbacks_of(s, login))
+    return render(
+        request,
+        "desk.html",
+        view=view,
+        state_html=fragment(request, "_desk_state.html", view=view, reasons=PAUSE_REASONS),
+        cards=cards,
+        callbacks=callbacks,
+        reasons=PAUSE_REASONS,
+    )
+
+
+@routes.get("/desk/events", "operator")
+async def desk_events(request: web.Request) -> web.StreamResponse:
+    user = session_of(request).user
+    engine = engine_of(request)
+    svc = services(request)
+    cards: dict[int, str] = {}
+
+    async def compute() -> dict[str, Any]:
+        view = state_view(request, user)
+        ticket_id = view.get("ticket")
+        card = None
+        if isinstance(ticket_id, int):
+            if ticket_id not in cards:
+                ticket = await engine.store.get(ticket_id)
+                if ticket is not None:
+                    cards[ticket_id] = await call_card(request, ticket, live=True)
+            card = cards.get(ticket_id)
+        return {
+            "view": view,
+            "state_html": fragment(request, "_desk_state.html", view=view, reasons=PAUSE_REASONS),
+            "card": card,
+        }
+
+    return await stream(request, svc.live, compute, lambda: session_alive(request))
+
+
+@routes.post("/desk/presence", "operator")
+async def presence(request: web.Request) -> web.StreamResponse:
+    user = user_of(request)
+    data = await form(request)
+    wanted = text(data, "presence", limit=16)
+    if wanted not in ("available", "paused", "logged_out"):
+        raise web.HTTPBadRequest(text="stato non valido")
+    reason = text(data, "reason", limit=64) if wanted == "paused" else None
+    agent = _agent(request, user)
+    if agent is None:
+        raise web.HTTPConflict(text="il tuo utente non è collegato a un operatore attivo")
+    engine = engine_of(request)
+    await engine.distributor.set_presence(agent.login, wanted, reason or ("Pausa" if wanted == "paused" else None))
+    if wants_json(request):
+        return web.json_response({"state": str(agent.state)})
+    raise redirect("/console/desk", "presence")
+
+
+@routes.post("/desk/tickets/{id}/outcome", "operator")
+async def file_outcome(request: web.Request) -> web.StreamResponse:
+    user = user_of(request)
+    engine = engine_of(request)
+    ticket_id = int_param(request.match_info["id"], "ticket")
+    ticket = await engine.store.get(ticket_id)
+    if ticket is None:
+        raise web.HTTPNotFound(text="nessuna pratica con questo numero")
+    if user.operator_id is None or ticket.operator_id != user.operator_id:
+        raise web.HTTPForbidden(text="questa chiamata non è tua")
+    data = await form(request)
+    try:
+        outcome = text(data, "outcome", limit=16, required=True)
+        note = text(data, "note", limit=4000)
+        filed = await engine.store.file_outcome(
+            ticket_id, outcome or "", note=note, operator_id=user.operator_id, at=now(request)
+        )
+    except (Invalid, OutcomeError) as exc:
+        if wants_json(request):
+            return web.json_response({"error": str(exc)}, status=400)
+        return render(request, "error.html", status=400, error=str(exc), back="/console/desk")
+    await asyncio.to_thread(
+        services(request).accounts.audit,
+        user,
+        "ticket_outcome",
+        now(request),
+        kind="ticket",
+        object_id=ticket_id,
+        address=address(request),
+        detail={"outcome": outcome},
+    )
+    if wants_json(request):
+        return web.json_response({"ticket": filed.id, "status": filed.status, "level": filed.level})
+    raise redirect("/console/desk", "outcome")
+
+
+@routes.post("/desk/callbacks/{id}/call", "operator")
+async def start_callback(request: web.Request) -> web.StreamResponse:
+    user = user_of(request)
+    engine = engine_of(request)
+    ticket_id = int_param(request.match_info["id"], "ticket")
+    ticket = await engine.store.get(ticket_id)
+    if ticket is None:
+        raise web.HTTPNotFound(text="nessuna pratica con questo numero")
+    if user.operator_login is None or ticket.assigned_to != user.operator_login:
+        raise web.HTTPForbidden(text="questa richiamata non è assegnata a te")
+    number = await engine.store.run_read(lambda s: queries.callback_number(s, ticket_id))
+    try:
+        if number is None:
+            raise CallbackError("nessun numero da richiamare per questa pratica")
+        await services(request).callbacks.start(user.operator_login, ticket_id, number)
+    except CallbackError as exc:
+        if wants_json(request):
+            return web.json_response({"error": str(exc)}, status=409)
+        return render(request, "error.html", status=409, error=str(exc), back="/console/desk")
+    await asyncio.to_thread(
+        services(request).accounts.audit,
+        user,
+        "callback_call",
+        now(request),
+        kind="ticket",
+        object_id=ticket_id,
+        address=address(request),
+    )
+    if wants_json(request):
+        return web.json_response({"ticket": ticket_id, "state": "calling_operator"})
+    raise redirect("/console/desk", "callback_started")
+
+
+@routes.post("/desk/callbacks/cancel", "operator")
+async def cancel_callback(request: web.Request) -> web.StreamResponse:
+    user = user_of(request)
+    if user.operator_login is not None:
+        services(request).callbacks.cancel(user.operator_login)
+    raise redirect("/console/desk")
+
+
+@routes.get("/desk/tickets", "operator")
+async def my_tickets(request: web.Request) -> web.StreamResponse:
+    user = user_of(request)
+    found: list[TicketView] = []
+    if user.operator_id is not None:
+        f = queries.TicketFilter(operator_id=user.operator_id, limit=100)
+        found, _total = await engine_of(request).store.run_read(lambda s: queries.tickets(s, f))
+    return render(request, "my_tickets.html", tickets=found)

@@ -1,0 +1,122 @@
+"""Italian words for the store's codes, in one place, so every page names things the same way."""
+
+from __future__ import annotations
+
+LABELS: dict[str, str] = {
+    # operator states
+    "available": "Disponibile",
+    "offered": "Chiamata in arrivo",
+    "busy": "In conversazione",
+    "wrap_up": "Chiusura scheda",
+    "paused": "In pausa",
+    "logged_out": "Disconnesso",
+    # pause reasons set by the engine
+    "missed_offers": "chiamate non risposte",
+    "phone_unregistered": "telefono non registrato",
+    "callback": "richiamata in corso",
+    # roles
+    "operator": "Operatore",
+    "supervisor": "Supervisore",
+    "administrator": "Amministratore",
+    # ticket handling
+    "new": "Nuovo",
+    "assigned": "Assegnato",
+    "called_back": "Richiamato",
+    "closed": "Chiuso",
+    "resolved": "Risolto",
+    "escalated": "Secondo livello",
+    "answered": "Risposto",
+    "no_answer": "Nessuna risposta",
+    # commitments
+    "phone_callback": "Richiamata (10 giorni)",
+    "web_reply": "Risposta web (48 ore)",
+    "near": "In scadenza",
+    "overdue": "Scaduto",
+    "met": "Rispettato",
+    "ok": "Nei tempi",
+    # topics and boxes
+    "citizens": "Cittadini e lavoratori",
+    "employers": "Datori di lavoro",
+    "agencies": "Agenzie e operatori",
+    "general": "Generale",
+    # channels
+    "phone": "Telefono",
+    "web": "Web",
+    # why a call went to voicemail, or left the queue
+    "cap": "Limite giornaliero",
+    "caller_choice": "Scelta del chiamante",
+    "no_operators": "Nessun operatore",
+    "max_wait": "Attesa troppo lunga",
+    "abandoned": "Abbandonata in attesa",
+    "vm_closed": "Linea chiusa",
+    "vm_busy": "Operatori occupati",
+    "vm_cap": "Limite giornaliero raggiunto",
+    "vm_caller_choice": "Scelta del chiamante",
+    "vm_no_operators": "Nessun operatore collegato",
+    "vm_max_wait": "Attesa troppo lunga",
+    "vm_menu_default": "Nessuna scelta nel menu",
+    # where the callback number came from
+    "src_confirmed": "confermato dal chiamante",
+    "src_typed": "digitato dal chiamante",
+    "src_caller_id": "numero del chiamante",
+    "src_none": "non disponibile",
+    # timeline
+    "ev_call_started": "Chiamata arrivata",
+    "ev_call_ended": "Chiamata terminata",
+    "ev_queue_admitted": "Entrata in coda",
+    "ev_queue_not_served": "Non servita dalla coda",
+    "ev_queue_left": "Uscita dalla coda",
+    "ev_offer": "Offerta a un operatore",
+    "ev_offer_missed": "Offerta non risposta",
+    "ev_operator_answered": "Risposta dell'operatore",
+    "ev_operator_call_ended": "Fine conversazione",
+    "ev_outcome_filed": "Scheda registrata",
+    "ev_voicemail_left": "Messaggio in segreteria",
+    "ev_callback_assigned": "Richiamata assegnata",
+    "ev_callback_attempt": "Tentativo di richiamata",
+    "ev_ticket_closed": "Pratica chiusa",
+    "ev_consent": "Risposta al consenso",
+    "ev_recording_kept": "Registrazione conservata",
+    # transcripts
+    "pending": "In attesa",
+    "done": "Trascritto",
+    "empty": "Messaggio vuoto",
+    "failed": "Non riuscita",
+    # callback progress
+    "calling_operator": "Squilla il tuo telefono…",
+    "calling_citizen": "Chiamata al cittadino in corso…",
+    "connected": "In conversazione con il cittadino",
+    "ended": "Richiamata terminata",
+    "operator_no_answer": "Non hai risposto al tuo telefono",
+    "failed_callback": "Richiamata non riuscita",
+    "cancelled": "Richiamata annullata",
+}
+
+MESSAGES: dict[str, str] = {
+    "logged_out": "Sei uscito dalla console.",
+    "expired": "La sessione è scaduta: accedi di nuovo.",
+    "presence": "Stato aggiornato.",
+    "outcome": "Scheda registrata.",
+    "assigned": "Richiamata assegnata.",
+    "attempt": "Esito della richiamata registrato.",
+    "closed": "Pratica chiusa.",
+    "callback_started": "Richiamata avviata: rispondi al tuo telefono.",
+    "operator_saved": "Operatore salvato.",
+    "closure_saved": "Chiusura registrata.",
+    "closure_ended": "Chiusura terminata: la linea segue di nuovo l'orario.",
+    "campaign_saved": "Campagna salvata.",
+    "campaign_ended": "Campagna terminata.",
+    "user_saved": "Utente salvato.",
+    "user_disabled": "Utente disattivato: le sue sessioni sono chiuse.",
+    "user_enabled": "Utente riattivato.",
+    "password_reset": "Nuova password generata.",
+}
+
+
+def label(code: object, family: str = "") -> str:
+    """The Italian word for a code; `family` (vm, src, ev) picks among codes that share a name."""
+    if code is None or code == "":
+        return "—"
+    if family:
+        return LABELS.get(f"{family}_{code}", str(code))
+    return LABELS.get(str(code), str(code))

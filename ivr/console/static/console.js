@@ -1,0 +1,106 @@
+// Live updates for the console: server-sent events refresh the operator's state, pop new calls
+// and keep the wallboard current; forms marked data-json are sent without leaving the page so a
+// popped call never wipes a form being filled. Every page also works without this script.
+(function () {
+  "use strict";
+  var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+
+  function sendJson(form) {
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var status = form.querySelector(".form-status");
+      var button = form.querySelector('button[type="submit"]');
+      if (button) { button.disabled = true; }
+      fetch(form.action, {
+        method: "POST",
+        body: new URLSearchParams(new FormData(form)),
+        headers: { "Accept": "application/json", "X-CSRF-Token": csrf },
+        credentials: "same-origin"
+      }).then(function (response) {
+        return response.json().then(function (data) { return { ok: response.ok, data: data }; });
+      }).then(function (result) {
+        if (button) { button.disabled = false; }
+        if (!result.ok) {
+          var message = result.data.error || "Operazione non riuscita";
+          if (status) { status.textContent = message; status.className = "form-status error"; } else { window.alert(message); }
+          return;
+        }
+        var card = form.closest(".call-card");
+        if (card) {
+          card.remove();
+          announce("Scheda della pratica " + result.data.ticket + " registrata.");
+          var calls = document.getElementById("desk-calls");
+          var empty = document.getElementById("no-calls");
+          if (calls && empty && !calls.querySelector(".call-card")) { empty.hidden = false; }
+        } else if (status) {
+          status.textContent = "Fatto.";
+        }
+      }).catch(function () {
+        if (button) { button.disabled = false; }
+        if (status) { status.textContent = "Connessione non riuscita: riprova."; }
+      });
+    });
+  }
+
+  function bindForms(root) {
+    root.querySelectorAll("form[data-json]").forEach(function (form) {
+      if (!form.dataset.bound) { form.dataset.bound = "1"; sendJson(form); }
+    });
+  }
+
+  function announce(text) {
+    var alertBox = document.getElementById("call-alert");
+    if (alertBox) { alertBox.textContent = text; }
+  }
+
+  function onDeskView(data) {
+    var state = document.getElementById("desk-state");
+    if (state && data.state_html !== undefined) { state.innerHTML = data.state_html; }
+    var ticket = data.view && data.view.ticket;
+    if (ticket && data.card && !document.getElementById("ticket-" + ticket)) {
+      var calls = document.getElementById("desk-calls");
+      var holder = document.createElement("div");
+      holder.innerHTML = data.card;
+      var card = holder.firstElementChild;
+      if (calls && card) {
+        calls.insertBefore(card, calls.firstChild);
+        bindForms(card);
+        var empty = document.getElementById("no-calls");
+        if (empty) { empty.hidden = true; }
+        var caller = card.querySelector(".caller");
+        announce("Chiamata in arrivo da " + (caller ? caller.textContent : "numero nascosto"));
+      }
+    }
+  }
+
+  function onBoardView(data) {
+    var board = document.getElementById("wallboard");
+    if (board && data.board_html !== undefined) { board.innerHTML = data.board_html; }
+  }
+
+  function live(element) {
+    var source = new EventSource(element.dataset.live);
+    source.addEventListener("view", function (event) {
+      var data = JSON.parse(event.data);
+      if (data.board_html !== undefined) { onBoardView(data); } else { onDeskView(data); }
+    });
+    source.addEventListener("logout", function () {
+      source.close();
+      window.location.assign("/console/login?msg=expired");
+    });
+  }
+
+  function tick() {
+    document.querySelectorAll("[data-countdown]").forEach(function (el) {
+      var left = Math.max(0, parseInt(el.dataset.countdown, 10) - 1);
+      el.dataset.countdown = String(left);
+      el.textContent = String(left);
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    bindForms(document);
+    document.querySelectorAll("[data-live]").forEach(live);
+    window.setInterval(tick, 1000);
+  });
+})();

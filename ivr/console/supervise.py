@@ -1,0 +1,275 @@
+"""The supervisor's view of the line: the live wallboard, the tickets with their commitments,
+one ticket with its timeline, and the callback workflow on any ticket."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from ivr.acd.agents import AgentState
+from ivr.console import queries
+from ivr.console.auth import session_alive
+from ivr.console.live import stream
+from ivr.console.web import (
+    Invalid,
+    Routes,
+    address,
+    can_see_ticket,
+    engine_of,
+    form,
+    fragment,
+    int_param,
+    now,
+    redirect,
+    render,
+    services,
+    text,
+    user_of,
+)
+from ivr.stats.queries import Scope
+from ivr.stats.report import Figures, build_report
+from ivr.voicemail import messages
+
+routes = Routes()
+STATE_ORDER = [str(s) for s in (AgentState.AVAILABLE, AgentState.OFFERED, AgentState.BUSY, AgentState.WRAP_UP)]
+STATE_ORDER += [str(AgentState.PAUSED), str(AgentState.LOGGED_OUT)]
+
+
+_today: dict[int, tuple[float, Figures]] = {}  # per engine: today's figures and when they were read
+TODAY_TTL_S = 5.0
+
+
+async def today_figures(request: web.Request) -> Figures:
+    """Today's figures from the statistics package, read at most every few seconds however many
+    wallboards are open."""
+    engine = engine_of(request)
+    stamp = engine.clock.monotonic()
+    cached = _today.get(id(engine))
+    if cached is not None and stamp - cached[0] < TODAY_TTL_S:
+        return cached[1]
+    at = engine.clock.now()
+    day = engine.cap.day_of(at)
+    scope = Scope(day, day, "day", None, at, service_level_s=engine.settings.stats.service_level_s)
+    figures = (await build_report(engine.store.run_read, scope)).total
+    _today[id(engine)] = (stamp, figures)
+    return figures
+
+
+async def board(request: web.Request) -> dict[str, Any]:
+    engine = engine_of(request)
+    at = engine.clock.now()
+    snap = engine.distributor.snapshot()
+    target = engine.settings.stats.service_level_s
+    level = await today_figures(request)
+    sla = await engine.store.run_read(queries.sla_counts)
+    by_state = {state: 0 for state in STATE_ORDER}
+    for op in snap["operators"]:
+        by_state[op["state"]] = by_state.get(op["state"], 0) + 1
+    return {
+        "waiting": snap["waiting"],
+        "longest_wait_s": snap["longest_wait_s"],
+        "operators": snap["operators"],
+        "by_state": by_state,
+        "admitted": await engine.cap.count(at),
+        "cap": engine.cap.limit,
+        "level": level,
+        "target_s": target,
+        "sla": sla,
+        "calls": engine.dispatcher.active,
+    }
+
+
+@routes.get("/wallboard", "supervisor")
+async def wallboard(request: web.Request) -> web.StreamResponse:
+    data = await board(request)
+    return render(request, "wallboard.html", board_html=fragment(request, "_wallboard.html", b=data))
+
+
+@routes.get("/wallboard/events", "supervisor")
+async def wallboard_events(request: web.Request) -> web.StreamResponse:
+    async def compute() -> dict[str, Any]:
+        data = await board(request)
+        return {"board_html": fragment(request, "_wallboard.html", b=data)}
+
+    return await stream(request, services(request).live, compute, lambda: session_alive(request), min_interval_s=1.0)
+
+
+def _filter(request: web.Request) -> queries.TicketFilter:
+    q = request.query
+
+    def pick(name: str, allowed: tuple[str, ...]) -> str | None:
+        value = q.get(name) or None
+        return value if value in allowed else None
+
+    day = None
+    if q.get("day"):
+        try:
+            day = date.fromisoformat(q["day"])
+        except ValueError:
+            day = None
+    page = max(0, int(q["page"])) if q.get("page", "").isdigit() else 0
+    return queries.TicketFilter(
+        status=pick("status", ("new", "assigned", "called_back", "closed", "resolved")),
+        sla=pick("sla", ("near", "overdue", "met", "open")),
+        kind=pick("kind", ("phone_callback", "web_reply")),
+        channel=pick("channel", ("phone", "web")),
+        assigned=(q.get("assigned") or "").strip()[:32] or None,
+        caller=(q.get("caller") or "").strip()[:32] or None,
+        day=day,
+        offset=page * 100,
+    )
+
+
+@routes.get("/tickets", "supervisor")
+async def tickets(request: web.Request) -> web.StreamResponse:
+    f = _filter(request)
+    engine = engine_of(request)
+    found, total = await engine.store.run_read(lambda s: queries.tickets(s, f))
+    operators = await asyncio.to_thread(engine.operators.all)
+    return render(
+        request,
+        "tickets.html",
+        tickets=found,
+        total=total,
+        f=f,
+        page=f.offset // 100,
+        operators=operators,
+        query=dict(request.query),
+    )
+
+
+@routes.get("/tickets/{id}", "operator")
+async def ticket(request: web.Request) -> web.StreamResponse:
+    user = user_of(request)
+    engine = engine_of(request)
+    ticket_id = int_param(request.match_info["id"], "ticket")
+    found = await engine.store.get(ticket_id)
+    if found is None:
+        raise web.HTTPNotFound(text="nessuna pratica con questo numero")
+    if not can_see_ticket(user, found.operator_id, found.assigned_to):
+        raise web.HTTPForbidden(text="questa pratica non è tua")
+    recordings = await engine.store.run_read(lambda s: queries.recordings_of(s, ticket_id))
+    message_id = await engine.store.run_read(lambda s: queries.message_of_ticket(s, ticket_id))
+    operators = await asyncio.to_thread(engine.operators.all) if user.at_least("supervisor") else []
+    names = {o.id: o.login for o in await asyncio.to_thread(engine.operators.all, False)}
+    await _audit(request, "ticket_view", ticket_id)
+    return render(
+        request,
+        "ticket.html",
+        t=found,
+        recordings=[r for r in recordings if r.kind == "call"],
+        message_id=message_id,
+        operators=operators,
+        operator_name=names.get(found.operator_id or -1),
+    )
+
+
+async def _audit(request: web.Request, action: str, ticket_id: int, **detail: Any) -> None:
+    await asyncio.to_thread(
+        services(request).accounts.audit,
+        user_of(request),
+        action,
+        now(request),
+        kind="ticket",
+        object_id=ticket_id,
+        address=address(request),
+        detail=detail or None,
+    )
+
+
+def _back(request: web.Request, ticket_id: int, data: Any) -> str:
+    target = data.get("back")
+    if isinstance(target, str) and target.startswith("/console/") and not target.startswith("//"):
+        return target
+    return f"/console/tickets/{ticket_id}"
+
+
+@routes.post("/tickets/{id}/assign", "supervisor")
+async def assign(request: web.Request) -> web.StreamResponse:
+    ticket_id = int_param(request.match_info["id"], "ticket")
+    data = await form(request)
+    engine = engine_of(request)
+    operator = text(data, "operator", limit=32)
+    logins = {o.login for o in await asyncio.to_thread(engine.operators.all)}
+    at, by = now(request), user_of(request).login
+    try:
+        if operator not in logins:
+            raise Invalid("scegli un operatore attivo")
+        assert operator is not None
+        await engine.store.run_write(lambda s: messages.assign(s, ticket_id, operator, at, by=by))
+    except (Invalid, messages.MessageError) as exc:
+        return render(request, "error.html", status=400, error=str(exc), back=_back(request, ticket_id, data))
+    await _audit(request, "callback_assign", ticket_id, operator=operator)
+    raise redirect(_back(request, ticket_id, data), "assigned")
+
+
+@routes.post("/tickets/{id}/callback-result", "operator")
+async def callback_result(request: web.Request) -> web.StreamResponse:
+    user = user_of(request)
+    ticket_id = int_param(request.match_info["id"], "ticket")
+    engine = engine_of(request)
+    found = await engine.store.get(ticket_id)
+    if found is None:
+        raise web.HTTPNotFound(text="nessuna pratica con questo numero")
+    if not user.at_least("supervisor") and (user.operator_login is None or found.assigned_to != user.operator_login):
+        raise web.HTTPForbidden(text="questa richiamata non è assegnata a te")
+    data = await form(request)
+    at = now(request)
+    who = user.operator_login or user.login
+    try:
+        result = text(data, "result", limit=16, required=True) or ""
+        note = text(data, "note", limit=2000)
+        await engine.store.run_write(lambda s: messages.callback_result(s, ticket_id, result, at, who, note))
+    except (Invalid, messages.MessageError) as exc:
+        return render(request, "error.html", status=400, error=str(exc), back=_back(request, ticket_id, data))
+    await _audit(request, "callback_result", ticket_id, result=result)
+    raise redirect(_back(request, ticket_id, data), "attempt")
+
+
+@routes.post("/tickets/{id}/close", "supervisor")
+async def close(request: web.Request) -> web.StreamResponse:
+    ticket_id = int_param(request.match_info["id"], "ticket")
+    data = await form(request)
+    at = now(request)
+    try:
+        note = text(data, "note", limit=2000)
+        await engine_of(request).store.run_write(lambda s: messages.close(s, ticket_id, at, note))
+    except (Invalid, messages.MessageError) as exc:
+        return render(request, "error.html", status=400, error=str(exc), back=_back(request, ticket_id, data))
+    await _audit(request, "ticket_close", ticket_id)
+    raise redirect(_back(request, ticket_id, data), "closed")
+
+
+@routes.get("/recordings/{id}/audio", "supervisor")
+async def recording_audio(request: web.Request) -> web.StreamResponse:
+    """A call recorded in a quality campaign: supervisors only, and every listen is audited."""
+    recording_id = int_param(request.match_info["id"], "recording")
+    row = await engine_of(request).store.run_read(lambda s: queries.recording(s, recording_id))
+    if row is None or row.kind != "call":
+        raise web.HTTPNotFound(text="registrazione non trovata")
+    path = Path(row.web_path or row.path)
+    if not await asyncio.to_thread(path.is_file):
+        raise web.HTTPNotFound(text="il file della registrazione non è disponibile")
+    await audit_listen(request, "recording_listen", "recording", recording_id, path)
+    return web.FileResponse(path, headers={"Cache-Control": "no-store", "Content-Disposition": "inline"})
+
+
+async def audit_listen(request: web.Request, action: str, kind: str, object_id: int, path: Path) -> None:
+    """One entry per listening, not per byte range the player asks for while it plays."""
+    span = request.headers.get("Range", "")
+    if span and not span.replace(" ", "").startswith("bytes=0-"):
+        return
+    await asyncio.to_thread(
+        services(request).accounts.audit,
+        user_of(request),
+        action,
+        now(request),
+        kind=kind,
+        object_id=object_id,
+        address=address(request),
+        detail={"file": path.name, "download": request.query.get("download") == "1"},
+    )

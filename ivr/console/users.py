@@ -1,0 +1,110 @@
+"""Console accounts and the access audit: administrators only."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiohttp import web
+
+from ivr.console.accounts import AccountError, new_password
+from ivr.console.models import ROLES
+from ivr.console.web import (
+    Invalid,
+    Routes,
+    address,
+    engine_of,
+    form,
+    now,
+    redirect,
+    render,
+    services,
+    text,
+    user_of,
+)
+
+routes = Routes()
+
+
+async def _users_page(request: web.Request, status: int = 200, **extra: Any) -> web.Response:
+    engine = engine_of(request)
+    users = await asyncio.to_thread(services(request).accounts.all)
+    operators = await asyncio.to_thread(engine.operators.all)
+    return render(request, "users.html", status=status, users=users, operators=operators, roles=ROLES, **extra)
+
+
+async def _audit(request: web.Request, action: str, login: str, **detail: Any) -> None:
+    await asyncio.to_thread(
+        services(request).accounts.audit,
+        user_of(request),
+        action,
+        now(request),
+        kind="user",
+        object_id=login,
+        address=address(request),
+        detail=detail or None,
+    )
+
+
+@routes.get("/users", "administrator")
+async def users(request: web.Request) -> web.StreamResponse:
+    return await _users_page(request)
+
+
+@routes.post("/users", "administrator")
+async def add_user(request: web.Request) -> web.StreamResponse:
+    data = await form(request)
+    password = new_password()
+    try:
+        login = (text(data, "login", limit=64, required=True) or "").lower()
+        role = text(data, "role", limit=16, required=True) or ""
+        operator = text(data, "operator", limit=32)
+        name = text(data, "name", limit=128)
+        await asyncio.to_thread(
+            services(request).accounts.add, login, role, password, now(request), name=name, operator=operator
+        )
+    except (Invalid, AccountError) as exc:
+        return await _users_page(request, 400, error=str(exc))
+    await _audit(request, "user_add", login, role=role)
+    return await _users_page(request, created=login, secret=password)
+
+
+@routes.post("/users/{login}/active", "administrator")
+async def set_active(request: web.Request) -> web.StreamResponse:
+    login = request.match_info["login"]
+    data = await form(request)
+    active = data.get("active") == "1"
+    if not active and login == user_of(request).login:
+        return await _users_page(request, 400, error="non puoi disattivare il tuo stesso utente")
+    try:
+        await asyncio.to_thread(services(request).accounts.set_active, login, active)
+    except AccountError as exc:
+        return await _users_page(request, 400, error=str(exc))
+    await _audit(request, "user_enable" if active else "user_disable", login)
+    raise redirect("/console/users", "user_enabled" if active else "user_disabled")
+
+
+@routes.post("/users/{login}/password", "administrator")
+async def reset_password(request: web.Request) -> web.StreamResponse:
+    login = request.match_info["login"]
+    password = new_password()
+    try:
+        await asyncio.to_thread(services(request).accounts.set_password, login, password)
+    except AccountError as exc:
+        return await _users_page(request, 400, error=str(exc))
+    await _audit(request, "user_password_reset", login)
+    return await _users_page(request, created=login, secret=password)
+
+
+@routes.get("/audit", "administrator")
+async def audit(request: web.Request) -> web.StreamResponse:
+    q = request.query
+    kind = (q.get("kind") or "").strip()[:24] or None
+    login = (q.get("login") or "").strip()[:64] or None
+    object_id = (q.get("object") or "").strip()[:64] or None
+    entries = await asyncio.to_thread(
+        services(request).accounts.audit_entries, kind=kind, login=login, object_id=object_id
+    )
+    return render(
+        request, "audit.html", entries=entries, kind=kind or "", login_q=login or "", object_q=object_id or ""
+    )

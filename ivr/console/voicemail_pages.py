@@ -1,0 +1,104 @@
+"""Voicemail in the console: the boxes, one message with its player and transcript, and the
+audio itself (every listen or download audited). Operators see only messages given to them."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from aiohttp import web
+from sqlalchemy.orm import Session
+
+from ivr.console.supervise import audit_listen
+from ivr.console.web import (
+    Routes,
+    address,
+    can_see_ticket,
+    engine_of,
+    int_param,
+    now,
+    render,
+    services,
+    user_of,
+)
+from ivr.tickets.models import Ticket
+from ivr.voicemail import messages
+from ivr.voicemail.messages import MessageView
+
+routes = Routes()
+
+
+@routes.get("/voicemail", "supervisor")
+async def boxes(request: web.Request) -> web.StreamResponse:
+    q = request.query
+    box = (q.get("box") or "").strip()[:32] or None
+    wanted = q.get("status")
+    state = wanted if wanted in messages.STATUSES else None
+    words = (q.get("text") or "").strip()[:100] or None
+    store = engine_of(request).store
+    counts = await store.run_read(messages.boxes)
+    found = await store.run_read(lambda s: messages.listing(s, box=box, status=state, text=words, limit=100))
+    per_box: dict[str, dict[str, int]] = {}
+    for name, state, n in counts:
+        per_box.setdefault(name, {})[state or "—"] = n
+    waiting = sum(n for _name, state, n in counts if state in ("new", "assigned"))
+    return render(
+        request,
+        "voicemail.html",
+        per_box=per_box,
+        found=found,
+        box=box,
+        state=state,
+        text_query=words or "",
+        waiting=waiting,
+        statuses=messages.STATUSES,
+    )
+
+
+async def _message(request: web.Request) -> MessageView:
+    message_id = int_param(request.match_info["id"], "message")
+    store = engine_of(request).store
+
+    def read(session: Session) -> tuple[MessageView, int | None]:
+        found = messages.view(session, message_id)
+        ticket = session.get(Ticket, found.ticket_id)
+        return found, ticket.operator_id if ticket else None
+
+    try:
+        found, operator_id = await store.run_read(read)
+    except messages.MessageError:
+        raise web.HTTPNotFound(text="messaggio non trovato") from None
+    if not can_see_ticket(user_of(request), operator_id, found.assigned_to):
+        raise web.HTTPForbidden(text="questo messaggio non è assegnato a te")
+    return found
+
+
+@routes.get("/voicemail/{id}", "operator")
+async def message(request: web.Request) -> web.StreamResponse:
+    found = await _message(request)
+    engine = engine_of(request)
+    operators = await asyncio.to_thread(engine.operators.all) if user_of(request).at_least("supervisor") else []
+    await asyncio.to_thread(
+        services(request).accounts.audit,
+        user_of(request),
+        "voicemail_view",
+        now(request),
+        kind="voicemail",
+        object_id=found.id,
+        address=address(request),
+    )
+    return render(request, "message.html", m=found, operators=operators)
+
+
+@routes.get("/voicemail/{id}/audio", "operator")
+async def audio(request: web.Request) -> web.StreamResponse:
+    """The browser copy (MP3) when there is one, else the original recording."""
+    found = await _message(request)
+    candidates = [Path(p) for p in (found.web_audio, found.audio) if p]
+    path = await asyncio.to_thread(lambda: next((p for p in candidates if p.is_file()), None))
+    if path is None:
+        raise web.HTTPNotFound(text="l'audio di questo messaggio non è ancora disponibile")
+    download = request.query.get("download") == "1"
+    await audit_listen(request, "voicemail_download" if download else "voicemail_listen", "voicemail", found.id, path)
+    disposition = f'attachment; filename="messaggio-{found.id}{path.suffix}"' if download else "inline"
+    return web.FileResponse(path, headers={"Cache-Control": "no-store", "Content-Disposition": disposition})

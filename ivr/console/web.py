@@ -1,0 +1,230 @@
+"""The console's plumbing: routes that carry their access rule, templates, forms, redirects.
+
+Every route is declared with the least role that may use it; a route without a rule is refused
+(and the authorization test fails), so a new page cannot be published by accident.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+import jinja2
+from aiohttp import web
+from multidict import MultiDictProxy
+
+from ivr.console.accounts import SessionInfo, UserInfo
+from ivr.console.labels import LABELS, MESSAGES, label
+
+if TYPE_CHECKING:
+    from ivr.app import Engine
+    from ivr.console.services import ConsoleServices
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+PUBLIC = "public"
+ROLES_BY_RULE = (PUBLIC, "operator", "supervisor", "administrator")
+ENGINE: web.AppKey[Engine] = web.AppKey("console_engine")
+SERVICES: web.AppKey[ConsoleServices] = web.AppKey("console_services")
+RULES: web.AppKey[dict[Handler, str]] = web.AppKey("console_rules")
+TEMPLATES: web.AppKey[jinja2.Environment] = web.AppKey("console_templates")
+# The request's session, set by the guard for every console request (aiohttp serves one request
+# at a time per task, and the guard sets it, or clears it, before any handler runs).
+_SESSION: ContextVar[SessionInfo | None] = ContextVar("console_session", default=None)
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    handler: Handler
+    rule: str
+
+
+class Routes:
+    """Collects routes with their rule; `install` registers them and records the rules."""
+
+    def __init__(self) -> None:
+        self.routes: list[Route] = []
+
+    def _add(self, method: str, path: str, rule: str) -> Callable[[Handler], Handler]:
+        if rule not in ROLES_BY_RULE:
+            raise ValueError(f"unknown access rule {rule!r}")
+
+        def register(handler: Handler) -> Handler:
+            self.routes.append(Route(method, path, handler, rule))
+            return handler
+
+        return register
+
+    def get(self, path: str, rule: str) -> Callable[[Handler], Handler]:
+        return self._add("GET", path, rule)
+
+    def post(self, path: str, rule: str) -> Callable[[Handler], Handler]:
+        return self._add("POST", path, rule)
+
+
+def install(app: web.Application, rules: dict[Handler, str], *tables: Routes) -> None:
+    """Register the routes; rules are kept by handler, because a sub-application's paths change
+    when it is mounted under its prefix."""
+    for table in tables:
+        for r in table.routes:
+            app.router.add_route(r.method, r.path, r.handler)
+            rules[r.handler] = r.rule
+
+
+def rule_of(request: web.Request) -> str | None:
+    """The access rule of the matched route, or None when the route has none (refused)."""
+    route = request.match_info.route
+    if isinstance(route.resource, web.StaticResource):
+        return PUBLIC
+    return request.app[RULES].get(request.match_info.handler)
+
+
+# --- request helpers --------------------------------------------------------------------------
+
+
+def engine_of(request: web.Request) -> Engine:
+    return request.app[ENGINE]
+
+
+def services(request: web.Request) -> ConsoleServices:
+    return request.app[SERVICES]
+
+
+def set_session(session: SessionInfo | None) -> None:
+    _SESSION.set(session)
+
+
+def current_session(request: web.Request) -> SessionInfo | None:
+    return _SESSION.get()
+
+
+def session_of(request: web.Request) -> SessionInfo:
+    session = current_session(request)
+    if session is None:
+        raise web.HTTPForbidden(text="login required")
+    return session
+
+
+def user_of(request: web.Request) -> UserInfo:
+    return session_of(request).user
+
+
+def address(request: web.Request) -> str | None:
+    return request.remote
+
+
+def now(request: web.Request) -> datetime:
+    return engine_of(request).clock.now()
+
+
+async def form(request: web.Request) -> MultiDictProxy[Any]:
+    return await request.post()
+
+
+def text(data: MultiDictProxy[Any], name: str, *, limit: int = 200, required: bool = False) -> str | None:
+    value = data.get(name)
+    if not isinstance(value, str):
+        value = None
+    value = (value or "").strip() or None
+    if value is not None and len(value) > limit:
+        raise Invalid(f"«{name}»: al massimo {limit} caratteri")
+    if required and value is None:
+        raise Invalid(f"«{name}» è obbligatorio")
+    return value
+
+
+def int_param(value: str | None, name: str) -> int:
+    try:
+        return int(value or "")
+    except ValueError:
+        raise web.HTTPNotFound(text=f"{name}: not a number") from None
+
+
+class Invalid(ValueError):
+    """Bad input in a form: the page is shown again with the message."""
+
+
+def can_see_ticket(user: UserInfo, operator_id: int | None, assigned_to: str | None) -> bool:
+    """Supervisors see every ticket; an operator the calls they took and the callbacks given to them."""
+    if user.at_least("supervisor"):
+        return True
+    mine = user.operator_id is not None and operator_id == user.operator_id
+    return mine or (user.operator_login is not None and assigned_to == user.operator_login)
+
+
+def check_csrf(session: SessionInfo, given: str | None) -> bool:
+    return given is not None and hmac.compare_digest(given.encode(), session.csrf.encode())
+
+
+def redirect(location: str, msg: str | None = None, **params: object) -> web.HTTPSeeOther:
+    query = {k: str(v) for k, v in params.items() if v is not None}
+    if msg is not None:
+        query["msg"] = msg
+    return web.HTTPSeeOther(location + ("?" + urlencode(query) if query else ""))
+
+
+def wants_json(request: web.Request) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+# --- templates --------------------------------------------------------------------------------
+
+
+def make_templates(tz: ZoneInfo) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("ivr.console", "templates"),
+        autoescape=jinja2.select_autoescape(["html"]),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+    def when(value: datetime | None, fmt: str = "%d/%m/%Y %H:%M") -> str:
+        return "—" if value is None else value.astimezone(tz).strftime(fmt)
+
+    def seconds(value: float | None) -> str:
+        if value is None:
+            return "—"
+        total = round(value)
+        return f"{total // 60}:{total % 60:02d}" if total >= 60 else f"{total} s"
+
+    env.filters["when"] = when
+    env.filters["day"] = lambda v: when(v, "%d/%m/%Y")
+    env.filters["seconds"] = seconds
+    env.filters["label"] = label
+    env.globals["LABELS"] = LABELS
+    return env
+
+
+def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
+    session = current_session(request)
+    msg = request.query.get("msg")
+    page = (
+        request.app[TEMPLATES]
+        .get_template(template)
+        .render(
+            user=session.user if session else None,
+            csrf=session.csrf if session else "",
+            message=MESSAGES.get(msg or ""),
+            path=request.path,
+            service=engine_of(request).settings.service.name,
+            **context,
+        )
+    )
+    return web.Response(text=page, content_type="text/html", charset="utf-8", status=status)
+
+
+def fragment(request: web.Request, template: str, **context: Any) -> str:
+    session = current_session(request)
+    return (
+        request.app[TEMPLATES]
+        .get_template(template)
+        .render(user=session.user if session else None, csrf=session.csrf if session else "", **context)
+    )

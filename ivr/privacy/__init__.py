@@ -1,0 +1,1 @@
+"""Retention of personal data: per-kind periods, the daily purge, legal holds."""

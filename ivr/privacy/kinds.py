@@ -1,0 +1,237 @@
+"""What each kind of personal data is, how to find what is past its period, and how to remove it.
+
+Every kind removes personal data and nothing else: a ticket's topic, local day, queue result,
+timings, commitment and survey status are what the statistics are made of, and they stay.
+Selections are idempotent (what was purged no longer matches), so a second purge finds nothing,
+and every one of them skips the tickets under a legal hold.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, Text, and_, cast, delete, exists, func, null, or_, select, update
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from ivr.privacy.holds import held_tickets
+from ivr.privacy.models import SurveyCount
+from ivr.tickets.models import CallbackAttempt, Recording, SurveyAnswer, Ticket, TicketEvent, Voicemail, WebRequest
+
+# Timeline events whose detail is what the caller typed (a callback number tried digit by digit).
+PERSONAL_EVENTS = ("callback_number_invalid",)
+AUDIO_GONE = "audio deleted by the retention policy before it was transcribed"
+
+
+@dataclass
+class Applied:
+    """What one batch removed: items of the kind, the tickets they belong to, files to delete."""
+
+    items: int = 0
+    tickets: set[int] = field(default_factory=set)
+    files: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    due: Callable[[datetime], Select[int]]  # ids past the cut-off, held tickets excluded
+    apply: Callable[[Session, list[int]], Applied]
+    files: Callable[[Session, list[int]], list[str]]  # what `apply` would queue (dry run)
+
+
+def _not_held(column: InstrumentedAttribute[int]) -> ColumnElement[bool]:
+    return column.not_in(held_tickets())
+
+
+def _json_present(column: InstrumentedAttribute[Any]) -> ColumnElement[bool]:
+    """A JSON column given None by the ORM holds the JSON text 'null', which is not SQL NULL."""
+    return and_(column.is_not(None), cast(column, Text) != "null")
+
+
+# --- call recordings: files and rows ---------------------------------------------------------
+
+
+def _recordings_due(cut: datetime) -> Select[int]:
+    return select(Recording.id).where(
+        Recording.kind == "call", Recording.created_at < cut, _not_held(Recording.ticket_id)
+    )
+
+
+def _recording_files(session: Session, ids: list[int]) -> list[str]:
+    rows = session.execute(select(Recording.path, Recording.web_path).where(Recording.id.in_(ids)))
+    return [p for row in rows for p in row if p]
+
+
+def _recordings_apply(session: Session, ids: list[int]) -> Applied:
+    files = _recording_files(session, ids)
+    tickets = set(session.scalars(select(Recording.ticket_id).where(Recording.id.in_(ids))))
+    session.execute(update(Voicemail).where(Voicemail.recording_id.in_(ids)).values(recording_id=None))
+    session.execute(delete(Recording).where(Recording.id.in_(ids)))
+    return Applied(len(ids), tickets, files)
+
+
+# --- voicemail audio: the files go, the message row stays ------------------------------------
+
+
+def _voicemail_audio_due(cut: datetime) -> Select[int]:
+    # The row is kept with an empty path: a message whose recording row vanished would look
+    # "not yet fetched from Asterisk" to the voicemail service, which would try again forever.
+    return select(Recording.id).where(
+        Recording.kind == "voicemail",
+        Recording.created_at < cut,
+        Recording.path != "",
+        _not_held(Recording.ticket_id),
+    )
+
+
+def _voicemail_audio_apply(session: Session, ids: list[int]) -> Applied:
+    files = _recording_files(session, ids)
+    tickets = set(session.scalars(select(Recording.ticket_id).where(Recording.id.in_(ids))))
+    session.execute(update(Recording).where(Recording.id.in_(ids)).values(path="", web_path=None, bytes=0, sha256=""))
+    session.execute(
+        update(Voicemail)
+        .where(Voicemail.recording_id.in_(ids), Voicemail.transcript_status == "pending")
+        .values(transcript_status="failed", transcript_error=AUDIO_GONE)
+    )
+    return Applied(len(ids), tickets, files)
+
+
+# --- transcripts -----------------------------------------------------------------------------
+
+
+def _transcripts_due(cut: datetime) -> Select[int]:
+    return select(Voicemail.id).where(
+        Voicemail.created_at < cut,
+        or_(Voicemail.transcript.is_not(None), _json_present(Voicemail.transcript_words)),
+        _not_held(Voicemail.ticket_id),
+    )
+
+
+def _transcripts_apply(session: Session, ids: list[int]) -> Applied:
+    tickets = set(session.scalars(select(Voicemail.ticket_id).where(Voicemail.id.in_(ids))))
+    session.execute(update(Voicemail).where(Voicemail.id.in_(ids)).values(transcript=None, transcript_words=null()))
+    return Applied(len(ids), tickets)
+
+
+# --- caller data: who called or wrote, and the free text around them ------------------------
+
+
+def _web_identity_left() -> ColumnElement[bool]:
+    w = WebRequest
+    return or_(
+        w.name != "", w.email != "", w.subject != "", w.message != "", w.phone.is_not(None), w.reply.is_not(None)
+    )
+
+
+def _caller_data_due(cut: datetime) -> Select[int]:
+    tid = Ticket.id
+    return select(Ticket.id).where(
+        Ticket.started_at < cut,
+        _not_held(Ticket.id),
+        or_(
+            Ticket.caller_number.is_not(None),
+            Ticket.caller_name.is_not(None),
+            Ticket.resolution_note.is_not(None),
+            exists().where(Voicemail.ticket_id == tid, Voicemail.callback_number.is_not(None)),
+            exists().where(WebRequest.ticket_id == tid, _web_identity_left()),
+            exists().where(TicketEvent.ticket_id == tid, TicketEvent.note.is_not(None)),
+            exists().where(
+                TicketEvent.ticket_id == tid, TicketEvent.kind.in_(PERSONAL_EVENTS), _json_present(TicketEvent.detail)
+            ),
+            exists().where(CallbackAttempt.ticket_id == tid, CallbackAttempt.note.is_not(None)),
+        ),
+    )
+
+
+def _caller_data_apply(session: Session, ids: list[int]) -> Applied:
+    session.execute(
+        update(Ticket).where(Ticket.id.in_(ids)).values(caller_number=None, caller_name=None, resolution_note=None)
+    )
+    session.execute(update(Voicemail).where(Voicemail.ticket_id.in_(ids)).values(callback_number=None))
+    session.execute(
+        update(WebRequest)
+        .where(WebRequest.ticket_id.in_(ids))
+        .values(name="", email="", subject="", message="", phone=None, reply=None)
+    )
+    session.execute(update(TicketEvent).where(TicketEvent.ticket_id.in_(ids)).values(note=None))
+    session.execute(
+        update(TicketEvent)
+        .where(TicketEvent.ticket_id.in_(ids), TicketEvent.kind.in_(PERSONAL_EVENTS))
+        .values(detail=null())
+    )
+    session.execute(update(CallbackAttempt).where(CallbackAttempt.ticket_id.in_(ids)).values(note=None))
+    return Applied(len(ids), set(ids))
+
+
+# --- survey answers: folded into anonymous counts --------------------------------------------
+
+
+def _survey_due(cut: datetime) -> Select[int]:
+    return select(SurveyAnswer.id).where(SurveyAnswer.at < cut, _not_held(SurveyAnswer.ticket_id))
+
+
+CountKey = tuple[date | None, str | None, int | None, str, int]
+
+
+def _survey_apply(session: Session, ids: list[int]) -> Applied:
+    rows = session.execute(
+        select(SurveyAnswer, Ticket.local_day, Ticket.topic)
+        .join(Ticket, Ticket.id == SurveyAnswer.ticket_id)
+        .where(SurveyAnswer.id.in_(ids))
+    ).all()
+    counts: Counter[CountKey] = Counter()
+    tickets: set[int] = set()
+    for answer, day, topic in rows:
+        counts[(day, topic, answer.operator_id, answer.question, answer.answer)] += 1
+        tickets.add(answer.ticket_id)
+    for key, n in counts.items():
+        _add_count(session, key, n)
+    session.execute(delete(SurveyAnswer).where(SurveyAnswer.id.in_(ids)))
+    # The timeline repeats each answer: keep that a question was answered, not what was said.
+    for event in session.scalars(
+        select(TicketEvent).where(TicketEvent.ticket_id.in_(tickets), TicketEvent.kind == "survey_answer")
+    ):
+        if isinstance(event.detail, dict) and "answer" in event.detail:
+            event.detail = {k: v for k, v in event.detail.items() if k != "answer"}
+    return Applied(len(rows), tickets)
+
+
+def _add_count(session: Session, key: CountKey, n: int) -> None:
+    day, topic, operator_id, question, answer = key
+    c = SurveyCount
+    where = [
+        c.local_day.is_(None) if day is None else c.local_day == day,
+        c.topic.is_(None) if topic is None else c.topic == topic,
+        c.operator_id.is_(None) if operator_id is None else c.operator_id == operator_id,
+        c.question == question,
+        c.answer == answer,
+    ]
+    row = session.scalar(select(c).where(*where).limit(1))
+    if row is None:
+        session.add(
+            SurveyCount(local_day=day, topic=topic, operator_id=operator_id, question=question, answer=answer, count=n)
+        )
+    else:
+        row.count += n
+
+
+def _no_files(session: Session, ids: list[int]) -> list[str]:
+    return []
+
+
+KINDS: tuple[Kind, ...] = (
+    Kind("recordings", _recordings_due, _recordings_apply, _recording_files),
+    Kind("voicemail_audio", _voicemail_audio_due, _voicemail_audio_apply, _recording_files),
+    Kind("transcripts", _transcripts_due, _transcripts_apply, _no_files),
+    Kind("caller_data", _caller_data_due, _caller_data_apply, _no_files),
+    Kind("survey_answers", _survey_due, _survey_apply, _no_files),
+)
+KIND_NAMES = tuple(k.name for k in KINDS)
+
+
+def count(session: Session, query: Select[int]) -> int:
+    return int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)

@@ -1,0 +1,1 @@
+"""Statistics for internal and external use: reports, open data, the public page."""

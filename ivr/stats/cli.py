@@ -1,0 +1,119 @@
+"""`ivr stats ...`: reports for supervisors, the open-data export, synthetic data for demos."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from datetime import date, timedelta
+from typing import Any
+
+from ivr.settings import Settings
+from ivr.stats.queries import BREAKDOWNS, PERIODS, Scope
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _engine(settings: Settings) -> Any:
+    from ivr.tickets.db import make_engine, upgrade
+
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    return engine
+
+
+def _clock(settings: Settings) -> Any:
+    from ivr.app import make_clock
+
+    return make_clock(settings)
+
+
+def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
+    from ivr.cli import UsageError
+    from ivr.stats.formats import to_csv, to_json, to_table
+    from ivr.stats.report import EngineReader, build_report, default_range
+
+    now = _clock(settings).now()
+    today = now.astimezone(settings.service.tz).date()
+    start, end = default_range(args.period, args.to or today)
+    start = args.start or start
+    end = args.to or end
+    if start > end:
+        raise UsageError(f"--from {start} is after --to {end}")
+    scope = Scope(start, end, args.period, args.by, now, settings.stats.service_level_s)
+    engine = _engine(settings)
+    reader = EngineReader(engine)
+    try:
+        report = asyncio.run(build_report(reader, scope))
+    finally:
+        reader.close()
+        engine.dispose()
+    print({"table": to_table, "csv": to_csv, "json": to_json}[args.format](report))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    from ivr.stats.export import StatsExporter
+    from ivr.stats.report import EngineReader
+
+    engine = _engine(settings)
+    reader = EngineReader(engine)
+    directory = settings.stats.opendata_path(settings.paths.data_dir)
+    exporter = StatsExporter(reader, settings.stats, directory, _clock(settings), settings.service.tz)
+    try:
+        done = asyncio.run(exporter.export(args.day))
+    finally:
+        reader.close()
+        engine.dispose()
+    print(f"open data for {done.day} written:")
+    for path in done.files:
+        print(f"  {path}")
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
+    from ivr.stats.synthetic import generate
+
+    engine = _engine(settings)
+    try:
+        truth = generate(
+            engine,
+            tickets=args.tickets,
+            year=args.year,
+            seed=args.seed,
+            daily_cap=settings.queue.daily_cap,
+            service_level_s=settings.stats.service_level_s,
+            force=args.force,
+        )
+    finally:
+        engine.dispose()
+    days = truth.days()
+    span = f"{days[0]} .. {days[-1]}" if days else "no days"
+    print(f"{truth.tickets} synthetic tickets written ({span}, {len(truth.operator_logins)} operators)")
+    return 0
+
+
+def add_stats_commands(sub: Any, add: Any) -> None:
+    stats = add("stats", cmd_stats, "statistics: calls, queue, voicemail, commitments, survey")
+    stats.add_argument("--period", choices=PERIODS, default="day", help="rows per day, week or month")
+    stats.add_argument(
+        "--from", dest="start", type=_day, help="first local day (default: 30 days, 12 weeks or 12 months back)"
+    )
+    stats.add_argument("--to", type=_day, help="last local day, inclusive (default today)")
+    stats.add_argument("--by", choices=BREAKDOWNS, help="break down by topic or by operator (internal use)")
+    stats.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    more = stats.add_subparsers(dest="what", required=False)
+    export = add("export", cmd_export, "write the open-data files (CSV, JSON) for a day and cumulative", more)
+    export.add_argument("--day", type=_day, help="local day to export (default yesterday)")
+    gen = add("generate", cmd_generate, "fill the store with a year of synthetic tickets (demos, benchmarks)", more)
+    gen.add_argument("--tickets", type=int, default=100_000)
+    gen.add_argument("--year", type=int, default=date.today().year - 1)
+    gen.add_argument("--seed", type=int, default=1)
+    gen.add_argument("--force", action="store_true", help="write even if the store already has tickets")
+
+
+__all__ = ["add_stats_commands", "timedelta"]

@@ -1,0 +1,116 @@
+"""Open data: the statistics as CSV and JSON files, per day and cumulative, written every night.
+
+Files (in `stats.opendata_dir`):
+  giorni/AAAA-MM-GG.csv|json       one day, per topic and in total
+  statistiche-giornaliere.csv|json every day from the first ticket to the exported day
+  statistiche-mensili.csv|json     every month, the same span
+
+They hold only what the public page shows (no operator breakdown, no caller). Each file is
+written to a temporary name and renamed, so a reader never sees half a file; commitments are
+judged at the moment of the export, so a late callback shows up in the next night's files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ivr import jobs
+from ivr.clock import Clock
+from ivr.stats.config import StatsSettings
+from ivr.stats.formats import to_csv, to_json
+from ivr.stats.queries import Scope
+from ivr.stats.report import Reader, Report, build_report
+from ivr.tickets.models import Ticket
+from ivr.tickets.periods import ROME
+
+log = logging.getLogger(__name__)
+
+DAILY, MONTHLY, DAYS_DIR = "statistiche-giornaliere", "statistiche-mensili", "giorni"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace `path` with `text` in one step: a temporary file in the same folder, then rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, 0o644)  # public data: readable by the web server
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _first_day(session: Session) -> date | None:
+    return session.scalar(select(func.min(Ticket.local_day)))
+
+
+@dataclass(frozen=True)
+class Exported:
+    day: date
+    files: list[Path]
+
+
+class StatsExporter:
+    """What the nightly job runs (registered as `jobs.register("stats", exporter)`)."""
+
+    def __init__(self, read: Reader, settings: StatsSettings, directory: Path, clock: Clock, tz: ZoneInfo = ROME):
+        self.read, self.settings, self.directory, self.clock, self.tz = read, settings, directory, clock, tz
+
+    async def export(self, day: date | None = None) -> Exported:
+        """Write `day` (default: yesterday, local) and the cumulative files up to it."""
+        now = self.clock.now()
+        day = day or now.astimezone(self.tz).date() - timedelta(days=1)
+        first = await self.read(_first_day)
+        start = min(first or day, day)
+        sl = self.settings.service_level_s
+        one_day = await build_report(self.read, Scope(day, day, "day", "topic", now, sl))
+        daily = await build_report(self.read, Scope(start, day, "day", None, now, sl))
+        monthly = await build_report(self.read, Scope(start, day, "month", None, now, sl))
+        return Exported(day, await _write_all(self.directory, day, one_day, daily, monthly))
+
+
+async def _write_all(directory: Path, day: date, one_day: Report, daily: Report, monthly: Report) -> list[Path]:
+    outputs: list[tuple[Path, str]] = []
+    stems = (
+        (directory / DAYS_DIR / day.isoformat(), one_day),
+        (directory / DAILY, daily),
+        (directory / MONTHLY, monthly),
+    )
+    for stem, report in stems:
+        outputs += [(stem.with_suffix(".csv"), to_csv(report)), (stem.with_suffix(".json"), to_json(report))]
+
+    def write() -> list[Path]:
+        for path, text in outputs:
+            write_atomic(path, text)
+        return [path for path, _ in outputs]
+
+    return await asyncio.to_thread(write)
+
+
+async def daily_export() -> None:
+    """The scheduled job: yesterday's open data, when the engine runs an exporter."""
+    exporter: Any = jobs.running("stats")
+    if exporter is None:
+        return
+    done = await exporter.export()
+    log.info("open data for %s written: %d files", done.day, len(done.files))
+
+
+def schedule_daily_export(scheduler: Any, hour: int) -> None:
+    """Every day at `hour`:05 in the scheduler's time zone (the service's)."""
+    scheduler.add_job(daily_export, "cron", hour=hour, minute=5, id="stats-export", replace_existing=True)

@@ -1,0 +1,82 @@
+"""A durable local outbox: the call path's writes while the ticket database is away.
+
+A small SQLite file next to the engine, written with full synchronisation, so a write accepted
+during an outage survives a crash too. Rows keep the order they were written in and the batch
+they belonged to; each batch is replayed in one transaction of the ticket database together with
+its token, so a batch is applied once even if the connection died during the original commit.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from ivr.tickets.commands import Command
+
+
+@dataclass(frozen=True)
+class Pending:
+    row: int
+    batch: str
+    command: Command
+
+
+class Outbox:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS pending ("
+            " row INTEGER PRIMARY KEY AUTOINCREMENT, batch TEXT NOT NULL, command TEXT NOT NULL)"
+        )
+        self._db.execute("CREATE TABLE IF NOT EXISTS refs (provisional INTEGER PRIMARY KEY, real INTEGER NOT NULL)")
+
+    def append(self, batch: str, command: Command) -> int:
+        """Keep one command; returns its row number (the provisional id is its negative)."""
+        with self._lock:
+            cursor = self._db.execute("INSERT INTO pending (batch, command) VALUES (?, ?)", (batch, command.dumps()))
+            assert cursor.lastrowid is not None
+            return int(cursor.lastrowid)
+
+    def batches(self) -> list[list[Pending]]:
+        """Everything waiting, batch by batch, in the order it was written."""
+        with self._lock:
+            rows = self._db.execute("SELECT row, batch, command FROM pending ORDER BY row").fetchall()
+        grouped: list[list[Pending]] = []
+        for row, batch, text in rows:
+            item = Pending(int(row), str(batch), Command.loads(text))
+            if grouped and grouped[-1][0].batch == batch:
+                grouped[-1].append(item)
+            else:
+                grouped.append([item])
+        return grouped
+
+    def done(self, items: list[Pending], refs: dict[int, int]) -> None:
+        """A batch reached the database: forget it, remember the ids it created."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany("INSERT OR REPLACE INTO refs VALUES (?, ?)", list(refs.items()))
+                self._db.executemany("DELETE FROM pending WHERE row = ?", [(i.row,) for i in items])
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def refs(self) -> dict[int, int]:
+        with self._lock:
+            return {int(p): int(r) for p, r in self._db.execute("SELECT provisional, real FROM refs")}
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM pending").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,211 @@
+"""The ticket store's single writer: batches, and the durable outbox when the database is away.
+
+Calls never wait on each other for the database: writes from all calls are queued and committed
+in batches by one thread, which keeps SQLite (one writer at a time) fast under hundreds of
+concurrent calls and keeps the event loop free. When the database cannot be reached the call
+path's commands go to the outbox instead and the calls go on; the writer probes the database
+and replays the outbox, in order and exactly once, as soon as it answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ivr.tickets.commands import Command
+from ivr.tickets.models import StoreBatch
+from ivr.tickets.outbox import Outbox, Pending
+
+log = logging.getLogger(__name__)
+Item = Command | Callable[[Session], Any]
+
+
+class StoreUnavailable(Exception):
+    """The ticket database is away and this write cannot wait for it."""
+
+
+def unavailable(exc: BaseException) -> bool:
+    """A fault of the connection (server down, network), not of the data."""
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+@dataclass(frozen=True)
+class _Failure:
+    error: Exception
+
+
+class BatchWriter:
+    def __init__(
+        self, sessions: sessionmaker[Session], *, batch_max: int, outbox: Outbox | None, probe_every_s: float = 2.0
+    ) -> None:
+        self._sessions = sessions
+        self._batch_max = batch_max
+        self.outbox = outbox
+        self._probe_every = probe_every_s
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ticket-writer")
+        self._pending: asyncio.Queue[tuple[Item, asyncio.Future[Any]]] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._refs: dict[int, int] = outbox.refs() if outbox else {}
+        self.degraded = bool(outbox and outbox.count())  # left over from a previous run
+        self.outages = 0
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._pending = asyncio.Queue()
+            self._task = asyncio.create_task(self._loop(), name="ticket-writer")
+
+    async def stop(self) -> None:
+        """Flush what is queued (to the database, or to the outbox), then stop."""
+        if self._task is not None and self._pending is not None:
+            await self._pending.join()
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self._executor.shutdown(wait=True)
+
+    async def submit(self, item: Item) -> Any:
+        if self._pending is None:
+            await self.start()
+        assert self._pending is not None
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.put_nowait((item, fut))
+        return await fut
+
+    def real_id(self, ref: int) -> int:
+        """A row id; provisional ids (negative, given during an outage) once replayed."""
+        return self._refs.get(ref, ref) if ref < 0 else ref
+
+    # --- the loop -----------------------------------------------------------------------------
+
+    async def _loop(self) -> None:
+        assert self._pending is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            if self.degraded:
+                try:
+                    first = await asyncio.wait_for(self._pending.get(), self._probe_every)
+                except TimeoutError:
+                    await self._recover(loop)
+                    continue
+            else:
+                first = await self._pending.get()
+            batch = [first]
+            while len(batch) < self._batch_max and not self._pending.empty():
+                batch.append(self._pending.get_nowait())
+            results = await self._run(loop, [item for item, _ in batch])
+            for (_, fut), result in zip(batch, results, strict=True):
+                if not fut.done():
+                    if isinstance(result, _Failure):
+                        fut.set_exception(result.error)
+                    else:
+                        fut.set_result(result)
+                self._pending.task_done()
+
+    async def _run(self, loop: asyncio.AbstractEventLoop, items: list[Item]) -> list[Any]:
+        token = uuid.uuid4().hex
+        if self.degraded:
+            return await loop.run_in_executor(self._executor, self._to_outbox, items, token)
+        try:
+            return await loop.run_in_executor(self._executor, self._apply, items, token)
+        except Exception as exc:
+            if unavailable(exc):
+                if self.outbox is None:
+                    return [_Failure(StoreUnavailable(str(exc)))] * len(items)
+                self.degraded = True
+                self.outages += 1
+                log.error("ticket database unavailable (%s): writes go to the outbox %s", exc, self.outbox.path)
+                return await loop.run_in_executor(self._executor, self._to_outbox, items, token)
+            if len(items) == 1:
+                log.error("ticket write failed: %s", exc)
+                return [_Failure(exc)]
+            log.warning("ticket batch of %d failed (%s); retrying singly", len(items), exc)
+            return [(await self._run(loop, [item]))[0] for item in items]
+
+    # --- in the writer thread -----------------------------------------------------------------
+
+    def _apply(self, items: list[Item], token: str) -> list[Any]:
+        with self._sessions.begin() as session:
+            results = []
+            for item in items:
+                results.append(item.run(session, self._ref) if isinstance(item, Command) else item(session))
+                session.flush()
+            if self.outbox is not None:
+                session.add(StoreBatch(token=token, at=datetime.now(UTC)))
+            return results
+
+    def _ref(self, provisional: int) -> int:
+        try:
+            return self._refs[provisional]
+        except KeyError:
+            raise LookupError(f"provisional id {provisional} was never replayed") from None
+
+    def _to_outbox(self, items: list[Item], token: str) -> list[Any]:
+        assert self.outbox is not None
+        results: list[Any] = []
+        for item in items:
+            if isinstance(item, Command):
+                row = self.outbox.append(token, item)
+                results.append(-row if item.spec.creates else None)
+            else:
+                results.append(_Failure(StoreUnavailable("the ticket database is unavailable; try again shortly")))
+        return results
+
+    async def _recover(self, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            left = await loop.run_in_executor(self._executor, self._replay)
+        except Exception as exc:
+            if not unavailable(exc):
+                log.exception("outbox replay failed; will try again")
+            return
+        if left == 0:
+            self.degraded = False
+            log.info("ticket database back: outbox replayed, writes go straight to it again")
+
+    def _replay(self) -> int:
+        """Every waiting batch, each in one transaction with its token; returns what is left."""
+        assert self.outbox is not None
+        for batch in self.outbox.batches():
+            created = self._replay_batch(batch)
+            self._refs.update(created)
+            self.outbox.done(batch, created)
+        return self.outbox.count()
+
+    def _replay_batch(self, batch: list[Pending]) -> dict[int, int]:
+        created: dict[int, int] = {}
+
+        def ref(provisional: int) -> int:
+            return created[provisional] if provisional in created else self._ref(provisional)
+
+        token = batch[0].batch
+        with self._sessions.begin() as session:
+            applied = session.get(StoreBatch, token) is not None
+            for pending in batch:
+                spec = pending.command.spec
+                if applied:  # committed before the connection died: only learn the ids it made
+                    if spec.creates and spec.lookup is not None:
+                        found = pending.command.run_lookup(session, ref)
+                        if found is not None:
+                            created[-pending.row] = found
+                    continue
+                result = pending.command.run(session, ref)
+                session.flush()
+                if spec.creates:
+                    created[-pending.row] = int(result)
+            if not applied:
+                session.add(StoreBatch(token=token, at=datetime.now(UTC)))
+        if batch:
+            log.info("outbox: batch %s replayed (%d write(s))", token[:8], len(batch))
+        return created

@@ -1,0 +1,63 @@
+"""Headless Chromium (Debian's) driven by Playwright, one browser for the whole session.
+
+Only Debian's chromium is used (Playwright's own browser downloads are never needed); the flags
+keep it from calling out to the network, which this closed lab does not have."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, BrowserContext, async_playwright
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        raise RuntimeError(f"{CHROMIUM} is missing (apt-get install chromium)")
+    async with async_playwright() as pw:
+        # launch() gives every run a fresh, throw-away profile directory.
+        chromium = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+@pytest.fixture
+async def new_context(browser: Browser) -> AsyncIterator[object]:
+    """Factory of isolated browser profiles (one per person logged in), 1280x800, Italian."""
+    contexts: list[BrowserContext] = []
+
+    async def make() -> BrowserContext:
+        context = await browser.new_context(viewport={"width": 1280, "height": 800}, locale="it-IT")
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        return context
+
+    yield make
+    for context in contexts:
+        await context.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Path:
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS

@@ -1,0 +1,176 @@
+"""A real engine (not connected to Asterisk) with the console mounted, for fast console tests:
+the real store, accounts, distributor and pages, driven through aiohttp's test client."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import wave
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy.orm import Session
+
+from ivr.api.server import make_api
+from ivr.app import Engine, build_engine
+from ivr.clock import ShiftedClock
+from ivr.console.accounts import Accounts, UserInfo
+from ivr.settings import load_settings
+from ivr.tickets.models import Recording, Ticket
+from ivr.tickets.store import NewCall
+from ivr.voicemail import messages
+
+REPO = Path(__file__).resolve().parents[1]
+ROME = ZoneInfo("Europe/Rome")
+MORNING = datetime(2026, 2, 10, 10, 0, tzinfo=ROME)
+PASSWORD = "una-password-lunga"
+CSRF_FIELD = re.compile(r'name="_csrf" value="([^"]+)"')
+
+
+@dataclass
+class ConsoleLab:
+    engine: Engine
+    server: TestServer
+    clock: ShiftedClock
+    users: dict[str, UserInfo] = field(default_factory=dict)
+    seed: dict[str, int] = field(default_factory=dict)
+    clients: list[TestClient[Any, Any]] = field(default_factory=list)
+
+    @property
+    def accounts(self) -> Accounts:
+        assert self.engine.console is not None
+        return self.engine.console.accounts
+
+    async def client(self) -> TestClient[Any, Any]:
+        client: TestClient[Any, Any] = TestClient(self.server)
+        await client.start_server()
+        self.clients.append(client)
+        return client
+
+    async def login(self, login: str, password: str = PASSWORD) -> TestClient[Any, Any]:
+        client = await self.client()
+        response = await self.post_login(client, login, password)
+        assert response.status == 303, await response.text()
+        return client
+
+    @staticmethod
+    async def post_login(client: TestClient[Any, Any], login: str, password: str) -> Any:
+        page = await client.get("/console/login")
+        token = CSRF_FIELD.search(await page.text())
+        assert token is not None
+        data = {"_csrf": token.group(1), "login": login, "password": password, "next": "/console/"}
+        return await client.post("/console/login", data=data, allow_redirects=False)
+
+    @staticmethod
+    async def csrf(client: TestClient[Any, Any], page: str = "/console/") -> str:
+        response = await client.get(page)
+        found = re.search(r'<meta name="csrf-token" content="([^"]+)"', await response.text())
+        assert found is not None and found.group(1), "no CSRF token on the page"
+        return found.group(1)
+
+    async def call(self, number: str, *, operator: str | None = None, topic: str = "citizens") -> int:
+        """A finished call in the store, taken by `operator` (outcome not filed yet)."""
+        store = self.engine.store
+        at = self.clock.now()
+        ticket_id = await store.open_call(NewCall(f"c-{number}-{at.timestamp()}", at, number, None, "800000039"))
+        columns: dict[str, Any] = {"topic": topic, "queue_result": "answered", "queued_at": at}
+        if operator is not None:
+            columns.update(operator_id=self.engine.operators.get(operator).id, operator_answered_at=at)
+        await store.update(ticket_id, **columns)
+        return ticket_id
+
+    async def voicemail(self, number: str, audio_dir: Path, *, assigned_to: str | None = None) -> int:
+        """A voicemail message with a real WAV file (the browser copy)."""
+        ticket_id = await self.call(number)
+        path = audio_dir / f"vm-{ticket_id}.wav"
+        write_tone(path)
+        at = self.clock.now()
+
+        def op(session: Session) -> int:
+            recording = Recording(
+                ticket_id=ticket_id, kind="voicemail", path=str(path), sha256="0" * 64, bytes=path.stat().st_size,
+                duration_s=1.0, created_at=at, web_path=str(path),
+            )  # fmt: skip
+            session.add(recording)
+            session.flush()
+            message_id = messages.new_message(
+                session, ticket_id=ticket_id, box="citizens", reason="busy", asterisk_name=f"vm-{ticket_id}",
+                recording_id=recording.id, duration_s=1.0, speech_s=0.8, empty=False, ended_by="key", at=at,
+            )  # fmt: skip
+            messages.set_callback(session, message_id, number, "confirmed")
+            if assigned_to is not None:
+                messages.assign(session, ticket_id, assigned_to, at)
+            return message_id
+
+        return await self.engine.store.run_write(op)
+
+    async def ticket(self, ticket_id: int) -> Ticket | None:
+        return await self.engine.store.run_read(lambda s: s.get(Ticket, ticket_id))
+
+
+def write_tone(path: Path, seconds: float = 1.0) -> None:
+    import math
+    import struct
+
+    rate = 8000
+    frames = b"".join(
+        struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * n / rate))) for n in range(int(rate * seconds))
+    )
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(frames)
+
+
+def lab_settings(tmp: Path, extra: dict[str, Any] | None = None) -> Any:
+    overrides: dict[str, Any] = {
+        "paths": {"data_dir": str(tmp)},
+        "asterisk": {"ari": {"password": "x" * 16}, "ami": {"password": "x" * 16}},
+        "console": {"api_token": "t" * 24},
+        "prompts": {"build_dir": str(tmp / "prompts")},
+    }
+    if extra:
+        overrides.update(extra)
+    return load_settings(
+        REPO / "config" / "nul.yaml", environ={"IVR_SECRETS_FILE": str(tmp / "none.yaml")}, overrides=overrides
+    )
+
+
+@contextlib.asynccontextmanager
+async def console_lab(tmp: Path, extra: dict[str, Any] | None = None) -> AsyncIterator[ConsoleLab]:
+    """Operators anna and bruno; users anna (operator), bruno (operator), sara (supervisor),
+    ada (administrator), all with PASSWORD."""
+    clock = ShiftedClock(MORNING)
+    engine = build_engine(lab_settings(tmp, extra), clock=clock)
+    await engine.store.start()
+    for login in ("anna", "bruno"):
+        engine.operators.add(login, login.title(), now=clock.now(), softphone=False, outside_number="3470000001")
+    engine.distributor.sync(engine.operators.all())
+    app: web.Application = make_api(engine)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    lab = ConsoleLab(engine, server, clock)
+    assert engine.console is not None
+    accounts = engine.console.accounts
+    for login, role, operator in (
+        ("anna", "operator", "anna"),
+        ("bruno", "operator", "bruno"),
+        ("sara", "supervisor", None),
+        ("ada", "administrator", None),
+    ):
+        lab.users[login] = accounts.add(login, role, PASSWORD, clock.now(), name=login.title(), operator=operator)
+    try:
+        yield lab
+    finally:
+        for client in lab.clients:
+            await client.close()
+        await server.close()
+        await engine.store.stop()
+        engine.voicemail.transcriber.close()

@@ -1,0 +1,146 @@
+"""Console pages beyond access: live events, call recordings, run-time campaigns, and the
+console's tables on both database backends."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.orm import Session
+
+from ivr.console.accounts import Accounts
+from ivr.recordings.campaigns import CampaignError, RuntimeCampaigns
+from ivr.tickets.db import make_engine, upgrade
+from ivr.tickets.models import Recording
+from tests.console_support import MORNING, PASSWORD, ConsoleLab, console_lab, write_tone
+
+
+@pytest.fixture
+async def lab(tmp_path: Path) -> Any:
+    async with console_lab(tmp_path) as lab:
+        yield lab
+
+
+async def _first_view(response: Any) -> dict[str, Any]:
+    buffer = b""
+    while b"\n\n" not in buffer:
+        buffer += await response.content.readany()
+    event, data = buffer.split(b"\n\n")[0].decode().split("\n")
+    assert event == "event: view"
+    parsed: dict[str, Any] = json.loads(data.removeprefix("data: "))
+    return parsed
+
+
+async def test_desk_events_follow_presence(lab: ConsoleLab) -> None:
+    anna = await lab.login("anna")
+    response = await anna.get("/console/desk/events")
+    assert response.status == 200 and response.content_type == "text/event-stream"
+    first = await _first_view(response)
+    assert first["view"]["state"] == "logged_out" and "Disconnesso" in first["state_html"]
+    await lab.engine.distributor.set_presence("anna", "paused", "Pranzo")
+    second = await _first_view(response)
+    assert (second["view"]["state"], second["view"]["reason"]) == ("paused", "Pranzo")
+    response.close()
+
+
+async def test_wallboard_events_count_waiting_and_admissions(lab: ConsoleLab) -> None:
+    sara = await lab.login("sara")
+    response = await sara.get("/console/wallboard/events")
+    first = await _first_view(response)
+    assert 'id="wb-admitted">0 / 400<' in first["board_html"]
+    await lab.engine.cap.admit(lab.clock.now())
+    lab.engine.console.live.notify()  # type: ignore[union-attr]
+    second = await _first_view(response)
+    assert 'id="wb-admitted">1 / 400<' in second["board_html"]
+    response.close()
+
+
+async def test_call_recordings_are_for_supervisors_and_audited(lab: ConsoleLab, tmp_path: Path) -> None:
+    ticket_id = await lab.call("3338880001", operator="anna")
+    wav = tmp_path / "call.wav"
+    write_tone(wav)
+
+    def add(session: Session) -> int:
+        row = Recording(
+            ticket_id=ticket_id, kind="call", path=str(wav), sha256="0" * 64, bytes=wav.stat().st_size,
+            duration_s=1.0, created_at=lab.clock.now(),
+        )  # fmt: skip
+        session.add(row)
+        session.flush()
+        return row.id
+
+    recording_id = await lab.engine.store.run_write(add)
+    anna = await lab.login("anna")
+    assert (await anna.get(f"/console/recordings/{recording_id}/audio")).status == 403
+    sara = await lab.login("sara")
+    page = await (await sara.get(f"/console/tickets/{ticket_id}")).text()
+    assert f"/console/recordings/{recording_id}/audio" in page
+    audio = await sara.get(f"/console/recordings/{recording_id}/audio")
+    assert audio.status == 200 and audio.content_type.startswith("audio/")
+    entries = lab.accounts.audit_entries(kind="recording")
+    assert [(e.login, e.action, e.object_id) for e in entries] == [("sara", "recording_listen", str(recording_id))]
+
+
+async def test_campaigns_set_in_the_console_reach_the_consent_step(lab: ConsoleLab) -> None:
+    sara = await lab.login("sara")
+    token = await lab.csrf(sara)
+    form = {"_csrf": token, "id": "q-feb", "name": "Qualità febbraio", "from": "2026-02-09", "to": "2026-02-20"}
+    response = await sara.post("/console/campaigns", data=form, allow_redirects=False)
+    assert response.status == 303
+    campaigns = lab.engine.console.campaigns  # type: ignore[union-attr]
+    today = MORNING.date()
+    active = await campaigns.active(today)
+    assert active is not None and active.id == "q-feb"
+    again = await sara.post("/console/campaigns", data=form)
+    assert again.status == 400 and "esiste già" in await again.text()
+    ended = await sara.post("/console/campaigns/q-feb/end", data={"_csrf": token}, allow_redirects=False)
+    assert ended.status == 303
+    assert campaigns.on(today) is None and campaigns.on(today - timedelta(days=1)) is not None
+
+
+def test_runtime_campaign_rules(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'c.db'}")
+    upgrade(engine)
+    store = RuntimeCampaigns(engine, monotonic=lambda: 0.0)
+    with pytest.raises(CampaignError):
+        store.add("Bad Id", "x", date(2026, 3, 1), date(2026, 3, 2), MORNING)
+    with pytest.raises(CampaignError):
+        store.add("q", "x", date(2026, 3, 2), date(2026, 3, 1), MORNING)
+    store.add("q", "Qualità", date(2026, 3, 10), date(2026, 3, 20), MORNING)
+    store.end("q", date(2026, 3, 1))  # ended before it began: it never runs
+    assert all(store.on(date(2026, 3, d)) is None for d in range(1, 31))
+
+
+def test_console_tables_on_each_backend(db_url: str) -> None:
+    engine = make_engine(db_url)
+    upgrade(engine)
+    accounts = Accounts(engine)
+    user = accounts.add("admin", "administrator", PASSWORD, MORNING, name="Ada")
+    assert accounts.authenticate("admin", PASSWORD, MORNING) is not None
+    assert accounts.authenticate("admin", "sbagliata-123", MORNING) is None
+    token, _csrf = accounts.open_session(user.id, MORNING, "127.0.0.1")
+    idle, absolute = timedelta(minutes=30), timedelta(hours=10)
+    assert accounts.resolve(token, MORNING + timedelta(minutes=5), idle=idle, absolute=absolute) is not None
+    assert accounts.resolve(token, MORNING + timedelta(hours=2), idle=idle, absolute=absolute) is None
+    accounts.audit(user, "voicemail_listen", MORNING, kind="voicemail", object_id=7, address="10.1.2.3")
+    (entry,) = accounts.audit_entries(kind="voicemail")
+    assert (entry.login, entry.object_id, entry.address) == ("admin", "7", "10.1.2.3")
+    engine.dispose()
+
+
+async def test_statistics_page_and_csv_come_from_the_statistics_package(lab: ConsoleLab) -> None:
+    await lab.call("3339990001", operator="anna")
+    sara = await lab.login("sara")
+    page = await sara.get("/console/stats?periodo=giorno&per=operatore")
+    text = await page.text()
+    assert page.status == 200 and 'id="st-offered">1<' in text and "<svg" in text
+    csv = await sara.get("/console/stats.csv?periodo=giorno&per=operatore")
+    assert csv.status == 200 and csv.content_type == "text/csv"
+    assert "attachment" in csv.headers["Content-Disposition"]
+    header, *rows = (await csv.text()).strip().splitlines()
+    assert "operator" in header and any("anna" in r for r in rows)
+    bad = await sara.get("/console/stats?periodo=anno")
+    assert bad.status == 400 and "periodo" in await bad.text()

@@ -1,0 +1,188 @@
+"""The ticket database goes away (a real PostgreSQL stopped): the call path's writes wait in the
+durable outbox and reach the database once it is back, in order, none lost, none doubled."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from ivr.tickets.commands import Command
+from ivr.tickets.db import make_engine, upgrade
+from ivr.tickets.models import StoreBatch, Ticket, TicketEvent
+from ivr.tickets.outbox import Outbox
+from ivr.tickets.store import CallClosing, NewCall, SqlTicketStore
+from ivr.tickets.writer import StoreUnavailable
+from tests.harness.postgres import PostgresServer
+
+T0 = datetime(2026, 3, 3, 9, 30, tzinfo=UTC)
+
+
+def test_commands_travel_as_plain_data() -> None:
+    command = Command(
+        "ticket.update",
+        {"ticket_id": -3, "columns": {"queued_at": T0, "wait_s": 1.5, "topic": "città"}, "day": date(2026, 3, 3)},
+    )
+    again = Command.loads(command.dumps())
+    assert again == command and again.args["columns"]["queued_at"].tzinfo is not None
+    with pytest.raises(ValueError, match="naive"):
+        Command("ticket.event", {"at": datetime(2026, 3, 3, 9, 30)}).dumps()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[PostgresServer]:
+    """A server of this module's own: it is stopped and started under the tests' feet."""
+    pg = PostgresServer()
+    pg.start()
+    try:
+        yield pg
+    finally:
+        pg.stop()
+
+
+@pytest.fixture
+def db(server: PostgresServer, request: pytest.FixtureRequest) -> Iterator[Engine]:
+    engine = make_engine(server.create_database(f"outbox_{request.node.name[5:35]}".lower()))
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+async def store(db: Engine, tmp_path: Path) -> AsyncIterator[SqlTicketStore]:
+    outbox = Outbox(tmp_path / "outbox.db")
+    ticket_store = SqlTicketStore(db, outbox=outbox)
+    ticket_store.writer._probe_every = 0.3
+    yield ticket_store
+    await ticket_store.stop()
+    outbox.close()
+
+
+def _count(db: Engine, query: object) -> int:
+    with Session(db) as session:
+        return int(session.scalar(query) or 0)  # type: ignore[call-overload]
+
+
+async def _call(store: SqlTicketStore, uid: str, at: datetime) -> int:
+    """What a call writes, start to end."""
+    ticket_id = await store.open_call(NewCall(uid, at, "3331234567", None, "800000039"))
+    await store.update(ticket_id, answered_at=at, last_state="menu:menu", topic="citizens")
+    await store.record(ticket_id, "menu_choice", at + timedelta(seconds=5), {"key": "1"})
+    await store.update(ticket_id, queue_result="waiting", queued_at=at + timedelta(seconds=6))
+    await store.close_call(
+        ticket_id,
+        CallClosing(at + timedelta(seconds=30), "caller_hangup", "caller_hangup_in_queue", "queue:queue"),
+    )
+    return ticket_id
+
+
+async def _until(check: object, timeout: float = 30) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not check():  # type: ignore[operator]
+        if loop.time() > deadline:
+            raise AssertionError("timed out")
+        await asyncio.sleep(0.1)
+
+
+async def test_calls_go_on_while_the_database_is_away(
+    store: SqlTicketStore, db: Engine, server: PostgresServer
+) -> None:
+    before = await _call(store, "before", T0)
+    assert before > 0 and not store.degraded
+
+    await asyncio.to_thread(server.pause)
+    try:
+        # A call already running goes on (its ticket id is real), new calls get provisional ids.
+        await store.record(before, "late_note", T0 + timedelta(minutes=1))
+        during = await asyncio.gather(*(_call(store, f"during-{i}", T0 + timedelta(minutes=2)) for i in range(5)))
+        assert store.degraded
+        assert all(ticket_id < 0 for ticket_id in during)  # provisional
+        assert store.writer.outbox is not None and store.writer.outbox.count() >= 5 * 5 + 1
+        with pytest.raises(StoreUnavailable):  # writes outside the call path cannot wait
+            await store.run_write(lambda s: s.add(TicketEvent(ticket_id=before, at=T0, kind="x")))
+    finally:
+        await asyncio.to_thread(server.resume)
+
+    await _until(lambda: not store.degraded)
+    assert store.writer.outbox is not None and store.writer.outbox.count() == 0
+    # After the outage the provisional ids still work for calls that go on writing.
+    await store.record(during[0], "after_outage", T0 + timedelta(minutes=5))
+
+    real = [store.writer.real_id(t) for t in during]
+    assert all(t > 0 for t in real) and len(set(real)) == 5
+    with Session(db) as session:
+        tickets = {t.call_uid: t for t in session.scalars(select(Ticket))}
+        assert set(tickets) == {"before"} | {f"during-{i}" for i in range(5)}
+        for i, ticket_id in enumerate(real):
+            t = tickets[f"during-{i}"]
+            assert t.id == ticket_id and not t.open and t.queue_result == "waiting"
+            assert t.end_reason == "caller_hangup_in_queue" and t.topic == "citizens"
+        kinds = [(e.ticket_id, e.kind) for e in session.scalars(select(TicketEvent).order_by(TicketEvent.id))]
+    # Exactly once each, in the order written.
+    for ticket_id in real:
+        assert [k for t, k in kinds if t == ticket_id][:3] == ["call_started", "menu_choice", "call_ended"]
+        assert [k for t, k in kinds if t == ticket_id].count("call_ended") == 1
+    assert [k for t, k in kinds if t == before] == ["call_started", "menu_choice", "call_ended", "late_note"]
+    assert ("after_outage" in [k for t, k in kinds if t == real[0]]) is True
+
+
+async def test_the_outbox_outlives_the_engine(db: Engine, server: PostgresServer, tmp_path: Path) -> None:
+    """Killed during the outage: the next engine finds the outbox and replays it."""
+    path = tmp_path / "outbox.db"
+    await asyncio.to_thread(server.pause)
+    first = SqlTicketStore(db, outbox=Outbox(path))
+    try:
+        provisional = await _call(first, "crash", T0)
+        assert provisional < 0
+    finally:
+        await first.stop()  # what was accepted is on disk
+        assert first.writer.outbox is not None
+        first.writer.outbox.close()
+        await asyncio.to_thread(server.resume)
+
+    second = SqlTicketStore(db, outbox=Outbox(path))
+    assert second.degraded  # left-over writes: it starts by replaying them
+    second.writer._probe_every = 0.2
+    await second.start()
+    await _until(lambda: not second.degraded)
+    assert second.writer.real_id(provisional) > 0
+    assert _count(db, select(func.count()).select_from(Ticket).where(Ticket.call_uid == "crash")) == 1
+    await second.stop()
+    assert second.writer.outbox is not None
+    second.writer.outbox.close()
+
+
+async def test_a_batch_committed_before_the_connection_died_is_not_applied_twice(db: Engine, tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "outbox.db")
+    store = SqlTicketStore(db, outbox=outbox)
+    commands = [
+        Command(
+            "ticket.open",
+            {
+                "call_uid": "twice",
+                "did": None,
+                "caller_number": None,
+                "caller_name": None,
+                "started_at": T0,
+                "timezone": "Europe/Rome",
+            },
+        )
+    ]
+    # The batch reaches the database, but its caller saw the connection die and kept it.
+    real = store.writer._apply(list(commands), "token-twice")[0]
+    row = outbox.append("token-twice", commands[0])
+    outbox.append("token-later", Command("ticket.event", {"ticket_id": -row, "kind": "later", "at": T0}))
+    left = store.writer._replay()
+    assert left == 0 and store.writer.real_id(-row) == real
+    assert _count(db, select(func.count()).select_from(Ticket).where(Ticket.call_uid == "twice")) == 1
+    later = select(func.count()).select_from(TicketEvent).where(TicketEvent.kind == "later")
+    assert _count(db, later.where(TicketEvent.ticket_id == real)) == 1
+    assert _count(db, select(func.count()).select_from(StoreBatch)) >= 2
+    await store.stop()
+    outbox.close()
