@@ -43,6 +43,7 @@ from ivr.console.services import ConsoleServices, monotonic
 from ivr.hours.calendar import LineCalendar
 from ivr.hours.closures import RuntimeClosures
 from ivr.hours.step import HoursStep
+from ivr.privacy.jobs import PrivacyService, schedule_purge
 from ivr.prompts.library import PromptCatalog, PromptLibrary
 from ivr.recordings.campaigns import RuntimeCampaigns
 from ivr.recordings.consent import ConsentStep
@@ -138,6 +139,7 @@ class Engine:
     voicemail: VoicemailService
     scheduler: Any
     web_requests: WebRequestChannel
+    privacy: PrivacyService
     dispatcher: CallDispatcher = field(init=False)
     recovery: Recovery = field(init=False)
     _api: web.AppRunner | None = field(default=None, init=False)
@@ -191,6 +193,9 @@ class Engine:
         schedule_transcription_retry(self.scheduler, self.settings.transcription.retry_every_s)
         jobs.register("sla", self.sla_check)
         schedule_sla_check(self.scheduler, self.settings.sla.check_every_s)
+        if self.settings.retention.enabled:
+            jobs.register("privacy", self.privacy)
+            schedule_purge(self.scheduler, self.settings.retention.hour)
         self.scheduler.start()
         await self._start_api()
         log.info("engine ready: app %r on %s", self.ari.app, self.ari.base_url)
@@ -213,6 +218,7 @@ class Engine:
             self.scheduler.shutdown(wait=False)
         jobs.unregister("voicemail")
         jobs.unregister("sla")
+        jobs.unregister("privacy")
         self.voicemail.transcriber.close()
         await self.operator_sync.stop()
         await self.telephony.stop()
@@ -314,6 +320,7 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
         voicemail=voicemail,
         scheduler=jobs.make_scheduler(db, settings.service.timezone),
         console=make_console_services(settings, db, ari, distributor, store, clock, campaigns),
+        privacy=PrivacyService(db, settings.retention, clock),
         web_requests=WebRequestChannel(
             store,
             SmtpMailer(settings.mail),

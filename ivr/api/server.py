@@ -128,6 +128,8 @@ async def file_outcome(request: web.Request) -> web.Response:
         ticket_id = int(request.match_info["id"])
     except ValueError:
         return _error(400, "ticket id must be a number")
+    if not 0 < ticket_id < 2**63:
+        return _error(404, f"no ticket #{ticket_id}")
     note = body.get("note")
     if note is not None and (not isinstance(note, str) or len(note) > 4000):
         return _error(400, "note must be text of at most 4000 characters")

@@ -47,3 +47,20 @@ def is_complete_choice(options: Iterable[str]) -> Callable[[str], bool]:
         return not any(k != entry and k.startswith(entry) for k in keys)
 
     return complete
+
+
+async def settle(channel: CallChannel, *, quiet_s: float = 0.5, limit_s: float = 5.0) -> int:
+    """Drop keys until the line has been quiet for `quiet_s` (at most `limit_s`); returns how
+    many were dropped. After a wrong key, the rest of a burst (a flood, a key held down, a
+    caller hammering the keypad) must not answer the re-prompt as well."""
+    dropped = 0
+    waited = 0.0
+    channel.clear_digits()
+    while waited < limit_s:
+        key = await channel.next_digit(quiet_s)
+        if key is None:
+            break
+        dropped += 1
+        waited += quiet_s
+        channel.clear_digits()
+    return dropped

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ivr.callflows.keys import collect, is_complete_choice
+from ivr.callflows.keys import collect, is_complete_choice, settle
 from ivr.callflows.model import MenuNode, MenuOption
 from ivr.callflows.session import CallContext
 
@@ -44,7 +44,12 @@ async def menu(ctx: CallContext, node: MenuNode) -> str:
         await ctx.event(kind, entered=entry, attempt=failures)
         if failures >= node.max_attempts:
             return await _chosen(ctx, node.default, None, "menu_default", why=kind)
-        prompt = node.timeout_prompt if entry is None else node.invalid_prompt
+        if entry is None:
+            prompt = node.timeout_prompt
+            continue
+        await ctx.say(node.invalid_prompt)  # heard whole: it explains why the menu comes again
+        await settle(ctx.channel)
+        prompt = node.prompt
 
 
 async def _chosen(ctx: CallContext, option: MenuOption, key: str | None, kind: str, why: str | None = None) -> str:

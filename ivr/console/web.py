@@ -141,10 +141,14 @@ def text(data: MultiDictProxy[Any], name: str, *, limit: int = 200, required: bo
 
 
 def int_param(value: str | None, name: str) -> int:
+    """A row id from a URL: a number a database column can hold, or 404."""
     try:
-        return int(value or "")
+        number = int(value or "")
     except ValueError:
         raise web.HTTPNotFound(text=f"{name}: not a number") from None
+    if not 0 < number < 2**63:
+        raise web.HTTPNotFound(text=f"{name}: no such {name}")
+    return number
 
 
 class Invalid(ValueError):

@@ -9,6 +9,7 @@ is retried by every run and shown in its report. A row never points at a deleted
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -77,6 +78,8 @@ class Purger:
         return result
 
     def run(self, now: datetime, *, trigger: str = "command", by: str | None = None) -> PurgeResult:
+        """Purge what is older than each kind's period at `now` (the engine's clock)."""
+        began = time.monotonic()
         result = PurgeResult(dry_run=False, cutoffs=cutoffs(self.settings, now))
         with self._sessions.begin() as session:
             run = PurgeRun(
@@ -100,7 +103,7 @@ class Purger:
             assert row is not None
             row.counts = {k: {"items": v.items, "files": v.files} for k, v in result.kinds.items()}
             row.files_deleted, row.files_failed = result.files_deleted, len(result.failed_files)
-            row.finished_at = now
+            row.finished_at = now + timedelta(seconds=time.monotonic() - began)
             session.add(
                 AuditEntry(
                     at=now,

@@ -12,7 +12,7 @@ from datetime import date
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from ivr.callflows.keys import collect
+from ivr.callflows.keys import collect, settle
 from ivr.callflows.model import ConsentNode
 from ivr.callflows.session import CallContext
 from ivr.hours.config import CampaignConfig
@@ -76,6 +76,7 @@ class ConsentStep:
             await ctx.event("consent_invalid", entered=key, attempt=attempt)
             if attempt < node.attempts and node.invalid_prompt:
                 await ctx.say(node.invalid_prompt)
+            await settle(ctx.channel)  # the rest of a burst of keys does not answer the next notice
         ctx.consent = choice
         answered_at = ctx.clock.now()
         await ctx.store.update(ctx.ticket_id, consent=choice, consent_at=answered_at)

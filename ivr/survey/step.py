@@ -13,7 +13,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from ivr.callflows.keys import collect
+from ivr.callflows.keys import collect, settle
 from ivr.callflows.model import SurveyNode, SurveyQuestion
 from ivr.callflows.session import CallContext
 from ivr.tickets.commands import command
@@ -73,6 +73,7 @@ async def _ask(ctx: CallContext, node: SurveyNode, question: SurveyQuestion) -> 
         await ctx.event("survey_invalid", question=question.id, entered=key, attempt=attempt)
         if attempt < node.attempts and node.invalid_prompt:
             await ctx.say(node.invalid_prompt)
+        await settle(ctx.channel)  # the re-prompt is answered by a new key, not by the rest of a burst
     return None
 
 

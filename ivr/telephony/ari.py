@@ -186,7 +186,7 @@ class AriClient:
         """Deliver one event; public so the resync and tests can inject synthetic events."""
         if self.on_event is not None:
             self.on_event(event)
-        kind = event.get("type")
+        kind = event.get("type") if isinstance(event.get("type"), str) else None
         keys = _event_keys(event)
         delivered: list[EventHandler] = []
         for key in keys:
@@ -255,7 +255,7 @@ class AriClient:
     def _on_text(self, data: str) -> None:
         try:
             event = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested beyond reason
             log.warning("ARI sent a frame that is not JSON (%d bytes); ignored", len(data))
             return
         if not isinstance(event, dict) or not isinstance(event.get("type"), str):

@@ -19,6 +19,7 @@ from ivr.tasks import spawn
 from ivr.telephony.ari import AriClient, Event
 from ivr.telephony.errors import AriError, CallerHungUp, CallLost, NotFound
 from ivr.telephony.ports import CallerInfo, RecordingResult
+from ivr.text import clean
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -38,12 +39,12 @@ class AriChannel:
     def __init__(self, client: AriClient, data: dict[str, Any], *, language: str = "it") -> None:
         self._client = client
         self._id: str = data["id"]
-        caller = data.get("caller") or {}
-        dialplan = data.get("dialplan") or {}
+        caller: dict[str, Any] = data["caller"] if isinstance(data.get("caller"), dict) else {}
+        dialplan: dict[str, Any] = data["dialplan"] if isinstance(data.get("dialplan"), dict) else {}
         self._caller = CallerInfo(
-            number=caller.get("number") or None,
-            name=caller.get("name") or None,
-            dialed=dialplan.get("exten") or None,
+            number=clean(caller.get("number"), 64),
+            name=clean(caller.get("name"), 128),
+            dialed=clean(dialplan.get("exten"), 32),
         )
         self.name: str = data.get("name", "")
         self.language = language
@@ -86,7 +87,7 @@ class AriChannel:
             fut = self._waiters.pop(f"{holder}:{obj.get(ident)}", None)
             if fut is not None and not fut.done():
                 fut.set_result(event)
-        elif kind in _GONE_EVENTS:
+        elif kind in _GONE_EVENTS and _about(event, self._id):
             # A soft hangup we did not ask for comes from Asterisk itself (shutting down, an
             # administrator): the call is lost, the caller did not leave. A resync that finds
             # the channel missing says the same.
@@ -330,3 +331,10 @@ class AriChannel:
 
     def __repr__(self) -> str:
         return f"<AriChannel {self._id} {self.name}>"
+
+
+def _about(event: Event, channel_id: str) -> bool:
+    """A hangup is this channel's only if the event's own channel is this one (events also reach
+    a channel as the `peer` of another, or through a playback's or recording's target)."""
+    channel = event.get("channel")
+    return isinstance(channel, dict) and channel.get("id") == channel_id

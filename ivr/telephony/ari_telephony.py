@@ -39,7 +39,8 @@ class AriTelephony:
         if not isinstance(data, dict) or not isinstance(data.get("id"), str):
             log.warning("StasisStart without a channel; ignored")
             return
-        args = [str(a) for a in event.get("args") or []]
+        raw = event.get("args")
+        args = [str(a) for a in raw] if isinstance(raw, list) else []
         channel = AriChannel(self.client, data, language=self.language)
         if event.get("synthetic") is True and self.on_adopt is not None:
             self.on_adopt(channel, args)

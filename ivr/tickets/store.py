@@ -20,6 +20,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
+from ivr.text import clean
 from ivr.tickets import ticket_commands  # noqa: F401  (registers the ticket's commands)
 from ivr.tickets.commands import Command
 from ivr.tickets.models import Channel, Ticket, TicketEvent
@@ -201,10 +202,10 @@ class SqlTicketStore:
         try:
             ticket_id: int = await self.execute(
                 "ticket.open",
-                call_uid=call.call_uid,
-                did=call.did,
-                caller_number=call.caller_number,
-                caller_name=call.caller_name,
+                call_uid=call.call_uid[:64],
+                did=clean(call.did, 32),
+                caller_number=clean(call.caller_number, 64),
+                caller_name=clean(call.caller_name, 128),
                 started_at=call.started_at,
                 timezone=self.tz.key,
             )

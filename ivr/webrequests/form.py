@@ -45,7 +45,7 @@ def parse(data: Mapping[str, Any], *, max_message: int = 5000) -> RequestForm:
         value = data.get(field)
         if not isinstance(value, str):
             value = ""
-        value = _CONTROL.sub("", value).strip()
+        value = _CONTROL.sub("", _encodable(value)).strip()
         if len(value) < low:
             errors[field] = f"{label}: campo obbligatorio" if not value else f"{label}: almeno {low} caratteri"
         elif len(value) > high:
@@ -57,19 +57,24 @@ def parse(data: Mapping[str, Any], *, max_message: int = 5000) -> RequestForm:
     if "email" not in errors and not _EMAIL.match(email):
         errors["email"] = "E-mail: indirizzo non valido"
     phone_raw = data.get("phone")
-    phone = _CONTROL.sub("", phone_raw).strip() if isinstance(phone_raw, str) else ""
+    phone = _CONTROL.sub("", _encodable(phone_raw)).strip() if isinstance(phone_raw, str) else ""
     if phone and not _PHONE.match(phone):
         errors["phone"] = "Telefono: solo cifre, da 6 a 20"
     topic = data.get("topic")
-    if topic not in TOPICS:
+    if not isinstance(topic, str) or topic not in TOPICS:
         errors["topic"] = "Chi scrive: scegliere una delle voci"
     subject = text("subject", 3, 200, "Oggetto")
     message = text("message", 10, max_message, "Richiesta")
     privacy = data.get("privacy")
-    if privacy not in (True, "on", "true", "1", "yes"):
+    if not (privacy is True or (isinstance(privacy, str) and privacy in ("on", "true", "1", "yes"))):
         errors["privacy"] = "Informativa privacy: occorre prenderne visione per inviare la richiesta"
     if data.get("website"):  # a field people never see: only robots fill it in
         errors["website"] = "Richiesta non accettata"
     if errors:
         raise FormErrors(errors)
     return RequestForm(name, email, phone.replace(" ", "") or None, str(topic), subject, message)
+
+
+def _encodable(text: str) -> str:
+    """No lone surrogates (valid in JSON, not in UTF-8): the database could not store them."""
+    return text.encode("utf-8", "replace").decode("utf-8")

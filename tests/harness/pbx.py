@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ivr.app import Engine, build_engine, make_prompts
-from ivr.asterisk.instance import AsteriskInstance, Ports, free_port
+from ivr.asterisk.instance import AsteriskInstance, AsteriskStartError, Ports, free_port
 from ivr.asterisk.managed import engine_context, sounds_dirs
 from ivr.asterisk.root import AsteriskRoot, Recipe
 from ivr.clock import Clock
@@ -98,7 +98,19 @@ def _keep_logs(instance: AsteriskInstance) -> None:
             shutil.copyfile(source, target / name)
 
 
-def start_pair(prompts_dir: Path) -> PbxPair:
+def start_pair(prompts_dir: Path, attempts: int = 3) -> PbxPair:
+    """Ports are picked free, but another process may take one before Asterisk binds it: then
+    the pair is tried again on other ports."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return _start_pair(prompts_dir)
+        except AsteriskStartError as exc:
+            if "ports already in use" not in str(exc) or attempt == attempts:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start_pair(prompts_dir: Path) -> PbxPair:
     root = AsteriskRoot(cache_dir(), Recipe())
     root.ensure()
     name = f"t{os.getpid()}"

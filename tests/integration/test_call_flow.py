@@ -94,7 +94,7 @@ async def test_open_hours_each_menu_branch_and_bad_input(line: Line) -> None:
         "citizens": after(("menu_main", "1"), then=hang_up_at_beep),
         "employers": after(("menu_main", "2"), then=hang_up_at_beep),
         "agencies": after(("menu_main", "3"), then=hang_up_at_beep),
-        "invalid-then-2": after(("menu_main", "7"), ("menu_invalid", "2"), then=hang_up_at_beep),  # re-prompted
+        "invalid-then-2": after(("menu_main", "7"), ("menu_main", "2"), then=hang_up_at_beep),  # re-prompted
         "repeat-then-3": after(("menu_main", "0"), ("menu_main", "3"), then=hang_up_at_beep),  # 0 repeats
         "timeout-then-1": after(("menu_main", None), ("menu_timeout", "1"), then=hang_up_at_beep),  # no choice
         "silent": hang_up_at_beep,  # three timeouts: default route

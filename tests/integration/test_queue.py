@@ -14,6 +14,7 @@ import pytest
 from ivr.acd.agents import AgentState
 from ivr.clock import ShiftedClock
 from ivr.lab.carrier import LabCall
+from ivr.privacy.jobs import JOB_ID as PURGE_JOB
 from tests.harness.callers import Script, Watcher, hang_up_at_beep
 from tests.harness.listen import PromptEar, contains
 from tests.harness.pbx import PbxPair
@@ -284,3 +285,6 @@ async def test_outcome_and_live_state_over_the_api(pbx: PbxPair, tmp_path: Path,
             # The commitments job, as the scheduler runs it: a new request is not near its due time.
             flagged = await line.engine.sla_check()
             assert web_ticket not in flagged.near + flagged.overdue
+            # Every scheduled job of the running engine is in place, kept in the store.
+            jobs = {job.id for job in line.engine.scheduler.get_jobs()}
+            assert {"transcription-retry", "sla-check", PURGE_JOB} <= jobs

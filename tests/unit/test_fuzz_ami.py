@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import event, given
 from hypothesis import strategies as st
 from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.message import Message
@@ -172,9 +172,11 @@ def streams(draw: st.DrawFn) -> list[bytes]:
     for _ in range(draw(st.integers(0, 6))):
         fields = draw(headers)
         lines = [_line(k, v) for k, v in fields.items()]
-        if draw(st.booleans()):
-            lines.append(_line(draw(KEYS), draw(VALUES)))
-        end = draw(st.sampled_from(["\r\n\r\n", "\r\n", "\n\n", ""]))
+        if draw(st.booleans()):  # one more line; a second routing header is the xfail below
+            key = draw(KEYS.filter(lambda k: k.lower() not in ("event", "response", "actionid", "commandid")))
+            lines.append(_line(key, draw(VALUES)))
+        # mostly well-terminated: a missing end merges two messages, and two Event lines again
+        end = draw(st.sampled_from(["\r\n\r\n"] * 5 + ["\r\n", "\n\n", ""]))
         parts.append(("\r\n".join(lines) + end).encode("utf-8", "surrogatepass"))
         if draw(st.booleans()):
             parts.append(draw(st.binary(max_size=40)))
@@ -206,6 +208,7 @@ def test_the_parser_and_handlers_take_any_bytes(chunks: list[bytes], tmp_path: P
     async def scenario() -> None:
         desk = make_desk(tmp_path)
         if _repeats_a_key_header(chunks, desk.protocol.encoding):
+            event("skipped: a documented xfail shape")
             return
         before = {login: state(a) for login, a in desk.distributor.agents.items()}
         for chunk in chunks:

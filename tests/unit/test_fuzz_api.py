@@ -159,24 +159,10 @@ async def send(client: TestClient[Any, Any], r: dict[str, Any]) -> int:
         return response.status
 
 
-def _known_broken(r: dict[str, Any]) -> bool:
-    """Shapes the strict xfails below document: kept out of the broad fuzz."""
-    body = r.get("body")
-    if r["path"].startswith(("/api/public/requests", "/richiesta")) and isinstance(body, dict):
-        topic = body.get("topic")
-        if isinstance(topic, (list, dict)):
-            return True
-        if any(isinstance(v, str) and re.search("[\ud800-\udfff]", v) for v in body.values()):
-            return True
-    return False
-
-
 @FUZZ
 @given(data=st.data())
 async def test_no_request_gets_a_500_or_slips_past_the_token(server: Server, data: st.DataObject) -> None:
     r = data.draw(requests(server.paths))
-    if _known_broken(r):
-        return
     server.reached.clear()
     status = await send(server.client, r)
     event(f"{'api' if GUARDED.match(r['path']) else 'other'} {status}")
@@ -210,9 +196,6 @@ async def test_the_public_request_endpoints_answer_every_body(
         good = {"name": "Maria Rossi", "email": "m@example.org", "topic": "citizens", "subject": "Domanda",
                 "message": "Vorrei sapere come iscrivermi al portale.", "privacy": "on"}  # fmt: skip
         body = {**good, **body}
-    request = {"path": "/api/public/requests", "body": body}
-    if _known_broken(request):
-        return
     if as_form:
         form = {k: v if isinstance(v, str) else str(v) for k, v in body.items()}
         form = {k: v.encode("utf-8", "replace").decode() for k, v in form.items()}
@@ -227,27 +210,15 @@ async def test_the_public_request_endpoints_answer_every_body(
     assert status in (201, 400, 429), (status, body)
 
 
-# --- what the fuzzing found: strict xfails, so a fix turns them into failures to remove ----
+# --- what the fuzzing found, fixed since: kept as plain tests ---------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="ivr/webrequests/form.py parse tests `topic not in TOPICS` with whatever the JSON body holds: "
-    "a list or an object there is unhashable and the public API answers 500",
-)
 async def test_a_public_request_whose_topic_is_a_list(server: Server) -> None:
     body = {"name": "Maria Rossi", "email": "m@example.org", "topic": ["citizens"], "subject": "x" * 5}
     async with server.client.post("/api/public/requests", json=body) as response:
         assert response.status == 400, response.status
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="ivr/webrequests: a lone surrogate in a field of a public request (valid JSON: \\ud800) passes "
-    "the form checks and fails when the database driver encodes it: the public API answers 500",
-)
 async def test_a_public_request_with_a_lone_surrogate(server: Server) -> None:
     body = {
         "name": "Maria \ud800 Rossi",

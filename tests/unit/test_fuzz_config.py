@@ -27,8 +27,10 @@ from ivr.configfile import ConfigError
 from ivr.hours.config import CampaignConfig, ClosureConfig
 from ivr.settings import Settings, load_settings
 from ivr.voicemail.config import ModelSource
+from tests.unit.cli_logging import keep_logging
 from tests.unit.fuzzing import FUZZ, JSON
 
+__all__ = ["keep_logging"]  # restores the root logger after each test (the CLI replaces it)
 Key = tuple[str | int, ...]
 NO_SECRETS = {"IVR_SECRETS_FILE": "/nonexistent/secrets.yaml"}
 # A valid item for every list or mapping of sections, so a wrong value in one field of an item is

@@ -113,10 +113,19 @@ async def test_two_key_option(store: SqlTicketStore) -> None:
 
 
 async def test_invalid_then_valid(store: SqlTicketStore) -> None:
-    ticket, channel = await call(store, Script(keys_after_play={0: "7", 1: "2"}))
+    ticket, channel = await call(store, Script(keys_after_play={0: "7", 2: "2"}))
     assert ticket.topic == "employers"
-    assert channel.played[1] == ["sound:/p/menu_invalid", "sound:/p/menu_main"]
+    assert channel.played[1] == ["sound:/p/menu_invalid"]  # heard whole, then the menu again
+    assert channel.played[2] == ["sound:/p/menu_main"]
     assert kinds(ticket).count("menu_invalid") == 1
+
+
+async def test_a_burst_of_wrong_keys_is_one_mistake(store: SqlTicketStore) -> None:
+    """Keys pressed together with the wrong one, or during the error message, do not answer the
+    menu that follows: the caller hears it again and chooses."""
+    ticket, _ = await call(store, Script(keys_after_play={0: "7777777", 1: "99", 2: "2"}))
+    assert kinds(ticket).count("menu_invalid") == 1
+    assert ticket.topic == "employers"
 
 
 async def test_timeouts_then_default_route(store: SqlTicketStore) -> None:

@@ -22,9 +22,12 @@ from ivr.privacy.models import LegalHold, PurgeRun
 from ivr.settings import load_settings
 from ivr.tickets.db import make_engine, upgrade
 from ivr.tickets.models import Ticket, TicketEvent
+from tests.unit.cli_logging import keep_logging
 from tests.unit.privacy_data import NOW, NUMBER, World, add_contact, make_world, snapshot
 
 NO_SECRETS = {"IVR_SECRETS_FILE": "/nonexistent/secrets.yaml"}
+
+__all__ = ["keep_logging"]  # restores the root logger after each test (the CLI replaces it)
 
 
 @pytest.fixture

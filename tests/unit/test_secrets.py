@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import logging
 import os
 import re
@@ -32,8 +31,10 @@ from ivr.settings import Settings, load_settings
 from ivr.telephony.ami import AmiMonitor
 from ivr.telephony.ari import AriClient
 from ivr.telephony.errors import AriError, AriUnavailable, NotFound
+from tests.unit.cli_logging import keep_logging, logging_restored
 
 REPO = Path(__file__).resolve().parents[2]
+__all__ = ["keep_logging"]  # restores the root logger after each test (the CLI replaces it)
 ARI_SECRET = "ari-SECRET-7f3a9c1e"
 AMI_SECRET = "ami-SECRET-2b8d4e6f"
 DB_SECRET = "db-SECRET-9e1c5a7b"
@@ -75,25 +76,10 @@ def settings(tmp_path: Path) -> Settings:
     return load_settings(REPO / "config" / "nul.yaml", environ=env)
 
 
-@contextlib.contextmanager
-def _logging_restored() -> Iterator[None]:
-    """The product reconfigures the root logger; give pytest's back afterwards."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    named = {name: logging.getLogger(name).level for name in ("aiohttp", "alembic", "ivr.ami.panoramisk")}
-    try:
-        yield
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
-        for name, old in named.items():
-            logging.getLogger(name).setLevel(old)
-
-
 @pytest.fixture
 def records(settings: Settings) -> Iterator[KeepAll]:
     """The product's logging at its most verbose (`ivr -v`), with every record kept raw."""
-    with _logging_restored():
+    with logging_restored():
         setup_logging("DEBUG", settings)
         keep = KeepAll()
         logging.getLogger().handlers.insert(0, keep)  # before the redacting handler: sees what callers wrote
@@ -176,7 +162,7 @@ def test_config_show_masks_every_secret(
     for key, value in SECRET_ENV.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("IVR_SECRETS_FILE", str(tmp_path / "none.yaml"))
-    with _logging_restored():
+    with logging_restored():
         assert main(["-v", "-c", str(REPO / "config" / "nul.yaml"), "config", "show"]) == 0
     out = capsys.readouterr()
     assert '"api_token": "**********"' in out.out and '"url": "**********"' in out.out
