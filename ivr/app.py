@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import Engine as SaEngine
 
 from ivr import jobs
 from ivr.acd.agents import AgentTransitionError
@@ -29,26 +28,33 @@ from ivr.asterisk.managed import operators_conf, sounds_dirs
 from ivr.callflows.bus import CallBus
 from ivr.callflows.dispatcher import CallDispatcher
 from ivr.callflows.menu import menu
-from ivr.callflows.model import Flow, load_flow
+from ivr.callflows.model import Flow
 from ivr.callflows.nodes import BASIC_HANDLERS
 from ivr.callflows.recovery import Recovery
 from ivr.callflows.session import CallSession, NodeHandler, Resume
-from ivr.clock import Clock, ShiftedClock, SystemClock
+from ivr.clock import Clock
 from ivr.configfile import ConfigError
-from ivr.console.accounts import Accounts
-from ivr.console.auth import LoginThrottle
-from ivr.console.callback import CallbackService
-from ivr.console.live import LiveHub
-from ivr.console.services import ConsoleServices, monotonic
+from ivr.console.services import ConsoleServices
+from ivr.factories import (
+    load_main_flow,
+    make_ami,
+    make_ari,
+    make_calendar,
+    make_clock,
+    make_closures,
+    make_console_services,
+    make_prompts,
+)
 from ivr.hours.calendar import LineCalendar
 from ivr.hours.closures import RuntimeClosures
 from ivr.hours.step import HoursStep
 from ivr.privacy.jobs import PrivacyService, schedule_purge
-from ivr.prompts.library import PromptCatalog, PromptLibrary
+from ivr.prompts.library import PromptLibrary
 from ivr.recordings.campaigns import RuntimeCampaigns
 from ivr.recordings.consent import ConsentStep
 from ivr.recordings.store import RecordingStore
 from ivr.settings import Settings
+from ivr.stats.export import StatsExporter, schedule_daily_export
 from ivr.survey.step import survey
 from ivr.telephony.ami import AmiMonitor
 from ivr.telephony.ari import AriClient
@@ -67,54 +73,6 @@ from ivr.webrequests.channel import WebRequestChannel
 from ivr.webrequests.mail import SmtpMailer
 
 log = logging.getLogger(__name__)
-
-
-def make_clock(settings: Settings) -> Clock:
-    return ShiftedClock(settings.clock.start) if settings.clock.start else SystemClock()
-
-
-def make_calendar(settings: Settings) -> LineCalendar:
-    return LineCalendar(settings.hours, settings.service.tz)
-
-
-def make_prompts(settings: Settings) -> PromptLibrary:
-    asterisk_dir, _local = sounds_dirs(settings)
-    closure_messages = {c.prompt_name: c.message for c in settings.hours.closures if c.message and c.prompt_name}
-    return PromptLibrary(
-        PromptCatalog.load(settings.prompts.texts),
-        build_dir=settings.prompts_build_dir,
-        custom_dir=settings.prompts.custom_dir,
-        asterisk_dir=asterisk_dir,
-        variables={
-            "service": settings.service.name,
-            "hours": make_calendar(settings).describe_week(),
-            "leave_key": _spoken_key(settings.queue.leave_key),
-        },
-        extra=closure_messages,
-        voice=settings.prompts.voice,
-        speed_wpm=settings.prompts.speed_wpm,
-    )
-
-
-def _spoken_key(key: str) -> str:
-    return {"*": "asterisco", "#": "cancelletto"}.get(key, key)
-
-
-def load_main_flow(settings: Settings, prompts: PromptLibrary) -> Flow:
-    path = settings.callflow
-    if not path.exists():
-        raise ConfigError([f"{path}: the main call flow is missing"])
-    flow = load_flow(path, prompts.names())
-    named = [("hours.closures", c.prompt) for c in settings.hours.closures if c.prompt]
-    named += [("campaigns", c.notice_prompt) for c in settings.campaigns]
-    missing = [
-        f"{where}: prompt {name!r} is not in {settings.prompts.texts}"
-        for where, name in named
-        if name not in prompts.names()
-    ]
-    if missing:
-        raise ConfigError(missing)
-    return flow
 
 
 @dataclass
@@ -140,6 +98,7 @@ class Engine:
     scheduler: Any
     web_requests: WebRequestChannel
     privacy: PrivacyService
+    stats: StatsExporter
     dispatcher: CallDispatcher = field(init=False)
     recovery: Recovery = field(init=False)
     _api: web.AppRunner | None = field(default=None, init=False)
@@ -193,6 +152,8 @@ class Engine:
         schedule_transcription_retry(self.scheduler, self.settings.transcription.retry_every_s)
         jobs.register("sla", self.sla_check)
         schedule_sla_check(self.scheduler, self.settings.sla.check_every_s)
+        jobs.register("stats", self.stats)
+        schedule_daily_export(self.scheduler, self.settings.stats.export_hour)
         if self.settings.retention.enabled:
             jobs.register("privacy", self.privacy)
             schedule_purge(self.scheduler, self.settings.retention.hour)
@@ -219,6 +180,7 @@ class Engine:
         jobs.unregister("voicemail")
         jobs.unregister("sla")
         jobs.unregister("privacy")
+        jobs.unregister("stats")
         self.voicemail.transcriber.close()
         await self.operator_sync.stop()
         await self.telephony.stop()
@@ -321,6 +283,13 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
         scheduler=jobs.make_scheduler(db, settings.service.timezone),
         console=make_console_services(settings, db, ari, distributor, store, clock, campaigns),
         privacy=PrivacyService(db, settings.retention, clock),
+        stats=StatsExporter(
+            store.run_read,
+            settings.stats,
+            settings.stats.opendata_path(settings.paths.data_dir),
+            clock,
+            settings.service.tz,
+        ),
         web_requests=WebRequestChannel(
             store,
             SmtpMailer(settings.mail),
@@ -330,65 +299,4 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
             tz=settings.service.tz,
             service_name=settings.service.name,
         ),
-    )
-
-
-def make_ari(settings: Settings) -> AriClient:
-    a = settings.asterisk
-    assert a.ari.password is not None
-    return AriClient(
-        f"http://{a.host}:{a.ari.port}",
-        a.ari.app,
-        a.ari.username,
-        a.ari.password.get_secret_value(),
-        heartbeat_s=a.ari.heartbeat_s,
-        request_timeout_s=a.ari.request_timeout_s,
-        reconnect_max_s=a.ari.reconnect_max_s,
-        retry_window_s=a.ari.retry_window_s,
-    )
-
-
-def make_ami(settings: Settings) -> AmiMonitor:
-    a = settings.asterisk
-    assert a.ami.password is not None
-    return AmiMonitor(
-        a.host,
-        a.ami.port,
-        a.ami.username,
-        a.ami.password.get_secret_value(),
-        action_timeout_s=a.ami.action_timeout_s,
-        ping_interval_s=a.ami.ping_interval_s,
-    )
-
-
-def make_closures(settings: Settings, db: SaEngine) -> RuntimeClosures:
-    asterisk_dir, local = sounds_dirs(settings)
-    return RuntimeClosures(db, asterisk_dir=asterisk_dir, local_dir=local)
-
-
-def make_console_services(
-    settings: Settings,
-    db: SaEngine,
-    ari: AriClient,
-    distributor: Distributor,
-    store: SqlTicketStore,
-    clock: Clock,
-    campaigns: RuntimeCampaigns,
-) -> ConsoleServices:
-    c, q = settings.console, settings.queue
-    callbacks = CallbackService(
-        AriOfferer(ari, language=settings.service.language),
-        AriBridging(ari, record_format=q.record_format),
-        distributor,
-        store,
-        clock,
-        ring_timeout_s=q.ring_timeout_s,
-        caller_id=settings.service.did,
-    )
-    return ConsoleServices(
-        accounts=Accounts(db),
-        campaigns=campaigns,
-        callbacks=callbacks,
-        live=LiveHub(distributor),
-        throttle=LoginThrottle(c.login_max_failures, c.login_lockout_min * 60, monotonic),
     )

@@ -37,7 +37,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_config_check(args: argparse.Namespace, settings: Settings) -> int:
-    from ivr.app import load_main_flow, make_prompts
+    from ivr.factories import load_main_flow, make_prompts
 
     prompts = make_prompts(settings)
     problems = prompts.check()
@@ -98,8 +98,8 @@ def cmd_db_current(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_prompts_build(args: argparse.Namespace, settings: Settings) -> int:
-    from ivr.app import make_prompts
     from ivr.asterisk.managed import sounds_dirs
+    from ivr.factories import make_prompts
 
     prompts = make_prompts(settings)
     built = prompts.build()
@@ -111,7 +111,7 @@ def cmd_prompts_build(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_prompts_list(args: argparse.Namespace, settings: Settings) -> int:
-    from ivr.app import make_prompts
+    from ivr.factories import make_prompts
 
     prompts = make_prompts(settings)
     for name in sorted(prompts.names()):

@@ -33,6 +33,6 @@ def session_run(settings: Settings, fn: Callable[[Session], T], write: bool = Fa
 
 
 def now(settings: Settings) -> datetime:
-    from ivr.app import make_clock
+    from ivr.factories import make_clock
 
     return make_clock(settings).now()

@@ -20,7 +20,7 @@ def _directory(settings: Settings) -> Any:
 
 
 def _now(settings: Settings) -> Any:
-    from ivr.app import make_clock
+    from ivr.factories import make_clock
 
     return make_clock(settings).now()
 

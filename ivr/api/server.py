@@ -16,6 +16,7 @@ from aiohttp import web
 
 from ivr.acd.operators import OperatorError
 from ivr.console.app import mount_console
+from ivr.stats.page import public_routes as public_stats_routes
 from ivr.tickets.store import OutcomeError
 from ivr.tickets.writer import StoreUnavailable
 from ivr.webrequests.http import routes as webrequest_routes
@@ -55,6 +56,12 @@ def make_api(engine: Engine) -> web.Application:
     app.router.add_post("/api/tickets/{id}/outcome", file_outcome)
     if engine.settings.web_requests.enabled:
         app.add_routes(webrequest_routes(engine.web_requests, did=engine.settings.service.did))
+    s = engine.settings
+    app.add_routes(
+        public_stats_routes(
+            engine.store.run_read, s.stats, clock=engine.clock, tz=s.service.tz, service_name=s.service.name
+        )
+    )
     mount_console(app, engine)  # the web console under /console/; "/" leads there
     return app
 

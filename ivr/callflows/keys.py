@@ -38,6 +38,13 @@ async def collect(
     return entry
 
 
+async def one_key(channel: CallChannel, timeout: float, monotonic: Callable[[], float]) -> str | None:
+    """A single key (a yes/no, a score): None when nothing comes within `timeout`."""
+    return await collect(
+        channel, max_len=1, first_timeout=timeout, inter_timeout=1, total_timeout=timeout, monotonic=monotonic
+    )
+
+
 def is_complete_choice(options: Iterable[str]) -> Callable[[str], bool]:
     """An entry is complete as soon as no longer option starts with it (single-key menus answer
     at the first key; '1' waits for '12' only if an option '12' exists)."""

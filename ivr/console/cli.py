@@ -30,7 +30,7 @@ def _accounts(settings: Settings) -> Iterator[Accounts]:
 
 
 def _now(settings: Settings) -> Any:
-    from ivr.app import make_clock
+    from ivr.factories import make_clock
 
     return make_clock(settings).now()
 

@@ -11,7 +11,7 @@ from ivr.settings import Settings
 
 
 def _moment(text: str | None, settings: Settings) -> datetime:
-    from ivr.app import make_clock
+    from ivr.factories import make_clock
 
     if text is None:
         return make_clock(settings).now()
@@ -25,7 +25,7 @@ def _moment(text: str | None, settings: Settings) -> datetime:
 
 
 def _closures(settings: Settings) -> Any:
-    from ivr.app import make_closures
+    from ivr.factories import make_closures
     from ivr.tickets.db import make_engine, upgrade
 
     db = make_engine(settings.database_url)
@@ -34,7 +34,7 @@ def _closures(settings: Settings) -> Any:
 
 
 def cmd_hours(args: argparse.Namespace, settings: Settings) -> int:
-    from ivr.app import make_calendar
+    from ivr.factories import make_calendar
 
     calendar = make_calendar(settings)
     at = _moment(args.at, settings)
@@ -69,7 +69,7 @@ def cmd_closure_add(args: argparse.Namespace, settings: Settings) -> int:
     closures = _closures(settings)
     closure_id = closures.add(start, end, args.reason, args.message, created_at=now, created_by=args.by)
     if args.message:
-        from ivr.app import make_prompts
+        from ivr.factories import make_prompts
         from ivr.hours.closures import media_name
 
         make_prompts(settings).build_one(media_name(closure_id), args.message, closures.local_dir)

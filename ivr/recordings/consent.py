@@ -12,7 +12,7 @@ from datetime import date
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from ivr.callflows.keys import collect, settle
+from ivr.callflows.keys import one_key, settle
 from ivr.callflows.model import ConsentNode
 from ivr.callflows.session import CallContext
 from ivr.hours.config import CampaignConfig
@@ -57,14 +57,7 @@ class ConsentStep:
         choice, key = NO_ANSWER, None
         for attempt in range(1, node.attempts + 1):
             await ctx.say(campaign.notice_prompt, interruptible=True)
-            key = await collect(
-                ctx.channel,
-                max_len=1,
-                first_timeout=node.timeout_s,
-                inter_timeout=1,
-                total_timeout=node.timeout_s,
-                monotonic=ctx.clock.monotonic,
-            )
+            key = await one_key(ctx.channel, node.timeout_s, ctx.clock.monotonic)
             if key is None:
                 break  # no answer counts as a refusal: nothing will be recorded
             if key == node.accept_key:

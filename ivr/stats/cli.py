@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
+from sqlalchemy import Engine
+
+from ivr.clock import Clock
 from ivr.settings import Settings
 from ivr.stats.queries import BREAKDOWNS, PERIODS, Scope
 
@@ -18,7 +21,7 @@ def _day(text: str) -> date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
-def _engine(settings: Settings) -> Any:
+def _engine(settings: Settings) -> Engine:
     from ivr.tickets.db import make_engine, upgrade
 
     engine = make_engine(settings.database_url)
@@ -26,8 +29,8 @@ def _engine(settings: Settings) -> Any:
     return engine
 
 
-def _clock(settings: Settings) -> Any:
-    from ivr.app import make_clock
+def _clock(settings: Settings) -> Clock:
+    from ivr.factories import make_clock
 
     return make_clock(settings)
 
@@ -101,19 +104,20 @@ def add_stats_commands(sub: Any, add: Any) -> None:
     stats = add("stats", cmd_stats, "statistics: calls, queue, voicemail, commitments, survey")
     stats.add_argument("--period", choices=PERIODS, default="day", help="rows per day, week or month")
     stats.add_argument(
-        "--from", dest="start", type=_day, help="first local day (default: 30 days, 12 weeks or 12 months back)"
+        "--from",
+        dest="start",
+        type=_day,
+        metavar="YYYY-MM-DD",
+        help="first local day (default: 30 days, 12 weeks or 12 months before --to)",
     )
-    stats.add_argument("--to", type=_day, help="last local day, inclusive (default today)")
+    stats.add_argument("--to", type=_day, metavar="YYYY-MM-DD", help="last local day, inclusive (default today)")
     stats.add_argument("--by", choices=BREAKDOWNS, help="break down by topic or by operator (internal use)")
-    stats.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    stats.add_argument("--format", choices=("table", "csv", "json"), default="table", help="default: table")
     more = stats.add_subparsers(dest="what", required=False)
     export = add("export", cmd_export, "write the open-data files (CSV, JSON) for a day and cumulative", more)
-    export.add_argument("--day", type=_day, help="local day to export (default yesterday)")
+    export.add_argument("--day", type=_day, metavar="YYYY-MM-DD", help="local day to export (default yesterday)")
     gen = add("generate", cmd_generate, "fill the store with a year of synthetic tickets (demos, benchmarks)", more)
-    gen.add_argument("--tickets", type=int, default=100_000)
-    gen.add_argument("--year", type=int, default=date.today().year - 1)
-    gen.add_argument("--seed", type=int, default=1)
+    gen.add_argument("--tickets", type=int, default=100_000, help="how many (phone calls and web requests)")
+    gen.add_argument("--year", type=int, default=date.today().year - 1, help="the calendar year they fall in")
+    gen.add_argument("--seed", type=int, default=1, help="the same seed writes the same tickets")
     gen.add_argument("--force", action="store_true", help="write even if the store already has tickets")
-
-
-__all__ = ["add_stats_commands", "timedelta"]

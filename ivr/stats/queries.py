@@ -229,12 +229,16 @@ def ticket_figures(scope: Scope) -> Select[Any]:
 
 class _ScanLeftFirst(Join):
     """An inner join that SQLite runs with its left side in the outer loop (`CROSS JOIN`, SQLite's
-    documented way to fix the order), an ordinary JOIN elsewhere. Without statistics SQLite picks
-    the tickets by their date index and probes the voicemails (or answers) once per ticket: a
-    million probes for a year, where reading the few messages and fetching each one's ticket by
-    its key is several times cheaper."""
+    documented way to fix the order), an ordinary JOIN elsewhere. Without statistics SQLite always
+    starts from the tickets' date index and probes the voicemails (or answers) once per ticket:
+    right for a few weeks, but over months reading every message once and fetching its ticket by
+    key is several times cheaper than a probe for each of a million tickets."""
 
     inherit_cache = True
+
+
+# From this many days on, the messages or answers are read first (see _ScanLeftFirst).
+LONG_RANGE_DAYS = 92
 
 
 @compiles(_ScanLeftFirst, "sqlite")
@@ -251,7 +255,8 @@ def _per_period(scope: Scope, base: Any, key: Any, aggregates: list[Any], group:
     period = PERIOD_COLUMNS[scope.period]
     keys = [period, key, *([group] if group is not None else [])]
     columns = [period.label("period"), key, *([group.label("grp")] if group is not None else [])]
-    joined = _ScanLeftFirst(base.__table__, Ticket.__table__, Ticket.id == base.ticket_id)
+    long_range = (scope.end - scope.start).days + 1 >= LONG_RANGE_DAYS
+    joined = (_ScanLeftFirst if long_range else Join)(base.__table__, Ticket.__table__, Ticket.id == base.ticket_id)
     return (
         select(*columns, *aggregates)
         .select_from(joined)

@@ -170,8 +170,9 @@ def generate(
     force: bool = False,
     chunk: int = 5000,
 ) -> Truth:
-    """Write about `tickets` tickets over `year` (up to `as_of`, default 31 December at noon in
-    Rome) and return what every report must say about them."""
+    """Write exactly `tickets` tickets over `year`, up to `as_of` (default 31 December at noon in
+    Rome, so the last calls are still waiting and the last commitments still pending), and
+    return what every report must say about them."""
     if tickets < 1:
         raise GenerateError("--tickets must be at least 1")
     with engine.connect() as conn:
@@ -183,13 +184,13 @@ def generate(
     if end.tzinfo is None:
         raise GenerateError("as_of must be timezone-aware")
     truth = Truth(as_of=end.astimezone(UTC), service_level_s=service_level_s)
-    rng = random.Random(seed)
-    ops = _operators(engine, rng, operators, truth, datetime(year, 1, 1, tzinfo=UTC))
-    builder = _Writer(engine, chunk, truth, rng, ops, daily_cap)
-    last = (truth.as_of - timedelta(microseconds=1)).astimezone(ROME).date()
+    last = min((truth.as_of - timedelta(microseconds=1)).astimezone(ROME).date(), date(year, 12, 31))
     days = [date(year, 1, 1) + timedelta(days=i) for i in range((last - date(year, 1, 1)).days + 1)]
     if not days:
         raise GenerateError(f"as_of {end} is before {year} begins")
+    rng = random.Random(seed)
+    ops = _operators(engine, rng, operators, truth, datetime(year, 1, 1, tzinfo=UTC))
+    builder = _Writer(engine, chunk, truth, rng, ops, daily_cap)
     next_id = first_id
     for day, count in zip(days, _day_volumes(days, tickets, builder.holidays), strict=True):
         busy = day.weekday() < 5 and day not in builder.holidays

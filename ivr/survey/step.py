@@ -13,7 +13,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from ivr.callflows.keys import collect, settle
+from ivr.callflows.keys import one_key, settle
 from ivr.callflows.model import SurveyNode, SurveyQuestion
 from ivr.callflows.session import CallContext
 from ivr.tickets.commands import command
@@ -58,14 +58,7 @@ async def _ask(ctx: CallContext, node: SurveyNode, question: SurveyQuestion) -> 
     """One key among the question's; a wrong key is re-prompted, silence skips the question."""
     for attempt in range(1, node.attempts + 1):
         await ctx.say(question.prompt, interruptible=True)
-        key = await collect(
-            ctx.channel,
-            max_len=1,
-            first_timeout=node.timeout_s,
-            inter_timeout=1,
-            total_timeout=node.timeout_s,
-            monotonic=ctx.clock.monotonic,
-        )
+        key = await one_key(ctx.channel, node.timeout_s, ctx.clock.monotonic)
         if key is None:
             return None
         if key and key in question.keys:

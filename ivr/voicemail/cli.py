@@ -105,7 +105,7 @@ def cmd_close(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
     """Transcribe what is pending now, in this process (the engine's job does it every minute)."""
-    from ivr.app import make_ari, make_clock
+    from ivr.factories import make_ari, make_clock
     from ivr.recordings.store import RecordingStore
     from ivr.tickets.db import make_engine
     from ivr.tickets.store import SqlTicketStore

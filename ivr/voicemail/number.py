@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ivr.callflows.keys import collect
+from ivr.callflows.keys import collect, one_key
 from ivr.callflows.session import CallContext
 from ivr.voicemail.config import VoicemailSettings
 
@@ -81,11 +81,4 @@ async def _confirm(ctx: CallContext, number: str, settings: VoicemailSettings) -
     ctx.channel.clear_digits()
     spoken = [ctx.prompts.counted("digit", int(d)) for d in number if d.isdigit()]
     await ctx.say("vm_callback_is", *spoken, "vm_callback_confirm", interruptible=True)
-    return await collect(
-        ctx.channel,
-        max_len=1,
-        first_timeout=settings.key_timeout_s,
-        inter_timeout=1,
-        total_timeout=settings.key_timeout_s,
-        monotonic=ctx.clock.monotonic,
-    )
+    return await one_key(ctx.channel, settings.key_timeout_s, ctx.clock.monotonic)

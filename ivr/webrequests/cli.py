@@ -56,7 +56,7 @@ def cmd_assign(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_reply(args: argparse.Namespace, settings: Settings) -> int:
     """Store the reply and e-mail it (when mail.host is set), as the console does."""
-    from ivr.app import make_clock
+    from ivr.factories import make_clock
     from ivr.tickets.db import make_engine, upgrade
     from ivr.tickets.store import SqlTicketStore
     from ivr.webrequests.channel import WebRequestChannel

@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ivr.app import Engine, build_engine, make_prompts
+from ivr.app import Engine, build_engine
 from ivr.asterisk.instance import AsteriskInstance, AsteriskStartError, Ports, free_port
 from ivr.asterisk.managed import engine_context, sounds_dirs
 from ivr.asterisk.root import AsteriskRoot, Recipe
 from ivr.clock import Clock
 from ivr.configfile import deep_merge
+from ivr.factories import make_prompts
 from ivr.lab.carrier import CarrierLayout, LabCarrier
 from ivr.settings import Settings, load_settings
 

@@ -27,6 +27,14 @@ nodes:
   queue: {type: queue, fallback: voicemail}
   voicemail: {type: voicemail, reason: busy}
 """
+CONSENT_FLOW = """
+name: consent-queue
+start: consent
+nodes:
+  consent: {type: consent, next: queue}
+  queue: {type: queue, fallback: voicemail}
+  voicemail: {type: voicemail, reason: busy}
+"""
 _NUMBERS = itertools.count(1)  # every call of the module has its own caller number
 QUICK = {"ring_timeout_s": 4, "wrap_up_s": 2, "announce_every_s": 10, "max_missed_offers": 2}
 

@@ -28,7 +28,7 @@ from tests.harness.callers import Script, Watcher, place_call, run_call
 from tests.harness.engine_process import EngineProcess
 from tests.harness.pbx import OPEN_MOMENT, PbxPair, running_engine
 from tests.harness.postgres import PostgresServer
-from tests.harness.queueline import QueueLine, home_operators, queue_line
+from tests.harness.queueline import CONSENT_FLOW, QueueLine, home_operators, queue_line
 from tests.harness.voices import Voices
 
 pytestmark = pytest.mark.asterisk
@@ -336,16 +336,6 @@ async def test_database_away_for_a_minute_loses_and_doubles_nothing(
             db.dispose()
     finally:
         await asyncio.to_thread(server.stop)
-
-
-CONSENT_FLOW = """
-name: consent-queue
-start: consent
-nodes:
-  consent: {type: consent, next: queue}
-  queue: {type: queue, fallback: voicemail}
-  voicemail: {type: voicemail, reason: busy}
-"""
 
 
 @contextlib.contextmanager

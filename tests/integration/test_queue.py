@@ -18,21 +18,12 @@ from ivr.privacy.jobs import JOB_ID as PURGE_JOB
 from tests.harness.callers import Script, Watcher, hang_up_at_beep
 from tests.harness.listen import PromptEar, contains
 from tests.harness.pbx import PbxPair
-from tests.harness.queueline import queue_line, talk
+from tests.harness.queueline import CONSENT_FLOW, queue_line, talk
 from tests.harness.voices import Voices
 
 pytestmark = pytest.mark.asterisk
 ROME = ZoneInfo("Europe/Rome")
 MORNING = datetime(2026, 2, 10, 10, 0, tzinfo=ROME)
-
-CONSENT_FLOW = """
-name: consent-queue
-start: consent
-nodes:
-  consent: {type: consent, next: queue}
-  queue: {type: queue, fallback: voicemail}
-  voicemail: {type: voicemail, reason: busy}
-"""
 
 
 async def test_longest_idle_answers_with_audio_both_ways(pbx: PbxPair, tmp_path: Path, voices: Voices) -> None:
@@ -287,4 +278,11 @@ async def test_outcome_and_live_state_over_the_api(pbx: PbxPair, tmp_path: Path,
             assert web_ticket not in flagged.near + flagged.overdue
             # Every scheduled job of the running engine is in place, kept in the store.
             jobs = {job.id for job in line.engine.scheduler.get_jobs()}
-            assert {"transcription-retry", "sla-check", PURGE_JOB} <= jobs
+            assert {"transcription-retry", "sla-check", PURGE_JOB, "stats-export"} <= jobs
+            # The public statistics, with no login: today's calls are in them, no caller is.
+            async with http.get(f"{root}/statistiche.json?periodo=giorno") as resp:
+                assert resp.status == 200
+                published = await resp.text()
+            assert '"offered"' in published and ticket.caller_number not in published
+            exported = await line.engine.stats.export(line.engine.clock.now().astimezone(ROME).date())
+            assert exported.files and all(path.exists() for path in exported.files)

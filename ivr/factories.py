@@ -1,0 +1,137 @@
+"""Builders of single components from the settings: a clock, the prompts, the flow, the ARI and
+AMI clients, the console's services. `ivr.app` wires them together; commands that need one
+component alone (`ivr hours`, `ivr voicemail retry`...) build it here.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine as SaEngine
+
+from ivr.acd.ari_legs import AriBridging, AriOfferer
+from ivr.acd.distributor import Distributor
+from ivr.asterisk.managed import sounds_dirs
+from ivr.callflows.model import Flow, load_flow
+from ivr.clock import Clock, ShiftedClock, SystemClock
+from ivr.configfile import ConfigError
+from ivr.console.accounts import Accounts
+from ivr.console.auth import LoginThrottle
+from ivr.console.callback import CallbackService
+from ivr.console.live import LiveHub
+from ivr.console.services import ConsoleServices, monotonic
+from ivr.hours.calendar import LineCalendar
+from ivr.hours.closures import RuntimeClosures
+from ivr.prompts.library import PromptCatalog, PromptLibrary
+from ivr.recordings.campaigns import RuntimeCampaigns
+from ivr.settings import Settings
+from ivr.telephony.ami import AmiMonitor
+from ivr.telephony.ari import AriClient
+from ivr.tickets.store import SqlTicketStore
+
+
+def make_clock(settings: Settings) -> Clock:
+    return ShiftedClock(settings.clock.start) if settings.clock.start else SystemClock()
+
+
+def make_calendar(settings: Settings) -> LineCalendar:
+    return LineCalendar(settings.hours, settings.service.tz)
+
+
+def make_prompts(settings: Settings) -> PromptLibrary:
+    asterisk_dir, _local = sounds_dirs(settings)
+    closure_messages = {c.prompt_name: c.message for c in settings.hours.closures if c.message and c.prompt_name}
+    return PromptLibrary(
+        PromptCatalog.load(settings.prompts.texts),
+        build_dir=settings.prompts_build_dir,
+        custom_dir=settings.prompts.custom_dir,
+        asterisk_dir=asterisk_dir,
+        variables={
+            "service": settings.service.name,
+            "hours": make_calendar(settings).describe_week(),
+            "leave_key": _spoken_key(settings.queue.leave_key),
+        },
+        extra=closure_messages,
+        voice=settings.prompts.voice,
+        speed_wpm=settings.prompts.speed_wpm,
+    )
+
+
+def _spoken_key(key: str) -> str:
+    return {"*": "asterisco", "#": "cancelletto"}.get(key, key)
+
+
+def load_main_flow(settings: Settings, prompts: PromptLibrary) -> Flow:
+    path = settings.callflow
+    if not path.exists():
+        raise ConfigError([f"{path}: the main call flow is missing"])
+    flow = load_flow(path, prompts.names())
+    named = [("hours.closures", c.prompt) for c in settings.hours.closures if c.prompt]
+    named += [("campaigns", c.notice_prompt) for c in settings.campaigns]
+    missing = [
+        f"{where}: prompt {name!r} is not in {settings.prompts.texts}"
+        for where, name in named
+        if name not in prompts.names()
+    ]
+    if missing:
+        raise ConfigError(missing)
+    return flow
+
+
+def make_ari(settings: Settings) -> AriClient:
+    a = settings.asterisk
+    assert a.ari.password is not None
+    return AriClient(
+        f"http://{a.host}:{a.ari.port}",
+        a.ari.app,
+        a.ari.username,
+        a.ari.password.get_secret_value(),
+        heartbeat_s=a.ari.heartbeat_s,
+        request_timeout_s=a.ari.request_timeout_s,
+        reconnect_max_s=a.ari.reconnect_max_s,
+        retry_window_s=a.ari.retry_window_s,
+    )
+
+
+def make_ami(settings: Settings) -> AmiMonitor:
+    a = settings.asterisk
+    assert a.ami.password is not None
+    return AmiMonitor(
+        a.host,
+        a.ami.port,
+        a.ami.username,
+        a.ami.password.get_secret_value(),
+        action_timeout_s=a.ami.action_timeout_s,
+        ping_interval_s=a.ami.ping_interval_s,
+    )
+
+
+def make_closures(settings: Settings, db: SaEngine) -> RuntimeClosures:
+    asterisk_dir, local = sounds_dirs(settings)
+    return RuntimeClosures(db, asterisk_dir=asterisk_dir, local_dir=local)
+
+
+def make_console_services(
+    settings: Settings,
+    db: SaEngine,
+    ari: AriClient,
+    distributor: Distributor,
+    store: SqlTicketStore,
+    clock: Clock,
+    campaigns: RuntimeCampaigns,
+) -> ConsoleServices:
+    c, q = settings.console, settings.queue
+    callbacks = CallbackService(
+        AriOfferer(ari, language=settings.service.language),
+        AriBridging(ari, record_format=q.record_format),
+        distributor,
+        store,
+        clock,
+        ring_timeout_s=q.ring_timeout_s,
+        caller_id=settings.service.did,
+    )
+    return ConsoleServices(
+        accounts=Accounts(db),
+        campaigns=campaigns,
+        callbacks=callbacks,
+        live=LiveHub(distributor),
+        throttle=LoginThrottle(c.login_max_failures, c.login_lockout_min * 60, monotonic),
+    )
