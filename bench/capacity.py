@@ -50,6 +50,7 @@ from bench.common import (
     percentile,
     rss_mb,
     save_json,
+    thread_cpu,
     tree_state,
     wait_quiet,
 )
@@ -490,6 +491,9 @@ def run_step(lab: Lab, script: Script, flow: str, level: int, hold_s: float, cal
     capture = start_capture(lab, step_dir)
     engine_stats(lab)  # reset the engine's counters
     e_cpu0, a_cpu0 = cpu_seconds(lab.engine_pid), cpu_seconds(lab.asterisk_pid)
+    e_threads0 = thread_cpu(lab.engine_pid)
+    assert lab.uas_proc is not None
+    load_cpu0 = cpu_seconds(lab.uas_proc.pid) + sum(cpu_seconds(c.pid) for c in capture)
     m_busy0, m_total0 = machine_cpu()
     started = time.monotonic()
     cmd = [
@@ -540,8 +544,10 @@ def run_step(lab: Lab, script: Script, flow: str, level: int, hold_s: float, cal
         time.sleep(0.5)
     time.sleep(3.0)
     e_cpu = cpu_seconds(lab.engine_pid) - e_cpu0
+    e_threads = {k: round(v - e_threads0[k], 2) for k, v in thread_cpu(lab.engine_pid).items()}
     a_cpu = cpu_seconds(lab.asterisk_pid) - a_cpu0
     m_busy1, m_total1 = machine_cpu()
+    load_cpu = cpu_seconds(lab.uas_proc.pid) + sum(cpu_seconds(c.pid) for c in capture) - load_cpu0
     stats = engine_stats(lab)
     stop_capture(capture)
     if spy is not None:
@@ -577,10 +583,12 @@ def run_step(lab: Lab, script: Script, flow: str, level: int, hold_s: float, cal
         "failed_calls": failed_calls,
         "latency": latency,
         "engine_cpu_s": round(e_cpu, 2),
+        "engine_cpu_by_thread_s": e_threads,  # main: the event loop; threads: database work, Vosk...
         "asterisk_cpu_s": round(a_cpu, 2),
         "engine_cpu_ms_per_call": round(e_cpu / placed * 1000, 2) if placed else None,
         "asterisk_cpu_ms_per_call": round(a_cpu / placed * 1000, 2) if placed else None,
         "sipp_caller_cpu_s": round(sipp_cpu, 2),
+        "operators_and_capture_cpu_s": round(load_cpu, 2),  # SIPp operators + the two tcpdumps
         "machine_busy_pct": round(
             100 * (m_busy1 - m_busy0) / max(1e-9, m_total1 - m_total0) * (os.cpu_count() or 1), 1
         ),

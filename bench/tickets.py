@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import REPO, fmt, machine, percentile, save_json, tree_state
 from ivr.tickets.db import make_engine, upgrade
+from ivr.tickets.outbox import Outbox
 from ivr.tickets.store import CallClosing, NewCall, SqlTicketStore
 
 BASE = datetime(2026, 2, 10, 9, 0, tzinfo=UTC)
@@ -111,10 +112,13 @@ def durable_postgres() -> Any:
     return Server()
 
 
-async def measure(url: str, profile: str, concurrency: int, calls: int, tag: str) -> dict[str, Any]:
+async def measure(
+    url: str, profile: str, concurrency: int, calls: int, tag: str, outbox: Path | None
+) -> dict[str, Any]:
     db = make_engine(url)
     upgrade(db)
-    store = SqlTicketStore(db)
+    # As the engine builds it (ivr/app.py): with the durable outbox unless database.outbox is off.
+    store = SqlTicketStore(db, outbox=Outbox(outbox) if outbox is not None else None)
     await store.start()
     make, writes = PROFILES[profile]
     timer = Timer()
@@ -153,6 +157,7 @@ def main() -> None:
     parser.add_argument("--concurrency", default="10,100,300")
     parser.add_argument("--profiles", default="full,short")
     parser.add_argument("--calls", type=int, default=2000, help="calls per measurement")
+    parser.add_argument("--no-outbox", action="store_true", help="without the outbox (database.outbox: false)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     out = (args.out or REPO / "var" / "bench" / time.strftime("tickets-%Y%m%d-%H%M%S")).resolve()
@@ -176,7 +181,8 @@ def main() -> None:
                     else:
                         assert server is not None
                         url = server.create_database(name)
-                    r = asyncio.run(measure(url, profile, conc, args.calls, name))
+                    outbox = None if args.no_outbox else tmp / f"{name}-outbox.db"
+                    r = asyncio.run(measure(url, profile, conc, args.calls, name, outbox))
                     r["backend"] = backend
                     results.append(r)
                     print(

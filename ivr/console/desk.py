@@ -151,14 +151,20 @@ async def presence(request: web.Request) -> web.StreamResponse:
     raise redirect("/console/desk", "presence")
 
 
+async def _ticket(request: web.Request) -> TicketView:
+    """The ticket named in the URL, or 404."""
+    ticket = await engine_of(request).store.get(int_param(request.match_info["id"], "ticket"))
+    if ticket is None:
+        raise web.HTTPNotFound(text="nessuna pratica con questo numero")
+    return ticket
+
+
 @routes.post("/desk/tickets/{id}/outcome", "operator")
 async def file_outcome(request: web.Request) -> web.StreamResponse:
     user = user_of(request)
     engine = engine_of(request)
-    ticket_id = int_param(request.match_info["id"], "ticket")
-    ticket = await engine.store.get(ticket_id)
-    if ticket is None:
-        raise web.HTTPNotFound(text="nessuna pratica con questo numero")
+    ticket = await _ticket(request)
+    ticket_id = ticket.id
     if user.operator_id is None or ticket.operator_id != user.operator_id:
         raise web.HTTPForbidden(text="questa chiamata non è tua")
     data = await form(request)
@@ -191,10 +197,8 @@ async def file_outcome(request: web.Request) -> web.StreamResponse:
 async def start_callback(request: web.Request) -> web.StreamResponse:
     user = user_of(request)
     engine = engine_of(request)
-    ticket_id = int_param(request.match_info["id"], "ticket")
-    ticket = await engine.store.get(ticket_id)
-    if ticket is None:
-        raise web.HTTPNotFound(text="nessuna pratica con questo numero")
+    ticket = await _ticket(request)
+    ticket_id = ticket.id
     if user.operator_login is None or ticket.assigned_to != user.operator_login:
         raise web.HTTPForbidden(text="questa richiamata non è assegnata a te")
     number = await engine.store.run_read(lambda s: queries.callback_number(s, ticket_id))
