@@ -530,7 +530,15 @@ def run_step(lab: Lab, script: Script, flow: str, level: int, hold_s: float, cal
         )
     rss_engine = rss_ast = 0.0
     sipp_cpu = 0.0
+    give_up = time.monotonic() + total / (rate_per_10s / 10) + hold_s + 120
     while uac.poll() is None:
+        if time.monotonic() > give_up:  # calls stuck waiting for an answer: end SIPp, they count as failed
+            uac.send_signal(signal.SIGUSR1)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                uac.wait(15)
+            if uac.poll() is None:
+                uac.kill()
+            break
         rss_engine = max(rss_engine, rss_mb(lab.engine_pid))
         rss_ast = max(rss_ast, rss_mb(lab.asterisk_pid))
         with contextlib.suppress(OSError):
@@ -559,7 +567,7 @@ def run_step(lab: Lab, script: Script, flow: str, level: int, hold_s: float, cal
     tickets = ticket_summary(lab, first_ticket) if flow == "engine" else {}
     placed = counts.get("TotalCallCreated", 0)
     ok = counts.get("SuccessfulCall(C)", 0)
-    failed = counts.get("FailedCall(C)", 0)
+    failed = max(counts.get("FailedCall(C)", 0), placed - ok)  # calls SIPp had to end count as failed
     operator_calls = uas_after.get("SuccessfulCall(C)", 0) - uas_before.get("SuccessfulCall(C)", 0)
     flow_failed = 0
     if flow == "engine":
