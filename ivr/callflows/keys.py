@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable
 
 from ivr.telephony.ports import CallChannel
@@ -56,18 +57,17 @@ def is_complete_choice(options: Iterable[str]) -> Callable[[str], bool]:
     return complete
 
 
-async def settle(channel: CallChannel, *, quiet_s: float = 0.5, limit_s: float = 5.0) -> int:
-    """Drop keys until the line has been quiet for `quiet_s` (at most `limit_s`); returns how
-    many were dropped. After a wrong key, the rest of a burst (a flood, a key held down, a
-    caller hammering the keypad) must not answer the re-prompt as well."""
+async def settle(channel: CallChannel, *, quiet_s: float = 1.0, limit_s: float = 6.0) -> int:
+    """Drop keys until the line has been quiet for `quiet_s` (for at most `limit_s` in all);
+    returns how many were dropped. After a wrong key, the rest of a burst (a flood, a key held
+    down, a caller hammering the keypad) must not answer the re-prompt as well."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit_s
     dropped = 0
-    waited = 0.0
     channel.clear_digits()
-    while waited < limit_s:
-        key = await channel.next_digit(quiet_s)
-        if key is None:
+    while (left := deadline - loop.time()) > 0:
+        if await channel.next_digit(min(quiet_s, left)) is None:
             break
         dropped += 1
-        waited += quiet_s
         channel.clear_digits()
     return dropped
