@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ivr.tickets.commands import command
 from ivr.tickets.models import DailyAdmissions
 from ivr.tickets.store import SqlTicketStore
-from ivr.tickets.writer import unavailable
+from ivr.tickets.writer import StoreUnavailable, unavailable
 
 log = logging.getLogger(__name__)
 
@@ -51,41 +51,50 @@ class DailyCap:
         return moment.astimezone(self.tz).date()
 
     def admit_sync(self, moment: datetime) -> bool:
-        """Count one admission for the moment's local day if the day is under the limit."""
+        """Count one admission for the moment's local day if the day is under the limit (for
+        callers without the store's writer: concurrent transactions, so a first-of-day race is
+        retried)."""
         day = self.day_of(moment)
         for _ in range(3):
-            with self._sessions.begin() as session:
-                changed = session.execute(
-                    update(DailyAdmissions)
-                    .where(DailyAdmissions.day == day, DailyAdmissions.admitted < self.limit)
-                    .values(admitted=DailyAdmissions.admitted + 1)
-                ).rowcount  # type: ignore[attr-defined]
-                if changed:
-                    self._known[day] = int(
-                        session.scalar(select(DailyAdmissions.admitted).where(DailyAdmissions.day == day)) or 0
-                    )
-                    return True
-                if session.scalar(select(DailyAdmissions.day).where(DailyAdmissions.day == day)) is not None:
-                    return False  # the day exists and is full
-            if self.limit <= 0:
-                return False
-            try:  # first admission of the day
+            try:
                 with self._sessions.begin() as session:
-                    session.execute(insert(DailyAdmissions).values(day=day, admitted=1))
-                self._known[day] = 1
-                return True
+                    return self._admit_in(session, day)
             except IntegrityError:
                 continue  # another call created the day at the same moment: try the update again
         return False
 
+    def _admit_in(self, session: Session, day: date) -> bool:
+        changed = session.execute(
+            update(DailyAdmissions)
+            .where(DailyAdmissions.day == day, DailyAdmissions.admitted < self.limit)
+            .values(admitted=DailyAdmissions.admitted + 1)
+        ).rowcount  # type: ignore[attr-defined]
+        if changed:
+            self._known[day] = int(
+                session.scalar(select(DailyAdmissions.admitted).where(DailyAdmissions.day == day)) or 0
+            )
+            return True
+        exists = session.scalar(select(DailyAdmissions.day).where(DailyAdmissions.day == day)) is not None
+        if exists or self.limit <= 0:
+            return False  # the day exists and is full
+        session.execute(insert(DailyAdmissions).values(day=day, admitted=1))  # first admission of the day
+        self._known[day] = 1
+        return True
+
     async def admit(self, moment: datetime) -> bool:
+        """With the store, the admission runs in its writer's next batch: no second writer
+        contending for the database, and still exact (one writer, in order)."""
         day = self.day_of(moment)
-        if self.store is not None and self.store.degraded:
+        if self.store is None:
+            return await asyncio.to_thread(self.admit_sync, moment)
+        if self.store.degraded:
             return await self._admit_offline(day)
         try:
-            admitted = await asyncio.to_thread(self.admit_sync, moment)
+            admitted = await self.store.run_write(lambda session: self._admit_in(session, day))
+        except StoreUnavailable:
+            return await self._admit_offline(day)
         except SQLAlchemyError as exc:
-            if self.store is None or not unavailable(exc):
+            if not unavailable(exc):
                 raise
             return await self._admit_offline(day)
         self._offline.pop(day, None)  # the database's count includes them again

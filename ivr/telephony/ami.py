@@ -15,12 +15,30 @@ from collections.abc import Callable
 from typing import Any
 
 from panoramisk import Manager
+from panoramisk.ami_protocol import AMIProtocol
 
 from ivr.telephony.errors import AmiError
 
 log = logging.getLogger(__name__)
 
 AmiEvent = dict[str, Any]
+
+# Headers panoramisk routes a message by, expecting one value each.
+_ROUTING_HEADERS = frozenset({"event", "response", "actionid", "commandid"})
+
+
+class GuardedProtocol(AMIProtocol):  # type: ignore[misc]
+    """panoramisk reads a header sent twice as a list of values; a list where it routes by one
+    value (the event name, the action id) raises out of `data_received`, and asyncio then drops
+    the whole AMI connection. Such a message is malformed anyway: it is dropped on its own,
+    with a warning, and the connection goes on."""
+
+    def handle_message(self, message: Any) -> None:
+        repeated = sorted(k for k, v in message.items() if isinstance(v, list) and k.lower() in _ROUTING_HEADERS)
+        if repeated:
+            log.warning("AMI message dropped: header %s given more than once", ", ".join(repeated))
+            return
+        super().handle_message(message)
 
 
 class AmiMonitor:
@@ -46,6 +64,7 @@ class AmiMonitor:
             ping_delay=3600,  # its pinger cannot detect a dead peer; ours below can
             ping_interval=3600,
             reconnect_timeout=1,
+            protocol_factory=GuardedProtocol,
             on_login=self._on_login,
             on_disconnect=self._on_disconnect,
             log=logging.getLogger("ivr.ami.panoramisk"),

@@ -228,6 +228,7 @@ class AriClient:
                     self.connections += 1
                     log.info("ARI event socket connected (%d)", self.connections)
                     delay = 0.1
+                    await self._filter_events()
                     await self._resync()
                     self.connected.set()
                     async for msg in ws:
@@ -251,6 +252,15 @@ class AriClient:
                 await self._renew_session()
             await asyncio.sleep(delay)
             delay = min(self._reconnect_max, delay * 2 + random.uniform(0, 0.1))
+
+    async def _filter_events(self) -> None:
+        """Ask Asterisk not to send the events nobody here reads (most of a call's events are
+        variable changes): less to parse per call. An Asterisk without the filter sends all."""
+        body = {"disallowed": [{"type": kind} for kind in _UNREAD]}
+        try:
+            await self.request("PUT", f"applications/{self.app}/eventFilter", body=body)
+        except (AriError, AriUnavailable) as exc:
+            log.debug("ARI event filter not set: %s", exc)
 
     def _on_text(self, data: str) -> None:
         try:
@@ -301,6 +311,9 @@ class AriClient:
             return None
         return [p for p in parts[1:] if p]
 
+
+# Events no part of the engine reads: Asterisk is asked not to send them at all.
+_UNREAD = ("ChannelVarset", "ChannelDialplan", "ChannelCallerId", "ChannelConnectedLine")
 
 # Events that nobody needs to hear about when unrouted (they follow a hangup or a resync).
 _QUIET = frozenset(

@@ -214,17 +214,20 @@ class AriChannel:
                     return False
         except asyncio.CancelledError:
             if not self._gone.is_set():
-                spawn(self._stop_playback(playback_id, finished), name=f"stop-{playback_id}")
+                spawn(self._stop_playback(playback_id, finished, check=False), name=f"stop-{playback_id}")
             raise
 
-    async def _stop_playback(self, playback_id: str, finished: asyncio.Future[Event]) -> None:
+    async def _stop_playback(self, playback_id: str, finished: asyncio.Future[Event], *, check: bool = True) -> None:
+        """`check`: raise if the caller is gone by then (not for a stop left running in the
+        background, where nobody is there to hear it)."""
         with contextlib.suppress(NotFound, CallerHungUp):
             await self._rest("DELETE", f"playbacks/{playback_id}")
         # Wait for Asterisk to confirm, so the next prompt does not overlap this one.
-        with contextlib.suppress(TimeoutError):
+        with contextlib.suppress(TimeoutError, CallerHungUp):
             await asyncio.wait_for(asyncio.shield(finished), 2.0)
         self._waiters.pop(f"playback:{playback_id}", None)
-        self._check()
+        if check:
+            self._check()
 
     def _digit_future(self) -> asyncio.Future[None]:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()

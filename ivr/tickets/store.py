@@ -217,14 +217,16 @@ class SqlTicketStore:
             return int(found)
 
     async def record(self, ticket_id: int, kind: str, at: datetime, detail: dict[str, Any] | None = None) -> None:
+        """Queued, not awaited: the call goes on at once (see BatchWriter.post)."""
         _aware(at)
-        await self.execute("ticket.event", ticket_id=ticket_id, kind=kind, at=at, detail=detail)
+        self.writer.post(Command("ticket.event", {"ticket_id": ticket_id, "kind": kind, "at": at, "detail": detail}))
 
     async def update(self, ticket_id: int, **columns: Any) -> None:
+        """Queued, not awaited, like record(); closing the call waits for all of them."""
         unknown = set(columns) - UPDATABLE
         if unknown:
             raise ValueError(f"not updatable during a call: {sorted(unknown)}")
-        await self.execute("ticket.update", ticket_id=ticket_id, columns=columns)
+        self.writer.post(Command("ticket.update", {"ticket_id": ticket_id, "columns": columns}))
 
     async def close_call(self, ticket_id: int, closing: CallClosing) -> None:
         _aware(closing.ended_at)
@@ -274,6 +276,8 @@ class SqlTicketStore:
     # --- reads --------------------------------------------------------------------------------
 
     async def _read(self, fn: Callable[[Session], T]) -> T:
+        await self.writer.barrier()  # a reader sees the writes queued before it
+
         def run() -> T:
             with self._sessions() as session:
                 return fn(session)

@@ -27,7 +27,14 @@ from ivr.tickets.models import StoreBatch
 from ivr.tickets.outbox import Outbox, Pending
 
 log = logging.getLogger(__name__)
-Item = Command | Callable[[Session], Any]
+
+
+class _Barrier:
+    """An item that writes nothing: once it is through, everything queued before it is too."""
+
+
+BARRIER = _Barrier()
+Item = Command | Callable[[Session], Any] | _Barrier
 
 
 class StoreUnavailable(Exception):
@@ -60,6 +67,7 @@ class BatchWriter:
         self._refs: dict[int, int] = outbox.refs() if outbox else {}
         self.degraded = bool(outbox and outbox.count())  # left over from a previous run
         self.outages = 0
+        self._posted = 0  # writes queued without waiting, not through yet
 
     async def start(self) -> None:
         if self._task is None:
@@ -77,12 +85,32 @@ class BatchWriter:
         self._executor.shutdown(wait=True)
 
     async def submit(self, item: Item) -> Any:
+        return await self._enqueue(item)
+
+    def post(self, item: Item) -> None:
+        """Queue a write without waiting for it: a call goes on talking while its ticket is
+        written. Order is kept (one writer); a failure is logged; reads wait for it (barrier)."""
+        fut = self._enqueue(item)
+        self._posted += 1
+        fut.add_done_callback(self._posted_done)
+
+    def _posted_done(self, fut: asyncio.Future[Any]) -> None:
+        self._posted -= 1
+        if not fut.cancelled() and fut.exception() is not None:
+            log.error("ticket write lost: %s", fut.exception())
+
+    async def barrier(self) -> None:
+        """Return once every write posted so far has gone through (read-your-writes)."""
+        if self._posted:
+            await self._enqueue(BARRIER)
+
+    def _enqueue(self, item: Item) -> asyncio.Future[Any]:
         if self._pending is None:
-            await self.start()
-        assert self._pending is not None
+            self._pending = asyncio.Queue()
+            self._task = asyncio.create_task(self._loop(), name="ticket-writer")
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending.put_nowait((item, fut))
-        return await fut
+        return fut
 
     def real_id(self, ref: int) -> int:
         """A row id; provisional ids (negative, given during an outage) once replayed."""
@@ -137,14 +165,18 @@ class BatchWriter:
     # --- in the writer thread -----------------------------------------------------------------
 
     def _apply(self, items: list[Item], token: str) -> list[Any]:
-        with self._sessions.begin() as session:
-            results = []
-            for item in items:
-                results.append(item.run(session, self._ref) if isinstance(item, Command) else item(session))
-                session.flush()
+        with self._sessions.begin() as session:  # one transaction; rows flush at commit
+            results = [self._run_item(session, item) for item in items]
             if self.outbox is not None:
                 session.add(StoreBatch(token=token, at=datetime.now(UTC)))
             return results
+
+    def _run_item(self, session: Session, item: Item) -> Any:
+        if isinstance(item, _Barrier):
+            return None
+        if isinstance(item, Command):
+            return item.run(session, self._ref)
+        return item(session)
 
     def _ref(self, provisional: int) -> int:
         try:
@@ -156,7 +188,9 @@ class BatchWriter:
         assert self.outbox is not None
         results: list[Any] = []
         for item in items:
-            if isinstance(item, Command):
+            if isinstance(item, _Barrier):
+                results.append(None)
+            elif isinstance(item, Command):
                 row = self.outbox.append(token, item)
                 results.append(-row if item.spec.creates else None)
             else:

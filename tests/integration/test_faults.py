@@ -384,6 +384,7 @@ async def test_disk_full_for_recordings_keeps_the_call_and_says_so(
             name = next(e.detail["name"] for e in ticket.events if e.kind == "recording_started" and e.detail)
             stored = await line.engine.ari.get(f"recordings/stored/{name}")
             assert stored["name"] == name
+            await line.engine.ari.delete(f"recordings/stored/{name}")  # the Asterisk is shared by later tests
 
 
 def _health(line: QueueLine) -> dict[str, Any]:

@@ -279,6 +279,9 @@ async def test_outcome_and_live_state_over_the_api(pbx: PbxPair, tmp_path: Path,
             # Every scheduled job of the running engine is in place, kept in the store.
             jobs = {job.id for job in line.engine.scheduler.get_jobs()}
             assert {"transcription-retry", "sla-check", PURGE_JOB, "stats-export"} <= jobs
+            # Asterisk was asked not to send the events the engine never reads.
+            app = await line.engine.ari.get(f"applications/{line.engine.ari.app}")
+            assert {"type": "ChannelVarset"} in app["events_disallowed"]
             # The public statistics, with no login: today's calls are in them, no caller is.
             async with http.get(f"{root}/statistiche.json?periodo=giorno") as resp:
                 assert resp.status == 200

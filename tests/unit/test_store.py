@@ -112,9 +112,9 @@ async def test_concurrent_calls_all_written(store: SqlTicketStore, db_url: str) 
 async def test_a_failing_write_does_not_take_its_batch_down(store: SqlTicketStore) -> None:
     good = await store.open_call(new_call("ok"))
     results = await asyncio.gather(
-        store.record(good, "fine", T0, None),
-        store.record(999_999, "orphan", T0, None),  # no such ticket: foreign key violation
-        store.record(good, "also-fine", T0, None),
+        store.execute("ticket.event", ticket_id=good, kind="fine", at=T0),
+        store.execute("ticket.event", ticket_id=999_999, kind="orphan", at=T0),  # no such ticket
+        store.execute("ticket.event", ticket_id=good, kind="also-fine", at=T0),
         return_exceptions=True,
     )
     assert results[0] is None and results[2] is None
@@ -122,6 +122,21 @@ async def test_a_failing_write_does_not_take_its_batch_down(store: SqlTicketStor
     ticket = await store.get(good)
     assert ticket is not None
     assert [e.kind for e in ticket.events] == ["call_started", "fine", "also-fine"]
+
+
+async def test_call_writes_are_queued_and_a_bad_one_is_only_logged(
+    store: SqlTicketStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """record() and update() do not wait for the database; a failing one neither stops the call
+    nor its neighbours, and a read afterwards sees everything queued before it."""
+    good = await store.open_call(new_call("queued"))
+    await store.record(good, "fine", T0, None)
+    await store.record(999_999, "orphan", T0, None)  # returns at once; fails in the writer
+    await store.update(good, topic="employers")
+    ticket = await store.get(good)
+    assert ticket is not None and ticket.topic == "employers"
+    assert [e.kind for e in ticket.events] == ["call_started", "fine"]
+    assert any("ticket write lost" in r.getMessage() for r in caplog.records)
 
 
 async def test_naive_datetimes_are_refused(store: SqlTicketStore) -> None:
