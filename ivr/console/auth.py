@@ -15,6 +15,7 @@ from ivr.console.accounts import LEVEL, SessionInfo
 from ivr.console.web import (
     PUBLIC,
     Handler,
+    Invalid,
     Routes,
     address,
     check_csrf,
@@ -99,6 +100,10 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     except web.HTTPException as exc:
         _secure_headers(exc)
         raise
+    except Invalid as exc:  # bad input a handler did not show its form again for: a 400 that says why
+        error = web.HTTPBadRequest(text=str(exc))
+        _secure_headers(error)
+        raise error from None
     _secure_headers(response)
     return response
 

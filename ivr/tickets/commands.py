@@ -59,13 +59,14 @@ class Command:
             raise LookupError(f"unknown command {self.name!r}") from None
 
     def run(self, session: Session, refs: Callable[[int], int]) -> Any:
-        return self.spec.fn(session, **self._resolved(refs))
+        return self.spec.fn(session, **self.resolved(refs))
 
     def run_lookup(self, session: Session, refs: Callable[[int], int]) -> int | None:
         lookup = self.spec.lookup
-        return None if lookup is None else lookup(session, **self._resolved(refs))
+        return None if lookup is None else lookup(session, **self.resolved(refs))
 
-    def _resolved(self, refs: Callable[[int], int]) -> dict[str, Any]:
+    def resolved(self, refs: Callable[[int], int]) -> dict[str, Any]:
+        """The arguments, with provisional row ids replaced by the real ones."""
         return {k: (refs(v) if k in REF_ARGS and isinstance(v, int) and v < 0 else v) for k, v in self.args.items()}
 
     def dumps(self) -> str:

@@ -6,16 +6,21 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
+from ivr.tickets.coalesce import TICKETS, insert_events, update_columns
 from ivr.tickets.commands import command
-from ivr.tickets.models import Channel, Ticket, TicketEvent
+from ivr.tickets.models import Channel
 from ivr.tickets.periods import local_keys
+
+_INSERT_TICKET = insert(TICKETS).returning(TICKETS.c.id)
+_BY_CALL_UID = select(TICKETS.c.id).where(TICKETS.c.call_uid == bindparam("call_uid"))
 
 
 def _by_call_uid(session: Session, *, call_uid: str, **_: Any) -> int | None:
-    return session.scalar(select(Ticket.id).where(Ticket.call_uid == call_uid))
+    found: int | None = session.scalar(_BY_CALL_UID, {"call_uid": call_uid})
+    return found
 
 
 @command("ticket.open", creates=True, lookup=_by_call_uid)
@@ -32,33 +37,34 @@ def open_ticket(
     existing = _by_call_uid(session, call_uid=call_uid)
     if existing is not None:  # the same call seen again (engine restart, replay): one ticket only
         return existing
-    ticket = Ticket(
-        channel=Channel.PHONE,
-        call_uid=call_uid,
-        did=did,
-        caller_number=caller_number,
-        caller_name=caller_name,
-        started_at=started_at,
-        open=True,
-        last_state="started",
+    row = {
+        "channel": Channel.PHONE,
+        "call_uid": call_uid,
+        "did": did,
+        "caller_number": caller_number,
+        "caller_name": caller_name,
+        "started_at": started_at,
+        "open": True,
+        "last_state": "started",
         **local_keys(started_at, ZoneInfo(timezone)),
-    )
-    session.add(ticket)
-    session.flush()
-    session.add(TicketEvent(ticket_id=ticket.id, at=started_at, kind="call_started"))
-    return ticket.id
+    }
+    ticket_id: int = session.execute(_INSERT_TICKET, row).scalar_one()
+    insert_events(session, [{"ticket_id": ticket_id, "at": started_at, "kind": "call_started", "detail": None}])
+    return ticket_id
 
 
 @command("ticket.event")
 def add_event(
     session: Session, *, ticket_id: int, kind: str, at: datetime, detail: dict[str, Any] | None = None
 ) -> None:
-    session.add(TicketEvent(ticket_id=ticket_id, at=at, kind=kind, detail=detail))
+    """The writer inserts a batch's events together (ivr.tickets.coalesce); this is one alone."""
+    insert_events(session, [{"ticket_id": ticket_id, "kind": kind, "at": at, "detail": detail}])
 
 
 @command("ticket.update")
 def update_ticket(session: Session, *, ticket_id: int, columns: dict[str, Any]) -> None:
-    session.execute(update(Ticket).where(Ticket.id == ticket_id).values(**columns))
+    """The writer merges a batch's updates per ticket (ivr.tickets.coalesce); this is one alone."""
+    update_columns(session, ticket_id, columns)
 
 
 @command("ticket.close")
@@ -84,9 +90,7 @@ def close_ticket(
         values["answered_at"] = answered_at
     if destination is not None:
         values["destination"] = destination
-    changed = session.execute(
-        update(Ticket).where(Ticket.id == ticket_id, Ticket.open.is_(True)).values(**values)
-    ).rowcount  # type: ignore[attr-defined]
+    changed = update_columns(session, ticket_id, values, only_open=True)
     if changed:
         detail = {"outcome": outcome, "reason": end_reason}
-        session.add(TicketEvent(ticket_id=ticket_id, at=ended_at, kind="call_ended", detail=detail))
+        insert_events(session, [{"ticket_id": ticket_id, "at": ended_at, "kind": "call_ended", "detail": detail}])

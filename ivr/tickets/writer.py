@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from ivr.tickets.coalesce import MERGED, Coalescer
 from ivr.tickets.commands import Command
 from ivr.tickets.models import StoreBatch
 from ivr.tickets.outbox import Outbox, Pending
@@ -166,7 +167,18 @@ class BatchWriter:
 
     def _apply(self, items: list[Item], token: str) -> list[Any]:
         with self._sessions.begin() as session:  # one transaction; rows flush at commit
-            results = [self._run_item(session, item) for item in items]
+            merged = Coalescer(session)
+            results: list[Any] = []
+            for item in items:
+                if isinstance(item, Command) and item.name in MERGED:
+                    merged.take(item.resolved(self._ref), item.name)
+                    results.append(None)
+                elif isinstance(item, _Barrier):
+                    results.append(None)
+                else:
+                    merged.flush()  # what came before goes first
+                    results.append(self._run_item(session, item))
+            merged.flush()
             if self.outbox is not None:
                 session.add(StoreBatch(token=token, at=datetime.now(UTC)))
             return results

@@ -46,6 +46,19 @@ async def test_desk_events_follow_presence(lab: ConsoleLab) -> None:
     response.close()
 
 
+async def test_a_field_too_long_is_a_400_that_says_why(lab: ConsoleLab) -> None:
+    """Found by the console fuzz: a handler that does not show its form again let the length
+    check escape as a 500."""
+    anna = await lab.login("anna")
+    token = await lab.csrf(anna, "/console/desk")
+    response = await anna.post(
+        "/console/desk/presence", data={"_csrf": token, "presence": "9" * 200}, allow_redirects=False
+    )
+    assert response.status == 400
+    assert "al massimo 16 caratteri" in await response.text()
+    assert lab.engine.distributor.agents["anna"].state.value == "logged_out"  # nothing changed
+
+
 async def test_wallboard_events_count_waiting_and_admissions(lab: ConsoleLab) -> None:
     sara = await lab.login("sara")
     response = await sara.get("/console/wallboard/events")

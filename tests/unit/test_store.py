@@ -139,6 +139,32 @@ async def test_call_writes_are_queued_and_a_bad_one_is_only_logged(
     assert any("ticket write lost" in r.getMessage() for r in caplog.records)
 
 
+async def test_a_batch_of_interleaved_calls_reads_as_written_one_by_one(store: SqlTicketStore) -> None:
+    """Queued writes of several calls reach the writer as one batch, where events are inserted
+    together and each ticket's updates merged: the result must be what writing them one at a
+    time gives (last value wins, each timeline in order, a close after its call's updates)."""
+    a, b = await store.open_call(new_call("a")), await store.open_call(new_call("b"))
+    for i in range(5):
+        await store.update(a, last_state=f"menu:{i}")
+        await store.record(a, f"a{i}", T0 + timedelta(seconds=i), {"i": i})
+        await store.record(b, f"b{i}", T0 + timedelta(seconds=i), None)
+        await store.update(b, topic="employers" if i % 2 else "citizens", last_state=f"queue:{i}")
+    close_a = store.close_call(a, closing(last_state="menu:4"))
+    await store.update(b, queue_result="answered")
+    await close_a
+    ticket_a, ticket_b = await store.get(a), await store.get(b)
+    assert ticket_a is not None and ticket_b is not None
+    assert [(e.kind, e.detail) for e in ticket_a.events] == [
+        ("call_started", None),
+        *((f"a{i}", {"i": i}) for i in range(5)),
+        ("call_ended", {"outcome": "completed", "reason": "flow_end"}),
+    ]
+    assert [e.kind for e in ticket_b.events] == ["call_started", *(f"b{i}" for i in range(5))]
+    assert (ticket_a.open, ticket_a.last_state) == (False, "menu:4")
+    assert (ticket_b.topic, ticket_b.last_state, ticket_b.queue_result) == ("citizens", "queue:4", "answered")
+    assert ticket_b.open
+
+
 async def test_naive_datetimes_are_refused(store: SqlTicketStore) -> None:
     ticket_id = await store.open_call(new_call())
     with pytest.raises(ValueError, match="naive"):
