@@ -161,12 +161,18 @@ class SqlTicketStore:
     one is given), reads from a small pool."""
 
     def __init__(
-        self, engine: Engine, *, batch_max: int = 200, tz: ZoneInfo = ROME, outbox: Outbox | None = None
+        self,
+        engine: Engine,
+        *,
+        batch_max: int = 200,
+        tz: ZoneInfo = ROME,
+        outbox: Outbox | None = None,
+        linger_s: float = 0.02,
     ) -> None:
         self._engine = engine
         self.tz = tz
         self._sessions = sessionmaker(engine, expire_on_commit=False)
-        self.writer = BatchWriter(self._sessions, batch_max=batch_max, outbox=outbox)
+        self.writer = BatchWriter(self._sessions, batch_max=batch_max, outbox=outbox, linger_s=linger_s)
         self._readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ticket-reader")
 
     @property

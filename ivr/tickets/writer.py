@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -28,6 +29,7 @@ from ivr.tickets.models import StoreBatch
 from ivr.tickets.outbox import Outbox, Pending
 
 log = logging.getLogger(__name__)
+_INSERT_BATCH = insert(StoreBatch.__table__)  # type: ignore[arg-type]
 
 
 class _Barrier:
@@ -56,19 +58,31 @@ class _Failure:
 
 class BatchWriter:
     def __init__(
-        self, sessions: sessionmaker[Session], *, batch_max: int, outbox: Outbox | None, probe_every_s: float = 2.0
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        batch_max: int,
+        outbox: Outbox | None,
+        probe_every_s: float = 2.0,
+        linger_s: float = 0.02,
     ) -> None:
+        """`linger_s`: how long a batch of writes nobody waits for may wait for more. Calls
+        write a few rows each, one at a time: without it most transactions carry one write,
+        and the per-transaction cost (begin, commit, the outbox token) is most of the work."""
         self._sessions = sessions
         self._batch_max = batch_max
+        self._linger = linger_s
+        self._wake: asyncio.Event | None = None  # set when a write someone waits for is queued
         self.outbox = outbox
         self._probe_every = probe_every_s
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ticket-writer")
-        self._pending: asyncio.Queue[tuple[Item, asyncio.Future[Any]]] | None = None
+        self._pending: asyncio.Queue[tuple[Item, asyncio.Future[Any], bool]] | None = None
         self._task: asyncio.Task[None] | None = None
         self._refs: dict[int, int] = outbox.refs() if outbox else {}
         self.degraded = bool(outbox and outbox.count())  # left over from a previous run
         self.outages = 0
         self._posted = 0  # writes queued without waiting, not through yet
+        self.batches = 0  # transactions (or outbox appends) so far
 
     async def start(self) -> None:
         if self._task is None:
@@ -86,12 +100,12 @@ class BatchWriter:
         self._executor.shutdown(wait=True)
 
     async def submit(self, item: Item) -> Any:
-        return await self._enqueue(item)
+        return await self._enqueue(item, awaited=True)
 
     def post(self, item: Item) -> None:
         """Queue a write without waiting for it: a call goes on talking while its ticket is
         written. Order is kept (one writer); a failure is logged; reads wait for it (barrier)."""
-        fut = self._enqueue(item)
+        fut = self._enqueue(item, awaited=False)
         self._posted += 1
         fut.add_done_callback(self._posted_done)
 
@@ -103,14 +117,16 @@ class BatchWriter:
     async def barrier(self) -> None:
         """Return once every write posted so far has gone through (read-your-writes)."""
         if self._posted:
-            await self._enqueue(BARRIER)
+            await self._enqueue(BARRIER, awaited=True)
 
-    def _enqueue(self, item: Item) -> asyncio.Future[Any]:
+    def _enqueue(self, item: Item, *, awaited: bool) -> asyncio.Future[Any]:
         if self._pending is None:
             self._pending = asyncio.Queue()
             self._task = asyncio.create_task(self._loop(), name="ticket-writer")
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending.put_nowait((item, fut))
+        self._pending.put_nowait((item, fut, awaited))
+        if (awaited or self._pending.qsize() >= self._batch_max) and self._wake is not None:
+            self._wake.set()
         return fut
 
     def real_id(self, ref: int) -> int:
@@ -132,16 +148,34 @@ class BatchWriter:
             else:
                 first = await self._pending.get()
             batch = [first]
-            while len(batch) < self._batch_max and not self._pending.empty():
-                batch.append(self._pending.get_nowait())
-            results = await self._run(loop, [item for item, _ in batch])
-            for (_, fut), result in zip(batch, results, strict=True):
+            await self._gather(batch)
+            self.batches += 1
+            results = await self._run(loop, [item for item, _, _ in batch])
+            for (_, fut, _), result in zip(batch, results, strict=True):
                 if not fut.done():
                     if isinstance(result, _Failure):
                         fut.set_exception(result.error)
                     else:
                         fut.set_result(result)
                 self._pending.task_done()
+
+    async def _gather(self, batch: list[tuple[Item, asyncio.Future[Any], bool]]) -> None:
+        """Add what is queued to the batch; if nobody waits for any of it, linger a moment for
+        more (cut short as soon as a write someone waits for arrives, or the batch is full)."""
+        assert self._pending is not None
+        if self._wake is None:
+            self._wake = asyncio.Event()
+        self._wake.clear()  # before draining: a write queued from now on wakes the wait below
+        self._drain(batch)
+        if self._linger > 0 and len(batch) < self._batch_max and not any(awaited for _, _, awaited in batch):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._linger)
+            self._drain(batch)
+
+    def _drain(self, batch: list[tuple[Item, asyncio.Future[Any], bool]]) -> None:
+        assert self._pending is not None
+        while len(batch) < self._batch_max and not self._pending.empty():
+            batch.append(self._pending.get_nowait())
 
     async def _run(self, loop: asyncio.AbstractEventLoop, items: list[Item]) -> list[Any]:
         token = uuid.uuid4().hex
@@ -180,7 +214,7 @@ class BatchWriter:
                     results.append(self._run_item(session, item))
             merged.flush()
             if self.outbox is not None:
-                session.add(StoreBatch(token=token, at=datetime.now(UTC)))
+                session.execute(_INSERT_BATCH, {"token": token, "at": datetime.now(UTC)})
             return results
 
     def _run_item(self, session: Session, item: Item) -> Any:

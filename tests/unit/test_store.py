@@ -165,6 +165,27 @@ async def test_a_batch_of_interleaved_calls_reads_as_written_one_by_one(store: S
     assert ticket_b.open
 
 
+async def test_queued_writes_wait_for_company_but_never_hold_up_a_waiting_caller(db_url: str) -> None:
+    """Writes nobody waits for linger to share a transaction; a write or read someone waits for
+    ends the linger at once (here the linger is 30 s: the test would time out, not pass late)."""
+    engine = make_engine(db_url)
+    upgrade(engine)
+    store = SqlTicketStore(engine, linger_s=30.0)
+    await store.start()
+    try:
+        ticket_id = await asyncio.wait_for(store.open_call(new_call("linger")), 10)
+        before = store.writer.batches
+        for i in range(5):
+            await store.record(ticket_id, f"e{i}", T0, None)
+            await asyncio.sleep(0.01)  # calls write one at a time, not all at once
+        ticket = await asyncio.wait_for(store.get(ticket_id), 10)  # a read waits for them: no linger
+        assert ticket is not None and [e.kind for e in ticket.events][1:] == [f"e{i}" for i in range(5)]
+        assert store.writer.batches - before == 1  # the five writes and the read's barrier: one transaction
+    finally:
+        await store.stop()
+        engine.dispose()
+
+
 async def test_naive_datetimes_are_refused(store: SqlTicketStore) -> None:
     ticket_id = await store.open_call(new_call())
     with pytest.raises(ValueError, match="naive"):
