@@ -234,20 +234,20 @@ class LabCall:
         """Wait for the engine to end the call."""
         await asyncio.wait_for(self.channel.wait_gone(), timeout)
 
-    async def heard(self, timeout: float = 5.0) -> Path:
-        """The recording of what the caller heard; complete once the call has ended.
+    async def heard(self, timeout: float = 15.0) -> Path:
+        """The recording of what the caller heard, once MixMonitor has finished writing it (it
+        marks the end with a `.done` file). A file that merely stopped growing is not enough: on
+        a busy machine MixMonitor can pause for longer than a poll and a partial file was taken.
 
         Polls a fixed number of times rather than against the wall clock: a busy event loop (a
         test analysing audio) must not turn a slow poll into a missing recording."""
         if not self.ended:
             raise RuntimeError("the call is still up; hang up or wait_ended() first")
         interval = 0.2
-        last = -1
-        for _ in range(max(2, int(timeout / interval))):  # MixMonitor finishes writing just after the hangup
-            size = self.heard_path.stat().st_size if self.heard_path.exists() else -1
-            if size > 44 and size == last:
+        done = self.heard_path.with_name(self.heard_path.name + ".done")
+        for _ in range(max(2, int(timeout / interval))):
+            if done.exists() and self.heard_path.exists():
                 return self.heard_path
-            last = size
             await asyncio.sleep(interval)
         raise FileNotFoundError(f"no complete recording of what the caller heard at {self.heard_path}")
 
