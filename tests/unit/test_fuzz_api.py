@@ -207,7 +207,8 @@ async def test_the_public_request_endpoints_answer_every_body(
             await response.read()
             status = response.status
     event(f"public {status}")
-    assert status in (201, 400, 429), (status, body)
+    # 413: a body over the API's 64 KiB limit (ivr/api/server.py), refused before it is read.
+    assert status in (201, 400, 413, 429), (status, body)
 
 
 # --- what the fuzzing found, fixed since: kept as plain tests ---------------------------------
