@@ -41,10 +41,17 @@ def cache_dir() -> Path:
     return Path(os.environ.get("NUL_ASTERISK_CACHE", "/var/cache/nul"))
 
 
-def free_udp_range(size: int) -> tuple[int, int]:
-    """A block of UDP ports that looks unused (RTP for one instance)."""
+def free_udp_range(size: int, half: int) -> tuple[int, int]:
+    """A block of UDP ports that looks unused (RTP for one instance). Each test worker draws from
+    its own band, the engine (half 0) and the carrier (half 1) from its two halves: an Asterisk
+    binds its RTP ports only during calls, so a range that looks free now could overlap one in
+    use a minute later."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    index = int(worker) % 4 if worker.isdigit() else 0
+    low = 20000 + index * 10000 + half * 5000
+    high = low + 5000
     for _ in range(200):
-        base = random.randrange(20000, 60000 - size, 2)
+        base = random.randrange(low, high - size, 2)
         ok = True
         for port in range(base, base + size, max(1, size // 20)):
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
@@ -117,7 +124,7 @@ def _start_pair(prompts_dir: Path) -> PbxPair:
     name = f"t{os.getpid()}"
     password = secrets.token_urlsafe(16)
     ports = {"sip": free_port(ENGINE_HOST, socket.SOCK_DGRAM), "ari": free_port(), "ami": free_port()}
-    rtp = free_udp_range(1000)
+    rtp = free_udp_range(1000, half=0)
     overrides: dict[str, Any] = {
         "asterisk": {
             "host": ENGINE_HOST,
@@ -146,7 +153,7 @@ def _start_pair(prompts_dir: Path) -> PbxPair:
             host=CARRIER_HOST,
             sip_port=carrier_sip,
             ari_port=free_port(CARRIER_HOST),
-            rtp=free_udp_range(1000),
+            rtp=free_udp_range(1000, half=1),
             engine_host=ENGINE_HOST,
             engine_sip_port=ports["sip"],
             password=secrets.token_urlsafe(16),
