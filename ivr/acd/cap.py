@@ -16,13 +16,13 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, insert, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ivr.tickets.commands import command
 from ivr.tickets.models import DailyAdmissions
 from ivr.tickets.store import SqlTicketStore
-from ivr.tickets.writer import StoreUnavailable, unavailable
+from ivr.tickets.writer import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -89,13 +89,9 @@ class DailyCap:
             return await asyncio.to_thread(self.admit_sync, moment)
         if self.store.degraded:
             return await self._admit_offline(day)
-        try:
+        try:  # the writer turns a database outage into StoreUnavailable
             admitted = await self.store.run_write(lambda session: self._admit_in(session, day))
         except StoreUnavailable:
-            return await self._admit_offline(day)
-        except SQLAlchemyError as exc:
-            if not unavailable(exc):
-                raise
             return await self._admit_offline(day)
         self._offline.pop(day, None)  # the database's count includes them again
         return admitted

@@ -211,18 +211,11 @@ class BatchWriter:
                     results.append(None)
                 else:
                     merged.flush()  # what came before goes first
-                    results.append(self._run_item(session, item))
+                    results.append(item.run(session, self._ref) if isinstance(item, Command) else item(session))
             merged.flush()
             if self.outbox is not None:
                 session.execute(_INSERT_BATCH, {"token": token, "at": datetime.now(UTC)})
             return results
-
-    def _run_item(self, session: Session, item: Item) -> Any:
-        if isinstance(item, _Barrier):
-            return None
-        if isinstance(item, Command):
-            return item.run(session, self._ref)
-        return item(session)
 
     def _ref(self, provisional: int) -> int:
         try:
