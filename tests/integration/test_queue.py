@@ -16,7 +16,7 @@ from ivr.clock import ShiftedClock
 from ivr.lab.carrier import LabCall
 from ivr.privacy.jobs import JOB_ID as PURGE_JOB
 from tests.harness.callers import Script, Watcher, hang_up_at_beep
-from tests.harness.listen import PromptEar, contains
+from tests.harness.listen import PromptEar, contains, loudness
 from tests.harness.pbx import PbxPair
 from tests.harness.queueline import CONSENT_FLOW, queue_line, talk
 from tests.harness.voices import Voices
@@ -39,8 +39,10 @@ async def test_longest_idle_answers_with_audio_both_ways(pbx: PbxPair, tmp_path:
         assert first.operator_id == line.engine.distributor.agents["anna"].info.id  # idle the longest
         assert first.destination == "operator:anna"
         # The caller heard the operator's voice, the operator heard the caller's.
-        assert contains(await call.heard(), voices.operator)
-        assert contains(await anna.last_heard(), voices.caller)
+        heard, anna_heard = await call.heard(), await anna.last_heard()
+        timeline = [(e.kind, e.at.time().isoformat("milliseconds")) for e in first.events]
+        assert contains(heard, voices.operator), (loudness(heard), timeline)
+        assert contains(anna_heard, voices.caller), (loudness(anna_heard), timeline)
         kinds = [e.kind for e in first.events]
         assert kinds.index("queue_admitted") < kinds.index("offer") < kinds.index("operator_answered")
 

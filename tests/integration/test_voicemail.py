@@ -145,6 +145,8 @@ async def test_messages_spoken_cut_short_and_silent(
     heard = await PromptEar(prompts_cache).hear(await calls["spoken"].heard())
     assert heard[:2] == ["closed_hours", "vm_greeting_closed"]
     assert {"vm_record_instructions", "vm_saved", "vm_callback_is", "vm_callback_confirm", "vm_thanks"} <= set(heard)
+    read_back = heard[heard.index("vm_callback_is") + 1 : heard.index("vm_callback_confirm")]
+    assert read_back == [f"digit_{d}" for d in "3331000001"], heard  # the number, digit by digit
 
     cut = await message_of(line, tickets["hangup"].id, lambda m: m.transcript_status == "done")
     assert cut.ended_by == "hangup" and not cut.empty
