@@ -63,16 +63,26 @@ class Followed:
         return float(np.mean(evidence)) if evidence else 0.0
 
 
+def _energy(audio: np.ndarray) -> np.ndarray:
+    """Running energy: the energy of audio[a:b] is energy[b] - energy[a]."""
+    return np.concatenate(([0.0], np.cumsum(audio * audio)))
+
+
+def _normalised(corr: np.ndarray, energy: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Raw correlations (one per offset) divided by the energy of both sides: 1.0 where the
+    recording is the reference, at whatever level it was played."""
+    m = len(ref)
+    window = np.sqrt(np.maximum(energy[m : m + len(corr)] - energy[: len(corr)], 1e-9))
+    return corr / (window * np.linalg.norm(ref) + 1e-9)
+
+
 def _best(audio: np.ndarray, piece: np.ndarray, lo: int, hi: int) -> tuple[int, float]:
     """Offset in [lo, hi] where `piece` correlates best with the recording, and the score."""
     lo, hi = max(lo, 0), min(hi, len(audio) - len(piece))
     if hi < lo:
         return lo, 0.0
     seg = audio[lo : hi + len(piece)]
-    corr = np.correlate(seg, piece, "valid")
-    energy = np.concatenate(([0.0], np.cumsum(seg * seg)))
-    window = np.sqrt(np.maximum(energy[len(piece) :] - energy[: -len(piece)], 1e-9))
-    score = corr / (window * np.linalg.norm(piece) + 1e-9)
+    score = _normalised(np.correlate(seg, piece, "valid"), _energy(seg), piece)
     i = int(np.argmax(score))
     return lo + i, float(score[i])
 
@@ -142,8 +152,7 @@ class PromptEar:
         if n < m or m == 0:
             return []
         corr = np.fft.irfft(spec.rfft * np.conj(_template_fft(self, name, spec.size)), spec.size)[: n - m + 1]
-        window = np.sqrt(np.maximum(spec.energy[m:] - spec.energy[:-m], 1e-9))
-        score = corr / (window * np.linalg.norm(tmpl) + 1e-9)
+        score = _normalised(corr, spec.energy, tmpl)
         # Audio lost inside the opening makes it line up early (by what was lost), never late.
         search, slack = min(int(SEARCH_S * RATE), m // 4), int(4 * SLIP_S * RATE)
         found: list[tuple[float, float]] = []
@@ -199,7 +208,7 @@ class _Spectrum:
         self.audio = audio
         self.size = 1 << (len(audio) + int(PREFIX_S * RATE)).bit_length()
         self.rfft = np.fft.rfft(audio, self.size)
-        self.energy = np.concatenate(([0.0], np.cumsum(audio * audio)))
+        self.energy = _energy(audio)
 
 
 @lru_cache(maxsize=4096)
