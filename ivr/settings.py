@@ -175,7 +175,9 @@ class PromptSettings(Section):
     install_dir: ConfigPath | None = Field(
         None, description="external Asterisk: where the engine writes prompts (default: asterisk.sounds_dir)"
     )
-    voice: str = Field("it", description="espeak-ng voice for synthetic prompts")
+    voice: str = Field(
+        "it", pattern=r"^[A-Za-z0-9][A-Za-z0-9_+-]*$", description="espeak-ng voice for synthetic prompts"
+    )
     speed_wpm: int = Field(150, ge=80, le=400, description="espeak-ng speaking rate, words per minute")
 
 

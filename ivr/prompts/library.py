@@ -234,7 +234,9 @@ class PromptLibrary:
             )
         with tempfile.TemporaryDirectory() as tmp:
             raw = Path(tmp) / "raw.wav"
-            _run([espeak, "-v", self.voice, "-s", str(self.speed), "-w", str(raw), text])
+            # The text goes on stdin, never on the command line: a message such as "-f FILE" or
+            # "-w FILE" written by a supervisor must be spoken, not read as espeak-ng options.
+            _run([espeak, "-v", self.voice, "-s", str(self.speed), "-w", str(raw), "--stdin"], stdin=text)
             _convert(raw, target)
 
 
@@ -244,11 +246,13 @@ def _convert(source: Path, target: Path) -> None:
     if sox is None:
         raise PromptError("sox is not installed (apt-get install sox libsox-fmt-all)")
     tmp = target.with_suffix(".part.wav")
-    _run([sox, str(source), "-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer", str(tmp)])
+    # Absolute paths: a file name starting with "-" must never reach sox as an option.
+    fmt = ["-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer"]
+    _run([sox, str(source.absolute()), *fmt, str(tmp.absolute())])
     tmp.replace(target)
 
 
-def _run(cmd: list[str]) -> None:
-    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+def _run(cmd: list[str], *, stdin: str | None = None) -> None:
+    result = subprocess.run(cmd, input=stdin, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise PromptError(f"{Path(cmd[0]).name} failed ({result.returncode}): {result.stderr.strip()[:300]}")
