@@ -1,7 +1,9 @@
 """The web channel as the engine runs it: take a request, acknowledge it, answer it.
 
 Everything the citizen sends is in the store before any e-mail is attempted, and each e-mail's
-fate is written on the ticket's timeline.
+fate is written on the ticket's timeline. Receipts go to an address nobody has verified, so their
+number is capped per hour overall and per recipient per day: past a cap the request is still taken,
+only its receipt is held back (and the ticket says so).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,7 +20,7 @@ from ivr.clock import Clock
 from ivr.tickets.config import SlaSettings
 from ivr.tickets.store import SqlTicketStore
 from ivr.webrequests import service
-from ivr.webrequests.config import WebRequestSettings
+from ivr.webrequests.config import MailSettings, WebRequestSettings
 from ivr.webrequests.form import parse
 from ivr.webrequests.mail import Mailer, receipt_text, reply_text
 
@@ -32,6 +34,41 @@ class Received:
     ticket_id: int
     due: datetime
     receipt_sent: bool
+    receipt_held: bool = False  # a mail cap kept it back (not a mail failure)
+
+
+class ReceiptBudget:
+    """How many receipts may still go out: `max_receipts_per_hour` across all addresses, and
+    `max_receipts_per_recipient` per address and day. Counted on the service clock, in memory: a
+    restart forgets, which errs towards sending a few more, never towards losing a request."""
+
+    def __init__(self, settings: MailSettings) -> None:
+        self.per_hour = settings.max_receipts_per_hour
+        self.per_recipient = settings.max_receipts_per_recipient
+        self._all: deque[datetime] = deque()
+        self._by_recipient: dict[str, deque[datetime]] = {}
+
+    def take(self, recipient: str, now: datetime) -> str | None:
+        """None when the receipt may go (and it is counted); else the setting that holds it back."""
+        _expire(self._all, now - timedelta(hours=1))
+        key = recipient.casefold()
+        mine = self._by_recipient.setdefault(key, deque())
+        _expire(mine, now - timedelta(days=1))
+        if len(self._all) >= self.per_hour:
+            return "mail.max_receipts_per_hour"
+        if len(mine) >= self.per_recipient:
+            return "mail.max_receipts_per_recipient"
+        self._all.append(now)
+        mine.append(now)
+        if len(self._by_recipient) > 10_000:  # forget quiet addresses rather than grow without bound
+            for address in [a for a, times in self._by_recipient.items() if not times]:
+                del self._by_recipient[address]
+        return None
+
+
+def _expire(times: deque[datetime], before: datetime) -> None:
+    while times and times[0] <= before:
+        times.popleft()
 
 
 class WebRequestChannel:
@@ -54,6 +91,7 @@ class WebRequestChannel:
         self.tz = tz
         self.service_name = service_name
         self._seen: dict[str, deque[float]] = {}
+        self._receipts = ReceiptBudget(mailer.settings)
 
     def _admit(self, address: str) -> None:
         """A few requests per address and window: enough for people, not for a script."""
@@ -76,7 +114,11 @@ class WebRequestChannel:
         hours = self.sla.web_reply_hours
         ticket_id = await self.store.run_write(lambda s: service.receive(s, form, now, tz=self.tz, reply_hours=hours))
         view = await self.store.run_read(lambda s: service.view(s, ticket_id))
-        subject, body = receipt_text(ticket_id, form.subject, view.due, self.tz, self.service_name)
+        held = self._receipts.take(form.email, self.clock.now()) if self.mailer.settings.host else None
+        if held is not None:
+            await self.store.record(ticket_id, "mail_receipt", self.clock.now(), {"sent": False, "held": held})
+            return Received(ticket_id, view.due, False, receipt_held=True)
+        subject, body = receipt_text(ticket_id, view.due, self.tz, self.service_name)
         sent = await self.mailer.send(form.email, subject, body)
         await self.store.record(ticket_id, "mail_receipt", self.clock.now(), {"sent": sent})
         return Received(ticket_id, view.due, sent)
@@ -86,7 +128,7 @@ class WebRequestChannel:
         now = self.clock.now()
         view = await self.store.run_write(lambda s: service.reply(s, ticket_id, text, by, now))
         assert view.reply is not None
-        subject, body = reply_text(ticket_id, view.subject, view.reply, self.service_name)
+        subject, body = reply_text(ticket_id, view.reply, self.service_name)
         sent = await self.mailer.send(view.email, subject, body)
         await self.store.record(ticket_id, "mail_reply", self.clock.now(), {"sent": sent})
         return view, sent

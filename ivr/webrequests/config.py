@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+)
+
+from ivr.configfile import resolve_relative
 
 
 class WebRequestSettings(BaseModel):
@@ -14,15 +27,58 @@ class WebRequestSettings(BaseModel):
     max_message_chars: int = Field(5000, ge=100, le=50_000, description="longest request text")
 
 
+def _existing_file(value: Path, info: ValidationInfo) -> Path:
+    """Relative to the config file, like every path in it; checked now, not at the first e-mail."""
+    base = (info.context or {}).get("base_dir")
+    path = resolve_relative(Path(base), value) if base else value.expanduser()
+    if not path.is_file():
+        raise ValueError(f"no such file: {path}")
+    return path
+
+
+_PORTS = {"none": 25, "starttls": 587, "implicit": 465}
+
+
 class MailSettings(BaseModel):
-    """Where replies and receipts to citizens are sent from; no host: they are kept, not sent."""
+    """Where replies and receipts to citizens are sent from; no host: they are kept, not sent.
+
+    TLS is on and verified by default: the messages carry citizens' addresses and requests, and a
+    password must never cross the network in clear.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     host: str | None = Field(None, description="SMTP server; unset: nothing is e-mailed (replies stay in the store)")
-    port: int = Field(25, ge=1, le=65535, description="SMTP port")
-    starttls: bool = Field(False, description="upgrade the connection with STARTTLS")
-    username: str | None = Field(None, description="SMTP login, if the server needs one")
+    tls: Literal["starttls", "implicit", "none"] = Field(
+        "starttls",
+        description="starttls: upgrade the connection, refuse servers that do not offer it; implicit: TLS from "
+        "the first byte (SMTPS, port 465); none: plain text, only for a relay on the same machine, never with a login",
+    )
+    port: int | None = Field(
+        None, ge=1, le=65535, description="SMTP port (default: 587 with starttls, 465 with implicit, 25 with none)"
+    )
+    ca_file: Annotated[Path, AfterValidator(_existing_file)] | None = Field(
+        None,
+        description="PEM file of the CA that signed the server's certificate (a private CA); default: the system's",
+    )
+    username: str | None = Field(None, description="SMTP login, if the server needs one (needs TLS)")
     password: SecretStr | None = Field(None, description="secret: environment or secrets file")
     sender: str = Field("Numero per il lavoro <noreply@localhost>", description="the From: of e-mails to citizens")
     timeout_s: float = Field(10, gt=0, description="SMTP timeout")
+    max_receipts_per_hour: int = Field(
+        200, ge=0, description="receipts sent per hour, all addresses together; beyond it they are held back"
+    )
+    max_receipts_per_recipient: int = Field(
+        3, ge=0, description="receipts sent to one e-mail address per day; beyond it they are held back"
+    )
+
+    @field_validator("username")
+    @classmethod
+    def _login_needs_tls(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("tls") == "none":
+            raise ValueError("an SMTP login needs mail.tls: starttls or implicit (credentials are never sent in clear)")
+        return value
+
+    @property
+    def effective_port(self) -> int:
+        return self.port if self.port is not None else _PORTS[self.tls]

@@ -19,6 +19,8 @@ TOPICS = {
 _EMAIL = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$")
 _PHONE = re.compile(r"^\+?[0-9 ]{6,20}$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Fields that end up in e-mail headers: a line break there would add headers (Bcc:, a new body).
+_HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 
 
 @dataclass(frozen=True)
@@ -41,10 +43,13 @@ def parse(data: Mapping[str, Any], *, max_message: int = 5000) -> RequestForm:
     """The request, or FormErrors naming every wrong field at once."""
     errors: dict[str, str] = {}
 
-    def text(field: str, low: int, high: int, label: str) -> str:
+    def text(field: str, low: int, high: int, label: str, *, header: bool = False) -> str:
         value = data.get(field)
         if not isinstance(value, str):
             value = ""
+        if header and _HEADER_UNSAFE.search(value):
+            errors[field] = f"{label}: non può contenere a capo o caratteri di controllo"
+            return value
         value = _CONTROL.sub("", _encodable(value)).strip()
         if len(value) < low:
             errors[field] = f"{label}: campo obbligatorio" if not value else f"{label}: almeno {low} caratteri"
@@ -52,8 +57,8 @@ def parse(data: Mapping[str, Any], *, max_message: int = 5000) -> RequestForm:
             errors[field] = f"{label}: al massimo {high} caratteri"
         return value
 
-    name = text("name", 2, 128, "Nome e cognome")
-    email = text("email", 3, 254, "E-mail")
+    name = text("name", 2, 128, "Nome e cognome", header=True)
+    email = text("email", 3, 254, "E-mail", header=True)
     if "email" not in errors and not _EMAIL.match(email):
         errors["email"] = "E-mail: indirizzo non valido"
     phone_raw = data.get("phone")
@@ -63,7 +68,7 @@ def parse(data: Mapping[str, Any], *, max_message: int = 5000) -> RequestForm:
     topic = data.get("topic")
     if not isinstance(topic, str) or topic not in TOPICS:
         errors["topic"] = "Chi scrive: scegliere una delle voci"
-    subject = text("subject", 3, 200, "Oggetto")
+    subject = text("subject", 3, 200, "Oggetto", header=True)
     message = text("message", 10, max_message, "Richiesta")
     privacy = data.get("privacy")
     if not (privacy is True or (isinstance(privacy, str) and privacy in ("on", "true", "1", "yes"))):

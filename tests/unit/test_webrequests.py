@@ -125,7 +125,7 @@ async def desk(db_url: str, inbox: Inbox) -> AsyncIterator[Desk]:
     upgrade(db)
     store = SqlTicketStore(db, tz=ROME)
     clock = ShiftedClock(NOW)
-    mail = MailSettings(host="127.0.0.1", port=inbox.port, sender="NUL <noreply@nul.example>")
+    mail = MailSettings(host="127.0.0.1", port=inbox.port, tls="none", sender="NUL <noreply@nul.example>")
     channel = WebRequestChannel(
         store,
         SmtpMailer(mail),
