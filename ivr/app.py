@@ -35,6 +35,7 @@ from ivr.callflows.session import CallSession, NodeHandler, Resume
 from ivr.clock import Clock
 from ivr.configfile import ConfigError
 from ivr.console.services import ConsoleServices
+from ivr.dialout import DialGuard, store_audit
 from ivr.factories import (
     load_main_flow,
     make_ami,
@@ -223,7 +224,7 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
     ari, ami = make_ari(settings), make_ami(settings)
     calendar = make_calendar(settings)
     closures = make_closures(settings, db)
-    operators = OperatorDirectory(db)
+    operators = OperatorDirectory(db, settings.dialout)
     clock = clock or make_clock(settings)
 
     async def persist_presence(login: str, presence: str, reason: str | None) -> None:
@@ -236,9 +237,10 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
     async def ticket_event(ticket_id: int, kind: str, detail: dict[str, Any]) -> None:
         await store.record(ticket_id, kind, clock.now(), detail)
 
-    distributor = Distributor(
-        AriOfferer(ari, language=settings.service.language), settings.queue, clock, persist_presence, ticket_event
+    offerer = DialGuard(  # an operator's home number passes the allow-list, and is audited
+        AriOfferer(ari, language=settings.service.language), settings.dialout, store_audit(store, clock.now), "queue"
     )
+    distributor = Distributor(offerer, settings.queue, clock, persist_presence, ticket_event)
     recordings = RecordingStore(db, ari, settings.paths.data_dir / "recordings", store)
     t = settings.transcription
     transcriber = VoskTranscriber(
@@ -256,7 +258,7 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
         "queue": QueueStep(
             distributor, cap, AriBridging(ari, record_format=settings.queue.record_format), settings.queue, recordings
         ),
-        "voicemail": VoicemailStep(voicemail, settings.voicemail),
+        "voicemail": VoicemailStep(voicemail, settings.voicemail, settings.dialout),
         "survey": survey,
     }
     return Engine(

@@ -127,6 +127,7 @@ def make_console_services(
         clock,
         ring_timeout_s=q.ring_timeout_s,
         caller_id=settings.service.did,
+        dialout=settings.dialout,
     )
     return ConsoleServices(
         accounts=Accounts(db),

@@ -34,6 +34,7 @@ from ivr.configfile import (
     resolve_relative,
     validate,
 )
+from ivr.dialout import DialoutSettings
 from ivr.hours.config import CampaignConfig, HoursSettings
 from ivr.privacy.config import RetentionSettings
 from ivr.stats.config import StatsSettings
@@ -236,6 +237,7 @@ class Settings(Section):
     web_requests: WebRequestSettings = WebRequestSettings()
     mail: MailSettings = MailSettings()
     retention: RetentionSettings = RetentionSettings()
+    dialout: DialoutSettings = DialoutSettings()
     stats: StatsSettings = StatsSettings()
     campaigns: list[CampaignConfig] = Field(
         default_factory=list, description="quality campaigns: calls may be recorded, after a notice and consent"

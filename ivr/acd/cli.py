@@ -16,7 +16,7 @@ def _directory(settings: Settings) -> Any:
 
     db = make_engine(settings.database_url)
     upgrade(db)
-    return OperatorDirectory(db)
+    return OperatorDirectory(db, settings.dialout)
 
 
 def _now(settings: Settings) -> Any:

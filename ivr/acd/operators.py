@@ -16,11 +16,11 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from ivr.dialout import DialoutSettings, NumberRefused, check
 from ivr.tickets.models import Operator
 
 REALM = "nul"
 LOGIN = re.compile(r"^[a-z][a-z0-9_.-]{1,31}$")
-NUMBER = re.compile(r"^\+?[0-9]{4,20}$")
 PRESENCES = ("logged_out", "available", "paused")
 
 
@@ -64,8 +64,18 @@ def sip_digest(login: str, password: str) -> str:
 
 
 class OperatorDirectory:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, dialout: DialoutSettings | None = None) -> None:
+        """`dialout`: the numbers an operator's outside number may be (the default allow-list
+        when not given)."""
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self.dialout = dialout or DialoutSettings()
+
+    def _outside(self, number: str) -> str:
+        """The number as the carrier will be dialled with, or OperatorError saying why not."""
+        try:
+            return check(number, self.dialout)
+        except NumberRefused as exc:
+            raise OperatorError(f"outside {exc}") from None
 
     def add(
         self,
@@ -79,10 +89,10 @@ class OperatorDirectory:
         skills: list[str] | None = None,
     ) -> tuple[OperatorInfo, str | None]:
         """Create an operator; returns it and the softphone password (generated unless given)."""
+        if outside_number is not None:  # first: a number that costs money is the worse mistake
+            outside_number = self._outside(outside_number)
         if not LOGIN.match(login):
             raise OperatorError(f"login {login!r}: 2-32 characters, lower-case letters, digits, . _ -")
-        if outside_number is not None and not NUMBER.match(outside_number):
-            raise OperatorError(f"outside number {outside_number!r}: digits only, optionally a leading +")
         if not softphone and outside_number is None:
             raise OperatorError("an operator needs a softphone or an outside number to be reached")
         secret = (password or secrets.token_urlsafe(12)) if softphone else None
@@ -122,9 +132,7 @@ class OperatorDirectory:
         with self._sessions.begin() as session:
             row = self._get(session, login)
             if outside_number is not None:
-                if outside_number and not NUMBER.match(outside_number):
-                    raise OperatorError(f"outside number {outside_number!r}: digits only, optionally a leading +")
-                row.outside_number = outside_number or None
+                row.outside_number = self._outside(outside_number) if outside_number else None
             if skills is not None:
                 row.skills = skills
             if active is not None:

@@ -3,7 +3,9 @@ home number, as for queue calls), and once they answer the engine dials the citi
 carrier and connects the two. The attempt's result is recorded on the ticket by itself.
 
 While the callback runs the operator is paused (reason "callback"), so the queue does not offer
-them a call in the middle of it; their previous presence comes back afterwards.
+them a call in the middle of it; their previous presence comes back afterwards. The citizen's
+number must pass the dial-out allow-list (`dialout:`), and every leg through the carrier is
+audited with the number, the operator and the ticket.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -19,6 +20,7 @@ from ivr.acd.agents import AgentState, AgentTransitionError
 from ivr.acd.distributor import Distributor, Offerer, OfferFailed
 from ivr.acd.step import Bridging
 from ivr.clock import Clock
+from ivr.dialout import DIAL_CONTEXT, DialGuard, DialoutSettings, NumberRefused, check, store_audit
 from ivr.tasks import spawn
 from ivr.telephony.errors import AriError, AriUnavailable, CallerHungUp
 from ivr.telephony.ports import CallChannel
@@ -26,7 +28,6 @@ from ivr.tickets.store import SqlTicketStore
 from ivr.voicemail import messages
 
 log = logging.getLogger(__name__)
-NUMBER = re.compile(r"^\+?[0-9]{4,20}$")
 PAUSE_REASON = "callback"
 NOTE = "richiamata dalla console"
 
@@ -63,8 +64,10 @@ class CallbackService:
         citizen_timeout_s: float = 40.0,
         carrier: str = "carrier",
         caller_id: str | None = None,
+        dialout: DialoutSettings | None = None,
     ) -> None:
-        self.offerer = offerer
+        self.dialout = dialout or DialoutSettings()
+        self.offerer = DialGuard(offerer, self.dialout, store_audit(store, clock.now), "callback")
         self.bridging = bridging
         self.distributor = distributor
         self.store = store
@@ -80,8 +83,11 @@ class CallbackService:
         return self.calls.get(login)
 
     async def start(self, login: str, ticket_id: int, number: str) -> CallbackCall:
-        if not NUMBER.match(number):
-            raise CallbackError(f"numero da richiamare non valido: {number!r}")
+        try:
+            number = check(number, self.dialout)
+        except NumberRefused as exc:
+            log.warning("callback of ticket %s by %s refused: %s", ticket_id, login, exc)
+            raise CallbackError(exc.italian) from None
         agent = self.distributor.agents.get(login)
         if agent is None:
             raise CallbackError("operatore non attivo nella coda")
@@ -116,6 +122,7 @@ class CallbackService:
     async def _run(self, call: CallbackCall, endpoint: str, previous: tuple[str, str | None]) -> None:
         operator: CallChannel | None = None
         citizen: CallChannel | None = None
+        DIAL_CONTEXT.set({"login": call.login, "ticket": call.ticket_id})  # this task's audit entries
         try:
             try:
                 operator = await self.offerer.dial(

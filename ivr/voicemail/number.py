@@ -1,7 +1,10 @@
 """Which number to call the citizen back on: the caller id, confirmed by a key, or typed in.
 
 Read back digit by digit in Italian ("tre, tre, tre..."), so a mistake is heard and corrected
-before the call ends, not discovered by the operator ten days later.
+before the call ends, not discovered by the operator ten days later. Only a number the engine
+may dial out (`dialout:`) is accepted: a premium or foreign caller id is not offered back, and
+a typed one is refused on the spot ("the number is not valid") and asked again, because the
+caller is still on the line to give another one; an operator finding it ten days later cannot.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from dataclasses import dataclass
 
 from ivr.callflows.keys import collect, one_key
 from ivr.callflows.session import CallContext
+from ivr.dialout import DialoutSettings, NumberRefused, check
 from ivr.voicemail.config import VoicemailSettings
 
 CONFIRMED, TYPED, CALLER_ID, NONE = "confirmed", "typed", "caller_id", "none"
@@ -22,27 +26,39 @@ class CallbackNumber:
     source: str
 
 
-def usable(number: str | None, settings: VoicemailSettings) -> str | None:
-    """A caller id worth offering back: digits only (a leading + kept), a plausible length."""
+def usable(number: str | None, settings: VoicemailSettings, dialout: DialoutSettings | None = None) -> str | None:
+    """A number worth calling back: digits only (a leading + kept), a plausible length, and one
+    the engine may dial out (`dialout.allowed_prefixes`)."""
+    return None if refusal(number, settings, dialout) else (number or "").strip()
+
+
+def refusal(number: str | None, settings: VoicemailSettings, dialout: DialoutSettings | None = None) -> str | None:
+    """Why the number cannot be a callback number, or None when it can."""
     if not number:
-        return None
+        return "empty"
     cleaned = number.strip()
     if not re.fullmatch(r"\+?[0-9]+", cleaned):
-        return None
+        return "not digits"
     digits = cleaned.lstrip("+")
     if not settings.number_min_digits <= len(digits) <= settings.number_max_digits:
-        return None
-    return cleaned
+        return "length"
+    try:
+        check(cleaned, dialout or DialoutSettings())
+    except NumberRefused as exc:
+        return exc.reason
+    return None
 
 
-async def ask_callback_number(ctx: CallContext, settings: VoicemailSettings) -> CallbackNumber:
+async def ask_callback_number(
+    ctx: CallContext, settings: VoicemailSettings, dialout: DialoutSettings | None = None
+) -> CallbackNumber:
     """Confirm the caller id, or have a number typed; a hangup keeps the caller id unconfirmed."""
-    candidate = usable(ctx.channel.caller.number, settings)
+    candidate = usable(ctx.channel.caller.number, settings, dialout)
     fallback = CallbackNumber(candidate, CALLER_ID if candidate else NONE)
     ctx.data["callback"] = fallback
     for attempt in range(settings.attempts):
         if candidate is None:
-            candidate = await _typed(ctx, settings)
+            candidate = await _typed(ctx, settings, dialout)
             if candidate is None:
                 continue
             source = TYPED
@@ -59,7 +75,7 @@ async def ask_callback_number(ctx: CallContext, settings: VoicemailSettings) -> 
     return fallback
 
 
-async def _typed(ctx: CallContext, settings: VoicemailSettings) -> str | None:
+async def _typed(ctx: CallContext, settings: VoicemailSettings, dialout: DialoutSettings | None) -> str | None:
     ctx.channel.clear_digits()
     await ctx.say("vm_callback_enter", interruptible=True)
     entry = await collect(
@@ -70,11 +86,13 @@ async def _typed(ctx: CallContext, settings: VoicemailSettings) -> str | None:
         total_timeout=settings.key_timeout_s * 6,
         monotonic=ctx.clock.monotonic,
     )
-    number = usable(entry.replace("*", "") if entry else None, settings)
-    if number is None:
-        await ctx.event("callback_number_invalid", entered=entry)
+    typed = entry.replace("*", "") if entry else None
+    why = refusal(typed, settings, dialout)
+    if why is not None:
+        await ctx.event("callback_number_invalid", entered=entry, why=why)
         await ctx.say("vm_callback_invalid")
-    return number
+        return None
+    return (typed or "").strip()
 
 
 async def _confirm(ctx: CallContext, number: str, settings: VoicemailSettings) -> str | None:

@@ -11,6 +11,7 @@ import uuid
 
 from ivr.callflows.model import VoicemailNode
 from ivr.callflows.session import CallContext
+from ivr.dialout import DialoutSettings
 from ivr.telephony.errors import AriError, AriUnavailable, CallerHungUp
 from ivr.telephony.ports import RecordingResult
 from ivr.tickets.models import CallOutcome
@@ -28,9 +29,12 @@ GREETINGS = {
 
 
 class VoicemailStep:
-    def __init__(self, service: VoicemailService, settings: VoicemailSettings) -> None:
+    def __init__(
+        self, service: VoicemailService, settings: VoicemailSettings, dialout: DialoutSettings | None = None
+    ) -> None:
         self.service = service
         self.settings = settings
+        self.dialout = dialout or DialoutSettings()
 
     async def __call__(self, ctx: CallContext, node: VoicemailNode) -> str | None:
         reason = str(ctx.data.get("voicemail_reason") or node.reason)
@@ -42,13 +46,13 @@ class VoicemailStep:
         else:
             name, result = await self._message(ctx, reason)
             message_id, ended_by = await self._save(ctx, name, result, box, reason), result.ended_by
-        number = CallbackNumber(usable(ctx.channel.caller.number, self.settings), "caller_id")
+        number = CallbackNumber(usable(ctx.channel.caller.number, self.settings, self.dialout), "caller_id")
         if number.number is None:
             number = CallbackNumber(None, "none")
         if ended_by != "hangup":
             try:
                 await ctx.say("vm_saved")
-                number = await ask_callback_number(ctx, self.settings)
+                number = await ask_callback_number(ctx, self.settings, self.dialout)
                 await ctx.say("vm_thanks")
             except CallerHungUp:
                 number = ctx.data.get("callback", number)

@@ -1,0 +1,200 @@
+"""Which numbers the engine may dial out through the carrier, and the audit of every dial-out.
+
+The engine pays for every call it places: an operator's home number, the citizen called back.
+A number typed by a caller, a web form or a careless administrator could otherwise be a premium
+line (89x, 178, 144/166, 199), a network service code (4xx), a short code or a foreign number,
+so one allow-list of prefixes decides, for every dial-out, in one place. Numbers are compared in
+one canonical form (+<country code><national number>), so `+39 06...`, `0039 06...` and
+`06...` are the same number and a prefix is written once.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+log = logging.getLogger(__name__)
+
+_RAW = re.compile(r"^\+?[0-9]+$")
+_CARRIER_ENDPOINT = re.compile(r"^PJSIP/(?P<number>[^@/]+)@(?P<trunk>[A-Za-z0-9_.-]+)$")
+E164_MAX_DIGITS = 15
+
+
+class DialoutSettings(BaseModel):
+    """The `dialout:` section: numbers the engine may call through the carrier."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    country_code: str = Field(
+        "39", pattern=r"^[1-9][0-9]{0,2}$", description="the service's country: national numbers are in this plan"
+    )
+    allowed_prefixes: list[str] = Field(
+        default_factory=lambda: ["0", "3"],
+        description="numbers dialled out must start with one of these (national, or +CC/00CC for abroad); "
+        "default: Italian geographic (0...) and mobile (3...) numbers",
+    )
+    refused_prefixes: list[str] = Field(
+        default_factory=lambda: ["1", "4", "8"],
+        description="refused even when allowed above: premium and shared-cost (89x, 84x, 178, 199, 144, 166), "
+        "service codes (4xx), short codes (1xx)",
+    )
+    min_digits: int = Field(6, ge=3, le=15, description="shortest national number dialled (shorter: a short code)")
+    max_digits: int = Field(11, ge=3, le=15, description="longest national number dialled")
+
+    @field_validator("allowed_prefixes", "refused_prefixes")
+    @classmethod
+    def _prefixes(cls, value: list[str]) -> list[str]:
+        for prefix in value:
+            if not _RAW.match(prefix.strip()):
+                raise ValueError(f"prefix {prefix!r}: digits only, optionally a leading +")
+        return [p.strip() for p in value]
+
+
+class NumberRefused(ValueError):
+    """A number the engine will not dial; `reason` says why in a few words, for people."""
+
+    def __init__(self, number: str, reason: str, motivo: str) -> None:
+        self.number, self.reason, self.motivo = number, reason, motivo
+        super().__init__(f"number {number!r} may not be dialled out: {reason} (dialout.allowed_prefixes)")
+
+    @property
+    def italian(self) -> str:
+        return f"il numero {self.number} non può essere chiamato: {self.motivo}"
+
+
+def canonical(raw: str, country_code: str) -> str:
+    """`+<country code><number>`: `00` is the international prefix, anything else is national."""
+    text = raw.strip()
+    if text.startswith("+"):
+        return text
+    if text.startswith("00"):
+        return "+" + text[2:]
+    return f"+{country_code}{text}"
+
+
+def check(number: str, settings: DialoutSettings) -> str:
+    """The number as the carrier is dialled with (national for the service's country, +CC...
+    abroad), or NumberRefused naming why."""
+    text = number.strip()
+    if not _RAW.match(text):
+        raise NumberRefused(number, "digits only, optionally a leading +", "sono ammesse solo cifre")
+    full = canonical(text, settings.country_code)
+    if len(full) - 1 > E164_MAX_DIGITS:
+        raise NumberRefused(number, "too long", "numero troppo lungo")
+    home = "+" + settings.country_code
+    national = full[len(home) :] if full.startswith(home) else None
+    refused = [p for p in settings.refused_prefixes if full.startswith(canonical(p, settings.country_code))]
+    if refused:
+        raise NumberRefused(number, _kind(national), "numero a pagamento, di servizio o breve")
+    if not any(full.startswith(canonical(p, settings.country_code)) for p in settings.allowed_prefixes):
+        if national is None:
+            raise NumberRefused(number, "international numbers are not allowed", "numero estero non ammesso")
+        raise NumberRefused(number, _kind(national), "numero non ammesso (solo fissi e cellulari italiani)")
+    if national is not None:
+        if len(national) < settings.min_digits:
+            raise NumberRefused(number, "too short (a short code)", "numero troppo corto")
+        if len(national) > settings.max_digits:
+            raise NumberRefused(number, "too long", "numero troppo lungo")
+        return national
+    return full
+
+
+def _kind(national: str | None) -> str:
+    if national is None:
+        return "international numbers are not allowed"
+    if national.startswith(("89", "84", "178", "199", "144", "166")):
+        return "premium or shared-cost number"
+    if national.startswith("4"):
+        return "network service code"
+    if national.startswith("1"):
+        return "short code or non-geographic number"
+    return "prefix not in the allow-list"
+
+
+def dialable(number: str | None, settings: DialoutSettings) -> bool:
+    if not number:
+        return False
+    try:
+        check(number, settings)
+    except NumberRefused:
+        return False
+    return True
+
+
+def carrier_number(endpoint: str) -> str | None:
+    """The number in a carrier dial string (`PJSIP/<number>@<trunk>`); None for a softphone."""
+    found = _CARRIER_ENDPOINT.match(endpoint)
+    return found.group("number") if found else None
+
+
+# --- the guard every dial-out passes ---------------------------------------------------------
+
+AuditSink = Callable[[str, str, dict[str, Any]], Awaitable[None]]  # action, number, detail
+
+# Who dials and for which ticket, set by the task that dials (the console's callback), so the
+# audit entry says more than the number; the queue's offers leave it empty.
+DIAL_CONTEXT: ContextVar[dict[str, Any] | None] = ContextVar("dial_context", default=None)
+
+
+@dataclass
+class DialGuard:
+    """Wraps an offerer (anything with `dial(endpoint, ...)`): a carrier leg to a number outside
+    the allow-list is refused before Asterisk sees it, and every carrier leg is audited."""
+
+    inner: Any
+    settings: DialoutSettings
+    audit: AuditSink | None
+    purpose: str
+
+    async def dial(self, endpoint: str, *, caller_id: str | None, timeout: float, cancelled: Any) -> Any:
+        from ivr.acd.distributor import OfferFailed
+
+        number = carrier_number(endpoint)
+        if number is not None:
+            trunk = endpoint.rsplit("@", 1)[1]
+            try:
+                dialled = check(number, self.settings)
+            except NumberRefused as exc:
+                log.warning("dial-out to %s refused (%s): %s", number, self.purpose, exc.reason)
+                await self._audit("dial_refused", number, {"purpose": self.purpose, "reason": exc.reason})
+                raise OfferFailed("number_refused") from None
+            await self._audit("dial_out", dialled, {"purpose": self.purpose, "trunk": trunk})
+            endpoint = f"PJSIP/{dialled}@{trunk}"
+        return await self.inner.dial(endpoint, caller_id=caller_id, timeout=timeout, cancelled=cancelled)
+
+    async def _audit(self, action: str, number: str, detail: dict[str, Any]) -> None:
+        from ivr.tickets.writer import StoreUnavailable
+
+        if self.audit is None:
+            return
+        try:
+            await self.audit(action, number, {**(DIAL_CONTEXT.get() or {}), **detail})
+        except StoreUnavailable as exc:  # the line keeps working while the database is away
+            log.error("dial-out %s to %s (%s) not audited: database unavailable (%s)", action, number, detail, exc)
+
+
+def store_audit(store: Any, now: Callable[[], datetime], login: str | None = None) -> AuditSink:
+    """An audit sink writing through the ticket store (the console's `audit_log`), so the
+    dial-out record is kept even when the console is not running."""
+
+    async def write(action: str, number: str, detail: dict[str, Any]) -> None:
+        from ivr.console.models import AuditEntry
+
+        entry = AuditEntry(
+            at=now(),
+            login=detail.pop("login", login),
+            action=action,
+            object_kind="number",
+            object_id=number[:64],
+            detail=detail,
+        )
+        await store.run_write(lambda s: s.add(entry))
+
+    return write
