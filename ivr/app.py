@@ -49,7 +49,7 @@ from ivr.factories import (
 from ivr.hours.calendar import LineCalendar
 from ivr.hours.closures import RuntimeClosures
 from ivr.hours.step import HoursStep
-from ivr.privacy.jobs import PrivacyService, schedule_purge
+from ivr.privacy.jobs import PrivacyService, asterisk_dirs, schedule_purge
 from ivr.prompts.library import PromptLibrary
 from ivr.recordings.campaigns import RuntimeCampaigns
 from ivr.recordings.consent import ConsentStep
@@ -284,7 +284,13 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
         voicemail=voicemail,
         scheduler=jobs.make_scheduler(db, settings.service.timezone),
         console=make_console_services(settings, db, ari, distributor, store, clock, campaigns),
-        privacy=PrivacyService(db, settings.retention, clock),
+        privacy=PrivacyService(
+            db,
+            settings.retention,
+            clock,
+            asterisk_dirs(settings),
+            rotate_logs=lambda: ari.request("PUT", "asterisk/logging/messages.log/rotate", {}),
+        ),
         stats=StatsExporter(
             store.run_read,
             settings.stats,

@@ -14,10 +14,10 @@ from ivr.callflows.model import Flow, load_flow
 from ivr.clock import Clock, ShiftedClock, SystemClock
 from ivr.configfile import ConfigError
 from ivr.console.accounts import Accounts
-from ivr.console.auth import LoginThrottle
 from ivr.console.callback import CallbackService
 from ivr.console.live import LiveHub
 from ivr.console.services import ConsoleServices, monotonic
+from ivr.console.throttle import LoginThrottle
 from ivr.hours.calendar import LineCalendar
 from ivr.hours.closures import RuntimeClosures
 from ivr.prompts.library import PromptCatalog, PromptLibrary
@@ -134,5 +134,7 @@ def make_console_services(
         campaigns=campaigns,
         callbacks=callbacks,
         live=LiveHub(distributor),
-        throttle=LoginThrottle(c.login_max_failures, c.login_lockout_min * 60, monotonic),
+        throttle=LoginThrottle(
+            c.login_max_failures, c.login_lockout_min * 60, monotonic, max_concurrent=c.login_max_concurrent
+        ),
     )

@@ -17,6 +17,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    IPvAnyNetwork,
     SecretStr,
     ValidationInfo,
     field_validator,
@@ -208,11 +209,35 @@ class ConsoleSettings(Section):
     api_token: SecretStr | None = Field(None, description="secret: bearer token of the API; `ivr setup` generates one")
     session_idle_min: float = Field(30, gt=0, description="web console: a session unused this long ends")
     session_max_h: float = Field(10, gt=0, description="web console: a session ends this long after login, used or not")
-    cookie_secure: bool = Field(
-        False, description="web console: send the session cookie over HTTPS only (set true behind a TLS proxy)"
+    cookie_secure: bool | None = Field(
+        None,
+        description="web console: send cookies over HTTPS only (unset: on in the production profile, off otherwise)",
+    )
+    hsts: bool | None = Field(
+        None,
+        description="send Strict-Transport-Security (HTTPS only from then on; unset: on in the production profile)",
     )
     login_max_failures: int = Field(5, ge=1, description="web console: wrong passwords in a row before a lockout")
     login_lockout_min: float = Field(15, gt=0, description="web console: how long a locked-out login must wait")
+    login_max_concurrent: int = Field(
+        2, ge=1, le=64, description="web console: password checks run at once at most (each costs CPU and memory)"
+    )
+    listen_audit_window_min: float = Field(
+        30, gt=0, le=1440, description="web console: one audit entry per user and audio file per this many minutes"
+    )
+    trusted_proxies: list[IPvAnyNetwork] = Field(
+        default_factory=list,
+        description="addresses/networks of the TLS proxies in front; only their forwarding header is believed",
+    )
+    proxy_header: Literal["x-forwarded-for", "forwarded"] = Field(
+        "x-forwarded-for", description="the header the trusted proxies write the client's address into"
+    )
+
+    def secure_cookies(self, profile: str) -> bool:
+        return self.cookie_secure if self.cookie_secure is not None else profile == "production"
+
+    def send_hsts(self, profile: str) -> bool:
+        return self.hsts if self.hsts is not None else profile == "production"
 
 
 class Settings(Section):

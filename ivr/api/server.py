@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from ivr.acd.operators import OperatorError
+from ivr.api.clientaddr import PROXIES
+from ivr.api.webguard import security_headers
 from ivr.console.app import mount_console
 from ivr.stats.page import public_routes as public_stats_routes
 from ivr.tickets.store import OutcomeError
@@ -48,15 +50,17 @@ def make_api(engine: Engine) -> web.Application:
         except KeyError as exc:
             return _error(404, f"not found: {exc.args[0]}")
 
-    app = web.Application(middlewares=[auth], client_max_size=64 * 1024)
+    s = engine.settings
+    hsts = s.console.send_hsts(s.profile)
+    app = web.Application(middlewares=[security_headers(hsts=hsts), auth], client_max_size=64 * 1024)
     app[ENGINE] = engine
+    app[PROXIES] = (tuple(s.console.trusted_proxies), s.console.proxy_header)
     app.router.add_get("/api/health", health)
     app.router.add_get("/api/queue", queue_state)
     app.router.add_post("/api/operators/{login}/presence", set_presence)
     app.router.add_post("/api/tickets/{id}/outcome", file_outcome)
     if engine.settings.web_requests.enabled:
         app.add_routes(webrequest_routes(engine.web_requests, did=engine.settings.service.did))
-    s = engine.settings
     app.add_routes(
         public_stats_routes(
             engine.store.run_read, s.stats, clock=engine.clock, tz=s.service.tz, service_name=s.service.name

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -68,6 +69,7 @@ def new_password() -> str:
 class Accounts:
     def __init__(self, engine: Engine) -> None:
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._audit_once = threading.Lock()  # one look-then-write at a time: no twin entries
 
     # --- users --------------------------------------------------------------------------------
 
@@ -220,6 +222,42 @@ class Accounts:
                     detail=detail,
                 )
             )
+
+    def audit_once(
+        self,
+        user: UserInfo,
+        action: str,
+        now: datetime,
+        *,
+        window: timedelta,
+        kind: str,
+        object_id: object,
+        address: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> bool:
+        """One entry per user, action and object within `window`: a player fetching a file in
+        many byte ranges is one listening, however the ranges are cut. False when one was there."""
+        with self._audit_once, self._sessions.begin() as session:
+            found = session.scalar(
+                select(AuditEntry.id)
+                .where(
+                    AuditEntry.user_id == user.id,
+                    AuditEntry.action == action,
+                    AuditEntry.object_kind == kind,
+                    AuditEntry.object_id == str(object_id),
+                    AuditEntry.at > now - window,
+                )
+                .limit(1)
+            )
+            if found is not None:
+                return False
+            session.add(
+                AuditEntry(
+                    at=now, user_id=user.id, login=user.login, action=action, object_kind=kind,
+                    object_id=str(object_id), address=(address or "")[:64] or None, detail=detail,
+                )
+            )  # fmt: skip
+            return True
 
     def audit_entries(
         self, *, limit: int = 200, kind: str | None = None, object_id: str | None = None, login: str | None = None

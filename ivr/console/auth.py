@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Literal
 
 from aiohttp import web
 
-from ivr.console.accounts import LEVEL, SessionInfo
+from ivr.console.accounts import LEVEL, SessionInfo, UserInfo
 from ivr.console.web import (
     PUBLIC,
     Handler,
@@ -48,43 +48,18 @@ HEADERS = {
 routes = Routes()
 
 
-class LoginThrottle:
-    """Wrong passwords in a row lock a login (and, more loosely, an address) for a while; kept in
-    memory: a restart forgets, which only ever helps the legitimate user."""
-
-    def __init__(self, max_failures: int, lockout_s: float, monotonic: Callable[[], float]) -> None:
-        self.max_failures = max_failures
-        self.lockout_s = lockout_s
-        self.monotonic = monotonic
-        self._failures: dict[str, list[float]] = {}
-
-    def _keys(self, login: str, addr: str | None) -> list[tuple[str, int]]:
-        return [(f"login:{login}", self.max_failures), (f"addr:{addr}", self.max_failures * 4)]
-
-    def locked(self, login: str, addr: str | None) -> bool:
-        now = self.monotonic()
-        for key, limit in self._keys(login, addr):
-            recent = [t for t in self._failures.get(key, []) if now - t < self.lockout_s]
-            self._failures[key] = recent
-            if len(recent) >= limit:
-                return True
-        return False
-
-    def failed(self, login: str, addr: str | None) -> None:
-        for key, _ in self._keys(login, addr):
-            self._failures.setdefault(key, []).append(self.monotonic())
-
-    def succeeded(self, login: str) -> None:
-        self._failures.pop(f"login:{login}", None)
-
-
 def _cookie_settings(request: web.Request) -> dict[str, object]:
     return {
         "httponly": True,
         "samesite": "Strict",
-        "secure": engine_of(request).settings.console.cookie_secure,
+        "secure": secure_cookies(request),
         "path": "/",
     }
+
+
+def secure_cookies(request: web.Request) -> bool:
+    settings = engine_of(request).settings
+    return settings.console.secure_cookies(settings.profile)
 
 
 def lifetimes(request: web.Request) -> tuple[timedelta, timedelta]:
@@ -203,15 +178,13 @@ async def login(request: web.Request) -> web.StreamResponse:
     password = data.get("password")
     password = password if isinstance(password, str) else ""
     svc, addr, at = services(request), address(request), now(request)
-    if svc.throttle.locked(login_name, addr):
+    user = await _check_password(request, login_name, password[:1024], addr, at)
+    if user == "locked":
         await asyncio.to_thread(svc.accounts.audit, None, "login_locked", at, address=addr, login=login_name)
         return _login_form(request, "Troppi tentativi errati: riprova tra qualche minuto.", login_name, 429)
-    user = await asyncio.to_thread(svc.accounts.authenticate, login_name, password[:1024], at)
     if user is None:
-        svc.throttle.failed(login_name, addr)
         await asyncio.to_thread(svc.accounts.audit, None, "login_failed", at, address=addr, login=login_name)
         return _login_form(request, "Nome utente o password non corretti.", login_name, 401)
-    svc.throttle.succeeded(login_name)
     token, _csrf = await asyncio.to_thread(svc.accounts.open_session, user.id, at, addr)
     await asyncio.to_thread(svc.accounts.audit, user, "login", at, address=addr)
     target = data.get("next")
@@ -220,6 +193,24 @@ async def login(request: web.Request) -> web.StreamResponse:
     response.set_cookie(COOKIE, token, max_age=int(absolute.total_seconds()), **_cookie_settings(request))  # type: ignore[arg-type]
     response.del_cookie(LOGIN_COOKIE, path="/")
     raise response
+
+
+async def _check_password(
+    request: web.Request, login: str, password: str, addr: str | None, at: datetime
+) -> UserInfo | Literal["locked"] | None:
+    """The attempt is counted before the check (given back if right), one check at a time per
+    login and a few at a time in all."""
+    svc = services(request)
+    throttle = svc.throttle
+    async with throttle.turn(login):
+        stamp = throttle.reserve(login, addr)
+        if stamp is None:
+            return "locked"
+        async with throttle.checking():
+            user = await asyncio.to_thread(svc.accounts.authenticate, login, password, at)
+        if user is not None:
+            throttle.release(login, addr, stamp)
+    return user
 
 
 @routes.post("/logout", "operator")

@@ -6,9 +6,9 @@ import asyncio
 from dataclasses import dataclass
 
 from ivr.console.accounts import Accounts
-from ivr.console.auth import LoginThrottle
 from ivr.console.callback import CallbackService
 from ivr.console.live import LiveHub
+from ivr.console.throttle import LoginThrottle
 from ivr.recordings.campaigns import RuntimeCampaigns
 
 

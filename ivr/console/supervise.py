@@ -4,7 +4,7 @@ one ticket with its timeline, and the callback workflow on any ticket."""
 from __future__ import annotations
 
 import asyncio
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -259,15 +259,16 @@ async def recording_audio(request: web.Request) -> web.StreamResponse:
 
 
 async def audit_listen(request: web.Request, action: str, kind: str, object_id: int, path: Path) -> None:
-    """One entry per listening, not per byte range the player asks for while it plays."""
-    span = request.headers.get("Range", "")
-    if span and not span.replace(" ", "").startswith("bytes=0-"):
-        return
+    """Written before a single byte is served, whatever the Range header asks (first byte or
+    not, suffix, several ranges, nonsense): one entry per user and file per window, not one per
+    range the player asks for while it plays."""
+    window = timedelta(minutes=engine_of(request).settings.console.listen_audit_window_min)
     await asyncio.to_thread(
-        services(request).accounts.audit,
+        services(request).accounts.audit_once,
         user_of(request),
         action,
         now(request),
+        window=window,
         kind=kind,
         object_id=object_id,
         address=address(request),

@@ -19,6 +19,7 @@ import jinja2
 from aiohttp import web
 from multidict import MultiDictProxy
 
+from ivr.api.clientaddr import client_address
 from ivr.console.accounts import SessionInfo, UserInfo
 from ivr.console.labels import LABELS, MESSAGES, label
 
@@ -117,7 +118,8 @@ def user_of(request: web.Request) -> UserInfo:
 
 
 def address(request: web.Request) -> str | None:
-    return request.remote
+    """The client's address, as the whole HTTP side sees it (the proxy's forwarding header)."""
+    return client_address(request)
 
 
 def now(request: web.Request) -> datetime:

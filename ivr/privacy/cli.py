@@ -21,7 +21,12 @@ LABELS = {
     "transcripts": "transcripts",
     "caller_data": "caller data (tickets)",
     "survey_answers": "survey answers",
+    "sessions": "console sessions",
+    "audit": "access audit entries",
+    "spool_audio": "audio in Asterisk's spool",
+    "asterisk_logs": "Asterisk's rotated logs",
 }
+FILE_KINDS = ("recordings", "voicemail_audio", "spool_audio", "asterisk_logs")
 
 
 def _hold_line(h: HoldView, settings: Settings) -> str:
@@ -65,12 +70,13 @@ def cmd_holds(args: argparse.Namespace, settings: Settings) -> int:
 
 @contextlib.contextmanager
 def _purger(settings: Settings) -> Iterator[Purger]:
+    from ivr.privacy.jobs import asterisk_dirs
     from ivr.tickets.db import make_engine, upgrade
 
     engine = make_engine(settings.database_url)
     try:
         upgrade(engine)
-        yield Purger(engine, settings.retention)
+        yield Purger(engine, settings.retention, asterisk_dirs(settings))
     finally:
         engine.dispose()
 
@@ -81,7 +87,7 @@ def _print(result: PurgeResult, settings: Settings, *, heading: str, verb: str) 
     for kind, label in LABELS.items():
         got = result.kinds[kind]
         cut = result.cutoffs[kind].astimezone(tz)
-        files = f", {got.files} file(s)" if kind in ("recordings", "voicemail_audio") else ""
+        files = f", {got.files} file(s)" if kind in FILE_KINDS else ""
         print(f"  {label:24} {got.items:6} {verb}{files}   (older than {cut:%Y-%m-%d %H:%M})")
     print(f"  legal holds: {result.held_tickets} ticket(s) exempt")
 
@@ -92,6 +98,8 @@ def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
         with _purger(settings) as purger:
             result = purger.due(now)
         _print(result, settings, heading="dry run: nothing changed; a purge now would remove", verb="item(s)")
+        for path in result.files_due:
+            print(f"  would delete: {path}")
         if result.failed_files:
             print(f"  {len(result.failed_files)} file(s) from earlier runs are still to delete")
         return 0

@@ -37,6 +37,24 @@ class RetentionSettings(BaseModel):
         le=3650,
         description="survey answers are folded into anonymous counts per day, topic, operator and question",
     )
+    spool_audio_days: int = Field(
+        7,
+        ge=1,
+        le=365,
+        description="audio left in Asterisk's spool (recording dir) that no ticket still needs; at least a day, "
+        "far beyond any call, so a recording in progress or waiting to be fetched is never touched",
+    )
+    sessions_days: int = Field(30, ge=1, le=3650, description="console sessions (address, times) after their last use")
+    audit_days: int = Field(
+        730,
+        ge=1,
+        le=3650,
+        description="the access audit (who listened, called, purged): a legal record, kept at least as long "
+        "as any personal data it proves access to",
+    )
+    asterisk_logs_days: int = Field(
+        30, ge=1, le=3650, description="Asterisk's rotated log files (rotated at each daily purge)"
+    )
     batch: int = Field(500, ge=1, le=10_000, description="tickets handled per transaction, so calls never wait long")
 
     @model_validator(mode="after")
@@ -50,4 +68,10 @@ class RetentionSettings(BaseModel):
         ]
         if longer:
             raise ValueError(f"{', '.join(longer)} must not exceed caller_data_days ({self.caller_data_days})")
+        # Whoever listened to, called or purged a caller's data must stay provable while that data
+        # exists: the caller data's period is the longest of the kinds the audit records access to.
+        if self.audit_days < self.caller_data_days:
+            raise ValueError(
+                f"audit_days ({self.audit_days}) must not be shorter than caller_data_days ({self.caller_data_days})"
+            )
         return self

@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
 from ivr import jobs
 from ivr.clock import Clock
+from ivr.privacy.asterisk_files import AsteriskDirs
 from ivr.privacy.config import RetentionSettings
 from ivr.privacy.purge import Purger, PurgeResult
+
+if TYPE_CHECKING:
+    from ivr.settings import Settings
 
 log = logging.getLogger(__name__)
 JOB_ID = "privacy-purge"
@@ -26,12 +31,38 @@ JOB_ID = "privacy-purge"
 class PrivacyService:
     """What the job works on: the purge, run off the event loop so calls are never held up."""
 
-    def __init__(self, engine: Engine, settings: RetentionSettings, clock: Clock) -> None:
-        self.purger = Purger(engine, settings)
+    def __init__(
+        self,
+        engine: Engine,
+        settings: RetentionSettings,
+        clock: Clock,
+        asterisk: AsteriskDirs | None = None,
+        rotate_logs: Callable[[], Awaitable[Any]] | None = None,
+    ) -> None:
+        """`rotate_logs`: asks Asterisk to rotate its log (ARI `asterisk/logging/.../rotate`:
+        the AMI user has no write rights), so the day's lines land in a file the purge can age
+        and delete."""
+        self.purger = Purger(engine, settings, asterisk)
         self.clock = clock
+        self.rotate_logs = rotate_logs
 
     async def purge(self) -> PurgeResult:
+        if self.rotate_logs is not None:
+            try:
+                await self.rotate_logs()
+            except Exception as exc:  # an Asterisk away must not stop the purge of everything else
+                log.warning("Asterisk log rotation not done (retried tomorrow): %s", exc)
         return await asyncio.to_thread(self.purger.run, self.clock.now(), trigger="job")
+
+
+def asterisk_dirs(settings: Settings) -> AsteriskDirs:
+    """The managed Asterisk's spool recordings and logs; an external Asterisk keeps its own."""
+    if not settings.asterisk.managed.enabled:
+        return AsteriskDirs()
+    from ivr.asterisk.managed import engine_instance
+
+    instance = engine_instance(settings)
+    return AsteriskDirs(spool=instance.host("spool") / "recording", logs=instance.host("log"))
 
 
 async def purge_job() -> None:

@@ -14,9 +14,24 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Text, and_, cast, delete, exists, func, null, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    Text,
+    and_,
+    cast,
+    delete,
+    exists,
+    func,
+    null,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from ivr.console.models import AuditEntry, ConsoleSession
 from ivr.privacy.holds import held_tickets
 from ivr.privacy.models import SurveyCount
 from ivr.tickets.models import CallbackAttempt, Recording, SurveyAnswer, Ticket, TicketEvent, Voicemail, WebRequest
@@ -223,12 +238,41 @@ def _no_files(session: Session, ids: list[int]) -> list[str]:
     return []
 
 
+# --- console sessions and the access audit ---------------------------------------------------
+
+
+def _sessions_due(cut: datetime) -> Select[int]:
+    # Last use, not login: a session in use is never cut (the console ends it long before).
+    return select(ConsoleSession.id).where(ConsoleSession.last_seen_at < cut)
+
+
+def _sessions_apply(session: Session, ids: list[int]) -> Applied:
+    session.execute(delete(ConsoleSession).where(ConsoleSession.id.in_(ids)))
+    return Applied(len(ids))
+
+
+def _audit_due(cut: datetime) -> Select[int]:
+    # What was done to a ticket under a legal hold is part of what the hold keeps.
+    held = select(cast(held_tickets().subquery().c.ticket_id, String))
+    a = AuditEntry
+    return select(a.id).where(
+        a.at < cut, or_(a.object_kind.is_(None), a.object_kind != "ticket", a.object_id.not_in(held))
+    )
+
+
+def _audit_apply(session: Session, ids: list[int]) -> Applied:
+    session.execute(delete(AuditEntry).where(AuditEntry.id.in_(ids)))
+    return Applied(len(ids))
+
+
 KINDS: tuple[Kind, ...] = (
     Kind("recordings", _recordings_due, _recordings_apply, _recording_files),
     Kind("voicemail_audio", _voicemail_audio_due, _voicemail_audio_apply, _recording_files),
     Kind("transcripts", _transcripts_due, _transcripts_apply, _no_files),
     Kind("caller_data", _caller_data_due, _caller_data_apply, _no_files),
     Kind("survey_answers", _survey_due, _survey_apply, _no_files),
+    Kind("sessions", _sessions_due, _sessions_apply, _no_files),
+    Kind("audit", _audit_due, _audit_apply, _no_files),
 )
 KIND_NAMES = tuple(k.name for k in KINDS)
 

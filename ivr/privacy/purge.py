@@ -18,6 +18,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ivr.console.models import AuditEntry
+from ivr.privacy.asterisk_files import AsteriskDirs, logs_due, spool_due
 from ivr.privacy.config import RetentionSettings
 from ivr.privacy.holds import held_tickets
 from ivr.privacy.kinds import KIND_NAMES, KINDS, Kind, count
@@ -25,6 +26,9 @@ from ivr.privacy.models import PurgeFile, PurgeRun
 from ivr.tickets.models import TicketEvent
 
 log = logging.getLogger(__name__)
+FILE_KINDS = ("spool_audio", "asterisk_logs")  # files on Asterisk's side, no rows
+ALL_KINDS = KIND_NAMES + FILE_KINDS
+__all__ = ["ALL_KINDS", "AsteriskDirs", "PurgeResult", "Purger"]
 
 
 @dataclass
@@ -37,11 +41,12 @@ class KindResult:
 class PurgeResult:
     dry_run: bool
     cutoffs: dict[str, datetime]
-    kinds: dict[str, KindResult] = field(default_factory=lambda: {k: KindResult() for k in KIND_NAMES})
+    kinds: dict[str, KindResult] = field(default_factory=lambda: {k: KindResult() for k in ALL_KINDS})
     run_id: int | None = None
     files_deleted: int = 0
     failed_files: list[tuple[str, str]] = field(default_factory=list)  # (path, error), still pending
     held_tickets: int = 0
+    files_due: list[str] = field(default_factory=list)  # the dry run: Asterisk's files that would go
 
     @property
     def items(self) -> int:
@@ -55,14 +60,26 @@ def cutoffs(settings: RetentionSettings, now: datetime) -> dict[str, datetime]:
         "transcripts": settings.transcripts_days,
         "caller_data": settings.caller_data_days,
         "survey_answers": settings.survey_answers_days,
+        "sessions": settings.sessions_days,
+        "audit": settings.audit_days,
+        "spool_audio": settings.spool_audio_days,
+        "asterisk_logs": settings.asterisk_logs_days,
     }
-    return {kind: now - timedelta(days=days[kind]) for kind in KIND_NAMES}
+    return {kind: now - timedelta(days=days[kind]) for kind in ALL_KINDS}
 
 
 class Purger:
-    def __init__(self, engine: Engine, settings: RetentionSettings) -> None:
+    def __init__(self, engine: Engine, settings: RetentionSettings, asterisk: AsteriskDirs | None = None) -> None:
+        """`asterisk`: the spool and log dirs of the engine's Asterisk (none: not purged here)."""
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self.settings = settings
+        self.asterisk = asterisk or AsteriskDirs()
+
+    def _asterisk_files(self, session: Session, cuts: dict[str, datetime]) -> dict[str, list[Path]]:
+        return {
+            "spool_audio": spool_due(session, self.asterisk.spool, cuts),
+            "asterisk_logs": logs_due(self.asterisk.logs, cuts["asterisk_logs"]),
+        }
 
     def due(self, now: datetime) -> PurgeResult:
         """What a purge at `now` would remove, per kind; changes nothing (the dry run, the report)."""
@@ -73,6 +90,9 @@ class Purger:
                 ids = list(session.scalars(query))
                 result.kinds[kind.name] = KindResult(len(ids), len(_chunked_files(session, kind, ids)))
             result.held_tickets = count(session, held_tickets())
+            for name, paths in self._asterisk_files(session, result.cutoffs).items():
+                result.kinds[name] = KindResult(len(paths), len(paths))
+                result.files_due.extend(str(p) for p in paths)
             pending = session.scalars(select(PurgeFile).order_by(PurgeFile.id))
             result.failed_files = [(f.path, f.last_error or "not yet tried") for f in pending]
         return result
@@ -97,6 +117,7 @@ class Purger:
             result.held_tickets = count(session, held_tickets())
         for kind in KINDS:
             self._purge_kind(kind, run_id, now, result)
+        self._purge_asterisk_files(run_id, now, result)
         self._delete_files(now, result)
         with self._sessions.begin() as session:
             row = session.get(PurgeRun, run_id)
@@ -137,6 +158,18 @@ class Purger:
             result.kinds[kind.name].items += applied.items
             result.kinds[kind.name].files += len(applied.files)
             self._delete_files(now, result, run_id=run_id)
+
+    def _purge_asterisk_files(self, run_id: int, now: datetime, result: PurgeResult) -> None:
+        """Listed like every purged file (so a failure is retried and reported), then deleted."""
+        with self._sessions.begin() as session:
+            listed = set(session.scalars(select(PurgeFile.path)))
+            for name, paths in self._asterisk_files(session, result.cutoffs).items():
+                fresh = [p for p in paths if str(p) not in listed]
+                for path in fresh:
+                    session.add(PurgeFile(run_id=run_id, kind=name, path=str(path), attempts=0))
+                result.kinds[name].items += len(fresh)
+                result.kinds[name].files += len(fresh)
+        self._delete_files(now, result, run_id=run_id)
 
     def _delete_files(self, now: datetime, result: PurgeResult, run_id: int | None = None) -> None:
         """Delete the listed files; with `run_id`, only this run's fresh ones (the final pass,

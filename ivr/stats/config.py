@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,6 +21,12 @@ class StatsSettings(BaseModel):
     )
     opendata_dir: Path | None = Field(
         None, description="where the open-data CSV and JSON files go (default: data_dir/opendata)"
+    )
+    public_since: date | None = Field(
+        None, description="first day the public page shows (default: the day of the first ticket)"
+    )
+    public_requests_per_min: int = Field(
+        60, ge=1, description="requests per minute one client address may make to /statistiche (.json, .csv)"
     )
 
     def opendata_path(self, data_dir: Path) -> Path:

@@ -8,6 +8,7 @@ are kept for a minute so a busy page does not become a load on the ticket store.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -17,13 +18,17 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
+from sqlalchemy import func, select
 
+from ivr.api.clientaddr import client_address
+from ivr.api.webguard import RateLimiter
 from ivr.clock import Clock
 from ivr.stats.config import StatsSettings
 from ivr.stats.formats import to_csv, to_json
 from ivr.stats.pagehtml import render_page
 from ivr.stats.queries import Period, Scope
 from ivr.stats.report import Reader, Report, build_report, default_range
+from ivr.tickets.models import Ticket
 from ivr.tickets.periods import ROME
 
 PERIOD_WORDS: dict[str, Period] = {"giorno": "day", "settimana": "week", "mese": "month"}
@@ -34,6 +39,17 @@ CACHE_S = 60.0
 
 class BadQuery(ValueError):
     """A query parameter the page cannot use; the message is for the reader, in Italian."""
+
+
+class TooMany(Exception):
+    """Too many requests from one client address; `wait_s` until the next is accepted."""
+
+    def __init__(self, wait_s: int) -> None:
+        super().__init__(f"Troppe richieste da questo indirizzo: riprovare tra {wait_s} secondi.")
+        self.wait_s = wait_s
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.wait_s)}
 
 
 @dataclass(frozen=True)
@@ -76,6 +92,31 @@ def parse_query(params: Mapping[str, str], today: date) -> PageQuery:
     return PageQuery(start, end, period)
 
 
+def clamp(query: PageQuery, first: date | None, today: date) -> PageQuery:
+    """Only days the service has lived through: before its first day and after today there is
+    nothing to count, and a report over them would only cost the store."""
+    if query.start > today:
+        raise BadQuery(f"Le date chieste sono nel futuro: i dati arrivano fino a oggi, {today:%d/%m/%Y}.")
+    if first is not None and query.end < first:
+        raise BadQuery(f"Il servizio è attivo dal {first:%d/%m/%Y}: per le date chieste non ci sono dati.")
+    start = max(query.start, first) if first is not None else query.start
+    return PageQuery(start, min(query.end, today), query.period)
+
+
+class _FirstDay:
+    """The service's first day: from the config, else the first ticket's (kept once known)."""
+
+    def __init__(self, read: Reader, configured: date | None, ttl_s: float) -> None:
+        self.read, self.known, self.ttl_s = read, configured, ttl_s
+        self._checked = -math.inf
+
+    async def get(self) -> date | None:
+        if self.known is None and time.monotonic() - self._checked >= self.ttl_s:
+            self.known = await self.read(lambda s: s.scalar(select(func.min(Ticket.local_day))))
+            self._checked = time.monotonic()
+        return self.known
+
+
 class _Cache:
     def __init__(self, ttl_s: float, size: int = 64) -> None:
         self.ttl_s, self.size = ttl_s, size
@@ -104,12 +145,21 @@ def public_routes(
     service_name: str = "Il Numero per il lavoro",
     cache_s: float = CACHE_S,
 ) -> list[web.RouteDef]:
-    """GET /statistiche (HTML), /statistiche.json, /statistiche.csv for a public web server."""
+    """GET /statistiche (HTML), /statistiche.json, /statistiche.csv for a public web server.
+
+    Each client address may ask `public_requests_per_min` times a minute (cached or not): the
+    page is public, and every new range is work for the ticket store."""
     cache = _Cache(cache_s)
+    first_day = _FirstDay(read, settings.public_since, cache_s)
+    limiter = RateLimiter(settings.public_requests_per_min, 60.0)
 
     async def report_for(request: web.Request) -> tuple[PageQuery, Report]:
         now = clock.now()
-        query = parse_query(request.query, now.astimezone(tz).date())
+        wait = limiter.check(client_address(request) or "unknown", now.timestamp())
+        if wait is not None:
+            raise TooMany(wait)
+        today = now.astimezone(tz).date()
+        query = clamp(parse_query(request.query, today), await first_day.get(), today)
 
         async def make() -> Report:
             scope = Scope(query.start, query.end, query.period, None, clock.now(), settings.service_level_s)
@@ -122,6 +172,9 @@ def public_routes(
             query, report = await report_for(request)
         except BadQuery as exc:
             return web.Response(status=400, text=_error_page(str(exc), service_name), content_type="text/html")
+        except TooMany as exc:
+            html = _error_page(str(exc), service_name)
+            return web.Response(status=429, text=html, content_type="text/html", headers=exc.headers())
         html = render_page(report, query.params(), service_name, tz)
         return web.Response(text=html, content_type="text/html", headers={"Cache-Control": "public, max-age=60"})
 
@@ -130,6 +183,8 @@ def public_routes(
             _query, report = await report_for(request)
         except BadQuery as exc:
             return web.json_response({"errore": str(exc)}, status=400)
+        except TooMany as exc:
+            return web.json_response({"errore": str(exc)}, status=429, headers=exc.headers())
         return web.Response(text=to_json(report), content_type="application/json")
 
     async def as_csv(request: web.Request) -> web.Response:
@@ -137,6 +192,8 @@ def public_routes(
             query, report = await report_for(request)
         except BadQuery as exc:
             return web.Response(status=400, text=str(exc) + "\n", content_type="text/plain")
+        except TooMany as exc:
+            return web.Response(status=429, text=str(exc) + "\n", content_type="text/plain", headers=exc.headers())
         name = f"statistiche-{query.start}-{query.end}-{WORDS_OF[query.period]}.csv"
         return web.Response(
             text=to_csv(report),

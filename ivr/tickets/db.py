@@ -33,6 +33,9 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
+            # Deleted and purged rows are overwritten in the file, not just unlinked from the
+            # b-tree: a purge must not leave the caller's number readable in free pages.
+            cur.execute("PRAGMA secure_delete=ON")
             cur.close()
 
         return engine

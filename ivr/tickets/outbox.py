@@ -31,6 +31,7 @@ class Outbox:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA secure_delete=ON")  # replayed writes hold caller data: overwrite, not unlink
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS pending ("
             " row INTEGER PRIMARY KEY AUTOINCREMENT, batch TEXT NOT NULL, command TEXT NOT NULL)"

@@ -12,6 +12,7 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
+from ivr.api.clientaddr import client_address
 from ivr.tickets.writer import StoreUnavailable
 from ivr.webrequests.channel import Received, TooManyRequests, WebRequestChannel
 from ivr.webrequests.form import TOPICS, FormErrors
@@ -65,6 +66,9 @@ def routes(channel: WebRequestChannel, *, did: str) -> list[web.RouteDef]:
         return page({}, {}, received=received, status=201)
 
     async def post_api(request: web.Request) -> web.Response:
+        if request.content_type != "application/json":  # a form post from another site cannot be JSON
+            error = "il corpo deve essere JSON (Content-Type: application/json)"
+            return web.json_response({"error": error}, status=415)
         try:
             data = await request.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -86,4 +90,4 @@ def routes(channel: WebRequestChannel, *, did: str) -> list[web.RouteDef]:
 
 
 def _address(request: web.Request) -> str:
-    return request.remote or "unknown"
+    return client_address(request) or "unknown"

@@ -27,6 +27,7 @@ from ivr.tickets.models import (
 )
 from tests.unit.privacy_data import NAME, NOW, NUMBER, World, add_contact, add_web_request, hold, make_world, snapshot
 
+NEW_KINDS = {"sessions": 0, "audit": 0, "spool_audio": 0, "asterisk_logs": 0}  # none in these worlds
 DEFAULTS = RetentionSettings()  # recordings 90, voicemail audio 180, transcripts 180, caller 365, survey 730
 
 
@@ -61,6 +62,10 @@ def test_dry_run_changes_nothing_and_counts_what_the_purge_removes(world: World)
         "transcripts": (3, 0),  # d200, d400, d800 (d200p has none)
         "caller_data": (3, 0),  # d400, d800, w400
         "survey_answers": (2, 0),  # d800's two answers
+        "sessions": (0, 0),
+        "audit": (0, 0),
+        "spool_audio": (0, 0),
+        "asterisk_logs": (0, 0),
     }
     assert due.held_tickets == 1
 
@@ -191,6 +196,7 @@ def test_a_legal_hold_protects_everything_until_released(world: World) -> None:
         "transcripts": 1,
         "caller_data": 1,
         "survey_answers": 2,
+        **NEW_KINDS,
     }
     purger.run(NOW)
     assert not any(p.exists() for p in held.files.values())
@@ -239,6 +245,7 @@ def test_shorter_periods_and_small_batches_give_the_same_end_state(world: World)
         "transcripts": 5,
         "caller_data": 8,
         "survey_answers": 12,
+        **NEW_KINDS,
     }
     assert Purger(world.engine, tight).due(NOW).items == 0
     remaining = [p for c in world.contacts.values() for p in c.files.values() if p.exists()]

@@ -227,7 +227,9 @@ async def test_json_api_and_abuse_guard(client: TestClient[Any, Any]) -> None:
     wrong = await client.post(http.API_PATH, json={**GOOD, "topic": "x", "privacy": False})
     assert wrong.status == 400
     assert set((await wrong.json())["fields"]) == {"topic", "privacy"}
-    assert (await client.post(http.API_PATH, data=b"not json")).status == 400
+    not_json = await client.post(http.API_PATH, data=b"not json", headers={"Content-Type": "application/json"})
+    assert not_json.status == 400
+    assert (await client.post(http.API_PATH, data=b"not json")).status == 415  # JSON only: no cross-site form
     assert (await client.post(http.API_PATH, json=["a list"])).status == 400
     too_big = await client.post(http.API_PATH, json={**GOOD, "message": "x" * 70_000})
     assert too_big.status == 413
