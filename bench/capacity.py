@@ -128,7 +128,7 @@ def setup(run_dir: Path, operators: int, speed_wpm: int) -> Lab:
             "host": ENGINE_HOST,
             "ari": {"port": free_port(), "password": password},
             "ami": {"port": free_port(), "password": password},
-            "sip": {"bind": ENGINE_HOST, "port": sip, "rtp_start": rtp[0], "rtp_end": rtp[1]},
+            "sip": {"bind": ENGINE_HOST, "port": sip, "tls_port": free_port(), "rtp_start": rtp[0], "rtp_end": rtp[1]},
             "trunk": {"host": LOAD_HOST, "port": uas, "codecs": ["ulaw", "alaw"]},
             "managed": {"enabled": True, "cache_dir": str(cache), "instance": name},
         },

@@ -20,7 +20,7 @@ from ivr.acd.agents import AgentTransitionError
 from ivr.acd.ari_legs import AriBridging, AriOfferer
 from ivr.acd.cap import DailyCap
 from ivr.acd.distributor import Distributor
-from ivr.acd.operators import OperatorDirectory
+from ivr.acd.operators import OperatorDirectory, phone_security
 from ivr.acd.step import QueueStep
 from ivr.acd.sync import OperatorSync
 from ivr.api.server import make_api
@@ -278,7 +278,13 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
         cap=cap,
         operators=operators,
         operator_sync=OperatorSync(
-            operators, distributor, ari, ami, operators_conf(settings), list(settings.asterisk.trunk.codecs)
+            operators,
+            distributor,
+            ari,
+            ami,
+            operators_conf(settings),
+            list(settings.asterisk.trunk.codecs),
+            security=phone_security(settings.asterisk.sip),
         ),
         recordings=recordings,
         voicemail=voicemail,

@@ -74,6 +74,11 @@ def cmd_setup(args: argparse.Namespace, settings: Settings) -> int:
     cmd_db_upgrade(args, settings)
     cmd_prompts_build(args, settings)
     if settings.asterisk.managed.enabled:
+        from ivr.asterisk.certs import ensure_sip_certificate, sip_certificate
+
+        if ensure_sip_certificate(settings):
+            cert, _key = sip_certificate(settings)
+            print(f"generated a self-signed SIP TLS certificate: {cert} (or give asterisk.sip.tls_cert)")
         cmd_asterisk_build(args, settings)
     return 0
 
@@ -146,7 +151,8 @@ def cmd_asterisk_up(args: argparse.Namespace, settings: Settings) -> int:
     instance.start(engine_ports(settings), daemon=True)
     a = settings.asterisk
     print(
-        f"asterisk-{instance.name} up (pid {instance.pid()}): SIP {a.sip.bind}:{a.sip.port}, "
+        f"asterisk-{instance.name} up (pid {instance.pid()}): SIP {a.sip.bind}:{a.sip.port}"
+        f"{f' (TLS {a.sip.tls_port})' if a.sip.tls_port is not None else ''}, "
         f"ARI http://{a.host}:{a.ari.port}, AMI {a.host}:{a.ami.port}"
     )
     return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from datetime import datetime
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -113,12 +114,68 @@ class SipSettings(Section):
     port: int = Field(5060, ge=1, le=65535, description="SIP UDP port")
     rtp_start: int = Field(10000, ge=1024, le=65535, description="first RTP port (2 per call)")
     rtp_end: int = Field(10999, ge=1024, le=65535, description="last RTP port")
+    tls_port: int | None = Field(
+        5061, ge=1, le=65535, description="TLS port for operators' phones (same address); null: no TLS listener"
+    )
+    tls_cert: ConfigPath | None = Field(
+        None, description="certificate (PEM) phones see on the TLS port; null: self-signed, made by `ivr setup`"
+    )
+    tls_key: ConfigPath | None = Field(None, description="private key (PEM) of `tls_cert`; required with it")
+    operators_plain_udp: Literal["loopback", "always", "never"] = Field(
+        "loopback",
+        description="operators' phones on plain UDP (no TLS, no SRTP): only when `bind` is a loopback "
+        "address, always (a trusted network), or never (TLS with SRTP only)",
+    )
 
     @model_validator(mode="after")
     def _range(self) -> SipSettings:
         if self.rtp_end <= self.rtp_start:
             raise ValueError("rtp_end must be above rtp_start")
         return self
+
+    @field_validator("tls_key")
+    @classmethod
+    def _key_with_cert(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if (value is None) != (info.data.get("tls_cert") is None):
+            raise ValueError(
+                "asterisk.sip.tls_key: give tls_cert and tls_key together, or neither (a self-signed pair is made)"
+            )
+        return value
+
+    @field_validator("operators_plain_udp")
+    @classmethod
+    def _plain_needs_consent(cls, value: str, info: ValidationInfo) -> str:
+        """Phones at home must not fall back to plain UDP just because TLS was left off."""
+        bind, tls_port = info.data.get("bind"), info.data.get("tls_port")
+        if tls_port is not None or value == "always":
+            return value
+        if value == "never":
+            raise ValueError(
+                "asterisk.sip.operators_plain_udp: 'never' needs a TLS listener: set asterisk.sip.tls_port"
+            )
+        if bind is not None and not is_loopback(bind):
+            raise ValueError(
+                f"asterisk.sip.operators_plain_udp: operators' phones would use plain UDP on asterisk.sip.bind "
+                f"{bind!r}, not a loopback address, as asterisk.sip.tls_port is null: set tls_port (TLS with "
+                "SRTP), or operators_plain_udp: always to allow plain UDP there"
+            )
+        return value
+
+    @property
+    def operators_plain_allowed(self) -> bool:
+        return self.operators_plain_udp == "always" or (
+            self.operators_plain_udp == "loopback" and is_loopback(self.bind)
+        )
+
+
+def is_loopback(address: str) -> bool:
+    """A SIP address only this machine reaches (a host name counts only if it is `localhost`)."""
+    if address == "localhost":
+        return True
+    try:
+        return ip_address(address).is_loopback
+    except ValueError:
+        return False
 
 
 class TrunkSettings(Section):

@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy.exc import SQLAlchemyError
 
 from ivr.acd.distributor import Distributor
-from ivr.acd.operators import OperatorDirectory, render_pjsip, write_if_changed
+from ivr.acd.operators import OperatorDirectory, PhoneSecurity, render_pjsip, write_if_changed
 from ivr.telephony.ami import AmiEvent, AmiMonitor
 from ivr.telephony.ari import AriClient
 from ivr.telephony.errors import AmiError, AriError, AriUnavailable
@@ -35,13 +35,18 @@ class OperatorSync:
         conf_path: Path,
         codecs: list[str],
         every_s: float = 2.0,
+        security: PhoneSecurity | None = None,
     ) -> None:
+        """`security`: how operators' phones may connect (default: plain UDP only, no TLS)."""
         self.directory = directory
         self.distributor = distributor
         self.ari = ari
         self.ami = ami
         self.conf_path = conf_path
         self.codecs = codecs
+        self.security = security or PhoneSecurity(tls=False, plain=True)
+        # Operators whose phone registered over a transport the configuration refuses.
+        self.refused: set[str] = set()
         self.every_s = every_s
         self.reloads = 0
         self._task: asyncio.Task[None] | None = None
@@ -71,7 +76,7 @@ class OperatorSync:
         infos = await asyncio.to_thread(self.directory.all)
         self.distributor.sync(infos)
         digests = await asyncio.to_thread(self.directory.digests)
-        text = render_pjsip(digests, self.codecs)
+        text = render_pjsip(digests, self.codecs, self.security)
         if await asyncio.to_thread(write_if_changed, self.conf_path, text):
             await self._reload_pjsip()
         await self._read_registrations()
@@ -94,11 +99,26 @@ class OperatorSync:
             return
         online = {e.get("resource") for e in endpoints if isinstance(e, dict) and e.get("state") == "online"}
         for login in list(self.distributor.agents):
-            self.distributor.phone_registered(login, f"op-{login}" in online)
+            self.distributor.phone_registered(login, f"op-{login}" in online and login not in self.refused)
 
     def _on_contact(self, event: AmiEvent) -> None:
         aor = str(event.get("AOR") or "")
         if not aor.startswith("op-"):
             return
-        status = str(event.get("ContactStatus") or "")
-        self.distributor.phone_registered(aor[3:], status in REGISTERED)
+        login, status = aor[3:], str(event.get("ContactStatus") or "")
+        registered = status in REGISTERED
+        if registered and not self.security.accepts(str(event.get("URI") or "")):
+            # Asterisk answers a REGISTER whatever its transport; the engine is what keeps a phone
+            # that came over plain UDP from being offered calls (Asterisk could not reach it anyway:
+            # the endpoint sends over TLS only).
+            if login not in self.refused:
+                log.warning(
+                    "operator %s: softphone registered over plain UDP, which asterisk.sip.operators_plain_udp "
+                    "does not allow here; it gets no calls until it registers over TLS",
+                    login,
+                )
+            self.refused.add(login)
+            registered = False
+        elif status in REGISTERED or status == "Removed":
+            self.refused.discard(login)
+        self.distributor.phone_registered(login, registered)

@@ -37,6 +37,7 @@ class Ports:
     http: tuple[str, int]
     ami: tuple[str, int]
     rtp: tuple[int, int]
+    sip_tls: tuple[str, int] | None = None
 
 
 class AsteriskInstance:
@@ -83,6 +84,18 @@ class AsteriskInstance:
             tmp.write_text(text)
             os.chmod(tmp, 0o600)
             tmp.replace(target)
+        for name, source in dict(context.get("etc_files") or {}).items():
+            self._copy_in(Path(source), etc / name)
+
+    def _copy_in(self, source: Path, target: Path) -> None:
+        """A file Asterisk reads but the engine keeps elsewhere (a TLS key from the data dir):
+        the root cannot see outside itself, so a copy goes into the config dir, as private."""
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp = target.with_suffix(".tmp")
+        tmp.unlink(missing_ok=True)
+        tmp.touch(mode=0o600)
+        tmp.write_bytes(source.read_bytes())
+        tmp.replace(target)
 
     # --- process ------------------------------------------------------------------------------
 
@@ -213,6 +226,8 @@ def _ports_in_use(ports: Ports) -> Iterable[tuple[str, str]]:
         ("http", socket.SOCK_STREAM, *ports.http),
         ("ami", socket.SOCK_STREAM, *ports.ami),
     ]
+    if ports.sip_tls is not None:
+        checks.append(("sip-tls", socket.SOCK_STREAM, *ports.sip_tls))
     for kind, sock_type, host, port in checks:
         if not _free(host, port, sock_type):
             yield kind, f"{host}:{port}"

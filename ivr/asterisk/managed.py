@@ -8,12 +8,16 @@ from typing import Any
 
 import yaml
 
+from ivr.asterisk.certs import ensure_sip_certificate, sip_certificate
 from ivr.asterisk.instance import AsteriskInstance, Ports
 from ivr.asterisk.root import AsteriskRoot, Recipe
 from ivr.errors import SetupError
 from ivr.settings import Settings
 
 PROMPTS_SUBDIR = "nul-prompts"
+# Where the SIP TLS certificate and key are copied, relative to the instance's config dir.
+TLS_CERT = "keys/sip.crt"
+TLS_KEY = "keys/sip.key"
 
 
 def asterisk_root(settings: Settings) -> AsteriskRoot:
@@ -36,6 +40,7 @@ def engine_ports(settings: Settings) -> Ports:
         http=(a.host, a.ari.port),
         ami=(a.host, a.ami.port),
         rtp=(a.sip.rtp_start, a.sip.rtp_end),
+        sip_tls=(a.sip.bind, a.sip.tls_port) if a.sip.tls_port is not None else None,
     )
 
 
@@ -61,6 +66,20 @@ def engine_context(settings: Settings) -> dict[str, Any]:
         "trunk": a.trunk.model_dump(),
         "extra_modules": [],
         "prompts_dir": sounds_dirs(settings)[0],
+        **_tls_context(settings),
+    }
+
+
+def _tls_context(settings: Settings) -> dict[str, Any]:
+    """The TLS transport's certificate: made if missing, copied where Asterisk can read it."""
+    if settings.asterisk.sip.tls_port is None:
+        return {"tls": None, "etc_files": {}}
+    ensure_sip_certificate(settings)
+    cert, key = sip_certificate(settings)
+    inner = engine_instance(settings).inner("etc")
+    return {
+        "tls": {"cert": f"{inner}/{TLS_CERT}", "key": f"{inner}/{TLS_KEY}"},
+        "etc_files": {TLS_CERT: cert, TLS_KEY: key},
     }
 
 

@@ -123,14 +123,25 @@ def _start_pair(prompts_dir: Path) -> PbxPair:
     root.ensure()
     name = f"t{os.getpid()}"
     password = secrets.token_urlsafe(16)
-    ports = {"sip": free_port(ENGINE_HOST, socket.SOCK_DGRAM), "ari": free_port(), "ami": free_port()}
+    ports = {
+        "sip": free_port(ENGINE_HOST, socket.SOCK_DGRAM),
+        "sip_tls": free_port(ENGINE_HOST),
+        "ari": free_port(),
+        "ami": free_port(),
+    }
     rtp = free_udp_range(1000, half=0)
     overrides: dict[str, Any] = {
         "asterisk": {
             "host": ENGINE_HOST,
             "ari": {"port": ports["ari"], "password": password},
             "ami": {"port": ports["ami"], "password": password},
-            "sip": {"bind": ENGINE_HOST, "port": ports["sip"], "rtp_start": rtp[0], "rtp_end": rtp[1]},
+            "sip": {
+                "bind": ENGINE_HOST,
+                "port": ports["sip"],
+                "tls_port": ports["sip_tls"],
+                "rtp_start": rtp[0],
+                "rtp_end": rtp[1],
+            },
             "managed": {"enabled": True, "cache_dir": str(cache_dir()), "instance": name},
         },
         "prompts": {"build_dir": str(prompts_dir), "speed_wpm": 230},  # short audio keeps the suite fast
@@ -160,7 +171,11 @@ def _start_pair(prompts_dir: Path) -> PbxPair:
         ),
     )
     engine_ports = Ports(
-        sip=(ENGINE_HOST, ports["sip"]), http=(ENGINE_HOST, ports["ari"]), ami=(ENGINE_HOST, ports["ami"]), rtp=rtp
+        sip=(ENGINE_HOST, ports["sip"]),
+        http=(ENGINE_HOST, ports["ari"]),
+        ami=(ENGINE_HOST, ports["ami"]),
+        rtp=rtp,
+        sip_tls=(ENGINE_HOST, ports["sip_tls"]),
     )
     pair = PbxPair(root, name, engine_ast, carrier, overrides, engine_ports)
     prompts = make_prompts(probe)

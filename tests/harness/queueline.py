@@ -13,6 +13,7 @@ from typing import Any
 
 from ivr.acd.agents import AgentState
 from ivr.app import Engine
+from ivr.asterisk.managed import TLS_CERT
 from ivr.clock import ShiftedClock
 from ivr.lab.carrier import LabCall
 from tests.harness.callers import Script, Watcher, run_call
@@ -55,8 +56,10 @@ class QueueLine:
         phone: str | None = None,
         presence: str = "available",
         skills: list[str] | None = None,
+        tls: bool = False,
     ) -> Softphone | None:
-        """Create an operator, start their softphone (registered), set their presence."""
+        """Create an operator, start their softphone (registered), set their presence.
+        `tls`: the softphone registers over TLS with SRTP media, as from home."""
         password: str | None
         if login in {o.login for o in self.engine.operators.all()}:  # known already (a restarted engine)
             password = self.engine.operators.set_password(login)
@@ -73,7 +76,13 @@ class QueueLine:
         phone_app = None
         if softphone and password is not None:
             a = self.engine.settings.asterisk
-            phone_app = Softphone(login, password, (a.sip.bind, a.sip.port), self.voices.operator_padded, answer=answer)
+            if tls:
+                assert a.sip.tls_port is not None, "the engine's Asterisk has no TLS listener"
+                ca = self.pbx.engine_asterisk.host("etc") / TLS_CERT
+                address, ca_file = (a.sip.bind, a.sip.tls_port), ca
+            else:
+                address, ca_file = (a.sip.bind, a.sip.port), None
+            phone_app = Softphone(login, password, address, self.voices.operator_padded, answer=answer, tls_ca=ca_file)
             await phone_app.start()
             self.phones.append(phone_app)
             await self.until(lambda: self.engine.distributor.agents[login].registered, f"{login} registered")
