@@ -17,6 +17,7 @@ from typing import Any
 
 from ivr.configfile import ConfigError
 from ivr.errors import SetupError
+from ivr.filemodes import private_umask, secure_data
 from ivr.logsetup import setup_logging
 from ivr.settings import Settings, load_settings
 
@@ -68,6 +69,7 @@ def cmd_setup(args: argparse.Namespace, settings: Settings) -> int:
     """Everything a fresh machine needs before `ivr run`: secrets, Asterisk, schema, prompts."""
     from ivr.asterisk.managed import ensure_secrets
 
+    secure_data(settings)
     if ensure_secrets(settings):
         print(f"generated ARI/AMI passwords into {settings.secrets_file}")
         settings = _settings(args)
@@ -197,6 +199,7 @@ def _require_managed(settings: Settings) -> None:
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from ivr.app import build_engine
 
+    secure_data(settings)
     if settings.asterisk.managed.enabled and not args.no_asterisk:
         cmd_asterisk_up(args, settings)
         settings = _settings(args)
@@ -328,6 +331,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Before any file is made: logs, databases, recordings are the engine's only. Put back after,
+    # for callers that run commands inside a longer-lived process.
+    previous = private_umask()
+    try:
+        return _main(argv)
+    finally:
+        os.umask(previous)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging("DEBUG" if args.verbose else os.environ.get("IVR_LOG_LEVEL", "INFO"))

@@ -16,6 +16,7 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from ivr.asterisk.access import share_with_asterisk
 from ivr.dialout import DialoutSettings, NumberRefused, check
 from ivr.settings import SipSettings
 from ivr.tickets.models import Operator
@@ -220,6 +221,7 @@ def render_pjsip(digests: dict[str, str], codecs: list[str], security: PhoneSecu
         lines += [
             f"[{user}]",
             "type = endpoint",
+            "identify_by = username",  # never by address: a phone is whoever authenticates as it
             *security.endpoint_lines(),
             "context = from-operators",
             "disallow = all",
@@ -254,6 +256,6 @@ def write_if_changed(path: Path, text: str) -> bool:
         return False
     tmp = path.with_suffix(".tmp")
     tmp.write_text(text)
-    tmp.chmod(0o600)
+    share_with_asterisk(tmp)  # Asterisk, not root, reads it: its group, nobody else
     tmp.replace(path)
     return True

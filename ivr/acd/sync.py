@@ -19,7 +19,7 @@ from ivr.acd.distributor import Distributor
 from ivr.acd.operators import OperatorDirectory, PhoneSecurity, render_pjsip, write_if_changed
 from ivr.telephony.ami import AmiEvent, AmiMonitor
 from ivr.telephony.ari import AriClient
-from ivr.telephony.errors import AmiError, AriError, AriUnavailable
+from ivr.telephony.errors import AriError, AriUnavailable
 
 log = logging.getLogger(__name__)
 REGISTERED = {"Created", "Reachable", "NonQualified", "Updated"}
@@ -82,11 +82,13 @@ class OperatorSync:
         await self._read_registrations()
 
     async def _reload_pjsip(self) -> None:
+        # ARI's module reload, not an AMI CLI command: the engine's AMI account has no right to
+        # run commands (nor any other write right), so a leaked AMI password gives no shell.
         try:
-            await self.ami.action({"Action": "Command", "Command": "module reload res_pjsip.so"}, timeout=10)
+            await self.ari.request("PUT", "asterisk/modules/res_pjsip.so")
             self.reloads += 1
             log.info("operators' SIP endpoints updated and PJSIP reloaded")
-        except AmiError as exc:
+        except (AriError, AriUnavailable) as exc:
             log.error("PJSIP reload failed (%s); operators' phones may not register until it succeeds", exc)
             with contextlib.suppress(OSError):
                 self.conf_path.unlink()  # forces a rewrite and reload at the next sync

@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import socket
+import stat
 import subprocess
 import time
 from collections.abc import Iterable, Mapping
@@ -20,7 +21,8 @@ from typing import Any
 
 import jinja2
 
-from ivr.asterisk.root import AsteriskRoot
+from ivr.asterisk.access import DIR_MODE, share_with_asterisk
+from ivr.asterisk.root import AsteriskRoot, account, host_ids
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +64,13 @@ class AsteriskInstance:
         return f"{self.inner('etc')}/asterisk.conf"
 
     def render(self, context: Mapping[str, Any]) -> None:
-        """Write every template as the instance's config; secrets go into 0600 files."""
+        """Write every template as the instance's config and lay out the instance's directories.
+
+        With `run_user` in the context, Asterisk gives up root for that account of the root once
+        it has read asterisk.conf: its config (secrets included) stays the engine's, readable by
+        the account's group only, and the directories it writes become the account's own.
+        Without it (the lab carrier, test equipment) Asterisk stays root and its config 0640
+        root:root."""
         env = jinja2.Environment(
             loader=jinja2.FileSystemLoader([str(t) for t in self.templates]),
             undefined=jinja2.StrictUndefined,
@@ -75,6 +83,9 @@ class AsteriskInstance:
             self.host(kind).mkdir(parents=True, exist_ok=True)
         for sub in ("recording", "voicemail", "outgoing", "tmp", "monitor"):
             (self.host("spool") / sub).mkdir(parents=True, exist_ok=True)
+        run_user = context.get("run_user")
+        if run_user:
+            self._hand_over(str(run_user))
         etc = self.host("etc")
         names = sorted({t.name for d in self.templates for t in d.glob("*.conf.j2")})
         for name in names:
@@ -82,20 +93,52 @@ class AsteriskInstance:
             text = env.get_template(name).render(**full)
             tmp = target.with_suffix(".tmp")
             tmp.write_text(text)
-            os.chmod(tmp, 0o600)
+            share_with_asterisk(tmp)
             tmp.replace(target)
+        for conf in etc.glob("*.conf"):  # e.g. the operators' endpoints, written while running
+            share_with_asterisk(conf)
         for name, source in dict(context.get("etc_files") or {}).items():
             self._copy_in(Path(source), etc / name)
 
     def _copy_in(self, source: Path, target: Path) -> None:
         """A file Asterisk reads but the engine keeps elsewhere (a TLS key from the data dir):
         the root cannot see outside itself, so a copy goes into the config dir, as private."""
-        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        share_with_asterisk(target.parent)
         tmp = target.with_suffix(".tmp")
         tmp.unlink(missing_ok=True)
         tmp.touch(mode=0o600)
         tmp.write_bytes(source.read_bytes())
+        share_with_asterisk(tmp)
         tmp.replace(target)
+
+    def _hand_over(self, user: str) -> None:
+        """Directories for Asterisk running as `user`: config root's and the group's to read,
+        the rest (run, spool, log, astdb, cache) the account's own, files of an earlier run as
+        root included."""
+        uid, gid = account(self.root.path, user)
+        users, groups = host_ids()
+        if uid in users or gid in groups:
+            log.warning(
+                "asterisk-%s runs as uid %d gid %d, which an account of this machine also has: "
+                "rebuild the Asterisk root (`ivr asterisk build` after removing %s) to move it",
+                self.name,
+                uid,
+                gid,
+                self.root.path,
+            )
+        etc = self.host("etc")
+        os.chown(etc, 0, gid)
+        os.chmod(etc, DIR_MODE)
+        for kind in ("run", "spool", "log", "cache"):
+            _chown_tree(self.host(kind), uid, gid)
+            os.chmod(self.host(kind), 0o700)
+        varlib = self.host("varlib")
+        os.chown(varlib, uid, gid)
+        os.chmod(varlib, 0o750)  # the group passes through to the engine's prompts inside
+        for entry in varlib.iterdir():
+            if entry.is_file():  # astdb; subdirectories are the engine's (prompts)
+                os.chown(entry, uid, gid)
 
     # --- process ------------------------------------------------------------------------------
 
@@ -112,7 +155,7 @@ class AsteriskInstance:
         if not daemon:
             cmd.insert(3, "-f")
         logfile = self.host("log") / "console.log"
-        self._log_handle = logfile.open("ab")
+        self._log_handle = open(logfile, "ab", opener=_private)  # noqa: SIM115 (kept open while it runs)
         log.info("starting asterisk-%s", self.name)
         self.proc = subprocess.Popen(
             cmd,
@@ -120,6 +163,7 @@ class AsteriskInstance:
             stdout=self._log_handle,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            umask=0o077,  # recordings, voicemail and logs Asterisk writes are its own only
         )
         if daemon:
             self.proc.wait(timeout=timeout)
@@ -200,6 +244,22 @@ class AsteriskInstance:
         if self._log_handle is not None:
             self._log_handle.close()
             self._log_handle = None
+
+
+def _private(path: str, flags: int) -> int:
+    return os.open(path, flags, 0o600)
+
+
+def _chown_tree(top: Path, uid: int, gid: int) -> None:
+    """Everything below `top` becomes the account's, and its alone (no group or other bits)."""
+    os.chown(top, uid, gid)
+    for dirpath, dirnames, filenames in os.walk(top):
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            os.lchown(path, uid, gid)
+            mode = os.lstat(path).st_mode
+            if not stat.S_ISLNK(mode) and stat.S_IMODE(mode) & 0o077:
+                os.chmod(path, stat.S_IMODE(mode) & ~0o077)
 
 
 def _pid_exists(pid: int) -> bool:

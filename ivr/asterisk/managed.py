@@ -10,7 +10,7 @@ import yaml
 
 from ivr.asterisk.certs import ensure_sip_certificate, sip_certificate
 from ivr.asterisk.instance import AsteriskInstance, Ports
-from ivr.asterisk.root import AsteriskRoot, Recipe
+from ivr.asterisk.root import RUN_USER, AsteriskRoot, Recipe
 from ivr.errors import SetupError
 from ivr.settings import Settings
 
@@ -66,6 +66,7 @@ def engine_context(settings: Settings) -> dict[str, Any]:
         "trunk": a.trunk.model_dump(),
         "extra_modules": [],
         "prompts_dir": sounds_dirs(settings)[0],
+        "run_user": RUN_USER,
         **_tls_context(settings),
     }
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ivr.asterisk.access import share_with_asterisk
 from ivr.configfile import ConfigError, Layered, load_mapping, validate
 
 log = logging.getLogger(__name__)
@@ -191,14 +192,17 @@ class PromptLibrary:
     def install(self, target_dir: Path) -> int:
         """Copy the built files where Asterisk reads them; returns how many changed."""
         target_dir.mkdir(parents=True, exist_ok=True)
+        share_with_asterisk(target_dir)
         changed = 0
         for name in self.names():
             source = self.build_dir / f"{name}.wav"
             dest = target_dir / f"{name}.wav"
             if dest.exists() and dest.read_bytes() == source.read_bytes():
+                share_with_asterisk(dest)  # an older install may have left it readable by all
                 continue
             tmp = dest.with_suffix(".tmp")
             shutil.copyfile(source, tmp)
+            share_with_asterisk(tmp)
             tmp.replace(dest)
             changed += 1
         return changed
@@ -208,6 +212,7 @@ class PromptLibrary:
         target_dir.mkdir(parents=True, exist_ok=True)
         target = target_dir / f"{name}.wav"
         self._synthesise(text, target)
+        share_with_asterisk(target)
         return target
 
     def _custom_file(self, name: str) -> Path | None:

@@ -138,6 +138,8 @@ def test_rendered_defaults_bind_ari_and_ami_to_loopback(tmp_path: Path, settings
     )  # fmt: skip
     root = asterisk_root(local)
     (root.path / "usr/lib/x86_64-linux-gnu/asterisk/modules").mkdir(parents=True)
+    (root.path / "etc").mkdir()
+    (root.path / "etc/passwd").write_text("asterisk:x:60100:60100:Asterisk:/var/lib/asterisk:/bin/false\n")
     instance = AsteriskInstance(root, "nul", [REPO / "config" / "asterisk" / "engine"])
     instance.render(engine_context(local))
     etc = instance.host("etc")
@@ -148,8 +150,9 @@ def test_rendered_defaults_bind_ari_and_ami_to_loopback(tmp_path: Path, settings
     assert re.search(r"^deny = 0\.0\.0\.0/0\.0\.0\.0$", manager, re.M)
     assert re.findall(r"^permit = (.*)$", manager, re.M) == ["127.0.0.1/255.255.255.255"]
     assert "tlsbindaddr" not in http  # nothing else listens for ARI
-    for name in ("ari.conf", "manager.conf"):  # the files holding secrets are the owner's alone
-        assert stat.S_IMODE((etc / name).stat().st_mode) == 0o600
+    for name in ("ari.conf", "manager.conf"):  # the files holding secrets: root's, Asterisk's group reads
+        info = (etc / name).stat()
+        assert stat.S_IMODE(info.st_mode) == 0o640 and (info.st_uid, info.st_gid) == (0, 60100)
     assert ARI_SECRET in (etc / "ari.conf").read_text() and AMI_SECRET in manager
 
 

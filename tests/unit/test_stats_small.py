@@ -182,7 +182,7 @@ def test_export_schedule_and_atomic_write(tmp_path: Path) -> None:
     write_atomic(target, "x\n")
     write_atomic(target, "y\n")
     assert target.read_text() == "y\n" and [p.name for p in target.parent.iterdir()] == ["b.csv"]
-    assert target.stat().st_mode & 0o777 == 0o644
+    assert target.stat().st_mode & 0o777 == 0o600  # public once published, but private on disk
 
 
 def test_generated_commitments_are_consistent(small: tuple[str, Engine]) -> None:
