@@ -154,13 +154,23 @@ def validate(model: type[M], layered: Layered, context: dict[str, Any] | None = 
         raise ConfigError(describe_errors(exc, layered)) from None
 
 
+# Keys an earlier release accepted, with what replaces them: an upgraded config gets told what to
+# write instead of a bare "unknown key".
+RENAMED: dict[str, str] = {
+    "mail.starttls": "use mail.tls: starttls, implicit or none (certificates are now verified; "
+    "mail.ca_file names a private CA)",
+}
+
+
 def describe_errors(exc: ValidationError, layered: Layered) -> list[str]:
     problems: list[str] = []
     for err in exc.errors(include_url=False):
         loc = _data_loc(tuple(err["loc"]), layered.data, names_a_key=err["type"] in _KEY_ERRORS)
         dotted = ".".join(str(p) for p in loc) or "(top level)"
         origin = layered.origin(loc) or "defaults"
-        if err["type"] == "extra_forbidden":
+        if err["type"] == "extra_forbidden" and dotted in RENAMED:
+            reason = f"this key was replaced: {RENAMED[dotted]}"
+        elif err["type"] == "extra_forbidden":
             reason = "unknown key (check the spelling; see README 'Configuration')"
         else:
             reason = err["msg"]

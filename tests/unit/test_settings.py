@@ -48,6 +48,16 @@ def test_unknown_key_names_it(tmp_path: Path) -> None:
     assert problem.startswith(f"{path}:3: service.timezon: unknown key")
 
 
+def test_a_replaced_key_says_what_replaces_it(tmp_path: Path) -> None:
+    """An upgraded config that still sets mail.starttls is told to write mail.tls, not "unknown"."""
+    path = write(tmp_path, "mail:\n  host: smtp.example\n  starttls: true\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(path, environ=NO_SECRETS)
+    (problem,) = err.value.problems
+    assert problem.startswith(f"{path}:3: mail.starttls: this key was replaced")
+    assert "mail.tls" in problem
+
+
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     path = write(
         tmp_path,
