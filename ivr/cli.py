@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ivr.configfile import ConfigError
-from ivr.errors import SetupError
+from ivr.errors import SetupError, UsageError
 from ivr.filemodes import private_umask, secure_data
 from ivr.logsetup import setup_logging
 from ivr.settings import Settings, load_settings
@@ -24,10 +24,6 @@ from ivr.settings import Settings, load_settings
 log = logging.getLogger("ivr")
 
 Handler = Callable[[argparse.Namespace, Settings], int]
-
-
-class UsageError(SetupError):
-    pass
 
 
 def _settings(args: argparse.Namespace) -> Settings:

@@ -165,7 +165,6 @@ class _Talking:
 
     def __init__(self, channel: AriChannel) -> None:
         self.talking = False
-        self.bursts = 0
         self.changed = asyncio.Event()
         channel.listeners.append(self._on_event)
 
@@ -173,7 +172,6 @@ class _Talking:
         kind = event.get("type")
         if kind == "ChannelTalkingStarted":
             self.talking = True
-            self.bursts += 1
         elif kind == "ChannelTalkingFinished":
             self.talking = False
         else:
@@ -208,24 +206,11 @@ class LabCall:
         await self._talk.wait_for(True, timeout)
         await self._talk.wait_for(False, timeout)
 
-    async def wait_speech(self, timeout: float = 15.0) -> None:
-        await self._talk.wait_for(True, timeout)
-
-    async def wait_silence(self, timeout: float = 15.0) -> None:
-        await self._talk.wait_for(False, timeout)
-
-    @property
-    def speech_bursts(self) -> int:
-        return self._talk.bursts
-
     async def press(self, digits: str, *, between_ms: int = 150, duration_ms: int = 120) -> None:
         await self.channel.send_dtmf(digits, between_ms=between_ms, duration_ms=duration_ms)
 
     async def say(self, media: Sequence[str] | str) -> None:
         await self.channel.play([media] if isinstance(media, str) else list(media))
-
-    async def pause(self, seconds: float) -> None:
-        await self.channel.sleep(seconds)
 
     async def hangup(self) -> None:
         await self.channel.hangup()
@@ -259,7 +244,6 @@ class LabPhoneCall:
         self.carrier = carrier
         self.channel = channel
         self.number = number
-        self._talk = _Talking(channel)
 
     async def answer(self) -> None:
         await self.channel.answer()

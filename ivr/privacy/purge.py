@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ivr.console.models import AuditEntry
@@ -211,7 +211,3 @@ def _chunked_files(session: Session, kind: Kind, ids: list[int]) -> list[str]:
     for start in range(0, len(ids), 500):
         files.extend(kind.files(session, ids[start : start + 500]))
     return files
-
-
-def pending_files(session: Session) -> int:
-    return int(session.scalar(select(func.count()).select_from(PurgeFile)) or 0)

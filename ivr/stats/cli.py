@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from ivr.clock import Clock
+from ivr.errors import UsageError
 from ivr.settings import Settings
 from ivr.stats.queries import BREAKDOWNS, PERIODS, Scope
 
@@ -36,7 +37,6 @@ def _clock(settings: Settings) -> Clock:
 
 
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
-    from ivr.cli import UsageError
     from ivr.stats.formats import to_csv, to_json, to_table
     from ivr.stats.report import EngineReader, build_report, default_range
 

@@ -243,6 +243,8 @@ LONG_RANGE_DAYS = 92
 
 @compiles(_ScanLeftFirst, "sqlite")
 def _cross_join(element: _ScanLeftFirst, compiler: Any, **kw: Any) -> str:
+    """SQLAlchemy calls this (registered by `@compiles`) whenever it writes a `_ScanLeftFirst`
+    for SQLite: never called by name, yet it is what makes long-range reports fast."""
     text: str = compiler.visit_join(element, **kw)
     left: str = element.left._compiler_dispatch(compiler, asfrom=True)
     if not text.startswith(f"{left} JOIN "):  # not a plain table on the left: keep SQLite's choice

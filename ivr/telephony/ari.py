@@ -102,11 +102,6 @@ class AriClient:
             self._session = None
         self.connected.clear()
 
-    async def drop_connection(self) -> None:
-        """Close the event socket as a network fault would; the reader reconnects by itself."""
-        if self._ws is not None:
-            await self._ws.close()
-
     # --- REST ---------------------------------------------------------------------------------
 
     async def request(

@@ -13,7 +13,7 @@ import logging
 import uuid
 from collections import deque
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 from ivr.tasks import spawn
 from ivr.telephony.ari import AriClient, Event
@@ -22,7 +22,6 @@ from ivr.telephony.ports import CallerInfo, RecordingResult
 from ivr.text import clean
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 # A hangup request comes before the PlaybackFinished it causes: seeing it first makes a hangup
 # during the last prompt a hangup, not a prompt that finished.
@@ -163,13 +162,6 @@ class AriChannel:
                 self._mark_gone()
                 raise CallerHungUp(self._id) from None
             raise
-
-    async def _gone_or(self, fut: asyncio.Future[T], timeout: float | None) -> T | None:
-        """Await `fut` (which fails with CallerHungUp on hangup); None on timeout."""
-        try:
-            return await asyncio.wait_for(fut, timeout)
-        except TimeoutError:
-            return None
 
     # --- CallChannel --------------------------------------------------------------------------
 
