@@ -13,18 +13,19 @@ import logging
 import math
 import uuid
 from collections.abc import Coroutine
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ivr.acd.cap import DailyCap
 from ivr.acd.config import QueueSettings
 from ivr.acd.distributor import Assignment, Distributor, WaitingCall
+from ivr.callflows.facts import Rejoin
 from ivr.callflows.model import QueueNode
 from ivr.callflows.session import CallContext
-from ivr.recordings.consent import ACCEPTED
 from ivr.recordings.store import RecordingStore
 from ivr.telephony.errors import AriError, AriUnavailable, CallerHungUp
 from ivr.telephony.ports import CallChannel
+from ivr.tickets import events
+from ivr.tickets.status import Consent, QueueResult, VoicemailReason
 
 log = logging.getLogger(__name__)
 
@@ -41,17 +42,6 @@ class Bridging(Protocol):
     async def converse(
         self, caller: CallChannel, operator: CallChannel, *, record_as: str | None, bridge_id: str | None = None
     ) -> Conversation: ...
-
-
-@dataclass(frozen=True)
-class Rejoin:
-    """A conversation that outlived an engine restart: the bridge it runs in and the operator's
-    leg, found alive in Asterisk, plus the recording it was making, if any."""
-
-    bridge_id: str
-    leg: CallChannel
-    operator_login: str
-    recording: str | None = None
 
 
 class QueueStep:
@@ -71,24 +61,24 @@ class QueueStep:
 
     async def __call__(self, ctx: CallContext, node: QueueNode) -> str | None:
         topic = node.topic or ctx.topic
-        rejoin = ctx.data.pop("rejoin", None)
-        if isinstance(rejoin, Rejoin):
+        rejoin = ctx.facts.take_rejoin()
+        if rejoin is not None:
             agent = self.distributor.agents[rejoin.operator_login]  # claimed by the pick-up
             return await self._talk(ctx, node, Assignment(agent, rejoin.leg), rejoin)
-        if not ctx.data.pop("admitted", False):  # a caller resumed after a restart was counted already
+        if not ctx.facts.take_admitted():  # a caller resumed after a restart was counted already
             if not self.distributor.staffed(topic):
-                return await self._not_served(ctx, node, "no_operators", "queue_no_operators")
+                return await self._not_served(ctx, node, QueueResult.NO_OPERATORS, "queue_no_operators")
             if not await self.cap.admit(ctx.clock.now()):
-                return await self._not_served(ctx, node, "cap", "queue_cap")
-            await ctx.store.update(ctx.ticket_id, queue_result="waiting", queued_at=ctx.clock.now())
-            await ctx.event("queue_admitted", topic=topic)
+                return await self._not_served(ctx, node, QueueResult.CAP, "queue_cap")
+            await ctx.store.update(ctx.ticket_id, queue_result=QueueResult.WAITING, queued_at=ctx.clock.now())
+            await ctx.event(events.queue_admitted(topic))
         call = self.distributor.enqueue(ctx.ticket_id, ctx.channel, topic, ctx.channel.caller.number)
         entered = ctx.clock.monotonic()
         try:
             assignment = await self._wait(ctx, call)
         except CallerHungUp:
             await ctx.store.update(
-                ctx.ticket_id, queue_result="abandoned", wait_s=round(ctx.clock.monotonic() - entered, 3)
+                ctx.ticket_id, queue_result=QueueResult.ABANDONED, wait_s=round(ctx.clock.monotonic() - entered, 3)
             )
             await self._release(call)
             raise
@@ -97,8 +87,9 @@ class QueueStep:
             if not call.assigned.done():
                 call.assigned.cancel()
         await ctx.store.update(ctx.ticket_id, wait_s=round(ctx.clock.monotonic() - entered, 3))
-        if isinstance(assignment, str):  # left the queue without an operator
-            return await self._not_served(ctx, node, assignment, "queue_max_wait" if assignment == "max_wait" else None)
+        if isinstance(assignment, QueueResult):  # left the queue without an operator
+            prompt = "queue_max_wait" if assignment is QueueResult.MAX_WAIT else None
+            return await self._not_served(ctx, node, assignment, prompt)
         return await self._talk(ctx, node, assignment)
 
     async def _release(self, call: WaitingCall) -> None:
@@ -109,15 +100,15 @@ class QueueStep:
                 await assignment.leg.hangup()
             self.distributor.finished(assignment.agent, 0.0)
 
-    async def _not_served(self, ctx: CallContext, node: QueueNode, result: str, prompt: str | None) -> str:
+    async def _not_served(self, ctx: CallContext, node: QueueNode, result: QueueResult, prompt: str | None) -> str:
         await ctx.store.update(ctx.ticket_id, queue_result=result)
-        await ctx.event("queue_not_served", result=result)
-        ctx.data["voicemail_reason"] = result
+        await ctx.event(events.queue_not_served(result))
+        ctx.facts.voicemail_reason = VoicemailReason(result)
         if prompt:
             await ctx.say(prompt)
         return node.fallback
 
-    async def _wait(self, ctx: CallContext, call: WaitingCall) -> Assignment | str:
+    async def _wait(self, ctx: CallContext, call: WaitingCall) -> Assignment | QueueResult:
         """Wait for an operator; returns the assignment, or why the caller leaves the queue.
 
         While an operator's phone rings the caller hears music; announcements are made only
@@ -131,7 +122,7 @@ class QueueStep:
             while not call.assigned.done():
                 now = loop.time()
                 if now >= deadline:
-                    return "max_wait"
+                    return QueueResult.MAX_WAIT
                 if call.offering is None and now >= next_announce:
                     if moh:
                         await ctx.channel.stop_moh()
@@ -151,8 +142,8 @@ class QueueStep:
                     with contextlib.suppress(asyncio.CancelledError):
                         await key
                 elif key.result() == self.settings.leave_key:  # raises CallerHungUp on a hangup
-                    await ctx.event("queue_left", key=self.settings.leave_key)
-                    return "caller_choice"
+                    await ctx.event(events.queue_left(self.settings.leave_key))
+                    return QueueResult.CALLER_CHOICE
             return call.assigned.result()
         finally:
             if moh and not ctx.channel.hung_up:
@@ -176,24 +167,24 @@ class QueueStep:
     ) -> str | None:
         agent = assignment.agent
         ctx.destination = f"operator:{agent.login}"
-        ctx.data["operator_login"] = agent.login
-        ctx.data["operator_id"] = agent.info.id
+        ctx.facts.operator_login = agent.login
+        ctx.facts.operator_id = agent.info.id
         if rejoin is None:
             await ctx.store.update(
                 ctx.ticket_id,
-                queue_result="answered",
+                queue_result=QueueResult.ANSWERED,
                 operator_id=agent.info.id,
                 operator_answered_at=ctx.clock.now(),
                 destination=ctx.destination,
             )
-            await ctx.event("operator_answered", operator=agent.login)
-            record = ctx.consent == ACCEPTED and ctx.data.get("campaign") is not None
+            await ctx.event(events.operator_answered(agent.login))
+            record = ctx.consent == Consent.ACCEPTED and ctx.facts.campaign is not None
             name = f"call-{ctx.ticket_id}-{uuid.uuid4().hex[:8]}" if record else None
             if name is not None:  # named on the timeline first, so a restart can still keep it
-                await ctx.event("recording_started", name=name)
+                await ctx.event(events.recording_started(name))
         else:
             name = rejoin.recording
-            await ctx.event("operator_rejoined", operator=agent.login)
+            await ctx.event(events.operator_rejoined(agent.login))
         started = ctx.clock.monotonic()
         try:
             talk = await self.bridging.converse(
@@ -203,7 +194,7 @@ class QueueStep:
             handled = ctx.clock.monotonic() - started
             self.distributor.finished(agent, handled)
             await ctx.store.update(ctx.ticket_id, operator_ended_at=ctx.clock.now(), handle_s=round(handled, 3))
-        await ctx.event("operator_call_ended", ended_by=talk.ended_by, recorded=talk.recording is not None)
+        await ctx.event(events.operator_call_ended(talk.ended_by, talk.recording is not None))
         if talk.recording is not None:
             await self._keep_recording(ctx, talk.recording)
         if talk.ended_by == "caller":
@@ -221,9 +212,9 @@ class QueueStep:
             )
         except (AriError, AriUnavailable, OSError) as exc:
             log.error("ticket %s: call recording %s not kept: %s", ctx.ticket_id, name, exc)
-            await ctx.event("recording_failed", name=name, error=str(exc)[:200])
+            await ctx.event(events.recording_failed(name, str(exc)))
             return
-        await ctx.event("recording_kept", recording=info.id, sha256=info.sha256, seconds=round(info.duration_s, 1))
+        await ctx.event(events.recording_kept(info.id, info.sha256, round(info.duration_s, 1)))
 
 
 class _Announcer:

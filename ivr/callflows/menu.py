@@ -5,6 +5,8 @@ from __future__ import annotations
 from ivr.callflows.keys import collect, is_complete_choice, settle
 from ivr.callflows.model import MenuNode, MenuOption
 from ivr.callflows.session import CallContext
+from ivr.tickets import events
+from ivr.tickets.events import EventKind
 
 
 async def menu(ctx: CallContext, node: MenuNode) -> str:
@@ -31,19 +33,19 @@ async def menu(ctx: CallContext, node: MenuNode) -> str:
             monotonic=ctx.clock.monotonic,
         )
         if entry is not None and entry in node.options:
-            return await _chosen(ctx, node.options[entry], entry, "menu_choice")
+            return await _chosen(ctx, node.options[entry], entry, EventKind.MENU_CHOICE)
         if entry is not None and entry == node.repeat_key:
             repeats += 1
-            await ctx.event("menu_repeat", count=repeats)
+            await ctx.event(events.menu_repeat(repeats))
             if repeats > node.max_repeats:
-                return await _chosen(ctx, node.default, None, "menu_default", why="too many repeats")
+                return await _chosen(ctx, node.default, None, EventKind.MENU_DEFAULT, why="too many repeats")
             prompt = node.prompt
             continue
         failures += 1
-        kind = "menu_timeout" if entry is None else "menu_invalid"
-        await ctx.event(kind, entered=entry, attempt=failures)
+        failed = events.menu_failed(entry, failures)
+        await ctx.event(failed)
         if failures >= node.max_attempts:
-            return await _chosen(ctx, node.default, None, "menu_default", why=kind)
+            return await _chosen(ctx, node.default, None, EventKind.MENU_DEFAULT, why=failed.kind)
         if entry is None:
             prompt = node.timeout_prompt
             continue
@@ -52,16 +54,11 @@ async def menu(ctx: CallContext, node: MenuNode) -> str:
         prompt = node.prompt
 
 
-async def _chosen(ctx: CallContext, option: MenuOption, key: str | None, kind: str, why: str | None = None) -> str:
+async def _chosen(
+    ctx: CallContext, option: MenuOption, key: str | None, kind: EventKind, why: str | None = None
+) -> str:
     if option.topic:
         ctx.topic = option.topic
         await ctx.store.update(ctx.ticket_id, topic=option.topic)
-    detail: dict[str, str] = {"next": option.next}
-    if key is not None:
-        detail["key"] = key
-    if option.topic:
-        detail["topic"] = option.topic
-    if why:
-        detail["why"] = why
-    await ctx.event(kind, **detail)
+    await ctx.event(events.menu_routed(kind, option.next, key=key, topic=option.topic, why=why))
     return option.next

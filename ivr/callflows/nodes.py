@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ivr.callflows.model import HangupNode, PlayNode, QueueNode, StubNode, VoicemailNode
 from ivr.callflows.session import CallContext, NodeHandler
+from ivr.tickets import events
 from ivr.tickets.models import CallOutcome
 
 
@@ -24,7 +25,7 @@ async def stub(ctx: CallContext, node: StubNode) -> str | None:
     ctx.destination = f"{node.destination}(stub)"
     ctx.outcome = CallOutcome.STUB
     ctx.end_reason = f"stub:{node.destination}"
-    await ctx.event("stub_reached", destination=node.destination)
+    await ctx.event(events.stub_reached(node.destination))
     if node.prompt:
         await ctx.say(node.prompt)
     return node.next
@@ -35,12 +36,12 @@ def route_stub(destination: str) -> NodeHandler:
     available and the ticket says `stub`, with the topic and reason that led there."""
 
     async def handler(ctx: CallContext, node: QueueNode | VoicemailNode) -> str | None:
-        reason = ctx.data.get("voicemail_reason") or getattr(node, "reason", None)
+        reason = ctx.facts.voicemail_reason or getattr(node, "reason", None)
         detail = f"{destination}:{reason}" if isinstance(node, VoicemailNode) else destination
         ctx.destination = f"{destination}(stub)"
         ctx.outcome = CallOutcome.STUB
         ctx.end_reason = f"stub:{detail}"
-        await ctx.event("stub_reached", destination=detail, topic=ctx.topic)
+        await ctx.event(events.route_stub_reached(detail, ctx.topic))
         await ctx.say("route_unavailable")
         return None
 

@@ -12,20 +12,22 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from typing import Any
 
-from ivr.acd.step import Rejoin
 from ivr.callflows.dispatcher import CallDispatcher
+from ivr.callflows.facts import CallFacts, Rejoin
 from ivr.callflows.model import Flow, QueueNode
 from ivr.callflows.session import Resume
+from ivr.callflows.states import CallState
 from ivr.clock import Clock
 from ivr.tasks import spawn
 from ivr.telephony.ari import AriClient
 from ivr.telephony.ari_channel import AriChannel
 from ivr.telephony.errors import AriError, AriUnavailable, CallerHungUp
+from ivr.tickets.events import MESSAGE_ENDS, RECORDING_ENDS, EventKind
 from ivr.tickets.models import CallOutcome
+from ivr.tickets.status import QueueResult, not_served_reason
 from ivr.tickets.store import CallClosing, SqlTicketStore, TicketView
 
 log = logging.getLogger(__name__)
@@ -136,7 +138,7 @@ class Recovery:
         state, _, node = (ticket.last_state or "").partition(":")
         rejoin = self._rejoin(ticket, node, bridges.get(caller_id), caller_id)
         if rejoin is not None:
-            return Resume(ticket, node, {"rejoin": rejoin})
+            return Resume(ticket, node, CallFacts(rejoin=rejoin))
         return self._where(ticket, state, node)
 
     async def _act(
@@ -156,7 +158,7 @@ class Recovery:
             self.report.hung_up += 1
             return
         bridge = bridges.get(channel.id)
-        if resume is not None and "rejoin" in resume.data:
+        if resume is not None and resume.facts.rejoin is not None:
             self.report.talking += 1
             self.dispatcher.resume(channel, resume)
             return
@@ -181,31 +183,34 @@ class Recovery:
         login = self.claim_operator(ticket.operator_id, ticket.id)
         if login is None:
             return None
-        return Rejoin(bridge.id, self._legs.pop(legs[0]), login, _pending(ticket, "recording_started", "recording_"))
+        recording = _pending(ticket, EventKind.RECORDING_STARTED, RECORDING_ENDS)
+        return Rejoin(bridge.id, self._legs.pop(legs[0]), login, recording)
 
     def _where(self, ticket: TicketView, state: str, node: str) -> Resume | None:
-        """The node to go on from, and what it must know."""
-        data: dict[str, Any] = {"resumed": True}
+        """The node to go on from, and what it must know. Why a caller leaves a message is read
+        back from the ticket's queue result, whether the engine died in the queue or in the
+        voicemail node after it."""
         current = self.flow.nodes.get(node)
+        reason = not_served_reason(ticket.queue_result)
         if isinstance(current, QueueNode):
-            if ticket.queue_result == "waiting":
-                return Resume(ticket, node, {**data, "admitted": True})
-            if ticket.queue_result == "answered":  # the operator left while nobody watched
+            if ticket.queue_result == QueueResult.WAITING:
+                return Resume(ticket, node, CallFacts(resumed=True, admitted=True))
+            if ticket.queue_result == QueueResult.ANSWERED:  # the operator left while nobody watched
                 target = current.next or current.fallback
-                return Resume(ticket, target, {**data, "operator_id": ticket.operator_id})
-            return Resume(ticket, current.fallback, {**data, "voicemail_reason": ticket.queue_result})
-        if state == "voicemail" and current is not None:
-            saved = _saved_message(ticket)
-            if saved is not None:
-                data["resume_message"] = saved
-            recording = _pending(ticket, "voicemail_recording", "voicemail_left")
-            if recording is not None:
-                data["resume_recording"] = recording
-            return Resume(ticket, node, data)
-        if state == "survey" and current is not None:
-            return Resume(ticket, node, {**data, "operator_id": ticket.operator_id})
-        if current is not None and state not in ("hangup", "stub", "ended"):
-            return Resume(ticket, node, data)
+                return Resume(ticket, target, CallFacts(resumed=True, operator_id=ticket.operator_id))
+            return Resume(ticket, current.fallback, CallFacts(resumed=True, voicemail_reason=reason))
+        if state == CallState.VOICEMAIL and current is not None:
+            facts = CallFacts(
+                resumed=True,
+                voicemail_reason=reason,
+                resume_message=_saved_message(ticket),
+                resume_recording=_pending(ticket, EventKind.VOICEMAIL_RECORDING, MESSAGE_ENDS),
+            )
+            return Resume(ticket, node, facts)
+        if state == CallState.SURVEY and current is not None:
+            return Resume(ticket, node, CallFacts(resumed=True, operator_id=ticket.operator_id))
+        if current is not None and state not in (CallState.HANGUP, CallState.STUB, CallState.ENDED):
+            return Resume(ticket, node, CallFacts(resumed=True))
         return None
 
     # --- cleaning up ------------------------------------------------------------------------------
@@ -266,13 +271,13 @@ class Recovery:
         self.report.tickets_closed += 1
 
 
-def _pending(ticket: TicketView, started: str, finished_prefix: str) -> str | None:
-    """The name in the last `started` event when nothing after it says the work finished."""
+def _pending(ticket: TicketView, started: EventKind, finished: Collection[EventKind]) -> str | None:
+    """The name in the last `started` event when no `finished` event after it says the work ended."""
     name: str | None = None
     for event in ticket.events:
         if event.kind == started and event.detail and isinstance(event.detail.get("name"), str):
             name = event.detail["name"]
-        elif event.kind.startswith(finished_prefix) and event.kind != started:
+        elif event.kind in finished:
             name = None
     return name
 
@@ -281,8 +286,8 @@ def _saved_message(ticket: TicketView) -> int | None:
     """The message already saved for this call whose callback number is still to be asked."""
     message: int | None = None
     for event in ticket.events:
-        if event.kind == "voicemail_left" and event.detail and isinstance(event.detail.get("message"), int):
+        if event.kind == EventKind.VOICEMAIL_LEFT and event.detail and isinstance(event.detail.get("message"), int):
             message = event.detail["message"]
-        elif event.kind == "callback_number":
+        elif event.kind == EventKind.CALLBACK_NUMBER:
             message = None
     return message

@@ -10,18 +10,22 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from ivr.callflows.bus import CallBus, CallNote
+from ivr.callflows.facts import CallFacts
 from ivr.callflows.model import STATE_OF, Flow
 from ivr.callflows.states import CallState, check_transition
 from ivr.clock import Clock
 from ivr.prompts.library import PromptLibrary
 from ivr.telephony.errors import CallerHungUp, CallLost, TelephonyError
 from ivr.telephony.ports import CallChannel
+from ivr.tickets import events
+from ivr.tickets.events import Event
 from ivr.tickets.models import CallOutcome
+from ivr.tickets.status import Consent
 from ivr.tickets.store import CallClosing, NewCall, TicketStore, TicketView
 
 log = logging.getLogger(__name__)
@@ -42,19 +46,19 @@ class CallContext:
     end_reason: str | None = None
     topic: str | None = None  # from the menu: who is calling (citizens, employers, agencies)
     closed_reason: str | None = None  # why the line was closed, when it was
-    consent: str | None = None  # accepted / refused / no_answer, while a campaign is active
+    consent: Consent | None = None  # while a campaign is active
     bus: CallBus | None = None
-    data: dict[str, Any] = field(default_factory=dict)
+    facts: CallFacts = field(default_factory=CallFacts)
 
     def note(self, kind: str, **detail: Any) -> None:
         """Tell live watchers (not stored)."""
         if self.bus is not None:
             self.bus.publish(CallNote(self.channel.id, self.channel.caller.number, kind, self.clock.now(), detail))
 
-    async def event(self, kind: str, **detail: Any) -> None:
+    async def event(self, event: Event) -> None:
         """Record on the ticket's timeline (and tell live watchers)."""
-        await self.store.record(self.ticket_id, kind, self.clock.now(), detail or None)
-        self.note(kind, **detail)
+        await self.store.record(self.ticket_id, event.kind, self.clock.now(), event.detail)
+        self.note(event.kind, **(event.detail or {}))
 
     async def say(self, *prompts: str, interruptible: bool = False) -> bool:
         return await self.play_media([self.prompts.media(p) for p in prompts], list(prompts), interruptible)
@@ -76,7 +80,7 @@ class Resume:
 
     ticket: TicketView
     node: str
-    data: dict[str, Any] = field(default_factory=dict)
+    facts: CallFacts = field(default_factory=lambda: CallFacts(resumed=True))
 
 
 class CallSession:
@@ -125,7 +129,7 @@ class CallSession:
         outcome, reason = CallOutcome.FAILED, "unknown"
         try:
             if self.resume is not None:
-                await ctx.event("call_resumed", node=self.resume.node, last_state=self.resume.ticket.last_state)
+                await ctx.event(events.call_resumed(self.resume.node, self.resume.ticket.last_state))
                 await self._walk(self.resume.node)
             else:
                 await ctx.channel.answer()
@@ -159,10 +163,11 @@ class CallSession:
         ctx.ticket_id = ticket.id
         self.started_at = ticket.started_at
         ctx.answered_at = ticket.answered_at
-        ctx.topic, ctx.consent, ctx.destination = ticket.topic, ticket.consent, ticket.destination
+        ctx.topic, ctx.destination = ticket.topic, ticket.destination
+        ctx.consent = Consent(ticket.consent) if ticket.consent else None
+        ctx.facts = replace(resume.facts)
         if ticket.campaign:
-            ctx.data["campaign"] = ticket.campaign
-        ctx.data.update(resume.data)
+            ctx.facts.campaign = ticket.campaign
 
     async def _walk(self, start: str) -> None:
         name: str | None = start

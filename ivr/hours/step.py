@@ -10,6 +10,7 @@ from typing import Protocol
 from ivr.callflows.model import HoursNode
 from ivr.callflows.session import CallContext
 from ivr.hours.calendar import Closure, LineCalendar, LineState
+from ivr.tickets import events
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +31,13 @@ class HoursStep:
         closure = status.closure
         await ctx.store.update(ctx.ticket_id, line_state=str(status.state), closure_id=closure.id if closure else None)
         await ctx.event(
-            "line_status",
-            state=str(status.state),
-            local_time=status.at.isoformat(timespec="seconds"),
-            holiday=status.holiday,
-            closure=closure.id if closure else None,
-            reason=closure.reason if closure else None,
+            events.line_status(
+                state=str(status.state),
+                local_time=status.at.isoformat(timespec="seconds"),
+                holiday=status.holiday,
+                closure=closure.id if closure else None,
+                reason=closure.reason if closure else None,
+            )
         )
         if status.open:
             return node.open

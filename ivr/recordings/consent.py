@@ -17,8 +17,10 @@ from ivr.callflows.model import ConsentNode
 from ivr.callflows.session import CallContext
 from ivr.hours.config import CampaignConfig
 from ivr.prompts.library import PromptLibrary
+from ivr.tickets import events
+from ivr.tickets.status import Consent
 
-ACCEPTED, REFUSED, NO_ANSWER = "accepted", "refused", "no_answer"
+ACCEPTED, REFUSED, NO_ANSWER = Consent.ACCEPTED, Consent.REFUSED, Consent.NO_ANSWER
 
 
 class CampaignSource(Protocol):
@@ -51,10 +53,11 @@ class ConsentStep:
         if campaign is None:
             return node.next
         evidence = self.prompts.evidence(campaign.notice_prompt)
-        ctx.data["campaign"] = campaign.id
+        ctx.facts.campaign = campaign.id
         await ctx.store.update(ctx.ticket_id, campaign=campaign.id, consent_prompt=evidence)
         ctx.channel.clear_digits()
-        choice, key = NO_ANSWER, None
+        choice: Consent = NO_ANSWER
+        key: str | None = None
         for attempt in range(1, node.attempts + 1):
             await ctx.say(campaign.notice_prompt, interruptible=True)
             key = await one_key(ctx.channel, node.timeout_s, ctx.clock.monotonic)
@@ -66,14 +69,14 @@ class ConsentStep:
             if key == node.refuse_key:
                 choice = REFUSED
                 break
-            await ctx.event("consent_invalid", entered=key, attempt=attempt)
+            await ctx.event(events.consent_invalid(key, attempt))
             if attempt < node.attempts and node.invalid_prompt:
                 await ctx.say(node.invalid_prompt)
             await settle(ctx.channel)  # the rest of a burst of keys does not answer the next notice
         ctx.consent = choice
         answered_at = ctx.clock.now()
         await ctx.store.update(ctx.ticket_id, consent=choice, consent_at=answered_at)
-        await ctx.event("consent", choice=choice, key=key, campaign=campaign.id, notice=evidence)
+        await ctx.event(events.consent(choice, key, campaign.id, evidence))
         reply = node.accepted_prompt if choice == ACCEPTED else node.refused_prompt
         if reply:
             await ctx.say(reply)

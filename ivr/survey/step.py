@@ -16,18 +16,20 @@ from sqlalchemy.orm import Session
 from ivr.callflows.keys import one_key, settle
 from ivr.callflows.model import SurveyNode, SurveyQuestion
 from ivr.callflows.session import CallContext
+from ivr.tickets import events
 from ivr.tickets.commands import command
 from ivr.tickets.models import SurveyAnswer
+from ivr.tickets.status import SurveyStatus
 
-COMPLETED, PARTIAL, NOT_ANSWERED = "completed", "partial", "not_answered"
+COMPLETED, PARTIAL, NOT_ANSWERED = SurveyStatus.COMPLETED, SurveyStatus.PARTIAL, SurveyStatus.NOT_ANSWERED
 
 
 async def survey(ctx: CallContext, node: SurveyNode) -> str | None:
-    operator_id = ctx.data.get("operator_id")
+    operator_id = ctx.facts.operator_id
     if node.only_after_operator and operator_id is None:
         return node.next
     await ctx.store.update(ctx.ticket_id, survey_status=NOT_ANSWERED)
-    await ctx.event("survey_offered", questions=[q.id for q in node.questions])
+    await ctx.event(events.survey_offered([q.id for q in node.questions]))
     ctx.channel.clear_digits()  # keys pressed while talking to the operator are not answers
     if node.intro_prompt:
         await ctx.say(node.intro_prompt, interruptible=True)
@@ -35,7 +37,7 @@ async def survey(ctx: CallContext, node: SurveyNode) -> str | None:
     for question in node.questions:
         value = await _ask(ctx, node, question)
         if value is None:
-            await ctx.event("survey_skipped", question=question.id)
+            await ctx.event(events.survey_skipped(question.id))
             continue
         await ctx.store.execute(
             "survey.answer",
@@ -48,7 +50,7 @@ async def survey(ctx: CallContext, node: SurveyNode) -> str | None:
         answered += 1
         status = COMPLETED if answered == len(node.questions) else PARTIAL
         await ctx.store.update(ctx.ticket_id, survey_status=status)
-        await ctx.event("survey_answer", question=question.id, answer=value)
+        await ctx.event(events.survey_answer(question.id, value))
     if node.thanks_prompt:
         await ctx.say(node.thanks_prompt)
     return node.next
@@ -63,7 +65,7 @@ async def _ask(ctx: CallContext, node: SurveyNode, question: SurveyQuestion) -> 
             return None
         if key and key in question.keys:
             return int(key)
-        await ctx.event("survey_invalid", question=question.id, entered=key, attempt=attempt)
+        await ctx.event(events.survey_invalid(question.id, key, attempt))
         if attempt < node.attempts and node.invalid_prompt:
             await ctx.say(node.invalid_prompt)
         await settle(ctx.channel)  # the re-prompt is answered by a new key, not by the rest of a burst

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -23,10 +23,11 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 from ivr.text import clean
 from ivr.tickets import ticket_commands  # noqa: F401  (registers the ticket's commands)
 from ivr.tickets.commands import Command
+from ivr.tickets.events import EventKind
 from ivr.tickets.models import Channel, Ticket, TicketEvent
 from ivr.tickets.outbox import Outbox
 from ivr.tickets.periods import ROME
-from ivr.tickets.sla import PHONE_CALLBACK
+from ivr.tickets.status import TicketStatus, escalate
 from ivr.tickets.writer import BatchWriter
 
 log = logging.getLogger(__name__)
@@ -149,7 +150,6 @@ UPDATABLE = frozenset({
     "operator_id", "operator_answered_at", "operator_ended_at", "wait_s", "handle_s", "survey_status",
 })  # fmt: skip
 OUTCOMES = ("resolved", "escalated")
-CALLBACK_DAYS = 10  # the charter: second-level answer by phone within 10 calendar days
 
 
 class OutcomeError(ValueError):
@@ -263,16 +263,14 @@ class SqlTicketStore:
             if operator_id is not None and ticket.operator_id not in (None, operator_id):
                 raise OutcomeError(f"ticket #{ticket_id} was taken by another operator")
             if outcome == "resolved":
-                ticket.level, ticket.status, ticket.callback_due = 1, "resolved", None
+                ticket.level, ticket.status, ticket.callback_due = 1, TicketStatus.RESOLVED, None
                 ticket.sla_kind = ticket.sla_flag = None
             else:
-                ticket.level, ticket.status = 2, "new"
-                ticket.callback_due = ticket.started_at + timedelta(days=CALLBACK_DAYS)
-                ticket.sla_kind = PHONE_CALLBACK
+                escalate(ticket)
             if note:
                 ticket.resolution_note = note
             detail = {"outcome": outcome, "operator_id": operator_id}
-            session.add(TicketEvent(ticket_id=ticket_id, at=at, kind="outcome_filed", detail=detail, note=note))
+            session.add(TicketEvent(ticket_id=ticket_id, at=at, kind=EventKind.OUTCOME_FILED, detail=detail, note=note))
 
         await self.run_write(op)
         view = await self.get(ticket_id)

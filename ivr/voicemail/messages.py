@@ -4,18 +4,20 @@ supervisors (boxes, assignment, callback attempts)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from ivr.tickets import events
 from ivr.tickets.commands import command
+from ivr.tickets.events import EventKind
 from ivr.tickets.models import CallbackAttempt, Recording, Ticket, TicketEvent, Voicemail
-from ivr.tickets.sla import PHONE_CALLBACK
-from ivr.tickets.store import CALLBACK_DAYS
+from ivr.tickets.status import TicketStatus, escalate
 
-STATUSES = ("new", "assigned", "called_back", "closed")
+S = TicketStatus
+STATUSES = tuple(s.value for s in (S.NEW, S.ASSIGNED, S.CALLED_BACK, S.CLOSED))  # plain strings for argparse
 
 
 class MessageError(ValueError):
@@ -87,18 +89,10 @@ def new_message(
     ticket = session.get(Ticket, ticket_id)
     if ticket is None:
         raise MessageError(f"no ticket #{ticket_id}")
-    ticket.level, ticket.status = 2, "new"
-    ticket.callback_due = ticket.started_at + timedelta(days=CALLBACK_DAYS)
-    ticket.sla_kind = PHONE_CALLBACK
+    escalate(ticket)
     session.flush()
-    session.add(
-        TicketEvent(
-            ticket_id=ticket_id,
-            at=at,
-            kind="voicemail_left",
-            detail={"message": message.id, "box": box, "seconds": round(duration_s, 1), "empty": empty},
-        )
-    )
+    left = events.voicemail_left(message.id, box, duration_s, empty)  # crash recovery reads it back
+    session.add(TicketEvent(ticket_id=ticket_id, at=at, kind=left.kind, detail=left.detail))
     return message.id
 
 
@@ -109,7 +103,7 @@ def set_callback(session: Session, message_id: int, number: str | None, source: 
     if message.empty and number is None:  # nothing said, nobody to call: nothing to do
         ticket = session.get(Ticket, message.ticket_id)
         if ticket is not None:
-            ticket.status = "closed"
+            ticket.status = S.CLOSED
             ticket.sla_kind = ticket.sla_flag = None  # nothing to answer: no commitment to keep
 
 
@@ -214,11 +208,13 @@ def pending_ids(session: Session, limit: int = 100) -> list[int]:
 
 def assign(session: Session, ticket_id: int, operator: str, at: datetime, by: str | None = None) -> None:
     ticket = _ticket(session, ticket_id)
-    if ticket.status in ("closed", None):
+    if ticket.status in (S.CLOSED, None):
         raise MessageError(f"ticket #{ticket_id} is {ticket.status or 'not waiting for a callback'}")
-    ticket.assigned_to, ticket.status = operator, "assigned"
+    ticket.assigned_to, ticket.status = operator, S.ASSIGNED
     session.add(
-        TicketEvent(ticket_id=ticket_id, at=at, kind="callback_assigned", detail={"operator": operator, "by": by})
+        TicketEvent(
+            ticket_id=ticket_id, at=at, kind=EventKind.CALLBACK_ASSIGNED, detail={"operator": operator, "by": by}
+        )
     )
 
 
@@ -229,18 +225,18 @@ def callback_result(
     if result not in ("answered", "no_answer"):
         raise MessageError("result must be answered or no_answer")
     ticket = _ticket(session, ticket_id)
-    if ticket.status not in ("new", "assigned", "called_back"):
+    if ticket.status not in (S.NEW, S.ASSIGNED, S.CALLED_BACK):
         raise MessageError(f"ticket #{ticket_id} is {ticket.status or 'not waiting for a callback'}")
     session.add(CallbackAttempt(ticket_id=ticket_id, at=at, operator=operator, result=result, note=note))
     if result == "answered":
-        ticket.status = "called_back"
+        ticket.status = S.CALLED_BACK
         if ticket.sla_met_at is None:
             ticket.sla_met_at, ticket.sla_flag = at, None
     session.add(
         TicketEvent(
             ticket_id=ticket_id,
             at=at,
-            kind="callback_attempt",
+            kind=EventKind.CALLBACK_ATTEMPT,
             detail={"result": result, "operator": operator},
             note=note,
         )
@@ -251,10 +247,10 @@ def callback_result(
 
 def close(session: Session, ticket_id: int, at: datetime, note: str | None) -> None:
     ticket = _ticket(session, ticket_id)
-    ticket.status = "closed"
+    ticket.status = S.CLOSED
     if note:
         ticket.resolution_note = note
-    session.add(TicketEvent(ticket_id=ticket_id, at=at, kind="ticket_closed", note=note))
+    session.add(TicketEvent(ticket_id=ticket_id, at=at, kind=EventKind.TICKET_CLOSED, note=note))
 
 
 def _ticket(session: Session, ticket_id: int) -> Ticket:

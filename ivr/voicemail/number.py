@@ -10,20 +10,15 @@ caller is still on the line to give another one; an operator finding it ten days
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
+from ivr.callflows.facts import CallbackNumber
 from ivr.callflows.keys import collect, one_key
 from ivr.callflows.session import CallContext
 from ivr.dialout import DialoutSettings, NumberRefused, check
+from ivr.tickets import events
 from ivr.voicemail.config import VoicemailSettings
 
 CONFIRMED, TYPED, CALLER_ID, NONE = "confirmed", "typed", "caller_id", "none"
-
-
-@dataclass(frozen=True)
-class CallbackNumber:
-    number: str | None
-    source: str
 
 
 def usable(number: str | None, settings: VoicemailSettings, dialout: DialoutSettings | None = None) -> str | None:
@@ -55,7 +50,7 @@ async def ask_callback_number(
     """Confirm the caller id, or have a number typed; a hangup keeps the caller id unconfirmed."""
     candidate = usable(ctx.channel.caller.number, settings, dialout)
     fallback = CallbackNumber(candidate, CALLER_ID if candidate else NONE)
-    ctx.data["callback"] = fallback
+    ctx.facts.callback = fallback
     for attempt in range(settings.attempts):
         if candidate is None:
             candidate = await _typed(ctx, settings, dialout)
@@ -67,7 +62,7 @@ async def ask_callback_number(
         choice = await _confirm(ctx, candidate, settings)
         if choice == "1":
             result = CallbackNumber(candidate, source)
-            ctx.data["callback"] = result
+            ctx.facts.callback = result
             return result
         if choice is None and source == CONFIRMED:
             return fallback  # no answer: keep the caller id, not confirmed
@@ -89,7 +84,7 @@ async def _typed(ctx: CallContext, settings: VoicemailSettings, dialout: Dialout
     typed = entry.replace("*", "") if entry else None
     why = refusal(typed, settings, dialout)
     if why is not None:
-        await ctx.event("callback_number_invalid", entered=entry, why=why)
+        await ctx.event(events.callback_number_invalid(entry, why))
         await ctx.say("vm_callback_invalid")
         return None
     return (typed or "").strip()

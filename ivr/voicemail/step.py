@@ -9,22 +9,25 @@ from __future__ import annotations
 import logging
 import uuid
 
+from ivr.callflows.facts import CallbackNumber
 from ivr.callflows.model import VoicemailNode
 from ivr.callflows.session import CallContext
 from ivr.dialout import DialoutSettings
 from ivr.telephony.errors import AriError, AriUnavailable, CallerHungUp
 from ivr.telephony.ports import RecordingResult
+from ivr.tickets import events
 from ivr.tickets.models import CallOutcome
+from ivr.tickets.status import VoicemailReason
 from ivr.voicemail.config import VoicemailSettings
-from ivr.voicemail.number import CallbackNumber, ask_callback_number, usable
+from ivr.voicemail.number import ask_callback_number, usable
 from ivr.voicemail.service import Kept, VoicemailService
 
 log = logging.getLogger(__name__)
 
 GREETINGS = {
-    "closed": "vm_greeting_closed",
-    "cap": "vm_greeting_cap",
-    "caller_choice": "vm_greeting_caller_choice",
+    VoicemailReason.CLOSED: "vm_greeting_closed",
+    VoicemailReason.CAP: "vm_greeting_cap",
+    VoicemailReason.CALLER_CHOICE: "vm_greeting_caller_choice",
 }
 
 
@@ -37,11 +40,11 @@ class VoicemailStep:
         self.dialout = dialout or DialoutSettings()
 
     async def __call__(self, ctx: CallContext, node: VoicemailNode) -> str | None:
-        reason = str(ctx.data.get("voicemail_reason") or node.reason)
+        reason = ctx.facts.voicemail_reason or VoicemailReason(node.reason)
         box = ctx.topic or "general"
         ctx.destination = f"voicemail:{box}"
-        saved = ctx.data.pop("resume_message", None)
-        if isinstance(saved, int):  # saved before an engine restart: only the number is missing
+        saved = ctx.facts.take_resume_message()
+        if saved is not None:  # saved before an engine restart: only the number is missing
             message_id, ended_by = saved, "resumed"
         else:
             name, result = await self._message(ctx, reason)
@@ -55,26 +58,26 @@ class VoicemailStep:
                 number = await ask_callback_number(ctx, self.settings, self.dialout)
                 await ctx.say("vm_thanks")
             except CallerHungUp:
-                number = ctx.data.get("callback", number)
+                number = ctx.facts.callback or number
         await ctx.store.execute(
             "voicemail.set_callback", message_id=message_id, number=number.number, source=number.source
         )
-        await ctx.event("callback_number", source=number.source, known=number.number is not None)
+        await ctx.event(events.callback_number(number.source, number.number is not None))
         ctx.outcome, ctx.end_reason = CallOutcome.VOICEMAIL, f"voicemail:{reason}"
         self.service.submit(message_id)
         return node.next
 
-    async def _message(self, ctx: CallContext, reason: str) -> tuple[str, RecordingResult]:
+    async def _message(self, ctx: CallContext, reason: VoicemailReason) -> tuple[str, RecordingResult]:
         """Greeting, beep, the caller's message; or, after an engine restart in the middle of
         it, what Asterisk has recorded so far."""
-        interrupted = ctx.data.pop("resume_recording", None)
-        if isinstance(interrupted, str):
+        interrupted = ctx.facts.take_resume_recording()
+        if interrupted is not None:
             return interrupted, await ctx.channel.stop_recording(interrupted)
-        if ctx.data.get("resumed"):
+        if ctx.facts.resumed:
             await ctx.say("call_interrupted")
         await ctx.say(GREETINGS.get(reason, "vm_greeting_busy"), "vm_record_instructions")
         name = f"vm-{ctx.ticket_id}-{uuid.uuid4().hex[:8]}"
-        await ctx.event("voicemail_recording", name=name)  # findable after a restart
+        await ctx.event(events.voicemail_recording(name))  # findable after a restart
         ctx.channel.clear_digits()
         result = await ctx.channel.record(
             name,
@@ -85,7 +88,9 @@ class VoicemailStep:
         )
         return name, result
 
-    async def _save(self, ctx: CallContext, name: str, result: RecordingResult, box: str, reason: str) -> int:
+    async def _save(
+        self, ctx: CallContext, name: str, result: RecordingResult, box: str, reason: VoicemailReason
+    ) -> int:
         """The message row at once; the audio fetched now if possible, else by the retry job."""
         kept: Kept | None = None
         try:

@@ -1,0 +1,204 @@
+"""Every kind of timeline event the engine writes, and the detail each one carries.
+
+Crash recovery reads a call's timeline back to know where it was (a message being recorded, a
+conversation being recorded, a message saved whose callback number is still missing), so a
+kind is a name with a contract: writers build events here and readers match the same members.
+The values are the strings already stored; renaming a member is free, changing a value is a
+data migration.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+
+class EventKind(enum.StrEnum):
+    # the call itself
+    CALL_STARTED = "call_started"
+    CALL_ENDED = "call_ended"
+    CALL_RESUMED = "call_resumed"  # picked up by an engine after a restart
+    LINE_STATUS = "line_status"
+    CONSENT = "consent"
+    CONSENT_INVALID = "consent_invalid"
+    MENU_CHOICE = "menu_choice"
+    MENU_DEFAULT = "menu_default"
+    MENU_REPEAT = "menu_repeat"
+    MENU_TIMEOUT = "menu_timeout"
+    MENU_INVALID = "menu_invalid"
+    STUB_REACHED = "stub_reached"
+    # the queue and the conversation
+    QUEUE_ADMITTED = "queue_admitted"
+    QUEUE_NOT_SERVED = "queue_not_served"
+    QUEUE_LEFT = "queue_left"
+    OFFER = "offer"
+    OFFER_MISSED = "offer_missed"
+    OPERATOR_ANSWERED = "operator_answered"
+    OPERATOR_REJOINED = "operator_rejoined"
+    OPERATOR_CALL_ENDED = "operator_call_ended"
+    RECORDING_STARTED = "recording_started"  # names the recording before it starts
+    RECORDING_KEPT = "recording_kept"
+    RECORDING_FAILED = "recording_failed"
+    # voicemail
+    VOICEMAIL_RECORDING = "voicemail_recording"  # names the message before it is recorded
+    VOICEMAIL_LEFT = "voicemail_left"
+    CALLBACK_NUMBER = "callback_number"
+    CALLBACK_NUMBER_INVALID = "callback_number_invalid"
+    # the questionnaire
+    SURVEY_OFFERED = "survey_offered"
+    SURVEY_ANSWER = "survey_answer"
+    SURVEY_SKIPPED = "survey_skipped"
+    SURVEY_INVALID = "survey_invalid"
+    # the back office
+    OUTCOME_FILED = "outcome_filed"
+    CALLBACK_ASSIGNED = "callback_assigned"
+    CALLBACK_ATTEMPT = "callback_attempt"
+    TICKET_CLOSED = "ticket_closed"
+    SLA_NEAR = "sla_near"
+    SLA_OVERDUE = "sla_overdue"
+    WEB_REQUEST_RECEIVED = "web_request_received"
+    WEB_REPLY = "web_reply"
+    REQUEST_ASSIGNED = "request_assigned"
+    MAIL_RECEIPT = "mail_receipt"
+    MAIL_REPLY = "mail_reply"
+    LEGAL_HOLD = "legal_hold"
+    LEGAL_HOLD_RELEASED = "legal_hold_released"
+    PRIVACY_PURGED = "privacy_purged"
+
+
+K = EventKind
+# A recording named by the first kind is finished once one of these follows it.
+RECORDING_ENDS = frozenset({K.RECORDING_KEPT, K.RECORDING_FAILED})
+MESSAGE_ENDS = frozenset({K.VOICEMAIL_LEFT})
+
+
+@dataclass(frozen=True)
+class Event:
+    """One timeline entry to write: its kind and its detail (None when it has none)."""
+
+    kind: EventKind
+    detail: dict[str, Any] | None = None
+
+
+def _e(kind: EventKind, **detail: Any) -> Event:
+    return Event(kind, detail or None)
+
+
+# --- the call path's builders (one per kind, the detail's keys fixed here) ---------------------
+
+
+def call_resumed(node: str, last_state: str | None) -> Event:
+    return _e(K.CALL_RESUMED, node=node, last_state=last_state)
+
+
+def line_status(state: str, local_time: str, holiday: str | None, closure: str | None, reason: str | None) -> Event:
+    return _e(K.LINE_STATUS, state=state, local_time=local_time, holiday=holiday, closure=closure, reason=reason)
+
+
+def consent(choice: str, key: str | None, campaign: str, notice: str) -> Event:
+    return _e(K.CONSENT, choice=choice, key=key, campaign=campaign, notice=notice)
+
+
+def consent_invalid(entered: str, attempt: int) -> Event:
+    return _e(K.CONSENT_INVALID, entered=entered, attempt=attempt)
+
+
+def menu_repeat(count: int) -> Event:
+    return _e(K.MENU_REPEAT, count=count)
+
+
+def menu_failed(entered: str | None, attempt: int) -> Event:
+    """Nothing typed in time (`menu_timeout`) or a key the menu does not have (`menu_invalid`)."""
+    return _e(K.MENU_TIMEOUT if entered is None else K.MENU_INVALID, entered=entered, attempt=attempt)
+
+
+def menu_routed(
+    kind: EventKind, next_node: str, key: str | None = None, topic: str | None = None, why: str | None = None
+) -> Event:
+    """`menu_choice` or `menu_default`: where the caller goes, and the key/topic/why when known."""
+    detail: dict[str, str] = {"next": next_node}
+    if key is not None:
+        detail["key"] = key
+    if topic:
+        detail["topic"] = topic
+    if why:
+        detail["why"] = why
+    return Event(kind, detail)
+
+
+def stub_reached(destination: str) -> Event:
+    return _e(K.STUB_REACHED, destination=destination)
+
+
+def route_stub_reached(destination: str, topic: str | None) -> Event:
+    """A queue or voicemail route not built yet, with the topic that led there."""
+    return _e(K.STUB_REACHED, destination=destination, topic=topic)
+
+
+def queue_admitted(topic: str | None) -> Event:
+    return _e(K.QUEUE_ADMITTED, topic=topic)
+
+
+def queue_not_served(result: str) -> Event:
+    return _e(K.QUEUE_NOT_SERVED, result=result)
+
+
+def queue_left(key: str) -> Event:
+    return _e(K.QUEUE_LEFT, key=key)
+
+
+def operator_answered(operator: str) -> Event:
+    return _e(K.OPERATOR_ANSWERED, operator=operator)
+
+
+def operator_rejoined(operator: str) -> Event:
+    return _e(K.OPERATOR_REJOINED, operator=operator)
+
+
+def operator_call_ended(ended_by: str, recorded: bool) -> Event:
+    return _e(K.OPERATOR_CALL_ENDED, ended_by=ended_by, recorded=recorded)
+
+
+def recording_started(name: str) -> Event:
+    return _e(K.RECORDING_STARTED, name=name)
+
+
+def recording_kept(recording: int, sha256: str, seconds: float) -> Event:
+    return _e(K.RECORDING_KEPT, recording=recording, sha256=sha256, seconds=seconds)
+
+
+def recording_failed(name: str, error: str) -> Event:
+    return _e(K.RECORDING_FAILED, name=name, error=error[:200])
+
+
+def voicemail_recording(name: str) -> Event:
+    return _e(K.VOICEMAIL_RECORDING, name=name)
+
+
+def voicemail_left(message: int, box: str, seconds: float, empty: bool) -> Event:
+    return _e(K.VOICEMAIL_LEFT, message=message, box=box, seconds=round(seconds, 1), empty=empty)
+
+
+def callback_number(source: str, known: bool) -> Event:
+    return _e(K.CALLBACK_NUMBER, source=source, known=known)
+
+
+def callback_number_invalid(entered: str | None, why: str) -> Event:
+    return _e(K.CALLBACK_NUMBER_INVALID, entered=entered, why=why)
+
+
+def survey_offered(questions: list[str]) -> Event:
+    return _e(K.SURVEY_OFFERED, questions=questions)
+
+
+def survey_answer(question: str, answer: int) -> Event:
+    return _e(K.SURVEY_ANSWER, question=question, answer=answer)
+
+
+def survey_skipped(question: str) -> Event:
+    return _e(K.SURVEY_SKIPPED, question=question)
+
+
+def survey_invalid(question: str, entered: str | None, attempt: int) -> Event:
+    return _e(K.SURVEY_INVALID, question=question, entered=entered, attempt=attempt)
