@@ -14,16 +14,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy import Engine as SaEngine
 
 from ivr import jobs
 from ivr.acd.agents import AgentTransitionError
-from ivr.acd.ari_legs import AriBridging, AriOfferer
 from ivr.acd.cap import DailyCap
 from ivr.acd.distributor import Distributor
 from ivr.acd.operators import OperatorDirectory, phone_security
 from ivr.acd.step import QueueStep
 from ivr.acd.sync import OperatorSync
-from ivr.api.server import make_api
+from ivr.api.deps import ClosureAdmin, Health, OperatorAdmin, QueueView
+from ivr.api.server import WebDeps, make_api
 from ivr.asterisk.managed import operators_conf, sounds_dirs
 from ivr.callflows.bus import CallBus
 from ivr.callflows.dispatcher import CallDispatcher
@@ -34,16 +35,17 @@ from ivr.callflows.recovery import Recovery
 from ivr.callflows.session import CallSession, NodeHandler, Resume
 from ivr.clock import Clock
 from ivr.configfile import ConfigError
-from ivr.console.services import ConsoleServices
 from ivr.dialout import DialGuard, store_audit
 from ivr.factories import (
     load_main_flow,
     make_ami,
     make_ari,
+    make_bridging,
     make_calendar,
     make_clock,
     make_closures,
     make_console_services,
+    make_offerer,
     make_prompts,
 )
 from ivr.hours.calendar import LineCalendar
@@ -57,10 +59,12 @@ from ivr.recordings.store import RecordingStore
 from ivr.settings import Settings
 from ivr.stats.export import StatsExporter, schedule_daily_export
 from ivr.survey.step import survey
+from ivr.tasks import TaskSupervisor
 from ivr.telephony.ami import AmiMonitor
 from ivr.telephony.ari import AriClient
+from ivr.telephony.ari_resources import AriBridges, AriChannels, AriPbxAdmin, AriStoredRecordings
 from ivr.telephony.ari_telephony import AriTelephony
-from ivr.telephony.ports import CallChannel
+from ivr.telephony.ports import CallChannel, Telephony
 from ivr.tickets import sla
 from ivr.tickets.db import make_engine, upgrade
 from ivr.tickets.outbox import Outbox
@@ -84,7 +88,7 @@ class Engine:
     flow: Flow
     store: SqlTicketStore
     ari: AriClient
-    telephony: AriTelephony
+    telephony: Telephony
     ami: AmiMonitor
     calendar: LineCalendar
     closures: RuntimeClosures
@@ -100,15 +104,24 @@ class Engine:
     web_requests: WebRequestChannel
     privacy: PrivacyService
     stats: StatsExporter
+    tasks: TaskSupervisor  # background work of the parts it built; `stop` waits for it
     dispatcher: CallDispatcher = field(init=False)
     recovery: Recovery = field(init=False)
+    http: WebDeps | None = field(default=None, init=False)  # what the HTTP server and console use
     _api: web.AppRunner | None = field(default=None, init=False)
-    console: ConsoleServices | None = None
 
     def __post_init__(self) -> None:
         self.dispatcher = CallDispatcher(self._new_session)
         self.telephony.on_call = self.dispatcher.on_call
-        self.recovery = Recovery(self.ari, self.store, self.dispatcher, self.flow, self._claim_operator, self.clock)
+        self.recovery = Recovery(
+            AriChannels(self.ari),
+            AriBridges(self.ari),
+            self.store,
+            self.dispatcher,
+            self.flow,
+            self._claim_operator,
+            self.clock,
+        )
         self.telephony.on_adopt = self.recovery.adopt
 
     def _claim_operator(self, operator_id: int, ticket_id: int) -> str | None:
@@ -167,7 +180,9 @@ class Engine:
         if console.api_token is None:
             log.warning("console.api_token is not set: the API is off (run `ivr setup`)")
             return
-        self._api = web.AppRunner(make_api(self), access_log=None)
+        if self.http is None:
+            raise RuntimeError("the HTTP server's dependencies are not wired (build the engine with build_engine)")
+        self._api = web.AppRunner(make_api(self.http), access_log=None)
         await self._api.setup()
         await web.TCPSite(self._api, console.bind, console.port).start()
         log.info("API on http://%s:%d/api/", console.bind, console.port)
@@ -186,6 +201,7 @@ class Engine:
         await self.operator_sync.stop()
         await self.telephony.stop()
         await self.ami.stop()
+        await self.tasks.stop()
         await self.store.stop()
 
     async def sla_check(self) -> Flagged:
@@ -223,31 +239,32 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
     flow = load_main_flow(settings, prompts)
     ari, ami = make_ari(settings), make_ami(settings)
     calendar = make_calendar(settings)
-    closures = make_closures(settings, db)
-    operators = OperatorDirectory(db, settings.dialout)
     clock = clock or make_clock(settings)
-
-    async def persist_presence(login: str, presence: str, reason: str | None) -> None:
-        await asyncio.to_thread(operators.set_presence, login, presence, reason, clock.now())
-
     outbox = Outbox(settings.outbox_path) if settings.database.outbox else None
     store = SqlTicketStore(db, tz=settings.service.tz, outbox=outbox)
-    cap = DailyCap(db, settings.queue.daily_cap, settings.service.tz, store)
+    closures = make_closures(settings, store)
+    operators = OperatorDirectory(store, settings.dialout)
+    cap = DailyCap(store, settings.queue.daily_cap, settings.service.tz)
+
+    async def persist_presence(login: str, presence: str, reason: str | None) -> None:
+        await operators.set_presence(login, presence, reason, clock.now())
 
     async def ticket_event(ticket_id: int, kind: str, detail: dict[str, Any]) -> None:
         await store.record(ticket_id, kind, clock.now(), detail)
 
     offerer = DialGuard(  # an operator's home number passes the allow-list, and is audited
-        AriOfferer(ari, language=settings.service.language), settings.dialout, store_audit(store, clock.now), "queue"
+        make_offerer(settings, ari), settings.dialout, store_audit(store, clock.now), "queue"
     )
-    distributor = Distributor(offerer, settings.queue, clock, persist_presence, ticket_event)
-    recordings = RecordingStore(db, ari, settings.paths.data_dir / "recordings", store)
+    tasks = TaskSupervisor("engine")
+    distributor = Distributor(offerer, settings.queue, clock, persist_presence, ticket_event, tasks=tasks)
+    pbx_admin, stored = AriPbxAdmin(ari), AriStoredRecordings(ari)
+    recordings = RecordingStore(db, stored, settings.paths.data_dir / "recordings", store)
     t = settings.transcription
     transcriber = VoskTranscriber(
         t.model_path, workers=t.workers, deterministic=t.deterministic, overlay_root=settings.models_dir
     )
     voicemail = VoicemailService(
-        store, RecordingStore(db, ari, settings.voicemail_dir, store), transcriber, settings.voicemail, clock
+        store, RecordingStore(db, stored, settings.voicemail_dir, store), transcriber, settings.voicemail, clock
     )
     campaigns = RuntimeCampaigns(db)
     handlers: dict[str, NodeHandler] = {
@@ -255,13 +272,11 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
         "hours": HoursStep(calendar, closures),
         "consent": ConsentStep(settings.campaigns, settings.service.tz, prompts, campaigns),
         "menu": menu,
-        "queue": QueueStep(
-            distributor, cap, AriBridging(ari, record_format=settings.queue.record_format), settings.queue, recordings
-        ),
+        "queue": QueueStep(distributor, cap, make_bridging(settings, ari), settings.queue, recordings),
         "voicemail": VoicemailStep(voicemail, settings.voicemail, settings.dialout),
         "survey": survey,
     }
-    return Engine(
+    engine = Engine(
         settings=settings,
         clock=clock,
         prompts=prompts,
@@ -280,7 +295,7 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
         operator_sync=OperatorSync(
             operators,
             distributor,
-            ari,
+            pbx_admin,
             ami,
             operators_conf(settings),
             list(settings.asterisk.trunk.codecs),
@@ -289,13 +304,12 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
         recordings=recordings,
         voicemail=voicemail,
         scheduler=jobs.make_scheduler(db, settings.service.timezone),
-        console=make_console_services(settings, db, ari, distributor, store, clock, campaigns),
         privacy=PrivacyService(
             db,
             settings.retention,
             clock,
             asterisk_dirs(settings),
-            rotate_logs=lambda: ari.request("PUT", "asterisk/logging/messages.log/rotate", {}),
+            rotate_logs=lambda: pbx_admin.rotate_log("messages.log"),
         ),
         stats=StatsExporter(
             store.run_read,
@@ -313,4 +327,35 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
             tz=settings.service.tz,
             service_name=settings.service.name,
         ),
+        tasks=tasks,
     )
+    engine.http = _web_deps(engine, db, campaigns)
+    return engine
+
+
+def _web_deps(engine: Engine, db: SaEngine, campaigns: RuntimeCampaigns) -> WebDeps:
+    """The HTTP server's and the console's narrow view of the engine's parts."""
+    s = engine.settings
+    queue = QueueView(engine.distributor, engine.cap, lambda: engine.dispatcher.active)
+    console = make_console_services(
+        s,
+        db,
+        engine.ari,
+        engine.store,
+        engine.clock,
+        campaigns,
+        queue=queue,
+        operators=OperatorAdmin(engine.operators, engine.operator_sync.run_once),
+        closures=ClosureAdmin(engine.closures, engine.calendar, s.hours.closures, engine.prompts.build_one),
+        prompt_names=engine.prompts.names,
+        tasks=engine.tasks,
+    )
+    health = Health(
+        ari_connected=engine.ari.connected.is_set,
+        ami_logged_in=engine.ami.logged_in.is_set,
+        calls_in_progress=queue.calls_in_progress,
+        store_degraded=lambda: engine.store.degraded,
+        store_outages=lambda: engine.store.writer.outages,
+        recordings={"calls": engine.recordings, "voicemail": engine.voicemail.recordings},
+    )
+    return WebDeps(s, engine.clock, queue, engine.store, health, engine.web_requests, console)

@@ -20,10 +20,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ivr.acd.offers import OfferFailed
+from ivr.telephony.dialstring import carrier_leg, parse_carrier_leg
+
 log = logging.getLogger(__name__)
 
 _RAW = re.compile(r"^\+?[0-9]+$")
-_CARRIER_ENDPOINT = re.compile(r"^PJSIP/(?P<number>[^@/]+)@(?P<trunk>[A-Za-z0-9_.-]+)$")
 E164_MAX_DIGITS = 15
 
 
@@ -130,8 +132,8 @@ def dialable(number: str | None, settings: DialoutSettings) -> bool:
 
 def carrier_number(endpoint: str) -> str | None:
     """The number in a carrier dial string (`PJSIP/<number>@<trunk>`); None for a softphone."""
-    found = _CARRIER_ENDPOINT.match(endpoint)
-    return found.group("number") if found else None
+    leg = parse_carrier_leg(endpoint)
+    return leg.number if leg else None
 
 
 # --- the guard every dial-out passes ---------------------------------------------------------
@@ -154,11 +156,9 @@ class DialGuard:
     purpose: str
 
     async def dial(self, endpoint: str, *, caller_id: str | None, timeout: float, cancelled: Any) -> Any:
-        from ivr.acd.distributor import OfferFailed
-
-        number = carrier_number(endpoint)
-        if number is not None:
-            trunk = endpoint.rsplit("@", 1)[1]
+        leg = parse_carrier_leg(endpoint)
+        if leg is not None:
+            number, trunk = leg.number, leg.trunk
             try:
                 dialled = check(number, self.settings)
             except NumberRefused as exc:
@@ -166,7 +166,7 @@ class DialGuard:
                 await self._audit("dial_refused", number, {"purpose": self.purpose, "reason": exc.reason})
                 raise OfferFailed("number_refused") from None
             await self._audit("dial_out", dialled, {"purpose": self.purpose, "trunk": trunk})
-            endpoint = f"PJSIP/{dialled}@{trunk}"
+            endpoint = carrier_leg(dialled, trunk)
         return await self.inner.dial(endpoint, caller_id=caller_id, timeout=timeout, cancelled=cancelled)
 
     async def _audit(self, action: str, number: str, detail: dict[str, Any]) -> None:

@@ -5,16 +5,18 @@ component alone (`ivr hours`, `ivr voicemail retry`...) build it here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import Engine as SaEngine
 
-from ivr.acd.ari_legs import AriBridging, AriOfferer
-from ivr.acd.distributor import Distributor
+from ivr.acd.callbacks import CallbackService
+from ivr.acd.legs import BridgedConversations, OperatorDialer
+from ivr.api.deps import ClosureAdmin, OperatorAdmin, QueueView
 from ivr.asterisk.managed import sounds_dirs
 from ivr.callflows.model import Flow, load_flow
 from ivr.clock import Clock, ShiftedClock, SystemClock
 from ivr.configfile import ConfigError
 from ivr.console.accounts import Accounts
-from ivr.console.callback import CallbackService
 from ivr.console.live import LiveHub
 from ivr.console.services import ConsoleServices, monotonic
 from ivr.console.throttle import LoginThrottle
@@ -23,8 +25,12 @@ from ivr.hours.closures import RuntimeClosures
 from ivr.prompts.library import PromptCatalog, PromptLibrary
 from ivr.recordings.campaigns import RuntimeCampaigns
 from ivr.settings import Settings
+from ivr.tasks import TaskSupervisor
 from ivr.telephony.ami import AmiMonitor
 from ivr.telephony.ari import AriClient
+from ivr.telephony.ari_dialer import AriDialer
+from ivr.telephony.ari_resources import AriBridges, AriChannels
+from ivr.tickets.repository import Database
 from ivr.tickets.store import SqlTicketStore
 
 
@@ -91,6 +97,16 @@ def make_ari(settings: Settings) -> AriClient:
     )
 
 
+def make_offerer(settings: Settings, ari: AriClient) -> OperatorDialer:
+    """Rings operators (and, for callbacks, citizens) on ARI."""
+    return OperatorDialer(AriDialer(ari, language=settings.service.language))
+
+
+def make_bridging(settings: Settings, ari: AriClient) -> BridgedConversations:
+    """Conversations between two legs in ARI bridges."""
+    return BridgedConversations(AriBridges(ari), AriChannels(ari), record_format=settings.queue.record_format)
+
+
 def make_ami(settings: Settings) -> AmiMonitor:
     a = settings.asterisk
     assert a.ami.password is not None
@@ -104,7 +120,7 @@ def make_ami(settings: Settings) -> AmiMonitor:
     )
 
 
-def make_closures(settings: Settings, db: SaEngine) -> RuntimeClosures:
+def make_closures(settings: Settings, db: Database) -> RuntimeClosures:
     asterisk_dir, local = sounds_dirs(settings)
     return RuntimeClosures(db, asterisk_dir=asterisk_dir, local_dir=local)
 
@@ -113,27 +129,42 @@ def make_console_services(
     settings: Settings,
     db: SaEngine,
     ari: AriClient,
-    distributor: Distributor,
     store: SqlTicketStore,
     clock: Clock,
     campaigns: RuntimeCampaigns,
+    *,
+    queue: QueueView,
+    operators: OperatorAdmin,
+    closures: ClosureAdmin,
+    prompt_names: Callable[[], set[str]],
+    tasks: TaskSupervisor,
 ) -> ConsoleServices:
+    """The console's dependencies: the queue, the tickets, the admin of operators and closures,
+    the accounts, and the callback workflow (which rings through ARI)."""
     c, q = settings.console, settings.queue
     callbacks = CallbackService(
-        AriOfferer(ari, language=settings.service.language),
-        AriBridging(ari, record_format=q.record_format),
-        distributor,
+        make_offerer(settings, ari),
+        make_bridging(settings, ari),
+        queue.distributor,
         store,
         clock,
         ring_timeout_s=q.ring_timeout_s,
         caller_id=settings.service.did,
         dialout=settings.dialout,
+        tasks=tasks,
     )
     return ConsoleServices(
+        settings=settings,
+        clock=clock,
+        queue=queue,
+        tickets=store,
+        operators=operators,
+        closures=closures,
+        prompt_names=prompt_names,
         accounts=Accounts(db),
         campaigns=campaigns,
         callbacks=callbacks,
-        live=LiveHub(distributor),
+        live=LiveHub(queue.distributor),
         throttle=LoginThrottle(
             c.login_max_failures, c.login_lockout_min * 60, monotonic, max_concurrent=c.login_max_concurrent
         ),

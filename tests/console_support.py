@@ -1,5 +1,6 @@
-"""A real engine (not connected to Asterisk) with the console mounted, for fast console tests:
-the real store, accounts, distributor and pages, driven through aiohttp's test client."""
+"""The console and the API built from their dependency objects alone, for fast console tests:
+the real store, accounts, distributor and pages, driven through aiohttp's test client, and no
+engine (the ARI and AMI clients are built but never connected)."""
 
 from __future__ import annotations
 
@@ -17,14 +18,35 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.orm import Session
 
-from ivr.api.server import make_api
-from ivr.app import Engine, build_engine
+from ivr.acd.cap import DailyCap
+from ivr.acd.distributor import Distributor
+from ivr.acd.operators import OperatorDirectory
+from ivr.api.deps import ClosureAdmin, Health, OperatorAdmin, QueueView
+from ivr.api.server import WebDeps, make_api
 from ivr.clock import ShiftedClock
 from ivr.console.accounts import Accounts, UserInfo
-from ivr.settings import load_settings
+from ivr.console.services import ConsoleServices
+from ivr.dialout import DialGuard, store_audit
+from ivr.factories import (
+    make_ami,
+    make_ari,
+    make_calendar,
+    make_closures,
+    make_console_services,
+    make_offerer,
+    make_prompts,
+)
+from ivr.hours.calendar import LineCalendar
+from ivr.hours.closures import RuntimeClosures
+from ivr.recordings.campaigns import RuntimeCampaigns
+from ivr.settings import Settings, load_settings
+from ivr.tasks import TaskSupervisor
+from ivr.tickets.db import make_engine, upgrade
 from ivr.tickets.models import Recording, Ticket
-from ivr.tickets.store import NewCall
+from ivr.tickets.store import NewCall, SqlTicketStore
 from ivr.voicemail import messages
+from ivr.webrequests.channel import WebRequestChannel
+from ivr.webrequests.mail import SmtpMailer
 
 REPO = Path(__file__).resolve().parents[1]
 ROME = ZoneInfo("Europe/Rome")
@@ -34,8 +56,29 @@ CSRF_FIELD = re.compile(r'name="_csrf" value="([^"]+)"')
 
 
 @dataclass
+class ConsoleDeps:
+    """The real parts behind the console's dependency objects, for tests to drive and inspect."""
+
+    settings: Settings
+    clock: ShiftedClock
+    store: SqlTicketStore
+    operators: OperatorDirectory
+    distributor: Distributor
+    cap: DailyCap
+    closures: RuntimeClosures
+    calendar: LineCalendar
+    tasks: TaskSupervisor
+    web: WebDeps
+
+    @property
+    def console(self) -> ConsoleServices:
+        assert self.web.console is not None
+        return self.web.console
+
+
+@dataclass
 class ConsoleLab:
-    engine: Engine
+    deps: ConsoleDeps
     server: TestServer
     clock: ShiftedClock
     users: dict[str, UserInfo] = field(default_factory=dict)
@@ -44,8 +87,7 @@ class ConsoleLab:
 
     @property
     def accounts(self) -> Accounts:
-        assert self.engine.console is not None
-        return self.engine.console.accounts
+        return self.deps.console.accounts
 
     async def client(self) -> TestClient[Any, Any]:
         client: TestClient[Any, Any] = TestClient(self.server)
@@ -76,12 +118,12 @@ class ConsoleLab:
 
     async def call(self, number: str, *, operator: str | None = None, topic: str = "citizens") -> int:
         """A finished call in the store, taken by `operator` (outcome not filed yet)."""
-        store = self.engine.store
+        store = self.deps.store
         at = self.clock.now()
         ticket_id = await store.open_call(NewCall(f"c-{number}-{at.timestamp()}", at, number, None, "800000039"))
         columns: dict[str, Any] = {"topic": topic, "queue_result": "answered", "queued_at": at}
         if operator is not None:
-            columns.update(operator_id=self.engine.operators.get(operator).id, operator_answered_at=at)
+            columns.update(operator_id=(await self.deps.operators.get(operator)).id, operator_answered_at=at)
         await store.update(ticket_id, **columns)
         return ticket_id
 
@@ -108,10 +150,10 @@ class ConsoleLab:
                 messages.assign(session, ticket_id, assigned_to, at)
             return message_id
 
-        return await self.engine.store.run_write(op)
+        return await self.deps.store.run_write(op)
 
     async def ticket(self, ticket_id: int) -> Ticket | None:
-        return await self.engine.store.run_read(lambda s: s.get(Ticket, ticket_id))
+        return await self.deps.store.run_read(lambda s: s.get(Ticket, ticket_id))
 
 
 def write_tone(path: Path, seconds: float = 1.0) -> None:
@@ -143,22 +185,73 @@ def lab_settings(tmp: Path, extra: dict[str, Any] | None = None) -> Any:
     )
 
 
+def build_console_deps(settings: Settings, clock: ShiftedClock) -> ConsoleDeps:
+    """The console's and the API's dependencies from real parts, wired as `ivr.app` wires them,
+    without the engine: no call handling, no scheduler, no Asterisk connection."""
+    db = make_engine(settings.database_url)
+    upgrade(db)
+    store = SqlTicketStore(db, tz=settings.service.tz)
+    operators = OperatorDirectory(store, settings.dialout)
+    cap = DailyCap(store, settings.queue.daily_cap, settings.service.tz)
+    tasks = TaskSupervisor("console-lab")
+    ari, ami = make_ari(settings), make_ami(settings)
+
+    async def persist_presence(login: str, presence: str, reason: str | None) -> None:
+        await operators.set_presence(login, presence, reason, clock.now())
+
+    offerer = DialGuard(make_offerer(settings, ari), settings.dialout, store_audit(store, clock.now), "queue")
+    distributor = Distributor(offerer, settings.queue, clock, persist_presence, tasks=tasks)
+    queue = QueueView(distributor, cap, lambda: 0)
+
+    async def resync() -> None:  # what the operator sync does for the queue (Asterisk is not there)
+        distributor.sync(await operators.all(False))
+
+    prompts = make_prompts(settings)
+    closures, calendar = make_closures(settings, store), make_calendar(settings)
+    console = make_console_services(
+        settings,
+        db,
+        ari,
+        store,
+        clock,
+        RuntimeCampaigns(db),
+        queue=queue,
+        operators=OperatorAdmin(operators, resync),
+        closures=ClosureAdmin(closures, calendar, settings.hours.closures, prompts.build_one),
+        prompt_names=prompts.names,
+        tasks=tasks,
+    )
+    health = Health(
+        ari_connected=ari.connected.is_set,
+        ami_logged_in=ami.logged_in.is_set,
+        calls_in_progress=queue.calls_in_progress,
+        store_degraded=lambda: store.degraded,
+        store_outages=lambda: store.writer.outages,
+        recordings={},
+    )
+    s = settings
+    requests = WebRequestChannel(
+        store, SmtpMailer(s.mail), clock, s.web_requests, s.sla, tz=s.service.tz, service_name=s.service.name
+    )
+    web_deps = WebDeps(settings, clock, queue, store, health, requests, console)
+    return ConsoleDeps(settings, clock, store, operators, distributor, cap, closures, calendar, tasks, web_deps)
+
+
 @contextlib.asynccontextmanager
 async def console_lab(tmp: Path, extra: dict[str, Any] | None = None) -> AsyncIterator[ConsoleLab]:
     """Operators anna and bruno; users anna (operator), bruno (operator), sara (supervisor),
     ada (administrator), all with PASSWORD."""
     clock = ShiftedClock(MORNING)
-    engine = build_engine(lab_settings(tmp, extra), clock=clock)
-    await engine.store.start()
+    deps = build_console_deps(lab_settings(tmp, extra), clock)
+    await deps.store.start()
     for login in ("anna", "bruno"):
-        engine.operators.add(login, login.title(), now=clock.now(), softphone=False, outside_number="3470000001")
-    engine.distributor.sync(engine.operators.all())
-    app: web.Application = make_api(engine)
+        await deps.operators.add(login, login.title(), now=clock.now(), softphone=False, outside_number="3470000001")
+    deps.distributor.sync(await deps.operators.all())
+    app: web.Application = make_api(deps.web)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
-    lab = ConsoleLab(engine, server, clock)
-    assert engine.console is not None
-    accounts = engine.console.accounts
+    lab = ConsoleLab(deps, server, clock)
+    accounts = deps.console.accounts
     for login, role, operator in (
         ("anna", "operator", "anna"),
         ("bruno", "operator", "bruno"),
@@ -172,5 +265,5 @@ async def console_lab(tmp: Path, extra: dict[str, Any] | None = None) -> AsyncIt
         for client in lab.clients:
             await client.close()
         await server.close()
-        await engine.store.stop()
-        engine.voicemail.transcriber.close()
+        await deps.tasks.stop()
+        await deps.store.stop()

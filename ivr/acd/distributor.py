@@ -16,18 +16,15 @@ from typing import Any, Protocol
 
 from ivr.acd.agents import PRESENCE_STATES, Agent, AgentState
 from ivr.acd.config import QueueSettings
+from ivr.acd.offers import OfferFailed as OfferFailed  # the queue's callers catch it from here too
 from ivr.acd.operators import OperatorInfo
 from ivr.clock import Clock
-from ivr.tasks import spawn
+from ivr.subscribers import Subscribers
+from ivr.tasks import DEFAULT, TaskSupervisor
 from ivr.telephony.ports import CallChannel
+from ivr.tickets.events import EventKind
 
 log = logging.getLogger(__name__)
-
-
-class OfferFailed(Exception):
-    def __init__(self, cause: str) -> None:
-        super().__init__(cause)
-        self.cause = cause
 
 
 class Offerer(Protocol):
@@ -68,6 +65,7 @@ class Distributor:
         clock: Clock,
         persist_presence: PresenceSink | None = None,
         ticket_event: TicketEventSink | None = None,
+        tasks: TaskSupervisor = DEFAULT,
     ) -> None:
         self.offerer = offerer
         self.ticket_event = ticket_event
@@ -78,7 +76,8 @@ class Distributor:
         self.waiting: list[WaitingCall] = []
         self.offers_made = 0
         self._wrapups: dict[str, asyncio.TimerHandle] = {}
-        self.on_change: Callable[[], None] | None = None
+        self.tasks = tasks
+        self.on_change: Subscribers[[]] = Subscribers()  # a call queued, an operator rung, a presence set
 
     # --- operators ----------------------------------------------------------------------------
 
@@ -141,12 +140,12 @@ class Distributor:
     def _auto_pause(self, agent: Agent, reason: str) -> None:
         agent.move(AgentState.PAUSED, self.clock.monotonic(), reason)
         if self.persist_presence is not None:
-            spawn(self.persist_presence(agent.login, "paused", reason), name=f"presence-{agent.login}")
+            self.tasks.spawn(self.persist_presence(agent.login, "paused", reason), name=f"presence-{agent.login}")
 
     def _auto_resume(self, agent: Agent) -> None:
         agent.move(AgentState.AVAILABLE, self.clock.monotonic())
         if self.persist_presence is not None:
-            spawn(self.persist_presence(agent.login, "available", None), name=f"presence-{agent.login}")
+            self.tasks.spawn(self.persist_presence(agent.login, "available", None), name=f"presence-{agent.login}")
 
     # --- calls --------------------------------------------------------------------------------
 
@@ -241,8 +240,8 @@ class Distributor:
             agent.move(AgentState.OFFERED, self.clock.monotonic())
             agent.ticket_id = call.ticket_id
             self.offers_made += 1
-            self._note(call, "offer", operator=agent.login, via="softphone" if agent.registered else "phone")
-            spawn(self._offer(call, agent), name=f"offer-{agent.login}-{call.ticket_id}")
+            self._note(call, EventKind.OFFER, operator=agent.login, via="softphone" if agent.registered else "phone")
+            self.tasks.spawn(self._offer(call, agent), name=f"offer-{agent.login}-{call.ticket_id}")
         self._changed()
 
     def _pick(self, call: WaitingCall) -> Agent | None:
@@ -285,10 +284,10 @@ class Distributor:
     def _note(self, call: WaitingCall, kind: str, **detail: Any) -> None:
         """Offers on the ticket's timeline: supervisors see who was rung and why it failed."""
         if self.ticket_event is not None:
-            spawn(self.ticket_event(call.ticket_id, kind, detail), name=f"ticket-event-{call.ticket_id}")
+            self.tasks.spawn(self.ticket_event(call.ticket_id, kind, detail), name=f"ticket-event-{call.ticket_id}")
 
     def _missed(self, call: WaitingCall, agent: Agent, cause: str) -> None:
-        self._note(call, "offer_missed", operator=agent.login, cause=cause)
+        self._note(call, EventKind.OFFER_MISSED, operator=agent.login, cause=cause)
         call.offering = None
         agent.ticket_id = None
         now = self.clock.monotonic()
@@ -298,7 +297,9 @@ class Distributor:
         if agent.missed >= self.settings.max_missed_offers:
             agent.move(AgentState.PAUSED, now, "missed_offers")
             if self.persist_presence is not None:
-                spawn(self.persist_presence(agent.login, "paused", "missed_offers"), name=f"presence-{agent.login}")
+                self.tasks.spawn(
+                    self.persist_presence(agent.login, "paused", "missed_offers"), name=f"presence-{agent.login}"
+                )
         elif agent.deferred is not None:
             state, reason = agent.deferred
             agent.deferred = None
@@ -308,8 +309,7 @@ class Distributor:
         self._kick()
 
     def _changed(self) -> None:
-        if self.on_change is not None:
-            self.on_change()
+        self.on_change()
 
     # --- what the console and `ivr queue status` show ----------------------------------------
 

@@ -10,29 +10,47 @@ import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
 from ivr.acd.operators import OperatorError
 from ivr.api.clientaddr import PROXIES
+from ivr.api.deps import Health, NotFound, QueueView, TicketAccess
 from ivr.api.webguard import security_headers
+from ivr.clock import Clock
 from ivr.console.app import mount_console
+from ivr.console.services import ConsoleServices
+from ivr.settings import Settings
 from ivr.stats.page import public_routes as public_stats_routes
 from ivr.tickets.store import OutcomeError
 from ivr.tickets.writer import StoreUnavailable
+from ivr.webrequests.channel import WebRequestChannel
 from ivr.webrequests.http import routes as webrequest_routes
-
-if TYPE_CHECKING:
-    from ivr.app import Engine
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-ENGINE: web.AppKey[Engine] = web.AppKey("engine")
 
 
-def make_api(engine: Engine) -> web.Application:
-    token = engine.settings.console.api_token
+@dataclass(frozen=True)
+class WebDeps:
+    """What the HTTP server uses of the running line; `ivr.app` builds it."""
+
+    settings: Settings
+    clock: Clock
+    queue: QueueView
+    tickets: TicketAccess
+    health: Health
+    web_requests: WebRequestChannel
+    console: ConsoleServices | None = None
+
+
+DEPS: web.AppKey[WebDeps] = web.AppKey("web_deps")
+
+
+def make_api(deps: WebDeps) -> web.Application:
+    token = deps.settings.console.api_token
     secret = token.get_secret_value() if token is not None else None
 
     @web.middleware
@@ -47,31 +65,32 @@ def make_api(engine: Engine) -> web.Application:
             return _error(400, str(exc))
         except StoreUnavailable:
             return _error(503, "the ticket database is unavailable; try again shortly")
-        except KeyError as exc:
-            return _error(404, f"not found: {exc.args[0]}")
+        except NotFound as exc:
+            return _error(404, str(exc))
 
-    s = engine.settings
+    s = deps.settings
     hsts = s.console.send_hsts(s.profile)
     app = web.Application(middlewares=[security_headers(hsts=hsts), auth], client_max_size=64 * 1024)
-    app[ENGINE] = engine
+    app[DEPS] = deps
     app[PROXIES] = (tuple(s.console.trusted_proxies), s.console.proxy_header)
     app.router.add_get("/api/health", health)
     app.router.add_get("/api/queue", queue_state)
     app.router.add_post("/api/operators/{login}/presence", set_presence)
     app.router.add_post("/api/tickets/{id}/outcome", file_outcome)
-    if engine.settings.web_requests.enabled:
-        app.add_routes(webrequest_routes(engine.web_requests, did=engine.settings.service.did))
+    if s.web_requests.enabled:
+        app.add_routes(webrequest_routes(deps.web_requests, did=s.service.did))
     app.add_routes(
         public_stats_routes(
-            engine.store.run_read, s.stats, clock=engine.clock, tz=s.service.tz, service_name=s.service.name
+            deps.tickets.run_read, s.stats, clock=deps.clock, tz=s.service.tz, service_name=s.service.name
         )
     )
-    mount_console(app, engine)  # the web console under /console/; "/" leads there
+    if deps.console is not None:
+        mount_console(app, deps.console)  # the web console under /console/; "/" leads there
     return app
 
 
-def _engine(request: web.Request) -> Engine:
-    return request.app[ENGINE]
+def _deps(request: web.Request) -> WebDeps:
+    return request.app[DEPS]
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -89,36 +108,25 @@ async def _body(request: web.Request) -> dict[str, Any]:
 
 
 async def health(request: web.Request) -> web.Response:
-    engine = _engine(request)
-    return web.json_response(
-        {
-            "ari": engine.ari.connected.is_set(),
-            "ami": engine.ami.logged_in.is_set(),
-            "calls": engine.dispatcher.active,
-            "store": {"degraded": engine.store.degraded, "outages": engine.store.writer.outages},
-            "recordings": {
-                kind: {"failures": rec.failures, "last_error": rec.last_error}
-                for kind, rec in (("calls", engine.recordings), ("voicemail", engine.voicemail.recordings))
-            },
-        }
-    )
+    return web.json_response(_deps(request).health.report())
 
 
 async def queue_state(request: web.Request) -> web.Response:
-    engine = _engine(request)
-    now = engine.clock.now()
-    state = engine.distributor.snapshot()
+    deps = _deps(request)
+    now = deps.clock.now()
+    queue = deps.queue
+    state = queue.snapshot()
     state.update(
-        today=str(engine.cap.day_of(now)),
-        admitted_today=await engine.cap.count(now),
-        daily_cap=engine.cap.limit,
-        calls_in_progress=engine.dispatcher.active,
+        today=str(queue.day_of(now)),
+        admitted_today=await queue.admitted(now),
+        daily_cap=queue.daily_cap,
+        calls_in_progress=queue.calls_in_progress(),
     )
     return web.json_response(state)
 
 
 async def set_presence(request: web.Request) -> web.Response:
-    engine = _engine(request)
+    queue = _deps(request).queue
     body = await _body(request)
     login = request.match_info["login"]
     presence, reason = body.get("presence"), body.get("reason")
@@ -126,14 +134,12 @@ async def set_presence(request: web.Request) -> web.Response:
         return _error(400, "presence must be available, paused or logged_out")
     if reason is not None and (not isinstance(reason, str) or len(reason) > 64):
         return _error(400, "reason must be text of at most 64 characters")
-    if login not in engine.distributor.agents:
-        return _error(404, f"no operator {login!r}")
-    agent = await engine.distributor.set_presence(login, presence, reason)
+    agent = await queue.set_presence(login, presence, reason)  # NotFound: no such operator
     return web.json_response({"login": login, "state": str(agent.state), "deferred": agent.deferred is not None})
 
 
 async def file_outcome(request: web.Request) -> web.Response:
-    engine = _engine(request)
+    deps = _deps(request)
     body = await _body(request)
     try:
         ticket_id = int(request.match_info["id"])
@@ -146,12 +152,12 @@ async def file_outcome(request: web.Request) -> web.Response:
         return _error(400, "note must be text of at most 4000 characters")
     operator_id = None
     if isinstance(body.get("operator"), str):
-        agent = engine.distributor.agents.get(body["operator"])
+        agent = deps.queue.agents.get(body["operator"])
         if agent is None:
             return _error(404, f"no operator {body['operator']!r}")
         operator_id = agent.info.id
-    ticket = await engine.store.file_outcome(
-        ticket_id, str(body.get("outcome")), note=note, operator_id=operator_id, at=engine.clock.now()
+    ticket = await deps.tickets.file_outcome(
+        ticket_id, str(body.get("outcome")), note=note, operator_id=operator_id, at=deps.clock.now()
     )
     return web.json_response(
         {

@@ -14,7 +14,6 @@ from ivr.console.web import (
     Invalid,
     Routes,
     address,
-    engine_of,
     form,
     int_param,
     now,
@@ -47,11 +46,11 @@ async def _audit(request: web.Request, action: str, kind: str, object_id: object
 
 
 async def _operators_page(request: web.Request, status: int = 200, **extra: Any) -> web.Response:
-    engine = engine_of(request)
-    stored = await asyncio.to_thread(engine.operators.all, False)
-    agents = engine.distributor.agents
+    svc = services(request)
+    stored = await svc.operators.directory.all(False)
+    agents = svc.queue.agents
     rows = [(o, agents.get(o.login)) for o in stored]
-    active = {o.login for o in await asyncio.to_thread(engine.operators.all)}
+    active = {o.login for o in await svc.operators.directory.all()}
     return render(request, "operators.html", status=status, rows=rows, active=active, **extra)
 
 
@@ -67,14 +66,13 @@ def _skills(value: str | None) -> list[str]:
 @routes.post("/operators", "supervisor")
 async def add_operator(request: web.Request) -> web.StreamResponse:
     data = await form(request)
-    engine = engine_of(request)
+    svc = services(request)
     try:
         login = text(data, "login", limit=32, required=True) or ""
         name = text(data, "name", limit=128) or login
         phone = text(data, "phone", limit=32)
         softphone = data.get("softphone") == "on"
-        info, secret = await asyncio.to_thread(
-            engine.operators.add,
+        info, secret = await svc.operators.directory.add(
             login,
             name,
             now=now(request),
@@ -84,7 +82,7 @@ async def add_operator(request: web.Request) -> web.StreamResponse:
         )
     except (Invalid, OperatorError) as exc:
         return await _operators_page(request, 400, error=str(exc))
-    await engine.operator_sync.run_once()
+    await svc.operators.resync()
     await _audit(request, "operator_add", "operator", info.login)
     return await _operators_page(request, created=info.login, secret=secret)
 
@@ -93,10 +91,9 @@ async def add_operator(request: web.Request) -> web.StreamResponse:
 async def update_operator(request: web.Request) -> web.StreamResponse:
     login = request.match_info["login"]
     data = await form(request)
-    engine = engine_of(request)
+    svc = services(request)
     try:
-        await asyncio.to_thread(
-            engine.operators.update,
+        await svc.operators.directory.update(
             login,
             name=text(data, "name", limit=128),
             outside_number=text(data, "phone", limit=32) or "",
@@ -105,7 +102,7 @@ async def update_operator(request: web.Request) -> web.StreamResponse:
         )
     except (Invalid, OperatorError) as exc:
         return await _operators_page(request, 400, error=str(exc))
-    await engine.operator_sync.run_once()
+    await svc.operators.resync()
     await _audit(request, "operator_update", "operator", login)
     raise redirect("/console/operators", "operator_saved")
 
@@ -113,12 +110,12 @@ async def update_operator(request: web.Request) -> web.StreamResponse:
 @routes.post("/operators/{login}/password", "supervisor")
 async def operator_password(request: web.Request) -> web.StreamResponse:
     login = request.match_info["login"]
-    engine = engine_of(request)
+    svc = services(request)
     try:
-        secret = await asyncio.to_thread(engine.operators.set_password, login)
+        secret = await svc.operators.directory.set_password(login)
     except OperatorError as exc:
         return await _operators_page(request, 400, error=str(exc))
-    await engine.operator_sync.run_once()
+    await svc.operators.resync()
     await _audit(request, "operator_sip_password", "operator", login)
     return await _operators_page(request, created=login, secret=secret)
 
@@ -128,11 +125,11 @@ async def operator_presence(request: web.Request) -> web.StreamResponse:
     login = request.match_info["login"]
     data = await form(request)
     wanted = text(data, "presence", limit=16)
-    engine = engine_of(request)
-    if wanted not in ("available", "paused", "logged_out") or login not in engine.distributor.agents:
+    svc = services(request)
+    if wanted not in ("available", "paused", "logged_out") or login not in svc.queue.agents:
         raise web.HTTPBadRequest(text="operatore o stato non valido")
     reason = (text(data, "reason", limit=64) or "Supervisore") if wanted == "paused" else None
-    await engine.distributor.set_presence(login, wanted, reason)
+    await svc.queue.set_presence(login, wanted, reason)
     await _audit(request, "operator_presence", "operator", login, presence=wanted)
     raise redirect("/console/operators", "presence")
 
@@ -141,11 +138,11 @@ async def operator_presence(request: web.Request) -> web.StreamResponse:
 
 
 async def _closures_page(request: web.Request, status: int = 200, **extra: Any) -> web.Response:
-    engine = engine_of(request)
+    svc = services(request)
     at = now(request)
-    current = await asyncio.to_thread(engine.closures.current, at)
-    line = engine.calendar.status(at, current)
-    rows = await asyncio.to_thread(engine.closures.rows, at)
+    current = await svc.closures.closures.current(at)
+    line = svc.closures.calendar.status(at, current)
+    rows = await svc.closures.closures.rows(at)
     in_effect = [r for r in rows if r.starts_at <= at]
     return render(
         request,
@@ -155,8 +152,8 @@ async def _closures_page(request: web.Request, status: int = 200, **extra: Any) 
         rows=rows,
         in_effect=in_effect,
         at=at,
-        configured=engine.settings.hours.closures,
-        week=engine.calendar.describe_week(),
+        configured=svc.closures.configured,
+        week=svc.closures.calendar.describe_week(),
         **extra,
     )
 
@@ -173,13 +170,13 @@ def _local(value: str | None, request: web.Request) -> datetime | None:
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise Invalid(f"data e ora non valide: {value!r}") from None
-    return moment.replace(tzinfo=engine_of(request).settings.service.tz) if moment.tzinfo is None else moment
+    return moment.replace(tzinfo=services(request).settings.service.tz) if moment.tzinfo is None else moment
 
 
 @routes.post("/closures", "supervisor")
 async def add_closure(request: web.Request) -> web.StreamResponse:
     data = await form(request)
-    engine = engine_of(request)
+    svc = services(request)
     at = now(request)
     try:
         reason = text(data, "reason", limit=200, required=True) or ""
@@ -190,11 +187,13 @@ async def add_closure(request: web.Request) -> web.StreamResponse:
         if start is None or (not closed_now and end is None):
             raise Invalid("indica inizio e fine della chiusura")
         by = user_of(request).login
-        closure_id = await asyncio.to_thread(engine.closures.add, start, end, reason, message, at, by)
+        closure_id = await svc.closures.closures.add(start, end, reason, message, at, by)
     except (Invalid, ValueError) as exc:
         return await _closures_page(request, 400, error=str(exc))
     if message:
-        await asyncio.to_thread(engine.prompts.build_one, media_name(closure_id), message, engine.closures.local_dir)
+        await asyncio.to_thread(
+            svc.closures.build_message, media_name(closure_id), message, svc.closures.closures.local_dir
+        )
     await _audit(request, "closure_add", "closure", closure_id, now=closed_now, reason=reason)
     raise redirect("/console/closures", "closure_saved")
 
@@ -202,8 +201,8 @@ async def add_closure(request: web.Request) -> web.StreamResponse:
 @routes.post("/closures/{id}/end", "supervisor")
 async def end_closure(request: web.Request) -> web.StreamResponse:
     closure_id = int_param(request.match_info["id"], "closure")
-    engine = engine_of(request)
-    await asyncio.to_thread(engine.closures.end, closure_id, now(request))
+    svc = services(request)
+    await svc.closures.closures.end(closure_id, now(request))
     await _audit(request, "closure_end", "closure", closure_id)
     raise redirect("/console/closures", "closure_ended")
 
@@ -212,17 +211,17 @@ async def end_closure(request: web.Request) -> web.StreamResponse:
 
 
 async def _campaigns_page(request: web.Request, status: int = 200, **extra: Any) -> web.Response:
-    engine = engine_of(request)
-    today = now(request).astimezone(engine.settings.service.tz).date()
+    svc = services(request)
+    today = now(request).astimezone(svc.settings.service.tz).date()
     runtime = await asyncio.to_thread(services(request).campaigns.all)
     return render(
         request,
         "campaigns.html",
         status=status,
-        configured=engine.settings.campaigns,
+        configured=svc.settings.campaigns,
         runtime=runtime,
         today=today,
-        prompts=sorted(n for n in engine.prompts.names() if "consent" in n),
+        prompts=sorted(n for n in svc.prompt_names() if "consent" in n),
         **extra,
     )
 
@@ -235,16 +234,16 @@ async def campaigns(request: web.Request) -> web.StreamResponse:
 @routes.post("/campaigns", "supervisor")
 async def add_campaign(request: web.Request) -> web.StreamResponse:
     data = await form(request)
-    engine = engine_of(request)
+    svc = services(request)
     try:
         ident = text(data, "id", limit=64, required=True) or ""
         name = text(data, "name", limit=200, required=True) or ""
         first = date.fromisoformat(text(data, "from", limit=10, required=True) or "")
         last = date.fromisoformat(text(data, "to", limit=10, required=True) or "")
         notice = text(data, "notice_prompt", limit=64) or "consent_notice"
-        if notice not in engine.prompts.names():
+        if notice not in svc.prompt_names():
             raise Invalid(f"annuncio sconosciuto: {notice}")
-        if any(c.id == ident for c in engine.settings.campaigns):
+        if any(c.id == ident for c in svc.settings.campaigns):
             raise Invalid(f"la campagna {ident!r} è già nella configurazione")
         by = user_of(request).login
         await asyncio.to_thread(
@@ -259,8 +258,8 @@ async def add_campaign(request: web.Request) -> web.StreamResponse:
 @routes.post("/campaigns/{id}/end", "supervisor")
 async def end_campaign(request: web.Request) -> web.StreamResponse:
     ident = request.match_info["id"]
-    engine = engine_of(request)
-    today = now(request).astimezone(engine.settings.service.tz).date()
+    svc = services(request)
+    today = now(request).astimezone(svc.settings.service.tz).date()
     try:
         await asyncio.to_thread(services(request).campaigns.end, ident, today)
     except CampaignError as exc:

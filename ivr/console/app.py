@@ -7,15 +7,12 @@ updates (server-sent events) and keeps forms in place while a call pops.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from ivr.console import admin, auth, desk, stats_pages, supervise, users, voicemail_pages
-from ivr.console.web import ENGINE, RULES, SERVICES, TEMPLATES, Handler, install, make_templates
-
-if TYPE_CHECKING:
-    from ivr.app import Engine
+from ivr.console.services import ConsoleServices
+from ivr.console.web import RULES, SERVICES, TEMPLATES, Handler, install, make_templates
 
 STATIC = Path(__file__).with_name("static")
 TABLES = (
@@ -29,14 +26,10 @@ TABLES = (
 )
 
 
-def make_console(engine: Engine) -> web.Application:
-    services = engine.console
-    if services is None:
-        raise RuntimeError("the console's services are not wired")
+def make_console(services: ConsoleServices) -> web.Application:
     app = web.Application(middlewares=[auth.guard], client_max_size=256 * 1024)
-    app[ENGINE] = engine
     app[SERVICES] = services
-    app[TEMPLATES] = make_templates(engine.settings.service.tz)
+    app[TEMPLATES] = make_templates(services.settings.service.tz)
     rules: dict[Handler, str] = {}
     install(app, rules, *TABLES)
     app[RULES] = rules
@@ -56,11 +49,9 @@ async def _to_console(request: web.Request) -> web.StreamResponse:
 CONSOLE: web.AppKey[web.Application] = web.AppKey("console_app")
 
 
-def mount_console(app: web.Application, engine: Engine) -> None:
+def mount_console(app: web.Application, services: ConsoleServices) -> None:
     """Add the console to the engine's HTTP server; "/" leads to it."""
-    if engine.console is None:
-        return
-    console = make_console(engine)
+    console = make_console(services)
     app.add_subapp("/console/", console)
     app[CONSOLE] = console
     app.router.add_get("/", _to_console)

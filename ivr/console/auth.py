@@ -20,7 +20,6 @@ from ivr.console.web import (
     address,
     check_csrf,
     current_session,
-    engine_of,
     form,
     now,
     redirect,
@@ -58,12 +57,12 @@ def _cookie_settings(request: web.Request) -> dict[str, object]:
 
 
 def secure_cookies(request: web.Request) -> bool:
-    settings = engine_of(request).settings
+    settings = services(request).settings
     return settings.console.secure_cookies(settings.profile)
 
 
 def lifetimes(request: web.Request) -> tuple[timedelta, timedelta]:
-    c = engine_of(request).settings.console
+    c = services(request).settings.console
     return timedelta(minutes=c.session_idle_min), timedelta(hours=c.session_max_h)
 
 
@@ -93,7 +92,7 @@ def _secure_headers(response: web.StreamResponse) -> None:
 async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse:
     rule = rule_of(request)
     session = await _session(request)
-    set_session(session)
+    set_session(request, session)
     if rule == PUBLIC:
         return await handler(request)
     if session is None:

@@ -9,16 +9,15 @@ from typing import Any
 from aiohttp import web
 
 from ivr.acd.agents import Agent, AgentState
+from ivr.acd.callbacks import CallbackError
 from ivr.console import queries
 from ivr.console.accounts import UserInfo
 from ivr.console.auth import session_alive
-from ivr.console.callback import CallbackError
 from ivr.console.live import stream
 from ivr.console.web import (
     Invalid,
     Routes,
     address,
-    engine_of,
     form,
     fragment,
     int_param,
@@ -40,17 +39,17 @@ PAUSE_REASONS = ("Pausa", "Pranzo", "Formazione", "Riunione", "Attività di back
 def _agent(request: web.Request, user: UserInfo) -> Agent | None:
     if user.operator_login is None:
         return None
-    return engine_of(request).distributor.agents.get(user.operator_login)
+    return services(request).queue.agents.get(user.operator_login)
 
 
 def state_view(request: web.Request, user: UserInfo) -> dict[str, Any]:
     """The operator's live state (in memory only: cheap to compute on every change)."""
-    engine = engine_of(request)
+    svc = services(request)
     agent = _agent(request, user)
     if agent is None:
         return {"state": None}
-    since = engine.clock.monotonic() - agent.since
-    wrap_left = max(0.0, engine.settings.queue.wrap_up_s - since) if agent.state is AgentState.WRAP_UP else None
+    since = svc.clock.monotonic() - agent.since
+    wrap_left = max(0.0, svc.settings.queue.wrap_up_s - since) if agent.state is AgentState.WRAP_UP else None
     callback = services(request).callbacks.current(agent.login)
     return {
         "state": str(agent.state),
@@ -69,7 +68,7 @@ def state_view(request: web.Request, user: UserInfo) -> dict[str, Any]:
 
 async def call_card(request: web.Request, ticket: TicketView, *, live: bool = False) -> str:
     """The popped call (or a call still to file): who, why, their previous tickets, the form."""
-    store = engine_of(request).store
+    store = services(request).tickets
     previous: list[TicketView] = []
     if ticket.caller_number and ticket.caller_number != "anonymous":
         number = ticket.caller_number
@@ -80,7 +79,7 @@ async def call_card(request: web.Request, ticket: TicketView, *, live: bool = Fa
 @routes.get("/desk", "operator")
 async def desk(request: web.Request) -> web.StreamResponse:
     user = user_of(request)
-    engine = engine_of(request)
+    svc = services(request)
     cards: list[str] = []
     callbacks: list[queries.CallbackItem] = []
     view = state_view(request, user)
@@ -88,14 +87,14 @@ async def desk(request: web.Request) -> web.StreamResponse:
         operator_id, login = user.operator_id, user.operator_login
         current = view.get("ticket")
         if isinstance(current, int):
-            ticket = await engine.store.get(current)
+            ticket = await svc.tickets.get(current)
             if ticket is not None:
                 cards.append(await call_card(request, ticket, live=True))
-        pending = await engine.store.run_read(lambda s: queries.to_file(s, operator_id))
+        pending = await svc.tickets.run_read(lambda s: queries.to_file(s, operator_id))
         for ticket in pending:
             if ticket.id != current:
                 cards.append(await call_card(request, ticket))
-        callbacks = await engine.store.run_read(lambda s: queries.callbacks_of(s, login))
+        callbacks = await svc.tickets.run_read(lambda s: queries.callbacks_of(s, login))
     return render(
         request,
         "desk.html",
@@ -110,7 +109,6 @@ async def desk(request: web.Request) -> web.StreamResponse:
 @routes.get("/desk/events", "operator")
 async def desk_events(request: web.Request) -> web.StreamResponse:
     user = session_of(request).user
-    engine = engine_of(request)
     svc = services(request)
     cards: dict[int, str] = {}
 
@@ -120,7 +118,7 @@ async def desk_events(request: web.Request) -> web.StreamResponse:
         card = None
         if isinstance(ticket_id, int):
             if ticket_id not in cards:
-                ticket = await engine.store.get(ticket_id)
+                ticket = await svc.tickets.get(ticket_id)
                 if ticket is not None:
                     cards[ticket_id] = await call_card(request, ticket, live=True)
             card = cards.get(ticket_id)
@@ -144,8 +142,8 @@ async def presence(request: web.Request) -> web.StreamResponse:
     agent = _agent(request, user)
     if agent is None:
         raise web.HTTPConflict(text="il tuo utente non è collegato a un operatore attivo")
-    engine = engine_of(request)
-    await engine.distributor.set_presence(agent.login, wanted, reason or ("Pausa" if wanted == "paused" else None))
+    svc = services(request)
+    await svc.queue.set_presence(agent.login, wanted, reason or ("Pausa" if wanted == "paused" else None))
     if wants_json(request):
         return web.json_response({"state": str(agent.state)})
     raise redirect("/console/desk", "presence")
@@ -153,7 +151,7 @@ async def presence(request: web.Request) -> web.StreamResponse:
 
 async def _ticket(request: web.Request) -> TicketView:
     """The ticket named in the URL, or 404."""
-    ticket = await engine_of(request).store.get(int_param(request.match_info["id"], "ticket"))
+    ticket = await services(request).tickets.get(int_param(request.match_info["id"], "ticket"))
     if ticket is None:
         raise web.HTTPNotFound(text="nessuna pratica con questo numero")
     return ticket
@@ -162,7 +160,7 @@ async def _ticket(request: web.Request) -> TicketView:
 @routes.post("/desk/tickets/{id}/outcome", "operator")
 async def file_outcome(request: web.Request) -> web.StreamResponse:
     user = user_of(request)
-    engine = engine_of(request)
+    svc = services(request)
     ticket = await _ticket(request)
     ticket_id = ticket.id
     if user.operator_id is None or ticket.operator_id != user.operator_id:
@@ -171,7 +169,7 @@ async def file_outcome(request: web.Request) -> web.StreamResponse:
     try:
         outcome = text(data, "outcome", limit=16, required=True)
         note = text(data, "note", limit=4000)
-        filed = await engine.store.file_outcome(
+        filed = await svc.tickets.file_outcome(
             ticket_id, outcome or "", note=note, operator_id=user.operator_id, at=now(request)
         )
     except (Invalid, OutcomeError) as exc:
@@ -196,12 +194,12 @@ async def file_outcome(request: web.Request) -> web.StreamResponse:
 @routes.post("/desk/callbacks/{id}/call", "operator")
 async def start_callback(request: web.Request) -> web.StreamResponse:
     user = user_of(request)
-    engine = engine_of(request)
+    svc = services(request)
     ticket = await _ticket(request)
     ticket_id = ticket.id
     if user.operator_login is None or ticket.assigned_to != user.operator_login:
         raise web.HTTPForbidden(text="questa richiamata non è assegnata a te")
-    number = await engine.store.run_read(lambda s: queries.callback_number(s, ticket_id))
+    number = await svc.tickets.run_read(lambda s: queries.callback_number(s, ticket_id))
     try:
         if number is None:
             raise CallbackError("nessun numero da richiamare per questa pratica")
@@ -238,5 +236,5 @@ async def my_tickets(request: web.Request) -> web.StreamResponse:
     found: list[TicketView] = []
     if user.operator_id is not None:
         f = queries.TicketFilter(operator_id=user.operator_id, limit=100)
-        found, _total = await engine_of(request).store.run_read(lambda s: queries.tickets(s, f))
+        found, _total = await services(request).tickets.run_read(lambda s: queries.tickets(s, f))
     return render(request, "my_tickets.html", tickets=found)

@@ -27,14 +27,7 @@ class LiveHub:
         self.closing = asyncio.Event()
         self._changed = asyncio.Event()
         self.last_ticket: dict[str, int] = {}  # operator login -> the last call offered to them
-        previous = distributor.on_change
-
-        def changed() -> None:
-            if previous is not None:
-                previous()
-            self.notify()
-
-        distributor.on_change = changed
+        distributor.on_change.subscribe(self.notify)
 
     def notify(self) -> None:
         """Wake every live view; also remembers which call each operator was last given."""

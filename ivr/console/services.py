@@ -1,19 +1,34 @@
-"""The console's engine-side objects, built once by `ivr.app` and shared by every request."""
+"""Everything the console's pages use, built once by `ivr.app` and shared by every request.
+
+The pages see the line only through these objects (the queue, the tickets, the operators' and
+closures' administration...), never through the engine, so a page test builds just these.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from ivr.acd.callbacks import CallbackService
+from ivr.api.deps import ClosureAdmin, OperatorAdmin, QueueView, TicketAccess
+from ivr.clock import Clock
 from ivr.console.accounts import Accounts
-from ivr.console.callback import CallbackService
 from ivr.console.live import LiveHub
 from ivr.console.throttle import LoginThrottle
 from ivr.recordings.campaigns import RuntimeCampaigns
+from ivr.settings import Settings
 
 
 @dataclass
 class ConsoleServices:
+    settings: Settings
+    clock: Clock
+    queue: QueueView
+    tickets: TicketAccess
+    operators: OperatorAdmin
+    closures: ClosureAdmin
+    prompt_names: Callable[[], set[str]]
     accounts: Accounts
     campaigns: RuntimeCampaigns
     callbacks: CallbackService
@@ -21,7 +36,7 @@ class ConsoleServices:
     throttle: LoginThrottle
 
     def __post_init__(self) -> None:
-        self.callbacks.on_update = self.live.notify
+        self.callbacks.on_update.subscribe(self.live.notify)
 
 
 def monotonic() -> float:

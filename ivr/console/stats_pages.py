@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ivr.console.web import Routes, engine_of, now, render
+from ivr.console.web import Routes, now, render, services
 from ivr.stats.charts import Series, bar_chart
 from ivr.stats.formats import to_csv
 from ivr.stats.page import BadQuery, PageQuery, parse_query
@@ -18,19 +18,19 @@ BREAKDOWN_WORDS: dict[str, Breakdown] = {"argomento": "topic", "operatore": "ope
 
 
 def _query(request: web.Request) -> tuple[PageQuery, Breakdown | None]:
-    engine = engine_of(request)
-    today = now(request).astimezone(engine.settings.service.tz).date()
+    svc = services(request)
+    today = now(request).astimezone(svc.settings.service.tz).date()
     query = parse_query(request.query, today)
     by = BREAKDOWN_WORDS.get(request.query.get("per", ""))
     return query, by if by in BREAKDOWNS else None
 
 
 async def _report(request: web.Request, query: PageQuery, by: Breakdown | None) -> Report:
-    engine = engine_of(request)
+    svc = services(request)
     scope = Scope(
-        query.start, query.end, query.period, by, now(request), service_level_s=engine.settings.stats.service_level_s
+        query.start, query.end, query.period, by, now(request), service_level_s=svc.settings.stats.service_level_s
     )
-    return await build_report(engine.store.run_read, scope)
+    return await build_report(svc.tickets.run_read, scope)
 
 
 def _charts(report: Report) -> list[str]:

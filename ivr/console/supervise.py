@@ -19,7 +19,6 @@ from ivr.console.web import (
     Routes,
     address,
     can_see_ticket,
-    engine_of,
     form,
     fragment,
     int_param,
@@ -39,33 +38,33 @@ STATE_ORDER = [str(s) for s in (AgentState.AVAILABLE, AgentState.OFFERED, AgentS
 STATE_ORDER += [str(AgentState.PAUSED), str(AgentState.LOGGED_OUT)]
 
 
-_today: dict[int, tuple[float, Figures]] = {}  # per engine: today's figures and when they were read
+_today: dict[int, tuple[float, Figures]] = {}  # per console: today's figures and when they were read
 TODAY_TTL_S = 5.0
 
 
 async def today_figures(request: web.Request) -> Figures:
     """Today's figures from the statistics package, read at most every few seconds however many
     wallboards are open."""
-    engine = engine_of(request)
-    stamp = engine.clock.monotonic()
-    cached = _today.get(id(engine))
+    svc = services(request)
+    stamp = svc.clock.monotonic()
+    cached = _today.get(id(svc))
     if cached is not None and stamp - cached[0] < TODAY_TTL_S:
         return cached[1]
-    at = engine.clock.now()
-    day = engine.cap.day_of(at)
-    scope = Scope(day, day, "day", None, at, service_level_s=engine.settings.stats.service_level_s)
-    figures = (await build_report(engine.store.run_read, scope)).total
-    _today[id(engine)] = (stamp, figures)
+    at = svc.clock.now()
+    day = svc.queue.day_of(at)
+    scope = Scope(day, day, "day", None, at, service_level_s=svc.settings.stats.service_level_s)
+    figures = (await build_report(svc.tickets.run_read, scope)).total
+    _today[id(svc)] = (stamp, figures)
     return figures
 
 
 async def board(request: web.Request) -> dict[str, Any]:
-    engine = engine_of(request)
-    at = engine.clock.now()
-    snap = engine.distributor.snapshot()
-    target = engine.settings.stats.service_level_s
+    svc = services(request)
+    at = svc.clock.now()
+    snap = svc.queue.snapshot()
+    target = svc.settings.stats.service_level_s
     level = await today_figures(request)
-    sla = await engine.store.run_read(queries.sla_counts)
+    sla = await svc.tickets.run_read(queries.sla_counts)
     by_state = {state: 0 for state in STATE_ORDER}
     for op in snap["operators"]:
         by_state[op["state"]] = by_state.get(op["state"], 0) + 1
@@ -74,12 +73,12 @@ async def board(request: web.Request) -> dict[str, Any]:
         "longest_wait_s": snap["longest_wait_s"],
         "operators": snap["operators"],
         "by_state": by_state,
-        "admitted": await engine.cap.count(at),
-        "cap": engine.cap.limit,
+        "admitted": await svc.queue.admitted(at),
+        "cap": svc.queue.daily_cap,
         "level": level,
         "target_s": target,
         "sla": sla,
-        "calls": engine.dispatcher.active,
+        "calls": svc.queue.calls_in_progress(),
     }
 
 
@@ -127,9 +126,9 @@ def _filter(request: web.Request) -> queries.TicketFilter:
 @routes.get("/tickets", "supervisor")
 async def tickets(request: web.Request) -> web.StreamResponse:
     f = _filter(request)
-    engine = engine_of(request)
-    found, total = await engine.store.run_read(lambda s: queries.tickets(s, f))
-    operators = await asyncio.to_thread(engine.operators.all)
+    svc = services(request)
+    found, total = await svc.tickets.run_read(lambda s: queries.tickets(s, f))
+    operators = await svc.operators.directory.all()
     return render(
         request,
         "tickets.html",
@@ -145,17 +144,17 @@ async def tickets(request: web.Request) -> web.StreamResponse:
 @routes.get("/tickets/{id}", "operator")
 async def ticket(request: web.Request) -> web.StreamResponse:
     user = user_of(request)
-    engine = engine_of(request)
+    svc = services(request)
     ticket_id = int_param(request.match_info["id"], "ticket")
-    found = await engine.store.get(ticket_id)
+    found = await svc.tickets.get(ticket_id)
     if found is None:
         raise web.HTTPNotFound(text="nessuna pratica con questo numero")
     if not can_see_ticket(user, found.operator_id, found.assigned_to):
         raise web.HTTPForbidden(text="questa pratica non è tua")
-    recordings = await engine.store.run_read(lambda s: queries.recordings_of(s, ticket_id))
-    message_id = await engine.store.run_read(lambda s: queries.message_of_ticket(s, ticket_id))
-    operators = await asyncio.to_thread(engine.operators.all) if user.at_least("supervisor") else []
-    names = {o.id: o.login for o in await asyncio.to_thread(engine.operators.all, False)}
+    recordings = await svc.tickets.run_read(lambda s: queries.recordings_of(s, ticket_id))
+    message_id = await svc.tickets.run_read(lambda s: queries.message_of_ticket(s, ticket_id))
+    operators = await svc.operators.directory.all() if user.at_least("supervisor") else []
+    names = {o.id: o.login for o in await svc.operators.directory.all(False)}
     await _audit(request, "ticket_view", ticket_id)
     return render(
         request,
@@ -192,15 +191,15 @@ def _back(request: web.Request, ticket_id: int, data: Any) -> str:
 async def assign(request: web.Request) -> web.StreamResponse:
     ticket_id = int_param(request.match_info["id"], "ticket")
     data = await form(request)
-    engine = engine_of(request)
+    svc = services(request)
     operator = text(data, "operator", limit=32)
-    logins = {o.login for o in await asyncio.to_thread(engine.operators.all)}
+    logins = {o.login for o in await svc.operators.directory.all()}
     at, by = now(request), user_of(request).login
     try:
         if operator not in logins:
             raise Invalid("scegli un operatore attivo")
         assert operator is not None
-        await engine.store.run_write(lambda s: messages.assign(s, ticket_id, operator, at, by=by))
+        await svc.tickets.run_write(lambda s: messages.assign(s, ticket_id, operator, at, by=by))
     except (Invalid, messages.MessageError) as exc:
         return render(request, "error.html", status=400, error=str(exc), back=_back(request, ticket_id, data))
     await _audit(request, "callback_assign", ticket_id, operator=operator)
@@ -211,8 +210,8 @@ async def assign(request: web.Request) -> web.StreamResponse:
 async def callback_result(request: web.Request) -> web.StreamResponse:
     user = user_of(request)
     ticket_id = int_param(request.match_info["id"], "ticket")
-    engine = engine_of(request)
-    found = await engine.store.get(ticket_id)
+    svc = services(request)
+    found = await svc.tickets.get(ticket_id)
     if found is None:
         raise web.HTTPNotFound(text="nessuna pratica con questo numero")
     if not user.at_least("supervisor") and (user.operator_login is None or found.assigned_to != user.operator_login):
@@ -223,7 +222,7 @@ async def callback_result(request: web.Request) -> web.StreamResponse:
     try:
         result = text(data, "result", limit=16, required=True) or ""
         note = text(data, "note", limit=2000)
-        await engine.store.run_write(lambda s: messages.callback_result(s, ticket_id, result, at, who, note))
+        await svc.tickets.run_write(lambda s: messages.callback_result(s, ticket_id, result, at, who, note))
     except (Invalid, messages.MessageError) as exc:
         return render(request, "error.html", status=400, error=str(exc), back=_back(request, ticket_id, data))
     await _audit(request, "callback_result", ticket_id, result=result)
@@ -237,7 +236,7 @@ async def close(request: web.Request) -> web.StreamResponse:
     at = now(request)
     try:
         note = text(data, "note", limit=2000)
-        await engine_of(request).store.run_write(lambda s: messages.close(s, ticket_id, at, note))
+        await services(request).tickets.run_write(lambda s: messages.close(s, ticket_id, at, note))
     except (Invalid, messages.MessageError) as exc:
         return render(request, "error.html", status=400, error=str(exc), back=_back(request, ticket_id, data))
     await _audit(request, "ticket_close", ticket_id)
@@ -248,7 +247,7 @@ async def close(request: web.Request) -> web.StreamResponse:
 async def recording_audio(request: web.Request) -> web.StreamResponse:
     """A call recorded in a quality campaign: supervisors only, and every listen is audited."""
     recording_id = int_param(request.match_info["id"], "recording")
-    row = await engine_of(request).store.run_read(lambda s: queries.recording(s, recording_id))
+    row = await services(request).tickets.run_read(lambda s: queries.recording(s, recording_id))
     if row is None or row.kind != "call":
         raise web.HTTPNotFound(text="registrazione non trovata")
     path = Path(row.web_path or row.path)
@@ -262,7 +261,7 @@ async def audit_listen(request: web.Request, action: str, kind: str, object_id: 
     """Written before a single byte is served, whatever the Range header asks (first byte or
     not, suffix, several ranges, nonsense): one entry per user and file per window, not one per
     range the player asks for while it plays."""
-    window = timedelta(minutes=engine_of(request).settings.console.listen_audit_window_min)
+    window = timedelta(minutes=services(request).settings.console.listen_audit_window_min)
     await asyncio.to_thread(
         services(request).accounts.audit_once,
         user_of(request),

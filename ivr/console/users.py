@@ -13,7 +13,6 @@ from ivr.console.web import (
     Invalid,
     Routes,
     address,
-    engine_of,
     form,
     now,
     redirect,
@@ -27,9 +26,9 @@ routes = Routes()
 
 
 async def _users_page(request: web.Request, status: int = 200, **extra: Any) -> web.Response:
-    engine = engine_of(request)
+    svc = services(request)
     users = await asyncio.to_thread(services(request).accounts.all)
-    operators = await asyncio.to_thread(engine.operators.all)
+    operators = await svc.operators.directory.all()
     return render(request, "users.html", status=status, users=users, operators=operators, roles=ROLES, **extra)
 
 

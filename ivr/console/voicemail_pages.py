@@ -14,7 +14,6 @@ from ivr.console.web import (
     Routes,
     address,
     can_see_ticket,
-    engine_of,
     int_param,
     now,
     render,
@@ -35,7 +34,7 @@ async def boxes(request: web.Request) -> web.StreamResponse:
     wanted = q.get("status")
     state = wanted if wanted in messages.STATUSES else None
     words = (q.get("text") or "").strip()[:100] or None
-    store = engine_of(request).store
+    store = services(request).tickets
     counts = await store.run_read(messages.boxes)
     found = await store.run_read(lambda s: messages.listing(s, box=box, status=state, text=words, limit=100))
     per_box: dict[str, dict[str, int]] = {}
@@ -57,7 +56,7 @@ async def boxes(request: web.Request) -> web.StreamResponse:
 
 async def _message(request: web.Request) -> MessageView:
     message_id = int_param(request.match_info["id"], "message")
-    store = engine_of(request).store
+    store = services(request).tickets
 
     def read(session: Session) -> tuple[MessageView, int | None]:
         found = messages.view(session, message_id)
@@ -76,8 +75,8 @@ async def _message(request: web.Request) -> MessageView:
 @routes.get("/voicemail/{id}", "operator")
 async def message(request: web.Request) -> web.StreamResponse:
     found = await _message(request)
-    engine = engine_of(request)
-    operators = await asyncio.to_thread(engine.operators.all) if user_of(request).at_least("supervisor") else []
+    svc = services(request)
+    operators = await svc.operators.directory.all() if user_of(request).at_least("supervisor") else []
     await asyncio.to_thread(
         services(request).accounts.audit,
         user_of(request),

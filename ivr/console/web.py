@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -22,21 +21,16 @@ from multidict import MultiDictProxy
 from ivr.api.clientaddr import client_address
 from ivr.console.accounts import SessionInfo, UserInfo
 from ivr.console.labels import LABELS, MESSAGES, label
-
-if TYPE_CHECKING:
-    from ivr.app import Engine
-    from ivr.console.services import ConsoleServices
+from ivr.console.services import ConsoleServices
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PUBLIC = "public"
 ROLES_BY_RULE = (PUBLIC, "operator", "supervisor", "administrator")
-ENGINE: web.AppKey[Engine] = web.AppKey("console_engine")
 SERVICES: web.AppKey[ConsoleServices] = web.AppKey("console_services")
 RULES: web.AppKey[dict[Handler, str]] = web.AppKey("console_rules")
 TEMPLATES: web.AppKey[jinja2.Environment] = web.AppKey("console_templates")
-# The request's session, set by the guard for every console request (aiohttp serves one request
-# at a time per task, and the guard sets it, or clears it, before any handler runs).
-_SESSION: ContextVar[SessionInfo | None] = ContextVar("console_session", default=None)
+# The request's session, stored on the request by the guard before any handler runs.
+SESSION: web.RequestKey[SessionInfo | None] = web.RequestKey("console_session")
 
 
 @dataclass(frozen=True)
@@ -90,20 +84,16 @@ def rule_of(request: web.Request) -> str | None:
 # --- request helpers --------------------------------------------------------------------------
 
 
-def engine_of(request: web.Request) -> Engine:
-    return request.app[ENGINE]
-
-
 def services(request: web.Request) -> ConsoleServices:
     return request.app[SERVICES]
 
 
-def set_session(session: SessionInfo | None) -> None:
-    _SESSION.set(session)
+def set_session(request: web.Request, session: SessionInfo | None) -> None:
+    request[SESSION] = session
 
 
 def current_session(request: web.Request) -> SessionInfo | None:
-    return _SESSION.get()
+    return request.get(SESSION)
 
 
 def session_of(request: web.Request) -> SessionInfo:
@@ -123,7 +113,7 @@ def address(request: web.Request) -> str | None:
 
 
 def now(request: web.Request) -> datetime:
-    return engine_of(request).clock.now()
+    return services(request).clock.now()
 
 
 async def form(request: web.Request) -> MultiDictProxy[Any]:
@@ -220,7 +210,7 @@ def render(request: web.Request, template: str, status: int = 200, **context: An
             csrf=session.csrf if session else "",
             message=MESSAGES.get(msg or ""),
             path=request.path,
-            service=engine_of(request).settings.service.name,
+            service=services(request).settings.service.name,
             **context,
         )
     )

@@ -51,9 +51,9 @@ async def test_real_call_pops_on_the_desk_and_is_called_back(
 ) -> None:
     async with queue_line(pbx, tmp_path, voices, flow=MENU_FLOW, queue={"wrap_up_s": 3}) as line:
         engine = line.engine
-        assert engine.console is not None
+        assert engine.http is not None and engine.http.console is not None
         await line.operator("anna", presence="logged_out")  # softphone registered, not yet at work
-        engine.console.accounts.add("anna", "operator", PASSWORD, engine.clock.now(), name="Anna", operator="anna")
+        engine.http.console.accounts.add("anna", "operator", PASSWORD, engine.clock.now(), name="Anna", operator="anna")
         earlier = await _earlier_ticket(line.engine)
         c = engine.settings.console
         base = f"http://{c.bind}:{c.port}"
@@ -63,7 +63,7 @@ async def test_real_call_pops_on_the_desk_and_is_called_back(
         await desk.get_by_role("button", name="Disponibile").click()
         await expect(desk.locator("#my-state")).to_have_text("Disponibile")
         assert engine.distributor.agents["anna"].state is AgentState.AVAILABLE
-        assert engine.operators.get("anna").presence == "available"  # kept in the store
+        assert (await engine.operators.get("anna")).presence == "available"  # kept in the store
 
         answered = asyncio.Event()
 
@@ -96,7 +96,7 @@ async def test_real_call_pops_on_the_desk_and_is_called_back(
         filed = await engine.store.get(ticket.id)
         assert filed is not None
         assert (filed.level, filed.status, filed.resolution_note) == (2, "new", "serve la verifica dei requisiti")
-        assert filed.operator_id == engine.operators.get("anna").id
+        assert filed.operator_id == (await engine.operators.get("anna")).id
         assert filed.callback_due is not None and (filed.callback_due - filed.started_at).days == 10
 
         # The supervisor gives the callback to anna; she calls the citizen back from her desk.

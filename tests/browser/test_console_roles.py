@@ -80,7 +80,7 @@ async def test_roles_pages_and_voicemail_player(tmp_path: Path, new_context: New
         await anna.keyboard.press("Enter")
         await expect(card).to_have_count(0)
         await expect(anna.locator("#no-calls")).to_be_visible()
-        filed = await lab.engine.store.get(lab.seed["anna_call"])
+        filed = await lab.deps.store.get(lab.seed["anna_call"])
         assert filed is not None and (filed.status, filed.resolution_note) == (
             "resolved",
             "chiarito l'iscrizione al centro per l'impiego",
@@ -120,7 +120,7 @@ async def test_roles_pages_and_voicemail_player(tmp_path: Path, new_context: New
         await sara.get_by_label("Motivo (registrato sulle pratiche)").fill("Sciopero")
         await sara.get_by_role("button", name="Chiudi la linea adesso").click()
         await expect(sara.locator("#line-state")).to_contain_text("chiusa")
-        status = lab.engine.calendar.status(lab.clock.now(), lab.engine.closures.current(lab.clock.now()))
+        status = lab.deps.calendar.status(lab.clock.now(), await lab.deps.closures.current(lab.clock.now()))
         assert not status.open and status.closure is not None and status.closure.reason == "Sciopero"
         await sara.get_by_role("button", name="Riapri la linea").click()
         await expect(sara.locator("#line-state")).to_contain_text("aperta")
@@ -145,11 +145,11 @@ async def _seed(lab: ConsoleLab, tmp_path: Path) -> None:
         "message": await lab.voicemail("3337770001", tmp_path),
     }
     late = await lab.call("3334445555", operator="bruno")
-    await lab.engine.store.file_outcome(late, "escalated", note="documenti", operator_id=None, at=lab.clock.now())
+    await lab.deps.store.file_outcome(late, "escalated", note="documenti", operator_id=None, at=lab.clock.now())
 
     def overdue(session: object) -> None:
         row = session.get(Ticket, late)  # type: ignore[attr-defined]
         row.sla_flag = "overdue"
         row.callback_due = lab.clock.now() - timedelta(days=1)
 
-    await lab.engine.store.run_write(overdue)
+    await lab.deps.store.run_write(overdue)

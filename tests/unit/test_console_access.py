@@ -135,7 +135,7 @@ async def test_operator_sees_only_their_own_data(lab: ConsoleLab, tmp_path: Path
     headers = {"X-CSRF-Token": token}
     refused = await anna.post(f"/console/desk/tickets/{theirs}/outcome", data={"outcome": "resolved"}, headers=headers)
     assert refused.status == 403
-    vm_ticket = (await lab.engine.store.run_read(lambda s: s.execute(
+    vm_ticket = (await lab.deps.store.run_read(lambda s: s.execute(
         __import__("sqlalchemy").text("select ticket_id from voicemails where id = :i"), {"i": given_to_bruno}
     ).scalar_one()))  # fmt: skip
     refused = await anna.post(
@@ -153,7 +153,7 @@ async def test_state_changes_need_the_csrf_token(lab: ConsoleLab) -> None:
     assert response.status == 403
     response = await anna.post(f"/console/desk/tickets/{mine}/outcome", data={"outcome": "resolved", "_csrf": "wrong"})
     assert response.status == 403
-    ticket = await lab.engine.store.get(mine)
+    ticket = await lab.deps.store.get(mine)
     assert ticket is not None and ticket.status is None  # nothing was filed
     token = await lab.csrf(anna)
     response = await anna.post(
@@ -162,6 +162,6 @@ async def test_state_changes_need_the_csrf_token(lab: ConsoleLab) -> None:
         allow_redirects=False,
     )
     assert response.status == 303
-    ticket = await lab.engine.store.get(mine)
+    ticket = await lab.deps.store.get(mine)
     assert ticket is not None and (ticket.status, ticket.level) == ("new", 2)
     assert ticket.resolution_note == "serve il secondo livello"

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import select
 
 from ivr.acd.agents import AgentState
+from ivr.acd.callbacks import CallbackService
 from ivr.acd.distributor import OfferFailed
-from ivr.console.callback import CallbackService
 from ivr.console.models import AuditEntry, ConsoleSession, ConsoleUser
 from ivr.telephony.ports import CallChannel
 from ivr.tickets.models import CallbackAttempt
@@ -34,9 +34,9 @@ async def test_passwords_and_tokens_are_never_stored_in_clear(lab: ConsoleLab) -
     token = next(c.value for c in client.session.cookie_jar if c.key == "nul_session")
     cookie = next(c for c in client.session.cookie_jar if c.key == "nul_session")
     assert cookie["httponly"] and cookie["samesite"] == "Strict"
-    rows = await lab.engine.store.run_read(lambda s: list(s.scalars(select(ConsoleSession))))
+    rows = await lab.deps.store.run_read(lambda s: list(s.scalars(select(ConsoleSession))))
     assert rows and all(token not in (r.token_hash, r.csrf) for r in rows)
-    users = await lab.engine.store.run_read(lambda s: list(s.scalars(select(ConsoleUser))))
+    users = await lab.deps.store.run_read(lambda s: list(s.scalars(select(ConsoleUser))))
     assert all(u.password_hash.startswith("$argon2id$") and PASSWORD not in u.password_hash for u in users)
 
 
@@ -102,7 +102,7 @@ async def test_listening_to_a_voicemail_is_audited(lab: ConsoleLab, tmp_path: Pa
     assert ranged.status == 206
     download = await sara.get(f"/console/voicemail/{message}/audio?download=1")
     assert "attachment" in download.headers["Content-Disposition"]
-    entries = await lab.engine.store.run_read(
+    entries = await lab.deps.store.run_read(
         lambda s: list(s.scalars(select(AuditEntry).where(AuditEntry.object_kind == "voicemail")))
     )
     actions = [(e.login, e.action, e.object_id) for e in entries]
@@ -166,32 +166,32 @@ class Talk:
 @pytest.mark.parametrize("answers", [True, False])
 async def test_callback_rings_the_operator_then_the_citizen(lab: ConsoleLab, tmp_path: Path, answers: bool) -> None:
     message = await lab.voicemail("3336660001", tmp_path, assigned_to="anna")
-    ticket_id = await lab.engine.store.run_read(
+    ticket_id = await lab.deps.store.run_read(
         lambda s: s.execute(select(CallbackAttempt.ticket_id)).scalar()  # none yet
     )
     assert ticket_id is None
-    engine = lab.engine
-    await engine.distributor.set_presence("anna", "available")
+    deps = lab.deps
+    await deps.distributor.set_presence("anna", "available")
     phones, talk = Phones(answers), Talk()
     service = CallbackService(
-        phones, talk, engine.distributor, engine.store, engine.clock, ring_timeout_s=5, caller_id="800000039"
+        phones, talk, deps.distributor, deps.store, deps.clock, ring_timeout_s=5, caller_id="800000039"
     )
     anna = await lab.login("anna")
     desk = await (await anna.get("/console/desk")).text()
     assert "Richiama 3336660001" in desk
     from ivr.voicemail import messages
 
-    vm_ticket = await engine.store.run_read(lambda s: messages.ticket_of(s, message))
+    vm_ticket = await deps.store.run_read(lambda s: messages.ticket_of(s, message))
     call = await service.start("anna", vm_ticket, "3336660001")
-    assert engine.distributor.agents["anna"].state is AgentState.PAUSED  # no queue call meanwhile
+    assert deps.distributor.agents["anna"].state is AgentState.PAUSED  # no queue call meanwhile
     assert call.task is not None
     await asyncio.wait_for(call.task, 5)
     assert phones.dialled == [("PJSIP/3470000001@carrier", "3336660001"), ("PJSIP/3336660001@carrier", "800000039")]
-    attempts = await engine.store.run_read(lambda s: list(s.scalars(select(CallbackAttempt))))
+    attempts = await deps.store.run_read(lambda s: list(s.scalars(select(CallbackAttempt))))
     assert [(a.ticket_id, a.operator, a.result) for a in attempts] == [
         (vm_ticket, "anna", "answered" if answers else "no_answer")
     ]
     assert len(talk.bridged) == (1 if answers else 0)
-    ticket = await engine.store.get(vm_ticket)
+    ticket = await deps.store.get(vm_ticket)
     assert ticket is not None and ticket.status == ("called_back" if answers else "assigned")
-    assert engine.distributor.agents["anna"].state is AgentState.AVAILABLE  # back as she was
+    assert deps.distributor.agents["anna"].state is AgentState.AVAILABLE  # back as she was

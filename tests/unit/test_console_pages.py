@@ -4,18 +4,23 @@ console's tables on both database backends."""
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from dataclasses import replace
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.orm import Session
 
+from ivr.api.deps import QueueView
 from ivr.console.accounts import Accounts
+from ivr.console.app import mount_console
 from ivr.recordings.campaigns import CampaignError, RuntimeCampaigns
 from ivr.tickets.db import make_engine, upgrade
 from ivr.tickets.models import Recording
-from tests.console_support import MORNING, PASSWORD, ConsoleLab, console_lab, write_tone
+from tests.console_support import CSRF_FIELD, MORNING, PASSWORD, ConsoleLab, console_lab, write_tone
 
 
 @pytest.fixture
@@ -40,7 +45,7 @@ async def test_desk_events_follow_presence(lab: ConsoleLab) -> None:
     assert response.status == 200 and response.content_type == "text/event-stream"
     first = await _first_view(response)
     assert first["view"]["state"] == "logged_out" and "Disconnesso" in first["state_html"]
-    await lab.engine.distributor.set_presence("anna", "paused", "Pranzo")
+    await lab.deps.distributor.set_presence("anna", "paused", "Pranzo")
     second = await _first_view(response)
     assert (second["view"]["state"], second["view"]["reason"]) == ("paused", "Pranzo")
     response.close()
@@ -56,7 +61,7 @@ async def test_a_field_too_long_is_a_400_that_says_why(lab: ConsoleLab) -> None:
     )
     assert response.status == 400
     assert "al massimo 16 caratteri" in await response.text()
-    assert lab.engine.distributor.agents["anna"].state.value == "logged_out"  # nothing changed
+    assert lab.deps.distributor.agents["anna"].state.value == "logged_out"  # nothing changed
 
 
 async def test_wallboard_events_count_waiting_and_admissions(lab: ConsoleLab) -> None:
@@ -64,11 +69,47 @@ async def test_wallboard_events_count_waiting_and_admissions(lab: ConsoleLab) ->
     response = await sara.get("/console/wallboard/events")
     first = await _first_view(response)
     assert 'id="wb-admitted">0 / 400<' in first["board_html"]
-    await lab.engine.cap.admit(lab.clock.now())
-    lab.engine.console.live.notify()  # type: ignore[union-attr]
+    await lab.deps.cap.admit(lab.clock.now())
+    lab.deps.console.live.notify()
     second = await _first_view(response)
     assert 'id="wb-admitted">1 / 400<' in second["board_html"]
     response.close()
+
+
+class CountingCap:
+    """Today's admissions as a fixed count: the wallboard reads only these three things of the cap."""
+
+    limit = 400
+
+    def __init__(self, admitted: int) -> None:
+        self.admitted = admitted
+
+    def day_of(self, at: datetime) -> date:
+        return at.date()
+
+    async def count(self, at: datetime) -> int:
+        return self.admitted
+
+
+async def test_the_console_stands_on_its_dependencies_alone(lab: ConsoleLab) -> None:
+    """The console app from its dependency objects only (no engine, no API around it): a fake
+    day's count behind the queue view reaches the wallboard."""
+    real = lab.deps.console
+    queue = QueueView(real.queue.distributor, CountingCap(7), lambda: 2)  # type: ignore[arg-type]
+    app = web.Application()
+    mount_console(app, replace(real, queue=queue))  # under /console/, as the engine's server has it
+    server = TestServer(app, host="127.0.0.1")
+    client: TestClient[Any, Any] = TestClient(server)
+    await client.start_server()
+    try:
+        page = await client.get("/console/login")
+        token = CSRF_FIELD.search(await page.text())
+        assert token is not None
+        data = {"_csrf": token.group(1), "login": "sara", "password": PASSWORD, "next": "/console/wallboard"}
+        response = await client.post("/console/login", data=data)
+        assert response.status == 200 and 'id="wb-admitted">7 / 400<' in await response.text()
+    finally:
+        await client.close()
 
 
 async def test_call_recordings_are_for_supervisors_and_audited(lab: ConsoleLab, tmp_path: Path) -> None:
@@ -85,7 +126,7 @@ async def test_call_recordings_are_for_supervisors_and_audited(lab: ConsoleLab, 
         session.flush()
         return row.id
 
-    recording_id = await lab.engine.store.run_write(add)
+    recording_id = await lab.deps.store.run_write(add)
     anna = await lab.login("anna")
     assert (await anna.get(f"/console/recordings/{recording_id}/audio")).status == 403
     sara = await lab.login("sara")
@@ -103,7 +144,7 @@ async def test_campaigns_set_in_the_console_reach_the_consent_step(lab: ConsoleL
     form = {"_csrf": token, "id": "q-feb", "name": "Qualità febbraio", "from": "2026-02-09", "to": "2026-02-20"}
     response = await sara.post("/console/campaigns", data=form, allow_redirects=False)
     assert response.status == 303
-    campaigns = lab.engine.console.campaigns  # type: ignore[union-attr]
+    campaigns = lab.deps.console.campaigns
     today = MORNING.date()
     active = await campaigns.active(today)
     assert active is not None and active.id == "q-feb"

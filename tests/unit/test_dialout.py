@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from ivr.acd.callbacks import CallbackError, CallbackService
 from ivr.acd.distributor import OfferFailed
 from ivr.cli import main
-from ivr.console.callback import CallbackError, CallbackService
 from ivr.console.models import AuditEntry
 from ivr.dialout import DialGuard, DialoutSettings, NumberRefused, check
 from ivr.telephony.ports import CallChannel
@@ -136,30 +136,30 @@ async def lab(tmp_path: Path) -> Any:
 
 async def test_console_callback_refuses_a_premium_number(lab: ConsoleLab, tmp_path: Path) -> None:
     message = await lab.voicemail("899123456", tmp_path, assigned_to="anna")
-    ticket = await lab.engine.store.run_read(lambda s: messages.ticket_of(s, message))
-    await lab.engine.distributor.set_presence("anna", "available")
+    ticket = await lab.deps.store.run_read(lambda s: messages.ticket_of(s, message))
+    await lab.deps.distributor.set_presence("anna", "available")
     anna = await lab.login("anna")
     token = await lab.csrf(anna, "/console/desk")
     response = await anna.post(f"/console/desk/callbacks/{ticket}/call", data={"_csrf": token}, allow_redirects=False)
     assert response.status == 409
     assert "899123456 non può essere chiamato" in await response.text()
-    assert lab.engine.console is not None and lab.engine.console.callbacks.current("anna") is None
+    assert lab.deps.console.callbacks.current("anna") is None
 
 
 async def test_console_callback_audits_the_number_it_dials(lab: ConsoleLab, tmp_path: Path) -> None:
-    engine = lab.engine
+    deps = lab.deps
     message = await lab.voicemail("+393336660001", tmp_path, assigned_to="anna")
-    ticket = await engine.store.run_read(lambda s: messages.ticket_of(s, message))
-    await engine.distributor.set_presence("anna", "available")
+    ticket = await deps.store.run_read(lambda s: messages.ticket_of(s, message))
+    await deps.distributor.set_presence("anna", "available")
     phones = Phones()
-    service = CallbackService(phones, Talk(), engine.distributor, engine.store, engine.clock, ring_timeout_s=5)
+    service = CallbackService(phones, Talk(), deps.distributor, deps.store, lab.clock, ring_timeout_s=5)
     with pytest.raises(CallbackError, match="non può essere chiamato"):
         await service.start("anna", ticket, "1661234567")
     call = await service.start("anna", ticket, "+393336660001")
     assert call.task is not None
     await asyncio.wait_for(call.task, 5)
     assert phones.dialled == ["PJSIP/3470000001@carrier", "PJSIP/3336660001@carrier"]
-    entries = await engine.store.run_read(
+    entries = await deps.store.run_read(
         lambda s: [(e.action, e.object_id, (e.detail or {}).get("purpose"), e.login) for e in s.scalars(
             select(AuditEntry).where(AuditEntry.object_kind == "number").order_by(AuditEntry.id)
         )]

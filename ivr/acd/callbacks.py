@@ -13,15 +13,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ivr.acd.agents import AgentState, AgentTransitionError
-from ivr.acd.distributor import Distributor, Offerer, OfferFailed
+from ivr.acd.distributor import Distributor, Offerer
+from ivr.acd.offers import OfferFailed
 from ivr.acd.step import Bridging
 from ivr.clock import Clock
 from ivr.dialout import DIAL_CONTEXT, DialGuard, DialoutSettings, NumberRefused, check, store_audit
-from ivr.tasks import spawn
+from ivr.subscribers import Subscribers
+from ivr.tasks import DEFAULT, TaskSupervisor
+from ivr.telephony.dialstring import CARRIER_ENDPOINT, carrier_leg
 from ivr.telephony.errors import AriError, AriUnavailable, CallerHungUp
 from ivr.telephony.ports import CallChannel
 from ivr.tickets.store import SqlTicketStore
@@ -62,9 +64,10 @@ class CallbackService:
         *,
         ring_timeout_s: float,
         citizen_timeout_s: float = 40.0,
-        carrier: str = "carrier",
+        carrier: str = CARRIER_ENDPOINT,
         caller_id: str | None = None,
         dialout: DialoutSettings | None = None,
+        tasks: TaskSupervisor = DEFAULT,
     ) -> None:
         self.dialout = dialout or DialoutSettings()
         self.offerer = DialGuard(offerer, self.dialout, store_audit(store, clock.now), "callback")
@@ -77,7 +80,8 @@ class CallbackService:
         self.carrier = carrier
         self.caller_id = caller_id
         self.calls: dict[str, CallbackCall] = {}  # by operator login: the current or last callback
-        self.on_update: Callable[[], None] | None = None
+        self.tasks = tasks
+        self.on_update: Subscribers[[]] = Subscribers()  # a callback moved on (the console's live views)
 
     def current(self, login: str) -> CallbackCall | None:
         return self.calls.get(login)
@@ -108,7 +112,7 @@ class CallbackService:
         await self.distributor.set_presence(login, "paused", PAUSE_REASON)
         call = CallbackCall(login, ticket_id, number)
         self.calls[login] = call
-        call.task = spawn(self._run(call, endpoint, previous), name=f"callback-{login}-{ticket_id}")
+        call.task = self.tasks.spawn(self._run(call, endpoint, previous), name=f"callback-{login}-{ticket_id}")
         self._updated()
         return call
 
@@ -141,7 +145,7 @@ class CallbackService:
             gone.add_done_callback(lambda _: call.cancelled.set())
             try:
                 citizen = await self.offerer.dial(
-                    f"PJSIP/{call.number}@{self.carrier}",
+                    carrier_leg(call.number, self.carrier),
                     caller_id=self.caller_id,
                     timeout=self.citizen_timeout_s,
                     cancelled=call.cancelled,
@@ -196,5 +200,4 @@ class CallbackService:
         self._updated()
 
     def _updated(self) -> None:
-        if self.on_update is not None:
-            self.on_update()
+        self.on_update()

@@ -1,0 +1,116 @@
+"""What the HTTP side (the JSON API and the console) may use of the running line, as small objects
+built by `ivr.app`. A page reaches the queue, the tickets or the operators' accounts through
+these, never through the engine, so a page test builds only what the page uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy.orm import Session
+
+from ivr.acd.agents import Agent
+from ivr.acd.cap import DailyCap
+from ivr.acd.distributor import Distributor
+from ivr.acd.operators import OperatorDirectory
+from ivr.hours.calendar import LineCalendar
+from ivr.hours.closures import RuntimeClosures
+from ivr.hours.config import ClosureConfig
+from ivr.recordings.store import RecordingStore
+from ivr.tickets.store import TicketView
+
+T = TypeVar("T")
+
+
+class NotFound(LookupError):
+    """The thing a request names does not exist: the API answers 404 with this message."""
+
+
+class TicketAccess(Protocol):
+    """The tickets as the web reads and changes them (the ticket store satisfies it)."""
+
+    async def get(self, ticket_id: int) -> TicketView | None: ...
+
+    async def file_outcome(
+        self, ticket_id: int, outcome: str, *, note: str | None, operator_id: int | None, at: datetime
+    ) -> TicketView: ...
+
+    async def run_write(self, op: Callable[[Session], T]) -> T: ...
+
+    async def run_read(self, fn: Callable[[Session], T]) -> T: ...
+
+
+@dataclass(frozen=True)
+class QueueView:
+    """The live queue: operators and their state, waiting calls, the day's admissions."""
+
+    distributor: Distributor
+    cap: DailyCap
+    calls_in_progress: Callable[[], int]
+
+    @property
+    def agents(self) -> Mapping[str, Agent]:
+        return self.distributor.agents
+
+    @property
+    def daily_cap(self) -> int:
+        return self.cap.limit
+
+    def snapshot(self) -> dict[str, Any]:
+        return self.distributor.snapshot()
+
+    def day_of(self, at: datetime) -> date:
+        return self.cap.day_of(at)
+
+    async def admitted(self, at: datetime) -> int:
+        return await self.cap.count(at)
+
+    async def set_presence(self, login: str, presence: str, reason: str | None = None) -> Agent:
+        if login not in self.distributor.agents:
+            raise NotFound(f"no operator {login!r}")
+        return await self.distributor.set_presence(login, presence, reason)
+
+
+@dataclass(frozen=True)
+class OperatorAdmin:
+    """Operators' accounts in the store, and the step that pushes a change to Asterisk and the queue."""
+
+    directory: OperatorDirectory
+    resync: Callable[[], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ClosureAdmin:
+    """The line's calendar and the closures switched on at run time, with their spoken message."""
+
+    closures: RuntimeClosures
+    calendar: LineCalendar
+    configured: Sequence[ClosureConfig]
+    build_message: Callable[[str, str, Path], Path]
+
+
+@dataclass(frozen=True)
+class Health:
+    """The engine's parts as `GET /api/health` reports them."""
+
+    ari_connected: Callable[[], bool]
+    ami_logged_in: Callable[[], bool]
+    calls_in_progress: Callable[[], int]
+    store_degraded: Callable[[], bool]
+    store_outages: Callable[[], int]
+    recordings: Mapping[str, RecordingStore]
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "ari": self.ari_connected(),
+            "ami": self.ami_logged_in(),
+            "calls": self.calls_in_progress(),
+            "store": {"degraded": self.store_degraded(), "outages": self.store_outages()},
+            "recordings": {
+                kind: {"failures": rec.failures, "last_error": rec.last_error} for kind, rec in self.recordings.items()
+            },
+        }
