@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ivr.callflows.states import TRANSITIONS, CallState
 from ivr.configfile import ConfigError, Layered, load_mapping, validate
+from ivr.tickets.status import VoicemailReason
 
 NodeName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
 
@@ -170,7 +171,7 @@ class VoicemailNode(_Node):
     """Leave a message; `reason` picks the greeting unless the queue says why (cap, max_wait...)."""
 
     type: Literal["voicemail"]
-    reason: Literal["closed", "cap", "busy", "caller_choice", "no_operators", "max_wait", "menu_default"] = "busy"
+    reason: VoicemailReason = VoicemailReason.BUSY
     next: NodeName | None = None
 
     def targets(self) -> list[str]:

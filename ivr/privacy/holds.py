@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from ivr.console.models import AuditEntry
 from ivr.privacy.models import LegalHold
+from ivr.tickets.events import EventKind
 from ivr.tickets.models import Ticket, TicketEvent
 
 
@@ -57,7 +58,7 @@ def hold(session: Session, ticket_id: int, *, reason: str, by: str, at: datetime
     row = LegalHold(ticket_id=ticket_id, reason=reason, held_by=by, held_at=at)
     session.add(row)
     session.flush()
-    _record(session, ticket_id, "legal_hold", by, at, row.id)
+    _record(session, ticket_id, EventKind.LEGAL_HOLD, by, at, row.id)
     return HoldView.of(row)
 
 
@@ -67,7 +68,7 @@ def release(session: Session, ticket_id: int, *, by: str, at: datetime) -> HoldV
     if row is None:
         raise PrivacyError(f"ticket #{ticket_id} is not under a legal hold")
     row.released_by, row.released_at = by, at
-    _record(session, ticket_id, "legal_hold_released", by, at, row.id)
+    _record(session, ticket_id, EventKind.LEGAL_HOLD_RELEASED, by, at, row.id)
     return HoldView.of(row)
 
 
@@ -78,7 +79,7 @@ def holds(session: Session, *, include_released: bool = False) -> list[HoldView]
     return [HoldView.of(r) for r in session.scalars(query)]
 
 
-def _record(session: Session, ticket_id: int, action: str, by: str, at: datetime, hold_id: int) -> None:
+def _record(session: Session, ticket_id: int, action: EventKind, by: str, at: datetime, hold_id: int) -> None:
     # The reason stays in the hold row only: it may name people, and the timeline and the audit
     # are read far more widely than the hold itself.
     session.add(TicketEvent(ticket_id=ticket_id, at=at, kind=action, detail={"by": by, "hold": hold_id}))

@@ -34,10 +34,11 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from ivr.console.models import AuditEntry, ConsoleSession
 from ivr.privacy.holds import held_tickets
 from ivr.privacy.models import SurveyCount
+from ivr.tickets.events import EventKind
 from ivr.tickets.models import CallbackAttempt, Recording, SurveyAnswer, Ticket, TicketEvent, Voicemail, WebRequest
 
 # Timeline events whose detail is what the caller typed (a callback number tried digit by digit).
-PERSONAL_EVENTS = ("callback_number_invalid",)
+PERSONAL_EVENTS = (EventKind.CALLBACK_NUMBER_INVALID,)
 AUDIO_GONE = "audio deleted by the retention policy before it was transcribed"
 
 
@@ -208,7 +209,7 @@ def _survey_apply(session: Session, ids: list[int]) -> Applied:
     session.execute(delete(SurveyAnswer).where(SurveyAnswer.id.in_(ids)))
     # The timeline repeats each answer: keep that a question was answered, not what was said.
     for event in session.scalars(
-        select(TicketEvent).where(TicketEvent.ticket_id.in_(tickets), TicketEvent.kind == "survey_answer")
+        select(TicketEvent).where(TicketEvent.ticket_id.in_(tickets), TicketEvent.kind == EventKind.SURVEY_ANSWER)
     ):
         if isinstance(event.detail, dict) and "answer" in event.detail:
             event.detail = {k: v for k, v in event.detail.items() if k != "answer"}

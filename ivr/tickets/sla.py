@@ -22,6 +22,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from ivr import jobs
 from ivr.tickets.config import SlaSettings
+from ivr.tickets.events import EventKind
 from ivr.tickets.models import Ticket, TicketEvent
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,8 @@ def flag(session: Session, now: datetime, settings: SlaSettings) -> Flagged:
         if not ids:
             continue
         session.execute(update(Ticket).where(Ticket.id.in_(ids)).values(sla_flag=mark))
-        session.add_all(TicketEvent(ticket_id=i, at=now, kind=f"sla_{mark}") for i in ids)
+        kind = EventKind.SLA_OVERDUE if mark == OVERDUE else EventKind.SLA_NEAR
+        session.add_all(TicketEvent(ticket_id=i, at=now, kind=kind) for i in ids)
     return Flagged(near=near, overdue=overdue)
 
 

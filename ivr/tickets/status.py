@@ -64,9 +64,9 @@ class VoicemailReason(enum.StrEnum):
     """Why the caller is leaving a message: picks the greeting, ends up in `end_reason`
     (`voicemail:<reason>`) and on the message row."""
 
-    BUSY = "busy"
     CLOSED = "closed"
     CAP = "cap"
+    BUSY = "busy"
     CALLER_CHOICE = "caller_choice"
     NO_OPERATORS = "no_operators"
     MAX_WAIT = "max_wait"

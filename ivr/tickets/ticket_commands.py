@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from ivr.tickets.coalesce import TICKETS, insert_events, update_columns
 from ivr.tickets.commands import command
+from ivr.tickets.events import EventKind
 from ivr.tickets.models import Channel
 from ivr.tickets.periods import local_keys
 
@@ -49,7 +50,7 @@ def open_ticket(
         **local_keys(started_at, ZoneInfo(timezone)),
     }
     ticket_id: int = session.execute(_INSERT_TICKET, row).scalar_one()
-    insert_events(session, [{"ticket_id": ticket_id, "at": started_at, "kind": "call_started", "detail": None}])
+    insert_events(session, [{"ticket_id": ticket_id, "at": started_at, "kind": EventKind.CALL_STARTED, "detail": None}])
     return ticket_id
 
 
@@ -93,4 +94,6 @@ def close_ticket(
     changed = update_columns(session, ticket_id, values, only_open=True)
     if changed:
         detail = {"outcome": outcome, "reason": end_reason}
-        insert_events(session, [{"ticket_id": ticket_id, "at": ended_at, "kind": "call_ended", "detail": detail}])
+        insert_events(
+            session, [{"ticket_id": ticket_id, "at": ended_at, "kind": EventKind.CALL_ENDED, "detail": detail}]
+        )

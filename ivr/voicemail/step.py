@@ -40,7 +40,7 @@ class VoicemailStep:
         self.dialout = dialout or DialoutSettings()
 
     async def __call__(self, ctx: CallContext, node: VoicemailNode) -> str | None:
-        reason = ctx.facts.voicemail_reason or VoicemailReason(node.reason)
+        reason = ctx.facts.voicemail_reason or node.reason
         box = ctx.topic or "general"
         ctx.destination = f"voicemail:{box}"
         saved = ctx.facts.take_resume_message()

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from ivr.clock import Clock
 from ivr.tickets.config import SlaSettings
+from ivr.tickets.events import EventKind
 from ivr.tickets.store import SqlTicketStore
 from ivr.webrequests import service
 from ivr.webrequests.config import MailSettings, WebRequestSettings
@@ -116,11 +117,11 @@ class WebRequestChannel:
         view = await self.store.run_read(lambda s: service.view(s, ticket_id))
         held = self._receipts.take(form.email, self.clock.now()) if self.mailer.settings.host else None
         if held is not None:
-            await self.store.record(ticket_id, "mail_receipt", self.clock.now(), {"sent": False, "held": held})
+            await self.store.record(ticket_id, EventKind.MAIL_RECEIPT, self.clock.now(), {"sent": False, "held": held})
             return Received(ticket_id, view.due, False, receipt_held=True)
         subject, body = receipt_text(ticket_id, view.due, self.tz, self.service_name)
         sent = await self.mailer.send(form.email, subject, body)
-        await self.store.record(ticket_id, "mail_receipt", self.clock.now(), {"sent": sent})
+        await self.store.record(ticket_id, EventKind.MAIL_RECEIPT, self.clock.now(), {"sent": sent})
         return Received(ticket_id, view.due, sent)
 
     async def answer(self, ticket_id: int, text: str, by: str | None) -> tuple[service.RequestView, bool]:
@@ -130,5 +131,5 @@ class WebRequestChannel:
         assert view.reply is not None
         subject, body = reply_text(ticket_id, view.reply, self.service_name)
         sent = await self.mailer.send(view.email, subject, body)
-        await self.store.record(ticket_id, "mail_reply", self.clock.now(), {"sent": sent})
+        await self.store.record(ticket_id, EventKind.MAIL_REPLY, self.clock.now(), {"sent": sent})
         return view, sent

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ivr.tickets.events import EventKind
 from ivr.tickets.models import Channel, Ticket, TicketEvent, WebRequest
 from ivr.tickets.periods import local_keys
 from ivr.tickets.sla import WEB_REPLY
@@ -78,7 +79,9 @@ def receive(session: Session, form: RequestForm, now: datetime, *, tz: ZoneInfo,
             received_at=now,
         )
     )
-    session.add(TicketEvent(ticket_id=ticket.id, at=now, kind="web_request_received", detail={"topic": form.topic}))
+    session.add(
+        TicketEvent(ticket_id=ticket.id, at=now, kind=EventKind.WEB_REQUEST_RECEIVED, detail={"topic": form.topic})
+    )
     return ticket.id
 
 
@@ -94,7 +97,7 @@ def reply(session: Session, ticket_id: int, text: str, by: str | None, now: date
     ticket.status, ticket.sla_flag = "closed", None
     if ticket.sla_met_at is None:
         ticket.sla_met_at = now
-    session.add(TicketEvent(ticket_id=ticket_id, at=now, kind="web_reply", detail={"by": by}))
+    session.add(TicketEvent(ticket_id=ticket_id, at=now, kind=EventKind.WEB_REPLY, detail={"by": by}))
     session.flush()
     return _view(request, ticket)
 
@@ -105,7 +108,9 @@ def assign(session: Session, ticket_id: int, operator: str, now: datetime, by: s
         raise RequestError(f"request #{ticket_id} is answered already")
     ticket.assigned_to, ticket.status = operator, "assigned"
     session.add(
-        TicketEvent(ticket_id=ticket_id, at=now, kind="request_assigned", detail={"operator": operator, "by": by})
+        TicketEvent(
+            ticket_id=ticket_id, at=now, kind=EventKind.REQUEST_ASSIGNED, detail={"operator": operator, "by": by}
+        )
     )
 
 
