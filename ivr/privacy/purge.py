@@ -23,6 +23,7 @@ from ivr.privacy.config import RetentionSettings
 from ivr.privacy.holds import held_tickets
 from ivr.privacy.kinds import KIND_NAMES, KINDS, Kind, count
 from ivr.privacy.models import PurgeFile, PurgeRun
+from ivr.tickets.events import EventKind
 from ivr.tickets.models import TicketEvent
 
 log = logging.getLogger(__name__)
@@ -154,7 +155,7 @@ class Purger:
                     session.add(PurgeFile(run_id=run_id, kind=kind.name, path=path, attempts=0))
                 for ticket_id in sorted(applied.tickets):
                     detail = {"what": kind.name, "run": run_id}
-                    session.add(TicketEvent(ticket_id=ticket_id, at=now, kind="privacy_purged", detail=detail))
+                    session.add(TicketEvent(ticket_id=ticket_id, at=now, kind=EventKind.PRIVACY_PURGED, detail=detail))
             result.kinds[kind.name].items += applied.items
             result.kinds[kind.name].files += len(applied.files)
             self._delete_files(now, result, run_id=run_id)
