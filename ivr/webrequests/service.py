@@ -18,9 +18,10 @@ from ivr.tickets.events import EventKind
 from ivr.tickets.models import Channel, Ticket, TicketEvent, WebRequest
 from ivr.tickets.periods import local_keys
 from ivr.tickets.sla import WEB_REPLY
+from ivr.tickets.status import TicketStatus
 from ivr.webrequests.form import RequestForm
 
-STATUSES = ("new", "assigned", "closed")
+STATUSES = tuple(s.value for s in (TicketStatus.NEW, TicketStatus.ASSIGNED, TicketStatus.CLOSED))
 
 
 class RequestError(Exception):
@@ -61,7 +62,7 @@ def receive(session: Session, form: RequestForm, now: datetime, *, tz: ZoneInfo,
         outcome="web_request",
         topic=form.topic,
         level=1,
-        status="new",
+        status=TicketStatus.NEW,
         sla_kind=WEB_REPLY,
         callback_due=now + timedelta(hours=reply_hours),
         **local_keys(now, tz),
@@ -94,7 +95,7 @@ def reply(session: Session, ticket_id: int, text: str, by: str | None, now: date
     if request.replied_at is not None:
         raise RequestError(f"request #{ticket_id} was answered already on {request.replied_at:%Y-%m-%d %H:%M}")
     request.reply, request.replied_at, request.replied_by = text, now, by
-    ticket.status, ticket.sla_flag = "closed", None
+    ticket.status, ticket.sla_flag = TicketStatus.CLOSED, None
     if ticket.sla_met_at is None:
         ticket.sla_met_at = now
     session.add(TicketEvent(ticket_id=ticket_id, at=now, kind=EventKind.WEB_REPLY, detail={"by": by}))
@@ -106,7 +107,7 @@ def assign(session: Session, ticket_id: int, operator: str, now: datetime, by: s
     request, ticket = _pair(session, ticket_id)
     if request.replied_at is not None:
         raise RequestError(f"request #{ticket_id} is answered already")
-    ticket.assigned_to, ticket.status = operator, "assigned"
+    ticket.assigned_to, ticket.status = operator, TicketStatus.ASSIGNED
     session.add(
         TicketEvent(
             ticket_id=ticket_id, at=now, kind=EventKind.REQUEST_ASSIGNED, detail={"operator": operator, "by": by}
