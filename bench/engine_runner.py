@@ -31,6 +31,7 @@ from ivr.app import build_engine
 from ivr.settings import load_settings
 from ivr.telephony.ari import AriClient
 from ivr.tickets.db import make_engine, upgrade
+from ivr.tickets.store import SqlTicketStore
 
 log = logging.getLogger("bench.engine")
 
@@ -135,17 +136,21 @@ class LoopLag:
         return out
 
 
-def create_operators(database_url: str, count: int, now: Any) -> None:
+async def create_operators(database_url: str, count: int, now: Any) -> None:
     db = make_engine(database_url)
     upgrade(db)
-    directory = OperatorDirectory(db)
-    known = {o.login for o in directory.all(active_only=False)}
-    for i in range(count):
-        login = f"bench{i:04d}"
-        if login not in known:
-            directory.add(login, f"Bench {i}", now=now, softphone=False, outside_number=f"3900{i:06d}")
-        directory.set_presence(login, "available", None, now)
-    db.dispose()
+    store = SqlTicketStore(db)
+    directory = OperatorDirectory(store)
+    try:
+        known = {o.login for o in await directory.all(active_only=False)}
+        for i in range(count):
+            login = f"bench{i:04d}"
+            if login not in known:
+                await directory.add(login, f"Bench {i}", now=now, softphone=False, outside_number=f"3900{i:06d}")
+            await directory.set_presence(login, "available", None, now)
+    finally:
+        await store.stop()
+        db.dispose()
 
 
 async def main(config_path: Path) -> None:
@@ -165,7 +170,7 @@ async def main(config_path: Path) -> None:
     timings.install()
     lag = LoopLag()
     engine = build_engine(settings)
-    create_operators(settings.database_url, int(config["operators"]), engine.clock.now())
+    await create_operators(settings.database_url, int(config["operators"]), engine.clock.now())
     await engine.start(connect_timeout=30)
     lag_task = asyncio.create_task(lag.run())
     stats_file = Path(config["stats_file"])

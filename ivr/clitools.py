@@ -1,16 +1,50 @@
-"""What the store-reading commands share: one short-lived database session, the engine's clock."""
+"""What the store-reading commands share: the ticket store (its repositories run through
+`asyncio.run`, as the engine runs them), a short-lived session for the reports, the engine's clock.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy.orm import Session
 
 from ivr.settings import Settings
 
+if TYPE_CHECKING:
+    from ivr.tickets.store import SqlTicketStore
+
 T = TypeVar("T")
+
+
+@contextlib.asynccontextmanager
+async def open_store(settings: Settings) -> AsyncIterator[SqlTicketStore]:
+    """The ticket store on an up-to-date schema, flushed and closed on the way out."""
+    from ivr.tickets.db import make_engine, upgrade
+    from ivr.tickets.store import SqlTicketStore
+
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    store = SqlTicketStore(engine, tz=settings.service.tz)
+    await store.start()
+    try:
+        yield store
+    finally:
+        await store.stop()
+        engine.dispose()
+
+
+def with_store(settings: Settings, fn: Callable[[SqlTicketStore], Awaitable[T]]) -> T:
+    """Run `fn` on the ticket store in a fresh event loop: a command's one trip to the database."""
+
+    async def go() -> T:
+        async with open_store(settings) as store:
+            return await fn(store)
+
+    return asyncio.run(go())
 
 
 def session_run(settings: Settings, fn: Callable[[Session], T], write: bool = False) -> T:

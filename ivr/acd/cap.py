@@ -10,14 +10,12 @@ returns its count is again the true one.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, insert, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
 
 from ivr.tickets.commands import command
 from ivr.tickets.models import DailyAdmissions
@@ -38,9 +36,11 @@ def add_admission(session: Session, *, day: date) -> None:
 
 
 class DailyCap:
-    def __init__(self, engine: Engine, limit: int, tz: ZoneInfo, store: SqlTicketStore | None = None) -> None:
-        """`store`: when given, admissions go on through its outbox while the database is away."""
-        self._sessions = sessionmaker(engine)
+    """The day's admissions, on the ticket store: admitted in its writer's batches (one writer, in
+    order: exact without a second transaction racing it), counted on its readers, and counted on
+    through its outbox while the database is away."""
+
+    def __init__(self, store: SqlTicketStore, limit: int, tz: ZoneInfo) -> None:
         self.limit = limit
         self.tz = tz
         self.store = store
@@ -49,19 +49,6 @@ class DailyCap:
 
     def day_of(self, moment: datetime) -> date:
         return moment.astimezone(self.tz).date()
-
-    def admit_sync(self, moment: datetime) -> bool:
-        """Count one admission for the moment's local day if the day is under the limit (for
-        callers without the store's writer: concurrent transactions, so a first-of-day race is
-        retried)."""
-        day = self.day_of(moment)
-        for _ in range(3):
-            try:
-                with self._sessions.begin() as session:
-                    return self._admit_in(session, day)
-            except IntegrityError:
-                continue  # another call created the day at the same moment: try the update again
-        return False
 
     def _admit_in(self, session: Session, day: date) -> bool:
         changed = session.execute(
@@ -82,11 +69,8 @@ class DailyCap:
         return True
 
     async def admit(self, moment: datetime) -> bool:
-        """With the store, the admission runs in its writer's next batch: no second writer
-        contending for the database, and still exact (one writer, in order)."""
+        """Count one admission for the moment's local day if the day is under the limit."""
         day = self.day_of(moment)
-        if self.store is None:
-            return await asyncio.to_thread(self.admit_sync, moment)
         if self.store.degraded:
             return await self._admit_offline(day)
         try:  # the writer turns a database outage into StoreUnavailable
@@ -97,7 +81,6 @@ class DailyCap:
         return admitted
 
     async def _admit_offline(self, day: date) -> bool:
-        assert self.store is not None
         if self._known.get(day, 0) + self._offline.get(day, 0) >= self.limit:
             return False
         self._offline[day] = self._offline.get(day, 0) + 1
@@ -105,12 +88,12 @@ class DailyCap:
         log.warning("daily cap counted without the database: %d today", self._known.get(day, 0) + self._offline[day])
         return True
 
-    def count_sync(self, moment: datetime) -> int:
+    async def count(self, moment: datetime) -> int:
         day = self.day_of(moment)
-        with self._sessions() as session:
-            value = int(session.scalar(select(DailyAdmissions.admitted).where(DailyAdmissions.day == day)) or 0)
+        value = int(
+            await self.store.run_read(
+                lambda session: session.scalar(select(DailyAdmissions.admitted).where(DailyAdmissions.day == day)) or 0
+            )
+        )
         self._known[day] = value
         return value
-
-    async def count(self, moment: datetime) -> int:
-        return await asyncio.to_thread(self.count_sync, moment)

@@ -1,40 +1,41 @@
-"""`ivr operator ...`, `ivr queue status`, `ivr ticket outcome`: the queue from the command line
-until the console exists (and for scripts after)."""
+"""`ivr operator ...`, `ivr queue status`, `ivr ticket outcome`: the queue from the command line,
+for scripts and for administrators without the console. Operators are changed through the same
+repository the engine and the console use; presence goes through the running engine."""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ivr.api.client import call_api
+from ivr.clitools import now, with_store
 from ivr.settings import Settings
 
-
-def _directory(settings: Settings) -> Any:
+if TYPE_CHECKING:
     from ivr.acd.operators import OperatorDirectory
-    from ivr.tickets.db import make_engine, upgrade
-
-    db = make_engine(settings.database_url)
-    upgrade(db)
-    return OperatorDirectory(db, settings.dialout)
+    from ivr.tickets.store import SqlTicketStore
 
 
-def _now(settings: Settings) -> Any:
-    from ivr.factories import make_clock
+def _directory(settings: Settings, store: SqlTicketStore) -> OperatorDirectory:
+    from ivr.acd.operators import OperatorDirectory
 
-    return make_clock(settings).now()
+    return OperatorDirectory(store, settings.dialout)
 
 
 def cmd_operator_add(args: argparse.Namespace, settings: Settings) -> int:
     skills = [s for s in (args.skills or "").split(",") if s]
-    info, password = _directory(settings).add(
-        args.login,
-        args.name or args.login,
-        now=_now(settings),
-        softphone=not args.no_softphone,
-        password=args.password,
-        outside_number=args.phone,
-        skills=skills,
+    at = now(settings)
+    info, password = with_store(
+        settings,
+        lambda store: _directory(settings, store).add(
+            args.login,
+            args.name or args.login,
+            now=at,
+            softphone=not args.no_softphone,
+            password=args.password,
+            outside_number=args.phone,
+            skills=skills,
+        ),
     )
     print(f"operator {info.login} added ({', '.join(skills) or 'every topic'})")
     if password and not args.password:
@@ -45,24 +46,28 @@ def cmd_operator_add(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_operator_update(args: argparse.Namespace, settings: Settings) -> int:
-    directory = _directory(settings)
     skills = None if args.skills is None else [s for s in args.skills.split(",") if s]
-    info = directory.update(
-        args.login,
-        outside_number=args.phone,
-        skills=skills,
-        name=args.name,
-        active=None if args.active is None else args.active == "yes",
-    )
-    if args.new_password:
-        password = directory.set_password(args.login)
-        print(f"new softphone password for {info.sip_user}: {password}")
-    print(f"operator {info.login} updated")
-    return 0
+
+    async def go(store: SqlTicketStore) -> int:
+        directory = _directory(settings, store)
+        info = await directory.update(
+            args.login,
+            outside_number=args.phone,
+            skills=skills,
+            name=args.name,
+            active=None if args.active is None else args.active == "yes",
+        )
+        if args.new_password:
+            password = await directory.set_password(args.login)
+            print(f"new softphone password for {info.sip_user}: {password}")
+        print(f"operator {info.login} updated")
+        return 0
+
+    return with_store(settings, go)
 
 
 def cmd_operator_list(args: argparse.Namespace, settings: Settings) -> int:
-    for op in _directory(settings).all(active_only=not args.all):
+    for op in with_store(settings, lambda store: _directory(settings, store).all(active_only=not args.all)):
         reach = ", ".join(filter(None, ["softphone" if op.softphone else "", op.outside_number or ""]))
         pause = f" ({op.pause_reason})" if op.pause_reason else ""
         print(f"{op.login:16} {op.name:24} {op.presence + pause:28} {reach:28} {','.join(op.skills) or '*'}")

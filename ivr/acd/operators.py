@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from ivr.asterisk.access import share_with_asterisk
 from ivr.dialout import DialoutSettings, NumberRefused, check
 from ivr.settings import SipSettings
 from ivr.tickets.models import Operator
+from ivr.tickets.repository import Database, Repository
 
 REALM = "nul"
 LOGIN = re.compile(r"^[a-z][a-z0-9_.-]{1,31}$")
@@ -65,11 +66,15 @@ def sip_digest(login: str, password: str) -> str:
     return hashlib.md5(f"op-{login}:{REALM}:{password}".encode()).hexdigest()
 
 
-class OperatorDirectory:
-    def __init__(self, engine: Engine, dialout: DialoutSettings | None = None) -> None:
+class OperatorDirectory(Repository):
+    """The operators aggregate, on the ticket store's readers and writer."""
+
+    refusals = (OperatorError,)
+
+    def __init__(self, db: Database, dialout: DialoutSettings | None = None) -> None:
         """`dialout`: the numbers an operator's outside number may be (the default allow-list
         when not given)."""
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        super().__init__(db)
         self.dialout = dialout or DialoutSettings()
 
     def _outside(self, number: str) -> str:
@@ -79,7 +84,7 @@ class OperatorDirectory:
         except NumberRefused as exc:
             raise OperatorError(f"outside {exc}") from None
 
-    def add(
+    async def add(
         self,
         login: str,
         name: str,
@@ -98,7 +103,8 @@ class OperatorDirectory:
         if not softphone and outside_number is None:
             raise OperatorError("an operator needs a softphone or an outside number to be reached")
         secret = (password or secrets.token_urlsafe(12)) if softphone else None
-        with self._sessions.begin() as session:
+
+        def op(session: Session) -> OperatorInfo:
             if session.scalar(select(Operator.id).where(Operator.login == login)) is not None:
                 raise OperatorError(f"operator {login!r} exists already")
             row = Operator(
@@ -113,16 +119,20 @@ class OperatorDirectory:
             )
             session.add(row)
             session.flush()
-            return OperatorInfo.of(row), secret
+            return OperatorInfo.of(row)
 
-    def set_password(self, login: str, password: str | None = None) -> str:
+        return await self._write(op), secret
+
+    async def set_password(self, login: str, password: str | None = None) -> str:
         secret = password or secrets.token_urlsafe(12)
-        with self._sessions.begin() as session:
-            row = self._get(session, login)
-            row.sip_md5 = sip_digest(login, secret)
+
+        def op(session: Session) -> None:
+            self._get(session, login).sip_md5 = sip_digest(login, secret)
+
+        await self._write(op)
         return secret
 
-    def update(
+    async def update(
         self,
         login: str,
         *,
@@ -131,44 +141,56 @@ class OperatorDirectory:
         active: bool | None = None,
         name: str | None = None,
     ) -> OperatorInfo:
-        with self._sessions.begin() as session:
+        number = self._outside(outside_number) if outside_number else None  # checked before any change
+
+        def op(session: Session) -> OperatorInfo:
             row = self._get(session, login)
             if outside_number is not None:
-                row.outside_number = self._outside(outside_number) if outside_number else None
+                row.outside_number = number
             if skills is not None:
                 row.skills = skills
             if active is not None:
                 row.active = active
             if name is not None:
                 row.name = name
+            session.flush()
             return OperatorInfo.of(row)
 
-    def set_presence(self, login: str, presence: str, reason: str | None, now: datetime) -> OperatorInfo:
+        return await self._write(op)
+
+    async def set_presence(self, login: str, presence: str, reason: str | None, now: datetime) -> OperatorInfo:
         if presence not in PRESENCES:
             raise OperatorError(f"presence must be one of {', '.join(PRESENCES)}")
-        with self._sessions.begin() as session:
+
+        def op(session: Session) -> OperatorInfo:
             row = self._get(session, login)
             row.presence, row.pause_reason, row.presence_at = presence, reason if presence == "paused" else None, now
             return OperatorInfo.of(row)
 
-    def all(self, active_only: bool = True) -> list[OperatorInfo]:
-        with self._sessions() as session:
+        return await self._write(op)
+
+    async def all(self, active_only: bool = True) -> list[OperatorInfo]:
+        def fn(session: Session) -> list[OperatorInfo]:
             query = select(Operator).order_by(Operator.login)
             if active_only:
                 query = query.where(Operator.active.is_(True))
             return [OperatorInfo.of(r) for r in session.scalars(query)]
 
-    def get(self, login: str) -> OperatorInfo:
-        with self._sessions() as session:
-            return OperatorInfo.of(self._get(session, login))
+        return await self._read(fn)
 
-    def digests(self) -> dict[str, str]:
+    async def get(self, login: str) -> OperatorInfo:
+        return await self._read(lambda session: OperatorInfo.of(self._get(session, login)))
+
+    async def digests(self) -> dict[str, str]:
         """login -> SIP digest, for the PJSIP config."""
-        with self._sessions() as session:
+
+        def fn(session: Session) -> dict[str, str]:
             rows = session.execute(
                 select(Operator.login, Operator.sip_md5).where(Operator.active.is_(True), Operator.sip_md5.is_not(None))
             )
             return {login: md5 for login, md5 in rows if md5}
+
+        return await self._read(fn)
 
     @staticmethod
     def _get(session: Session, login: str) -> Operator:

@@ -73,9 +73,9 @@ class OperatorSync:
                 log.exception("operator sync failed; retrying")
 
     async def run_once(self) -> None:
-        infos = await asyncio.to_thread(self.directory.all)
+        infos = await self.directory.all()
         self.distributor.sync(infos)
-        digests = await asyncio.to_thread(self.directory.digests)
+        digests = await self.directory.digests()
         text = render_pjsip(digests, self.codecs, self.security)
         if await asyncio.to_thread(write_if_changed, self.conf_path, text):
             await self._reload_pjsip()

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import argparse
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ivr.clitools import with_store
 from ivr.errors import SetupError
 from ivr.settings import Settings
+
+if TYPE_CHECKING:
+    from ivr.hours.closures import RuntimeClosures
+    from ivr.tickets.store import SqlTicketStore
 
 
 def _moment(text: str | None, settings: Settings) -> datetime:
@@ -24,13 +29,10 @@ def _moment(text: str | None, settings: Settings) -> datetime:
     return moment
 
 
-def _closures(settings: Settings) -> Any:
+def _closures(settings: Settings, store: SqlTicketStore) -> RuntimeClosures:
     from ivr.factories import make_closures
-    from ivr.tickets.db import make_engine, upgrade
 
-    db = make_engine(settings.database_url)
-    upgrade(db)
-    return make_closures(settings, db)
+    return make_closures(settings, store)
 
 
 def cmd_hours(args: argparse.Namespace, settings: Settings) -> int:
@@ -38,7 +40,7 @@ def cmd_hours(args: argparse.Namespace, settings: Settings) -> int:
 
     calendar = make_calendar(settings)
     at = _moment(args.at, settings)
-    status = calendar.status(at, _closures(settings).current(at))
+    status = calendar.status(at, with_store(settings, lambda store: _closures(settings, store).current(at)))
     print(status.describe())
     print(f"weekly hours: {calendar.describe_week()}")
     return 0 if status.open else 1
@@ -47,7 +49,7 @@ def cmd_hours(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_closure_list(args: argparse.Namespace, settings: Settings) -> int:
     now = _moment(None, settings)
     tz = settings.service.tz
-    rows = _closures(settings).rows(None if args.all else now)
+    rows = with_store(settings, lambda store: _closures(settings, store).rows(None if args.all else now))
     for c in settings.hours.closures:
         first, after = c.bounds()
         print(f"config:{c.id:12} {first:%Y-%m-%d %H:%M} -> {after:%Y-%m-%d %H:%M}  {c.reason}")
@@ -66,13 +68,18 @@ def cmd_closure_add(args: argparse.Namespace, settings: Settings) -> int:
     end = _moment(args.end, settings) if args.end else None
     if not args.now and end is None:
         raise SetupError("give --to (or use --now for a closure that lasts until `ivr closure end`)")
-    closures = _closures(settings)
-    closure_id = closures.add(start, end, args.reason, args.message, created_at=now, created_by=args.by)
-    if args.message:
-        from ivr.factories import make_prompts
-        from ivr.hours.closures import media_name
+    from ivr.asterisk.managed import sounds_dirs
+    from ivr.factories import make_prompts
+    from ivr.hours.closures import media_name
 
-        make_prompts(settings).build_one(media_name(closure_id), args.message, closures.local_dir)
+    closure_id = with_store(
+        settings,
+        lambda store: _closures(settings, store).add(
+            start, end, args.reason, args.message, created_at=now, created_by=args.by
+        ),
+    )
+    if args.message:
+        make_prompts(settings).build_one(media_name(closure_id), args.message, sounds_dirs(settings)[1])
     tz = settings.service.tz
     until = f"until {end.astimezone(tz):%Y-%m-%d %H:%M}" if end else "until `ivr closure end`"
     print(f"closure rt-{closure_id} from {start.astimezone(tz):%Y-%m-%d %H:%M} {until}: {args.reason}")
@@ -82,7 +89,7 @@ def cmd_closure_add(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_closure_end(args: argparse.Namespace, settings: Settings) -> int:
     now = _moment(None, settings)
     ident = None if args.id == "all" else int(args.id.removeprefix("rt-"))
-    ended = _closures(settings).end(ident, now)
+    ended = with_store(settings, lambda store: _closures(settings, store).end(ident, now))
     print(f"{ended} closure(s) ended" if ended else "no closure in effect to end")
     return 0 if ended else 1
 

@@ -1,4 +1,4 @@
-"""Closures set at run time (`ivr closure ...`, later the console), kept in the store.
+"""Closures set at run time (`ivr closure ...`, the console's admin page), kept in the store.
 
 The engine asks for them on every call, so they are cached for a couple of seconds: flipping the
 "closed now" switch takes effect for the next calls without a restart, and a burst of calls does
@@ -13,12 +13,13 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Engine, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from ivr.hours.calendar import Closure
 from ivr.tickets.models import ClosureRow
+from ivr.tickets.repository import Database, Repository
 
 log = logging.getLogger(__name__)
 
@@ -28,26 +29,28 @@ def media_name(closure_id: int) -> str:
     return f"closure_rt_{closure_id}"
 
 
-class RuntimeClosures:
+class RuntimeClosures(Repository):
+    """The closures aggregate, on the ticket store's readers and writer."""
+
     def __init__(
         self,
-        engine: Engine,
+        db: Database,
         *,
         asterisk_dir: str,
         local_dir: Path,
         ttl_s: float = 2.0,
         monotonic: Callable[[], float] | None = None,
     ) -> None:
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        super().__init__(db)
         self.asterisk_dir = asterisk_dir.rstrip("/")
         self.local_dir = local_dir
         self._ttl = ttl_s
         self._monotonic = monotonic or (lambda: asyncio.get_running_loop().time())
         self._cached: tuple[float, list[Closure]] | None = None
 
-    # --- administration (sync: CLI and console) -----------------------------------------------
+    # --- administration (CLI and console) ------------------------------------------------------
 
-    def add(
+    async def add(
         self,
         start: datetime,
         end: datetime | None,
@@ -58,7 +61,8 @@ class RuntimeClosures:
     ) -> int:
         if end is not None and end <= start:
             raise ValueError("the closure must end after it starts")
-        with self._sessions.begin() as session:
+
+        def op(session: Session) -> int:
             row = ClosureRow(
                 starts_at=start,
                 ends_at=end,
@@ -71,9 +75,12 @@ class RuntimeClosures:
             session.flush()
             return row.id
 
-    def end(self, closure_id: int | None, at: datetime) -> int:
+        return await self._write(op)
+
+    async def end(self, closure_id: int | None, at: datetime) -> int:
         """End one closure (or every one in effect when `closure_id` is None) at `at`."""
-        with self._sessions.begin() as session:
+
+        def op(session: Session) -> int:
             query = update(ClosureRow).where(
                 ClosureRow.starts_at <= at, or_(ClosureRow.ends_at.is_(None), ClosureRow.ends_at > at)
             )
@@ -82,18 +89,23 @@ class RuntimeClosures:
             result = session.execute(query.values(ends_at=at))
             return int(result.rowcount)  # type: ignore[attr-defined]
 
-    def rows(self, since: datetime | None = None) -> list[ClosureRow]:
-        with self._sessions() as session:
+        return await self._write(op)
+
+    async def rows(self, since: datetime | None = None) -> list[ClosureRow]:
+        """The stored rows by start (detached: their columns only)."""
+
+        def fn(session: Session) -> list[ClosureRow]:
             query = select(ClosureRow).order_by(ClosureRow.starts_at)
             if since is not None:
                 query = query.where(or_(ClosureRow.ends_at.is_(None), ClosureRow.ends_at > since))
             return list(session.scalars(query))
 
+        return await self._read(fn)
+
     # --- what the calendar needs --------------------------------------------------------------
 
-    def current(self, now: datetime) -> list[Closure]:
-        with self._sessions() as session:
-            return [self._closure(r) for r in self._not_over(session, now)]
+    async def current(self, now: datetime) -> list[Closure]:
+        return await self._read(lambda session: [self._closure(r) for r in self._not_over(session, now)])
 
     def _not_over(self, session: Session, now: datetime) -> list[ClosureRow]:
         query = select(ClosureRow).where(or_(ClosureRow.ends_at.is_(None), ClosureRow.ends_at > now))
@@ -117,7 +129,7 @@ class RuntimeClosures:
         if self._cached is not None and stamp - self._cached[0] < self._ttl:
             return self._cached[1]
         try:
-            closures = await asyncio.to_thread(self.current, now)
+            closures = await self.current(now)
         except SQLAlchemyError as exc:  # the database is away: the last known closures still hold
             log.warning("run-time closures not readable (%s); using the last known", type(exc).__name__)
             return self._cached[1] if self._cached is not None else []

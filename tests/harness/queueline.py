@@ -61,10 +61,10 @@ class QueueLine:
         """Create an operator, start their softphone (registered), set their presence.
         `tls`: the softphone registers over TLS with SRTP media, as from home."""
         password: str | None
-        if login in {o.login for o in self.engine.operators.all()}:  # known already (a restarted engine)
-            password = self.engine.operators.set_password(login)
+        if login in {o.login for o in await self.engine.operators.all()}:  # known already (a restarted engine)
+            password = await self.engine.operators.set_password(login)
         else:
-            _, password = self.engine.operators.add(
+            _, password = await self.engine.operators.add(
                 login,
                 login.title(),
                 now=self.engine.clock.now(),

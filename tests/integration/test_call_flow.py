@@ -155,12 +155,12 @@ async def test_closed_evening_weekend_easter_monday_and_closures(line: Line) -> 
 
 async def test_closed_now_switch(line: Line) -> None:
     now = datetime(2026, 2, 10, 11, 0, tzinfo=ROME)
-    closure_id = line.engine.closures.add(now, None, "guasto tecnico", None, created_at=now)
+    closure_id = await line.engine.closures.add(now, None, "guasto tecnico", None, created_at=now)
     line.engine.closures._cached = None  # the engine re-reads within 2 s anyway; the test need not wait
     try:
         ticket, heard = await line.call(now, hang_up_at_beep)
     finally:
-        line.engine.closures.end(closure_id, now)
+        await line.engine.closures.end(closure_id, now)
         line.engine.closures._cached = None
     assert ticket.line_state == "closure" and ticket.closure_id == f"rt-{closure_id}"
     assert heard == ["closed_special", "vm_greeting_closed", "vm_record_instructions"]

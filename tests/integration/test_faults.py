@@ -24,6 +24,7 @@ from ivr.acd.operators import OperatorDirectory
 from ivr.lab.carrier import LabCall, LabPhoneCall
 from ivr.tickets.db import make_engine, upgrade
 from ivr.tickets.models import DailyAdmissions, Recording, SurveyAnswer, Ticket, TicketEvent, Voicemail
+from ivr.tickets.store import SqlTicketStore
 from tests.harness.callers import Script, Watcher, place_call, run_call
 from tests.harness.engine_process import EngineProcess
 from tests.harness.pbx import OPEN_MOMENT, PbxPair, running_engine
@@ -84,12 +85,13 @@ async def test_engine_killed_with_calls_in_queue_conversation_and_voicemail(
     )
     db = make_engine(engine.database_url)
     upgrade(db)
-    directory = OperatorDirectory(db)
+    store = SqlTicketStore(db)  # the test's own way to the engine's database
+    directory = OperatorDirectory(store)
     now = datetime.fromisoformat(OPEN_MOMENT)
     numbers = {f"op{i:02d}": f"34799{i:05d}" for i in range(TALKING)}
     for login, number in numbers.items():
-        directory.add(login, login, now=now, softphone=False, outside_number=number)
-        directory.set_presence(login, "available", None, now)
+        await directory.add(login, login, now=now, softphone=False, outside_number=number)
+        await directory.set_presence(login, "available", None, now)
 
     phones: list[LabPhoneCall] = []
 
@@ -139,9 +141,9 @@ async def test_engine_killed_with_calls_in_queue_conversation_and_voicemail(
         await asyncio.sleep(1.0)  # the beep
         speaking = [asyncio.ensure_future(call.say([speech, speech])) for call in calls[-RECORDING:]]
         await asyncio.sleep(3.0)
-        cap = DailyCap(db, 400, ROME)
+        cap = DailyCap(store, 400, ROME)
         admitted = TALKING + WAITING + RECORDING
-        assert cap.count_sync(now) == admitted
+        assert await cap.count(now) == admitted
         recording = events("voicemail_recording")
 
         engine.kill()  # SIGKILL, mid-conversation and mid-queue
@@ -193,7 +195,7 @@ async def test_engine_killed_with_calls_in_queue_conversation_and_voicemail(
             assert message.ended_by == "interrupted" and message.recording_id is not None
             assert message.duration_s > 2.0 and not message.empty  # what was said before and after the kill
             assert message.callback_number == t.caller_number
-        assert cap.count_sync(now) == admitted  # resumed callers were not counted twice
+        assert await cap.count(now) == admitted  # resumed callers were not counted twice
         await _until(lambda: not _live(pbx), "Asterisk to hold no channel or bridge", timeout=20)
     finally:
         answering.cancel()
@@ -201,6 +203,7 @@ async def test_engine_killed_with_calls_in_queue_conversation_and_voicemail(
         for call in calls:
             with contextlib.suppress(Exception):
                 await call.hangup()
+        await store.stop()
         db.dispose()
 
 

@@ -64,7 +64,7 @@ async def test_ring_timeout_moves_on_and_missed_offers_pause(pbx: PbxPair, tmp_p
         assert missed.detail is not None and missed.detail["cause"] in ("no_answer", "no_response")
         assert line.state("carla") is AgentState.PAUSED
         assert line.engine.distributor.agents["carla"].pause_reason == "missed_offers"
-        stored = line.engine.operators.get("carla")
+        stored = await line.engine.operators.get("carla")
         assert (stored.presence, stored.pause_reason) == ("paused", "missed_offers")
 
 

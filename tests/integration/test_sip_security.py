@@ -140,7 +140,7 @@ async def test_operator_phones_work_with_the_reduced_rights(pbx: PbxPair, tmp_pa
     and PJSIP reloaded, and the AMI account still gets the phone's registration event."""
     async with running_engine(pbx.settings(tmp_path)) as engine:
         login = f"sec{secrets.token_hex(3)}"
-        _, password = engine.operators.add(login, "Sicurezza", now=engine.clock.now(), softphone=True)
+        _, password = await engine.operators.add(login, "Sicurezza", now=engine.clock.now(), softphone=True)
         assert password is not None
         reloads = engine.operator_sync.reloads
         await engine.operator_sync.run_once()

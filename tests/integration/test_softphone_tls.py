@@ -112,7 +112,7 @@ async def test_plain_udp_operator_is_refused_when_tls_is_required(pbx: PbxPair, 
     loopback pair): a phone on plain UDP is never counted as registered nor offered a call."""
     async with queue_line(pbx, tmp_path, voices, **TLS_ONLY) as line:
         engine = line.engine
-        _, password = engine.operators.add("ugo", "Ugo", now=engine.clock.now())
+        _, password = await engine.operators.add("ugo", "Ugo", now=engine.clock.now())
         assert password is not None
         await engine.operator_sync.run_once()
         sip = engine.settings.asterisk.sip

@@ -16,6 +16,7 @@ from ivr.acd.operators import OperatorDirectory, OperatorError, OperatorInfo
 from ivr.clock import SystemClock
 from ivr.telephony.ports import CallChannel
 from ivr.tickets.db import make_engine, upgrade
+from ivr.tickets.store import SqlTicketStore
 from tests.fakes import FakeChannel
 
 ROME = ZoneInfo("Europe/Rome")
@@ -145,11 +146,13 @@ def test_agent_transitions_are_checked() -> None:
 async def test_cap_is_exact_under_concurrency(db_url: str) -> None:
     engine = make_engine(db_url)
     upgrade(engine)
-    cap = DailyCap(engine, 20, ROME)
+    store = SqlTicketStore(engine, batch_max=7)  # 60 admissions spread over several batches
+    cap = DailyCap(store, 20, ROME)
     moment = datetime(2026, 2, 10, 10, tzinfo=ROME)
     results = await asyncio.gather(*(cap.admit(moment) for _ in range(60)))
     assert results.count(True) == 20
     assert await cap.count(moment) == 20
+    await store.stop()
     engine.dispose()
 
 
@@ -161,28 +164,43 @@ async def test_cap_is_exact_under_concurrency(db_url: str) -> None:
         ("2026-03-28T22:59:59+00:00", "2026-03-28T23:00:00+00:00"),  # the night the clocks go forward
     ],
 )
-def test_cap_day_turns_at_midnight_in_rome(tmp_path: object, before: str, after: str) -> None:
-    engine = make_engine("sqlite://")
-    upgrade(engine)
-    cap = DailyCap(engine, 1, ROME)
-    assert cap.admit_sync(datetime.fromisoformat(before))
-    assert not cap.admit_sync(datetime.fromisoformat(before) - timedelta(hours=1))
-    assert cap.admit_sync(datetime.fromisoformat(after))  # a new day in Rome
-    engine.dispose()
+async def test_cap_day_turns_at_midnight_in_rome(sqlite_store: SqlTicketStore, before: str, after: str) -> None:
+    cap = DailyCap(sqlite_store, 1, ROME)
+    assert await cap.admit(datetime.fromisoformat(before))
+    assert not await cap.admit(datetime.fromisoformat(before) - timedelta(hours=1))
+    assert await cap.admit(datetime.fromisoformat(after))  # a new day in Rome
 
 
-def test_operator_directory_rules(tmp_path: object) -> None:
-    engine = make_engine("sqlite://")
-    upgrade(engine)
-    ops = OperatorDirectory(engine)
+async def test_operator_directory_rules(sqlite_store: SqlTicketStore) -> None:
+    ops = OperatorDirectory(sqlite_store)
     now = datetime(2026, 1, 1, tzinfo=UTC)
-    anna, password = ops.add("anna", "Anna", now=now)
-    assert password and anna.softphone and ops.digests()["anna"] != password
+    anna, password = await ops.add("anna", "Anna", now=now)
+    assert password and anna.softphone and (await ops.digests())["anna"] != password
     with pytest.raises(OperatorError, match="exists already"):
-        ops.add("anna", "Anna", now=now)
+        await ops.add("anna", "Anna", now=now)
     with pytest.raises(OperatorError, match="softphone or an outside number"):
-        ops.add("nessuno", "X", now=now, softphone=False)
+        await ops.add("nessuno", "X", now=now, softphone=False)
     with pytest.raises(OperatorError, match="login"):
-        ops.add("Anna Rossi", "X", now=now)
+        await ops.add("Anna Rossi", "X", now=now)
     with pytest.raises(OperatorError, match="outside number"):
-        ops.add("ugo", "Ugo", now=now, outside_number="347-abc")
+        await ops.add("ugo", "Ugo", now=now, outside_number="347-abc")
+    with pytest.raises(OperatorError, match="no operator"):
+        await ops.set_presence("nobody", "available", None, now)
+
+
+async def test_a_refused_operator_write_spares_its_batch(sqlite_store: SqlTicketStore) -> None:
+    """Writes of other calls ride in the same batch as an administrator's refused change."""
+    ops = OperatorDirectory(sqlite_store)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    await ops.add("anna", "Anna", now=now)
+    duplicate, bruno, paused = await asyncio.gather(
+        ops.add("anna", "Anna", now=now),
+        ops.add("bruno", "Bruno", now=now, softphone=False, outside_number="3470000001"),
+        ops.set_presence("anna", "paused", "pranzo", now),
+        return_exceptions=True,
+    )
+    assert isinstance(duplicate, OperatorError)
+    assert isinstance(bruno, tuple) and bruno[0].login == "bruno"
+    assert isinstance(paused, OperatorInfo) and paused.pause_reason == "pranzo"
+    assert [o.login for o in await ops.all()] == ["anna", "bruno"]
+    assert (await ops.get("anna")).presence == "paused"

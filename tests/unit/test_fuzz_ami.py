@@ -29,6 +29,7 @@ from ivr.telephony.ami import AmiMonitor, GuardedProtocol
 from ivr.telephony.ari import AriClient
 from ivr.telephony.ports import CallChannel
 from ivr.tickets.db import make_engine
+from ivr.tickets.store import SqlTicketStore
 from tests.unit.fuzzing import FUZZ, HUGE, TEXT
 
 LOGINS = ("anna", "bruno", "carla")
@@ -99,7 +100,7 @@ def make_desk(tmp: Path) -> Desk:
     manager.loop = asyncio.get_running_loop()
     distributor = Distributor(NoPhones(), QueueSettings(), SystemClock())
     OperatorSync(
-        OperatorDirectory(make_engine("sqlite://")),
+        OperatorDirectory(SqlTicketStore(make_engine("sqlite://"))),  # never read: operators come from sync()
         distributor,
         AriClient("http://127.0.0.1:1", "nul", "u", "p"),
         monitor,

@@ -11,7 +11,7 @@ import pytest
 from ivr.hours.calendar import Closure, LineCalendar, LineState
 from ivr.hours.closures import RuntimeClosures
 from ivr.hours.config import ClosureConfig, HoursSettings
-from ivr.tickets.db import make_engine, upgrade
+from ivr.tickets.store import SqlTicketStore
 
 ROME = ZoneInfo("Europe/Rome")
 
@@ -158,17 +158,16 @@ def test_bad_ranges_name_the_problem() -> None:
         HoursSettings.model_validate({"weekly": {"mon": ["18:00-09:00"]}})
 
 
-async def test_runtime_closure_switch(tmp_path: Path) -> None:
-    db = make_engine(f"sqlite:///{tmp_path / 'c.db'}")
-    upgrade(db)
-    store = RuntimeClosures(db, asterisk_dir="/p", local_dir=tmp_path, ttl_s=0)
+async def test_runtime_closure_switch(tmp_path: Path, sqlite_store: SqlTicketStore) -> None:
+    store = RuntimeClosures(sqlite_store, asterisk_dir="/p", local_dir=tmp_path, ttl_s=0)
     cal = calendar()
     now = datetime(2026, 11, 23, 10, 0, tzinfo=ROME)
     assert cal.status(now, await store.active(now)).open
-    closure_id = store.add(now, None, "guasto tecnico", None, created_at=now)
+    closure_id = await store.add(now, None, "guasto tecnico", None, created_at=now)
     closed = cal.status(now + timedelta(minutes=1), await store.active(now))
     assert closed.state is LineState.CLOSURE
     assert closed.closure == Closure(f"rt-{closure_id}", now, None, "guasto tecnico", source="runtime")
-    assert store.end(None, now + timedelta(minutes=5)) == 1
+    assert [r.id for r in await store.rows(now)] == [closure_id]
+    assert await store.end(None, now + timedelta(minutes=5)) == 1
     later = now + timedelta(minutes=6)
     assert cal.status(later, await store.active(later)).open
