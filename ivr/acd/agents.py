@@ -6,6 +6,7 @@ import enum
 from dataclasses import dataclass, field
 
 from ivr.acd.operators import OperatorInfo
+from ivr.telephony.dialstring import CARRIER_ENDPOINT, carrier_leg, softphone_leg
 
 
 class AgentState(enum.StrEnum):
@@ -57,12 +58,12 @@ class Agent:
     def reachable(self) -> bool:
         return (self.info.softphone and self.registered) or self.info.outside_number is not None
 
-    def endpoint(self, carrier: str = "carrier") -> str:
+    def endpoint(self, carrier: str = CARRIER_ENDPOINT) -> str:
         """Softphone when registered, otherwise the outside number through the carrier."""
         if self.info.softphone and self.registered:
-            return f"PJSIP/{self.info.sip_user}"
+            return softphone_leg(self.login)
         if self.info.outside_number is not None:
-            return f"PJSIP/{self.info.outside_number}@{carrier}"
+            return carrier_leg(self.info.outside_number, carrier)
         raise AgentTransitionError(f"{self.login} cannot be reached")
 
     def handles(self, topic: str | None, skill_routing: bool) -> bool:

@@ -17,9 +17,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ivr.acd.distributor import Distributor
 from ivr.acd.operators import OperatorDirectory, PhoneSecurity, render_pjsip, write_if_changed
-from ivr.telephony.ami import AmiEvent, AmiMonitor
-from ivr.telephony.ari import AriClient
+from ivr.telephony.dialstring import TECH, operator_endpoint, operator_login
 from ivr.telephony.errors import AriError, AriUnavailable
+from ivr.telephony.ports import PbxAdmin, PbxEvent, PbxMonitor
 
 log = logging.getLogger(__name__)
 REGISTERED = {"Created", "Reachable", "NonQualified", "Updated"}
@@ -30,8 +30,8 @@ class OperatorSync:
         self,
         directory: OperatorDirectory,
         distributor: Distributor,
-        ari: AriClient,
-        ami: AmiMonitor,
+        pbx: PbxAdmin,
+        ami: PbxMonitor,
         conf_path: Path,
         codecs: list[str],
         every_s: float = 2.0,
@@ -40,7 +40,7 @@ class OperatorSync:
         """`security`: how operators' phones may connect (default: plain UDP only, no TLS)."""
         self.directory = directory
         self.distributor = distributor
-        self.ari = ari
+        self.pbx = pbx
         self.ami = ami
         self.conf_path = conf_path
         self.codecs = codecs
@@ -85,7 +85,7 @@ class OperatorSync:
         # ARI's module reload, not an AMI CLI command: the engine's AMI account has no right to
         # run commands (nor any other write right), so a leaked AMI password gives no shell.
         try:
-            await self.ari.request("PUT", "asterisk/modules/res_pjsip.so")
+            await self.pbx.reload_module("res_pjsip.so")
             self.reloads += 1
             log.info("operators' SIP endpoints updated and PJSIP reloaded")
         except (AriError, AriUnavailable) as exc:
@@ -95,19 +95,18 @@ class OperatorSync:
 
     async def _read_registrations(self) -> None:
         try:
-            endpoints = await self.ari.get("endpoints/PJSIP")
+            online = await self.pbx.online_endpoints(TECH)
         except (AriError, AriUnavailable) as exc:
             log.debug("endpoint states unavailable: %s", exc)
             return
-        online = {e.get("resource") for e in endpoints if isinstance(e, dict) and e.get("state") == "online"}
         for login in list(self.distributor.agents):
-            self.distributor.phone_registered(login, f"op-{login}" in online and login not in self.refused)
+            self.distributor.phone_registered(login, operator_endpoint(login) in online and login not in self.refused)
 
-    def _on_contact(self, event: AmiEvent) -> None:
-        aor = str(event.get("AOR") or "")
-        if not aor.startswith("op-"):
+    def _on_contact(self, event: PbxEvent) -> None:
+        login = operator_login(str(event.get("AOR") or ""))
+        if login is None:
             return
-        login, status = aor[3:], str(event.get("ContactStatus") or "")
+        status = str(event.get("ContactStatus") or "")
         registered = status in REGISTERED
         if registered and not self.security.accepts(str(event.get("URI") or "")):
             # Asterisk answers a REGISTER whatever its transport; the engine is what keeps a phone

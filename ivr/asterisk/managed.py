@@ -13,6 +13,7 @@ from ivr.asterisk.instance import AsteriskInstance, Ports
 from ivr.asterisk.root import RUN_USER, AsteriskRoot, Recipe
 from ivr.errors import SetupError
 from ivr.settings import Settings
+from ivr.telephony.dialstring import CARRIER_ENDPOINT
 
 PROMPTS_SUBDIR = "nul-prompts"
 # Where the SIP TLS certificate and key are copied, relative to the instance's config dir.
@@ -64,6 +65,7 @@ def engine_context(settings: Settings) -> dict[str, Any]:
         "ami_permit": "127.0.0.1/255.255.255.255" if a.host.startswith("127.") else f"{a.host}/255.255.255.255",
         "sip": a.sip.model_dump(),
         "trunk": a.trunk.model_dump(),
+        "carrier_endpoint": CARRIER_ENDPOINT,  # the dial strings name the trunk by this
         "extra_modules": [],
         "prompts_dir": sounds_dirs(settings)[0],
         "run_user": RUN_USER,

@@ -39,7 +39,7 @@ class PrivacyService:
         asterisk: AsteriskDirs | None = None,
         rotate_logs: Callable[[], Awaitable[Any]] | None = None,
     ) -> None:
-        """`rotate_logs`: asks Asterisk to rotate its log (ARI `asterisk/logging/.../rotate`:
+        """`rotate_logs`: asks Asterisk to rotate its log (`PbxAdmin.rotate_log`, done over ARI:
         the AMI user has no write rights), so the day's lines land in a file the purge can age
         and delete."""
         self.purger = Purger(engine, settings, asterisk)

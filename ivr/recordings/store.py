@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ivr.telephony.ari import AriClient
 from ivr.telephony.errors import AriError, AriUnavailable
+from ivr.telephony.ports import StoredRecordings
 from ivr.tickets.commands import command
 from ivr.tickets.models import Recording
 from ivr.tickets.store import TicketStore
@@ -68,11 +68,12 @@ def add_recording(
 
 
 class RecordingStore:
-    def __init__(self, engine: Engine, client: AriClient, root: Path, store: TicketStore) -> None:
-        """`store`: the row goes through the ticket store's writer, so it waits in the outbox
-        with the rest of the call's writes when the database is away."""
+    def __init__(self, engine: Engine, pbx: StoredRecordings, root: Path, store: TicketStore) -> None:
+        """`pbx`: where finished recordings wait to be fetched. `store`: the row goes through
+        the ticket store's writer, so it waits in the outbox with the rest of the call's writes
+        when the database is away."""
         self._sessions = sessionmaker(engine, expire_on_commit=False)
-        self.client = client
+        self.pbx = pbx
         self.root = root
         self.store = store
         self.failures = 0  # files that could not be written here (full disk...): shown by the health API
@@ -83,7 +84,7 @@ class RecordingStore:
 
         Raises (AriError, AriUnavailable, OSError) when it cannot be kept; Asterisk's copy then
         stays where it is, so nothing is lost."""
-        data = await self.client.download(f"recordings/stored/{name}/file")
+        data = await self.pbx.fetch(name)
         try:
             path, digest, duration = await asyncio.to_thread(self._write, data, name, fmt, ticket_id, at)
         except OSError as exc:
@@ -102,7 +103,7 @@ class RecordingStore:
         )
         info = RecordingInfo(row_id, ticket_id, kind, path, digest, len(data), duration)
         try:
-            await self.client.delete(f"recordings/stored/{name}")
+            await self.pbx.delete(name)
         except (AriError, AriUnavailable) as exc:
             log.warning("recording %s kept, but not removed from Asterisk: %s", name, exc)
         return info

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 
 from ivr.tasks import spawn
 from ivr.telephony.ari import AriClient, Event
 from ivr.telephony.ari_channel import AriChannel
-from ivr.telephony.ports import CallHandler
+from ivr.telephony.ari_resources import AriChannels
+from ivr.telephony.ports import AdoptHandler, CallHandler
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ class AriTelephony:
         self.on_call: CallHandler | None = None
         # Channels found already in the app when the event socket (re)connects: calls that
         # outlived a previous run of the engine, or arrived while the socket was down.
-        self.on_adopt: Callable[[AriChannel, list[str]], None] | None = None
+        self.on_adopt: AdoptHandler | None = None
         client.on_start = self._on_start
 
     async def start(self) -> None:
@@ -31,8 +31,7 @@ class AriTelephony:
         await self.client.close()
 
     async def live_channel_ids(self) -> set[str]:
-        channels = await self.client.get("channels")
-        return {c["id"] for c in channels if isinstance(c, dict) and "id" in c}
+        return await AriChannels(self.client).live_ids()
 
     def _on_start(self, event: Event) -> None:
         data = event.get("channel")

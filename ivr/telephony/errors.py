@@ -33,3 +33,12 @@ class CallLost(CallerHungUp):
 
 class AmiError(TelephonyError):
     """An AMI action failed or timed out."""
+
+
+class DialFailed(TelephonyError):
+    """A leg placed to an endpoint was not answered; `cause` says why in one word ("busy",
+    "no_answer", "cancelled", "unreachable", "refused:<status>"...)."""
+
+    def __init__(self, cause: str) -> None:
+        super().__init__(cause)
+        self.cause = cause

@@ -7,9 +7,10 @@ is gone.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -91,18 +92,33 @@ class CallChannel(Protocol):
 
 
 CallHandler = Callable[[CallChannel, list[str]], Awaitable[None] | None]
+AdoptHandler = Callable[[CallChannel, list[str]], None]
 
 
 class Telephony(Protocol):
-    """The PBX as the engine uses it: inbound calls come in through `on_call`."""
+    """The PBX as the engine uses it: inbound calls come in through `on_call`; calls found
+    already in the app when the event socket (re)connects (they outlived a previous run of the
+    engine, or arrived while the socket was down) through `on_adopt`."""
 
     on_call: CallHandler | None
+    on_adopt: AdoptHandler | None
 
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
 
     async def live_channel_ids(self) -> set[str]: ...
+
+
+class Channels(Protocol):
+    """The PBX's channels as a whole, by id (a call's own channel is a CallChannel)."""
+
+    async def exists(self, channel_id: str) -> bool: ...
+
+    async def live_ids(self) -> set[str]: ...
+
+
+PbxEvent = dict[str, Any]
 
 
 class PbxMonitor(Protocol):
@@ -113,3 +129,84 @@ class PbxMonitor(Protocol):
     async def stop(self) -> None: ...
 
     async def alive(self) -> bool: ...
+
+    def on_event(self, pattern: str, callback: Callable[[PbxEvent], None]) -> None:
+        """Call `callback` with every event whose name matches `pattern` (device changes...)."""
+        ...
+
+
+class Dialer(Protocol):
+    async def dial(
+        self, endpoint: str, *, caller_id: str | None, timeout: float, cancelled: asyncio.Event
+    ) -> CallChannel:
+        """Place a leg to `endpoint` (a dial string of ivr.telephony.dialstring) and return it
+        once answered; DialFailed names why it was not (busy, no answer, cancelled...)."""
+        ...
+
+
+@dataclass(frozen=True)
+class BridgeInfo:
+    id: str
+    name: str
+    channels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class BridgeEvent:
+    """Something that happened in a bridge: a channel left it, its recording finished..."""
+
+    kind: str  # "channel_left", "recording_finished", "recording_failed"
+    channel_id: str | None = None
+
+
+class Bridges(Protocol):
+    """Mixing bridges: two legs talking, and the recording of their conversation."""
+
+    async def create(self, name: str) -> str:
+        """A new mixing bridge; returns its id."""
+        ...
+
+    async def add_channels(self, bridge_id: str, channel_ids: Sequence[str]) -> None: ...
+
+    async def remove_channel(self, bridge_id: str, channel_id: str) -> None: ...
+
+    async def destroy(self, bridge_id: str) -> None:
+        """The PBX does not destroy an empty bridge by itself: whoever made it does."""
+        ...
+
+    async def list(self) -> list[BridgeInfo]: ...
+
+    async def record(self, bridge_id: str, name: str, *, fmt: str) -> None:
+        """Record the bridge's mix into the PBX's stored recordings as `name` (overwriting)."""
+        ...
+
+    async def stop_recording(self, name: str) -> None: ...
+
+    def watch(self, bridge_id: str, handler: Callable[[BridgeEvent], None]) -> None:
+        """Send the bridge's events to `handler` until unwatch()."""
+        ...
+
+    def unwatch(self, bridge_id: str) -> None: ...
+
+
+class StoredRecordings(Protocol):
+    """Recordings the PBX keeps after they finished, until the engine fetched them."""
+
+    async def fetch(self, name: str) -> bytes: ...
+
+    async def delete(self, name: str) -> None: ...
+
+    async def list(self) -> list[str]: ...
+
+
+class PbxAdmin(Protocol):
+    """Housekeeping on the PBX: reloading a module after its config changed, rotating a log,
+    reading which endpoints are reachable."""
+
+    async def reload_module(self, module: str) -> None: ...
+
+    async def rotate_log(self, channel: str) -> None: ...
+
+    async def online_endpoints(self, tech: str) -> set[str]:
+        """Names of the `tech` endpoints that are online (a registered phone, a reachable trunk)."""
+        ...

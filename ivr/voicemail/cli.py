@@ -107,6 +107,7 @@ def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
     """Transcribe what is pending now, in this process (the engine's job does it every minute)."""
     from ivr.factories import make_ari, make_clock
     from ivr.recordings.store import RecordingStore
+    from ivr.telephony.ari_resources import AriStoredRecordings
     from ivr.tickets.db import make_engine
     from ivr.tickets.store import SqlTicketStore
     from ivr.voicemail.service import VoicemailService
@@ -120,7 +121,7 @@ def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
         t = settings.transcription
         service = VoicemailService(
             store,
-            RecordingStore(db, ari, settings.voicemail_dir, store),
+            RecordingStore(db, AriStoredRecordings(ari), settings.voicemail_dir, store),
             VoskTranscriber(
                 t.model_path, workers=t.workers, deterministic=t.deterministic, overlay_root=settings.models_dir
             ),

@@ -10,6 +10,7 @@ from ivr.clock import ShiftedClock, SystemClock
 from ivr.factories import make_ari
 from ivr.privacy.asterisk_files import AsteriskDirs
 from ivr.privacy.jobs import PrivacyService
+from ivr.telephony.ari_resources import AriPbxAdmin
 from ivr.tickets.db import make_engine, upgrade
 from tests.harness.pbx import PbxPair
 
@@ -23,7 +24,7 @@ async def test_the_purge_rotates_the_asterisk_log_and_deletes_old_rotations(pbx:
     ari = make_ari(settings)
     db = make_engine(f"sqlite:///{tmp_path / 'nul.db'}")
     upgrade(db)
-    rotate = lambda: ari.request("PUT", "asterisk/logging/messages.log/rotate", {})  # noqa: E731
+    rotate = lambda: AriPbxAdmin(ari).rotate_log("messages.log")  # noqa: E731
     await ari.start()
     try:
         today = PrivacyService(db, settings.retention, SystemClock(), AsteriskDirs(logs=logs), rotate)

@@ -27,6 +27,7 @@ from ivr.acd.sync import OperatorSync
 from ivr.clock import SystemClock
 from ivr.telephony.ami import AmiMonitor, GuardedProtocol
 from ivr.telephony.ari import AriClient
+from ivr.telephony.ari_resources import AriPbxAdmin
 from ivr.telephony.ports import CallChannel
 from ivr.tickets.db import make_engine
 from ivr.tickets.store import SqlTicketStore
@@ -102,7 +103,7 @@ def make_desk(tmp: Path) -> Desk:
     OperatorSync(
         OperatorDirectory(SqlTicketStore(make_engine("sqlite://"))),  # never read: operators come from sync()
         distributor,
-        AriClient("http://127.0.0.1:1", "nul", "u", "p"),
+        AriPbxAdmin(AriClient("http://127.0.0.1:1", "nul", "u", "p")),
         monitor,
         tmp / "pjsip_operators.conf",
         ["alaw"],

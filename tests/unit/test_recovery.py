@@ -1,5 +1,5 @@
-"""Where a call found alive after an engine restart goes on from, by its ticket (no Asterisk:
-the decisions alone; tests/integration/test_faults.py runs them on real calls)."""
+"""Where a call found alive after an engine restart goes on from: the recovery planner's
+decisions, case by case (no Asterisk; tests/integration/test_faults.py runs them on real calls)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,22 @@ import pytest
 
 from ivr.callflows.facts import CallFacts
 from ivr.callflows.model import Flow, load_flow
-from ivr.callflows.recovery import Recovery
+from ivr.callflows.recovery_plan import (
+    LOST_ON_RESTART,
+    Action,
+    CallPlan,
+    RejoinTarget,
+    idle_bridges,
+    lost_tickets,
+    plan_call,
+)
+from ivr.callflows.session import Resume
+from ivr.telephony.ports import BridgeInfo
 from ivr.tickets.store import EventView, TicketView
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 2, 10, 9, 0, tzinfo=UTC)
+CALLER = "c-7"
 
 
 @pytest.fixture(scope="module")
@@ -25,70 +36,204 @@ def flow() -> Flow:
 
 
 def ticket(last_state: str, *events: tuple[str, dict[str, Any] | None], **columns: Any) -> TicketView:
-    fields = {f.name: None for f in dataclasses.fields(TicketView)}
-    fields.update(id=7, channel="phone", call_uid="c-7", started_at=T0, open=True, level=1, events=[])
+    fields: dict[str, Any] = {f.name: None for f in dataclasses.fields(TicketView)}
+    fields.update(id=7, channel="phone", call_uid=CALLER, started_at=T0, open=True, level=1)
     fields.update(last_state=last_state, **columns)
     fields["events"] = [EventView(T0, kind, detail) for kind, detail in events]
     return TicketView(**fields)
 
 
-def recovery(flow: Flow) -> Recovery:
-    return Recovery(None, None, None, flow, lambda _op, _t: None, None)  # type: ignore[arg-type]
+def bridge(*channels: str, name: str = f"call-{CALLER}") -> BridgeInfo:
+    return BridgeInfo("b-1", name, channels)
 
 
-def test_waiting_in_the_queue_keeps_its_admission(flow: Flow) -> None:
-    resume = recovery(flow)._where(ticket("queue:queue", queue_result="waiting"), "queue", "queue")
-    assert resume is not None and resume.node == "queue"
-    assert resume.facts == CallFacts(resumed=True, admitted=True)
+def resumed(node: str, **facts: Any) -> tuple[str, CallFacts]:
+    return node, CallFacts(resumed=True, **facts)
 
 
-def test_told_the_cap_was_reached_goes_on_to_voicemail_with_that_reason(flow: Flow) -> None:
-    resume = recovery(flow)._where(ticket("queue:queue", queue_result="cap"), "queue", "queue")
-    assert resume is not None and resume.node == "voicemail_busy"
-    assert resume.facts.voicemail_reason == "cap"
+RECORDING = ("recording_started", {"name": "q-7"})
+SPEAKING = ("voicemail_recording", {"name": "vm-7-a"})
+SAVED = ("voicemail_left", {"message": 12})
+NUMBER_GIVEN = ("callback_number", {"source": "caller_id"})
+
+# (case, ticket, bridge the caller is in, operator legs found, expected action, expected
+#  (node, facts) to resume at, bridge to leave first)
+CASES: list[
+    tuple[str, TicketView | None, BridgeInfo | None, set[str], Action, tuple[str, CallFacts] | None, str | None]
+] = [
+    ("no ticket: a new call", None, None, set(), Action.NEW_CALL, None, None),
+    ("ticket closed: hang up", ticket("ended", open=False), None, set(), Action.HANG_UP, None, None),
+    (
+        "waiting in the queue keeps its admission",
+        ticket("queue:queue", queue_result="waiting"),
+        None,
+        set(),
+        Action.RESUME,
+        resumed("queue", admitted=True),
+        None,
+    ),
+    (
+        "told the cap was reached goes on to voicemail with that reason",
+        ticket("queue:queue", queue_result="cap"),
+        None,
+        set(),
+        Action.RESUME,
+        resumed("voicemail_busy", voicemail_reason="cap"),
+        None,
+    ),
+    (
+        "the operator left during the outage: the survey, with them",
+        ticket("queue:queue", queue_result="answered", operator_id=3),
+        None,
+        set(),
+        Action.RESUME,
+        resumed("survey", operator_id=3),
+        None,
+    ),
+    (
+        "operator's leg gone, caller alone in the bridge: leaves it for the survey",
+        ticket("queue:queue", queue_result="answered", operator_id=3),
+        bridge(CALLER),
+        set(),
+        Action.RESUME,
+        resumed("survey", operator_id=3),
+        "b-1",
+    ),
+    (
+        "in the menu: the menu again",
+        ticket("menu:menu"),
+        None,
+        set(),
+        Action.RESUME,
+        resumed("menu"),
+        None,
+    ),
+    ("a node the flow no longer has: lost", ticket("menu:old_menu"), None, set(), Action.CLOSE_LOST, None, None),
+    ("never past the start: lost", ticket("started"), None, set(), Action.CLOSE_LOST, None, None),
+    ("hanging up already: lost", ticket("hangup:menu"), bridge(CALLER), set(), Action.CLOSE_LOST, None, "b-1"),
+    (
+        "a message being recorded is kept",
+        ticket("voicemail:voicemail_busy", SPEAKING),
+        None,
+        set(),
+        Action.RESUME,
+        resumed("voicemail_busy", resume_recording="vm-7-a"),
+        None,
+    ),
+    (
+        "a message saved is not recorded again; only the number is asked",
+        ticket("voicemail:voicemail_busy", SPEAKING, SAVED),
+        None,
+        set(),
+        Action.RESUME,
+        resumed("voicemail_busy", resume_message=12),
+        None,
+    ),
+    (
+        "a message saved with its number: the node starts afresh",
+        ticket("voicemail:voicemail_busy", SPEAKING, SAVED, NUMBER_GIVEN),
+        None,
+        set(),
+        Action.RESUME,
+        resumed("voicemail_busy"),
+        None,
+    ),
+    (
+        "in the voicemail after the cap the reason is read back from the queue result",
+        ticket("voicemail:voicemail_busy", SPEAKING, queue_result="cap"),
+        None,
+        set(),
+        Action.RESUME,
+        resumed("voicemail_busy", voicemail_reason="cap", resume_recording="vm-7-a"),
+        None,
+    ),
+    (
+        "the closed line's voicemail keeps the node's own reason",
+        ticket("voicemail:voicemail_closed", line_state="outside_hours"),
+        None,
+        set(),
+        Action.RESUME,
+        resumed("voicemail_closed"),
+        None,
+    ),
+    (
+        "in the survey: with the operator who answered",
+        ticket("survey:survey", operator_id=3),
+        None,
+        set(),
+        Action.RESUME,
+        resumed("survey", operator_id=3),
+        None,
+    ),
+]
 
 
-def test_operator_gone_during_the_outage_leads_to_the_survey(flow: Flow) -> None:
-    resume = recovery(flow)._where(ticket("queue:queue", queue_result="answered", operator_id=3), "queue", "queue")
-    assert resume is not None and resume.node == "survey" and resume.facts.operator_id == 3
+@pytest.mark.parametrize(
+    ("ticket_", "bridge_", "legs", "action", "where", "leave"),
+    [case[1:] for case in CASES],
+    ids=[case[0] for case in CASES],
+)
+def test_what_happens_to_a_call_found_after_a_restart(
+    flow: Flow,
+    ticket_: TicketView | None,
+    bridge_: BridgeInfo | None,
+    legs: set[str],
+    action: Action,
+    where: tuple[str, CallFacts] | None,
+    leave: str | None,
+) -> None:
+    plan = plan_call(flow, CALLER, ticket_, bridge_, legs)
+    assert plan.action is action
+    assert plan.leave_bridge == leave
+    assert plan.rejoin is None
+    if where is None:
+        assert plan.resume is None
+        assert plan.reason == (LOST_ON_RESTART if action is Action.CLOSE_LOST else None)
+    else:
+        assert plan.resume is not None and (plan.resume.node, plan.resume.facts) == where
 
 
-def test_a_message_being_recorded_is_kept_and_one_saved_is_not_recorded_again(flow: Flow) -> None:
-    rec = recovery(flow)
-    speaking = ticket("voicemail:voicemail_busy", ("voicemail_recording", {"name": "vm-7-a"}))
-    resume = rec._where(speaking, "voicemail", "voicemail_busy")
-    assert resume is not None and resume.facts.resume_recording == "vm-7-a"
-    saved = ticket(
-        "voicemail:voicemail_busy",
-        ("voicemail_recording", {"name": "vm-7-a"}),
-        ("voicemail_left", {"message": 12}),
+def test_still_talking_goes_on_in_the_same_bridge_with_the_recording_it_was_making(flow: Flow) -> None:
+    talking = ticket("queue:queue", RECORDING, queue_result="answered", operator_id=3)
+    plan = plan_call(flow, CALLER, talking, bridge(CALLER, "op-1"), {"op-1", "op-2"})
+    assert plan.action is Action.REJOIN
+    assert plan.rejoin == RejoinTarget("b-1", ("op-1",), 3, "q-7")
+    # if the operator cannot be taken back, the caller leaves the bridge for the survey
+    assert plan.otherwise == CallPlan(
+        Action.RESUME, resume=Resume(talking, "survey", CallFacts(resumed=True, operator_id=3)), leave_bridge="b-1"
     )
-    resume = rec._where(saved, "voicemail", "voicemail_busy")
-    assert resume is not None and resume.facts.resume_message == 12 and resume.facts.resume_recording is None
-    done = ticket(
-        "voicemail:voicemail_busy",
-        ("voicemail_recording", {"name": "vm-7-a"}),
-        ("voicemail_left", {"message": 12}),
-        ("callback_number", {"source": "caller_id"}),
+    kept = ticket("queue:queue", RECORDING, ("recording_kept", {"name": "q-7"}), queue_result="answered", operator_id=3)
+    rejoin = plan_call(flow, CALLER, kept, bridge(CALLER, "op-1"), {"op-1"}).rejoin
+    assert rejoin is not None and rejoin.recording is None
+
+
+@pytest.mark.parametrize(
+    ("case", "talking", "legs"),
+    [
+        ("no operator on the ticket", ticket("queue:queue", queue_result="answered"), {"op-1"}),
+        ("not in the queue node", ticket("survey:survey", operator_id=3), {"op-1"}),
+        ("the bridge holds no operator leg of ours", ticket("queue:queue", operator_id=3), set()),
+    ],
+)
+def test_no_conversation_to_go_on_with(flow: Flow, case: str, talking: TicketView, legs: set[str]) -> None:
+    assert plan_call(flow, CALLER, talking, bridge(CALLER, "op-1"), legs).action is not Action.REJOIN, case
+
+
+def test_leftover_bridges_are_ours_with_fewer_than_two_channels_and_none_served_here() -> None:
+    found = [
+        BridgeInfo("b-empty", "call-a", ()),
+        BridgeInfo("b-alone", "call-b", ("c-2",)),
+        BridgeInfo("b-served", "call-c", ("c-3",)),
+        BridgeInfo("b-talking", "call-d", ("c-4", "op-4")),
+        BridgeInfo("b-other", "conference", ()),
+    ]
+    assert idle_bridges(found, {"c-3"}) == ["b-empty", "b-alone"]
+
+
+def test_open_tickets_of_calls_neither_alive_nor_served_are_lost() -> None:
+    gone, alive, served = (
+        ticket("menu:menu", call_uid="c-1"),
+        ticket("menu:menu", call_uid="c-2"),
+        ticket("menu:menu", call_uid="c-3"),
     )
-    resume = rec._where(done, "voicemail", "voicemail_busy")
-    assert resume is not None and resume.facts.resume_message is None
-
-
-def test_in_the_menu_the_menu_is_offered_again(flow: Flow) -> None:
-    resume = recovery(flow)._where(ticket("menu:menu"), "menu", "menu")
-    assert resume is not None and resume.node == "menu"
-
-
-def test_a_state_the_flow_no_longer_has_is_not_resumed(flow: Flow) -> None:
-    assert recovery(flow)._where(ticket("menu:old_menu"), "menu", "old_menu") is None
-    assert recovery(flow)._where(ticket("started"), "started", "") is None
-
-
-def test_in_the_voicemail_after_the_cap_the_reason_is_read_back_from_the_queue_result(flow: Flow) -> None:
-    speaking = ticket("voicemail:voicemail_busy", ("voicemail_recording", {"name": "vm-7-a"}), queue_result="cap")
-    resume = recovery(flow)._where(speaking, "voicemail", "voicemail_busy")
-    assert resume is not None and resume.facts.voicemail_reason == "cap"
-    closed = ticket("voicemail:voicemail_closed", line_state="outside_hours")
-    resume = recovery(flow)._where(closed, "voicemail", "voicemail_closed")
-    assert resume is not None and resume.facts.voicemail_reason is None  # the node's own reason
+    assert lost_tickets([gone, alive, served], live={"c-2"}, serving={"c-3"}) == [gone]

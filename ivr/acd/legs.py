@@ -1,0 +1,121 @@
+"""Operator legs and conversations: ringing an operator, connecting them to the caller in a
+bridge, recording the conversation when the caller agreed to it. The PBX is reached through
+the telephony ports (Dialer, Bridges, Channels), never directly."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from ivr.acd.offers import OfferFailed
+from ivr.telephony.errors import AriError, CallerHungUp, DialFailed
+from ivr.telephony.ports import BridgeEvent, Bridges, CallChannel, Channels, Dialer
+
+log = logging.getLogger(__name__)
+
+
+class OperatorDialer:
+    """The distributor's Offerer on a Dialer: a leg that is not answered is an OfferFailed."""
+
+    def __init__(self, dialer: Dialer) -> None:
+        self.dialer = dialer
+
+    async def dial(
+        self, endpoint: str, *, caller_id: str | None, timeout: float, cancelled: asyncio.Event
+    ) -> CallChannel:
+        try:
+            return await self.dialer.dial(endpoint, caller_id=caller_id, timeout=timeout, cancelled=cancelled)
+        except DialFailed as exc:
+            raise OfferFailed(exc.cause) from None
+
+
+@dataclass(frozen=True)
+class Conversation:
+    ended_by: str  # "caller" or "operator"
+    recording: str | None  # stored recording name in the PBX, if one was made
+
+
+class BridgedConversations:
+    def __init__(self, bridges: Bridges, channels: Channels, *, record_format: str = "wav") -> None:
+        self.bridges = bridges
+        self.channels = channels
+        self.record_format = record_format
+
+    async def _gone_leg(self, caller: CallChannel, operator: CallChannel) -> str | None:
+        """Which leg no longer exists ("caller" first), asking the PBX; None if both do."""
+        for who, leg in (("caller", caller), ("operator", operator)):
+            if leg.hung_up or not await self.channels.exists(leg.id):
+                return who
+        return None
+
+    async def converse(
+        self, caller: CallChannel, operator: CallChannel, *, record_as: str | None, bridge_id: str | None = None
+    ) -> Conversation:
+        """Connect the two legs until one hangs up; record when asked to. With `bridge_id`, the
+        two are already talking in that bridge (a conversation picked up after a restart)."""
+        rejoined = bridge_id is not None
+        if bridge_id is None:
+            bridge_id = await self.bridges.create(f"call-{caller.id}"[:60])
+        recorded = asyncio.get_running_loop().create_future()
+        caller_left: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def on_bridge(event: BridgeEvent) -> None:
+            if event.kind in ("recording_finished", "recording_failed"):
+                _settle(recorded, event)
+            elif event.kind == "channel_left" and event.channel_id == caller.id:
+                _settle(caller_left)
+
+        self.bridges.watch(bridge_id, on_bridge)
+        recording: str | None = None
+        try:
+            if not rejoined:
+                try:
+                    await self.bridges.add_channels(bridge_id, [caller.id, operator.id])
+                except AriError:
+                    gone = await self._gone_leg(caller, operator)
+                    if gone is None:
+                        raise
+                    return Conversation(gone, None)  # one of them hung up as they were being joined
+            if record_as is not None and rejoined:
+                recording = record_as  # started before the restart; still running on the bridge
+            elif record_as is not None:
+                try:
+                    await self.bridges.record(bridge_id, record_as, fmt=self.record_format)
+                    recording = record_as
+                except AriError as exc:
+                    log.error("call %s: recording could not start: %s", caller.id, exc)
+            caller_gone = asyncio.ensure_future(caller.wait_gone())
+            operator_gone = asyncio.ensure_future(operator.wait_gone())
+            legs: list[asyncio.Future[None]] = [caller_gone, operator_gone]
+            done, _ = await asyncio.wait(legs, return_when=asyncio.FIRST_COMPLETED)
+            ended_by = "caller" if caller_gone in done else "operator"
+            for task in (caller_gone, operator_gone):
+                task.cancel()
+            if recording is not None:
+                with contextlib.suppress(AriError):
+                    await self.bridges.stop_recording(recording)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(recorded, 5)
+            return Conversation(ended_by, recording)
+        finally:
+            try:
+                with contextlib.suppress(AriError):
+                    await self.bridges.destroy(bridge_id)
+                # The DELETE is often answered before the caller's ChannelLeftBridge (3 of 5 in the
+                # survey test); a prompt started while the caller is still leaving can be lost,
+                # never finishing: the survey waits for the caller to be out first.
+                if not caller.hung_up:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(asyncio.shield(caller_left), 2.0)
+            finally:
+                self.bridges.unwatch(bridge_id)
+            with contextlib.suppress(CallerHungUp, AriError):
+                await operator.hangup()
+
+
+def _settle(fut: asyncio.Future[Any], value: Any = None) -> None:
+    if not fut.done():
+        fut.set_result(value)
