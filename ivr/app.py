@@ -111,8 +111,8 @@ class Engine:
     _api: web.AppRunner | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        self.dispatcher = CallDispatcher(self._new_session)
-        self.telephony.on_call = self.dispatcher.on_call
+        self.dispatcher = CallDispatcher(self._new_session, tasks=self.tasks)
+        self.telephony.on_call.subscribe(self.dispatcher.on_call)
         self.recovery = Recovery(
             AriChannels(self.ari),
             AriBridges(self.ari),
@@ -121,8 +121,9 @@ class Engine:
             self.flow,
             self._claim_operator,
             self.clock,
+            tasks=self.tasks,
         )
-        self.telephony.on_adopt = self.recovery.adopt
+        self.telephony.on_adopt.subscribe(self.recovery.adopt)
 
     def _claim_operator(self, operator_id: int, ticket_id: int) -> str | None:
         """The operator of a conversation that outlived a restart is busy with it again."""
@@ -197,11 +198,11 @@ class Engine:
         jobs.unregister("sla")
         jobs.unregister("privacy")
         jobs.unregister("stats")
+        await self.tasks.stop()  # offers, callbacks, voicemail processing: while ARI and the store are still up
         self.voicemail.transcriber.close()
         await self.operator_sync.stop()
         await self.telephony.stop()
         await self.ami.stop()
-        await self.tasks.stop()
         await self.store.stop()
 
     async def sla_check(self) -> Flagged:
@@ -237,7 +238,8 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
         upgrade(db)
     prompts = make_prompts(settings)
     flow = load_main_flow(settings, prompts)
-    ari, ami = make_ari(settings), make_ami(settings)
+    tasks = TaskSupervisor("engine")  # every background task of the parts built here
+    ari, ami = make_ari(settings, tasks), make_ami(settings)
     calendar = make_calendar(settings)
     clock = clock or make_clock(settings)
     outbox = Outbox(settings.outbox_path) if settings.database.outbox else None
@@ -255,7 +257,6 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
     offerer = DialGuard(  # an operator's home number passes the allow-list, and is audited
         make_offerer(settings, ari), settings.dialout, store_audit(store, clock.now), "queue"
     )
-    tasks = TaskSupervisor("engine")
     distributor = Distributor(offerer, settings.queue, clock, persist_presence, ticket_event, tasks=tasks)
     pbx_admin, stored = AriPbxAdmin(ari), AriStoredRecordings(ari)
     recordings = RecordingStore(db, stored, settings.paths.data_dir / "recordings", store)
@@ -264,7 +265,12 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
         t.model_path, workers=t.workers, deterministic=t.deterministic, overlay_root=settings.models_dir
     )
     voicemail = VoicemailService(
-        store, RecordingStore(db, stored, settings.voicemail_dir, store), transcriber, settings.voicemail, clock
+        store,
+        RecordingStore(db, stored, settings.voicemail_dir, store),
+        transcriber,
+        settings.voicemail,
+        clock,
+        tasks=tasks,
     )
     campaigns = RuntimeCampaigns(db)
     handlers: dict[str, NodeHandler] = {

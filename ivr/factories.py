@@ -25,7 +25,7 @@ from ivr.hours.closures import RuntimeClosures
 from ivr.prompts.library import PromptCatalog, PromptLibrary
 from ivr.recordings.campaigns import RuntimeCampaigns
 from ivr.settings import Settings
-from ivr.tasks import TaskSupervisor
+from ivr.tasks import DEFAULT, TaskSupervisor
 from ivr.telephony.ami import AmiMonitor
 from ivr.telephony.ari import AriClient
 from ivr.telephony.ari_dialer import AriDialer
@@ -82,7 +82,7 @@ def load_main_flow(settings: Settings, prompts: PromptLibrary) -> Flow:
     return flow
 
 
-def make_ari(settings: Settings) -> AriClient:
+def make_ari(settings: Settings, tasks: TaskSupervisor = DEFAULT) -> AriClient:
     a = settings.asterisk
     assert a.ari.password is not None
     return AriClient(
@@ -94,6 +94,7 @@ def make_ari(settings: Settings) -> AriClient:
         request_timeout_s=a.ari.request_timeout_s,
         reconnect_max_s=a.ari.reconnect_max_s,
         retry_window_s=a.ari.retry_window_s,
+        tasks=tasks,
     )
 
 

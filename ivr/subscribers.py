@@ -14,12 +14,12 @@ P = ParamSpec("P")
 
 class Subscribers(Generic[P]):
     def __init__(self) -> None:
-        self._callbacks: list[Callable[P, object]] = []
+        self._callbacks: list[Callable[P, None]] = []
 
-    def subscribe(self, callback: Callable[P, object]) -> None:
+    def subscribe(self, callback: Callable[P, None]) -> None:
         self._callbacks.append(callback)
 
-    def unsubscribe(self, callback: Callable[P, object]) -> None:
+    def unsubscribe(self, callback: Callable[P, None]) -> None:
         self._callbacks.remove(callback)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> None:

@@ -55,8 +55,3 @@ class TaskSupervisor:
 # Tasks of parts built outside an engine (the lab carrier, one-off commands); the engine passes
 # its own supervisor to what it builds.
 DEFAULT = TaskSupervisor("default")
-
-
-def spawn(coro: Coroutine[Any, Any, Any], name: str | None = None) -> asyncio.Task[Any]:
-    """Start `coro` under the default supervisor (parts that belong to no engine)."""
-    return DEFAULT.spawn(coro, name)

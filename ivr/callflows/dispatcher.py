@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 
 from ivr.callflows.session import CallSession, Resume
-from ivr.tasks import spawn
+from ivr.tasks import DEFAULT, TaskSupervisor
 from ivr.telephony.ports import CallChannel
 
 log = logging.getLogger(__name__)
@@ -16,8 +16,9 @@ SessionFactory = Callable[[CallChannel, Resume | None], CallSession]
 
 
 class CallDispatcher:
-    def __init__(self, new_session: SessionFactory) -> None:
+    def __init__(self, new_session: SessionFactory, *, tasks: TaskSupervisor = DEFAULT) -> None:
         self._new_session = new_session
+        self._background = tasks  # hangups of calls refused at the door
         self.sessions: dict[str, CallSession] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self.accepting = True
@@ -27,10 +28,10 @@ class CallDispatcher:
         kind = args[0] if args else "inbound"
         if kind != "inbound":
             log.warning("channel %s entered the app as %r, which nothing handles; hanging up", channel.id, kind)
-            spawn(channel.hangup())
+            self._background.spawn(channel.hangup())
             return
         if not self.accepting:
-            spawn(channel.hangup("congestion"))
+            self._background.spawn(channel.hangup("congestion"))
             return
         self._start(channel, None)
 

@@ -24,7 +24,7 @@ from ivr.callflows.model import Flow
 from ivr.callflows.recovery_plan import LOST_WHILE_DOWN, Action, CallPlan, idle_bridges, lost_tickets, plan_call
 from ivr.callflows.session import Resume
 from ivr.clock import Clock
-from ivr.tasks import spawn
+from ivr.tasks import DEFAULT, TaskSupervisor
 from ivr.telephony.errors import AriError, AriUnavailable, CallerHungUp
 from ivr.telephony.ports import BridgeInfo, Bridges, CallChannel, Channels
 from ivr.tickets.models import CallOutcome
@@ -64,7 +64,10 @@ class Recovery:
         flow: Flow,
         claim_operator: Callable[[int, int], str | None],
         clock: Clock,
+        *,
+        tasks: TaskSupervisor = DEFAULT,
     ) -> None:
+        self.tasks = tasks
         self.channels = channels
         self.bridges = bridges
         self.store = store
@@ -82,7 +85,7 @@ class Recovery:
         if not self.ready:
             self._held.append((channel, args))
             return
-        spawn(self._adopt_all([(channel, args)]), name=f"adopt-{channel.id}")
+        self.tasks.spawn(self._adopt_all([(channel, args)]), name=f"adopt-{channel.id}")
 
     async def run(self) -> RecoveryReport:
         """Pick up what was found while starting, then close the tickets of calls that are gone."""

@@ -20,7 +20,6 @@ from typing import Any
 
 from ivr.asterisk.instance import AsteriskInstance, Ports
 from ivr.asterisk.root import AsteriskRoot
-from ivr.tasks import spawn
 from ivr.telephony.ari import AriClient, Event
 from ivr.telephony.ari_channel import AriChannel
 from ivr.telephony.errors import CallerHungUp
@@ -54,7 +53,7 @@ class LabCarrier:
             heartbeat_s=5,
             request_timeout_s=10,
         )
-        self.client.on_start = self._on_start
+        self.client.on_start.subscribe(self._on_start)
         self._pending: dict[str, asyncio.Future[AriChannel]] = {}
         self.phones: asyncio.Queue[LabPhoneCall] = asyncio.Queue()
         self._phone_rules: dict[str, dict[str, Any]] = {}
@@ -153,7 +152,7 @@ class LabCarrier:
             self.phones.put_nowait(LabPhoneCall(self, AriChannel(self.client, data), args[1]))
             return
         log.warning("lab: unexpected channel %s with args %s; hanging up", data.get("id"), args)
-        spawn(self.client.delete(f"channels/{data.get('id')}"))
+        self.client.tasks.spawn(self.client.delete(f"channels/{data.get('id')}"))
 
 
 class CallNotAnswered(Exception):

@@ -14,19 +14,19 @@ import contextlib
 import json
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 
-from ivr.tasks import spawn
+from ivr.subscribers import Subscribers
+from ivr.tasks import DEFAULT, TaskSupervisor
 from ivr.telephony.errors import AriError, AriUnavailable, NotFound
 
 log = logging.getLogger(__name__)
 
 Event = dict[str, Any]
 EventHandler = Callable[[Event], None]
-StartHandler = Callable[[Event], Awaitable[None] | None]
 
 
 class AriClient:
@@ -41,6 +41,7 @@ class AriClient:
         request_timeout_s: float = 5.0,
         reconnect_max_s: float = 3.0,
         retry_window_s: float = 8.0,
+        tasks: TaskSupervisor = DEFAULT,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.app = app
@@ -54,7 +55,8 @@ class AriClient:
         self._reader: asyncio.Task[None] | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._routes: dict[str, EventHandler] = {}
-        self.on_start: StartHandler | None = None
+        self.tasks = tasks  # background work of the client and its channels
+        self.on_start: Subscribers[[Event]] = Subscribers()  # a channel entered the app
         self.on_orphan: Callable[[Event], None] | None = None
         self.on_event: Callable[[Event], None] | None = None
         self.connected = asyncio.Event()
@@ -80,7 +82,7 @@ class AriClient:
         afresh so the next request does not fail on a stale keep-alive connection."""
         old, self._session = self._session, self._new_session()
         if old is not None:
-            spawn(_close_later(old), name="ari-old-session")
+            self.tasks.spawn(_close_later(old), name="ari-old-session")
 
     async def wait_connected(self, timeout: float) -> None:
         try:
@@ -194,10 +196,8 @@ class AriClient:
                     log.exception("handler for %s failed on %s", key, kind)
         if delivered:
             return
-        if kind == "StasisStart" and self.on_start is not None:
-            result = self.on_start(event)
-            if asyncio.iscoroutine(result):
-                spawn(result)
+        if kind == "StasisStart" and self.on_start:
+            self.on_start(event)
         elif self.on_orphan is not None and kind not in _QUIET:
             self.on_orphan(event)
 

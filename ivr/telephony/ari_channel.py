@@ -15,7 +15,6 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
-from ivr.tasks import spawn
 from ivr.telephony.ari import AriClient, Event
 from ivr.telephony.errors import AriError, CallerHungUp, CallLost, NotFound
 from ivr.telephony.ports import CallerInfo, RecordingResult
@@ -94,7 +93,7 @@ class AriChannel:
             lost = event.get("synthetic") is True or soft
             self._mark_gone(event.get("cause"), lost=lost)
         elif kind == "Resynced":
-            spawn(self._after_resync())
+            self._client.tasks.spawn(self._after_resync())
         for listener in list(self.listeners):
             listener(event)
 
@@ -206,7 +205,8 @@ class AriChannel:
                     return False
         except asyncio.CancelledError:
             if not self._gone.is_set():
-                spawn(self._stop_playback(playback_id, finished, check=False), name=f"stop-{playback_id}")
+                stopping = self._stop_playback(playback_id, finished, check=False)
+                self._client.tasks.spawn(stopping, name=f"stop-{playback_id}")
             raise
 
     async def _stop_playback(self, playback_id: str, finished: asyncio.Future[Event], *, check: bool = True) -> None:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
-from ivr.tasks import spawn
+from ivr.subscribers import Subscribers
 from ivr.telephony.ari import AriClient, Event
 from ivr.telephony.ari_channel import AriChannel
 from ivr.telephony.ari_resources import AriChannels
-from ivr.telephony.ports import AdoptHandler, CallHandler
+from ivr.telephony.ports import CallChannel
 
 log = logging.getLogger(__name__)
 
@@ -18,11 +17,11 @@ class AriTelephony:
     def __init__(self, client: AriClient, *, language: str = "it") -> None:
         self.client = client
         self.language = language
-        self.on_call: CallHandler | None = None
+        self.on_call: Subscribers[[CallChannel, list[str]]] = Subscribers()
         # Channels found already in the app when the event socket (re)connects: calls that
         # outlived a previous run of the engine, or arrived while the socket was down.
-        self.on_adopt: AdoptHandler | None = None
-        client.on_start = self._on_start
+        self.on_adopt: Subscribers[[CallChannel, list[str]]] = Subscribers()
+        client.on_start.subscribe(self._on_start)
 
     async def start(self) -> None:
         await self.client.start()
@@ -41,13 +40,11 @@ class AriTelephony:
         raw = event.get("args")
         args = [str(a) for a in raw] if isinstance(raw, list) else []
         channel = AriChannel(self.client, data, language=self.language)
-        if event.get("synthetic") is True and self.on_adopt is not None:
+        if event.get("synthetic") is True and self.on_adopt:
             self.on_adopt(channel, args)
             return
-        if self.on_call is None:
+        if not self.on_call:
             log.warning("call %s arrived before the engine was ready; hanging up", channel.id)
-            spawn(channel.hangup("congestion"))
+            self.client.tasks.spawn(channel.hangup("congestion"))
             return
-        result = self.on_call(channel, args)
-        if asyncio.iscoroutine(result):
-            spawn(result)
+        self.on_call(channel, args)

@@ -8,9 +8,11 @@ is gone.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from ivr.subscribers import Subscribers
 
 
 @dataclass(frozen=True)
@@ -91,17 +93,13 @@ class CallChannel(Protocol):
     async def stop_moh(self) -> None: ...
 
 
-CallHandler = Callable[[CallChannel, list[str]], Awaitable[None] | None]
-AdoptHandler = Callable[[CallChannel, list[str]], None]
-
-
 class Telephony(Protocol):
     """The PBX as the engine uses it: inbound calls come in through `on_call`; calls found
     already in the app when the event socket (re)connects (they outlived a previous run of the
     engine, or arrived while the socket was down) through `on_adopt`."""
 
-    on_call: CallHandler | None
-    on_adopt: AdoptHandler | None
+    on_call: Subscribers[[CallChannel, list[str]]]
+    on_adopt: Subscribers[[CallChannel, list[str]]]
 
     async def start(self) -> None: ...
 

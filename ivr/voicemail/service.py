@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from ivr.audio import duration_s, voiced_seconds, web_copy
 from ivr.clock import Clock
 from ivr.recordings.store import RecordingStore
-from ivr.tasks import spawn
+from ivr.tasks import DEFAULT, TaskSupervisor
 from ivr.telephony.errors import AriError, AriUnavailable
 from ivr.tickets.commands import command
 from ivr.tickets.models import Recording, Voicemail
@@ -44,7 +44,10 @@ class VoicemailService:
         transcriber: VoskTranscriber,
         settings: VoicemailSettings,
         clock: Clock,
+        *,
+        tasks: TaskSupervisor = DEFAULT,
     ) -> None:
+        self.tasks = tasks  # transcriptions started as messages are saved
         self.store = store
         self.recordings = recordings
         self.transcriber = transcriber
@@ -70,7 +73,7 @@ class VoicemailService:
         if message_id < 0:  # saved in the outbox while the database is away: the retry job takes it
             log.info("voicemail %d waits for the database; transcription later", message_id)
             return
-        spawn(self.process(message_id), name=f"voicemail-{message_id}")
+        self.tasks.spawn(self.process(message_id), name=f"voicemail-{message_id}")
 
     async def process(self, message_id: int) -> str:
         """Make sure the audio is ours, then transcribe; returns the transcript status."""

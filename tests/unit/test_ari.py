@@ -43,7 +43,7 @@ def test_events_reach_the_routed_handler_only() -> None:
     seen: list[str] = []
     starts: list[str] = []
     client.route("channel:c1", lambda e: seen.append(e["type"]))
-    client.on_start = lambda e: starts.append(e["channel"]["id"])
+    client.on_start.subscribe(lambda e: starts.append(e["channel"]["id"]))
     client.dispatch({"type": "ChannelDtmfReceived", "channel": {"id": "c1"}, "digit": "5"})
     client.dispatch({"type": "PlaybackFinished", "playback": {"id": "p", "target_uri": "channel:c1"}})
     client.dispatch({"type": "ChannelDtmfReceived", "channel": {"id": "other"}, "digit": "5"})
@@ -133,7 +133,7 @@ async def test_resync_ends_vanished_channels_and_adopts_unseen_ones() -> None:
     alive = AriChannel(client, channel_json("alive"))
     vanished = AriChannel(client, channel_json("vanished"))
     adopted: list[tuple[str, list[str]]] = []
-    client.on_start = lambda e: adopted.append((e["channel"]["id"], e["args"]))
+    client.on_start.subscribe(lambda e: adopted.append((e["channel"]["id"], e["args"])))
     client.answers[("GET", "channels")] = [
         channel_json("alive", dialplan={"app_name": "Stasis", "app_data": "nul,inbound"}),
         channel_json("new", dialplan={"app_name": "Stasis", "app_data": "nul,inbound"}),

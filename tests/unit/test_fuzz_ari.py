@@ -101,7 +101,7 @@ def make_line() -> Line:
     c1 = AriChannel(client, {"id": "c1", "caller": {"number": "3331234567", "name": ""}, "dialplan": {}})
     c2 = AriChannel(client, {"id": "c2"})
     line = Line(client, c1, c2, c1._expect("playback:p1"), c1._expect("recording:r1"))
-    telephony.on_call = lambda channel, args: line.calls.append(channel)
+    telephony.on_call.subscribe(lambda channel, args: line.calls.append(channel))
     client.on_orphan = line.orphans.append
     client.on_event = lambda event: None
     return line

@@ -101,7 +101,7 @@ async def _listens(lab: ConsoleLab, kind: str, object_id: int) -> list[AuditEntr
         query = select(AuditEntry).where(AuditEntry.object_kind == kind, AuditEntry.object_id == str(object_id))
         return [e for e in session.scalars(query) if e.action.endswith(("_listen", "_download"))]
 
-    return await lab.engine.store.run_read(read)
+    return await lab.deps.store.run_read(read)
 
 
 RANGES = [
@@ -147,7 +147,7 @@ async def test_listens_are_audited_per_user_object_and_window(tmp_path: Path) ->
             session.flush()
             return int(row.id)
 
-        recording = await lab.engine.store.run_write(add)
+        recording = await lab.deps.store.run_write(add)
         sara, ada = await lab.login("sara"), await lab.login("ada")
         url = f"/console/recordings/{recording}/audio"
         assert (await sara.get(url, headers={"Range": "bytes=-500"})).status == 206
