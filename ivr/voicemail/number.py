@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from ivr.callflows.facts import CallbackNumber
-from ivr.callflows.keys import collect, one_key
+from ivr.callflows.keys import collect, one_key, settle
 from ivr.callflows.session import CallContext
 from ivr.dialout import DialoutSettings, NumberRefused, check
 from ivr.tickets import events
@@ -86,6 +86,7 @@ async def _typed(ctx: CallContext, settings: VoicemailSettings, dialout: Dialout
     if why is not None:
         await ctx.event(events.callback_number_invalid(entry, why))
         await ctx.say("vm_callback_invalid")
+        await settle(ctx.channel)  # the rest of a burst of keys is not the next number typed
         return None
     return (typed or "").strip()
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +17,11 @@ from ivr.cli import main
 from ivr.console.models import AuditEntry
 from ivr.dialout import DialGuard, DialoutSettings, NumberRefused, check
 from ivr.telephony.ports import CallChannel
-from ivr.tickets.store import NewCall, SqlTicketStore
+from ivr.tickets.store import SqlTicketStore
 from ivr.voicemail import messages
-from ivr.voicemail.config import VoicemailSettings
-from ivr.voicemail.number import ask_callback_number
 from tests.console_support import ConsoleLab, console_lab
-from tests.fakes import FakeChannel, Script
+from tests.fakes import FakeChannel
 from tests.unit.cli_logging import keep_logging
-from tests.unit.test_voicemail_logic import context
 
 __all__ = ["keep_logging"]
 POLICY = DialoutSettings()
@@ -182,27 +178,3 @@ async def test_a_refused_outside_number_is_never_rung(sqlite_store: SqlTicketSto
     await guard.dial("PJSIP/+393471234567@carrier", caller_id=None, timeout=5, cancelled=asyncio.Event())
     assert phones.dialled == ["PJSIP/op-anna", "PJSIP/3471234567@carrier"]
     assert audited == [("dial_refused", "899123456"), ("dial_out", "3471234567")]
-
-
-FAST = VoicemailSettings(key_timeout_s=0.05)
-
-
-@pytest.mark.parametrize(
-    ("caller", "keys", "expected"),
-    [
-        # a premium caller id is not offered back: the caller is asked to type a number at once
-        ("899123456", {0: "3471112222#", 1: "1"}, ("3471112222", "typed")),
-        # a premium number typed is refused, said so, and asked again
-        (None, {0: "899123456#", 1: "1", 2: "3471112222#", 3: "1"}, ("3471112222", "typed")),
-        # never a dialable one: the message is kept without a number to call
-        (None, {0: "899123456#", 1: "1", 2: "00441234567#", 4: "144144144#"}, (None, "none")),
-    ],
-)
-async def test_voicemail_asks_again_for_a_number_that_cannot_be_called(
-    sqlite_store: SqlTicketStore, caller: str | None, keys: dict[int, str], expected: tuple[str | None, str]
-) -> None:
-    channel = FakeChannel(number=caller, script=Script(keys_after_play=keys))
-    ctx = context(channel, sqlite_store)
-    ctx.ticket_id = await sqlite_store.open_call(NewCall("c", datetime.now(UTC), caller, None, "800000039"))
-    result = await ask_callback_number(ctx, FAST)
-    assert (result.number, result.source) == expected

@@ -55,6 +55,12 @@ def context(channel: FakeChannel, store: SqlTicketStore) -> CallContext:
         (None, {0: "3471112222#", 1: "1"}, ("3471112222", "typed")),
         ("asterisk", {0: "12#", 2: "3471112222#", 3: "1"}, ("3471112222", "typed")),  # too short, then right
         (None, {}, (None, "none")),
+        # a premium caller id is not offered back: the caller is asked to type a number at once
+        ("899123456", {0: "3471112222#", 1: "1"}, ("3471112222", "typed")),
+        # a premium number typed is refused, said so, and asked again
+        (None, {0: "899123456#", 1: "1", 2: "3471112222#", 3: "1"}, ("3471112222", "typed")),
+        # never a dialable one: the message is kept without a number to call
+        (None, {0: "899123456#", 1: "1", 2: "00441234567#", 4: "144144144#"}, (None, "none")),
     ],
 )
 async def test_callback_number_dialogue(
