@@ -39,17 +39,26 @@ class TaskSupervisor:
         if exc is not None:
             log.error("background task %s failed: %r", task.get_name(), exc, exc_info=exc)
 
-    async def stop(self, grace_s: float = 2.0) -> None:
-        """Give running tasks `grace_s` to end, cancel the rest, and wait until all have ended."""
-        pending = {t for t in self._running if t is not asyncio.current_task()}
-        if pending and grace_s > 0:
-            _done, pending = await asyncio.wait(pending, timeout=grace_s)
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
-        if self._running:  # spawned while stopping: end those too
-            await self.stop(0)
+    async def stop(self, grace_s: float = 2.0, cancel_wait_s: float = 5.0) -> None:
+        """Give running tasks `grace_s` to end, cancel the rest, and wait up to `cancel_wait_s`
+        for them. A task that ignores its cancellation is logged with where it is stuck and left
+        behind: a shutdown must end, or a restart would hang on one bad task."""
+        for _round in range(3):  # tasks spawned while stopping get their own, shorter round
+            pending = {t for t in self._running if t is not asyncio.current_task()}
+            if not pending:
+                return
+            if grace_s > 0:
+                _done, pending = await asyncio.wait(pending, timeout=grace_s)
+            for task in pending:
+                task.cancel()
+            if pending:
+                _done, stuck = await asyncio.wait(pending, timeout=cancel_wait_s)
+                for task in stuck:
+                    log.error(
+                        "task %s did not end when cancelled; left behind at %s", task.get_name(), task.get_stack()
+                    )
+                    self._running.discard(task)
+            grace_s = 0
 
 
 # Tasks of parts built outside an engine (the lab carrier, one-off commands); the engine passes

@@ -28,6 +28,8 @@ class FaultyLink:
         self.cut()
         if self._server is not None:
             self._server.close()
+            # On Python 3.11 wait_closed waits for every accepted connection: one a client opened
+            # while the link was being cut is aborted by the cut above, so this cannot hang.
             await self._server.wait_closed()
 
     def cut(self) -> None:
@@ -45,10 +47,17 @@ class FaultyLink:
         if not self.up:
             writer.transport.abort()
             return
+        self._conns.add(writer)  # at once: a cut while the upstream connection opens resets it too
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
         except OSError:
+            self._conns.discard(writer)
             writer.transport.abort()
+            return
+        if not self.up or writer.transport.is_closing():  # cut meanwhile
+            self._conns.discard(writer)
+            writer.transport.abort()
+            up_writer.transport.abort()
             return
         self.accepted += 1
         self._conns.update({writer, up_writer})

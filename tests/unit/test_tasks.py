@@ -53,3 +53,24 @@ def test_a_second_subscriber_adds_to_the_first() -> None:
     changed.subscribe(lambda n: heard.append(("audit", n)))
     changed(7)
     assert heard == [("live", 7), ("audit", 7)] and len(changed) == 2
+
+
+async def test_a_task_that_ignores_cancellation_cannot_hang_the_stop(caplog: pytest.LogCaptureFixture) -> None:
+    tasks = TaskSupervisor()
+    release = asyncio.Event()
+
+    async def stubborn() -> None:
+        while not release.is_set():
+            try:
+                await asyncio.sleep(10)
+            except asyncio.CancelledError:
+                continue  # the bug this guards against: cancellation swallowed
+
+    task = tasks.spawn(stubborn(), name="stubborn")
+    await asyncio.wait_for(tasks.stop(grace_s=0.05, cancel_wait_s=0.2), 5)
+    assert tasks.running == 0 and not task.done()
+    assert "task stubborn did not end when cancelled" in caplog.text
+    release.set()
+    task.cancel()
+    await asyncio.wait({task}, timeout=1)
+    assert task.done()
