@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import Engine as SaEngine
 
 from ivr import jobs
 from ivr.acd.agents import AgentTransitionError
@@ -259,20 +258,20 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
     )
     distributor = Distributor(offerer, settings.queue, clock, persist_presence, ticket_event, tasks=tasks)
     pbx_admin, stored = AriPbxAdmin(ari), AriStoredRecordings(ari)
-    recordings = RecordingStore(db, stored, settings.paths.data_dir / "recordings", store)
+    recordings = RecordingStore(stored, settings.paths.data_dir / "recordings", store)
     t = settings.transcription
     transcriber = VoskTranscriber(
         t.model_path, workers=t.workers, deterministic=t.deterministic, overlay_root=settings.models_dir
     )
     voicemail = VoicemailService(
         store,
-        RecordingStore(db, stored, settings.voicemail_dir, store),
+        RecordingStore(stored, settings.voicemail_dir, store),
         transcriber,
         settings.voicemail,
         clock,
         tasks=tasks,
     )
-    campaigns = RuntimeCampaigns(db)
+    campaigns = RuntimeCampaigns(store)
     handlers: dict[str, NodeHandler] = {
         **BASIC_HANDLERS,
         "hours": HoursStep(calendar, closures),
@@ -335,17 +334,16 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
         ),
         tasks=tasks,
     )
-    engine.http = _web_deps(engine, db, campaigns)
+    engine.http = _web_deps(engine, campaigns)
     return engine
 
 
-def _web_deps(engine: Engine, db: SaEngine, campaigns: RuntimeCampaigns) -> WebDeps:
+def _web_deps(engine: Engine, campaigns: RuntimeCampaigns) -> WebDeps:
     """The HTTP server's and the console's narrow view of the engine's parts."""
     s = engine.settings
     queue = QueueView(engine.distributor, engine.cap, lambda: engine.dispatcher.active)
     console = make_console_services(
         s,
-        db,
         engine.ari,
         engine.store,
         engine.clock,

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Engine as SaEngine
-
 from ivr.acd.callbacks import CallbackService
 from ivr.acd.legs import BridgedConversations, OperatorDialer
 from ivr.api.deps import ClosureAdmin, OperatorAdmin, QueueView
@@ -128,7 +126,6 @@ def make_closures(settings: Settings, db: Database) -> RuntimeClosures:
 
 def make_console_services(
     settings: Settings,
-    db: SaEngine,
     ari: AriClient,
     store: SqlTicketStore,
     clock: Clock,
@@ -162,7 +159,7 @@ def make_console_services(
         operators=operators,
         closures=closures,
         prompt_names=prompt_names,
-        accounts=Accounts(db),
+        accounts=Accounts(store),
         campaigns=campaigns,
         callbacks=callbacks,
         live=LiveHub(queue.distributor),

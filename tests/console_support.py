@@ -210,11 +210,10 @@ def build_console_deps(settings: Settings, clock: ShiftedClock) -> ConsoleDeps:
     closures, calendar = make_closures(settings, store), make_calendar(settings)
     console = make_console_services(
         settings,
-        db,
         ari,
         store,
         clock,
-        RuntimeCampaigns(db),
+        RuntimeCampaigns(store),
         queue=queue,
         operators=OperatorAdmin(operators, resync),
         closures=ClosureAdmin(closures, calendar, settings.hours.closures, prompts.build_one),
@@ -258,7 +257,7 @@ async def console_lab(tmp: Path, extra: dict[str, Any] | None = None) -> AsyncIt
         ("sara", "supervisor", None),
         ("ada", "administrator", None),
     ):
-        lab.users[login] = accounts.add(login, role, PASSWORD, clock.now(), name=login.title(), operator=operator)
+        lab.users[login] = await accounts.add(login, role, PASSWORD, clock.now(), name=login.title(), operator=operator)
     try:
         yield lab
     finally:

@@ -6,21 +6,22 @@ only the SHA-256 is stored, so neither a database copy nor a log line can be tur
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import secrets
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Engine, delete, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
 
 from ivr.console.models import ROLES, AuditEntry, ConsoleSession, ConsoleUser
 from ivr.tickets.models import Operator
+from ivr.tickets.repository import Repository
 
 LOGIN = re.compile(r"^[a-z][a-z0-9_.@-]{1,63}$")
 MIN_PASSWORD = 10
@@ -66,14 +67,19 @@ def new_password() -> str:
     return secrets.token_urlsafe(12)
 
 
-class Accounts:
-    def __init__(self, engine: Engine) -> None:
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
-        self._audit_once = threading.Lock()  # one look-then-write at a time: no twin entries
+class Accounts(Repository):
+    """The accounts aggregate (users, their sessions, the access audit), on the ticket store's
+    readers and writer.
+
+    Argon2 hashing and checking cost real CPU and memory, so they run in a worker thread before or
+    after the database trip, never inside the writer's batch (where they would hold up every other
+    write) nor on the event loop."""
+
+    refusals = (AccountError,)
 
     # --- users --------------------------------------------------------------------------------
 
-    def add(
+    async def add(
         self,
         login: str,
         role: str,
@@ -88,7 +94,9 @@ class Accounts:
         if role not in ROLES:
             raise AccountError(f"role must be one of {', '.join(ROLES)}")
         _check_password(password)
-        with self._sessions.begin() as session:
+        hashed = await asyncio.to_thread(_hasher.hash, password)
+
+        def op(session: Session) -> UserInfo:
             if session.scalar(select(ConsoleUser.id).where(ConsoleUser.login == login)) is not None:
                 raise AccountError(f"user {login!r} exists already")
             operator_id = None
@@ -102,7 +110,7 @@ class Accounts:
                 login=login,
                 name=name or login,
                 role=role,
-                password_hash=_hasher.hash(password),
+                password_hash=hashed,
                 operator_id=operator_id,
                 active=True,
                 created_at=now,
@@ -111,50 +119,72 @@ class Accounts:
             session.flush()
             return self._info(session, row)
 
-    def set_password(self, login: str, password: str) -> None:
+        return await self._write(op)
+
+    async def set_password(self, login: str, password: str) -> None:
         _check_password(password)
-        with self._sessions.begin() as session:
+        hashed = await asyncio.to_thread(_hasher.hash, password)
+
+        def op(session: Session) -> None:
             row = self._user(session, login)
-            row.password_hash = _hasher.hash(password)
+            row.password_hash = hashed
             session.execute(delete(ConsoleSession).where(ConsoleSession.user_id == row.id))
 
-    def set_active(self, login: str, active: bool) -> UserInfo:
+        await self._write(op)
+
+    async def set_active(self, login: str, active: bool) -> UserInfo:
         """Disabling also ends every session of the user at once."""
-        with self._sessions.begin() as session:
+
+        def op(session: Session) -> UserInfo:
             row = self._user(session, login)
             row.active = active
             if not active:
                 session.execute(delete(ConsoleSession).where(ConsoleSession.user_id == row.id))
             return self._info(session, row)
 
-    def all(self) -> list[UserInfo]:
-        with self._sessions() as session:
+        return await self._write(op)
+
+    async def all(self) -> list[UserInfo]:
+        def fn(session: Session) -> list[UserInfo]:
             rows = session.scalars(select(ConsoleUser).order_by(ConsoleUser.login))
             return [self._info(session, r) for r in rows]
 
-    def get(self, login: str) -> UserInfo:
-        with self._sessions() as session:
-            return self._info(session, self._user(session, login))
+        return await self._read(fn)
 
-    def authenticate(self, login: str, password: str, now: datetime) -> UserInfo | None:
-        with self._sessions.begin() as session:
+    async def get(self, login: str) -> UserInfo:
+        return await self._read(lambda session: self._info(session, self._user(session, login)))
+
+    async def authenticate(self, login: str, password: str, now: datetime) -> UserInfo | None:
+        def look(session: Session) -> str | None:
             row = session.scalar(select(ConsoleUser).where(ConsoleUser.login == login))
-            if row is None or not row.active:
-                _verify(_DUMMY_HASH, password)
-                return None
-            if not _verify(row.password_hash, password):
-                return None
-            if _hasher.check_needs_rehash(row.password_hash):
-                row.password_hash = _hasher.hash(password)
+            return row.password_hash if row is not None and row.active else None
+
+        stored = await self._read(look)
+        if stored is None:
+            await asyncio.to_thread(_verify, _DUMMY_HASH, password)  # the same answer time either way
+            return None
+        if not await asyncio.to_thread(_verify, stored, password):
+            return None
+        rehashed = await asyncio.to_thread(_hasher.hash, password) if _hasher.check_needs_rehash(stored) else None
+
+        def op(session: Session) -> UserInfo | None:
+            row = session.scalar(select(ConsoleUser).where(ConsoleUser.login == login))
+            if row is None or not row.active or row.password_hash != stored:
+                return None  # disabled or given a new password while the check ran
+            if rehashed is not None:
+                row.password_hash = rehashed
             row.last_login_at = now
             return self._info(session, row)
 
+        return await self._write(op)
+
     # --- sessions -----------------------------------------------------------------------------
 
-    def open_session(self, user_id: int, now: datetime, address: str | None) -> tuple[str, str]:
+    async def open_session(self, user_id: int, now: datetime, address: str | None) -> tuple[str, str]:
         """A new session; returns (cookie token, CSRF token). The token itself is not stored."""
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-        with self._sessions.begin() as session:
+
+        def op(session: Session) -> None:
             session.add(
                 ConsoleSession(
                     token_hash=token_hash(token),
@@ -165,29 +195,44 @@ class Accounts:
                     address=(address or "")[:64] or None,
                 )
             )
+            session.flush()
+
+        await self._write(op)
         return token, csrf
 
-    def resolve(self, token: str, now: datetime, *, idle: timedelta, absolute: timedelta) -> SessionInfo | None:
-        """The session of a cookie, if still valid (user active, neither idle nor too old)."""
+    async def resolve(self, token: str, now: datetime, *, idle: timedelta, absolute: timedelta) -> SessionInfo | None:
+        """The session of a cookie, if still valid (user active, neither idle nor too old).
+
+        Every request asks, so this reads; it writes only to drop a session that is no longer
+        valid or to touch one (at most every TOUCH_EVERY)."""
         digest = token_hash(token)
-        with self._sessions.begin() as session:
+
+        def look(session: Session) -> tuple[SessionInfo | None, str]:
             row = session.scalar(select(ConsoleSession).where(ConsoleSession.token_hash == digest))
             if row is None:
-                return None
+                return None, "none"
             user = session.get(ConsoleUser, row.user_id)
             if user is None or not user.active or now - row.last_seen_at > idle or now - row.created_at > absolute:
-                session.delete(row)
-                return None
-            if now - row.last_seen_at > TOUCH_EVERY:
-                row.last_seen_at = now
-            return SessionInfo(self._info(session, user), row.csrf, digest)
+                return None, "drop"
+            found = SessionInfo(self._info(session, user), row.csrf, digest)
+            return found, "touch" if now - row.last_seen_at > TOUCH_EVERY else "none"
 
-    def close_session(self, digest: str) -> None:
-        with self._sessions.begin() as session:
-            session.execute(delete(ConsoleSession).where(ConsoleSession.token_hash == digest))
+        found, then = await self._read(look)
+        if then == "drop":
+            await self._write(lambda s: s.execute(delete(ConsoleSession).where(ConsoleSession.token_hash == digest)))
+        elif then == "touch":
+            await self._write(
+                lambda s: s.execute(
+                    update(ConsoleSession).where(ConsoleSession.token_hash == digest).values(last_seen_at=now)
+                )
+            )
+        return found
 
-    def purge_sessions(self, now: datetime, *, idle: timedelta, absolute: timedelta) -> int:
-        with self._sessions.begin() as session:
+    async def close_session(self, digest: str) -> None:
+        await self._write(lambda s: s.execute(delete(ConsoleSession).where(ConsoleSession.token_hash == digest)))
+
+    async def purge_sessions(self, now: datetime, *, idle: timedelta, absolute: timedelta) -> int:
+        def op(session: Session) -> int:
             result = session.execute(
                 delete(ConsoleSession).where(
                     (ConsoleSession.last_seen_at < now - idle) | (ConsoleSession.created_at < now - absolute)
@@ -195,9 +240,11 @@ class Accounts:
             )
             return int(result.rowcount)  # type: ignore[attr-defined]
 
+        return await self._write(op)
+
     # --- audit --------------------------------------------------------------------------------
 
-    def audit(
+    async def audit(
         self,
         user: UserInfo | None,
         action: str,
@@ -209,7 +256,7 @@ class Accounts:
         detail: dict[str, Any] | None = None,
         login: str | None = None,
     ) -> None:
-        with self._sessions.begin() as session:
+        def op(session: Session) -> None:
             session.add(
                 AuditEntry(
                     at=now,
@@ -222,8 +269,11 @@ class Accounts:
                     detail=detail,
                 )
             )
+            session.flush()  # written now: a later refusal in the same batch finds nothing pending
 
-    def audit_once(
+        await self._write(op)
+
+    async def audit_once(
         self,
         user: UserInfo,
         action: str,
@@ -236,8 +286,12 @@ class Accounts:
         detail: dict[str, Any] | None = None,
     ) -> bool:
         """One entry per user, action and object within `window`: a player fetching a file in
-        many byte ranges is one listening, however the ranges are cut. False when one was there."""
-        with self._audit_once, self._sessions.begin() as session:
+        many byte ranges is one listening, however the ranges are cut. False when one was there.
+
+        The look and the write are one operation on the one writer, so two requests at once
+        cannot both miss the other's entry: no twin entries."""
+
+        def op(session: Session) -> bool:
             found = session.scalar(
                 select(AuditEntry.id)
                 .where(
@@ -257,12 +311,15 @@ class Accounts:
                     object_id=str(object_id), address=(address or "")[:64] or None, detail=detail,
                 )
             )  # fmt: skip
+            session.flush()
             return True
 
-    def audit_entries(
+        return await self._write(op)
+
+    async def audit_entries(
         self, *, limit: int = 200, kind: str | None = None, object_id: str | None = None, login: str | None = None
     ) -> list[AuditEntry]:
-        with self._sessions() as session:
+        def fn(session: Session) -> list[AuditEntry]:
             query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
             if kind:
                 query = query.where(AuditEntry.object_kind == kind)
@@ -271,6 +328,8 @@ class Accounts:
             if login:
                 query = query.where(AuditEntry.login == login)
             return list(session.scalars(query))
+
+        return await self._read(fn)
 
     # --- helpers ------------------------------------------------------------------------------
 

@@ -30,8 +30,7 @@ routes = Routes()
 
 
 async def _audit(request: web.Request, action: str, kind: str, object_id: object, **detail: Any) -> None:
-    await asyncio.to_thread(
-        services(request).accounts.audit,
+    await services(request).accounts.audit(
         user_of(request),
         action,
         now(request),
@@ -213,7 +212,7 @@ async def end_closure(request: web.Request) -> web.StreamResponse:
 async def _campaigns_page(request: web.Request, status: int = 200, **extra: Any) -> web.Response:
     svc = services(request)
     today = now(request).astimezone(svc.settings.service.tz).date()
-    runtime = await asyncio.to_thread(services(request).campaigns.all)
+    runtime = await services(request).campaigns.all()
     return render(
         request,
         "campaigns.html",
@@ -246,9 +245,7 @@ async def add_campaign(request: web.Request) -> web.StreamResponse:
         if any(c.id == ident for c in svc.settings.campaigns):
             raise Invalid(f"la campagna {ident!r} è già nella configurazione")
         by = user_of(request).login
-        await asyncio.to_thread(
-            services(request).campaigns.add, ident, name, first, last, now(request), notice_prompt=notice, by=by
-        )
+        await services(request).campaigns.add(ident, name, first, last, now(request), notice_prompt=notice, by=by)
     except (Invalid, CampaignError, ValueError) as exc:
         return await _campaigns_page(request, 400, error=str(exc))
     await _audit(request, "campaign_add", "campaign", ident, start=str(first), end=str(last))
@@ -261,7 +258,7 @@ async def end_campaign(request: web.Request) -> web.StreamResponse:
     svc = services(request)
     today = now(request).astimezone(svc.settings.service.tz).date()
     try:
-        await asyncio.to_thread(services(request).campaigns.end, ident, today)
+        await services(request).campaigns.end(ident, today)
     except CampaignError as exc:
         return await _campaigns_page(request, 400, error=str(exc))
     await _audit(request, "campaign_end", "campaign", ident)

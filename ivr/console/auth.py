@@ -3,7 +3,6 @@ login page with throttling, and logout."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 from datetime import datetime, timedelta
@@ -122,7 +121,7 @@ async def _session(request: web.Request) -> SessionInfo | None:
         return None
     idle, absolute = lifetimes(request)
     accounts = services(request).accounts
-    return await asyncio.to_thread(accounts.resolve, token, now(request), idle=idle, absolute=absolute)
+    return await accounts.resolve(token, now(request), idle=idle, absolute=absolute)
 
 
 async def session_alive(request: web.Request) -> bool:
@@ -179,13 +178,13 @@ async def login(request: web.Request) -> web.StreamResponse:
     svc, addr, at = services(request), address(request), now(request)
     user = await _check_password(request, login_name, password[:1024], addr, at)
     if user == "locked":
-        await asyncio.to_thread(svc.accounts.audit, None, "login_locked", at, address=addr, login=login_name)
+        await svc.accounts.audit(None, "login_locked", at, address=addr, login=login_name)
         return _login_form(request, "Troppi tentativi errati: riprova tra qualche minuto.", login_name, 429)
     if user is None:
-        await asyncio.to_thread(svc.accounts.audit, None, "login_failed", at, address=addr, login=login_name)
+        await svc.accounts.audit(None, "login_failed", at, address=addr, login=login_name)
         return _login_form(request, "Nome utente o password non corretti.", login_name, 401)
-    token, _csrf = await asyncio.to_thread(svc.accounts.open_session, user.id, at, addr)
-    await asyncio.to_thread(svc.accounts.audit, user, "login", at, address=addr)
+    token, _csrf = await svc.accounts.open_session(user.id, at, addr)
+    await svc.accounts.audit(user, "login", at, address=addr)
     target = data.get("next")
     response = web.HTTPSeeOther(_safe_next(target if isinstance(target, str) else None))
     _idle, absolute = lifetimes(request)
@@ -206,7 +205,7 @@ async def _check_password(
         if stamp is None:
             return "locked"
         async with throttle.checking():
-            user = await asyncio.to_thread(svc.accounts.authenticate, login, password, at)
+            user = await svc.accounts.authenticate(login, password, at)
         if user is not None:
             throttle.release(login, addr, stamp)
     return user
@@ -216,8 +215,8 @@ async def _check_password(
 async def logout(request: web.Request) -> web.StreamResponse:
     session = session_of(request)
     accounts = services(request).accounts
-    await asyncio.to_thread(accounts.close_session, session.token_hash)
-    await asyncio.to_thread(accounts.audit, session.user, "logout", now(request), address=address(request))
+    await accounts.close_session(session.token_hash)
+    await accounts.audit(session.user, "logout", now(request), address=address(request))
     response = redirect("/console/login", "logged_out")
     response.del_cookie(COOKIE, path="/")
     raise response

@@ -5,34 +5,29 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from ivr.console.accounts import AccountError, Accounts, new_password
+from ivr.clitools import now, with_store
+from ivr.console.accounts import AccountError, new_password
 from ivr.console.models import ROLES
 from ivr.errors import SetupError
 from ivr.settings import Settings
 
+if TYPE_CHECKING:
+    from ivr.console.accounts import Accounts
 
-@contextmanager
-def _accounts(settings: Settings) -> Iterator[Accounts]:
-    from ivr.tickets.db import make_engine, upgrade
+T = TypeVar("T")
 
-    engine = make_engine(settings.database_url)
-    upgrade(engine)
+
+def _with_accounts(settings: Settings, fn: Callable[[Accounts], Awaitable[T]]) -> T:
+    """Run `fn` on the accounts repository, on the ticket store as the console uses it."""
+    from ivr.console.accounts import Accounts
+
     try:
-        yield Accounts(engine)
+        return with_store(settings, lambda store: fn(Accounts(store)))
     except AccountError as exc:
         raise SetupError(str(exc)) from None
-    finally:
-        engine.dispose()
-
-
-def _now(settings: Settings) -> Any:
-    from ivr.factories import make_clock
-
-    return make_clock(settings).now()
 
 
 def _read_password(from_stdin: bool) -> str | None:
@@ -48,10 +43,13 @@ def _read_password(from_stdin: bool) -> str | None:
 def cmd_user_add(args: argparse.Namespace, settings: Settings) -> int:
     given = _read_password(args.password_stdin)
     password = given or new_password()
-    with _accounts(settings) as accounts:
-        user = accounts.add(
-            args.login.lower(), args.role, password, _now(settings), name=args.name, operator=args.operator
-        )
+    at = now(settings)
+    user = _with_accounts(
+        settings,
+        lambda accounts: accounts.add(
+            args.login.lower(), args.role, password, at, name=args.name, operator=args.operator
+        ),
+    )
     linked = f", operator {user.operator_login}" if user.operator_login else ""
     print(f"user {user.login} created: {user.role}{linked}")
     if given is None:
@@ -69,17 +67,16 @@ def cmd_user_passwd(args: argparse.Namespace, settings: Settings) -> int:
     else:
         password = None
     generated = password is None
-    with _accounts(settings) as accounts:
-        accounts.set_password(args.login.lower(), password or (password := new_password()))
+    chosen = password or new_password()
+    _with_accounts(settings, lambda accounts: accounts.set_password(args.login.lower(), chosen))
     print(f"password of {args.login} changed; every session of the user is closed")
     if generated:
-        print(f"password (shown once): {password}")
+        print(f"password (shown once): {chosen}")
     return 0
 
 
 def cmd_user_list(args: argparse.Namespace, settings: Settings) -> int:
-    with _accounts(settings) as accounts:
-        users = accounts.all()
+    users = _with_accounts(settings, lambda accounts: accounts.all())
     tz = settings.service.tz
     for u in users:
         last = f"{u.last_login_at.astimezone(tz):%Y-%m-%d %H:%M}" if u.last_login_at else "never"
@@ -91,8 +88,7 @@ def cmd_user_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_user_disable(args: argparse.Namespace, settings: Settings) -> int:
-    with _accounts(settings) as accounts:
-        accounts.set_active(args.login.lower(), False)
+    _with_accounts(settings, lambda accounts: accounts.set_active(args.login.lower(), False))
     print(f"user {args.login} disabled; their sessions are closed")
     return 0
 

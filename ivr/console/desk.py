@@ -3,7 +3,6 @@ the callbacks given to them."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from aiohttp import web
@@ -176,8 +175,7 @@ async def file_outcome(request: web.Request) -> web.StreamResponse:
         if wants_json(request):
             return web.json_response({"error": str(exc)}, status=400)
         return render(request, "error.html", status=400, error=str(exc), back="/console/desk")
-    await asyncio.to_thread(
-        services(request).accounts.audit,
+    await services(request).accounts.audit(
         user,
         "ticket_outcome",
         now(request),
@@ -208,8 +206,7 @@ async def start_callback(request: web.Request) -> web.StreamResponse:
         if wants_json(request):
             return web.json_response({"error": str(exc)}, status=409)
         return render(request, "error.html", status=409, error=str(exc), back="/console/desk")
-    await asyncio.to_thread(
-        services(request).accounts.audit,
+    await services(request).accounts.audit(
         user,
         "callback_call",
         now(request),

@@ -168,8 +168,7 @@ async def ticket(request: web.Request) -> web.StreamResponse:
 
 
 async def _audit(request: web.Request, action: str, ticket_id: int, **detail: Any) -> None:
-    await asyncio.to_thread(
-        services(request).accounts.audit,
+    await services(request).accounts.audit(
         user_of(request),
         action,
         now(request),
@@ -262,8 +261,7 @@ async def audit_listen(request: web.Request, action: str, kind: str, object_id: 
     not, suffix, several ranges, nonsense): one entry per user and file per window, not one per
     range the player asks for while it plays."""
     window = timedelta(minutes=services(request).settings.console.listen_audit_window_min)
-    await asyncio.to_thread(
-        services(request).accounts.audit_once,
+    await services(request).accounts.audit_once(
         user_of(request),
         action,
         now(request),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from aiohttp import web
@@ -27,14 +26,13 @@ routes = Routes()
 
 async def _users_page(request: web.Request, status: int = 200, **extra: Any) -> web.Response:
     svc = services(request)
-    users = await asyncio.to_thread(services(request).accounts.all)
+    users = await services(request).accounts.all()
     operators = await svc.operators.directory.all()
     return render(request, "users.html", status=status, users=users, operators=operators, roles=ROLES, **extra)
 
 
 async def _audit(request: web.Request, action: str, login: str, **detail: Any) -> None:
-    await asyncio.to_thread(
-        services(request).accounts.audit,
+    await services(request).accounts.audit(
         user_of(request),
         action,
         now(request),
@@ -59,9 +57,7 @@ async def add_user(request: web.Request) -> web.StreamResponse:
         role = text(data, "role", limit=16, required=True) or ""
         operator = text(data, "operator", limit=32)
         name = text(data, "name", limit=128)
-        await asyncio.to_thread(
-            services(request).accounts.add, login, role, password, now(request), name=name, operator=operator
-        )
+        await services(request).accounts.add(login, role, password, now(request), name=name, operator=operator)
     except (Invalid, AccountError) as exc:
         return await _users_page(request, 400, error=str(exc))
     await _audit(request, "user_add", login, role=role)
@@ -76,7 +72,7 @@ async def set_active(request: web.Request) -> web.StreamResponse:
     if not active and login == user_of(request).login:
         return await _users_page(request, 400, error="non puoi disattivare il tuo stesso utente")
     try:
-        await asyncio.to_thread(services(request).accounts.set_active, login, active)
+        await services(request).accounts.set_active(login, active)
     except AccountError as exc:
         return await _users_page(request, 400, error=str(exc))
     await _audit(request, "user_enable" if active else "user_disable", login)
@@ -88,7 +84,7 @@ async def reset_password(request: web.Request) -> web.StreamResponse:
     login = request.match_info["login"]
     password = new_password()
     try:
-        await asyncio.to_thread(services(request).accounts.set_password, login, password)
+        await services(request).accounts.set_password(login, password)
     except AccountError as exc:
         return await _users_page(request, 400, error=str(exc))
     await _audit(request, "user_password_reset", login)
@@ -101,9 +97,7 @@ async def audit(request: web.Request) -> web.StreamResponse:
     kind = (q.get("kind") or "").strip()[:24] or None
     login = (q.get("login") or "").strip()[:64] or None
     object_id = (q.get("object") or "").strip()[:64] or None
-    entries = await asyncio.to_thread(
-        services(request).accounts.audit_entries, kind=kind, login=login, object_id=object_id
-    )
+    entries = await services(request).accounts.audit_entries(kind=kind, login=login, object_id=object_id)
     return render(
         request, "audit.html", entries=entries, kind=kind or "", login_q=login or "", object_q=object_id or ""
     )

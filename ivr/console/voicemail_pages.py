@@ -77,8 +77,7 @@ async def message(request: web.Request) -> web.StreamResponse:
     found = await _message(request)
     svc = services(request)
     operators = await svc.operators.directory.all() if user_of(request).at_least("supervisor") else []
-    await asyncio.to_thread(
-        services(request).accounts.audit,
+    await services(request).accounts.audit(
         user_of(request),
         "voicemail_view",
         now(request),

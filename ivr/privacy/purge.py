@@ -4,6 +4,11 @@ Files go "first-safe": a batch clears or deletes the rows and writes the paths t
 in one transaction; the files are deleted after it commits. A crash in between leaves files
 nobody points at, listed for the next run to delete; a file that cannot be deleted stays listed,
 is retried by every run and shown in its report. A row never points at a deleted file.
+
+Unlike the repositories (ivr.tickets.repository), the purge keeps its own synchronous sessions and
+runs whole in a worker thread (`asyncio.to_thread` in the nightly job, plainly in
+`ivr privacy purge`): it is a long batch of many short transactions and file deletions, kept off
+the event loop and out of the store's one writer, so the calls' writes never queue behind it.
 """
 
 from __future__ import annotations

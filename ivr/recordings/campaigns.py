@@ -11,11 +11,12 @@ import re
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Engine, select
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from ivr.console.models import CampaignRow
 from ivr.hours.config import CampaignConfig
+from ivr.tickets.repository import Database, Repository
 
 CAMPAIGN_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
@@ -24,14 +25,18 @@ class CampaignError(ValueError):
     pass
 
 
-class RuntimeCampaigns:
-    def __init__(self, engine: Engine, *, ttl_s: float = 3.0, monotonic: Callable[[], float] | None = None) -> None:
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
+class RuntimeCampaigns(Repository):
+    """The run-time campaigns aggregate, on the ticket store's readers and writer."""
+
+    refusals = (CampaignError,)
+
+    def __init__(self, db: Database, *, ttl_s: float = 3.0, monotonic: Callable[[], float] | None = None) -> None:
+        super().__init__(db)
         self._ttl = ttl_s
         self._monotonic = monotonic or (lambda: asyncio.get_running_loop().time())
         self._cached: tuple[float, date, CampaignConfig | None] | None = None
 
-    def add(
+    async def add(
         self,
         campaign_id: str,
         name: str,
@@ -46,7 +51,8 @@ class RuntimeCampaigns:
             raise CampaignError("sigla: lettere minuscole, cifre, - e _")
         if last < first:
             raise CampaignError("l'ultimo giorno non può precedere il primo")
-        with self._sessions.begin() as session:
+
+        def op(session: Session) -> CampaignConfig:
             if session.get(CampaignRow, campaign_id) is not None:
                 raise CampaignError(f"la campagna {campaign_id!r} esiste già")
             row = CampaignRow(
@@ -59,24 +65,33 @@ class RuntimeCampaigns:
                 created_by=by,
             )
             session.add(row)
-        self._cached = None
-        return _config(row)
+            session.flush()
+            return _config(row)
 
-    def end(self, campaign_id: str, today: date) -> None:
+        config = await self._write(op)
+        self._cached = None
+        return config
+
+    async def end(self, campaign_id: str, today: date) -> None:
         """End it: yesterday becomes its last day (or it never starts, if still to come)."""
-        with self._sessions.begin() as session:
+
+        def op(session: Session) -> None:
             row = session.get(CampaignRow, campaign_id)
             if row is None:
                 raise CampaignError(f"nessuna campagna {campaign_id!r}")
             row.ends_on = max(row.starts_on - timedelta(days=1), min(row.ends_on, today - timedelta(days=1)))
+
+        await self._write(op)
         self._cached = None
 
-    def all(self) -> list[CampaignConfig]:
-        with self._sessions() as session:
+    async def all(self) -> list[CampaignConfig]:
+        def fn(session: Session) -> list[CampaignConfig]:
             return [_config(r) for r in session.scalars(select(CampaignRow).order_by(CampaignRow.starts_on))]
 
-    def on(self, day: date) -> CampaignConfig | None:
-        with self._sessions() as session:
+        return await self._read(fn)
+
+    async def on(self, day: date) -> CampaignConfig | None:
+        def fn(session: Session) -> CampaignConfig | None:
             row = session.scalar(
                 select(CampaignRow)
                 .where(CampaignRow.starts_on <= day, CampaignRow.ends_on >= day)
@@ -85,11 +100,13 @@ class RuntimeCampaigns:
             )
             return None if row is None else _config(row)
 
+        return await self._read(fn)
+
     async def active(self, day: date) -> CampaignConfig | None:
         stamp = self._monotonic()
         if self._cached is not None and self._cached[1] == day and stamp - self._cached[0] < self._ttl:
             return self._cached[2]
-        found = await asyncio.to_thread(self.on, day)
+        found = await self.on(day)
         self._cached = (stamp, day, found)
         return found
 

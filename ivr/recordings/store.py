@@ -14,8 +14,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from ivr.telephony.errors import AriError, AriUnavailable
 from ivr.telephony.ports import StoredRecordings
@@ -68,11 +68,10 @@ def add_recording(
 
 
 class RecordingStore:
-    def __init__(self, engine: Engine, pbx: StoredRecordings, root: Path, store: TicketStore) -> None:
+    def __init__(self, pbx: StoredRecordings, root: Path, store: TicketStore) -> None:
         """`pbx`: where finished recordings wait to be fetched. `store`: the row goes through
         the ticket store's writer, so it waits in the outbox with the rest of the call's writes
-        when the database is away."""
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        when the database is away; the rows are read on its readers."""
         self.pbx = pbx
         self.root = root
         self.store = store
@@ -126,12 +125,14 @@ class RecordingStore:
         duration = _duration(data) if fmt == "wav" else len(data) / (16000 if fmt == "sln" else 1650)
         return path, hashlib.sha256(data).hexdigest(), duration
 
-    def for_ticket(self, ticket_id: int) -> list[RecordingInfo]:
-        with self._sessions() as session:
+    async def for_ticket(self, ticket_id: int) -> list[RecordingInfo]:
+        def fn(session: Session) -> list[RecordingInfo]:
             rows = session.scalars(select(Recording).where(Recording.ticket_id == ticket_id).order_by(Recording.id))
             return [
                 RecordingInfo(r.id, r.ticket_id, r.kind, Path(r.path), r.sha256, r.bytes, r.duration_s) for r in rows
             ]
+
+        return await self.store.run_read(fn)
 
 
 def _duration(data: bytes) -> float:

@@ -233,7 +233,11 @@ def _figures(
 
 class EngineReader:
     """A Reader for commands and benchmarks: a few threads, each read on its own connection, so
-    the statements of a report run side by side (SQLite releases the interpreter while it works)."""
+    the statements of a report run side by side (SQLite releases the interpreter while it works).
+
+    It keeps its own sessions on purpose: `ivr stats` runs a long batch of heavy read-only
+    statements in a process of its own, with no ticket store; inside the engine the console and
+    the API read through the store's reader pool (`SqlTicketStore.run_read`) instead."""
 
     def __init__(self, engine: Engine, workers: int = 3) -> None:
         self._sessions = sessionmaker(engine)

@@ -121,7 +121,7 @@ def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
         t = settings.transcription
         service = VoicemailService(
             store,
-            RecordingStore(db, AriStoredRecordings(ari), settings.voicemail_dir, store),
+            RecordingStore(AriStoredRecordings(ari), settings.voicemail_dir, store),
             VoskTranscriber(
                 t.model_path, workers=t.workers, deterministic=t.deterministic, overlay_root=settings.models_dir
             ),

@@ -53,7 +53,9 @@ async def test_real_call_pops_on_the_desk_and_is_called_back(
         engine = line.engine
         assert engine.http is not None and engine.http.console is not None
         await line.operator("anna", presence="logged_out")  # softphone registered, not yet at work
-        engine.http.console.accounts.add("anna", "operator", PASSWORD, engine.clock.now(), name="Anna", operator="anna")
+        await engine.http.console.accounts.add(
+            "anna", "operator", PASSWORD, engine.clock.now(), name="Anna", operator="anna"
+        )
         earlier = await _earlier_ticket(line.engine)
         c = engine.settings.console
         base = f"http://{c.bind}:{c.port}"

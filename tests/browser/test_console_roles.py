@@ -108,7 +108,7 @@ async def test_roles_pages_and_voicemail_player(tmp_path: Path, new_context: New
         await sara.get_by_label("Assegna a").select_option("anna")
         await sara.get_by_role("button", name="Assegna").click()
         await expect(sara.locator("#message-status")).to_contain_text("anna")
-        listens = lab.accounts.audit_entries(kind="voicemail")
+        listens = await lab.accounts.audit_entries(kind="voicemail")
         assert {(e.login, e.action) for e in listens} >= {("sara", "voicemail_listen"), ("sara", "voicemail_view")}
         for url, name in (("/console/operators", "operators"), ("/console/closures", "closures"),
                           ("/console/campaigns", "campaigns"), ("/console/stats", "stats")):  # fmt: skip

@@ -378,7 +378,7 @@ async def test_disk_full_for_recordings_keeps_the_call_and_says_so(
             assert (ticket.consent, ticket.queue_result, ticket.outcome) == ("accepted", "answered", "completed")
             failed = next(e for e in ticket.events if e.kind == "recording_failed")
             assert failed.detail is not None and "No space left" in failed.detail["error"]
-            assert line.engine.recordings.for_ticket(ticket.id) == []  # no row points at a missing file
+            assert await line.engine.recordings.for_ticket(ticket.id) == []  # no row points at a missing file
             assert not list((tmp_path / "recordings").rglob("*.part"))  # and no half file is left
             health = await asyncio.to_thread(_health, line)
             assert health["recordings"]["calls"]["failures"] == 1

@@ -175,7 +175,7 @@ async def test_recording_only_with_campaign_and_consent(pbx: PbxPair, tmp_path: 
             return script
 
         accepted, _ = await line.call(consent_then_talk("1"))
-        kept = line.engine.recordings.for_ticket(accepted.id)
+        kept = await line.engine.recordings.for_ticket(accepted.id)
         assert accepted.consent == "accepted" and len(kept) == 1
         (rec,) = kept
         assert rec.path.exists() and rec.path.is_relative_to(recordings)
@@ -189,7 +189,7 @@ async def test_recording_only_with_campaign_and_consent(pbx: PbxPair, tmp_path: 
         await line.until(lambda: line.state("lia") is AgentState.AVAILABLE, "lia free")
         refused, _ = await line.call(consent_then_talk("2"))
         assert refused.consent == "refused" and refused.queue_result == "answered"
-        assert line.engine.recordings.for_ticket(refused.id) == []
+        assert await line.engine.recordings.for_ticket(refused.id) == []
         assert sorted(p.name for p in recordings.rglob("*.wav")) == [rec.path.name]  # nothing new on disk
 
 

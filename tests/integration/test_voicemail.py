@@ -132,7 +132,7 @@ async def test_messages_spoken_cut_short_and_silent(
     assert (spoken.callback_number, spoken.callback_source) == ("3331000001", "confirmed")
     assert spoken.audio is not None and Path(spoken.audio).is_relative_to(line.settings.voicemail_dir)
     assert spoken.web_audio is not None and Path(spoken.web_audio).stat().st_size > 1000
-    recording = line.voicemail.recordings.for_ticket(spoken.ticket_id)[0]
+    recording = (await line.voicemail.recordings.for_ticket(spoken.ticket_id))[0]
     assert hashlib.sha256(Path(spoken.audio).read_bytes()).hexdigest() == recording.sha256
     assert spoken.transcript and spoken.words
     assert all({"word", "start", "end", "conf"} <= set(w) for w in spoken.words)

@@ -48,7 +48,7 @@ async def test_wrong_passwords_lock_the_login(lab: ConsoleLab) -> None:
         assert "non corretti" in await response.text()
     locked = await lab.post_login(client, "sara", PASSWORD)  # even the right one waits now
     assert locked.status == 429
-    entries = lab.accounts.audit_entries(login="sara")
+    entries = await lab.accounts.audit_entries(login="sara")
     assert [e.action for e in entries][:4] == ["login_locked", "login_failed", "login_failed", "login_failed"]
     assert (await lab.post_login(await lab.client(), "ada", PASSWORD)).status == 303  # others are not affected
 

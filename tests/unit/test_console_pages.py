@@ -15,11 +15,12 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.orm import Session
 
 from ivr.api.deps import QueueView
-from ivr.console.accounts import Accounts
+from ivr.console.accounts import AccountError, Accounts
 from ivr.console.app import mount_console
 from ivr.recordings.campaigns import CampaignError, RuntimeCampaigns
 from ivr.tickets.db import make_engine, upgrade
 from ivr.tickets.models import Recording
+from ivr.tickets.store import SqlTicketStore
 from tests.console_support import CSRF_FIELD, MORNING, PASSWORD, ConsoleLab, console_lab, write_tone
 
 
@@ -134,7 +135,7 @@ async def test_call_recordings_are_for_supervisors_and_audited(lab: ConsoleLab, 
     assert f"/console/recordings/{recording_id}/audio" in page
     audio = await sara.get(f"/console/recordings/{recording_id}/audio")
     assert audio.status == 200 and audio.content_type.startswith("audio/")
-    entries = lab.accounts.audit_entries(kind="recording")
+    entries = await lab.accounts.audit_entries(kind="recording")
     assert [(e.login, e.action, e.object_id) for e in entries] == [("sara", "recording_listen", str(recording_id))]
 
 
@@ -152,36 +153,44 @@ async def test_campaigns_set_in_the_console_reach_the_consent_step(lab: ConsoleL
     assert again.status == 400 and "esiste già" in await again.text()
     ended = await sara.post("/console/campaigns/q-feb/end", data={"_csrf": token}, allow_redirects=False)
     assert ended.status == 303
-    assert campaigns.on(today) is None and campaigns.on(today - timedelta(days=1)) is not None
+    assert await campaigns.on(today) is None and await campaigns.on(today - timedelta(days=1)) is not None
 
 
-def test_runtime_campaign_rules(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'c.db'}")
-    upgrade(engine)
-    store = RuntimeCampaigns(engine, monotonic=lambda: 0.0)
+async def test_runtime_campaign_rules(sqlite_store: SqlTicketStore) -> None:
+    store = RuntimeCampaigns(sqlite_store, monotonic=lambda: 0.0)
     with pytest.raises(CampaignError):
-        store.add("Bad Id", "x", date(2026, 3, 1), date(2026, 3, 2), MORNING)
+        await store.add("Bad Id", "x", date(2026, 3, 1), date(2026, 3, 2), MORNING)
     with pytest.raises(CampaignError):
-        store.add("q", "x", date(2026, 3, 2), date(2026, 3, 1), MORNING)
-    store.add("q", "Qualità", date(2026, 3, 10), date(2026, 3, 20), MORNING)
-    store.end("q", date(2026, 3, 1))  # ended before it began: it never runs
-    assert all(store.on(date(2026, 3, d)) is None for d in range(1, 31))
+        await store.add("q", "x", date(2026, 3, 2), date(2026, 3, 1), MORNING)
+    await store.add("q", "Qualità", date(2026, 3, 10), date(2026, 3, 20), MORNING)
+    with pytest.raises(CampaignError, match="esiste già"):
+        await store.add("q", "Qualità", date(2026, 3, 10), date(2026, 3, 20), MORNING)
+    await store.end("q", date(2026, 3, 1))  # ended before it began: it never runs
+    assert all([await store.on(date(2026, 3, d)) is None for d in range(1, 31)])
 
 
-def test_console_tables_on_each_backend(db_url: str) -> None:
+async def test_console_tables_on_each_backend(db_url: str) -> None:
     engine = make_engine(db_url)
     upgrade(engine)
-    accounts = Accounts(engine)
-    user = accounts.add("admin", "administrator", PASSWORD, MORNING, name="Ada")
-    assert accounts.authenticate("admin", PASSWORD, MORNING) is not None
-    assert accounts.authenticate("admin", "sbagliata-123", MORNING) is None
-    token, _csrf = accounts.open_session(user.id, MORNING, "127.0.0.1")
+    store = SqlTicketStore(engine)
+    await store.start()
+    accounts = Accounts(store)
+    user = await accounts.add("admin", "administrator", PASSWORD, MORNING, name="Ada")
+    with pytest.raises(AccountError, match="exists already"):
+        await accounts.add("admin", "administrator", PASSWORD, MORNING)
+    assert await accounts.authenticate("admin", PASSWORD, MORNING) is not None
+    assert await accounts.authenticate("admin", "sbagliata-123", MORNING) is None
+    token, _csrf = await accounts.open_session(user.id, MORNING, "127.0.0.1")
     idle, absolute = timedelta(minutes=30), timedelta(hours=10)
-    assert accounts.resolve(token, MORNING + timedelta(minutes=5), idle=idle, absolute=absolute) is not None
-    assert accounts.resolve(token, MORNING + timedelta(hours=2), idle=idle, absolute=absolute) is None
-    accounts.audit(user, "voicemail_listen", MORNING, kind="voicemail", object_id=7, address="10.1.2.3")
-    (entry,) = accounts.audit_entries(kind="voicemail")
+    assert await accounts.resolve(token, MORNING + timedelta(minutes=5), idle=idle, absolute=absolute) is not None
+    assert await accounts.resolve(token, MORNING + timedelta(hours=2), idle=idle, absolute=absolute) is None
+    assert (
+        await accounts.resolve(token, MORNING + timedelta(minutes=6), idle=idle, absolute=absolute) is None
+    )  # dropped
+    await accounts.audit(user, "voicemail_listen", MORNING, kind="voicemail", object_id=7, address="10.1.2.3")
+    (entry,) = await accounts.audit_entries(kind="voicemail")
     assert (entry.login, entry.object_id, entry.address) == ("admin", "7", "10.1.2.3")
+    await store.stop()
     engine.dispose()
 
 

@@ -32,13 +32,13 @@ class Spy:
         self._lock = threading.Lock()
         real = lab.accounts.authenticate
 
-        def counted(*args: Any, **kwargs: Any) -> UserInfo | None:
+        async def counted(*args: Any, **kwargs: Any) -> UserInfo | None:
             with self._lock:
                 self.calls += 1
                 self.running += 1
                 self.peak = max(self.peak, self.running)
             try:
-                return real(*args, **kwargs)
+                return await real(*args, **kwargs)
             finally:
                 with self._lock:
                     self.running -= 1
@@ -69,7 +69,7 @@ async def test_parallel_wrong_passwords_are_counted_before_verifying(tmp_path: P
         statuses = await _parallel_logins(lab, ["sara"] * 50, WRONG)
         assert statuses.count(401) == 5 and statuses.count(429) == 45, sorted(statuses)
         assert spy.calls == 5 and spy.peak == 1  # one verification at a time per login
-        failed = [e for e in lab.accounts.audit_entries(login="sara") if e.action == "login_failed"]
+        failed = [e for e in await lab.accounts.audit_entries(login="sara") if e.action == "login_failed"]
         assert len(failed) == 5
         right = await lab.post_login(await lab.client(), "sara", PASSWORD)
         assert right.status == 429  # locked: even the right password waits
@@ -212,7 +212,7 @@ async def test_spoofed_forwarded_for_from_an_untrusted_peer_is_ignored(tmp_path:
         await _lock_address(lab, [f"203.0.113.{i}" for i in range(1, 13)])  # a new "address" each time
         response = await _login_from(lab, await lab.client(), "ada", PASSWORD, "198.51.100.77")
         assert response.status == 429  # the peer is what counts
-        entries = lab.accounts.audit_entries(login="nessuno0")
+        entries = await lab.accounts.audit_entries(login="nessuno0")
         assert entries and all(e.address == "127.0.0.1" for e in entries)
 
 
@@ -223,8 +223,11 @@ async def test_forwarded_for_from_a_trusted_proxy_is_the_client(tmp_path: Path) 
         assert locked.status == 429  # that client is locked out...
         other = await _login_from(lab, await lab.client(), "ada", PASSWORD, "198.51.100.77")
         assert other.status == 303  # ...not everybody behind the proxy
-        assert {e.address for e in lab.accounts.audit_entries(login="nessuno0")} == {"203.0.113.9"}
-        assert [e.address for e in lab.accounts.audit_entries(login="ada")][:2] == ["198.51.100.77", "203.0.113.9"]
+        assert {e.address for e in await lab.accounts.audit_entries(login="nessuno0")} == {"203.0.113.9"}
+        assert [e.address for e in await lab.accounts.audit_entries(login="ada")][:2] == [
+            "198.51.100.77",
+            "203.0.113.9",
+        ]
 
 
 async def test_public_form_limits_each_client_behind_the_proxy(tmp_path: Path) -> None:
