@@ -16,6 +16,7 @@ from ivr.clock import Clock, ShiftedClock, SystemClock
 from ivr.configfile import ConfigError
 from ivr.console.accounts import Accounts
 from ivr.console.live import LiveHub
+from ivr.console.queries import TicketQueries
 from ivr.console.services import ConsoleServices, monotonic
 from ivr.console.throttle import LoginThrottle
 from ivr.hours.calendar import LineCalendar
@@ -156,6 +157,7 @@ def make_console_services(
         clock=clock,
         queue=queue,
         tickets=store,
+        queries=TicketQueries(store),
         operators=operators,
         closures=closures,
         prompt_names=prompt_names,

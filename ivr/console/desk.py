@@ -67,11 +67,9 @@ def state_view(request: web.Request, user: UserInfo) -> dict[str, Any]:
 
 async def call_card(request: web.Request, ticket: TicketView, *, live: bool = False) -> str:
     """The popped call (or a call still to file): who, why, their previous tickets, the form."""
-    store = services(request).tickets
     previous: list[TicketView] = []
     if ticket.caller_number and ticket.caller_number != "anonymous":
-        number = ticket.caller_number
-        previous = await store.run_read(lambda s: queries.previous_of(s, number, ticket.id))
+        previous = await services(request).queries.previous_of(ticket.caller_number, ticket.id)
     return fragment(request, "_call_card.html", ticket=ticket, previous=previous, live=live, outcomes=OUTCOMES)
 
 
@@ -89,11 +87,11 @@ async def desk(request: web.Request) -> web.StreamResponse:
             ticket = await svc.tickets.get(current)
             if ticket is not None:
                 cards.append(await call_card(request, ticket, live=True))
-        pending = await svc.tickets.run_read(lambda s: queries.to_file(s, operator_id))
+        pending = await svc.queries.to_file(operator_id)
         for ticket in pending:
             if ticket.id != current:
                 cards.append(await call_card(request, ticket))
-        callbacks = await svc.tickets.run_read(lambda s: queries.callbacks_of(s, login))
+        callbacks = await svc.queries.callbacks_of(login)
     return render(
         request,
         "desk.html",
@@ -197,7 +195,7 @@ async def start_callback(request: web.Request) -> web.StreamResponse:
     ticket_id = ticket.id
     if user.operator_login is None or ticket.assigned_to != user.operator_login:
         raise web.HTTPForbidden(text="questa richiamata non è assegnata a te")
-    number = await svc.tickets.run_read(lambda s: queries.callback_number(s, ticket_id))
+    number = await svc.queries.callback_number(ticket_id)
     try:
         if number is None:
             raise CallbackError("nessun numero da richiamare per questa pratica")
@@ -233,5 +231,5 @@ async def my_tickets(request: web.Request) -> web.StreamResponse:
     found: list[TicketView] = []
     if user.operator_id is not None:
         f = queries.TicketFilter(operator_id=user.operator_id, limit=100)
-        found, _total = await services(request).tickets.run_read(lambda s: queries.tickets(s, f))
+        found, _total = await services(request).queries.tickets(f)
     return render(request, "my_tickets.html", tickets=found)

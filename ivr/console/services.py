@@ -15,6 +15,7 @@ from ivr.api.deps import ClosureAdmin, OperatorAdmin, QueueView, TicketAccess
 from ivr.clock import Clock
 from ivr.console.accounts import Accounts
 from ivr.console.live import LiveHub
+from ivr.console.queries import TicketQueries
 from ivr.console.throttle import LoginThrottle
 from ivr.recordings.campaigns import RuntimeCampaigns
 from ivr.settings import Settings
@@ -26,6 +27,7 @@ class ConsoleServices:
     clock: Clock
     queue: QueueView
     tickets: TicketAccess
+    queries: TicketQueries
     operators: OperatorAdmin
     closures: ClosureAdmin
     prompt_names: Callable[[], set[str]]

@@ -64,7 +64,7 @@ async def board(request: web.Request) -> dict[str, Any]:
     snap = svc.queue.snapshot()
     target = svc.settings.stats.service_level_s
     level = await today_figures(request)
-    sla = await svc.tickets.run_read(queries.sla_counts)
+    sla = await svc.queries.sla_counts()
     by_state = {state: 0 for state in STATE_ORDER}
     for op in snap["operators"]:
         by_state[op["state"]] = by_state.get(op["state"], 0) + 1
@@ -127,7 +127,7 @@ def _filter(request: web.Request) -> queries.TicketFilter:
 async def tickets(request: web.Request) -> web.StreamResponse:
     f = _filter(request)
     svc = services(request)
-    found, total = await svc.tickets.run_read(lambda s: queries.tickets(s, f))
+    found, total = await svc.queries.tickets(f)
     operators = await svc.operators.directory.all()
     return render(
         request,
@@ -151,8 +151,8 @@ async def ticket(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound(text="nessuna pratica con questo numero")
     if not can_see_ticket(user, found.operator_id, found.assigned_to):
         raise web.HTTPForbidden(text="questa pratica non è tua")
-    recordings = await svc.tickets.run_read(lambda s: queries.recordings_of(s, ticket_id))
-    message_id = await svc.tickets.run_read(lambda s: queries.message_of_ticket(s, ticket_id))
+    recordings = await svc.queries.recordings_of(ticket_id)
+    message_id = await svc.queries.message_of_ticket(ticket_id)
     operators = await svc.operators.directory.all() if user.at_least("supervisor") else []
     names = {o.id: o.login for o in await svc.operators.directory.all(False)}
     await _audit(request, "ticket_view", ticket_id)
@@ -246,7 +246,7 @@ async def close(request: web.Request) -> web.StreamResponse:
 async def recording_audio(request: web.Request) -> web.StreamResponse:
     """A call recorded in a quality campaign: supervisors only, and every listen is audited."""
     recording_id = int_param(request.match_info["id"], "recording")
-    row = await services(request).tickets.run_read(lambda s: queries.recording(s, recording_id))
+    row = await services(request).queries.recording(recording_id)
     if row is None or row.kind != "call":
         raise web.HTTPNotFound(text="registrazione non trovata")
     path = Path(row.web_path or row.path)

@@ -130,6 +130,12 @@ def test_user_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: 
     assert "shown once" not in capsys.readouterr().out
     assert cli.main(["user", "add", "op", "--role", "operator"]) == 1  # needs --operator
     assert "--operator" in capsys.readouterr().err
+    monkeypatch.setattr(sys, "stdin", io.StringIO("un-altra-password\n"))
+    assert cli.main(["user", "passwd", "sup", "--password-stdin"]) == 0
+    assert "every session of the user is closed" in capsys.readouterr().out
+    monkeypatch.setattr(sys, "stdin", io.StringIO("un-altra-password\n"))
+    assert cli.main(["user", "passwd", "nessuno", "--password-stdin"]) == 1
+    assert "no user 'nessuno'" in capsys.readouterr().err
     assert cli.main(["user", "disable", "sup"]) == 0
     assert cli.main(["user", "list"]) == 0
     listing = capsys.readouterr().out
