@@ -31,6 +31,7 @@ from ivr.telephony.ari_dialer import AriDialer
 from ivr.telephony.ari_resources import AriBridges, AriChannels
 from ivr.tickets.repository import Database
 from ivr.tickets.store import SqlTicketStore
+from ivr.voicemail.messages import VoicemailMessages
 
 
 def make_clock(settings: Settings) -> Clock:
@@ -158,6 +159,7 @@ def make_console_services(
         queue=queue,
         tickets=store,
         queries=TicketQueries(store),
+        messages=VoicemailMessages(store),
         operators=operators,
         closures=closures,
         prompt_names=prompt_names,

@@ -19,6 +19,7 @@ from ivr.console.queries import TicketQueries
 from ivr.console.throttle import LoginThrottle
 from ivr.recordings.campaigns import RuntimeCampaigns
 from ivr.settings import Settings
+from ivr.voicemail.messages import VoicemailMessages
 
 
 @dataclass
@@ -28,6 +29,7 @@ class ConsoleServices:
     queue: QueueView
     tickets: TicketAccess
     queries: TicketQueries
+    messages: VoicemailMessages
     operators: OperatorAdmin
     closures: ClosureAdmin
     prompt_names: Callable[[], set[str]]

@@ -198,7 +198,7 @@ async def assign(request: web.Request) -> web.StreamResponse:
         if operator not in logins:
             raise Invalid("scegli un operatore attivo")
         assert operator is not None
-        await svc.tickets.run_write(lambda s: messages.assign(s, ticket_id, operator, at, by=by))
+        await svc.messages.assign(ticket_id, operator, at, by=by)
     except (Invalid, messages.MessageError) as exc:
         return render(request, "error.html", status=400, error=str(exc), back=_back(request, ticket_id, data))
     await _audit(request, "callback_assign", ticket_id, operator=operator)
@@ -221,7 +221,7 @@ async def callback_result(request: web.Request) -> web.StreamResponse:
     try:
         result = text(data, "result", limit=16, required=True) or ""
         note = text(data, "note", limit=2000)
-        await svc.tickets.run_write(lambda s: messages.callback_result(s, ticket_id, result, at, who, note))
+        await svc.messages.callback_result(ticket_id, result, at, who, note)
     except (Invalid, messages.MessageError) as exc:
         return render(request, "error.html", status=400, error=str(exc), back=_back(request, ticket_id, data))
     await _audit(request, "callback_result", ticket_id, result=result)
@@ -235,7 +235,7 @@ async def close(request: web.Request) -> web.StreamResponse:
     at = now(request)
     try:
         note = text(data, "note", limit=2000)
-        await services(request).tickets.run_write(lambda s: messages.close(s, ticket_id, at, note))
+        await services(request).messages.close(ticket_id, at, note)
     except (Invalid, messages.MessageError) as exc:
         return render(request, "error.html", status=400, error=str(exc), back=_back(request, ticket_id, data))
     await _audit(request, "ticket_close", ticket_id)

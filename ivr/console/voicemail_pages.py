@@ -7,7 +7,6 @@ import asyncio
 from pathlib import Path
 
 from aiohttp import web
-from sqlalchemy.orm import Session
 
 from ivr.console.supervise import audit_listen
 from ivr.console.web import (
@@ -20,7 +19,6 @@ from ivr.console.web import (
     services,
     user_of,
 )
-from ivr.tickets.models import Ticket
 from ivr.voicemail import messages
 from ivr.voicemail.messages import MessageView
 
@@ -34,9 +32,9 @@ async def boxes(request: web.Request) -> web.StreamResponse:
     wanted = q.get("status")
     state = wanted if wanted in messages.STATUSES else None
     words = (q.get("text") or "").strip()[:100] or None
-    store = services(request).tickets
-    counts = await store.run_read(messages.boxes)
-    found = await store.run_read(lambda s: messages.listing(s, box=box, status=state, text=words, limit=100))
+    repo = services(request).messages
+    counts = await repo.boxes()
+    found = await repo.listing(box=box, status=state, text=words, limit=100)
     per_box: dict[str, dict[str, int]] = {}
     for name, state, n in counts:
         per_box.setdefault(name, {})[state or "—"] = n
@@ -56,15 +54,8 @@ async def boxes(request: web.Request) -> web.StreamResponse:
 
 async def _message(request: web.Request) -> MessageView:
     message_id = int_param(request.match_info["id"], "message")
-    store = services(request).tickets
-
-    def read(session: Session) -> tuple[MessageView, int | None]:
-        found = messages.view(session, message_id)
-        ticket = session.get(Ticket, found.ticket_id)
-        return found, ticket.operator_id if ticket else None
-
     try:
-        found, operator_id = await store.run_read(read)
+        found, operator_id = await services(request).messages.view_with_operator(message_id)
     except messages.MessageError:
         raise web.HTTPNotFound(text="messaggio non trovato") from None
     if not can_see_ticket(user_of(request), operator_id, found.assigned_to):

@@ -14,6 +14,7 @@ from ivr.tickets import events
 from ivr.tickets.commands import command
 from ivr.tickets.events import EventKind
 from ivr.tickets.models import CallbackAttempt, Recording, Ticket, TicketEvent, Voicemail
+from ivr.tickets.repository import Repository
 from ivr.tickets.status import TicketStatus, escalate
 
 S = TicketStatus
@@ -262,3 +263,39 @@ def _ticket(session: Session, ticket_id: int) -> Ticket:
 
 def ticket_of(session: Session, message_id: int) -> int:
     return _get(session, message_id).ticket_id
+
+
+class VoicemailMessages(Repository):
+    """The console's work on voicemail messages, on the ticket store's readers and writer; the
+    functions above stay for the voicemail service's own operations and the CLI."""
+
+    refusals = (MessageError,)
+
+    async def boxes(self) -> list[tuple[str, str | None, int]]:
+        return await self._read(boxes)
+
+    async def listing(
+        self, *, box: str | None = None, status: str | None = None, text: str | None = None, limit: int = 50
+    ) -> list[MessageView]:
+        return await self._read(lambda session: listing(session, box=box, status=status, text=text, limit=limit))
+
+    async def view_with_operator(self, message_id: int) -> tuple[MessageView, int | None]:
+        """The message and the operator who took its call (who may see it)."""
+
+        def fn(session: Session) -> tuple[MessageView, int | None]:
+            found = view(session, message_id)
+            ticket = session.get(Ticket, found.ticket_id)
+            return found, ticket.operator_id if ticket else None
+
+        return await self._read(fn)
+
+    async def assign(self, ticket_id: int, operator: str, at: datetime, by: str | None = None) -> None:
+        await self._write(lambda session: assign(session, ticket_id, operator, at, by=by))
+
+    async def callback_result(
+        self, ticket_id: int, result: str, at: datetime, operator: str | None, note: str | None
+    ) -> int:
+        return await self._write(lambda session: callback_result(session, ticket_id, result, at, operator, note))
+
+    async def close(self, ticket_id: int, at: datetime, note: str | None) -> None:
+        await self._write(lambda session: close(session, ticket_id, at, note))

@@ -3,6 +3,7 @@ console's tables on both database backends."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import replace
 from datetime import date, datetime, timedelta
@@ -21,6 +22,7 @@ from ivr.recordings.campaigns import CampaignError, RuntimeCampaigns
 from ivr.tickets.db import make_engine, upgrade
 from ivr.tickets.models import Recording
 from ivr.tickets.store import SqlTicketStore
+from ivr.voicemail import messages
 from tests.console_support import CSRF_FIELD, MORNING, PASSWORD, ConsoleLab, console_lab, write_tone
 
 
@@ -207,3 +209,19 @@ async def test_statistics_page_and_csv_come_from_the_statistics_package(lab: Con
     assert "operator" in header and any("anna" in r for r in rows)
     bad = await sara.get("/console/stats?periodo=anno")
     assert bad.status == 400 and "periodo" in await bad.text()
+
+
+async def test_a_refused_change_to_a_message_does_not_fail_the_batch(lab: ConsoleLab, tmp_path: Path) -> None:
+    message_id = await lab.voicemail("3330000009", tmp_path)
+    ticket_id = await lab.deps.store.run_read(lambda s: messages.ticket_of(s, message_id))
+    repo, at = lab.deps.console.messages, lab.clock.now()
+    await repo.close(ticket_id, at, "risolto al telefono")
+    refused, audited = await asyncio.gather(
+        repo.assign(ticket_id, "anna", at, by="sara"),
+        lab.accounts.audit(None, "probe", at, login="prova"),
+        return_exceptions=True,
+    )
+    assert isinstance(refused, messages.MessageError) and audited is None
+    assert [e.action for e in await lab.accounts.audit_entries(login="prova")] == ["probe"]
+    found, _operator = await repo.view_with_operator(message_id)
+    assert found.status == "closed"
