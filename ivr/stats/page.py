@@ -21,8 +21,8 @@ from aiohttp import web
 from sqlalchemy import func, select
 
 from ivr.api.clientaddr import client_address
-from ivr.api.webguard import RateLimiter
 from ivr.clock import Clock
+from ivr.ratelimit import RateLimiter
 from ivr.stats.config import StatsSettings
 from ivr.stats.formats import to_csv, to_json
 from ivr.stats.pagehtml import render_page

@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ivr.clock import Clock
+from ivr.ratelimit import RateLimiter
 from ivr.tickets.config import SlaSettings
 from ivr.tickets.events import EventKind
 from ivr.tickets.store import SqlTicketStore
@@ -91,21 +92,13 @@ class WebRequestChannel:
         self.sla = sla
         self.tz = tz
         self.service_name = service_name
-        self._seen: dict[str, deque[float]] = {}
+        self._limit = RateLimiter(settings.per_address, settings.window_s)
         self._receipts = ReceiptBudget(mailer.settings)
 
     def _admit(self, address: str) -> None:
         """A few requests per address and window: enough for people, not for a script."""
-        now = time.monotonic()
-        times = self._seen.setdefault(address, deque())
-        while times and times[0] < now - self.settings.window_s:
-            times.popleft()
-        if len(times) >= self.settings.per_address:
+        if self._limit.check(address, time.monotonic()) is not None:
             raise TooManyRequests(address)
-        times.append(now)
-        if len(self._seen) > 10_000:  # forget idle addresses rather than grow without bound
-            for key in [k for k, v in self._seen.items() if not v or v[-1] < now - self.settings.window_s]:
-                del self._seen[key]
 
     async def submit(self, data: Mapping[str, Any], address: str) -> Received:
         """Validate (FormErrors names each wrong field), store, then send the receipt."""
