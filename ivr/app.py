@@ -70,6 +70,7 @@ from ivr.tickets.outbox import Outbox
 from ivr.tickets.sla import Flagged, schedule_sla_check
 from ivr.tickets.store import SqlTicketStore
 from ivr.voicemail.jobs import schedule_transcription_retry
+from ivr.voicemail.messages import VoicemailMessages
 from ivr.voicemail.service import VoicemailService
 from ivr.voicemail.step import VoicemailStep
 from ivr.voicemail.transcribe import VoskTranscriber
@@ -265,6 +266,7 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
     )
     voicemail = VoicemailService(
         store,
+        VoicemailMessages(store),
         RecordingStore(stored, settings.voicemail_dir, store),
         transcriber,
         settings.voicemail,

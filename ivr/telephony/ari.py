@@ -57,8 +57,8 @@ class AriClient:
         self._routes: dict[str, EventHandler] = {}
         self.tasks = tasks  # background work of the client and its channels
         self.on_start: Subscribers[[Event]] = Subscribers()  # a channel entered the app
-        self.on_orphan: Callable[[Event], None] | None = None
-        self.on_event: Callable[[Event], None] | None = None
+        self.on_orphan: Subscribers[[Event]] = Subscribers()  # an event no call's route took
+        self.on_event: Subscribers[[Event]] = Subscribers()  # every event, before the routes
         self.connected = asyncio.Event()
         self.connections = 0  # how many times the event socket (re)connected; for health and tests
         self._closing = False
@@ -181,8 +181,7 @@ class AriClient:
 
     def dispatch(self, event: Event) -> None:
         """Deliver one event; public so the resync and tests can inject synthetic events."""
-        if self.on_event is not None:
-            self.on_event(event)
+        self.on_event(event)
         kind = event.get("type") if isinstance(event.get("type"), str) else None
         keys = _event_keys(event)
         delivered: list[EventHandler] = []
@@ -198,7 +197,7 @@ class AriClient:
             return
         if kind == "StasisStart" and self.on_start:
             self.on_start(event)
-        elif self.on_orphan is not None and kind not in _QUIET:
+        elif kind not in _QUIET:
             self.on_orphan(event)
 
     # --- the event socket ---------------------------------------------------------------------

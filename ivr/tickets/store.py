@@ -138,10 +138,6 @@ class TicketStore(Protocol):
         """A registered write command; while the database is away it waits in the outbox."""
         ...
 
-    async def run_write(self, op: Callable[[Session], T]) -> T: ...
-
-    async def run_read(self, fn: Callable[[Session], T]) -> T: ...
-
 
 # Columns a call may set while it runs; anything else is a programming error.
 UPDATABLE = frozenset({

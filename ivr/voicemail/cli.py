@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import textwrap
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from sqlalchemy.orm import Session
-
 from ivr.clitools import now as engine_now
-from ivr.clitools import session_run
+from ivr.clitools import with_store
 from ivr.settings import Settings
+from ivr.tickets.store import SqlTicketStore
 from ivr.voicemail import messages
-from ivr.voicemail.messages import MessageView
+from ivr.voicemail.messages import MessageView, VoicemailMessages
 
 T = TypeVar("T")
+
+
+def _on_messages(settings: Settings, fn: Callable[[VoicemailMessages], Awaitable[T]]) -> T:
+    """One trip to the store through the same repository the console uses."""
+
+    async def go(store: SqlTicketStore) -> T:
+        return await fn(VoicemailMessages(store))
+
+    return with_store(settings, go)
 
 
 def _line(m: MessageView, settings: Settings) -> str:
@@ -31,7 +39,7 @@ def _line(m: MessageView, settings: Settings) -> str:
 
 
 def cmd_boxes(args: argparse.Namespace, settings: Settings) -> int:
-    rows = session_run(settings, messages.boxes)
+    rows = _on_messages(settings, lambda m: m.boxes())
     if not rows:
         print("no messages")
     for box, status, count in rows:
@@ -40,8 +48,8 @@ def cmd_boxes(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
-    found = session_run(
-        settings, lambda s: messages.listing(s, box=args.box, status=args.status, text=args.text, limit=args.limit)
+    found = _on_messages(
+        settings, lambda m: m.listing(box=args.box, status=args.status, text=args.text, limit=args.limit)
     )
     for m in found:
         print(_line(m, settings))
@@ -51,7 +59,7 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
-    m = session_run(settings, lambda s: messages.view(s, args.id))
+    m = _on_messages(settings, lambda box: box.view(args.id))
     print(_line(m, settings))
     print(
         f"ticket #{m.ticket_id}, reason {m.reason}, caller id {m.caller_number or 'withheld'}, "
@@ -75,30 +83,32 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_assign(args: argparse.Namespace, settings: Settings) -> int:
     now = engine_now(settings)
 
-    def op(session: Session) -> None:
-        messages.assign(session, messages.ticket_of(session, args.id), args.operator, now, by=args.by)
+    async def op(box: VoicemailMessages) -> None:
+        await box.assign(await box.ticket_of(args.id), args.operator, now, by=args.by)
 
-    session_run(settings, op, write=True)
+    _on_messages(settings, op)
     print(f"message #{args.id} assigned to {args.operator}")
     return 0
 
 
 def cmd_called_back(args: argparse.Namespace, settings: Settings) -> int:
     now = engine_now(settings)
-    count = session_run(
-        settings,
-        lambda s: messages.callback_result(
-            s, messages.ticket_of(s, args.id), args.result, now, args.operator, args.note
-        ),
-        write=True,
-    )
+
+    async def op(box: VoicemailMessages) -> int:
+        return await box.callback_result(await box.ticket_of(args.id), args.result, now, args.operator, args.note)
+
+    count = _on_messages(settings, op)
     print(f"message #{args.id}: callback {args.result} (attempt {count})")
     return 0
 
 
 def cmd_close(args: argparse.Namespace, settings: Settings) -> int:
     now = engine_now(settings)
-    session_run(settings, lambda s: messages.close(s, messages.ticket_of(s, args.id), now, args.note), write=True)
+
+    async def op(box: VoicemailMessages) -> None:
+        await box.close(await box.ticket_of(args.id), now, args.note)
+
+    _on_messages(settings, op)
     print(f"message #{args.id} closed")
     return 0
 
@@ -108,19 +118,16 @@ def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
     from ivr.factories import make_ari, make_clock
     from ivr.recordings.store import RecordingStore
     from ivr.telephony.ari_resources import AriStoredRecordings
-    from ivr.tickets.db import make_engine
-    from ivr.tickets.store import SqlTicketStore
     from ivr.voicemail.service import VoicemailService
     from ivr.voicemail.transcribe import VoskTranscriber
 
-    async def go() -> int:
-        db = make_engine(settings.database_url)
-        store = SqlTicketStore(db)
+    async def go(store: SqlTicketStore) -> int:
         ari = make_ari(settings)
         await ari.start()
         t = settings.transcription
         service = VoicemailService(
             store,
+            VoicemailMessages(store),
             RecordingStore(AriStoredRecordings(ari), settings.voicemail_dir, store),
             VoskTranscriber(
                 t.model_path, workers=t.workers, deterministic=t.deterministic, overlay_root=settings.models_dir
@@ -133,9 +140,8 @@ def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
         finally:
             service.transcriber.close()
             await ari.close()
-            await store.stop()
 
-    print(f"{asyncio.run(go())} message(s) transcribed")
+    print(f"{with_store(settings, go)} message(s) transcribed")
     return 0
 
 

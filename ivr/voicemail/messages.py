@@ -261,15 +261,50 @@ def _ticket(session: Session, ticket_id: int) -> Ticket:
     return ticket
 
 
+def transcribed(session: Session, message_id: int, text: str, words: list[dict[str, object]], at: datetime) -> None:
+    row = session.get(Voicemail, message_id)
+    if row is not None:
+        row.transcript, row.transcript_words = text, words
+        row.transcript_status, row.transcribed_at, row.transcript_error = "done", at, None
+        row.transcript_attempts += 1
+
+
+def transcription_failed(session: Session, message_id: int, error: str) -> None:
+    row = session.get(Voicemail, message_id)
+    if row is not None:
+        row.transcript_error = error[:2000]
+        row.transcript_attempts += 1
+
+
 def ticket_of(session: Session, message_id: int) -> int:
     return _get(session, message_id).ticket_id
 
 
 class VoicemailMessages(Repository):
-    """The console's work on voicemail messages, on the ticket store's readers and writer; the
-    functions above stay for the voicemail service's own operations and the CLI."""
+    """Voicemail messages on the ticket store's readers and writer: the console's work, the
+    `ivr voicemail` commands and the voicemail service's own steps (audio kept, transcripts)."""
 
     refusals = (MessageError,)
+
+    async def view(self, message_id: int) -> MessageView:
+        return await self._read(lambda session: view(session, message_id))
+
+    async def pending_ids(self) -> list[int]:
+        return await self._read(pending_ids)
+
+    async def set_recording(
+        self, message_id: int, recording_id: int, duration: float, speech: float, empty: bool
+    ) -> None:
+        await self._write(lambda session: set_recording(session, message_id, recording_id, duration, speech, empty))
+
+    async def transcribed(self, message_id: int, text: str, words: list[dict[str, object]], at: datetime) -> None:
+        await self._write(lambda session: transcribed(session, message_id, text, words, at))
+
+    async def transcription_failed(self, message_id: int, error: str) -> None:
+        await self._write(lambda session: transcription_failed(session, message_id, error))
+
+    async def ticket_of(self, message_id: int) -> int:
+        return await self._read(lambda session: ticket_of(session, message_id))
 
     async def boxes(self) -> list[tuple[str, str | None, int]]:
         return await self._read(boxes)

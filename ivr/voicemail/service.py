@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy.orm import Session
@@ -18,10 +17,10 @@ from ivr.recordings.store import RecordingStore
 from ivr.tasks import DEFAULT, TaskSupervisor
 from ivr.telephony.errors import AriError, AriUnavailable
 from ivr.tickets.commands import command
-from ivr.tickets.models import Recording, Voicemail
-from ivr.tickets.store import SqlTicketStore
-from ivr.voicemail import messages
+from ivr.tickets.models import Recording
+from ivr.tickets.store import TicketStore
 from ivr.voicemail.config import VoicemailSettings
+from ivr.voicemail.messages import VoicemailMessages
 from ivr.voicemail.transcribe import TranscriptionError, VoskTranscriber
 
 log = logging.getLogger(__name__)
@@ -39,7 +38,8 @@ class Kept:
 class VoicemailService:
     def __init__(
         self,
-        store: SqlTicketStore,
+        store: TicketStore,
+        messages: VoicemailMessages,
         recordings: RecordingStore,
         transcriber: VoskTranscriber,
         settings: VoicemailSettings,
@@ -48,7 +48,8 @@ class VoicemailService:
         tasks: TaskSupervisor = DEFAULT,
     ) -> None:
         self.tasks = tasks  # transcriptions started as messages are saved
-        self.store = store
+        self.store = store  # the named write commands (they wait in the outbox while the database is away)
+        self.messages = messages
         self.recordings = recordings
         self.transcriber = transcriber
         self.settings = settings
@@ -86,19 +87,15 @@ class VoicemailService:
             self._busy.discard(message_id)
 
     async def _process(self, message_id: int) -> str:
-        message = await self.store.run_read(lambda s: messages.view(s, message_id))
+        message = await self.messages.view(message_id)
         if message.audio is None:
             try:
                 kept = await self.keep_audio(message.asterisk_name, message.ticket_id)
             except (AriError, AriUnavailable, OSError) as exc:
                 await self._failed(message_id, f"audio still on Asterisk: {exc}")
                 return "pending"
-            await self.store.run_write(
-                lambda s: messages.set_recording(
-                    s, message_id, kept.recording_id, kept.duration_s, kept.speech_s, kept.empty
-                )
-            )
-            message = await self.store.run_read(lambda s: messages.view(s, message_id))
+            await self.messages.set_recording(message_id, kept.recording_id, kept.duration_s, kept.speech_s, kept.empty)
+            message = await self.messages.view(message_id)
         if message.transcript_status != "pending" or message.audio is None:
             return message.transcript_status
         loop = asyncio.get_running_loop()
@@ -110,17 +107,17 @@ class VoicemailService:
             await self._failed(message_id, str(exc))
             return "pending"
         at = self.clock.now()
-        await self.store.run_write(lambda s: _transcribed(s, message_id, transcript.text, transcript.words, at))
+        await self.messages.transcribed(message_id, transcript.text, transcript.words, at)
         log.info("voicemail %d transcribed: %d words", message_id, len(transcript.words))
         return "done"
 
     async def _failed(self, message_id: int, error: str) -> None:
         log.warning("voicemail %d: %s (will retry)", message_id, error)
-        await self.store.run_write(lambda s: _error(s, message_id, error))
+        await self.messages.transcription_failed(message_id, error)
 
     async def retry_pending(self) -> int:
         """Called by the scheduler: every message still waiting for audio or a transcript."""
-        ids = await self.store.run_read(messages.pending_ids)
+        ids = await self.messages.pending_ids()
         done = 0
         for message_id in ids:
             if await self.process(message_id) == "done":
@@ -133,18 +130,3 @@ def _set_web_path(session: Session, *, recording_id: int, web_path: str) -> None
     row = session.get(Recording, recording_id)
     if row is not None:
         row.web_path = web_path
-
-
-def _transcribed(session: Session, message_id: int, text: str, words: list[dict[str, object]], at: datetime) -> None:
-    row = session.get(Voicemail, message_id)
-    if row is not None:
-        row.transcript, row.transcript_words = text, words
-        row.transcript_status, row.transcribed_at, row.transcript_error = "done", at, None
-        row.transcript_attempts += 1
-
-
-def _error(session: Session, message_id: int, error: str) -> None:
-    row = session.get(Voicemail, message_id)
-    if row is not None:
-        row.transcript_error = error[:2000]
-        row.transcript_attempts += 1

@@ -55,7 +55,7 @@ def test_events_reach_the_routed_handler_only() -> None:
 def test_malformed_frames_are_ignored() -> None:
     client = ScriptedAri()
     seen: list[Any] = []
-    client.on_event = seen.append
+    client.on_event.subscribe(seen.append)
     for frame in ["not json", "[]", '{"no": "type"}', '{"type": 5}', '{"type": "Ping"}']:
         client._on_text(frame)
     assert seen == [{"type": "Ping"}]

@@ -102,8 +102,7 @@ def make_line() -> Line:
     c2 = AriChannel(client, {"id": "c2"})
     line = Line(client, c1, c2, c1._expect("playback:p1"), c1._expect("recording:r1"))
     telephony.on_call.subscribe(lambda channel, args: line.calls.append(channel))
-    client.on_orphan = line.orphans.append
-    client.on_event = lambda event: None
+    client.on_orphan.subscribe(line.orphans.append)
     return line
 
 
