@@ -21,8 +21,9 @@ CALLBACK_OPEN = ("new", "assigned", "called_back")
 class TicketFilter:
     status: str | None = None
     sla: str | None = None  # near, overdue, met, open
-    kind: str | None = None  # phone_callback, web_reply
+    kind: str | None = None  # phone_callback, web_reply, web_second
     channel: str | None = None
+    level: int | None = None
     assigned: str | None = None
     caller: str | None = None
     operator_id: int | None = None
@@ -58,6 +59,8 @@ class TicketQueries(Repository):
                 query = query.where(Ticket.sla_kind == f.kind)
             if f.channel:
                 query = query.where(Ticket.channel == f.channel)
+            if f.level is not None:
+                query = query.where(Ticket.level == f.level)
             if f.assigned:
                 query = query.where(Ticket.assigned_to == f.assigned)
             if f.caller:

@@ -104,6 +104,13 @@ class TicketView:
     sla_kind: str | None
     sla_met_at: datetime | None
     sla_flag: str | None
+    escalated_at: datetime | None
+    first_due: datetime | None
+    first_met_at: datetime | None
+    contact_name: str | None
+    contact_email: str | None
+    contact_phone: str | None
+    answer_by: str | None
     events: list[EventView] = field(default_factory=list)
 
     @property
