@@ -46,6 +46,7 @@ from ivr.factories import (
     make_console_services,
     make_offerer,
     make_prompts,
+    prompt_texts,
 )
 from ivr.hours.calendar import LineCalendar
 from ivr.hours.closures import RuntimeClosures
@@ -355,6 +356,8 @@ def _web_deps(engine: Engine, campaigns: RuntimeCampaigns) -> WebDeps:
         closures=ClosureAdmin(engine.closures, engine.calendar, s.hours.closures, engine.prompts.build_one),
         prompt_names=engine.prompts.names,
         tasks=engine.tasks,
+        requests=engine.web_requests,
+        prompt_texts=prompt_texts(engine.prompts),
     )
     health = Health(
         ari_connected=engine.ari.connected.is_set,

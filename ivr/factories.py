@@ -32,6 +32,7 @@ from ivr.telephony.ari_resources import AriBridges, AriChannels
 from ivr.tickets.repository import Database
 from ivr.tickets.store import SqlTicketStore
 from ivr.voicemail.messages import VoicemailMessages
+from ivr.webrequests.channel import WebRequestChannel
 
 
 def make_clock(settings: Settings) -> Clock:
@@ -138,6 +139,8 @@ def make_console_services(
     closures: ClosureAdmin,
     prompt_names: Callable[[], set[str]],
     tasks: TaskSupervisor,
+    requests: WebRequestChannel,
+    prompt_texts: Callable[[], dict[str, str]],
 ) -> ConsoleServices:
     """The console's dependencies: the queue, the tickets, the admin of operators and closures,
     the accounts, and the callback workflow (which rings through ARI)."""
@@ -170,4 +173,11 @@ def make_console_services(
         throttle=LoginThrottle(
             c.login_max_failures, c.login_lockout_min * 60, monotonic, max_concurrent=c.login_max_concurrent
         ),
+        requests=requests,
+        prompt_texts=prompt_texts,
     )
+
+
+def prompt_texts(prompts: PromptLibrary) -> Callable[[], dict[str, str]]:
+    """Every prompt's text as callers hear it (config values filled in), for readability figures."""
+    return lambda: {name: prompts.text(name) for name in sorted(prompts.names())}

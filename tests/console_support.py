@@ -35,6 +35,7 @@ from ivr.factories import (
     make_console_services,
     make_offerer,
     make_prompts,
+    prompt_texts,
 )
 from ivr.hours.calendar import LineCalendar
 from ivr.hours.closures import RuntimeClosures
@@ -208,6 +209,10 @@ def build_console_deps(settings: Settings, clock: ShiftedClock) -> ConsoleDeps:
 
     prompts = make_prompts(settings)
     closures, calendar = make_closures(settings, store), make_calendar(settings)
+    s = settings
+    requests = WebRequestChannel(
+        store, SmtpMailer(s.mail), clock, s.web_requests, s.sla, tz=s.service.tz, service_name=s.service.name
+    )
     console = make_console_services(
         settings,
         ari,
@@ -219,6 +224,8 @@ def build_console_deps(settings: Settings, clock: ShiftedClock) -> ConsoleDeps:
         closures=ClosureAdmin(closures, calendar, settings.hours.closures, prompts.build_one),
         prompt_names=prompts.names,
         tasks=tasks,
+        requests=requests,
+        prompt_texts=prompt_texts(prompts),
     )
     health = Health(
         ari_connected=ari.connected.is_set,
@@ -227,10 +234,6 @@ def build_console_deps(settings: Settings, clock: ShiftedClock) -> ConsoleDeps:
         store_degraded=lambda: store.degraded,
         store_outages=lambda: store.writer.outages,
         recordings={},
-    )
-    s = settings
-    requests = WebRequestChannel(
-        store, SmtpMailer(s.mail), clock, s.web_requests, s.sla, tz=s.service.tz, service_name=s.service.name
     )
     web_deps = WebDeps(settings, clock, queue, store, health, requests, console)
     return ConsoleDeps(settings, clock, store, operators, distributor, cap, closures, calendar, tasks, web_deps)

@@ -21,6 +21,7 @@ from ivr.hours.calendar import LineCalendar
 from ivr.hours.closures import RuntimeClosures
 from ivr.hours.config import ClosureConfig
 from ivr.recordings.store import RecordingStore
+from ivr.tickets.escalation import Contact
 from ivr.tickets.store import TicketView
 
 T = TypeVar("T")
@@ -36,7 +37,14 @@ class TicketAccess(Protocol):
     async def get(self, ticket_id: int) -> TicketView | None: ...
 
     async def file_outcome(
-        self, ticket_id: int, outcome: str, *, note: str | None, operator_id: int | None, at: datetime
+        self,
+        ticket_id: int,
+        outcome: str,
+        *,
+        note: str | None,
+        operator_id: int | None,
+        at: datetime,
+        contact: Contact | None = None,
     ) -> TicketView: ...
 
     async def run_write(self, op: Callable[[Session], T]) -> T: ...

@@ -29,6 +29,7 @@ from ivr.console.web import (
     user_of,
     wants_json,
 )
+from ivr.tickets.escalation import Contact, ContactError, contact
 from ivr.tickets.store import OUTCOMES, OutcomeError, TicketView
 
 routes = Routes()
@@ -166,10 +167,11 @@ async def file_outcome(request: web.Request) -> web.StreamResponse:
     try:
         outcome = text(data, "outcome", limit=16, required=True)
         note = text(data, "note", limit=4000)
+        given = _contact(data, ticket) if outcome == "escalated" else None
         filed = await svc.tickets.file_outcome(
-            ticket_id, outcome or "", note=note, operator_id=user.operator_id, at=now(request)
+            ticket_id, outcome or "", note=note, operator_id=user.operator_id, at=now(request), contact=given
         )
-    except (Invalid, OutcomeError) as exc:
+    except (Invalid, OutcomeError, ContactError) as exc:
         if wants_json(request):
             return web.json_response({"error": str(exc)}, status=400)
         return render(request, "error.html", status=400, error=str(exc), back="/console/desk")
@@ -185,6 +187,19 @@ async def file_outcome(request: web.Request) -> web.StreamResponse:
     if wants_json(request):
         return web.json_response({"ticket": filed.id, "status": filed.status, "level": filed.level})
     raise redirect("/console/desk", "outcome")
+
+
+def _contact(data: Any, ticket: TicketView) -> Contact:
+    """The second level's contact from the outcome form: the caller id counts only when the
+    operator ticked that the citizen confirmed it."""
+    return contact(
+        name=text(data, "contact_name", limit=200),
+        answer_by=text(data, "answer_by", limit=8),
+        email=text(data, "contact_email", limit=300),
+        caller_id=ticket.caller_number,
+        caller_id_confirmed=data.get("caller_id_confirmed") == "yes",
+        typed_phone=text(data, "contact_phone", limit=40),
+    )
 
 
 @routes.post("/desk/callbacks/{id}/call", "operator")

@@ -30,6 +30,7 @@ LABELS: dict[str, str] = {
     # commitments
     "phone_callback": "Richiamata (10 giorni)",
     "web_reply": "Risposta web (48 ore)",
+    "web_second": "Risposta e-mail di secondo livello (10 giorni)",
     "near": "In scadenza",
     "overdue": "Scaduto",
     "met": "Rispettato",
@@ -77,6 +78,18 @@ LABELS: dict[str, str] = {
     "ev_ticket_closed": "Pratica chiusa",
     "ev_consent": "Risposta al consenso",
     "ev_recording_kept": "Registrazione conservata",
+    "ev_web_request_received": "Richiesta web ricevuta",
+    "ev_web_reply": "Risposta inviata",
+    "ev_web_escalated": "Passata al secondo livello",
+    "ev_article_used": "Risposta costruita da un articolo",
+    "ev_mail_receipt": "E-mail di ricevuta",
+    "ev_mail_reply": "E-mail di risposta",
+    "ev_mail_escalation": "E-mail di presa in carico",
+    "ev_sla_near": "Impegno in scadenza",
+    "ev_sla_overdue": "Impegno scaduto",
+    # how a second-level citizen is answered
+    "by_phone": "al telefono",
+    "by_email": "per e-mail",
     # transcripts
     "pending": "In attesa",
     "done": "Trascritto",
@@ -110,6 +123,10 @@ MESSAGES: dict[str, str] = {
     "user_disabled": "Utente disattivato: le sue sessioni sono chiuse.",
     "user_enabled": "Utente riattivato.",
     "password_reset": "Nuova password generata.",
+    "request_replied": "Risposta registrata e inviata al cittadino.",
+    "request_replied_unsent": "Risposta registrata, ma l'e-mail non è partita: avvisi il cittadino in altro modo.",
+    "request_escalated": "Richiesta passata al secondo livello: il cittadino è stato avvisato per e-mail.",
+    "request_escalated_unsent": "Richiesta passata al secondo livello, ma l'e-mail di avviso non è partita.",
 }
 
 

@@ -21,8 +21,9 @@ CALLBACK_OPEN = ("new", "assigned", "called_back")
 class TicketFilter:
     status: str | None = None
     sla: str | None = None  # near, overdue, met, open
-    kind: str | None = None  # phone_callback, web_reply
+    kind: str | None = None  # phone_callback, web_reply, web_second
     channel: str | None = None
+    level: int | None = None
     assigned: str | None = None
     caller: str | None = None
     operator_id: int | None = None
@@ -58,6 +59,8 @@ class TicketQueries(Repository):
                 query = query.where(Ticket.sla_kind == f.kind)
             if f.channel:
                 query = query.where(Ticket.channel == f.channel)
+            if f.level is not None:
+                query = query.where(Ticket.level == f.level)
             if f.assigned:
                 query = query.where(Ticket.assigned_to == f.assigned)
             if f.caller:
@@ -95,7 +98,7 @@ class TicketQueries(Repository):
 
         def fn(session: Session) -> list[CallbackItem]:
             rows = session.execute(
-                select(Ticket, Voicemail.callback_number, Voicemail.id)
+                select(Ticket, func.coalesce(Ticket.contact_phone, Voicemail.callback_number), Voicemail.id)
                 .outerjoin(Voicemail, Voicemail.ticket_id == Ticket.id)
                 .where(Ticket.assigned_to == login, Ticket.status.in_(("assigned", "called_back")))
                 .order_by(Ticket.callback_due.is_(None), Ticket.callback_due, Ticket.id)
@@ -110,14 +113,14 @@ class TicketQueries(Repository):
     async def callback_number(self, ticket_id: int) -> str | None:
         def fn(session: Session) -> str | None:
             row = session.execute(
-                select(Ticket.caller_number, Voicemail.callback_number)
+                select(Ticket.caller_number, Voicemail.callback_number, Ticket.contact_phone)
                 .outerjoin(Voicemail, Voicemail.ticket_id == Ticket.id)
                 .where(Ticket.id == ticket_id)
             ).first()
             if row is None:
                 return None
-            caller, given = row
-            return given or (caller if caller and caller != "anonymous" else None)
+            caller, given, confirmed = row  # the number the citizen confirmed at escalation first
+            return confirmed or given or (caller if caller and caller != "anonymous" else None)
 
         return await self._read(fn)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ivr.acd.callbacks import CallbackService
 from ivr.api.deps import ClosureAdmin, OperatorAdmin, QueueView, TicketAccess
@@ -20,6 +20,8 @@ from ivr.console.throttle import LoginThrottle
 from ivr.recordings.campaigns import RuntimeCampaigns
 from ivr.settings import Settings
 from ivr.voicemail.messages import VoicemailMessages
+from ivr.webrequests.articles import ArticleFinder, NoArticles
+from ivr.webrequests.channel import WebRequestChannel
 
 
 @dataclass
@@ -38,6 +40,10 @@ class ConsoleServices:
     callbacks: CallbackService
     live: LiveHub
     throttle: LoginThrottle
+    requests: WebRequestChannel
+    prompt_texts: Callable[[], dict[str, str]]
+    # LEAD AT MERGE: build_engine hands the knowledge base's finder here (branch kb).
+    articles: ArticleFinder = field(default_factory=NoArticles)
 
     def __post_init__(self) -> None:
         self.callbacks.on_update.subscribe(self.live.notify)

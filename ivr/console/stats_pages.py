@@ -9,7 +9,8 @@ from ivr.console.web import Routes, now, render, services
 from ivr.stats.charts import Series, bar_chart
 from ivr.stats.formats import to_csv
 from ivr.stats.page import BadQuery, PageQuery, parse_query
-from ivr.stats.pagehtml import short_label
+from ivr.stats.pagehtml import level_table, short_label
+from ivr.stats.plain_language import BANDS, distribution, replies_sent
 from ivr.stats.queries import BREAKDOWNS, Breakdown, Scope
 from ivr.stats.report import Report, build_report
 
@@ -78,6 +79,13 @@ async def stats(request: web.Request) -> web.StreamResponse:
         return render(request, "error.html", status=400, error=str(exc), back="/console/stats")
     report = await _report(request, query, by)
     groups = [r for r in report.groups] if by else []
+    svc = services(request)
+    threshold = svc.settings.web_requests.readability_threshold
+    replies = await svc.tickets.run_read(replies_sent(query.start, query.end))
+    readability = [
+        distribution("Risposte inviate alle richieste web", replies, threshold),
+        distribution("Messaggi della linea telefonica", svc.prompt_texts().values(), threshold),
+    ]
     params = query.params() + (f"&per={request.query['per']}" if by else "")
     return render(
         request,
@@ -90,6 +98,9 @@ async def stats(request: web.Request) -> web.StreamResponse:
         groups=groups,
         params=params,
         label_of=lambda d: short_label(d, query.period),
+        levels_html=level_table(report.levels_of(None), "Richieste per canale e livello nel periodo"),
+        readability=readability,
+        bands=BANDS,
     )
 
 

@@ -114,8 +114,9 @@ def _filter(request: web.Request) -> queries.TicketFilter:
     return queries.TicketFilter(
         status=pick("status", ("new", "assigned", "called_back", "closed", "resolved")),
         sla=pick("sla", ("near", "overdue", "met", "open")),
-        kind=pick("kind", ("phone_callback", "web_reply")),
+        kind=pick("kind", ("phone_callback", "web_reply", "web_second")),
         channel=pick("channel", ("phone", "web")),
+        level={"1": 1, "2": 2}.get(q.get("level", "")),
         assigned=(q.get("assigned") or "").strip()[:32] or None,
         caller=(q.get("caller") or "").strip()[:32] or None,
         day=day,

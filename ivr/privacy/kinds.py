@@ -152,6 +152,9 @@ def _caller_data_due(cut: datetime) -> Select[int]:
             Ticket.caller_number.is_not(None),
             Ticket.caller_name.is_not(None),
             Ticket.resolution_note.is_not(None),
+            Ticket.contact_name.is_not(None),
+            Ticket.contact_email.is_not(None),
+            Ticket.contact_phone.is_not(None),
             exists().where(Voicemail.ticket_id == tid, Voicemail.callback_number.is_not(None)),
             exists().where(WebRequest.ticket_id == tid, _web_identity_left()),
             exists().where(TicketEvent.ticket_id == tid, TicketEvent.note.is_not(None)),
@@ -165,7 +168,16 @@ def _caller_data_due(cut: datetime) -> Select[int]:
 
 def _caller_data_apply(session: Session, ids: list[int]) -> Applied:
     session.execute(
-        update(Ticket).where(Ticket.id.in_(ids)).values(caller_number=None, caller_name=None, resolution_note=None)
+        update(Ticket)
+        .where(Ticket.id.in_(ids))
+        .values(
+            caller_number=None,
+            caller_name=None,
+            resolution_note=None,
+            contact_name=None,
+            contact_email=None,
+            contact_phone=None,
+        )
     )
     session.execute(update(Voicemail).where(Voicemail.ticket_id.in_(ids)).values(callback_number=None))
     session.execute(

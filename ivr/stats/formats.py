@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from datetime import date
 from typing import Any
 
+from ivr.stats import levels as lv
 from ivr.stats.queries import Period
 from ivr.stats.report import YES_NO_QUESTIONS, Commitment, Figures, Report, Row
 
@@ -87,10 +88,20 @@ def records(report: Report, *, with_groups: bool = True) -> list[dict[str, Any]]
     by = s.by or "group"
     rows = [*report.rows, *(report.groups if with_groups else [])]
     out = [
-        {"period": period_label(r.period, s.period), by: r.group, **flat(r.figures, report.reasons, report.questions)}
+        {
+            "period": period_label(r.period, s.period),
+            by: r.group,
+            **flat(r.figures, report.reasons, report.questions),
+            **lv.flat(report.levels_of(r.period) if r.group is None and r.period is not None else None),
+        }
         for r in rows
     ]
-    total = {"period": TOTAL, by: TOTAL if s.by else None, **flat(report.total, report.reasons, report.questions)}
+    total = {
+        "period": TOTAL,
+        by: TOTAL if s.by else None,
+        **flat(report.total, report.reasons, report.questions),
+        **lv.flat(report.levels_of(None)),
+    }
     if s.by is None:
         for record in [*out, total]:
             del record[by]
@@ -115,7 +126,11 @@ def to_json(report: Report) -> str:
         "by": s.by,
         "as_of": s.now.isoformat(timespec="seconds"),
         "service_level_s": s.service_level_s,
-        "targets": {"callbacks": report.total.callbacks.target, "web_replies": report.total.web_replies.target},
+        "targets": {
+            "callbacks": report.total.callbacks.target,
+            "web_replies": report.total.web_replies.target,
+            **{f"{f.channel}_l{f.level}": f.target for f in (report.levels[-1].figures if report.levels else [])},
+        },
         "rows": records(report),
     }
     return json.dumps(document, ensure_ascii=False, indent=1)
@@ -180,7 +195,41 @@ def _sections(report: Report) -> list[tuple[str, list[Column]]]:
             [("received", lambda f: f.web_requests), *_commitment_columns(lambda f: f.web_replies)],
         ),
         ("Survey", survey),
+        *_level_sections(report),
     ]
+
+
+def _level_sections(report: Report) -> list[tuple[str, list[Column]]]:
+    """Per channel and level; rows without level figures (per-group rows) show dashes."""
+    sections: list[tuple[str, list[Column]]] = []
+    by_figures = _levels_by_figures(report)
+    for i, (channel, level) in enumerate(lv.CHANNELS_LEVELS):
+
+        def pick(f: Figures, i: int = i) -> lv.LevelFigures | None:
+            row = by_figures.get(id(f))
+            return row.figures[i] if row is not None else None
+
+        def show(f: Figures, name: str, pick: Callable[[Figures], lv.LevelFigures | None] = pick) -> object:
+            found = pick(f)
+            if found is None:
+                return "-"
+            if name == "share":
+                return _pct(found.in_time_share)
+            if name == "target":
+                return _pct(found.target)
+            return getattr(found, name)
+
+        names = ("count", "in_time", "late", "open", "overdue", "share", "target")
+        columns: list[Column] = [(n.replace("_", " "), lambda f, n=n, show=show: show(f, n)) for n in names]  # type: ignore[misc]
+        sections.append((f"{channel.title()} level {level}", columns))
+    return sections
+
+
+def _levels_by_figures(report: Report) -> dict[int, lv.LevelRow]:
+    """The level row that goes with each period row's (and the total's) figures."""
+    found = {id(r.figures): report.levels_of(r.period) for r in report.rows if r.group is None}
+    found[id(report.total)] = report.levels_of(None)
+    return {k: v for k, v in found.items() if v is not None}
 
 
 def _avg(f: Figures, question: str) -> str:

@@ -11,6 +11,7 @@ from html import escape
 from zoneinfo import ZoneInfo
 
 from ivr.stats.charts import Series, bar_chart
+from ivr.stats.levels import LevelRow
 from ivr.stats.queries import Period
 from ivr.stats.report import Commitment, Figures, Report
 
@@ -192,6 +193,33 @@ def _table(report: Report) -> str:
     )
 
 
+LEVEL_NAMES = {
+    ("phone", 1): "Telefono, primo livello (risposta immediata)",
+    ("phone", 2): "Telefono, secondo livello (richiamata entro 10 giorni)",
+    ("web", 1): "Web, primo livello (risposta entro 48 ore)",
+    ("web", 2): "Web, secondo livello (risposta per e-mail entro 10 giorni)",
+}
+LEVEL_HEADERS = ("Canale e livello", "Richieste", "Nei tempi", "In ritardo", "Aperte", "Scadute", "Quota nei tempi",
+                 "Obiettivo")  # fmt: skip
+
+
+def level_table(row: LevelRow | None, caption: str) -> str:
+    """The four channel-and-level lines of one period (or the whole range), as an HTML table."""
+    if row is None:
+        return ""
+    head = "".join(f'<th scope="col">{escape(h)}</th>' for h in LEVEL_HEADERS)
+    body = "".join(
+        f'<tr><th scope="row">{escape(LEVEL_NAMES[(f.channel, f.level)])}</th><td>{_int(f.count)}</td>'
+        f"<td>{_int(f.in_time)}</td><td>{_int(f.late)}</td><td>{_int(f.open)}</td><td>{_int(f.overdue)}</td>"
+        f"<td>{_pct(f.in_time_share)}</td><td>{_pct(f.target) if f.target is not None else 'immediata'}</td></tr>"
+        for f in row.figures
+    )
+    return (
+        f'<div class="table-wrap"><table class="levels"><caption>{escape(caption)}</caption>'
+        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+    )
+
+
 def _form(report: Report) -> str:
     s = report.scope
     options = "".join(
@@ -220,6 +248,10 @@ I dati sono aggregati e non contengono informazioni personali.</p>
 {_form(report)}
 <h2>In sintesi</h2>
 {_summary(report.total, s.service_level_s)}
+<h2>Primo e secondo livello</h2>
+<p>Il primo livello risponde subito al telefono, o entro 48 ore alle richieste web; le richieste che
+hanno bisogno di un approfondimento passano al secondo livello, che risponde entro 10 giorni.</p>
+{level_table(report.levels_of(None), "Richieste per canale e livello nel periodo scelto")}
 {_charts(report)}
 <h2>Tabella dei dati</h2>
 {_table(report)}

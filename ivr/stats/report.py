@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Engine, Select
 from sqlalchemy.orm import Session, sessionmaker
 
+from ivr.stats.levels import LevelRow, level_rows
 from ivr.stats.queries import (
     GROUP_ROW,
     PERIOD_ROW,
@@ -109,6 +110,11 @@ class Report:
     total: Figures  # the whole range
     reasons: list[str]  # voicemail reasons shown: the known ones, then any other found
     questions: list[str]  # survey questions found
+    # Per channel and level (ivr.stats.levels): per period, then the whole range last.
+    levels: list[LevelRow] = field(default_factory=list)
+
+    def levels_of(self, period: date | None) -> LevelRow | None:
+        return next((r for r in self.levels if r.period == period), None)
 
 
 def default_range(period: Period, today: date) -> tuple[date, date]:
@@ -129,13 +135,15 @@ def _fetch(stmt: Select[Any]) -> Callable[[Session], list[dict[str, Any]]]:
 
 
 async def build_report(read: Reader, scope: Scope) -> Report:
-    """Run the three statements side by side (each on its own connection) and assemble them."""
-    tickets, voicemails, answers = await asyncio.gather(
+    """Run the statements side by side (each on its own connection) and assemble them."""
+    tickets, voicemails, answers, levels = await asyncio.gather(
         read(_fetch(ticket_figures(scope))),
         read(_fetch(voicemail_figures(scope))),
         read(_fetch(survey_figures(scope))),
+        read(level_rows(scope)),
     )
-    return assemble(scope, tickets, voicemails, answers)
+    report = assemble(scope, tickets, voicemails, answers)
+    return Report(report.scope, report.rows, report.groups, report.total, report.reasons, report.questions, levels)
 
 
 Key = tuple[str, date | None, str | None]

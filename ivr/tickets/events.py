@@ -59,9 +59,12 @@ class EventKind(enum.StrEnum):
     SLA_OVERDUE = "sla_overdue"
     WEB_REQUEST_RECEIVED = "web_request_received"
     WEB_REPLY = "web_reply"
+    WEB_ESCALATED = "web_escalated"  # a web request passed to the second level (10-day e-mail answer)
+    ARTICLE_USED = "article_used"  # a reply started from a knowledge-base article
     REQUEST_ASSIGNED = "request_assigned"
     MAIL_RECEIPT = "mail_receipt"
     MAIL_REPLY = "mail_reply"
+    MAIL_ESCALATION = "mail_escalation"  # the notice that the request went to the second level
     LEGAL_HOLD = "legal_hold"
     LEGAL_HOLD_RELEASED = "legal_hold_released"
     PRIVACY_PURGED = "privacy_purged"
@@ -202,3 +205,25 @@ def survey_skipped(question: str) -> Event:
 
 def survey_invalid(question: str, entered: str | None, attempt: int) -> Event:
     return _e(K.SURVEY_INVALID, question=question, entered=entered, attempt=attempt)
+
+
+# --- the back office's builders --------------------------------------------------------------
+
+
+def web_escalated(by: str | None, due: str, first_in_time: bool) -> Event:
+    """`due`: the 10-day commitment (ISO time); `first_in_time`: the notice met the 48 hours."""
+    return _e(K.WEB_ESCALATED, by=by, due=due, first_in_time=first_in_time)
+
+
+def article_used(article: int, title: str, by: str | None) -> Event:
+    return _e(K.ARTICLE_USED, article=article, title=title[:200], by=by)
+
+
+def web_reply(by: str | None, level: int, article: int | None) -> Event:
+    return _e(K.WEB_REPLY, by=by, level=level, article=article)
+
+
+def escalation_contact(answer_by: str, has_email: bool, has_phone: bool) -> dict[str, object]:
+    """What the outcome event says of the contact: how the citizen is answered, never the data
+    itself (the timeline outlives the caller data's retention only without it)."""
+    return {"answer_by": answer_by, "email": has_email, "phone": has_phone}

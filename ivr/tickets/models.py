@@ -103,9 +103,20 @@ class Ticket(Base):
     survey_status: Mapped[str | None] = mapped_column(String(16))  # completed, partial, not_answered
     # Service commitment: `callback_due` is when the citizen must have had an answer (the phone
     # callback at the second level, or the reply to a web request); `sla_met_at` when they had it.
-    sla_kind: Mapped[str | None] = mapped_column(String(16))  # phone_callback, web_reply
+    sla_kind: Mapped[str | None] = mapped_column(String(16))  # phone_callback, web_reply, web_second
     sla_met_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     sla_flag: Mapped[str | None] = mapped_column(String(8))  # near, overdue (set by the SLA job)
+    # The second level. A web request escalated keeps its first-level commitment here (48 hours,
+    # met by the escalation notice) while `callback_due` becomes the 10-day one. The contact is
+    # what the charter asks of citizens whose request needs further work: caller data, purged
+    # with the rest of it (ivr.privacy.kinds).
+    escalated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    first_due: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    first_met_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    contact_name: Mapped[str | None] = mapped_column(String(128))
+    contact_email: Mapped[str | None] = mapped_column(String(254))
+    contact_phone: Mapped[str | None] = mapped_column(String(32))
+    answer_by: Mapped[str | None] = mapped_column(String(8))  # phone, email
 
     events: Mapped[list[TicketEvent]] = relationship(
         back_populates="ticket", order_by="TicketEvent.id", cascade="all, delete-orphan"

@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 from ivr.text import clean
 from ivr.tickets import ticket_commands  # noqa: F401  (registers the ticket's commands)
 from ivr.tickets.commands import Command
-from ivr.tickets.events import EventKind
+from ivr.tickets.escalation import Contact
+from ivr.tickets.events import EventKind, escalation_contact
 from ivr.tickets.models import Channel, Ticket, TicketEvent
 from ivr.tickets.outbox import Outbox
 from ivr.tickets.periods import ROME
@@ -104,6 +105,13 @@ class TicketView:
     sla_kind: str | None
     sla_met_at: datetime | None
     sla_flag: str | None
+    escalated_at: datetime | None
+    first_due: datetime | None
+    first_met_at: datetime | None
+    contact_name: str | None
+    contact_email: str | None
+    contact_phone: str | None
+    answer_by: str | None
     events: list[EventView] = field(default_factory=list)
 
     @property
@@ -131,7 +139,14 @@ class TicketStore(Protocol):
     async def get(self, ticket_id: int) -> TicketView | None: ...
 
     async def file_outcome(
-        self, ticket_id: int, outcome: str, *, note: str | None, operator_id: int | None, at: datetime
+        self,
+        ticket_id: int,
+        outcome: str,
+        *,
+        note: str | None,
+        operator_id: int | None,
+        at: datetime,
+        contact: Contact | None = None,
     ) -> TicketView: ...
 
     async def execute(self, name: str, **args: Any) -> Any:
@@ -244,10 +259,18 @@ class SqlTicketStore:
         )
 
     async def file_outcome(
-        self, ticket_id: int, outcome: str, *, note: str | None, operator_id: int | None, at: datetime
+        self,
+        ticket_id: int,
+        outcome: str,
+        *,
+        note: str | None,
+        operator_id: int | None,
+        at: datetime,
+        contact: Contact | None = None,
     ) -> TicketView:
         """The operator's outcome: resolved at first level, or escalated to the second level with
-        a callback due ten calendar days after the call."""
+        a callback due ten calendar days after the call, and the citizen's `contact` (the desk
+        requires it: ivr.tickets.escalation)."""
         _aware(at)
         if outcome not in OUTCOMES:
             raise OutcomeError(f"outcome must be one of {', '.join(OUTCOMES)}")
@@ -258,14 +281,21 @@ class SqlTicketStore:
                 raise OutcomeError(f"no ticket #{ticket_id}")
             if operator_id is not None and ticket.operator_id not in (None, operator_id):
                 raise OutcomeError(f"ticket #{ticket_id} was taken by another operator")
+            detail: dict[str, Any] = {"outcome": outcome, "operator_id": operator_id}
             if outcome == "resolved":
                 ticket.level, ticket.status, ticket.callback_due = 1, TicketStatus.RESOLVED, None
-                ticket.sla_kind = ticket.sla_flag = None
+                ticket.sla_kind = ticket.sla_flag = ticket.escalated_at = None
             else:
                 escalate(ticket)
+                ticket.escalated_at = at
+            if outcome == "escalated" and contact is not None:
+                ticket.contact_name, ticket.contact_email = contact.name, contact.email
+                ticket.contact_phone, ticket.answer_by = contact.phone, contact.answer_by
+                detail["contact"] = escalation_contact(
+                    contact.answer_by, contact.email is not None, bool(contact.phone)
+                )
             if note:
                 ticket.resolution_note = note
-            detail = {"outcome": outcome, "operator_id": operator_id}
             session.add(TicketEvent(ticket_id=ticket_id, at=at, kind=EventKind.OUTCOME_FILED, detail=detail, note=note))
 
         await self.run_write(op)

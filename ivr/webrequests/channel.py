@@ -24,7 +24,7 @@ from ivr.tickets.store import SqlTicketStore
 from ivr.webrequests import service
 from ivr.webrequests.config import MailSettings, WebRequestSettings
 from ivr.webrequests.form import parse
-from ivr.webrequests.mail import Mailer, receipt_text, reply_text
+from ivr.webrequests.mail import Mailer, escalation_text, receipt_text, reply_text
 
 
 class TooManyRequests(Exception):
@@ -117,12 +117,24 @@ class WebRequestChannel:
         await self.store.record(ticket_id, EventKind.MAIL_RECEIPT, self.clock.now(), {"sent": sent})
         return Received(ticket_id, view.due, sent)
 
-    async def answer(self, ticket_id: int, text: str, by: str | None) -> tuple[service.RequestView, bool]:
+    async def answer(
+        self, ticket_id: int, text: str, by: str | None, *, article: tuple[int, str] | None = None
+    ) -> tuple[service.RequestView, bool]:
         """Store the reply (the commitment is met now), then e-mail it."""
         now = self.clock.now()
-        view = await self.store.run_write(lambda s: service.reply(s, ticket_id, text, by, now))
+        view = await self.store.run_write(lambda s: service.reply(s, ticket_id, text, by, now, article=article))
         assert view.reply is not None
         subject, body = reply_text(ticket_id, view.reply, self.service_name)
         sent = await self.mailer.send(view.email, subject, body)
         await self.store.record(ticket_id, EventKind.MAIL_REPLY, self.clock.now(), {"sent": sent})
+        return view, sent
+
+    async def escalate(self, ticket_id: int, note: str, by: str | None) -> tuple[service.RequestView, bool]:
+        """Pass the request to the second level (stored first), then e-mail the citizen the notice
+        with the new date; whether it went is written on the timeline."""
+        now, days = self.clock.now(), self.sla.web_second_days
+        view = await self.store.run_write(lambda s: service.escalate(s, ticket_id, note, by, now, days=days))
+        subject, body = escalation_text(ticket_id, view.due, self.tz, self.service_name)
+        sent = await self.mailer.send(view.email, subject, body)
+        await self.store.record(ticket_id, EventKind.MAIL_ESCALATION, self.clock.now(), {"sent": sent})
         return view, sent

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import textwrap
+from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ivr.clitools import now as engine_now
 from ivr.clitools import session_run
@@ -15,6 +16,11 @@ from ivr.tickets import sla
 from ivr.webrequests import service
 from ivr.webrequests.service import RequestView
 
+if TYPE_CHECKING:
+    from ivr.webrequests.channel import WebRequestChannel
+
+T = TypeVar("T")
+
 
 def _line(r: RequestView, settings: Settings) -> str:
     tz = settings.service.tz
@@ -22,12 +28,12 @@ def _line(r: RequestView, settings: Settings) -> str:
     who = f" -> {r.assigned_to}" if r.assigned_to else ""
     return (
         f"#{r.ticket_id:<6} {r.received_at.astimezone(tz):%Y-%m-%d %H:%M} due {r.due.astimezone(tz):%Y-%m-%d %H:%M} "
-        f"{r.status:9}{who}{flag} {r.topic:10} {r.subject[:60]}"
+        f"L{r.level} {r.status:9}{who}{flag} {r.topic:10} {r.subject[:60]}"
     )
 
 
 def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
-    found = session_run(settings, lambda s: service.listing(s, status=args.status, limit=args.limit))
+    found = session_run(settings, lambda s: service.listing(s, status=args.status, level=args.level, limit=args.limit))
     for r in found:
         print(_line(r, settings))
     if not found:
@@ -40,6 +46,10 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
     print(_line(r, settings))
     print(f"from {r.name} <{r.email}>{' tel. ' + r.phone if r.phone else ''}")
     print(textwrap.indent(textwrap.fill(r.message, 90), "  "))
+    if r.escalated_at is not None and r.first_due is not None:
+        at = r.escalated_at.astimezone(settings.service.tz)
+        first = "within" if r.escalated_at <= r.first_due else "AFTER"
+        print(f"second level since {at:%Y-%m-%d %H:%M} (notice {first} the 48 hours); e-mail answer due as above")
     if r.replied_at is not None:
         when = r.replied_at.astimezone(settings.service.tz)
         print(f"replied {when:%Y-%m-%d %H:%M} by {r.replied_by or '-'} ({'in time' if r.in_time else 'late'}):")
@@ -54,17 +64,15 @@ def cmd_assign(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_reply(args: argparse.Namespace, settings: Settings) -> int:
-    """Store the reply and e-mail it (when mail.host is set), as the console does."""
+def _with_channel(settings: Settings, act: Callable[[WebRequestChannel], Awaitable[T]]) -> T:
+    """Run `act` on a web channel of its own (store, mailer, clock), as the engine's would."""
     from ivr.factories import make_clock
     from ivr.tickets.db import make_engine, upgrade
     from ivr.tickets.store import SqlTicketStore
     from ivr.webrequests.channel import WebRequestChannel
     from ivr.webrequests.mail import SmtpMailer
 
-    text = args.text if args.text is not None else input("reply: ")
-
-    async def go() -> tuple[RequestView, bool]:
+    async def go() -> T:
         db = make_engine(settings.database_url)
         upgrade(db)
         store = SqlTicketStore(db, tz=settings.service.tz)
@@ -77,15 +85,31 @@ def cmd_reply(args: argparse.Namespace, settings: Settings) -> int:
             tz=settings.service.tz,
             service_name=settings.service.name,
         )
+        await store.start()
         try:
-            return await channel.answer(args.id, text, args.by)
+            return await act(channel)
         finally:
             await store.stop()
             db.dispose()
 
-    view, sent = asyncio.run(go())
+    return asyncio.run(go())
+
+
+def cmd_reply(args: argparse.Namespace, settings: Settings) -> int:
+    """Store the reply and e-mail it (when mail.host is set), as the console does."""
+    text = args.text if args.text is not None else input("reply: ")
+    view, sent = _with_channel(settings, lambda channel: channel.answer(args.id, text, args.by))
     mailed = "e-mailed" if sent else "NOT e-mailed (mail.host unset or the server refused): tell the citizen otherwise"
     print(f"request #{view.ticket_id} answered {'in time' if view.in_time else 'late'}; reply {mailed}")
+    return 0
+
+
+def cmd_escalate(args: argparse.Namespace, settings: Settings) -> int:
+    """To the second level: the citizen is told by e-mail, the answer is due in 10 days."""
+    view, sent = _with_channel(settings, lambda channel: channel.escalate(args.id, args.note, args.by))
+    due = view.due.astimezone(settings.service.tz)
+    told = "notice e-mailed" if sent else "notice NOT e-mailed (mail.host unset or the server refused)"
+    print(f"request #{view.ticket_id} at the second level, e-mail answer due {due:%Y-%m-%d %H:%M}; {told}")
     return 0
 
 
@@ -122,6 +146,7 @@ def add_request_commands(sub: Any, add: Any) -> None:
     req = sub.add_parser("requests", help="web requests").add_subparsers(dest="what", required=True)
     lst = add("list", cmd_list, "web requests, the most urgent first", req)
     lst.add_argument("--status", choices=service.STATUSES)
+    lst.add_argument("--level", type=int, choices=service.LEVELS, help="1: first level (48 hours), 2: second")
     lst.add_argument("-n", "--limit", type=int, default=50)
     show = add("show", cmd_show, "one request with its text and reply", req)
     show.add_argument("id", type=int)
@@ -133,6 +158,10 @@ def add_request_commands(sub: Any, add: Any) -> None:
     reply.add_argument("id", type=int)
     reply.add_argument("--text", help="the reply (default: read one line from standard input)")
     reply.add_argument("--by", help="who answers")
+    esc = add("escalate", cmd_escalate, "pass the request to the second level (e-mail answer in 10 days)", req)
+    esc.add_argument("id", type=int)
+    esc.add_argument("--note", required=True, help="why it needs further work (kept on the timeline)")
+    esc.add_argument("--by", help="who escalates")
 
     s = sub.add_parser("sla", help="service commitments").add_subparsers(dest="what", required=True)
     add("check", cmd_sla_check, "flag tickets near or past due now and list them", s)

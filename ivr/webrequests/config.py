@@ -25,6 +25,14 @@ class WebRequestSettings(BaseModel):
     per_address: int = Field(5, ge=1, description="requests accepted from one address per window (abuse guard)")
     window_s: float = Field(600, gt=0, description="the window of `per_address`")
     max_message_chars: int = Field(5000, ge=100, le=50_000, description="longest request text")
+    readability_threshold: float = Field(
+        60,
+        ge=0,
+        le=100,
+        description="the reply editor warns when a reply's Gulpease index is below this (60: hard for "
+        "readers with a lower-secondary education)",
+    )
+    suggestions: int = Field(5, ge=0, le=20, description="knowledge-base articles the reply editor suggests")
 
 
 def _existing_file(value: Path, info: ValidationInfo) -> Path:

@@ -118,3 +118,14 @@ def reply_text(ticket_id: int, reply: str, service: str) -> tuple[str, str]:
         f"{service}: risposta alla richiesta n. {ticket_id}",
         f"Gentile utente,\n\nin merito alla sua richiesta n. {ticket_id}:\n\n{reply}\n\n{service}\n",
     )
+
+
+def escalation_text(ticket_id: int, due: datetime, tz: ZoneInfo, service: str) -> tuple[str, str]:
+    """The notice that the request needs further work: the new date, in the service's words only."""
+    local = due.astimezone(tz)
+    return (
+        f"{service}: richiesta n. {ticket_id} presa in carico",
+        f"Gentile utente,\n\nla sua richiesta n. {ticket_id} ha bisogno di un approfondimento.\n"
+        f"L'abbiamo affidata ai nostri esperti. Le risponderemo per e-mail entro il {local:%d/%m/%Y}.\n\n"
+        f"{service}\n",
+    )

@@ -3,6 +3,15 @@
 The ticket holds what statistics and the commitment need (topic, calendar keys, due time,
 status); the citizen's own words and contacts live in `web_requests`, next to it, so reports
 can never pick them up by accident.
+
+The two levels of the charter: a request the knowledge base answers gets its reply within 48
+hours (first level); one that needs further work is passed to the second level, and the
+citizen is answered by e-mail within `sla.web_second_days` (10) calendar days of that moment.
+The escalation sends the citizen a notice ("presa in carico"), which is their answer within the
+48 hours: the first-level commitment is kept in `first_due`/`first_met_at` and counted as met
+at the escalation (late if that came after the 48 hours), while `callback_due`, `sla_kind`
+(`web_second`) and `sla_met_at` now carry the 10-day commitment, flagged by the SLA job like any
+other and met by the e-mail reply.
 """
 
 from __future__ import annotations
@@ -14,14 +23,16 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ivr.tickets import events
 from ivr.tickets.events import EventKind
 from ivr.tickets.models import Channel, Ticket, TicketEvent, WebRequest
 from ivr.tickets.periods import local_keys
-from ivr.tickets.sla import WEB_REPLY
+from ivr.tickets.sla import WEB_REPLY, WEB_SECOND
 from ivr.tickets.status import TicketStatus
 from ivr.webrequests.form import RequestForm
 
 STATUSES = tuple(s.value for s in (TicketStatus.NEW, TicketStatus.ASSIGNED, TicketStatus.CLOSED))
+LEVELS = (1, 2)
 
 
 class RequestError(Exception):
@@ -45,6 +56,9 @@ class RequestView:
     replied_at: datetime | None
     replied_by: str | None
     sla_flag: str | None
+    level: int = 1
+    escalated_at: datetime | None = None
+    first_due: datetime | None = None  # the 48 hours, once the request is at the second level
 
     @property
     def in_time(self) -> bool | None:
@@ -86,8 +100,19 @@ def receive(session: Session, form: RequestForm, now: datetime, *, tz: ZoneInfo,
     return ticket.id
 
 
-def reply(session: Session, ticket_id: int, text: str, by: str | None, now: datetime) -> RequestView:
-    """The answer to the citizen: stored, the commitment met, the ticket closed."""
+def reply(
+    session: Session,
+    ticket_id: int,
+    text: str,
+    by: str | None,
+    now: datetime,
+    *,
+    article: tuple[int, str] | None = None,
+) -> RequestView:
+    """The answer to the citizen: stored, the commitment of its level met, the ticket closed.
+
+    `article` (id, title): the reply was built from that knowledge-base article, which makes it
+    a first-level answer when the request is still at the first level."""
     text = text.strip()
     if len(text) < 2:
         raise RequestError("the reply is empty")
@@ -98,7 +123,39 @@ def reply(session: Session, ticket_id: int, text: str, by: str | None, now: date
     ticket.status, ticket.sla_flag = TicketStatus.CLOSED, None
     if ticket.sla_met_at is None:
         ticket.sla_met_at = now
-    session.add(TicketEvent(ticket_id=ticket_id, at=now, kind=EventKind.WEB_REPLY, detail={"by": by}))
+    article_id = None
+    if article is not None:
+        article_id = article[0]
+        used = events.article_used(article[0], article[1], by)
+        session.add(TicketEvent(ticket_id=ticket_id, at=now, kind=used.kind, detail=used.detail))
+        # LEAD AT MERGE (branch kb, migration 0009 adds tickets.kb_article_id): uncomment
+        # ticket.kb_article_id = article_id
+    done = events.web_reply(by, ticket.level, article_id)
+    session.add(TicketEvent(ticket_id=ticket_id, at=now, kind=done.kind, detail=done.detail))
+    session.flush()
+    return _view(request, ticket)
+
+
+def escalate(session: Session, ticket_id: int, note: str, by: str | None, now: datetime, *, days: float) -> RequestView:
+    """To the second level: an e-mail answer due `days` calendar days from now; the 48 hours
+    counted as met now by the notice the channel e-mails next (late if they have passed)."""
+    note = note.strip()
+    if len(note) < 2:
+        raise RequestError("say why the request needs the second level (the note is empty)")
+    request, ticket = _pair(session, ticket_id)
+    if request.replied_at is not None:
+        raise RequestError(f"request #{ticket_id} is answered already")
+    if ticket.level >= 2:
+        raise RequestError(f"request #{ticket_id} is at the second level already")
+    first_due = ticket.callback_due
+    assert first_due is not None
+    ticket.first_due, ticket.first_met_at, ticket.escalated_at = first_due, now, now
+    ticket.level, ticket.sla_kind, ticket.sla_met_at, ticket.sla_flag = 2, WEB_SECOND, None, None
+    ticket.callback_due = now + timedelta(days=days)
+    if ticket.status != TicketStatus.ASSIGNED:
+        ticket.status = TicketStatus.NEW
+    event = events.web_escalated(by, ticket.callback_due.isoformat(), now <= first_due)
+    session.add(TicketEvent(ticket_id=ticket_id, at=now, kind=event.kind, detail=event.detail, note=note))
     session.flush()
     return _view(request, ticket)
 
@@ -119,12 +176,16 @@ def view(session: Session, ticket_id: int) -> RequestView:
     return _view(*_pair(session, ticket_id))
 
 
-def listing(session: Session, *, status: str | None = None, limit: int = 50) -> list[RequestView]:
-    """Oldest first among those waiting: the order they should be answered in."""
+def listing(
+    session: Session, *, status: str | None = None, level: int | None = None, limit: int = 50, offset: int = 0
+) -> list[RequestView]:
+    """The soonest due first: the order they should be answered in."""
     query = select(WebRequest, Ticket).join(Ticket, Ticket.id == WebRequest.ticket_id)
     if status:
         query = query.where(Ticket.status == status)
-    query = query.order_by(Ticket.callback_due, Ticket.id).limit(limit)
+    if level is not None:
+        query = query.where(Ticket.level == level)
+    query = query.order_by(Ticket.callback_due, Ticket.id).limit(limit).offset(offset)
     return [_view(row[0], row[1]) for row in session.execute(query).all()]
 
 
@@ -155,4 +216,7 @@ def _view(request: WebRequest, ticket: Ticket) -> RequestView:
         replied_at=request.replied_at,
         replied_by=request.replied_by,
         sla_flag=ticket.sla_flag,
+        level=ticket.level,
+        escalated_at=ticket.escalated_at,
+        first_due=ticket.first_due,
     )

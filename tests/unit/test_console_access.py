@@ -158,7 +158,14 @@ async def test_state_changes_need_the_csrf_token(lab: ConsoleLab) -> None:
     token = await lab.csrf(anna)
     response = await anna.post(
         f"/console/desk/tickets/{mine}/outcome",
-        data={"outcome": "escalated", "note": "serve il secondo livello", "_csrf": token},
+        data={
+            "outcome": "escalated",
+            "note": "serve il secondo livello",
+            "contact_name": "Gino Verdi",
+            "contact_email": "gino.verdi@example.org",
+            "answer_by": "email",
+            "_csrf": token,
+        },
         allow_redirects=False,
     )
     assert response.status == 303
