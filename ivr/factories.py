@@ -23,6 +23,8 @@ from ivr.hours.calendar import LineCalendar
 from ivr.hours.closures import RuntimeClosures
 from ivr.prompts.library import PromptCatalog, PromptLibrary
 from ivr.recordings.campaigns import RuntimeCampaigns
+from ivr.referrals.desk import ReferralDesk
+from ivr.referrals.repository import Referrals
 from ivr.settings import Settings
 from ivr.tasks import DEFAULT, TaskSupervisor
 from ivr.telephony.ami import AmiMonitor
@@ -32,6 +34,7 @@ from ivr.telephony.ari_resources import AriBridges, AriChannels
 from ivr.tickets.repository import Database
 from ivr.tickets.store import SqlTicketStore
 from ivr.voicemail.messages import VoicemailMessages
+from ivr.webrequests.mail import SmtpMailer
 
 
 def make_clock(settings: Settings) -> Clock:
@@ -169,5 +172,12 @@ def make_console_services(
         live=LiveHub(queue.distributor),
         throttle=LoginThrottle(
             c.login_max_failures, c.login_lockout_min * 60, monotonic, max_concurrent=c.login_max_concurrent
+        ),
+        referrals=ReferralDesk(
+            Referrals(store),
+            SmtpMailer(settings.mail),
+            clock,
+            tz=settings.service.tz,
+            service_name=settings.service.name,
         ),
     )

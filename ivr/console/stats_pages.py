@@ -11,6 +11,7 @@ from ivr.stats.formats import to_csv
 from ivr.stats.page import BadQuery, PageQuery, parse_query
 from ivr.stats.pagehtml import short_label
 from ivr.stats.queries import BREAKDOWNS, Breakdown, Scope
+from ivr.stats.referrals import referral_report
 from ivr.stats.report import Report, build_report
 
 routes = Routes()
@@ -77,12 +78,14 @@ async def stats(request: web.Request) -> web.StreamResponse:
     except BadQuery as exc:
         return render(request, "error.html", status=400, error=str(exc), back="/console/stats")
     report = await _report(request, query, by)
+    referrals = await referral_report(services(request).tickets.run_read, query.start, query.end, query.period)
     groups = [r for r in report.groups] if by else []
     params = query.params() + (f"&per={request.query['per']}" if by else "")
     return render(
         request,
         "stats.html",
         report=report,
+        referrals=referrals,
         query=query,
         by=by,
         per=request.query.get("per", ""),

@@ -76,6 +76,6 @@ def add_referral_commands(sub: Any, add: Any) -> None:
     lst.add_argument("--region", help="only this region (as written in the file)")
     lst.add_argument("--province", help="only this province (sigla)")
     search = add("search", cmd_search, "active offices for a comune or a province (name or sigla)", more)
-    search.add_argument("query", nargs="+", help="e.g. \"Reggio nell'Emilia\", reggio emilia, RE, Torino")
+    search.add_argument("query", nargs="+", help='e.g. "Reggio nell\'Emilia", reggio emilia, RE, Torino')
     search.add_argument("-n", "--limit", type=int, default=30)
     search.add_argument("--details", action="store_true", help="also the address, hours and web site")

@@ -24,10 +24,11 @@ KINDS: dict[str, str] = {
     "altro": "Altro soggetto della Rete nazionale",
 }
 # Articles and prepositions inside place names: "Reggio nell'Emilia" is "Reggio Emilia" to people.
-_LINKING = frozenset(
-    "di d del dell della dello dei degli delle nel nell nella nello nei negli nelle "
-    "sul sull sulla sullo sui al all alla allo ai in e ed l lo la il i gli le".split()
-)
+_LINKING = frozenset((
+    "di", "d", "del", "dell", "della", "dello", "dei", "degli", "delle", "nel", "nell", "nella", "nello", "nei",
+    "negli", "nelle", "sul", "sull", "sulla", "sullo", "sui", "al", "all", "alla", "allo", "ai", "in", "e", "ed",
+    "l", "lo", "la", "il", "i", "gli", "le",
+))  # fmt: skip
 _WORDS = re.compile(r"[a-z0-9]+")
 
 

@@ -143,7 +143,7 @@ def _search(session: Session, query: str, limit: int, active_only: bool) -> list
         match = OfficeComune.key.like(f"{key}%") if len(key) >= PREFIX_FROM else OfficeComune.key == key
         hits = session.execute(select(OfficeComune.office_id, OfficeComune.name, OfficeComune.key).where(match)).all()
         served: dict[int, str] = {}
-        for office_id, name, found_key in sorted(hits, key=lambda h: (h[2] != key, len(h[2]))):
+        for office_id, name, _key in sorted(hits, key=lambda h: (h[2] != key, len(h[2]))):
             served.setdefault(office_id, name)  # the exact name, else the shortest that starts so
         take(session.scalars(base.where(Office.id.in_(served))), lambda o: f"serve il comune di {served[o.id]}")
     if sigle:
@@ -188,7 +188,9 @@ class Referrals(Repository):
                 query = query.where(Office.province == province.upper())
             if active_only:
                 query = query.where(Office.active.is_(True))
-            rows = session.scalars(query.order_by(Office.region, Office.province, Office.kind, Office.name).limit(limit))
+            rows = session.scalars(
+                query.order_by(Office.region, Office.province, Office.kind, Office.name).limit(limit)
+            )
             return [OfficeView.of(r) for r in rows]
 
         return await self._read(fn)

@@ -209,9 +209,9 @@ def survey_invalid(question: str, entered: str | None, attempt: int) -> Event:
 # --- the back office's builders ----------------------------------------------------------------
 
 
-def referred(referral: int, office: str, kind: str, name: str) -> Event:
+def referred(referral: int, office: str, office_kind: str, name: str) -> Event:
     """The office by code, kind and name; the details given are on the referral row."""
-    return _e(K.REFERRED, referral=referral, office=office, kind=kind, name=name)
+    return _e(K.REFERRED, referral=referral, office=office, office_kind=office_kind, name=name)
 
 
 def mail_referral(referral: int, sent: bool, held: str | None = None) -> Event:

@@ -41,9 +41,7 @@ def upgrade() -> None:
     op.create_table(
         "referral_office_comuni",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
-        sa.Column(
-            "office_id", sa.Integer(), sa.ForeignKey("referral_offices.id", ondelete="CASCADE"), nullable=False
-        ),
+        sa.Column("office_id", sa.Integer(), sa.ForeignKey("referral_offices.id", ondelete="CASCADE"), nullable=False),
         sa.Column("name", sa.String(128), nullable=False),
         sa.Column("key", sa.String(128), nullable=False),
     )
