@@ -103,8 +103,10 @@ BAD_FILES = [
     (HEADER + GOOD + "T-2;cpi;solo tre campi\n", [(3, None)]),
     (HEADER.replace("fonte", "colore") + GOOD, [(1, "colore")]),
     (HEADER.replace("codice;", "") + GOOD.replace("T-1;", ""), [(1, "codice")]),
-    (HEADER + "\n" + GOOD.replace(";cpi;", ";boh;") + GOOD.replace("T-1", "T-2").replace("0555 1", "x"),
-     [(3, "tipo"), (4, "telefono")]),  # fmt: skip  (line numbers count the blank line)
+    (
+        HEADER + "\n" + GOOD.replace(";cpi;", ";boh;") + GOOD.replace("T-1", "T-2").replace("0555 1", "x"),
+        [(3, "tipo"), (4, "telefono")],
+    ),  # fmt: skip  (line numbers count the blank line)
     ("", [(1, None)]),
     (HEADER, [(1, None)]),
 ]
