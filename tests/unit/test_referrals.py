@@ -5,6 +5,7 @@ a referral was e-mailed to."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -13,6 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
+from ivr.cli import main
 from ivr.clock import ShiftedClock
 from ivr.privacy.config import RetentionSettings
 from ivr.privacy.purge import Purger
@@ -24,6 +26,9 @@ from ivr.stats.export import StatsExporter
 from ivr.stats.referrals import referral_report, to_csv
 from ivr.tickets.db import make_engine, upgrade
 from ivr.tickets.store import NewCall, OutcomeError, SqlTicketStore
+from tests.unit.cli_logging import keep_logging
+
+__all__ = ["keep_logging"]  # restores the root logger after each test (the CLI replaces it)
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "config" / "referrals" / "sample-offices.csv"
@@ -267,3 +272,42 @@ async def test_the_address_and_the_note_go_with_the_caller_data(store: SqlTicket
     assert (rows[old].emailed_to, rows[old].note, rows[old].office_code) == (None, None, "ES-CPI-TO")
     assert rows[old].emailed_at is not None  # that it was e-mailed stays (statistics), not to whom
     assert (rows[recent].emailed_to, rows[recent].note) == ("persona@example.org", "nota")
+
+
+# --- the commands ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "nul.yaml"
+    path.write_text(
+        f"database:\n  url: sqlite:///{tmp_path / 'nul.db'}\n"
+        f"secrets_file: {tmp_path / 'none.yaml'}\n"
+        f"clock:\n  start: {NOW.isoformat()}\n"
+    )
+    for name in [n for n in os.environ if n.startswith("IVR_")]:
+        monkeypatch.delenv(name)
+    return path
+
+
+def test_import_list_and_search_commands(
+    config: Path, tmp_path: Path, keep_logging: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(SAMPLE.read_bytes().replace(b"@example.org;https", b"@example;https", 1))
+    assert main(["-c", str(config), "referrals", "import", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "nothing imported, 1 error(s)" in err and "riga 2, colonna «email»: indirizzo e-mail non valido" in err
+    assert main(["-c", str(config), "referrals", "list"]) == 0
+    assert "no offices" in capsys.readouterr().out  # nothing half-imported
+
+    assert main(["-c", str(config), "referrals", "import", str(SAMPLE)]) == 0
+    assert "36 offices imported (36 new, 0 updated)" in capsys.readouterr().out
+    assert main(["-c", str(config), "referrals", "list", "--province", "RE"]) == 0
+    assert [line.split()[0] for line in capsys.readouterr().out.splitlines()] == ["ES-CPI-RE", "ES-CPI-RE-SCANDIANO"]
+    assert main(["-c", str(config), "referrals", "search", "reggio", "nell'emilia", "--details"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("ES-CPI-RE ") and "serve il comune di Reggio nell'Emilia" in out
+    assert "address: Via Esempio 1, 42121 Reggio nell'Emilia" in out
+    assert main(["-c", str(config), "stats", "referrals", "--format", "csv"]) == 0
+    assert capsys.readouterr().out.startswith("period,kind,kind_label,office,office_name,referrals,emailed")
