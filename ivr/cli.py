@@ -311,6 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ivr.hours.cli import add_hours_commands
     from ivr.lab.cli import add_lab_commands
     from ivr.privacy.cli import add_privacy_commands
+    from ivr.referrals.cli import add_referral_commands
     from ivr.stats.cli import add_stats_commands
     from ivr.voicemail.cli import add_voicemail_commands
     from ivr.webrequests.cli import add_request_commands
@@ -320,6 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_voicemail_commands(sub, add)
     add_request_commands(sub, add)
     add_privacy_commands(sub, add)
+    add_referral_commands(sub, add)
     add_stats_commands(sub, add)
     add_lab_commands(sub, add)
     add_user_commands(sub, add)

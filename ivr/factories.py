@@ -23,6 +23,8 @@ from ivr.hours.calendar import LineCalendar
 from ivr.hours.closures import RuntimeClosures
 from ivr.prompts.library import PromptCatalog, PromptLibrary
 from ivr.recordings.campaigns import RuntimeCampaigns
+from ivr.referrals.desk import ReferralDesk
+from ivr.referrals.repository import Referrals
 from ivr.settings import Settings
 from ivr.tasks import DEFAULT, TaskSupervisor
 from ivr.telephony.ami import AmiMonitor
@@ -33,6 +35,7 @@ from ivr.tickets.repository import Database
 from ivr.tickets.store import SqlTicketStore
 from ivr.voicemail.messages import VoicemailMessages
 from ivr.webrequests.channel import WebRequestChannel
+from ivr.webrequests.mail import SmtpMailer
 
 
 def make_clock(settings: Settings) -> Clock:
@@ -175,6 +178,13 @@ def make_console_services(
         ),
         requests=requests,
         prompt_texts=prompt_texts,
+        referrals=ReferralDesk(
+            Referrals(store),
+            SmtpMailer(settings.mail),
+            clock,
+            tz=settings.service.tz,
+            service_name=settings.service.name,
+        ),
     )
 
 

@@ -10,7 +10,17 @@ from pathlib import Path
 
 from aiohttp import web
 
-from ivr.console import admin, auth, desk, request_pages, stats_pages, supervise, users, voicemail_pages
+from ivr.console import (
+    admin,
+    auth,
+    desk,
+    referral_pages,
+    request_pages,
+    stats_pages,
+    supervise,
+    users,
+    voicemail_pages,
+)
 from ivr.console.services import ConsoleServices
 from ivr.console.web import RULES, SERVICES, TEMPLATES, Handler, install, make_templates
 
@@ -24,6 +34,7 @@ TABLES = (
     admin.routes,
     users.routes,
     stats_pages.routes,
+    referral_pages.routes,
 )
 
 

@@ -18,6 +18,7 @@ from ivr.console.live import LiveHub
 from ivr.console.queries import TicketQueries
 from ivr.console.throttle import LoginThrottle
 from ivr.recordings.campaigns import RuntimeCampaigns
+from ivr.referrals.desk import ReferralDesk
 from ivr.settings import Settings
 from ivr.voicemail.messages import VoicemailMessages
 from ivr.webrequests.articles import ArticleFinder, NoArticles
@@ -40,6 +41,7 @@ class ConsoleServices:
     callbacks: CallbackService
     live: LiveHub
     throttle: LoginThrottle
+    referrals: ReferralDesk
     requests: WebRequestChannel
     prompt_texts: Callable[[], dict[str, str]]
     # LEAD AT MERGE: build_engine hands the knowledge base's finder here (branch kb).

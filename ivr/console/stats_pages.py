@@ -12,6 +12,7 @@ from ivr.stats.page import BadQuery, PageQuery, parse_query
 from ivr.stats.pagehtml import level_table, short_label
 from ivr.stats.plain_language import BANDS, distribution, replies_sent
 from ivr.stats.queries import BREAKDOWNS, Breakdown, Scope
+from ivr.stats.referrals import referral_report
 from ivr.stats.report import Report, build_report
 
 routes = Routes()
@@ -78,6 +79,7 @@ async def stats(request: web.Request) -> web.StreamResponse:
     except BadQuery as exc:
         return render(request, "error.html", status=400, error=str(exc), back="/console/stats")
     report = await _report(request, query, by)
+    referrals = await referral_report(services(request).tickets.run_read, query.start, query.end, query.period)
     groups = [r for r in report.groups] if by else []
     svc = services(request)
     threshold = svc.settings.web_requests.readability_threshold
@@ -91,6 +93,7 @@ async def stats(request: web.Request) -> web.StreamResponse:
         request,
         "stats.html",
         report=report,
+        referrals=referrals,
         query=query,
         by=by,
         per=request.query.get("per", ""),

@@ -34,6 +34,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from ivr.console.models import AuditEntry, ConsoleSession
 from ivr.privacy.holds import held_tickets
 from ivr.privacy.models import SurveyCount
+from ivr.referrals.models import Referral
 from ivr.tickets.events import EventKind
 from ivr.tickets.models import CallbackAttempt, Recording, SurveyAnswer, Ticket, TicketEvent, Voicemail, WebRequest
 
@@ -162,6 +163,9 @@ def _caller_data_due(cut: datetime) -> Select[int]:
                 TicketEvent.ticket_id == tid, TicketEvent.kind.in_(PERSONAL_EVENTS), _json_present(TicketEvent.detail)
             ),
             exists().where(CallbackAttempt.ticket_id == tid, CallbackAttempt.note.is_not(None)),
+            exists().where(
+                Referral.ticket_id == tid, or_(Referral.emailed_to.is_not(None), Referral.note.is_not(None))
+            ),
         ),
     )
 
@@ -192,6 +196,8 @@ def _caller_data_apply(session: Session, ids: list[int]) -> Applied:
         .values(detail=null())
     )
     session.execute(update(CallbackAttempt).where(CallbackAttempt.ticket_id.in_(ids)).values(note=None))
+    # The address typed for a referral's e-mail, and the call's note on it: the office stays.
+    session.execute(update(Referral).where(Referral.ticket_id.in_(ids)).values(emailed_to=None, note=None))
     return Applied(len(ids), set(ids))
 
 

@@ -100,6 +100,28 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_referrals(args: argparse.Namespace, settings: Settings) -> int:
+    """Referrals per destination (kind of office, office) for the same ranges as `ivr stats`."""
+    from ivr.stats.referrals import referral_report, to_csv, to_json, to_table
+    from ivr.stats.report import EngineReader, default_range
+
+    now = _clock(settings).now()
+    today = now.astimezone(settings.service.tz).date()
+    start, end = default_range(args.period, args.to or today)
+    start, end = args.start or start, args.to or end
+    if start > end:
+        raise UsageError(f"--from {start} is after --to {end}")
+    engine = _engine(settings)
+    reader = EngineReader(engine)
+    try:
+        report = asyncio.run(referral_report(reader, start, end, args.period))
+    finally:
+        reader.close()
+        engine.dispose()
+    print({"table": to_table, "csv": to_csv, "json": to_json}[args.format](report))
+    return 0
+
+
 def add_stats_commands(sub: Any, add: Any) -> None:
     stats = add("stats", cmd_stats, "statistics: calls, queue, voicemail, commitments, survey")
     stats.add_argument("--period", choices=PERIODS, default="day", help="rows per day, week or month")
@@ -116,6 +138,11 @@ def add_stats_commands(sub: Any, add: Any) -> None:
     more = stats.add_subparsers(dest="what", required=False)
     export = add("export", cmd_export, "write the open-data files (CSV, JSON) for a day and cumulative", more)
     export.add_argument("--day", type=_day, metavar="YYYY-MM-DD", help="local day to export (default yesterday)")
+    ref = add("referrals", cmd_referrals, "referrals to other offices per kind of office and office", more)
+    ref.add_argument("--period", choices=PERIODS, default="month", help="rows per day, week or month")
+    ref.add_argument("--from", dest="start", type=_day, metavar="YYYY-MM-DD", help="first local day")
+    ref.add_argument("--to", type=_day, metavar="YYYY-MM-DD", help="last local day, inclusive (default today)")
+    ref.add_argument("--format", choices=("table", "csv", "json"), default="table", help="default: table")
     gen = add("generate", cmd_generate, "fill the store with a year of synthetic tickets (demos, benchmarks)", more)
     gen.add_argument("--tickets", type=int, default=100_000, help="how many (phone calls and web requests)")
     gen.add_argument("--year", type=int, default=date.today().year - 1, help="the calendar year they fall in")

@@ -4,6 +4,8 @@ Files (in `stats.opendata_dir`):
   giorni/AAAA-MM-GG.csv|json       one day, per topic and in total
   statistiche-giornaliere.csv|json every day from the first ticket to the exported day
   statistiche-mensili.csv|json     every month, the same span
+  invii-mensili.csv|json           referrals to other offices per month, kind and office, same span
+  giorni/AAAA-MM-GG-invii.csv|json referrals of one day
 
 They hold only what the public page shows (no operator breakdown, no caller). Each file is
 written to a temporary name and renamed, so a reader never sees half a file; commitments are
@@ -30,6 +32,9 @@ from ivr.clock import Clock
 from ivr.stats.config import StatsSettings
 from ivr.stats.formats import to_csv, to_json
 from ivr.stats.queries import Scope
+from ivr.stats.referrals import ReferralReport, referral_report
+from ivr.stats.referrals import to_csv as referrals_csv
+from ivr.stats.referrals import to_json as referrals_json
 from ivr.stats.report import Reader, Report, build_report
 from ivr.tickets.models import Ticket
 from ivr.tickets.periods import ROME
@@ -37,6 +42,7 @@ from ivr.tickets.periods import ROME
 log = logging.getLogger(__name__)
 
 DAILY, MONTHLY, DAYS_DIR = "statistiche-giornaliere", "statistiche-mensili", "giorni"
+REFERRALS_MONTHLY, REFERRALS_DAY = "invii-mensili", "invii"
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -80,11 +86,28 @@ class StatsExporter:
         one_day = await build_report(self.read, Scope(day, day, "day", "topic", now, sl))
         daily = await build_report(self.read, Scope(start, day, "day", None, now, sl))
         monthly = await build_report(self.read, Scope(start, day, "month", None, now, sl))
-        return Exported(day, await _write_all(self.directory, day, one_day, daily, monthly))
+        day_stem = self.directory / DAYS_DIR / f"{day.isoformat()}-{REFERRALS_DAY}"
+        referrals = [
+            (day_stem, await referral_report(self.read, day, day, "day")),
+            (self.directory / REFERRALS_MONTHLY, await referral_report(self.read, start, day, "month")),
+        ]
+        return Exported(day, await _write_all(self.directory, day, one_day, daily, monthly, referrals))
 
 
-async def _write_all(directory: Path, day: date, one_day: Report, daily: Report, monthly: Report) -> list[Path]:
+async def _write_all(
+    directory: Path,
+    day: date,
+    one_day: Report,
+    daily: Report,
+    monthly: Report,
+    referrals: list[tuple[Path, ReferralReport]],
+) -> list[Path]:
     outputs: list[tuple[Path, str]] = []
+    for stem, counts in referrals:
+        outputs += [
+            (stem.with_suffix(".csv"), referrals_csv(counts)),
+            (stem.with_suffix(".json"), referrals_json(counts)),
+        ]
     stems = (
         (directory / DAYS_DIR / day.isoformat(), one_day),
         (directory / DAILY, daily),

@@ -1,7 +1,8 @@
 """The charter's two levels, per channel: how many requests each level had, how many were
 answered in time against the charter's target, how many are still open and how many are past due.
 
-    phone, level 1   answered during the call (the operator's outcome "resolved"): immediate,
+    phone, level 1   answered during the call (resolved, or referred to the office whose answer
+                     it is): immediate,
                      so every one is in time and there is no target
     phone, level 2   a callback within 10 calendar days, 80%  (sla_kind phone_callback)
     web,   level 1   every web request: an answer within 48 hours, 90%; for a request passed to
@@ -28,7 +29,7 @@ from ivr.stats.queries import PERIOD_COLUMNS, Scope
 from ivr.tickets.config import SlaSettings
 from ivr.tickets.models import Ticket
 from ivr.tickets.sla import PHONE_CALLBACK, WEB_SECOND
-from ivr.tickets.status import TicketStatus
+from ivr.tickets.status import FIRST_LEVEL_ANSWERS
 
 CHANNELS_LEVELS: tuple[tuple[str, int], ...] = (("phone", 1), ("phone", 2), ("web", 1), ("web", 2))
 
@@ -91,7 +92,8 @@ def _judged(
 
 
 def _immediate(scope: Scope, per_period: bool) -> Any:
-    """Phone, level 1: resolved during the call, so answered at once (in time by definition)."""
+    """Phone, level 1: resolved or referred during the call, so answered at once (in time by
+    definition)."""
     columns: list[Any] = [func.min(PERIOD_COLUMNS[scope.period]).label("period")] if per_period else []
     n = func.count()
     columns += [
@@ -104,7 +106,7 @@ def _immediate(scope: Scope, per_period: bool) -> Any:
     stmt = select(*columns).where(
         Ticket.channel == "phone",
         Ticket.level == 1,
-        Ticket.status == TicketStatus.RESOLVED,
+        Ticket.status.in_(sorted(FIRST_LEVEL_ANSWERS)),
         Ticket.local_day.between(scope.start, scope.end),
     )
     return stmt.group_by(PERIOD_COLUMNS[scope.period]) if per_period else stmt

@@ -52,6 +52,8 @@ class EventKind(enum.StrEnum):
     SURVEY_INVALID = "survey_invalid"
     # the back office
     OUTCOME_FILED = "outcome_filed"
+    REFERRED = "referred"  # sent to an office of the directory, with the details given
+    MAIL_REFERRAL = "mail_referral"  # the office's details e-mailed to the citizen (or not)
     CALLBACK_ASSIGNED = "callback_assigned"
     CALLBACK_ATTEMPT = "callback_attempt"
     TICKET_CLOSED = "ticket_closed"
@@ -227,3 +229,16 @@ def escalation_contact(answer_by: str, has_email: bool, has_phone: bool) -> dict
     """What the outcome event says of the contact: how the citizen is answered, never the data
     itself (the timeline outlives the caller data's retention only without it)."""
     return {"answer_by": answer_by, "email": has_email, "phone": has_phone}
+
+
+def referred(referral: int, office: str, office_kind: str, name: str) -> Event:
+    """The office by code, kind and name; the details given are on the referral row."""
+    return _e(K.REFERRED, referral=referral, office=office, office_kind=office_kind, name=name)
+
+
+def mail_referral(referral: int, sent: bool, held: str | None = None) -> Event:
+    """Never the address: it is caller data, kept (and purged) on the referral row only."""
+    detail: dict[str, Any] = {"referral": referral, "sent": sent}
+    if held is not None:
+        detail["held"] = held
+    return Event(K.MAIL_REFERRAL, detail)

@@ -20,6 +20,7 @@ class TicketStatus(enum.StrEnum):
     """Where the request's handling is (`tickets.status`)."""
 
     RESOLVED = "resolved"  # answered at the first level
+    REFERRED = "referred"  # answered at the first level by sending the citizen to the right office
     NEW = "new"  # at the second level, nobody on it yet
     ASSIGNED = "assigned"
     CALLED_BACK = "called_back"  # at least one callback attempt answered
@@ -81,6 +82,19 @@ def not_served_reason(queue_result: str | None) -> VoicemailReason | None:
     except ValueError:
         return None
     return VoicemailReason(result.value) if result.not_served else None
+
+
+# The first-level answers: what a count of first-level resolution counts, and what owes no callback.
+FIRST_LEVEL_ANSWERS = frozenset({TicketStatus.RESOLVED, TicketStatus.REFERRED})
+
+
+def answer_first_level(ticket: Ticket, status: TicketStatus) -> None:
+    """Answered during the call (resolved, or referred to the office whose answer it is): first
+    level, no commitment left, so the SLA job never flags it."""
+    if status not in FIRST_LEVEL_ANSWERS:
+        raise ValueError(f"not a first-level answer: {status}")
+    ticket.level, ticket.status, ticket.callback_due = 1, status, None
+    ticket.sla_kind = ticket.sla_flag = ticket.escalated_at = None
 
 
 def escalate(ticket: Ticket) -> None:

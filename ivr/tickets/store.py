@@ -28,7 +28,7 @@ from ivr.tickets.events import EventKind, escalation_contact
 from ivr.tickets.models import Channel, Ticket, TicketEvent
 from ivr.tickets.outbox import Outbox
 from ivr.tickets.periods import ROME
-from ivr.tickets.status import TicketStatus, escalate
+from ivr.tickets.status import TicketStatus, answer_first_level, escalate
 from ivr.tickets.writer import BatchWriter
 
 log = logging.getLogger(__name__)
@@ -160,7 +160,8 @@ UPDATABLE = frozenset({
     "closure_id", "campaign", "consent", "consent_at", "consent_prompt", "queue_result", "queued_at",
     "operator_id", "operator_answered_at", "operator_ended_at", "wait_s", "handle_s", "survey_status",
 })  # fmt: skip
-OUTCOMES = ("resolved", "escalated")
+OUTCOMES = ("resolved", "escalated", "referred")
+REFERRED = "referred"  # filed with the office it names: ivr.referrals.repository.Referrals.refer
 
 
 class OutcomeError(ValueError):
@@ -274,6 +275,8 @@ class SqlTicketStore:
         _aware(at)
         if outcome not in OUTCOMES:
             raise OutcomeError(f"outcome must be one of {', '.join(OUTCOMES)}")
+        if outcome == REFERRED:  # the office and the details given go with it, or it tells nothing
+            raise OutcomeError("a referral names the office: file it with the referral panel (Indirizza a)")
 
         def op(session: Session) -> None:
             ticket = session.get(Ticket, ticket_id)
@@ -283,8 +286,7 @@ class SqlTicketStore:
                 raise OutcomeError(f"ticket #{ticket_id} was taken by another operator")
             detail: dict[str, Any] = {"outcome": outcome, "operator_id": operator_id}
             if outcome == "resolved":
-                ticket.level, ticket.status, ticket.callback_due = 1, TicketStatus.RESOLVED, None
-                ticket.sla_kind = ticket.sla_flag = ticket.escalated_at = None
+                answer_first_level(ticket, TicketStatus.RESOLVED)
             else:
                 escalate(ticket)
                 ticket.escalated_at = at

@@ -113,7 +113,8 @@ async def test_levels_by_channel_with_known_tickets(db_url: str, tmp_path: Path)
         exporter = StatsExporter(reader, StatsSettings(), tmp_path / "opendata", clock, ROME)
         done = await exporter.export(date(2026, 3, 2))
         daily = json.loads((tmp_path / "opendata" / "statistiche-giornaliere.json").read_text())
-        assert daily["rows"][-1]["phone_l2_count"] == 4 and len(done.files) == 6
+        assert daily["rows"][-1]["phone_l2_count"] == 4
+        assert (tmp_path / "opendata" / "statistiche-giornaliere.json") in done.files
     finally:
         reader.close()
         engine.dispose()

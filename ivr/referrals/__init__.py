@@ -1,0 +1,1 @@
+"""Referrals: the offices the line sends citizens to, and each time it does."""
