@@ -209,7 +209,7 @@ class Engine:
     async def sla_check(self) -> Flagged:
         """Flag the tickets near or past their due time (the scheduled job calls this)."""
         now = self.clock.now()
-        return await self.store.run_write(lambda s: sla.flag(s, now, self.settings.sla))
+        return await sla.Commitments(self.store, self.settings.sla).flag(now)
 
     async def run_until_signalled(self) -> None:
         stop = asyncio.Event()

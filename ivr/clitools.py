@@ -1,5 +1,5 @@
 """What the store-reading commands share: the ticket store (its repositories run through
-`asyncio.run`, as the engine runs them), a short-lived session for the reports, the engine's clock.
+`asyncio.run`, as the engine runs them) and the engine's clock.
 """
 
 from __future__ import annotations
@@ -9,8 +9,6 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
-
-from sqlalchemy.orm import Session
 
 from ivr.settings import Settings
 
@@ -45,25 +43,6 @@ def with_store(settings: Settings, fn: Callable[[SqlTicketStore], Awaitable[T]])
             return await fn(store)
 
     return asyncio.run(go())
-
-
-def session_run(settings: Settings, fn: Callable[[Session], T], write: bool = False) -> T:
-    """Run `fn` in one session (a transaction when writing), on an up-to-date schema."""
-    from sqlalchemy.orm import sessionmaker
-
-    from ivr.tickets.db import make_engine, upgrade
-
-    engine = make_engine(settings.database_url)
-    upgrade(engine)
-    sessions = sessionmaker(engine, expire_on_commit=False)
-    try:
-        if write:
-            with sessions.begin() as session:
-                return fn(session)
-        with sessions() as session:
-            return fn(session)
-    finally:
-        engine.dispose()
 
 
 def now(settings: Settings) -> datetime:

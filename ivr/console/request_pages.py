@@ -54,9 +54,7 @@ async def request_list(request: web.Request) -> web.StreamResponse:
     level_wanted = {"1": 1, "2": 2}.get(q.get("level", ""))
     page = max(0, int(q["page"])) if q.get("page", "").isdigit() else 0
     svc = services(request)
-    found = await svc.tickets.run_read(
-        lambda s: service.listing(s, status=status, level=level_wanted, limit=PAGE + 1, offset=page * PAGE)
-    )
+    found = await svc.requests.requests.listing(status=status, level=level_wanted, limit=PAGE + 1, offset=page * PAGE)
     return render(
         request,
         "requests.html",
@@ -73,7 +71,7 @@ async def request_list(request: web.Request) -> web.StreamResponse:
 async def _view(request: web.Request) -> service.RequestView:
     ticket_id = int_param(request.match_info["id"], "ticket")
     try:
-        return await services(request).tickets.run_read(lambda s: service.view(s, ticket_id))
+        return await services(request).requests.requests.view(ticket_id)
     except service.RequestError:
         raise web.HTTPNotFound(text="nessuna richiesta web con questo numero") from None
 

@@ -5,15 +5,18 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, TypeVar
 
 from ivr.clitools import now as engine_now
-from ivr.clitools import session_run
+from ivr.clitools import with_store
 from ivr.privacy import holds
 from ivr.privacy.holds import HoldView, PrivacyError
 from ivr.privacy.purge import Purger, PurgeResult
 from ivr.settings import Settings
+from ivr.tickets.store import SqlTicketStore
+
+T = TypeVar("T")
 
 LABELS = {
     "recordings": "call recordings",
@@ -37,10 +40,17 @@ def _hold_line(h: HoldView, settings: Settings) -> str:
     return line
 
 
+def _on_holds(settings: Settings, act: Callable[[holds.LegalHolds], Awaitable[T]]) -> T:
+    async def go(store: SqlTicketStore) -> T:
+        return await act(holds.LegalHolds(store))
+
+    return with_store(settings, go)
+
+
 def cmd_hold(args: argparse.Namespace, settings: Settings) -> int:
     at = engine_now(settings)
     try:
-        view = session_run(settings, lambda s: holds.hold(s, args.ticket, reason=args.reason, by=args.by, at=at), True)
+        view = _on_holds(settings, lambda h: h.hold(args.ticket, reason=args.reason, by=args.by, at=at))
     except PrivacyError as exc:
         print(f"ivr: {exc}", file=sys.stderr)
         return 1
@@ -51,7 +61,7 @@ def cmd_hold(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_release(args: argparse.Namespace, settings: Settings) -> int:
     at = engine_now(settings)
     try:
-        view = session_run(settings, lambda s: holds.release(s, args.ticket, by=args.by, at=at), True)
+        view = _on_holds(settings, lambda h: h.release(args.ticket, by=args.by, at=at))
     except PrivacyError as exc:
         print(f"ivr: {exc}", file=sys.stderr)
         return 1
@@ -60,7 +70,7 @@ def cmd_release(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_holds(args: argparse.Namespace, settings: Settings) -> int:
-    found = session_run(settings, lambda s: holds.holds(s, include_released=args.all))
+    found = _on_holds(settings, lambda h: h.listing(include_released=args.all))
     for h in found:
         print(_hold_line(h, settings))
     if not found:

@@ -17,6 +17,7 @@ from ivr.console.models import AuditEntry
 from ivr.privacy.models import LegalHold
 from ivr.tickets.events import EventKind
 from ivr.tickets.models import Ticket, TicketEvent
+from ivr.tickets.repository import Repository
 
 
 class PrivacyError(ValueError):
@@ -97,3 +98,18 @@ def _text(value: str, what: str, limit: int) -> str:
     if len(cleaned) > limit:
         raise PrivacyError(f"{what} must be at most {limit} characters")
     return cleaned
+
+
+class LegalHolds(Repository):
+    """Legal holds on the ticket store's readers and writer (`ivr privacy hold|release|holds`)."""
+
+    refusals = (PrivacyError,)
+
+    async def hold(self, ticket_id: int, *, reason: str, by: str, at: datetime) -> HoldView:
+        return await self._write(lambda session: hold(session, ticket_id, reason=reason, by=by, at=at))
+
+    async def release(self, ticket_id: int, *, by: str, at: datetime) -> HoldView:
+        return await self._write(lambda session: release(session, ticket_id, by=by, at=at))
+
+    async def listing(self, *, include_released: bool = False) -> list[HoldView]:
+        return await self._read(lambda session: holds(session, include_released=include_released))

@@ -12,7 +12,7 @@ import wave
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,8 +21,7 @@ from ivr.telephony.errors import AriError, AriUnavailable
 from ivr.telephony.ports import StoredRecordings
 from ivr.tickets.commands import command
 from ivr.tickets.models import Recording
-from ivr.tickets.repository import Database
-from ivr.tickets.store import TicketStore
+from ivr.tickets.store import LineStore
 
 log = logging.getLogger(__name__)
 
@@ -68,13 +67,8 @@ def add_recording(
     return row.id
 
 
-class _Store(TicketStore, Database, Protocol):
-    """The named `recordings.add` command (it waits in the outbox with the call's other writes)
-    and the readers."""
-
-
 class RecordingStore:
-    def __init__(self, pbx: StoredRecordings, root: Path, store: _Store) -> None:
+    def __init__(self, pbx: StoredRecordings, root: Path, store: LineStore) -> None:
         """`pbx`: where finished recordings wait to be fetched. `store`: the row goes through
         the ticket store's writer, so it waits in the outbox with the rest of the call's writes
         when the database is away; the rows are read on its readers."""

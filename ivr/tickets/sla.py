@@ -25,6 +25,7 @@ from ivr import jobs
 from ivr.tickets.config import SlaSettings
 from ivr.tickets.events import EventKind
 from ivr.tickets.models import Ticket, TicketEvent
+from ivr.tickets.repository import Database, Repository
 
 log = logging.getLogger(__name__)
 PHONE_CALLBACK, WEB_REPLY, WEB_SECOND = "phone_callback", "web_reply", "web_second"
@@ -141,6 +142,23 @@ def flagged(session: Session, limit: int = 200) -> list[Ticket]:
             select(Ticket).where(_waiting(), Ticket.sla_flag.is_not(None)).order_by(Ticket.callback_due).limit(limit)
         )
     )
+
+
+class Commitments(Repository):
+    """The commitments on the ticket store: the SLA job, the console and `ivr requests sla`."""
+
+    def __init__(self, db: Database, settings: SlaSettings) -> None:
+        super().__init__(db)
+        self.settings = settings
+
+    async def flag(self, now: datetime) -> Flagged:
+        return await self._write(lambda session: flag(session, now, self.settings))
+
+    async def flagged(self, limit: int = 200) -> list[Ticket]:
+        return await self._read(lambda session: flagged(session, limit))
+
+    async def compliance(self, start: date, end: date, now: datetime) -> list[Compliance]:
+        return await self._read(lambda session: compliance(session, start, end, now, self.settings))
 
 
 async def check_job() -> None:

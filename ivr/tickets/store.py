@@ -28,6 +28,7 @@ from ivr.tickets.events import EventKind, escalation_contact
 from ivr.tickets.models import Channel, Ticket, TicketEvent
 from ivr.tickets.outbox import Outbox
 from ivr.tickets.periods import ROME
+from ivr.tickets.repository import Database
 from ivr.tickets.status import TicketStatus, answer_first_level, escalate
 from ivr.tickets.writer import BatchWriter
 
@@ -166,6 +167,11 @@ REFERRED = "referred"  # filed with the office it names: ivr.referrals.repositor
 
 class OutcomeError(ValueError):
     pass
+
+
+class LineStore(TicketStore, Database, Protocol):
+    """The call-facing commands and the reader pool and writer the repositories run on: what a
+    feature needs that both writes its calls' timeline and keeps an aggregate of its own."""
 
 
 class SqlTicketStore:

@@ -20,11 +20,12 @@ from ivr.clock import Clock
 from ivr.ratelimit import RateLimiter
 from ivr.tickets.config import SlaSettings
 from ivr.tickets.events import EventKind
-from ivr.tickets.store import SqlTicketStore
+from ivr.tickets.store import LineStore
 from ivr.webrequests import service
 from ivr.webrequests.config import MailSettings, WebRequestSettings
 from ivr.webrequests.form import parse
 from ivr.webrequests.mail import Mailer, escalation_text, receipt_text, reply_text
+from ivr.webrequests.service import WebRequests
 
 
 class TooManyRequests(Exception):
@@ -76,7 +77,7 @@ def _expire(times: deque[datetime], before: datetime) -> None:
 class WebRequestChannel:
     def __init__(
         self,
-        store: SqlTicketStore,
+        store: LineStore,
         mailer: Mailer,
         clock: Clock,
         settings: WebRequestSettings,
@@ -85,7 +86,8 @@ class WebRequestChannel:
         tz: ZoneInfo,
         service_name: str,
     ) -> None:
-        self.store = store
+        self.store = store  # the timeline's mail events (they wait in the outbox while the database is away)
+        self.requests = WebRequests(store)
         self.mailer = mailer
         self.clock = clock
         self.settings = settings
@@ -106,8 +108,8 @@ class WebRequestChannel:
         self._admit(address)
         now = self.clock.now()
         hours = self.sla.web_reply_hours
-        ticket_id = await self.store.run_write(lambda s: service.receive(s, form, now, tz=self.tz, reply_hours=hours))
-        view = await self.store.run_read(lambda s: service.view(s, ticket_id))
+        ticket_id = await self.requests.receive(form, now, tz=self.tz, reply_hours=hours)
+        view = await self.requests.view(ticket_id)
         held = self._receipts.take(form.email, self.clock.now()) if self.mailer.settings.host else None
         if held is not None:
             await self.store.record(ticket_id, EventKind.MAIL_RECEIPT, self.clock.now(), {"sent": False, "held": held})
@@ -122,7 +124,7 @@ class WebRequestChannel:
     ) -> tuple[service.RequestView, bool]:
         """Store the reply (the commitment is met now), then e-mail it."""
         now = self.clock.now()
-        view = await self.store.run_write(lambda s: service.reply(s, ticket_id, text, by, now, article=article))
+        view = await self.requests.reply(ticket_id, text, by, now, article=article)
         assert view.reply is not None
         subject, body = reply_text(ticket_id, view.reply, self.service_name)
         sent = await self.mailer.send(view.email, subject, body)
@@ -133,7 +135,7 @@ class WebRequestChannel:
         """Pass the request to the second level (stored first), then e-mail the citizen the notice
         with the new date; whether it went is written on the timeline."""
         now, days = self.clock.now(), self.sla.web_second_days
-        view = await self.store.run_write(lambda s: service.escalate(s, ticket_id, note, by, now, days=days))
+        view = await self.requests.escalate(ticket_id, note, by, now, days=days)
         subject, body = escalation_text(ticket_id, view.due, self.tz, self.service_name)
         sent = await self.mailer.send(view.email, subject, body)
         await self.store.record(ticket_id, EventKind.MAIL_ESCALATION, self.clock.now(), {"sent": sent})

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import textwrap
 from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ivr.clitools import now as engine_now
-from ivr.clitools import session_run
+from ivr.clitools import with_store
 from ivr.settings import Settings
 from ivr.tickets import sla
+from ivr.tickets.models import Ticket
+from ivr.tickets.store import SqlTicketStore
 from ivr.webrequests import service
-from ivr.webrequests.service import RequestView
+from ivr.webrequests.service import RequestView, WebRequests
 
 if TYPE_CHECKING:
     from ivr.webrequests.channel import WebRequestChannel
@@ -33,7 +34,7 @@ def _line(r: RequestView, settings: Settings) -> str:
 
 
 def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
-    found = session_run(settings, lambda s: service.listing(s, status=args.status, level=args.level, limit=args.limit))
+    found = _on_requests(settings, lambda r: r.listing(status=args.status, level=args.level, limit=args.limit))
     for r in found:
         print(_line(r, settings))
     if not found:
@@ -42,7 +43,7 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
-    r = session_run(settings, lambda s: service.view(s, args.id))
+    r = _on_requests(settings, lambda requests: requests.view(args.id))
     print(_line(r, settings))
     print(f"from {r.name} <{r.email}>{' tel. ' + r.phone if r.phone else ''}")
     print(textwrap.indent(textwrap.fill(r.message, 90), "  "))
@@ -59,7 +60,7 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_assign(args: argparse.Namespace, settings: Settings) -> int:
     now = engine_now(settings)
-    session_run(settings, lambda s: service.assign(s, args.id, args.operator, now, by=args.by), write=True)
+    _on_requests(settings, lambda r: r.assign(args.id, args.operator, now, by=args.by))
     print(f"request #{args.id} assigned to {args.operator}")
     return 0
 
@@ -67,15 +68,10 @@ def cmd_assign(args: argparse.Namespace, settings: Settings) -> int:
 def _with_channel(settings: Settings, act: Callable[[WebRequestChannel], Awaitable[T]]) -> T:
     """Run `act` on a web channel of its own (store, mailer, clock), as the engine's would."""
     from ivr.factories import make_clock
-    from ivr.tickets.db import make_engine, upgrade
-    from ivr.tickets.store import SqlTicketStore
     from ivr.webrequests.channel import WebRequestChannel
     from ivr.webrequests.mail import SmtpMailer
 
-    async def go() -> T:
-        db = make_engine(settings.database_url)
-        upgrade(db)
-        store = SqlTicketStore(db, tz=settings.service.tz)
+    async def go(store: SqlTicketStore) -> T:
         channel = WebRequestChannel(
             store,
             SmtpMailer(settings.mail),
@@ -85,14 +81,23 @@ def _with_channel(settings: Settings, act: Callable[[WebRequestChannel], Awaitab
             tz=settings.service.tz,
             service_name=settings.service.name,
         )
-        await store.start()
-        try:
-            return await act(channel)
-        finally:
-            await store.stop()
-            db.dispose()
+        return await act(channel)
 
-    return asyncio.run(go())
+    return with_store(settings, go)
+
+
+def _on_requests(settings: Settings, act: Callable[[WebRequests], Awaitable[T]]) -> T:
+    async def go(store: SqlTicketStore) -> T:
+        return await act(WebRequests(store))
+
+    return with_store(settings, go)
+
+
+def _on_commitments(settings: Settings, act: Callable[[sla.Commitments], Awaitable[T]]) -> T:
+    async def go(store: SqlTicketStore) -> T:
+        return await act(sla.Commitments(store, settings.sla))
+
+    return with_store(settings, go)
 
 
 def cmd_reply(args: argparse.Namespace, settings: Settings) -> int:
@@ -115,9 +120,12 @@ def cmd_escalate(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_sla_check(args: argparse.Namespace, settings: Settings) -> int:
     now = engine_now(settings)
-    flagged = session_run(settings, lambda s: sla.flag(s, now, settings.sla), write=True)
+
+    async def check(commitments: sla.Commitments) -> tuple[sla.Flagged, list[Ticket]]:
+        return await commitments.flag(now), await commitments.flagged()
+
+    flagged, waiting = _on_commitments(settings, check)
     print(f"flagged now: {len(flagged.near)} near due, {len(flagged.overdue)} past due")
-    waiting = session_run(settings, sla.flagged)
     tz = settings.service.tz
     for t in waiting:
         due = t.callback_due.astimezone(tz) if t.callback_due else None
@@ -130,7 +138,7 @@ def cmd_sla_report(args: argparse.Namespace, settings: Settings) -> int:
     today = now.astimezone(settings.service.tz).date()
     end = date.fromisoformat(args.to) if args.to else today
     start = date.fromisoformat(args.since) if args.since else end - timedelta(days=29)
-    rows = session_run(settings, lambda s: sla.compliance(s, start, end, now, settings.sla))
+    rows = _on_commitments(settings, lambda c: c.compliance(start, end, now))
     print(f"commitments for tickets of {start} .. {end}")
     for c in rows:
         rate = "-" if c.rate is None else f"{c.rate:.1%}"

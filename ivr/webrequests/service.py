@@ -27,6 +27,7 @@ from ivr.tickets import events
 from ivr.tickets.events import EventKind
 from ivr.tickets.models import Channel, Ticket, TicketEvent, WebRequest
 from ivr.tickets.periods import local_keys
+from ivr.tickets.repository import Repository
 from ivr.tickets.sla import WEB_REPLY, WEB_SECOND
 from ivr.tickets.status import TicketStatus
 from ivr.webrequests.form import RequestForm
@@ -220,3 +221,35 @@ def _view(request: WebRequest, ticket: Ticket) -> RequestView:
         escalated_at=ticket.escalated_at,
         first_due=ticket.first_due,
     )
+
+
+class WebRequests(Repository):
+    """Web requests on the ticket store's readers and writer: the channel, the console and the
+    `ivr requests` commands all go through it. A refused step (already answered, an empty reply)
+    is raised here without failing the batch it rode in with."""
+
+    refusals = (RequestError,)
+
+    async def receive(self, form: RequestForm, now: datetime, *, tz: ZoneInfo, reply_hours: float) -> int:
+        return await self._write(lambda session: receive(session, form, now, tz=tz, reply_hours=reply_hours))
+
+    async def reply(
+        self, ticket_id: int, text: str, by: str | None, now: datetime, *, article: tuple[int, str] | None = None
+    ) -> RequestView:
+        return await self._write(lambda session: reply(session, ticket_id, text, by, now, article=article))
+
+    async def escalate(self, ticket_id: int, note: str, by: str | None, now: datetime, *, days: float) -> RequestView:
+        return await self._write(lambda session: escalate(session, ticket_id, note, by, now, days=days))
+
+    async def assign(self, ticket_id: int, operator: str, now: datetime, by: str | None = None) -> None:
+        await self._write(lambda session: assign(session, ticket_id, operator, now, by=by))
+
+    async def view(self, ticket_id: int) -> RequestView:
+        return await self._read(lambda session: view(session, ticket_id))
+
+    async def listing(
+        self, *, status: str | None = None, level: int | None = None, limit: int = 50, offset: int = 0
+    ) -> list[RequestView]:
+        return await self._read(
+            lambda session: listing(session, status=status, level=level, limit=limit, offset=offset)
+        )
