@@ -104,6 +104,7 @@ class TicketView:
     sla_kind: str | None
     sla_met_at: datetime | None
     sla_flag: str | None
+    kb_article_id: int | None
     events: list[EventView] = field(default_factory=list)
 
     @property

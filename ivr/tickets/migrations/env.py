@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from alembic import context
 
-import ivr.console.models  # noqa: F401  (the console's tables join the metadata)
+import ivr.console.models  # the console's tables join the metadata
+import ivr.knowledge.models  # noqa: F401  (so do the knowledge base's)
 from ivr.tickets.models import Base
 
 config = context.config
