@@ -21,6 +21,7 @@ from ivr.console.services import ConsoleServices, monotonic
 from ivr.console.throttle import LoginThrottle
 from ivr.hours.calendar import LineCalendar
 from ivr.hours.closures import RuntimeClosures
+from ivr.knowledge.setup import make_knowledge
 from ivr.prompts.library import PromptCatalog, PromptLibrary
 from ivr.recordings.campaigns import RuntimeCampaigns
 from ivr.settings import Settings
@@ -170,4 +171,5 @@ def make_console_services(
         throttle=LoginThrottle(
             c.login_max_failures, c.login_lockout_min * 60, monotonic, max_concurrent=c.login_max_concurrent
         ),
+        knowledge=make_knowledge(settings, store),
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from ivr.console import admin, auth, desk, stats_pages, supervise, users, voicemail_pages
+from ivr.console import admin, auth, desk, kb_pages, stats_pages, supervise, users, voicemail_pages
 from ivr.console.services import ConsoleServices
 from ivr.console.web import RULES, SERVICES, TEMPLATES, Handler, install, make_templates
 
@@ -23,6 +23,7 @@ TABLES = (
     admin.routes,
     users.routes,
     stats_pages.routes,
+    kb_pages.routes,
 )
 
 

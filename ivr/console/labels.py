@@ -25,6 +25,7 @@ LABELS: dict[str, str] = {
     "closed": "Chiuso",
     "resolved": "Risolto",
     "escalated": "Secondo livello",
+    "kb_answer": "Risposta con un articolo",
     "answered": "Risposto",
     "no_answer": "Nessuna risposta",
     # commitments
@@ -97,6 +98,9 @@ MESSAGES: dict[str, str] = {
     "expired": "La sessione è scaduta: accedi di nuovo.",
     "presence": "Stato aggiornato.",
     "outcome": "Scheda registrata.",
+    "kb_saved": "Articolo salvato.",
+    "kb_archived": "Articolo archiviato: non è più proposto né cercato.",
+    "kb_answer": "Chiamata risolta con l'articolo.",
     "assigned": "Richiamata assegnata.",
     "attempt": "Esito della richiamata registrato.",
     "closed": "Pratica chiusa.",

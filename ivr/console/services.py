@@ -17,6 +17,7 @@ from ivr.console.accounts import Accounts
 from ivr.console.live import LiveHub
 from ivr.console.queries import TicketQueries
 from ivr.console.throttle import LoginThrottle
+from ivr.knowledge.repository import KnowledgeBase
 from ivr.recordings.campaigns import RuntimeCampaigns
 from ivr.settings import Settings
 from ivr.voicemail.messages import VoicemailMessages
@@ -38,6 +39,7 @@ class ConsoleServices:
     callbacks: CallbackService
     live: LiveHub
     throttle: LoginThrottle
+    knowledge: KnowledgeBase
 
     def __post_init__(self) -> None:
         self.callbacks.on_update.subscribe(self.live.notify)
