@@ -8,6 +8,7 @@ from aiohttp import web
 from ivr.console.web import Routes, now, render, services
 from ivr.stats.charts import Series, bar_chart
 from ivr.stats.formats import to_csv
+from ivr.stats.knowledge import first_level
 from ivr.stats.page import BadQuery, PageQuery, parse_query
 from ivr.stats.pagehtml import short_label
 from ivr.stats.queries import BREAKDOWNS, Breakdown, Scope
@@ -77,6 +78,7 @@ async def stats(request: web.Request) -> web.StreamResponse:
     except BadQuery as exc:
         return render(request, "error.html", status=400, error=str(exc), back="/console/stats")
     report = await _report(request, query, by)
+    resolution = await first_level(services(request).tickets.run_read, query.start, query.end)
     groups = [r for r in report.groups] if by else []
     params = query.params() + (f"&per={request.query['per']}" if by else "")
     return render(
@@ -90,6 +92,7 @@ async def stats(request: web.Request) -> web.StreamResponse:
         groups=groups,
         params=params,
         label_of=lambda d: short_label(d, query.period),
+        resolution=resolution,
     )
 
 

@@ -158,3 +158,28 @@ async def test_the_outcome_form_still_works_beside_the_articles(lab: ConsoleLab)
     assert filed.status == 303
     ticket = await lab.ticket(ticket_id)
     assert ticket is not None and ticket.level == 2 and ticket.kb_article_id is None
+
+
+async def test_statistics_count_first_level_resolution_per_topic(lab: ConsoleLab) -> None:
+    from ivr.stats.knowledge import first_level
+
+    naspi = await _id(lab, "naspi")
+    kb, store = lab.deps.console.knowledge, lab.deps.store
+    at = lab.clock.now()
+    with_article = await lab.call("3330000101", operator="anna", topic="citizens")
+    await kb.resolve_call(with_article, naspi, operator_id=(await lab.deps.operators.get("anna")).id, at=at)
+    plain = await lab.call("3330000102", operator="anna", topic="citizens")
+    await store.file_outcome(plain, "resolved", note=None, operator_id=None, at=at)
+    second = await lab.call("3330000103", operator="anna", topic="employers")
+    await store.file_outcome(second, "escalated", note=None, operator_id=None, at=at)
+    await lab.call("3330000104", topic="citizens")  # never reached an operator: not counted
+    day = at.date()
+    rows = {(r.topic, r.total): r for r in await first_level(store.run_read, day, day)}
+    citizens, employers, total = rows[("citizens", False)], rows[("employers", False)], rows[(None, True)]
+    assert (citizens.answered, citizens.first_level, citizens.with_article) == (2, 2, 1)
+    assert (employers.answered, employers.first_level, employers.with_article) == (1, 0, 0)
+    assert (total.answered, total.first_level, total.with_article, total.rate) == (3, 2, 1, 2 / 3)
+    page = await (await (await lab.login("sara")).get("/console/stats")).text()
+    table = page[page.index('<table class="first-level">') :]
+    table = table[: table.index("</table>")]
+    assert re.search(r"Totale</th>\s*<td>3</td>\s*<td>2</td>\s*<td>67%</td>\s*<td>1</td>", table)

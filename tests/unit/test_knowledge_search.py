@@ -168,3 +168,31 @@ def test_analysis_folds_stems_and_merges_families() -> None:
     vocabulary = Vocabulary(["iscrizion", "apprendist", "nasp", "did"])
     assert vocabulary.near("iscrizon") == ["iscrizion"]
     assert vocabulary.near("dd") == []  # too short to correct
+
+
+async def test_a_call_answered_with_an_article_counts_in_first_level_statistics(kb: KnowledgeBase) -> None:
+    from ivr.stats.knowledge import first_level
+    from ivr.tickets.store import NewCall
+
+    store = kb.db
+    assert isinstance(store, SqlTicketStore)
+    naspi = await kb.by_slug("naspi")
+    assert naspi is not None
+    tickets = []
+    for n, topic in enumerate(("citizens", "citizens", "employers")):
+        ticket_id = await store.open_call(NewCall(f"kb-{n}", AT, f"33300000{n}", None, "800000039"))
+        await store.update(ticket_id, topic=topic, queue_result="answered", operator_answered_at=AT)
+        tickets.append(ticket_id)
+    await kb.resolve_call(tickets[0], naspi.id, operator_id=7, at=AT)  # no operator row needed: a plain id
+    await store.file_outcome(tickets[1], "resolved", note=None, operator_id=None, at=AT)
+    rows = await first_level(store.run_read, TODAY, TODAY)
+    assert [(r.topic, r.answered, r.first_level, r.with_article, r.total) for r in rows] == [
+        ("citizens", 2, 2, 1, False),
+        ("employers", 1, 0, 0, False),
+        (None, 3, 2, 1, True),
+    ]
+    ticket = await store.get(tickets[0])
+    assert ticket is not None and ticket.kb_article_id == naspi.id
+    assert [e.detail for e in ticket.events if e.kind == "kb_answer"] == [
+        {"article": naspi.id, "version": 1, "title": naspi.title, "operator_id": 7}
+    ]
