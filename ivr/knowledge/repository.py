@@ -255,26 +255,17 @@ class KnowledgeBase(Repository):
             p = prefix_of(group[0].term)
             prefixes.append(group + ([search.Alternative(p, prefix=True)] if p else []))
 
-        def fn(session: Session) -> list[tuple[int, float, str]]:
+        def fn(session: Session) -> list[Hit]:
             exact = search.ranked_ids(session, plan, topic=topic, today=today, limit=limit)
             seen = {i for i, _ in exact}
             found = [(i, s, "exact") for i, s in exact]
             if len(found) < limit and prefixes != plan:
                 wider = search.ranked_ids(session, prefixes, topic=topic, today=today, limit=limit + len(found))
                 found += [(i, s, "prefix") for i, s in wider if i not in seen][: limit - len(found)]
-            return found
-
-        ranked = await self._read(fn)
-        articles = await self._by_ids([i for i, _, _ in ranked])
-        used = [a.term for group in plan for a in group]
-        return [Hit(articles[i], score, match, used) for i, score, match in ranked if i in articles]
-
-    async def _by_ids(self, ids: list[int]) -> dict[int, Article]:
-        if not ids:
-            return {}
-
-        def fn(session: Session) -> dict[int, Article]:
-            return {r.id: _article(r) for r in session.scalars(select(KbArticle).where(KbArticle.id.in_(ids)))}
+            ids = [i for i, _, _ in found]
+            rows = {r.id: _article(r) for r in session.scalars(select(KbArticle).where(KbArticle.id.in_(ids)))}
+            used = [a.term for group in plan for a in group]
+            return [Hit(rows[i], score, match, used) for i, score, match in found if i in rows]
 
         return await self._read(fn)
 
