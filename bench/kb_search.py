@@ -226,7 +226,8 @@ def main() -> None:
             server.stop()
     for r in runs:
         print(
-            f"{r['backend']}: {r['articles']} articles loaded in {r['load_s']} s; first typo query {r['first_typo_query_ms']} ms"
+            f"{r['backend']}: {r['articles']} articles loaded in {r['load_s']} s; "
+            f"first typo query {r['first_typo_query_ms']} ms"
         )
         for label in ("typical", "typo"):
             f = r[label]
