@@ -309,6 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ivr.acd.cli import add_queue_commands
     from ivr.console.cli import add_user_commands
     from ivr.hours.cli import add_hours_commands
+    from ivr.knowledge.cli import add_kb_commands
     from ivr.lab.cli import add_lab_commands
     from ivr.privacy.cli import add_privacy_commands
     from ivr.referrals.cli import add_referral_commands
@@ -325,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_stats_commands(sub, add)
     add_lab_commands(sub, add)
     add_user_commands(sub, add)
+    add_kb_commands(sub, add)
     return parser
 
 
@@ -365,6 +367,7 @@ def _expected(exc: Exception) -> bool:
     from ivr.acd.operators import OperatorError
     from ivr.asterisk.instance import AsteriskStartError
     from ivr.asterisk.root import RootBuildError
+    from ivr.knowledge.articles import ArticleError
     from ivr.prompts.library import PromptError
     from ivr.telephony.errors import TelephonyError
     from ivr.voicemail.messages import MessageError
@@ -380,6 +383,7 @@ def _expected(exc: Exception) -> bool:
         OSError,
         MessageError,
         OperatorError,
+        ArticleError,
     )
     return isinstance(exc, expected)
 

@@ -21,6 +21,8 @@ from ivr.console.services import ConsoleServices, monotonic
 from ivr.console.throttle import LoginThrottle
 from ivr.hours.calendar import LineCalendar
 from ivr.hours.closures import RuntimeClosures
+from ivr.knowledge.setup import make_knowledge
+from ivr.knowledge.suggest import KnowledgeFinder
 from ivr.prompts.library import PromptCatalog, PromptLibrary
 from ivr.recordings.campaigns import RuntimeCampaigns
 from ivr.referrals.desk import ReferralDesk
@@ -159,6 +161,7 @@ def make_console_services(
         dialout=settings.dialout,
         tasks=tasks,
     )
+    knowledge = make_knowledge(settings, store)
     return ConsoleServices(
         settings=settings,
         clock=clock,
@@ -185,6 +188,8 @@ def make_console_services(
             tz=settings.service.tz,
             service_name=settings.service.name,
         ),
+        knowledge=knowledge,
+        articles=KnowledgeFinder(knowledge, clock, settings.service.tz),
     )
 
 

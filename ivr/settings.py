@@ -38,6 +38,7 @@ from ivr.configfile import (
 )
 from ivr.dialout import DialoutSettings
 from ivr.hours.config import CampaignConfig, HoursSettings
+from ivr.knowledge.config import KnowledgeSettings
 from ivr.privacy.config import RetentionSettings
 from ivr.stats.config import StatsSettings
 from ivr.tickets.config import SlaSettings
@@ -321,6 +322,7 @@ class Settings(Section):
     retention: RetentionSettings = RetentionSettings()
     dialout: DialoutSettings = DialoutSettings()
     stats: StatsSettings = StatsSettings()
+    knowledge: KnowledgeSettings = KnowledgeSettings()
     campaigns: list[CampaignConfig] = Field(
         default_factory=list, description="quality campaigns: calls may be recorded, after a notice and consent"
     )

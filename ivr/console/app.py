@@ -14,6 +14,7 @@ from ivr.console import (
     admin,
     auth,
     desk,
+    kb_pages,
     referral_pages,
     request_pages,
     stats_pages,
@@ -35,6 +36,7 @@ TABLES = (
     users.routes,
     stats_pages.routes,
     referral_pages.routes,
+    kb_pages.routes,
 )
 
 

@@ -29,6 +29,7 @@ from ivr.console.web import (
     user_of,
     wants_json,
 )
+from ivr.knowledge.repository import ResolveError
 from ivr.tickets.escalation import Contact, ContactError, contact
 from ivr.tickets.store import OUTCOMES, OutcomeError, TicketView
 
@@ -71,7 +72,19 @@ async def call_card(request: web.Request, ticket: TicketView, *, live: bool = Fa
     previous: list[TicketView] = []
     if ticket.caller_number and ticket.caller_number != "anonymous":
         previous = await services(request).queries.previous_of(ticket.caller_number, ticket.id)
-    return fragment(request, "_call_card.html", ticket=ticket, previous=previous, live=live, outcomes=OUTCOMES)
+    svc = services(request)
+    today = now(request).astimezone(svc.settings.service.tz).date()
+    articles = (await svc.knowledge.for_topic(ticket.topic, today))[: svc.settings.knowledge.desk_articles]
+    return fragment(
+        request,
+        "_call_card.html",
+        ticket=ticket,
+        previous=previous,
+        live=live,
+        outcomes=OUTCOMES,
+        articles=articles,
+        today=today,
+    )
 
 
 @routes.get("/desk", "operator")
@@ -200,6 +213,35 @@ def _contact(data: Any, ticket: TicketView) -> Contact:
         caller_id_confirmed=data.get("caller_id_confirmed") == "yes",
         typed_phone=text(data, "contact_phone", limit=40),
     )
+
+
+@routes.post("/desk/tickets/{id}/article", "operator")
+async def resolve_with_article(request: web.Request) -> web.StreamResponse:
+    """ "Risolta con l'articolo N": one click files the call as resolved at the first level,
+    naming the article on the ticket."""
+    user = user_of(request)
+    svc = services(request)
+    ticket = await _ticket(request)
+    if user.operator_id is None or ticket.operator_id != user.operator_id:
+        raise web.HTTPForbidden(text="questa chiamata non è tua")
+    data = await form(request)
+    try:
+        raw = text(data, "article", limit=20, required=True) or ""
+        if not raw.isdigit():
+            raise Invalid("«article»: deve essere un numero")
+        article_id = int(raw)
+        version = await svc.knowledge.resolve_call(ticket.id, article_id, operator_id=user.operator_id, at=now(request))
+    except (Invalid, ResolveError) as exc:
+        if wants_json(request):
+            return web.json_response({"error": str(exc)}, status=400)
+        return render(request, "error.html", status=400, error=str(exc), back="/console/desk")
+    await svc.accounts.audit(
+        user, "ticket_outcome", now(request), kind="ticket", object_id=ticket.id, address=address(request),
+        detail={"outcome": "resolved", "article": article_id, "version": version},
+    )  # fmt: skip
+    if wants_json(request):
+        return web.json_response({"ticket": ticket.id, "status": "resolved", "level": 1, "article": article_id})
+    raise redirect("/console/desk", "kb_answer")
 
 
 @routes.post("/desk/callbacks/{id}/call", "operator")

@@ -26,6 +26,7 @@ LABELS: dict[str, str] = {
     "resolved": "Risolto",
     "escalated": "Secondo livello",
     "referred": "Indirizzato ad altro ufficio",
+    "kb_answer": "Risposta con un articolo",
     "answered": "Risposto",
     "no_answer": "Nessuna risposta",
     # commitments
@@ -118,6 +119,9 @@ MESSAGES: dict[str, str] = {
     "referred_mail_failed": "Scheda registrata, ma l'e-mail al cittadino non è partita: detta i recapiti a voce.",
     "referred_mail_held": "Scheda registrata; e-mail trattenuta (troppi invii): detta i recapiti a voce.",
     "referred_mail_off": "Scheda registrata; l'invio di e-mail non è attivo: detta i recapiti a voce.",
+    "kb_saved": "Articolo salvato.",
+    "kb_archived": "Articolo archiviato: non è più proposto né cercato.",
+    "kb_answer": "Chiamata risolta con l'articolo.",
     "assigned": "Richiamata assegnata.",
     "attempt": "Esito della richiamata registrato.",
     "closed": "Pratica chiusa.",

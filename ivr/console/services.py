@@ -17,6 +17,7 @@ from ivr.console.accounts import Accounts
 from ivr.console.live import LiveHub
 from ivr.console.queries import TicketQueries
 from ivr.console.throttle import LoginThrottle
+from ivr.knowledge.repository import KnowledgeBase
 from ivr.recordings.campaigns import RuntimeCampaigns
 from ivr.referrals.desk import ReferralDesk
 from ivr.settings import Settings
@@ -41,10 +42,10 @@ class ConsoleServices:
     callbacks: CallbackService
     live: LiveHub
     throttle: LoginThrottle
+    knowledge: KnowledgeBase
     referrals: ReferralDesk
     requests: WebRequestChannel
     prompt_texts: Callable[[], dict[str, str]]
-    # LEAD AT MERGE: build_engine hands the knowledge base's finder here (branch kb).
     articles: ArticleFinder = field(default_factory=NoArticles)
 
     def __post_init__(self) -> None:

@@ -8,6 +8,7 @@ from aiohttp import web
 from ivr.console.web import Routes, now, render, services
 from ivr.stats.charts import Series, bar_chart
 from ivr.stats.formats import to_csv
+from ivr.stats.knowledge import first_level
 from ivr.stats.page import BadQuery, PageQuery, parse_query
 from ivr.stats.pagehtml import level_table, short_label
 from ivr.stats.plain_language import BANDS, distribution, replies_sent
@@ -80,6 +81,7 @@ async def stats(request: web.Request) -> web.StreamResponse:
         return render(request, "error.html", status=400, error=str(exc), back="/console/stats")
     report = await _report(request, query, by)
     referrals = await referral_report(services(request).tickets.run_read, query.start, query.end, query.period)
+    resolution = await first_level(services(request).tickets.run_read, query.start, query.end)
     groups = [r for r in report.groups] if by else []
     svc = services(request)
     threshold = svc.settings.web_requests.readability_threshold
@@ -104,6 +106,7 @@ async def stats(request: web.Request) -> web.StreamResponse:
         levels_html=level_table(report.levels_of(None), "Richieste per canale e livello nel periodo"),
         readability=readability,
         bands=BANDS,
+        resolution=resolution,
     )
 
 

@@ -54,6 +54,7 @@ class EventKind(enum.StrEnum):
     OUTCOME_FILED = "outcome_filed"
     REFERRED = "referred"  # sent to an office of the directory, with the details given
     MAIL_REFERRAL = "mail_referral"  # the office's details e-mailed to the citizen (or not)
+    KB_ANSWER = "kb_answer"  # answered at the first level with a knowledge-base article
     CALLBACK_ASSIGNED = "callback_assigned"
     CALLBACK_ATTEMPT = "callback_attempt"
     TICKET_CLOSED = "ticket_closed"
@@ -191,6 +192,11 @@ def callback_number(source: str, known: bool) -> Event:
 
 def callback_number_invalid(entered: str | None, why: str) -> Event:
     return _e(K.CALLBACK_NUMBER_INVALID, entered=entered, why=why)
+
+
+def kb_answer(article: int, version: int, title: str, operator_id: int | None) -> Event:
+    """The article (and the version of it) the operator answered with: what the caller was told."""
+    return _e(K.KB_ANSWER, article=article, version=version, title=title[:200], operator_id=operator_id)
 
 
 def survey_offered(questions: list[str]) -> Event:

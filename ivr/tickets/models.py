@@ -106,6 +106,7 @@ class Ticket(Base):
     sla_kind: Mapped[str | None] = mapped_column(String(16))  # phone_callback, web_reply, web_second
     sla_met_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     sla_flag: Mapped[str | None] = mapped_column(String(8))  # near, overdue (set by the SLA job)
+    kb_article_id: Mapped[int | None] = mapped_column(Integer)  # the knowledge-base article it was answered with
     # The second level. A web request escalated keeps its first-level commitment here (48 hours,
     # met by the escalation notice) while `callback_due` becomes the 10-day one. The contact is
     # what the charter asks of citizens whose request needs further work: caller data, purged
@@ -129,6 +130,7 @@ class Ticket(Base):
         Index("ix_tickets_operator_id", "operator_id"),
         Index("ix_tickets_local_day", "local_day"),
         Index("ix_tickets_sla", "sla_kind", "callback_due"),
+        Index("ix_tickets_kb_article_id", "kb_article_id"),
     )
 
 

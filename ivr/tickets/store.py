@@ -106,6 +106,7 @@ class TicketView:
     sla_kind: str | None
     sla_met_at: datetime | None
     sla_flag: str | None
+    kb_article_id: int | None
     escalated_at: datetime | None
     first_due: datetime | None
     first_met_at: datetime | None

@@ -129,8 +129,7 @@ def reply(
         article_id = article[0]
         used = events.article_used(article[0], article[1], by)
         session.add(TicketEvent(ticket_id=ticket_id, at=now, kind=used.kind, detail=used.detail))
-        # LEAD AT MERGE (branch kb, migration 0009 adds tickets.kb_article_id): uncomment
-        # ticket.kb_article_id = article_id
+        ticket.kb_article_id = article_id  # a first-level answer from the knowledge base
     done = events.web_reply(by, ticket.level, article_id)
     session.add(TicketEvent(ticket_id=ticket_id, at=now, kind=done.kind, detail=done.detail))
     session.flush()

@@ -13,6 +13,7 @@ import pytest
 from ivr.webrequests.articles import Suggestion
 from tests.console_support import ConsoleLab, console_lab
 
+KB_DATA = Path(__file__).resolve().parents[1] / "data" / "kb"
 REQUEST = {
     "name": "Giulia Ferri",
     "email": "giulia.ferri@example.org",
@@ -137,3 +138,28 @@ async def test_statistics_page_shows_levels_and_plain_language(lab: ConsoleLab) 
     assert "Risposte inviate alle richieste web" in page and "Messaggi della linea telefonica" in page
     row = page.split("Risposte inviate alle richieste web</th>")[1].split("</tr>")[0]
     assert row.startswith("<td>1</td>")  # one reply measured
+
+
+async def test_the_knowledge_base_suggests_and_the_reply_names_its_article(lab: ConsoleLab) -> None:
+    """The real knowledge base behind the editor: the request's own words find the article, and a
+    reply built from it is a first-level answer naming that article on the ticket."""
+    from ivr.knowledge.files import import_dir
+
+    knowledge = lab.deps.console.knowledge
+    report = await import_dir(knowledge, KB_DATA, by="test", at=lab.clock.now())
+    assert not report.errors
+    article = await knowledge.by_slug("assegno-inclusione")
+    assert article is not None
+    ticket_id = await _request(lab)
+    anna = await lab.login("anna")
+    page = html.unescape(await (await anna.get(f"/console/requests/{ticket_id}")).text())
+    assert "Usa questo articolo" in page and article.title in page
+    token = await lab.csrf(anna)
+    sent = await anna.post(
+        f"/console/requests/{ticket_id}/reply",
+        data={"_csrf": token, "reply": article.draft.body, "article": str(article.id), "action": "send"},
+        allow_redirects=False,
+    )
+    assert sent.status == 303
+    ticket = await lab.ticket(ticket_id)
+    assert ticket is not None and (ticket.level, ticket.kb_article_id) == (1, article.id)

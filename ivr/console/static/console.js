@@ -48,6 +48,79 @@
     });
   }
 
+  // The desk's knowledge-base search: results come as JSON and each gets its own
+  // "Risolta con l'articolo N" form, built with DOM calls (titles are text, never markup).
+  function kbResult(ticket, article) {
+    var item = document.createElement("li");
+    item.className = "kb-item" + (article.review_overdue ? " review-overdue" : "");
+    item.dataset.article = String(article.id);
+    var link = document.createElement("a");
+    link.href = article.url;
+    link.target = "_blank";
+    link.textContent = article.id + ". " + article.title;
+    item.appendChild(link);
+    if (article.review_overdue) {
+      var tag = document.createElement("span");
+      tag.className = "tag overdue";
+      tag.textContent = "da rivedere";
+      item.appendChild(document.createTextNode(" "));
+      item.appendChild(tag);
+    }
+    var form = document.createElement("form");
+    form.method = "post";
+    form.action = "/console/desk/tickets/" + ticket + "/article";
+    form.className = "inline kb-answer";
+    form.setAttribute("data-json", "");
+    [["_csrf", csrf], ["article", String(article.id)]].forEach(function (pair) {
+      var input = document.createElement("input");
+      input.type = "hidden";
+      input.name = pair[0];
+      input.value = pair[1];
+      form.appendChild(input);
+    });
+    var button = document.createElement("button");
+    button.type = "submit";
+    button.textContent = "Risolta con l'articolo " + article.id;
+    form.appendChild(button);
+    item.appendChild(form);
+    return item;
+  }
+
+  function bindKbSearch(root) {
+    root.querySelectorAll("form[data-kb-search]").forEach(function (form) {
+      if (form.dataset.bound) { return; }
+      form.dataset.bound = "1";
+      var ticket = form.dataset.ticket;
+      var input = form.querySelector('input[name="q"]');
+      var list = document.getElementById("kb-results-" + ticket);
+      var timer = null;
+      function search() {
+        var q = input.value.trim();
+        if (!q) { list.hidden = true; list.textContent = ""; return; }
+        var topicParam = form.dataset.topic ? "&topic=" + encodeURIComponent(form.dataset.topic) : "";
+        fetch(form.dataset.kbSearch + "?q=" + encodeURIComponent(q) + topicParam, {
+          headers: { "Accept": "application/json" }, credentials: "same-origin"
+        }).then(function (r) { return r.json(); }).then(function (data) {
+          list.textContent = "";
+          if (!data.articles.length) {
+            var none = document.createElement("li");
+            none.className = "empty";
+            none.textContent = "Nessun articolo trovato.";
+            list.appendChild(none);
+          }
+          data.articles.forEach(function (article) { list.appendChild(kbResult(ticket, article)); });
+          list.hidden = false;
+          bindForms(list);
+        });
+      }
+      form.addEventListener("submit", function (event) { event.preventDefault(); search(); });
+      input.addEventListener("input", function () {
+        if (timer) { window.clearTimeout(timer); }
+        timer = window.setTimeout(search, 250);
+      });
+    });
+  }
+
   function announce(text) {
     var alertBox = document.getElementById("call-alert");
     if (alertBox) { alertBox.textContent = text; }
@@ -65,6 +138,7 @@
       if (calls && card) {
         calls.insertBefore(card, calls.firstChild);
         bindForms(card);
+        bindKbSearch(card);
         var empty = document.getElementById("no-calls");
         if (empty) { empty.hidden = true; }
         var caller = card.querySelector(".caller");
@@ -100,6 +174,7 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     bindForms(document);
+    bindKbSearch(document);
     document.querySelectorAll("[data-live]").forEach(live);
     window.setInterval(tick, 1000);
   });

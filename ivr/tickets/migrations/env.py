@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from alembic import context
 
-import ivr.console.models  # (the console's tables join the metadata)
-import ivr.referrals.models  # noqa: F401  (the referral directory joins the metadata)
+import ivr.console.models  # the console's tables join the metadata
+import ivr.knowledge.models  # so do the knowledge base's
+import ivr.referrals.models  # noqa: F401  (and the referral directory's)
 from ivr.tickets.models import Base
 
 config = context.config
