@@ -11,7 +11,7 @@ from ivr.stats.formats import to_csv
 from ivr.stats.knowledge import first_level
 from ivr.stats.page import BadQuery, PageQuery, parse_query
 from ivr.stats.pagehtml import level_table, short_label
-from ivr.stats.plain_language import BANDS, distribution, replies_sent
+from ivr.stats.plain_language import BANDS, distribution, of_indexes, replies_sent
 from ivr.stats.queries import BREAKDOWNS, Breakdown, Scope
 from ivr.stats.referrals import referral_report
 from ivr.stats.report import Report, build_report
@@ -86,8 +86,12 @@ async def stats(request: web.Request) -> web.StreamResponse:
     svc = services(request)
     threshold = svc.settings.web_requests.readability_threshold
     replies = await svc.tickets.run_read(replies_sent(query.start, query.end))
+    articles = await svc.knowledge.listing()
     readability = [
         distribution("Risposte inviate alle richieste web", replies, threshold),
+        of_indexes(
+            "Articoli della base di conoscenza", (a.gulpease for a in articles), svc.settings.knowledge.min_gulpease
+        ),
         distribution("Messaggi della linea telefonica", svc.prompt_texts().values(), threshold),
     ]
     params = query.params() + (f"&per={request.query['per']}" if by else "")

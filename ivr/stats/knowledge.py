@@ -1,5 +1,6 @@
-"""First-level resolution per topic: of the calls an operator answered, how many were resolved
-at the first level, and how many of those with a knowledge-base article.
+"""First-level resolution per topic: of the calls an operator answered, how many were answered
+at the first level (resolved, or referred to the office whose answer it is), and how many of
+those with a knowledge-base article.
 
 One aggregate over `tickets` grouped by topic, on the local-day key written with each ticket,
 the same on SQLite and PostgreSQL (the charter's first level: "risposta immediata ... quando la
@@ -17,6 +18,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from ivr.tickets.models import Channel, Ticket
+from ivr.tickets.status import FIRST_LEVEL_ANSWERS
 
 T = TypeVar("T")
 Reader = Callable[[Callable[[Session], T]], Awaitable[T]]
@@ -42,7 +44,7 @@ class FirstLevel:
 def first_level_by_topic(session: Session, start: date, end: date) -> list[FirstLevel]:
     """Rows per topic (by name), then the total; phone calls whose local day is in [start, end]."""
     answered = Ticket.operator_answered_at.is_not(None)
-    first = and_(answered, Ticket.level == 1, Ticket.status == "resolved")
+    first = and_(answered, Ticket.level == 1, Ticket.status.in_(sorted(FIRST_LEVEL_ANSWERS)))
     q = (
         select(
             Ticket.topic,

@@ -1,5 +1,6 @@
 """How plain the line's words are: the Gulpease index (ivr.readability) of the replies sent to
-web requests in a period and of the prompt texts callers hear, as a distribution by level.
+web requests in a period, of the knowledge base's articles in use and of the prompt texts callers
+hear, as a distribution by level.
 
 The charter promises answers "in un linguaggio semplice e chiaro"; this measures it. The index is
 text analysis, computed here in Python on texts the database hands over (replies of the
@@ -33,7 +34,12 @@ class Distribution:
 
 
 def distribution(what: str, texts: Iterable[str], threshold: float) -> Distribution:
-    indexes = [i for i in (gulpease(t) for t in texts) if i is not None]
+    return of_indexes(what, (gulpease(t) for t in texts), threshold)
+
+
+def of_indexes(what: str, measured: Iterable[float | None], threshold: float) -> Distribution:
+    """The distribution of indexes computed already (an article's is stored with each version)."""
+    indexes = [i for i in measured if i is not None]
     by_level = dict.fromkeys(BANDS, 0)
     for index in indexes:
         by_level[level(index)] += 1
