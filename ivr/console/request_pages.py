@@ -9,14 +9,12 @@ them, not only the ones assigned to them; each view is written to the access log
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from ivr.console.web import (
     Invalid,
     Routes,
-    address,
+    audit,
     form,
     int_param,
     now,
@@ -33,18 +31,6 @@ from ivr.webrequests.articles import Suggestion
 
 routes = Routes()
 PAGE = 100
-
-
-async def _audit(request: web.Request, action: str, ticket_id: int, **detail: Any) -> None:
-    await services(request).accounts.audit(
-        user_of(request),
-        action,
-        now(request),
-        kind="ticket",
-        object_id=ticket_id,
-        address=address(request),
-        detail=detail or None,
-    )
 
 
 @routes.get("/requests", "operator")
@@ -116,7 +102,7 @@ async def _editor(
 @routes.get("/requests/{id}", "operator")
 async def request_page(request: web.Request) -> web.StreamResponse:
     view = await _view(request)
-    await _audit(request, "request_view", view.ticket_id)
+    await audit(request, "request_view", "ticket", view.ticket_id)
     article = None
     wanted = request.query.get("article", "")
     if wanted.isdigit():
@@ -146,7 +132,7 @@ async def reply(request: web.Request) -> web.StreamResponse:
         _view_after, sent = await svc.requests.answer(view.ticket_id, draft, who, article=used)
     except (Invalid, service.RequestError, StoreUnavailable) as exc:
         return await _editor(request, view, draft=draft, article=article, error=str(exc), status=400)
-    await _audit(request, "request_reply", view.ticket_id, article=article.id if article else None)
+    await audit(request, "request_reply", "ticket", view.ticket_id, article=article.id if article else None)
     raise redirect(f"/console/requests/{view.ticket_id}", "request_replied" if sent else "request_replied_unsent")
 
 
@@ -162,5 +148,5 @@ async def escalate(request: web.Request) -> web.StreamResponse:
         _after, sent = await services(request).requests.escalate(view.ticket_id, note, who)
     except (Invalid, service.RequestError, StoreUnavailable) as exc:
         return await _editor(request, view, error=str(exc), status=400)
-    await _audit(request, "request_escalate", view.ticket_id)
+    await audit(request, "request_escalate", "ticket", view.ticket_id)
     raise redirect(f"/console/requests/{view.ticket_id}", "request_escalated" if sent else "request_escalated_unsent")

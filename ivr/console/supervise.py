@@ -18,6 +18,7 @@ from ivr.console.web import (
     Invalid,
     Routes,
     address,
+    audit,
     can_see_ticket,
     form,
     fragment,
@@ -156,7 +157,7 @@ async def ticket(request: web.Request) -> web.StreamResponse:
     message_id = await svc.queries.message_of_ticket(ticket_id)
     operators = await svc.operators.directory.all() if user.at_least("supervisor") else []
     names = {o.id: o.login for o in await svc.operators.directory.all(False)}
-    await _audit(request, "ticket_view", ticket_id)
+    await audit(request, "ticket_view", "ticket", ticket_id)
     return render(
         request,
         "ticket.html",
@@ -165,18 +166,6 @@ async def ticket(request: web.Request) -> web.StreamResponse:
         message_id=message_id,
         operators=operators,
         operator_name=names.get(found.operator_id or -1),
-    )
-
-
-async def _audit(request: web.Request, action: str, ticket_id: int, **detail: Any) -> None:
-    await services(request).accounts.audit(
-        user_of(request),
-        action,
-        now(request),
-        kind="ticket",
-        object_id=ticket_id,
-        address=address(request),
-        detail=detail or None,
     )
 
 
@@ -202,7 +191,7 @@ async def assign(request: web.Request) -> web.StreamResponse:
         await svc.messages.assign(ticket_id, operator, at, by=by)
     except (Invalid, messages.MessageError) as exc:
         return render(request, "error.html", status=400, error=str(exc), back=_back(request, ticket_id, data))
-    await _audit(request, "callback_assign", ticket_id, operator=operator)
+    await audit(request, "callback_assign", "ticket", ticket_id, operator=operator)
     raise redirect(_back(request, ticket_id, data), "assigned")
 
 
@@ -225,7 +214,7 @@ async def callback_result(request: web.Request) -> web.StreamResponse:
         await svc.messages.callback_result(ticket_id, result, at, who, note)
     except (Invalid, messages.MessageError) as exc:
         return render(request, "error.html", status=400, error=str(exc), back=_back(request, ticket_id, data))
-    await _audit(request, "callback_result", ticket_id, result=result)
+    await audit(request, "callback_result", "ticket", ticket_id, result=result)
     raise redirect(_back(request, ticket_id, data), "attempt")
 
 
@@ -239,7 +228,7 @@ async def close(request: web.Request) -> web.StreamResponse:
         await services(request).messages.close(ticket_id, at, note)
     except (Invalid, messages.MessageError) as exc:
         return render(request, "error.html", status=400, error=str(exc), back=_back(request, ticket_id, data))
-    await _audit(request, "ticket_close", ticket_id)
+    await audit(request, "ticket_close", "ticket", ticket_id)
     raise redirect(_back(request, ticket_id, data), "closed")
 
 

@@ -11,7 +11,7 @@ from ivr.console.models import ROLES
 from ivr.console.web import (
     Invalid,
     Routes,
-    address,
+    audit,
     form,
     now,
     redirect,
@@ -31,18 +31,6 @@ async def _users_page(request: web.Request, status: int = 200, **extra: Any) -> 
     return render(request, "users.html", status=status, users=users, operators=operators, roles=ROLES, **extra)
 
 
-async def _audit(request: web.Request, action: str, login: str, **detail: Any) -> None:
-    await services(request).accounts.audit(
-        user_of(request),
-        action,
-        now(request),
-        kind="user",
-        object_id=login,
-        address=address(request),
-        detail=detail or None,
-    )
-
-
 @routes.get("/users", "administrator")
 async def users(request: web.Request) -> web.StreamResponse:
     return await _users_page(request)
@@ -60,7 +48,7 @@ async def add_user(request: web.Request) -> web.StreamResponse:
         await services(request).accounts.add(login, role, password, now(request), name=name, operator=operator)
     except (Invalid, AccountError) as exc:
         return await _users_page(request, 400, error=str(exc))
-    await _audit(request, "user_add", login, role=role)
+    await audit(request, "user_add", "user", login, role=role)
     return await _users_page(request, created=login, secret=password)
 
 
@@ -75,7 +63,7 @@ async def set_active(request: web.Request) -> web.StreamResponse:
         await services(request).accounts.set_active(login, active)
     except AccountError as exc:
         return await _users_page(request, 400, error=str(exc))
-    await _audit(request, "user_enable" if active else "user_disable", login)
+    await audit(request, "user_enable" if active else "user_disable", "user", login)
     raise redirect("/console/users", "user_enabled" if active else "user_disabled")
 
 
@@ -87,12 +75,12 @@ async def reset_password(request: web.Request) -> web.StreamResponse:
         await services(request).accounts.set_password(login, password)
     except AccountError as exc:
         return await _users_page(request, 400, error=str(exc))
-    await _audit(request, "user_password_reset", login)
+    await audit(request, "user_password_reset", "user", login)
     return await _users_page(request, created=login, secret=password)
 
 
 @routes.get("/audit", "administrator")
-async def audit(request: web.Request) -> web.StreamResponse:
+async def audit_log(request: web.Request) -> web.StreamResponse:
     q = request.query
     kind = (q.get("kind") or "").strip()[:24] or None
     login = (q.get("login") or "").strip()[:64] or None

@@ -116,6 +116,14 @@ def now(request: web.Request) -> datetime:
     return services(request).clock.now()
 
 
+async def audit(request: web.Request, action: str, kind: str, object_id: object, **detail: Any) -> None:
+    """The access log entry for what the signed-in user just did, from where."""
+    await services(request).accounts.audit(
+        user_of(request), action, now(request), kind=kind, object_id=object_id, address=address(request),
+        detail=detail or None,
+    )  # fmt: skip
+
+
 async def form(request: web.Request) -> MultiDictProxy[Any]:
     return await request.post()
 

@@ -31,22 +31,11 @@ class ReferralError(ValueError):
 
 
 @dataclass(frozen=True)
-class OfficeView:
-    id: int
-    code: str
-    kind: str
-    name: str
-    region: str | None
-    province: str | None
-    comuni: tuple[str, ...]
-    address: str | None
-    hours: str | None
-    phone: str | None
-    email: str | None
-    web: str | None
-    active: bool
-    source: str | None
-    why: str | None = None  # in a search: what matched
+class OfficeView(OfficeRow):
+    """An office as stored: the file's fields, its id, and in a search what matched."""
+
+    id: int = 0
+    why: str | None = None
 
     @property
     def kind_label(self) -> str:
@@ -66,8 +55,8 @@ class OfficeView:
     @classmethod
     def of(cls, row: Office, why: str | None = None) -> OfficeView:
         return cls(
-            row.id, row.code, row.kind, row.name, row.region, row.province, tuple(c.name for c in row.comuni),
-            row.address, row.hours, row.phone, row.email, row.web, row.active, row.source, why,
+            row.code, row.kind, row.name, row.region, row.province, tuple(c.name for c in row.comuni),
+            row.address, row.hours, row.phone, row.email, row.web, row.active, row.source, id=row.id, why=why,
         )  # fmt: skip
 
 
