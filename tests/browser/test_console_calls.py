@@ -92,7 +92,11 @@ async def test_real_call_pops_on_the_desk_and_is_called_back(
         await expect(desk.locator("#my-state")).to_have_text("Chiusura scheda")
 
         await card.get_by_label("Note della chiamata").fill("serve la verifica dei requisiti")
-        await card.get_by_label("Secondo livello: richiamata entro 10 giorni").check()
+        await card.get_by_label("Secondo livello: risposta entro 10 giorni").check()
+        # the charter asks the citizen's name and a contact for the second level
+        await card.get_by_label("Nome e cognome").fill("Mario Rossi")
+        await card.get_by_label("al telefono").check()
+        await card.get_by_label(f"Il cittadino conferma il numero {ticket.caller_number}").check()
         await card.get_by_role("button", name="Registra la scheda").click()
         await expect(desk.locator(f"#ticket-{ticket.id}")).to_have_count(0)
         filed = await engine.store.get(ticket.id)

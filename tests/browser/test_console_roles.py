@@ -62,7 +62,7 @@ async def test_roles_pages_and_voicemail_player(tmp_path: Path, new_context: New
         anna = await login(await new_context(), base, "anna")
         await expect(anna).to_have_url(f"{base}/console/desk")
         nav = anna.get_by_role("navigation", name="Sezioni della console")
-        await expect(nav.get_by_role("link")).to_have_text(["La mia scrivania"])
+        await expect(nav.get_by_role("link")).to_have_text(["La mia scrivania", "Richieste web", "Base di conoscenza"])
         await expect(anna.locator("#desk-calls .call-card")).to_have_count(1)  # her call still to file
         await expect(anna.locator(".call-card .caller")).to_have_text("3331112222")
         await expect(anna.get_by_text("Nessuna pratica precedente di questo numero.")).to_be_visible()
