@@ -19,6 +19,7 @@ from aiohttp import FormData, web
 from aiohttp.test_utils import TestClient
 from hypothesis import event, given
 from hypothesis import strategies as st
+from yarl import URL
 
 from ivr.console.app import CONSOLE
 from tests.console_support import ConsoleLab, console_lab
@@ -165,9 +166,11 @@ async def test_no_request_gets_a_500_or_slips_past_the_token(server: Server, dat
     r = data.draw(requests(server.paths))
     server.reached.clear()
     status = await send(server.client, r)
-    event(f"{'api' if GUARDED.match(r['path']) else 'other'} {status}")
+    # The server routes the path with its dot segments resolved ("/api/.." is "/"), as HTTP says.
+    path = URL(f"http://h{r['path']}").path
+    event(f"{'api' if GUARDED.match(path) else 'other'} {status}")
     assert status < 500, (status, r)
-    if GUARDED.match(r["path"]) and r["auth"] != f"Bearer {TOKEN}":
+    if GUARDED.match(path) and r["auth"] != f"Bearer {TOKEN}":
         assert status == 401, (status, r)
         assert server.reached == [], r
 
