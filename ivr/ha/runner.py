@@ -46,7 +46,14 @@ EXIT_FENCED = 4
 
 class LineRunner:
     def __init__(
-        self, settings: Settings, lease: Lease, build: Callable[[], Engine], *, standby: bool, kind: str
+        self,
+        settings: Settings,
+        lease: Lease,
+        build: Callable[[], Engine],
+        *,
+        standby: bool,
+        kind: str,
+        exit_when_fenced: bool = False,
     ) -> None:
         self.settings = settings
         self.ha = settings.ha
@@ -54,6 +61,7 @@ class LineRunner:
         self.build = build
         self.standby = standby
         self.kind = kind  # "file lock" or "lease row", for health
+        self.exit_when_fenced = exit_when_fenced  # `ivr run`: the process ends right after fencing
         self.holder: Holder | None = None
         self._stop = asyncio.Event()
         self._standby_http: web.AppRunner | None = None
@@ -138,6 +146,12 @@ class LineRunner:
     async def _fence(self, engine: Engine, reason: str) -> int:
         self.lease.lose()
         await engine.fence(reason)
+        if self.exit_when_fenced:
+            # Calls, offers and timers of a fenced engine are not its own any more: no clean-up
+            # runs (it would act on them), no thread stuck on the lost database is waited for;
+            # systemd starts the process again, as a standby.
+            logging.shutdown()
+            os._exit(EXIT_FENCED)
         return EXIT_FENCED
 
     async def _keep(self, acquired_at: float) -> str:
@@ -185,24 +199,17 @@ def run_line(settings: Settings, build: Callable[[Settings], Engine], *, standby
         _schema_first(settings.database_url)
     lease = lease_for(settings.database_url, name, settings.ha.lease_ttl_s)
     kind = "file lock" if isinstance(lease, FileLease) else "lease row"
-    runner = LineRunner(settings, lease, lambda: build(settings), standby=standby, kind=kind)
-    code = asyncio.run(runner.run())
-    if code == EXIT_FENCED:
-        # Calls, offers and timers of a fenced engine are not its own any more: no clean-up runs
-        # (it would act on them); systemd starts the process again, as a standby.
-        logging.shutdown()
-        os._exit(code)
-    return code
+    runner = LineRunner(settings, lease, lambda: build(settings), standby=standby, kind=kind, exit_when_fenced=True)
+    return asyncio.run(runner.run())
 
 
 def _schema_first(url: str) -> None:
-    """The lease row needs its table: bring the schema up first. On PostgreSQL engines starting
-    together take turns (an advisory lock); at the latest revision this writes nothing."""
+    """The lease row needs its table: bring the schema up first, engines starting together taking
+    turns (an advisory lock); at the latest revision this writes nothing."""
     db = make_engine(url)
     try:
         if db.dialect.name != "postgresql":
-            upgrade(db)
-            return
+            return  # the lock file needs no table; the engine upgrades once it holds the lock
         with db.connect() as conn:
             conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _SCHEMA_LOCK})
             try:
