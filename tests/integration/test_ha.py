@@ -126,10 +126,7 @@ async def test_two_engines_started_at_once_make_one_active(
     a, b = _engine(pbx, tmp_path, "a", url), _engine(pbx, tmp_path, "b", url)
     try:
         procs = [a.spawn(), b.spawn()]  # at once, neither with --standby
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 60
-        while sum(p.poll() is not None for p in procs) < 1 and loop.time() < deadline:
-            await asyncio.sleep(0.1)
+        await _until(lambda: any(p.poll() is not None for p in procs), "one of the two to give up", 60)
         refused = [e for e, p in zip((a, b), procs, strict=True) if p.poll() is not None]
         assert len(refused) == 1, [p.poll() for p in procs]
         (loser,) = refused
@@ -305,7 +302,9 @@ async def test_standby_takes_over_ten_calls_from_a_killed_engine(
             assert (final[ticket_id].queue_result, final[ticket_id].outcome) == ("abandoned", "caller_hangup")
         for ticket_id in recording:
             assert (final[ticket_id].outcome, final[ticket_id].level) == ("voicemail", 2)
-        assert await cap.count(now) == admitted + 1  # the resumed callers were not counted again
+        admissions = line.counts("queue_admitted")  # the new call may have left before the queue
+        assert all(n == 1 for n in admissions.values()) and len(admissions) >= admitted
+        assert await cap.count(now) == len(admissions)  # the resumed callers were not counted again
         await _until(lambda: not _live(pbx), "Asterisk to hold no channel or bridge", timeout=20)
     finally:
         a.stop()
