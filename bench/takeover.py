@@ -49,6 +49,7 @@ async def main(rounds: int, ttl: float) -> None:
     prompts = work / "prompts"
     prompts.mkdir()
     pbx = await asyncio.to_thread(start_pair, prompts)
+    await pbx.carrier.connect()
     server = PostgresServer()
     await asyncio.to_thread(server.start)
     engines: list[EngineProcess] = []
@@ -104,6 +105,7 @@ async def main(rounds: int, ttl: float) -> None:
         for engine in engines:
             engine.stop()
         await asyncio.to_thread(server.stop)
+        await pbx.carrier.close()
         pbx.stop()
 
 
