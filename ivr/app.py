@@ -48,6 +48,7 @@ from ivr.factories import (
     make_prompts,
     prompt_texts,
 )
+from ivr.ha.state import LineRole
 from ivr.hours.calendar import LineCalendar
 from ivr.hours.closures import RuntimeClosures
 from ivr.hours.step import HoursStep
@@ -61,6 +62,7 @@ from ivr.stats.export import StatsExporter, schedule_daily_export
 from ivr.survey.step import survey
 from ivr.tasks import TaskSupervisor
 from ivr.telephony.ami import AmiMonitor
+from ivr.telephony.app_watch import AppWatch
 from ivr.telephony.ari import AriClient
 from ivr.telephony.ari_resources import AriBridges, AriChannels, AriPbxAdmin, AriStoredRecordings
 from ivr.telephony.ari_telephony import AriTelephony
@@ -106,7 +108,9 @@ class Engine:
     privacy: PrivacyService
     stats: StatsExporter
     tasks: TaskSupervisor  # background work of the parts it built; `stop` waits for it
+    line: LineRole = field(default_factory=LineRole)  # active or standby, the lease (ivr.ha)
     dispatcher: CallDispatcher = field(init=False)
+    app_watch: AppWatch = field(init=False)
     recovery: Recovery = field(init=False)
     http: WebDeps | None = field(default=None, init=False)  # what the HTTP server and console use
     _api: web.AppRunner | None = field(default=None, init=False)
@@ -125,6 +129,7 @@ class Engine:
             tasks=self.tasks,
         )
         self.telephony.on_adopt.subscribe(self.recovery.adopt)
+        self.app_watch = AppWatch(self.ari, self.settings.ha.app_check_every_s, tasks=self.tasks)
 
     def _claim_operator(self, operator_id: int, ticket_id: int) -> str | None:
         """The operator of a conversation that outlived a restart is busy with it again."""
@@ -162,6 +167,7 @@ class Engine:
         await self.ami.start()
         await self.ari.wait_connected(connect_timeout)
         await self.ami.wait_logged_in(connect_timeout)
+        self.app_watch.start()
         await self.operator_sync.start()
         await self.recovery.run()  # calls that outlived a previous run, now that operators are known
         jobs.register("voicemail", self.voicemail)
@@ -189,7 +195,21 @@ class Engine:
         await web.TCPSite(self._api, console.bind, console.port).start()
         log.info("API on http://%s:%d/api/", console.bind, console.port)
 
+    async def fence(self, reason: str) -> None:
+        """The lease is lost: another engine may be driving the calls now. Stop at once, with no
+        drain and no goodbye: no write reaches the store, no request reaches Asterisk, no job runs.
+        The process exits next (ivr.ha.runner) and starts again as a standby."""
+        log.error("lease lost (%s): this engine stops driving calls", reason)
+        self.line.role, self.line.fenced = "fenced", reason
+        self.store.writer.fence(reason)
+        self.app_watch.stop()
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        await self.ari.close()  # the event socket and every REST request: calls get nothing more from here
+        await self.ami.stop()
+
     async def stop(self, drain_s: float = 5.0) -> None:
+        self.app_watch.stop()
         await self.dispatcher.drain(drain_s)
         if self._api is not None:
             await self._api.cleanup()
@@ -366,5 +386,9 @@ def _web_deps(engine: Engine, campaigns: RuntimeCampaigns) -> WebDeps:
         store_degraded=lambda: engine.store.degraded,
         store_outages=lambda: engine.store.writer.outages,
         recordings={"calls": engine.recordings, "voicemail": engine.voicemail.recordings},
+        ari_app=engine.app_watch.healthy,
+        refresh=engine.app_watch.check,
+        role=engine.line.report,
+        outbox_backlog=lambda: engine.store.writer.outbox.count() if engine.store.writer.outbox else 0,
     )
     return WebDeps(s, engine.clock, queue, engine.store, health, engine.web_requests, console)

@@ -199,9 +199,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     if settings.asterisk.managed.enabled and not args.no_asterisk:
         cmd_asterisk_up(args, settings)
         settings = _settings(args)
-    engine = build_engine(settings)
-    asyncio.run(engine.run_until_signalled())
-    return 0
+    from ivr.ha.runner import run_line
+
+    return run_line(settings, build_engine, standby=args.standby)
 
 
 def cmd_tickets_list(args: argparse.Namespace, settings: Settings) -> int:
@@ -278,6 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("setup", cmd_setup, "prepare this machine: secrets, database, prompts, Asterisk root")
     run = add("run", cmd_run, "run the engine (starts the managed Asterisk first)")
     run.add_argument("--no-asterisk", action="store_true", help="do not start the managed Asterisk")
+    run.add_argument(
+        "--standby", action="store_true", help="if another engine is active, wait and take over when it stops"
+    )
 
     config = sub.add_parser("config", help="check or show the configuration").add_subparsers(dest="what", required=True)
     add("check", cmd_config_check, "validate config, flow and prompts", config)
@@ -308,6 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from ivr.acd.cli import add_queue_commands
     from ivr.console.cli import add_user_commands
+    from ivr.ha.cli import add_health_commands
     from ivr.hours.cli import add_hours_commands
     from ivr.knowledge.cli import add_kb_commands
     from ivr.lab.cli import add_lab_commands
@@ -327,6 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_lab_commands(sub, add)
     add_user_commands(sub, add)
     add_kb_commands(sub, add)
+    add_health_commands(sub, add)
     return parser
 
 

@@ -37,6 +37,7 @@ from ivr.configfile import (
     validate,
 )
 from ivr.dialout import DialoutSettings
+from ivr.ha.config import HaSettings
 from ivr.hours.config import CampaignConfig, HoursSettings
 from ivr.knowledge.config import KnowledgeSettings
 from ivr.privacy.config import RetentionSettings
@@ -323,6 +324,7 @@ class Settings(Section):
     dialout: DialoutSettings = DialoutSettings()
     stats: StatsSettings = StatsSettings()
     knowledge: KnowledgeSettings = KnowledgeSettings()
+    ha: HaSettings = HaSettings()
     campaigns: list[CampaignConfig] = Field(
         default_factory=list, description="quality campaigns: calls may be recorded, after a notice and consent"
     )

@@ -101,9 +101,15 @@ class ClosureAdmin:
     build_message: Callable[[str, str, Path], Path]
 
 
+def _no_lease() -> dict[str, Any]:
+    return {"role": "active", "lease": None}
+
+
 @dataclass(frozen=True)
 class Health:
-    """The engine's parts as `GET /api/health` reports them."""
+    """The engine's parts as `GET /api/health` reports them, and whether it can take calls
+    (`GET /api/ready`). `status`: ok, degraded (calls are taken, something is wrong), down (calls
+    are not taken), standby (waiting for the lease: another engine takes the calls)."""
 
     ari_connected: Callable[[], bool]
     ami_logged_in: Callable[[], bool]
@@ -111,14 +117,37 @@ class Health:
     store_degraded: Callable[[], bool]
     store_outages: Callable[[], int]
     recordings: Mapping[str, RecordingStore]
+    ari_app: Callable[[], tuple[bool, str | None]] | None = None  # app registered, else why not
+    refresh: Callable[[], Awaitable[object]] | None = None  # asks Asterisk before answering
+    role: Callable[[], dict[str, Any]] = _no_lease
+    outbox_backlog: Callable[[], int] = lambda: 0
 
     def report(self) -> dict[str, Any]:
+        ari, ari_reason = self.ari_app() if self.ari_app is not None else (self.ari_connected(), None)
+        if not ari and ari_reason is None:
+            ari_reason = "ARI event socket not connected"
+        role = self.role()
+        ami, degraded, backlog = self.ami_logged_in(), self.store_degraded(), self.outbox_backlog()
+        recordings = {
+            kind: {"failures": rec.failures, "last_error": rec.last_error} for kind, rec in self.recordings.items()
+        }
+        ready = role["role"] == "active" and ari
+        if role["role"] != "active":
+            status = str(role["role"])
+        elif not ari:
+            status = "down"
+        elif not ami or degraded or backlog or any(r["failures"] for r in recordings.values()):
+            status = "degraded"
+        else:
+            status = "ok"
         return {
-            "ari": self.ari_connected(),
-            "ami": self.ami_logged_in(),
+            "status": status,
+            "ready": ready,
+            **role,
+            "ari": ari,
+            "ari_reason": ari_reason,
+            "ami": ami,
             "calls": self.calls_in_progress(),
-            "store": {"degraded": self.store_degraded(), "outages": self.store_outages()},
-            "recordings": {
-                kind: {"failures": rec.failures, "last_error": rec.last_error} for kind, rec in self.recordings.items()
-            },
+            "store": {"degraded": degraded, "outages": self.store_outages(), "outbox_backlog": backlog},
+            "recordings": recordings,
         }

@@ -31,6 +31,7 @@ from ivr.webrequests.http import routes as webrequest_routes
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+READY = "/api/ready"  # answered without the token: it says only whether calls are taken here
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ def make_api(deps: WebDeps) -> web.Application:
 
     @web.middleware
     async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path.startswith("/api/") and not request.path.startswith("/api/public/"):
+        if request.path.startswith("/api/") and not request.path.startswith("/api/public/") and request.path != READY:
             given = request.headers.get("Authorization", "")
             if secret is None or not hmac.compare_digest(given.encode(), f"Bearer {secret}".encode()):
                 return _error(401, "missing or wrong API token")
@@ -74,6 +75,7 @@ def make_api(deps: WebDeps) -> web.Application:
     app[DEPS] = deps
     app[PROXIES] = (tuple(s.console.trusted_proxies), s.console.proxy_header)
     app.router.add_get("/api/health", health)
+    app.router.add_get(READY, ready)
     app.router.add_get("/api/queue", queue_state)
     app.router.add_post("/api/operators/{login}/presence", set_presence)
     app.router.add_post("/api/tickets/{id}/outcome", file_outcome)
@@ -108,7 +110,20 @@ async def _body(request: web.Request) -> dict[str, Any]:
 
 
 async def health(request: web.Request) -> web.Response:
-    return web.json_response(_deps(request).health.report())
+    checks = _deps(request).health
+    if checks.refresh is not None:
+        await checks.refresh()  # health never says the app is there on an old answer
+    return web.json_response(checks.report())
+
+
+async def ready(request: web.Request) -> web.Response:
+    """For load balancers and watchdogs, without the token: 200 only when this engine takes calls."""
+    checks = _deps(request).health
+    if checks.refresh is not None:
+        await checks.refresh()
+    report = checks.report()
+    body = {"ready": report["ready"], "role": report["role"], "status": report["status"]}
+    return web.json_response(body, status=200 if report["ready"] else 503)
 
 
 async def queue_state(request: web.Request) -> web.Response:

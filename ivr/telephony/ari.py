@@ -90,6 +90,14 @@ class AriClient:
         except TimeoutError:
             raise AriUnavailable(f"ARI event socket not connected after {timeout:.0f} s") from None
 
+    async def reconnect(self) -> None:
+        """Close the event socket; the reader opens a new one at once (re-registering the app,
+        then resyncing the channels in it)."""
+        self.connected.clear()
+        ws = self._ws
+        if ws is not None:
+            await ws.close()
+
     async def close(self) -> None:
         self._closing = True
         if self._ws is not None:

@@ -292,3 +292,16 @@ class StoreBatch(Base):
 
     token: Mapped[str] = mapped_column(String(32), primary_key=True)
     at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class EngineLease(Base):
+    """Which engine drives the line: one row per line, its holder and fencing token (ivr.ha.lease).
+    The token only grows: a write carrying an older token is from an engine that lost the lease."""
+
+    __tablename__ = "engine_leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token: Mapped[int] = mapped_column(Integer, default=0)
+    holder: Mapped[str | None] = mapped_column(String(200))
+    since: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

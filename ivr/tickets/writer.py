@@ -44,6 +44,10 @@ class StoreUnavailable(Exception):
     """The ticket database is away and this write cannot wait for it."""
 
 
+class Fenced(StoreUnavailable):
+    """This engine no longer holds the line's lease (ivr.ha): it must not write any more."""
+
+
 def unavailable(exc: BaseException) -> bool:
     """A fault of the connection (server down, network), not of the data."""
     if isinstance(exc, (OperationalError, InterfaceError)):
@@ -83,6 +87,14 @@ class BatchWriter:
         self.outages = 0
         self._posted = 0  # writes queued without waiting, not through yet
         self.batches = 0  # transactions (or outbox appends) so far
+        # Run first in every transaction (the lease's check, ivr.ha.lease): raises Fenced when
+        # another engine holds the line, so no batch of a fenced engine ever commits.
+        self.guard: Callable[[Session], None] | None = None
+        self.fenced: str | None = None  # why every write is refused from now on (lease lost)
+
+    def fence(self, reason: str) -> None:
+        """Refuse every write from now on, to the database and to the outbox alike."""
+        self.fenced = reason
 
     async def start(self) -> None:
         if self._task is None:
@@ -179,10 +191,16 @@ class BatchWriter:
 
     async def _run(self, loop: asyncio.AbstractEventLoop, items: list[Item]) -> list[Any]:
         token = uuid.uuid4().hex
+        if self.fenced is not None:
+            return [_Failure(Fenced(self.fenced))] * len(items)
         if self.degraded:
             return await loop.run_in_executor(self._executor, self._to_outbox, items, token)
         try:
             return await loop.run_in_executor(self._executor, self._apply, items, token)
+        except Fenced as exc:
+            self.fence(str(exc))
+            log.error("ticket writes refused: %s", exc)
+            return [_Failure(exc)] * len(items)
         except Exception as exc:
             if unavailable(exc):
                 if self.outbox is None:
@@ -201,6 +219,8 @@ class BatchWriter:
 
     def _apply(self, items: list[Item], token: str) -> list[Any]:
         with self._sessions.begin() as session:  # one transaction; rows flush at commit
+            if self.guard is not None:
+                self.guard(session)
             merged = Coalescer(session)
             results: list[Any] = []
             for item in items:
@@ -237,8 +257,14 @@ class BatchWriter:
         return results
 
     async def _recover(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self.fenced is not None:
+            return  # the outbox is left as it is, for whoever looks into it: never replayed late
         try:
             left = await loop.run_in_executor(self._executor, self._replay)
+        except Fenced as exc:
+            self.fence(str(exc))
+            log.error("outbox not replayed, this engine lost the line's lease: %s (left in %s)", exc, self.outbox)
+            return
         except Exception as exc:
             if not unavailable(exc):
                 log.exception("outbox replay failed; will try again")
@@ -264,6 +290,8 @@ class BatchWriter:
 
         token = batch[0].batch
         with self._sessions.begin() as session:
+            if self.guard is not None:
+                self.guard(session)
             applied = session.get(StoreBatch, token) is not None
             for pending in batch:
                 spec = pending.command.spec

@@ -56,6 +56,41 @@ class EngineProcess:
         with urllib.request.urlopen(request, timeout=5) as response:
             return json.loads(response.read())
 
+    def health(self) -> Any:
+        """The engine's /api/health, or None while nothing answers on its port."""
+        try:
+            return self._get("/health")
+        except OSError:
+            return None
+
+    def spawn(self, *args: str) -> subprocess.Popen[bytes]:
+        """`ivr run --no-asterisk ARGS` in the background, without waiting for anything."""
+        self.runs += 1
+        log = (self.data_dir / f"engine-{self.runs}.log").open("wb")
+        env = {**os.environ, "IVR_CONFIG": str(self.path)}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "ivr.cli", "run", "--no-asterisk", *args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=REPO,
+        )
+        return self.proc
+
+    async def wait_role(self, role: str, timeout: float = 60) -> Any:
+        """Wait until the engine's health says `role` (active: with ARI and AMI up)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"the engine exited with {self.proc.returncode}:\n{self.log()[-3000:]}")
+            health = await asyncio.to_thread(self.health)
+            if health and health.get("role") == role and (role != "active" or (health["ari"] and health["ami"])):
+                return health
+            await asyncio.sleep(0.1)
+        raise RuntimeError(f"the engine is not {role} after {timeout:.0f} s:\n{self.log()[-3000:]}")
+
     async def start(self, timeout: float = 60) -> None:
         self.runs += 1
         log = (self.data_dir / f"engine-{self.runs}.log").open("wb")

@@ -52,7 +52,7 @@ SHAPED = st.dictionaries(
     ),
     max_size=8,
 )
-GUARDED = re.compile(r"^/api/(?!public/)")
+GUARDED = re.compile(r"^/api/(?!public/)(?!ready$)")  # /api/ready: for load balancers, no token
 
 
 @dataclass
@@ -169,7 +169,8 @@ async def test_no_request_gets_a_500_or_slips_past_the_token(server: Server, dat
     # The server routes the path with its dot segments resolved ("/api/.." is "/"), as HTTP says.
     path = URL(f"http://h{r['path']}").path
     event(f"{'api' if GUARDED.match(path) else 'other'} {status}")
-    assert status < 500, (status, r)
+    not_ready = path == "/api/ready" and status == 503  # the answer of an engine not taking calls
+    assert status < 500 or not_ready, (status, r)
     if GUARDED.match(path) and r["auth"] != f"Bearer {TOKEN}":
         assert status == 401, (status, r)
         assert server.reached == [], r

@@ -1,0 +1,223 @@
+"""`ivr run`: take the line's lease, or refuse, or wait for it as a standby; then keep it.
+
+Exit codes of `ivr run`: 0 stopped by a signal; 3 another engine is active (without
+`--standby`); 4 the lease was lost and this engine fenced itself (systemd restarts it, and with
+`--standby` it waits for the lease again).
+
+A standby builds nothing that touches Asterisk, the scheduler or the store's writes: it asks for
+the lease every `ha.standby_poll_s` and answers `/api/health` (role standby) and `/api/ready`
+(503). Once it holds the lease it starts as any engine starts after a crash (ARI, recovery of
+every call from its ticket, jobs).
+
+The active engine renews every `ha.renew_every_s`. It counts its lease valid until the moment it
+sent its last successful renewal plus the ttl, less a margin; the database sets the expiry from its
+own clock after receiving that renewal, so this engine always gives up before a standby can take
+over. Giving up (fencing) means: the writer refuses every write, the ARI socket and client close,
+the scheduler stops; then the process exits with 4 rather than try to tidy up calls that are no
+longer its own. Writes the fenced engine had put in its outbox stay there, never replayed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+from sqlalchemy import text
+
+from ivr.ha.lease import FileLease, Holder, Lease, lease_for
+from ivr.ha.standby_api import standby_api
+from ivr.settings import Settings
+from ivr.tickets.db import make_engine, upgrade
+
+if TYPE_CHECKING:
+    from ivr.app import Engine
+
+log = logging.getLogger(__name__)
+EXIT_BUSY = 3
+EXIT_FENCED = 4
+
+
+class LineRunner:
+    def __init__(
+        self,
+        settings: Settings,
+        lease: Lease,
+        build: Callable[[], Engine],
+        *,
+        standby: bool,
+        kind: str,
+        exit_when_fenced: bool = False,
+    ) -> None:
+        self.settings = settings
+        self.ha = settings.ha
+        self.lease = lease
+        self.build = build
+        self.standby = standby
+        self.kind = kind  # "file lock" or "lease row", for health
+        self.exit_when_fenced = exit_when_fenced  # `ivr run`: the process ends right after fencing
+        self.holder: Holder | None = None
+        self._stop = asyncio.Event()
+        self._standby_http: web.AppRunner | None = None
+        self.engine: Engine | None = None
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, self._stop.set)
+        try:
+            acquired_at = await self._acquire()
+            if acquired_at is None:
+                return 0 if self.standby else EXIT_BUSY
+            return await self._active(acquired_at)
+        finally:
+            await self._stop_standby_http()
+            await asyncio.to_thread(self.lease.close)
+
+    async def _try(self) -> Holder | Exception | None:
+        try:
+            return await asyncio.wait_for(asyncio.to_thread(self.lease.try_acquire), self.ha.lease_ttl_s)
+        except Exception as exc:  # the store unreachable: a standby keeps asking
+            return exc
+
+    async def _acquire(self) -> float | None:
+        """The loop time the lease was taken at; None when refused or stopped while waiting."""
+        loop = asyncio.get_running_loop()
+        while True:
+            asked = loop.time()
+            result = await self._try()
+            if result is None:
+                log.info("lease %r taken (token %s): this engine is active", self.lease.name, self.lease.token)
+                return asked
+            if isinstance(result, Exception):
+                if not self.standby:
+                    raise result
+                log.warning("lease %r: the store does not answer (%s)", self.lease.name, result)
+            else:
+                self.holder = result
+                if not self.standby:
+                    print(
+                        f"ivr: another engine is active on line {self.lease.name!r}: {result.describe()}; "
+                        "not starting (use --standby to wait and take over when it stops)",
+                        file=sys.stderr,
+                    )
+                    return None
+            if self._standby_http is None:
+                log.info("standby: %s is active; waiting for the lease", result)
+                await self._start_standby_http()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.ha.standby_poll_s)
+                return None
+
+    async def _active(self, acquired_at: float) -> int:
+        await self._stop_standby_http()  # the engine's own API takes the port
+        engine = self.engine = self.build()
+        engine.line.role, engine.line.lease, engine.line.token = "active", self.kind, self.lease.token
+        engine.line.holder = await asyncio.to_thread(self.lease.holder)
+        engine.store.writer.guard = self.lease.check
+        keeper = asyncio.ensure_future(self._keep(acquired_at))
+        try:
+            start = asyncio.ensure_future(engine.start())
+            await asyncio.wait({start, keeper}, return_when=asyncio.FIRST_COMPLETED)
+            if keeper.done():
+                start.cancel()
+                return await self._fence(engine, keeper.result())
+            start.result()
+            stop = asyncio.ensure_future(self._stop.wait())
+            await asyncio.wait({stop, keeper}, return_when=asyncio.FIRST_COMPLETED)
+            if keeper.done():
+                stop.cancel()
+                return await self._fence(engine, keeper.result())
+            log.info("stopping: %d calls in progress", engine.dispatcher.active)
+            keeper.cancel()
+            await engine.stop()
+            await asyncio.to_thread(self.lease.release)  # a standby takes over now, not after the ttl
+            return 0
+        finally:
+            keeper.cancel()
+
+    async def _fence(self, engine: Engine, reason: str) -> int:
+        self.lease.lose()
+        await engine.fence(reason)
+        if self.exit_when_fenced:
+            # Calls, offers and timers of a fenced engine are not its own any more: no clean-up
+            # runs (it would act on them), no thread stuck on the lost database is waited for;
+            # systemd starts the process again, as a standby.
+            logging.shutdown()
+            os._exit(EXIT_FENCED)
+        return EXIT_FENCED
+
+    async def _keep(self, acquired_at: float) -> str:
+        """Renew until the lease is lost; returns why."""
+        loop = asyncio.get_running_loop()
+        margin = min(1.0, self.ha.lease_ttl_s * 0.2)
+        valid_until = acquired_at + self.ha.lease_ttl_s - margin
+        while True:
+            await asyncio.sleep(max(0.0, min(self.ha.renew_every_s, valid_until - loop.time())))
+            sent = loop.time()
+            try:
+                renewed: bool | None = await asyncio.wait_for(
+                    asyncio.to_thread(self.lease.renew), max(0.05, valid_until - sent)
+                )
+            except Exception as exc:  # unreachable store, timeout: the lease may still be ours
+                log.warning("lease %r not renewed: %s", self.lease.name, exc or type(exc).__name__)
+                renewed = None
+            if renewed:
+                valid_until = sent + self.ha.lease_ttl_s - margin
+                continue
+            if renewed is False:
+                return "the lease was taken by another engine or expired"
+            if loop.time() >= valid_until and self.ha.fence_on_store_loss:
+                return f"the lease could not be renewed for {self.ha.lease_ttl_s:g} s"
+
+    async def _start_standby_http(self) -> None:
+        console = self.settings.console
+        if console.api_token is None:
+            return
+        app = standby_api(self.settings, lambda: self.holder)
+        self._standby_http = web.AppRunner(app, access_log=None)
+        await self._standby_http.setup()
+        await web.TCPSite(self._standby_http, console.bind, console.port).start()
+
+    async def _stop_standby_http(self) -> None:
+        if self._standby_http is not None:
+            await self._standby_http.cleanup()
+            self._standby_http = None
+
+
+def run_line(settings: Settings, build: Callable[[Settings], Engine], *, standby: bool) -> int:
+    """`ivr run [--standby]`: the process's exit code (see the module's docstring)."""
+    name = settings.ha.lease_name or settings.asterisk.ari.app
+    if settings.database.auto_upgrade:
+        _schema_first(settings.database_url)
+    lease = lease_for(settings.database_url, name, settings.ha.lease_ttl_s)
+    kind = "file lock" if isinstance(lease, FileLease) else "lease row"
+    runner = LineRunner(settings, lease, lambda: build(settings), standby=standby, kind=kind, exit_when_fenced=True)
+    return asyncio.run(runner.run())
+
+
+def _schema_first(url: str) -> None:
+    """The lease row needs its table: bring the schema up first, engines starting together taking
+    turns (an advisory lock); at the latest revision this writes nothing."""
+    db = make_engine(url)
+    try:
+        if db.dialect.name != "postgresql":
+            return  # the lock file needs no table; the engine upgrades once it holds the lock
+        with db.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _SCHEMA_LOCK})
+            try:
+                upgrade(db)
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _SCHEMA_LOCK})
+    finally:
+        db.dispose()
+
+
+_SCHEMA_LOCK = 0x4E554C  # "NUL"
