@@ -64,10 +64,13 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _walk(root: Path) -> Iterator[Path]:
-    for dirpath, _dirs, files in os.walk(root):
+def _walk(root: Path, skip: list[Path]) -> Iterator[Path]:
+    """Files under `root`, except under `skip` (a config folder holding the data folder)."""
+    for dirpath, dirs, files in os.walk(root):
+        here = Path(dirpath)
+        dirs[:] = sorted(d for d in dirs if (here / d).resolve() not in skip)
         for name in sorted(files):
-            path = Path(dirpath) / name
+            path = here / name
             if path.is_file() and not path.is_symlink():
                 yield path
 
@@ -140,8 +143,14 @@ def backup(settings: Settings, dest: Path, passphrase: bytes | None = None) -> d
             src.close()
             dst.close()
             _store(copy, "outbox.db", dest, key, manifest)
-    for source in sources(settings):
-        for path in _walk(source.path):
+    found = sources(settings)
+    data = [settings.paths.data_dir.resolve(), *(s.path.resolve() for s in found if s.name != "config")]
+    for source in found:
+        skip = [*(data if source.name == "config" else []), dest.resolve()]  # never the backup itself
+        names = {settings.secrets_file.resolve(), settings.outbox_path.resolve()}
+        for path in _walk(source.path, skip):
+            if path.resolve() in names or path.suffix in (".db", ".db-wal", ".db-shm"):
+                continue  # copied on their own, consistently
             _store(path, f"files/{source.name}/{path.relative_to(source.path).as_posix()}", dest, key, manifest)
     if settings.secrets_file.is_file():
         _store(settings.secrets_file, "secrets.yaml", dest, key, manifest)
