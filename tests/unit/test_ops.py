@@ -76,12 +76,8 @@ def test_service_install_writes_hardened_units(tmp_path: Path, capsys: pytest.Ca
             check=False,
             env={"SYSTEMD_LOG_LEVEL": "warning", "PATH": "/usr/bin:/bin"},
         )
-        problems = [
-            line
-            for line in done.stderr.splitlines()
-            if name in line and "not found" not in line and "Failed to" not in line  # sibling units absent
-        ]
-        assert not problems, done.stderr
+        assert done.returncode == 0, done.stderr
+        assert name not in done.stderr, done.stderr  # no warning about the unit itself
 
 
 # --- sd_notify ---------------------------------------------------------------------------------
