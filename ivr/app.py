@@ -52,6 +52,9 @@ from ivr.ha.state import LineRole
 from ivr.hours.calendar import LineCalendar
 from ivr.hours.closures import RuntimeClosures
 from ivr.hours.step import HoursStep
+from ivr.ops.http import ops_routes
+from ivr.ops.runtime import Operations
+from ivr.ops.wiring import make_operations
 from ivr.privacy.jobs import PrivacyService, asterisk_dirs, schedule_purge
 from ivr.prompts.library import PromptLibrary
 from ivr.recordings.campaigns import RuntimeCampaigns
@@ -72,6 +75,7 @@ from ivr.tickets.db import make_engine, upgrade
 from ivr.tickets.outbox import Outbox
 from ivr.tickets.sla import Flagged, schedule_sla_check
 from ivr.tickets.store import SqlTicketStore
+from ivr.version import version
 from ivr.voicemail.jobs import schedule_transcription_retry
 from ivr.voicemail.messages import VoicemailMessages
 from ivr.voicemail.service import VoicemailService
@@ -113,6 +117,7 @@ class Engine:
     app_watch: AppWatch = field(init=False)
     recovery: Recovery = field(init=False)
     http: WebDeps | None = field(default=None, init=False)  # what the HTTP server and console use
+    ops: Operations | None = field(default=None, init=False)  # metrics, systemd, first-run hints
     _api: web.AppRunner | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
@@ -182,6 +187,8 @@ class Engine:
         self.scheduler.start()
         await self._start_api()
         log.info("engine ready: app %r on %s", self.ari.app, self.ari.base_url)
+        if self.ops is not None:
+            await self.ops.started(self.bus, api_up=self._api is not None)
 
     async def _start_api(self) -> None:
         console = self.settings.console
@@ -190,7 +197,10 @@ class Engine:
             return
         if self.http is None:
             raise RuntimeError("the HTTP server's dependencies are not wired (build the engine with build_engine)")
-        self._api = web.AppRunner(make_api(self.http), access_log=None)
+        app = make_api(self.http)
+        if self.ops is not None:
+            app.add_routes(ops_routes(self.ops.metrics, self.settings.metrics, self._resync_operators))
+        self._api = web.AppRunner(app, access_log=None)
         await self._api.setup()
         await web.TCPSite(self._api, console.bind, console.port).start()
         log.info("API on http://%s:%d/api/", console.bind, console.port)
@@ -208,7 +218,14 @@ class Engine:
         await self.ari.close()  # the event socket and every REST request: calls get nothing more from here
         await self.ami.stop()
 
+    async def _resync_operators(self) -> int:
+        """An operator added or changed from the command line counts at once (no wait for the sync)."""
+        await self.operator_sync.run_once()
+        return len(self.distributor.agents)
+
     async def stop(self, drain_s: float = 5.0) -> None:
+        if self.ops is not None:
+            await self.ops.stopping()
         self.app_watch.stop()
         await self.dispatcher.drain(drain_s)
         if self._api is not None:
@@ -358,6 +375,9 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
         tasks=tasks,
     )
     engine.http = _web_deps(engine, campaigns)
+    engine.ops = make_operations(
+        settings, clock, store, engine.dispatcher, distributor, cap, ari, ami, version=version()
+    )
     return engine
 
 

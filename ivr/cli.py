@@ -19,7 +19,9 @@ from ivr.configfile import ConfigError
 from ivr.errors import SetupError, UsageError
 from ivr.filemodes import private_umask, secure_data
 from ivr.logsetup import setup_logging
+from ivr.ops.live import tell_engine
 from ivr.settings import Settings, load_settings
+from ivr.version import version
 
 log = logging.getLogger("ivr")
 
@@ -268,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ivr", description="NUL call-centre engine (800.000.039)")
     parser.add_argument("-c", "--config", help="config file (default: $IVR_CONFIG or config/nul.yaml)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--version", action="version", version=f"ivr {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add(name: str, handler: Handler, help_text: str, parent: Any = sub) -> argparse.ArgumentParser:
@@ -315,6 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ivr.hours.cli import add_hours_commands
     from ivr.knowledge.cli import add_kb_commands
     from ivr.lab.cli import add_lab_commands
+    from ivr.ops.cli import add_ops_commands
     from ivr.privacy.cli import add_privacy_commands
     from ivr.referrals.cli import add_referral_commands
     from ivr.stats.cli import add_stats_commands
@@ -332,6 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_user_commands(sub, add)
     add_kb_commands(sub, add)
     add_health_commands(sub, add)
+    add_ops_commands(sub, add)
     return parser
 
 
@@ -353,7 +358,10 @@ def _main(argv: Sequence[str] | None) -> int:
         settings = _settings(args)
         setup_logging("DEBUG" if args.verbose else settings.logging.level, settings)
         handler: Handler = args.handler
-        return handler(args, settings)
+        result = handler(args, settings)
+        if result == 0:  # a change the running engine must learn now (ivr operator add)
+            tell_engine(settings, args.command, getattr(args, "what", None))
+        return result
     except ConfigError as exc:
         print("configuration error:", file=sys.stderr)
         for problem in exc.problems:

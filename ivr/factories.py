@@ -29,10 +29,10 @@ from ivr.referrals.desk import ReferralDesk
 from ivr.referrals.repository import Referrals
 from ivr.settings import Settings
 from ivr.tasks import DEFAULT, TaskSupervisor
-from ivr.telephony.ami import AmiMonitor
 from ivr.telephony.ari import AriClient
 from ivr.telephony.ari_dialer import AriDialer
 from ivr.telephony.ari_resources import AriBridges, AriChannels
+from ivr.telephony.timing import TimedAmiMonitor, TimedAriClient
 from ivr.tickets.repository import Database
 from ivr.tickets.store import SqlTicketStore
 from ivr.voicemail.messages import VoicemailMessages
@@ -88,10 +88,10 @@ def load_main_flow(settings: Settings, prompts: PromptLibrary) -> Flow:
     return flow
 
 
-def make_ari(settings: Settings, tasks: TaskSupervisor = DEFAULT) -> AriClient:
+def make_ari(settings: Settings, tasks: TaskSupervisor = DEFAULT) -> TimedAriClient:
     a = settings.asterisk
     assert a.ari.password is not None
-    return AriClient(
+    return TimedAriClient(
         f"http://{a.host}:{a.ari.port}",
         a.ari.app,
         a.ari.username,
@@ -114,10 +114,10 @@ def make_bridging(settings: Settings, ari: AriClient) -> BridgedConversations:
     return BridgedConversations(AriBridges(ari), AriChannels(ari), record_format=settings.queue.record_format)
 
 
-def make_ami(settings: Settings) -> AmiMonitor:
+def make_ami(settings: Settings) -> TimedAmiMonitor:
     a = settings.asterisk
     assert a.ami.password is not None
-    return AmiMonitor(
+    return TimedAmiMonitor(
         a.host,
         a.ami.port,
         a.ami.username,

@@ -1,15 +1,24 @@
-"""Logging with secrets scrubbed: a password must never reach a log line, whoever formats it."""
+"""Logging with secrets scrubbed: a password must never reach a log line, whoever formats it.
+
+Every line carries the call and ticket it belongs to (`ivr.logcontext`), callers' numbers are
+masked unless `logging.personal_data` is on, and `logging.format: json` writes one JSON object per
+line for log shippers (journald, Loki, Elastic).
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+from datetime import UTC, datetime
 
 from pydantic import SecretStr
 
+from ivr.logcontext import CallFields
 from ivr.settings import Settings
 
-FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+FORMAT = "%(asctime)s %(levelname)-7s %(name)s: [call %(call_id)s ticket %(ticket_id)s] %(message)s"
+PLAIN = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 
 class RedactSecrets(logging.Filter):
@@ -29,6 +38,39 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+class JsonFormatter(logging.Formatter):
+    """One object per line: time (UTC, ISO 8601), level, logger, message, call and ticket ids."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        call_id, ticket_id = getattr(record, "call_id", "-"), getattr(record, "ticket_id", "-")
+        if call_id != "-":
+            data["call_id"] = call_id
+        if ticket_id != "-":
+            data["ticket_id"] = int(str(ticket_id))
+        if record.exc_info:
+            data["exception"] = self.formatException(record.exc_info)
+        return json.dumps(data, ensure_ascii=False)
+
+
+class CallFormatter(logging.Formatter):
+    """The text format; lines outside a call leave out the empty call/ticket brackets."""
+
+    def __init__(self) -> None:
+        super().__init__(FORMAT)
+        self.plain = logging.Formatter(PLAIN)
+
+    def format(self, record: logging.LogRecord) -> str:
+        if getattr(record, "call_id", "-") == "-":
+            return self.plain.format(record)
+        return super().format(record)
+
+
 def secrets_of(settings: Settings) -> list[str]:
     values: list[SecretStr | None] = [
         settings.asterisk.ari.password,
@@ -36,6 +78,7 @@ def secrets_of(settings: Settings) -> list[str]:
         settings.database.url,
         settings.console.api_token,
         settings.mail.password,
+        settings.metrics.token,
     ]
     found = [v.get_secret_value() for v in values if v is not None]
     url = settings.database.url
@@ -60,7 +103,9 @@ def setup_logging(level: str, settings: Settings | None = None) -> None:
     if settings is not None and settings.logging.file is not None:
         settings.logging.file.parent.mkdir(parents=True, exist_ok=True)
         handler = logging.FileHandler(settings.logging.file)
-    handler.setFormatter(logging.Formatter(FORMAT))
+    as_json = settings is not None and settings.logging.format == "json"
+    handler.setFormatter(JsonFormatter() if as_json else CallFormatter())
+    handler.addFilter(CallFields(personal_data=settings is not None and settings.logging.personal_data))
     if settings is not None:
         handler.addFilter(RedactSecrets(secrets_of(settings)))
     root.addHandler(handler)

@@ -40,6 +40,7 @@ from ivr.dialout import DialoutSettings
 from ivr.ha.config import HaSettings
 from ivr.hours.config import CampaignConfig, HoursSettings
 from ivr.knowledge.config import KnowledgeSettings
+from ivr.ops.config import MetricsSettings
 from ivr.privacy.config import RetentionSettings
 from ivr.stats.config import StatsSettings
 from ivr.tickets.config import SlaSettings
@@ -245,6 +246,12 @@ class PromptSettings(Section):
 class LoggingSettings(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="log level")
     file: ConfigPath | None = Field(None, description="log file (default: standard error)")
+    format: Literal["text", "json"] = Field(
+        "text", description="text: one readable line per event; json: one JSON object per line, for log shippers"
+    )
+    personal_data: bool = Field(
+        False, description="write callers' numbers in logs (off: masked, only the last two digits are shown)"
+    )
 
 
 class ClockSettings(Section):
@@ -325,6 +332,7 @@ class Settings(Section):
     stats: StatsSettings = StatsSettings()
     knowledge: KnowledgeSettings = KnowledgeSettings()
     ha: HaSettings = HaSettings()
+    metrics: MetricsSettings = MetricsSettings()
     campaigns: list[CampaignConfig] = Field(
         default_factory=list, description="quality campaigns: calls may be recorded, after a notice and consent"
     )

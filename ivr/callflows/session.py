@@ -19,6 +19,7 @@ from ivr.callflows.facts import CallFacts
 from ivr.callflows.model import STATE_OF, Flow
 from ivr.callflows.states import CallState, check_transition
 from ivr.clock import Clock
+from ivr.logcontext import bind_call
 from ivr.prompts.library import PromptLibrary
 from ivr.telephony.errors import CallerHungUp, CallLost, TelephonyError
 from ivr.telephony.ports import CallChannel
@@ -58,6 +59,7 @@ class CallContext:
     async def event(self, event: Event) -> None:
         """Record on the ticket's timeline (and tell live watchers)."""
         await self.store.record(self.ticket_id, event.kind, self.clock.now(), event.detail)
+        log.info("event %s", event.kind)  # the detail may hold personal data: it stays on the ticket
         self.note(event.kind, **(event.detail or {}))
 
     async def say(self, *prompts: str, interruptible: bool = False) -> bool:
@@ -113,10 +115,11 @@ class CallSession:
 
     async def run(self) -> None:
         ctx = self.ctx
+        caller = ctx.channel.caller
+        bind_call(ctx.channel.id, caller=caller.number)  # this task's log lines are this call's
         if self.resume is not None:
             self._restore(self.resume)
         else:
-            caller = ctx.channel.caller
             ctx.ticket_id = await ctx.store.open_call(
                 NewCall(
                     call_uid=ctx.channel.id,
@@ -126,6 +129,8 @@ class CallSession:
                     did=caller.dialed,
                 )
             )
+        bind_call(ctx.channel.id, ctx.ticket_id, caller.number)
+        log.info("call %s", "resumed" if self.resume is not None else "started")
         outcome, reason = CallOutcome.FAILED, "unknown"
         try:
             if self.resume is not None:
@@ -178,6 +183,7 @@ class CallSession:
             self.state, self.node = state, name
             await self.ctx.store.update(self.ctx.ticket_id, last_state=f"{state}:{name}")
             self.ctx.note("state", state=str(state), node=name)
+            log.info("state %s:%s", state, name)
             name = await self.handlers[node.type](self.ctx, node)
             if name is not None and self.ctx.channel.hung_up:
                 channel = self.ctx.channel

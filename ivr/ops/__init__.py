@@ -1,0 +1,1 @@
+"""Running the line: first run, health checks, metrics, services, backups."""
