@@ -130,12 +130,14 @@ class Distributor:
         agent = self.agents.get(login)
         if agent is None or (agent.desk if desk else agent.registered) == registered:
             return
+        log.info("operator %s %s %s", login, "desk" if desk else "softphone", "registered" if registered else "gone")
         if desk:
+            # An unregistered desk is simply not rung. Whether the operator is paused follows the
+            # desk's heartbeat (ivr.acd.sync), which tells a reload from a closed tab.
             agent.desk = registered
-        else:
-            agent.registered = registered
-        kind = "browser phone" if desk else "softphone"
-        log.info("operator %s %s %s", login, kind, "registered" if registered else "unregistered")
+            self._kick()
+            return
+        agent.registered = registered
         if not registered and not agent.reachable and agent.state is AgentState.AVAILABLE:
             self._auto_pause(agent, "phone_unregistered")
         elif registered and agent.state is AgentState.PAUSED and agent.pause_reason == "phone_unregistered":

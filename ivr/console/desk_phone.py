@@ -14,7 +14,7 @@ from aiohttp import web
 
 from ivr.console.desk import call_card, wss_url
 from ivr.console.web import Routes, services, session_of, user_of
-from ivr.webphone.desks import CLOSED_REASON, DeskPhones, ice_servers
+from ivr.webphone.desks import DeskPhones, ice_servers
 
 routes = Routes()
 
@@ -57,6 +57,7 @@ async def account(request: web.Request) -> web.StreamResponse:
         "expires_in_s": round(left),
         "ice_servers": ice_servers(webrtc, login, int(time.time() + left)),
         "heartbeat_s": webrtc.heartbeat_s,
+        "audio_processing": webrtc.audio_processing,
     }
     return web.json_response(body, headers={"Cache-Control": "no-store"})
 
@@ -73,14 +74,11 @@ async def heartbeat(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/desk/phone/closed", "operator")
 async def closed(request: web.Request) -> web.StreamResponse:
-    """The page is going away (sent as a beacon): pause at once rather than after the timeout."""
+    """The page is going away (sent as a beacon): unless another desk page speaks within a few
+    seconds (a reload), the operator is paused then rather than after the whole timeout."""
     desks = _desks(request)
-    login = _login(request)
-    desks.close(login)
-    agent = services(request).queue.agents[login]
-    if agent.working:
-        await services(request).queue.set_presence(login, "paused", CLOSED_REASON)
-    return web.json_response({"state": str(agent.state)})
+    desks.close(_login(request))
+    return web.json_response({"closing": True})
 
 
 @routes.get("/desk/phone/card", "operator")

@@ -58,6 +58,11 @@ class WebRtcSettings(BaseModel):
     desk_timeout_s: float = Field(
         20.0, gt=0, le=600, description="no word from an open desk for this long: its operator is paused"
     )
+    audio_processing: bool = Field(
+        True,
+        description="the browser's echo cancellation, noise suppression and gain control on the operator's "
+        "microphone (off only for synthetic test voices, which they take for noise)",
+    )
     codecs: list[str] = Field(
         default_factory=lambda: ["ulaw", "alaw"], description="codecs offered to browsers (G.711: no transcoding)"
     )

@@ -23,6 +23,7 @@ from ivr.webphone.config import WebRtcSettings
 
 REALM = "nul"  # the same digest realm as the softphones (ivr.acd.operators)
 CLOSED_REASON = "Scrivania chiusa"
+CLOSE_GRACE_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -84,9 +85,14 @@ class DeskPhones:
     def beat(self, login: str) -> None:
         self._seen[login] = self._now()
 
-    def close(self, login: str) -> bool:
-        """The desk said it is closing; True if it was open."""
-        return self._seen.pop(login, None) is not None
+    def close(self, login: str) -> None:
+        """The desk said it is going away. A reload or a link inside the console says so too, and
+        the next page speaks within a moment: the desk counts as closed only if it stays silent
+        for `CLOSE_GRACE_S` (instead of the whole timeout)."""
+        if login in self._seen:
+            self._seen[login] = (
+                self._now() - self.settings.desk_timeout_s + min(CLOSE_GRACE_S, self.settings.desk_timeout_s)
+            )
 
     def is_open(self, login: str) -> bool:
         return login in self._seen
@@ -152,7 +158,7 @@ def render_desks(digests: dict[str, str], codecs: list[str]) -> str:
             "type = aor",
             "max_contacts = 1",
             "remove_existing = yes",
-            "qualify_frequency = 0",  # the WebSocket's own life says whether the desk is there
+            "qualify_frequency = 10",  # a desk that stops answering (closed, frozen, offline) is seen
             "",
         ]
     return "\n".join(lines)

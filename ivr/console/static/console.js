@@ -9,11 +9,12 @@
     form.addEventListener("submit", function (event) {
       event.preventDefault();
       var status = form.querySelector(".form-status");
+      var body = new URLSearchParams(new FormData(form, event.submitter || null));  // before disabling it
       var button = form.querySelector('button[type="submit"]');
       if (button) { button.disabled = true; }
       fetch(form.action, {
         method: "POST",
-        body: new URLSearchParams(new FormData(form)),
+        body: body,
         headers: { "Accept": "application/json", "X-CSRF-Token": csrf },
         credentials: "same-origin"
       }).then(function (response) {

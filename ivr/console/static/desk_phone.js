@@ -8,7 +8,7 @@
   var ua = null, account = null, session = null, micStream = null;
   var ringer = null, audioCtx = null, analyser = null, renewTimer = null;
   var api = window.nulPhone = { state: "starting", registered: false, lastOffer: null, lastAnswer: null,
-                                level: 0, peak: 0, calls: 0 };
+                                level: 0, peak: 0, calls: 0, ringAt: null };
 
   function csrf() { return document.querySelector('meta[name="csrf-token"]').content; }
   function say(text) { statusEl.textContent = text; }
@@ -34,11 +34,14 @@
 
   function start() {
     say("Telefono: attivazione del microfono…");
-    navigator.mediaDevices.getUserMedia({ audio: true, video: false }).then(function (stream) {
-      micStream = stream;
-      return getAccount();
-    }).then(function (acc) {
+    getAccount().then(function (acc) {
       account = acc;
+      var processing = acc.audio_processing;  // echo cancellation, noise suppression, gain control
+      return navigator.mediaDevices.getUserMedia({
+        audio: { echoCancellation: processing, noiseSuppression: processing, autoGainControl: processing }, video: false
+      });
+    }).then(function (stream) {
+      micStream = stream;
       connect();
       scheduleRenewal();
     }).catch(function (err) {
@@ -82,6 +85,7 @@
   function incoming(call, request) {
     if (session) { call.terminate({ status_code: 486 }); return; }
     session = call;
+    api.peak = 0;
     api.lastOffer = request.body || null;
     api.state = "ringing";
     call.on("peerconnection", function (ev) { watchMedia(ev.peerconnection); });
@@ -109,6 +113,7 @@
     ringEl.querySelector(".who").textContent =
       (topic ? topic.textContent : "Chiamata") + " · " + (caller ? caller.textContent : "numero nascosto");
     if (card) { card.classList.add("ringing"); }
+    api.ringAt = Date.now();
     ringEl.hidden = false;
     say("Squilla: rispondi o lascia squillare.");
     show(true, true);
