@@ -185,10 +185,12 @@ async def test_a_frozen_desk_pauses_its_operator_until_they_choose(
         await desk.get_by_role("button", name="Disponibile").click()
         await expect(desk.locator("#my-state")).to_have_text("Disponibile")
         cdp = await desk.context.new_cdp_session(desk)
-        await cdp.send("Page.setWebLifecycleState", {"state": "frozen"})  # no script runs: no heartbeat
+        await cdp.send("Debugger.enable")
+        await cdp.send("Debugger.pause")  # the page's script stops, as in a frozen tab: no heartbeat
         await line.until(lambda: line.state("bea") is AgentState.PAUSED, "bea paused by the silent desk")
         assert line.engine.distributor.agents["bea"].pause_reason == CLOSED_REASON
-        await cdp.send("Page.setWebLifecycleState", {"state": "active"})
+        await cdp.send("Debugger.resume")
+        await cdp.detach()
         await desk.reload()
         await desk.wait_for_function("() => window.nulPhone && window.nulPhone.registered === true")
         await asyncio.sleep(2.0)  # heartbeats come again; the operator stays paused
