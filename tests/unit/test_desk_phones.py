@@ -10,6 +10,8 @@ import hmac
 import pytest
 from pydantic import ValidationError
 
+from ivr.acd.agents import Agent
+from ivr.acd.operators import OperatorInfo
 from ivr.webphone.config import WebRtcSettings
 from ivr.webphone.desks import CLOSE_GRACE_S, DeskPhones, ice_servers, render_desks
 
@@ -124,9 +126,6 @@ def test_settings_refuse_what_cannot_work(bad: dict[str, object]) -> None:
 
 
 def test_the_desk_rings_first_then_the_softphone_then_the_outside_number() -> None:
-    from ivr.acd.agents import Agent
-    from ivr.acd.operators import OperatorInfo
-
     agent = Agent(OperatorInfo(1, "anna", "Anna", True, "3470000001", (), "available", None))
     assert (agent.endpoint(), agent.via) == ("PJSIP/3470000001@carrier", "phone")
     agent.registered = True
