@@ -38,18 +38,26 @@ routes = Routes()
 PAUSE_REASONS = ("Pausa", "Pranzo", "Formazione", "Riunione", "Attività di back office")
 
 
-def wss_url(settings: Settings) -> str:
+def phone_host(settings: Settings, request: web.Request) -> str:
+    """The host browsers reach the phone's WSS port by: `public_host`, else the listener's
+    address, else (a listener on every address) the host the console was reached by."""
     webrtc = settings.asterisk.webrtc
     host = webrtc.public_host or webrtc.bind or settings.asterisk.sip.bind
-    return f"wss://{host}:{webrtc.wss_port}/ws"
+    if host in ("0.0.0.0", "::", ""):
+        host = request.url.host or "localhost"
+    return host
 
 
-def desk_csp(settings: Settings) -> str:
+def wss_url(settings: Settings, request: web.Request) -> str:
+    return f"wss://{phone_host(settings, request)}:{settings.asterisk.webrtc.wss_port}/ws"
+
+
+def desk_csp(settings: Settings, request: web.Request) -> str:
     """The console's policy, letting the desk's page open its phone's WebSocket (another port)."""
     base = HEADERS["Content-Security-Policy"]
     if not settings.asterisk.webrtc.enabled:
         return base
-    return f"{base}; connect-src 'self' {wss_url(settings)}"
+    return f"{base}; connect-src 'self' {wss_url(settings, request)}"
 
 
 def _agent(request: web.Request, user: UserInfo) -> Agent | None:
@@ -134,7 +142,7 @@ async def desk(request: web.Request) -> web.StreamResponse:
         phone_heartbeat=svc.settings.asterisk.webrtc.heartbeat_s,
     )
     if svc.desks is not None:
-        response.headers["Content-Security-Policy"] = desk_csp(svc.settings)
+        response.headers["Content-Security-Policy"] = desk_csp(svc.settings, request)
     return response
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ivr.console.desk import call_card, wss_url
+from ivr.console.desk import call_card, phone_host, wss_url
 from ivr.console.web import Routes, services, session_of, user_of
 from ivr.webphone.desks import DeskPhones, ice_servers
 
@@ -46,9 +46,9 @@ async def account(request: web.Request) -> web.StreamResponse:
         await svc.operators.resync()
     webrtc = svc.settings.asterisk.webrtc
     left = max(0.0, credential.expires_at - svc.clock.monotonic())
-    host = webrtc.public_host or webrtc.bind or svc.settings.asterisk.sip.bind
+    host = phone_host(svc.settings, request)
     body: dict[str, Any] = {
-        "ws_url": wss_url(svc.settings),
+        "ws_url": wss_url(svc.settings, request),
         "uri": f"sip:{credential.username}@{host}",
         "username": credential.username,
         "password": credential.password,
