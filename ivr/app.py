@@ -81,6 +81,7 @@ from ivr.voicemail.messages import VoicemailMessages
 from ivr.voicemail.service import VoicemailService
 from ivr.voicemail.step import VoicemailStep
 from ivr.voicemail.transcribe import VoskTranscriber
+from ivr.webphone.desks import DeskPhones
 from ivr.webrequests.channel import WebRequestChannel
 from ivr.webrequests.mail import SmtpMailer
 
@@ -345,6 +346,7 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
             operators_conf(settings),
             list(settings.asterisk.trunk.codecs),
             security=phone_security(settings.asterisk.sip),
+            desks=DeskPhones(settings.asterisk.webrtc, clock.monotonic) if settings.asterisk.webrtc.enabled else None,
         ),
         recordings=recordings,
         voicemail=voicemail,
@@ -398,6 +400,7 @@ def _web_deps(engine: Engine, campaigns: RuntimeCampaigns) -> WebDeps:
         tasks=engine.tasks,
         requests=engine.web_requests,
         prompt_texts=prompt_texts(engine.prompts),
+        desks=engine.operator_sync.desks,
     )
     health = Health(
         ari_connected=engine.ari.connected.is_set,

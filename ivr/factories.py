@@ -36,6 +36,7 @@ from ivr.telephony.timing import TimedAmiMonitor, TimedAriClient
 from ivr.tickets.repository import Database
 from ivr.tickets.store import SqlTicketStore
 from ivr.voicemail.messages import VoicemailMessages
+from ivr.webphone.desks import DeskPhones
 from ivr.webrequests.channel import WebRequestChannel
 from ivr.webrequests.mail import SmtpMailer
 
@@ -146,6 +147,7 @@ def make_console_services(
     tasks: TaskSupervisor,
     requests: WebRequestChannel,
     prompt_texts: Callable[[], dict[str, str]],
+    desks: DeskPhones | None = None,
 ) -> ConsoleServices:
     """The console's dependencies: the queue, the tickets, the admin of operators and closures,
     the accounts, and the callback workflow (which rings through ARI)."""
@@ -190,6 +192,7 @@ def make_console_services(
         ),
         knowledge=knowledge,
         articles=KnowledgeFinder(knowledge, clock, settings.service.tz),
+        desks=desks,
     )
 
 

@@ -45,6 +45,7 @@ from ivr.privacy.config import RetentionSettings
 from ivr.stats.config import StatsSettings
 from ivr.tickets.config import SlaSettings
 from ivr.voicemail.config import TranscriptionSettings, VoicemailSettings
+from ivr.webphone.config import WebRtcSettings
 from ivr.webrequests.config import MailSettings, WebRequestSettings
 
 DEFAULT_CONFIG = Path("config/nul.yaml")
@@ -210,6 +211,7 @@ class AsteriskSettings(Section):
     sip: SipSettings = SipSettings()
     trunk: TrunkSettings = TrunkSettings()
     managed: ManagedAsteriskSettings = ManagedAsteriskSettings()
+    webrtc: WebRtcSettings = WebRtcSettings()
     sounds_dir: str | None = Field(
         None, description="where Asterisk reads the engine's prompts (its own path); managed: derived"
     )

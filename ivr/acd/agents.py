@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass, field
 
 from ivr.acd.operators import OperatorInfo
-from ivr.telephony.dialstring import CARRIER_ENDPOINT, carrier_leg, softphone_leg
+from ivr.telephony.dialstring import CARRIER_ENDPOINT, carrier_leg, desk_leg, softphone_leg
 
 
 class AgentState(enum.StrEnum):
@@ -42,6 +42,7 @@ class Agent:
     since: float = 0.0  # monotonic time of the last state change
     idle_since: float = 0.0  # when they last became available: longest idle first
     registered: bool = False  # softphone registered now
+    desk: bool = False  # the desk's browser phone registered now
     missed: int = 0  # unanswered offers in a row
     pause_reason: str | None = None
     deferred: tuple[AgentState, str | None] | None = None  # presence asked for during a call
@@ -56,10 +57,20 @@ class Agent:
 
     @property
     def reachable(self) -> bool:
-        return (self.info.softphone and self.registered) or self.info.outside_number is not None
+        return self.desk or (self.info.softphone and self.registered) or self.info.outside_number is not None
+
+    @property
+    def via(self) -> str:
+        """How an offer reaches them: "browser" (the desk), "softphone" or "phone" (outside number)."""
+        if self.desk:
+            return "browser"
+        return "softphone" if self.info.softphone and self.registered else "phone"
 
     def endpoint(self, carrier: str = CARRIER_ENDPOINT) -> str:
-        """Softphone when registered, otherwise the outside number through the carrier."""
+        """The desk's browser phone when registered, else the softphone when registered, else
+        the outside number through the carrier."""
+        if self.desk:
+            return desk_leg(self.login)
         if self.info.softphone and self.registered:
             return softphone_leg(self.login)
         if self.info.outside_number is not None:

@@ -123,14 +123,21 @@ class Distributor:
         self._kick()
         return agent
 
-    def phone_registered(self, login: str, registered: bool) -> None:
-        """The softphone registered or went away: an unreachable operator is paused, and taken
-        back when the phone returns (only if that was the reason for the pause)."""
+    def phone_registered(self, login: str, registered: bool, *, desk: bool = False) -> None:
+        """The softphone (or, with `desk`, the desk's browser phone) registered or went away: an
+        unreachable operator is paused, and taken back when a phone returns (only if that was
+        the reason for the pause)."""
         agent = self.agents.get(login)
-        if agent is None or agent.registered == registered:
+        if agent is None or (agent.desk if desk else agent.registered) == registered:
+            return
+        log.info("operator %s %s %s", login, "desk" if desk else "softphone", "registered" if registered else "gone")
+        if desk:
+            # An unregistered desk is simply not rung. Whether the operator is paused follows the
+            # desk's heartbeat (ivr.acd.sync), which tells a reload from a closed tab.
+            agent.desk = registered
+            self._kick()
             return
         agent.registered = registered
-        log.info("operator %s softphone %s", login, "registered" if registered else "unregistered")
         if not registered and not agent.reachable and agent.state is AgentState.AVAILABLE:
             self._auto_pause(agent, "phone_unregistered")
         elif registered and agent.state is AgentState.PAUSED and agent.pause_reason == "phone_unregistered":
@@ -240,7 +247,7 @@ class Distributor:
             agent.move(AgentState.OFFERED, self.clock.monotonic())
             agent.ticket_id = call.ticket_id
             self.offers_made += 1
-            self._note(call, EventKind.OFFER, operator=agent.login, via="softphone" if agent.registered else "phone")
+            self._note(call, EventKind.OFFER, operator=agent.login, via=agent.via)
             self.tasks.spawn(self._offer(call, agent), name=f"offer-{agent.login}-{call.ticket_id}")
         self._changed()
 
@@ -335,6 +342,7 @@ class Distributor:
                     "since_s": round(now - a.since, 1),
                     "reason": a.pause_reason,
                     "registered": a.registered,
+                    "desk": a.desk,
                     "reachable": a.reachable,
                     "skills": list(a.info.skills),
                     "calls": a.calls,

@@ -17,9 +17,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ivr.acd.distributor import Distributor
 from ivr.acd.operators import OperatorDirectory, PhoneSecurity, render_pjsip, write_if_changed
-from ivr.telephony.dialstring import TECH, operator_endpoint, operator_login
+from ivr.telephony.dialstring import TECH, desk_endpoint, desk_login, operator_endpoint, operator_login
 from ivr.telephony.errors import AriError, AriUnavailable
 from ivr.telephony.ports import PbxAdmin, PbxEvent, PbxMonitor
+from ivr.webphone.desks import CLOSED_REASON, DeskPhones, render_desks
 
 log = logging.getLogger(__name__)
 REGISTERED = {"Created", "Reachable", "NonQualified", "Updated"}
@@ -36,8 +37,10 @@ class OperatorSync:
         codecs: list[str],
         every_s: float = 2.0,
         security: PhoneSecurity | None = None,
+        desks: DeskPhones | None = None,
     ) -> None:
-        """`security`: how operators' phones may connect (default: plain UDP only, no TLS)."""
+        """`security`: how operators' phones may connect (default: plain UDP only, no TLS);
+        `desks`: the desks' browser phones (None: WebRTC is off)."""
         self.directory = directory
         self.distributor = distributor
         self.pbx = pbx
@@ -45,6 +48,8 @@ class OperatorSync:
         self.conf_path = conf_path
         self.codecs = codecs
         self.security = security or PhoneSecurity(tls=False, plain=True)
+        self.desks = desks
+        self._lock = asyncio.Lock()  # a desk asking for credentials and the loop both sync
         # Operators whose phone registered over a transport the configuration refuses.
         self.refused: set[str] = set()
         self.every_s = every_s
@@ -73,13 +78,32 @@ class OperatorSync:
                 log.exception("operator sync failed; retrying")
 
     async def run_once(self) -> None:
-        infos = await self.directory.all()
-        self.distributor.sync(infos)
-        digests = await self.directory.digests()
-        text = render_pjsip(digests, self.codecs, self.security)
-        if await asyncio.to_thread(write_if_changed, self.conf_path, text):
-            await self._reload_pjsip()
-        await self._read_registrations()
+        async with self._lock:
+            infos = await self.directory.all()
+            self.distributor.sync(infos)
+            digests = await self.directory.digests()
+            text = render_pjsip(digests, self.codecs, self.security)
+            if self.desks is not None:
+                text += render_desks(self.desks.digests(), list(self.desks.settings.codecs))
+            if await asyncio.to_thread(write_if_changed, self.conf_path, text):
+                await self._reload_pjsip()
+            await self._read_registrations()
+            await self._pause_closed_desks()
+
+    async def _pause_closed_desks(self) -> None:
+        """A desk that stopped saying it is there (tab closed or frozen, laptop asleep): its
+        operator is paused, so no call rings into nothing. They come back when they choose."""
+        if self.desks is None:
+            return
+        for login in self.desks.overdue():
+            await self.pause_desk(login)
+
+    async def pause_desk(self, login: str) -> None:
+        agent = self.distributor.agents.get(login)
+        if agent is None or not agent.working:
+            return
+        log.info("operator %s: the desk is closed; paused", login)
+        await self.distributor.set_presence(login, "paused", CLOSED_REASON)
 
     async def _reload_pjsip(self) -> None:
         # ARI's module reload, not an AMI CLI command: the engine's AMI account has no right to
@@ -101,12 +125,19 @@ class OperatorSync:
             return
         for login in list(self.distributor.agents):
             self.distributor.phone_registered(login, operator_endpoint(login) in online and login not in self.refused)
+            if self.desks is not None:
+                self.distributor.phone_registered(login, desk_endpoint(login) in online, desk=True)
 
     def _on_contact(self, event: PbxEvent) -> None:
-        login = operator_login(str(event.get("AOR") or ""))
+        aor = str(event.get("AOR") or "")
+        status = str(event.get("ContactStatus") or "")
+        desk = desk_login(aor)
+        if desk is not None and self.desks is not None:
+            self.distributor.phone_registered(desk, status in REGISTERED, desk=True)
+            return
+        login = operator_login(aor)
         if login is None:
             return
-        status = str(event.get("ContactStatus") or "")
         registered = status in REGISTERED
         if registered and not self.security.accepts(str(event.get("URI") or "")):
             # Asterisk answers a REGISTER whatever its transport; the engine is what keeps a phone

@@ -14,6 +14,7 @@ from ivr.console import (
     admin,
     auth,
     desk,
+    desk_phone,
     kb_pages,
     referral_pages,
     request_pages,
@@ -29,6 +30,7 @@ STATIC = Path(__file__).with_name("static")
 TABLES = (
     auth.routes,
     desk.routes,
+    desk_phone.routes,
     supervise.routes,
     voicemail_pages.routes,
     request_pages.routes,

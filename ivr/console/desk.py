@@ -11,7 +11,7 @@ from ivr.acd.agents import Agent, AgentState
 from ivr.acd.callbacks import CallbackError
 from ivr.console import queries
 from ivr.console.accounts import UserInfo
-from ivr.console.auth import session_alive
+from ivr.console.auth import HEADERS, session_alive
 from ivr.console.live import stream
 from ivr.console.web import (
     Invalid,
@@ -30,11 +30,34 @@ from ivr.console.web import (
     wants_json,
 )
 from ivr.knowledge.repository import ResolveError
+from ivr.settings import Settings
 from ivr.tickets.escalation import Contact, ContactError, contact
 from ivr.tickets.store import OUTCOMES, OutcomeError, TicketView
 
 routes = Routes()
 PAUSE_REASONS = ("Pausa", "Pranzo", "Formazione", "Riunione", "Attività di back office")
+
+
+def phone_host(settings: Settings, request: web.Request) -> str:
+    """The host browsers reach the phone's WSS port by: `public_host`, else the listener's
+    address, else (a listener on every address) the host the console was reached by."""
+    webrtc = settings.asterisk.webrtc
+    host = webrtc.public_host or webrtc.bind or settings.asterisk.sip.bind
+    if host in ("0.0.0.0", "::", ""):
+        host = request.url.host or "localhost"
+    return host
+
+
+def wss_url(settings: Settings, request: web.Request) -> str:
+    return f"wss://{phone_host(settings, request)}:{settings.asterisk.webrtc.wss_port}/ws"
+
+
+def desk_csp(settings: Settings, request: web.Request) -> str:
+    """The console's policy, letting the desk's page open its phone's WebSocket (another port)."""
+    base = HEADERS["Content-Security-Policy"]
+    if not settings.asterisk.webrtc.enabled:
+        return base
+    return f"{base}; connect-src 'self' {wss_url(settings, request)}"
 
 
 def _agent(request: web.Request, user: UserInfo) -> Agent | None:
@@ -58,6 +81,7 @@ def state_view(request: web.Request, user: UserInfo) -> dict[str, Any]:
         "registered": agent.registered,
         "reachable": agent.reachable,
         "softphone": agent.info.softphone,
+        "desk": agent.desk,
         "deferred": None if agent.deferred is None else str(agent.deferred[0]),
         "wrap_left": None if wrap_left is None else round(wrap_left),
         "ticket": agent.ticket_id,
@@ -106,7 +130,7 @@ async def desk(request: web.Request) -> web.StreamResponse:
             if ticket.id != current:
                 cards.append(await call_card(request, ticket))
         callbacks = await svc.queries.callbacks_of(login)
-    return render(
+    response = render(
         request,
         "desk.html",
         view=view,
@@ -114,7 +138,12 @@ async def desk(request: web.Request) -> web.StreamResponse:
         cards=cards,
         callbacks=callbacks,
         reasons=PAUSE_REASONS,
+        phone=svc.desks is not None and user.operator_login is not None,
+        phone_heartbeat=svc.settings.asterisk.webrtc.heartbeat_s,
     )
+    if svc.desks is not None:
+        response.headers["Content-Security-Policy"] = desk_csp(svc.settings, request)
+    return response
 
 
 @routes.get("/desk/events", "operator")

@@ -22,6 +22,7 @@ from ivr.recordings.campaigns import RuntimeCampaigns
 from ivr.referrals.desk import ReferralDesk
 from ivr.settings import Settings
 from ivr.voicemail.messages import VoicemailMessages
+from ivr.webphone.desks import DeskPhones
 from ivr.webrequests.articles import ArticleFinder, NoArticles
 from ivr.webrequests.channel import WebRequestChannel
 
@@ -47,6 +48,7 @@ class ConsoleServices:
     requests: WebRequestChannel
     prompt_texts: Callable[[], dict[str, str]]
     articles: ArticleFinder = field(default_factory=NoArticles)
+    desks: DeskPhones | None = None  # the desks' browser phones (None: WebRTC is off)
 
     def __post_init__(self) -> None:
         self.callbacks.on_update.subscribe(self.live.notify)

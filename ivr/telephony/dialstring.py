@@ -2,7 +2,8 @@
 
 A dial string names a PJSIP endpoint of the engine's Asterisk: `carrier` is the trunk section
 of config/asterisk/engine/pjsip.conf.j2 (rendered with CARRIER_ENDPOINT), `op-<login>` the
-endpoints ivr.acd.operators renders for softphones. Building them in one place keeps a renamed
+endpoints ivr.acd.operators renders for softphones, `web-<login>` the browser phones of
+ivr.webphone.desks. Building them in one place keeps a renamed
 section from silently sending calls nowhere.
 """
 
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 TECH = "PJSIP"
 CARRIER_ENDPOINT = "carrier"  # the trunk's endpoint/aor/identify sections in pjsip.conf.j2
 OPERATOR_PREFIX = "op-"  # operators' softphone endpoints: op-<login>
+DESK_PREFIX = "web-"  # operators' browser phones (the desk, WebRTC): web-<login>
 
 _CARRIER_LEG = re.compile(rf"^{TECH}/(?P<number>[^@/]+)@(?P<trunk>[A-Za-z0-9_.-]+)$")
 
@@ -32,6 +34,21 @@ def operator_endpoint(login: str) -> str:
 def operator_login(endpoint: str) -> str | None:
     """The login behind an operator endpoint name; None for any other endpoint."""
     return endpoint[len(OPERATOR_PREFIX) :] if endpoint.startswith(OPERATOR_PREFIX) else None
+
+
+def desk_endpoint(login: str) -> str:
+    """The PJSIP endpoint (and aor, and auth username) of an operator's browser phone."""
+    return f"{DESK_PREFIX}{login}"
+
+
+def desk_login(endpoint: str) -> str | None:
+    """The login behind a browser phone's endpoint name; None for any other endpoint."""
+    return endpoint[len(DESK_PREFIX) :] if endpoint.startswith(DESK_PREFIX) else None
+
+
+def desk_leg(login: str) -> str:
+    """Dial string ringing an operator's desk (the browser phone registered over WSS)."""
+    return f"{TECH}/{desk_endpoint(login)}"
 
 
 def softphone_leg(login: str) -> str:

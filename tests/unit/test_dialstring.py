@@ -14,10 +14,13 @@ from ivr.telephony.dialstring import (
     CARRIER_ENDPOINT,
     CarrierLeg,
     carrier_leg,
+    desk_leg,
+    desk_login,
     operator_login,
     parse_carrier_leg,
     softphone_leg,
 )
+from ivr.webphone.desks import render_desks
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "config" / "asterisk" / "engine"
 
@@ -68,3 +71,20 @@ def test_a_carrier_leg_is_read_back_and_a_softphone_is_not_a_carrier_leg() -> No
     assert parse_carrier_leg(softphone_leg("anna")) is None
     assert carrier_number(carrier_leg("0612345678", "other-trunk")) == "0612345678"
     assert carrier_number(softphone_leg("anna")) is None
+
+
+def test_the_desk_leg_rings_the_webrtc_endpoint_over_the_transport_the_template_defines() -> None:
+    endpoint = _endpoint(desk_leg("anna"))
+    text = render_desks({"anna": "0" * 32}, ["ulaw"])
+    assert {"endpoint", "aor", "auth"} <= _sections(text)[endpoint] | _sections(text)[f"{endpoint}-auth"]
+    assert desk_login(endpoint) == "anna" and operator_login(endpoint) is None
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined)
+    conf = env.get_template("pjsip.conf.j2").render(
+        sip={"bind": "127.0.0.1", "port": 5060},
+        tls=None,
+        webrtc={"bind": "127.0.0.1", "port": 8089},
+        trunk={"host": "127.0.0.2", "port": 5070, "codecs": ["alaw"]},
+        carrier_endpoint=CARRIER_ENDPOINT,
+    )
+    assert "[transport-wss]" in conf and "protocol = wss" in conf
+    assert "transport = transport-wss" in text

@@ -9,11 +9,12 @@
     form.addEventListener("submit", function (event) {
       event.preventDefault();
       var status = form.querySelector(".form-status");
+      var body = new URLSearchParams(new FormData(form, event.submitter || null));  // before disabling it
       var button = form.querySelector('button[type="submit"]');
       if (button) { button.disabled = true; }
       fetch(form.action, {
         method: "POST",
-        body: new URLSearchParams(new FormData(form)),
+        body: body,
         headers: { "Accept": "application/json", "X-CSRF-Token": csrf },
         credentials: "same-origin"
       }).then(function (response) {
@@ -126,25 +127,31 @@
     if (alertBox) { alertBox.textContent = text; }
   }
 
+  // The call's card, put on the desk once (by the live view, or by the desk's phone as it rings).
+  function showCard(ticket, html) {
+    var present = document.getElementById("ticket-" + ticket);
+    if (present || !html) { return present; }
+    var calls = document.getElementById("desk-calls");
+    var holder = document.createElement("div");
+    holder.innerHTML = html;
+    var card = holder.firstElementChild;
+    if (!calls || !card) { return null; }
+    calls.insertBefore(card, calls.firstChild);
+    bindForms(card);
+    bindKbSearch(card);
+    var empty = document.getElementById("no-calls");
+    if (empty) { empty.hidden = true; }
+    var caller = card.querySelector(".caller");
+    announce("Chiamata in arrivo da " + (caller ? caller.textContent : "numero nascosto"));
+    return card;
+  }
+  window.nulDesk = { showCard: showCard };
+
   function onDeskView(data) {
     var state = document.getElementById("desk-state");
     if (state && data.state_html !== undefined) { state.innerHTML = data.state_html; }
     var ticket = data.view && data.view.ticket;
-    if (ticket && data.card && !document.getElementById("ticket-" + ticket)) {
-      var calls = document.getElementById("desk-calls");
-      var holder = document.createElement("div");
-      holder.innerHTML = data.card;
-      var card = holder.firstElementChild;
-      if (calls && card) {
-        calls.insertBefore(card, calls.firstChild);
-        bindForms(card);
-        bindKbSearch(card);
-        var empty = document.getElementById("no-calls");
-        if (empty) { empty.hidden = true; }
-        var caller = card.querySelector(".caller");
-        announce("Chiamata in arrivo da " + (caller ? caller.textContent : "numero nascosto"));
-      }
-    }
+    if (ticket && data.card) { showCard(ticket, data.card); }
   }
 
   function onBoardView(data) {

@@ -1,0 +1,1 @@
+"""The desk's browser phone: WebRTC to Asterisk over WSS, short-lived credentials, presence."""

@@ -1,0 +1,164 @@
+"""Which desks have their phone open: the short-lived SIP credentials each one was given, and
+when each last said it was there.
+
+A desk's browser phone never sees the operator's console password nor their softphone's: after
+logging in, the desk asks for a SIP password made for its console session, valid for
+`asterisk.webrtc.credential_ttl_min` and renewed while the desk stays open. Only its digest
+reaches Asterisk (the `web-<login>` endpoint the sync writes). Logging out, or the session
+ending, takes it away. Kept in memory on purpose: after an engine restart a desk's registration
+is refused and the desk simply asks again.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ivr.telephony.dialstring import desk_endpoint
+from ivr.webphone.config import WebRtcSettings
+
+REALM = "nul"  # the same digest realm as the softphones (ivr.acd.operators)
+CLOSED_REASON = "Scrivania chiusa"
+CLOSE_GRACE_S = 3.0
+
+
+@dataclass(frozen=True)
+class DeskCredential:
+    login: str
+    username: str
+    password: str
+    session: str  # hash of the console session it was made for
+    expires_at: float  # monotonic
+
+    def digest(self) -> str:
+        return hashlib.md5(f"{self.username}:{REALM}:{self.password}".encode()).hexdigest()
+
+
+class DeskPhones:
+    def __init__(self, settings: WebRtcSettings, monotonic: Callable[[], float]) -> None:
+        self.settings = settings
+        self._now = monotonic
+        self._credentials: dict[str, DeskCredential] = {}  # one desk phone per operator
+        self._seen: dict[str, float] = {}  # open desks: login -> last heartbeat
+        self.version = 0  # changes whenever the digests Asterisk needs change
+
+    @property
+    def ttl_s(self) -> float:
+        return self.settings.credential_ttl_min * 60.0
+
+    def issue(self, login: str, session: str) -> DeskCredential:
+        """The desk's credential: the current one while it has more than half its life left and
+        belongs to the same console session, else a new one (which replaces the old: a second
+        browser logged in as the same operator takes the phone over)."""
+        now = self._now()
+        current = self._credentials.get(login)
+        if current is not None and current.session == session and current.expires_at - now > self.ttl_s / 2:
+            return current
+        fresh = DeskCredential(login, desk_endpoint(login), secrets.token_urlsafe(18), session, now + self.ttl_s)
+        self._credentials[login] = fresh
+        self.version += 1
+        return fresh
+
+    def revoke_session(self, session: str) -> None:
+        """The console session ended (logout): its phone loses its credential at once."""
+        for login, credential in list(self._credentials.items()):
+            if credential.session == session:
+                del self._credentials[login]
+                self._seen.pop(login, None)
+                self.version += 1
+
+    def digests(self) -> dict[str, str]:
+        """login -> digest of the live credentials (expired ones are dropped here)."""
+        now = self._now()
+        expired = [login for login, c in self._credentials.items() if c.expires_at <= now]
+        for login in expired:
+            del self._credentials[login]
+            self.version += 1
+        return {login: c.digest() for login, c in sorted(self._credentials.items())}
+
+    # --- presence -------------------------------------------------------------------------------
+
+    def beat(self, login: str) -> None:
+        self._seen[login] = self._now()
+
+    def close(self, login: str) -> None:
+        """The desk said it is going away. A reload or a link inside the console says so too, and
+        the next page speaks within a moment: the desk counts as closed only if it stays silent
+        for `CLOSE_GRACE_S` (instead of the whole timeout)."""
+        if login in self._seen:
+            self._seen[login] = (
+                self._now() - self.settings.desk_timeout_s + min(CLOSE_GRACE_S, self.settings.desk_timeout_s)
+            )
+
+    def is_open(self, login: str) -> bool:
+        return login in self._seen
+
+    def overdue(self) -> list[str]:
+        """Desks silent for longer than `desk_timeout_s` (closed without a word, frozen, or off
+        the network): forgotten here, so each is reported once until it speaks again."""
+        limit = self._now() - self.settings.desk_timeout_s
+        gone = [login for login, seen in self._seen.items() if seen < limit]
+        for login in gone:
+            del self._seen[login]
+        return gone
+
+
+def ice_servers(settings: WebRtcSettings, login: str, expires_epoch: int) -> list[dict[str, object]]:
+    """RTCPeerConnection's `iceServers` for one desk. With coturn's shared secret, a TURN user
+    `<expiry>:<login>` and its HMAC-SHA1 password (coturn's REST API scheme): nothing lasting
+    reaches the page."""
+    servers: list[dict[str, object]] = []
+    for server in settings.ice_servers:
+        entry: dict[str, object] = {"urls": list(server.urls)}
+        if server.auth_secret is not None:
+            username = f"{expires_epoch}:{login}"
+            mac = hmac.new(server.auth_secret.get_secret_value().encode(), username.encode(), hashlib.sha1)
+            entry |= {"username": username, "credential": base64.b64encode(mac.digest()).decode()}
+        elif server.username is not None and server.credential is not None:
+            entry |= {"username": server.username, "credential": server.credential.get_secret_value()}
+        servers.append(entry)
+    return servers
+
+
+def render_desks(digests: dict[str, str], codecs: list[str]) -> str:
+    """The browser phones' endpoints, appended to pjsip_operators.conf.
+
+    `webrtc = yes` means DTLS-SRTP media (fingerprint-verified, Asterisk's certificate made on
+    the fly), ICE, AVPF and rtcp-mux: a browser can use nothing else, and nothing travels in clear."""
+    lines = ["", "; Browser phones of the operators' desks (WebRTC over WSS), short-lived credentials.", ""]
+    for login, md5 in sorted(digests.items()):
+        user = desk_endpoint(login)
+        lines += [
+            f"[{user}]",
+            "type = endpoint",
+            "identify_by = username",
+            "transport = transport-wss",
+            "webrtc = yes",
+            "dtls_auto_generate_cert = yes",
+            "context = from-operators",
+            "disallow = all",
+            f"allow = {','.join(codecs)}",
+            f"auth = {user}-auth",
+            f"aors = {user}",
+            "direct_media = no",
+            "dtmf_mode = rfc4733",
+            "",
+            f"[{user}-auth]",
+            "type = auth",
+            "auth_type = digest",
+            f"username = {user}",
+            f"realm = {REALM}",
+            f"md5_cred = {md5}",
+            "",
+            f"[{user}]",
+            "type = aor",
+            "max_contacts = 1",
+            "remove_existing = yes",
+            "qualify_frequency = 10",  # a desk that stops answering (closed, frozen, offline) is seen
+            "",
+        ]
+    return "\n".join(lines)

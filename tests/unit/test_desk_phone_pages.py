@@ -1,0 +1,76 @@
+"""The desk's phone through the real console: who gets a SIP account and what it holds, the
+desk page's policy for the phone's WebSocket, heartbeats, and the card fetched as it rings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ivr.acd.agents import AgentState
+from tests.console_support import PASSWORD, ConsoleLab, console_lab
+
+
+@pytest.fixture
+async def lab(tmp_path: Path) -> Any:
+    async with console_lab(tmp_path) as lab:
+        yield lab
+
+
+async def test_the_desk_gets_a_session_password_never_the_console_one(lab: ConsoleLab) -> None:
+    anna = await lab.login("anna")
+    response = await anna.get("/console/desk/phone/account")
+    assert response.status == 200 and response.headers["Cache-Control"] == "no-store"
+    account = await response.json()
+    port = lab.deps.settings.asterisk.webrtc.wss_port
+    assert account["ws_url"] == f"wss://127.0.0.1:{port}/ws"
+    assert account["username"] == "web-anna" and account["uri"] == "sip:web-anna@127.0.0.1"
+    assert account["password"] != PASSWORD and len(account["password"]) >= 20
+    assert 0 < account["expires_in_s"] <= 3600
+    desks = lab.deps.console.desks
+    assert desks is not None and set(desks.digests()) == {"anna"}
+    again = await (await anna.get("/console/desk/phone/account")).json()
+    assert again["password"] == account["password"]  # the same session keeps its password
+
+    page = await anna.get("/console/desk")
+    html = await page.text()
+    assert 'id="phone"' in html and "/console/static/vendor/jssip.min.js" in html
+    assert f"connect-src 'self' wss://127.0.0.1:{port}/ws" in page.headers["Content-Security-Policy"]
+
+    csrf = await lab.csrf(anna, "/console/desk")
+    await anna.post("/console/logout", data={"_csrf": csrf}, allow_redirects=False)
+    assert desks.digests() == {}  # logging out takes the phone's password away
+
+
+async def test_only_operators_with_a_desk_get_an_account(lab: ConsoleLab) -> None:
+    anonymous = await lab.client()
+    response = await anonymous.get("/console/desk/phone/account", allow_redirects=False)
+    assert response.status in (302, 303)
+    sara = await lab.login("sara")  # a supervisor without an operator
+    assert (await sara.get("/console/desk/phone/account")).status == 409
+
+
+async def test_heartbeats_keep_the_desk_open_and_a_closing_desk_is_paused_after_the_grace(lab: ConsoleLab) -> None:
+    anna = await lab.login("anna")
+    csrf = await lab.csrf(anna, "/console/desk")
+    await lab.deps.distributor.set_presence("anna", "available")
+    refused = await anna.post("/console/desk/phone/heartbeat", json={"registered": True})
+    assert refused.status == 403  # a change without the CSRF token
+    beat = await anna.post("/console/desk/phone/heartbeat", json={"registered": True}, headers={"X-CSRF-Token": csrf})
+    assert beat.status == 200 and (await beat.json())["state"] == "available"
+    desks = lab.deps.console.desks
+    assert desks is not None and desks.is_open("anna")
+    closing = await anna.post("/console/desk/phone/closed", data={"_csrf": csrf})
+    assert closing.status == 200
+    assert lab.deps.distributor.agents["anna"].state is AgentState.AVAILABLE  # a reload may follow
+
+
+async def test_the_ringing_card_is_the_call_offered_now(lab: ConsoleLab) -> None:
+    anna = await lab.login("anna")
+    empty = await (await anna.get("/console/desk/phone/card")).json()
+    assert empty == {"ticket": None, "card": None}
+    ticket = await lab.call("3471112222", operator="anna")
+    lab.deps.distributor.agents["anna"].ticket_id = ticket
+    ringing = await (await anna.get("/console/desk/phone/card")).json()
+    assert ringing["ticket"] == ticket and "3471112222" in ringing["card"] and "live" in ringing["card"]
