@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ivr.acd.callbacks import CallbackService
+from ivr.acd.control import CallControl
 from ivr.acd.legs import BridgedConversations, OperatorDialer
 from ivr.api.deps import ClosureAdmin, OperatorAdmin, QueueView
 from ivr.asterisk.managed import sounds_dirs
@@ -148,6 +149,7 @@ def make_console_services(
     requests: WebRequestChannel,
     prompt_texts: Callable[[], dict[str, str]],
     desks: DeskPhones | None = None,
+    control: CallControl | None = None,
 ) -> ConsoleServices:
     """The console's dependencies: the queue, the tickets, the admin of operators and closures,
     the accounts, and the callback workflow (which rings through ARI)."""
@@ -193,6 +195,7 @@ def make_console_services(
         knowledge=knowledge,
         articles=KnowledgeFinder(knowledge, clock, settings.service.tz),
         desks=desks,
+        control=control,
     )
 
 

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from ivr.acd.agents import PRESENCE_STATES, Agent, AgentState
 from ivr.acd.config import QueueSettings
+from ivr.acd.offers import OFFERING, Offering
 from ivr.acd.offers import OfferFailed as OfferFailed  # the queue's callers catch it from here too
 from ivr.acd.operators import OperatorInfo
 from ivr.clock import Clock
@@ -166,9 +167,22 @@ class Distributor:
             for a in self.agents.values()
         )
 
-    def enqueue(self, ticket_id: int, channel: CallChannel, topic: str | None, caller: str | None) -> WaitingCall:
-        call = WaitingCall(ticket_id, channel, topic, caller, self.clock.monotonic())
-        self.waiting.append(call)
+    def enqueue(
+        self,
+        ticket_id: int,
+        channel: CallChannel,
+        topic: str | None,
+        caller: str | None,
+        *,
+        since: float | None = None,
+        head: bool = False,
+    ) -> WaitingCall:
+        """`head` with `since`: a call transferred from an operator goes first, keeping its arrival."""
+        call = WaitingCall(ticket_id, channel, topic, caller, self.clock.monotonic() if since is None else since)
+        if head:
+            self.waiting.insert(0, call)
+        else:
+            self.waiting.append(call)
         self._kick()
         return call
 
@@ -233,6 +247,27 @@ class Distributor:
             agent.move(AgentState.AVAILABLE, now)
         self._kick()
 
+    # --- colleagues rung from a call (ivr.acd.control) ------------------------------------------
+
+    def reserve(self, login: str, ticket_id: int) -> Agent:
+        """An available operator rung by a colleague: offered, so no queue call rings them too."""
+        agent = self.agents[login]
+        agent.move(AgentState.OFFERED, self.clock.monotonic())
+        agent.ticket_id = ticket_id
+        self._changed()
+        return agent
+
+    def engage(self, agent: Agent) -> None:
+        agent.move(AgentState.BUSY, self.clock.monotonic())
+        agent.calls += 1
+        self._changed()
+
+    def unreserve(self, agent: Agent) -> None:
+        """The colleague did not answer: free again, with no missed offer counted."""
+        agent.ticket_id = None
+        agent.move(AgentState.AVAILABLE, self.clock.monotonic())
+        self._kick()
+
     # --- matching -----------------------------------------------------------------------------
 
     def _kick(self) -> None:
@@ -260,6 +295,7 @@ class Distributor:
         return min(free, key=lambda a: a.idle_since) if free else None
 
     async def _offer(self, call: WaitingCall, agent: Agent) -> None:
+        OFFERING.set(Offering(call.ticket_id, call.topic, agent.login))  # this offer's task only
         try:
             endpoint = agent.endpoint()
             leg = await self.offerer.dial(

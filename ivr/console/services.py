@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ivr.acd.callbacks import CallbackService
+from ivr.acd.control import CallControl
 from ivr.api.deps import ClosureAdmin, OperatorAdmin, QueueView, TicketAccess
 from ivr.clock import Clock
 from ivr.console.accounts import Accounts
@@ -49,6 +50,7 @@ class ConsoleServices:
     prompt_texts: Callable[[], dict[str, str]]
     articles: ArticleFinder = field(default_factory=NoArticles)
     desks: DeskPhones | None = None  # the desks' browser phones (None: WebRTC is off)
+    control: CallControl | None = None  # hold, transfer, consult on the call in progress
 
     def __post_init__(self) -> None:
         self.callbacks.on_update.subscribe(self.live.notify)
