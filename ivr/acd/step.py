@@ -81,7 +81,7 @@ class QueueStep:
         rejoin = ctx.facts.take_rejoin()
         if rejoin is not None:
             agent = self.distributor.agents[rejoin.operator_login]  # claimed by the pick-up
-            done = await self._talk(ctx, node, Assignment(agent, rejoin.leg), rejoin)
+            done = await self._talk(ctx, node, Assignment(agent, rejoin.leg), topic, rejoin)
             if not isinstance(done, _Transfer):
                 return done
             return await self._queue(ctx, node, done.topic, since=self.distributor.clock.monotonic())
@@ -130,7 +130,7 @@ class QueueStep:
         if isinstance(assignment, QueueResult):  # left the queue without an operator
             prompt = "queue_max_wait" if assignment is QueueResult.MAX_WAIT else None
             return await self._not_served(ctx, node, assignment, prompt)
-        done = await self._talk(ctx, node, assignment)
+        done = await self._talk(ctx, node, assignment, topic)
         if isinstance(done, _Transfer):
             done.since = call.since
         return done
@@ -206,7 +206,12 @@ class QueueStep:
             task.result()  # CallerHungUp goes on up
 
     async def _talk(
-        self, ctx: CallContext, node: QueueNode, assignment: Assignment, rejoin: Rejoin | None = None
+        self,
+        ctx: CallContext,
+        node: QueueNode,
+        assignment: Assignment,
+        topic: str | None,
+        rejoin: Rejoin | None = None,
     ) -> str | _Transfer | None:
         agent = assignment.agent
         ctx.destination = f"operator:{agent.login}"
@@ -231,7 +236,7 @@ class QueueStep:
         started = ctx.clock.monotonic()
         live = None
         if self.control is not None:
-            live = self.control.open(ctx.ticket_id, ctx.topic, ctx.channel, agent, assignment.leg)
+            live = self.control.open(ctx.ticket_id, topic, ctx.channel, agent, assignment.leg)
         try:
             talk = await self.bridging.converse(
                 ctx.channel, assignment.leg, record_as=name, bridge_id=rejoin.bridge_id if rejoin else None, live=live
