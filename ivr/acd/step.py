@@ -244,7 +244,10 @@ class QueueStep:
         finally:
             if live is not None:
                 await self.control_close(live)
-                agent, started = live.agent, live.started  # after a handover: the colleague's part
+                if live.agent is not agent:  # handed over: the colleague closes the call
+                    ctx.destination = f"operator:{live.agent.login}"
+                    ctx.facts.operator_login, ctx.facts.operator_id = live.agent.login, live.agent.info.id
+                agent, started = live.agent, live.started
             handled = ctx.clock.monotonic() - started
             self.distributor.finished(agent, handled)
             await ctx.store.update(ctx.ticket_id, operator_ended_at=ctx.clock.now(), handle_s=round(handled, 3))

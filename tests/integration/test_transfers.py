@@ -112,3 +112,82 @@ async def test_hold_resume_and_blind_transfer(pbx: PbxPair, tmp_path: Path, voic
         assert ticket.operator_id == line.engine.distributor.agents["bruno"].info.id
         assert ticket.survey_status == "completed"
         assert await line.engine.cap.count(line.engine.clock.now()) == 1  # the cap counted the call once
+
+
+async def test_consult_then_hand_over_and_a_three_way(pbx: PbxPair, tmp_path: Path, voices: Voices) -> None:
+    async with queue_line(pbx, tmp_path, voices, flow=FLOW) as line:
+        await line.operator("carla", softphone=False, phone="3470000071", skills=["citizens"])
+        await line.operator("dario", softphone=False, phone="3470000072", skills=["employers"])
+        await line.operator("sara", softphone=False, phone="3470000073", presence="paused")  # a supervisor
+        control = line.engine.control
+        assert control is not None
+        bridges = AriBridges(line.engine.ari)
+        rings: asyncio.Queue[LabPhoneCall] = asyncio.Queue()
+
+        async def home_phones() -> None:
+            while True:
+                ring = await pbx.carrier.phones.get()
+                await ring.take_offer()
+                rings.put_nowait(ring)
+
+        async def members(bridge_id: str) -> set[str]:
+            return {c for b in await bridges.list() if b.id == bridge_id for c in b.channels}
+
+        def talking(login: str) -> bool:
+            live = control.calls.get(login)
+            return live is not None and live.bridge_id is not None
+
+        phones = asyncio.ensure_future(home_phones())
+        try:
+            calling = asyncio.ensure_future(line.call(after(("survey_satisfaction", "5"))))
+            carla = await asyncio.wait_for(rings.get(), 60)
+            await line.until(lambda: talking("carla"), "carla talking with the caller", timeout=30)
+            live = control.calls["carla"]
+            assert live.bridge_id is not None
+            caller = live.caller.id
+
+            await control.consult("carla", "dario")  # the caller holds while dario is rung
+            dario = await asyncio.wait_for(rings.get(), 60)
+            assert dario.number == "3470000072"
+            await line.until(lambda: live.consult is not None and live.consult.leg is not None, "dario in", 30)
+            inside = await members(live.bridge_id)
+            assert caller not in inside and live.operator.id in inside and len(inside) == 2
+            await control.complete("carla")  # dario takes the caller, carla leaves
+            await asyncio.wait_for(carla.channel.wait_gone(), 15)
+            assert control.calls.get("dario") is live and "carla" not in control.calls
+            assert caller in await members(live.bridge_id)
+
+            await control.conference("dario", "sara")  # the supervisor joins dario and the caller
+            sara = await asyncio.wait_for(rings.get(), 60)
+            assert sara.number == "3470000073"
+            await line.until(lambda: live.third is not None and live.third.leg is not None, "sara in", 30)
+            assert len(await members(live.bridge_id)) == 3
+            await asyncio.sleep(1.0)
+            await sara.hangup()  # she leaves; the call goes on
+            await line.until(lambda: live.third is None, "sara gone", 15)
+            await asyncio.sleep(1.0)
+            await dario.hangup()
+            ticket, _ = await asyncio.wait_for(calling, 60)
+        finally:
+            phones.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await phones
+
+        kinds = [e.kind for e in ticket.events]
+        order = [
+            "operator_answered",
+            "call_held",
+            "consult_started",
+            "consult_ended",
+            "conference_joined",
+            "conference_left",
+            "operator_call_ended",
+            "survey_offered",
+        ]
+        assert [k for k in kinds if k in order] == order
+        handover = next(e for e in ticket.events if e.kind == "consult_ended")
+        assert handover.detail == {"operator": "carla", "consulted": "dario", "result": "completed"}
+        left = next(e for e in ticket.events if e.kind == "conference_left")
+        assert left.detail == {"joined": "sara", "result": "hung_up"}
+        assert ticket.operator_id == line.engine.distributor.agents["dario"].info.id
+        assert ticket.destination == "operator:dario" and ticket.survey_status == "completed"
