@@ -149,10 +149,8 @@ class CallControl:
             raise ControlError("prima chiudi la consultazione o la conferenza")
         if not self.distributor.staffed(topic):
             raise ControlError("nessun operatore collegato per questo argomento")
-        if live.held_since is not None:
-            with contextlib.suppress(*_GONE):
-                await live.caller.stop_moh()
-            live.held_since = None
+        if live.held_since is not None:  # back in the bridge, so leaving it is seen as it happens
+            await self._unhold(live)
         live.transfer_to = topic
         await self._note(live, events.transferred(login, live.topic, topic))
         live.changed.set()

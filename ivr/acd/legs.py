@@ -74,8 +74,8 @@ class BridgedConversations:
         def on_bridge(event: BridgeEvent) -> None:
             if event.kind in ("recording_finished", "recording_failed"):
                 _settle(recorded, event)
-            elif event.kind == "channel_left" and event.channel_id == caller.id:
-                _settle(caller_left)
+            elif event.kind == "channel_left" and event.channel_id == caller.id and not _held(live):
+                _settle(caller_left)  # (leaving for music on hold is not leaving the conversation)
 
         self.bridges.watch(bridge_id, on_bridge)
         recording: str | None = None
@@ -112,7 +112,7 @@ class BridgedConversations:
                 # The DELETE is often answered before the caller's ChannelLeftBridge (3 of 5 in the
                 # survey test); a prompt started while the caller is still leaving can be lost,
                 # never finishing: the survey waits for the caller to be out first.
-                if not caller.hung_up:
+                if not caller.hung_up and not _held(live):  # a held caller is out of it already
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(asyncio.shield(caller_left), 2.0)
             finally:
@@ -145,6 +145,10 @@ async def _until_over(caller: CallChannel, operator: CallChannel, live: LiveCall
                 continue  # handed over to the consulted colleague: follow the new leg
         if waits[1] in done:
             return "operator"
+
+
+def _held(live: LiveCall | None) -> bool:
+    return live is not None and live.held_since is not None
 
 
 def _settle(fut: asyncio.Future[Any], value: Any = None) -> None:

@@ -131,3 +131,14 @@ async def test_only_the_operator_of_the_call_and_only_with_the_token(lab: Consol
     token = await lab.csrf(anna)
     response = await anna.post("/console/desk/call/teleport", data={"_csrf": token})
     assert response.status == 404
+
+
+async def test_a_held_caller_is_taken_off_the_music_when_transferred(lab: ConsoleLab) -> None:
+    live, bridges, caller = await _live_call(lab)
+    await lab.deps.distributor.set_presence("bruno", "available")
+    assert (await _post(lab, "anna", "hold"))[0] == 200
+    status, body = await _post(lab, "anna", "transfer", topic="employers")
+    assert status == 200 and body["call"]["held"] is False
+    assert not caller.moh and caller.id in bridges.members["call-1"]  # leaves with the bridge, seen leaving
+    status, body = await _post(lab, "anna", "resume")  # nothing left to resume: harmless
+    assert status == 200 and live.transfer_to == "employers"
