@@ -11,6 +11,7 @@ import contextlib
 import logging
 import signal
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -20,6 +21,8 @@ from ivr.acd.agents import AgentTransitionError
 from ivr.acd.cap import DailyCap
 from ivr.acd.distributor import Distributor
 from ivr.acd.operators import OperatorDirectory, phone_security
+from ivr.acd.queued import CallbackQueue
+from ivr.acd.queued_store import QueuedCallbacks
 from ivr.acd.step import QueueStep
 from ivr.acd.sync import OperatorSync
 from ivr.api.deps import ClosureAdmin, Health, OperatorAdmin, QueueView
@@ -96,6 +99,7 @@ class Engine:
     handlers: dict[str, NodeHandler]
     bus: CallBus
     distributor: Distributor
+    callbacks: CallbackQueue
     cap: DailyCap
     operators: OperatorDirectory
     operator_sync: OperatorSync
@@ -164,6 +168,7 @@ class Engine:
         await self.ami.wait_logged_in(connect_timeout)
         await self.operator_sync.start()
         await self.recovery.run()  # calls that outlived a previous run, now that operators are known
+        await self.callbacks.start()  # queued callbacks kept in the store take their places again
         jobs.register("voicemail", self.voicemail)
         schedule_transcription_retry(self.scheduler, self.settings.transcription.retry_every_s)
         jobs.register("sla", self.sla_check)
@@ -275,12 +280,40 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
         tasks=tasks,
     )
     campaigns = RuntimeCampaigns(store)
+    bridging = make_bridging(settings, ari)
+
+    async def line_open(now: datetime) -> bool:
+        return calendar.status(now, await closures.active(now), with_next=False).open
+
+    callbacks = CallbackQueue(
+        distributor,
+        QueuedCallbacks(store),
+        store,
+        DialGuard(make_offerer(settings, ari), settings.dialout, store_audit(store, clock.now), "queued_callback"),
+        bridging,
+        lambda _language: prompts,
+        clock,
+        settings.queue,
+        line_open,
+        settings.service.tz,
+        caller_id=settings.service.did,
+        tasks=tasks,
+    )
     handlers: dict[str, NodeHandler] = {
         **BASIC_HANDLERS,
         "hours": HoursStep(calendar, closures),
         "consent": ConsentStep(settings.campaigns, settings.service.tz, prompts, campaigns),
         "menu": menu,
-        "queue": QueueStep(distributor, cap, make_bridging(settings, ari), settings.queue, recordings),
+        "queue": QueueStep(
+            distributor,
+            cap,
+            bridging,
+            settings.queue,
+            recordings,
+            callbacks=callbacks,
+            voicemail=settings.voicemail,
+            dialout=settings.dialout,
+        ),
         "voicemail": VoicemailStep(voicemail, settings.voicemail, settings.dialout),
         "survey": survey,
     }
@@ -298,6 +331,7 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
         handlers=handlers,
         bus=CallBus(),
         distributor=distributor,
+        callbacks=callbacks,
         cap=cap,
         operators=operators,
         operator_sync=OperatorSync(

@@ -60,6 +60,7 @@ def make_prompts(settings: Settings) -> PromptLibrary:
             "service": settings.service.name,
             "hours": make_calendar(settings).describe_week(),
             "leave_key": _spoken_key(settings.queue.leave_key),
+            "callback_key": _spoken_key(settings.queue.callback_key),
         },
         extra=closure_messages,
         voice=settings.prompts.voice,

@@ -89,13 +89,15 @@ def cmd_queue_status(args: argparse.Namespace, settings: Settings) -> int:
     state = call_api(settings, "GET", "/api/queue")
     print(
         f"{state['today']}: {state['admitted_today']} of {state['daily_cap']} calls admitted; "
-        f"{len(state['waiting'])} waiting (longest {state['longest_wait_s']:.0f} s); "
+        f"{state.get('in_person', len(state['waiting']))} waiting on the line (longest {state['longest_wait_s']:.0f} s), "
+        f"{state.get('callbacks', 0)} queued callbacks; "
         f"{state['calls_in_progress']} calls in progress"
     )
     for call in state["waiting"]:
         offered = f" ringing {call['offered_to']}" if call["offered_to"] else ""
+        kind = "callback" if call.get("callback") else "waiting "
         print(
-            f"  waiting #{call['ticket']} {call['caller'] or 'anonymous'} {call['topic'] or '-'} "
+            f"  {kind} #{call['ticket']} {call['caller'] or 'anonymous'} {call['topic'] or '-'} "
             f"{call['waited_s']:.0f} s{offered}"
         )
     for op in state["operators"]:

@@ -49,6 +49,7 @@ class CallContext:
     consent: Consent | None = None  # while a campaign is active
     bus: CallBus | None = None
     facts: CallFacts = field(default_factory=CallFacts)
+    language: str | None = None  # chosen by the caller; None: the line's own language
 
     def note(self, kind: str, **detail: Any) -> None:
         """Tell live watchers (not stored)."""
