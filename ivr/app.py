@@ -20,6 +20,7 @@ from ivr import jobs
 from ivr.acd.agents import AgentTransitionError
 from ivr.acd.cap import DailyCap
 from ivr.acd.distributor import Distributor
+from ivr.acd.missed import MissedCalls
 from ivr.acd.operators import OperatorDirectory, phone_security
 from ivr.acd.queued import CallbackQueue
 from ivr.acd.queued_store import QueuedCallbacks
@@ -100,6 +101,7 @@ class Engine:
     bus: CallBus
     distributor: Distributor
     callbacks: CallbackQueue
+    missed: MissedCalls
     cap: DailyCap
     operators: OperatorDirectory
     operator_sync: OperatorSync
@@ -118,6 +120,7 @@ class Engine:
     def __post_init__(self) -> None:
         self.dispatcher = CallDispatcher(self._new_session, tasks=self.tasks)
         self.telephony.on_call.subscribe(self.dispatcher.on_call)
+        self.dispatcher.on_ended.subscribe(self._call_ended)
         self.recovery = Recovery(
             AriChannels(self.ari),
             AriBridges(self.ari),
@@ -129,6 +132,10 @@ class Engine:
             tasks=self.tasks,
         )
         self.telephony.on_adopt.subscribe(self.recovery.adopt)
+
+    def _call_ended(self, ticket_id: int) -> None:
+        """A call that reached nobody and left no message joins the missed-calls work list."""
+        self.tasks.spawn(self.missed.note_ended(ticket_id), name=f"missed-{ticket_id}")
 
     def _claim_operator(self, operator_id: int, ticket_id: int) -> str | None:
         """The operator of a conversation that outlived a restart is busy with it again."""
@@ -332,6 +339,7 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
         bus=CallBus(),
         distributor=distributor,
         callbacks=callbacks,
+        missed=MissedCalls(store),
         cap=cap,
         operators=operators,
         operator_sync=OperatorSync(

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from ivr.acd.callbacks import CallbackService
 from ivr.acd.legs import BridgedConversations, OperatorDialer
+from ivr.acd.missed import MissedCalls
 from ivr.api.deps import ClosureAdmin, OperatorAdmin, QueueView
 from ivr.asterisk.managed import sounds_dirs
 from ivr.callflows.model import Flow, load_flow
@@ -190,6 +191,7 @@ def make_console_services(
             service_name=settings.service.name,
         ),
         knowledge=knowledge,
+        missed=MissedCalls(store),
         articles=KnowledgeFinder(knowledge, clock, settings.service.tz),
     )
 

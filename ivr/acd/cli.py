@@ -89,7 +89,8 @@ def cmd_queue_status(args: argparse.Namespace, settings: Settings) -> int:
     state = call_api(settings, "GET", "/api/queue")
     print(
         f"{state['today']}: {state['admitted_today']} of {state['daily_cap']} calls admitted; "
-        f"{state.get('in_person', len(state['waiting']))} waiting on the line (longest {state['longest_wait_s']:.0f} s), "
+        f"{state.get('in_person', len(state['waiting']))} waiting on the line "
+        f"(longest {state['longest_wait_s']:.0f} s), "
         f"{state.get('callbacks', 0)} queued callbacks; "
         f"{state['calls_in_progress']} calls in progress"
     )

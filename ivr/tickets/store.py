@@ -114,6 +114,7 @@ class TicketView:
     contact_email: str | None
     contact_phone: str | None
     answer_by: str | None
+    language: str | None = None
     events: list[EventView] = field(default_factory=list)
 
     @property
