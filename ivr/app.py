@@ -31,6 +31,7 @@ from ivr.api.server import WebDeps, make_api
 from ivr.asterisk.managed import operators_conf, sounds_dirs
 from ivr.callflows.bus import CallBus
 from ivr.callflows.dispatcher import CallDispatcher
+from ivr.callflows.language import Language, PlayStep
 from ivr.callflows.menu import menu
 from ivr.callflows.model import Flow
 from ivr.callflows.nodes import BASIC_HANDLERS
@@ -48,6 +49,7 @@ from ivr.factories import (
     make_clock,
     make_closures,
     make_console_services,
+    make_language_prompts,
     make_offerer,
     make_prompts,
     prompt_texts,
@@ -90,6 +92,7 @@ class Engine:
     settings: Settings
     clock: Clock
     prompts: PromptLibrary
+    languages: dict[str, Language]
     flow: Flow
     store: SqlTicketStore
     ari: AriClient
@@ -160,6 +163,7 @@ class Engine:
             bus=self.bus,
             answer_pause_s=self.settings.service.answer_pause_s,
             resume=resume,
+            languages={code: lang.prompts for code, lang in self.languages.items()},
         )
 
     async def start(self, *, connect_timeout: float = 30.0) -> None:
@@ -167,6 +171,10 @@ class Engine:
         built = await asyncio.to_thread(self.prompts.build)
         installed = await asyncio.to_thread(self.prompts.install, local)
         log.info("prompts: %d ready, %d rebuilt, %d installed", len(built), sum(b.rebuilt for b in built), installed)
+        for code, lang in self.languages.items():
+            built = await asyncio.to_thread(lang.prompts.build)
+            installed = await asyncio.to_thread(lang.prompts.install, local / code)
+            log.info("prompts (%s): %d ready, %d installed", code, len(built), installed)
         await self.store.start()
         await self.cap.count(self.clock.now())  # the day's count, to go on from if the database goes away
         await self.telephony.start()
@@ -250,6 +258,10 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
     if settings.database.auto_upgrade:
         upgrade(db)
     prompts = make_prompts(settings)
+    languages = {
+        code: Language(code, settings.prompts.languages[code].key, library)
+        for code, library in make_language_prompts(settings, prompts).items()
+    }
     flow = load_main_flow(settings, prompts)
     tasks = TaskSupervisor("engine")  # every background task of the parts built here
     ari, ami = make_ari(settings, tasks), make_ami(settings)
@@ -298,7 +310,7 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
         store,
         DialGuard(make_offerer(settings, ari), settings.dialout, store_audit(store, clock.now), "queued_callback"),
         bridging,
-        lambda _language: prompts,
+        lambda code: languages[code].prompts if code in languages else prompts,
         clock,
         settings.queue,
         line_open,
@@ -308,6 +320,7 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
     )
     handlers: dict[str, NodeHandler] = {
         **BASIC_HANDLERS,
+        "play": PlayStep(languages),
         "hours": HoursStep(calendar, closures),
         "consent": ConsentStep(settings.campaigns, settings.service.tz, prompts, campaigns),
         "menu": menu,
@@ -328,6 +341,7 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
         settings=settings,
         clock=clock,
         prompts=prompts,
+        languages=languages,
         flow=flow,
         store=store,
         ari=ari,

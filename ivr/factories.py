@@ -69,6 +69,27 @@ def make_prompts(settings: Settings) -> PromptLibrary:
     )
 
 
+def make_language_prompts(settings: Settings, line: PromptLibrary) -> dict[str, PromptLibrary]:
+    """The other languages' prompts (`prompts.languages`): each in its own subfolder of the
+    line's prompt folders, speaking from the line's library what it has no text for."""
+    asterisk_dir, _local = sounds_dirs(settings)
+    p = settings.prompts
+    out: dict[str, PromptLibrary] = {}
+    for code, lang in p.languages.items():
+        texts = lang.texts if lang.texts.is_absolute() else p.texts.parent / lang.texts
+        out[code] = PromptLibrary(
+            PromptCatalog.load(texts),
+            build_dir=settings.prompts_build_dir / code,
+            custom_dir=p.custom_dir / code,
+            asterisk_dir=f"{asterisk_dir}/{code}",
+            variables={**line.variables, "language_key": lang.key},
+            voice=lang.voice,
+            speed_wpm=p.speed_wpm,
+            fallback=line,
+        )
+    return out
+
+
 def _spoken_key(key: str) -> str:
     return {"*": "asterisco", "#": "cancelletto"}.get(key, key)
 

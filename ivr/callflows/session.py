@@ -97,6 +97,7 @@ class CallSession:
         bus: CallBus | None = None,
         answer_pause_s: float = 0.0,
         resume: Resume | None = None,
+        languages: Mapping[str, PromptLibrary] | None = None,
     ) -> None:
         self.flow = flow
         self.handlers = handlers
@@ -107,6 +108,7 @@ class CallSession:
         self.closing: asyncio.Future[None] | None = None
         self.answer_pause_s = answer_pause_s
         self.resume = resume
+        self.languages = dict(languages or {})  # a resumed call goes on in the language it chose
 
     @property
     def channel(self) -> CallChannel:
@@ -169,6 +171,8 @@ class CallSession:
         ctx.facts = replace(resume.facts)
         if ticket.campaign:
             ctx.facts.campaign = ticket.campaign
+        if ticket.language in self.languages:
+            ctx.language, ctx.prompts = ticket.language, self.languages[ticket.language]
 
     async def _walk(self, start: str) -> None:
         name: str | None = start
