@@ -118,7 +118,8 @@ def cmd_prompts_build(args: argparse.Namespace, settings: Settings) -> int:
         built = other.build()
         installed = other.install(local / code)
         rebuilt = [b.name for b in built if b.rebuilt]
-        print(f"prompts ({code}): {len(built)} ready ({len(rebuilt)} rebuilt, {installed} installed into {local / code})")
+        where = local / code
+        print(f"prompts ({code}): {len(built)} ready ({len(rebuilt)} rebuilt, {installed} installed into {where})")
     return 0
 
 
