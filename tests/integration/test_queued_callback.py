@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +17,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ivr.acd.callback_models import QueuedCallback
+from ivr.acd.operators import OperatorDirectory
 from ivr.lab.carrier import LabCall, LabPhoneCall
 from ivr.telephony.errors import CallerHungUp
+from ivr.tickets.db import make_engine, upgrade
+from ivr.tickets.models import TicketEvent
+from ivr.tickets.store import SqlTicketStore
 from tests.harness.callers import Watcher, run_call
+from tests.harness.engine_process import EngineProcess
 from tests.harness.listen import PromptEar
-from tests.harness.pbx import PbxPair
+from tests.harness.pbx import OPEN_MOMENT, PbxPair
 from tests.harness.queueline import QueueLine, queue_line
 from tests.harness.voices import Voices
 
@@ -148,3 +155,74 @@ async def test_unanswered_callback_is_retried_then_closed_as_unreachable(
         assert all((t or {}).get("result") != "answered" for t in tries)
         assert ticket.events[-1].kind == "callback_unreachable"
         assert not line.engine.distributor.waiting
+
+
+DIRECT = """
+name: queue-only
+start: queue
+nodes:
+  queue: {type: queue, fallback: voicemail}
+  voicemail: {type: voicemail, reason: busy}
+"""
+
+
+async def test_engine_killed_between_offer_and_dial_loses_no_callback(pbx: PbxPair, tmp_path: Path) -> None:
+    flow = tmp_path / "flow.yaml"
+    flow.write_text(DIRECT)
+    engine = EngineProcess(pbx, tmp_path, {"callflow": str(flow), "queue": {"ring_timeout_s": 15, "wrap_up_s": 1}})
+    db = make_engine(engine.database_url)
+    upgrade(db)
+    store = SqlTicketStore(db)
+    directory = OperatorDirectory(store)
+    now = datetime.fromisoformat(OPEN_MOMENT)
+    await directory.add("casa", "Casa", now=now, softphone=False, outside_number="3479990001")
+    await directory.set_presence("casa", "paused", None, now)  # logged in, not yet taking calls
+
+    def read(fn: Callable[[Session], Any]) -> Any:
+        with Session(db) as session:
+            return fn(session)
+
+    def kinds() -> list[str]:
+        return read(lambda s: list(s.scalars(select(TicketEvent.kind).order_by(TicketEvent.id))))
+
+    def row() -> QueuedCallback | None:
+        return read(lambda s: s.scalar(select(QueuedCallback)))
+
+    await engine.start()
+    try:
+        call = await pbx.carrier.call("800000039", caller_number="3471119999")
+        await _until(lambda: "callback_offered" in kinds(), "the callback offer")
+        await call.press("2")
+        await asyncio.sleep(2.0)  # the caller id is being read back
+        await call.press("1")
+        await _until(lambda: row() is not None, "the callback to be queued")
+        await asyncio.wait_for(call.channel.wait_gone(), 30)  # booked: the caller hung up
+        engine.kill()  # SIGKILL: the place in the queue lives only in the database now
+        await directory.set_presence("casa", "available", None, now)
+        await engine.start()
+        operator = await asyncio.wait_for(pbx.carrier.phones.get(), 60)
+        assert operator.number == "3479990001"  # the operator's phone first
+        await operator.answer()
+        citizen = await asyncio.wait_for(pbx.carrier.phones.get(), 60)
+        assert citizen.number == "3471119999"  # then the citizen's
+        await citizen.answer()
+        await asyncio.sleep(3)
+        await citizen.hangup()
+        await _until(lambda: (r := row()) is not None and r.state == "completed", "the callback completed")
+        done = row()
+        assert done is not None and done.attempts == 1 and done.connected_at is not None
+        found = kinds()
+        assert found.count("callback_accepted") == 1 and found.count("callback_connected") == 1
+    finally:
+        engine.stop()
+        await store.stop()
+        db.dispose()
+
+
+async def _until(check: Callable[[], Any], what: str, timeout: float = 60) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await asyncio.to_thread(check):
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.3)
