@@ -50,7 +50,7 @@ def _figures(start: date, end: date) -> Callable[[Session], CallbackFigures]:
                 QueuedCallback.local_day.between(start, end), QueuedCallback.connected_at.is_not(None)
             )
         ).all()
-        waits = [(connected - accepted).total_seconds() for accepted, connected in done]
+        waits = [(connected - accepted).total_seconds() for accepted, connected in done if connected is not None]
         languages = dict(
             session.execute(
                 select(func.coalesce(Ticket.language, DEFAULT_LANGUAGE), func.count())
