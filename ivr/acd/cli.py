@@ -123,7 +123,8 @@ def add_queue_commands(sub: Any, add: Any) -> None:
     new.add_argument("--name")
     new.add_argument("--phone", help="outside number (home phone) reached through the carrier")
     new.add_argument(
-        "--skills", help="topics, comma separated (citizens,employers,agencies), and languages (lang:en); default every topic"
+        "--skills",
+        help="topics, comma separated (citizens,employers,agencies), and languages (lang:en); default every topic",
     )
     new.add_argument("--password", help="softphone password (default: generated)")
     new.add_argument("--no-softphone", action="store_true", help="reached on the outside number only")
