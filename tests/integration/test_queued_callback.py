@@ -21,7 +21,7 @@ from ivr.acd.operators import OperatorDirectory
 from ivr.lab.carrier import LabCall, LabPhoneCall
 from ivr.telephony.errors import CallerHungUp
 from ivr.tickets.db import make_engine, upgrade
-from ivr.tickets.models import TicketEvent
+from ivr.tickets.models import Ticket, TicketEvent
 from ivr.tickets.store import SqlTicketStore
 from tests.harness.callers import Watcher, run_call
 from tests.harness.engine_process import EngineProcess
@@ -197,6 +197,7 @@ async def test_engine_killed_between_offer_and_dial_loses_no_callback(pbx: PbxPa
         await call.press("1")
         await _until(lambda: row() is not None, "the callback to be queued")
         await asyncio.wait_for(call.channel.wait_gone(), 30)  # booked: the caller hung up
+        await _until(lambda: read(lambda s: s.scalar(select(Ticket.open))) is False, "the call's ticket to close")
         engine.kill()  # SIGKILL: the place in the queue lives only in the database now
         await directory.set_presence("casa", "available", None, now)
         await engine.start()
@@ -206,7 +207,7 @@ async def test_engine_killed_between_offer_and_dial_loses_no_callback(pbx: PbxPa
         citizen = await asyncio.wait_for(pbx.carrier.phones.get(), 60)
         assert citizen.number == "3471119999"  # then the citizen's
         await citizen.answer()
-        await asyncio.sleep(3)
+        await asyncio.sleep(9)  # the callback notice, then a moment with the operator
         await citizen.hangup()
         await _until(lambda: (r := row()) is not None and r.state == "completed", "the callback completed")
         done = row()
