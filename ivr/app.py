@@ -33,7 +33,7 @@ from ivr.callflows.bus import CallBus
 from ivr.callflows.dispatcher import CallDispatcher
 from ivr.callflows.language import Language, PlayStep
 from ivr.callflows.menu import menu
-from ivr.callflows.model import Flow
+from ivr.callflows.model import Flow, SurveyNode
 from ivr.callflows.nodes import BASIC_HANDLERS
 from ivr.callflows.recovery import Recovery
 from ivr.callflows.session import CallSession, NodeHandler, Resume
@@ -316,6 +316,7 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
         line_open,
         settings.service.tz,
         caller_id=settings.service.did,
+        survey=next((n for n in flow.nodes.values() if isinstance(n, SurveyNode)), None),
         tasks=tasks,
     )
     handlers: dict[str, NodeHandler] = {

@@ -6,7 +6,8 @@ sent to the back (the mistake of callbacks re-queued at request time). When it r
 and an operator is free, the distributor rings the operator as for any call (softphone or outside
 number, the citizen's number shown); the operator hears whom they are calling, then the citizen
 is dialled through the carrier (the dial-out allow-list applies and the leg is audited), hears
-that this is the callback they asked for, and is connected.
+that this is the callback they asked for, and is connected; when the operator hangs up first, the
+citizen is asked the flow's questionnaire, as after any call.
 
 Not answered or busy: tried again after `queue.callback_retry_s`, at most `callback_attempts`
 times, only while the line is open; not done by closing time: it waits for the next opening
@@ -28,9 +29,13 @@ from ivr.acd.distributor import Assignment, Distributor, Offerer, WaitingCall
 from ivr.acd.offers import OfferFailed
 from ivr.acd.queued_store import CallbackRow, QueuedCallbacks
 from ivr.acd.step import Bridging
+from ivr.callflows.facts import CallFacts
+from ivr.callflows.model import SurveyNode
+from ivr.callflows.session import CallContext
 from ivr.clock import Clock
 from ivr.dialout import DIAL_CONTEXT
 from ivr.prompts.library import PromptLibrary
+from ivr.survey.step import survey
 from ivr.tasks import DEFAULT, TaskSupervisor
 from ivr.telephony.dialstring import CARRIER_ENDPOINT, carrier_leg
 from ivr.telephony.errors import AriError, AriUnavailable, CallerHungUp
@@ -62,6 +67,7 @@ class CallbackQueue:
         carrier: str = CARRIER_ENDPOINT,
         caller_id: str | None = None,
         check_every_s: float = 30.0,
+        survey: SurveyNode | None = None,
         tasks: TaskSupervisor = DEFAULT,
     ) -> None:
         self.distributor = distributor
@@ -77,6 +83,7 @@ class CallbackQueue:
         self.carrier = carrier
         self.caller_id = caller_id
         self.check_every_s = check_every_s
+        self.survey = survey  # the flow's questionnaire, asked after a callback as after a call
         self.tasks = tasks
         self.entries: dict[int, WaitingCall] = {}  # by callback id: waiting or being served
         self.open = True
@@ -191,13 +198,30 @@ class CallbackQueue:
             await self.repo.set(row.id, connected_at=now)
             waited = (now - row.arrived_at).total_seconds()
             await self._event(row, events.callback_connected(assignment.agent.login, waited))
-            await self.bridging.converse(citizen, operator, record_as=None)
+            talk = await self.bridging.converse(citizen, operator, record_as=None)
+            if talk.ended_by == "operator" and self.survey is not None and not citizen.hung_up:
+                await self._survey(row, citizen, assignment)
             return "answered"
         finally:
             for leg in (citizen, operator):
                 if leg is not None and not leg.hung_up:
                     with contextlib.suppress(CallerHungUp, AriError, AriUnavailable):
                         await leg.hangup()
+
+    async def _survey(self, row: CallbackRow, citizen: CallChannel, assignment: Assignment) -> None:
+        """The questionnaire after the conversation, as after any call: the citizen stays on."""
+        assert self.survey is not None
+        ctx = CallContext(
+            channel=citizen,
+            store=self.store,
+            clock=self.clock,
+            prompts=self.prompts(row.language),
+            ticket_id=row.ticket_id,
+            facts=CallFacts(operator_id=assignment.agent.info.id, operator_login=assignment.agent.login),
+            language=row.language,
+        )
+        with contextlib.suppress(CallerHungUp):
+            await survey(ctx, self.survey)
 
     async def _say(self, leg: CallChannel, language: str | None, prompt: str, digits: str = "") -> None:
         library = self.prompts(language)

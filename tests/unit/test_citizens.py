@@ -13,6 +13,7 @@ from sqlalchemy import select
 from ivr.acd.callback_models import QueuedCallback
 from ivr.acd.config import QueueSettings
 from ivr.acd.distributor import Distributor
+from ivr.acd.legs import Conversation
 from ivr.acd.missed import MissedCalls, mask
 from ivr.acd.offers import OfferFailed
 from ivr.acd.queued import CallbackQueue
@@ -23,6 +24,7 @@ from ivr.telephony.ports import CallChannel
 from ivr.tickets.db import make_engine, upgrade
 from ivr.tickets.models import Ticket
 from ivr.tickets.store import CallClosing, NewCall, SqlTicketStore
+from tests.console_support import console_lab
 from tests.fakes import FakeChannel
 from tests.unit.test_acd import FakeOfferer, info, online
 
@@ -31,16 +33,16 @@ T0 = datetime(2026, 2, 10, 9, 0, tzinfo=UTC)
 
 
 class Talk:
-    """Bridging that ends the conversation at once."""
+    """Bridging that ends the conversation at once, the citizen hanging up first."""
 
     def __init__(self) -> None:
         self.pairs: list[tuple[str, str]] = []
 
     async def converse(
         self, caller: CallChannel, operator: CallChannel, *, record_as: str | None, bridge_id: str | None = None
-    ) -> object:
+    ) -> Conversation:
         self.pairs.append((caller.id, operator.id))
-        return object()
+        return Conversation("caller", None)
 
 
 class CitizenPhone(FakeOfferer):
@@ -116,7 +118,7 @@ async def test_a_callback_keeps_its_place_and_is_retried_until_answered(db_url: 
             await asyncio.sleep(0.02)
         assert row is not None and (row.state, row.attempts) == ("completed", 2)
         assert phone.citizen_rings == 2 and phone.dialled.count("carrier/3330000011@carrier") <= 2
-        assert not dist.waiting
+        assert not dist.waiting and len(talk.pairs) == 1
         events = [e.kind for e in (await store.get(ids[1])).events]  # type: ignore[union-attr]
         assert events.count("callback_try") == 2 and "callback_connected" in events and "callback_accepted" in events
     finally:
@@ -176,3 +178,31 @@ async def test_missed_calls_are_listed_assigned_and_done(db_url: str) -> None:
 
 def test_mask_leaves_three_digits() -> None:
     assert mask("3471234567") == "•••••••567" and mask(None) == "nascosto"
+
+
+async def test_missed_calls_page_masks_assigns_to_the_desk_and_closes(tmp_path: Path) -> None:
+    async with console_lab(tmp_path) as lab:
+        store = lab.deps.store
+        ticket_id = await lab.call("3475550123")
+        await store.update(ticket_id, queue_result="abandoned")
+        closing = CallClosing(ended_at=lab.clock.now(), outcome="caller_hangup", end_reason="x", last_state="x")
+        await store.close_call(ticket_id, closing)
+        missed = lab.deps.console.missed
+        assert await missed.note_ended(ticket_id) == "abandoned"
+        (item,) = await missed.listing()
+
+        anna = await lab.login("anna")
+        assert (await anna.get("/console/missed", allow_redirects=False)).status in (302, 303, 403)
+        sara = await lab.login("sara")
+        page = await (await sara.get("/console/missed?reason=abandoned")).text()
+        assert "Chiamate perse" in page and "•••••••123" in page and "3475550123" not in page
+        token = await lab.csrf(sara, "/console/missed")
+        assigned = await sara.post(
+            f"/console/missed/{item.id}/assign", data={"_csrf": token, "operator": "anna"}, allow_redirects=False
+        )
+        assert assigned.status == 303
+        desk = await (await anna.get("/console/desk")).text()
+        assert "3475550123" in desk  # the operator it was given to sees the number, on the desk
+        done = await sara.post(f"/console/missed/{item.id}/done", data={"_csrf": token}, allow_redirects=False)
+        assert done.status == 303
+        assert await missed.listing() == []
