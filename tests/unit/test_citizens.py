@@ -206,3 +206,49 @@ async def test_missed_calls_page_masks_assigns_to_the_desk_and_closes(tmp_path: 
         done = await sara.post(f"/console/missed/{item.id}/done", data={"_csrf": token}, allow_redirects=False)
         assert done.status == 303
         assert await missed.listing() == []
+        # The wallboard tells callers waiting on the line from queued callbacks.
+        lab.deps.distributor.enqueue(ticket_id, None, None, "3475550123", virtual=True)
+        board = await (await sara.get("/console/wallboard")).text()
+        assert '<p class="big" id="wb-waiting">0</p>' in board and '<p class="big" id="wb-callbacks">1</p>' in board
+        assert "richiamata" in board
+
+
+async def test_closing_time_carries_callbacks_over_or_passes_them_to_the_second_level(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'c.db'}")
+    upgrade(engine)
+    store = SqlTicketStore(engine, tz=ROME)
+    open_now = [True]
+
+    async def line_open(_now: datetime) -> bool:
+        return open_now[0]
+
+    try:
+        for carry in (True, False):
+            settings = QueueSettings.model_validate({"callback_carry_over": carry})
+            dist = Distributor(FakeOfferer(set()), settings, SystemClock())  # nobody logged in
+            callbacks = CallbackQueue(
+                dist, QueuedCallbacks(store), store, FakeOfferer(set()), Talk(), lambda _c: prompts(tmp_path),
+                SystemClock(), settings, line_open, ROME,
+            )  # fmt: skip
+            ticket_id = await _ticket(store, f"close-{carry}")
+            waiting = dist.enqueue(ticket_id, FakeChannel(f"w{carry}"), None, "3331234567")
+            await callbacks.accept(waiting, "3331234567", "confirmed", T0, 0)
+            open_now[0] = False
+            await callbacks.check_hours()
+            await callbacks.check_hours()  # said once per closing
+            ticket = await store.get(ticket_id)
+            assert ticket is not None
+            kinds = [e.kind for e in ticket.events]
+            if carry:
+                assert kinds.count("callback_carried") == 1 and len(dist.waiting) == 1
+                assert not dist.waiting[0].servable()  # not tried while the line is closed
+                open_now[0] = True
+                await callbacks.check_hours()
+                assert dist.waiting[0].servable()
+            else:
+                assert "callback_escalated" in kinds and not dist.waiting
+                assert (ticket.level, ticket.status, ticket.contact_phone) == (2, "new", "3331234567")
+                assert ticket.callback_due is not None
+    finally:
+        await store.stop()
+        engine.dispose()
