@@ -11,7 +11,6 @@ import contextlib
 import logging
 import signal
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -23,8 +22,6 @@ from ivr.acd.distributor import Distributor
 from ivr.acd.missed import MissedCalls
 from ivr.acd.operators import OperatorDirectory, phone_security
 from ivr.acd.queued import CallbackQueue
-from ivr.acd.queued_store import QueuedCallbacks
-from ivr.acd.step import QueueStep
 from ivr.acd.sync import OperatorSync
 from ivr.api.deps import ClosureAdmin, Health, OperatorAdmin, QueueView
 from ivr.api.server import WebDeps, make_api
@@ -33,7 +30,7 @@ from ivr.callflows.bus import CallBus
 from ivr.callflows.dispatcher import CallDispatcher
 from ivr.callflows.language import Language, PlayStep
 from ivr.callflows.menu import menu
-from ivr.callflows.model import Flow, SurveyNode
+from ivr.callflows.model import Flow
 from ivr.callflows.nodes import BASIC_HANDLERS
 from ivr.callflows.recovery import Recovery
 from ivr.callflows.session import CallSession, NodeHandler, Resume
@@ -46,12 +43,14 @@ from ivr.factories import (
     make_ari,
     make_bridging,
     make_calendar,
+    make_callback_queue,
     make_clock,
     make_closures,
     make_console_services,
-    make_language_prompts,
+    make_languages,
     make_offerer,
     make_prompts,
+    make_queue_step,
     prompt_texts,
 )
 from ivr.hours.calendar import LineCalendar
@@ -168,13 +167,12 @@ class Engine:
 
     async def start(self, *, connect_timeout: float = 30.0) -> None:
         _asterisk_dir, local = sounds_dirs(self.settings)
-        built = await asyncio.to_thread(self.prompts.build)
-        installed = await asyncio.to_thread(self.prompts.install, local)
-        log.info("prompts: %d ready, %d rebuilt, %d installed", len(built), sum(b.rebuilt for b in built), installed)
-        for code, lang in self.languages.items():
-            built = await asyncio.to_thread(lang.prompts.build)
-            installed = await asyncio.to_thread(lang.prompts.install, local / code)
-            log.info("prompts (%s): %d ready, %d installed", code, len(built), installed)
+        libraries = {"": self.prompts, **{code: lang.prompts for code, lang in self.languages.items()}}
+        for code, library in libraries.items():  # the line's own language, then the others in subfolders
+            built = await asyncio.to_thread(library.build)
+            installed = await asyncio.to_thread(library.install, local / code)
+            rebuilt = sum(b.rebuilt for b in built)
+            log.info("prompts %s: %d ready, %d rebuilt, %d installed", code, len(built), rebuilt, installed)
         await self.store.start()
         await self.cap.count(self.clock.now())  # the day's count, to go on from if the database goes away
         await self.telephony.start()
@@ -258,10 +256,7 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
     if settings.database.auto_upgrade:
         upgrade(db)
     prompts = make_prompts(settings)
-    languages = {
-        code: Language(code, settings.prompts.languages[code].key, library)
-        for code, library in make_language_prompts(settings, prompts).items()
-    }
+    languages = make_languages(settings, prompts)
     flow = load_main_flow(settings, prompts)
     tasks = TaskSupervisor("engine")  # every background task of the parts built here
     ari, ami = make_ari(settings, tasks), make_ami(settings)
@@ -300,24 +295,8 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
     )
     campaigns = RuntimeCampaigns(store)
     bridging = make_bridging(settings, ari)
-
-    async def line_open(now: datetime) -> bool:
-        return calendar.status(now, await closures.active(now), with_next=False).open
-
-    callbacks = CallbackQueue(
-        distributor,
-        QueuedCallbacks(store),
-        store,
-        DialGuard(make_offerer(settings, ari), settings.dialout, store_audit(store, clock.now), "queued_callback"),
-        bridging,
-        lambda code: languages[code].prompts if code in languages else prompts,
-        clock,
-        settings.queue,
-        line_open,
-        settings.service.tz,
-        caller_id=settings.service.did,
-        survey=next((n for n in flow.nodes.values() if isinstance(n, SurveyNode)), None),
-        tasks=tasks,
+    callbacks = make_callback_queue(
+        settings, ari, distributor, store, bridging, prompts, languages, clock, calendar, closures, flow, tasks
     )
     handlers: dict[str, NodeHandler] = {
         **BASIC_HANDLERS,
@@ -325,16 +304,7 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
         "hours": HoursStep(calendar, closures),
         "consent": ConsentStep(settings.campaigns, settings.service.tz, prompts, campaigns),
         "menu": menu,
-        "queue": QueueStep(
-            distributor,
-            cap,
-            bridging,
-            settings.queue,
-            recordings,
-            callbacks=callbacks,
-            voicemail=settings.voicemail,
-            dialout=settings.dialout,
-        ),
+        "queue": make_queue_step(settings, distributor, cap, bridging, recordings, callbacks),
         "voicemail": VoicemailStep(voicemail, settings.voicemail, settings.dialout),
         "survey": survey,
     }
