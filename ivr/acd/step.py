@@ -28,6 +28,7 @@ from ivr.telephony.errors import AriError, AriUnavailable, CallerHungUp
 from ivr.telephony.ports import CallChannel
 from ivr.tickets import events
 from ivr.tickets.status import Consent, QueueResult, VoicemailReason
+from ivr.tickets.writer import StoreUnavailable
 from ivr.voicemail.config import VoicemailSettings
 from ivr.voicemail.number import CONFIRMED, TYPED, ask_callback_number
 
@@ -144,7 +145,12 @@ class QueueStep:
             await ctx.say("queue_callback_no_number")
             self.distributor.kick()
             return False
-        await self.callbacks.accept(call, number.number, number.source, arrived, self.distributor.ahead(call))
+        try:
+            await self.callbacks.accept(call, number.number, number.source, arrived, self.distributor.ahead(call))
+        except StoreUnavailable as exc:  # the place cannot be kept without the database: keep waiting
+            log.error("ticket %s: callback not queued, database unavailable (%s)", ctx.ticket_id, exc)
+            self.distributor.kick()
+            return False
         return True
 
     async def _release(self, call: WaitingCall) -> None:
