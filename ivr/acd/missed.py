@@ -46,6 +46,7 @@ class MissedView:
     assigned_to: str | None
     done_at: datetime | None
     done_by: str | None
+    status: str | None = None  # the ticket's callback status (assigned, called_back...)
 
     @property
     def masked(self) -> str:
@@ -73,8 +74,10 @@ def missed_reason(ticket: Ticket, message: Voicemail | None) -> str | None:
     return None
 
 
-def _view(r: MissedCall) -> MissedView:
-    return MissedView(r.id, r.ticket_id, r.number, r.reason, r.at, r.local_day, r.assigned_to, r.done_at, r.done_by)
+def _view(r: MissedCall, status: str | None = None) -> MissedView:
+    return MissedView(
+        r.id, r.ticket_id, r.number, r.reason, r.at, r.local_day, r.assigned_to, r.done_at, r.done_by, status
+    )
 
 
 class MissedCalls(Repository):
@@ -104,13 +107,18 @@ class MissedCalls(Repository):
         self, *, reason: str | None = None, day: date | None = None, done: bool = False, limit: int = 200
     ) -> list[MissedView]:
         def fn(session: Session) -> list[MissedView]:
-            query = select(MissedCall).order_by(MissedCall.at.desc()).limit(limit)
+            query = (
+                select(MissedCall, Ticket.status)
+                .join(Ticket, Ticket.id == MissedCall.ticket_id)
+                .order_by(MissedCall.at.desc())
+                .limit(limit)
+            )
             query = query.where(MissedCall.done_at.is_not(None) if done else MissedCall.done_at.is_(None))
             if reason:
                 query = query.where(MissedCall.reason == reason)
             if day:
                 query = query.where(MissedCall.local_day == day)
-            return [_view(r) for r in session.scalars(query)]
+            return [_view(r, status) for r, status in session.execute(query)]
 
         return await self._read(fn)
 

@@ -201,6 +201,7 @@ async def test_missed_calls_page_masks_assigns_to_the_desk_and_closes(tmp_path: 
             f"/console/missed/{item.id}/assign", data={"_csrf": token, "operator": "anna"}, allow_redirects=False
         )
         assert assigned.status == 303
+        assert (await missed.listing())[0].status == "assigned"
         desk = await (await anna.get("/console/desk")).text()
         assert "3475550123" in desk  # the operator it was given to sees the number, on the desk
         done = await sara.post(f"/console/missed/{item.id}/done", data={"_csrf": token}, allow_redirects=False)
