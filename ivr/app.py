@@ -21,14 +21,16 @@ from ivr.acd.cap import DailyCap
 from ivr.acd.confirm import ConfirmingOfferer
 from ivr.acd.control import CallControl
 from ivr.acd.distributor import Distributor
+from ivr.acd.missed import MissedCalls
 from ivr.acd.operators import OperatorDirectory, phone_security
-from ivr.acd.step import QueueStep
+from ivr.acd.queued import CallbackQueue
 from ivr.acd.sync import OperatorSync
 from ivr.api.deps import ClosureAdmin, Health, OperatorAdmin, QueueView
 from ivr.api.server import WebDeps, make_api
 from ivr.asterisk.managed import operators_conf, sounds_dirs
 from ivr.callflows.bus import CallBus
 from ivr.callflows.dispatcher import CallDispatcher
+from ivr.callflows.language import Language, PlayStep
 from ivr.callflows.menu import menu
 from ivr.callflows.model import Flow, MenuNode, QueueNode
 from ivr.callflows.nodes import BASIC_HANDLERS
@@ -43,11 +45,14 @@ from ivr.factories import (
     make_ari,
     make_bridging,
     make_calendar,
+    make_callback_queue,
     make_clock,
     make_closures,
     make_console_services,
+    make_languages,
     make_offerer,
     make_prompts,
+    make_queue_step,
     prompt_texts,
 )
 from ivr.ha.state import LineRole
@@ -95,6 +100,7 @@ class Engine:
     settings: Settings
     clock: Clock
     prompts: PromptLibrary
+    languages: dict[str, Language]
     flow: Flow
     store: SqlTicketStore
     ari: AriClient
@@ -105,6 +111,8 @@ class Engine:
     handlers: dict[str, NodeHandler]
     bus: CallBus
     distributor: Distributor
+    callbacks: CallbackQueue
+    missed: MissedCalls
     cap: DailyCap
     operators: OperatorDirectory
     operator_sync: OperatorSync
@@ -127,6 +135,7 @@ class Engine:
     def __post_init__(self) -> None:
         self.dispatcher = CallDispatcher(self._new_session, tasks=self.tasks)
         self.telephony.on_call.subscribe(self.dispatcher.on_call)
+        self.dispatcher.on_ended.subscribe(self._call_ended)
         self.recovery = Recovery(
             AriChannels(self.ari),
             AriBridges(self.ari),
@@ -139,6 +148,10 @@ class Engine:
         )
         self.telephony.on_adopt.subscribe(self.recovery.adopt)
         self.app_watch = AppWatch(self.ari, self.settings.ha.app_check_every_s, tasks=self.tasks)
+
+    def _call_ended(self, ticket_id: int) -> None:
+        """A call that reached nobody and left no message joins the missed-calls work list."""
+        self.tasks.spawn(self.missed.note_ended(ticket_id), name=f"missed-{ticket_id}")
 
     def _claim_operator(self, operator_id: int, ticket_id: int) -> str | None:
         """The operator of a conversation that outlived a restart is busy with it again."""
@@ -163,13 +176,17 @@ class Engine:
             bus=self.bus,
             answer_pause_s=self.settings.service.answer_pause_s,
             resume=resume,
+            languages={code: lang.prompts for code, lang in self.languages.items()},
         )
 
     async def start(self, *, connect_timeout: float = 30.0) -> None:
         _asterisk_dir, local = sounds_dirs(self.settings)
-        built = await asyncio.to_thread(self.prompts.build)
-        installed = await asyncio.to_thread(self.prompts.install, local)
-        log.info("prompts: %d ready, %d rebuilt, %d installed", len(built), sum(b.rebuilt for b in built), installed)
+        libraries = {"": self.prompts, **{code: lang.prompts for code, lang in self.languages.items()}}
+        for code, library in libraries.items():  # the line's own language, then the others in subfolders
+            built = await asyncio.to_thread(library.build)
+            installed = await asyncio.to_thread(library.install, local / code)
+            rebuilt = sum(b.rebuilt for b in built)
+            log.info("prompts %s: %d ready, %d rebuilt, %d installed", code, len(built), rebuilt, installed)
         await self.store.start()
         await self.cap.count(self.clock.now())  # the day's count, to go on from if the database goes away
         await self.telephony.start()
@@ -179,6 +196,7 @@ class Engine:
         self.app_watch.start()
         await self.operator_sync.start()
         await self.recovery.run()  # calls that outlived a previous run, now that operators are known
+        await self.callbacks.start()  # queued callbacks kept in the store take their places again
         jobs.register("voicemail", self.voicemail)
         schedule_transcription_retry(self.scheduler, self.settings.transcription.retry_every_s)
         jobs.register("sla", self.sla_check)
@@ -279,6 +297,7 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
     if settings.database.auto_upgrade:
         upgrade(db)
     prompts = make_prompts(settings)
+    languages = make_languages(settings, prompts)
     flow = load_main_flow(settings, prompts)
     tasks = TaskSupervisor("engine")  # every background task of the parts built here
     ari, ami = make_ari(settings, tasks), make_ami(settings)
@@ -334,12 +353,17 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
         tasks=tasks,
     )
     campaigns = RuntimeCampaigns(store)
+    bridging = make_bridging(settings, ari)
+    callbacks = make_callback_queue(
+        settings, ari, distributor, store, bridging, prompts, languages, clock, calendar, closures, flow, tasks
+    )
     handlers: dict[str, NodeHandler] = {
         **BASIC_HANDLERS,
+        "play": PlayStep(languages),
         "hours": HoursStep(calendar, closures),
         "consent": ConsentStep(settings.campaigns, settings.service.tz, prompts, campaigns),
         "menu": menu,
-        "queue": QueueStep(distributor, cap, make_bridging(settings, ari), settings.queue, recordings, control),
+        "queue": make_queue_step(settings, distributor, cap, bridging, recordings, callbacks, control),
         "voicemail": VoicemailStep(voicemail, settings.voicemail, settings.dialout),
         "survey": survey,
     }
@@ -347,6 +371,7 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
         settings=settings,
         clock=clock,
         prompts=prompts,
+        languages=languages,
         flow=flow,
         store=store,
         ari=ari,
@@ -358,6 +383,8 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
         bus=CallBus(),
         distributor=distributor,
         control=control,
+        callbacks=callbacks,
+        missed=MissedCalls(store),
         cap=cap,
         operators=operators,
         operator_sync=OperatorSync(

@@ -36,10 +36,14 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_config_check(args: argparse.Namespace, settings: Settings) -> int:
-    from ivr.factories import load_main_flow, make_prompts
+    from ivr.factories import load_main_flow, make_language_prompts, make_prompts
 
     prompts = make_prompts(settings)
     problems = prompts.check()
+    for code, other in make_language_prompts(settings, prompts).items():
+        problems += [f"{code}: {problem}" for problem in other.check()]
+        if "language_offer" not in other.names():
+            problems.append(f"{code}: prompt 'language_offer' is missing (\"For English, press 9\")")
     if problems:
         raise ConfigError(problems)
     flow = load_main_flow(settings, prompts)
@@ -104,7 +108,7 @@ def cmd_db_current(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_prompts_build(args: argparse.Namespace, settings: Settings) -> int:
     from ivr.asterisk.managed import sounds_dirs
-    from ivr.factories import make_prompts
+    from ivr.factories import make_language_prompts, make_prompts
 
     prompts = make_prompts(settings)
     built = prompts.build()
@@ -112,6 +116,12 @@ def cmd_prompts_build(args: argparse.Namespace, settings: Settings) -> int:
     installed = prompts.install(local)
     rebuilt = [b.name for b in built if b.rebuilt]
     print(f"prompts: {len(built)} ready ({len(rebuilt)} rebuilt, {installed} installed into {local})")
+    for code, other in make_language_prompts(settings, prompts).items():
+        built = other.build()
+        installed = other.install(local / code)
+        rebuilt = [b.name for b in built if b.rebuilt]
+        where = local / code
+        print(f"prompts ({code}): {len(built)} ready ({len(rebuilt)} rebuilt, {installed} installed into {where})")
     return 0
 
 

@@ -5,14 +5,22 @@ component alone (`ivr hours`, `ivr voicemail retry`...) build it here.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from datetime import datetime
 
 from ivr.acd.callbacks import CallbackService
+from ivr.acd.cap import DailyCap
 from ivr.acd.control import CallControl
+from ivr.acd.distributor import Distributor
 from ivr.acd.legs import BridgedConversations, OperatorDialer
+from ivr.acd.missed import MissedCalls
+from ivr.acd.queued import CallbackQueue
+from ivr.acd.queued_store import QueuedCallbacks
+from ivr.acd.step import QueueStep
 from ivr.api.deps import ClosureAdmin, OperatorAdmin, QueueView
 from ivr.asterisk.managed import sounds_dirs
-from ivr.callflows.model import Flow, load_flow
+from ivr.callflows.language import Language
+from ivr.callflows.model import Flow, SurveyNode, load_flow
 from ivr.clock import Clock, ShiftedClock, SystemClock
 from ivr.configfile import ConfigError
 from ivr.console.accounts import Accounts
@@ -20,12 +28,14 @@ from ivr.console.live import LiveHub
 from ivr.console.queries import TicketQueries
 from ivr.console.services import ConsoleServices, monotonic
 from ivr.console.throttle import LoginThrottle
+from ivr.dialout import DialGuard, store_audit
 from ivr.hours.calendar import LineCalendar
 from ivr.hours.closures import RuntimeClosures
 from ivr.knowledge.setup import make_knowledge
 from ivr.knowledge.suggest import KnowledgeFinder
 from ivr.prompts.library import PromptCatalog, PromptLibrary
 from ivr.recordings.campaigns import RuntimeCampaigns
+from ivr.recordings.store import RecordingStore
 from ivr.referrals.desk import ReferralDesk
 from ivr.referrals.repository import Referrals
 from ivr.settings import Settings
@@ -62,10 +72,100 @@ def make_prompts(settings: Settings) -> PromptLibrary:
             "service": settings.service.name,
             "hours": make_calendar(settings).describe_week(),
             "leave_key": _spoken_key(settings.queue.leave_key),
+            "callback_key": _spoken_key(settings.queue.callback_key),
         },
         extra=closure_messages,
         voice=settings.prompts.voice,
         speed_wpm=settings.prompts.speed_wpm,
+    )
+
+
+def make_language_prompts(settings: Settings, line: PromptLibrary) -> dict[str, PromptLibrary]:
+    """The other languages' prompts (`prompts.languages`): each in its own subfolder of the
+    line's prompt folders, speaking from the line's library what it has no text for."""
+    asterisk_dir, _local = sounds_dirs(settings)
+    p = settings.prompts
+    out: dict[str, PromptLibrary] = {}
+    for code, lang in p.languages.items():
+        texts = lang.texts if lang.texts.is_absolute() else p.texts.parent / lang.texts
+        out[code] = PromptLibrary(
+            PromptCatalog.load(texts),
+            build_dir=settings.prompts_build_dir / code,
+            custom_dir=p.custom_dir / code,
+            asterisk_dir=f"{asterisk_dir}/{code}",
+            variables={**line.variables, "language_key": lang.key},
+            voice=lang.voice,
+            speed_wpm=p.speed_wpm,
+            fallback=line,
+        )
+    return out
+
+
+def make_queue_step(
+    settings: Settings,
+    distributor: Distributor,
+    cap: DailyCap,
+    bridging: BridgedConversations,
+    recordings: RecordingStore,
+    callbacks: CallbackQueue,
+    control: CallControl | None = None,
+) -> QueueStep:
+    """The `queue` node, with the queued callback's offer and its number dialogue, and the desk's
+    hold and transfers."""
+    return QueueStep(
+        distributor,
+        cap,
+        bridging,
+        settings.queue,
+        recordings,
+        control=control,
+        callbacks=callbacks,
+        voicemail=settings.voicemail,
+        dialout=settings.dialout,
+    )
+
+
+def make_languages(settings: Settings, line: PromptLibrary) -> dict[str, Language]:
+    return {
+        code: Language(code, settings.prompts.languages[code].key, library)
+        for code, library in make_language_prompts(settings, line).items()
+    }
+
+
+def make_callback_queue(
+    settings: Settings,
+    ari: AriClient,
+    distributor: Distributor,
+    store: SqlTicketStore,
+    bridging: BridgedConversations,
+    prompts: PromptLibrary,
+    languages: Mapping[str, Language],
+    clock: Clock,
+    calendar: LineCalendar,
+    closures: RuntimeClosures,
+    flow: Flow,
+    tasks: TaskSupervisor,
+) -> CallbackQueue:
+    """The queued callbacks: citizens dialled through the carrier (allow-list and audit), attempts
+    only while the line is open, the flow's questionnaire after the conversation."""
+
+    async def line_open(now: datetime) -> bool:
+        return calendar.status(now, await closures.active(now), with_next=False).open
+
+    return CallbackQueue(
+        distributor,
+        QueuedCallbacks(store),
+        store,
+        DialGuard(make_offerer(settings, ari), settings.dialout, store_audit(store, clock.now), "queued_callback"),
+        bridging,
+        lambda code: languages[code].prompts if code is not None and code in languages else prompts,
+        clock,
+        settings.queue,
+        line_open,
+        settings.service.tz,
+        caller_id=settings.service.did,
+        survey=next((n for n in flow.nodes.values() if isinstance(n, SurveyNode)), None),
+        tasks=tasks,
     )
 
 
@@ -193,6 +293,7 @@ def make_console_services(
             service_name=settings.service.name,
         ),
         knowledge=knowledge,
+        missed=MissedCalls(store),
         articles=KnowledgeFinder(knowledge, clock, settings.service.tz),
         desks=desks,
         control=control,

@@ -232,6 +232,14 @@ class PathSettings(Section):
     data_dir: ConfigPath = Field(Path("../var"), description="SQLite file, generated prompts, recordings")
 
 
+class LanguageSettings(Section):
+    """A language the caller can switch to at the start of the call."""
+
+    texts: Path = Field(description="prompt texts (YAML); a relative path is in the folder of prompts.texts")
+    voice: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_+-]*$", description="espeak-ng voice for its prompts")
+    key: str = Field(pattern=r"^[0-9*#]$", description="the key that switches the call to this language")
+
+
 class PromptSettings(Section):
     texts: ConfigPath = Field(Path("prompts/it.yaml"), description="prompt texts (YAML)")
     custom_dir: ConfigPath = Field(Path("prompts/custom"), description="recorded files here replace synthetic ones")
@@ -243,6 +251,11 @@ class PromptSettings(Section):
         "it", pattern=r"^[A-Za-z0-9][A-Za-z0-9_+-]*$", description="espeak-ng voice for synthetic prompts"
     )
     speed_wpm: int = Field(150, ge=80, le=400, description="espeak-ng speaking rate, words per minute")
+    languages: dict[str, LanguageSettings] = Field(
+        default_factory=lambda: {"en": LanguageSettings(texts=Path("en.yaml"), voice="en", key="9")},
+        description="other languages offered at the start (code -> texts, voice, key); recorded files "
+        "go in custom_dir/<code>/",
+    )
 
 
 class LoggingSettings(Section):

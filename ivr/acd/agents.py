@@ -31,6 +31,13 @@ AGENT_TRANSITIONS: dict[AgentState, frozenset[AgentState]] = {
 PRESENCE_STATES = {"available": A.AVAILABLE, "paused": A.PAUSED, "logged_out": A.LOGGED_OUT}
 
 
+LANGUAGE_SKILL = "lang:"  # a skill "lang:en" means the operator takes calls in English
+
+
+def language_skill(language: str) -> str:
+    return f"{LANGUAGE_SKILL}{language}"
+
+
 class AgentTransitionError(RuntimeError):
     pass
 
@@ -77,8 +84,13 @@ class Agent:
             return carrier_leg(self.info.outside_number, carrier)
         raise AgentTransitionError(f"{self.login} cannot be reached")
 
-    def handles(self, topic: str | None, skill_routing: bool) -> bool:
-        return not skill_routing or not self.info.skills or topic is None or topic in self.info.skills
+    def handles(self, topic: str | None, skill_routing: bool, language: str | None = None) -> bool:
+        """Topic skills route only with `skill_routing`; a call in another language than the
+        line's own (`language` given) always goes to operators who speak it."""
+        if language is not None and language_skill(language) not in self.info.skills:
+            return False
+        topics = [s for s in self.info.skills if not s.startswith(LANGUAGE_SKILL)]
+        return not skill_routing or not topics or topic is None or topic in topics
 
     def move(self, state: AgentState, now: float, reason: str | None = None) -> None:
         if state == self.state and state is not AgentState.PAUSED:

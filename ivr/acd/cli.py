@@ -89,13 +89,16 @@ def cmd_queue_status(args: argparse.Namespace, settings: Settings) -> int:
     state = call_api(settings, "GET", "/api/queue")
     print(
         f"{state['today']}: {state['admitted_today']} of {state['daily_cap']} calls admitted; "
-        f"{len(state['waiting'])} waiting (longest {state['longest_wait_s']:.0f} s); "
+        f"{state.get('in_person', len(state['waiting']))} waiting on the line "
+        f"(longest {state['longest_wait_s']:.0f} s), "
+        f"{state.get('callbacks', 0)} queued callbacks; "
         f"{state['calls_in_progress']} calls in progress"
     )
     for call in state["waiting"]:
         offered = f" ringing {call['offered_to']}" if call["offered_to"] else ""
+        kind = "callback" if call.get("callback") else "waiting "
         print(
-            f"  waiting #{call['ticket']} {call['caller'] or 'anonymous'} {call['topic'] or '-'} "
+            f"  {kind} #{call['ticket']} {call['caller'] or 'anonymous'} {call['topic'] or '-'} "
             f"{call['waited_s']:.0f} s{offered}"
         )
     for op in state["operators"]:
@@ -119,7 +122,10 @@ def add_queue_commands(sub: Any, add: Any) -> None:
     new.add_argument("login")
     new.add_argument("--name")
     new.add_argument("--phone", help="outside number (home phone) reached through the carrier")
-    new.add_argument("--skills", help="topics, comma separated (citizens,employers,agencies); default every topic")
+    new.add_argument(
+        "--skills",
+        help="topics, comma separated (citizens,employers,agencies), and languages (lang:en); default every topic",
+    )
     new.add_argument("--password", help="softphone password (default: generated)")
     new.add_argument("--no-softphone", action="store_true", help="reached on the outside number only")
     upd = add("update", cmd_operator_update, "change an operator", ops)

@@ -23,3 +23,15 @@ class QueueSettings(BaseModel):
         8.0, gt=0, le=60, description="an operator on an outside number has this long to press 1 after the topic"
     )
     record_format: str = Field("wav", pattern=r"^(wav|gsm|sln)$", description="format of call recordings")
+    callback_enabled: bool = Field(True, description="offer waiting callers a callback that keeps their place")
+    callback_key: str = Field("2", pattern=r"^[0-9*#]$", description="while waiting, this key asks for a callback")
+    callback_offer_after_s: float = Field(
+        120.0, ge=0, description="the callback is offered when the estimated wait is at least this long"
+    )
+    callback_retry_s: float = Field(300.0, ge=0, description="after a callback not answered or busy, try again after")
+    callback_attempts: int = Field(3, ge=1, le=10, description="attempts before a callback is closed as unreachable")
+    callback_citizen_timeout_s: float = Field(40.0, gt=0, le=120, description="the citizen's phone rings this long")
+    callback_carry_over: bool = Field(
+        True,
+        description="callbacks not done by closing time wait for the next opening (false: second-level ticket)",
+    )

@@ -48,14 +48,24 @@ class Assignment:
 
 @dataclass
 class WaitingCall:
+    """A place in the queue. `channel` is None for a queued callback (`virtual`): the caller hung
+    up and keeps the place; `ready` says when it may be served (office hours, retry delay)."""
+
     ticket_id: int
-    channel: CallChannel
+    channel: CallChannel | None
     topic: str | None
     caller: str | None
-    since: float
+    since: float  # monotonic time of admission: the order of service
     assigned: asyncio.Future[Assignment] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     withdrawn: asyncio.Event = field(default_factory=asyncio.Event)
     offering: Agent | None = None
+    language: str | None = None  # None: the line's own language, anyone can take it
+    virtual: bool = False
+    held: bool = False  # the caller is giving a callback number: not offered meanwhile, place kept
+    ready: Callable[[], bool] | None = None
+
+    def servable(self) -> bool:
+        return not self.held and not self.withdrawn.is_set() and (self.ready is None or self.ready())
 
 
 class Distributor:
@@ -157,10 +167,10 @@ class Distributor:
 
     # --- calls --------------------------------------------------------------------------------
 
-    def staffed(self, topic: str | None) -> bool:
+    def staffed(self, topic: str | None, language: str | None = None) -> bool:
         """Is anyone logged in who could take this call (now or after their current one)?"""
         return any(
-            a.handles(topic, self.settings.skill_routing)
+            a.handles(topic, self.settings.skill_routing, language)
             and a.reachable
             and a.state is not AgentState.LOGGED_OUT
             and not (a.state is AgentState.PAUSED and a.pause_reason == "phone_unregistered")
@@ -170,21 +180,29 @@ class Distributor:
     def enqueue(
         self,
         ticket_id: int,
-        channel: CallChannel,
+        channel: CallChannel | None,
         topic: str | None,
         caller: str | None,
         *,
+        language: str | None = None,
         since: float | None = None,
+        virtual: bool = False,
+        ready: Callable[[], bool] | None = None,
         head: bool = False,
     ) -> WaitingCall:
-        """`head` with `since`: a call transferred from an operator goes first, keeping its arrival."""
-        call = WaitingCall(ticket_id, channel, topic, caller, self.clock.monotonic() if since is None else since)
-        if head:
-            self.waiting.insert(0, call)
-        else:
-            self.waiting.append(call)
+        """A call joins the queue at its place by admission time (`since`, monotonic; now when
+        not given): a queued callback keeps the place its caller had. With `head`, first of all
+        (a call an operator transferred, keeping its arrival time)."""
+        when = self.clock.monotonic() if since is None else since
+        call = WaitingCall(ticket_id, channel, topic, caller, when, language=language, virtual=virtual, ready=ready)
+        index = 0 if head else next((i for i, o in enumerate(self.waiting) if o.since > when), len(self.waiting))
+        self.waiting.insert(index, call)
         self._kick()
         return call
+
+    def kick(self) -> None:
+        """Look again at the queue (a retry delay ran out, the line opened)."""
+        self._kick()
 
     def withdraw(self, call: WaitingCall) -> None:
         """The call leaves the queue (hangup, voicemail key, too long a wait)."""
@@ -202,7 +220,8 @@ class Distributor:
         return sum(1 for other in self.waiting[:index] if other.topic == call.topic or not self.settings.skill_routing)
 
     def estimated_wait_s(self, call: WaitingCall) -> float:
-        pool = [a for a in self.agents.values() if a.working and a.handles(call.topic, self.settings.skill_routing)]
+        routing = self.settings.skill_routing
+        pool = [a for a in self.agents.values() if a.working and a.handles(call.topic, routing, call.language)]
         times = [t for a in self.agents.values() for t in a.handle_times[-20:]]
         handle = mean(times) if times else self.settings.default_handle_s
         return (self.ahead(call) + 1) * handle / max(1, len(pool))
@@ -228,7 +247,7 @@ class Distributor:
         agent.handle_times = [*agent.handle_times[-19:], handle_s]
         agent.ticket_id = None
         agent.move(AgentState.WRAP_UP, now)
-        delay = self.settings.wrap_up_s
+        delay = self.settings.wrap_up_s if handle_s > 0 else 0.0  # nothing to write up after no talk
         loop = asyncio.get_running_loop()
         self._wrapups[agent.login] = loop.call_later(delay, self._wrap_up_done, agent.login)
         self._changed()
@@ -273,7 +292,7 @@ class Distributor:
     def _kick(self) -> None:
         """Offer waiting calls to free operators; safe to call any time, from anywhere."""
         for call in list(self.waiting):
-            if call.offering is not None or call.withdrawn.is_set():
+            if call.offering is not None or not call.servable():
                 continue
             agent = self._pick(call)
             if agent is None:
@@ -282,7 +301,10 @@ class Distributor:
             agent.move(AgentState.OFFERED, self.clock.monotonic())
             agent.ticket_id = call.ticket_id
             self.offers_made += 1
-            self._note(call, EventKind.OFFER, operator=agent.login, via=agent.via)
+            detail: dict[str, Any] = {"operator": agent.login, "via": agent.via}
+            if call.virtual:
+                detail["callback"] = True
+            self._note(call, EventKind.OFFER, **detail)
             self.tasks.spawn(self._offer(call, agent), name=f"offer-{agent.login}-{call.ticket_id}")
         self._changed()
 
@@ -290,7 +312,9 @@ class Distributor:
         free = [
             a
             for a in self.agents.values()
-            if a.state is AgentState.AVAILABLE and a.reachable and a.handles(call.topic, self.settings.skill_routing)
+            if a.state is AgentState.AVAILABLE
+            and a.reachable
+            and a.handles(call.topic, self.settings.skill_routing, call.language)
         ]
         return min(free, key=lambda a: a.idle_since) if free else None
 
@@ -366,10 +390,14 @@ class Distributor:
                     "topic": c.topic,
                     "waited_s": round(now - c.since, 1),
                     "offered_to": c.offering.login if c.offering else None,
+                    "callback": c.virtual,
+                    "language": c.language,
                 }
                 for c in self.waiting
             ],
-            "longest_wait_s": round(max((now - c.since for c in self.waiting), default=0.0), 1),
+            "in_person": sum(1 for c in self.waiting if not c.virtual),
+            "callbacks": sum(1 for c in self.waiting if c.virtual),
+            "longest_wait_s": round(max((now - c.since for c in self.waiting if not c.virtual), default=0.0), 1),
             "operators": [
                 {
                     "login": a.login,

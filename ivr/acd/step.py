@@ -13,6 +13,7 @@ import logging
 import math
 import uuid
 from collections.abc import Coroutine
+from datetime import datetime
 from typing import Any, Protocol
 
 from ivr.acd.cap import DailyCap
@@ -22,11 +23,15 @@ from ivr.acd.distributor import Assignment, Distributor, WaitingCall
 from ivr.callflows.facts import Rejoin
 from ivr.callflows.model import QueueNode
 from ivr.callflows.session import CallContext
+from ivr.dialout import DialoutSettings
 from ivr.recordings.store import RecordingStore
 from ivr.telephony.errors import AriError, AriUnavailable, CallerHungUp
 from ivr.telephony.ports import CallChannel
 from ivr.tickets import events
 from ivr.tickets.status import Consent, QueueResult, VoicemailReason
+from ivr.tickets.writer import StoreUnavailable
+from ivr.voicemail.config import VoicemailSettings
+from ivr.voicemail.number import CONFIRMED, TYPED, ask_callback_number
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +64,12 @@ class _Transfer:
         self.since: float | None = None  # when the caller first entered the queue (monotonic)
 
 
+class CallbackBooking(Protocol):
+    async def accept(self, call: WaitingCall, number: str, source: str, arrived_at: datetime, ahead: int) -> object:
+        """The caller hangs up and keeps the place of `call`; called back on `number`."""
+        ...
+
+
 class QueueStep:
     def __init__(
         self,
@@ -68,6 +79,10 @@ class QueueStep:
         settings: QueueSettings,
         recordings: RecordingStore | None,
         control: CallControl | None = None,
+        *,
+        callbacks: CallbackBooking | None = None,
+        voicemail: VoicemailSettings | None = None,
+        dialout: DialoutSettings | None = None,
     ) -> None:
         self.control = control  # the desk's hold and transfers (None: the call cannot be handled so)
         self.distributor = distributor
@@ -75,6 +90,9 @@ class QueueStep:
         self.bridging = bridging
         self.settings = settings
         self.recordings = recordings
+        self.callbacks = callbacks
+        self.voicemail = voicemail or VoicemailSettings()
+        self.dialout = dialout
 
     async def __call__(self, ctx: CallContext, node: QueueNode) -> str | None:
         topic = node.topic or ctx.topic
@@ -110,12 +128,33 @@ class QueueStep:
     async def _wait_and_talk(
         self, ctx: CallContext, node: QueueNode, topic: str | None, since: float | None
     ) -> str | _Transfer | None:
+        language = ctx.language if ctx.language and self.distributor.staffed(topic, ctx.language) else None
+        arrived = ctx.clock.now()
         call = self.distributor.enqueue(
-            ctx.ticket_id, ctx.channel, topic, ctx.channel.caller.number, since=since, head=since is not None
+            ctx.ticket_id,
+            ctx.channel,
+            topic,
+            ctx.channel.caller.number,
+            language=language,
+            since=since,
+            head=since is not None,
         )
         entered = ctx.clock.monotonic()
+        announcer = _Announcer(self.distributor, call, ctx, self._callback_offer_s())
         try:
-            assignment = await self._wait(ctx, call)
+            while True:
+                assignment = await self._wait(ctx, call, announcer)
+                if assignment is not QueueResult.CALLBACK:
+                    break
+                if await self._book_callback(ctx, call, arrived):
+                    await ctx.store.update(
+                        ctx.ticket_id,
+                        queue_result=QueueResult.CALLBACK,
+                        wait_s=round(ctx.clock.monotonic() - entered, 3),
+                    )
+                    ctx.end_reason = "callback_queued"
+                    await ctx.say("queue_callback_booked")
+                    return None
         except CallerHungUp:
             await ctx.store.update(
                 ctx.ticket_id, queue_result=QueueResult.ABANDONED, wait_s=round(ctx.clock.monotonic() - entered, 3)
@@ -135,6 +174,34 @@ class QueueStep:
             done.since = call.since
         return done
 
+    def _callback_offer_s(self) -> float | None:
+        """The estimated wait from which the callback is offered; None when it is not."""
+        if self.callbacks is None or not self.settings.callback_enabled:
+            return None
+        return self.settings.callback_offer_after_s
+
+    async def _book_callback(self, ctx: CallContext, call: WaitingCall, arrived: datetime) -> bool:
+        """The number dialogue, with the place held (not offered meanwhile, not lost); True once
+        the callback is queued. An operator freed meanwhile takes the call when it resumes."""
+        assert self.callbacks is not None
+        call.held = True
+        try:
+            number = await ask_callback_number(ctx, self.voicemail, self.dialout)
+        finally:
+            call.held = False
+        if number.number is None or number.source not in (CONFIRMED, TYPED):
+            await ctx.event(events.callback_number(number.source, number.number is not None))
+            await ctx.say("queue_callback_no_number")
+            self.distributor.kick()
+            return False
+        try:
+            await self.callbacks.accept(call, number.number, number.source, arrived, self.distributor.ahead(call))
+        except StoreUnavailable as exc:  # the place cannot be kept without the database: keep waiting
+            log.error("ticket %s: callback not queued, database unavailable (%s)", ctx.ticket_id, exc)
+            self.distributor.kick()
+            return False
+        return True
+
     async def _release(self, call: WaitingCall) -> None:
         """The caller left just as an operator answered: free the operator at once."""
         if call.assigned.done() and not call.assigned.cancelled():
@@ -151,14 +218,13 @@ class QueueStep:
             await ctx.say(prompt)
         return node.fallback
 
-    async def _wait(self, ctx: CallContext, call: WaitingCall) -> Assignment | QueueResult:
+    async def _wait(self, ctx: CallContext, call: WaitingCall, announcer: _Announcer) -> Assignment | QueueResult:
         """Wait for an operator; returns the assignment, or why the caller leaves the queue.
 
         While an operator's phone rings the caller hears music; announcements are made only
         when nobody is being rung, and are cut short the moment an operator answers."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settings.max_wait_s
-        announcer = _Announcer(self.distributor, call, ctx)
         next_announce = loop.time()
         moh = False
         try:
@@ -184,9 +250,11 @@ class QueueStep:
                     key.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await key
-                elif key.result() == self.settings.leave_key:  # raises CallerHungUp on a hangup
+                elif (pressed := key.result()) == self.settings.leave_key:  # raises CallerHungUp on a hangup
                     await ctx.event(events.queue_left(self.settings.leave_key))
                     return QueueResult.CALLER_CHOICE
+                elif pressed == self.settings.callback_key and announcer.callback_offered and call.offering is None:
+                    return QueueResult.CALLBACK
             return call.assigned.result()
         finally:
             if moh and not ctx.channel.hung_up:
@@ -283,10 +351,12 @@ class QueueStep:
 class _Announcer:
     """Position and estimated wait, said only when they tell the caller something new."""
 
-    def __init__(self, distributor: Distributor, call: WaitingCall, ctx: CallContext) -> None:
+    def __init__(self, distributor: Distributor, call: WaitingCall, ctx: CallContext, offer_s: float | None) -> None:
         self.distributor = distributor
         self.call = call
         self.ctx = ctx
+        self.offer_s = offer_s  # estimated wait from which a callback is offered (None: never)
+        self.callback_offered = False
         self.last_ahead: int | None = None
         self.last_minutes: int | None = None
         self.rounds = 0
@@ -294,12 +364,19 @@ class _Announcer:
     async def announce(self) -> None:
         first = self.rounds == 0
         ahead = self.distributor.ahead(self.call)
-        minutes = max(1, math.ceil(self.distributor.estimated_wait_s(self.call) / 60))
+        estimate = self.distributor.estimated_wait_s(self.call)
+        minutes = max(1, math.ceil(estimate / 60))
         prompts: list[str] = ["queue_enter"] if first else []
         if ahead != self.last_ahead:
             prompts.append(self.ctx.prompts.counted("queue_ahead", ahead))
         if minutes != self.last_minutes and (minutes > 1 or first):
             prompts.append(self.ctx.prompts.counted("queue_wait", minutes))
+        long_wait = self.offer_s is not None and estimate >= self.offer_s
+        if long_wait and (not self.callback_offered or self.rounds % 4 == 3):
+            prompts.append("queue_callback_offer")
+            if not self.callback_offered:
+                self.callback_offered = True
+                await self.ctx.event(events.callback_offered(minutes))
         if first or self.rounds % 4 == 3:
             prompts.append("queue_leave_offer")
         self.rounds += 1

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 
 from ivr.callflows.session import CallSession, Resume
+from ivr.subscribers import Subscribers
 from ivr.tasks import DEFAULT, TaskSupervisor
 from ivr.telephony.ports import CallChannel
 
@@ -23,6 +24,7 @@ class CallDispatcher:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self.accepting = True
         self.served = 0
+        self.on_ended: Subscribers[[int]] = Subscribers()  # a call's ticket was closed (its id)
 
     def on_call(self, channel: CallChannel, args: list[str]) -> None:
         kind = args[0] if args else "inbound"
@@ -56,6 +58,8 @@ class CallDispatcher:
             self.served += 1
             self.sessions.pop(channel_id, None)
             self._tasks.pop(channel_id, None)
+            if session.ctx.ticket_id and session.closing is not None:
+                self.on_ended(session.ctx.ticket_id)
 
     @property
     def active(self) -> int:

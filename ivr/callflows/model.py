@@ -33,6 +33,7 @@ class PlayNode(_Node):
     prompt: str
     next: NodeName
     interruptible: bool = False
+    languages: bool = False  # then offer the other languages (`prompts.languages`) by key
 
     def targets(self) -> list[str]:
         return [self.next]

@@ -50,6 +50,7 @@ class CallContext:
     consent: Consent | None = None  # while a campaign is active
     bus: CallBus | None = None
     facts: CallFacts = field(default_factory=CallFacts)
+    language: str | None = None  # chosen by the caller; None: the line's own language
 
     def note(self, kind: str, **detail: Any) -> None:
         """Tell live watchers (not stored)."""
@@ -98,6 +99,7 @@ class CallSession:
         bus: CallBus | None = None,
         answer_pause_s: float = 0.0,
         resume: Resume | None = None,
+        languages: Mapping[str, PromptLibrary] | None = None,
     ) -> None:
         self.flow = flow
         self.handlers = handlers
@@ -108,6 +110,7 @@ class CallSession:
         self.closing: asyncio.Future[None] | None = None
         self.answer_pause_s = answer_pause_s
         self.resume = resume
+        self.languages = dict(languages or {})  # a resumed call goes on in the language it chose
 
     @property
     def channel(self) -> CallChannel:
@@ -173,6 +176,8 @@ class CallSession:
         ctx.facts = replace(resume.facts)
         if ticket.campaign:
             ctx.facts.campaign = ticket.campaign
+        if ticket.language in self.languages:
+            ctx.language, ctx.prompts = ticket.language, self.languages[ticket.language]
 
     async def _walk(self, start: str) -> None:
         name: str | None = start

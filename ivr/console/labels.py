@@ -118,6 +118,8 @@ LABELS: dict[str, str] = {
 }
 
 MESSAGES: dict[str, str] = {
+    "missed_assigned": "Chiamata persa assegnata: l'operatore la trova tra le sue richiamate.",
+    "missed_done": "Chiamata persa segnata come gestita.",
     "logged_out": "Sei uscito dalla console.",
     "expired": "La sessione è scaduta: accedi di nuovo.",
     "presence": "Stato aggiornato.",

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from ivr.acd.callbacks import CallbackService
 from ivr.acd.control import CallControl
+from ivr.acd.missed import MissedCalls
 from ivr.api.deps import ClosureAdmin, OperatorAdmin, QueueView, TicketAccess
 from ivr.clock import Clock
 from ivr.console.accounts import Accounts
@@ -48,6 +49,7 @@ class ConsoleServices:
     referrals: ReferralDesk
     requests: WebRequestChannel
     prompt_texts: Callable[[], dict[str, str]]
+    missed: MissedCalls
     articles: ArticleFinder = field(default_factory=NoArticles)
     desks: DeskPhones | None = None  # the desks' browser phones (None: WebRTC is off)
     control: CallControl | None = None  # hold, transfer, consult on the call in progress

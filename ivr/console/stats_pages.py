@@ -7,6 +7,7 @@ from aiohttp import web
 
 from ivr.console.web import Routes, now, render, services
 from ivr.stats.charts import Series, bar_chart
+from ivr.stats.citizens import callback_figures
 from ivr.stats.formats import to_csv
 from ivr.stats.knowledge import first_level
 from ivr.stats.page import BadQuery, PageQuery, parse_query
@@ -82,6 +83,7 @@ async def stats(request: web.Request) -> web.StreamResponse:
     report = await _report(request, query, by)
     referrals = await referral_report(services(request).tickets.run_read, query.start, query.end, query.period)
     resolution = await first_level(services(request).tickets.run_read, query.start, query.end)
+    citizens = await callback_figures(services(request).tickets.run_read, query.start, query.end)
     groups = [r for r in report.groups] if by else []
     svc = services(request)
     threshold = svc.settings.web_requests.readability_threshold
@@ -111,6 +113,7 @@ async def stats(request: web.Request) -> web.StreamResponse:
         readability=readability,
         bands=BANDS,
         resolution=resolution,
+        citizens=citizens,
     )
 
 

@@ -71,6 +71,8 @@ async def board(request: web.Request) -> dict[str, Any]:
         by_state[op["state"]] = by_state.get(op["state"], 0) + 1
     return {
         "waiting": snap["waiting"],
+        "in_person": snap.get("in_person", len(snap["waiting"])),
+        "callbacks": snap.get("callbacks", 0),
         "longest_wait_s": snap["longest_wait_s"],
         "operators": snap["operators"],
         "by_state": by_state,

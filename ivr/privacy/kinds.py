@@ -31,6 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from ivr.acd.callback_models import MissedCall, QueuedCallback
 from ivr.console.models import AuditEntry, ConsoleSession
 from ivr.privacy.holds import held_tickets
 from ivr.privacy.models import SurveyCount
@@ -163,6 +164,8 @@ def _caller_data_due(cut: datetime) -> Select[int]:
                 TicketEvent.ticket_id == tid, TicketEvent.kind.in_(PERSONAL_EVENTS), _json_present(TicketEvent.detail)
             ),
             exists().where(CallbackAttempt.ticket_id == tid, CallbackAttempt.note.is_not(None)),
+            exists().where(QueuedCallback.ticket_id == tid, QueuedCallback.number.is_not(None)),
+            exists().where(MissedCall.ticket_id == tid, MissedCall.number.is_not(None)),
             exists().where(
                 Referral.ticket_id == tid, or_(Referral.emailed_to.is_not(None), Referral.note.is_not(None))
             ),
@@ -196,6 +199,9 @@ def _caller_data_apply(session: Session, ids: list[int]) -> Applied:
         .values(detail=null())
     )
     session.execute(update(CallbackAttempt).where(CallbackAttempt.ticket_id.in_(ids)).values(note=None))
+    # The numbers of the queued callbacks and of the missed-calls work list: the rows stay for statistics.
+    session.execute(update(QueuedCallback).where(QueuedCallback.ticket_id.in_(ids)).values(number=None))
+    session.execute(update(MissedCall).where(MissedCall.ticket_id.in_(ids)).values(number=None))
     # The address typed for a referral's e-mail, and the call's note on it: the office stays.
     session.execute(update(Referral).where(Referral.ticket_id.in_(ids)).values(emailed_to=None, note=None))
     return Applied(len(ids), set(ids))

@@ -91,8 +91,11 @@ class PromptLibrary:
         extra: Mapping[str, str] | None = None,
         voice: str = "it",
         speed_wpm: int = 150,
+        fallback: PromptLibrary | None = None,
     ) -> None:
-        """`extra`: prompts whose text comes from elsewhere in the config (closure messages)."""
+        """`extra`: prompts whose text comes from elsewhere in the config (closure messages).
+        `fallback`: for another language, the line's own library, which speaks what this one
+        has no text for (a closure's message written in Italian)."""
         clash = set(extra or {}) & set(catalog.expanded())
         if clash:
             raise ConfigError([f"prompt names defined twice: {', '.join(sorted(clash))}"])
@@ -106,6 +109,7 @@ class PromptLibrary:
         self.voice = voice
         self.speed = speed_wpm
         self._audio_hashes: dict[str, str] = {}
+        self.fallback = fallback
 
     @property
     def version(self) -> str:
@@ -117,6 +121,8 @@ class PromptLibrary:
     def counted(self, base: str, count: int) -> str:
         """The prompt saying `count` in family `base` (clamped to the family's range)."""
         family = self.catalog.counted.get(base)
+        if family is None and self.fallback is not None:
+            return self.fallback.counted(base, count)
         if family is None:
             raise PromptError(f"unknown counted prompt {base!r}")
         return f"{base}_{min(max(count, family.min), family.max)}"
@@ -136,6 +142,8 @@ class PromptLibrary:
     def media(self, name: str) -> str:
         """The ARI media URI for a prompt (an absolute path, as Asterisk sees it)."""
         if name not in self._templates and name not in self.extra:
+            if self.fallback is not None:
+                return self.fallback.media(name)
             raise PromptError(f"unknown prompt {name!r}")
         return f"sound:{self.asterisk_dir}/{name}"
 

@@ -48,6 +48,15 @@ class EventKind(enum.StrEnum):
     RECORDING_STARTED = "recording_started"  # names the recording before it starts
     RECORDING_KEPT = "recording_kept"
     RECORDING_FAILED = "recording_failed"
+    # the queued callback: the caller hangs up and keeps the place
+    CALLBACK_OFFERED = "callback_offered"
+    CALLBACK_ACCEPTED = "callback_accepted"
+    CALLBACK_TRY = "callback_try"  # one attempt at the citizen, with its result
+    CALLBACK_CONNECTED = "callback_connected"
+    CALLBACK_UNREACHABLE = "callback_unreachable"
+    CALLBACK_CARRIED = "callback_carried"  # not done by closing time: waits for the next opening
+    CALLBACK_ESCALATED = "callback_escalated"  # not done by closing time: a second-level ticket
+    LANGUAGE = "language"  # the caller chose another language
     # voicemail
     VOICEMAIL_RECORDING = "voicemail_recording"  # names the message before it is recorded
     VOICEMAIL_LEFT = "voicemail_left"
@@ -206,6 +215,32 @@ def conference_left(joined: str, result: str) -> Event:
 
 def operator_call_ended(ended_by: str, recorded: bool) -> Event:
     return _e(K.OPERATOR_CALL_ENDED, ended_by=ended_by, recorded=recorded)
+
+
+def callback_offered(minutes: int) -> Event:
+    return _e(K.CALLBACK_OFFERED, minutes=minutes)
+
+
+def callback_accepted(source: str, ahead: int) -> Event:
+    """How the number was given (confirmed caller id or typed), never the number itself."""
+    return _e(K.CALLBACK_ACCEPTED, source=source, ahead=ahead)
+
+
+def callback_try(attempt: int, operator: str, result: str) -> Event:
+    return _e(K.CALLBACK_TRY, attempt=attempt, operator=operator, result=result)
+
+
+def callback_connected(operator: str, waited_s: float) -> Event:
+    return _e(K.CALLBACK_CONNECTED, operator=operator, waited_s=round(waited_s, 1))
+
+
+def callback_closed(kind: EventKind, attempts: int) -> Event:
+    """`callback_unreachable`, `callback_carried` or `callback_escalated`."""
+    return _e(kind, attempts=attempts)
+
+
+def language(code: str) -> Event:
+    return _e(K.LANGUAGE, language=code)
 
 
 def recording_started(name: str) -> Event:

@@ -118,6 +118,7 @@ class Ticket(Base):
     contact_email: Mapped[str | None] = mapped_column(String(254))
     contact_phone: Mapped[str | None] = mapped_column(String(32))
     answer_by: Mapped[str | None] = mapped_column(String(8))  # phone, email
+    language: Mapped[str | None] = mapped_column(String(8))  # the call's language when not the default
 
     events: Mapped[list[TicketEvent]] = relationship(
         back_populates="ticket", order_by="TicketEvent.id", cascade="all, delete-orphan"

@@ -37,6 +37,7 @@ class QueueResult(enum.StrEnum):
     NO_OPERATORS = "no_operators"
     MAX_WAIT = "max_wait"
     CALLER_CHOICE = "caller_choice"  # chose to leave a message instead
+    CALLBACK = "callback"  # hung up keeping the place: called back when it comes
 
     @property
     def not_served(self) -> bool:

@@ -114,6 +114,7 @@ class TicketView:
     contact_email: str | None
     contact_phone: str | None
     answer_by: str | None
+    language: str | None = None
     events: list[EventView] = field(default_factory=list)
 
     @property
@@ -160,7 +161,7 @@ class TicketStore(Protocol):
 UPDATABLE = frozenset({
     "answered_at", "last_state", "destination", "caller_name", "caller_number", "topic", "line_state",
     "closure_id", "campaign", "consent", "consent_at", "consent_prompt", "queue_result", "queued_at",
-    "operator_id", "operator_answered_at", "operator_ended_at", "wait_s", "handle_s", "survey_status",
+    "operator_id", "operator_answered_at", "operator_ended_at", "wait_s", "handle_s", "survey_status", "language",
 })  # fmt: skip
 OUTCOMES = ("resolved", "escalated", "referred")
 REFERRED = "referred"  # filed with the office it names: ivr.referrals.repository.Referrals.refer

@@ -25,7 +25,7 @@ from pydantic.fields import FieldInfo
 from ivr.cli import main
 from ivr.configfile import ConfigError
 from ivr.hours.config import CampaignConfig, ClosureConfig
-from ivr.settings import Settings, load_settings
+from ivr.settings import LanguageSettings, Settings, load_settings
 from ivr.voicemail.config import ModelSource
 from ivr.webphone.config import IceServer
 from tests.unit.cli_logging import keep_logging
@@ -41,6 +41,7 @@ SEEDS: dict[type[BaseModel], dict[str, Any]] = {
     CampaignConfig: {"id": "q1", "name": "Qualità", "from": "2026-03-01", "to": "2026-03-31"},
     ModelSource: {"url": "https://example.org/model.zip", "folder": "model"},
     IceServer: {"urls": ["stun:turn.example.it:3478"]},
+    LanguageSettings: {"texts": "en.yaml", "voice": "en", "key": "8"},
 }
 ITEM_KEY = "zz"  # the key of the mapping item written under a dict-of-sections field
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import ivr.acd.callback_models  # queued callbacks and missed calls
 import ivr.console.models  # the console's tables join the metadata
 import ivr.knowledge.models  # so do the knowledge base's
 import ivr.referrals.models  # noqa: F401  (and the referral directory's)
