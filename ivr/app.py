@@ -18,6 +18,8 @@ from aiohttp import web
 from ivr import jobs
 from ivr.acd.agents import AgentTransitionError
 from ivr.acd.cap import DailyCap
+from ivr.acd.confirm import ConfirmingOfferer
+from ivr.acd.control import CallControl
 from ivr.acd.distributor import Distributor
 from ivr.acd.missed import MissedCalls
 from ivr.acd.operators import OperatorDirectory, phone_security
@@ -30,7 +32,7 @@ from ivr.callflows.bus import CallBus
 from ivr.callflows.dispatcher import CallDispatcher
 from ivr.callflows.language import Language, PlayStep
 from ivr.callflows.menu import menu
-from ivr.callflows.model import Flow
+from ivr.callflows.model import Flow, MenuNode, QueueNode
 from ivr.callflows.nodes import BASIC_HANDLERS
 from ivr.callflows.recovery import Recovery
 from ivr.callflows.session import CallSession, NodeHandler, Resume
@@ -122,6 +124,7 @@ class Engine:
     stats: StatsExporter
     tasks: TaskSupervisor  # background work of the parts it built; `stop` waits for it
     line: LineRole = field(default_factory=LineRole)  # active or standby, the lease (ivr.ha)
+    control: CallControl | None = None  # hold and transfers from the desk
     dispatcher: CallDispatcher = field(init=False)
     app_watch: AppWatch = field(init=False)
     recovery: Recovery = field(init=False)
@@ -312,10 +315,28 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
     async def ticket_event(ticket_id: int, kind: str, detail: dict[str, Any]) -> None:
         await store.record(ticket_id, kind, clock.now(), detail)
 
-    offerer = DialGuard(  # an operator's home number passes the allow-list, and is audited
-        make_offerer(settings, ari), settings.dialout, store_audit(store, clock.now), "queue"
+    offerer = ConfirmingOfferer(  # whoever answers an outside number presses 1 to take the call
+        DialGuard(  # an operator's home number passes the allow-list, and is audited
+            make_offerer(settings, ari), settings.dialout, store_audit(store, clock.now), "queue"
+        ),
+        prompts,
+        settings.queue.confirm_timeout_s,
+        ticket_event,
     )
     distributor = Distributor(offerer, settings.queue, clock, persist_presence, ticket_event, tasks=tasks)
+
+    async def ticket_update(ticket_id: int, columns: dict[str, Any]) -> None:
+        await store.update(ticket_id, **columns)
+
+    control = CallControl(
+        AriBridges(ari),
+        distributor,
+        offerer,
+        ticket_event,
+        ticket_update,
+        lambda: call_topics(flow, distributor),
+        settings.queue.ring_timeout_s,
+    )
     pbx_admin, stored = AriPbxAdmin(ari), AriStoredRecordings(ari)
     recordings = RecordingStore(stored, settings.paths.data_dir / "recordings", store)
     t = settings.transcription
@@ -342,7 +363,7 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
         "hours": HoursStep(calendar, closures),
         "consent": ConsentStep(settings.campaigns, settings.service.tz, prompts, campaigns),
         "menu": menu,
-        "queue": make_queue_step(settings, distributor, cap, bridging, recordings, callbacks),
+        "queue": make_queue_step(settings, distributor, cap, bridging, recordings, callbacks, control),
         "voicemail": VoicemailStep(voicemail, settings.voicemail, settings.dialout),
         "survey": survey,
     }
@@ -361,6 +382,7 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
         handlers=handlers,
         bus=CallBus(),
         distributor=distributor,
+        control=control,
         callbacks=callbacks,
         missed=MissedCalls(store),
         cap=cap,
@@ -428,6 +450,7 @@ def _web_deps(engine: Engine, campaigns: RuntimeCampaigns) -> WebDeps:
         requests=engine.web_requests,
         prompt_texts=prompt_texts(engine.prompts),
         desks=engine.operator_sync.desks,
+        control=engine.control,
     )
     health = Health(
         ari_connected=engine.ari.connected.is_set,
@@ -442,3 +465,15 @@ def _web_deps(engine: Engine, campaigns: RuntimeCampaigns) -> WebDeps:
         outbox_backlog=lambda: engine.store.writer.outbox.count() if engine.store.writer.outbox else 0,
     )
     return WebDeps(s, engine.clock, queue, engine.store, health, engine.web_requests, console)
+
+
+def call_topics(flow: Flow, distributor: Distributor) -> set[str]:
+    """Topics a call can be transferred to: those the flow's menus and queues name, and those
+    operators are skilled in."""
+    topics = {skill for agent in distributor.agents.values() for skill in agent.info.skills}
+    for node in flow.nodes.values():
+        if isinstance(node, MenuNode):
+            topics.update(o.topic for o in [*node.options.values(), node.default] if o.topic)
+        elif isinstance(node, QueueNode) and node.topic:
+            topics.add(node.topic)
+    return topics

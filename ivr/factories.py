@@ -10,6 +10,7 @@ from datetime import datetime
 
 from ivr.acd.callbacks import CallbackService
 from ivr.acd.cap import DailyCap
+from ivr.acd.control import CallControl
 from ivr.acd.distributor import Distributor
 from ivr.acd.legs import BridgedConversations, OperatorDialer
 from ivr.acd.missed import MissedCalls
@@ -107,14 +108,17 @@ def make_queue_step(
     bridging: BridgedConversations,
     recordings: RecordingStore,
     callbacks: CallbackQueue,
+    control: CallControl | None = None,
 ) -> QueueStep:
-    """The `queue` node, with the queued callback's offer and its number dialogue."""
+    """The `queue` node, with the queued callback's offer and its number dialogue, and the desk's
+    hold and transfers."""
     return QueueStep(
         distributor,
         cap,
         bridging,
         settings.queue,
         recordings,
+        control=control,
         callbacks=callbacks,
         voicemail=settings.voicemail,
         dialout=settings.dialout,
@@ -245,6 +249,7 @@ def make_console_services(
     requests: WebRequestChannel,
     prompt_texts: Callable[[], dict[str, str]],
     desks: DeskPhones | None = None,
+    control: CallControl | None = None,
 ) -> ConsoleServices:
     """The console's dependencies: the queue, the tickets, the admin of operators and closures,
     the accounts, and the callback workflow (which rings through ARI)."""
@@ -291,6 +296,7 @@ def make_console_services(
         missed=MissedCalls(store),
         articles=KnowledgeFinder(knowledge, clock, settings.service.tz),
         desks=desks,
+        control=control,
     )
 
 

@@ -19,6 +19,9 @@ class QueueSettings(BaseModel):
     skill_routing: bool = Field(
         True, description="offer calls only to operators with the call's topic among their skills"
     )
+    confirm_timeout_s: float = Field(
+        8.0, gt=0, le=60, description="an operator on an outside number has this long to press 1 after the topic"
+    )
     record_format: str = Field("wav", pattern=r"^(wav|gsm|sln)$", description="format of call recordings")
     callback_enabled: bool = Field(True, description="offer waiting callers a callback that keeps their place")
     callback_key: str = Field("2", pattern=r"^[0-9*#]$", description="while waiting, this key asks for a callback")

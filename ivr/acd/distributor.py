@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from ivr.acd.agents import PRESENCE_STATES, Agent, AgentState
 from ivr.acd.config import QueueSettings
+from ivr.acd.offers import OFFERING, Offering
 from ivr.acd.offers import OfferFailed as OfferFailed  # the queue's callers catch it from here too
 from ivr.acd.operators import OperatorInfo
 from ivr.clock import Clock
@@ -187,12 +188,14 @@ class Distributor:
         since: float | None = None,
         virtual: bool = False,
         ready: Callable[[], bool] | None = None,
+        head: bool = False,
     ) -> WaitingCall:
         """A call joins the queue at its place by admission time (`since`, monotonic; now when
-        not given): a queued callback keeps the place its caller had."""
+        not given): a queued callback keeps the place its caller had. With `head`, first of all
+        (a call an operator transferred, keeping its arrival time)."""
         when = self.clock.monotonic() if since is None else since
         call = WaitingCall(ticket_id, channel, topic, caller, when, language=language, virtual=virtual, ready=ready)
-        index = next((i for i, other in enumerate(self.waiting) if other.since > when), len(self.waiting))
+        index = 0 if head else next((i for i, o in enumerate(self.waiting) if o.since > when), len(self.waiting))
         self.waiting.insert(index, call)
         self._kick()
         return call
@@ -263,6 +266,27 @@ class Distributor:
             agent.move(AgentState.AVAILABLE, now)
         self._kick()
 
+    # --- colleagues rung from a call (ivr.acd.control) ------------------------------------------
+
+    def reserve(self, login: str, ticket_id: int) -> Agent:
+        """An available operator rung by a colleague: offered, so no queue call rings them too."""
+        agent = self.agents[login]
+        agent.move(AgentState.OFFERED, self.clock.monotonic())
+        agent.ticket_id = ticket_id
+        self._changed()
+        return agent
+
+    def engage(self, agent: Agent) -> None:
+        agent.move(AgentState.BUSY, self.clock.monotonic())
+        agent.calls += 1
+        self._changed()
+
+    def unreserve(self, agent: Agent) -> None:
+        """The colleague did not answer: free again, with no missed offer counted."""
+        agent.ticket_id = None
+        agent.move(AgentState.AVAILABLE, self.clock.monotonic())
+        self._kick()
+
     # --- matching -----------------------------------------------------------------------------
 
     def _kick(self) -> None:
@@ -295,6 +319,7 @@ class Distributor:
         return min(free, key=lambda a: a.idle_since) if free else None
 
     async def _offer(self, call: WaitingCall, agent: Agent) -> None:
+        OFFERING.set(Offering(call.ticket_id, call.topic, agent.login))  # this offer's task only
         try:
             endpoint = agent.endpoint()
             leg = await self.offerer.dial(

@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from ivr.acd.control import LiveCall
 from ivr.acd.offers import OfferFailed
 from ivr.telephony.errors import AriError, CallerHungUp, DialFailed
 from ivr.telephony.ports import BridgeEvent, Bridges, CallChannel, Channels, Dialer
@@ -52,10 +53,18 @@ class BridgedConversations:
         return None
 
     async def converse(
-        self, caller: CallChannel, operator: CallChannel, *, record_as: str | None, bridge_id: str | None = None
+        self,
+        caller: CallChannel,
+        operator: CallChannel,
+        *,
+        record_as: str | None,
+        bridge_id: str | None = None,
+        live: LiveCall | None = None,
     ) -> Conversation:
         """Connect the two legs until one hangs up; record when asked to. With `bridge_id`, the
-        two are already talking in that bridge (a conversation picked up after a restart)."""
+        two are already talking in that bridge (a conversation picked up after a restart). With
+        `live`, the desk can hold, hand over or transfer the call (ivr.acd.control): it ends
+        "transfer" when the caller goes back to a queue."""
         rejoined = bridge_id is not None
         if bridge_id is None:
             bridge_id = await self.bridges.create(f"call-{caller.id}"[:60])
@@ -65,8 +74,8 @@ class BridgedConversations:
         def on_bridge(event: BridgeEvent) -> None:
             if event.kind in ("recording_finished", "recording_failed"):
                 _settle(recorded, event)
-            elif event.kind == "channel_left" and event.channel_id == caller.id:
-                _settle(caller_left)
+            elif event.kind == "channel_left" and event.channel_id == caller.id and not _held(live):
+                _settle(caller_left)  # (leaving for music on hold is not leaving the conversation)
 
         self.bridges.watch(bridge_id, on_bridge)
         recording: str | None = None
@@ -87,13 +96,9 @@ class BridgedConversations:
                     recording = record_as
                 except AriError as exc:
                     log.error("call %s: recording could not start: %s", caller.id, exc)
-            caller_gone = asyncio.ensure_future(caller.wait_gone())
-            operator_gone = asyncio.ensure_future(operator.wait_gone())
-            legs: list[asyncio.Future[None]] = [caller_gone, operator_gone]
-            done, _ = await asyncio.wait(legs, return_when=asyncio.FIRST_COMPLETED)
-            ended_by = "caller" if caller_gone in done else "operator"
-            for task in (caller_gone, operator_gone):
-                task.cancel()
+            if live is not None:
+                live.bridge_id = bridge_id  # the desk's commands may act on it from now on
+            ended_by = await _until_over(caller, operator, live)
             if recording is not None:
                 with contextlib.suppress(AriError):
                     await self.bridges.stop_recording(recording)
@@ -107,13 +112,43 @@ class BridgedConversations:
                 # The DELETE is often answered before the caller's ChannelLeftBridge (3 of 5 in the
                 # survey test); a prompt started while the caller is still leaving can be lost,
                 # never finishing: the survey waits for the caller to be out first.
-                if not caller.hung_up:
+                if not caller.hung_up and not _held(live):  # a held caller is out of it already
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(asyncio.shield(caller_left), 2.0)
             finally:
                 self.bridges.unwatch(bridge_id)
             with contextlib.suppress(CallerHungUp, AriError):
-                await operator.hangup()
+                await (operator if live is None else live.operator).hangup()
+
+
+async def _until_over(caller: CallChannel, operator: CallChannel, live: LiveCall | None) -> str:
+    """Who ended the conversation: "caller", "operator" (the one talking with the caller at the
+    end, after any handover), or "transfer"."""
+    while True:
+        current = operator if live is None else live.operator
+        waits: list[asyncio.Future[Any]] = [
+            asyncio.ensure_future(caller.wait_gone()),
+            asyncio.ensure_future(current.wait_gone()),
+        ]
+        if live is not None:
+            waits.append(asyncio.ensure_future(live.changed.wait()))
+        done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for task in waits:
+            task.cancel()
+        if waits[0] in done:
+            return "caller"
+        if live is not None:
+            live.changed.clear()
+            if live.transfer_to is not None:
+                return "transfer"
+            if live.operator is not current:
+                continue  # handed over to the consulted colleague: follow the new leg
+        if waits[1] in done:
+            return "operator"
+
+
+def _held(live: LiveCall | None) -> bool:
+    return live is not None and live.held_since is not None
 
 
 def _settle(fut: asyncio.Future[Any], value: Any = None) -> None:

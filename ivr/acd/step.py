@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from ivr.acd.cap import DailyCap
 from ivr.acd.config import QueueSettings
+from ivr.acd.control import CallControl, LiveCall
 from ivr.acd.distributor import Assignment, Distributor, WaitingCall
 from ivr.callflows.facts import Rejoin
 from ivr.callflows.model import QueueNode
@@ -45,8 +46,22 @@ class Conversation(Protocol):
 
 class Bridging(Protocol):
     async def converse(
-        self, caller: CallChannel, operator: CallChannel, *, record_as: str | None, bridge_id: str | None = None
+        self,
+        caller: CallChannel,
+        operator: CallChannel,
+        *,
+        record_as: str | None,
+        bridge_id: str | None = None,
+        live: LiveCall | None = None,
     ) -> Conversation: ...
+
+
+class _Transfer:
+    """The operator sent the caller to another topic's queue (a blind transfer)."""
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+        self.since: float | None = None  # when the caller first entered the queue (monotonic)
 
 
 class CallbackBooking(Protocol):
@@ -63,11 +78,13 @@ class QueueStep:
         bridging: Bridging,
         settings: QueueSettings,
         recordings: RecordingStore | None,
+        control: CallControl | None = None,
         *,
         callbacks: CallbackBooking | None = None,
         voicemail: VoicemailSettings | None = None,
         dialout: DialoutSettings | None = None,
     ) -> None:
+        self.control = control  # the desk's hold and transfers (None: the call cannot be handled so)
         self.distributor = distributor
         self.cap = cap
         self.bridging = bridging
@@ -82,8 +99,10 @@ class QueueStep:
         rejoin = ctx.facts.take_rejoin()
         if rejoin is not None:
             agent = self.distributor.agents[rejoin.operator_login]  # claimed by the pick-up
-            return await self._talk(ctx, node, Assignment(agent, rejoin.leg), rejoin)
-        language = ctx.language if ctx.language and self.distributor.staffed(topic, ctx.language) else None
+            done = await self._talk(ctx, node, Assignment(agent, rejoin.leg), topic, rejoin)
+            if not isinstance(done, _Transfer):
+                return done
+            return await self._queue(ctx, node, done.topic, since=self.distributor.clock.monotonic())
         if not ctx.facts.take_admitted():  # a caller resumed after a restart was counted already
             if not self.distributor.staffed(topic):
                 return await self._not_served(ctx, node, QueueResult.NO_OPERATORS, "queue_no_operators")
@@ -91,8 +110,35 @@ class QueueStep:
                 return await self._not_served(ctx, node, QueueResult.CAP, "queue_cap")
             await ctx.store.update(ctx.ticket_id, queue_result=QueueResult.WAITING, queued_at=ctx.clock.now())
             await ctx.event(events.queue_admitted(topic))
+        return await self._queue(ctx, node, topic)
+
+    async def _queue(
+        self, ctx: CallContext, node: QueueNode, topic: str | None, since: float | None = None
+    ) -> str | None:
+        """Wait and talk; a blind transfer comes back here with the new topic, at the head of its
+        queue with the first arrival time kept (and not counted again by the cap)."""
+        while True:
+            done = await self._wait_and_talk(ctx, node, topic, since)
+            if not isinstance(done, _Transfer):
+                return done
+            topic, since = done.topic, done.since
+            ctx.topic = topic
+            await ctx.store.update(ctx.ticket_id, topic=topic)
+
+    async def _wait_and_talk(
+        self, ctx: CallContext, node: QueueNode, topic: str | None, since: float | None
+    ) -> str | _Transfer | None:
+        language = ctx.language if ctx.language and self.distributor.staffed(topic, ctx.language) else None
         arrived = ctx.clock.now()
-        call = self.distributor.enqueue(ctx.ticket_id, ctx.channel, topic, ctx.channel.caller.number, language=language)
+        call = self.distributor.enqueue(
+            ctx.ticket_id,
+            ctx.channel,
+            topic,
+            ctx.channel.caller.number,
+            language=language,
+            since=since,
+            head=since is not None,
+        )
         entered = ctx.clock.monotonic()
         announcer = _Announcer(self.distributor, call, ctx, self._callback_offer_s())
         try:
@@ -123,7 +169,10 @@ class QueueStep:
         if isinstance(assignment, QueueResult):  # left the queue without an operator
             prompt = "queue_max_wait" if assignment is QueueResult.MAX_WAIT else None
             return await self._not_served(ctx, node, assignment, prompt)
-        return await self._talk(ctx, node, assignment)
+        done = await self._talk(ctx, node, assignment, topic)
+        if isinstance(done, _Transfer):
+            done.since = call.since
+        return done
 
     def _callback_offer_s(self) -> float | None:
         """The estimated wait from which the callback is offered; None when it is not."""
@@ -225,8 +274,13 @@ class QueueStep:
             task.result()  # CallerHungUp goes on up
 
     async def _talk(
-        self, ctx: CallContext, node: QueueNode, assignment: Assignment, rejoin: Rejoin | None = None
-    ) -> str | None:
+        self,
+        ctx: CallContext,
+        node: QueueNode,
+        assignment: Assignment,
+        topic: str | None,
+        rejoin: Rejoin | None = None,
+    ) -> str | _Transfer | None:
         agent = assignment.agent
         ctx.destination = f"operator:{agent.login}"
         ctx.facts.operator_login = agent.login
@@ -248,11 +302,20 @@ class QueueStep:
             name = rejoin.recording
             await ctx.event(events.operator_rejoined(agent.login))
         started = ctx.clock.monotonic()
+        live = None
+        if self.control is not None:
+            live = self.control.open(ctx.ticket_id, topic, ctx.channel, agent, assignment.leg)
         try:
             talk = await self.bridging.converse(
-                ctx.channel, assignment.leg, record_as=name, bridge_id=rejoin.bridge_id if rejoin else None
+                ctx.channel, assignment.leg, record_as=name, bridge_id=rejoin.bridge_id if rejoin else None, live=live
             )
         finally:
+            if live is not None:
+                await self.control_close(live)
+                if live.agent is not agent:  # handed over: the colleague closes the call
+                    ctx.destination = f"operator:{live.agent.login}"
+                    ctx.facts.operator_login, ctx.facts.operator_id = live.agent.login, live.agent.info.id
+                agent, started = live.agent, live.started
             handled = ctx.clock.monotonic() - started
             self.distributor.finished(agent, handled)
             await ctx.store.update(ctx.ticket_id, operator_ended_at=ctx.clock.now(), handle_s=round(handled, 3))
@@ -261,9 +324,15 @@ class QueueStep:
             await self._keep_recording(ctx, talk.recording)
         if talk.ended_by == "caller":
             raise CallerHungUp(ctx.channel.id)
+        if talk.ended_by == "transfer" and live is not None and live.transfer_to is not None:
+            return _Transfer(live.transfer_to)
         if node.next is None and node.after_call_prompt:
             await ctx.say(node.after_call_prompt)
         return node.next
+
+    async def control_close(self, live: LiveCall) -> None:
+        if self.control is not None:
+            await self.control.close(live)
 
     async def _keep_recording(self, ctx: CallContext, name: str) -> None:
         if self.recordings is None:

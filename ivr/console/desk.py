@@ -99,6 +99,10 @@ async def call_card(request: web.Request, ticket: TicketView, *, live: bool = Fa
     svc = services(request)
     today = now(request).astimezone(svc.settings.service.tz).date()
     articles = (await svc.knowledge.for_topic(ticket.topic, today))[: svc.settings.knowledge.desk_articles]
+    me = user_of(request).operator_login if live else None
+    controls = live and svc.control is not None
+    topics = sorted(t for t in svc.control.topics() if t != ticket.topic) if svc.control and controls else []
+    colleagues = [a.info for login, a in sorted(svc.queue.agents.items()) if controls and login != me and a.reachable]
     return fragment(
         request,
         "_call_card.html",
@@ -108,6 +112,9 @@ async def call_card(request: web.Request, ticket: TicketView, *, live: bool = Fa
         outcomes=OUTCOMES,
         articles=articles,
         today=today,
+        controls=controls,
+        topics=topics,
+        colleagues=colleagues,
     )
 
 

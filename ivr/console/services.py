@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ivr.acd.callbacks import CallbackService
+from ivr.acd.control import CallControl
 from ivr.acd.missed import MissedCalls
 from ivr.api.deps import ClosureAdmin, OperatorAdmin, QueueView, TicketAccess
 from ivr.clock import Clock
@@ -51,6 +52,7 @@ class ConsoleServices:
     missed: MissedCalls
     articles: ArticleFinder = field(default_factory=NoArticles)
     desks: DeskPhones | None = None  # the desks' browser phones (None: WebRTC is off)
+    control: CallControl | None = None  # hold, transfer, consult on the call in progress
 
     def __post_init__(self) -> None:
         self.callbacks.on_update.subscribe(self.live.notify)

@@ -243,9 +243,22 @@ class LabPhoneCall:
         self.carrier = carrier
         self.channel = channel
         self.number = number
+        self._confirming: asyncio.Future[None] | None = None
 
     async def answer(self) -> None:
         await self.channel.answer()
+
+    async def take_offer(self, after_s: float = 1.0, key: str = "1") -> None:
+        """Answer as an operator at home does: pick up, hear the topic begin, press 1 (the
+        engine connects an outside number only after the key). Returns once picked up; the key
+        follows in the background."""
+        await self.answer()
+        self._confirming = asyncio.ensure_future(self._press_later(key, after_s))
+
+    async def _press_later(self, key: str, after_s: float) -> None:
+        with contextlib.suppress(CallerHungUp):
+            await self.channel.sleep(after_s)
+            await self.channel.send_dtmf(key)
 
     async def hangup(self) -> None:
         with contextlib.suppress(CallerHungUp):

@@ -47,7 +47,11 @@ class AriBridges:
         self.client = client
 
     async def create(self, name: str) -> str:
-        bridge = await self.client.post("bridges", type="mixing", name=name)
+        """`proxy_media`: audio always goes through Asterisk's core, never forwarded packet to
+        packet. A leg that sent keys before being bridged (the operator at home pressing 1) was
+        heard by nobody once forwarded natively (measured: the caller received no audio at all),
+        and a held, transferred or three-way call changes its members anyway."""
+        bridge = await self.client.post("bridges", type="mixing,proxy_media", name=name)
         return str(bridge["id"])
 
     async def add_channels(self, bridge_id: str, channel_ids: Sequence[str]) -> None:

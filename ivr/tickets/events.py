@@ -34,9 +34,17 @@ class EventKind(enum.StrEnum):
     QUEUE_LEFT = "queue_left"
     OFFER = "offer"
     OFFER_MISSED = "offer_missed"
+    OFFER_CONFIRMED = "offer_confirmed"  # an operator on an outside number pressed the key
     OPERATOR_ANSWERED = "operator_answered"
     OPERATOR_REJOINED = "operator_rejoined"
     OPERATOR_CALL_ENDED = "operator_call_ended"
+    CALL_HELD = "call_held"  # the operator put the caller on hold (music)
+    CALL_UNHELD = "call_unheld"
+    TRANSFERRED = "transferred"  # blind: back into another topic's queue, at the head
+    CONSULT_STARTED = "consult_started"  # warm: another operator rung while the caller holds
+    CONSULT_ENDED = "consult_ended"  # completed (handed over), cancelled, or not answered
+    CONFERENCE_JOINED = "conference_joined"  # a third party (a supervisor) in the conversation
+    CONFERENCE_LEFT = "conference_left"
     RECORDING_STARTED = "recording_started"  # names the recording before it starts
     RECORDING_KEPT = "recording_kept"
     RECORDING_FAILED = "recording_failed"
@@ -169,6 +177,40 @@ def operator_answered(operator: str) -> Event:
 
 def operator_rejoined(operator: str) -> Event:
     return _e(K.OPERATOR_REJOINED, operator=operator)
+
+
+def offer_confirmed(operator: str, key: str, attempts: int) -> Event:
+    return _e(K.OFFER_CONFIRMED, operator=operator, key=key, attempts=attempts)
+
+
+def call_held(operator: str) -> Event:
+    return _e(K.CALL_HELD, operator=operator)
+
+
+def call_unheld(operator: str, held_s: float) -> Event:
+    return _e(K.CALL_UNHELD, operator=operator, held_s=held_s)
+
+
+def transferred(operator: str, from_topic: str | None, to_topic: str) -> Event:
+    return _e(K.TRANSFERRED, operator=operator, from_topic=from_topic, to_topic=to_topic)
+
+
+def consult_started(operator: str, consulted: str) -> Event:
+    return _e(K.CONSULT_STARTED, operator=operator, consulted=consulted)
+
+
+def consult_ended(operator: str, consulted: str, result: str) -> Event:
+    """`result`: "completed" (the caller now talks with the consulted), "cancelled", or why the
+    consulted operator was not reached ("no_answer", "busy"...)."""
+    return _e(K.CONSULT_ENDED, operator=operator, consulted=consulted, result=result)
+
+
+def conference_joined(operator: str, joined: str) -> Event:
+    return _e(K.CONFERENCE_JOINED, operator=operator, joined=joined)
+
+
+def conference_left(joined: str, result: str) -> Event:
+    return _e(K.CONFERENCE_LEFT, joined=joined, result=result)
 
 
 def operator_call_ended(ended_by: str, recorded: bool) -> Event:

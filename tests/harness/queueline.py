@@ -147,8 +147,9 @@ async def home_operators(
         await line.operator(login, softphone=False, phone=number)
 
     async def answer_one(ring: Any) -> None:
-        await ring.answer()
+        await ring.take_offer()
         with contextlib.suppress(Exception):
+            await ring.channel.sleep(1.0)  # the key is pressed, the caller is being connected
             await ring.channel.sleep(talk_s)
         await ring.hangup()
 

@@ -98,7 +98,7 @@ async def test_engine_killed_with_calls_in_queue_conversation_and_voicemail(
     async def answer_phones() -> None:
         while True:
             ring = await pbx.carrier.phones.get()
-            await ring.answer()
+            await ring.take_offer()
             phones.append(ring)
 
     def read(fn: Callable[[Session], Any]) -> Any:

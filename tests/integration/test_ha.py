@@ -179,7 +179,7 @@ class Line:
         async def answer() -> None:
             while True:
                 ring = await self.pbx.carrier.phones.get()
-                await ring.answer()
+                await ring.take_offer()
                 self.phones.append(ring)
 
         self._answering = asyncio.ensure_future(answer())

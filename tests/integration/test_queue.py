@@ -105,18 +105,24 @@ async def test_operator_at_home_on_an_outside_number(pbx: PbxPair, tmp_path: Pat
             ring = await asyncio.wait_for(pbx.carrier.phones.get(), 60)
             assert ring.number == "3470000001"
             await ring.answer()
-            await ring.channel.sleep(1.5)  # "pronto?" comes a moment after picking up
+            await ring.channel.sleep(2.0)  # hears the topic ("Chiamata per cittadini...") begin
+            await ring.channel.send_dtmf("1")  # and takes the call
+            await ring.channel.sleep(3.0)  # "pronto?" once connected (the engine bridges after the key)
             await ring.channel.play([operator_voice])
             await ring.channel.wait_gone()
             return Path()
 
         answering = asyncio.ensure_future(home_phone())
-        ticket, call = await line.call(talk(8))
+        ticket, call = await line.call(talk(10))
         await answering
         assert ticket.queue_result == "answered" and ticket.destination == "operator:ugo"
         via = next(e for e in ticket.events if e.kind == "offer")
         assert via.detail == {"operator": "ugo", "via": "phone"}
-        assert contains(await call.heard(), voices.operator)
+        kinds = [e.kind for e in ticket.events]
+        assert kinds.index("offer") < kinds.index("offer_confirmed") < kinds.index("operator_answered")
+        heard = await call.heard()
+        timeline = [(e.kind, e.at.time().isoformat("milliseconds")) for e in ticket.events]
+        assert contains(heard, voices.operator), (loudness(heard), timeline)
 
 
 async def test_daily_cap_exact_under_concurrency_and_across_restart(

@@ -203,7 +203,7 @@ async def test_engine_killed_between_offer_and_dial_loses_no_callback(pbx: PbxPa
         await engine.start()
         operator = await asyncio.wait_for(pbx.carrier.phones.get(), 60)
         assert operator.number == "3479990001"  # the operator's phone first
-        await operator.answer()
+        await operator.take_offer()  # at home: hears the topic, presses 1
         citizen = await asyncio.wait_for(pbx.carrier.phones.get(), 60)
         assert citizen.number == "3471119999"  # then the citizen's
         await citizen.answer()

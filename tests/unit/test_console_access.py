@@ -19,7 +19,7 @@ from tests.console_support import ConsoleLab, console_lab
 # which has its own bearer token.
 PUBLIC_PREFIXES = ("/statistiche", "/richiesta", "/api/public/")
 PUBLIC_CONSOLE = {("GET", "/console/login"), ("POST", "/console/login")}
-SAMPLE = {"id": "999999", "login": "nessuno", "version": "1"}
+SAMPLE = {"id": "999999", "login": "nessuno", "version": "1", "action": "hold"}
 
 
 def _console_routes(api: web.Application) -> list[tuple[str, str, Any]]:

@@ -23,11 +23,17 @@
         if (button) { button.disabled = false; }
         if (!result.ok) {
           var message = result.data.error || "Operazione non riuscita";
-          if (status) { status.textContent = message; status.className = "form-status error"; } else { window.alert(message); }
+          var where = status || (form.hasAttribute("data-keep") && form.closest(".call-controls")
+            ? form.closest(".call-controls").querySelector(".form-status") : null);
+          if (where) { where.textContent = message; where.className = "form-status error"; } else { window.alert(message); }
           return;
         }
         var card = form.closest(".call-card");
-        if (card) {
+        if (form.hasAttribute("data-keep")) {  // a call control: the card stays, the result is said
+          var said = form.closest(".call-controls");
+          said = said ? said.querySelector(".form-status") : status;
+          if (said) { said.textContent = result.data.message || "Fatto."; said.className = "form-status"; }
+        } else if (card) {
           card.remove();
           announce("Scheda della pratica " + result.data.ticket + " registrata.");
           var calls = document.getElementById("desk-calls");
