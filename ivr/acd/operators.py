@@ -257,21 +257,29 @@ def render_pjsip(digests: dict[str, str], codecs: list[str], security: PhoneSecu
             "rewrite_contact = yes",
             "dtmf_mode = rfc4733",
             "",
-            f"[{user}-auth]",
-            "type = auth",
-            "auth_type = digest",
-            f"username = {user}",
-            f"realm = {REALM}",
-            f"md5_cred = {md5}",
-            "",
-            f"[{user}]",
-            "type = aor",
-            "max_contacts = 1",
-            "remove_existing = yes",
-            "qualify_frequency = 15",
-            "",
+            *auth_and_aor(user, md5, qualify_s=15),
         ]
     return "\n".join(lines)
+
+
+def auth_and_aor(user: str, md5: str, *, qualify_s: int) -> list[str]:
+    """A phone's digest credentials and its one-contact address of record (softphones and desks):
+    Asterisk asks it every `qualify_s` seconds, so a phone that stops answering is seen."""
+    return [
+        f"[{user}-auth]",
+        "type = auth",
+        "auth_type = digest",
+        f"username = {user}",
+        f"realm = {REALM}",
+        f"md5_cred = {md5}",
+        "",
+        f"[{user}]",
+        "type = aor",
+        "max_contacts = 1",
+        "remove_existing = yes",
+        f"qualify_frequency = {qualify_s}",
+        "",
+    ]
 
 
 def write_if_changed(path: Path, text: str) -> bool:

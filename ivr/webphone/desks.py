@@ -18,10 +18,10 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ivr.acd.operators import REALM, auth_and_aor
 from ivr.telephony.dialstring import desk_endpoint
 from ivr.webphone.config import WebRtcSettings
 
-REALM = "nul"  # the same digest realm as the softphones (ivr.acd.operators)
 CLOSED_REASON = "Scrivania chiusa"
 CLOSE_GRACE_S = 3.0
 
@@ -147,18 +147,6 @@ def render_desks(digests: dict[str, str], codecs: list[str]) -> str:
             "direct_media = no",
             "dtmf_mode = rfc4733",
             "",
-            f"[{user}-auth]",
-            "type = auth",
-            "auth_type = digest",
-            f"username = {user}",
-            f"realm = {REALM}",
-            f"md5_cred = {md5}",
-            "",
-            f"[{user}]",
-            "type = aor",
-            "max_contacts = 1",
-            "remove_existing = yes",
-            "qualify_frequency = 10",  # a desk that stops answering (closed, frozen, offline) is seen
-            "",
+            *auth_and_aor(user, md5, qualify_s=10),  # a closed, frozen or offline desk is seen soon
         ]
     return "\n".join(lines)
