@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 EventSink = Callable[[int, str, dict[str, Any]], Coroutine[Any, Any, None]]
 TicketUpdate = Callable[[int, dict[str, Any]], Coroutine[Any, Any, None]]
 _GONE = (CallerHungUp, AriError, AriUnavailable)
+SECOND_LEVEL = "secondo-livello"  # a consultation target: whoever of the second level is free
+SECOND_LEVEL_SKILL = "second_level"  # the skill that makes an operator part of the second level
 
 
 class ControlError(Exception):
@@ -157,10 +159,13 @@ class CallControl:
         return live
 
     async def consult(self, login: str, other: str) -> LiveCall:
-        """Ring a colleague while the caller holds; they talk with the operator only."""
+        """Ring a colleague (or, with SECOND_LEVEL, the second-level operator free longest) while
+        the caller holds; they talk with the operator only."""
         live = self.of(login)
         if live.consult is not None or live.third is not None:
             raise ControlError("c'è già un collega in linea")
+        if other == SECOND_LEVEL:
+            other = second_level_colleague(self.distributor.agents.values(), exclude=login)
         party = self._party(other, live)
         if live.held_since is None:
             await self._hold(live)
@@ -217,6 +222,8 @@ class CallControl:
         live = self.of(login)
         if live.consult is not None or live.third is not None:
             raise ControlError("c'è già un collega in linea")
+        if other == SECOND_LEVEL:
+            other = second_level_colleague(self.distributor.agents.values(), exclude=login)
         party = self._party(other, live)
         if live.held_since is not None:
             await self.resume(login)
@@ -313,3 +320,18 @@ class CallControl:
 
     async def _note(self, live: LiveCall, event: Event) -> None:
         await self.ticket_event(live.ticket_id, event.kind, event.detail or {})
+
+
+def second_level_colleague(agents: Iterable[Agent], *, exclude: str) -> str:
+    """The second-level operator free and reachable for the longest time (not the one asking)."""
+    free = [
+        a
+        for a in agents
+        if a.login != exclude
+        and a.state is AgentState.AVAILABLE
+        and a.reachable
+        and SECOND_LEVEL_SKILL in a.info.skills
+    ]
+    if not free:
+        raise ControlError("nessun operatore del secondo livello è libero ora")
+    return min(free, key=lambda a: a.idle_since).login

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from ivr.acd.control import SECOND_LEVEL
 from ivr.lab.carrier import LabPhoneCall
 from ivr.telephony.ari_resources import AriBridges
 from tests.harness.callers import after
@@ -117,7 +118,7 @@ async def test_hold_resume_and_blind_transfer(pbx: PbxPair, tmp_path: Path, voic
 async def test_consult_then_hand_over_and_a_three_way(pbx: PbxPair, tmp_path: Path, voices: Voices) -> None:
     async with queue_line(pbx, tmp_path, voices, flow=FLOW) as line:
         await line.operator("carla", softphone=False, phone="3470000071", skills=["citizens"])
-        await line.operator("dario", softphone=False, phone="3470000072", skills=["employers"])
+        await line.operator("dario", softphone=False, phone="3470000072", skills=["employers", "second_level"])
         await line.operator("sara", softphone=False, phone="3470000073", presence="paused")  # a supervisor
         control = line.engine.control
         assert control is not None
@@ -146,7 +147,7 @@ async def test_consult_then_hand_over_and_a_three_way(pbx: PbxPair, tmp_path: Pa
             assert live.bridge_id is not None
             caller = live.caller.id
 
-            await control.consult("carla", "dario")  # the caller holds while dario is rung
+            await control.consult("carla", SECOND_LEVEL)  # the caller holds while the second level (dario) is rung
             dario = await asyncio.wait_for(rings.get(), 60)
             assert dario.number == "3470000072"
             await line.until(lambda: live.consult is not None and live.consult.leg is not None, "dario in", 30)

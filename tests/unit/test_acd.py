@@ -11,6 +11,7 @@ import pytest
 from ivr.acd.agents import AgentState, AgentTransitionError
 from ivr.acd.cap import DailyCap
 from ivr.acd.config import QueueSettings
+from ivr.acd.control import ControlError, second_level_colleague
 from ivr.acd.distributor import Distributor, OfferFailed
 from ivr.acd.operators import OperatorDirectory, OperatorError, OperatorInfo
 from ivr.clock import SystemClock
@@ -204,3 +205,23 @@ async def test_a_refused_operator_write_spares_its_batch(sqlite_store: SqlTicket
     assert isinstance(paused, OperatorInfo) and paused.pause_reason == "pranzo"
     assert [o.login for o in await ops.all()] == ["anna", "bruno"]
     assert (await ops.get("anna")).presence == "paused"
+
+
+async def test_the_second_level_is_consulted_through_whoever_of_it_is_free_longest() -> None:
+    dist, _ = distributor(set())
+    online(dist, info("carla", ("citizens",)), info("dario", ("employers", "second_level")))
+    await asyncio.sleep(0.01)
+    online(
+        dist,
+        info("carla", ("citizens",)),
+        info("dario", ("employers", "second_level")),
+        info("elena", ("second_level",)),
+        info("fabio", ("second_level",), presence="paused"),
+    )
+    agents = dist.agents.values()
+    assert second_level_colleague(agents, exclude="carla") == "dario"  # free the longest
+    assert second_level_colleague(agents, exclude="dario") == "elena"  # never the one asking
+    await dist.set_presence("dario", "paused", "Pausa")
+    await dist.set_presence("elena", "paused", "Pausa")
+    with pytest.raises(ControlError, match="secondo livello"):
+        second_level_colleague(dist.agents.values(), exclude="carla")  # paused ones are not free
