@@ -51,7 +51,10 @@ def routes(channel: WebRequestChannel, *, did: str) -> list[web.RouteDef]:
         return page({}, {})
 
     async def post_form(request: web.Request) -> web.Response:
-        posted = await request.post()
+        try:
+            posted = await request.post()
+        except ValueError:  # a body that does not parse as its Content-Type says (a multipart without boundary)
+            return page({}, {"form": "Il modulo inviato non è leggibile: lo compili di nuovo."}, status=400)
         data = {k: v for k, v in posted.items() if isinstance(v, str)}
         try:
             received = await channel.submit(data, _address(request))

@@ -235,3 +235,11 @@ async def test_a_public_request_with_a_lone_surrogate(server: Server) -> None:
     }
     async with server.client.post("/api/public/requests", json=body) as response:
         assert response.status in (201, 400), response.status
+
+
+async def test_a_form_body_that_does_not_parse_is_a_400_with_the_form(server: Server) -> None:
+    """Found by the fuzz above: a multipart Content-Type without a boundary made the form a 500."""
+    for body, content_type in ((b"", "multipart/form-data"), (b"garbage", "multipart/form-data; boundary=x")):
+        response = await server.client.post("/richiesta", data=body, headers={"Content-Type": content_type})
+        assert response.status == 400
+        assert "non è leggibile" in await response.text()
