@@ -1,10 +1,13 @@
 """`ivr backup DEST` / `ivr restore SRC`: the database, the audio and the configuration, with a
-sha256 per file in a manifest, optionally encrypted with a passphrase.
+sha256 per file in a manifest, optionally encrypted and authenticated with a passphrase
+(`ivr.ops.manifest` says what a manifest may hold and how a restore checks it).
 
 The database is copied consistently while the engine runs (SQLite's online backup API, or
 `pg_dump` for PostgreSQL) before the audio: every file a copied ticket names was written before
 its row, so it is in the copy too. A restore checks every checksum before it writes anything,
 goes only into an empty data folder (unless forced), then brings the schema up to date.
+Without a passphrase a backup is not authenticated: whoever can write the backup store can
+replace it whole.
 """
 
 from __future__ import annotations
@@ -24,17 +27,12 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from ivr.errors import SetupError
 from ivr.ops import sealed
+from ivr.ops.manifest import FORMAT, MANIFEST, BackupError, mac
 from ivr.settings import Settings
 from ivr.version import version
 
-MANIFEST = "manifest.json"
-FORMAT = 1
-
-
-class BackupError(SetupError):
-    pass
+__all__ = ["BackupError", "backup", "sha256", "sources"]
 
 
 @dataclass(frozen=True)
@@ -120,7 +118,8 @@ def backup(settings: Settings, dest: Path, passphrase: bytes | None = None) -> d
         raise BackupError(f"{dest} is not empty: give a new folder")
     dest.mkdir(parents=True, exist_ok=True)
     salt = os.urandom(16)
-    key = sealed.derive_key(passphrase, salt) if passphrase is not None else None
+    keys = sealed.keys(passphrase, salt) if passphrase is not None else None
+    key = keys.seal if keys is not None else None
     manifest: dict[str, Any] = {
         "format": FORMAT,
         "version": version(),
@@ -154,6 +153,8 @@ def backup(settings: Settings, dest: Path, passphrase: bytes | None = None) -> d
             _store(path, f"files/{source.name}/{path.relative_to(source.path).as_posix()}", dest, key, manifest)
     if settings.secrets_file.is_file():
         _store(settings.secrets_file, "secrets.yaml", dest, key, manifest)
+    if keys is not None:  # last: it covers every other field
+        manifest["mac"] = mac(manifest, keys.mac)
     (dest / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
     return manifest
 
@@ -171,37 +172,14 @@ def _revision(settings: Settings) -> str | None:
 def _store(path: Path, name: str, dest: Path, key: bytes | None, manifest: dict[str, Any]) -> None:
     target = dest / (name + ".enc" if key is not None else name)
     target.parent.mkdir(parents=True, exist_ok=True)
-    entry: dict[str, Any] = {"name": name, "size": path.stat().st_size}
+    entry: dict[str, Any] = {"name": name}
     if key is None:
         shutil.copyfile(path, target)
+        entry["size"] = target.stat().st_size  # what was copied: a file may still grow meanwhile
         entry["sha256"] = sha256(target)
     else:
         with target.open("wb") as out:
-            entry["plain_sha256"] = sealed.seal(path, out, key)
+            entry["plain_sha256"], entry["size"] = sealed.seal(path, out, key, name)
         entry["sha256"] = sha256(target)
     entry["stored"] = target.relative_to(dest).as_posix()
     manifest["files"].append(entry)
-
-
-def read_manifest(src: Path) -> dict[str, Any]:
-    path = src / MANIFEST
-    if not path.is_file():
-        raise BackupError(f"{src} is not a backup (no {MANIFEST})")
-    manifest: dict[str, Any] = json.loads(path.read_text())
-    if manifest.get("format") != FORMAT:
-        raise BackupError(f"{src}: backup format {manifest.get('format')} is not known to this release")
-    return manifest
-
-
-def verify(src: Path, manifest: dict[str, Any]) -> list[str]:
-    """Every problem found: files missing, or whose checksum differs."""
-    problems = []
-    for entry in manifest["files"]:
-        stored = src / entry["stored"]
-        if ".." in Path(entry["stored"]).parts or Path(entry["stored"]).is_absolute():
-            problems.append(f"{entry['stored']}: a path outside the backup")
-        elif not stored.is_file():
-            problems.append(f"{entry['stored']}: missing")
-        elif sha256(stored) != entry["sha256"]:
-            problems.append(f"{entry['stored']}: checksum differs (damaged or changed)")
-    return problems

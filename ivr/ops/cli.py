@@ -93,7 +93,8 @@ def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
     print(
         f"backup in {args.dest}: database ({db['kind']}, revision {db['revision']}) and "
         f"{len(manifest['files']) - 1} files, {size / 1024**2:.1f} MB"
-        f"{', encrypted' if manifest['encrypted'] else ''}; checksums in manifest.json"
+        f"{', encrypted and authenticated' if manifest['encrypted'] else ' (not encrypted: not authenticated)'}; "
+        "checksums in manifest.json"
     )
     return 0
 
@@ -120,8 +121,12 @@ def add_ops_commands(sub: Any, add: Any) -> None:
     check.add_argument("--standby", action="store_true", help="a standby engine: up is enough")
     back = add("backup", cmd_backup, "copy database, audio and config into a new folder, with checksums")
     back.add_argument("dest")
-    back.add_argument("--passphrase-file", help="encrypt with the passphrase in this file (keep it apart!)")
+    back.add_argument(
+        "--passphrase-file", help="encrypt and authenticate with the passphrase in this file (keep it apart!)"
+    )
     rest = add("restore", cmd_restore, "restore a backup into this (fresh) data folder and database")
     rest.add_argument("src")
-    rest.add_argument("--passphrase-file", help="the passphrase the backup was encrypted with")
+    rest.add_argument(
+        "--passphrase-file", help="the backup's passphrase: a backup that is not encrypted is then refused"
+    )
     rest.add_argument("--force", action="store_true", help="overwrite a database with tickets, audio folders")

@@ -1,26 +1,27 @@
 """`ivr restore SRC`: a backup into this machine's (fresh) data folder and database.
 
-Checks every checksum first and writes nothing if one fails; refuses a target that already holds
-tickets or audio unless `--force`; the configuration of the backup goes beside the live one
+Checks the whole backup first (`manifest.load`: authenticated with a passphrase, every name
+allowed, every file as described) and where each file goes (inside its folder, no symlink on the
+way), and writes nothing if anything fails; refuses a target that already holds tickets or audio
+unless `--force`; the configuration of the backup goes beside the live one
 (`data_dir/restored-config/`) to be compared, never over it. Audio paths stored in the database
 are moved to this machine's folders, and the schema is brought up to this release.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
+import hashlib
 import tempfile
-from pathlib import Path
-from typing import Any
+from pathlib import Path, PurePosixPath
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from ivr.clitools import with_store
-from ivr.ops import sealed
-from ivr.ops.backup import BackupError, _pg_url, _run, _sqlite_path, read_manifest, sha256, verify
+from ivr.ops import confined, sealed
+from ivr.ops.backup import _pg_url, _run, _sqlite_path
+from ivr.ops.manifest import DATABASE, BackupError, Checked, Entry, load
 from ivr.settings import Settings
 from ivr.tickets.models import Recording, Ticket
 from ivr.tickets.repository import Database, Repository
@@ -79,68 +80,88 @@ def _occupied(settings: Settings) -> list[str]:
     return found
 
 
-def _materialise(src: Path, entry: dict[str, Any], target: Path, key: bytes | None) -> None:
-    """The backup's file `entry` written at `target` (decrypted), checked against its sha256."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".restoring")
-    stored = src / entry["stored"]
-    if key is None:
-        shutil.copyfile(stored, tmp)
-        ok = sha256(tmp) == entry["sha256"]
-    else:
-        with stored.open("rb") as f, tmp.open("wb") as out:
-            ok = sealed.unseal(f, out, key) == entry["plain_sha256"]
-    if not ok:
-        tmp.unlink()
-        raise BackupError(f"{entry['stored']}: content differs from the manifest")
-    tmp.replace(target)
+Place = tuple[Path, PurePosixPath]  # a folder, and a path below it that stays below it
+
+
+def _place(settings: Settings, name: str) -> Place:
+    """Where the entry `name` (an allowed name, see `manifest.name_problem`) goes."""
+    if name == "outbox.db":
+        return settings.outbox_path.parent, PurePosixPath(settings.outbox_path.name)
+    if name == "secrets.yaml":
+        live = settings.secrets_file
+        if not live.exists() and not live.is_symlink():
+            return live.parent, PurePosixPath(live.name)
+        return settings.paths.data_dir, PurePosixPath(RESTORED_CONFIG, "secrets.yaml")
+    _files, top, rest = name.split("/", 2)
+    if top == "config":
+        return settings.paths.data_dir, PurePosixPath(RESTORED_CONFIG, "config", rest)
+    return targets(settings)[top], PurePosixPath(rest)
+
+
+def _plan(settings: Settings, checked: Checked) -> list[tuple[Entry, Place]]:
+    """Every file's place, or BackupError naming each one that would leave its folder or
+    follow a link: checked before the first byte is written."""
+    plan: list[tuple[Entry, Place]] = []
+    problems: list[str] = []
+    db_path = _sqlite_path(settings.database_url)
+    if db_path is not None and checked.kind == "sqlite":
+        plan.append((checked.database, (db_path.parent, PurePosixPath(db_path.name))))
+    for entry in checked.entries:
+        if entry.name not in DATABASE.values():
+            plan.append((entry, _place(settings, entry.name)))
+    seen: dict[str, list[str]] = {}  # one symlinked folder is one problem, whatever it holds
+    for entry, (root, rel) in plan:
+        problem = confined.target_problem(root, rel)
+        if problem is not None:
+            seen.setdefault(problem, []).append(entry.name)
+    for problem, names in seen.items():
+        more = f" and {len(names) - 1} more entries" if len(names) > 1 else ""
+        problems.append(f"{names[0]}{more}: {problem}")
+    if problems:
+        raise BackupError("the restore would write outside its folders, nothing restored:\n  " + "\n  ".join(problems))
+    return plan
+
+
+def _materialise(src: Path, entry: Entry, place: Place, key: bytes | None) -> None:
+    """The backup's file `entry` written at `place` (decrypted), checked against the manifest
+    again as it is copied: the backup store may change under a running restore."""
+    try:
+        with confined.open_file(src, entry.stored) as f, confined.write_file(*place) as out:
+            if key is None:
+                digest = hashlib.sha256()
+                for block in iter(lambda: f.read(1024 * 1024), b""):
+                    digest.update(block)
+                    out.write(block)
+                ok = digest.hexdigest() == entry.sha256
+            else:
+                ok = sealed.unseal(f, out, key, entry.name) == (entry.plain_sha256, entry.size)
+            if not ok:
+                raise BackupError(f"{entry.stored}: content differs from the manifest (changed during the restore?)")
+    except (sealed.SealError, confined.Refused) as exc:
+        raise BackupError(f"{entry.name}: {exc}") from None
 
 
 def restore(settings: Settings, src: Path, passphrase: bytes | None = None, *, force: bool = False) -> dict[str, int]:
-    manifest = read_manifest(src)
-    problems = verify(src, manifest)
-    if problems:
-        raise BackupError("the backup is damaged, nothing restored:\n  " + "\n  ".join(problems))
-    key = None
-    if manifest["encrypted"]:
-        if passphrase is None:
-            raise BackupError("this backup is encrypted: give --passphrase-file")
-        key = sealed.derive_key(passphrase, bytes.fromhex(manifest["salt"]))
+    checked = load(src, passphrase)
+    plan = _plan(settings, checked)
     occupied = _occupied(settings)
     if occupied and not force:
         raise BackupError("the target is not empty (" + "; ".join(occupied) + "): use a fresh data folder, or --force")
-    entries = {e["name"]: e for e in manifest["files"]}
-    db = manifest["database"]
-    try:
-        _restore_database(settings, src, entries[db["file"]], db["kind"], key)
-    except sealed.SealError as exc:
-        raise BackupError(f"database: {exc}") from None
+    _restore_database(settings, src, checked)
     counts = {"database": 1, "files": 0}
-    where = targets(settings)
-    for name, entry in entries.items():
-        if name == db["file"]:
+    for entry, place in plan:
+        if entry is checked.database:
             continue
-        if name == "outbox.db":
-            target = settings.outbox_path
-        elif name == "secrets.yaml":
-            live = settings.secrets_file
-            target = live if not live.exists() else settings.paths.data_dir / RESTORED_CONFIG / "secrets.yaml"
-        else:
-            _files, source, rest = name.split("/", 2)
-            target = where[source] / rest
-        try:
-            _materialise(src, entry, target, key)
-        except sealed.SealError as exc:
-            raise BackupError(f"{name}: {exc}") from None
-        if name in ("secrets.yaml", "outbox.db"):
-            target.chmod(0o600)
+        _materialise(src, entry, place, checked.key)
         counts["files"] += 1
     from ivr.tickets.db import make_engine, upgrade
 
     engine = make_engine(settings.database_url)
     upgrade(engine)  # a backup of an older release comes up to this one
     engine.dispose()
-    moves = [(old, str(where[n].resolve())) for n, old in (manifest.get("sources") or {}).items() if n in where]
+    where = targets(settings)
+    sources = checked.raw.get("sources") or {}
+    moves = [(old, str(where[n].resolve())) for n, old in sources.items() if n in where and isinstance(old, str)]
 
     async def relocate(store: Database) -> int:
         return sum([await Relocation(store).move(old, new) for old, new in moves if old != new])
@@ -149,20 +170,19 @@ def restore(settings: Settings, src: Path, passphrase: bytes | None = None, *, f
     return counts
 
 
-def _restore_database(settings: Settings, src: Path, entry: dict[str, Any], kind: str, key: bytes | None) -> None:
+def _restore_database(settings: Settings, src: Path, checked: Checked) -> None:
     path = _sqlite_path(settings.database_url)
-    if kind == "sqlite":
+    if checked.kind == "sqlite":
         if path is None:
             raise BackupError("the backup's database is SQLite, this machine's is PostgreSQL: not supported")
         for suffix in ("-wal", "-shm", "-journal"):
             Path(str(path) + suffix).unlink(missing_ok=True)
-        _materialise(src, entry, path, key)
-        os.chmod(path, 0o600)
+        _materialise(src, checked.database, (path.parent, PurePosixPath(path.name)), checked.key)
         return
     if path is not None:
         raise BackupError("the backup's database is PostgreSQL, this machine's is SQLite: not supported")
     with tempfile.TemporaryDirectory(prefix="nul-restore-") as tmp:
-        dump = Path(tmp) / "database.pgdump"
-        _materialise(src, entry, dump, key)
+        dump = PurePosixPath("database.pgdump")
+        _materialise(src, checked.database, (Path(tmp), dump), checked.key)
         cmd = ["pg_restore", "--clean", "--if-exists", "--no-owner", f"--dbname={_pg_url(settings.database_url)}"]
-        _run([*cmd, str(dump)], "pg_restore")
+        _run([*cmd, str(Path(tmp) / dump)], "pg_restore")
