@@ -66,6 +66,7 @@ from ivr.privacy.jobs import PrivacyService, asterisk_dirs, schedule_purge
 from ivr.prompts.library import PromptLibrary
 from ivr.recordings.campaigns import RuntimeCampaigns
 from ivr.recordings.consent import ConsentStep
+from ivr.recordings.paths import audio_dirs, recordings_dir
 from ivr.recordings.store import RecordingStore
 from ivr.settings import Settings
 from ivr.stats.export import StatsExporter, schedule_daily_export
@@ -338,7 +339,7 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
         settings.queue.ring_timeout_s,
     )
     pbx_admin, stored = AriPbxAdmin(ari), AriStoredRecordings(ari)
-    recordings = RecordingStore(stored, settings.paths.data_dir / "recordings", store)
+    recordings = RecordingStore(stored, recordings_dir(settings), store)
     t = settings.transcription
     transcriber = VoskTranscriber(
         t.model_path, workers=t.workers, deterministic=t.deterministic, overlay_root=settings.models_dir
@@ -406,6 +407,7 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
             clock,
             asterisk_dirs(settings),
             rotate_logs=lambda: pbx_admin.rotate_log("messages.log"),
+            audio_dirs=audio_dirs(settings),
         ),
         stats=StatsExporter(
             store.run_read,

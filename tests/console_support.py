@@ -129,10 +129,12 @@ class ConsoleLab:
         await store.update(ticket_id, **columns)
         return ticket_id
 
-    async def voicemail(self, number: str, audio_dir: Path, *, assigned_to: str | None = None) -> int:
-        """A voicemail message with a real WAV file (the browser copy)."""
+    async def voicemail(self, number: str, *, assigned_to: str | None = None) -> int:
+        """A voicemail message with a real WAV file (the browser copy) in the line's voicemail
+        folder: the console serves no audio from anywhere else."""
         ticket_id = await self.call(number)
-        path = audio_dir / f"vm-{ticket_id}.wav"
+        path = self.deps.settings.voicemail_dir / f"vm-{ticket_id}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
         write_tone(path)
         at = self.clock.now()
 

@@ -30,6 +30,7 @@ from ivr.console.web import (
     text,
     user_of,
 )
+from ivr.recordings.paths import audio_dirs, confined
 from ivr.stats.queries import Scope
 from ivr.stats.report import Figures, build_report
 from ivr.voicemail import messages
@@ -241,8 +242,10 @@ async def recording_audio(request: web.Request) -> web.StreamResponse:
     row = await services(request).queries.recording(recording_id)
     if row is None or row.kind != "call":
         raise web.HTTPNotFound(text="registrazione non trovata")
-    path = Path(row.web_path or row.path)
-    if not await asyncio.to_thread(path.is_file):
+    dirs = audio_dirs(services(request).settings)
+    kept = confined((row.web_path or row.path,), dirs, what=f"recording {recording_id}")
+    path = kept[0] if kept else None
+    if path is None or not await asyncio.to_thread(path.is_file):
         raise web.HTTPNotFound(text="il file della registrazione non è disponibile")
     await audit_listen(request, "recording_listen", "recording", recording_id, path)
     return web.FileResponse(path, headers={"Cache-Control": "no-store", "Content-Disposition": "inline"})

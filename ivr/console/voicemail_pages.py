@@ -4,7 +4,6 @@ audio itself (every listen or download audited). Operators see only messages giv
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 from aiohttp import web
 
@@ -19,6 +18,7 @@ from ivr.console.web import (
     services,
     user_of,
 )
+from ivr.recordings.paths import audio_dirs, confined
 from ivr.voicemail import messages
 from ivr.voicemail.messages import MessageView
 
@@ -83,7 +83,8 @@ async def message(request: web.Request) -> web.StreamResponse:
 async def audio(request: web.Request) -> web.StreamResponse:
     """The browser copy (MP3) when there is one, else the original recording."""
     found = await _message(request)
-    candidates = [Path(p) for p in (found.web_audio, found.audio) if p]
+    dirs = audio_dirs(services(request).settings)
+    candidates = confined((found.web_audio, found.audio), dirs, what=f"voicemail {found.id}")
     path = await asyncio.to_thread(lambda: next((p for p in candidates if p.is_file()), None))
     if path is None:
         raise web.HTTPNotFound(text="l'audio di questo messaggio non è ancora disponibile")

@@ -81,12 +81,13 @@ def cmd_holds(args: argparse.Namespace, settings: Settings) -> int:
 @contextlib.contextmanager
 def _purger(settings: Settings) -> Iterator[Purger]:
     from ivr.privacy.jobs import asterisk_dirs
+    from ivr.recordings.paths import audio_dirs
     from ivr.tickets.db import make_engine, upgrade
 
     engine = make_engine(settings.database_url)
     try:
         upgrade(engine)
-        yield Purger(engine, settings.retention, asterisk_dirs(settings))
+        yield Purger(engine, settings.retention, asterisk_dirs(settings), audio_dirs=audio_dirs(settings))
     finally:
         engine.dispose()
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
@@ -38,11 +39,12 @@ class PrivacyService:
         clock: Clock,
         asterisk: AsteriskDirs | None = None,
         rotate_logs: Callable[[], Awaitable[Any]] | None = None,
+        audio_dirs: Sequence[Path] = (),
     ) -> None:
         """`rotate_logs`: asks Asterisk to rotate its log (`PbxAdmin.rotate_log`, done over ARI:
         the AMI user has no write rights), so the day's lines land in a file the purge can age
         and delete."""
-        self.purger = Purger(engine, settings, asterisk)
+        self.purger = Purger(engine, settings, asterisk, audio_dirs=audio_dirs)
         self.clock = clock
         self.rotate_logs = rotate_logs
 

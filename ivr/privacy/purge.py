@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -28,6 +29,7 @@ from ivr.privacy.config import RetentionSettings
 from ivr.privacy.holds import held_tickets
 from ivr.privacy.kinds import KIND_NAMES, KINDS, Kind, count
 from ivr.privacy.models import PurgeFile, PurgeRun
+from ivr.recordings.paths import inside
 from ivr.tickets.events import EventKind
 from ivr.tickets.models import TicketEvent
 
@@ -75,11 +77,22 @@ def cutoffs(settings: RetentionSettings, now: datetime) -> dict[str, datetime]:
 
 
 class Purger:
-    def __init__(self, engine: Engine, settings: RetentionSettings, asterisk: AsteriskDirs | None = None) -> None:
-        """`asterisk`: the spool and log dirs of the engine's Asterisk (none: not purged here)."""
+    def __init__(
+        self,
+        engine: Engine,
+        settings: RetentionSettings,
+        asterisk: AsteriskDirs | None = None,
+        *,
+        audio_dirs: Sequence[Path] = (),
+    ) -> None:
+        """`asterisk`: the spool and log dirs of the engine's Asterisk (none: not purged here).
+        `audio_dirs`: the folders the line keeps audio in (`ivr.recordings.paths.audio_dirs`); a
+        listed file anywhere else is never deleted, whatever the database says."""
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self.settings = settings
         self.asterisk = asterisk or AsteriskDirs()
+        extra = (d for d in (self.asterisk.spool, self.asterisk.logs) if d is not None)
+        self._deletable = (*audio_dirs, *extra)
 
     def _asterisk_files(self, session: Session, cuts: dict[str, datetime]) -> dict[str, list[Path]]:
         return {
@@ -189,6 +202,10 @@ class Purger:
         done: list[int] = []
         errors: dict[int, str] = {}
         for item in pending:
+            if not inside(Path(item.path), self._deletable):
+                errors[item.id] = "refused: outside the audio folders (a database that names it was tampered with)"
+                failed.append((item.path, errors[item.id]))
+                continue
             try:
                 Path(item.path).unlink(missing_ok=True)
             except OSError as exc:

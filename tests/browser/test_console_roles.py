@@ -142,7 +142,7 @@ async def _seed(lab: ConsoleLab, tmp_path: Path) -> None:
     lab.seed = {
         "anna_call": await lab.call("3331112222", operator="anna"),
         "bruno_call": await lab.call("3332223333", operator="bruno"),
-        "message": await lab.voicemail("3337770001", tmp_path),
+        "message": await lab.voicemail("3337770001"),
     }
     late = await lab.call("3334445555", operator="bruno")
     await lab.deps.store.file_outcome(late, "escalated", note="documenti", operator_id=None, at=lab.clock.now())

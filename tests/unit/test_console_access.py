@@ -119,8 +119,8 @@ async def test_each_role_reaches_exactly_its_routes(lab: ConsoleLab, login: str)
 async def test_operator_sees_only_their_own_data(lab: ConsoleLab, tmp_path: Path) -> None:
     mine = await lab.call("3330000001", operator="anna")
     theirs = await lab.call("3330000002", operator="bruno")
-    given_to_bruno = await lab.voicemail("3330000003", tmp_path, assigned_to="bruno")
-    given_to_anna = await lab.voicemail("3330000004", tmp_path, assigned_to="anna")
+    given_to_bruno = await lab.voicemail("3330000003", assigned_to="bruno")
+    given_to_anna = await lab.voicemail("3330000004", assigned_to="anna")
     anna = await lab.login("anna")
     token = await lab.csrf(anna)
     assert (await anna.get(f"/console/tickets/{mine}")).status == 200

@@ -92,7 +92,7 @@ async def test_disabling_a_user_ends_their_sessions(lab: ConsoleLab) -> None:
 
 
 async def test_listening_to_a_voicemail_is_audited(lab: ConsoleLab, tmp_path: Path) -> None:
-    message = await lab.voicemail("3335550001", tmp_path)
+    message = await lab.voicemail("3335550001")
     sara = await lab.login("sara")
     page = await (await sara.get(f"/console/voicemail/{message}")).text()
     assert f'src="/console/voicemail/{message}/audio"' in page
@@ -171,7 +171,7 @@ class Talk:
 
 @pytest.mark.parametrize("answers", [True, False])
 async def test_callback_rings_the_operator_then_the_citizen(lab: ConsoleLab, tmp_path: Path, answers: bool) -> None:
-    message = await lab.voicemail("3336660001", tmp_path, assigned_to="anna")
+    message = await lab.voicemail("3336660001", assigned_to="anna")
     ticket_id = await lab.deps.store.run_read(
         lambda s: s.execute(select(CallbackAttempt.ticket_id)).scalar()  # none yet
     )

@@ -13,14 +13,16 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ivr.api.deps import QueueView
 from ivr.console.accounts import AccountError, Accounts
 from ivr.console.app import mount_console
 from ivr.recordings.campaigns import CampaignError, RuntimeCampaigns
+from ivr.recordings.paths import recordings_dir
 from ivr.tickets.db import make_engine, upgrade
-from ivr.tickets.models import Recording
+from ivr.tickets.models import Recording, Voicemail
 from ivr.tickets.store import SqlTicketStore
 from ivr.voicemail import messages
 from tests.console_support import CSRF_FIELD, MORNING, PASSWORD, ConsoleLab, console_lab, write_tone
@@ -117,7 +119,8 @@ async def test_the_console_stands_on_its_dependencies_alone(lab: ConsoleLab) -> 
 
 async def test_call_recordings_are_for_supervisors_and_audited(lab: ConsoleLab, tmp_path: Path) -> None:
     ticket_id = await lab.call("3338880001", operator="anna")
-    wav = tmp_path / "call.wav"
+    wav = recordings_dir(lab.deps.settings) / "call.wav"
+    wav.parent.mkdir(parents=True, exist_ok=True)
     write_tone(wav)
 
     def add(session: Session) -> int:
@@ -139,6 +142,39 @@ async def test_call_recordings_are_for_supervisors_and_audited(lab: ConsoleLab, 
     assert audio.status == 200 and audio.content_type.startswith("audio/")
     entries = await lab.accounts.audit_entries(kind="recording")
     assert [(e.login, e.action, e.object_id) for e in entries] == [("sara", "recording_listen", str(recording_id))]
+
+
+async def test_no_audio_is_served_from_outside_the_audio_folders(lab: ConsoleLab, tmp_path: Path) -> None:
+    """A database restored from a forged backup may name any file as audio: the console serves
+    none of them, whether named directly or through a link planted in the voicemail folder."""
+    secret = tmp_path / "outside" / "secret.wav"
+    secret.parent.mkdir()
+    write_tone(secret)
+    planted = lab.deps.settings.voicemail_dir / "planted.wav"
+    planted.parent.mkdir(parents=True, exist_ok=True)
+    planted.symlink_to(secret)
+    ticket_id = await lab.call("3338880002", operator="anna")
+    message = await lab.voicemail("3338880003")
+
+    def tamper(session: Session) -> int:
+        row = Recording(
+            ticket_id=ticket_id, kind="call", path=str(secret), sha256="0" * 64, bytes=1, duration_s=1.0,
+            created_at=lab.clock.now(),
+        )  # fmt: skip
+        session.add(row)
+        found = session.scalars(select(Voicemail).where(Voicemail.id == message)).one()
+        vm_rec = session.get(Recording, found.recording_id)
+        assert vm_rec is not None
+        vm_rec.path, vm_rec.web_path = str(secret), str(planted)
+        session.flush()
+        return row.id
+
+    recording_id = await lab.deps.store.run_write(tamper)
+    sara = await lab.login("sara")
+    for url in (f"/console/recordings/{recording_id}/audio", f"/console/voicemail/{message}/audio"):
+        response = await sara.get(url)
+        assert response.status == 404, url
+        assert b"RIFF" not in await response.read()
 
 
 async def test_campaigns_set_in_the_console_reach_the_consent_step(lab: ConsoleLab) -> None:
@@ -212,7 +248,7 @@ async def test_statistics_page_and_csv_come_from_the_statistics_package(lab: Con
 
 
 async def test_a_refused_change_to_a_message_does_not_fail_the_batch(lab: ConsoleLab, tmp_path: Path) -> None:
-    message_id = await lab.voicemail("3330000009", tmp_path)
+    message_id = await lab.voicemail("3330000009")
     ticket_id = await lab.deps.store.run_read(lambda s: messages.ticket_of(s, message_id))
     repo, at = lab.deps.console.messages, lab.clock.now()
     await repo.close(ticket_id, at, "risolto al telefono")

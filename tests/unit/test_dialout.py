@@ -131,7 +131,7 @@ async def lab(tmp_path: Path) -> Any:
 
 
 async def test_console_callback_refuses_a_premium_number(lab: ConsoleLab, tmp_path: Path) -> None:
-    message = await lab.voicemail("899123456", tmp_path, assigned_to="anna")
+    message = await lab.voicemail("899123456", assigned_to="anna")
     ticket = await lab.deps.store.run_read(lambda s: messages.ticket_of(s, message))
     await lab.deps.distributor.set_presence("anna", "available")
     anna = await lab.login("anna")
@@ -144,7 +144,7 @@ async def test_console_callback_refuses_a_premium_number(lab: ConsoleLab, tmp_pa
 
 async def test_console_callback_audits_the_number_it_dials(lab: ConsoleLab, tmp_path: Path) -> None:
     deps = lab.deps
-    message = await lab.voicemail("+393336660001", tmp_path, assigned_to="anna")
+    message = await lab.voicemail("+393336660001", assigned_to="anna")
     ticket = await deps.store.run_read(lambda s: messages.ticket_of(s, message))
     await deps.distributor.set_presence("anna", "available")
     phones = Phones()

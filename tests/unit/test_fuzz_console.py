@@ -60,7 +60,7 @@ IDS = st.one_of(st.sampled_from(["1", "2", "3", "999999", "0", "-1", "abc", "9" 
 async def lab(tmp_path: Path) -> AsyncIterator[ConsoleLab]:
     async with console_lab(tmp_path) as lab:
         await lab.call("3331110001", operator="anna")
-        await lab.voicemail("3331110002", tmp_path)
+        await lab.voicemail("3331110002")
         yield lab
 
 

@@ -51,7 +51,7 @@ def world(db_url: str, tmp_path: Path) -> Iterator[World]:
 
 
 def test_dry_run_changes_nothing_and_counts_what_the_purge_removes(world: World) -> None:
-    purger = Purger(world.engine, DEFAULTS)
+    purger = Purger(world.engine, DEFAULTS, audio_dirs=(world.root,))
     before = snapshot(world.engine, world.root)
     due = purger.due(NOW)
     assert snapshot(world.engine, world.root) == before
@@ -75,7 +75,7 @@ def test_dry_run_changes_nothing_and_counts_what_the_purge_removes(world: World)
 
 
 def test_purge_removes_exactly_what_is_past_its_period(world: World) -> None:
-    Purger(world.engine, DEFAULTS).run(NOW, trigger="job")
+    Purger(world.engine, DEFAULTS, audio_dirs=(world.root,)).run(NOW, trigger="job")
     c = world.contacts
     gone = {name: {kind for kind, path in contact.files.items() if not path.exists()} for name, contact in c.items()}
     every = {"call", "call_web", "vm", "vm_web"}
@@ -163,7 +163,7 @@ def test_purge_removes_exactly_what_is_past_its_period(world: World) -> None:
 
 
 def test_a_second_purge_finds_nothing(world: World) -> None:
-    purger = Purger(world.engine, DEFAULTS)
+    purger = Purger(world.engine, DEFAULTS, audio_dirs=(world.root,))
     purger.run(NOW)
     after_first = snapshot(world.engine, world.root)
     assert purger.due(NOW).items == 0
@@ -180,7 +180,7 @@ def test_a_legal_hold_protects_everything_until_released(world: World) -> None:
     from ivr.privacy import holds
 
     held = world.contacts["held"]
-    purger = Purger(world.engine, DEFAULTS)
+    purger = Purger(world.engine, DEFAULTS, audio_dirs=(world.root,))
     purger.run(NOW)
     assert all(p.exists() for p in held.files.values())
     with sessionmaker(world.engine)() as s:
@@ -207,7 +207,7 @@ def test_a_file_that_cannot_be_deleted_is_reported_and_retried(world: World) -> 
     victim.unlink()
     victim.mkdir()  # unlink() on a directory fails, even for root
     (victim / "keep").write_bytes(b"x")
-    purger = Purger(world.engine, DEFAULTS)
+    purger = Purger(world.engine, DEFAULTS, audio_dirs=(world.root,))
     first = purger.run(NOW)
     assert [path for path, _ in first.failed_files] == [str(victim)]
     assert "IsADirectoryError" in first.failed_files[0][1] or "PermissionError" in first.failed_files[0][1]
@@ -238,7 +238,7 @@ def test_shorter_periods_and_small_batches_give_the_same_end_state(world: World)
         survey_answers_days=5,
         batch=1,
     )
-    result = Purger(world.engine, tight).run(NOW)
+    result = Purger(world.engine, tight, audio_dirs=(world.root,)).run(NOW)
     assert {k: v.items for k, v in result.kinds.items()} == {
         "recordings": 6,
         "voicemail_audio": 6,
@@ -247,6 +247,26 @@ def test_shorter_periods_and_small_batches_give_the_same_end_state(world: World)
         "survey_answers": 12,
         **NEW_KINDS,
     }
-    assert Purger(world.engine, tight).due(NOW).items == 0
+    assert Purger(world.engine, tight, audio_dirs=(world.root,)).due(NOW).items == 0
     remaining = [p for c in world.contacts.values() for p in c.files.values() if p.exists()]
     assert remaining == list(world.contacts["held"].files.values())
+
+
+def test_a_file_outside_the_audio_folders_is_never_deleted(world: World, tmp_path: Path) -> None:
+    """A database restored from a forged backup can name any file as a recording's audio: the
+    purge (often run as root) must not delete it, and must say so instead of forgetting it."""
+    precious = tmp_path / "outside" / "shadow"
+    precious.parent.mkdir()
+    precious.write_text("root:x:0:0")
+    linked = world.root / "d200" / "link.wav"
+    linked.symlink_to(precious)
+    with world.session() as s, s.begin():
+        rec = s.get(Recording, world.contacts["d200"].voicemail_recording)
+        assert rec is not None
+        rec.path, rec.web_path = str(precious), str(linked)
+    result = Purger(world.engine, DEFAULTS, audio_dirs=(world.root,)).run(NOW, trigger="job")
+    assert precious.read_text() == "root:x:0:0"
+    assert linked.is_symlink()
+    refused = {path for path, error in result.failed_files if "outside the audio folders" in error}
+    assert refused == {str(precious), str(linked)}
+    assert not world.contacts["d200"].files["call"].exists()  # the rest of the purge went on

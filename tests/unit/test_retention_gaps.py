@@ -89,7 +89,7 @@ def test_spool_sessions_audit_and_logs_go_after_their_period_and_not_before(worl
         for days, what in ((731, "old"), (729, "new")):
             s.add(AuditEntry(at=NOW - timedelta(days=days), login="sara", action="listen", object_id=what))
 
-    purger = Purger(world.engine, SETTINGS, AsteriskDirs(spool=spool, logs=logs))
+    purger = Purger(world.engine, SETTINGS, AsteriskDirs(spool=spool, logs=logs), audio_dirs=(world.root,))
     due = purger.due(NOW)
     counts = {k: due.kinds[k].items for k in ("spool_audio", "sessions", "audit", "asterisk_logs")}
     assert counts == {"spool_audio": 2, "sessions": 1, "audit": 1, "asterisk_logs": 1}

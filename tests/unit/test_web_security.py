@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from ivr.console.accounts import UserInfo
 from ivr.console.models import AuditEntry
+from ivr.recordings.paths import recordings_dir
 from ivr.tickets.models import Recording
 from tests.console_support import CSRF_FIELD, PASSWORD, ConsoleLab, console_lab, write_tone
 
@@ -119,7 +120,7 @@ RANGES = [
 @pytest.mark.parametrize("ranges", RANGES, ids=lambda r: "+".join(str(x) for x in r))
 async def test_audio_is_never_served_without_an_audit_entry(tmp_path: Path, ranges: list[str | None]) -> None:
     async with console_lab(tmp_path, _console()) as lab:
-        message = await lab.voicemail("3335550001", tmp_path)
+        message = await lab.voicemail("3335550001")
         sara = await lab.login("sara")
         served = 0
         for span in ranges:
@@ -135,7 +136,8 @@ async def test_audio_is_never_served_without_an_audit_entry(tmp_path: Path, rang
 async def test_listens_are_audited_per_user_object_and_window(tmp_path: Path) -> None:
     async with console_lab(tmp_path, _console(listen_audit_window_min=10)) as lab:
         ticket_id = await lab.call("3335550002")
-        path = tmp_path / "call.wav"
+        path = recordings_dir(lab.deps.settings) / "call.wav"
+        path.parent.mkdir(parents=True)
         write_tone(path)
 
         def add(session: Any) -> int:
