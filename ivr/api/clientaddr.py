@@ -91,9 +91,13 @@ def _parse(value: str | None) -> Address | None:
     if value is None:
         return None
     try:
-        return ip_address(value.split("%", 1)[0])
+        address = ip_address(value.split("%", 1)[0])
     except ValueError:
         return None
+    # An IPv4 peer on a dual-stack socket (`console.bind: "::"`) arrives as ::ffff:a.b.c.d: it is
+    # that IPv4 address, for the trusted proxies and for loopback alike.
+    mapped = address.ipv4_mapped if isinstance(address, IPv6Address) else None
+    return mapped or address
 
 
 def _x_forwarded_for(values: list[str]) -> list[Address]:

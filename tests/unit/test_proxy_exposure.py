@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from ivr.api.clientaddr import PROXIES
+from ivr.api.clientaddr import PROXIES, resolve
 from ivr.ops.config import MetricsSettings
 from ivr.ops.http import ops_routes
 from tests.console_support import console_lab
@@ -94,3 +94,12 @@ async def test_the_bearer_api_cannot_be_reached_around_its_token(tmp_path: Path,
         response = await client.get(path, headers={"Authorization": "Bearer " + "u" * 24})
         assert response.status in (401, 404), (path, response.status)
         assert "waiting" not in await response.text()
+
+
+def test_a_proxy_reaching_a_dual_stack_socket_is_still_the_proxy() -> None:
+    """With `console.bind: "::"` an IPv4 proxy connects as `::ffff:127.0.0.1`: still the proxy
+    named `127.0.0.1` (its header believed, its own requests relayed)."""
+    trusted = [ip_network("127.0.0.1/32")]
+    headers = [("X-Forwarded-For", "203.0.113.9")]
+    assert resolve("::ffff:127.0.0.1", headers, trusted, "x-forwarded-for") == "203.0.113.9"
+    assert resolve("::ffff:198.51.100.7", headers, trusted, "x-forwarded-for") == "::ffff:198.51.100.7"
