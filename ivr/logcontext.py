@@ -8,9 +8,12 @@ and the log filter knows which number to mask.
 from __future__ import annotations
 
 import logging
-import re
 from contextvars import ContextVar
 from dataclasses import dataclass
+
+from ivr.phonemask import PHONE, mask_number, mask_text
+
+__all__ = ["PHONE", "CallFields", "CallTag", "bind_call", "current_call", "mask_number", "mask_text"]
 
 
 @dataclass(frozen=True)
@@ -32,21 +35,10 @@ def current_call() -> CallTag | None:
     return _CALL.get()
 
 
-# Phone numbers as callers and callback numbers appear: an optional + or 00 and country code,
-# then an Italian geographic (0...) or mobile (3...) number. Channel ids (epoch seconds, "17...")
-# and small counters do not match.
-PHONE = re.compile(r"(?<![\w.])(?:\+|00)?(?:39)?[03]\d{5,11}(?![\w.])")
-
-
-def mask_number(number: str) -> str:
-    """Keep the last two digits, so two lines about the same caller can still be matched."""
-    digits = re.sub(r"\D", "", number)
-    return "***" + digits[-2:] if len(digits) > 2 else "***"
-
-
 class CallFields(logging.Filter):
     """Adds `call_id` and `ticket_id` to every record ("-" outside a call) and, unless personal
-    data may be logged, masks the caller's number and anything that looks like a phone number."""
+    data may be logged, masks the caller's number and any phone number in the message, its
+    arguments (the message is formatted first), the exception's text and the stack."""
 
     def __init__(self, personal_data: bool = False) -> None:
         super().__init__()
@@ -58,11 +50,24 @@ class CallFields(logging.Filter):
         record.ticket_id = str(tag.ticket_id) if tag and tag.ticket_id else "-"
         if self.personal_data:
             return True
+        caller = tag.caller if tag is not None and tag.caller and len(tag.caller) >= 3 else None
         message = record.getMessage()
-        masked = message
-        if tag is not None and tag.caller and len(tag.caller) >= 3:
-            masked = masked.replace(tag.caller, mask_number(tag.caller))
-        masked = PHONE.sub(lambda m: mask_number(m.group(0)), masked)
+        masked = _masked(message, caller)
         if masked != message:
             record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:  # the handler's formatter would write it as is
+            record.exc_text = _FORMAT.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = _masked(record.exc_text, caller)
+        if record.stack_info:
+            record.stack_info = _masked(record.stack_info, caller)
         return True
+
+
+_FORMAT = logging.Formatter()
+
+
+def _masked(text: str, caller: str | None) -> str:
+    if caller is not None:
+        text = text.replace(caller, mask_number(caller))
+    return mask_text(text)

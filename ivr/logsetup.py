@@ -53,8 +53,10 @@ class JsonFormatter(logging.Formatter):
             data["call_id"] = call_id
         if ticket_id != "-":
             data["ticket_id"] = int(str(ticket_id))
-        if record.exc_info:
-            data["exception"] = self.formatException(record.exc_info)
+        # the text the log filter masked, when it did
+        exception = record.exc_text or (self.formatException(record.exc_info) if record.exc_info else None)
+        if exception:
+            data["exception"] = exception
         return json.dumps(data, ensure_ascii=False)
 
 

@@ -265,7 +265,7 @@ class LoggingSettings(Section):
         "text", description="text: one readable line per event; json: one JSON object per line, for log shippers"
     )
     personal_data: bool = Field(
-        False, description="write callers' numbers in logs (off: masked, only the last two digits are shown)"
+        False, description="write callers' numbers in logs (off: masked, only the last three digits are shown)"
     )
 
 
@@ -312,6 +312,11 @@ class ConsoleSettings(Section):
     )
     proxy_header: Literal["x-forwarded-for", "forwarded"] = Field(
         "x-forwarded-for", description="the header the trusted proxies write the client's address into"
+    )
+    wallboard_show_numbers: bool = Field(
+        False,
+        description="web console: show callers' and callback numbers in full on the wallboard (off: the last "
+        "three digits); each supervisor who sees them is audited",
     )
 
     def secure_cookies(self, profile: str) -> bool:

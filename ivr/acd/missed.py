@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ivr.acd.callback_models import MissedCall
+from ivr.phonemask import mask_number
 from ivr.tickets.models import Ticket, Voicemail
 from ivr.tickets.repository import Repository
 from ivr.tickets.status import QueueResult, TicketStatus
@@ -53,11 +54,7 @@ class MissedView:
         return mask(self.number)
 
 
-def mask(number: str | None) -> str:
-    """Enough to tell two calls apart, not enough to dial: the last three digits."""
-    if not number:
-        return "nascosto"
-    return "•" * max(0, len(number) - 3) + number[-3:]
+mask = mask_number  # enough to tell two calls apart, not enough to dial (ivr.phonemask)
 
 
 def missed_reason(ticket: Ticket, message: Voicemail | None) -> str | None:

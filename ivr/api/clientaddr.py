@@ -8,6 +8,11 @@ the header that proxy is configured to write (`console.proxy_header`). Each prox
 address it saw, so the chain is read from the right: the first address that is not one of our
 own proxies is the client; what lies left of it was written by the client and is not believed.
 A header that cannot be parsed is ignored (the proxy's address is used), never half-believed.
+
+What is answered without a token to "this host" (`/metrics`, `/api/ready`) asks a different
+question: was the request relayed at all? A proxy on the same host connects from loopback, and
+nginx's plain `proxy_pass` adds no header, so a peer in `console.trusted_proxies` is always taken
+as relaying someone else, header or not (`relayed`).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ ProxyHeader = Literal["x-forwarded-for", "forwarded"]
 PROXIES: web.AppKey[tuple[Sequence[Network], ProxyHeader]] = web.AppKey("trusted_proxies")
 _RESOLVED: web.RequestKey[str | None] = web.RequestKey("client_address")
 MAX_HOPS = 32  # a longer chain is not a real proxy path: ignored
+FORWARDING = ("forwarded", "x-forwarded-for", "x-real-ip")  # whoever wrote them, a proxy was there
 
 
 class Malformed(ValueError):
@@ -38,6 +44,23 @@ def client_address(request: web.Request) -> str | None:
     found = resolve(request.remote, request.headers.items(), trusted, header)
     request[_RESOLVED] = found
     return found
+
+
+def relayed(request: web.Request) -> bool:
+    """True when the request came through a proxy: the peer is one of our trusted proxies (with or
+    without a forwarding header), or any forwarding header is present (an undeclared proxy, or a
+    client pretending: either way not this host's own direct request)."""
+    if any(name.lower() in FORWARDING for name in request.headers):
+        return True
+    trusted, _ = request.config_dict.get(PROXIES, ((), "x-forwarded-for"))
+    peer = _parse(request.remote)
+    return peer is not None and _trusted(peer, trusted)
+
+
+def direct_loopback(request: web.Request) -> bool:
+    """The peer is this host itself, asking for itself: a loopback address, not relayed."""
+    peer = _parse(request.remote)
+    return peer is not None and peer.is_loopback and not relayed(request)
 
 
 def resolve(
@@ -68,9 +91,13 @@ def _parse(value: str | None) -> Address | None:
     if value is None:
         return None
     try:
-        return ip_address(value.split("%", 1)[0])
+        address = ip_address(value.split("%", 1)[0])
     except ValueError:
         return None
+    # An IPv4 peer on a dual-stack socket (`console.bind: "::"`) arrives as ::ffff:a.b.c.d: it is
+    # that IPv4 address, for the trusted proxies and for loopback alike.
+    mapped = address.ipv4_mapped if isinstance(address, IPv6Address) else None
+    return mapped or address
 
 
 def _x_forwarded_for(values: list[str]) -> list[Address]:

@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from ivr.acd.operators import OperatorError
-from ivr.api.clientaddr import PROXIES
+from ivr.api.clientaddr import PROXIES, relayed
 from ivr.api.deps import Health, NotFound, QueueView, TicketAccess
 from ivr.api.webguard import security_headers
 from ivr.clock import Clock
@@ -31,7 +31,7 @@ from ivr.webrequests.http import routes as webrequest_routes
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-READY = "/api/ready"  # answered without the token: it says only whether calls are taken here
+READY = "/api/ready"  # without the token when not relayed by a proxy: it says whether calls are taken here
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def make_api(deps: WebDeps) -> web.Application:
 
     @web.middleware
     async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path.startswith("/api/") and not request.path.startswith("/api/public/") and request.path != READY:
+        if _needs_token(request):
             given = request.headers.get("Authorization", "")
             if secret is None or not hmac.compare_digest(given.encode(), f"Bearer {secret}".encode()):
                 return _error(401, "missing or wrong API token")
@@ -89,6 +89,15 @@ def make_api(deps: WebDeps) -> web.Application:
     if deps.console is not None:
         mount_console(app, deps.console)  # the web console under /console/; "/" leads there
     return app
+
+
+def _needs_token(request: web.Request) -> bool:
+    """Every /api/ route but the public ones; `/api/ready` too when it comes through the TLS proxy:
+    the public has no business asking about the line's state, and each answer asks Asterisk."""
+    path = request.path
+    if not path.startswith("/api/") or path.startswith("/api/public/"):
+        return False
+    return path != READY or relayed(request)
 
 
 def _deps(request: web.Request) -> WebDeps:

@@ -6,6 +6,7 @@ updates (server-sent events) and keeps forms in place while a call pops.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from aiohttp import web
@@ -27,6 +28,8 @@ from ivr.console import (
 )
 from ivr.console.services import ConsoleServices
 from ivr.console.web import RULES, SERVICES, TEMPLATES, Handler, install, make_templates
+
+log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).with_name("static")
 TABLES = (
@@ -72,6 +75,8 @@ CONSOLE: web.AppKey[web.Application] = web.AppKey("console_app")
 def mount_console(app: web.Application, services: ConsoleServices) -> None:
     """Add the console to the engine's HTTP server; "/" leads to it."""
     console = make_console(services)
+    if services.settings.console.wallboard_show_numbers:
+        log.warning("console.wallboard_show_numbers is on: the wallboard shows callers' numbers in full (audited)")
     app.add_subapp("/console/", console)
     app[CONSOLE] = console
     app.router.add_get("/", _to_console)

@@ -30,6 +30,7 @@ from ivr.console.web import (
     text,
     user_of,
 )
+from ivr.phonemask import mask_number
 from ivr.recordings.paths import audio_dirs, confined
 from ivr.stats.queries import Scope
 from ivr.stats.report import Figures, build_report
@@ -60,7 +61,26 @@ async def today_figures(request: web.Request) -> Figures:
     return figures
 
 
-async def board(request: web.Request) -> dict[str, Any]:
+async def numbers_in_full(request: web.Request) -> bool:
+    """Whether this wallboard shows numbers in full: only with `console.wallboard_show_numbers`,
+    and then the supervisor's view is audited first (one entry per user per
+    `console.listen_audit_window_min`, however often the page or its stream is opened; a failed
+    audit write means no page)."""
+    svc = services(request)
+    console = svc.settings.console
+    if not console.wallboard_show_numbers:
+        return False
+    window = timedelta(minutes=console.listen_audit_window_min)
+    await svc.accounts.audit_once(
+        user_of(request), "wallboard_numbers", now(request), window=window, kind="wallboard", object_id="numbers",
+        address=address(request),
+    )  # fmt: skip
+    return True
+
+
+async def board(request: web.Request, *, full_numbers: bool = False) -> dict[str, Any]:
+    """What the wallboard shows. Callers' and callback numbers are masked unless `full_numbers`:
+    the board is often on a screen the whole room, and its visitors, can read."""
     svc = services(request)
     at = svc.clock.now()
     snap = svc.queue.snapshot()
@@ -70,8 +90,9 @@ async def board(request: web.Request) -> dict[str, Any]:
     by_state = {state: 0 for state in STATE_ORDER}
     for op in snap["operators"]:
         by_state[op["state"]] = by_state.get(op["state"], 0) + 1
+    waiting = [w if full_numbers else {**w, "caller": mask_number(w["caller"])} for w in snap["waiting"]]
     return {
-        "waiting": snap["waiting"],
+        "waiting": waiting,
         "in_person": snap.get("in_person", len(snap["waiting"])),
         "callbacks": snap.get("callbacks", 0),
         "longest_wait_s": snap["longest_wait_s"],
@@ -88,14 +109,16 @@ async def board(request: web.Request) -> dict[str, Any]:
 
 @routes.get("/wallboard", "supervisor")
 async def wallboard(request: web.Request) -> web.StreamResponse:
-    data = await board(request)
+    data = await board(request, full_numbers=await numbers_in_full(request))
     return render(request, "wallboard.html", board_html=fragment(request, "_wallboard.html", b=data))
 
 
 @routes.get("/wallboard/events", "supervisor")
 async def wallboard_events(request: web.Request) -> web.StreamResponse:
+    full = await numbers_in_full(request)
+
     async def compute() -> dict[str, Any]:
-        data = await board(request)
+        data = await board(request, full_numbers=full)
         return {"board_html": fragment(request, "_wallboard.html", b=data)}
 
     return await stream(request, services(request).live, compute, lambda: session_alive(request), min_interval_s=1.0)

@@ -11,5 +11,6 @@ class MetricsSettings(BaseModel):
     enabled: bool = Field(True, description="serve Prometheus metrics at /metrics on the API's address")
     token: SecretStr | None = Field(
         None,
-        description="secret: bearer token Prometheus must send; unset: /metrics answers loopback clients only",
+        description="secret: bearer token Prometheus must send; unset: /metrics answers only direct loopback "
+        "clients, never the TLS proxy (console.trusted_proxies)",
     )

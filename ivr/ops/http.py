@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Awaitable, Callable
-from ipaddress import ip_address
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from ivr.api.clientaddr import direct_loopback
 from ivr.ops.config import MetricsSettings
 from ivr.ops.metrics import Metrics
-
-FORWARDED = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
 
 
 def ops_routes(
@@ -43,9 +41,6 @@ def _allowed(request: web.Request, token: str | None) -> bool:
     if token is not None:
         given = request.headers.get("Authorization", "")
         return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
-    if any(h in request.headers for h in FORWARDED):
-        return False  # came through a proxy: the proxy's loopback address says nothing of the client
-    try:
-        return request.remote is not None and ip_address(request.remote).is_loopback
-    except ValueError:
-        return False
+    # Without a token only the local Prometheus: never the TLS proxy on the same host relaying
+    # the internet, which connects from loopback too (and with a plain `proxy_pass`, no header).
+    return direct_loopback(request)

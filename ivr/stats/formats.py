@@ -6,13 +6,12 @@ page's downloads), so a figure has the same name wherever it is published.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Callable, Iterable
 from datetime import date
 from typing import Any
 
+from ivr.csvcells import write_csv
 from ivr.stats import levels as lv
 from ivr.stats.queries import Period
 from ivr.stats.report import YES_NO_QUESTIONS, Commitment, Figures, Report, Row
@@ -110,11 +109,7 @@ def records(report: Report, *, with_groups: bool = True) -> list[dict[str, Any]]
 
 def to_csv(report: Report) -> str:
     rows = records(report)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
+    return write_csv(list(rows[0]), rows)
 
 
 def to_json(report: Report) -> str:

@@ -9,8 +9,6 @@ is updated. Nothing about the caller is read.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -20,6 +18,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from ivr.csvcells import write_csv
 from ivr.referrals.models import Referral
 from ivr.referrals.names import KINDS
 from ivr.stats.formats import period_label
@@ -117,11 +116,7 @@ def _records(report: ReferralReport) -> list[dict[str, Any]]:
 
 def to_csv(report: ReferralReport) -> str:
     """Per period and office, then per office and per kind over the range (period `total`)."""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(_records(report))
-    return out.getvalue()
+    return write_csv(COLUMNS, _records(report))
 
 
 def to_json(report: ReferralReport) -> str:

@@ -129,14 +129,14 @@ def _lines(formatter: logging.Formatter, personal: bool) -> str:
 def test_log_lines_carry_call_and_ticket_and_mask_numbers() -> None:
     text = _lines(CallFormatter(), personal=False)
     first, second = text.splitlines()
-    assert "[call 1740000000.7 ticket 42] call from ***67, callback ***78" in first
+    assert "[call 1740000000.7 ticket 42] call from ***567, callback ***678" in first
     assert "3471234567" not in text and "0612345678" not in text
     assert "[call" not in second  # the context stayed with the call's task
     assert "1234567" in _lines(CallFormatter(), personal=True)
 
     records = [json.loads(line) for line in _lines(JsonFormatter(), personal=False).splitlines()]
     assert records[0]["call_id"] == "1740000000.7" and records[0]["ticket_id"] == 42
-    assert records[0]["message"] == "call from ***67, callback ***78"
+    assert records[0]["message"] == "call from ***567, callback ***678"
     assert "call_id" not in records[1] and records[1]["level"] == "INFO"
 
 
