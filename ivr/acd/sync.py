@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from pathlib import Path
 
@@ -61,6 +62,7 @@ class OperatorSync:
         self._lock = asyncio.Lock()  # a desk asking for credentials and the loop both sync
         # Operators whose phone registered over a transport the configuration refuses.
         self.refused: set[str] = set()
+        self.desk_contacts: dict[str, set[str]] = {}  # login -> PJSIP ids of the desk's registered contacts
         self.every_s = every_s
         self.reloads = 0
         self.tasks = tasks
@@ -112,6 +114,15 @@ class OperatorSync:
         log.info("operator %s: the desk's console session ended; its SIP credential is withdrawn", login)
         self.distributor.phone_registered(login, False, desk=True)
         await self.pause_desk(login)
+        # The reload took the endpoint away, not the registration: without this its contact
+        # would stay in Asterisk until it expired (10 minutes for the desk's phone).
+        for contact in sorted(self.desk_contacts.pop(login, set())):
+            try:
+                await self.pbx.remove_contact(contact)
+            except (AriError, AriUnavailable) as exc:
+                log.warning(
+                    "operator %s: the desk's contact %s not removed (%s); it expires by itself", login, contact, exc
+                )
 
     async def _pause_closed_desks(self) -> None:
         """A desk that stopped saying it is there (tab closed or frozen, laptop asleep): its
@@ -157,6 +168,12 @@ class OperatorSync:
         status = str(event.get("ContactStatus") or "")
         desk = desk_login(aor)
         if desk is not None and self.desks is not None:
+            contacts = self.desk_contacts.setdefault(desk, set())
+            contact = contact_id(aor, str(event.get("URI") or ""))
+            if status in REGISTERED:
+                contacts.add(contact)
+            elif status == "Removed":
+                contacts.discard(contact)
             # A contact Asterisk keeps after the credential went (until it expires) is not a desk.
             self.distributor.phone_registered(desk, status in REGISTERED and self.desks.holds(desk), desk=True)
             return
@@ -179,3 +196,8 @@ class OperatorSync:
         elif status in REGISTERED or status == "Removed":
             self.refused.discard(login)
         self.distributor.phone_registered(login, registered)
+
+
+def contact_id(aor: str, uri: str) -> str:
+    """The id PJSIP's registrar gives a registered contact: `<aor>;@<md5 of its stored URI>`."""
+    return f"{aor};@{hashlib.md5(uri.encode()).hexdigest()}"

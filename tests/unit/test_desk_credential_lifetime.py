@@ -7,6 +7,7 @@ real; only Asterisk's side (reload, registrations) is a fake that records what i
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -32,6 +33,7 @@ class FakePbx:
         self.reloads = 0
         self.reloaded = asyncio.Event()
         self.online: set[str] = set()
+        self.removed: list[str] = []
 
     async def reload_module(self, module: str) -> None:
         self.reloads += 1
@@ -42,6 +44,9 @@ class FakePbx:
 
     async def online_endpoints(self, tech: str) -> set[str]:
         return set(self.online)
+
+    async def remove_contact(self, contact_id: str) -> None:
+        self.removed.append(contact_id)
 
 
 class FakeAmi:
@@ -178,18 +183,23 @@ async def test_a_live_session_keeps_its_credential_through_sweeps(line: Line) ->
     assert f"md5_cred = {digest}" in line.pjsip() and line.pbx.reloads == reloads  # no needless reload
 
 
-async def test_a_desk_whose_session_died_is_never_rung_even_if_asterisk_still_lists_it(line: Line) -> None:
-    """Asterisk may keep a registered contact until it expires: the engine must not count it."""
+async def test_a_desk_whose_session_died_is_never_rung_and_its_contact_is_removed(line: Line) -> None:
+    """A PJSIP reload leaves a registered contact until it expires: the engine removes it, and in
+    any case never counts it (Asterisk may still list it when its removal fails)."""
     await line.desk_open()
     distributor = line.lab.deps.distributor
     await distributor.set_presence("anna", "available")
     line.pbx.online.add("web-anna")
+    uri = "sip:web-anna@127.0.0.1:40000;transport=ws;x-ast-orig-host=abc.invalid:0"
+    line.ami.handlers["ContactStatus"]({"AOR": "web-anna", "ContactStatus": "Created", "URI": uri})
     await line.sync.run_once()
     assert distributor.agents["anna"].desk and distributor.agents["anna"].endpoint() == "PJSIP/web-anna"
     await line.lab.accounts.set_active("anna", False)
     await line.sync.run_once()  # Asterisk still says web-anna is online
     anna = distributor.agents["anna"]
     assert not anna.desk and anna.endpoint() != "PJSIP/web-anna"
+    # and the registration is taken out of Asterisk, which a reload alone leaves in place
+    assert line.pbx.removed == [f"web-anna;@{hashlib.md5(uri.encode()).hexdigest()}"]
     line.ami.handlers["ContactStatus"]({"AOR": "web-anna", "ContactStatus": "Reachable", "URI": "sip:x@y"})
     assert not distributor.agents["anna"].desk  # a late contact event does not bring the desk back
     assert anna.state is AgentState.PAUSED  # the desk is closed for good: not left available
