@@ -49,6 +49,7 @@ from ivr.factories import (
     make_clock,
     make_closures,
     make_console_services,
+    make_desk_phones,
     make_languages,
     make_offerer,
     make_prompts,
@@ -89,7 +90,6 @@ from ivr.voicemail.messages import VoicemailMessages
 from ivr.voicemail.service import VoicemailService
 from ivr.voicemail.step import VoicemailStep
 from ivr.voicemail.transcribe import VoskTranscriber
-from ivr.webphone.desks import DeskPhones
 from ivr.webrequests.channel import WebRequestChannel
 from ivr.webrequests.mail import SmtpMailer
 
@@ -259,9 +259,9 @@ class Engine:
         jobs.unregister("sla")
         jobs.unregister("privacy")
         jobs.unregister("stats")
+        await self.operator_sync.stop()  # its loop runs on the supervisor and never ends by itself
         await self.tasks.stop()  # offers, callbacks, voicemail processing: while ARI and the store are still up
         self.voicemail.transcriber.close()
-        await self.operator_sync.stop()
         await self.telephony.stop()
         await self.ami.stop()
         await self.store.stop()
@@ -396,7 +396,8 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
             operators_conf(settings),
             list(settings.asterisk.trunk.codecs),
             security=phone_security(settings.asterisk.sip),
-            desks=DeskPhones(settings.asterisk.webrtc, clock.monotonic) if settings.asterisk.webrtc.enabled else None,
+            desks=make_desk_phones(settings, store, clock),
+            tasks=tasks,
         ),
         recordings=recordings,
         voicemail=voicemail,

@@ -5,8 +5,8 @@ component alone (`ivr hours`, `ivr voicemail retry`...) build it here.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from datetime import datetime
+from collections.abc import Callable, Collection, Mapping
+from datetime import datetime, timedelta
 
 from ivr.acd.callbacks import CallbackService
 from ivr.acd.cap import DailyCap
@@ -232,6 +232,22 @@ def make_ami(settings: Settings) -> TimedAmiMonitor:
 def make_closures(settings: Settings, db: Database) -> RuntimeClosures:
     asterisk_dir, local = sounds_dirs(settings)
     return RuntimeClosures(db, asterisk_dir=asterisk_dir, local_dir=local)
+
+
+def make_desk_phones(settings: Settings, db: Database, clock: Clock) -> DeskPhones | None:
+    """The desks' browser phones (None with WebRTC off), their credentials bound to the console
+    sessions they were made for: valid only while the accounts say the session is (the same idle
+    and absolute limits as the console's own check, on the engine's clock)."""
+    webrtc = settings.asterisk.webrtc
+    if not webrtc.enabled:
+        return None
+    accounts, c = Accounts(db), settings.console
+    idle, absolute = timedelta(minutes=c.session_idle_min), timedelta(hours=c.session_max_h)
+
+    async def live_sessions(digests: Collection[str]) -> dict[str, str]:
+        return await accounts.live_operators(digests, clock.now(), idle=idle, absolute=absolute)
+
+    return DeskPhones(webrtc, clock.monotonic, live_sessions)
 
 
 def make_console_services(

@@ -33,6 +33,7 @@ from ivr.factories import (
     make_calendar,
     make_closures,
     make_console_services,
+    make_desk_phones,
     make_offerer,
     make_prompts,
     prompt_texts,
@@ -46,7 +47,6 @@ from ivr.tickets.db import make_engine, upgrade
 from ivr.tickets.models import Recording, Ticket
 from ivr.tickets.store import NewCall, SqlTicketStore
 from ivr.voicemail import messages
-from ivr.webphone.desks import DeskPhones
 from ivr.webrequests.channel import WebRequestChannel
 from ivr.webrequests.mail import SmtpMailer
 
@@ -229,7 +229,7 @@ def build_console_deps(settings: Settings, clock: ShiftedClock) -> ConsoleDeps:
         tasks=tasks,
         requests=requests,
         prompt_texts=prompt_texts(prompts),
-        desks=DeskPhones(settings.asterisk.webrtc, clock.monotonic) if settings.asterisk.webrtc.enabled else None,
+        desks=make_desk_phones(settings, store, clock),
     )
     health = Health(
         ari_connected=ari.connected.is_set,

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
+
+# The console's roles (ivr.console.models.ROLES), named here so the queue's settings need no console.
+Role = Literal["operator", "supervisor", "administrator"]
+
+
+def _supervisors() -> list[Role]:
+    return ["supervisor"]
 
 
 class QueueSettings(BaseModel):
@@ -34,4 +43,9 @@ class QueueSettings(BaseModel):
     callback_carry_over: bool = Field(
         True,
         description="callbacks not done by closing time wait for the next opening (false: second-level ticket)",
+    )
+    conference_roles: list[Role] = Field(
+        default_factory=_supervisors,
+        description="console roles that may bring a third party into a call from the desk (a three-way); "
+        "consulting a colleague stays open to every operator (an empty list: nobody)",
     )

@@ -36,6 +36,10 @@ class ControlError(Exception):
     """Why a command cannot be done now, in words for the operator."""
 
 
+class ControlRefused(ControlError):
+    """The command is not allowed (not merely impossible now): who may be pulled into a call."""
+
+
 @dataclass
 class Party:
     """A colleague rung from the call: consulted, or joining as a third party."""
@@ -237,15 +241,21 @@ class CallControl:
         return self.distributor.clock.monotonic()
 
     def _party(self, other: str, live: LiveCall) -> Party:
+        """Only a colleague who is logged in may be rung into a call: a logged-out one is off
+        duty (their outside number would ring at home), and nobody rings themself."""
+        if other == live.agent.login:
+            raise ControlRefused("non puoi chiamare te stesso nella chiamata")
         agent = self.distributor.agents.get(other)
-        if agent is None or other == live.agent.login:
+        if agent is None:
             raise ControlError(f"operatore sconosciuto: {other}")
+        if agent.state is AgentState.LOGGED_OUT:
+            raise ControlRefused(f"{agent.info.name} non è collegato: si possono chiamare solo i colleghi collegati")
         if not agent.reachable:
             raise ControlError(f"{agent.info.name} non ha un telefono raggiungibile ora")
         if agent.state is AgentState.AVAILABLE:
             return Party(other, self.distributor.reserve(other, live.ticket_id))
-        if agent.state in (AgentState.PAUSED, AgentState.LOGGED_OUT):
-            return Party(other, None)  # a supervisor, not taking queue calls: rung all the same
+        if agent.state is AgentState.PAUSED:
+            return Party(other, None)  # logged in, not taking queue calls now (a supervisor): rung all the same
         raise ControlError(f"{agent.info.name} è impegnato in un'altra chiamata")
 
     async def _hold(self, live: LiveCall) -> None:

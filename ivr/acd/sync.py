@@ -4,12 +4,19 @@ The store is the truth for accounts and presence (the CLI and the console write 
 couple of seconds the engine reads it, regenerates the operators' PJSIP endpoints when they
 changed (and reloads PJSIP), and reads which softphones are registered. AMI contact events make
 registration changes visible at once; the periodic read repairs anything an event missed.
+
+The same pass keeps the desks' browser phones to live console sessions: before the endpoints are
+written, the desks' credentials are pruned against the accounts (ivr.webphone.desks), so a
+session ended by any means (even by a command run in another process) leaves Asterisk within one
+pass, and a desk without a credential is never counted as registered, whatever Asterisk still
+lists, so it is never rung.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from pathlib import Path
 
@@ -17,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ivr.acd.distributor import Distributor
 from ivr.acd.operators import OperatorDirectory, PhoneSecurity, render_pjsip, write_if_changed
+from ivr.tasks import DEFAULT, TaskSupervisor
 from ivr.telephony.dialstring import TECH, desk_endpoint, desk_login, operator_endpoint, operator_login
 from ivr.telephony.errors import AriError, AriUnavailable
 from ivr.telephony.ports import PbxAdmin, PbxEvent, PbxMonitor
@@ -38,9 +46,11 @@ class OperatorSync:
         every_s: float = 2.0,
         security: PhoneSecurity | None = None,
         desks: DeskPhones | None = None,
+        tasks: TaskSupervisor = DEFAULT,
     ) -> None:
         """`security`: how operators' phones may connect (default: plain UDP only, no TLS);
-        `desks`: the desks' browser phones (None: WebRTC is off)."""
+        `desks`: the desks' browser phones (None: WebRTC is off); `tasks`: where the periodic
+        pass runs (the engine's supervisor)."""
         self.directory = directory
         self.distributor = distributor
         self.pbx = pbx
@@ -52,20 +62,23 @@ class OperatorSync:
         self._lock = asyncio.Lock()  # a desk asking for credentials and the loop both sync
         # Operators whose phone registered over a transport the configuration refuses.
         self.refused: set[str] = set()
+        self.desk_contacts: dict[str, set[str]] = {}  # login -> PJSIP ids of the desk's registered contacts
         self.every_s = every_s
         self.reloads = 0
+        self.tasks = tasks
         self._task: asyncio.Task[None] | None = None
         ami.on_event("ContactStatus", self._on_contact)
 
     async def start(self) -> None:
         await self.run_once()
-        self._task = asyncio.create_task(self._loop(), name="operator-sync")
+        self._task = self.tasks.spawn(self._loop(), name="operator-sync")
 
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+            self._task = None
 
     async def _loop(self) -> None:
         while True:
@@ -83,12 +96,33 @@ class OperatorSync:
             self.distributor.sync(infos)
             digests = await self.directory.digests()
             text = render_pjsip(digests, self.codecs, self.security)
-            if self.desks is not None:
-                text += render_desks(self.desks.digests(), list(self.desks.settings.codecs))
+            desks, ended = self.desks, []
+            if desks is not None:  # pruned first: only live sessions' digests are written
+                ended = await desks.prune()
+                text += render_desks(desks.digests(), list(desks.settings.codecs))
             if await asyncio.to_thread(write_if_changed, self.conf_path, text):
                 await self._reload_pjsip()
+            for login in ended:
+                if desks is not None and not desks.holds(login):  # not logged in again meanwhile
+                    await self._desk_ended(login)
             await self._read_registrations()
             await self._pause_closed_desks()
+
+    async def _desk_ended(self, login: str) -> None:
+        """A desk's session ended (logout, expiry, user or operator disabled, new password): its
+        phone is gone at once, and its operator paused like for a closed desk."""
+        log.info("operator %s: the desk's console session ended; its SIP credential is withdrawn", login)
+        self.distributor.phone_registered(login, False, desk=True)
+        await self.pause_desk(login)
+        # The reload took the endpoint away, not the registration: without this its contact
+        # would stay in Asterisk until it expired (10 minutes for the desk's phone).
+        for contact in sorted(self.desk_contacts.pop(login, set())):
+            try:
+                await self.pbx.remove_contact(contact)
+            except (AriError, AriUnavailable) as exc:
+                log.warning(
+                    "operator %s: the desk's contact %s not removed (%s); it expires by itself", login, contact, exc
+                )
 
     async def _pause_closed_desks(self) -> None:
         """A desk that stopped saying it is there (tab closed or frozen, laptop asleep): its
@@ -126,14 +160,22 @@ class OperatorSync:
         for login in list(self.distributor.agents):
             self.distributor.phone_registered(login, operator_endpoint(login) in online and login not in self.refused)
             if self.desks is not None:
-                self.distributor.phone_registered(login, desk_endpoint(login) in online, desk=True)
+                desk = desk_endpoint(login) in online and self.desks.holds(login)
+                self.distributor.phone_registered(login, desk, desk=True)
 
     def _on_contact(self, event: PbxEvent) -> None:
         aor = str(event.get("AOR") or "")
         status = str(event.get("ContactStatus") or "")
         desk = desk_login(aor)
         if desk is not None and self.desks is not None:
-            self.distributor.phone_registered(desk, status in REGISTERED, desk=True)
+            contacts = self.desk_contacts.setdefault(desk, set())
+            contact = contact_id(aor, str(event.get("URI") or ""))
+            if status in REGISTERED:
+                contacts.add(contact)
+            elif status == "Removed":
+                contacts.discard(contact)
+            # A contact Asterisk keeps after the credential went (until it expires) is not a desk.
+            self.distributor.phone_registered(desk, status in REGISTERED and self.desks.holds(desk), desk=True)
             return
         login = operator_login(aor)
         if login is None:
@@ -154,3 +196,8 @@ class OperatorSync:
         elif status in REGISTERED or status == "Removed":
             self.refused.discard(login)
         self.distributor.phone_registered(login, registered)
+
+
+def contact_id(aor: str, uri: str) -> str:
+    """The id PJSIP's registrar gives a registered contact: `<aor>;@<md5 of its stored URI>`."""
+    return f"{aor};@{hashlib.md5(uri.encode()).hexdigest()}"

@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import re
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -227,6 +228,33 @@ class Accounts(Repository):
                 )
             )
         return found
+
+    async def live_operators(
+        self, digests: Collection[str], now: datetime, *, idle: timedelta, absolute: timedelta
+    ) -> dict[str, str]:
+        """Of the sessions `digests`, those still valid now, each with the login of the active
+        operator its user works as: the one rule a desk's SIP credential lives by (ended,
+        expired, user disabled or given a new password, operator deactivated: absent)."""
+        wanted = list(digests)
+        if not wanted:
+            return {}
+
+        def fn(session: Session) -> dict[str, str]:
+            rows = session.execute(
+                select(ConsoleSession.token_hash, Operator.login)
+                .join(ConsoleUser, ConsoleUser.id == ConsoleSession.user_id)
+                .join(Operator, Operator.id == ConsoleUser.operator_id)
+                .where(
+                    ConsoleSession.token_hash.in_(wanted),
+                    ConsoleUser.active.is_(True),
+                    Operator.active.is_(True),
+                    ConsoleSession.last_seen_at >= now - idle,
+                    ConsoleSession.created_at >= now - absolute,
+                )
+            )
+            return {digest: login for digest, login in rows}
+
+        return await self._read(fn)
 
     async def close_session(self, digest: str) -> None:
         await self._write(lambda s: s.execute(delete(ConsoleSession).where(ConsoleSession.token_hash == digest)))

@@ -19,6 +19,7 @@ from ivr.console.web import (
     address,
     check_csrf,
     current_session,
+    end_desk_phones,
     form,
     now,
     redirect,
@@ -216,9 +217,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     session = session_of(request)
     accounts = services(request).accounts
     await accounts.close_session(session.token_hash)
-    desks = services(request).desks
-    if desks is not None:
-        desks.revoke_session(session.token_hash)  # the desk's phone loses its SIP password too
+    await end_desk_phones(request, session.token_hash)  # the desk's phone loses its SIP password too
     await accounts.audit(session.user, "logout", now(request), address=address(request))
     response = redirect("/console/login", "logged_out")
     response.del_cookie(COOKIE, path="/")

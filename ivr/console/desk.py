@@ -102,7 +102,11 @@ async def call_card(request: web.Request, ticket: TicketView, *, live: bool = Fa
     me = user_of(request).operator_login if live else None
     controls = live and svc.control is not None
     topics = sorted(t for t in svc.control.topics() if t != ticket.topic) if svc.control and controls else []
-    colleagues = [a.info for login, a in sorted(svc.queue.agents.items()) if controls and login != me and a.reachable]
+    colleagues = [  # only those logged in may be rung into a call (ivr.acd.control)
+        a.info
+        for login, a in sorted(svc.queue.agents.items())
+        if controls and login != me and a.reachable and a.state is not AgentState.LOGGED_OUT
+    ]
     return fragment(
         request,
         "_call_card.html",
@@ -115,6 +119,7 @@ async def call_card(request: web.Request, ticket: TicketView, *, live: bool = Fa
         controls=controls,
         topics=topics,
         colleagues=colleagues,
+        conference=user_of(request).role in svc.settings.queue.conference_roles,
     )
 
 

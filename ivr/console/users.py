@@ -12,6 +12,7 @@ from ivr.console.web import (
     Invalid,
     Routes,
     audit,
+    end_desk_phones,
     form,
     now,
     redirect,
@@ -63,6 +64,8 @@ async def set_active(request: web.Request) -> web.StreamResponse:
         await services(request).accounts.set_active(login, active)
     except AccountError as exc:
         return await _users_page(request, 400, error=str(exc))
+    if not active:
+        await end_desk_phones(request)  # their sessions ended: so do their desks' phones
     await audit(request, "user_enable" if active else "user_disable", "user", login)
     raise redirect("/console/users", "user_enabled" if active else "user_disabled")
 
@@ -75,6 +78,7 @@ async def reset_password(request: web.Request) -> web.StreamResponse:
         await services(request).accounts.set_password(login, password)
     except AccountError as exc:
         return await _users_page(request, 400, error=str(exc))
+    await end_desk_phones(request)  # every session of the user ended with the old password
     await audit(request, "user_password_reset", "user", login)
     return await _users_page(request, created=login, secret=password)
 

@@ -7,6 +7,7 @@ Every route is declared with the least role that may use it; a route without a r
 from __future__ import annotations
 
 import hmac
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +24,7 @@ from ivr.console.accounts import SessionInfo, UserInfo
 from ivr.console.labels import LABELS, MESSAGES, label
 from ivr.console.services import ConsoleServices
 
+log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PUBLIC = "public"
 ROLES_BY_RULE = (PUBLIC, "operator", "supervisor", "administrator")
@@ -114,6 +116,21 @@ def address(request: web.Request) -> str | None:
 
 def now(request: web.Request) -> datetime:
     return services(request).clock.now()
+
+
+async def end_desk_phones(request: web.Request, session: str | None = None) -> None:
+    """Sessions just ended (`session`: a logout; None: a user disabled or given a new password):
+    their desks' SIP credentials leave Asterisk now, not at the next sweep. The sweep still
+    catches them should this fail (it is logged), so the ending itself is never refused for it."""
+    svc = services(request)
+    if svc.desks is None:
+        return
+    if session is not None:
+        svc.desks.revoke_session(session)
+    try:
+        await svc.operators.resync()  # prunes against the store, rewrites the endpoints, reloads PJSIP
+    except Exception:
+        log.exception("desk phones not withdrawn at once; the periodic sync retries")
 
 
 async def audit(request: web.Request, action: str, kind: str, object_id: object, **detail: Any) -> None:

@@ -4,6 +4,7 @@ Channels, Bridges, StoredRecordings and PbxAdmin ports. The ARI paths and JSON s
 from __future__ import annotations
 
 import builtins
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from urllib.parse import quote
@@ -124,6 +125,12 @@ class AriPbxAdmin:
 
     async def rotate_log(self, channel: str) -> None:
         await self.client.request("PUT", f"asterisk/logging/{_name(channel)}/rotate", {})
+
+    async def remove_contact(self, contact_id: str) -> None:
+        # ARI's dynamic configuration reaches the registrar's contacts (sorcery, astdb-backed),
+        # which no reload touches; the engine's AMI account has no right to do this, by design.
+        with contextlib.suppress(NotFound):
+            await self.client.delete(f"asterisk/config/dynamic/res_pjsip/contact/{_name(contact_id)}")
 
     async def online_endpoints(self, tech: str) -> set[str]:
         endpoints = await self.client.get(f"endpoints/{_name(tech)}")

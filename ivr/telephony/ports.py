@@ -208,3 +208,9 @@ class PbxAdmin(Protocol):
     async def online_endpoints(self, tech: str) -> set[str]:
         """Names of the `tech` endpoints that are online (a registered phone, a reachable trunk)."""
         ...
+
+    async def remove_contact(self, contact_id: str) -> None:
+        """Drop one registered PJSIP contact (`<aor>;@<hash>`) now. Taking an endpoint out of the
+        config and reloading leaves its registration in place until it expires; this does not.
+        A contact already gone is not an error."""
+        ...

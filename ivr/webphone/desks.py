@@ -4,9 +4,15 @@ when each last said it was there.
 A desk's browser phone never sees the operator's console password nor their softphone's: after
 logging in, the desk asks for a SIP password made for its console session, valid for
 `asterisk.webrtc.credential_ttl_min` and renewed while the desk stays open. Only its digest
-reaches Asterisk (the `web-<login>` endpoint the sync writes). Logging out, or the session
-ending, takes it away. Kept in memory on purpose: after an engine restart a desk's registration
-is refused and the desk simply asks again.
+reaches Asterisk (the `web-<login>` endpoint the sync writes).
+
+A credential is worth no more than its session: `prune` asks the accounts which sessions are
+still valid (not logged out, not idle or too old, the user active with the same password, the
+operator active) and drops every other credential. The operator sync prunes before each write of
+the endpoints, every couple of seconds and at once after a logout, a disabled user or a new
+password, so Asterisk only ever holds digests of live sessions whatever ended the session.
+Kept in memory on purpose: after an engine restart a desk's registration is refused and the desk
+simply asks again.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import base64
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 
 from ivr.acd.operators import REALM, auth_and_aor
@@ -24,6 +30,9 @@ from ivr.webphone.config import WebRtcSettings
 
 CLOSED_REASON = "Scrivania chiusa"
 CLOSE_GRACE_S = 3.0
+# Session hashes -> the operator each live one works as (ivr.console.accounts.Accounts.live_operators,
+# with the console's idle and absolute limits and the engine's clock).
+LiveSessions = Callable[[Collection[str]], Awaitable[dict[str, str]]]
 
 
 @dataclass(frozen=True)
@@ -39,11 +48,13 @@ class DeskCredential:
 
 
 class DeskPhones:
-    def __init__(self, settings: WebRtcSettings, monotonic: Callable[[], float]) -> None:
+    def __init__(self, settings: WebRtcSettings, monotonic: Callable[[], float], live_sessions: LiveSessions) -> None:
         self.settings = settings
         self._now = monotonic
+        self._live_sessions = live_sessions
         self._credentials: dict[str, DeskCredential] = {}  # one desk phone per operator
         self._seen: dict[str, float] = {}  # open desks: login -> last heartbeat
+        self._ended: list[str] = []  # credentials dropped since the last prune
         self.version = 0  # changes whenever the digests Asterisk needs change
 
     @property
@@ -63,21 +74,48 @@ class DeskPhones:
         self.version += 1
         return fresh
 
-    def revoke_session(self, session: str) -> None:
+    def revoke_session(self, session: str) -> list[str]:
         """The console session ended (logout): its phone loses its credential at once."""
-        for login, credential in list(self._credentials.items()):
-            if credential.session == session:
-                del self._credentials[login]
-                self._seen.pop(login, None)
-                self.version += 1
+        return self._drop([login for login, c in self._credentials.items() if c.session == session])
+
+    async def prune(self) -> list[str]:
+        """Drop the credentials of sessions no longer valid, and expired ones; returns the logins
+        whose desk lost its credential since the last prune (here, at a logout or on expiry).
+        A credential is kept only if its session is live AND still works as the operator the
+        credential is for (a user moved to another operator loses it too)."""
+        asked = dict(self._credentials)
+        if asked:
+            live = await self._live_sessions({c.session for c in asked.values()})
+            now = self._now()
+            self._drop(
+                [
+                    login
+                    for login, c in asked.items()
+                    # one issued while the accounts were asked is judged at the next prune
+                    if self._credentials.get(login) is c and (live.get(c.session) != login or c.expires_at <= now)
+                ]
+            )
+        ended, self._ended = self._ended, []
+        return ended
+
+    def _drop(self, logins: list[str]) -> list[str]:
+        for login in logins:
+            del self._credentials[login]
+            self._seen.pop(login, None)
+            self._ended.append(login)
+            self.version += 1
+        return logins
+
+    def holds(self, login: str) -> bool:
+        """Whether `login`'s desk has a credential now: a desk without one is never rung, even
+        while Asterisk still lists a contact it registered before."""
+        credential = self._credentials.get(login)
+        return credential is not None and credential.expires_at > self._now()
 
     def digests(self) -> dict[str, str]:
         """login -> digest of the live credentials (expired ones are dropped here)."""
         now = self._now()
-        expired = [login for login, c in self._credentials.items() if c.expires_at <= now]
-        for login in expired:
-            del self._credentials[login]
-            self.version += 1
+        self._drop([login for login, c in self._credentials.items() if c.expires_at <= now])
         return {login: c.digest() for login, c in sorted(self._credentials.items())}
 
     # --- presence -------------------------------------------------------------------------------

@@ -6,13 +6,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
+from pydantic import ValidationError
 
+from ivr.acd.agents import AgentState
+from ivr.acd.config import QueueSettings, Role
 from ivr.acd.control import CallControl, LiveCall
+from ivr.acd.offers import OfferFailed
+from ivr.console.models import ROLES
 from ivr.telephony.ports import BridgeEvent, BridgeInfo
-from tests.console_support import ConsoleLab, console_lab
+from tests.console_support import PASSWORD, ConsoleLab, console_lab
 from tests.fakes import FakeChannel
 
 
@@ -142,3 +147,93 @@ async def test_a_held_caller_is_taken_off_the_music_when_transferred(lab: Consol
     assert not caller.moh and caller.id in bridges.members["call-1"]  # leaves with the bridge, seen leaving
     status, body = await _post(lab, "anna", "resume")  # nothing left to resume: harmless
     assert status == 200 and live.transfer_to == "employers"
+
+
+class Dialled:
+    """The colleague's phone: records who was rung and rings until the ringing is stopped."""
+
+    def __init__(self) -> None:
+        self.endpoints: list[str] = []
+
+    async def dial(self, endpoint: str, *, caller_id: str | None, timeout: float, cancelled: Any) -> Any:
+        self.endpoints.append(endpoint)
+        await cancelled.wait()
+        raise OfferFailed("cancelled")
+
+
+async def _audited(lab: ConsoleLab, action: str) -> list[Any]:
+    return [e for e in await lab.accounts.audit_entries(limit=50) if e.action == action]
+
+
+async def test_consulting_a_logged_out_colleague_or_oneself_is_refused_and_audited(lab: ConsoleLab) -> None:
+    live, _, caller = await _live_call(lab)
+    dialled = Dialled()
+    assert lab.deps.console.control is not None
+    lab.deps.console.control.offerer = dialled
+    assert lab.deps.distributor.agents["bruno"].state is AgentState.LOGGED_OUT
+    status, body = await _post(lab, "anna", "consult", operator="bruno")
+    assert status == 403 and "non è collegato" in body["error"]
+    assert live.consult is None and not caller.moh and dialled.endpoints == []  # nobody rung, caller not held
+    refused = await _audited(lab, "call_consult_refused")
+    assert len(refused) == 1 and refused[0].login == "anna" and refused[0].object_id == str(live.ticket_id)
+    assert refused[0].detail == {"operator": "bruno", "reason": body["error"]}
+
+    status, body = await _post(lab, "anna", "consult", operator="anna")
+    assert status == 403 and "te stesso" in body["error"]
+    assert len(await _audited(lab, "call_consult_refused")) == 2
+
+    await lab.deps.distributor.set_presence("bruno", "available")
+    status, body = await _post(lab, "anna", "consult", operator="bruno")
+    assert status == 200 and body["call"]["consult"]["login"] == "bruno"
+    assert len(await _audited(lab, "call_consult")) == 1
+    await lab.deps.console.control.close(live)  # the ringing stops
+
+
+async def test_a_conference_is_for_supervisors_only_refused_to_a_plain_operator_and_audited(lab: ConsoleLab) -> None:
+    live, _, _ = await _live_call(lab)
+    dialled = Dialled()
+    assert lab.deps.console.control is not None
+    lab.deps.console.control.offerer = dialled
+    await lab.deps.distributor.set_presence("bruno", "available")
+    page = await (await (await lab.login("anna")).get("/console/desk")).text()
+    assert "Aggiungi in conferenza" not in page  # not offered to whom it would be refused
+    status, body = await _post(lab, "anna", "conference", operator="bruno")
+    assert status == 403 and "supervisor" in body["error"]
+    assert live.third is None and dialled.endpoints == []
+    refused = await _audited(lab, "call_conference_refused")
+    assert len(refused) == 1 and refused[0].login == "anna" and refused[0].detail is not None
+    assert refused[0].detail["reason"] == body["error"]
+
+
+async def test_a_supervisor_on_the_call_brings_in_a_third_party(lab: ConsoleLab) -> None:
+    live, _, _ = await _live_call(lab)
+    dialled = Dialled()
+    control = lab.deps.console.control
+    assert control is not None
+    control.offerer = dialled
+    await lab.accounts.set_active("anna", False)  # anna's login is taken by a supervisor working as anna
+    await lab.accounts.add("vera", "supervisor", PASSWORD, lab.clock.now(), operator="anna")
+    await lab.deps.distributor.set_presence("bruno", "logged_out")
+    status, body = await _post(lab, "vera", "conference", operator="bruno")
+    assert status == 403 and "non è collegato" in body["error"]  # a logged-out colleague: not even so
+    await lab.deps.distributor.set_presence("bruno", "available")
+    status, body = await _post(lab, "vera", "conference", operator="bruno")
+    assert status == 200 and body["call"]["third"]["login"] == "bruno"
+    done = await _audited(lab, "call_conference")
+    assert len(done) == 1 and done[0].login == "vera" and done[0].object_id == str(live.ticket_id)
+    await control.close(live)
+    assert len(dialled.endpoints) == 1  # bruno was rung, once
+
+
+async def test_the_roles_allowed_a_conference_are_a_setting(tmp_path: Path) -> None:
+    async with console_lab(tmp_path, {"queue": {"conference_roles": ["operator", "supervisor"]}}) as lab:
+        await _live_call(lab)
+        assert lab.deps.console.control is not None
+        lab.deps.console.control.offerer = Dialled()
+        await lab.deps.distributor.set_presence("bruno", "available")
+        status, body = await _post(lab, "anna", "conference", operator="bruno")
+        assert status == 200, body
+        await lab.deps.console.control.close(lab.deps.console.control.calls["anna"])
+    assert set(get_args(Role)) == set(ROLES)  # the setting names the console's roles, no other
+    with pytest.raises(ValidationError, match="conference_roles"):
+        QueueSettings.model_validate({"conference_roles": ["caller"]})

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Callable, Collection
 
 import pytest
 from pydantic import ValidationError
@@ -24,9 +25,58 @@ class Ticking:
         return self.now
 
 
-def phones(**settings: object) -> tuple[DeskPhones, Ticking]:
+class Sessions:
+    """The accounts' answer: which sessions are live, and as which operator."""
+
+    def __init__(self) -> None:
+        self.live: dict[str, str] = {}
+        self.asked: list[set[str]] = []
+        self.meanwhile: Callable[[], None] | None = None
+
+    async def __call__(self, digests: Collection[str]) -> dict[str, str]:
+        self.asked.append(set(digests))
+        if self.meanwhile is not None:
+            self.meanwhile()
+        return {d: self.live[d] for d in digests if d in self.live}
+
+
+def phones(sessions: Sessions | None = None, **settings: object) -> tuple[DeskPhones, Ticking]:
     clock = Ticking()
-    return DeskPhones(WebRtcSettings.model_validate(settings), clock), clock
+    return DeskPhones(WebRtcSettings.model_validate(settings), clock, sessions or Sessions()), clock
+
+
+async def test_prune_keeps_only_live_sessions_of_the_same_operator() -> None:
+    sessions = Sessions()
+    desks, _ = phones(sessions)
+    assert await desks.prune() == [] and sessions.asked == []  # nothing to ask about
+    desks.issue("anna", "s-anna")
+    desks.issue("bruno", "s-bruno")
+    desks.issue("carla", "s-carla")
+    sessions.live = {"s-anna": "anna", "s-bruno": "dario"}  # bruno's user now works as dario
+    assert sorted(await desks.prune()) == ["bruno", "carla"]
+    assert set(desks.digests()) == {"anna"} and desks.holds("anna") and not desks.holds("bruno")
+    assert await desks.prune() == []  # reported once
+
+
+async def test_a_credential_issued_while_the_accounts_are_asked_is_not_dropped_unseen() -> None:
+    sessions = Sessions()
+    desks, _ = phones(sessions)
+    desks.issue("anna", "s-old")
+    sessions.meanwhile = lambda: desks.issue("anna", "s-new") and None  # a new login takes the phone over
+    assert await desks.prune() == []
+    assert desks.holds("anna")
+    sessions.meanwhile = None
+    assert await desks.prune() == ["anna"]  # judged at the next prune: s-new is not live here
+
+
+async def test_logout_and_expiry_are_reported_by_the_next_prune() -> None:
+    desks, clock = phones(credential_ttl_min=5)
+    desks.issue("anna", "s")
+    desks.issue("bruno", "t")
+    assert desks.revoke_session("s") == ["anna"]
+    clock.now += 5 * 60 + 1
+    assert desks.digests() == {}
+    assert sorted(await desks.prune()) == ["anna", "bruno"]
 
 
 def test_a_desk_keeps_its_credential_until_half_its_life_then_gets_a_new_one() -> None:
