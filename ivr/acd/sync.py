@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ivr.acd.distributor import Distributor
 from ivr.acd.operators import OperatorDirectory, PhoneSecurity, render_pjsip, write_if_changed
+from ivr.ha.guard import UNLEASED, Fenced, LineGuard
 from ivr.telephony.dialstring import TECH, desk_endpoint, desk_login, operator_endpoint, operator_login
 from ivr.telephony.errors import AriError, AriUnavailable
 from ivr.telephony.ports import PbxAdmin, PbxEvent, PbxMonitor
@@ -38,9 +39,12 @@ class OperatorSync:
         every_s: float = 2.0,
         security: PhoneSecurity | None = None,
         desks: DeskPhones | None = None,
+        guard: LineGuard = UNLEASED,
     ) -> None:
         """`security`: how operators' phones may connect (default: plain UDP only, no TLS);
-        `desks`: the desks' browser phones (None: WebRTC is off)."""
+        `desks`: the desks' browser phones (None: WebRTC is off); `guard`: a fenced engine
+        neither rewrites the operators' PJSIP file nor reloads PJSIP (the active engine does)."""
+        self.guard = guard
         self.directory = directory
         self.distributor = distributor
         self.pbx = pbx
@@ -74,6 +78,8 @@ class OperatorSync:
                 await self.run_once()
             except SQLAlchemyError as exc:  # the database is away: operators stay as last known
                 log.warning("operator sync: database unavailable (%s); retrying", type(exc).__name__)
+            except Fenced:  # the engine exits: no sync of its own any more
+                raise
             except Exception:
                 log.exception("operator sync failed; retrying")
 
@@ -85,7 +91,7 @@ class OperatorSync:
             text = render_pjsip(digests, self.codecs, self.security)
             if self.desks is not None:
                 text += render_desks(self.desks.digests(), list(self.desks.settings.codecs))
-            if await asyncio.to_thread(write_if_changed, self.conf_path, text):
+            if await asyncio.to_thread(self._write, text):
                 await self._reload_pjsip()
             await self._read_registrations()
             await self._pause_closed_desks()
@@ -105,9 +111,14 @@ class OperatorSync:
         log.info("operator %s: the desk is closed; paused", login)
         await self.distributor.set_presence(login, "paused", CLOSED_REASON)
 
+    def _write(self, text: str) -> bool:
+        self.guard.check("rewrite the operators' PJSIP file")  # asked on the thread, right before
+        return write_if_changed(self.conf_path, text)
+
     async def _reload_pjsip(self) -> None:
         # ARI's module reload, not an AMI CLI command: the engine's AMI account has no right to
         # run commands (nor any other write right), so a leaked AMI password gives no shell.
+        self.guard.check("reload PJSIP")
         try:
             await self.pbx.reload_module("res_pjsip.so")
             self.reloads += 1
