@@ -89,6 +89,7 @@ class StatsExporter:
 
     async def export(self, day: date | None = None) -> Exported:
         """Write `day` (default: yesterday, local) and the cumulative files up to it."""
+        self.guard.check("write open-data files")  # and again before each file
         now = self.clock.now()
         day = day or now.astimezone(self.tz).date() - timedelta(days=1)
         first = await self.read(_first_day)
@@ -102,7 +103,6 @@ class StatsExporter:
             (day_stem, await referral_report(self.read, day, day, "day")),
             (self.directory / REFERRALS_MONTHLY, await referral_report(self.read, start, day, "month")),
         ]
-        self.guard.check("write open-data files")
         files = await _write_all(self.directory, day, one_day, daily, monthly, referrals, self.guard)
         return Exported(day, files)
 
