@@ -235,7 +235,10 @@ class AriClient:
             was_up = False
             if not self.guard.allowed():  # connecting would take the Stasis app from the active engine
                 log.error("ARI event socket not reopened: %s", self.guard.refusal())
-                break
+                if self.guard.lost is not None:
+                    break
+                await asyncio.sleep(self._reconnect_max)  # stale: a renewal may still come back
+                continue
             try:
                 async with session.ws_connect(
                     ws_url,
@@ -259,9 +262,10 @@ class AriClient:
                             break
             except asyncio.CancelledError:
                 raise
-            except Fenced as exc:  # the resync after connecting was refused: nothing more to read
+            except Fenced as exc:  # refused while connecting or resyncing: nothing more to read
                 log.error("ARI event socket closed: %s", exc)
-                break
+                if self.guard.lost is not None:
+                    break
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 log.debug("ARI event socket: %s", exc)
             except Exception:
