@@ -10,8 +10,10 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -56,6 +58,7 @@ from ivr.factories import (
     make_queue_step,
     prompt_texts,
 )
+from ivr.ha.guard import LineGuard
 from ivr.ha.state import LineRole
 from ivr.hours.calendar import LineCalendar
 from ivr.hours.closures import RuntimeClosures
@@ -94,6 +97,7 @@ from ivr.webrequests.channel import WebRequestChannel
 from ivr.webrequests.mail import SmtpMailer
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -124,6 +128,7 @@ class Engine:
     privacy: PrivacyService
     stats: StatsExporter
     tasks: TaskSupervisor  # background work of the parts it built; `stop` waits for it
+    guard: LineGuard = field(default_factory=LineGuard)  # may it act on the line (ivr.ha.guard)
     line: LineRole = field(default_factory=LineRole)  # active or standby, the lease (ivr.ha)
     control: CallControl | None = None  # hold and transfers from the desk
     dispatcher: CallDispatcher = field(init=False)
@@ -184,8 +189,8 @@ class Engine:
         _asterisk_dir, local = sounds_dirs(self.settings)
         libraries = {"": self.prompts, **{code: lang.prompts for code, lang in self.languages.items()}}
         for code, library in libraries.items():  # the line's own language, then the others in subfolders
-            built = await asyncio.to_thread(library.build)
-            installed = await asyncio.to_thread(library.install, local / code)
+            built = await asyncio.to_thread(self._guarded, "build prompts", library.build)
+            installed = await asyncio.to_thread(self._guarded, "install prompts", library.install, local / code)
             rebuilt = sum(b.rebuilt for b in built)
             log.info("prompts %s: %d ready, %d rebuilt, %d installed", code, len(built), rebuilt, installed)
         await self.store.start()
@@ -213,6 +218,11 @@ class Engine:
         if self.ops is not None:
             await self.ops.started(self.bus, api_up=self._api is not None)
 
+    def _guarded(self, action: str, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args)` on a worker thread, once the guard said this engine may act."""
+        self.guard.check(action)
+        return fn(*args)
+
     async def _start_api(self) -> None:
         console = self.settings.console
         if console.api_token is None:
@@ -232,6 +242,7 @@ class Engine:
         """The lease is lost: another engine may be driving the calls now. Stop at once, with no
         drain and no goodbye: no write reaches the store, no request reaches Asterisk, no job runs.
         The process exits next (ivr.ha.runner) and starts again as a standby."""
+        self.guard.lose(reason)  # first: whatever runs from here on acts on nothing
         log.error("lease lost (%s): this engine stops driving calls", reason)
         self.line.role, self.line.fenced = "fenced", reason
         self.store.writer.fence(reason)
@@ -285,7 +296,10 @@ class Engine:
             await self.stop()
 
 
-def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
+def build_engine(settings: Settings, guard: LineGuard | None = None, *, clock: Clock | None = None) -> Engine:
+    """`guard`: the line's lease as this engine knows it (ivr.ha.runner); without one (tests,
+    tools) the engine holds no lease and may always act."""
+    guard = guard or LineGuard()
     a = settings.asterisk
     if a.ari.password is None or a.ami.password is None:
         raise ConfigError(
@@ -301,7 +315,7 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
     languages = make_languages(settings, prompts)
     flow = load_main_flow(settings, prompts)
     tasks = TaskSupervisor("engine")  # every background task of the parts built here
-    ari, ami = make_ari(settings, tasks), make_ami(settings)
+    ari, ami = make_ari(settings, tasks, guard), make_ami(settings)
     calendar = make_calendar(settings)
     clock = clock or make_clock(settings)
     outbox = Outbox(settings.outbox_path) if settings.database.outbox else None
@@ -318,7 +332,7 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
 
     offerer = ConfirmingOfferer(  # whoever answers an outside number presses 1 to take the call
         DialGuard(  # an operator's home number passes the allow-list, and is audited
-            make_offerer(settings, ari), settings.dialout, store_audit(store, clock.now), "queue"
+            make_offerer(settings, ari), settings.dialout, store_audit(store, clock.now), "queue", guard
         ),
         prompts,
         settings.queue.confirm_timeout_s,
@@ -339,7 +353,7 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
         settings.queue.ring_timeout_s,
     )
     pbx_admin, stored = AriPbxAdmin(ari), AriStoredRecordings(ari)
-    recordings = RecordingStore(stored, recordings_dir(settings), store)
+    recordings = RecordingStore(stored, recordings_dir(settings), store, guard)
     t = settings.transcription
     transcriber = VoskTranscriber(
         t.model_path, workers=t.workers, deterministic=t.deterministic, overlay_root=settings.models_dir
@@ -347,7 +361,7 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
     voicemail = VoicemailService(
         store,
         VoicemailMessages(store),
-        RecordingStore(stored, settings.voicemail_dir, store),
+        RecordingStore(stored, settings.voicemail_dir, store, guard),
         transcriber,
         settings.voicemail,
         clock,
@@ -398,6 +412,7 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
             security=phone_security(settings.asterisk.sip),
             desks=make_desk_phones(settings, store, clock),
             tasks=tasks,
+            guard=guard,
         ),
         recordings=recordings,
         voicemail=voicemail,
@@ -409,6 +424,7 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
             asterisk_dirs(settings),
             rotate_logs=lambda: pbx_admin.rotate_log("messages.log"),
             audio_dirs=audio_dirs(settings),
+            guard=guard,
         ),
         stats=StatsExporter(
             store.run_read,
@@ -416,10 +432,11 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
             settings.stats.opendata_path(settings.paths.data_dir),
             clock,
             settings.service.tz,
+            guard,
         ),
         web_requests=WebRequestChannel(
             store,
-            SmtpMailer(settings.mail),
+            SmtpMailer(settings.mail, guard),
             clock,
             settings.web_requests,
             settings.sla,
@@ -427,6 +444,7 @@ def build_engine(settings: Settings, *, clock: Clock | None = None) -> Engine:
             service_name=settings.service.name,
         ),
         tasks=tasks,
+        guard=guard,
     )
     engine.http = _web_deps(engine, campaigns)
     engine.ops = make_operations(
@@ -439,6 +457,11 @@ def _web_deps(engine: Engine, campaigns: RuntimeCampaigns) -> WebDeps:
     """The HTTP server's and the console's narrow view of the engine's parts."""
     s = engine.settings
     queue = QueueView(engine.distributor, engine.cap, lambda: engine.dispatcher.active)
+
+    def closure_prompt(name: str, text: str, target_dir: Path) -> Path:
+        engine.guard.check("write a closure's prompt")  # a file Asterisk plays: not a fenced engine's
+        return engine.prompts.build_one(name, text, target_dir)
+
     console = make_console_services(
         s,
         engine.ari,
@@ -447,7 +470,7 @@ def _web_deps(engine: Engine, campaigns: RuntimeCampaigns) -> WebDeps:
         campaigns,
         queue=queue,
         operators=OperatorAdmin(engine.operators, engine.operator_sync.run_once),
-        closures=ClosureAdmin(engine.closures, engine.calendar, s.hours.closures, engine.prompts.build_one),
+        closures=ClosureAdmin(engine.closures, engine.calendar, s.hours.closures, closure_prompt),
         prompt_names=engine.prompts.names,
         tasks=engine.tasks,
         requests=engine.web_requests,

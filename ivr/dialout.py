@@ -14,13 +14,14 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ivr.acd.offers import OfferFailed
+from ivr.ha.guard import UNLEASED, Fenced, LineGuard
 from ivr.telephony.dialstring import carrier_leg, parse_carrier_leg
 
 log = logging.getLogger(__name__)
@@ -148,14 +149,17 @@ DIAL_CONTEXT: ContextVar[dict[str, Any] | None] = ContextVar("dial_context", def
 @dataclass
 class DialGuard:
     """Wraps an offerer (anything with `dial(endpoint, ...)`): a carrier leg to a number outside
-    the allow-list is refused before Asterisk sees it, and every carrier leg is audited."""
+    the allow-list is refused before Asterisk sees it, and every carrier leg is audited. A fenced
+    engine dials nothing (`fence`, the engine's lease guard): Fenced, before and after the audit."""
 
     inner: Any
     settings: DialoutSettings
     audit: AuditSink | None
     purpose: str
+    fence: LineGuard = field(default=UNLEASED)
 
     async def dial(self, endpoint: str, *, caller_id: str | None, timeout: float, cancelled: Any) -> Any:
+        self.fence.check(f"dial-out ({self.purpose})")
         leg = parse_carrier_leg(endpoint)
         if leg is not None:
             number, trunk = leg.number, leg.trunk
@@ -167,6 +171,7 @@ class DialGuard:
                 raise OfferFailed("number_refused") from None
             await self._audit("dial_out", dialled, {"purpose": self.purpose, "trunk": trunk})
             endpoint = carrier_leg(dialled, trunk)
+        self.fence.check(f"dial-out ({self.purpose})")  # the audit may have waited long
         return await self.inner.dial(endpoint, caller_id=caller_id, timeout=timeout, cancelled=cancelled)
 
     async def _audit(self, action: str, number: str, detail: dict[str, Any]) -> None:
@@ -176,6 +181,8 @@ class DialGuard:
             return
         try:
             await self.audit(action, number, {**(DIAL_CONTEXT.get() or {}), **detail})
+        except Fenced:  # the lease is lost (the writer's Fenced is a StoreUnavailable too): no dial
+            raise
         except StoreUnavailable as exc:  # the line keeps working while the database is away
             log.error("dial-out %s to %s (%s) not audited: database unavailable (%s)", action, number, detail, exc)
 

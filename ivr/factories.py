@@ -29,6 +29,7 @@ from ivr.console.queries import TicketQueries
 from ivr.console.services import ConsoleServices, monotonic
 from ivr.console.throttle import LoginThrottle
 from ivr.dialout import DialGuard, store_audit
+from ivr.ha.guard import UNLEASED, LineGuard
 from ivr.hours.calendar import LineCalendar
 from ivr.hours.closures import RuntimeClosures
 from ivr.knowledge.setup import make_knowledge
@@ -152,11 +153,15 @@ def make_callback_queue(
     async def line_open(now: datetime) -> bool:
         return calendar.status(now, await closures.active(now), with_next=False).open
 
+    # ari.guard: the engine's one lease guard (build_engine gives it to the ARI client)
+    dial = DialGuard(
+        make_offerer(settings, ari), settings.dialout, store_audit(store, clock.now), "queued_callback", ari.guard
+    )
     return CallbackQueue(
         distributor,
         QueuedCallbacks(store),
         store,
-        DialGuard(make_offerer(settings, ari), settings.dialout, store_audit(store, clock.now), "queued_callback"),
+        dial,
         bridging,
         lambda code: languages[code].prompts if code is not None and code in languages else prompts,
         clock,
@@ -190,7 +195,7 @@ def load_main_flow(settings: Settings, prompts: PromptLibrary) -> Flow:
     return flow
 
 
-def make_ari(settings: Settings, tasks: TaskSupervisor = DEFAULT) -> TimedAriClient:
+def make_ari(settings: Settings, tasks: TaskSupervisor = DEFAULT, guard: LineGuard = UNLEASED) -> TimedAriClient:
     a = settings.asterisk
     assert a.ari.password is not None
     return TimedAriClient(
@@ -203,6 +208,7 @@ def make_ari(settings: Settings, tasks: TaskSupervisor = DEFAULT) -> TimedAriCli
         reconnect_max_s=a.ari.reconnect_max_s,
         retry_window_s=a.ari.retry_window_s,
         tasks=tasks,
+        guard=guard,
     )
 
 
@@ -280,6 +286,7 @@ def make_console_services(
         caller_id=settings.service.did,
         dialout=settings.dialout,
         tasks=tasks,
+        guard=ari.guard,  # the engine's one lease guard (build_engine gives it to the ARI client)
     )
     knowledge = make_knowledge(settings, store)
     return ConsoleServices(
@@ -303,7 +310,7 @@ def make_console_services(
         prompt_texts=prompt_texts,
         referrals=ReferralDesk(
             Referrals(store),
-            SmtpMailer(settings.mail),
+            SmtpMailer(settings.mail, ari.guard),
             clock,
             tz=settings.service.tz,
             service_name=settings.service.name,

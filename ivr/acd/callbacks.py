@@ -21,6 +21,7 @@ from ivr.acd.offers import OfferFailed
 from ivr.acd.step import Bridging
 from ivr.clock import Clock
 from ivr.dialout import DIAL_CONTEXT, DialGuard, DialoutSettings, NumberRefused, check, store_audit
+from ivr.ha.guard import UNLEASED, LineGuard
 from ivr.subscribers import Subscribers
 from ivr.tasks import DEFAULT, TaskSupervisor
 from ivr.telephony.dialstring import CARRIER_ENDPOINT, carrier_leg
@@ -68,9 +69,10 @@ class CallbackService:
         caller_id: str | None = None,
         dialout: DialoutSettings | None = None,
         tasks: TaskSupervisor = DEFAULT,
+        guard: LineGuard = UNLEASED,
     ) -> None:
         self.dialout = dialout or DialoutSettings()
-        self.offerer = DialGuard(offerer, self.dialout, store_audit(store, clock.now), "callback")
+        self.offerer = DialGuard(offerer, self.dialout, store_audit(store, clock.now), "callback", guard)
         self.bridging = bridging
         self.distributor = distributor
         self.store = store

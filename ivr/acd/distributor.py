@@ -20,6 +20,7 @@ from ivr.acd.offers import OFFERING, Offering
 from ivr.acd.offers import OfferFailed as OfferFailed  # the queue's callers catch it from here too
 from ivr.acd.operators import OperatorInfo
 from ivr.clock import Clock
+from ivr.ha.guard import Fenced
 from ivr.subscribers import Subscribers
 from ivr.tasks import DEFAULT, TaskSupervisor
 from ivr.telephony.ports import CallChannel
@@ -328,6 +329,8 @@ class Distributor:
         except OfferFailed as exc:
             self._missed(call, agent, exc.cause)
             return
+        except Fenced:  # not the operator's miss: this engine may not offer anything any more
+            raise
         except Exception:
             log.exception("offer to %s failed", agent.login)
             self._missed(call, agent, "error")

@@ -24,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ivr.acd.distributor import Distributor
 from ivr.acd.operators import OperatorDirectory, PhoneSecurity, render_pjsip, write_if_changed
+from ivr.ha.guard import UNLEASED, Fenced, LineGuard
 from ivr.tasks import DEFAULT, TaskSupervisor
 from ivr.telephony.dialstring import TECH, desk_endpoint, desk_login, operator_endpoint, operator_login
 from ivr.telephony.errors import AriError, AriUnavailable
@@ -47,10 +48,13 @@ class OperatorSync:
         security: PhoneSecurity | None = None,
         desks: DeskPhones | None = None,
         tasks: TaskSupervisor = DEFAULT,
+        guard: LineGuard = UNLEASED,
     ) -> None:
         """`security`: how operators' phones may connect (default: plain UDP only, no TLS);
         `desks`: the desks' browser phones (None: WebRTC is off); `tasks`: where the periodic
-        pass runs (the engine's supervisor)."""
+        pass runs (the engine's supervisor); `guard`: a fenced engine neither rewrites the
+        operators' PJSIP file nor reloads PJSIP (the active engine does)."""
+        self.guard = guard
         self.directory = directory
         self.distributor = distributor
         self.pbx = pbx
@@ -87,6 +91,8 @@ class OperatorSync:
                 await self.run_once()
             except SQLAlchemyError as exc:  # the database is away: operators stay as last known
                 log.warning("operator sync: database unavailable (%s); retrying", type(exc).__name__)
+            except Fenced:  # the engine exits: no sync of its own any more
+                raise
             except Exception:
                 log.exception("operator sync failed; retrying")
 
@@ -100,7 +106,7 @@ class OperatorSync:
             if desks is not None:  # pruned first: only live sessions' digests are written
                 ended = await desks.prune()
                 text += render_desks(desks.digests(), list(desks.settings.codecs))
-            if await asyncio.to_thread(write_if_changed, self.conf_path, text):
+            if await asyncio.to_thread(self._write, text):
                 await self._reload_pjsip()
             for login in ended:
                 if desks is not None and not desks.holds(login):  # not logged in again meanwhile
@@ -139,9 +145,14 @@ class OperatorSync:
         log.info("operator %s: the desk is closed; paused", login)
         await self.distributor.set_presence(login, "paused", CLOSED_REASON)
 
+    def _write(self, text: str) -> bool:
+        self.guard.check("rewrite the operators' PJSIP file")  # asked on the thread, right before
+        return write_if_changed(self.conf_path, text)
+
     async def _reload_pjsip(self) -> None:
         # ARI's module reload, not an AMI CLI command: the engine's AMI account has no right to
         # run commands (nor any other write right), so a leaked AMI password gives no shell.
+        self.guard.check("reload PJSIP")
         try:
             await self.pbx.reload_module("res_pjsip.so")
             self.reloads += 1

@@ -22,6 +22,7 @@ from ivr.api.webguard import security_headers
 from ivr.clock import Clock
 from ivr.console.app import mount_console
 from ivr.console.services import ConsoleServices
+from ivr.ha.guard import Fenced
 from ivr.settings import Settings
 from ivr.stats.page import public_routes as public_stats_routes
 from ivr.tickets.store import OutcomeError
@@ -64,6 +65,9 @@ def make_api(deps: WebDeps) -> web.Application:
             return await handler(request)
         except (OperatorError, OutcomeError) as exc:
             return _error(400, str(exc))
+        except Fenced as exc:  # before StoreUnavailable: the writer's Fenced is one too
+            log.warning("%s %s refused: %s", request.method, request.path, exc)
+            return _error(503, "this engine is no longer the line's active engine")
         except StoreUnavailable:
             return _error(503, "the ticket database is unavailable; try again shortly")
         except NotFound as exc:

@@ -70,6 +70,10 @@ def me() -> tuple[str, int]:
 class Lease(Protocol):
     name: str
     token: int | None  # ours while we hold it
+    # True when the lease runs out by time (another engine may take it once not renewed): the
+    # holder must count it lost when its own renewals are stale (ivr.ha.guard). False for a lock
+    # the kernel holds for as long as the process lives.
+    expires: bool
 
     def try_acquire(self) -> Holder | None:
         """Take the lease if free or expired: None when taken, else who holds it."""
@@ -99,6 +103,8 @@ class Lease(Protocol):
 class SqlLease:
     """The lease row, on a connection of its own with short timeouts (renewal must not queue
     behind the ticket writer's batches, nor hang on a dead server)."""
+
+    expires = True
 
     def __init__(self, url: str, name: str, ttl_s: float, *, timeout_s: float = 2.0) -> None:
         self.name = name
@@ -196,6 +202,8 @@ class SqlLease:
 
 class FileLease:
     """An exclusive lock on a file: one engine per machine, held for as long as the process lives."""
+
+    expires = False
 
     def __init__(self, path: Path, name: str) -> None:
         self.path = path

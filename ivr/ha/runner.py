@@ -12,9 +12,12 @@ every call from its ticket, jobs).
 The active engine renews every `ha.renew_every_s`. It counts its lease valid until the moment it
 sent its last successful renewal plus the ttl, less a margin; the database sets the expiry from its
 own clock after receiving that renewal, so this engine always gives up before a standby can take
-over. Giving up (fencing) means: the writer refuses every write, the ARI socket and client close,
-the scheduler stops; then the process exits with 4 rather than try to tidy up calls that are no
-longer its own. Writes the fenced engine had put in its outbox stay there, never replayed.
+over. That knowledge lives in the engine's LineGuard (ivr.ha.guard), which every action outside
+the database asks first (ARI requests, dial-outs, PJSIP, e-mail, files): a process frozen past its
+lease refuses its first action on waking, before this loop has even run. Giving up (fencing)
+means: the guard refuses everything, the writer refuses every write, the ARI socket and client
+close, the scheduler stops; then the process exits with 4 rather than try to tidy up calls that
+are no longer its own. Writes the fenced engine had put in its outbox stay there, never replayed.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from sqlalchemy import text
 
+from ivr.ha.guard import LineGuard
 from ivr.ha.lease import FileLease, Holder, Lease, lease_for
 from ivr.ha.standby_api import standby_api
 from ivr.settings import Settings
@@ -49,7 +53,7 @@ class LineRunner:
         self,
         settings: Settings,
         lease: Lease,
-        build: Callable[[], Engine],
+        build: Callable[[LineGuard], Engine],
         *,
         standby: bool,
         kind: str,
@@ -66,6 +70,11 @@ class LineRunner:
         self._stop = asyncio.Event()
         self._standby_http: web.AppRunner | None = None
         self.engine: Engine | None = None
+        self.guard = LineGuard()
+        # The guard refuses on stale renewals only where a stale lease can be taken over (the
+        # lease row), and only if this engine is to give up when it cannot renew.
+        self._timed = lease.expires and self.ha.fence_on_store_loss
+        self.margin = min(1.0, self.ha.lease_ttl_s * 0.2)
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -88,10 +97,9 @@ class LineRunner:
             return exc
 
     async def _acquire(self) -> float | None:
-        """The loop time the lease was taken at; None when refused or stopped while waiting."""
-        loop = asyncio.get_running_loop()
+        """The guard's time the lease was taken at; None when refused or stopped while waiting."""
         while True:
-            asked = loop.time()
+            asked = self.guard.now()
             result = await self._try()
             if result is None:
                 log.info("lease %r taken (token %s): this engine is active", self.lease.name, self.lease.token)
@@ -118,7 +126,8 @@ class LineRunner:
 
     async def _active(self, acquired_at: float) -> int:
         await self._stop_standby_http()  # the engine's own API takes the port
-        engine = self.engine = self.build()
+        self._held(acquired_at)  # before anything is built: the engine acts only through the guard
+        engine = self.engine = self.build(self.guard)
         engine.line.role, engine.line.lease, engine.line.token = "active", self.kind, self.lease.token
         engine.line.holder = await asyncio.to_thread(self.lease.holder)
         engine.store.writer.guard = self.lease.check
@@ -144,6 +153,7 @@ class LineRunner:
             keeper.cancel()
 
     async def _fence(self, engine: Engine, reason: str) -> int:
+        self.guard.lose(reason)
         self.lease.lose()
         await engine.fence(reason)
         if self.exit_when_fenced:
@@ -154,14 +164,20 @@ class LineRunner:
             os._exit(EXIT_FENCED)
         return EXIT_FENCED
 
+    def _held(self, sent: float) -> float:
+        """A request sent at `sent` took or renewed the lease: until when it is ours."""
+        term = self.ha.lease_ttl_s - self.margin
+        if self._timed:
+            self.guard.hold(sent, term)
+        return sent + term
+
     async def _keep(self, acquired_at: float) -> str:
-        """Renew until the lease is lost; returns why."""
-        loop = asyncio.get_running_loop()
-        margin = min(1.0, self.ha.lease_ttl_s * 0.2)
-        valid_until = acquired_at + self.ha.lease_ttl_s - margin
+        """Renew until the lease is lost; returns why. Times are the guard's clock."""
+        now = self.guard.now
+        valid_until = self._held(acquired_at)
         while True:
-            await asyncio.sleep(max(0.0, min(self.ha.renew_every_s, valid_until - loop.time())))
-            sent = loop.time()
+            await asyncio.sleep(max(0.0, min(self.ha.renew_every_s, valid_until - now())))
+            sent = now()
             try:
                 renewed: bool | None = await asyncio.wait_for(
                     asyncio.to_thread(self.lease.renew), max(0.05, valid_until - sent)
@@ -170,11 +186,11 @@ class LineRunner:
                 log.warning("lease %r not renewed: %s", self.lease.name, exc or type(exc).__name__)
                 renewed = None
             if renewed:
-                valid_until = sent + self.ha.lease_ttl_s - margin
+                valid_until = self._held(sent)
                 continue
             if renewed is False:
                 return "the lease was taken by another engine or expired"
-            if loop.time() >= valid_until and self.ha.fence_on_store_loss:
+            if now() >= valid_until and self.ha.fence_on_store_loss:
                 return f"the lease could not be renewed for {self.ha.lease_ttl_s:g} s"
 
     async def _start_standby_http(self) -> None:
@@ -192,14 +208,16 @@ class LineRunner:
             self._standby_http = None
 
 
-def run_line(settings: Settings, build: Callable[[Settings], Engine], *, standby: bool) -> int:
+def run_line(settings: Settings, build: Callable[[Settings, LineGuard], Engine], *, standby: bool) -> int:
     """`ivr run [--standby]`: the process's exit code (see the module's docstring)."""
     name = settings.ha.lease_name or settings.asterisk.ari.app
     if settings.database.auto_upgrade:
         _schema_first(settings.database_url)
     lease = lease_for(settings.database_url, name, settings.ha.lease_ttl_s)
     kind = "file lock" if isinstance(lease, FileLease) else "lease row"
-    runner = LineRunner(settings, lease, lambda: build(settings), standby=standby, kind=kind, exit_when_fenced=True)
+    runner = LineRunner(
+        settings, lease, lambda guard: build(settings, guard), standby=standby, kind=kind, exit_when_fenced=True
+    )
     return asyncio.run(runner.run())
 
 

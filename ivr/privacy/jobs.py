@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ from sqlalchemy import Engine
 
 from ivr import jobs
 from ivr.clock import Clock
+from ivr.ha.guard import UNLEASED, Fenced, LineGuard
 from ivr.privacy.asterisk_files import AsteriskDirs
 from ivr.privacy.config import RetentionSettings
 from ivr.privacy.purge import Purger, PurgeResult
@@ -40,6 +42,7 @@ class PrivacyService:
         asterisk: AsteriskDirs | None = None,
         rotate_logs: Callable[[], Awaitable[Any]] | None = None,
         audio_dirs: Sequence[Path] = (),
+        guard: LineGuard = UNLEASED,
     ) -> None:
         """`rotate_logs`: asks Asterisk to rotate its log (`PbxAdmin.rotate_log`, done over ARI:
         the AMI user has no write rights), so the day's lines land in a file the purge can age
@@ -47,14 +50,22 @@ class PrivacyService:
         self.purger = Purger(engine, settings, asterisk, audio_dirs=audio_dirs)
         self.clock = clock
         self.rotate_logs = rotate_logs
+        self.guard = guard  # the purge deletes rows and files: a fenced engine does neither
 
     async def purge(self) -> PurgeResult:
+        self.guard.check("privacy purge")
         if self.rotate_logs is not None:
             try:
                 await self.rotate_logs()
+            except Fenced:
+                raise
             except Exception as exc:  # an Asterisk away must not stop the purge of everything else
                 log.warning("Asterisk log rotation not done (retried tomorrow): %s", exc)
-        return await asyncio.to_thread(self.purger.run, self.clock.now(), trigger="job")
+        return await asyncio.to_thread(self._run, self.clock.now())
+
+    def _run(self, now: datetime) -> PurgeResult:
+        self.guard.check("privacy purge")
+        return self.purger.run(now, trigger="job")
 
 
 def asterisk_dirs(settings: Settings) -> AsteriskDirs:

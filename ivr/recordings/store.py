@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ivr.ha.guard import UNLEASED, LineGuard
 from ivr.telephony.errors import AriError, AriUnavailable
 from ivr.telephony.ports import StoredRecordings
 from ivr.tickets.commands import command
@@ -68,10 +69,12 @@ def add_recording(
 
 
 class RecordingStore:
-    def __init__(self, pbx: StoredRecordings, root: Path, store: LineStore) -> None:
+    def __init__(self, pbx: StoredRecordings, root: Path, store: LineStore, guard: LineGuard = UNLEASED) -> None:
         """`pbx`: where finished recordings wait to be fetched. `store`: the row goes through
         the ticket store's writer, so it waits in the outbox with the rest of the call's writes
-        when the database is away; the rows are read on its readers."""
+        when the database is away; the rows are read on its readers. `guard`: a fenced engine
+        writes no file (the engine that took over keeps the recording, from Asterisk's copy)."""
+        self.guard = guard
         self.pbx = pbx
         self.root = root
         self.store = store
@@ -109,6 +112,7 @@ class RecordingStore:
 
     def _write(self, data: bytes, name: str, fmt: str, ticket_id: int, at: datetime) -> tuple[Path, str, float]:
         """The file, synced to disk before anything points at it."""
+        self.guard.check(f"write recording {name}")
         folder = self.root / f"{at:%Y/%m/%d}"
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{ticket_id}-{name}.{fmt}"

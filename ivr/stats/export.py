@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from ivr import jobs
 from ivr.clock import Clock
+from ivr.ha.guard import UNLEASED, LineGuard
 from ivr.stats.config import StatsSettings
 from ivr.stats.formats import to_csv, to_json
 from ivr.stats.queries import Scope
@@ -73,11 +74,22 @@ class Exported:
 class StatsExporter:
     """What the nightly job runs (registered as `jobs.register("stats", exporter)`)."""
 
-    def __init__(self, read: Reader, settings: StatsSettings, directory: Path, clock: Clock, tz: ZoneInfo = ROME):
+    def __init__(
+        self,
+        read: Reader,
+        settings: StatsSettings,
+        directory: Path,
+        clock: Clock,
+        tz: ZoneInfo = ROME,
+        guard: LineGuard = UNLEASED,
+    ):
+        """`guard`: a fenced engine writes no open-data file (the active one does)."""
         self.read, self.settings, self.directory, self.clock, self.tz = read, settings, directory, clock, tz
+        self.guard = guard
 
     async def export(self, day: date | None = None) -> Exported:
         """Write `day` (default: yesterday, local) and the cumulative files up to it."""
+        self.guard.check("write open-data files")  # and again before each file
         now = self.clock.now()
         day = day or now.astimezone(self.tz).date() - timedelta(days=1)
         first = await self.read(_first_day)
@@ -91,7 +103,8 @@ class StatsExporter:
             (day_stem, await referral_report(self.read, day, day, "day")),
             (self.directory / REFERRALS_MONTHLY, await referral_report(self.read, start, day, "month")),
         ]
-        return Exported(day, await _write_all(self.directory, day, one_day, daily, monthly, referrals))
+        files = await _write_all(self.directory, day, one_day, daily, monthly, referrals, self.guard)
+        return Exported(day, files)
 
 
 async def _write_all(
@@ -101,6 +114,7 @@ async def _write_all(
     daily: Report,
     monthly: Report,
     referrals: list[tuple[Path, ReferralReport]],
+    guard: LineGuard,
 ) -> list[Path]:
     outputs: list[tuple[Path, str]] = []
     for stem, counts in referrals:
@@ -118,6 +132,7 @@ async def _write_all(
 
     def write() -> list[Path]:
         for path, text in outputs:
+            guard.check(f"write {path.name}")
             write_atomic(path, text)
         return [path for path, _ in outputs]
 

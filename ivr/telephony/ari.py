@@ -19,6 +19,7 @@ from typing import Any
 
 import aiohttp
 
+from ivr.ha.guard import UNLEASED, Fenced, LineGuard
 from ivr.subscribers import Subscribers
 from ivr.tasks import DEFAULT, TaskSupervisor
 from ivr.telephony.errors import AriError, AriUnavailable, NotFound
@@ -42,7 +43,12 @@ class AriClient:
         reconnect_max_s: float = 3.0,
         retry_window_s: float = 8.0,
         tasks: TaskSupervisor = DEFAULT,
+        guard: LineGuard = UNLEASED,
     ) -> None:
+        """`guard`: asked before every request and every (re)connect of the event socket; a
+        fenced engine's request raises ivr.ha.guard.Fenced (never an AriError, so no caller
+        takes it for a PBX fault and carries on), and its events are dropped."""
+        self.guard = guard
         self.base_url = base_url.rstrip("/")
         self.app = app
         token = base64.b64encode(f"{username}:{password}".encode()).decode()
@@ -75,7 +81,15 @@ class AriClient:
             self._reader = asyncio.create_task(self._read_forever(), name=f"ari-events-{self.app}")
 
     def _new_session(self) -> aiohttp.ClientSession:
-        return aiohttp.ClientSession(headers=self._headers, timeout=self._timeout)
+        # Asked again once the connection is there, right before the request goes out: opening
+        # a connection can take long enough for the lease to go stale meanwhile.
+        trace = aiohttp.TraceConfig()
+        trace.on_connection_create_end.append(self._connected)
+        trace.on_connection_reuseconn.append(self._connected)
+        return aiohttp.ClientSession(headers=self._headers, timeout=self._timeout, trace_configs=[trace])
+
+    async def _connected(self, _session: aiohttp.ClientSession, _context: Any, _params: Any) -> None:
+        self.guard.check("ARI request")
 
     async def _renew_session(self) -> None:
         """After the event socket dropped, pooled REST connections are likely dead too; start
@@ -137,6 +151,7 @@ class AriClient:
                 await asyncio.sleep(min(0.1 * attempt, 1.0))
 
     async def _request_once(self, method: str, path: str, params: dict[str, Any] | None, body: Any) -> Any:
+        self.guard.check(f"ARI {method} {path}")  # every attempt: a retry may come after the lease
         if self._session is None:
             raise AriUnavailable("ARI client not started")
         url = f"{self.base_url}/ari/{path.lstrip('/')}"
@@ -153,6 +168,7 @@ class AriClient:
 
     async def download(self, path: str) -> bytes:
         """A binary resource (a stored recording's file)."""
+        self.guard.check(f"ARI GET {path}")
         if self._session is None:
             raise AriUnavailable("ARI client not started")
         url = f"{self.base_url}/ari/{path.lstrip('/')}"
@@ -217,6 +233,12 @@ class AriClient:
             session = self._session
             assert session is not None
             was_up = False
+            if not self.guard.allowed():  # connecting would take the Stasis app from the active engine
+                log.error("ARI event socket not reopened: %s", self.guard.refusal())
+                if self.guard.lost is not None:
+                    break
+                await asyncio.sleep(self._reconnect_max)  # stale: a renewal may still come back
+                continue
             try:
                 async with session.ws_connect(
                     ws_url,
@@ -240,6 +262,10 @@ class AriClient:
                             break
             except asyncio.CancelledError:
                 raise
+            except Fenced as exc:  # refused while connecting or resyncing: nothing more to read
+                log.error("ARI event socket closed: %s", exc)
+                if self.guard.lost is not None:
+                    break
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 log.debug("ARI event socket: %s", exc)
             except Exception:
@@ -265,6 +291,8 @@ class AriClient:
             log.debug("ARI event filter not set: %s", exc)
 
     def _on_text(self, data: str) -> None:
+        if not self.guard.allowed():  # an event acted upon is an action: a fenced engine has none
+            return
         try:
             event = json.loads(data)
         except (ValueError, RecursionError):  # not JSON, or nested beyond reason

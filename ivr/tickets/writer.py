@@ -23,6 +23,7 @@ from sqlalchemy import insert
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from ivr.ha.guard import Fenced as LineFenced
 from ivr.tickets.coalesce import MERGED, Coalescer
 from ivr.tickets.commands import Command
 from ivr.tickets.models import StoreBatch
@@ -44,8 +45,10 @@ class StoreUnavailable(Exception):
     """The ticket database is away and this write cannot wait for it."""
 
 
-class Fenced(StoreUnavailable):
-    """This engine no longer holds the line's lease (ivr.ha): it must not write any more."""
+class Fenced(StoreUnavailable, LineFenced):
+    """This engine no longer holds the line's lease (ivr.ha): it must not write any more. Also
+    the guard's Fenced, so whoever lets a database outage pass (StoreUnavailable) still stops
+    on this one when it catches ivr.ha.guard.Fenced first."""
 
 
 def unavailable(exc: BaseException) -> bool:

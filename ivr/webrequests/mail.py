@@ -22,6 +22,7 @@ from email.utils import formatdate, make_msgid
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from ivr.ha.guard import UNLEASED, LineGuard
 from ivr.webrequests.config import MailSettings
 
 log = logging.getLogger(__name__)
@@ -43,13 +44,17 @@ class MailSecurityError(smtplib.SMTPException):
 
 
 class SmtpMailer:
-    def __init__(self, settings: MailSettings) -> None:
+    def __init__(self, settings: MailSettings, guard: LineGuard = UNLEASED) -> None:
+        """`guard`: a fenced engine sends nothing (ivr.ha.guard.Fenced, not a False: the mail is
+        not failed, it is not this engine's to send)."""
         self.settings = settings
+        self.guard = guard
         self._tls: ssl.SSLContext | None = None
 
     async def send(self, to: str, subject: str, body: str) -> bool:
         if self.settings.host is None:
             return False
+        self.guard.check("send e-mail")
         if HEADER_UNSAFE.search(to) or HEADER_UNSAFE.search(subject):
             log.warning("e-mail to a citizen not sent: line break or control character in a header")
             return False
@@ -97,6 +102,7 @@ class SmtpMailer:
                 if s.tls == "none":  # the settings refuse this; never rely on that alone
                     raise MailSecurityError("mail.username without TLS: credentials are never sent in clear")
                 smtp.login(s.username, s.password.get_secret_value())
+            self.guard.check("send e-mail")  # connecting and TLS may have taken long
             smtp.send_message(message)
 
 

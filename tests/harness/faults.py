@@ -17,6 +17,7 @@ class FaultyLink:
         self.port = free_port()
         self.up = True
         self.accepted = 0
+        self.sent: list[bytes] = []  # every chunk the clients sent, in order (what a tap shows)
         self._server: asyncio.Server | None = None
         self._conns: set[asyncio.StreamWriter] = set()
         self._pipes: set[asyncio.Task[None]] = set()
@@ -62,7 +63,7 @@ class FaultyLink:
         self.accepted += 1
         self._conns.update({writer, up_writer})
         pipes = [
-            asyncio.ensure_future(self._pipe(reader, up_writer)),
+            asyncio.ensure_future(self._pipe(reader, up_writer, self.sent)),
             asyncio.ensure_future(self._pipe(up_reader, writer)),
         ]
         self._pipes.update(pipes)
@@ -73,9 +74,13 @@ class FaultyLink:
             with contextlib.suppress(Exception):
                 w.close()
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, seen: list[bytes] | None = None
+    ) -> None:
         try:
             while data := await reader.read(65536):
+                if seen is not None:
+                    seen.append(data)
                 writer.write(data)
                 await writer.drain()
         except (ConnectionError, OSError):

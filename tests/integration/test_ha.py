@@ -208,13 +208,14 @@ class Line:
         self.db.dispose()
 
 
-def _queue_line(pbx: PbxPair, root: Path, name: str, url: str) -> EngineProcess:
+def _queue_line(pbx: PbxPair, root: Path, name: str, url: str, more: dict[str, Any] | None = None) -> EngineProcess:
     flow = root / "flow.yaml"
     flow.write_text(FLOW)
     extra = {
         "callflow": str(flow),
         "queue": {"ring_timeout_s": 10, "wrap_up_s": 1, "announce_every_s": 600},
         "voicemail": {"max_silence_s": 0},
+        **(more or {}),
     }
     return _engine(pbx, root, name, url, extra)
 

@@ -1,0 +1,85 @@
+"""May this engine act on the line? One answer for every part that acts outside the database.
+
+The lease (ivr.ha.lease) fences the ticket database: the writer checks the token in every
+transaction. Nothing fences Asterisk, the carrier, the SMTP server or the files: they obey
+whoever asks. So every such action asks this guard first: an ARI request (calls, dial-outs,
+PJSIP reloads), a rewrite of the operators' PJSIP file, an e-mail, a file the engine's features
+write (voicemail, recordings, prompts, open data).
+
+The answer must be cheap (an ARI request cannot wait for a database round trip) and must not
+trust a belief that has gone stale. So it is local knowledge only: "the lease is mine until T",
+T being when this engine sent its last successful renewal plus the lease term less a margin
+(the database sets the expiry from its own clock after receiving that renewal, so T always
+comes before a standby may take over). Each check reads the monotonic clock and refuses from T
+on, and from the moment the engine learns it lost the lease. A process frozen past its lease
+(SIGSTOP, a stalled virtual machine) wakes up with the clock moved on: CLOCK_MONOTONIC counts
+the time a process spends stopped (it is the system's elapsed time, not the process's; measured:
+a process stopped for 2 s saw time.monotonic() advance 2.2 s across it), so the first check
+after waking refuses, before the renewal loop has even run. CLOCK_BOOTTIME is used where Linux
+has it: the same clock, also counting a suspended machine.
+
+An engine built without a lease (tests, tools working on one component) is always allowed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+
+def elapsed() -> float:
+    """The system's elapsed seconds: CLOCK_BOOTTIME where there is one (CLOCK_MONOTONIC that also
+    counts a suspended machine, whose lease runs out in the database meanwhile), else monotonic."""
+    return time.clock_gettime(_CLOCK)
+
+
+_CLOCK = getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)
+
+
+class Fenced(Exception):
+    """This engine may not act on the line any more (its lease is lost or stale). Never to be
+    swallowed: whatever was about to happen must not happen, and the engine is about to exit."""
+
+
+class LineGuard:
+    """The engine's knowledge of its lease, asked before every action outside the database."""
+
+    def __init__(self, *, monotonic: Callable[[], float] = elapsed) -> None:
+        self.now = monotonic  # the runner stamps its renewals with the same clock
+        self.valid_until: float | None = None  # None: no lease at all, every action is allowed
+        self.lost: str | None = None
+
+    def hold(self, sent_at: float, term_s: float) -> None:
+        """The lease was taken, or renewed, by a request sent at `sent_at` (this guard's clock):
+        it is ours until `term_s` later (the ttl less the margin)."""
+        if term_s <= 0:
+            raise ValueError(f"lease term {term_s} s: must be positive (ha.lease_ttl_s)")
+        until = sent_at + term_s
+        self.valid_until = until if self.valid_until is None else max(self.valid_until, until)
+
+    def lose(self, reason: str) -> None:
+        """The engine learnt the lease is not its own: refuse everything from now on."""
+        self.lost = self.lost or reason
+
+    def refusal(self) -> str | None:
+        """Why this engine may not act now, or None when it may."""
+        if self.lost is not None:
+            return f"the lease was lost ({self.lost})"
+        if self.valid_until is None:
+            return None
+        late = self.now() - self.valid_until
+        if late >= 0:
+            return f"its lease was last known valid {late:.1f} s ago"
+        return None
+
+    def allowed(self) -> bool:
+        return self.refusal() is None
+
+    def check(self, action: str) -> None:
+        """Raise Fenced naming `action` unless this engine may act now."""
+        why = self.refusal()
+        if why is not None:
+            raise Fenced(f"{action}: refused, this engine is fenced: {why}")
+
+
+UNLEASED = LineGuard()  # the default of parts built without a lease: always allowed

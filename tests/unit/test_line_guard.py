@@ -1,0 +1,69 @@
+"""The guard every action outside the database asks (ivr.ha.guard), on a fake monotonic clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from ivr.ha.guard import Fenced, LineGuard
+from ivr.tickets.writer import Fenced as WriterFenced
+
+
+class FakeMonotonic:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_no_lease_always_allows() -> None:
+    clock = FakeMonotonic()
+    guard = LineGuard(monotonic=clock)
+    clock.t += 1e9
+    assert guard.allowed()
+    guard.check("GET /ari/channels")
+
+
+def test_a_renewal_older_than_the_term_refuses_without_being_told() -> None:
+    clock = FakeMonotonic()
+    guard = LineGuard(monotonic=clock)
+    guard.hold(clock.t, 2.4)  # taken now, valid 3 s less a 0.6 s margin
+    clock.t += 2.3
+    guard.check("POST /ari/channels")  # still within the term
+    guard.hold(clock.t - 0.1, 2.4)  # a renewal sent 0.1 s ago
+    clock.t += 2.299
+    assert guard.allowed()
+    clock.t += 0.001  # the process was frozen, or the renewals stopped answering
+    assert not guard.allowed()
+    with pytest.raises(Fenced, match=r"POST /ari/channels: refused.*last known valid 0\.0 s ago"):
+        guard.check("POST /ari/channels")
+
+
+def test_an_old_renewal_answered_late_does_not_shorten_the_term() -> None:
+    clock = FakeMonotonic()
+    guard = LineGuard(monotonic=clock)
+    guard.hold(clock.t, 2.0)
+    guard.hold(clock.t - 1.0, 2.0)
+    clock.t += 1.5
+    assert guard.allowed()
+
+
+def test_a_lost_lease_refuses_at_once_and_for_good() -> None:
+    clock = FakeMonotonic()
+    guard = LineGuard(monotonic=clock)
+    guard.hold(clock.t, 10.0)
+    guard.lose("taken by another engine")
+    with pytest.raises(Fenced, match=r"send e-mail: refused.*lost \(taken by another engine\)"):
+        guard.check("send e-mail")
+    guard.hold(clock.t, 10.0)  # a renewal answered after the loss changes nothing
+    assert not guard.allowed()
+
+
+def test_a_term_that_is_not_positive_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match=r"ha\.lease_ttl_s"):
+        LineGuard().hold(0.0, 0.0)
+
+
+def test_the_writers_fenced_is_the_guards_fenced() -> None:
+    """A caller that lets a database outage pass still stops on the writer's Fenced."""
+    assert issubclass(WriterFenced, Fenced)
