@@ -34,7 +34,7 @@ __all__ = ["keep_logging"]  # restores the root logger after each test (the CLI 
 def world(tmp_path: Path) -> World:
     engine = make_engine(f"sqlite:///{tmp_path / 'nul.db'}")
     upgrade(engine)
-    w = make_world(engine, tmp_path / "audio")
+    w = make_world(engine, tmp_path / "voicemail")  # the line's voicemail folder (data_dir is tmp_path)
     add_contact(w, "old", 800)
     add_contact(w, "new", 10)
     return w
@@ -46,6 +46,7 @@ def config(tmp_path: Path, world: World, monkeypatch: pytest.MonkeyPatch) -> Pat
     path.write_text(
         f"database:\n  url: sqlite:///{tmp_path / 'nul.db'}\n"
         f"secrets_file: {tmp_path / 'none.yaml'}\n"
+        f"paths:\n  data_dir: {tmp_path}\n"
         f"clock:\n  start: {NOW.isoformat()}\n"
     )
     for name in [n for n in os.environ if n.startswith("IVR_")]:
@@ -141,7 +142,9 @@ async def test_the_daily_job_runs_at_the_hour_and_purges(world: World) -> None:
     before = snapshot(world.engine, world.root)
     await purge_job()  # nothing registered (not the running engine): does nothing
     assert snapshot(world.engine, world.root) == before
-    jobs.register("privacy", PrivacyService(world.engine, RetentionSettings(), ShiftedClock(NOW)))
+    jobs.register(
+        "privacy", PrivacyService(world.engine, RetentionSettings(), ShiftedClock(NOW), audio_dirs=(world.root,))
+    )
     try:
         await purge_job()
     finally:
