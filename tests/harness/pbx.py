@@ -126,7 +126,6 @@ def _start_pair(prompts_dir: Path) -> PbxPair:
     ports = {
         "sip": free_port(ENGINE_HOST, socket.SOCK_DGRAM),
         "sip_tls": free_port(ENGINE_HOST),
-        "wss": free_port(ENGINE_HOST),
         "ari": free_port(),
         "ami": free_port(),
     }
@@ -144,7 +143,7 @@ def _start_pair(prompts_dir: Path) -> PbxPair:
                 "rtp_end": rtp[1],
             },
             "managed": {"enabled": True, "cache_dir": str(cache_dir()), "instance": name},
-            "webrtc": {"enabled": True, "wss_port": ports["wss"]},
+            "webrtc": {"enabled": True},
         },
         "prompts": {"build_dir": str(prompts_dir), "speed_wpm": 230},  # short audio keeps the suite fast
         "console": {"port": free_port(), "api_token": secrets.token_urlsafe(24)},
@@ -178,7 +177,6 @@ def _start_pair(prompts_dir: Path) -> PbxPair:
         ami=(ENGINE_HOST, ports["ami"]),
         rtp=rtp,
         sip_tls=(ENGINE_HOST, ports["sip_tls"]),
-        wss=(ENGINE_HOST, ports["wss"]),
     )
     pair = PbxPair(root, name, engine_ast, carrier, overrides, engine_ports)
     prompts = make_prompts(probe)
