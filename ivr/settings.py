@@ -213,7 +213,11 @@ class ManagedAsteriskSettings(Section):
 
 
 class AsteriskSettings(Section):
-    host: str = Field("127.0.0.1", description="where ARI and AMI listen; loopback unless Asterisk runs elsewhere")
+    host: str = Field(
+        "127.0.0.1",
+        description="where ARI and AMI listen: loopback for the managed Asterisk; an Asterisk run elsewhere "
+        "only on a private address",
+    )
     ari: AriSettings = AriSettings()
     ami: AmiSettings = AmiSettings()
     sip: SipSettings = SipSettings()

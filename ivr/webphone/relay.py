@@ -25,6 +25,9 @@ MAX_MESSAGE = 64 * 1024
 SESSION_CHECK_S = 60.0
 HEARTBEAT_S = 30.0  # a browser that vanished without closing is noticed by its missing pongs
 CONNECT_TIMEOUT_S = 5.0
+# A desk needs one socket (two for a moment while a page reloads); more from one session is not
+# a desk, and each would hold one of Asterisk's HTTP sessions.
+MAX_PER_SESSION = 4
 
 Check = Callable[[], Awaitable[bool]]
 
@@ -56,6 +59,8 @@ class SipRelay:
     async def serve(self, request: web.Request, key: str, still_valid: Check) -> web.WebSocketResponse:
         """Open Asterisk's side first (a 502 while Asterisk is away, before the browser's upgrade),
         then relay until either side closes; `key` groups the relays of one console session."""
+        if len(self._open.get(key, ())) >= MAX_PER_SESSION:
+            raise web.HTTPTooManyRequests(text="troppe connessioni del telefono per questa sessione")
         client = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT_S))
         try:
             upstream = await client.ws_connect(self.upstream, protocols=("sip",), max_msg_size=self._max)

@@ -155,3 +155,17 @@ async def test_logging_out_ends_the_desks_relay(lab: ConsoleLab, asterisk: FakeA
     assert closing.type is WSMsgType.CLOSE and closing.data == aiohttp.WSCloseCode.POLICY_VIOLATION
     await asterisk.ended.wait()
     assert asterisk.closed == 1
+
+
+async def test_one_session_holds_a_few_relays_at_most(lab: ConsoleLab, asterisk: FakeAsterisk) -> None:
+    anna = await lab.login("anna")
+    sockets = [await anna.ws_connect("/ws", protocols=("sip",), headers={"Origin": origin(anna)}) for _ in range(4)]
+    assert await refusal(anna, {"Origin": origin(anna)}) == 429
+    assert asterisk.opened == 4
+    await sockets[0].close()
+    while asterisk.closed < 1:  # its relay ends once Asterisk's side has closed
+        asterisk.ended.clear()
+        await asterisk.ended.wait()
+    again = await anna.ws_connect("/ws", protocols=("sip",), headers={"Origin": origin(anna)})
+    await again.send_str("OPTIONS")
+    assert (await again.receive()).data == "echo:OPTIONS"
