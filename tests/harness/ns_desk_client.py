@@ -6,7 +6,8 @@ ns_desk_client.py '<json>'`): what it can reach of the engine's host, printed as
 - `anonymous`: the status of a WebSocket to the console's /ws without a session;
 - `foreign_origin`: the same with a session but another site's Origin;
 - `register`: a SIP REGISTER over the console's /ws with the desk's per-session credential:
-  the status lines seen (the digest challenge, then its answer).
+  the status lines seen (the digest challenge, then its answer); then, once `REGISTERED` is
+  printed, `offer`: the SDP of the INVITE Asterisk sends the desk (answered 486).
 """
 
 from __future__ import annotations
@@ -126,7 +127,7 @@ async def answer_to(ws: aiohttp.ClientWebSocketResponse, cseq: int) -> str:
             return text
 
 
-async def register(session: aiohttp.ClientSession, base: str) -> list[str]:
+async def register(session: aiohttp.ClientSession, base: str, offers: list[str]) -> list[str]:
     async with session.get(f"{base}/console/desk/phone/account", headers={"Accept": "application/json"}) as r:
         assert r.status == 200, f"the desk's account answered {r.status}"
         account = await r.json()
@@ -143,7 +144,29 @@ async def register(session: aiohttp.ClientSession, base: str) -> list[str]:
             return seen
         await ws.send_str(_register(account, domain, 2, call_id, tag, digest(challenge, account, f"sip:{domain}")))
         seen.append((await answer_to(ws, 2)).split("\r\n", 1)[0])
+        if seen[-1] == "SIP/2.0 200 OK":
+            print("REGISTERED", flush=True)  # the test rings the desk now
+            offers.append(await refuse_invite(ws))
     return seen
+
+
+async def refuse_invite(ws: aiohttp.ClientWebSocketResponse) -> str:
+    """The SDP of the first INVITE to the desk, answered 486 (the desk is busy)."""
+    while True:
+        msg = await ws.receive(timeout=20)
+        if msg.type is not aiohttp.WSMsgType.TEXT:
+            raise RuntimeError(f"the relay ended: {msg.type} {msg.data!r}")
+        text: str = msg.data
+        if not text.startswith("INVITE "):
+            continue
+        head, _, sdp = text.partition("\r\n\r\n")
+        copied = [
+            line for line in head.split("\r\n")[1:] if line.split(":")[0].lower() in ("via", "from", "call-id", "cseq")
+        ]
+        to = _header(head, "To") or ""
+        busy = ["SIP/2.0 486 Busy Here", *copied, f"To: {to};tag={secrets.token_hex(4)}", "Content-Length: 0", "", ""]
+        await ws.send_str("\r\n".join(busy))
+        return sdp
 
 
 async def main(args: dict[str, Any]) -> dict[str, Any]:
@@ -157,7 +180,9 @@ async def main(args: dict[str, Any]) -> dict[str, Any]:
         await login(session, base, args["login"], args["password"])
         result["foreign_origin"] = await ws_status(base, session, "https://evil.example")
         try:
-            result["register"] = await register(session, base)
+            offers: list[str] = []
+            result["register"] = await register(session, base, offers)
+            result["offer"] = offers[0] if offers else None
         except (AssertionError, KeyError, RuntimeError, aiohttp.ClientError, TimeoutError) as exc:
             result["register"] = [f"failed: {type(exc).__name__}: {exc}"]
     return result

@@ -3,11 +3,13 @@ veth pair, plays the operator's network. Asterisk's SIP and the console listen o
 address, as they would on the address operators reach. From the namespace, no port of Asterisk
 answers `POST /ari/channels` (not even with ARI's password), an anonymous WebSocket to the
 console's /ws is refused, and a desk logged into the console registers its phone over /ws (the
-digest challenge, then 200 OK) with the SIP password its console session was given."""
+digest challenge, then 200 OK) with the SIP password its console session was given; the call then
+offered to it over the relay brings its media to the address operators reach."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import ipaddress
 import json
@@ -19,9 +21,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from ivr.asterisk.instance import free_port
+from ivr.settings import Settings
 from tests.console_support import PASSWORD
 from tests.harness.pbx import PbxPair, running_engine, start_pair
 
@@ -124,9 +128,14 @@ async def test_from_home_ari_is_unreachable_and_the_desk_registers_through_the_c
             "ip", "netns", "exec", ns, sys.executable, str(CLIENT), json.dumps(args),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=REPO,
         )  # fmt: skip
-        out, err = await client.communicate()  # the engine keeps serving meanwhile
+        assert client.stdout is not None
+        line = await client.stdout.readline()  # the engine keeps serving meanwhile
+        if line.strip() == b"REGISTERED":
+            await _ring_the_desk(settings, "anna")
+            line = await client.stdout.readline()
+        _out, err = await client.communicate()
         assert client.returncode == 0, err.decode()
-        seen = json.loads(out)
+        seen = json.loads(line)
 
     # (a) Nothing of Asterisk's answers HTTP from home: ARI's port is closed there, and no other
     # port (SIP over TLS, ...) is an HTTP server.
@@ -138,3 +147,22 @@ async def test_from_home_ari_is_unreachable_and_the_desk_registers_through_the_c
     assert seen["foreign_origin"] == 403
     # (b) The desk registers through the console: challenged, then accepted.
     assert seen["register"] == ["SIP/2.0 401 Unauthorized", "SIP/2.0 200 OK"], seen["register"]
+    # Only signalling went through the console: the call Asterisk offers the desk over the relay
+    # brings its media to the address operators reach (an ICE host candidate there, DTLS-SRTP).
+    offer = seen["offer"]
+    assert offer is not None and "RTP/SAVPF" in offer and "a=fingerprint:" in offer
+    candidates = [line for line in offer.splitlines() if line.startswith("a=candidate:")]
+    assert any(f" {host_addr} " in c and " typ host" in c for c in candidates), offer
+
+
+async def _ring_the_desk(settings: Settings, login: str) -> None:
+    """A call to the desk's phone, placed straight on ARI (on loopback, from the engine's host)."""
+    a = settings.asterisk
+    assert a.ari.password is not None
+    basic = base64.b64encode(f"{a.ari.username}:{a.ari.password.get_secret_value()}".encode()).decode()
+    query = {"endpoint": f"PJSIP/web-{login}", "context": "from-operators", "extension": "1", "priority": "1"}
+    async with (
+        aiohttp.ClientSession(headers={"Authorization": f"Basic {basic}"}) as session,
+        session.post(f"http://{a.host}:{a.ari.port}/ari/channels", params=query) as response,
+    ):
+        assert response.status == 200, await response.text()
