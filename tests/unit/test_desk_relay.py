@@ -169,3 +169,18 @@ async def test_one_session_holds_a_few_relays_at_most(lab: ConsoleLab, asterisk:
     again = await anna.ws_connect("/ws", protocols=("sip",), headers={"Origin": origin(anna)})
     await again.send_str("OPTIONS")
     assert (await again.receive()).data == "echo:OPTIONS"
+
+
+async def test_disabling_the_user_ends_the_desks_relay(lab: ConsoleLab, asterisk: FakeAsterisk) -> None:
+    anna = await lab.login("anna")
+    ws = await anna.ws_connect("/ws", protocols=("sip",), headers={"Origin": origin(anna)})
+    await ws.send_str("OPTIONS")
+    assert (await ws.receive()).data == "echo:OPTIONS"
+    ada = await lab.login("ada")  # the administrator
+    csrf = await lab.csrf(ada, "/console/users")
+    disabled = await ada.post("/console/users/anna/active", data={"_csrf": csrf, "active": "0"}, allow_redirects=False)
+    assert disabled.status == 303
+    closing = await ws.receive()
+    assert closing.type is WSMsgType.CLOSE and closing.data == aiohttp.WSCloseCode.POLICY_VIOLATION
+    await asterisk.ended.wait()
+    assert asterisk.closed == 1
