@@ -106,23 +106,23 @@ def _keep_logs(instance: AsteriskInstance) -> None:
             shutil.copyfile(source, target / name)
 
 
-def start_pair(prompts_dir: Path, attempts: int = 3, sip_host: str = ENGINE_HOST) -> PbxPair:
+def start_pair(prompts_dir: Path, attempts: int = 3, sip_host: str = ENGINE_HOST, name: str = "") -> PbxPair:
     """Ports are picked free, but another process may take one before Asterisk binds it: then
     the pair is tried again on other ports. `sip_host`: the engine Asterisk's SIP address (where
-    operators reach it; a test's own network namespace sees it on another address than loopback)."""
+    operators reach it; a test's own network namespace sees it on another address than loopback);
+    `name`: the instances' name, when a test runs a pair beside the session's."""
     for attempt in range(1, attempts + 1):
         try:
-            return _start_pair(prompts_dir, sip_host)
+            return _start_pair(prompts_dir, sip_host, name or f"t{os.getpid()}")
         except AsteriskStartError as exc:
             if "ports already in use" not in str(exc) or attempt == attempts:
                 raise
     raise AssertionError("unreachable")
 
 
-def _start_pair(prompts_dir: Path, sip_host: str) -> PbxPair:
+def _start_pair(prompts_dir: Path, sip_host: str, name: str) -> PbxPair:
     root = AsteriskRoot(cache_dir(), Recipe())
     root.ensure()
-    name = f"t{os.getpid()}"
     password = secrets.token_urlsafe(16)
     ports = {
         "sip": free_port(sip_host, socket.SOCK_DGRAM),

@@ -80,7 +80,7 @@ def home() -> Iterator[tuple[str, str]]:
 @pytest.fixture
 def pbx_at_home(prompts_cache: Path, home: tuple[str, str]) -> Iterator[PbxPair]:
     """The engine's Asterisk with its SIP on the address operators reach (the veth's)."""
-    pair = start_pair(prompts_cache, sip_host=home[1])
+    pair = start_pair(prompts_cache, sip_host=home[1], name=f"t{os.getpid()}-home")  # beside the session's
     try:
         yield pair
     finally:
