@@ -97,6 +97,10 @@ class SipRelay:
                 task.cancel()
             await asyncio.gather(up, down, return_exceptions=True)
         for task in done:
+            failure = task.exception()
+            if failure is not None:  # the other side went away while a message was being passed on
+                log.info("desk phone relay ended (%s): %r", task.get_name(), failure)
+                continue
             code = task.result()
             if code is not None:
                 await browser.close(code=code)
