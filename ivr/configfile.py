@@ -156,9 +156,22 @@ def validate(model: type[M], layered: Layered, context: dict[str, Any] | None = 
 
 # Keys an earlier release accepted, with what replaces them: an upgraded config gets told what to
 # write instead of a bare "unknown key".
+_DESK_RELAY = (
+    "desks reach their phone's SIP WebSocket through the console's own address (/ws, relayed to "
+    "Asterisk on loopback), so Asterisk's HTTP server (ARI included) listens on loopback only"
+)
 RENAMED: dict[str, str] = {
     "mail.starttls": "use mail.tls: starttls, implicit or none (certificates are now verified; "
     "mail.ca_file names a private CA)",
+    **{
+        f"asterisk.webrtc.{key}": f"{_DESK_RELAY}; remove {key}{then}"
+        for key, then in (
+            ("wss_port", " and close that port to the outside"),
+            ("bind", ""),
+            ("cert", ": browsers see the certificate of the console's TLS proxy"),
+            ("key", ": browsers see the certificate of the console's TLS proxy"),
+        )
+    },
 }
 
 

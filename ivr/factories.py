@@ -49,6 +49,7 @@ from ivr.tickets.repository import Database
 from ivr.tickets.store import SqlTicketStore
 from ivr.voicemail.messages import VoicemailMessages
 from ivr.webphone.desks import DeskPhones
+from ivr.webphone.relay import SipRelay
 from ivr.webrequests.channel import WebRequestChannel
 from ivr.webrequests.mail import SmtpMailer
 
@@ -319,6 +320,9 @@ def make_console_services(
         missed=MissedCalls(store),
         articles=KnowledgeFinder(knowledge, clock, settings.service.tz),
         desks=desks,
+        relay=None
+        if desks is None
+        else SipRelay.to_asterisk(settings.asterisk.host, settings.asterisk.ari.port, monotonic),
         control=control,
     )
 

@@ -182,6 +182,14 @@ def is_loopback(address: str) -> bool:
         return False
 
 
+def _is_public(address: str) -> bool:
+    """An IP address that is neither loopback, private nor link-local (a host name: unknown, False)."""
+    try:
+        return ip_address(address).is_global
+    except ValueError:
+        return False
+
+
 class TrunkSettings(Section):
     """The carrier that delivers the 800 number's calls (identified by its address)."""
 
@@ -205,7 +213,11 @@ class ManagedAsteriskSettings(Section):
 
 
 class AsteriskSettings(Section):
-    host: str = Field("127.0.0.1", description="where ARI and AMI listen; loopback unless Asterisk runs elsewhere")
+    host: str = Field(
+        "127.0.0.1",
+        description="where ARI and AMI listen: loopback for the managed Asterisk; an Asterisk run elsewhere "
+        "only on a private address",
+    )
     ari: AriSettings = AriSettings()
     ami: AmiSettings = AmiSettings()
     sip: SipSettings = SipSettings()
@@ -218,6 +230,24 @@ class AsteriskSettings(Section):
     operators_conf: ConfigPath | None = Field(
         None, description="external Asterisk: where to write pjsip_operators.conf (managed: derived)"
     )
+
+    @model_validator(mode="after")
+    def _ari_stays_private(self) -> AsteriskSettings:
+        """ARI can place calls and read recordings, and Asterisk's HTTP server answers it on every
+        address it listens on: the engine's own Asterisk listens on loopback only; an Asterisk
+        run elsewhere is reached over a private link (plain HTTP and WebSocket travel there)."""
+        if self.managed.enabled and not is_loopback(self.host):
+            raise ValueError(
+                f"asterisk.host: {self.host!r} is not a loopback address; the managed Asterisk's HTTP server "
+                "(ARI) and AMI listen there, so it must be loopback (127.0.0.1): desks reach their phone "
+                "through the console's /ws"
+            )
+        if not self.managed.enabled and _is_public(self.host):
+            raise ValueError(
+                f"asterisk.host: {self.host!r} is a public address; ARI and AMI answer there in clear: run "
+                "Asterisk on this host (loopback) or reach it over a private link (a private or VPN address)"
+            )
+        return self
 
 
 class DatabaseSettings(Section):

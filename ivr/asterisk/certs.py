@@ -1,5 +1,5 @@
-"""The certificate operators' softphones see on the engine Asterisk's TLS port (and the desks'
-browser phones on its WSS port, unless `asterisk.webrtc.cert` names another).
+"""The certificate operators' softphones see on the engine Asterisk's TLS port (the desks'
+browser phones see the console's, through its TLS proxy).
 
 A real deployment gives its own (`asterisk.sip.tls_cert` and `tls_key`). Without one, `ivr setup`
 makes a self-signed pair in the data directory so a fresh install serves TLS at once: phones are
@@ -33,34 +33,6 @@ def sip_certificate(settings: Settings) -> tuple[Path, Path]:
         return sip.tls_cert, sip.tls_key
     base = settings.paths.data_dir / SUBDIR
     return base / CERT_NAME, base / KEY_NAME
-
-
-def webrtc_certificate(settings: Settings) -> tuple[Path, Path]:
-    """(certificate, key) of the desks' WSS port: the configured ones, else the self-signed
-    SIP pair (browsers of the lab are told to accept it; a real deployment gives its own)."""
-    webrtc = settings.asterisk.webrtc
-    if webrtc.cert is not None and webrtc.key is not None:
-        return webrtc.cert, webrtc.key
-    base = settings.paths.data_dir / SUBDIR
-    return base / CERT_NAME, base / KEY_NAME
-
-
-def ensure_webrtc_certificate(settings: Settings) -> bool:
-    """As ensure_sip_certificate, for the WSS port (which shares the self-signed pair)."""
-    webrtc = settings.asterisk.webrtc
-    if not webrtc.enabled:
-        return False
-    if webrtc.cert is not None and webrtc.key is not None:
-        for path, field in ((webrtc.cert, "cert"), (webrtc.key, "key")):
-            if not os.access(path, os.R_OK):
-                raise SetupError(f"asterisk.webrtc.{field}: cannot read {path}")
-        return False
-    base = settings.paths.data_dir / SUBDIR
-    cert, key = base / CERT_NAME, base / KEY_NAME
-    if cert.exists() and key.exists():
-        return False
-    _generate(cert, key, _names(settings.asterisk.sip))
-    return True
 
 
 def ensure_sip_certificate(settings: Settings) -> bool:

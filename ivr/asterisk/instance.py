@@ -40,7 +40,6 @@ class Ports:
     ami: tuple[str, int]
     rtp: tuple[int, int]
     sip_tls: tuple[str, int] | None = None
-    wss: tuple[str, int] | None = None  # the HTTP server's TLS listener (desks' browser phones)
 
 
 class AsteriskInstance:
@@ -289,8 +288,6 @@ def _ports_in_use(ports: Ports) -> Iterable[tuple[str, str]]:
     ]
     if ports.sip_tls is not None:
         checks.append(("sip-tls", socket.SOCK_STREAM, *ports.sip_tls))
-    if ports.wss is not None:
-        checks.append(("wss", socket.SOCK_STREAM, *ports.wss))
     for kind, sock_type, host, port in checks:
         if not _free(host, port, sock_type):
             yield kind, f"{host}:{port}"

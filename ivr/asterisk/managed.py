@@ -8,12 +8,7 @@ from typing import Any
 
 import yaml
 
-from ivr.asterisk.certs import (
-    ensure_sip_certificate,
-    ensure_webrtc_certificate,
-    sip_certificate,
-    webrtc_certificate,
-)
+from ivr.asterisk.certs import ensure_sip_certificate, sip_certificate
 from ivr.asterisk.instance import AsteriskInstance, Ports
 from ivr.asterisk.root import RUN_USER, AsteriskRoot, Recipe
 from ivr.errors import SetupError
@@ -24,8 +19,6 @@ PROMPTS_SUBDIR = "nul-prompts"
 # Where the SIP TLS certificate and key are copied, relative to the instance's config dir.
 TLS_CERT = "keys/sip.crt"
 TLS_KEY = "keys/sip.key"
-WSS_CERT = "keys/wss.crt"
-WSS_KEY = "keys/wss.key"
 
 
 def asterisk_root(settings: Settings) -> AsteriskRoot:
@@ -49,12 +42,7 @@ def engine_ports(settings: Settings) -> Ports:
         ami=(a.host, a.ami.port),
         rtp=(a.sip.rtp_start, a.sip.rtp_end),
         sip_tls=(a.sip.bind, a.sip.tls_port) if a.sip.tls_port is not None else None,
-        wss=(webrtc_bind(settings), a.webrtc.wss_port) if a.webrtc.enabled else None,
     )
-
-
-def webrtc_bind(settings: Settings) -> str:
-    return settings.asterisk.webrtc.bind or settings.asterisk.sip.bind
 
 
 def engine_context(settings: Settings) -> dict[str, Any]:
@@ -83,9 +71,9 @@ def engine_context(settings: Settings) -> dict[str, Any]:
         "run_user": RUN_USER,
         **_tls_context(settings),
     }
-    webrtc = _webrtc_context(settings)
-    context["webrtc"] = webrtc.pop("webrtc")
-    context["etc_files"] = {**context["etc_files"], **webrtc.pop("etc_files")}
+    # The desks' SIP WebSocket transport (pjsip.conf); no listener of its own: the HTTP server
+    # stays on `host` (loopback), the console relays browsers to it.
+    context["webrtc"] = a.webrtc.enabled
     return context
 
 
@@ -99,26 +87,6 @@ def _tls_context(settings: Settings) -> dict[str, Any]:
     return {
         "tls": {"cert": f"{inner}/{TLS_CERT}", "key": f"{inner}/{TLS_KEY}"},
         "etc_files": {TLS_CERT: cert, TLS_KEY: key},
-    }
-
-
-def _webrtc_context(settings: Settings) -> dict[str, Any]:
-    """The WSS listener of the desks' phones: its certificate (the configured one, else the
-    self-signed SIP pair, made if missing) copied where Asterisk can read it."""
-    webrtc = settings.asterisk.webrtc
-    if not webrtc.enabled:
-        return {"webrtc": None, "etc_files": {}}
-    ensure_webrtc_certificate(settings)
-    cert, key = webrtc_certificate(settings)
-    inner = engine_instance(settings).inner("etc")
-    return {
-        "webrtc": {
-            "bind": webrtc_bind(settings),
-            "port": webrtc.wss_port,
-            "cert": f"{inner}/{WSS_CERT}",
-            "key": f"{inner}/{WSS_KEY}",
-        },
-        "etc_files": {WSS_CERT: cert, WSS_KEY: key},
     }
 
 

@@ -17,6 +17,7 @@ from ivr.console import (
     desk,
     desk_calls,
     desk_phone,
+    desk_relay,
     kb_pages,
     missed_pages,
     referral_pages,
@@ -60,6 +61,8 @@ def make_console(services: ConsoleServices) -> web.Application:
 
     async def closing(_app: web.Application) -> None:
         services.live.closing.set()  # open event streams end, so the server stops at once
+        if services.relay is not None:
+            await services.relay.close_all()  # and the desks' SIP WebSockets
 
     app.on_shutdown.append(closing)
     return app
@@ -73,11 +76,14 @@ CONSOLE: web.AppKey[web.Application] = web.AppKey("console_app")
 
 
 def mount_console(app: web.Application, services: ConsoleServices) -> None:
-    """Add the console to the engine's HTTP server; "/" leads to it."""
+    """Add the console to the engine's HTTP server; "/" leads to it; `/ws` is the desks' SIP
+    WebSocket (ivr.console.desk_relay), when they have a phone."""
     console = make_console(services)
     if services.settings.console.wallboard_show_numbers:
         log.warning("console.wallboard_show_numbers is on: the wallboard shows callers' numbers in full (audited)")
     app.add_subapp("/console/", console)
+    if services.relay is not None:
+        app.router.add_get(desk_relay.PATH, desk_relay.relay_handler(services))
     app[CONSOLE] = console
     app.router.add_get("/", _to_console)
     app.router.add_get("/console", _to_console)

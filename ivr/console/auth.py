@@ -11,6 +11,7 @@ from typing import Literal
 from aiohttp import web
 
 from ivr.console.accounts import LEVEL, SessionInfo, UserInfo
+from ivr.console.services import ConsoleServices
 from ivr.console.web import (
     PUBLIC,
     Handler,
@@ -62,7 +63,11 @@ def secure_cookies(request: web.Request) -> bool:
 
 
 def lifetimes(request: web.Request) -> tuple[timedelta, timedelta]:
-    c = services(request).settings.console
+    return _lifetimes(services(request))
+
+
+def _lifetimes(svc: ConsoleServices) -> tuple[timedelta, timedelta]:
+    c = svc.settings.console
     return timedelta(minutes=c.session_idle_min), timedelta(hours=c.session_max_h)
 
 
@@ -117,12 +122,16 @@ async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse
 
 
 async def _session(request: web.Request) -> SessionInfo | None:
+    return await session_from_cookie(services(request), request)
+
+
+async def session_from_cookie(svc: ConsoleServices, request: web.Request) -> SessionInfo | None:
+    """The valid session the request's cookie names, if any (also for routes outside /console/)."""
     token = request.cookies.get(COOKIE)
     if not token or len(token) > 128:
         return None
-    idle, absolute = lifetimes(request)
-    accounts = services(request).accounts
-    return await accounts.resolve(token, now(request), idle=idle, absolute=absolute)
+    idle, absolute = _lifetimes(svc)
+    return await svc.accounts.resolve(token, svc.clock.now(), idle=idle, absolute=absolute)
 
 
 async def session_alive(request: web.Request) -> bool:

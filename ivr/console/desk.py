@@ -3,6 +3,7 @@ the callbacks given to them."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from aiohttp import web
@@ -12,6 +13,7 @@ from ivr.acd.callbacks import CallbackError
 from ivr.console import queries
 from ivr.console.accounts import UserInfo
 from ivr.console.auth import HEADERS, session_alive
+from ivr.console.desk_relay import PATH as RELAY_PATH
 from ivr.console.live import stream
 from ivr.console.web import (
     Invalid,
@@ -39,25 +41,21 @@ PAUSE_REASONS = ("Pausa", "Pranzo", "Formazione", "Riunione", "Attività di back
 
 
 def phone_host(settings: Settings, request: web.Request) -> str:
-    """The host browsers reach the phone's WSS port by: `public_host`, else the listener's
-    address, else (a listener on every address) the host the console was reached by."""
-    webrtc = settings.asterisk.webrtc
-    host = webrtc.public_host or webrtc.bind or settings.asterisk.sip.bind
-    if host in ("0.0.0.0", "::", ""):
-        host = request.url.host or "localhost"
-    return host
+    """The domain of the desk phone's SIP address: `public_host`, else the host the console was
+    reached by (the phone's signalling goes to the console's own `/ws` either way)."""
+    return settings.asterisk.webrtc.public_host or request.url.host or "localhost"
 
 
-def wss_url(settings: Settings, request: web.Request) -> str:
-    return f"wss://{phone_host(settings, request)}:{settings.asterisk.webrtc.wss_port}/ws"
+_HOST = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
 
 
 def desk_csp(settings: Settings, request: web.Request) -> str:
-    """The console's policy, letting the desk's page open its phone's WebSocket (another port)."""
+    """The console's policy, naming the phone's WebSocket on this same origin (`'self'` covers it
+    in current browsers; the explicit wss: source is for those that match `'self'` to http(s) only)."""
     base = HEADERS["Content-Security-Policy"]
-    if not settings.asterisk.webrtc.enabled:
+    if not settings.asterisk.webrtc.enabled or not _HOST.match(request.host):
         return base
-    return f"{base}; connect-src 'self' {wss_url(settings, request)}"
+    return f"{base}; connect-src 'self' wss://{request.host}{RELAY_PATH}"
 
 
 def _agent(request: web.Request, user: UserInfo) -> Agent | None:

@@ -12,7 +12,8 @@ from typing import Any
 
 from aiohttp import web
 
-from ivr.console.desk import call_card, phone_host, wss_url
+from ivr.console.desk import call_card, phone_host
+from ivr.console.desk_relay import PATH as RELAY_PATH
 from ivr.console.web import Routes, services, session_of, user_of
 from ivr.webphone.desks import DeskPhones, ice_servers
 
@@ -48,7 +49,7 @@ async def account(request: web.Request) -> web.StreamResponse:
     left = max(0.0, credential.expires_at - svc.clock.monotonic())
     host = phone_host(svc.settings, request)
     body: dict[str, Any] = {
-        "ws_url": wss_url(svc.settings, request),
+        "ws_path": RELAY_PATH,  # on the page's own origin: the console relays it to Asterisk
         "uri": f"sip:{credential.username}@{host}",
         "username": credential.username,
         "password": credential.password,

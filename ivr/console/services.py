@@ -25,6 +25,7 @@ from ivr.referrals.desk import ReferralDesk
 from ivr.settings import Settings
 from ivr.voicemail.messages import VoicemailMessages
 from ivr.webphone.desks import DeskPhones
+from ivr.webphone.relay import SipRelay
 from ivr.webrequests.articles import ArticleFinder, NoArticles
 from ivr.webrequests.channel import WebRequestChannel
 
@@ -52,6 +53,7 @@ class ConsoleServices:
     missed: MissedCalls
     articles: ArticleFinder = field(default_factory=NoArticles)
     desks: DeskPhones | None = None  # the desks' browser phones (None: WebRTC is off)
+    relay: SipRelay | None = None  # their SIP WebSocket, relayed to Asterisk on loopback (with desks)
     control: CallControl | None = None  # hold, transfer, consult on the call in progress
 
     def __post_init__(self) -> None:

@@ -127,6 +127,8 @@ async def end_desk_phones(request: web.Request, session: str | None = None) -> N
         return
     if session is not None:
         svc.desks.revoke_session(session)
+    if svc.relay is not None:  # and their SIP WebSockets close
+        await (svc.relay.close_session(session) if session is not None else svc.relay.recheck())
     try:
         await svc.operators.resync()  # prunes against the store, rewrites the endpoints, reloads PJSIP
     except Exception:

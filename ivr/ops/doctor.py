@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import shutil
 import socket
+import ssl
 import subprocess
 import urllib.error
 import urllib.request
@@ -173,6 +174,57 @@ def check_ari_app(settings: Settings) -> list[Finding]:
         ]
 
 
+# Where releases before the console's /ws relay had Asterisk's HTTP server listen with TLS for the
+# desks (ARI answered there too): an Asterisk whose http.conf was not regenerated may still do so.
+LEGACY_WSS_PORT = 8089
+
+
+def check_desk_phones(settings: Settings) -> list[Finding]:
+    a = settings.asterisk
+    if not a.webrtc.enabled:
+        return [Finding("desk phones", OK, "off (asterisk.webrtc.enabled: false)")]
+    stale = _asterisk_http(a.sip.bind, LEGACY_WSS_PORT)
+    if stale is not None:
+        return [
+            Finding(
+                "desk phones",
+                FAIL,
+                f"Asterisk's HTTP server, ARI with it, answers on {a.sip.bind}:{LEGACY_WSS_PORT} ({stale}), "
+                "the address operators reach",
+                "remove tlsenable/tlsbindaddr from Asterisk's http.conf (managed: ivr asterisk down && ivr asterisk "
+                "up); desks connect through the console's /ws",
+            )
+        ]
+    return [
+        Finding(
+            "desk phones",
+            OK,
+            f"SIP WebSocket relayed by the console (/ws) to Asterisk at {a.host}:{a.ari.port}; "
+            f"no HTTP server of Asterisk's on {a.sip.bind}:{LEGACY_WSS_PORT}",
+        )
+    ]
+
+
+def _asterisk_http(host: str, port: int) -> str | None:
+    """How Asterisk's HTTP server answered there (e.g. "https 401"), or None when it did not."""
+    insecure = ssl.create_default_context()
+    insecure.check_hostname = False
+    insecure.verify_mode = ssl.CERT_NONE  # any certificate: the question is who answers, not trust
+    name = f"[{host}]" if ":" in host else host
+    for scheme in ("https", "http"):
+        url = f"{scheme}://{name}:{port}/ari/asterisk/info"
+        try:
+            with urllib.request.urlopen(url, timeout=2, context=insecure if scheme == "https" else None) as r:
+                server, code = r.headers.get("Server", ""), r.status
+        except urllib.error.HTTPError as exc:
+            server, code = exc.headers.get("Server", ""), exc.code
+        except (urllib.error.URLError, OSError, ValueError):
+            continue
+        if "asterisk" in server.lower():
+            return f"{scheme} {code}"
+    return None
+
+
 def _cert_finding(label: str, path: Path, now: datetime) -> Finding:
     from cryptography import x509
 
@@ -316,6 +368,7 @@ CHECKS: list[Check] = [
     check_ports,
     check_asterisk_root,
     check_ari_app,
+    check_desk_phones,
     check_certificates,
     check_transcription,
     check_disk,

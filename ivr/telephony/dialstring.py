@@ -47,7 +47,7 @@ def desk_login(endpoint: str) -> str | None:
 
 
 def desk_leg(login: str) -> str:
-    """Dial string ringing an operator's desk (the browser phone registered over WSS)."""
+    """Dial string ringing an operator's desk (the browser phone registered through the console's /ws)."""
     return f"{TECH}/{desk_endpoint(login)}"
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 
@@ -33,21 +31,20 @@ class IceServer(BaseModel):
 
 
 class WebRtcSettings(BaseModel):
-    """Asterisk's WebSocket transport over TLS (WSS) and DTLS-SRTP media for the desk's phone."""
+    """The desk's browser phone: SIP over the console's WebSocket (`/ws`, relayed to Asterisk on
+    loopback) and DTLS-SRTP media straight to Asterisk's RTP ports.
+
+    The former `wss_port`, `bind`, `cert` and `key` (a TLS listener of Asterisk's HTTP server,
+    which carried ARI too) are refused with what to do instead (ivr.configfile.RENAMED)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: bool = Field(True, description="operators' desks ring in the browser (WebRTC phone)")
-    wss_port: int = Field(8089, ge=1, le=65535, description="Asterisk's HTTPS/WSS port the desks' phones connect to")
-    bind: str | None = Field(None, description="address of the WSS listener (default: asterisk.sip.bind)")
     public_host: str | None = Field(
-        None, description="host name browsers reach the WSS port by, as in its certificate (default: the bind address)"
-    )
-    cert: Path | None = Field(
         None,
-        description="certificate (PEM, absolute path) of the WSS port; null: the self-signed SIP TLS pair",
+        description="domain of the desk phones' SIP addresses (web-<login>@HOST; default: the host the console "
+        "was reached by)",
     )
-    key: Path | None = Field(None, description="private key (PEM, absolute path) of `cert`; required with it")
     ice_servers: list[IceServer] = Field(
         default_factory=list, description="STUN/TURN servers given to the browser (none: direct connection only)"
     )
@@ -69,8 +66,6 @@ class WebRtcSettings(BaseModel):
 
     @model_validator(mode="after")
     def _pair(self) -> WebRtcSettings:
-        if (self.cert is None) != (self.key is None):
-            raise ValueError("asterisk.webrtc: give cert and key together, or neither (the self-signed pair is used)")
         if self.desk_timeout_s <= self.heartbeat_s * 2:
             raise ValueError("asterisk.webrtc.desk_timeout_s must be more than twice heartbeat_s")
         return self

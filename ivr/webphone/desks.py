@@ -167,7 +167,11 @@ def render_desks(digests: dict[str, str], codecs: list[str]) -> str:
 
     `webrtc = yes` means DTLS-SRTP media (fingerprint-verified, Asterisk's certificate made on
     the fly), ICE, AVPF and rtcp-mux: a browser can use nothing else, and nothing travels in clear."""
-    lines = ["", "; Browser phones of the operators' desks (WebRTC over WSS), short-lived credentials.", ""]
+    lines = [
+        "",
+        "; Browser phones of the operators' desks (WebRTC, SIP relayed by the console), short-lived credentials.",
+        "",
+    ]
     for login, md5 in sorted(digests.items()):
         user = desk_endpoint(login)
         lines += [

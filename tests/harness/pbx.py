@@ -106,27 +106,27 @@ def _keep_logs(instance: AsteriskInstance) -> None:
             shutil.copyfile(source, target / name)
 
 
-def start_pair(prompts_dir: Path, attempts: int = 3) -> PbxPair:
+def start_pair(prompts_dir: Path, attempts: int = 3, sip_host: str = ENGINE_HOST, name: str = "") -> PbxPair:
     """Ports are picked free, but another process may take one before Asterisk binds it: then
-    the pair is tried again on other ports."""
+    the pair is tried again on other ports. `sip_host`: the engine Asterisk's SIP address (where
+    operators reach it; a test's own network namespace sees it on another address than loopback);
+    `name`: the instances' name, when a test runs a pair beside the session's."""
     for attempt in range(1, attempts + 1):
         try:
-            return _start_pair(prompts_dir)
+            return _start_pair(prompts_dir, sip_host, name or f"t{os.getpid()}")
         except AsteriskStartError as exc:
             if "ports already in use" not in str(exc) or attempt == attempts:
                 raise
     raise AssertionError("unreachable")
 
 
-def _start_pair(prompts_dir: Path) -> PbxPair:
+def _start_pair(prompts_dir: Path, sip_host: str, name: str) -> PbxPair:
     root = AsteriskRoot(cache_dir(), Recipe())
     root.ensure()
-    name = f"t{os.getpid()}"
     password = secrets.token_urlsafe(16)
     ports = {
-        "sip": free_port(ENGINE_HOST, socket.SOCK_DGRAM),
-        "sip_tls": free_port(ENGINE_HOST),
-        "wss": free_port(ENGINE_HOST),
+        "sip": free_port(sip_host, socket.SOCK_DGRAM),
+        "sip_tls": free_port(sip_host),
         "ari": free_port(),
         "ami": free_port(),
     }
@@ -137,14 +137,14 @@ def _start_pair(prompts_dir: Path) -> PbxPair:
             "ari": {"port": ports["ari"], "password": password},
             "ami": {"port": ports["ami"], "password": password},
             "sip": {
-                "bind": ENGINE_HOST,
+                "bind": sip_host,
                 "port": ports["sip"],
                 "tls_port": ports["sip_tls"],
                 "rtp_start": rtp[0],
                 "rtp_end": rtp[1],
             },
             "managed": {"enabled": True, "cache_dir": str(cache_dir()), "instance": name},
-            "webrtc": {"enabled": True, "wss_port": ports["wss"]},
+            "webrtc": {"enabled": True},
         },
         "prompts": {"build_dir": str(prompts_dir), "speed_wpm": 230},  # short audio keeps the suite fast
         "console": {"port": free_port(), "api_token": secrets.token_urlsafe(24)},
@@ -167,18 +167,17 @@ def _start_pair(prompts_dir: Path) -> PbxPair:
             sip_port=carrier_sip,
             ari_port=free_port(CARRIER_HOST),
             rtp=free_udp_range(1000, half=1),
-            engine_host=ENGINE_HOST,
+            engine_host=sip_host,
             engine_sip_port=ports["sip"],
             password=secrets.token_urlsafe(16),
         ),
     )
     engine_ports = Ports(
-        sip=(ENGINE_HOST, ports["sip"]),
+        sip=(sip_host, ports["sip"]),
         http=(ENGINE_HOST, ports["ari"]),
         ami=(ENGINE_HOST, ports["ami"]),
         rtp=rtp,
-        sip_tls=(ENGINE_HOST, ports["sip_tls"]),
-        wss=(ENGINE_HOST, ports["wss"]),
+        sip_tls=(sip_host, ports["sip_tls"]),
     )
     pair = PbxPair(root, name, engine_ast, carrier, overrides, engine_ports)
     prompts = make_prompts(probe)

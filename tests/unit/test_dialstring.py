@@ -82,7 +82,7 @@ def test_the_desk_leg_rings_the_webrtc_endpoint_over_the_transport_the_template_
     conf = env.get_template("pjsip.conf.j2").render(
         sip={"bind": "127.0.0.1", "port": 5060},
         tls=None,
-        webrtc={"bind": "127.0.0.1", "port": 8089},
+        webrtc=True,
         trunk={"host": "127.0.0.2", "port": 5070, "codecs": ["alaw"]},
         carrier_endpoint=CARRIER_ENDPOINT,
     )

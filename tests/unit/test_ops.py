@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import http.server
 import io
 import json
 import logging
 import shutil
 import socket
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -191,6 +193,39 @@ def test_doctor_port_taken_certificate_expiring_database_and_smtp(tmp_path: Path
     assert ("smtp", doctor.OK) in found
     assert ("clock", doctor.OK) in found or ("clock", doctor.WARN) in found
     assert "ivr doctor" not in doctor.report(list(found.values()))  # each line says its own fix
+
+
+def test_doctor_fails_while_asterisk_still_serves_http_where_operators_reach_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An Asterisk whose http.conf kept the old TLS listener for the desks (ARI answers there) is
+    named with the fix; without it the check says how desks connect now."""
+
+    class StaleAri(http.server.BaseHTTPRequestHandler):
+        def version_string(self) -> str:
+            return "Asterisk/22.10.1"
+
+        def do_GET(self) -> None:  # what Asterisk's HTTP server says to ARI without a password
+            self.send_response(401)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    settings = settings_for(tmp_path)  # desks on, SIP on 127.0.0.1
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), StaleAri)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        monkeypatch.setattr(doctor, "LEGACY_WSS_PORT", server.server_address[1])
+        (stale,) = doctor.check_desk_phones(settings)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert stale.verdict == doctor.FAIL and "http 401" in stale.detail and "http.conf" in stale.fix
+    monkeypatch.setattr(doctor, "LEGACY_WSS_PORT", free_port())
+    (fine,) = doctor.check_desk_phones(settings)
+    assert fine.verdict == doctor.OK and "/ws" in fine.detail
 
 
 def test_doctor_exit_code(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

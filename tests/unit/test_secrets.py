@@ -149,9 +149,11 @@ def test_rendered_defaults_bind_ari_and_ami_to_loopback(tmp_path: Path, settings
     assert re.search(r"^bindaddr = 127\.0\.0\.1$", manager, re.M)
     assert re.search(r"^deny = 0\.0\.0\.0/0\.0\.0\.0$", manager, re.M)
     assert re.findall(r"^permit = (.*)$", manager, re.M) == ["127.0.0.1/255.255.255.255"]
-    # The HTTP server's only other listener is the desks' WSS port (which also answers ARI, with
-    # its password), on the SIP address: loopback by default too.
-    assert re.findall(r"^tlsbindaddr = (.*)$", http, re.M) == ["127.0.0.1:8089"]
+    # The desks' phones are on (the default), yet the HTTP server (ARI) has no other listener:
+    # browsers reach its SIP WebSocket only through the console's relay.
+    assert local.asterisk.webrtc.enabled
+    assert re.findall(r"^(\w*bindaddr) = (.*)$", http, re.M) == [("bindaddr", "127.0.0.1")]
+    assert not re.search(r"^tls", http, re.M)
     for name in ("ari.conf", "manager.conf"):  # the files holding secrets: root's, Asterisk's group reads
         info = (etc / name).stat()
         assert stat.S_IMODE(info.st_mode) == 0o640 and (info.st_uid, info.st_gid) == (0, 60100)

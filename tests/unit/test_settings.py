@@ -138,3 +138,33 @@ def test_cli_exits_nonzero_without_traceback(tmp_path: Path, text: str, expected
     assert "Traceback" not in result.stderr
     assert expected in result.stderr
     assert f"{path}:" in result.stderr
+
+
+@pytest.mark.parametrize("key", ["wss_port: 8089", "bind: 192.0.2.10", "cert: /etc/x.pem", "key: /etc/x.key"])
+def test_the_desks_old_wss_listener_settings_say_what_replaces_them(tmp_path: Path, key: str) -> None:
+    """Asterisk's HTTP server (ARI with it) no longer listens for browsers: a config that still
+    sets the old WSS listener is told where the desks' phones connect now."""
+    path = write(tmp_path, f"asterisk:\n  webrtc:\n    {key}\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(path, environ=NO_SECRETS)
+    (problem,) = err.value.problems
+    name = key.split(":")[0]
+    assert problem.startswith(f"{path}:3: asterisk.webrtc.{name}: this key was replaced")
+    assert "/ws" in problem and "console" in problem
+
+
+def test_a_managed_asterisk_keeps_ari_on_loopback(tmp_path: Path) -> None:
+    path = write(tmp_path, "asterisk:\n  host: 192.0.2.10\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(path, environ=NO_SECRETS)
+    (problem,) = err.value.problems
+    assert "asterisk.host" in problem and "loopback" in problem
+
+
+def test_an_asterisk_elsewhere_is_reached_on_a_private_link_only(tmp_path: Path) -> None:
+    public = write(tmp_path, "asterisk:\n  host: 8.8.8.8\n  managed: {enabled: false}\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(public, environ=NO_SECRETS)
+    assert "asterisk.host" in str(err.value) and "private" in str(err.value)
+    private = write(tmp_path, "asterisk:\n  host: 10.1.2.3\n  managed: {enabled: false}\n", name="p.yaml")
+    assert load_settings(private, environ=NO_SECRETS).asterisk.host == "10.1.2.3"

@@ -1,4 +1,5 @@
-/* The desk's phone: JsSIP over WSS to the line's Asterisk, DTLS-SRTP media.
+/* The desk's phone: JsSIP over the console's own WebSocket (/ws, relayed by the engine to the
+   line's Asterisk), DTLS-SRTP media straight to Asterisk.
    The microphone is asked for once, when the desk opens, and kept for every call. An incoming
    call rings (tone and banner) only once its card is on the page, so both arrive together.
    While the desk is open it says so every few seconds; closing the tab says so at once. */
@@ -51,10 +52,16 @@
     });
   }
 
+  // Same origin as the page: wss behind the console's HTTPS, ws only on a plain-HTTP console
+  // (localhost in the lab); the session cookie goes along, as with every request of the page.
+  function wsUrl(path) {
+    return (window.location.protocol === "https:" ? "wss://" : "ws://") + window.location.host + path;
+  }
+
   function connect() {
     say("Telefono: collegamento…");
     ua = new JsSIP.UA({
-      sockets: [new JsSIP.WebSocketInterface(account.ws_url)],
+      sockets: [new JsSIP.WebSocketInterface(wsUrl(account.ws_path))],
       uri: account.uri,
       authorization_user: account.username,
       password: account.password,
