@@ -59,6 +59,9 @@ def _relative_to_config(value: Path, info: ValidationInfo) -> Path:
 ConfigPath = Annotated[Path, AfterValidator(_relative_to_config)]
 
 
+MIN_TOKEN_CHARS = 24  # a bearer token guessed online: 24 random characters are out of reach
+
+
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True, validate_default=True)
 
@@ -407,6 +410,10 @@ class Settings(Section):
                 raise ValueError(f"production profile needs explicit secrets: {', '.join(missing)}")
             if self.clock.start is not None:
                 raise ValueError("clock.start is for tests and demos; not allowed in production")
+            for name, token in (("console.api_token", self.console.api_token), ("metrics.token", self.metrics.token)):
+                # a bearer token is the whole lock of what it guards; `ivr setup` makes 43 characters
+                if token is not None and len(token.get_secret_value()) < MIN_TOKEN_CHARS:
+                    raise ValueError(f"{name}: at least {MIN_TOKEN_CHARS} characters in production")
         return self
 
     @property

@@ -105,6 +105,22 @@ def test_production_profile_requires_explicit_secrets(tmp_path: Path) -> None:
     assert "asterisk.ari.password, asterisk.ami.password, database.url" in err.value.problems[0]
 
 
+@pytest.mark.parametrize("field", ["console.api_token", "metrics.token"])
+def test_production_refuses_a_short_bearer_token(tmp_path: Path, field: str) -> None:
+    section, key = field.split(".")
+    secrets = (
+        "profile: production\nasterisk:\n  ari:\n    password: a-long-ari-password\n  ami:\n"
+        "    password: a-long-ami-password\ndatabase:\n  url: postgresql://nul@db/nul\n"
+    )
+    long_api = "console:\n  api_token: " + "k" * 43 + "\n"
+    path = write(tmp_path, secrets + (long_api if section != "console" else "") + f"{section}:\n  {key}: short\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(path, environ=NO_SECRETS)
+    assert f"{field}: at least 24 characters in production" in " ".join(err.value.problems)
+    ok = write(tmp_path, secrets + long_api + ("metrics:\n  token: " + "m" * 24 + "\n" if section == "metrics" else ""))
+    assert load_settings(ok, environ=NO_SECRETS).profile == "production"
+
+
 def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
     path = write(tmp_path, "paths:\n  data_dir: data\n")
     assert load_settings(path, environ=NO_SECRETS).paths.data_dir == (tmp_path / "data").resolve()
