@@ -22,6 +22,7 @@ from ivr.api.webguard import security_headers
 from ivr.clock import Clock
 from ivr.console.app import mount_console
 from ivr.console.services import ConsoleServices
+from ivr.phonemask import mask_number
 from ivr.ha.guard import Fenced
 from ivr.settings import Settings
 from ivr.stats.page import public_routes as public_stats_routes
@@ -144,6 +145,9 @@ async def queue_state(request: web.Request) -> web.Response:
     now = deps.clock.now()
     queue = deps.queue
     state = queue.snapshot()
+    if not deps.settings.logging.personal_data:  # a list like any other: numbers masked (ivr.phonemask)
+        for call in state.get("waiting", []):
+            call["caller"] = mask_number(call["caller"]) if call.get("caller") else call.get("caller")
     state.update(
         today=str(queue.day_of(now)),
         admitted_today=await queue.admitted(now),

@@ -57,3 +57,17 @@ async def test_numbers_in_full_with_the_setting_and_audited(tmp_path: Path) -> N
             "numbers",
             "127.0.0.1",
         )
+
+
+async def test_the_apis_queue_list_masks_numbers_unless_personal_data_is_logged(tmp_path: Path) -> None:
+    """`ivr queue status` prints what /api/queue answers: a list like the wallboard."""
+    for personal_data in (False, True):
+        extra = {"console": {"api_token": "t" * 24}, "logging": {"personal_data": personal_data}}
+        async with console_lab(tmp_path / str(personal_data), extra) as lab:
+            lab.deps.distributor.enqueue(1, None, "citizens", CALLER)
+            lab.deps.distributor.enqueue(2, None, "citizens", None)  # withheld: nothing to mask
+            client = await lab.client()
+            response = await client.get("/api/queue", headers={"Authorization": "Bearer " + "t" * 24})
+            assert response.status == 200
+            callers = [call["caller"] for call in (await response.json())["waiting"]]
+            assert callers == ([CALLER, None] if personal_data else ["***567", None])
