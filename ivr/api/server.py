@@ -22,8 +22,8 @@ from ivr.api.webguard import security_headers
 from ivr.clock import Clock
 from ivr.console.app import mount_console
 from ivr.console.services import ConsoleServices
-from ivr.phonemask import mask_number
 from ivr.ha.guard import Fenced
+from ivr.phonemask import mask_number
 from ivr.settings import Settings
 from ivr.stats.page import public_routes as public_stats_routes
 from ivr.tickets.store import OutcomeError
