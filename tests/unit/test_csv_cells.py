@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import os
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -30,6 +29,7 @@ from ivr.stats.export import StatsExporter
 from ivr.tickets.db import make_engine, upgrade
 from ivr.tickets.store import NewCall, SqlTicketStore
 from tests.console_support import ConsoleLab, console_lab
+from tests.unit.cli_config import write_cli_config
 from tests.unit.cli_logging import keep_logging
 
 __all__ = ["keep_logging"]
@@ -149,15 +149,7 @@ def seeded_file(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "nul.yaml"
-    path.write_text(
-        f"database:\n  url: sqlite:///{tmp_path / 'nul.db'}\n"
-        f"secrets_file: {tmp_path / 'none.yaml'}\n"
-        f"clock:\n  start: {NOW.isoformat()}\n"
-    )
-    for name in [n for n in os.environ if n.startswith("IVR_")]:
-        monkeypatch.delenv(name)
-    return path
+    return write_cli_config(tmp_path, monkeypatch, NOW)
 
 
 def test_stats_command_csv(

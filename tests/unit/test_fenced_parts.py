@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from aiosmtpd.controller import Controller
 
 from ivr.acd.config import QueueSettings
 from ivr.acd.distributor import Distributor
@@ -33,6 +32,7 @@ from ivr.tickets.store import SqlTicketStore
 from ivr.tickets.writer import Fenced as WriterFenced
 from ivr.webrequests.config import MailSettings
 from ivr.webrequests.mail import SmtpMailer
+from tests.harness.inbox import Inbox, smtp_inbox
 from tests.unit.test_dialout import Phones
 
 
@@ -157,24 +157,10 @@ def test_a_fenced_ari_client_acts_on_no_event() -> None:
 # --- e-mail ------------------------------------------------------------------------------------
 
 
-class Inbox:
-    def __init__(self) -> None:
-        self.mails: list[bytes] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.mails.append(envelope.content)
-        return "250 OK"
-
-
 @pytest.fixture
 def inbox() -> Iterator[tuple[Inbox, int]]:
-    box, port = Inbox(), free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield box, port
-    finally:
-        controller.stop()
+    with smtp_inbox() as found:
+        yield found
 
 
 async def test_a_fenced_engine_sends_no_mail(inbox: tuple[Inbox, int]) -> None:

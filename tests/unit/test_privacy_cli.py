@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -22,6 +21,7 @@ from ivr.privacy.models import LegalHold, PurgeRun
 from ivr.settings import load_settings
 from ivr.tickets.db import make_engine, upgrade
 from ivr.tickets.models import Ticket, TicketEvent
+from tests.unit.cli_config import write_cli_config
 from tests.unit.cli_logging import keep_logging
 from tests.unit.privacy_data import NOW, NUMBER, World, add_contact, make_world, snapshot
 
@@ -42,16 +42,7 @@ def world(tmp_path: Path) -> World:
 
 @pytest.fixture
 def config(tmp_path: Path, world: World, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "nul.yaml"
-    path.write_text(
-        f"database:\n  url: sqlite:///{tmp_path / 'nul.db'}\n"
-        f"secrets_file: {tmp_path / 'none.yaml'}\n"
-        f"paths:\n  data_dir: {tmp_path}\n"
-        f"clock:\n  start: {NOW.isoformat()}\n"
-    )
-    for name in [n for n in os.environ if n.startswith("IVR_")]:
-        monkeypatch.delenv(name)
-    return path
+    return write_cli_config(tmp_path, monkeypatch, NOW, f"paths:\n  data_dir: {tmp_path}\n")
 
 
 def run(config: Path, *argv: str) -> int:

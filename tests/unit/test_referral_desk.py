@@ -4,42 +4,25 @@ directory, import a CSV upload (a bad one changes nothing), and find the referra
 
 from __future__ import annotations
 
-import email
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import FormData
-from aiosmtpd.controller import Controller
 
-from ivr.asterisk.instance import free_port
 from ivr.referrals.models import Referral
 from tests.console_support import ConsoleLab, console_lab
+from tests.harness.inbox import Inbox, smtp_inbox
 
 SAMPLE = Path(__file__).resolve().parents[2] / "config" / "referrals" / "sample-offices.csv"
 
 
-@dataclass
-class Inbox:
-    mails: list[tuple[list[str], Message]] = field(default_factory=list)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.mails.append((list(envelope.rcpt_tos), email.message_from_bytes(envelope.content)))
-        return "250 OK"
-
-
 @pytest.fixture
 def inbox() -> Iterator[tuple[Inbox, int]]:
-    box, port = Inbox(), free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield box, port
-    finally:
-        controller.stop()
+    with smtp_inbox() as found:
+        yield found
 
 
 @pytest.fixture

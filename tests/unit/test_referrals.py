@@ -5,7 +5,6 @@ a referral was e-mailed to."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -26,6 +25,7 @@ from ivr.stats.export import StatsExporter
 from ivr.stats.referrals import referral_report, to_csv
 from ivr.tickets.db import make_engine, upgrade
 from ivr.tickets.store import NewCall, OutcomeError, SqlTicketStore
+from tests.unit.cli_config import write_cli_config
 from tests.unit.cli_logging import keep_logging
 
 __all__ = ["keep_logging"]  # restores the root logger after each test (the CLI replaces it)
@@ -279,15 +279,7 @@ async def test_the_address_and_the_note_go_with_the_caller_data(store: SqlTicket
 
 @pytest.fixture
 def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "nul.yaml"
-    path.write_text(
-        f"database:\n  url: sqlite:///{tmp_path / 'nul.db'}\n"
-        f"secrets_file: {tmp_path / 'none.yaml'}\n"
-        f"clock:\n  start: {NOW.isoformat()}\n"
-    )
-    for name in [n for n in os.environ if n.startswith("IVR_")]:
-        monkeypatch.delenv(name)
-    return path
+    return write_cli_config(tmp_path, monkeypatch, NOW)
 
 
 def test_import_list_and_search_commands(
