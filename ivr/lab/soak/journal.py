@@ -1,0 +1,75 @@
+"""The carrier's own record of every call the soak places: what the caller meant to do and what
+the caller, on the carrier's side of the line, actually went through.
+
+It is written by the soak's callers, never by the engine, so the checker can hold the engine's
+store against a witness the engine cannot have bent: a ticket that says "answered by an operator"
+for a caller who never heard one is a violation, whatever the store believes. One JSON object per
+line, appended as each call ends, so a soak killed half-way still leaves a readable journal.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class HungUpBy(StrEnum):
+    CALLER = "caller"  # the script hung up (abandonment, a hangup at a random moment, after a message)
+    ENGINE = "engine"  # the line ended the call (goodbye, closed, cap, after the survey)
+    NETWORK = "network"  # neither: a fault (Asterisk restarted, the carrier lost the channel)
+
+
+class CallRecord(BaseModel):
+    """One call as its caller saw it. Times are UTC, from the carrier's machine clock."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    caller: str = Field(description="the caller id sent; unique per call in a soak, so it finds the ticket")
+    carrier_channel: str = Field(description="the carrier's channel id of the call")
+    journey: str = Field(description="the planned journey's name (ivr.lab.soak.model)")
+    placed_at: datetime
+    ended_at: datetime | None = None
+    answered: bool = Field(False, description="the engine answered (the caller heard the line at all)")
+    topic: str | None = Field(None, description="the menu topic the caller chose, None: no choice made")
+    language: str = "it"
+    consent_asked: bool = False
+    consent_key: str | None = Field(None, description="what the caller pressed at the consent notice")
+    heard_operator: bool = Field(False, description="an operator's voice reached the caller")
+    operator: str | None = Field(None, description="login of the simulated operator who took it, if known")
+    left_message: bool = Field(False, description="spoke after the voicemail beep")
+    message_s: float = 0.0
+    callback_requested: bool = Field(False, description="accepted a queued callback")
+    survey_keys: list[str] = Field(default_factory=list, description="keys pressed for the questionnaire")
+    hung_up_by: HungUpBy | None = None
+    hangup_state: str | None = Field(None, description="where the caller hung up, when the script chose to")
+    faults: list[str] = Field(default_factory=list, description="faults injected while the call was up")
+
+
+class Journal:
+    """Append-only JSON lines; `read` skips a last line cut short by a kill."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def append(self, record: CallRecord) -> None:
+        with self.path.open("a", encoding="utf-8") as out:
+            out.write(record.model_dump_json() + "\n")
+
+    def read(self) -> Iterator[CallRecord]:
+        if not self.path.exists():
+            return
+        lines = self.path.read_text(encoding="utf-8").splitlines()
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                yield CallRecord.model_validate(json.loads(line))
+            except (ValueError, json.JSONDecodeError):
+                if number == len(lines):  # the soak was killed while writing it
+                    return
+                raise ValueError(f"{self.path}:{number}: not a call record") from None
