@@ -39,4 +39,17 @@ class Journey(BaseModel):
     hangup_after_s: float = Field(0.0, ge=0, description="with goal HANGUP: how long into that state")
     message_s: float = Field(0.0, ge=0, description="how long the caller speaks after a voicemail beep")
     survey_keys: list[str] = Field(default_factory=list, description="answers to the questionnaire, in order")
-    survey_hangup: bool = Field(False, description="hangs up during the questionnaire instead of answering")
+    survey_hangup: bool = Field(
+        False, description="hangs up during the questionnaire, after answering the `survey_keys` given"
+    )
+    language_key: str | None = Field(
+        None, description="the key pressed at the welcome to choose `language`; None: the service's language"
+    )
+    typed_numbers: list[str] = Field(
+        default_factory=list,
+        description="numbers typed at the callback-number dialogue, in order (a refused one is asked again); "
+        "empty: the caller id is confirmed with 1",
+    )
+    talk_hangup_s: float | None = Field(
+        None, ge=0, description="with goal OPERATOR: hangs up this long into the conversation; None: stays on"
+    )

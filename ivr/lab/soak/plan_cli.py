@@ -1,0 +1,48 @@
+"""`ivr lab soak plan`: print and write the plan a soak would run, without running it.
+
+The traffic is drawn on the line's own menu, consent keys, survey and languages (the configured
+call flow and `prompts.languages`), so the plan is the one the soak of this configuration runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from ivr.callflows.model import load_flow
+from ivr.errors import SetupError
+from ivr.lab.soak.faults import PROFILES
+from ivr.lab.soak.plan import SoakPlan, make_plan, summary
+from ivr.lab.soak.traffic import TrafficModel
+from ivr.settings import Settings
+
+
+def line_plan(settings: Settings, profile: str, seed: int) -> SoakPlan:
+    if not settings.callflow.exists():
+        raise SetupError(f"{settings.callflow}: the main call flow is missing (callflow)")
+    flow = load_flow(settings.callflow)
+    keys = {code: lang.key for code, lang in settings.prompts.languages.items()}
+    traffic = TrafficModel.for_line(flow, keys, settings.service.language)
+    return make_plan(PROFILES[profile], seed, traffic)
+
+
+def cmd_soak_plan(args: argparse.Namespace, settings: Settings) -> int:
+    plan = line_plan(settings, args.profile, args.seed)
+    print(summary(plan))
+    if args.out:
+        out = Path(args.out)
+        out.write_text(plan.model_dump_json(indent=1) + "\n", encoding="utf-8")
+        print(f"plan written to {out}")
+    return 0
+
+
+def add_soak_commands(lab: Any, add: Any) -> Any:
+    """`ivr lab soak ...`; returns the subparsers so the soak's other commands join them."""
+    soak = lab.add_parser("soak", help="the line for hours, with faults, every call accounted for")
+    commands = soak.add_subparsers(dest="soak", required=True)
+    plan = add("plan", cmd_soak_plan, "print the calls, other traffic, faults and days a soak would run", commands)
+    plan.add_argument("--profile", choices=sorted(PROFILES), default="short", help="short (suite) or full (2 h)")
+    plan.add_argument("--seed", type=int, default=1, help="the same seed gives the same plan")
+    plan.add_argument("--out", help="write the whole plan here as JSON")
+    return commands
