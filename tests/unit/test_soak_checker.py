@@ -85,6 +85,25 @@ def test_a_message_the_store_lost(world: SoakWorld) -> None:
     assert result.violations[0].callers == (CAPPED,)
 
 
+def test_a_callback_asked_for_and_not_booked(world: SoakWorld) -> None:
+    world.replace_call(SILENT, callback_requested=True)
+    result = failed(world)["outcome"]
+    assert [v.detail for v in result.violations] == ["the caller asked for a callback, the store has none"]
+    assert tickets_named(result) == {world.ids[SILENT]}
+
+
+def test_a_recording_the_ticket_calls_consented_and_the_caller_refused(world: SoakWorld) -> None:
+    """The consent check does not take the ticket's word: the journal says what the caller pressed."""
+    world.replace_call(FIRST, consent_key="2")
+    broken = failed(world)
+    assert [v.detail for v in broken["outcome"].violations] == [
+        "the caller pressed 2 at the consent notice, the ticket says accepted"
+    ]
+    assert [v.detail for v in broken["recording_consent"].violations] == [
+        "recording 1 of a caller who pressed 2 at the consent notice"
+    ]
+
+
 def test_refused_for_the_cap_under_the_cap(world: SoakWorld) -> None:
     refused_at = DAY2 + timedelta(hours=4)
     with world.session() as s, s.begin():

@@ -13,6 +13,7 @@ from ivr.lab.soak.verdict import CheckResult
 from ivr.tickets.models import Ticket
 
 WITHHELD = ("", "anonymous", "unknown")
+CONSENT_OF = {"1": "accepted", "2": "refused"}  # the consent notice's keys; anything else: no answer
 # Tickets whose place in the queue was not a plain arrival: moved by an operator (a blind
 # transfer goes to the head of the new topic with its first arrival time, ivr.acd.control), or
 # rebuilt by a restarted engine; judged on their own, not against the arrival order.
@@ -51,7 +52,7 @@ def check_one_ticket(ev: SoakEvidence, view: StoreView) -> CheckResult:
     return r
 
 
-def _single(ev: SoakEvidence, view: StoreView) -> list[tuple[CallRecord, Ticket]]:
+def single_tickets(ev: SoakEvidence, view: StoreView) -> list[tuple[CallRecord, Ticket]]:
     """Each journal call with its one ticket; calls without exactly one are check 1's business."""
     by_caller = phone_tickets_by_caller(view)
     return [
@@ -67,8 +68,16 @@ def check_outcome(ev: SoakEvidence, view: StoreView) -> CheckResult:
     answers: dict[int, int] = defaultdict(int)
     for a in view.survey:
         answers[a.ticket_id] += 1
-    for call, t in _single(ev, view):
+    booked = {q.ticket_id for q in view.queued_callbacks}
+    for call, t in single_tickets(ev, view):
         who = (call.caller,)
+        if call.callback_requested != (t.id in booked):
+            asked = "asked" if call.callback_requested else "never asked"
+            said = "a queued callback" if t.id in booked else "none"
+            r.fail(f"the caller {asked} for a callback, the store has {said}", [t.id], who)
+        if call.consent_asked and t.consent != CONSENT_OF.get(call.consent_key or "", "no_answer"):
+            key = call.consent_key or "nothing"
+            r.fail(f"the caller pressed {key} at the consent notice, the ticket says {t.consent}", [t.id], who)
         if call.answered != (t.answered_at is not None):
             said = "answered" if t.answered_at is not None else "never answered"
             r.fail(f"the caller was {'' if call.answered else 'not '}answered, the ticket says {said}", [t.id], who)

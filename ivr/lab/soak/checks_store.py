@@ -9,6 +9,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from ivr.dialout import NumberRefused, check
+from ivr.lab.soak.checks_calls import single_tickets
 from ivr.lab.soak.evidence import SoakEvidence
 from ivr.lab.soak.store_view import StoreView
 from ivr.lab.soak.verdict import CheckResult
@@ -57,6 +58,11 @@ def check_consent(ev: SoakEvidence, view: StoreView) -> CheckResult:
         t = view.tickets.get(rec.ticket_id)
         if rec.kind == "call" and (t is None or t.consent != "accepted"):
             r.fail(f"recording {rec.id} of a call without consent ({t.consent if t else 'no ticket'})", [rec.ticket_id])
+    pressed = {t.id: call.consent_key for call, t in single_tickets(ev, view)}  # the witness, not the ticket
+    for rec in view.recordings.values():
+        if rec.kind == "call" and rec.ticket_id in pressed and pressed[rec.ticket_id] != "1":
+            key = pressed[rec.ticket_id] or "nothing"
+            r.fail(f"recording {rec.id} of a caller who pressed {key} at the consent notice", [rec.ticket_id])
     for tid, events in view.events.items():
         t = view.tickets.get(tid)
         started = [e for e in events if e.kind == "recording_started"]
