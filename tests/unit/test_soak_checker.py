@@ -146,6 +146,19 @@ def test_a_transferred_caller_is_not_judged_by_arrival(world: SoakWorld) -> None
     assert result.notes == ["1 transferred or resumed calls not judged by arrival order"]
 
 
+def test_a_caller_passed_while_giving_a_callback_number_is_no_inversion(world: SoakWorld) -> None:
+    """The place is held, not offered, during the number dialogue (ivr.acd.step._book_callback)."""
+    with world.session() as s, s.begin():
+        first = world.ids[FIRST]
+        s.scalars(select(TicketEvent).where(TicketEvent.ticket_id == first, TicketEvent.kind == "offer")).one().at = (
+            DAY1 + timedelta(seconds=90)
+        )
+        s.add(TicketEvent(ticket_id=first, at=DAY1 + timedelta(seconds=80), kind="callback_number"))
+    assert judged(world)["answer_order"].passed
+    world.evidence.callback_dialogue_s = 30.0  # the second caller was served 35 s before it ended
+    assert tickets_named(failed(world)["answer_order"]) == {first, world.ids[SECOND]}
+
+
 def test_audio_changed_and_audio_without_a_row(world: SoakWorld) -> None:
     world.files["voicemail"].write_bytes(b"RIFF another message")
     stray = world.evidence.recordings_dir / "call-99.wav"

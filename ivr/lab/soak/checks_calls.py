@@ -18,6 +18,9 @@ CONSENT_OF = {"1": "accepted", "2": "refused"}  # the consent notice's keys; any
 # transfer goes to the head of the new topic with its first arrival time, ivr.acd.control), or
 # rebuilt by a restarted engine; judged on their own, not against the arrival order.
 ORDER_EXEMPT = frozenset({"transferred", "call_resumed", "operator_rejoined"})
+# While a caller gives the number for a queued callback the place is held, not offered
+# (ivr.acd.step._book_callback); the dialogue ends with one of these on the timeline.
+DIALOGUE_ENDS = frozenset({"callback_accepted", "callback_number", "callback_number_invalid"})
 
 
 def phone_tickets_by_caller(view: StoreView) -> dict[str, list[Ticket]]:
@@ -138,7 +141,9 @@ def _served_at(view: StoreView, t: Ticket) -> datetime | None:
 def check_order(ev: SoakEvidence, view: StoreView) -> CheckResult:
     """Per topic and language, by arrival (`queued_at`): nobody picked before someone who arrived
     earlier and was still waiting. Queued callbacks keep the arrival time (ivr.acd.queued) and are
-    judged like the others; transferred and resumed calls are exempt (ORDER_EXEMPT)."""
+    judged like the others; transferred and resumed calls are exempt (ORDER_EXEMPT), and so is a
+    caller passed while giving a callback number (up to `callback_dialogue_s` before the dialogue's
+    end on the timeline: the place is held, not offered, meanwhile)."""
     r = CheckResult("answer_order", "callers of one topic served in arrival order")
     groups: dict[tuple[str | None, str | None], list[tuple[datetime, datetime, Ticket]]] = defaultdict(list)
     exempt = 0
@@ -152,14 +157,25 @@ def check_order(ev: SoakEvidence, view: StoreView) -> CheckResult:
             exempt += 1
             continue
         groups[(t.topic, t.language)].append((t.queued_at, served, t))
-    slack = ev.order_slack_s
+    slack, held_s = ev.order_slack_s, ev.callback_dialogue_s
+    dialogues = {
+        t.id: [e.at for e in view.events.get(t.id, []) if e.kind in DIALOGUE_ENDS]
+        for calls in groups.values()
+        for _, _, t in calls
+    }
+
+    def in_dialogue(a: Ticket, moment: datetime) -> bool:
+        return any(0 <= (end - moment).total_seconds() <= held_s for end in dialogues[a.id])
+
     for (topic, language), calls in groups.items():
         calls.sort(key=lambda c: c[0])
         for j, (arrived_b, served_b, b) in enumerate(calls):  # one violation per caller served too early
             passed = [
                 a
                 for arrived_a, served_a, a in calls[:j]
-                if (arrived_b - arrived_a).total_seconds() > slack and (served_a - served_b).total_seconds() > slack
+                if (arrived_b - arrived_a).total_seconds() > slack
+                and (served_a - served_b).total_seconds() > slack
+                and not in_dialogue(a, served_b)
             ]
             if passed:
                 r.fail(

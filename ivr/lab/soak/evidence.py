@@ -89,3 +89,4 @@ class SoakEvidence:
     faults: list[Fault] = field(default_factory=list)
     latency: dict[str, list[float]] = field(default_factory=dict)  # step -> seconds
     order_slack_s: float = 1.0  # answer-order inversions closer than this are clock noise, not unfairness
+    callback_dialogue_s: float = 120.0  # the longest callback-number dialogue (the place is held meanwhile)
