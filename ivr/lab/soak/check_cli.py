@@ -1,0 +1,90 @@
+"""`ivr lab soak check --run DIR`: judge a finished soak run and write its report beside it.
+
+The run folder holds what the soak recorded; only the journal is required:
+
+- `journal.jsonl`: the carrier's record of every call (ivr.lab.soak.journal)
+- `run.json`: `{"ended_at": ISO time}` (default: the last call's end)
+- `mails.json`: the SMTP sink's mails, a list of SinkMail
+- `asterisk.json`: `{"channels": n, "bridges": n}` after draining
+- `resources.jsonl`: one ResourceSample a line
+- `faults.json`: a list of Fault
+- `latency.json`: `{step: [seconds, ...]}`
+- `published/*.json`: `ivr stats --format json` and `/statistiche.json` documents for the period
+
+The store, the audio folders, the cap, the time zone, the dial-out rules and the outbox come from
+the service's settings, as the engine under test had them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from ivr.errors import SetupError
+from ivr.lab.soak.checker import exit_status, run_checks
+from ivr.lab.soak.evidence import AsteriskState, Fault, ResourceSample, SinkMail, SoakEvidence
+from ivr.lab.soak.journal import Journal
+from ivr.lab.soak.report import write_report
+from ivr.recordings.paths import recordings_dir
+from ivr.settings import Settings
+
+
+def _json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def load_evidence(run: Path, settings: Settings) -> SoakEvidence:
+    journal_path = run / "journal.jsonl"
+    if not journal_path.is_file():
+        raise SetupError(f"{run}: no journal.jsonl: not a soak run folder")
+    journal = list(Journal(journal_path).read())
+    meta = _json(run / "run.json") or {}
+    if "ended_at" in meta:
+        ended = datetime.fromisoformat(meta["ended_at"])
+    else:
+        ends = [c.ended_at or c.placed_at for c in journal]
+        ended = max(ends) if ends else datetime.now(UTC)
+    mails = _json(run / "mails.json")
+    asterisk = _json(run / "asterisk.json")
+    samples = run / "resources.jsonl"
+    lines = samples.read_text(encoding="utf-8").splitlines() if samples.exists() else []
+    published = {p.name: json.loads(p.read_text(encoding="utf-8")) for p in sorted(run.glob("published/*.json"))}
+    return SoakEvidence(
+        journal=journal,
+        db_url=settings.database_url,
+        voicemail_dir=settings.voicemail_dir,
+        recordings_dir=recordings_dir(settings),
+        daily_cap=settings.queue.daily_cap,
+        ended_at=ended,
+        dialout=settings.dialout,
+        tz=settings.service.tz,
+        mails=TypeAdapter(list[SinkMail]).validate_python(mails) if mails is not None else None,
+        asterisk=AsteriskState.model_validate(asterisk) if asterisk is not None else None,
+        outbox=settings.outbox_path,
+        resources=[ResourceSample.model_validate_json(line) for line in lines if line.strip()],
+        published=published,
+        faults=TypeAdapter(list[Fault]).validate_python(_json(run / "faults.json") or []),
+        latency={k: [float(x) for x in v] for k, v in (_json(run / "latency.json") or {}).items()},
+    )
+
+
+def cmd_soak_check(args: argparse.Namespace, settings: Settings) -> int:
+    run = Path(args.run)
+    evidence = load_evidence(run, settings)
+    results = run_checks(evidence)
+    files = write_report(run, evidence, results)
+    for r in results:
+        print(f"{'ok    ' if r.passed else 'FAILED'} {r.name}: {len(r.violations)} violations")
+    print(f"report: {files.markdown}")
+    return exit_status(results)
+
+
+def add_check_command(soak: Any, add: Any) -> None:
+    """Register under `ivr lab soak` (the group's subparsers, and the CLI's `add` helper)."""
+    check = add("check", cmd_soak_check, "check a finished soak run's invariants and write its report", soak)
+    check.add_argument("--run", required=True, help="the run folder (holds journal.jsonl)")

@@ -1,0 +1,67 @@
+"""The soak's independent checker: the line's promises held against the carrier's journal, the
+store's raw rows, the audio folders and the side records of the run.
+
+Independent of the code it checks: the store is read with the checker's own SQL on the models'
+tables (ivr.lab.soak.store_view), and every figure is counted here from rows. One exception, said
+in the result's notes: a dialled number is judged refused or not by the product's own dial-out
+rule (ivr.dialout.check), since that rule is the configuration the promise is about.
+
+Each invariant is a named check (CHECKS, in the issue's order); the run fails if any check has a
+violation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from ivr.lab.soak.checks_calls import (
+    check_cap,
+    check_one_ticket,
+    check_order,
+    check_outcome,
+    check_survey_after_operator,
+)
+from ivr.lab.soak.checks_figures import check_figures, check_resources
+from ivr.lab.soak.checks_store import check_audio, check_callbacks, check_consent, check_drained, check_web_and_mail
+from ivr.lab.soak.evidence import SoakEvidence
+from ivr.lab.soak.store_view import StoreView, read_store
+from ivr.lab.soak.verdict import CheckResult, Violation
+
+Check = Callable[[SoakEvidence, StoreView], CheckResult]
+
+CHECKS: tuple[Check, ...] = (
+    check_one_ticket,  # 1
+    check_outcome,  # 2
+    check_cap,  # 3
+    check_order,  # 4
+    check_audio,  # 5
+    check_consent,  # 6
+    check_survey_after_operator,  # 7
+    check_callbacks,  # 8
+    check_web_and_mail,  # 9
+    check_drained,  # 10
+    check_figures,  # 11
+    check_resources,  # 12
+)
+
+__all__ = ["CHECKS", "CheckResult", "SoakEvidence", "Violation", "exit_status", "run_checks"]
+
+
+def run_checks(evidence: SoakEvidence, view: StoreView | None = None) -> list[CheckResult]:
+    """Every check, each on the same snapshot of the store. A check that raises is a finding too
+    (the run is not judged sound when its judge could not look), reported as its violation."""
+    snapshot = view if view is not None else read_store(evidence.db_url)
+    results: list[CheckResult] = []
+    for check in CHECKS:
+        try:
+            results.append(check(evidence, snapshot))
+        except Exception as exc:  # reported as the check's violation, never dropped
+            name = check.__name__.removeprefix("check_")
+            result = CheckResult(name, name)
+            result.fail(f"the check could not run: {type(exc).__name__}: {exc}")
+            results.append(result)
+    return results
+
+
+def exit_status(results: Iterable[CheckResult]) -> int:
+    return 0 if all(r.passed for r in results) else 1

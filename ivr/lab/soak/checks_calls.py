@@ -1,0 +1,207 @@
+"""Invariants over the calls: the carrier's journal held against the tickets (1, 2), the daily cap
+(3), the order callers are served in (4) and the survey (7)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, datetime
+
+from ivr.lab.soak.evidence import SoakEvidence
+from ivr.lab.soak.journal import CallRecord
+from ivr.lab.soak.store_view import StoreView
+from ivr.lab.soak.verdict import CheckResult
+from ivr.tickets.models import Ticket
+
+WITHHELD = ("", "anonymous", "unknown")
+CONSENT_OF = {"1": "accepted", "2": "refused"}  # the consent notice's keys; anything else: no answer
+# Tickets whose place in the queue was not a plain arrival: moved by an operator (a blind
+# transfer goes to the head of the new topic with its first arrival time, ivr.acd.control), or
+# rebuilt by a restarted engine; judged on their own, not against the arrival order.
+ORDER_EXEMPT = frozenset({"transferred", "call_resumed", "operator_rejoined"})
+# While a caller gives the number for a queued callback the place is held, not offered
+# (ivr.acd.step._book_callback); the dialogue ends with one of these on the timeline.
+DIALOGUE_ENDS = frozenset({"callback_accepted", "callback_number", "callback_number_invalid"})
+
+
+def phone_tickets_by_caller(view: StoreView) -> dict[str, list[Ticket]]:
+    out: dict[str, list[Ticket]] = defaultdict(list)
+    for t in view.tickets.values():
+        if t.channel == "phone":
+            out[t.caller_number or ""].append(t)
+    return out
+
+
+def check_one_ticket(ev: SoakEvidence, view: StoreView) -> CheckResult:
+    r = CheckResult("one_ticket", "every call has exactly one ticket, closed")
+    by_caller = phone_tickets_by_caller(view)
+    placed = {c.caller for c in ev.journal if c.caller not in WITHHELD}
+    for call in ev.journal:
+        if call.caller in WITHHELD:
+            continue
+        found = by_caller.get(call.caller, [])
+        if not found:
+            r.fail("no ticket for the call", callers=(call.caller,))
+        elif len(found) > 1:
+            r.fail(f"{len(found)} tickets for one call", [t.id for t in found], (call.caller,))
+        elif found[0].open:
+            r.fail("the ticket is still open", [found[0].id], (call.caller,))
+    withheld_calls = sum(1 for c in ev.journal if c.caller in WITHHELD)
+    withheld_tickets = [t.id for n, ts in by_caller.items() if n in WITHHELD for t in ts]
+    if withheld_calls != len(withheld_tickets):
+        r.fail(f"{withheld_calls} calls with a withheld number, {len(withheld_tickets)} tickets", withheld_tickets)
+    for number, tickets in by_caller.items():
+        if number not in WITHHELD and number not in placed:
+            r.fail("a ticket for a call nobody placed", [t.id for t in tickets], (number,))
+    return r
+
+
+def single_tickets(ev: SoakEvidence, view: StoreView) -> list[tuple[CallRecord, Ticket]]:
+    """Each journal call with its one ticket; calls without exactly one are check 1's business."""
+    by_caller = phone_tickets_by_caller(view)
+    return [
+        (c, by_caller[c.caller][0])
+        for c in ev.journal
+        if c.caller not in WITHHELD and len(by_caller.get(c.caller, [])) == 1
+    ]
+
+
+def check_outcome(ev: SoakEvidence, view: StoreView) -> CheckResult:
+    r = CheckResult("outcome", "the ticket says what the caller went through")
+    messages = {v.ticket_id: v for v in view.voicemails}
+    answers: dict[int, int] = defaultdict(int)
+    for a in view.survey:
+        answers[a.ticket_id] += 1
+    booked = {q.ticket_id for q in view.queued_callbacks}
+    for call, t in single_tickets(ev, view):
+        who = (call.caller,)
+        if call.callback_requested != (t.id in booked):
+            asked = "asked" if call.callback_requested else "never asked"
+            said = "a queued callback" if t.id in booked else "none"
+            r.fail(f"the caller {asked} for a callback, the store has {said}", [t.id], who)
+        if call.consent_asked and t.consent != CONSENT_OF.get(call.consent_key or "", "no_answer"):
+            key = call.consent_key or "nothing"
+            r.fail(f"the caller pressed {key} at the consent notice, the ticket says {t.consent}", [t.id], who)
+        if call.answered != (t.answered_at is not None):
+            said = "answered" if t.answered_at is not None else "never answered"
+            r.fail(f"the caller was {'' if call.answered else 'not '}answered, the ticket says {said}", [t.id], who)
+        if call.heard_operator != (t.operator_answered_at is not None):
+            said = "an operator answered" if t.operator_answered_at is not None else "no operator answered"
+            heard = "heard" if call.heard_operator else "never heard"
+            r.fail(f"the caller {heard} an operator, the ticket says {said}", [t.id], who)
+        vm = messages.get(t.id)
+        has_audio = vm is not None and vm.recording_id is not None and not vm.empty
+        if call.left_message and (vm is None or vm.recording_id is None):
+            r.fail("the caller left a message, no message with audio is stored", [t.id], who)
+        elif has_audio and not call.left_message:
+            r.fail("a message with audio is stored, the caller left none", [t.id], who)
+        stored = answers.get(t.id, 0)
+        if call.survey_keys and not stored:
+            r.fail(f"the caller answered the survey ({''.join(call.survey_keys)}), nothing is stored", [t.id], who)
+        elif stored > len(call.survey_keys):
+            r.fail(f"{stored} survey answers stored, the caller pressed {len(call.survey_keys)} keys", [t.id], who)
+        if stored and not call.heard_operator and t.queue_result != "callback":
+            r.fail("survey answers stored for a caller who never heard an operator", [t.id], who)
+    return r
+
+
+def _rome_day(ev: SoakEvidence, moment: datetime) -> date:
+    return moment.astimezone(ev.tz).date()
+
+
+def check_cap(ev: SoakEvidence, view: StoreView) -> CheckResult:
+    """The cap counts admissions in `daily_admissions` (ivr.acd.cap), one per call put in the queue
+    (the ticket's `queued_at`); transfers and queued callbacks are not counted again."""
+    r = CheckResult("daily_cap", "per day: admitted = the cap's count <= cap; nobody refused under the cap")
+    admitted: dict[date, list[int]] = defaultdict(list)
+    refused: dict[date, list[int]] = defaultdict(list)
+    for t in view.tickets.values():
+        if t.queued_at is not None:
+            admitted[_rome_day(ev, t.queued_at)].append(t.id)
+        if t.queue_result == "cap":
+            when = next((e.at for e in view.events_of(t.id, "queue_not_served")), t.started_at)
+            refused[_rome_day(ev, when)].append(t.id)
+    for day in sorted(set(admitted) | set(view.admissions) | set(refused)):
+        ids, counted = admitted.get(day, []), view.admissions.get(day, 0)
+        if len(ids) != counted:
+            r.fail(f"{day}: {len(ids)} calls admitted, the cap counted {counted}", ids)
+        if max(len(ids), counted) > ev.daily_cap:
+            r.fail(f"{day}: {max(len(ids), counted)} admitted, over the cap of {ev.daily_cap}", ids)
+        if refused.get(day) and min(len(ids), counted) < ev.daily_cap:
+            r.fail(f"{day}: refused for the cap with only {min(len(ids), counted)} admitted", refused[day])
+    return r
+
+
+def _served_at(view: StoreView, t: Ticket) -> datetime | None:
+    """When the distributor picked the call: its first offer to an operator (answer times depend
+    on how fast each operator picks up, offers are the queue's own order)."""
+    offers = view.events_of(t.id, "offer")
+    return offers[0].at if offers else t.operator_answered_at
+
+
+def check_order(ev: SoakEvidence, view: StoreView) -> CheckResult:
+    """Per topic and language, by arrival (`queued_at`): nobody picked before someone who arrived
+    earlier and was still waiting. Queued callbacks keep the arrival time (ivr.acd.queued) and are
+    judged like the others; transferred and resumed calls are exempt (ORDER_EXEMPT), and so is a
+    caller passed while giving a callback number (up to `callback_dialogue_s` before the dialogue's
+    end on the timeline: the place is held, not offered, meanwhile)."""
+    r = CheckResult("answer_order", "callers of one topic served in arrival order")
+    groups: dict[tuple[str | None, str | None], list[tuple[datetime, datetime, Ticket]]] = defaultdict(list)
+    exempt = 0
+    for t in view.tickets.values():
+        if t.queued_at is None:
+            continue
+        served = _served_at(view, t)
+        if served is None:
+            continue
+        if view.kinds(t.id) & ORDER_EXEMPT:
+            exempt += 1
+            continue
+        groups[(t.topic, t.language)].append((t.queued_at, served, t))
+    slack, held_s = ev.order_slack_s, ev.callback_dialogue_s
+    dialogues = {
+        t.id: [e.at for e in view.events.get(t.id, []) if e.kind in DIALOGUE_ENDS]
+        for calls in groups.values()
+        for _, _, t in calls
+    }
+
+    def in_dialogue(a: Ticket, moment: datetime) -> bool:
+        return any(0 <= (end - moment).total_seconds() <= held_s for end in dialogues[a.id])
+
+    for (topic, language), calls in groups.items():
+        calls.sort(key=lambda c: c[0])
+        for j, (arrived_b, served_b, b) in enumerate(calls):  # one violation per caller served too early
+            passed = [
+                a
+                for arrived_a, served_a, a in calls[:j]
+                if (arrived_b - arrived_a).total_seconds() > slack
+                and (served_a - served_b).total_seconds() > slack
+                and not in_dialogue(a, served_b)
+            ]
+            if passed:
+                r.fail(
+                    f"{topic}/{language or '-'}: ticket {b.id} (arrived {arrived_b:%Y-%m-%d %H:%M:%S}) was served "
+                    f"at {served_b:%H:%M:%S}, before {len(passed)} earlier callers still waiting "
+                    f"(first: ticket {passed[0].id})",
+                    [b.id, *(a.id for a in passed[:10])],
+                )
+    if exempt:
+        r.notes.append(f"{exempt} transferred or resumed calls not judged by arrival order")
+    return r
+
+
+def check_survey_after_operator(ev: SoakEvidence, view: StoreView) -> CheckResult:
+    """A queued callback's questionnaire follows the callback's conversation (ivr.acd.queued), which
+    connects on the callback's row, not the ticket's operator columns."""
+    r = CheckResult("survey_after_operator", "survey answers only on tickets an operator answered")
+    connected = {q.ticket_id: q.connected_at for q in view.queued_callbacks if q.connected_at is not None}
+    for a in view.survey:
+        t = view.tickets.get(a.ticket_id)
+        if t is None:
+            r.fail(f"survey answer {a.id} without a ticket", [a.ticket_id])
+            continue
+        talked = t.operator_answered_at or connected.get(t.id)
+        if talked is None:
+            r.fail(f"survey answer {a.id} ({a.question}) on a ticket no operator answered", [t.id])
+        elif a.at < talked:
+            r.fail(f"survey answer {a.id} ({a.question}) given before the operator answered", [t.id])
+    return r

@@ -1,0 +1,115 @@
+"""Invariants over what is reported: the published figures against the checker's own count from
+raw ticket rows (11), and the engine's resources over the run (12)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date, timedelta
+from statistics import fmean
+from typing import Any
+
+from ivr.lab.soak.evidence import SERIES, ResourceSample, SoakEvidence
+from ivr.lab.soak.store_view import StoreView
+from ivr.lab.soak.verdict import CheckResult
+
+CLOSED_STATES = ("outside_hours", "holiday", "closure")
+QUEUE_RESULTS = {
+    "answered": "answered",
+    "abandoned": "abandoned",
+    "cap_hits": "cap",
+    "no_operators": "no_operators",
+    "max_wait": "max_wait",
+    "caller_choice": "caller_choice",
+}
+
+
+def own_counts(ev: SoakEvidence, view: StoreView, start: date, end: date, service_level_s: float) -> dict[str, int]:
+    """The figures of `ivr stats` (ivr.stats.formats.flat) counted here, one ticket at a time, from
+    the rows; the day is the Rome day of the ticket's start, computed here, not read from the
+    ticket's calendar keys (so a wrong key is a finding too)."""
+    tickets = [t for t in view.tickets.values() if start <= t.started_at.astimezone(ev.tz).date() <= end]
+    phone = [t for t in tickets if t.channel == "phone"]
+    counts: dict[str, int] = {
+        "offered": len(phone),
+        "web_requests": len(tickets) - len(phone),
+        "in_hours": sum(1 for t in tickets if t.line_state == "open"),
+        "closed_hours": sum(1 for t in tickets if t.line_state in CLOSED_STATES),
+        "admitted": sum(1 for t in tickets if t.queued_at is not None),
+        "answered_in_sl": sum(
+            1 for t in tickets if t.queue_result == "answered" and t.wait_s is not None and t.wait_s <= service_level_s
+        ),
+        "survey_offered": sum(1 for t in tickets if t.survey_status is not None),
+        "survey_responses": sum(1 for t in tickets if t.survey_status in ("completed", "partial")),
+        "callbacks_due": sum(1 for t in tickets if t.sla_kind == "phone_callback"),
+        "web_replies_due": sum(1 for t in tickets if t.sla_kind == "web_reply"),
+    }
+    for name, result in QUEUE_RESULTS.items():
+        counts[name] = sum(1 for t in tickets if t.queue_result == result)
+    ids = {t.id for t in tickets}
+    for reason, n in Counter(v.reason for v in view.voicemails if v.ticket_id in ids).items():
+        counts[f"voicemail_{reason}"] = n
+    return counts
+
+
+def _total_row(document: dict[str, Any]) -> dict[str, Any]:
+    rows = [r for r in document.get("rows", []) if r.get("period") == "total"]
+    if len(rows) != 1:
+        raise ValueError("a published figures document has no single total row")
+    total: dict[str, Any] = rows[0]
+    return total
+
+
+def check_figures(ev: SoakEvidence, view: StoreView) -> CheckResult:
+    r = CheckResult("published_figures", "published figures equal the checker's own count")
+    if not ev.published:
+        r.notes.append("no published figures given")
+    for source, document in sorted(ev.published.items()):
+        try:
+            start, end = date.fromisoformat(document["from"]), date.fromisoformat(document["to"])
+            total = _total_row(document)
+        except (KeyError, ValueError) as exc:
+            r.fail(f"{source}: not a figures document ({exc})")
+            continue
+        mine = own_counts(ev, view, start, end, float(document.get("service_level_s", 60.0)))
+        compared = 0
+        for name, value in sorted(total.items()):
+            if name.startswith("voicemail_") or name in mine:
+                compared += 1
+                if int(value or 0) != mine.get(name, 0):
+                    r.fail(f"{source} {start}..{end}: {name} published {value}, counted {mine.get(name, 0)}")
+        r.notes.append(f"{source}: {compared} figures compared")
+    return r
+
+
+def _windows(samples: list[ResourceSample], ev: SoakEvidence) -> tuple[list[ResourceSample], list[ResourceSample]]:
+    w = ev.windows
+    begin = samples[0].at + timedelta(seconds=w.warmup_s)
+    kept = [s for s in samples if s.at >= begin]
+    if not kept:
+        return [], []
+    end = kept[-1].at
+    span = (end - kept[0].at).total_seconds()
+    window = w.window_s if span >= 2 * w.window_s else span / 3
+    first = [s for s in kept if (s.at - kept[0].at).total_seconds() <= window]
+    last = [s for s in kept if (end - s.at).total_seconds() <= window]
+    return first, last
+
+
+def check_resources(ev: SoakEvidence, view: StoreView) -> CheckResult:
+    r = CheckResult("resources", "resources after warm-up: the last window within tolerance of the first")
+    samples = sorted(ev.resources, key=lambda s: s.at)
+    if not samples:
+        r.notes.append("no resource samples given")
+        return r
+    first, last = _windows(samples, ev)
+    if len(first) < 2 or len(last) < 2 or first == last:
+        r.fail(f"{len(samples)} samples: too few after the warm-up to compare two windows")
+        return r
+    tolerance = ev.windows.tolerance
+    for name in SERIES:
+        before = fmean(getattr(s, name) for s in first)
+        after = fmean(getattr(s, name) for s in last)
+        if after > before * (1 + tolerance):
+            r.fail(f"{name}: mean {after:.1f} at the end against {before:.1f} at the start (> +{tolerance:.0%})")
+    r.notes.append(f"windows of {len(first)} and {len(last)} samples")
+    return r

@@ -1,0 +1,167 @@
+"""Invariants over what the store keeps: audio (5, 6), callbacks and dial-out (8), commitments and
+mail (9), and the line left clean after draining (10)."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from ivr.dialout import NumberRefused, check
+from ivr.lab.soak.checks_calls import single_tickets
+from ivr.lab.soak.evidence import SoakEvidence
+from ivr.lab.soak.store_view import StoreView
+from ivr.lab.soak.verdict import CheckResult
+
+FINAL_CALLBACK = ("completed", "unreachable", "escalated")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_audio(ev: SoakEvidence, view: StoreView) -> CheckResult:
+    r = CheckResult("voicemail_audio", "every message has its audio with its checksum; no audio without a row")
+    for vm in view.voicemails:
+        if vm.recording_id is None:
+            if not vm.empty:
+                r.fail(f"message {vm.id} has no audio", [vm.ticket_id])
+            continue
+        rec = view.recordings.get(vm.recording_id)
+        if rec is None:
+            r.fail(f"message {vm.id} names recording {vm.recording_id}, which does not exist", [vm.ticket_id])
+            continue
+        path = Path(rec.path)
+        if not path.is_file():
+            r.fail(f"message {vm.id}: audio file missing: {path}", [vm.ticket_id])
+        elif _sha256(path) != rec.sha256:
+            r.fail(f"message {vm.id}: audio file {path} does not match its stored sha256", [vm.ticket_id])
+    known = {Path(p).resolve() for rec in view.recordings.values() for p in (rec.path, rec.web_path) if p}
+    for folder in (ev.voicemail_dir, ev.recordings_dir):
+        if not folder.is_dir():
+            r.notes.append(f"audio folder {folder} does not exist")
+            continue
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and not path.name.startswith(".") and path.resolve() not in known:
+                r.fail(f"audio file without a row: {path}")
+    return r
+
+
+def check_consent(ev: SoakEvidence, view: StoreView) -> CheckResult:
+    r = CheckResult("recording_consent", "calls recorded only with consent accepted")
+    for rec in view.recordings.values():
+        t = view.tickets.get(rec.ticket_id)
+        if rec.kind == "call" and (t is None or t.consent != "accepted"):
+            r.fail(f"recording {rec.id} of a call without consent ({t.consent if t else 'no ticket'})", [rec.ticket_id])
+    pressed = {t.id: call.consent_key for call, t in single_tickets(ev, view)}  # the witness, not the ticket
+    for rec in view.recordings.values():
+        if rec.kind == "call" and rec.ticket_id in pressed and pressed[rec.ticket_id] != "1":
+            key = pressed[rec.ticket_id] or "nothing"
+            r.fail(f"recording {rec.id} of a caller who pressed {key} at the consent notice", [rec.ticket_id])
+    for tid, events in view.events.items():
+        t = view.tickets.get(tid)
+        started = [e for e in events if e.kind == "recording_started"]
+        if started and (t is None or t.consent != "accepted"):
+            r.fail("a recording was started on a call without consent", [tid])
+    return r
+
+
+def check_callbacks(ev: SoakEvidence, view: StoreView) -> CheckResult:
+    r = CheckResult("callbacks", "callbacks dialled or closed with a reason; one leg at a time; no refused number")
+    for q in view.queued_callbacks:
+        tries = view.events_of(q.ticket_id, "callback_try")
+        if q.state not in FINAL_CALLBACK:
+            r.fail(f"queued callback {q.id} left {q.state}: neither dialled to the end nor closed", [q.ticket_id])
+        elif q.state in ("completed", "unreachable") and not tries:
+            r.fail(f"queued callback {q.id} is {q.state} without any attempt on its timeline", [q.ticket_id])
+        elif q.state == "escalated" and not view.events_of(q.ticket_id, "callback_escalated"):
+            r.fail(f"queued callback {q.id} escalated without saying so on its timeline", [q.ticket_id])
+        numbers = Counter(e.detail.get("attempt") for e in tries if e.detail)
+        repeated = sorted(str(n) for n, c in numbers.items() if c > 1)
+        if repeated:
+            r.fail(f"queued callback {q.id}: attempt {', '.join(repeated)} made twice", [q.ticket_id])
+        open_leg = False
+        for e in view.events.get(q.ticket_id, []):
+            if e.kind == "callback_connected":
+                if open_leg:
+                    r.fail(f"queued callback {q.id}: a second leg connected while one was up", [q.ticket_id])
+                open_leg = True
+            elif e.kind == "callback_try":
+                open_leg = False
+    attempts: dict[int, int] = defaultdict(int)
+    for a in view.attempts:
+        attempts[a.ticket_id] += 1
+    for t in view.tickets.values():
+        if t.channel != "phone" or t.level != 2 or t.callback_due is None or t.callback_due > ev.ended_at:
+            continue
+        closed_with_reason = t.status == "closed" and bool(t.resolution_note)
+        if not attempts.get(t.id) and not closed_with_reason:
+            r.fail(f"second-level callback due {t.callback_due:%Y-%m-%d %H:%M} never dialled nor closed", [t.id])
+    for d in view.dials:
+        if d.action != "dial_out" or not d.object_id:
+            continue
+        try:
+            check(d.object_id, ev.dialout)
+        except NumberRefused as exc:
+            ticket = (d.detail or {}).get("ticket")
+            r.fail(f"dialled a refused number ({exc.reason})", [int(ticket)] if ticket else [], (d.object_id,))
+    r.notes.append("refused numbers judged with the product's own rule (ivr.dialout.check)")
+    return r
+
+
+def check_web_and_mail(ev: SoakEvidence, view: StoreView) -> CheckResult:
+    r = CheckResult("web_and_mail", "web requests answered or flagged by their due time; each e-mail sent once")
+    for t in view.tickets.values():
+        if t.channel != "web" or t.callback_due is None or t.callback_due > ev.ended_at:
+            continue
+        met = t.sla_met_at is not None and t.sla_met_at <= t.callback_due
+        if not met and t.sla_flag != "overdue":
+            r.fail(f"web request due {t.callback_due:%Y-%m-%d %H:%M} neither answered in time nor flagged", [t.id])
+    if ev.mails is None:
+        r.notes.append("no SMTP sink record given: e-mails not checked")
+        return r
+    ids = Counter(m.message_id for m in ev.mails)
+    for message_id, n in ids.items():
+        if n > 1:
+            tickets = sorted({m.ticket for m in ev.mails if m.message_id == message_id and m.ticket is not None})
+            r.fail(f"mail {message_id} received {n} times", tickets)
+    received: Counter[int] = Counter(m.ticket for m in ev.mails if m.ticket is not None)
+    sent: Counter[int] = Counter()
+    for tid, events in view.events.items():
+        sent[tid] += sum(1 for e in events if e.kind.startswith("mail_") and (e.detail or {}).get("sent") is True)
+    for tid in sorted(set(received) | {t for t, n in sent.items() if n}):
+        if received[tid] != sent[tid]:
+            r.fail(f"{sent[tid]} mails sent by the store's account, {received[tid]} received", [tid])
+    return r
+
+
+def check_drained(ev: SoakEvidence, view: StoreView) -> CheckResult:
+    r = CheckResult("drained", "after draining: no open ticket, no channel or bridge, an empty outbox")
+    still_open = [t.id for t in view.tickets.values() if t.open]
+    if still_open:
+        r.fail(f"{len(still_open)} tickets still open", still_open)
+    if ev.asterisk is None:
+        r.notes.append("Asterisk's state not given: channels and bridges not checked")
+    else:
+        if ev.asterisk.channels:
+            r.fail(f"{ev.asterisk.channels} channels left in Asterisk")
+        if ev.asterisk.bridges:
+            r.fail(f"{ev.asterisk.bridges} bridges left in Asterisk")
+    if ev.outbox is None:
+        r.notes.append("no outbox path given: outbox not checked")
+    elif not ev.outbox.exists():
+        r.notes.append(f"no outbox at {ev.outbox} (never needed)")
+    else:
+        db = sqlite3.connect(f"file:{ev.outbox}?mode=ro", uri=True)
+        try:
+            pending = int(db.execute("SELECT count(*) FROM pending").fetchone()[0])
+        finally:
+            db.close()
+        if pending:
+            r.fail(f"{pending} writes still waiting in the outbox {ev.outbox}")
+    return r

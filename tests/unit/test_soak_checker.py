@@ -1,0 +1,371 @@
+"""The soak's checker: a world that keeps every promise passes; each promise broken on its own is
+reported by its check, naming the tickets and callers involved; the report is written and readable."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+from datetime import timedelta
+from pathlib import Path
+from xml.etree import ElementTree
+
+import pytest
+from sqlalchemy import select
+
+from ivr.acd.callback_models import QueuedCallback
+from ivr.console.models import AuditEntry
+from ivr.lab.soak.check_cli import cmd_soak_check
+from ivr.lab.soak.checker import CHECKS, exit_status, run_checks
+from ivr.lab.soak.evidence import AsteriskState, ResourceSample, SinkMail
+from ivr.lab.soak.journal import Journal
+from ivr.lab.soak.report import percentile, write_report
+from ivr.lab.soak.verdict import CheckResult
+from ivr.settings import Settings
+from ivr.tickets.models import SurveyAnswer, Ticket, TicketEvent
+from tests.unit.soak_world import DAY1, DAY2, SoakWorld, build_world
+
+FIRST, SECOND, MESSAGE, CAPPED, CALLBACK, SILENT, LOST = (f"+39333000000{n}" for n in range(1, 8))
+
+
+@pytest.fixture
+def world(db_url: str, tmp_path: Path) -> SoakWorld:
+    return build_world(db_url, tmp_path)
+
+
+def judged(world: SoakWorld) -> dict[str, CheckResult]:
+    return {r.name: r for r in run_checks(world.evidence)}
+
+
+def failed(world: SoakWorld) -> dict[str, CheckResult]:
+    return {name: r for name, r in judged(world).items() if not r.passed}
+
+
+def tickets_named(result: CheckResult) -> set[int]:
+    return {t for v in result.violations for t in v.tickets}
+
+
+def test_a_world_keeping_every_promise_passes(world: SoakWorld) -> None:
+    results = run_checks(world.evidence)
+    assert [r.name for r in results if not r.passed] == [], [v.detail for r in results for v in r.violations]
+    assert len(results) == len(CHECKS) == 12
+    assert exit_status(results) == 0
+    notes = " ".join(n for r in results for n in r.notes)
+    assert "not given" not in notes  # every input was there: nothing passed unseen
+    assert "figures compared" in notes
+
+
+def test_a_call_with_two_tickets(world: SoakWorld) -> None:
+    with world.session() as s, s.begin():
+        s.add(Ticket(channel="phone", caller_number=SECOND, started_at=DAY1, open=False))
+    result = failed(world)["one_ticket"]
+    assert result.violations[0].callers == (SECOND,)
+    assert world.ids[SECOND] in tickets_named(result)
+    assert len(result.violations[0].tickets) == 2
+
+
+def test_a_call_without_ticket_and_a_ticket_without_call(world: SoakWorld) -> None:
+    world.replace_call(LOST, caller="+393339999999")
+    details = [v.detail for v in failed(world)["one_ticket"].violations]
+    assert details == ["no ticket for the call", "a ticket for a call nobody placed"]
+
+
+def test_an_operator_the_caller_never_heard(world: SoakWorld) -> None:
+    with world.session() as s, s.begin():
+        s.get_one(Ticket, world.ids[SILENT]).operator_answered_at = DAY2 + timedelta(hours=1, minutes=1)
+    result = failed(world)["outcome"]
+    assert tickets_named(result) == {world.ids[SILENT]}
+    assert "never heard an operator" in result.violations[0].detail
+
+
+def test_a_message_the_store_lost(world: SoakWorld) -> None:
+    world.replace_call(CAPPED, left_message=True)
+    result = failed(world)["outcome"]
+    assert [v.detail for v in result.violations] == ["the caller left a message, no message with audio is stored"]
+    assert result.violations[0].callers == (CAPPED,)
+
+
+def test_a_callback_asked_for_and_not_booked(world: SoakWorld) -> None:
+    world.replace_call(SILENT, callback_requested=True)
+    result = failed(world)["outcome"]
+    assert [v.detail for v in result.violations] == ["the caller asked for a callback, the store has none"]
+    assert tickets_named(result) == {world.ids[SILENT]}
+
+
+def test_a_recording_the_ticket_calls_consented_and_the_caller_refused(world: SoakWorld) -> None:
+    """The consent check does not take the ticket's word: the journal says what the caller pressed."""
+    world.replace_call(FIRST, consent_key="2")
+    broken = failed(world)
+    assert [v.detail for v in broken["outcome"].violations] == [
+        "the caller pressed 2 at the consent notice, the ticket says accepted"
+    ]
+    assert [v.detail for v in broken["recording_consent"].violations] == [
+        "recording 1 of a caller who pressed 2 at the consent notice"
+    ]
+
+
+def test_refused_for_the_cap_under_the_cap(world: SoakWorld) -> None:
+    refused_at = DAY2 + timedelta(hours=4)
+    with world.session() as s, s.begin():
+        t = Ticket(channel="phone", caller_number="+393330000099", started_at=refused_at, open=False)
+        t.answered_at, t.queue_result = refused_at, "cap"
+        s.add(t)
+        s.flush()
+        refused = t.id
+    world.evidence.journal.append(world.call(CAPPED).model_copy(update={"caller": "+393330000099"}))
+    result = failed(world)["daily_cap"]
+    assert tickets_named(result) == {refused}
+    assert "refused for the cap with only 1 admitted" in result.violations[0].detail
+
+
+def test_admissions_not_counted_by_the_cap(world: SoakWorld) -> None:
+    world.evidence.daily_cap = 2
+    result = failed(world)["daily_cap"]
+    assert any("3 admitted, over the cap of 2" in v.detail for v in result.violations)
+
+
+def test_a_later_caller_served_first(world: SoakWorld) -> None:
+    with world.session() as s, s.begin():
+        offer = s.scalars(
+            select(TicketEvent).where(TicketEvent.ticket_id == world.ids[FIRST], TicketEvent.kind == "offer")
+        ).one()
+        offer.at = DAY1 + timedelta(seconds=90)
+    result = failed(world)["answer_order"]
+    assert tickets_named(result) == {world.ids[FIRST], world.ids[SECOND]}
+
+
+def test_a_transferred_caller_is_not_judged_by_arrival(world: SoakWorld) -> None:
+    with world.session() as s, s.begin():
+        first = world.ids[FIRST]
+        s.scalars(select(TicketEvent).where(TicketEvent.ticket_id == first, TicketEvent.kind == "offer")).one().at = (
+            DAY1 + timedelta(seconds=90)
+        )
+        s.add(TicketEvent(ticket_id=first, at=DAY1 + timedelta(seconds=30), kind="transferred"))
+    result = judged(world)["answer_order"]
+    assert result.passed
+    assert result.notes == ["1 transferred or resumed calls not judged by arrival order"]
+
+
+def test_a_caller_passed_while_giving_a_callback_number_is_no_inversion(world: SoakWorld) -> None:
+    """The place is held, not offered, during the number dialogue (ivr.acd.step._book_callback)."""
+    with world.session() as s, s.begin():
+        first = world.ids[FIRST]
+        s.scalars(select(TicketEvent).where(TicketEvent.ticket_id == first, TicketEvent.kind == "offer")).one().at = (
+            DAY1 + timedelta(seconds=90)
+        )
+        s.add(TicketEvent(ticket_id=first, at=DAY1 + timedelta(seconds=80), kind="callback_number"))
+    assert judged(world)["answer_order"].passed
+    world.evidence.callback_dialogue_s = 30.0  # the second caller was served 35 s before it ended
+    assert tickets_named(failed(world)["answer_order"]) == {first, world.ids[SECOND]}
+
+
+def test_audio_changed_and_audio_without_a_row(world: SoakWorld) -> None:
+    world.files["voicemail"].write_bytes(b"RIFF another message")
+    stray = world.evidence.recordings_dir / "call-99.wav"
+    stray.write_bytes(b"RIFF nobody's")
+    details = [v.detail for v in failed(world)["voicemail_audio"].violations]
+    assert len(details) == 2
+    assert "does not match its stored sha256" in details[0]
+    assert details[1] == f"audio file without a row: {stray}"
+
+
+def test_a_missing_message_file(world: SoakWorld) -> None:
+    world.files["voicemail"].unlink()
+    result = failed(world)["voicemail_audio"]
+    assert tickets_named(result) == {world.ids[MESSAGE]}
+
+
+def test_a_recording_without_consent(world: SoakWorld) -> None:
+    with world.session() as s, s.begin():
+        s.get_one(Ticket, world.ids[FIRST]).consent = "refused"
+    result = failed(world)["recording_consent"]
+    assert len(result.violations) == 2  # the file kept, and the recording started
+    assert tickets_named(result) == {world.ids[FIRST]}
+
+
+def test_survey_answers_without_an_operator(world: SoakWorld) -> None:
+    with world.session() as s, s.begin():
+        s.add(SurveyAnswer(ticket_id=world.ids[SILENT], question="q1", answer=3, at=DAY2 + timedelta(hours=1)))
+    broken = failed(world)
+    assert tickets_named(broken["survey_after_operator"]) == {world.ids[SILENT]}
+    assert tickets_named(broken["outcome"]) == {world.ids[SILENT]}  # and the caller pressed nothing
+
+
+def test_callbacks_left_doubled_or_to_refused_numbers(world: SoakWorld) -> None:
+    cb = world.ids[CALLBACK]
+    with world.session() as s, s.begin():
+        s.scalars(select(QueuedCallback)).one().state = "waiting"
+        s.add(TicketEvent(ticket_id=cb, at=DAY2 + timedelta(minutes=6), kind="callback_connected"))
+        s.add(TicketEvent(ticket_id=cb, at=DAY2 + timedelta(minutes=9), kind="callback_try", detail={"attempt": 1}))
+        s.add(AuditEntry(at=DAY2, action="dial_out", object_id="899123456", detail={"ticket": cb}))
+        due = s.get_one(Ticket, world.ids[MESSAGE])
+        due.callback_due = DAY2 + timedelta(hours=5)  # the second-level callback came due in the run
+    details = [v.detail for v in failed(world)["callbacks"].violations]
+    assert details == [
+        "queued callback 1 left waiting: neither dialled to the end nor closed",
+        "queued callback 1: attempt 1 made twice",
+        "queued callback 1: a second leg connected while one was up",
+        f"second-level callback due {DAY2 + timedelta(hours=5):%Y-%m-%d %H:%M} never dialled nor closed",
+        "dialled a refused number (premium or shared-cost number)",
+    ]
+
+
+def test_web_request_late_unflagged_and_a_mail_sent_twice(world: SoakWorld) -> None:
+    web = world.ids["web"]
+    with world.session() as s, s.begin():
+        s.get_one(Ticket, web).sla_met_at = None
+    assert world.evidence.mails is not None
+    world.evidence.mails.append(world.evidence.mails[1])
+    result = failed(world)["web_and_mail"]
+    assert [v.detail.split(" ")[0] for v in result.violations] == ["web", "mail", "2"]
+    assert tickets_named(result) == {web}
+
+
+def test_a_mail_the_store_never_sent(world: SoakWorld) -> None:
+    assert world.evidence.mails is not None
+    world.evidence.mails.append(
+        SinkMail(
+            recipients=["x@example.org"], message_id="<3@nul.invalid>", subject="Risposta", ticket=world.ids["web"]
+        )
+    )
+    assert failed(world)["web_and_mail"].violations[0].detail == "2 mails sent by the store's account, 3 received"
+
+
+def test_not_drained(world: SoakWorld) -> None:
+    with world.session() as s, s.begin():
+        s.get_one(Ticket, world.ids[SILENT]).open = True
+    world.evidence.asterisk = AsteriskState(channels=2, bridges=1)
+    assert world.evidence.outbox is not None
+    db = sqlite3.connect(world.evidence.outbox)
+    db.execute("INSERT INTO pending (batch, command) VALUES ('b1', '{}')")
+    db.commit()
+    db.close()
+    result = failed(world)["drained"]
+    assert [v.detail for v in result.violations] == [
+        "1 tickets still open",
+        "2 channels left in Asterisk",
+        "1 bridges left in Asterisk",
+        f"1 writes still waiting in the outbox {world.evidence.outbox}",
+    ]
+    assert tickets_named(result) == {world.ids[SILENT]}
+
+
+def test_published_figures_that_differ(world: SoakWorld) -> None:
+    document = world.publish("statistiche.json")
+    total = next(r for r in document["rows"] if r["period"] == "total")
+    total["answered"] += 1
+    total["voicemail_caller_choice"] = 0
+    details = [v.detail for v in failed(world)["published_figures"].violations]
+    assert details == [
+        f"statistiche.json {DAY1.date()}..{DAY2.date()}: answered published 3, counted 2",
+        f"statistiche.json {DAY1.date()}..{DAY2.date()}: voicemail_caller_choice published 0, counted 1",
+    ]
+
+
+def test_a_ticket_the_statistics_count_on_another_day(world: SoakWorld) -> None:
+    """The published figures group by the ticket's calendar key; the checker by its start in Rome."""
+    with world.session() as s, s.begin():
+        s.get_one(Ticket, world.ids[SILENT]).local_day = DAY2.date() + timedelta(days=1)
+    world.publish()
+    details = [v.detail for v in failed(world)["published_figures"].violations]
+    assert details == [
+        f"stats.json {DAY1.date()}..{DAY2.date()}: in_hours published 6, counted 7",
+        f"stats.json {DAY1.date()}..{DAY2.date()}: offered published 6, counted 7",
+    ]
+
+
+def test_a_resource_that_grows(world: SoakWorld) -> None:
+    world.evidence.resources = [
+        s.model_copy(update={"open_files": s.open_files * (1.5 if i >= 100 else 1.0)})
+        for i, s in enumerate(world.evidence.resources)
+    ]
+    result = failed(world)["resources"]
+    assert len(result.violations) == 1
+    assert result.violations[0].detail.startswith("open_files: mean 60.0 at the end against 40.0 at the start")
+
+
+def test_a_short_run_is_judged_in_thirds(world: SoakWorld) -> None:
+    start = DAY1
+    world.evidence.resources = [
+        ResourceSample(
+            at=start + timedelta(minutes=m),
+            rss_bytes=1e6 * (1 + m / 20),
+            open_files=1,
+            db_connections=1,
+            asyncio_tasks=1,
+        )
+        for m in range(30)
+    ]
+    result = failed(world)["resources"]
+    assert [v.detail.split(":")[0] for v in result.violations] == ["rss_bytes"]
+    assert result.notes == ["windows of 9 and 9 samples"]
+
+
+def test_a_check_that_cannot_look_is_a_violation(world: SoakWorld, tmp_path: Path) -> None:
+    world.evidence.outbox = tmp_path / "not-an-outbox.db"
+    world.evidence.outbox.write_bytes(b"this is not a database file at all, not even close" * 40)
+    result = failed(world)["drained"]
+    assert result.violations[-1].detail.startswith("the check could not run: DatabaseError")
+
+
+def test_the_report_beside_the_run(world: SoakWorld, tmp_path: Path) -> None:
+    world.replace_call(LOST, caller="+393339999999")
+    results = run_checks(world.evidence)
+    files = write_report(tmp_path / "run", world.evidence, results)
+    data = json.loads(files.json.read_text())
+    assert data["passed"] is False
+    assert data["calls"] == 7
+    assert data["calls_per_journey"]["operator/citizens/it"] == 4
+    assert data["faults"][0]["name"] == "engine_kill"
+    assert data["latency"]["answer"] == {"count": 4, "p50_s": 0.25, "p99_s": 1.5}
+    one = next(c for c in data["checks"] if c["name"] == "one_ticket")
+    assert one["violations"][1]["tickets"] == [world.ids[LOST]]
+    chart = ElementTree.parse(files.chart).getroot()
+    assert chart.tag == "{http://www.w3.org/2000/svg}svg"
+    assert len(chart.findall("{http://www.w3.org/2000/svg}polyline")) == 4
+    text = files.markdown.read_text()
+    assert "| operator/citizens/it | 4 |" in text
+    assert "engine_kill" in text
+    assert f"a ticket for a call nobody placed (ticket {world.ids[LOST]}, caller {LOST})" in text
+
+
+def test_percentiles_by_nearest_rank() -> None:
+    values = [float(n) for n in range(1, 101)]
+    assert (percentile(values, 0.5), percentile(values, 0.99), percentile([7.0], 0.99)) == (50.0, 99.0, 7.0)
+
+
+def _run_folder(world: SoakWorld, run: Path) -> None:
+    """What the soak leaves in its run folder (ivr.lab.soak.check_cli)."""
+    ev = world.evidence
+    (run / "published").mkdir(parents=True)
+    journal = Journal(run / "journal.jsonl")
+    for call in ev.journal:
+        journal.append(call)
+    (run / "run.json").write_text(json.dumps({"ended_at": ev.ended_at.isoformat()}))
+    (run / "mails.json").write_text(json.dumps([m.model_dump() for m in ev.mails or []]))
+    (run / "asterisk.json").write_text(json.dumps({"channels": 0, "bridges": 0}))
+    (run / "resources.jsonl").write_text("".join(s.model_dump_json() + "\n" for s in ev.resources))
+    (run / "faults.json").write_text(json.dumps([f.model_dump(mode="json") for f in ev.faults]))
+    (run / "latency.json").write_text(json.dumps(ev.latency))
+    (run / "published" / "stats.json").write_text(json.dumps(ev.published["stats.json"]))
+
+
+def test_the_command_judges_a_run_folder(world: SoakWorld, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ev = world.evidence
+    assert ev.outbox is not None
+    settings = Settings.model_validate(
+        {
+            "database": {"url": ev.db_url, "outbox_file": str(ev.outbox)},
+            "paths": {"data_dir": str(ev.recordings_dir.parent)},
+            "voicemail": {"dir": str(ev.voicemail_dir)},
+            "queue": {"daily_cap": ev.daily_cap},
+        }
+    )
+    run = tmp_path / "run"
+    _run_folder(world, run)
+    assert cmd_soak_check(argparse.Namespace(run=str(run)), settings) == 0
+    assert json.loads((run / "report.json").read_text())["passed"] is True
+    assert "ok     resources: 0 violations" in capsys.readouterr().out
+    (run / "asterisk.json").write_text(json.dumps({"channels": 1, "bridges": 0}))
+    assert cmd_soak_check(argparse.Namespace(run=str(run)), settings) == 1
+    assert "FAILED drained: 1 violations" in capsys.readouterr().out
