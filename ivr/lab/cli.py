@@ -13,6 +13,7 @@ from ivr.asterisk.managed import asterisk_root
 from ivr.audio import rms_dbfs
 from ivr.errors import SetupError
 from ivr.lab.carrier import CarrierLayout, LabCarrier
+from ivr.lab.soak.check_cli import add_check_command
 from ivr.lab.soak.plan_cli import add_soak_commands
 from ivr.settings import Settings
 
@@ -111,4 +112,5 @@ def add_lab_commands(sub: Any, add: Any) -> None:
     call.add_argument("--digits", default="", help="keys to press, one after each prompt")
     call.add_argument("--voice", help="WAV (8 kHz mono) to speak before each key")
     call.add_argument("--listen", type=float, default=30.0, help="max seconds to wait at each step")
-    add_soak_commands(lab, add)
+    soak = add_soak_commands(lab, add)
+    add_check_command(soak, add)
