@@ -16,7 +16,7 @@ import platform
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, ProcessCollector, generate_latest
 
 from ivr.callflows.bus import CallBus
 from ivr.ops.figures import StoreFigures
@@ -41,6 +41,7 @@ class Sources:
     figures: Callable[[], Awaitable[StoreFigures]]
     ari_up: Callable[[], bool]
     ami_up: Callable[[], bool]
+    db_connections: Callable[[], int] | None = None  # None: not known (no gauge value)
     call_states: Sequence[str] = ()  # label values always present (0 when none)
     operator_states: Sequence[str] = ()
     outcomes: Sequence[str] = ()
@@ -88,6 +89,13 @@ class Metrics:
         self.purge_time = Gauge(
             "nul_purge_last_finished_timestamp_seconds", "when the last purge finished (Unix time)", registry=r
         )
+        # What a slow leak shows in over weeks: the process's memory and open files (Linux /proc),
+        # its asyncio tasks and its database connections.
+        ProcessCollector(registry=r)
+        self.tasks = Gauge("nul_asyncio_tasks", "asyncio tasks alive in the engine's loop", registry=r)
+        self.db_connections = Gauge(
+            "nul_db_connections", "connections held to the ticket database, in use and pooled", registry=r
+        )
         self.ari_up = Gauge("nul_ari_connected", "1 while the ARI event socket is connected", registry=r)
         self.ami_up = Gauge("nul_ami_logged_in", "1 while logged in to AMI", registry=r)
         self.administrators = Gauge("nul_console_administrators", "active console administrators", registry=r)
@@ -118,6 +126,9 @@ class Metrics:
         self.degraded.set(1 if s.store_degraded() else 0)
         self.ari_up.set(1 if s.ari_up() else 0)
         self.ami_up.set(1 if s.ami_up() else 0)
+        self.tasks.set(len(asyncio.all_tasks()))
+        if s.db_connections is not None:
+            self.db_connections.set(s.db_connections())
         if s.store_degraded():
             return  # the store's figures keep their last values while the database is away
         try:

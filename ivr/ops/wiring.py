@@ -43,6 +43,7 @@ def make_operations(
         figures=lambda: figures.figures(clock.now().astimezone(s.service.tz).date(), s.stats.service_level_s),
         ari_up=ari.connected.is_set,
         ami_up=ami.logged_in.is_set,
+        db_connections=store.connections_open,
         call_states=[str(x) for x in CallState if x is not CallState.ENDED],
         operator_states=[str(x) for x in AgentState],
         outcomes=[str(x) for x in CallOutcome],

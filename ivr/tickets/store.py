@@ -195,6 +195,16 @@ class SqlTicketStore:
         self.writer = BatchWriter(self._sessions, batch_max=batch_max, outbox=outbox, linger_s=linger_s)
         self._readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ticket-reader")
 
+    def connections_open(self) -> int:
+        """Database connections the engine holds (in use and idle in the pool): a count that
+        only grows over a long run is a leak (the soak and the dashboard watch it)."""
+        pool = self._engine.pool
+        held = 0
+        for name in ("checkedout", "checkedin"):
+            count = getattr(pool, name, None)
+            held += int(count()) if callable(count) else 0
+        return held
+
     @property
     def degraded(self) -> bool:
         """The database is away: the call path's writes wait in the outbox."""

@@ -266,6 +266,7 @@ def _metrics() -> Metrics:
         figures=_figures,
         ari_up=lambda: True,
         ami_up=lambda: True,
+        db_connections=lambda: 3,
         call_states=["menu", "queue"],
         operator_states=["available", "busy"],
         outcomes=["completed", "voicemail"],
@@ -295,6 +296,10 @@ async def test_metrics_names_values_and_access() -> None:
         'nul_calls_today{outcome="voicemail"} 2.0',
         'nul_calls_ended_total{outcome="completed"} 0.0',
         "nul_console_administrators 1.0",
+        "nul_db_connections 3.0",
+        "nul_asyncio_tasks ",
+        "process_resident_memory_bytes ",
+        "process_open_fds ",
         'nul_build_info{python="',
     ):
         assert line in text, line

@@ -71,6 +71,17 @@ async def test_open_record_close_round_trip(store: SqlTicketStore) -> None:
     ]
 
 
+async def test_connections_held_are_counted_and_do_not_grow_with_use(store: SqlTicketStore) -> None:
+    """The figure the soak and the dashboard watch for a connection leak."""
+    ticket_id = await store.open_call(new_call("chan-pool"))
+    await store.get(ticket_id)
+    first = store.connections_open()
+    assert first >= 1
+    for _ in range(60):
+        await asyncio.gather(*(store.get(ticket_id) for _ in range(8)))
+    assert first <= store.connections_open() <= 4 + 1 + 15  # the readers and the writer, within the pool's bounds
+
+
 async def test_same_call_opens_one_ticket(store: SqlTicketStore) -> None:
     first = await store.open_call(new_call("dup"))
     again = await store.open_call(new_call("dup"))
