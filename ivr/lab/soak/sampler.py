@@ -1,0 +1,74 @@
+"""The engine's resources over a soak, read from its own `/metrics` once a minute.
+
+The same figures a production dashboard watches (`process_resident_memory_bytes`,
+`process_open_fds`, `nul_db_connections`, `nul_asyncio_tasks`), so what the soak judges a leak is
+what an operator of the line would see growing. A scrape that fails (the engine killed by a fault,
+a takeover under way) is skipped, not invented.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
+
+from ivr.lab.soak.evidence import ResourceSample
+
+log = logging.getLogger(__name__)
+
+SERIES = {
+    "process_resident_memory_bytes": "rss_bytes",
+    "process_open_fds": "open_files",
+    "nul_db_connections": "db_connections",
+    "nul_asyncio_tasks": "asyncio_tasks",
+}
+
+
+def parse(text: str, at: datetime) -> ResourceSample:
+    """One sample from an exposition text; a series missing is an error naming it (an engine
+    without these metrics cannot be soaked for leaks)."""
+    values: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in SERIES and not sample.labels:
+                values[SERIES[sample.name]] = float(sample.value)
+    missing = sorted(name for name, field in SERIES.items() if field not in values)
+    if missing:
+        raise ValueError(f"the engine's /metrics lacks {', '.join(missing)}")
+    return ResourceSample(at=at, **values)
+
+
+class Sampler:
+    """Scrapes `url` every `every_s` until stopped; `samples` grows as it goes."""
+
+    def __init__(self, url: str, now: Callable[[], datetime], *, token: str | None = None, every_s: float = 60.0):
+        self.url = url
+        self.now = now
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.every_s = every_s
+        self.samples: list[ResourceSample] = []
+        self.failures = 0
+
+    async def sample_once(self, http: aiohttp.ClientSession) -> ResourceSample | None:
+        try:
+            async with http.get(self.url, headers=self.headers, timeout=aiohttp.ClientTimeout(total=10)) as response:
+                response.raise_for_status()
+                text = await response.text()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            self.failures += 1
+            log.info("soak sampler: %s not read (%s)", self.url, exc)
+            return None
+        sample = parse(text, self.now())
+        self.samples.append(sample)
+        return sample
+
+    async def run(self) -> None:
+        """Until cancelled."""
+        async with aiohttp.ClientSession() as http:
+            while True:
+                await self.sample_once(http)
+                await asyncio.sleep(self.every_s)

@@ -1,0 +1,41 @@
+"""The soak reads the engine's resources from the engine's own /metrics."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from ivr.lab.soak.sampler import Sampler, parse
+from ivr.ops.config import MetricsSettings
+from ivr.ops.http import ops_routes
+from tests.unit.test_ops import _metrics, _resync
+
+NOW = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
+
+
+async def test_a_sample_is_read_from_the_real_metrics_endpoint() -> None:
+    app = web.Application()
+    app.add_routes(ops_routes(_metrics(), MetricsSettings(), _resync))
+    async with TestServer(app, host="127.0.0.1") as server, aiohttp.ClientSession() as http:
+        sampler = Sampler(str(server.make_url("/metrics")), lambda: NOW)
+        sample = await sampler.sample_once(http)
+    assert sample is not None and sampler.samples == [sample]
+    assert sample.db_connections == 3.0
+    assert sample.rss_bytes > 10_000_000  # this very process: a Python with aiohttp loaded
+    assert sample.open_files > 3 and sample.asyncio_tasks >= 1
+
+
+async def test_an_engine_that_does_not_answer_is_skipped_not_invented() -> None:
+    sampler = Sampler("http://127.0.0.1:9/metrics", lambda: NOW)
+    async with aiohttp.ClientSession() as http:
+        assert await sampler.sample_once(http) is None
+    assert sampler.samples == [] and sampler.failures == 1
+
+
+def test_metrics_without_the_resource_series_are_refused() -> None:
+    with pytest.raises(ValueError, match="nul_asyncio_tasks, nul_db_connections"):
+        parse("# TYPE process_open_fds gauge\nprocess_open_fds 12.0\nprocess_resident_memory_bytes 1e8\n", NOW)
