@@ -80,6 +80,13 @@ class _Hangup(Exception):
         self.state = state
 
 
+class _HangupLater(Exception):
+    """The journey's hangup state is reached: hang up after `hangup_after_s`."""
+
+    def __init__(self, state: str) -> None:
+        self.state = state
+
+
 class SoakCaller:
     def __init__(self, kit: CallerKit, journey: Journey) -> None:
         if journey.goal == Goal.CALLBACK:
@@ -94,7 +101,7 @@ class SoakCaller:
         self.survey_keys: list[str] = []
         self.message_s = 0.0
         self.left_message = False
-        self.queue_since: float | None = None
+        self._mark = 0  # index in the ear's `heard` of the last sound the caller answered
 
     async def run(self) -> CallRecord:
         placed = datetime.now(UTC)
@@ -189,7 +196,6 @@ class SoakCaller:
                 return
         self._enter("menu")
         await self._menu()
-        self.queue_since = asyncio.get_running_loop().time()
         await self._after_menu()
 
     async def _menu(self) -> None:
@@ -206,8 +212,6 @@ class SoakCaller:
             await self.call.press(key)
         if self.j.menu_keys:
             self.topic = self.j.topic
-
-    _mark = 0
 
     async def _after_menu(self) -> None:
         assert self.ear is not None and self.call is not None
@@ -288,11 +292,6 @@ class SoakCaller:
             self.message_s = loop.time() - started
             self.left_message = not self.call.ended
         raise _Hangup("voicemail")
-
-
-class _HangupLater(Exception):
-    def __init__(self, state: str) -> None:
-        self.state = state
 
 
 async def run_journeys(kit: CallerKit, journeys: list[Journey]) -> list[CallRecord]:
