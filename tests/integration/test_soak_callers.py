@@ -20,7 +20,8 @@ from ivr.asterisk.instance import free_port
 from ivr.lab.soak.callers import CallerKit, run_journeys
 from ivr.lab.soak.journal import CallRecord, HungUpBy, Journal
 from ivr.lab.soak.model import Goal, Journey
-from ivr.lab.soak.operators import OutsideOperator, OutsideOperators
+from ivr.lab.soak.operators import OutsideOperator, OutsideOperators, SoftphoneOperator
+from ivr.lab.softphone import LabSoftphone
 from ivr.tickets.db import make_engine, upgrade
 from ivr.tickets.models import SurveyAnswer, Ticket, Voicemail
 from ivr.tickets.store import SqlTicketStore
@@ -80,30 +81,33 @@ def _read(url: str, fn: Callable[[Session], Any]) -> Any:
         db.dispose()
 
 
-async def _operators(url: str, numbers: dict[str, str]) -> None:
+async def _operators(url: str, numbers: dict[str, str | None]) -> dict[str, str | None]:
+    """Operators in the store before the engine starts, available: login -> outside number, or
+    None for a softphone. Returns each one's SIP password (None for an outside number)."""
     db = make_engine(url)
     upgrade(db)
     store = SqlTicketStore(db)
+    passwords: dict[str, str | None] = {}
     try:
         directory = OperatorDirectory(store)
         now = datetime.fromisoformat(OPEN_MOMENT)
         for login, number in numbers.items():
-            await directory.add(login, login.title(), now=now, softphone=False, outside_number=number)
+            _, passwords[login] = await directory.add(
+                login, login.title(), now=now, softphone=number is None, outside_number=number
+            )
             await directory.set_presence(login, "available", None, now)
     finally:
         await store.stop()
         db.dispose()
+    return passwords
 
 
-async def test_six_soak_journeys_agree_with_their_tickets(pbx: PbxPair, tmp_path: Path, voices: Voices) -> None:
-    url = f"sqlite:///{tmp_path / 'line.db'}"
-    await _operators(url, {"anna": "3479000001", "segreteria": "3479000002"})
-    machine = synthesise("Risponde la segreteria telefonica di Marco.", tmp_path / "machine.wav")
+def _engine(pbx: PbxPair, tmp_path: Path, url: str) -> EngineProcess:
     flow = tmp_path / "flow.yaml"
     flow.write_text(FLOW)
     data = tmp_path / "engine"
     data.mkdir()
-    engine = EngineProcess(
+    return EngineProcess(
         pbx,
         data,
         {
@@ -115,6 +119,38 @@ async def test_six_soak_journeys_agree_with_their_tickets(pbx: PbxPair, tmp_path
             "campaigns": [CAMPAIGN],
         },
     )
+
+
+def _kit(pbx: PbxPair, engine: EngineProcess, voices: Voices, operators: dict[str, Path]) -> CallerKit:
+    return CallerKit(
+        pbx.carrier,
+        did=str(engine.config["service"]["did"]),
+        prompts_dir=Path(pbx.overrides["prompts"]["build_dir"]),
+        operator_voices=operators,
+        speech=voices.caller,
+        max_call_s=100.0,
+    )
+
+
+async def _tickets(url: str) -> list[tuple[Ticket, list[int], list[Voicemail]]]:
+    def read(s: Session) -> list[tuple[Ticket, list[int], list[Voicemail]]]:
+        out = []
+        for t in s.scalars(select(Ticket).order_by(Ticket.id)):
+            answers = list(s.scalars(select(SurveyAnswer.answer).where(SurveyAnswer.ticket_id == t.id)
+                                     .order_by(SurveyAnswer.id)))  # fmt: skip
+            messages = list(s.scalars(select(Voicemail).where(Voicemail.ticket_id == t.id)))
+            s.expunge_all()
+            out.append((t, answers, messages))
+        return out
+
+    return await asyncio.to_thread(_read, url, read)
+
+
+async def test_six_soak_journeys_agree_with_their_tickets(pbx: PbxPair, tmp_path: Path, voices: Voices) -> None:
+    url = f"sqlite:///{tmp_path / 'line.db'}"
+    await _operators(url, {"anna": "3479000001", "segreteria": "3479000002"})
+    machine = synthesise("Risponde la segreteria telefonica di Marco.", tmp_path / "machine.wav")
+    engine = _engine(pbx, tmp_path, url)
     operators = OutsideOperators(
         pbx.carrier,
         [
@@ -123,14 +159,7 @@ async def test_six_soak_journeys_agree_with_their_tickets(pbx: PbxPair, tmp_path
         ],
         seed=24,
     )
-    kit = CallerKit(
-        pbx.carrier,
-        did=str(engine.config["service"]["did"]),
-        prompts_dir=Path(pbx.overrides["prompts"]["build_dir"]),
-        operator_voices={"anna": voices.operator, "segreteria": machine},
-        speech=voices.caller,
-        max_call_s=100.0,
-    )
+    kit = _kit(pbx, engine, voices, {"anna": voices.operator, "segreteria": machine})
     try:
         await engine.start()
         operators.start()
@@ -156,17 +185,7 @@ async def test_six_soak_journeys_agree_with_their_tickets(pbx: PbxPair, tmp_path
     assert not any(r.operator == "segreteria" for r in records)  # an answering machine never talks to a caller
     assert any(leg.login == "segreteria" for leg in operators.legs)  # though it was offered a call
 
-    def tickets(s: Session) -> list[tuple[Ticket, list[int], list[Voicemail]]]:
-        out = []
-        for t in s.scalars(select(Ticket).order_by(Ticket.id)):
-            answers = list(s.scalars(select(SurveyAnswer.answer).where(SurveyAnswer.ticket_id == t.id)
-                                     .order_by(SurveyAnswer.id)))  # fmt: skip
-            messages = list(s.scalars(select(Voicemail).where(Voicemail.ticket_id == t.id)))
-            s.expunge_all()
-            out.append((t, answers, messages))
-        return out
-
-    rows = await asyncio.to_thread(_read, url, tickets)
+    rows = await _tickets(url)
     assert sorted(t.caller_number or "" for t, _, _ in rows) == sorted(j.caller for j in JOURNEYS)
     for t, answers, messages in rows:
         _agree(by_caller(records, t.caller_number), t, answers, messages)
@@ -189,3 +208,34 @@ def _agree(r: CallRecord, t: Ticket, answers: list[int], messages: list[Voicemai
     if r.consent_asked:
         expected = {"1": "accepted", "2": "refused", None: "no_answer"}[r.consent_key]
         assert t.consent == expected, where
+
+
+async def test_a_softphone_operator_answers_by_itself_talks_and_hangs_up(
+    pbx: PbxPair, tmp_path: Path, voices: Voices
+) -> None:
+    url = f"sqlite:///{tmp_path / 'line.db'}"
+    password = (await _operators(url, {"bruno": None}))["bruno"]
+    assert password is not None
+    engine = _engine(pbx, tmp_path, url)
+    sip = engine.config["asterisk"]["sip"]
+    phone = LabSoftphone("bruno", password, (sip["bind"], sip["port"]), voices.operator_padded)
+    operator = SoftphoneOperator(phone, talk_s=(4.0, 5.0), seed=7)
+    kit = _kit(pbx, engine, voices, {"bruno": voices.operator_padded})
+    journey = Journey(name="softphone+survey", goal=Goal.OPERATOR, at_s=2.0, caller="3475550101",
+                      menu_keys=["1"], topic="citizens", consent_key="1", survey_keys=["3", "2"])  # fmt: skip
+    try:
+        await engine.start()
+        await phone.start()
+        operator.start()
+        (record,) = await asyncio.wait_for(run_journeys(kit, [journey]), 100)
+    finally:
+        await operator.stop()
+        await phone.stop()
+        engine.stop()
+    print(record.model_dump_json(exclude={"placed_at", "ended_at", "carrier_channel"}))
+    assert record.heard_operator and record.operator == "bruno" and record.survey_keys == ["3", "2"]
+    (leg,) = operator.legs
+    assert leg.hung_up_by_operator and leg.ended_at is not None
+    ((ticket, answers, messages),) = await _tickets(url)
+    assert ticket.caller_number == journey.caller
+    _agree(record, ticket, answers, messages)

@@ -5,6 +5,8 @@ A person picks up, hears the offer, presses 1, then speaks in their own recognis
 the caller's ear can tell an operator was really reached) and hangs up after a talk time drawn
 from a seeded random, so a soak can be replayed. An answering machine picks up, plays its
 greeting and presses nothing: the engine must give up on it and offer the call to someone else.
+An operator at a softphone (`SoftphoneOperator`, baresip answering by itself) speaks and hangs
+up the same way.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ivr.lab.carrier import LabCarrier, LabPhoneCall
+from ivr.lab.softphone import LabSoftphone
 from ivr.telephony.errors import CallerHungUp
 
 log = logging.getLogger(__name__)
@@ -106,3 +109,45 @@ class OutsideOperators:
             pass  # the engine ended the leg (the caller left, the offer ran out)
         finally:
             leg.ended_at = datetime.now(UTC)
+
+
+@dataclass
+class SoftphoneOperator:
+    """An operator at a softphone that answers by itself (the engine bridges on answer: no key),
+    speaks its voice from the start of each call and hangs up after a seeded talk time."""
+
+    phone: LabSoftphone
+    talk_s: tuple[float, float] = (3.0, 6.0)
+    seed: int = 0
+    legs: list[Leg] = field(default_factory=list)
+    _task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.ensure_future(self._serve())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _serve(self) -> None:
+        rng = random.Random(self.seed)
+        hangup: asyncio.Task[None] | None = None
+        async for event in self.phone.events():
+            kind = event.get("type")
+            if kind == "CALL_ESTABLISHED":
+                leg = Leg(
+                    self.phone.login, datetime.now(UTC), confirmed=True, talk_s=round(rng.uniform(*self.talk_s), 2)
+                )
+                self.legs.append(leg)
+                hangup = asyncio.ensure_future(self._hang_up_after(leg))
+            elif kind == "CALL_CLOSED" and self.legs and self.legs[-1].ended_at is None:
+                self.legs[-1].ended_at = datetime.now(UTC)
+                if hangup is not None and not hangup.done():
+                    hangup.cancel()  # the caller (or the engine) ended it first
+
+    async def _hang_up_after(self, leg: Leg) -> None:
+        await asyncio.sleep(leg.talk_s)
+        leg.hung_up_by_operator = True
+        await self.phone.hangup()
