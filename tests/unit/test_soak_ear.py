@@ -1,0 +1,59 @@
+"""The soak caller's ear: sounds recognised in a recording that grows while it is read, as the
+lab carrier's MixMonitor file does during a call."""
+
+from __future__ import annotations
+
+import asyncio
+import wave
+from pathlib import Path
+
+import numpy as np
+
+from ivr.lab.soak.ear import RATE, Ear, opening, tone
+
+
+def _chirp(f0: float, f1: float, seconds: float) -> np.ndarray:
+    t = np.arange(int(seconds * RATE)) / RATE
+    return np.sin(2 * np.pi * (f0 * t + (f1 - f0) * t * t / (2 * seconds))) * 6000.0
+
+
+def _header(path: Path) -> None:
+    with wave.open(str(path), "wb") as w:  # a header as MixMonitor writes it first (44 bytes)
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(RATE)
+
+
+def _append(path: Path, samples: np.ndarray) -> None:
+    with path.open("ab") as f:
+        f.write(np.clip(samples, -32768, 32767).astype("<i2").tobytes())
+
+
+async def test_sounds_are_recognised_as_the_recording_grows_and_each_time_they_come(tmp_path: Path) -> None:
+    rng = np.random.default_rng(24)
+    menu, voice = _chirp(300, 1200, 1.5), _chirp(1500, 400, 1.5)
+    path = tmp_path / "heard.wav"
+    ear = Ear(path, {"menu": opening(menu), "voice": opening(voice), "beep": tone(700, 0.3)}, {"beep": 0.85})
+    ear.poll()  # no file yet: nothing, no error
+    _header(path)
+
+    def noise(seconds: float) -> np.ndarray:
+        return rng.normal(0, 800, int(seconds * RATE))
+
+    heard = np.concatenate([noise(1.0), menu + noise(1.5) * 0.2, noise(0.7), menu, noise(1.0), voice * 0.5])
+    heard += rng.normal(0, 50, len(heard))  # the line's own hiss
+    for chunk in np.array_split(heard, 37):  # read in uneven pieces, a sound cut across two reads
+        _append(path, chunk)
+        ear.poll()
+    assert [h.name for h in ear.heard] == ["menu", "menu", "voice"]
+    starts = [h.at_sample / RATE for h in ear.heard]
+    assert np.allclose(starts, [1.0, 3.2, 5.7], atol=0.01), starts
+    assert all(h.score > 0.9 for h in ear.heard)
+
+    waiting = asyncio.ensure_future(ear.wait("beep", after=len(ear.heard), timeout=5))
+    await asyncio.sleep(0)
+    _append(path, np.concatenate([noise(0.5), tone(700, 0.43), noise(0.5)]))
+    ear.poll()
+    beep = await waiting
+    assert beep is not None and abs(beep.at_sample / RATE - 7.7) < 0.02
+    assert await ear.wait("menu", after=len(ear.heard), timeout=0.2) is None  # nothing new: a timeout
