@@ -6,7 +6,7 @@ component alone (`ivr hours`, `ivr voicemail retry`...) build it here.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from ivr.acd.callbacks import CallbackService
 from ivr.acd.cap import DailyCap
@@ -55,7 +55,10 @@ from ivr.webrequests.mail import SmtpMailer
 
 
 def make_clock(settings: Settings) -> Clock:
-    return ShiftedClock(settings.clock.start) if settings.clock.start else SystemClock()
+    c = settings.clock
+    if c.offset_s is not None:
+        return ShiftedClock(datetime.now(UTC) + timedelta(seconds=c.offset_s))
+    return ShiftedClock(c.start) if c.start else SystemClock()
 
 
 def make_calendar(settings: Settings) -> LineCalendar:

@@ -306,6 +306,17 @@ class ClockSettings(Section):
     """Run the engine as if the wall clock read `start` at boot (demos, tests); null = real time."""
 
     start: datetime | None = Field(None, description="tests and demos only: the engine's clock reads this at boot")
+    offset_s: float | None = Field(
+        None,
+        description="tests only: the engine's clock runs this many seconds ahead of the real one; several engine "
+        "processes given the same offset share one simulated time (a soak's takeovers), whenever each booted",
+    )
+
+    @model_validator(mode="after")
+    def _one_way(self) -> ClockSettings:
+        if self.start is not None and self.offset_s is not None:
+            raise ValueError("clock: give start or offset_s, not both")
+        return self
 
     @field_validator("start")
     @classmethod
@@ -408,8 +419,8 @@ class Settings(Section):
                 missing.append("mail.password")
             if missing:
                 raise ValueError(f"production profile needs explicit secrets: {', '.join(missing)}")
-            if self.clock.start is not None:
-                raise ValueError("clock.start is for tests and demos; not allowed in production")
+            if self.clock.start is not None or self.clock.offset_s is not None:
+                raise ValueError("clock.start and clock.offset_s are for tests and demos; not allowed in production")
             for name, token in (("console.api_token", self.console.api_token), ("metrics.token", self.metrics.token)):
                 # a bearer token is the whole lock of what it guards; `ivr setup` makes 43 characters
                 if token is not None and len(token.get_secret_value()) < MIN_TOKEN_CHARS:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -184,3 +185,21 @@ def test_an_asterisk_elsewhere_is_reached_on_a_private_link_only(tmp_path: Path)
     assert "asterisk.host" in str(err.value) and "private" in str(err.value)
     private = write(tmp_path, "asterisk:\n  host: 10.1.2.3\n  managed: {enabled: false}\n", name="p.yaml")
     assert load_settings(private, environ=NO_SECRETS).asterisk.host == "10.1.2.3"
+
+
+def test_an_offset_clock_is_shared_by_engines_booted_apart(tmp_path: Path) -> None:
+    """Two engine processes of a soak, started minutes apart, read the same simulated time."""
+    from datetime import timedelta
+
+    from ivr.factories import make_clock
+
+    path = write(tmp_path, "clock:\n  offset_s: 86400\n")
+    settings = load_settings(path, environ=NO_SECRETS)
+    first = make_clock(settings)
+    second = make_clock(settings)
+    assert abs((first.now() - second.now()).total_seconds()) < 0.05
+    assert abs((first.now() - datetime.now(UTC)) - timedelta(days=1)) < timedelta(seconds=1)
+    both = write(tmp_path, "clock:\n  offset_s: 5\n  start: 2026-02-10T10:00:00+01:00\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(both, environ=NO_SECRETS)
+    assert "start or offset_s, not both" in " ".join(err.value.problems)

@@ -104,6 +104,29 @@ def test_a_recording_the_ticket_calls_consented_and_the_caller_refused(world: So
     ]
 
 
+def test_a_consent_the_line_never_recorded_is_excused_only_on_the_safe_side(world: SoakWorld) -> None:
+    """Left during the notice, or a fault took the key: no choice or a no is no broken promise;
+    a yes the caller did not give is one, fault or not."""
+    with world.session() as s, s.begin():
+        s.get_one(Ticket, world.ids[FIRST]).consent = None
+    world.replace_call(FIRST, hangup_state="consent")
+    assert "outcome" not in failed(world)
+    with world.session() as s, s.begin():
+        s.get_one(Ticket, world.ids[FIRST]).consent = "no_answer"
+    world.replace_call(FIRST, hangup_state=None, faults=["engine_kill"])
+    assert "outcome" not in failed(world)
+    world.replace_call(FIRST, faults=[])
+    assert [v.detail for v in failed(world)["outcome"].violations] == [
+        "the caller pressed 1 at the consent notice, the ticket says no_answer"
+    ]
+    with world.session() as s, s.begin():
+        s.get_one(Ticket, world.ids[FIRST]).consent = "accepted"
+    world.replace_call(FIRST, consent_key="2", faults=["engine_kill"])
+    assert [v.detail for v in failed(world)["outcome"].violations] == [
+        "the caller pressed 2 at the consent notice, the ticket says accepted"
+    ]
+
+
 def test_refused_for_the_cap_under_the_cap(world: SoakWorld) -> None:
     refused_at = DAY2 + timedelta(hours=4)
     with world.session() as s, s.begin():
@@ -299,6 +322,31 @@ def test_a_short_run_is_judged_in_thirds(world: SoakWorld) -> None:
     result = failed(world)["resources"]
     assert [v.detail.split(":")[0] for v in result.violations] == ["rss_bytes"]
     assert result.notes == ["windows of 9 and 9 samples"]
+
+
+def test_each_engine_process_is_judged_on_its_own_curve(world: SoakWorld) -> None:
+    """After a takeover the next engine starts higher (it took the calls over): no leak. A leak in
+    one of them is still named, with the process it is in."""
+
+    def series(process: float, files: float, grow: float = 0.0) -> list[ResourceSample]:
+        start = DAY1 + timedelta(hours=process)
+        return [
+            ResourceSample(
+                at=start + timedelta(minutes=m),
+                rss_bytes=1e6,
+                open_files=files + grow * m,
+                db_connections=1,
+                asyncio_tasks=1,
+                process=start.timestamp(),
+            )
+            for m in range(30)
+        ]
+
+    world.evidence.resources = series(0, 20) + series(1, 40)
+    assert "resources" not in failed(world)
+    world.evidence.resources = series(0, 20) + series(1, 40, grow=1.0)
+    details = [v.detail for v in failed(world)["resources"].violations]
+    assert len(details) == 1 and details[0].startswith("engine started ") and "open_files" in details[0]
 
 
 def test_a_check_that_cannot_look_is_a_violation(world: SoakWorld, tmp_path: Path) -> None:

@@ -180,3 +180,11 @@ async def test_a_stopped_service_is_started_again_even_when_the_soak_is_cancelle
 async def test_an_asterisk_restart_is_asked_of_the_line(line: Line) -> None:
     await Injector(line, lambda: NOW).apply(Fault(kind=FaultKind.ASTERISK_RESTART, at_s=0, duration_s=0))
     assert line.done == ["restart_asterisk"]
+
+
+async def test_each_fault_says_which_moments_it_touched(line: Line) -> None:
+    moments = iter(NOW.replace(minute=m) for m in (0, 1, 2, 5))  # began, two notes, undone
+    injector = Injector(line, lambda: next(moments))
+    await injector.apply(Fault(kind=FaultKind.ASTERISK_RESTART, at_s=0, duration_s=0))
+    assert injector.touching(NOW.replace(minute=4), NOW.replace(minute=9)) == ["asterisk_restart"]
+    assert injector.touching(NOW.replace(minute=6), NOW.replace(minute=9)) == []

@@ -27,6 +27,7 @@ async def test_a_sample_is_read_from_the_real_metrics_endpoint() -> None:
     assert sample.db_connections == 3.0
     assert sample.rss_bytes > 10_000_000  # this very process: a Python with aiohttp loaded
     assert sample.open_files > 3 and sample.asyncio_tasks >= 1
+    assert sample.process is not None and sample.process > 1e9  # this process's start: which engine it was
 
 
 async def test_an_engine_that_does_not_answer_is_skipped_not_invented() -> None:
@@ -39,3 +40,18 @@ async def test_an_engine_that_does_not_answer_is_skipped_not_invented() -> None:
 def test_metrics_without_the_resource_series_are_refused() -> None:
     with pytest.raises(ValueError, match="nul_asyncio_tasks, nul_db_connections"):
         parse("# TYPE process_open_fds gauge\nprocess_open_fds 12.0\nprocess_resident_memory_bytes 1e8\n", NOW)
+
+
+async def test_the_sampler_follows_the_active_engine_across_a_takeover() -> None:
+    """A standby answers /metrics with 404: the sample is the active engine's, whichever it is."""
+    standby = web.Application()
+    active = web.Application()
+    active.add_routes(ops_routes(_metrics(), MetricsSettings(), _resync))
+    async with (
+        TestServer(standby, host="127.0.0.1") as first,
+        TestServer(active, host="127.0.0.1") as second,
+        aiohttp.ClientSession() as http,
+    ):
+        sampler = Sampler([str(first.make_url("/metrics")), str(second.make_url("/metrics"))], lambda: NOW)
+        sample = await sampler.sample_once(http)
+    assert sample is not None and sample.db_connections == 3.0 and sampler.failures == 0

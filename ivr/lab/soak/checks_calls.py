@@ -78,7 +78,8 @@ def check_outcome(ev: SoakEvidence, view: StoreView) -> CheckResult:
             asked = "asked" if call.callback_requested else "never asked"
             said = "a queued callback" if t.id in booked else "none"
             r.fail(f"the caller {asked} for a callback, the store has {said}", [t.id], who)
-        if call.consent_asked and t.consent != CONSENT_OF.get(call.consent_key or "", "no_answer"):
+        expected = CONSENT_OF.get(call.consent_key or "", "no_answer")
+        if call.consent_asked and t.consent != expected and not _consent_excused(call, t.consent, expected):
             key = call.consent_key or "nothing"
             r.fail(f"the caller pressed {key} at the consent notice, the ticket says {t.consent}", [t.id], who)
         if call.answered != (t.answered_at is not None):
@@ -102,6 +103,15 @@ def check_outcome(ev: SoakEvidence, view: StoreView) -> CheckResult:
         if stored and not call.heard_operator and t.queue_result != "callback":
             r.fail("survey answers stored for a caller who never heard an operator", [t.id], who)
     return r
+
+
+def _consent_excused(call: CallRecord, stored: str | None, expected: str) -> bool:
+    """A consent the line never got to record is no broken promise: the caller left during the
+    notice (nothing chosen), or a fault took the key away and the line took no answer for a no —
+    the safe side. A yes the caller did not give is never excused."""
+    if stored is None and (call.hangup_state == "consent" or call.faults):
+        return True
+    return bool(call.faults) and stored in ("no_answer", "refused") and expected == "accepted"
 
 
 def _rome_day(ev: SoakEvidence, moment: datetime) -> date:

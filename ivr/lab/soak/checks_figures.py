@@ -3,8 +3,8 @@ raw ticket rows (11), and the engine's resources over the run (12)."""
 
 from __future__ import annotations
 
-from collections import Counter
-from datetime import date, timedelta
+from collections import Counter, defaultdict
+from datetime import UTC, date, datetime, timedelta
 from statistics import fmean
 from typing import Any
 
@@ -101,15 +101,31 @@ def check_resources(ev: SoakEvidence, view: StoreView) -> CheckResult:
     if not samples:
         r.notes.append("no resource samples given")
         return r
-    first, last = _windows(samples, ev)
-    if len(first) < 2 or len(last) < 2 or first == last:
+    by_process: dict[float | None, list[ResourceSample]] = defaultdict(list)
+    for sample in samples:  # a takeover starts another process: its curve starts again
+        by_process[sample.process].append(sample)
+    judged = 0
+    for process, series in by_process.items():
+        label = "" if len(by_process) == 1 else f"engine started {_started(process)}: "
+        first, last = _windows(series, ev)
+        if len(first) < 2 or len(last) < 2 or first == last:
+            if len(by_process) > 1:
+                r.notes.append(f"{label}{len(series)} samples, too few to judge")
+            continue
+        judged += 1
+        for name in SERIES:
+            before = fmean(getattr(s, name) for s in first)
+            after = fmean(getattr(s, name) for s in last)
+            if after > before * (1 + ev.windows.tolerance):
+                r.fail(
+                    f"{label}{name}: mean {after:.1f} at the end against {before:.1f} at the start "
+                    f"(> +{ev.windows.tolerance:.0%})"
+                )
+        r.notes.append(f"{label}windows of {len(first)} and {len(last)} samples")
+    if not judged:
         r.fail(f"{len(samples)} samples: too few after the warm-up to compare two windows")
-        return r
-    tolerance = ev.windows.tolerance
-    for name in SERIES:
-        before = fmean(getattr(s, name) for s in first)
-        after = fmean(getattr(s, name) for s in last)
-        if after > before * (1 + tolerance):
-            r.fail(f"{name}: mean {after:.1f} at the end against {before:.1f} at the start (> +{tolerance:.0%})")
-    r.notes.append(f"windows of {len(first)} and {len(last)} samples")
     return r
+
+
+def _started(process: float | None) -> str:
+    return "?" if process is None else datetime.fromtimestamp(process, UTC).strftime("%H:%M:%S")

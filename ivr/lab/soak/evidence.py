@@ -49,6 +49,7 @@ class ResourceSample(BaseModel):
     open_files: float
     db_connections: float
     asyncio_tasks: float
+    process: float | None = None  # the engine process's start time: series are judged per process
 
 
 class Fault(BaseModel):

@@ -18,7 +18,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from ivr.lab.link import FaultyLink
 from ivr.lab.soak.evidence import Fault as FaultRecord
 from ivr.lab.soak.faults import Fault, FaultKind
 
@@ -28,11 +27,26 @@ BALLAST = ".soak-disk-full"
 MAX_FILL_BYTES = 2 * 1024**3  # never fill a real disk: the soak's data folder lives on a small mount
 
 
+class Cuttable(Protocol):
+    """A link that can be cut and restored (`ivr.lab.link.FaultyLink`, or one run on a thread of
+    its own so the soak's own work never stalls the line)."""
+
+    def cut(self) -> None: ...
+
+    def restore(self) -> None: ...
+
+
 class LineUnderSoak(Protocol):
     """What the injector needs of the running line."""
 
-    ari_link: FaultyLink  # between the active engine and Asterisk's ARI
-    pg_link: FaultyLink  # between the engines and PostgreSQL
+    @property
+    def ari_link(self) -> Cuttable:
+        """Between the active engine and Asterisk's ARI."""
+
+    @property
+    def pg_link(self) -> Cuttable:
+        """Between the engines and PostgreSQL."""
+
     data_dir: Path  # on a small file system of its own (disk full)
 
     def active_engine_pid(self) -> int: ...
@@ -87,6 +101,7 @@ class Injector:
         self.line = line
         self.now = now
         self.records: list[FaultRecord] = []
+        self.windows: list[tuple[str, datetime, datetime]] = []  # kind, done, undone: the calls they touched
 
     def _note(self, fault: Fault, what: str) -> None:
         self.records.append(FaultRecord(at=self.now(), name=str(fault.kind), detail=what))
@@ -94,6 +109,17 @@ class Injector:
 
     async def apply(self, fault: Fault) -> None:
         """Do `fault`, hold it for its duration, undo it; noted at each step."""
+        began = self.now()
+        try:
+            await self._apply(fault)
+        finally:
+            self.windows.append((str(fault.kind), began, self.now()))
+
+    def touching(self, start: datetime, end: datetime) -> list[str]:
+        """The faults that were on at some moment between `start` and `end`."""
+        return [kind for kind, began, ended in self.windows if began <= end and ended >= start]
+
+    async def _apply(self, fault: Fault) -> None:
         line = self.line
         match fault.kind:
             case FaultKind.ENGINE_KILL:

@@ -26,6 +26,7 @@ SERIES = {
     "nul_db_connections": "db_connections",
     "nul_asyncio_tasks": "asyncio_tasks",
 }
+PROCESS = "process_start_time_seconds"  # which engine process: a takeover starts a new curve
 
 
 def parse(text: str, at: datetime) -> ResourceSample:
@@ -36,17 +37,22 @@ def parse(text: str, at: datetime) -> ResourceSample:
         for sample in family.samples:
             if sample.name in SERIES and not sample.labels:
                 values[SERIES[sample.name]] = float(sample.value)
+            elif sample.name == PROCESS:
+                values["process"] = float(sample.value)
     missing = sorted(name for name, field in SERIES.items() if field not in values)
     if missing:
         raise ValueError(f"the engine's /metrics lacks {', '.join(missing)}")
-    return ResourceSample(at=at, **values)
+    return ResourceSample(at=at, process=values.pop("process", None), **values)
 
 
 class Sampler:
-    """Scrapes `url` every `every_s` until stopped; `samples` grows as it goes."""
+    """Scrapes the active engine every `every_s` until stopped; `samples` grows as it goes. Given
+    every engine's `/metrics`, it follows the active one across takeovers (a standby answers 404)."""
 
-    def __init__(self, url: str, now: Callable[[], datetime], *, token: str | None = None, every_s: float = 60.0):
-        self.url = url
+    def __init__(
+        self, urls: str | list[str], now: Callable[[], datetime], *, token: str | None = None, every_s: float = 60.0
+    ):
+        self.urls = [urls] if isinstance(urls, str) else list(urls)
         self.now = now
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.every_s = every_s
@@ -54,13 +60,18 @@ class Sampler:
         self.failures = 0
 
     async def sample_once(self, http: aiohttp.ClientSession) -> ResourceSample | None:
-        try:
-            async with http.get(self.url, headers=self.headers, timeout=aiohttp.ClientTimeout(total=10)) as response:
-                response.raise_for_status()
-                text = await response.text()
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        problems = []
+        for url in self.urls:
+            try:
+                async with http.get(url, headers=self.headers, timeout=aiohttp.ClientTimeout(total=10)) as response:
+                    response.raise_for_status()
+                    text = await response.text()
+                break
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                problems.append(f"{url}: {exc}")
+        else:
             self.failures += 1
-            log.info("soak sampler: %s not read (%s)", self.url, exc)
+            log.info("soak sampler: no engine's metrics read (%s)", "; ".join(problems))
             return None
         sample = parse(text, self.now())
         self.samples.append(sample)

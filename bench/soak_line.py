@@ -1,0 +1,256 @@
+"""The line a soak runs: the test Asterisk pair with its lab carrier, a throwaway PostgreSQL, two
+engines as their own processes (`ivr run --standby`: one takes the lease, the other waits), an
+SMTP sink, and cuttable links in front of ARI and PostgreSQL. It is the `LineUnderSoak` the fault
+injector acts on (`ivr.lab.soak.inject`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import re
+import secrets
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiosmtpd.controller import Controller
+
+from ivr.acd.operators import OperatorDirectory
+from ivr.asterisk.instance import free_port
+from ivr.lab.link import FaultyLink
+from ivr.lab.soak.evidence import AsteriskState, SinkMail
+from ivr.tickets.db import make_engine, upgrade
+from tests.harness.engine_process import EngineProcess
+from tests.harness.pbx import ENGINE_HOST, PbxPair, start_pair
+from tests.harness.postgres import PostgresServer
+
+TICKET_REF = re.compile(r"(?:pratica|richiesta|ticket)\D{0,12}(\d+)", re.IGNORECASE)
+
+
+class LinkThread:
+    """The cuttable links on an event loop and thread of their own: the soak's loop does heavy
+    work (every caller's ear, speech synthesis), and a link served by it would stall with it,
+    which the engines would see as a database or ARI fault nobody injected."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="soak-links", daemon=True)
+        self.thread.start()
+
+    def link(self, host: str, port: int) -> ThreadedLink:
+        link = FaultyLink(host, port)
+        asyncio.run_coroutine_threadsafe(link.start(), self.loop).result(10)
+        return ThreadedLink(self, link)
+
+    def call(self, fn: Callable[[], None]) -> None:
+        async def run() -> None:
+            fn()
+
+        asyncio.run_coroutine_threadsafe(run(), self.loop).result(10)
+
+    def stop(self, links: list[ThreadedLink]) -> None:
+        for link in links:
+            asyncio.run_coroutine_threadsafe(link.inner.stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+@dataclass
+class ThreadedLink:
+    owner: LinkThread
+    inner: FaultyLink
+
+    @property
+    def port(self) -> int:
+        return self.inner.port
+
+    def cut(self) -> None:
+        self.owner.call(self.inner.cut)
+
+    def restore(self) -> None:
+        self.owner.call(self.inner.restore)
+
+
+@dataclass
+class Sink:
+    """Every mail the engines send, as `SinkMail` (the checker counts each sent once)."""
+
+    mails: list[SinkMail] = field(default_factory=list)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = email.message_from_bytes(envelope.content)
+        subject = str(message.get("Subject", ""))
+        found = TICKET_REF.search(subject)
+        self.mails.append(
+            SinkMail(
+                recipients=list(envelope.rcpt_tos),
+                message_id=str(message.get("Message-ID", "")),
+                subject=subject,
+                ticket=int(found.group(1)) if found else None,
+            )
+        )
+        return "250 OK"
+
+
+class SoakLine:
+    def __init__(self, work: Path, engine_extra: dict[str, Any]) -> None:
+        self.work = work
+        self.engine_extra = engine_extra
+        self.prompts = work / "prompts"
+        self.data_dir = work / "data"  # the engines' data folders live below (disk full fills it)
+        self.sink = Sink()
+        self.smtp_port = free_port()
+        self._smtp: Controller | None = None
+        self.engines: list[EngineProcess] = []
+        self.pbx: PbxPair
+        self.pg: PostgresServer
+        self.ari_link: ThreadedLink
+        self.pg_link: ThreadedLink
+        self.url = ""
+        self.clock_offset_s = 0.0
+
+    async def start(self, operators: dict[str, str], when: datetime) -> None:
+        """Everything up, `operators` (login -> outside number) available, one engine active."""
+        self.prompts.mkdir(parents=True)
+        self.data_dir.mkdir(parents=True)
+        self.pbx = await asyncio.to_thread(start_pair, self.prompts, 3, ENGINE_HOST, f"soak{secrets.token_hex(3)}")
+        await self.pbx.carrier.connect()
+        self.pg = PostgresServer()
+        await asyncio.to_thread(self.pg.start)
+        direct = self.pg.create_database("soak")
+        self.db_url = direct
+        db = make_engine(direct)
+        upgrade(db)
+        db.dispose()
+        self.links = LinkThread()
+        self.pg_link = self.links.link("127.0.0.1", self.pg.port)
+        self.url = direct.replace(f":{self.pg.port}/", f":{self.pg_link.port}/")
+        self.ari_link = self.links.link(ENGINE_HOST, self.pbx.engine_ports.http[1])
+        await self.start_smtp()
+        await self._add_operators(operators, when)
+        shared_voicemail = self.data_dir / "voicemail"
+        for name in ("a", "b"):
+            folder = self.data_dir / name
+            folder.mkdir()
+            extra: dict[str, Any] = {
+                "database": {"url": self.url},
+                "ha": {"lease_ttl_s": 5.0, "renew_every_s": 1.0, "standby_poll_s": 0.3},
+                "console": {"port": free_port()},
+                "asterisk": {"ari": {"port": self.ari_link.port}},
+                "mail": {"host": "127.0.0.1", "port": self.smtp_port, "tls": "none", "sender": "nul@example.it"},
+                "voicemail": {"dir": str(shared_voicemail)},
+            }
+            from ivr.configfile import deep_merge
+
+            deep_merge(extra, self.engine_extra)
+            self.engines.append(EngineProcess(self.pbx, folder, extra))
+        first, second = self.engines
+        self.clock_offset_s = (when - datetime.now(UTC)).total_seconds()
+        self._spawn(first)
+        await first.wait_role("active", timeout=90)
+        self._spawn(second)
+        await second.wait_role("standby", timeout=90)
+
+    async def _add_operators(self, operators: dict[str, str], when: datetime) -> None:
+        from ivr.tickets.store import SqlTicketStore
+
+        db = make_engine(self.db_url)
+        directory = OperatorDirectory(SqlTicketStore(db))
+        for login, number in operators.items():
+            await directory.add(login, login.title(), now=when, softphone=False, outside_number=number)
+            await directory.set_presence(login, "available", None, when)
+        db.dispose()
+
+    def _spawn(self, engine: EngineProcess) -> None:
+        """Every engine runs on one simulated time, whenever it boots (`clock.offset_s`)."""
+        import yaml
+
+        engine.config["clock"] = {"offset_s": self.clock_offset_s}
+        engine.path.write_text(yaml.safe_dump(engine.config, allow_unicode=True))
+        engine.spawn("--standby")
+
+    def now(self) -> datetime:
+        """The engines' simulated time."""
+        return datetime.fromtimestamp(time.time() + self.clock_offset_s, UTC)
+
+    def metrics_urls(self) -> list[str]:
+        return [f"http://127.0.0.1:{e.config['console']['port']}/metrics" for e in self.engines]
+
+    def active(self) -> EngineProcess:
+        for engine in self.engines:
+            health = engine.health()
+            if engine.proc is not None and health and health.get("role") == "active":
+                return engine
+        raise RuntimeError("no engine is active")
+
+    # --- LineUnderSoak -----------------------------------------------------------------------------
+
+    def active_engine_pid(self) -> int:
+        proc = self.active().proc
+        assert proc is not None
+        return proc.pid
+
+    async def engine_gone(self, pid: int) -> None:
+        engine = next(e for e in self.engines if e.proc is not None and e.proc.pid == pid)
+        assert engine.proc is not None
+        try:
+            await asyncio.to_thread(engine.proc.wait, 60)  # a woken frozen engine fences itself and exits
+        except subprocess.TimeoutExpired:
+            engine.kill()
+        engine.proc = None
+        self._spawn(engine)
+        await engine.wait_role("standby", timeout=90)
+
+    async def restart_asterisk(self) -> None:
+        await asyncio.to_thread(self.pbx.restart_engine_asterisk)
+
+    async def stop_postgres(self) -> None:
+        await asyncio.to_thread(self.pg.pause)
+
+    async def start_postgres(self) -> None:
+        await asyncio.to_thread(self.pg.resume)
+
+    async def stop_smtp(self) -> None:
+        if self._smtp is not None:
+            await asyncio.to_thread(self._smtp.stop)
+            self._smtp = None
+
+    async def start_smtp(self) -> None:
+        self._smtp = Controller(self.sink, hostname="127.0.0.1", port=self.smtp_port)
+        await asyncio.to_thread(self._smtp.start)
+
+    # --- after the run ---------------------------------------------------------------------------------
+
+    async def asterisk_state(self) -> AsteriskState:
+        """Channels and bridges left in the engine's Asterisk (read past the cuttable link)."""
+        a = self.pbx.overrides["asterisk"]
+        auth = aiohttp.BasicAuth("nul", a["ari"]["password"])
+        base = f"http://{ENGINE_HOST}:{self.pbx.engine_ports.http[1]}/ari"
+        async with aiohttp.ClientSession(auth=auth) as http:
+            counts = []
+            for what in ("channels", "bridges"):
+                async with http.get(f"{base}/{what}") as response:
+                    response.raise_for_status()
+                    counts.append(len(await response.json()))
+        return AsteriskState(channels=counts[0], bridges=counts[1])
+
+    async def stop(self) -> None:
+        for engine in self.engines:
+            engine.stop()
+        if self._smtp is not None:
+            self._smtp.stop()
+        if hasattr(self, "links"):
+            made = [link for link in (getattr(self, "ari_link", None), getattr(self, "pg_link", None)) if link]
+            await asyncio.to_thread(self.links.stop, made)
+        if hasattr(self, "pg"):
+            await asyncio.to_thread(self.pg.stop)
+        if hasattr(self, "pbx"):
+            await self.pbx.carrier.close()
+            self.pbx.stop()
