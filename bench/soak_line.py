@@ -120,7 +120,8 @@ class SoakLine:
         """Everything up, `operators` (login -> outside number) available, one engine active."""
         self.prompts.mkdir(parents=True)
         self.data_dir.mkdir(parents=True)
-        self.pbx = await asyncio.to_thread(start_pair, self.prompts, 3, ENGINE_HOST, f"soak{secrets.token_hex(3)}")
+        name = f"soak{secrets.token_hex(3)}"
+        self.pbx = await asyncio.to_thread(start_pair, self.prompts, 3, ENGINE_HOST, name, 20.0)  # a takeover rings
         await self.pbx.carrier.connect()
         self.pg = PostgresServer()
         await asyncio.to_thread(self.pg.start)

@@ -68,6 +68,7 @@ def engine_context(settings: Settings) -> dict[str, Any]:
         "carrier_endpoint": CARRIER_ENDPOINT,  # the dial strings name the trunk by this
         "extra_modules": [],
         "prompts_dir": sounds_dirs(settings)[0],
+        "engine_wait_tries": int(settings.ha.callers_wait_s),  # one more offer to the engine per second
         "run_user": RUN_USER,
         **_tls_context(settings),
     }

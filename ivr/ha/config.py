@@ -24,6 +24,13 @@ class HaSettings(BaseModel):
             "the outbox"
         ),
     )
+    callers_wait_s: float = Field(
+        20.0,
+        ge=0,
+        le=120,
+        description="while no engine takes calls (a takeover, a restart), a new caller hears ringing and is offered "
+        "to the engine again every second for this long before the 'service unavailable' message",
+    )
     app_check_every_s: float = Field(
         3.0, gt=0.1, le=60, description="how often the engine asks Asterisk whether its Stasis app is registered"
     )

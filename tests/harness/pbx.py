@@ -106,21 +106,24 @@ def _keep_logs(instance: AsteriskInstance) -> None:
             shutil.copyfile(source, target / name)
 
 
-def start_pair(prompts_dir: Path, attempts: int = 3, sip_host: str = ENGINE_HOST, name: str = "") -> PbxPair:
+def start_pair(
+    prompts_dir: Path, attempts: int = 3, sip_host: str = ENGINE_HOST, name: str = "", callers_wait_s: float = 2.0
+) -> PbxPair:
     """Ports are picked free, but another process may take one before Asterisk binds it: then
     the pair is tried again on other ports. `sip_host`: the engine Asterisk's SIP address (where
     operators reach it; a test's own network namespace sees it on another address than loopback);
-    `name`: the instances' name, when a test runs a pair beside the session's."""
+    `name`: the instances' name, when a test runs a pair beside the session's; `callers_wait_s`:
+    how long a caller rings while no engine takes calls (short in tests that hear the notice)."""
     for attempt in range(1, attempts + 1):
         try:
-            return _start_pair(prompts_dir, sip_host, name or f"t{os.getpid()}")
+            return _start_pair(prompts_dir, sip_host, name or f"t{os.getpid()}", callers_wait_s)
         except AsteriskStartError as exc:
             if "ports already in use" not in str(exc) or attempt == attempts:
                 raise
     raise AssertionError("unreachable")
 
 
-def _start_pair(prompts_dir: Path, sip_host: str, name: str) -> PbxPair:
+def _start_pair(prompts_dir: Path, sip_host: str, name: str, callers_wait_s: float) -> PbxPair:
     root = AsteriskRoot(cache_dir(), Recipe())
     root.ensure()
     password = secrets.token_urlsafe(16)
@@ -148,6 +151,7 @@ def _start_pair(prompts_dir: Path, sip_host: str, name: str) -> PbxPair:
         },
         "prompts": {"build_dir": str(prompts_dir), "speed_wpm": 230},  # short audio keeps the suite fast
         "console": {"port": free_port(), "api_token": secrets.token_urlsafe(24)},
+        "ha": {"callers_wait_s": callers_wait_s},
     }
     carrier_sip = free_port(CARRIER_HOST, socket.SOCK_DGRAM)
     overrides["asterisk"]["trunk"] = {"host": CARRIER_HOST, "port": carrier_sip}

@@ -158,6 +158,11 @@ def test_rendered_defaults_bind_ari_and_ami_to_loopback(tmp_path: Path, settings
         info = (etc / name).stat()
         assert stat.S_IMODE(info.st_mode) == 0o640 and (info.st_uid, info.st_gid) == (0, 60100)
     assert ARI_SECRET in (etc / "ari.conf").read_text() and AMI_SECRET in manager
+    # A caller arriving while no engine takes calls (a takeover) rings and is offered again once a
+    # second, ha.callers_wait_s times, before the "service unavailable" notice.
+    dialplan = (etc / "extensions.conf").read_text()
+    assert f"GotoIf($[${{NUL_WAITED}} >= {int(local.ha.callers_wait_s)}]?down)" in dialplan
+    assert "same => n,Goto(offer)" in dialplan and "same => n(down),Answer()" in dialplan
 
 
 # --- no secret in logs, printed output or URLs ------------------------------------------------

@@ -17,7 +17,7 @@ from ivr.acd.callback_models import QueuedCallback
 from ivr.console.models import AuditEntry
 from ivr.lab.soak.check_cli import cmd_soak_check
 from ivr.lab.soak.checker import CHECKS, exit_status, run_checks
-from ivr.lab.soak.evidence import AsteriskState, ResourceSample, SinkMail
+from ivr.lab.soak.evidence import AsteriskState, ResourceSample, ResourceWindows, SinkMail
 from ivr.lab.soak.journal import Journal
 from ivr.lab.soak.report import percentile, write_report
 from ivr.lab.soak.verdict import CheckResult
@@ -76,6 +76,18 @@ def test_an_operator_the_caller_never_heard(world: SoakWorld) -> None:
     result = failed(world)["outcome"]
     assert tickets_named(result) == {world.ids[SILENT]}
     assert "never heard an operator" in result.violations[0].detail
+
+
+def test_an_operator_who_answered_as_the_caller_hung_up_is_not_judged(world: SoakWorld) -> None:
+    """Connected for 0.3 s: no voice could reach the caller's ear; a longer talk unheard is a violation."""
+    with world.session() as s, s.begin():
+        ticket = s.get_one(Ticket, world.ids[SILENT])
+        ticket.operator_answered_at, ticket.handle_s = DAY2 + timedelta(hours=1, minutes=1), 0.3
+    world.replace_call(SILENT, hung_up_by="caller")
+    assert "outcome" not in failed(world)
+    with world.session() as s, s.begin():
+        s.get_one(Ticket, world.ids[SILENT]).handle_s = 12.0
+    assert "never heard an operator" in failed(world)["outcome"].violations[0].detail
 
 
 def test_a_message_the_store_lost(world: SoakWorld) -> None:
@@ -347,6 +359,20 @@ def test_each_engine_process_is_judged_on_its_own_curve(world: SoakWorld) -> Non
     world.evidence.resources = series(0, 20) + series(1, 40, grow=1.0)
     details = [v.detail for v in failed(world)["resources"].violations]
     assert len(details) == 1 and details[0].startswith("engine started ") and "open_files" in details[0]
+
+
+def test_a_curve_of_a_few_minutes_is_noted_not_judged(world: SoakWorld) -> None:
+    """A three-minute soak ramps up and drains: its curve says nothing about a leak."""
+    world.evidence.windows = ResourceWindows(warmup_s=30.0)
+    world.evidence.resources = [
+        ResourceSample(
+            at=DAY1 + timedelta(seconds=10 * i), rss_bytes=1e6, open_files=10 + i, db_connections=1, asyncio_tasks=1
+        )
+        for i in range(18)
+    ]
+    assert "resources" not in failed(world)
+    notes = next(r for r in run_checks(world.evidence) if r.name == "resources").notes
+    assert notes == ["140 s after the warm-up: too short to tell a leak"]
 
 
 def test_a_check_that_cannot_look_is_a_violation(world: SoakWorld, tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from collections import defaultdict
 from datetime import date, datetime
 
 from ivr.lab.soak.evidence import SoakEvidence
-from ivr.lab.soak.journal import CallRecord
+from ivr.lab.soak.journal import CallRecord, HungUpBy
 from ivr.lab.soak.store_view import StoreView
 from ivr.lab.soak.verdict import CheckResult
 from ivr.tickets.models import Ticket
@@ -72,6 +72,7 @@ def check_outcome(ev: SoakEvidence, view: StoreView) -> CheckResult:
     for a in view.survey:
         answers[a.ticket_id] += 1
     booked = {q.ticket_id for q in view.queued_callbacks}
+    too_soon = 0
     for call, t in single_tickets(ev, view):
         who = (call.caller,)
         if call.callback_requested != (t.id in booked):
@@ -85,7 +86,9 @@ def check_outcome(ev: SoakEvidence, view: StoreView) -> CheckResult:
         if call.answered != (t.answered_at is not None):
             said = "answered" if t.answered_at is not None else "never answered"
             r.fail(f"the caller was {'' if call.answered else 'not '}answered, the ticket says {said}", [t.id], who)
-        if call.heard_operator != (t.operator_answered_at is not None):
+        if _too_soon_to_hear(call, t):
+            too_soon += 1
+        elif call.heard_operator != (t.operator_answered_at is not None):
             said = "an operator answered" if t.operator_answered_at is not None else "no operator answered"
             heard = "heard" if call.heard_operator else "never heard"
             r.fail(f"the caller {heard} an operator, the ticket says {said}", [t.id], who)
@@ -102,7 +105,24 @@ def check_outcome(ev: SoakEvidence, view: StoreView) -> CheckResult:
             r.fail(f"{stored} survey answers stored, the caller pressed {len(call.survey_keys)} keys", [t.id], who)
         if stored and not call.heard_operator and t.queue_result != "callback":
             r.fail("survey answers stored for a caller who never heard an operator", [t.id], who)
+    if too_soon:
+        r.notes.append(f"{too_soon} caller(s) hung up within {EAR_S:g} s of an operator's answer: too soon to judge")
     return r
+
+
+EAR_S = 3.0  # the ear knows an operator by the first second of their voice, which starts a moment after the bridge
+
+
+def _too_soon_to_hear(call: CallRecord, t: Ticket) -> bool:
+    """An operator answered as the caller was hanging up: connected for a moment, but no voice
+    could reach the caller's ear in that time, so the journal cannot say either way."""
+    return (
+        t.operator_answered_at is not None
+        and not call.heard_operator
+        and call.hung_up_by == HungUpBy.CALLER
+        and t.handle_s is not None
+        and t.handle_s < EAR_S
+    )
 
 
 def _consent_excused(call: CallRecord, stored: str | None, expected: str) -> bool:

@@ -108,6 +108,10 @@ def check_resources(ev: SoakEvidence, view: StoreView) -> CheckResult:
     for process, series in by_process.items():
         label = "" if len(by_process) == 1 else f"engine started {_started(process)}: "
         first, last = _windows(series, ev)
+        span = (series[-1].at - series[0].at).total_seconds() - ev.windows.warmup_s
+        if span < ev.windows.min_span_s:
+            r.notes.append(f"{label}{span:.0f} s after the warm-up: too short to tell a leak")
+            continue
         if len(first) < 2 or len(last) < 2 or first == last:
             if len(by_process) > 1:
                 r.notes.append(f"{label}{len(series)} samples, too few to judge")
@@ -122,7 +126,8 @@ def check_resources(ev: SoakEvidence, view: StoreView) -> CheckResult:
                     f"(> +{ev.windows.tolerance:.0%})"
                 )
         r.notes.append(f"{label}windows of {len(first)} and {len(last)} samples")
-    if not judged:
+    run_span = (samples[-1].at - samples[0].at).total_seconds() - ev.windows.warmup_s
+    if not judged and run_span >= ev.windows.min_span_s:  # long enough, yet no curve could be read
         r.fail(f"{len(samples)} samples: too few after the warm-up to compare two windows")
     return r
 

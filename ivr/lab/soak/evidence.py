@@ -64,11 +64,14 @@ class Fault(BaseModel):
 class ResourceWindows:
     """How the resource curves are judged: ignore `warmup_s` after the first sample, then compare
     the mean of the last `window_s` with the first `window_s`; a run too short for two windows is
-    cut in thirds (first third against last third). A fall is not a leak: only growth counts."""
+    cut in thirds (first third against last third). A fall is not a leak: only growth counts.
+    A curve shorter than `min_span_s` after its warm-up says nothing about a leak (a three-minute
+    soak ramps up, then drains): it is noted, not judged."""
 
     warmup_s: float = 600.0
     window_s: float = 3600.0
     tolerance: float = 0.10
+    min_span_s: float = 600.0
 
 
 @dataclass
