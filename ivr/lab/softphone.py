@@ -23,7 +23,7 @@ class SoftphoneError(Exception):
     pass
 
 
-def _sip_port() -> int:
+def sip_port_pair() -> int:
     """baresip listens for UDP and TCP on its SIP port and for TLS on the next one."""
     while True:
         port = free_port("127.0.0.1", socket.SOCK_STREAM)
@@ -48,7 +48,7 @@ class LabSoftphone:
         self._reader: asyncio.StreamReader | None = None
 
     def _configure(self) -> None:
-        sip_port = _sip_port()
+        sip_port = sip_port_pair()
         self.ctrl_port = free_port()
         while self.ctrl_port in (sip_port, sip_port + 1):
             self.ctrl_port = free_port()

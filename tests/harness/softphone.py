@@ -8,25 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
 
-from ivr.asterisk.instance import free_port
-
-
-def _two_free_ports() -> int:
-    """baresip listens for UDP and TCP on the port and for TLS on the next one."""
-    while True:
-        port = free_port("127.0.0.1", socket.SOCK_STREAM)
-        with socket.socket() as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
+from ivr.lab.softphone import sip_port_pair
 
 
 class Softphone:
@@ -54,7 +40,7 @@ class Softphone:
 
     def _configure(self) -> None:
         self.dumps.mkdir(parents=True, exist_ok=True)
-        port = _two_free_ports()
+        port = sip_port_pair()
         (self.dir / "config").write_text(
             "\n".join(
                 [
