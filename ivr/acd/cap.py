@@ -17,22 +17,34 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from ivr.tickets.coalesce import update_columns
 from ivr.tickets.commands import command
 from ivr.tickets.models import DailyAdmissions
+from ivr.tickets.status import QueueResult
 from ivr.tickets.store import SqlTicketStore
 from ivr.tickets.writer import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 
+def mark_queued(session: Session, ticket_id: int | None, moment: datetime) -> None:
+    """The admitted call's ticket says so in the admission's own transaction: an engine killed
+    between the two writes left a count with no ticket behind it (the soak's finding: 56 calls
+    queued, 57 counted), and the resumed caller, read back as never queued, was counted again."""
+    if ticket_id is not None:
+        update_columns(session, ticket_id, {"queue_result": QueueResult.WAITING, "queued_at": moment})
+
+
 @command("cap.add")
-def add_admission(session: Session, *, day: date) -> None:
+def add_admission(session: Session, *, day: date, ticket_id: int | None = None, at: datetime | None = None) -> None:
     """One admission decided while the database was away: counted, not checked again."""
     changed = session.execute(
         update(DailyAdmissions).where(DailyAdmissions.day == day).values(admitted=DailyAdmissions.admitted + 1)
     ).rowcount  # type: ignore[attr-defined]
     if not changed:
         session.add(DailyAdmissions(day=day, admitted=1))
+    if at is not None:
+        mark_queued(session, ticket_id, at)
 
 
 class DailyCap:
@@ -50,7 +62,7 @@ class DailyCap:
     def day_of(self, moment: datetime) -> date:
         return moment.astimezone(self.tz).date()
 
-    def _admit_in(self, session: Session, day: date) -> bool:
+    def _admit_in(self, session: Session, day: date, ticket_id: int | None, moment: datetime) -> bool:
         changed = session.execute(
             update(DailyAdmissions)
             .where(DailyAdmissions.day == day, DailyAdmissions.admitted < self.limit)
@@ -60,31 +72,34 @@ class DailyCap:
             self._known[day] = int(
                 session.scalar(select(DailyAdmissions.admitted).where(DailyAdmissions.day == day)) or 0
             )
+            mark_queued(session, ticket_id, moment)
             return True
         exists = session.scalar(select(DailyAdmissions.day).where(DailyAdmissions.day == day)) is not None
         if exists or self.limit <= 0:
             return False  # the day exists and is full
         session.execute(insert(DailyAdmissions).values(day=day, admitted=1))  # first admission of the day
         self._known[day] = 1
+        mark_queued(session, ticket_id, moment)
         return True
 
-    async def admit(self, moment: datetime) -> bool:
-        """Count one admission for the moment's local day if the day is under the limit."""
+    async def admit(self, moment: datetime, ticket_id: int | None = None) -> bool:
+        """Count one admission for the moment's local day if the day is under the limit; the
+        call's ticket (if given) is marked waiting, queued at `moment`, in the same write."""
         day = self.day_of(moment)
         if self.store.degraded:
-            return await self._admit_offline(day)
+            return await self._admit_offline(day, ticket_id, moment)
         try:  # the writer turns a database outage into StoreUnavailable
-            admitted = await self.store.run_write(lambda session: self._admit_in(session, day))
+            admitted = await self.store.run_write(lambda session: self._admit_in(session, day, ticket_id, moment))
         except StoreUnavailable:
-            return await self._admit_offline(day)
+            return await self._admit_offline(day, ticket_id, moment)
         self._offline.pop(day, None)  # the database's count includes them again
         return admitted
 
-    async def _admit_offline(self, day: date) -> bool:
+    async def _admit_offline(self, day: date, ticket_id: int | None, moment: datetime) -> bool:
         if self._known.get(day, 0) + self._offline.get(day, 0) >= self.limit:
             return False
         self._offline[day] = self._offline.get(day, 0) + 1
-        await self.store.execute("cap.add", day=day)
+        await self.store.execute("cap.add", day=day, ticket_id=ticket_id, at=moment)
         log.warning("daily cap counted without the database: %d today", self._known.get(day, 0) + self._offline[day])
         return True
 

@@ -106,9 +106,8 @@ class QueueStep:
         if not ctx.facts.take_admitted():  # a caller resumed after a restart was counted already
             if not self.distributor.staffed(topic):
                 return await self._not_served(ctx, node, QueueResult.NO_OPERATORS, "queue_no_operators")
-            if not await self.cap.admit(ctx.clock.now()):
+            if not await self.cap.admit(ctx.clock.now(), ctx.ticket_id):  # marks the ticket queued too
                 return await self._not_served(ctx, node, QueueResult.CAP, "queue_cap")
-            await ctx.store.update(ctx.ticket_id, queue_result=QueueResult.WAITING, queued_at=ctx.clock.now())
             await ctx.event(events.queue_admitted(topic))
         return await self._queue(ctx, node, topic)
 

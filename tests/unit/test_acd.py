@@ -7,9 +7,11 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from ivr.acd.agents import AgentState, AgentTransitionError
-from ivr.acd.cap import DailyCap
+from ivr.acd.cap import DailyCap, add_admission
 from ivr.acd.config import QueueSettings
 from ivr.acd.control import ControlError, second_level_colleague
 from ivr.acd.distributor import Distributor, OfferFailed
@@ -17,7 +19,9 @@ from ivr.acd.operators import OperatorDirectory, OperatorError, OperatorInfo
 from ivr.clock import SystemClock
 from ivr.telephony.ports import CallChannel
 from ivr.tickets.db import make_engine, upgrade
-from ivr.tickets.store import SqlTicketStore
+from ivr.tickets.models import DailyAdmissions, Ticket
+from ivr.tickets.status import QueueResult
+from ivr.tickets.store import NewCall, SqlTicketStore
 from tests.fakes import FakeChannel
 
 ROME = ZoneInfo("Europe/Rome")
@@ -225,3 +229,41 @@ async def test_the_second_level_is_consulted_through_whoever_of_it_is_free_longe
     await dist.set_presence("elena", "paused", "Pausa")
     with pytest.raises(ControlError, match="secondo livello"):
         second_level_colleague(dist.agents.values(), exclude="carla")  # paused ones are not free
+
+
+async def test_admission_marks_its_ticket_in_the_same_write(db_url: str) -> None:
+    """The soak's finding: after a kill -9 the cap had counted one call more than the tickets
+    queued. The count used to be committed first and the ticket's 'waiting, queued at' posted
+    after it, so an engine dying in between left a count with no ticket; now the moment
+    `admit` returns both are in the database, for any reader (the standby)."""
+    engine = make_engine(db_url)
+    upgrade(engine)
+    store = SqlTicketStore(engine)
+    cap = DailyCap(store, 5, ROME)
+    moment = datetime(2026, 2, 10, 10, tzinfo=ROME)
+    ticket_id = await store.open_call(NewCall("c-cap", moment, "3331234567", None, "800000039"))
+    assert await cap.admit(moment, ticket_id)
+    with engine.connect() as conn:  # a reader of its own, not the store's writer
+        row = conn.execute(select(Ticket.queue_result, Ticket.queued_at).where(Ticket.id == ticket_id)).one()
+        counted = conn.scalar(select(DailyAdmissions.admitted))
+    assert (row.queue_result, row.queued_at, counted) == (QueueResult.WAITING, moment, 1)
+    await store.stop()
+    engine.dispose()
+
+
+async def test_admission_decided_offline_marks_its_ticket_on_replay(db_url: str) -> None:
+    """While the database is away the admission waits in the outbox as one command carrying the
+    ticket too, so the replay counts and marks together."""
+    engine = make_engine(db_url)
+    upgrade(engine)
+    store = SqlTicketStore(engine)
+    moment = datetime(2026, 2, 10, 10, tzinfo=ROME)
+    ticket_id = await store.open_call(NewCall("c-off", moment, "3331234567", None, "800000039"))
+    await store.stop()
+    with Session(engine) as session, session.begin():  # the outbox's replay of the command
+        add_admission(session, day=moment.date(), ticket_id=ticket_id, at=moment)
+    with engine.connect() as conn:
+        row = conn.execute(select(Ticket.queue_result, Ticket.queued_at).where(Ticket.id == ticket_id)).one()
+        counted = conn.scalar(select(DailyAdmissions.admitted))
+    assert (row.queue_result, row.queued_at, counted) == (QueueResult.WAITING, moment, 1)
+    engine.dispose()
