@@ -111,6 +111,7 @@ class CallSession:
         self.answer_pause_s = answer_pause_s
         self.resume = resume
         self.languages = dict(languages or {})  # a resumed call goes on in the language it chose
+        self._resumed_in: CallState | None = None  # the state a resumed call's ticket recorded
 
     @property
     def channel(self) -> CallChannel:
@@ -174,6 +175,10 @@ class CallSession:
         ctx.topic, ctx.destination = ticket.topic, ticket.destination
         ctx.consent = Consent(ticket.consent) if ticket.consent else None
         ctx.facts = replace(resume.facts)
+        # The first move is judged from where the call was, not from a fresh start: a caller
+        # taken over in the survey failed as 'started -> survey' before (the soak's finding).
+        recorded = (ticket.last_state or "").partition(":")[0]
+        self._resumed_in = CallState(recorded) if recorded in {str(c) for c in CallState} else None
         if ticket.campaign:
             ctx.facts.campaign = ticket.campaign
         if ticket.language in self.languages:
@@ -184,7 +189,11 @@ class CallSession:
         while name is not None:
             node = self.flow.nodes[name]
             state = STATE_OF[node.type]
-            check_transition(self.state, state)
+            if self._resumed_in is None:
+                check_transition(self.state, state)
+            elif state != self._resumed_in:  # going on in the same state needs no move
+                check_transition(self._resumed_in, state)
+            self._resumed_in = None
             self.state, self.node = state, name
             await self.ctx.store.update(self.ctx.ticket_id, last_state=f"{state}:{name}")
             self.ctx.note("state", state=str(state), node=name)

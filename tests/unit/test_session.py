@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -123,3 +124,62 @@ def test_transition_table_refuses_moves_after_the_end() -> None:
         check_transition(CallState.HANGUP, CallState.PLAY)
     with pytest.raises(IllegalTransition):
         check_transition(CallState.ENDED, CallState.HANGUP)
+
+
+T0 = datetime(2026, 2, 10, 9, 30, tzinfo=UTC)
+SURVEY_FLOW = Flow.model_validate(
+    {
+        "name": "t",
+        "start": "queue",
+        "nodes": {
+            "queue": {"type": "queue", "fallback": "goodbye", "next": "survey"},
+            "survey": {
+                "type": "survey",
+                "questions": [{"id": "satisfaction", "prompt": "welcome", "keys": "12345"}],
+                "next": "goodbye",
+            },
+            "goodbye": {"type": "hangup", "prompt": "goodbye"},
+        },
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("last_state", "node"),
+    [
+        ("survey:survey", "survey"),  # taken over in the middle of the questionnaire
+        ("queue:queue", "survey"),  # the operator hung up while no engine watched
+    ],
+)
+async def test_a_call_resumed_into_the_survey_goes_on(store: SqlTicketStore, last_state: str, node: str) -> None:
+    """The soak's finding: callers in the survey when the active engine was killed ended as
+    'failed (IllegalTransition: started -> survey)' on the standby. A resumed call goes on from
+    the state its ticket recorded, not from a fresh start."""
+    from ivr.callflows.facts import CallFacts
+    from ivr.callflows.session import Resume
+    from ivr.tickets.store import NewCall
+
+    channel = FakeChannel()
+    ticket_id = await store.open_call(NewCall(channel.id, T0, "3331234567", None, "800000039"))
+    await store.update(ticket_id, last_state=last_state)
+    ticket = await store.get(ticket_id)
+    assert ticket is not None
+    asked: list[str] = []
+
+    async def survey(ctx: object, n: object) -> str:
+        asked.append("survey")
+        return "goodbye"
+
+    handlers = {**BASIC_HANDLERS, "survey": survey}
+    resume = Resume(ticket, node, CallFacts(resumed=True, operator_id=3))
+    await CallSession(
+        channel, SURVEY_FLOW, handlers, store=store, clock=SystemClock(), prompts=PROMPTS, resume=resume
+    ).run()
+    closed = await store.get(ticket_id)
+    assert closed is not None
+    assert (asked, closed.outcome, closed.end_reason, closed.last_state) == (
+        ["survey"],
+        "completed",
+        "flow_end",
+        "hangup:goodbye",
+    )

@@ -90,6 +90,18 @@ def test_an_operator_who_answered_as_the_caller_hung_up_is_not_judged(world: Soa
     assert "never heard an operator" in failed(world)["outcome"].violations[0].detail
 
 
+def test_a_call_the_engine_failed_with_an_error_is_a_violation_even_under_a_fault(world: SoakWorld) -> None:
+    """The soak's finding: callers resumed in the survey after a takeover ended 'failed
+    (error:IllegalTransition)'; a fault during the call excuses a lost call, never the engine's bug."""
+    world.replace_call(FIRST, faults=["engine_kill"])
+    with world.session() as s, s.begin():
+        ticket = s.get_one(Ticket, world.ids[FIRST])
+        ticket.outcome, ticket.end_reason, ticket.last_state = "failed", "error:IllegalTransition", "started"
+    result = failed(world)["outcome"]
+    assert tickets_named(result) == {world.ids[FIRST]}
+    assert "the engine failed the call (error:IllegalTransition in started)" in result.violations[0].detail
+
+
 def test_a_message_the_store_lost(world: SoakWorld) -> None:
     world.replace_call(CAPPED, left_message=True)
     result = failed(world)["outcome"]

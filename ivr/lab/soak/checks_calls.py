@@ -105,6 +105,9 @@ def check_outcome(ev: SoakEvidence, view: StoreView) -> CheckResult:
             r.fail(f"{stored} survey answers stored, the caller pressed {len(call.survey_keys)} keys", [t.id], who)
         if stored and not call.heard_operator and t.queue_result != "callback":
             r.fail("survey answers stored for a caller who never heard an operator", [t.id], who)
+    for t in view.tickets.values():  # a fault may lose a call, an engine's own error never excuses it
+        if (t.end_reason or "").startswith("error:"):
+            r.fail(f"the engine failed the call ({t.end_reason} in {t.last_state})", [t.id], (t.caller_number or "",))
     if too_soon:
         r.notes.append(f"{too_soon} caller(s) hung up within {EAR_S:g} s of an operator's answer: too soon to judge")
     return r
