@@ -66,7 +66,9 @@ async def soak(plan: SoakPlan, out: Path, *, sample_every_s: float) -> int:
     journal = Journal(out / "journal.jsonl")
     day0 = plan.days[0]
     numbers = {login: f"3479{i:06d}" for i, login in enumerate(plan.operators)}
-    extra: dict[str, object] = {"queue": {"confirm_timeout_s": 8}}
+    # Operators finish a ticket in seconds here (wrap-up 5 s), and a caller nobody could take within
+    # 75 s is sent to leave a message: the line's own answer to a long wait, and a soak of minutes.
+    extra: dict[str, object] = {"queue": {"confirm_timeout_s": 8, "wrap_up_s": 5, "max_wait_s": 75}}
     campaign_days = [d.date.isoformat() for d in plan.days if d.campaign]
     if campaign_days:  # callers are asked for consent on these days, and recorded after a yes
         extra["campaigns"] = [{"id": "soak", "name": "Soak", "from": min(campaign_days), "to": max(campaign_days)}]

@@ -57,3 +57,49 @@ async def test_sounds_are_recognised_as_the_recording_grows_and_each_time_they_c
     beep = await waiting
     assert beep is not None and abs(beep.at_sample / RATE - 7.7) < 0.02
     assert await ear.wait("menu", after=len(ear.heard), timeout=0.2) is None  # nothing new: a timeout
+
+
+def test_a_voice_is_known_through_a_repeated_frame_and_not_taken_for_a_like_one(tmp_path: Path) -> None:
+    """Run 4's finding: an operator's voice reached the caller with one 20 ms frame repeated
+    (under load), the whole-second correlation fell to 0.59 and the caller 'never heard' the
+    operator. Two voices sharing their last words (only the name differs, as the soak's operators
+    do) must still be told apart."""
+    words = _chirp(900, 2500, 0.5)
+    anna = np.concatenate([_chirp(300, 1200, 0.5), words])
+    bruno = np.concatenate([_chirp(1400, 500, 0.5), words])
+    glitch = int(0.3 * RATE)
+    repeated = np.concatenate([anna[: glitch + 160], anna[glitch:]])  # one 20 ms frame twice
+    assert _whole_second_score(repeated, anna) < 0.7  # what the ear alone used to see
+    path = tmp_path / "heard.wav"
+    _header(path)
+    ear = Ear(path, {"anna": opening(anna), "bruno": opening(bruno)})
+    rng = np.random.default_rng(4)
+    _append(path, np.concatenate([rng.normal(0, 30, RATE), repeated, rng.normal(0, 30, RATE)]))
+    ear.poll()
+    assert [h.name for h in ear.heard] == ["anna"]
+    assert abs(ear.heard[0].at_sample / RATE - 1.0) < 0.01
+
+
+def _whole_second_score(heard: np.ndarray, voice: np.ndarray) -> float:
+    ref = opening(voice)
+    best = 0.0
+    for i in range(0, len(heard) - len(ref) + 1, 8):
+        window = heard[i : i + len(ref)]
+        best = max(best, float(window @ ref / (np.linalg.norm(window) * np.linalg.norm(ref) or 1.0)))
+    return best
+
+
+async def test_waiting_ends_when_the_call_is_gone(tmp_path: Path) -> None:
+    """A caller whose call the line ended stops waiting at once (run 4's ticket 45 'gave up'
+    two minutes after the line had hung up, because the ear waited out its whole patience)."""
+    path = tmp_path / "heard.wav"
+    _header(path)
+    ended = False
+    ear = Ear(path, {"menu": opening(_chirp(300, 1200, 1.5))}, gone=lambda: ended)
+    ear.start(every_s=0.01)
+    waiting = asyncio.ensure_future(ear.wait("menu", timeout=60))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    ended = True
+    assert await asyncio.wait_for(waiting, 5) is None
+    await ear.stop()

@@ -119,7 +119,7 @@ class SoakCaller:
                 hung_up_by=HungUpBy.NETWORK,
             )
         call = self.call
-        self.ear = Ear(call.heard_path, self.kit.references(), {BEEP: 0.85})
+        self.ear = Ear(call.heard_path, self.kit.references(), {BEEP: 0.85}, gone=lambda: call.ended)
         self.ear.start()
         hung_up_by, where = HungUpBy.ENGINE, None
         try:
@@ -238,6 +238,8 @@ class SoakCaller:
                 raise _Hangup(self.state)  # patience ran out: the caller gives up
             heard = await ear.wait({line.queue, BEEP, *operators}, after=mark, timeout=left)
             if heard is None:
+                if self.call.ended:
+                    return  # the line ended the call while the caller waited
                 continue
             mark = ear.heard.index(heard) + 1
             if heard.name == line.queue:
