@@ -11,8 +11,10 @@ last call it drains (no open ticket, empty outbox), writes the run folder (journ
 Asterisk's state, resources, faults) and the report (`report.md`, `report.json`,
 `resources.svg`), and exits 1 on any violation.
 
-What this runner does not do yet (issue 24): service days beyond the first (the engines boot on
-the plan's first day), the plan's non-call actions (web requests, closures, presence, transfers,
+Service days: the engines share one clock offset file (`clock.offset_file`), and the runner moves
+it to each day of the plan as that day begins, while the line runs.
+
+What this runner does not do yet (issue 24): the plan's non-call actions (web requests, closures, presence, transfers,
 the desk's outcomes), callbacks, the browser desk and softphone operators.
 """
 
@@ -70,8 +72,10 @@ async def soak(plan: SoakPlan, out: Path, *, sample_every_s: float) -> int:
     # 75 s is sent to leave a message: the line's own answer to a long wait, and a soak of minutes.
     extra: dict[str, object] = {"queue": {"confirm_timeout_s": 8, "wrap_up_s": 5, "max_wait_s": 75}}
     campaign_days = [d.date.isoformat() for d in plan.days if d.campaign]
-    if campaign_days:  # callers are asked for consent on these days, and recorded after a yes
-        extra["campaigns"] = [{"id": "soak", "name": "Soak", "from": min(campaign_days), "to": max(campaign_days)}]
+    if campaign_days:  # callers are asked for consent on these days only, and recorded after a yes
+        extra["campaigns"] = [
+            {"id": f"soak{n}", "name": "Soak", "from": d, "to": d} for n, d in enumerate(campaign_days)
+        ]
     line = SoakLine(Path(tempfile.mkdtemp(prefix="nul-soak-")), extra)
     try:
         await line.start(numbers, day0.clock_at(0))
@@ -100,6 +104,14 @@ async def soak(plan: SoakPlan, out: Path, *, sample_every_s: float) -> int:
             journal.append(record)
             return record
 
+        async def days() -> None:
+            """Each service day after the first: every engine's clock jumps to it at once, while
+            the line runs (the plan keeps the end of each day quiet: no call is up at the jump)."""
+            for day in plan.days[1:]:
+                await asyncio.sleep(max(0.0, day.start_s - (time.monotonic() - started)))
+                line.set_clock(day.clock_at(time.monotonic() - started))
+                log.info("soak: service day %d, %s from %s", day.index, day.date, day.local_start)
+
         async def faults() -> None:
             for fault in plan.faults:
                 await asyncio.sleep(max(0.0, fault.at_s - (time.monotonic() - started)))
@@ -108,7 +120,7 @@ async def soak(plan: SoakPlan, out: Path, *, sample_every_s: float) -> int:
         journeys = runnable(plan)
         log.info("soak %s: %d calls (of %d planned), %d faults", plan.profile.name, len(journeys),
                  len(plan.journeys), len(plan.faults))  # fmt: skip
-        done, _ = await asyncio.gather(asyncio.gather(*(call(j) for j in journeys)), faults())
+        done, *_ = await asyncio.gather(asyncio.gather(*(call(j) for j in journeys)), faults(), days())
         # Each call with the faults that were on while it was up (the journal, written as calls
         # ended, is written again with them).
         records = [

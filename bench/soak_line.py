@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import email
+import os
 import re
 import secrets
 import subprocess
@@ -115,6 +116,7 @@ class SoakLine:
         self.pg_link: ThreadedLink
         self.url = ""
         self.clock_offset_s = 0.0
+        self.clock_file = work / "clock-offset"  # every engine's `clock.offset_file`
 
     async def start(self, operators: dict[str, str], when: datetime) -> None:
         """Everything up, `operators` (login -> outside number) available, one engine active."""
@@ -153,7 +155,7 @@ class SoakLine:
             deep_merge(extra, self.engine_extra)
             self.engines.append(EngineProcess(self.pbx, folder, extra))
         first, second = self.engines
-        self.clock_offset_s = (when - datetime.now(UTC)).total_seconds()
+        self.set_clock(when)
         self._spawn(first)
         await first.wait_role("active", timeout=90)
         self._spawn(second)
@@ -169,11 +171,19 @@ class SoakLine:
             await directory.set_presence(login, "available", None, when)
         db.dispose()
 
+    def set_clock(self, moment: datetime) -> None:
+        """Every engine's simulated time reads `moment` now (they read the file again within a
+        second); written whole and renamed, so no engine reads half an offset."""
+        self.clock_offset_s = (moment - datetime.now(UTC)).total_seconds()
+        part = self.clock_file.with_suffix(".part")
+        part.write_text(f"{self.clock_offset_s:.3f}\n")
+        os.replace(part, self.clock_file)
+
     def _spawn(self, engine: EngineProcess) -> None:
-        """Every engine runs on one simulated time, whenever it boots (`clock.offset_s`)."""
+        """Every engine runs on one simulated time, whenever it boots (`clock.offset_file`)."""
         import yaml
 
-        engine.config["clock"] = {"offset_s": self.clock_offset_s}
+        engine.config["clock"] = {"offset_file": str(self.clock_file)}
         engine.path.write_text(yaml.safe_dump(engine.config, allow_unicode=True))
         engine.spawn("--standby")
 

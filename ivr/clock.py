@@ -6,9 +6,13 @@ Friday) without touching the machine's clock; the clock still advances in real t
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Protocol
+
+log = logging.getLogger(__name__)
 
 
 class Clock(Protocol):
@@ -42,6 +46,46 @@ class ShiftedClock:
         self._offset = moment.astimezone(UTC) - datetime.now(UTC)
 
     def now(self) -> datetime:
+        return datetime.now(UTC) + self._offset
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+class OffsetFileClock:
+    """Real time plus an offset kept in a file that several engine processes share, read again
+    when it changes: a soak plays several service days in hours by moving every engine's date at
+    once, while calls and takeovers go on (`clock.offset_file`, tests only)."""
+
+    def __init__(self, path: Path, recheck_s: float = 1.0) -> None:
+        self.path = path
+        self.recheck_s = recheck_s
+        self._offset = timedelta(0)
+        self._stamp: int | None = None
+        self._checked = time.monotonic()
+        try:  # unreadable at boot: the engine does not start on a wrong date
+            self._read()
+        except OSError as exc:
+            raise ValueError(f"clock.offset_file {path}: {exc.strerror}") from None
+
+    def _read(self) -> None:
+        stamp = self.path.stat().st_mtime_ns
+        if stamp != self._stamp:
+            text = self.path.read_text().strip()
+            try:
+                seconds = float(text)
+            except ValueError:
+                raise ValueError(f"clock.offset_file {self.path}: not a number of seconds: {text[:40]!r}") from None
+            self._offset, self._stamp = timedelta(seconds=seconds), stamp
+
+    def now(self) -> datetime:
+        moment = time.monotonic()
+        if moment - self._checked >= self.recheck_s:
+            self._checked = moment
+            try:
+                self._read()
+            except (OSError, ValueError) as exc:  # half-written or gone: keep the last good offset
+                log.warning("clock: %s (keeping an offset of %.0f s)", exc, self._offset.total_seconds())
         return datetime.now(UTC) + self._offset
 
     def monotonic(self) -> float:

@@ -21,7 +21,7 @@ from ivr.api.deps import ClosureAdmin, OperatorAdmin, QueueView
 from ivr.asterisk.managed import sounds_dirs
 from ivr.callflows.language import Language
 from ivr.callflows.model import Flow, SurveyNode, load_flow
-from ivr.clock import Clock, ShiftedClock, SystemClock
+from ivr.clock import Clock, OffsetFileClock, ShiftedClock, SystemClock
 from ivr.configfile import ConfigError
 from ivr.console.accounts import Accounts
 from ivr.console.live import LiveHub
@@ -56,6 +56,8 @@ from ivr.webrequests.mail import SmtpMailer
 
 def make_clock(settings: Settings) -> Clock:
     c = settings.clock
+    if c.offset_file is not None:
+        return OffsetFileClock(c.offset_file)
     if c.offset_s is not None:
         return ShiftedClock(datetime.now(UTC) + timedelta(seconds=c.offset_s))
     return ShiftedClock(c.start) if c.start else SystemClock()

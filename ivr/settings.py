@@ -311,11 +311,17 @@ class ClockSettings(Section):
         description="tests only: the engine's clock runs this many seconds ahead of the real one; several engine "
         "processes given the same offset share one simulated time (a soak's takeovers), whenever each booted",
     )
+    offset_file: ConfigPath | None = Field(
+        None,
+        description="tests only: a file holding that offset in seconds, read again when it changes (at most once a "
+        "second): a soak moves every engine to its next service day at once, while they run",
+    )
 
     @model_validator(mode="after")
     def _one_way(self) -> ClockSettings:
-        if self.start is not None and self.offset_s is not None:
-            raise ValueError("clock: give start or offset_s, not both")
+        given = [name for name in ("start", "offset_s", "offset_file") if getattr(self, name) is not None]
+        if len(given) > 1:
+            raise ValueError(f"clock: give one of start, offset_s, offset_file, not {' and '.join(given)}")
         return self
 
     @field_validator("start")
@@ -419,8 +425,11 @@ class Settings(Section):
                 missing.append("mail.password")
             if missing:
                 raise ValueError(f"production profile needs explicit secrets: {', '.join(missing)}")
-            if self.clock.start is not None or self.clock.offset_s is not None:
-                raise ValueError("clock.start and clock.offset_s are for tests and demos; not allowed in production")
+            if any(v is not None for v in (self.clock.start, self.clock.offset_s, self.clock.offset_file)):
+                raise ValueError(
+                    "clock.start, clock.offset_s and clock.offset_file are for tests and demos; "
+                    "not allowed in production"
+                )
             for name, token in (("console.api_token", self.console.api_token), ("metrics.token", self.metrics.token)):
                 # a bearer token is the whole lock of what it guards; `ivr setup` makes 43 characters
                 if token is not None and len(token.get_secret_value()) < MIN_TOKEN_CHARS:

@@ -202,4 +202,16 @@ def test_an_offset_clock_is_shared_by_engines_booted_apart(tmp_path: Path) -> No
     both = write(tmp_path, "clock:\n  offset_s: 5\n  start: 2026-02-10T10:00:00+01:00\n")
     with pytest.raises(ConfigError) as err:
         load_settings(both, environ=NO_SECRETS)
-    assert "start or offset_s, not both" in " ".join(err.value.problems)
+    assert "give one of start, offset_s, offset_file, not start and offset_s" in " ".join(err.value.problems)
+
+
+def test_production_refuses_a_moved_clock(tmp_path: Path) -> None:
+    secrets = (
+        "profile: production\nasterisk:\n  ari:\n    password: a-long-ari-password\n  ami:\n"
+        "    password: a-long-ami-password\ndatabase:\n  url: postgresql://nul@db/nul\n"
+        "console:\n  api_token: " + "k" * 43 + "\n"
+    )
+    path = write(tmp_path, secrets + "clock:\n  offset_file: offset\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(path, environ=NO_SECRETS)
+    assert "clock.offset_file are for tests and demos; not allowed in production" in " ".join(err.value.problems)

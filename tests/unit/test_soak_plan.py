@@ -312,3 +312,19 @@ def test_the_cli_prints_the_plan_and_writes_json_that_loads_back(
     assert "day 0: 2027-03-01 (Mon) from 09:00" in printed
     assert main(["-c", str(config), "lab", "soak", "plan", "--profile", "full", "--seed", "4"]) == 0
     assert "postgres_link_cut" in capsys.readouterr().out and not (tmp_path / "full.json").exists()
+
+
+def test_no_call_is_placed_in_the_quiet_end_of_a_day_but_the_rate_is_kept() -> None:
+    """The clock jumps between service days; a call up across the jump would wait 'fifteen
+    hours'. So each day but the last ends with DAY_QUIET_S without new calls."""
+    from ivr.lab.soak.faults import PROFILES
+    from ivr.lab.soak.plan import DAY_QUIET_S, make_plan
+
+    full = make_plan(PROFILES["full"], seed=3)
+    for day in full.days[:-1]:
+        late = [j.at_s for j in full.journeys if day.end_s - DAY_QUIET_S <= j.at_s < day.end_s]
+        assert late == [], (day.index, late[:3])
+        assert any(day.contains(j.at_s) for j in full.journeys)
+    assert len(full.journeys) >= full.profile.min_calls
+    assert [j.at_s for j in full.journeys] == sorted(j.at_s for j in full.journeys)
+    assert max(j.at_s for j in full.journeys) < full.profile.calls_until_s

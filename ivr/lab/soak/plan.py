@@ -17,6 +17,10 @@ from ivr.lab.soak.model import Journey
 from ivr.lab.soak.traffic import TrafficModel, plan, summary_counts
 
 DAY_JUMP_GUARD_S = 30.0  # no fault this close to the clock's jump between two service days
+# No call is placed in a day's last this many seconds, so the calls of one day have ended when the
+# clock jumps to the next (a call across the jump would wait "fifteen hours" in the figures):
+# longer than the line's longest wait before voicemail plus a message and the survey.
+DAY_QUIET_S = 180.0
 
 
 class SoakPlan(BaseModel):
@@ -46,7 +50,13 @@ def make_plan(
     activity = activity or ActionModel()
     desk_model = desk_model or DeskModel()
     days = service_days(profile.days, profile.duration_s, DEFAULT_START)
-    journeys = plan(traffic, seed, profile.calls_until_s, profile.calls_per_min, at_least=profile.min_calls)
+    quiet = DAY_QUIET_S if len(days) > 1 else 0.0
+    active = profile.calls_until_s - quiet * (len(days) - 1)
+    if active <= 0:
+        raise ValueError(f"profile {profile.name}: {len(days)} days leave no time for calls after their quiet ends")
+    journeys = plan(traffic, seed, active, profile.calls_per_min * profile.calls_until_s / active,
+                    at_least=profile.min_calls)  # fmt: skip
+    journeys = [j.model_copy(update={"at_s": _past_quiet_ends(j.at_s, days, quiet)}) for j in journeys]
     operators = [f"soak{n + 1:02d}" for n in range(profile.operators)]
     topics = sorted(set(traffic.menu.values()))
     jumps = [(d.start_s - DAY_JUMP_GUARD_S, d.start_s + DAY_JUMP_GUARD_S) for d in days[1:]]
@@ -72,6 +82,16 @@ def make_plan(
             avoid=jumps,
         ),
     )
+
+
+def _past_quiet_ends(at_s: float, days: list[ServiceDay], quiet_s: float) -> float:
+    """A moment of calling time (the soak's time without the quiet ends of days) put back on the
+    soak's own time: every day but the last loses its last `quiet_s` to calls."""
+    for day in days[:-1]:
+        if at_s < day.end_s - quiet_s:
+            return at_s
+        at_s += quiet_s
+    return at_s
 
 
 def summary(p: SoakPlan) -> str:
