@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -47,10 +48,11 @@ from ivr.lab.soak.faults import PROFILES
 from ivr.lab.soak.inject import Injector
 from ivr.lab.soak.journal import CallRecord, Journal
 from ivr.lab.soak.model import Goal, Journey
-from ivr.lab.soak.operators import OutsideOperator, OutsideOperators
+from ivr.lab.soak.operators import OutsideOperator, OutsideOperators, SoftphoneOperator
 from ivr.lab.soak.plan import SoakPlan, make_plan
 from ivr.lab.soak.report import write_report
 from ivr.lab.soak.sampler import Sampler
+from ivr.lab.softphone import LabSoftphone
 from tests.harness.engine_process import EngineProcess
 from tests.harness.voices import make_voices, synthesise
 
@@ -67,7 +69,14 @@ def runnable(plan: SoakPlan) -> list[Journey]:
 async def soak(plan: SoakPlan, out: Path, *, sample_every_s: float) -> int:
     journal = Journal(out / "journal.jsonl")
     day0 = plan.days[0]
-    numbers = {login: f"3479{i:06d}" for i, login in enumerate(plan.operators)}
+    # The three kinds of phone a line's operators have: outside numbers confirming with 1, one of
+    # them an answering machine (the line must re-offer and pause it), and a softphone answering
+    # by itself (the last operator).
+    softphone = plan.operators[-1] if len(plan.operators) >= 3 else None
+    machine = plan.operators[-2] if len(plan.operators) >= 4 else None
+    numbers: dict[str, str | None] = {
+        login: None if login == softphone else f"3479{i:06d}" for i, login in enumerate(plan.operators)
+    }
     # Operators finish a ticket in seconds here (wrap-up 5 s), and a caller nobody could take within
     # 75 s is sent to leave a message: the line's own answer to a long wait, and a soak of minutes.
     extra: dict[str, object] = {"queue": {"confirm_timeout_s": 8, "wrap_up_s": 5, "max_wait_s": 75}}
@@ -88,10 +97,15 @@ async def soak(plan: SoakPlan, out: Path, *, sample_every_s: float) -> int:
         }
         operators = OutsideOperators(
             line.pbx.carrier,
-            [OutsideOperator(login, number, operator_voices[login]) for login, number in numbers.items()],
+            [
+                OutsideOperator(login, number, operator_voices[login], answering_machine=login == machine)
+                for login, number in numbers.items()
+                if number is not None
+            ],
             seed=plan.seed,
         )
         operators.start()
+        softphones = await start_softphones(line, plan, NAMES, softphone)
         kit = CallerKit(line.pbx.carrier, "800000039", line.prompts, operator_voices, voices.caller)
         injector = Injector(line, lambda: datetime.now(UTC))
         sampler = Sampler(line.metrics_urls(), lambda: datetime.now(UTC), every_s=sample_every_s)
@@ -129,6 +143,9 @@ async def soak(plan: SoakPlan, out: Path, *, sample_every_s: float) -> int:
         journal.path.write_text("".join(r.model_dump_json() + "\n" for r in records))
         await drain(line)
         await operators.stop()
+        for sp in softphones:
+            await sp.operator.stop()
+            await sp.phone.stop()
         sampling.cancel()
         state = await line.asterisk_state()
         active = line.active()
@@ -157,6 +174,36 @@ async def soak(plan: SoakPlan, out: Path, *, sample_every_s: float) -> int:
         return exit_status(results)
     finally:
         await line.stop()
+
+
+@dataclass
+class Softphone:
+    phone: LabSoftphone
+    operator: SoftphoneOperator
+
+
+async def start_softphones(
+    line: SoakLine, plan: SoakPlan, names: tuple[str, ...], login: str | None
+) -> list[Softphone]:
+    """The softphone operator: baresip registered to the line's Asterisk with the operator's own
+    SIP account, answering by itself and speaking its voice after a short pause."""
+    if login is None:
+        return []
+    password = line.sip_passwords[login]
+    sip = line.engines[0].config["asterisk"]["sip"]
+    name = names[plan.operators.index(login) % len(names)]
+    voice = await asyncio.to_thread(
+        synthesise,
+        f"{name}, buongiorno, numero per il lavoro.",
+        line.work / f"{login}-padded.wav",
+        pad_s=90,
+        lead_s=1.5,
+    )
+    phone = LabSoftphone(login, password, (sip["bind"], sip["port"]), voice)
+    await phone.start()
+    operator = SoftphoneOperator(phone, seed=plan.seed)
+    operator.start()
+    return [Softphone(phone, operator)]
 
 
 async def drain(line: SoakLine, timeout_s: float = 180.0) -> None:

@@ -117,9 +117,11 @@ class SoakLine:
         self.url = ""
         self.clock_offset_s = 0.0
         self.clock_file = work / "clock-offset"  # every engine's `clock.offset_file`
+        self.sip_passwords: dict[str, str] = {}  # softphone operators' SIP accounts
 
-    async def start(self, operators: dict[str, str], when: datetime) -> None:
-        """Everything up, `operators` (login -> outside number) available, one engine active."""
+    async def start(self, operators: dict[str, str | None], when: datetime) -> None:
+        """Everything up, `operators` (login -> outside number, None for a softphone) available,
+        one engine active."""
         self.prompts.mkdir(parents=True)
         self.data_dir.mkdir(parents=True)
         name = f"soak{secrets.token_hex(3)}"
@@ -161,14 +163,20 @@ class SoakLine:
         self._spawn(second)
         await second.wait_role("standby", timeout=90)
 
-    async def _add_operators(self, operators: dict[str, str], when: datetime) -> None:
+    async def _add_operators(self, operators: dict[str, str | None], when: datetime) -> None:
         from ivr.tickets.store import SqlTicketStore
 
         db = make_engine(self.db_url)
-        directory = OperatorDirectory(SqlTicketStore(db))
+        store = SqlTicketStore(db)
+        directory = OperatorDirectory(store)
         for login, number in operators.items():
-            await directory.add(login, login.title(), now=when, softphone=False, outside_number=number)
+            _, password = await directory.add(
+                login, login.title(), now=when, softphone=number is None, outside_number=number
+            )
+            if password is not None:
+                self.sip_passwords[login] = password
             await directory.set_presence(login, "available", None, when)
+        await store.stop()
         db.dispose()
 
     def set_clock(self, moment: datetime) -> None:

@@ -256,23 +256,24 @@ class SoakCaller:
         self._enter("survey")
         if j.survey_hangup:
             raise _Hangup("survey")
-        await self._survey(survey.name == line.survey_intro)
+        await self._survey(survey.name)
 
-    async def _survey(self, intro: bool) -> None:
-        """A key for each question as it is asked (the first may cut the introduction short)."""
+    async def _survey(self, first: str) -> None:
+        """A key for each question as it is asked (the first may cut the introduction short). A
+        question asked again is answered again, as a person does: the line lost the key (run 5:
+        pressed while no engine was active, the standby then asked the survey from its start)."""
         assert self.ear is not None and self.call is not None
-        questions = self.kit.line.survey_questions
-        for n, key in enumerate(self.j.survey_keys):
-            if n or not intro:
-                if n >= len(questions):
-                    return
-                asked = await self.ear.wait(questions[n], after=self._mark, timeout=20)
-                if asked is None:
-                    return
+        line, keys = self.kit.line, self.j.survey_keys
+        n = 0 if first == line.survey_intro else line.survey_questions.index(first)
+        while n < len(keys):
             self._mark = len(self.ear.heard)
             await asyncio.sleep(0.3)
-            await self.call.press(key)
-            self.survey_keys.append(key)
+            await self.call.press(keys[n])
+            self.survey_keys.append(keys[n])
+            asked = await self.ear.wait({line.survey_intro, *line.survey_questions}, after=self._mark, timeout=20)
+            if asked is None:
+                return
+            n = 0 if asked.name == line.survey_intro else line.survey_questions.index(asked.name)
 
     async def _voicemail(self, beeped: bool = False) -> None:
         """After the beep the caller speaks for `message_s`, then hangs up (the engine keeps the
