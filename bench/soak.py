@@ -47,11 +47,13 @@ from ivr.lab.soak.evidence import ResourceWindows, SoakEvidence
 from ivr.lab.soak.faults import PROFILES
 from ivr.lab.soak.inject import Injector
 from ivr.lab.soak.journal import CallRecord, Journal
+from ivr.lab.soak.latency import latency_from_store
 from ivr.lab.soak.model import Goal, Journey
 from ivr.lab.soak.operators import OutsideOperator, OutsideOperators, SoftphoneOperator
 from ivr.lab.soak.plan import SoakPlan, make_plan
 from ivr.lab.soak.report import write_report
 from ivr.lab.soak.sampler import Sampler
+from ivr.lab.soak.store_view import read_store
 from ivr.lab.softphone import LabSoftphone
 from tests.harness.engine_process import EngineProcess
 from tests.harness.voices import make_voices, synthesise
@@ -164,6 +166,7 @@ async def soak(plan: SoakPlan, out: Path, *, sample_every_s: float) -> int:
             windows=ResourceWindows(warmup_s=min(600.0, plan.profile.warmup_s), window_s=3600.0),
             faults=injector.records,
             published=published,
+            latency=await asyncio.to_thread(lambda: latency_from_store(read_store(line.db_url))),
         )
         results = run_checks(evidence)
         write_run_folder(out, evidence)
@@ -252,6 +255,7 @@ def write_run_folder(out: Path, evidence: SoakEvidence) -> None:
         (out / "asterisk.json").write_text(evidence.asterisk.model_dump_json())
     (out / "resources.jsonl").write_text("".join(s.model_dump_json() + "\n" for s in evidence.resources))
     (out / "faults.json").write_text(json.dumps([f.model_dump(mode="json") for f in evidence.faults], indent=1))
+    (out / "latency.json").write_text(json.dumps(evidence.latency))
 
 
 def main() -> int:

@@ -455,3 +455,22 @@ def test_the_command_judges_a_run_folder(world: SoakWorld, tmp_path: Path, capsy
     (run / "asterisk.json").write_text(json.dumps({"channels": 1, "bridges": 0}))
     assert cmd_soak_check(argparse.Namespace(run=str(run)), settings) == 1
     assert "FAILED drained: 1 violations" in capsys.readouterr().out
+
+
+def test_latency_per_step_from_the_stores_timeline(world: SoakWorld) -> None:
+    """Each step once per ticket, from its first starting event to the first ending one after it;
+    a step a ticket never reached is not counted as zero."""
+    from ivr.lab.soak.latency import ANSWER, latency_from_store
+    from ivr.lab.soak.store_view import read_store
+
+    with world.session() as s, s.begin():
+        ticket = s.get_one(Ticket, world.ids[FIRST])
+        start = ticket.started_at
+        ticket.answered_at = start + timedelta(seconds=0.25)
+        s.add(TicketEvent(ticket_id=ticket.id, at=start + timedelta(seconds=5), kind="menu_choice"))
+        s.add(TicketEvent(ticket_id=ticket.id, at=start + timedelta(seconds=5.5), kind="queue_admitted"))
+        s.add(TicketEvent(ticket_id=ticket.id, at=start + timedelta(seconds=9), kind="menu_choice"))  # not a start
+    steps = latency_from_store(read_store(world.evidence.db_url))
+    assert 0.5 in steps["menu key -> in the queue"]
+    assert 0.25 in steps[ANSWER]
+    assert all(v >= 0 for values in steps.values() for v in values)

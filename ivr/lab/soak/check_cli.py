@@ -8,7 +8,7 @@ The run folder holds what the soak recorded; only the journal is required:
 - `asterisk.json`: `{"channels": n, "bridges": n}` after draining
 - `resources.jsonl`: one ResourceSample a line
 - `faults.json`: a list of Fault
-- `latency.json`: `{step: [seconds, ...]}`
+- `latency.json`: `{step: [seconds, ...]}` (default: the same figures from the store's timeline)
 - `published/*.json`: `ivr stats --format json` and `/statistiche.json` documents for the period
 
 The store, the audio folders, the cap, the time zone, the dial-out rules and the outbox come from
@@ -29,7 +29,9 @@ from ivr.errors import SetupError
 from ivr.lab.soak.checker import exit_status, run_checks
 from ivr.lab.soak.evidence import AsteriskState, Fault, ResourceSample, SinkMail, SoakEvidence
 from ivr.lab.soak.journal import Journal
+from ivr.lab.soak.latency import latency_from_store
 from ivr.lab.soak.report import write_report
+from ivr.lab.soak.store_view import read_store
 from ivr.recordings.paths import recordings_dir
 from ivr.settings import Settings
 
@@ -69,8 +71,16 @@ def load_evidence(run: Path, settings: Settings) -> SoakEvidence:
         resources=[ResourceSample.model_validate_json(line) for line in lines if line.strip()],
         published=published,
         faults=TypeAdapter(list[Fault]).validate_python(_json(run / "faults.json") or []),
-        latency={k: [float(x) for x in v] for k, v in (_json(run / "latency.json") or {}).items()},
+        latency=_latency(run, settings.database_url),
     )
+
+
+def _latency(run: Path, db_url: str) -> dict[str, list[float]]:
+    """The runner's figures if it wrote them, else the same figures from the store's timeline."""
+    written = _json(run / "latency.json")
+    if written is None:
+        return latency_from_store(read_store(db_url))
+    return {k: [float(x) for x in v] for k, v in written.items()}
 
 
 def cmd_soak_check(args: argparse.Namespace, settings: Settings) -> int:
