@@ -44,13 +44,14 @@ from bench.soak_line import SoakLine
 from ivr.lab.soak.callers import CallerKit, SoakCaller
 from ivr.lab.soak.checker import exit_status, run_checks
 from ivr.lab.soak.evidence import ResourceWindows, SoakEvidence
-from ivr.lab.soak.faults import PROFILES
+from ivr.lab.soak.faults import PROFILES, tailored
 from ivr.lab.soak.inject import Injector
 from ivr.lab.soak.journal import CallRecord, Journal
 from ivr.lab.soak.latency import latency_from_store
 from ivr.lab.soak.model import Goal, Journey
 from ivr.lab.soak.operators import OutsideOperator, OutsideOperators, SoftphoneOperator
 from ivr.lab.soak.plan import SoakPlan, make_plan
+from ivr.lab.soak.plan_cli import add_profile_options, profile_changes
 from ivr.lab.soak.report import write_report
 from ivr.lab.soak.sampler import Sampler
 from ivr.lab.soak.store_view import read_store
@@ -264,10 +265,11 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, help="run folder (default var/soak/<profile>-<seed>-<time>)")
     parser.add_argument("--sample-every", type=float, default=60.0, help="seconds between resource samples")
+    add_profile_options(parser)
     args = parser.parse_args()
     os.chdir(REPO)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    plan = make_plan(PROFILES[args.profile], args.seed)
+    plan = make_plan(tailored(PROFILES[args.profile], **profile_changes(args)), args.seed)
     out = args.out or REPO / "var" / "soak" / f"{args.profile}-{args.seed}-{datetime.now(UTC):%Y%m%dT%H%M%S}"
     out.mkdir(parents=True, exist_ok=True)
     (out / "plan.json").write_text(plan.model_dump_json(indent=1))

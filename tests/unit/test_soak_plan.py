@@ -328,3 +328,17 @@ def test_no_call_is_placed_in_the_quiet_end_of_a_day_but_the_rate_is_kept() -> N
     assert len(full.journeys) >= full.profile.min_calls
     assert [j.at_s for j in full.journeys] == sorted(j.at_s for j in full.journeys)
     assert max(j.at_s for j in full.journeys) < full.profile.calls_until_s
+
+
+def test_a_profile_tailored_for_one_run() -> None:
+    from ivr.lab.soak.faults import PROFILES, tailored
+
+    full = PROFILES["full"]
+    half = tailored(full, duration_s=3600, calls_per_min=30, fault_count=8, days=3, operators=None)
+    assert (half.duration_s, half.calls_per_min, half.fault_count, half.days, half.operators) == (3600, 30, 8, 3, 8)
+    assert half.name == "full*" and half.min_calls == 0
+    assert tailored(full) is full
+    with pytest.raises(ValueError, match="warmup_s \\+ drain_s must leave time"):
+        tailored(full, duration_s=600)
+    with pytest.raises(ValueError, match="not a profile figure: warmup_s"):
+        tailored(full, warmup_s=1)

@@ -193,3 +193,22 @@ PROFILES: dict[str, Profile] = {
         operators=8,
     ),
 }
+
+
+TAILORED = ("duration_s", "calls_per_min", "fault_count", "days", "operators")
+
+
+def tailored(profile: Profile, **changes: float | int | None) -> Profile:
+    """A named profile with some of its figures changed (a longer run, a busier line, more
+    faults); the result is checked like a profile written out, so a nonsense mix is refused
+    naming the field. The drain and warm-up stay, the least calls scale with the duration."""
+    given = {k: v for k, v in changes.items() if v is not None}
+    unknown = set(given) - set(TAILORED)
+    if unknown:
+        raise ValueError(f"not a profile figure: {', '.join(sorted(unknown))}")
+    if not given:
+        return profile
+    data = profile.model_dump() | given
+    if "duration_s" in given or "calls_per_min" in given:  # "at least" follows what was asked for
+        data["min_calls"] = 0
+    return Profile.model_validate(data | {"name": f"{profile.name}*"})

@@ -12,23 +12,23 @@ from typing import Any
 
 from ivr.callflows.model import load_flow
 from ivr.errors import SetupError
-from ivr.lab.soak.faults import PROFILES
+from ivr.lab.soak.faults import PROFILES, TAILORED, tailored
 from ivr.lab.soak.plan import SoakPlan, make_plan, summary
 from ivr.lab.soak.traffic import TrafficModel
 from ivr.settings import Settings
 
 
-def line_plan(settings: Settings, profile: str, seed: int) -> SoakPlan:
+def line_plan(settings: Settings, profile: str, seed: int, **changes: float | int | None) -> SoakPlan:
     if not settings.callflow.exists():
         raise SetupError(f"{settings.callflow}: the main call flow is missing (callflow)")
     flow = load_flow(settings.callflow)
     keys = {code: lang.key for code, lang in settings.prompts.languages.items()}
     traffic = TrafficModel.for_line(flow, keys, settings.service.language)
-    return make_plan(PROFILES[profile], seed, traffic)
+    return make_plan(tailored(PROFILES[profile], **changes), seed, traffic)
 
 
 def cmd_soak_plan(args: argparse.Namespace, settings: Settings) -> int:
-    plan = line_plan(settings, args.profile, args.seed)
+    plan = line_plan(settings, args.profile, args.seed, **profile_changes(args))
     print(summary(plan))
     if args.out:
         out = Path(args.out)
@@ -45,4 +45,18 @@ def add_soak_commands(lab: Any, add: Any) -> Any:
     plan.add_argument("--profile", choices=sorted(PROFILES), default="short", help="short (suite) or full (2 h)")
     plan.add_argument("--seed", type=int, default=1, help="the same seed gives the same plan")
     plan.add_argument("--out", help="write the whole plan here as JSON")
+    add_profile_options(plan)
     return commands
+
+
+def add_profile_options(parser: argparse.ArgumentParser) -> None:
+    """The profile's figures one may change for one run (`bench/soak.py` takes the same)."""
+    parser.add_argument("--duration-s", type=float, help="how long the soak runs (default: the profile's)")
+    parser.add_argument("--calls-per-min", type=float, help="the call rate")
+    parser.add_argument("--faults", type=int, dest="fault_count", help="how many faults, of the profile's kinds")
+    parser.add_argument("--days", type=int, help="service days played")
+    parser.add_argument("--operators", type=int, help="simulated operators")
+
+
+def profile_changes(args: argparse.Namespace) -> dict[str, float | int | None]:
+    return {name: getattr(args, name, None) for name in TAILORED}
