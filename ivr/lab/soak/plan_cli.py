@@ -24,7 +24,10 @@ def line_plan(settings: Settings, profile: str, seed: int, **changes: float | in
     flow = load_flow(settings.callflow)
     keys = {code: lang.key for code, lang in settings.prompts.languages.items()}
     traffic = TrafficModel.for_line(flow, keys, settings.service.language)
-    return make_plan(tailored(PROFILES[profile], **changes), seed, traffic)
+    try:
+        return make_plan(tailored(PROFILES[profile], **changes), seed, traffic)
+    except ValueError as exc:  # a tailored profile that cannot be planned: say why, no traceback
+        raise SetupError(f"soak profile {profile}: {exc}") from None
 
 
 def cmd_soak_plan(args: argparse.Namespace, settings: Settings) -> int:
