@@ -102,6 +102,19 @@ def test_a_call_the_engine_failed_with_an_error_is_a_violation_even_under_a_faul
     assert "the engine failed the call (error:IllegalTransition in started)" in result.violations[0].detail
 
 
+def test_a_talk_a_fault_cut_within_the_ears_time_is_not_judged(world: SoakWorld) -> None:
+    """Run 6: a softphone answered at once and Asterisk was restarted two seconds later; the line
+    ended the call, the caller could not have heard anybody yet. Without a fault it is judged."""
+    with world.session() as s, s.begin():
+        ticket = s.get_one(Ticket, world.ids[SILENT])
+        ticket.operator_answered_at = DAY2 + timedelta(hours=1, minutes=1)
+        ticket.operator_ended_at = ticket.operator_answered_at + timedelta(seconds=2)
+    world.replace_call(SILENT, hung_up_by="engine", faults=["asterisk_restart"])
+    assert "outcome" not in failed(world)
+    world.replace_call(SILENT, hung_up_by="engine", faults=[])
+    assert "never heard an operator" in failed(world)["outcome"].violations[0].detail
+
+
 def test_a_message_the_store_lost(world: SoakWorld) -> None:
     world.replace_call(CAPPED, left_message=True)
     result = failed(world)["outcome"]

@@ -109,7 +109,7 @@ def check_outcome(ev: SoakEvidence, view: StoreView) -> CheckResult:
         if (t.end_reason or "").startswith("error:"):
             r.fail(f"the engine failed the call ({t.end_reason} in {t.last_state})", [t.id], (t.caller_number or "",))
     if too_soon:
-        r.notes.append(f"{too_soon} caller(s) hung up within {EAR_S:g} s of an operator's answer: too soon to judge")
+        r.notes.append(f"{too_soon} call(s) ended within {EAR_S:g} s of an operator's answer: too soon to judge")
     return r
 
 
@@ -117,15 +117,19 @@ EAR_S = 3.0  # the ear knows an operator by the first second of their voice, whi
 
 
 def _too_soon_to_hear(call: CallRecord, t: Ticket) -> bool:
-    """An operator answered as the caller was hanging up: connected for a moment, but no voice
-    could reach the caller's ear in that time, so the journal cannot say either way."""
-    return (
-        t.operator_answered_at is not None
-        and not call.heard_operator
-        and call.hung_up_by == HungUpBy.CALLER
-        and t.handle_s is not None
-        and t.handle_s < EAR_S
+    """An operator answered as the call was ending: connected for a moment, but no voice could
+    reach the caller's ear in that time, so the journal cannot say either way. Excused when the
+    caller hung up, or a fault cut the call (run 6: an Asterisk restart two seconds after a
+    softphone answered); a short talk the line itself ended with nothing wrong is still judged."""
+    if t.operator_answered_at is None or call.heard_operator:
+        return False
+    if call.hung_up_by != HungUpBy.CALLER and not call.faults:
+        return False
+    ended = t.operator_ended_at or t.ended_at
+    talk_s = (
+        t.handle_s if t.handle_s is not None else (ended - t.operator_answered_at).total_seconds() if ended else None
     )
+    return talk_s is not None and talk_s < EAR_S
 
 
 def _consent_excused(call: CallRecord, stored: str | None, expected: str) -> bool:
