@@ -25,6 +25,7 @@ import asyncio
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -55,6 +56,7 @@ from ivr.lab.soak.plan_cli import add_profile_options, profile_changes
 from ivr.lab.soak.report import write_report
 from ivr.lab.soak.sampler import Sampler
 from ivr.lab.soak.store_view import read_store
+from ivr.lab.soak.verdict import CheckResult
 from ivr.lab.softphone import LabSoftphone
 from tests.harness.engine_process import EngineProcess
 from tests.harness.voices import make_voices, synthesise
@@ -115,9 +117,14 @@ async def soak(plan: SoakPlan, out: Path, *, sample_every_s: float) -> int:
         sampling = asyncio.ensure_future(sampler.run())
         started = time.monotonic()
 
+        heard: dict[str, Path] = {}  # caller -> what they heard (the carrier's recording)
+
         async def call(journey: Journey) -> CallRecord:
             await asyncio.sleep(max(0.0, journey.at_s - (time.monotonic() - started)))
-            record = await SoakCaller(kit, journey).run()
+            caller = SoakCaller(kit, journey)
+            record = await caller.run()
+            if caller.call is not None:
+                heard[journey.caller] = caller.call.heard_path
             journal.append(record)
             return record
 
@@ -172,6 +179,7 @@ async def soak(plan: SoakPlan, out: Path, *, sample_every_s: float) -> int:
         results = run_checks(evidence)
         write_run_folder(out, evidence)
         files = write_report(out, evidence, results)
+        keep_heard(out, results, heard)
         for r in results:
             print(f"{'ok    ' if r.passed else 'FAILED'} {r.name}: {len(r.violations)} violations")
         print(f"{len(records)} calls, {len(injector.records)} fault steps; report: {files.markdown}")
@@ -246,6 +254,20 @@ async def published_figures(engine: EngineProcess, days: list[date]) -> dict[str
         response.raise_for_status()
         page = await response.json()
     return {"ivr-stats.json": json.loads(done.stdout), "statistiche.json": page}
+
+
+def keep_heard(out: Path, results: list[CheckResult], heard: dict[str, Path]) -> None:
+    """What each caller named in a violation heard, beside the report (`heard/<caller>.wav`):
+    the carrier's recordings go with the lab's Asterisk, and a violation is told apart from the
+    ear's mistake only by listening."""
+    named = {c for r in results for v in r.violations for c in v.callers if c in heard}
+    if not named:
+        return
+    folder = out / "heard"
+    folder.mkdir(exist_ok=True)
+    for caller in sorted(named):
+        if heard[caller].exists():
+            shutil.copyfile(heard[caller], folder / f"{caller or 'withheld'}.wav")
 
 
 def write_run_folder(out: Path, evidence: SoakEvidence) -> None:
