@@ -181,9 +181,12 @@ class SoakCaller:
     async def _steps(self) -> None:
         assert self.ear is not None and self.call is not None
         ear, line, j = self.ear, self.kit.line, self.j
-        first = await ear.wait({line.consent, line.menu}, timeout=30)
+        first = await ear.wait({line.consent, line.menu, BEEP}, timeout=30)
         if first is None:
-            return  # no menu: the line said something else (closed, cap); listen to the end
+            return  # no menu: the line said something else; listen to the end
+        if first.name == BEEP:  # closed: the line takes a message straight away
+            await self._voicemail(beeped=True)
+            return
         if first.name == line.consent:
             self.consent_asked = True
             self._enter("consent")
