@@ -178,6 +178,20 @@ PROFILES: dict[str, Profile] = {
         days=1,
         operators=5,  # with the runner's short wrap-up, most callers for an operator reach one
     ),
+    # Every kind of fault once, two service days, in 25 minutes: the shake-down before a full run.
+    "medium": Profile(
+        name="medium",
+        duration_s=1500,
+        calls_per_min=30,
+        min_calls=500,
+        warmup_s=60,
+        drain_s=240,
+        faults=list(FaultKind),
+        fault_count=len(FaultKind),
+        fault_gap_s=45,
+        days=2,
+        operators=5,
+    ),
     # The full run: two hours, at least 6,000 calls and 12 faults of every kind, six service days.
     "full": Profile(
         name="full",

@@ -45,7 +45,12 @@ def add_soak_commands(lab: Any, add: Any) -> Any:
     soak = lab.add_parser("soak", help="the line for hours, with faults, every call accounted for")
     commands = soak.add_subparsers(dest="soak", required=True)
     plan = add("plan", cmd_soak_plan, "print the calls, other traffic, faults and days a soak would run", commands)
-    plan.add_argument("--profile", choices=sorted(PROFILES), default="short", help="short (suite) or full (2 h)")
+    plan.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        default="short",
+        help="short (the suite's 3 min), medium (25 min, every fault kind once) or full (2 h)",
+    )
     plan.add_argument("--seed", type=int, default=1, help="the same seed gives the same plan")
     plan.add_argument("--out", help="write the whole plan here as JSON")
     add_profile_options(plan)
