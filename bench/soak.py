@@ -185,6 +185,7 @@ async def soak(plan: SoakPlan, out: Path, *, sample_every_s: float) -> int:
         print(f"{len(records)} calls, {len(injector.records)} fault steps; report: {files.markdown}")
         return exit_status(results)
     finally:
+        line.keep_logs(out)
         await line.stop()
 
 

@@ -11,6 +11,7 @@ import email
 import os
 import re
 import secrets
+import shutil
 import subprocess
 import threading
 import time
@@ -32,6 +33,7 @@ from tests.harness.engine_process import EngineProcess
 from tests.harness.pbx import ENGINE_HOST, PbxPair, start_pair
 from tests.harness.postgres import PostgresServer
 
+DATA_SIZE = "1g"  # the engines' data file system: a soak's audio and logs, and a disk that can be filled
 TICKET_REF = re.compile(r"(?:pratica|richiesta|ticket)\D{0,12}(\d+)", re.IGNORECASE)
 
 
@@ -118,12 +120,14 @@ class SoakLine:
         self.clock_offset_s = 0.0
         self.clock_file = work / "clock-offset"  # every engine's `clock.offset_file`
         self.sip_passwords: dict[str, str] = {}  # softphone operators' SIP accounts
+        self._mounted = False
 
     async def start(self, operators: dict[str, str | None], when: datetime) -> None:
         """Everything up, `operators` (login -> outside number, None for a softphone) available,
         one engine active."""
         self.prompts.mkdir(parents=True)
         self.data_dir.mkdir(parents=True)
+        self._mount_data()
         name = f"soak{secrets.token_hex(3)}"
         self.pbx = await asyncio.to_thread(start_pair, self.prompts, 3, ENGINE_HOST, name, 20.0)  # a takeover rings
         await self.pbx.carrier.connect()
@@ -178,6 +182,24 @@ class SoakLine:
             await directory.set_presence(login, "available", None, when)
         await store.stop()
         db.dispose()
+
+    def _mount_data(self) -> None:
+        """The engines' data folders on a file system of their own (tmpfs, DATA_SIZE), so the
+        disk-full fault fills it and nothing else on the machine."""
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={DATA_SIZE},mode=0755", "nul-soak-data", str(self.data_dir)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode:
+            raise RuntimeError(f"cannot mount the soak's data folder {self.data_dir}: {done.stderr.strip()}")
+        self._mounted = True
+
+    def keep_logs(self, out: Path) -> None:
+        """The engines' logs into the run folder: the data folder goes with its mount."""
+        for log in sorted(self.data_dir.glob("*/engine-*.log")):
+            shutil.copyfile(log, out / f"{log.parent.name}-{log.name}")
 
     def set_clock(self, moment: datetime) -> None:
         """Every engine's simulated time reads `moment` now (they read the file again within a
@@ -273,3 +295,6 @@ class SoakLine:
         if hasattr(self, "pbx"):
             await self.pbx.carrier.close()
             self.pbx.stop()
+        if self._mounted:
+            await asyncio.to_thread(subprocess.run, ["umount", "-l", str(self.data_dir)], check=False)
+            self._mounted = False
