@@ -28,6 +28,7 @@ from ivr.tickets.store import SqlTicketStore
 from tests.harness.callers import Watcher, run_call
 from tests.harness.engine_process import EngineProcess
 from tests.harness.faults import FaultyLink
+from tests.harness.listen import contains
 from tests.harness.pbx import OPEN_MOMENT, PbxPair, running_engine
 from tests.harness.postgres import PostgresServer
 from tests.harness.voices import Voices
@@ -362,4 +363,59 @@ async def test_engine_cut_off_from_the_database_stops_and_the_standby_takes_over
             with contextlib.suppress(Exception):
                 await call.hangup()
         await link.stop()
+        await line.close()
+
+
+@pytest.mark.postgres
+async def test_a_caller_taken_over_in_the_queue_hears_the_operator_who_answers_after(
+    pbx: PbxPair, tmp_path: Path, voices: Voices, postgres: PostgresServer
+) -> None:
+    """The soak's open question (run 4, ticket 45): a caller waiting when the active engine was
+    killed, bridged by the standby to an operator who answered after the takeover; the call's
+    recording had no operator voice in it. Here the same on purpose: the caller must hear the
+    operator, and so must the operator's own phone hear the line."""
+    url = postgres.create_database(f"ha_media_{os.getpid()}")
+    line = Line(pbx, url)
+    directory = OperatorDirectory(line.store)
+    now = datetime.fromisoformat(OPEN_MOMENT)
+    await directory.add("op00", "op00", now=now, softphone=False, outside_number="3479900000")
+    await directory.set_presence("op00", "available", None, now)
+    voice = pbx.carrier.add_voice("operator-after-takeover", voices.operator)
+    a, b = _queue_line(pbx, tmp_path, "a", url), _queue_line(pbx, tmp_path, "b", url)
+    calls: list[LabCall] = []
+    try:
+        a.spawn("--standby")
+        await a.wait_role("active")
+        b.spawn("--standby")
+        await b.wait_role("standby")
+        calls.append(await pbx.carrier.call("800000039", caller_number="3471000001"))
+        first_ring = await asyncio.wait_for(pbx.carrier.phones.get(), 30)
+        await first_ring.take_offer()
+        await _until(lambda: [t.queue_result for t in line.tickets()] == ["answered"], "the first caller talking")
+        calls.append(await pbx.carrier.call("800000039", caller_number="3471000002"))
+        await _until(lambda: [t.queue_result for t in line.tickets()] == ["answered", "waiting"], "one waiting")
+        waiting = line.tickets()[1].id
+
+        a.kill()
+        await b.wait_role("active")
+        await _until(lambda: waiting in line.events("call_resumed"), "the waiting caller resumed")
+        await first_ring.hangup()  # the first conversation ends: the operator is free after wrap-up
+        second_ring = await asyncio.wait_for(pbx.carrier.phones.get(), 30)
+        await second_ring.take_offer()
+        await _until(lambda: waiting in line.events("operator_answered"), "the waiting caller connected")
+        await asyncio.sleep(1.0)
+        await second_ring.say(voice)
+        await second_ring.hangup()
+        await _until(lambda: waiting in line.events("survey_offered"), "the survey after the talk")
+        for call in calls:
+            with contextlib.suppress(Exception):
+                await call.hangup()
+        heard = await calls[1].heard()
+        assert contains(heard, voices.operator), "the caller taken over never heard the operator"
+    finally:
+        a.stop()
+        b.stop()
+        for call in calls:
+            with contextlib.suppress(Exception):
+                await call.hangup()
         await line.close()
