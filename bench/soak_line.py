@@ -7,7 +7,9 @@ injector acts on (`ivr.lab.soak.inject`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email
+import logging
 import os
 import re
 import secrets
@@ -33,6 +35,7 @@ from tests.harness.engine_process import EngineProcess
 from tests.harness.pbx import ENGINE_HOST, PbxPair, start_pair
 from tests.harness.postgres import PostgresServer
 
+log = logging.getLogger(__name__)
 DATA_SIZE = "1g"  # the engines' data file system: a soak's audio and logs, and a disk that can be filled
 TICKET_REF = re.compile(r"(?:pratica|richiesta|ticket)\D{0,12}(\d+)", re.IGNORECASE)
 
@@ -121,6 +124,8 @@ class SoakLine:
         self.clock_file = work / "clock-offset"  # every engine's `clock.offset_file`
         self.sip_passwords: dict[str, str] = {}  # softphone operators' SIP accounts
         self._mounted = False
+        self._supervisor: asyncio.Task[None] | None = None
+        self.restarts: list[str] = []  # engines the supervisor started again, for the report
 
     async def start(self, operators: dict[str, str | None], when: datetime) -> None:
         """Everything up, `operators` (login -> outside number, None for a softphone) available,
@@ -166,6 +171,7 @@ class SoakLine:
         await first.wait_role("active", timeout=90)
         self._spawn(second)
         await second.wait_role("standby", timeout=90)
+        self._supervisor = asyncio.ensure_future(self._supervise())
 
     async def _add_operators(self, operators: dict[str, str | None], when: datetime) -> None:
         from ivr.tickets.store import SqlTicketStore
@@ -197,9 +203,11 @@ class SoakLine:
         self._mounted = True
 
     def keep_logs(self, out: Path) -> None:
-        """The engines' logs into the run folder: the data folder goes with its mount."""
-        for log in sorted(self.data_dir.glob("*/engine-*.log")):
-            shutil.copyfile(log, out / f"{log.parent.name}-{log.name}")
+        """The engines' logs into the run folder (the data folder goes with its mount), and the
+        restarts the supervisor made."""
+        for found in sorted(self.data_dir.glob("*/engine-*.log")):
+            shutil.copyfile(found, out / f"{found.parent.name}-{found.name}")
+        (out / "restarts.txt").write_text("".join(line + "\n" for line in self.restarts))
 
     def set_clock(self, moment: datetime) -> None:
         """Every engine's simulated time reads `moment` now (they read the file again within a
@@ -239,15 +247,40 @@ class SoakLine:
         return proc.pid
 
     async def engine_gone(self, pid: int) -> None:
+        """The engine `pid` was killed, or frozen and woken (it fences itself and exits): the
+        supervisor starts it again; wait until it is up, in whatever role the lease gave it."""
         engine = next(e for e in self.engines if e.proc is not None and e.proc.pid == pid)
-        assert engine.proc is not None
+        proc = engine.proc
+        assert proc is not None
         try:
-            await asyncio.to_thread(engine.proc.wait, 60)  # a woken frozen engine fences itself and exits
+            await asyncio.to_thread(proc.wait, 60)
         except subprocess.TimeoutExpired:
-            engine.kill()
-        engine.proc = None
-        self._spawn(engine)
-        await engine.wait_role("standby", timeout=90)
+            proc.kill()  # still up a minute after waking: it would have been fenced; end it
+            await asyncio.to_thread(proc.wait, 10)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 90
+        while loop.time() < deadline:
+            health = await asyncio.to_thread(engine.health) if engine.proc not in (None, proc) else None
+            if health and health.get("role") in ("standby", "active"):
+                return
+            await asyncio.sleep(0.2)
+        raise RuntimeError(f"engine {engine.data_dir.name} not back 90 s after {pid} ended:\n{engine.log()[-3000:]}")
+
+    async def _supervise(self) -> None:
+        """What systemd's Restart=on-failure does for the line's engines (ivr.ops.services): an
+        engine process that exited, fenced after losing its lease or killed, is started again
+        and waits as a standby. Without it a link cut that fenced the active engine left the
+        line with one engine, and the next kill with none (the medium soak's first run)."""
+        while True:
+            for engine in self.engines:
+                proc = engine.proc
+                if proc is not None and proc.poll() is not None:
+                    self.restarts.append(f"{datetime.now(UTC).isoformat()} engine {engine.data_dir.name} "
+                                         f"(pid {proc.pid}) exited with {proc.returncode}: started again")  # fmt: skip
+                    log.info("soak line: %s", self.restarts[-1])
+                    engine.proc = None
+                    self._spawn(engine)
+            await asyncio.sleep(0.5)
 
     async def restart_asterisk(self) -> None:
         await asyncio.to_thread(self.pbx.restart_engine_asterisk)
@@ -283,6 +316,10 @@ class SoakLine:
         return AsteriskState(channels=counts[0], bridges=counts[1])
 
     async def stop(self) -> None:
+        if self._supervisor is not None:  # first: an engine being stopped is not started again
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
         for engine in self.engines:
             engine.stop()
         if self._smtp is not None:
