@@ -136,10 +136,18 @@ async def soak(plan: SoakPlan, out: Path, *, sample_every_s: float) -> int:
                 line.set_clock(day.clock_at(time.monotonic() - started))
                 log.info("soak: service day %d, %s from %s", day.index, day.date, day.local_start)
 
+        recovery = CheckResult("recovered", "the line came back from every fault (two engines, one active)")
+
         async def faults() -> None:
+            """A fault the line does not come back from is a violation, and the soak goes on:
+            what the callers meet afterwards is part of the finding."""
             for fault in plan.faults:
                 await asyncio.sleep(max(0.0, fault.at_s - (time.monotonic() - started)))
-                await injector.apply(fault)
+                try:
+                    await injector.apply(fault)
+                except Exception as exc:
+                    log.exception("soak: %s at %.0f s: the line did not come back", fault.kind, fault.at_s)
+                    recovery.fail(f"{fault.kind} at {fault.at_s:.0f} s: {str(exc).splitlines()[0][:300]}")
 
         journeys = runnable(plan)
         log.info("soak %s: %d calls (of %d planned), %d faults", plan.profile.name, len(journeys),
@@ -176,7 +184,8 @@ async def soak(plan: SoakPlan, out: Path, *, sample_every_s: float) -> int:
             published=published,
             latency=await asyncio.to_thread(lambda: latency_from_store(read_store(line.db_url))),
         )
-        results = run_checks(evidence)
+        results = [*run_checks(evidence), recovery]
+        recovery.notes += line.restarts
         write_run_folder(out, evidence)
         files = write_report(out, evidence, results)
         keep_heard(out, results, heard)
