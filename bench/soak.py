@@ -40,6 +40,7 @@ sys.path.insert(0, str(REPO))
 from bench.soak_line import SoakLine
 from ivr.lab.soak.callers import CallerKit, SoakCaller
 from ivr.lab.soak.checker import exit_status, run_checks
+from ivr.lab.soak.driver_setup import driver_for
 from ivr.lab.soak.evidence import ResourceWindows, SoakEvidence
 from ivr.lab.soak.faults import PROFILES
 from ivr.lab.soak.inject import Injector
@@ -90,6 +91,7 @@ async def soak(plan: SoakPlan, out: Path, *, sample_every_s: float) -> int:
         injector = Injector(line, lambda: datetime.now(UTC))
         sampler = Sampler(line.metrics_urls(), lambda: datetime.now(UTC), every_s=sample_every_s)
         sampling = asyncio.ensure_future(sampler.run())
+        driver = await driver_for(line, plan, out)  # the plan's non-call actions (ivr.lab.soak.driver)
         started = time.monotonic()
 
         async def call(journey: Journey) -> CallRecord:
@@ -106,7 +108,7 @@ async def soak(plan: SoakPlan, out: Path, *, sample_every_s: float) -> int:
         journeys = runnable(plan)
         log.info("soak %s: %d calls (of %d planned), %d faults", plan.profile.name, len(journeys),
                  len(plan.journeys), len(plan.faults))  # fmt: skip
-        done, _ = await asyncio.gather(asyncio.gather(*(call(j) for j in journeys)), faults())
+        done, _, _ = await asyncio.gather(asyncio.gather(*(call(j) for j in journeys)), faults(), driver.run(started))
         # Each call with the faults that were on while it was up (the journal, written as calls
         # ended, is written again with them).
         records = [
@@ -114,6 +116,7 @@ async def soak(plan: SoakPlan, out: Path, *, sample_every_s: float) -> int:
         ]
         journal.path.write_text("".join(r.model_dump_json() + "\n" for r in records))
         await drain(line)
+        await driver.stop()  # the last outcomes filed, no closure left on
         await operators.stop()
         sampling.cancel()
         state = await line.asterisk_state()
@@ -133,6 +136,7 @@ async def soak(plan: SoakPlan, out: Path, *, sample_every_s: float) -> int:
             windows=ResourceWindows(warmup_s=min(600.0, plan.profile.warmup_s), window_s=3600.0),
             faults=injector.records,
             published=published,
+            actions=driver.records,
         )
         results = run_checks(evidence)
         write_run_folder(out, evidence)
