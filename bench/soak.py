@@ -203,10 +203,15 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, help="run folder (default var/soak/<profile>-<seed>-<time>)")
     parser.add_argument("--sample-every", type=float, default=60.0, help="seconds between resource samples")
+    parser.add_argument("--plan", type=Path, help="replay this plan.json (e.g. a run folder's) instead of making one")
     args = parser.parse_args()
     os.chdir(REPO)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    plan = make_plan(PROFILES[args.profile], args.seed)
+    plan = (
+        SoakPlan.model_validate_json(args.plan.read_text())
+        if args.plan
+        else make_plan(PROFILES[args.profile], args.seed)
+    )
     out = args.out or REPO / "var" / "soak" / f"{args.profile}-{args.seed}-{datetime.now(UTC):%Y%m%dT%H%M%S}"
     out.mkdir(parents=True, exist_ok=True)
     (out / "plan.json").write_text(plan.model_dump_json(indent=1))

@@ -103,6 +103,7 @@ def test_actions_that_kept_their_promises_pass(world: SoakWorld) -> None:
     assert failed(world) == {}, [v.detail for r in results.values() for v in r.violations]
     assert "1 closures switched on" in results["closures"].notes
     assert "1 outcomes filed, 0 with an article" in results["outcomes_filed"].notes
+    assert results["web_requests"].notes[0].startswith("actions carried out: available 1 done; closure_off 1 done;")
 
 
 def test_without_a_journal_nothing_is_judged_and_it_says_so(world: SoakWorld) -> None:

@@ -41,11 +41,22 @@ def _done(ev: SoakEvidence, *kinds: str) -> list[ActionRecord]:
     return [a for a in ev.actions or [] if a.done and (not kinds or a.kind in kinds)]
 
 
+def tally(actions: list[ActionRecord]) -> str:
+    """What the driver did, per kind: 'pause 3 done, 1 skipped; ...' (the report's account of it)."""
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    for a in actions:
+        counts[a.kind][str(a.result)] += 1
+    return "; ".join(
+        f"{k} " + ", ".join(f"{n} {res}" for res, n in sorted(c.items())) for k, c in sorted(counts.items())
+    )
+
+
 def check_web_requests(ev: SoakEvidence, view: StoreView) -> CheckResult:
     r = CheckResult("web_requests", "each web request filed is in the store, with each answer given to it")
     if ev.actions is None:
         r.notes.append(NO_JOURNAL)
         return r
+    r.notes.append(f"actions carried out: {tally(ev.actions) or 'none'}")
     for a in ev.actions:
         if a.kind == K.WEB_REQUEST and a.result is ActionResult.FAILED:
             r.fail(f"request {a.ref} could not be filed in {a.attempts} attempts: {a.answer}")
