@@ -154,6 +154,8 @@ class ActionDriver:
                 await job()
             except LineDown as exc:
                 log.info("soak driver: the line did not answer the outcome round: %s", exc)
+            except Exception:  # logged, and the next round goes on: one bad page must not end the desk
+                log.exception("soak driver: the outcome round failed")
 
     async def carry_out(self, action: Action) -> None:
         from ivr.lab.soak.driver_desk import DESK_HANDLERS
