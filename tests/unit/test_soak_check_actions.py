@@ -14,7 +14,7 @@ import pytest
 from ivr.console.models import AuditEntry
 from ivr.lab.soak.action_journal import OUTCOME, ActionRecord, ActionResult
 from ivr.lab.soak.checker import run_checks
-from ivr.lab.soak.evidence import SinkMail
+from ivr.lab.soak.evidence import Fault, SinkMail
 from ivr.lab.soak.verdict import CheckResult
 from ivr.tickets.models import Ticket, TicketEvent
 from tests.unit.soak_world import DAY1, DAY2, SoakWorld, build_world
@@ -101,7 +101,7 @@ def test_actions_that_kept_their_promises_pass(world: SoakWorld) -> None:
     results = ours(world)
     assert sorted(results) == sorted(OURS)
     assert failed(world) == {}, [v.detail for r in results.values() for v in r.violations]
-    assert "1 closures switched on" in results["closures"].notes
+    assert "1 closures switched on, 1 calls during them judged" in results["closures"].notes
     assert "1 outcomes filed, 0 with an article" in results["outcomes_filed"].notes
     assert results["web_requests"].notes[0].startswith("actions carried out: available 1 done; closure_off 1 done;")
 
@@ -175,15 +175,22 @@ def test_a_caller_during_a_closure_without_its_treatment_and_one_after_it_with_i
     assert [v.callers for v in result.violations] == [(ANSWERED,), (SILENT,)]
 
 
-def test_a_caller_during_a_closure_who_lived_through_a_fault_is_not_judged(world: SoakWorld) -> None:
+def test_a_caller_during_a_closure_placed_near_a_fault_is_not_judged(world: SoakWorld) -> None:
     with world.session() as s, s.begin():
         s.get_one(Ticket, world.ids[SILENT]).line_state = "open"
-    world.replace_call(SILENT, faults=["engine_kill"])
+    restart = DAY2 + timedelta(minutes=59, seconds=50)  # the silent caller calls at DAY2 + 1 h
+    world.evidence.faults += [
+        Fault(at=restart, name="asterisk_restart", detail="Asterisk restarting"),
+        Fault(at=restart + timedelta(seconds=20), name="asterisk_restart", detail="Asterisk restarted"),
+    ]
     result = ours(world)["closures"]
-    assert (
-        result.passed
-        and "1 calls during a closure lived through a fault or left before the hours check: not judged" in result.notes
-    )
+    assert result.passed
+    assert "1 calls during a closure placed near a fault or gone before the hours check: not judged" in result.notes
+    # a fault undone well before the call excuses nothing
+    world.evidence.faults[-2:] = [
+        f.model_copy(update={"at": f.at - timedelta(minutes=3)}) for f in world.evidence.faults[-2:]
+    ]
+    assert "closures" in failed(world)
 
 
 def test_an_offer_to_a_paused_operator(world: SoakWorld) -> None:

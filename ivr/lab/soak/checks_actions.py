@@ -35,6 +35,7 @@ LISTENED = {str(K.LISTEN_RECORDING): ("recording_listen",), str(K.LISTEN_VOICEMA
 PRESENCE_SLACK_S = 0.5  # an offer stamped this close to the pause's answer was under way before it
 CLOSURE_SETTLE_S = 5.0  # the engines read closures again every 2 s (ivr.hours.closures)
 CLOSURE_REACH_S = 10.0  # a caller placed this long before the closure ends may reach the hours check after it
+FAULT_REACH_S = 25.0  # a caller ringing through a takeover is offered again for up to 20 s (ha.callers_wait_s)
 
 
 def _done(ev: SoakEvidence, *kinds: str) -> list[ActionRecord]:
@@ -141,6 +142,25 @@ def _windows(ev: SoakEvidence, end: datetime) -> list[tuple[str, datetime, datet
     return out
 
 
+def _fault_spans(ev: SoakEvidence) -> list[tuple[datetime, datetime]]:
+    """Each fault from its first record to its next of the same name (undone), else a minute."""
+    spans: list[tuple[datetime, datetime]] = []
+    open_at: dict[str, datetime] = {}
+    for f in sorted(ev.faults, key=lambda f: f.at):
+        if f.name in open_at:
+            spans.append((open_at.pop(f.name), f.at))
+        else:
+            open_at[f.name] = f.at
+    spans += [(at, at + timedelta(seconds=60)) for at in open_at.values()]
+    return spans
+
+
+def _near_fault(spans: list[tuple[datetime, datetime]], at: datetime) -> bool:
+    """A fault on from just before the call until its hours check could have been held up."""
+    low, high = at - timedelta(seconds=CLOSURE_SETTLE_S), at + timedelta(seconds=FAULT_REACH_S)
+    return any(start <= high and end >= low for start, end in spans)
+
+
 def check_closures(ev: SoakEvidence, view: StoreView) -> CheckResult:
     r = CheckResult("closures", "callers during a closure get its treatment (their ticket names it), no one else")
     if ev.actions is None:
@@ -148,7 +168,8 @@ def check_closures(ev: SoakEvidence, view: StoreView) -> CheckResult:
         return r
     ends = [c.ended_at or c.placed_at for c in ev.journal]
     windows = _windows(ev, max(ends) if ends else ev.ended_at)
-    unsure = 0
+    unsure = judged = 0
+    spans = _fault_spans(ev)
     for call, t in single_tickets(ev, view):
         if not call.answered:
             continue
@@ -159,18 +180,20 @@ def check_closures(ev: SoakEvidence, view: StoreView) -> CheckResult:
             outside = call.placed_at < on - timedelta(seconds=CLOSURE_REACH_S) or call.placed_at > off + timedelta(
                 seconds=CLOSURE_SETTLE_S
             )
-            if inside and (call.faults or t.line_state is None):
+            if inside and (_near_fault(spans, call.placed_at) or t.line_state is None):
                 unsure += 1  # a fault may have held the call past the closure's end; or it left before the check
-            elif inside and (t.line_state != "closure" or t.closure_id != ident):
+                continue
+            judged += inside
+            if inside and (t.line_state != "closure" or t.closure_id != ident):
                 r.fail(f"called during closure {ident}; the ticket says {t.line_state} ({t.closure_id})", [t.id],
                        (call.caller,))  # fmt: skip
             elif outside and t.closure_id == ident:
                 r.fail(f"called outside closure {ident}; the ticket names it", [t.id], (call.caller,))
     if unsure:
         r.notes.append(
-            f"{unsure} calls during a closure lived through a fault or left before the hours check: not judged"
+            f"{unsure} calls during a closure placed near a fault or gone before the hours check: not judged"
         )
-    r.notes.append(f"{len(windows)} closures switched on")
+    r.notes.append(f"{len(windows)} closures switched on, {judged} calls during them judged")
     return r
 
 

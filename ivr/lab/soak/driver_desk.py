@@ -118,8 +118,9 @@ async def call_control(d: ActionDriver, a: Action) -> ActionRecord:
     if a.kind is ActionKind.TRANSFER:
         tried = await d.attempt(post("transfer", {"topic": str(a.params.get("topic", ""))}), retry=False)
         return d.judged(a, tried, (200,), **extra)
-    wanted = ("available",) if a.kind is ActionKind.CONSULT else ("available", "paused")
-    colleagues = [str(o["login"]) for o in got if o.get("state") in wanted and o.get("login") != user]
+    # Free colleagues first; one in pause is rung all the same (ivr.acd.control), not handed the call.
+    free = [o for o in got if o.get("state") in ("available", "paused") and o.get("login") != user]
+    colleagues = [str(o["login"]) for o in sorted(free, key=lambda o: o.get("state") != "available")]
     if not colleagues:
         return d.skipped(a, "no colleague free to ring", operator=user)
     other = colleagues[0]
