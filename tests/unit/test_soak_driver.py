@@ -221,7 +221,7 @@ async def test_call_controls_on_the_conversation_up_longest(tmp_path: Path) -> N
     console = FakeConsole(
         operators=[
             {"login": "soak01", "state": "busy", "since_s": 40.0, "ticket": 11},
-            {"login": "soak02", "state": "busy", "since_s": 5.0, "ticket": 12},
+            {"login": "soak02", "state": "busy", "since_s": 7.0, "ticket": 12},
         ]
     )
     for command in ("hold", "resume", "transfer"):
@@ -240,6 +240,11 @@ async def test_call_controls_on_the_conversation_up_longest(tmp_path: Path) -> N
     console.on("POST", "/console/desk/call/conference", Answer(200, json={"ticket": 12}))
     await driver.carry_out(act(K.CONFERENCE))
     assert console.posts("/console/desk/call/conference") == [("soak02", {"operator": "soak03"})]
+    # a conversation whose operator has not spoken yet is left alone (the caller's ear needs the voice)
+    console.operators[:] = [{"login": "soak01", "state": "busy", "since_s": 3.0, "ticket": 13}]
+    await driver.carry_out(act(K.HOLD, hold_s=0.01))
+    assert driver.records[-1].result is ActionResult.SKIPPED
+    assert len(console.posts("/console/desk/call/hold")) == 1
 
 
 async def test_a_consultation_completed_once_the_colleague_answers(tmp_path: Path) -> None:

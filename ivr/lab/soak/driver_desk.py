@@ -24,6 +24,9 @@ from ivr.lab.soak.driver_http import Answer, LineDown
 
 Handler = Callable[[ActionDriver, Action], Awaitable[ActionRecord]]
 PRESENCE = {ActionKind.PAUSE: "paused", ActionKind.AVAILABLE: "available", ActionKind.LOGOUT: "logged_out"}
+# A call is held, passed or joined once the operator has spoken (the caller's ear knows the call
+# was answered by that voice, played once a few seconds after the answer: ivr.lab.soak.operators).
+TALKED_S = 6.0
 REFERRAL_QUERY = "Bologna"  # an office of the directory imported for the soak (config/referrals)
 
 
@@ -97,10 +100,15 @@ async def call_control(d: ActionDriver, a: Action) -> ActionRecord:
         return _skip_or_fail(d, a, got)
     may = d.cast.conference if a.kind is ActionKind.CONFERENCE else frozenset(d.state.logged_in)
     talking = [
-        o for o in got if o.get("state") == "busy" and o.get("login") in may and o.get("login") in d.state.logged_in
+        o
+        for o in got
+        if o.get("state") == "busy"
+        and o.get("login") in may
+        and o.get("login") in d.state.logged_in
+        and float(o.get("since_s") or 0) >= TALKED_S
     ]
     if not talking:
-        return d.skipped(a, "no conversation up (of an operator who may do this)")
+        return d.skipped(a, f"no conversation up for {TALKED_S:.0f} s (of an operator who may do this)")
     op = max(talking, key=lambda o: float(o.get("since_s") or 0))
     user, ticket = str(op["login"]), op.get("ticket")
 
