@@ -342,3 +342,22 @@ def test_the_journal_skips_a_last_line_cut_by_a_kill(tmp_path: Path, line: str) 
     record = {"kind": "pause", "sent_at": "2028-06-05T08:00:00Z", "done_at": "2028-06-05T08:00:01Z", "result": "done"}
     path.write_text(json.dumps(record) + "\n" + line)
     assert [r.kind for r in ActionJournal(path).read()] == ["pause"]
+
+
+async def test_a_supervisor_plays_the_latest_recording_and_message_not_yet_heard(tmp_path: Path) -> None:
+    console = FakeConsole()
+    links = '<a href="/console/tickets/8">#8</a><a href="/console/tickets/9">#9</a>'
+    console.on("GET", "/console/tickets?channel=phone", Answer(200, links))
+    console.on("GET", "/console/tickets/9", Answer(200, "<p>nessuna registrazione</p>"))  # the newest, still up
+    console.on("GET", "/console/tickets/8", Answer(200, '<audio src="/console/recordings/7/audio"></audio>'))
+    console.on("GET", "/console/recordings/7/audio", Answer(200))
+    console.on("GET", "/console/voicemail", Answer(200, '<a href="/console/voicemail/3">#3</a>'))
+    console.on("GET", "/console/voicemail/3/audio", Answer(404, "l'audio non è ancora disponibile"))
+    driver = make(tmp_path, console)
+    for _ in range(2):
+        await driver.carry_out(act(K.LISTEN_RECORDING))
+    await driver.carry_out(act(K.LISTEN_VOICEMAIL))
+    played, again, message = driver.records
+    assert (played.result, played.ticket, played.object_id, played.user) == (ActionResult.DONE, 8, "7", "soakcapo")
+    assert again.result is ActionResult.SKIPPED  # heard already
+    assert (message.result, message.status, message.object_id) == (ActionResult.REFUSED, 404, "3")

@@ -12,6 +12,7 @@ from ivr.lab.soak.driver import ActionDriver, Attempt
 
 Handler = Callable[[ActionDriver, Action], Awaitable[ActionRecord]]
 FORM = "/richiesta"
+SCANNED = 40  # the newest tickets' pages looked at for a recording (the newest calls are still up)
 REPLY = (
     "Gentile utente, grazie per la domanda. Può iscriversi al centro per l'impiego anche online, "
     "con SPID. Se ha bisogno di aiuto, ci chiami al numero verde. Cordiali saluti."
@@ -101,12 +102,13 @@ async def listen_voicemail(d: ActionDriver, a: Action) -> ActionRecord:
 
 
 async def listen_recording(d: ActionDriver, a: Action) -> ActionRecord:
-    """The latest call recording not yet heard, found on the newest tickets' pages."""
+    """The latest call recording not yet heard, found on the newest tickets' pages (as a
+    supervisor finds one: there is no list of recordings)."""
     user = d.cast.supervisor
     tried = await d.attempt(lambda: d.console.get(user, "/console/tickets?channel=phone"), retry=False)
     if tried.answer is None or tried.why or tried.answer.status != 200:
         return d.judged(a, tried, (), user=user)
-    for ticket in reversed(pages.ids(pages.TICKET_LINK, tried.answer.text)[-10:]):
+    for ticket in reversed(pages.ids(pages.TICKET_LINK, tried.answer.text)[-SCANNED:]):
         page = await _get(d, user, f"/console/tickets/{ticket}")
         if page.answer is None or page.why:
             return d.judged(a, page, (), user=user)
@@ -116,7 +118,7 @@ async def listen_recording(d: ActionDriver, a: Action) -> ActionRecord:
             d.state.heard_recordings.add(recording)
             played = await _get(d, user, f"/console/recordings/{recording}/audio")
             return d.judged(a, played, (200,), user=user, ticket=ticket, object_id=str(recording))
-    return d.skipped(a, "no recording not yet heard on the newest tickets", user=user)
+    return d.skipped(a, f"no recording not yet heard on the newest {SCANNED} tickets", user=user)
 
 
 async def closure_on(d: ActionDriver, a: Action) -> ActionRecord:
