@@ -12,10 +12,13 @@ from typing import Any
 import pytest
 
 from ivr.console.models import AuditEntry
-from ivr.lab.soak.action_journal import OUTCOME, ActionRecord, ActionResult
+from ivr.lab.soak.action_journal import OUTCOME, ActionJournal, ActionRecord, ActionResult
+from ivr.lab.soak.check_cli import load_evidence
 from ivr.lab.soak.checker import run_checks
 from ivr.lab.soak.evidence import Fault, SinkMail
+from ivr.lab.soak.journal import Journal
 from ivr.lab.soak.verdict import CheckResult
+from ivr.settings import Settings
 from ivr.tickets.models import Ticket, TicketEvent
 from tests.unit.soak_world import DAY1, DAY2, SoakWorld, build_world
 
@@ -245,3 +248,17 @@ def test_an_escalation_filed_at_the_desk_left_at_the_first_level(world: SoakWorl
     assert [v.detail for v in failed(world)["outcomes_filed"].violations] == [
         "escalated at the desk, the ticket is at level 1"
     ]
+
+
+def test_the_check_command_reads_the_action_journal_of_a_run_folder(world: SoakWorld, tmp_path: Path) -> None:
+    settings = Settings.model_validate({"database": {"url": world.evidence.db_url}})
+    run = tmp_path / "run"
+    run.mkdir()
+    calls = Journal(run / "journal.jsonl")
+    for call in world.evidence.journal:
+        calls.append(call)
+    assert load_evidence(run, settings).actions is None  # no journal of actions: said, not judged
+    actions = ActionJournal(run / "actions.jsonl")
+    for a in world.evidence.actions or []:
+        actions.append(a)
+    assert load_evidence(run, settings).actions == world.evidence.actions
