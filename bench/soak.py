@@ -14,8 +14,8 @@ Asterisk's state, resources, faults) and the report (`report.md`, `report.json`,
 Service days: the engines share one clock offset file (`clock.offset_file`), and the runner moves
 it to each day of the plan as that day begins, while the line runs.
 
-What this runner does not do yet (issue 24): the plan's non-call actions (web requests, closures, presence, transfers,
-the desk's outcomes), callbacks, the browser desk and softphone operators.
+The plan's non-call actions (web requests and their answers, listens, closures, presence, call
+controls, outcomes) are carried out by the driver (`ivr.lab.soak.driver`) on the active engine.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ sys.path.insert(0, str(REPO))
 from bench.soak_line import SoakLine
 from ivr.lab.soak.callers import CallerKit, SoakCaller
 from ivr.lab.soak.checker import exit_status, run_checks
+from ivr.lab.soak.driver_setup import driver_for
 from ivr.lab.soak.evidence import ResourceWindows, SoakEvidence
 from ivr.lab.soak.faults import PROFILES, tailored
 from ivr.lab.soak.inject import Injector
@@ -115,6 +116,7 @@ async def soak(plan: SoakPlan, out: Path, *, sample_every_s: float) -> int:
         injector = Injector(line, lambda: datetime.now(UTC))
         sampler = Sampler(line.metrics_urls(), lambda: datetime.now(UTC), every_s=sample_every_s)
         sampling = asyncio.ensure_future(sampler.run())
+        driver = await driver_for(line, plan, out)  # the plan's non-call actions (ivr.lab.soak.driver)
         started = time.monotonic()
 
         heard: dict[str, Path] = {}  # caller -> what they heard (the carrier's recording)
@@ -152,7 +154,9 @@ async def soak(plan: SoakPlan, out: Path, *, sample_every_s: float) -> int:
         journeys = runnable(plan)
         log.info("soak %s: %d calls (of %d planned), %d faults", plan.profile.name, len(journeys),
                  len(plan.journeys), len(plan.faults))  # fmt: skip
-        done, *_ = await asyncio.gather(asyncio.gather(*(call(j) for j in journeys)), faults(), days())
+        done, *_ = await asyncio.gather(
+            asyncio.gather(*(call(j) for j in journeys)), faults(), days(), driver.run(started)
+        )
         # Each call with the faults that were on while it was up (the journal, written as calls
         # ended, is written again with them).
         records = [
@@ -160,6 +164,7 @@ async def soak(plan: SoakPlan, out: Path, *, sample_every_s: float) -> int:
         ]
         journal.path.write_text("".join(r.model_dump_json() + "\n" for r in records))
         await drain(line)
+        await driver.stop()  # the last outcomes filed, no closure left on
         await operators.stop()
         for sp in softphones:
             await sp.operator.stop()
@@ -183,6 +188,7 @@ async def soak(plan: SoakPlan, out: Path, *, sample_every_s: float) -> int:
             faults=injector.records,
             published=published,
             latency=await asyncio.to_thread(lambda: latency_from_store(read_store(line.db_url))),
+            actions=driver.records,
         )
         results = [*run_checks(evidence), recovery]
         recovery.notes += line.restarts
@@ -297,11 +303,16 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, help="run folder (default var/soak/<profile>-<seed>-<time>)")
     parser.add_argument("--sample-every", type=float, default=60.0, help="seconds between resource samples")
+    parser.add_argument("--plan", type=Path, help="replay this plan.json (e.g. a run folder's) instead of making one")
     add_profile_options(parser)
     args = parser.parse_args()
     os.chdir(REPO)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    plan = make_plan(tailored(PROFILES[args.profile], **profile_changes(args)), args.seed)
+    plan = (
+        SoakPlan.model_validate_json(args.plan.read_text())
+        if args.plan
+        else make_plan(tailored(PROFILES[args.profile], **profile_changes(args)), args.seed)
+    )
     out = args.out or REPO / "var" / "soak" / f"{args.profile}-{args.seed}-{datetime.now(UTC):%Y%m%dT%H%M%S}"
     out.mkdir(parents=True, exist_ok=True)
     (out / "plan.json").write_text(plan.model_dump_json(indent=1))

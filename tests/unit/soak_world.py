@@ -168,6 +168,7 @@ def build_world(db_url: str, root: Path) -> SoakWorld:
         windows=ResourceWindows(warmup_s=300, window_s=3600, tolerance=0.10),
         faults=[Fault(at=DAY1 + timedelta(minutes=30), name="engine_kill", detail="kill -9 of the active engine")],
         latency={"answer": [0.2, 0.3, 0.25, 1.5], "menu": [0.1, 0.12]},
+        actions=[],  # the driver's journal (tests/unit/test_soak_check_actions.py fills it)
     )
     world = SoakWorld(engine, root, evidence)
     j = evidence.journal

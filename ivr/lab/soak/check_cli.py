@@ -9,6 +9,7 @@ The run folder holds what the soak recorded; only the journal is required:
 - `resources.jsonl`: one ResourceSample a line
 - `faults.json`: a list of Fault
 - `latency.json`: `{step: [seconds, ...]}` (default: the same figures from the store's timeline)
+- `actions.jsonl`: the driver's journal of non-call actions (ivr.lab.soak.action_journal)
 - `published/*.json`: `ivr stats --format json` and `/statistiche.json` documents for the period
 
 The store, the audio folders, the cap, the time zone, the dial-out rules and the outbox come from
@@ -26,6 +27,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from ivr.errors import SetupError
+from ivr.lab.soak.action_journal import ActionJournal
 from ivr.lab.soak.checker import exit_status, run_checks
 from ivr.lab.soak.evidence import AsteriskState, Fault, ResourceSample, SinkMail, SoakEvidence
 from ivr.lab.soak.journal import Journal
@@ -72,6 +74,7 @@ def load_evidence(run: Path, settings: Settings) -> SoakEvidence:
         published=published,
         faults=TypeAdapter(list[Fault]).validate_python(_json(run / "faults.json") or []),
         latency=_latency(run, settings.database_url),
+        actions=list(ActionJournal(run / "actions.jsonl").read()) if (run / "actions.jsonl").exists() else None,
     )
 
 

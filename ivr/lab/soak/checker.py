@@ -14,6 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from ivr.lab.soak.checks_actions import (
+    check_action_mail,
+    check_closures,
+    check_listens_audited,
+    check_outcomes_filed,
+    check_presence,
+    check_web_requests,
+)
 from ivr.lab.soak.checks_calls import (
     check_cap,
     check_one_ticket,
@@ -42,6 +50,13 @@ CHECKS: tuple[Check, ...] = (
     check_drained,  # 10
     check_figures,  # 11
     check_resources,  # 12
+    # the driver's non-call actions (ivr.lab.soak.checks_actions)
+    check_web_requests,  # 13
+    check_action_mail,  # 14
+    check_listens_audited,  # 15
+    check_closures,  # 16
+    check_presence,  # 17
+    check_outcomes_filed,  # 18
 )
 
 __all__ = ["CHECKS", "CheckResult", "SoakEvidence", "Violation", "exit_status", "run_checks"]

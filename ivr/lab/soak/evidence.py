@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field
 
 from ivr.dialout import DialoutSettings
+from ivr.lab.soak.action_journal import ActionRecord
 from ivr.lab.soak.journal import CallRecord
 
 ROME = ZoneInfo("Europe/Rome")
@@ -94,3 +95,4 @@ class SoakEvidence:
     latency: dict[str, list[float]] = field(default_factory=dict)  # step -> seconds
     order_slack_s: float = 1.0  # answer-order inversions closer than this are clock noise, not unfairness
     callback_dialogue_s: float = 120.0  # the longest callback-number dialogue (the place is held meanwhile)
+    actions: list[ActionRecord] | None = None  # the driver's journal of non-call actions (ivr.lab.soak.driver)

@@ -21,6 +21,7 @@ from ivr.console.models import AuditEntry
 from ivr.tickets.models import CallbackAttempt, DailyAdmissions, Recording, SurveyAnswer, Ticket, TicketEvent, Voicemail
 
 DIAL_ACTIONS = ("dial_out", "dial_refused")
+LISTEN_ACTIONS = ("recording_listen", "voicemail_listen", "voicemail_download")
 
 
 @dataclass
@@ -34,6 +35,7 @@ class StoreView:
     attempts: list[CallbackAttempt] = field(default_factory=list)
     admissions: dict[date, int] = field(default_factory=dict)
     dials: list[AuditEntry] = field(default_factory=list)
+    listens: list[AuditEntry] = field(default_factory=list)  # the access audit of recordings and messages
 
     def kinds(self, ticket_id: int) -> set[str]:
         return {e.kind for e in self.events.get(ticket_id, [])}
@@ -64,6 +66,7 @@ def read_store(url: str) -> StoreView:
             view.attempts = list(s.scalars(select(CallbackAttempt).order_by(CallbackAttempt.id)))
             view.admissions = {r.day: r.admitted for r in s.scalars(select(DailyAdmissions))}
             view.dials = list(s.scalars(select(AuditEntry).where(AuditEntry.action.in_(DIAL_ACTIONS))))
+            view.listens = list(s.scalars(select(AuditEntry).where(AuditEntry.action.in_(LISTEN_ACTIONS))))
             s.expunge_all()  # plain objects from here on: nothing is loaded lazily after the session
     finally:
         engine.dispose()

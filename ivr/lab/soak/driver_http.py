@@ -1,0 +1,169 @@
+"""The soak driver's way into the line: the product's own HTTP surfaces of the ACTIVE engine (the
+public request form, the console with a session per user and its CSRF token, the queue's state
+on the token API), followed across a takeover.
+
+`Console` is what the driver needs; `LineConsole` is the real one, on aiohttp. Unit tests give the
+driver a fake with the same methods.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import aiohttp
+
+log = logging.getLogger(__name__)
+CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
+LOGIN_CSRF = re.compile(r'name="_csrf" value="([^"]+)"')
+TIMEOUT = aiohttp.ClientTimeout(total=20)
+
+
+class LineDown(Exception):
+    """No answer at all: no engine active, connection refused or cut, no reply in time."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    text: str = ""
+    location: str = ""
+    json: Any = None
+    engine: str = ""
+
+    @property
+    def fault(self) -> bool:
+        """An answer a fault gives (the product's own 503, a proxy's or an unhandled error)."""
+        return self.status >= 500
+
+
+@dataclass(frozen=True)
+class Target:
+    base: str  # http://127.0.0.1:PORT of the active engine's console and API
+    token: str  # its API token (the queue's state)
+
+
+class Console(Protocol):
+    async def get(self, user: str, path: str, *, as_json: bool = False) -> Answer: ...
+
+    async def post(self, user: str, path: str, data: dict[str, str], *, as_json: bool = False) -> Answer: ...
+
+    async def login(self, user: str) -> Answer: ...
+
+    async def logout(self, user: str) -> Answer: ...
+
+    async def queue(self) -> Answer: ...
+
+    async def citizen(self, source: str, path: str, data: dict[str, str]) -> Answer: ...
+
+    async def close(self) -> None: ...
+
+
+class LineConsole:
+    """A console session per user (cookies and CSRF token kept), the active engine found anew
+    when the last one stopped answering."""
+
+    def __init__(self, locate: Callable[[], Awaitable[Target]], passwords: dict[str, str]) -> None:
+        self.locate = locate
+        self.passwords = passwords
+        self._target: tuple[float, Target] | None = None
+        self._http: dict[str, aiohttp.ClientSession] = {}
+        self._csrf: dict[str, str] = {}
+
+    async def target(self) -> Target:
+        if self._target is not None and time.monotonic() - self._target[0] < 3.0:
+            return self._target[1]
+        try:
+            found = await self.locate()
+        except RuntimeError as exc:  # SoakLine.active(): no engine is active (a takeover under way)
+            self._target = None
+            raise LineDown(str(exc)) from exc
+        self._target = (time.monotonic(), found)
+        return found
+
+    def _session(self, user: str) -> aiohttp.ClientSession:
+        if user not in self._http:
+            self._http[user] = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True), timeout=TIMEOUT)
+        return self._http[user]
+
+    async def _send(
+        self, http: aiohttp.ClientSession, method: str, path: str, *, headers: dict[str, str] | None = None,
+        data: dict[str, str] | None = None, json_body: Any = None,
+    ) -> Answer:  # fmt: skip
+        target = await self.target()
+        try:
+            async with http.request(
+                method, target.base + path, data=data, json=json_body, headers=headers, allow_redirects=False
+            ) as response:
+                body = await response.read()
+                text = body.decode("utf-8", "replace") if not response.content_type.startswith("audio") else ""
+                parsed = None
+                if response.content_type == "application/json":
+                    try:
+                        parsed = await response.json()
+                    except (ValueError, aiohttp.ContentTypeError):
+                        parsed = None
+                return Answer(response.status, text, response.headers.get("Location", ""), parsed, target.base)
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            self._target = None  # look for the active engine again next time
+            raise LineDown(f"{type(exc).__name__}: {exc}") from exc
+
+    async def login(self, user: str) -> Answer:
+        http = self._session(user)
+        page = await self._send(http, "GET", "/console/login")
+        token = LOGIN_CSRF.search(page.text)
+        if token is None:
+            return page
+        data = {"_csrf": token.group(1), "login": user, "password": self.passwords[user], "next": "/console/"}
+        answer = await self._send(http, "POST", "/console/login", data=data)
+        if answer.status == 303:
+            await self._fresh_csrf(user)
+        return answer
+
+    async def _fresh_csrf(self, user: str) -> None:
+        page = await self._send(self._session(user), "GET", "/console/kb")  # any role's page carries the token
+        found = CSRF_META.search(page.text)
+        if found is not None:
+            self._csrf[user] = found.group(1)
+
+    async def logout(self, user: str) -> Answer:
+        answer = await self.post(user, "/console/logout", {})
+        self._csrf.pop(user, None)
+        return answer
+
+    async def get(self, user: str, path: str, *, as_json: bool = False) -> Answer:
+        headers = {"Accept": "application/json"} if as_json else None
+        answer = await self._send(self._session(user), "GET", path, headers=headers)
+        if answer.status in (302, 303) and "/console/login" in answer.location and user in self._csrf:
+            await self.login(user)  # the session ended (expired): a person logs in again
+            answer = await self._send(self._session(user), "GET", path, headers=headers)
+        return answer
+
+    async def post(self, user: str, path: str, data: dict[str, str], *, as_json: bool = False) -> Answer:
+        if user not in self._csrf:
+            await self._fresh_csrf(user)
+        headers = {"X-CSRF-Token": self._csrf.get(user, "")}
+        if as_json:
+            headers["Accept"] = "application/json"
+        return await self._send(self._session(user), "POST", path, data=data, headers=headers)
+
+    async def queue(self) -> Answer:
+        target = await self.target()
+        http = self._session("api")
+        return await self._send(http, "GET", "/api/queue", headers={"Authorization": f"Bearer {target.token}"})
+
+    async def citizen(self, source: str, path: str, data: dict[str, str]) -> Answer:
+        """A citizen's post from an address of their own (127.0.0.0/8: each its own loopback
+        address, as the request form's per-address guard expects of separate people)."""
+        connector = aiohttp.TCPConnector(local_addr=(source, 0))
+        async with aiohttp.ClientSession(connector=connector, timeout=TIMEOUT) as http:
+            return await self._send(http, "POST", path, data=data)
+
+    async def close(self) -> None:
+        for http in self._http.values():
+            await http.close()
+        self._http.clear()

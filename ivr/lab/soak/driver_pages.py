@@ -1,0 +1,83 @@
+"""What the soak driver reads off the product's pages: the numbers a person would read (the
+request's number on the form's answer, the calls still to file on the desk, the closure to lift,
+the messages and recordings a supervisor can play). Pure functions, each tied to one template."""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
+
+# ivr/webrequests/templates/richiesta.html
+RECEIVED = re.compile(r"Richiesta n\. <strong>(\d+)</strong> ricevuta")
+RECEIPT_SENT = "le abbiamo inviato una conferma per e-mail"
+# ivr/console/templates/_call_card.html: a card to file is not `live`
+CARD = re.compile(r'<article class="call-card( live)?" id="ticket-(\d+)"')
+ARTICLE = re.compile(r'data-article="(\d+)"')
+CALLER = re.compile(r'<dd class="caller">([^<]*)</dd>')
+# ivr/console/templates/closures.html
+CLOSURE_END = re.compile(r'action="/console/closures/(\d+)/end"')
+# ivr/console/templates/voicemail.html, tickets.html, ticket.html
+MESSAGE_LINK = re.compile(r'href="/console/voicemail/(\d+)"')
+TICKET_LINK = re.compile(r'href="/console/tickets/(\d+)"')
+RECORDING_AUDIO = re.compile(r'src="/console/recordings/(\d+)/audio"')
+ERROR = re.compile(r'class="error"[^>]*>(.*?)</', re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Card:
+    ticket: int
+    live: bool
+    articles: tuple[int, ...]
+    caller: str = ""  # as shown ("numero nascosto" when withheld)
+
+
+def received(page: str) -> tuple[int, bool] | None:
+    """The request's number on the form's answer, and whether a receipt was e-mailed."""
+    found = RECEIVED.search(page)
+    return None if found is None else (int(found.group(1)), RECEIPT_SENT in page)
+
+
+def cards(page: str) -> list[Card]:
+    """The desk's call cards, each with the knowledge-base articles offered on it."""
+    starts = list(CARD.finditer(page))
+    out = []
+    for n, m in enumerate(starts):
+        end = starts[n + 1].start() if n + 1 < len(starts) else len(page)
+        chunk = page[m.end() : end]
+        caller = CALLER.search(chunk)
+        articles = tuple(int(a) for a in ARTICLE.findall(chunk))
+        out.append(Card(int(m.group(2)), bool(m.group(1)), articles, html.unescape(caller.group(1)) if caller else ""))
+    return out
+
+
+def closure_id(page: str, ref: str) -> int | None:
+    """The closure whose reason names `ref`, from the list of closures in effect."""
+    for line in page.splitlines():
+        if f"[{ref}]" in html.unescape(line):
+            found = CLOSURE_END.search(line)
+            if found is not None:
+                return int(found.group(1))
+    # the reason and its form may be on two lines (the template's <li> spans two)
+    text = html.unescape(page)
+    at = text.find(f"[{ref}]")
+    if at < 0:
+        return None
+    found = CLOSURE_END.search(text, at)
+    return int(found.group(1)) if found else None
+
+
+def ids(pattern: re.Pattern[str], page: str) -> list[int]:
+    return sorted({int(x) for x in pattern.findall(page)})
+
+
+def message(location: str) -> str:
+    """The console's `msg` after a redirect (what the page would show)."""
+    return parse_qs(urlsplit(location).query).get("msg", [""])[0]
+
+
+def error(page: str) -> str:
+    found = ERROR.search(page)
+    text = found.group(1) if found else page
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", text)).split())[:200]

@@ -1,0 +1,172 @@
+"""The soak driver's citizens and supervisor: web requests on the public form, their answers and
+escalations in the console's request pages, listens to recordings and voicemail, closures."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from ivr.lab.soak import driver_pages as pages
+from ivr.lab.soak.action_journal import ActionRecord, ActionResult
+from ivr.lab.soak.actions import Action, ActionKind
+from ivr.lab.soak.driver import ActionDriver, Attempt
+
+Handler = Callable[[ActionDriver, Action], Awaitable[ActionRecord]]
+FORM = "/richiesta"
+SCANNED = 40  # the newest tickets' pages looked at for a recording (the newest calls are still up)
+REPLY = (
+    "Gentile utente, grazie per la domanda. Può iscriversi al centro per l'impiego anche online, "
+    "con SPID. Se ha bisogno di aiuto, ci chiami al numero verde. Cordiali saluti."
+)
+
+
+def address_of(ref: str) -> str:
+    """Each citizen on an address of their own (127.0.0.0/8), as separate people are."""
+    n = int("".join(c for c in ref if c.isdigit()) or "0")
+    return f"127.0.{n // 250 + 1}.{n % 250 + 2}"
+
+
+def email_of(ref: str) -> str:
+    return f"{ref}@cittadini.example.it"
+
+
+async def web_request(d: ActionDriver, a: Action) -> ActionRecord:
+    ref = str(a.params["ref"])
+    source = address_of(ref)
+    data = {
+        "name": "Cittadina Prova",
+        # The form asks for an e-mail address in every case (ivr.webrequests.form): a plan's
+        # "no e-mail" request is filed with one all the same, and a phone number beside it.
+        "email": email_of(ref),
+        "phone": "" if a.params.get("email", True) else "3471234567",
+        "topic": str(a.params.get("topic", "citizens")),
+        "subject": f"Domanda {ref}",
+        "message": "Vorrei sapere come iscrivermi al centro per l'impiego e quali documenti servono.",
+        "privacy": "on",
+    }
+    try:
+        tried = await d.attempt(lambda: d.console.citizen(source, FORM, data), retry=True)
+        got = pages.received(tried.answer.text) if tried.answer is not None and not tried.why else None
+        if got is None:
+            return d.judged(a, tried, (), user=source)
+        ticket, receipt = got
+        d.state.requests[ref] = ticket
+        return d.judged(
+            a, tried, (201,), ticket=ticket, user=source, params={"mail_to": data["email"], "mail_sent": receipt}
+        )
+    finally:
+        d.state.event(d.state.request_done, ref).set()
+
+
+async def _request_ticket(d: ActionDriver, a: Action) -> int | None:
+    ref = str(a.params["ref"])
+    await d.state.event(d.state.request_done, ref).wait()  # its filing may still be retried
+    return d.state.requests.get(ref)
+
+
+async def web_answer(d: ActionDriver, a: Action) -> ActionRecord:
+    """A reply (first or second level) or an escalation, from the request's page."""
+    ticket = await _request_ticket(d, a)
+    if ticket is None:
+        return d.skipped(a, "the request was never filed")
+    if a.kind is ActionKind.WEB_SECOND_REPLY and str(a.params["ref"]) not in d.state.escalated:
+        return d.skipped(a, "the request never reached the second level", ticket=ticket)
+    escalate = a.kind is ActionKind.WEB_ESCALATE
+    path = f"/console/requests/{ticket}/{'escalate' if escalate else 'reply'}"
+    data = {"note": "Serve il parere del secondo livello."} if escalate else {"reply": REPLY}
+    user = d.cast.supervisor
+    tried = await d.attempt(lambda: d.console.post(user, path, data), retry=True)
+    said = pages.message(tried.answer.location) if tried.answer is not None else ""
+    sent = said in ("request_replied", "request_escalated")
+    record = d.judged(a, tried, (303,), said, ticket=ticket, user=user, params={"mail_sent": sent})
+    if record.done and escalate:
+        d.state.escalated.add(str(a.params["ref"]))
+    return record
+
+
+async def _get(d: ActionDriver, user: str, path: str) -> Attempt:
+    return await d.attempt(lambda: d.console.get(user, path), retry=False)
+
+
+async def listen_voicemail(d: ActionDriver, a: Action) -> ActionRecord:
+    user = d.cast.supervisor
+    tried = await d.attempt(lambda: d.console.get(user, "/console/voicemail"), retry=False)
+    if tried.answer is None or tried.why or tried.answer.status != 200:
+        return d.judged(a, tried, (), user=user)
+    fresh = [m for m in pages.ids(pages.MESSAGE_LINK, tried.answer.text) if m not in d.state.heard_messages]
+    if not fresh:
+        return d.skipped(a, "no message not yet heard", user=user)
+    message = fresh[-1]  # the latest
+    d.state.heard_messages.add(message)
+    played = await d.attempt(lambda: d.console.get(user, f"/console/voicemail/{message}/audio"), retry=False)
+    return d.judged(a, played, (200,), user=user, object_id=str(message))
+
+
+async def listen_recording(d: ActionDriver, a: Action) -> ActionRecord:
+    """The latest call recording not yet heard, found on the newest tickets' pages (as a
+    supervisor finds one: there is no list of recordings)."""
+    user = d.cast.supervisor
+    tried = await d.attempt(lambda: d.console.get(user, "/console/tickets?channel=phone"), retry=False)
+    if tried.answer is None or tried.why or tried.answer.status != 200:
+        return d.judged(a, tried, (), user=user)
+    for ticket in reversed(pages.ids(pages.TICKET_LINK, tried.answer.text)[-SCANNED:]):
+        page = await _get(d, user, f"/console/tickets/{ticket}")
+        if page.answer is None or page.why:
+            return d.judged(a, page, (), user=user)
+        fresh = [r for r in pages.ids(pages.RECORDING_AUDIO, page.answer.text) if r not in d.state.heard_recordings]
+        if fresh:
+            recording = fresh[-1]
+            d.state.heard_recordings.add(recording)
+            played = await _get(d, user, f"/console/recordings/{recording}/audio")
+            return d.judged(a, played, (200,), user=user, ticket=ticket, object_id=str(recording))
+    return d.skipped(a, f"no recording not yet heard on the newest {SCANNED} tickets", user=user)
+
+
+async def closure_on(d: ActionDriver, a: Action) -> ActionRecord:
+    ref, user = str(a.params["ref"]), d.cast.supervisor
+    data = {"mode": "now", "reason": f"{a.params.get('reason', 'Chiusura')} [{ref}]"}
+    try:
+        tried = await d.attempt(lambda: d.console.post(user, "/console/closures", data), retry=True)
+        if tried.answer is None or tried.why or tried.answer.status != 303:
+            return d.judged(a, tried, (), user=user)
+        listing = await d.attempt(lambda: d.console.get(user, "/console/closures"), retry=True)
+        found = pages.closure_id(listing.answer.text, ref) if listing.answer is not None else None
+        if found is None:  # switched on (the line said so) but not listed: the checker is told
+            return d.record(
+                a, tried.sent_at, ActionResult.DONE, tried.answer, "saved, not found in the list", user=user
+            )
+        d.state.closures[ref] = found
+        return d.judged(a, tried, (303,), pages.message(tried.answer.location), user=user, object_id=f"rt-{found}")
+    finally:
+        d.state.event(d.state.closure_done, ref).set()
+
+
+async def closure_off(d: ActionDriver, a: Action) -> ActionRecord:
+    ref, user = str(a.params["ref"]), d.cast.supervisor
+    await d.state.event(d.state.closure_done, ref).wait()
+    found = d.state.closures.get(ref)
+    if found is None:
+        return d.skipped(a, "the closure was never switched on", user=user)
+    tried = await d.attempt(lambda: d.console.post(user, f"/console/closures/{found}/end", {}), retry=True)
+    record = d.judged(a, tried, (303,), user=user, object_id=f"rt-{found}")
+    if record.done:
+        d.state.closures.pop(ref, None)
+    return record
+
+
+async def lift_closures(d: ActionDriver) -> None:
+    """At the end, no closure the soak switched on stays on (one whose end failed is tried again)."""
+    for ref in list(d.state.closures):
+        action = Action(kind=ActionKind.CLOSURE_OFF, at_s=d.actions[-1].at_s if d.actions else 0.0, params={"ref": ref})
+        d.journal.append(await closure_off(d, action))
+
+
+WEB_HANDLERS: dict[ActionKind, Handler] = {
+    ActionKind.WEB_REQUEST: web_request,
+    ActionKind.WEB_REPLY: web_answer,
+    ActionKind.WEB_ESCALATE: web_answer,
+    ActionKind.WEB_SECOND_REPLY: web_answer,
+    ActionKind.LISTEN_RECORDING: listen_recording,
+    ActionKind.LISTEN_VOICEMAIL: listen_voicemail,
+    ActionKind.CLOSURE_ON: closure_on,
+    ActionKind.CLOSURE_OFF: closure_off,
+}

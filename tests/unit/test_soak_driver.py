@@ -1,0 +1,363 @@
+"""The soak driver's logic against a fake line: each action to the right page with the right form,
+the answers read as a person reads them, faults written down (and a citizen's request tried again
+once the line is back), presence and call controls on the right operator, outcomes filed in turn."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ivr.lab.soak import driver_pages as pages
+from ivr.lab.soak.action_journal import OUTCOME, ActionJournal, ActionRecord, ActionResult
+from ivr.lab.soak.actions import Action, ActionKind, DeskStep
+from ivr.lab.soak.driver import ActionDriver, Cast
+from ivr.lab.soak.driver_http import Answer, LineDown
+
+K = ActionKind
+RECEIVED = (
+    "<p>Richiesta n. <strong>{n}</strong> ricevuta.</p>"
+    "<p>Le risponderemo entro il 07/06; le abbiamo inviato una conferma per e-mail.</p>"
+)
+CLOSURES = """<ul>
+    <li>Chiusura straordinaria (prova di carico) [soak-0-1] — dal 05/06/2028 10:00, finché non viene riaperta
+      <form method="post" action="/console/closures/7/end" class="inline"><input type="hidden" name="_csrf"
+       value="x"><button type="submit" class="primary">Riapri la linea</button></form></li>
+    <li>Altro [soak-0-2] — dal 05/06/2028 11:00
+      <form method="post" action="/console/closures/8/end" class="inline"></form></li>
+</ul>"""
+
+
+def card(ticket: int, *, live: bool = False, articles: tuple[int, ...] = (), caller: str = "+393331112222") -> str:
+    items = "".join(f'<li class="kb-item" data-article="{a}">x</li>' for a in articles)
+    return (
+        f'<article class="call-card{" live" if live else ""}" id="ticket-{ticket}" data-ticket="{ticket}">'
+        f'<dl class="facts"><dt>Chiamante</dt><dd class="caller">{caller}</dd></dl><ul>{items}</ul></article>'
+    )
+
+
+@dataclass
+class FakeConsole:
+    """Answers by (method, path): a list is served in turn (its last answer repeats); an
+    exception in it is raised instead (LineDown: the line did not answer)."""
+
+    routes: dict[tuple[str, str], list[Answer | Exception]] = field(default_factory=dict)
+    sent: list[tuple[str, str, str, dict[str, str]]] = field(default_factory=list)  # method, user, path, data
+    operators: list[dict[str, Any]] = field(default_factory=list)
+
+    def on(self, method: str, path: str, *answers: Answer | Exception) -> None:
+        self.routes[(method, path)] = list(answers)
+
+    def _serve(self, method: str, user: str, path: str, data: dict[str, str]) -> Answer:
+        self.sent.append((method, user, path, data))
+        queue = self.routes.get((method, path))
+        if not queue:
+            return Answer(404, "non trovato")
+        answer = queue.pop(0) if len(queue) > 1 else queue[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    async def get(self, user: str, path: str, *, as_json: bool = False) -> Answer:
+        return self._serve("GET", user, path, {})
+
+    async def post(self, user: str, path: str, data: dict[str, str], *, as_json: bool = False) -> Answer:
+        return self._serve("POST", user, path, data)
+
+    async def login(self, user: str) -> Answer:
+        return self._serve("LOGIN", user, "", {})
+
+    async def logout(self, user: str) -> Answer:
+        return self._serve("LOGOUT", user, "", {})
+
+    async def queue(self) -> Answer:
+        return Answer(200, json={"operators": self.operators})
+
+    async def citizen(self, source: str, path: str, data: dict[str, str]) -> Answer:
+        return self._serve("CITIZEN", source, path, data)
+
+    async def close(self) -> None:
+        pass
+
+    def posts(self, path: str) -> list[tuple[str, dict[str, str]]]:
+        return [(user, data) for method, user, p, data in self.sent if method == "POST" and p == path]
+
+
+def make(tmp_path: Path, console: FakeConsole, *actions: Action, desk: list[DeskStep] | None = None) -> ActionDriver:
+    cast = Cast(("soak01", "soak02"), "soakcapo", frozenset({"soak02"}))
+    driver = ActionDriver(
+        list(actions), desk or [], console, ActionJournal(tmp_path / "actions.jsonl"), cast,
+        retry_for_s=60, retry_every_s=0, offset_s=3600,
+    )  # fmt: skip
+    driver.state.logged_in.update(cast.operators)
+    return driver
+
+
+def act(kind: ActionKind, at_s: float = 0.0, **params: Any) -> Action:
+    return Action(kind=kind, at_s=at_s, params=params)
+
+
+def by_kind(driver: ActionDriver) -> dict[str, list[ActionRecord]]:
+    out: dict[str, list[ActionRecord]] = {}
+    for r in driver.records:
+        out.setdefault(r.kind, []).append(r)
+    return out
+
+
+async def test_a_citizen_tries_again_until_the_line_is_back_then_the_reply_goes_to_that_ticket(tmp_path: Path) -> None:
+    console = FakeConsole()
+    console.on("CITIZEN", "/richiesta", LineDown("refused"), Answer(503, "momentaneamente non disponibile"),
+               Answer(201, RECEIVED.format(n=41)))  # fmt: skip
+    console.on("POST", "/console/requests/41/reply", Answer(303, location="/console/requests/41?msg=request_replied"))
+    request = act(K.WEB_REQUEST, ref="web-0003", topic="employers", email=True)
+    driver = make(tmp_path, console, request, act(K.WEB_REPLY, 1.0, ref="web-0003"))
+    for a in driver.actions:
+        await driver.carry_out(a)
+    filed, reply = driver.records
+    assert (filed.result, filed.attempts, filed.ticket, filed.status) == (ActionResult.DONE, 3, 41, 201)
+    assert filed.params["mail_sent"] is True and filed.params["mail_to"] == "web-0003@cittadini.example.it"
+    assert filed.user == "127.0.1.5"  # the citizen's own address
+    [(_m, _u, _p, form)] = [s for s in console.sent if s[0] == "CITIZEN"][-1:]
+    assert form["topic"] == "employers" and form["privacy"] == "on"
+    assert (reply.result, reply.ticket, reply.params["mail_sent"]) == (ActionResult.DONE, 41, True)
+    assert console.posts("/console/requests/41/reply")[0][0] == "soakcapo"
+    # the journal on disk reads back the same
+    assert list(ActionJournal(tmp_path / "actions.jsonl").read()) == driver.records
+
+
+async def test_a_request_the_line_never_took_is_written_down_and_its_answers_skipped(tmp_path: Path) -> None:
+    console = FakeConsole()
+    console.on("CITIZEN", "/richiesta", LineDown("connection refused"))
+    driver = make(tmp_path, console, act(K.WEB_REQUEST, ref="web-0001", topic="citizens", email=False))
+    driver.retry_for_s = 0
+    await driver.carry_out(driver.actions[0])
+    for kind in (K.WEB_ESCALATE, K.WEB_SECOND_REPLY):
+        await driver.carry_out(act(kind, ref="web-0001"))
+    filed, escalated, second = driver.records
+    assert filed.result is ActionResult.FAILED and "connection refused" in filed.answer and filed.status is None
+    assert [escalated.result, second.result] == [ActionResult.SKIPPED] * 2
+    assert escalated.answer == "the request was never filed"
+
+
+async def test_a_second_reply_needs_the_escalation_done_and_an_unsent_mail_is_said(tmp_path: Path) -> None:
+    console = FakeConsole()
+    console.on("CITIZEN", "/richiesta", Answer(201, RECEIVED.format(n=5)))
+    console.on("POST", "/console/requests/5/escalate",
+               Answer(303, location="/console/requests/5?msg=request_escalated_unsent"))  # fmt: skip
+    console.on("POST", "/console/requests/5/reply", Answer(303, location="/console/requests/5?msg=request_replied"))
+    driver = make(tmp_path, console)
+    for a in (
+        act(K.WEB_REQUEST, ref="web-0005"),
+        act(K.WEB_ESCALATE, ref="web-0005"),
+        act(K.WEB_SECOND_REPLY, ref="web-0005"),
+    ):
+        await driver.carry_out(a)
+    _filed, escalated, second = driver.records
+    assert (escalated.result, escalated.params["mail_sent"], escalated.answer) == (
+        ActionResult.DONE, False, "request_escalated_unsent",
+    )  # fmt: skip
+    assert second.result is ActionResult.DONE and console.posts("/console/requests/5/escalate")[0][1]["note"]
+
+
+async def test_a_closure_switched_on_found_by_its_reference_and_lifted_at_the_end(tmp_path: Path) -> None:
+    console = FakeConsole()
+    console.on("POST", "/console/closures", Answer(303, location="/console/closures?msg=closure_saved"))
+    console.on("GET", "/console/closures", Answer(200, CLOSURES))
+    console.on("POST", "/console/closures/7/end", Answer(500, "errore"), Answer(303, location="/console/closures"))
+    driver = make(tmp_path, console)
+    driver.retry_for_s = 0  # the end fails once: not tried again now...
+    await driver.carry_out(act(K.CLOSURE_ON, ref="soak-0-1", reason="Chiusura straordinaria (prova di carico)"))
+    await driver.carry_out(act(K.CLOSURE_OFF, 9.0, ref="soak-0-1"))
+    on, off = driver.records
+    assert (on.result, on.object_id) == (ActionResult.DONE, "rt-7")
+    assert console.posts("/console/closures")[0][1] == {
+        "mode": "now", "reason": "Chiusura straordinaria (prova di carico) [soak-0-1]",
+    }  # fmt: skip
+    assert (off.result, off.status) == (ActionResult.FAILED, 500)
+    await driver.stop()  # ...but no closure the soak switched on stays on
+    assert (driver.records[-1].kind, driver.records[-1].result) == (K.CLOSURE_OFF, ActionResult.DONE)
+    assert driver.state.closures == {}
+
+
+async def test_presence_pause_logout_login_and_available_for_one_operator(tmp_path: Path) -> None:
+    console = FakeConsole()
+    console.on("POST", "/console/desk/presence", Answer(200, json={"state": "paused"}))
+    console.on("LOGOUT", "", Answer(303, location="/console/login?msg=logged_out"))
+    console.on("LOGIN", "", Answer(303, location="/console/"))
+    driver = make(tmp_path, console)
+    await driver.carry_out(act(K.PAUSE, operator="soak01", reason="Pranzo"))
+    await driver.carry_out(act(K.LOGOUT, operator="soak01"))
+    assert "soak01" not in driver.state.logged_in
+    await driver.carry_out(act(K.PAUSE, operator="soak01", reason="Pausa"))  # logged out: nothing to press
+    await driver.carry_out(act(K.LOGIN, operator="soak01"))
+    await driver.carry_out(act(K.AVAILABLE, operator="soak01"))
+    results = [(r.kind, r.result) for r in driver.records]
+    assert results == [
+        (K.PAUSE, ActionResult.DONE), (K.LOGOUT, ActionResult.DONE), (K.PAUSE, ActionResult.SKIPPED),
+        (K.LOGIN, ActionResult.DONE), (K.AVAILABLE, ActionResult.DONE),
+    ]  # fmt: skip
+    forms = [data for _user, data in console.posts("/console/desk/presence")]
+    assert forms == [{"presence": "paused", "reason": "Pranzo"}, {"presence": "logged_out"}, {"presence": "available"}]
+    assert all(r.operator == "soak01" for r in driver.records)
+
+
+async def test_wrap_up_ended_only_for_an_operator_in_it(tmp_path: Path) -> None:
+    console = FakeConsole(operators=[{"login": "soak01", "state": "wrap_up"}, {"login": "soak02", "state": "busy"}])
+    console.on("POST", "/console/desk/presence", Answer(200, json={"state": "available"}))
+    driver = make(tmp_path, console)
+    await driver.carry_out(act(K.END_WRAP_UP, operator="soak01"))
+    await driver.carry_out(act(K.END_WRAP_UP, operator="soak02"))
+    done, skipped = driver.records
+    assert done.result is ActionResult.DONE and console.posts("/console/desk/presence") == [
+        ("soak01", {"presence": "available"})
+    ]
+    assert (skipped.result, skipped.answer) == (ActionResult.SKIPPED, "not in wrap-up (busy)")
+
+
+async def test_call_controls_on_the_conversation_up_longest(tmp_path: Path) -> None:
+    console = FakeConsole(
+        operators=[
+            {"login": "soak01", "state": "busy", "since_s": 40.0, "ticket": 11},
+            {"login": "soak02", "state": "busy", "since_s": 7.0, "ticket": 12},
+        ]
+    )
+    for command in ("hold", "resume", "transfer"):
+        console.on("POST", f"/console/desk/call/{command}", Answer(200, json={"ticket": 11}))
+    driver = make(tmp_path, console)
+    await driver.carry_out(act(K.HOLD, hold_s=0.01))
+    await driver.carry_out(act(K.TRANSFER, topic="employers"))
+    await driver.carry_out(act(K.CONSULT, complete=True))  # nobody free to consult
+    hold, transfer, consult = driver.records
+    assert (hold.operator, hold.ticket, hold.params["resumed"]) == ("soak01", 11, 200)
+    assert console.posts("/console/desk/call/transfer") == [("soak01", {"topic": "employers"})]
+    assert transfer.result is ActionResult.DONE
+    assert (consult.result, consult.answer) == (ActionResult.SKIPPED, "no colleague free to ring")
+    # a conference is added by an operator whose role allows it (soak02), to a colleague free
+    console.operators.append({"login": "soak03", "state": "paused"})
+    console.on("POST", "/console/desk/call/conference", Answer(200, json={"ticket": 12}))
+    await driver.carry_out(act(K.CONFERENCE))
+    assert console.posts("/console/desk/call/conference") == [("soak02", {"operator": "soak03"})]
+    # a conversation whose operator has not spoken yet is left alone (the caller's ear needs the voice)
+    console.operators[:] = [{"login": "soak01", "state": "busy", "since_s": 3.0, "ticket": 13}]
+    await driver.carry_out(act(K.HOLD, hold_s=0.01))
+    assert driver.records[-1].result is ActionResult.SKIPPED
+    assert len(console.posts("/console/desk/call/hold")) == 1
+
+
+async def test_a_consultation_completed_once_the_colleague_answers(tmp_path: Path) -> None:
+    console = FakeConsole(
+        operators=[
+            {"login": "soak01", "state": "busy", "since_s": 40.0, "ticket": 11},
+            {"login": "soak02", "state": "available"},
+        ]
+    )
+    console.on("POST", "/console/desk/call/consult", Answer(200, json={}))
+    console.on(
+        "POST", "/console/desk/call/complete", Answer(409, "nessun collega ha ancora risposto"), Answer(200, json={})
+    )
+    driver = make(tmp_path, console)
+    await driver.carry_out(act(K.CONSULT, complete=True))
+    [consult] = driver.records
+    assert (consult.result, consult.params["colleague"], consult.params["ended"]) == (
+        ActionResult.DONE,
+        "soak02",
+        "complete",
+    )
+    assert not console.posts("/console/desk/call/cancel")
+
+
+async def test_outcomes_filed_from_the_desk_cards_in_turn_never_twice(tmp_path: Path) -> None:
+    console = FakeConsole()
+    desk = "".join((card(30, live=True), card(21, articles=(4, 9)), card(20, caller="numero nascosto")))
+    console.on("GET", "/console/desk", Answer(200, desk))
+    console.on("POST", "/console/desk/tickets/21/article", Answer(200, json={"status": "resolved"}))
+    console.on("POST", "/console/desk/tickets/20/outcome", Answer(200, json={"status": "new", "level": 2}))
+    steps = [
+        DeskStep(talk_s=10, outcome="resolved", article=True),
+        DeskStep(talk_s=10, outcome="escalated", article=True),
+    ]
+    driver = make(tmp_path, console, desk=steps)
+    driver.state.logged_in = {"soak01"}
+    from ivr.lab.soak.driver_desk import file_outcomes
+
+    await file_outcomes(driver)
+    await file_outcomes(driver)  # the same cards again: nothing filed twice
+    first, second = driver.records
+    assert (first.kind, first.ticket, first.params["article"], first.result) == (OUTCOME, 21, 4, ActionResult.DONE)
+    assert (second.ticket, second.params["outcome"], second.params["article"]) == (20, "escalated", None)
+    escalated = console.posts("/console/desk/tickets/20/outcome")[0][1]
+    assert escalated["contact_phone"] and escalated["answer_by"] == "phone" and "caller_id_confirmed" not in escalated
+    assert not [s for s in console.sent if "/tickets/30/" in s[2]]  # the live call is not filed
+
+
+async def test_a_fault_during_an_outcome_is_written_down_and_tried_again(tmp_path: Path) -> None:
+    console = FakeConsole()
+    console.on("GET", "/console/desk", Answer(200, card(20)))
+    console.on("POST", "/console/desk/tickets/20/outcome", LineDown("reset"), Answer(200, json={}))
+    driver = make(tmp_path, console, desk=[DeskStep(talk_s=10, outcome="resolved", article=False)])
+    driver.state.logged_in = {"soak01"}
+    from ivr.lab.soak.driver_desk import file_outcomes
+
+    await file_outcomes(driver)
+    await file_outcomes(driver)
+    assert [r.result for r in driver.records] == [ActionResult.FAILED, ActionResult.DONE]
+
+
+async def test_a_handler_error_is_written_down_not_dropped(tmp_path: Path) -> None:
+    console = FakeConsole()
+    driver = make(tmp_path, console)
+    await driver.carry_out(act(K.PAUSE, operator="soak01"))  # the fake answers 404 with no json
+    await driver.carry_out(Action(kind=K.WEB_REPLY, at_s=0, params={}))  # no ref: the driver's own error
+    refused, broken = driver.records
+    assert refused.result is ActionResult.REFUSED and refused.status == 404
+    assert broken.result is ActionResult.FAILED and broken.answer.startswith("driver error: KeyError")
+
+
+def test_pages_read_as_a_person_reads_them() -> None:
+    assert pages.received(RECEIVED.format(n=12)) == (12, True)
+    assert pages.received("<p>Richiesta n. <strong>3</strong> ricevuta.</p>") == (3, False)
+    assert pages.received("<div class='error'>Troppe richieste</div>") is None
+    cards = pages.cards(card(5, live=True) + card(4, articles=(2,), caller="numero nascosto"))
+    assert [(c.ticket, c.live, c.articles, c.caller) for c in cards] == [
+        (5, True, (), "+393331112222"),
+        (4, False, (2,), "numero nascosto"),
+    ]
+    assert pages.closure_id(CLOSURES, "soak-0-2") == 8 and pages.closure_id(CLOSURES, "soak-9-9") is None
+    assert pages.message("/console/requests/4?msg=request_replied_unsent") == "request_replied_unsent"
+    assert pages.ids(pages.MESSAGE_LINK, '<a href="/console/voicemail/3">#3</a><a href="/console/voicemail/12">') == [
+        3,
+        12,
+    ]
+    assert pages.error('<p class="error" role="alert">Scriva la risposta prima di inviarla.</p>') == (
+        "Scriva la risposta prima di inviarla."
+    )
+
+
+@pytest.mark.parametrize("line", ["", '{"kind": "pause"'])
+def test_the_journal_skips_a_last_line_cut_by_a_kill(tmp_path: Path, line: str) -> None:
+    path = tmp_path / "actions.jsonl"
+    record = {"kind": "pause", "sent_at": "2028-06-05T08:00:00Z", "done_at": "2028-06-05T08:00:01Z", "result": "done"}
+    path.write_text(json.dumps(record) + "\n" + line)
+    assert [r.kind for r in ActionJournal(path).read()] == ["pause"]
+
+
+async def test_a_supervisor_plays_the_latest_recording_and_message_not_yet_heard(tmp_path: Path) -> None:
+    console = FakeConsole()
+    links = '<a href="/console/tickets/8">#8</a><a href="/console/tickets/9">#9</a>'
+    console.on("GET", "/console/tickets?channel=phone", Answer(200, links))
+    console.on("GET", "/console/tickets/9", Answer(200, "<p>nessuna registrazione</p>"))  # the newest, still up
+    console.on("GET", "/console/tickets/8", Answer(200, '<audio src="/console/recordings/7/audio"></audio>'))
+    console.on("GET", "/console/recordings/7/audio", Answer(200))
+    console.on("GET", "/console/voicemail", Answer(200, '<a href="/console/voicemail/3">#3</a>'))
+    console.on("GET", "/console/voicemail/3/audio", Answer(404, "l'audio non è ancora disponibile"))
+    driver = make(tmp_path, console)
+    for _ in range(2):
+        await driver.carry_out(act(K.LISTEN_RECORDING))
+    await driver.carry_out(act(K.LISTEN_VOICEMAIL))
+    played, again, message = driver.records
+    assert (played.result, played.ticket, played.object_id, played.user) == (ActionResult.DONE, 8, "7", "soakcapo")
+    assert again.result is ActionResult.SKIPPED  # heard already
+    assert (message.result, message.status, message.object_id) == (ActionResult.REFUSED, 404, "3")
