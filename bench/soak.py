@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -101,6 +102,7 @@ async def soak(plan: SoakPlan, out: Path, *, sample_every_s: float) -> int:
             )
             for i, login in enumerate(plan.operators)
         }
+        talks = iter([step.talk_s for step in plan.desk])  # each conversation's talk, in turn
         operators = OutsideOperators(
             line.pbx.carrier,
             [
@@ -109,9 +111,10 @@ async def soak(plan: SoakPlan, out: Path, *, sample_every_s: float) -> int:
                 if number is not None
             ],
             seed=plan.seed,
+            talks=talks,
         )
         operators.start()
-        softphones = await start_softphones(line, plan, NAMES, softphone)
+        softphones = await start_softphones(line, plan, NAMES, softphone, talks)
         kit = CallerKit(line.pbx.carrier, "800000039", line.prompts, operator_voices, voices.caller)
         injector = Injector(line, lambda: datetime.now(UTC))
         sampler = Sampler(line.metrics_urls(), lambda: datetime.now(UTC), every_s=sample_every_s)
@@ -211,7 +214,7 @@ class Softphone:
 
 
 async def start_softphones(
-    line: SoakLine, plan: SoakPlan, names: tuple[str, ...], login: str | None
+    line: SoakLine, plan: SoakPlan, names: tuple[str, ...], login: str | None, talks: Iterator[float]
 ) -> list[Softphone]:
     """The softphone operator: baresip registered to the line's Asterisk with the operator's own
     SIP account, answering by itself and speaking its voice after a short pause."""
@@ -229,7 +232,7 @@ async def start_softphones(
     )
     phone = LabSoftphone(login, password, (sip["bind"], sip["port"]), voice)
     await phone.start()
-    operator = SoftphoneOperator(phone, seed=plan.seed)
+    operator = SoftphoneOperator(phone, seed=plan.seed, talks=talks)
     operator.start()
     return [Softphone(phone, operator)]
 

@@ -151,6 +151,9 @@ class Profile(BaseModel):
     fault_gap_s: float = Field(ge=0, description="the line's time to recover between two faults")
     days: int = Field(1, ge=1)
     operators: int = Field(4, ge=1, description="simulated operators logged in")
+    talk_s: tuple[float, float] = Field(
+        (20.0, 150.0), description="an operator's talk, shortest and longest (a short soak talks less)"
+    )
 
     @model_validator(mode="after")
     def _valid(self) -> Profile:
@@ -177,6 +180,7 @@ PROFILES: dict[str, Profile] = {
         fault_gap_s=20,
         days=1,
         operators=5,  # with the runner's short wrap-up, most callers for an operator reach one
+        talk_s=(8.0, 20.0),  # long enough for a hold or a consultation, short enough to serve many
     ),
     # Every kind of fault once, two service days, in 25 minutes: the shake-down before a full run.
     "medium": Profile(
@@ -191,6 +195,7 @@ PROFILES: dict[str, Profile] = {
         fault_gap_s=45,
         days=2,
         operators=5,
+        talk_s=(10.0, 45.0),
     ),
     # The full run: two hours, at least 6,000 calls and 12 faults of every kind, six service days.
     "full": Profile(

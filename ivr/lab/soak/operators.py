@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,6 +55,7 @@ class OutsideOperators:
     operators: list[OutsideOperator]
     seed: int = 0
     legs: list[Leg] = field(default_factory=list)
+    talks: Iterator[float] = field(default_factory=lambda: iter(()))  # shared with the other phones
     _rng: random.Random = field(init=False)
     _media: dict[str, str] = field(default_factory=dict)
     _task: asyncio.Task[None] | None = None
@@ -96,7 +98,8 @@ class OutsideOperators:
                 await ring.channel.play([self._media[operator.login]])
                 await ring.channel.wait_gone()  # records until the engine gives up
                 return
-            leg.talk_s = round(self._rng.uniform(*operator.talk_s), 2)
+            planned = next(self.talks, None)  # the plan's conversations, taken in turn (DeskStep.talk_s)
+            leg.talk_s = planned if planned is not None else round(self._rng.uniform(*operator.talk_s), 2)
             await ring.take_offer(after_s=operator.confirm_after_s)
             leg.confirmed = True
             # A moment for the engine to connect the caller, then the voice the caller knows.
@@ -120,6 +123,7 @@ class SoftphoneOperator:
     talk_s: tuple[float, float] = (3.0, 6.0)
     seed: int = 0
     legs: list[Leg] = field(default_factory=list)
+    talks: Iterator[float] = field(default_factory=lambda: iter(()))  # shared with the other phones
     _task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -137,9 +141,9 @@ class SoftphoneOperator:
         async for event in self.phone.events():
             kind = event.get("type")
             if kind == "CALL_ESTABLISHED":
-                leg = Leg(
-                    self.phone.login, datetime.now(UTC), confirmed=True, talk_s=round(rng.uniform(*self.talk_s), 2)
-                )
+                planned = next(self.talks, None)
+                talk_s = planned if planned is not None else round(rng.uniform(*self.talk_s), 2)
+                leg = Leg(self.phone.login, datetime.now(UTC), confirmed=True, talk_s=talk_s)
                 self.legs.append(leg)
                 hangup = asyncio.ensure_future(self._hang_up_after(leg))
             elif kind == "CALL_CLOSED" and self.legs and self.legs[-1].ended_at is None:

@@ -48,7 +48,7 @@ def make_plan(
 ) -> SoakPlan:
     traffic = traffic or TrafficModel()
     activity = activity or ActionModel()
-    desk_model = desk_model or DeskModel()
+    desk_model = desk_model or DeskModel(talk_s=profile.talk_s)
     days = service_days(profile.days, profile.duration_s, DEFAULT_START)
     quiet = DAY_QUIET_S if len(days) > 1 else 0.0
     active = profile.calls_until_s - quiet * (len(days) - 1)
