@@ -36,6 +36,7 @@ from tests.harness.pbx import ENGINE_HOST, PbxPair, start_pair
 from tests.harness.postgres import PostgresServer
 
 log = logging.getLogger(__name__)
+RESTART_S = 2.0  # the engine unit's RestartSec (ivr.ops.services)
 DATA_SIZE = "1g"  # the engines' data file system: a soak's audio and logs, and a disk that can be filled
 TICKET_REF = re.compile(r"(?:pratica|richiesta|ticket)\D{0,12}(\d+)", re.IGNORECASE)
 
@@ -279,6 +280,7 @@ class SoakLine:
                                          f"(pid {proc.pid}) exited with {proc.returncode}: started again")  # fmt: skip
                     log.info("soak line: %s", self.restarts[-1])
                     engine.proc = None
+                    await asyncio.sleep(RESTART_S)
                     self._spawn(engine)
             await asyncio.sleep(0.5)
 

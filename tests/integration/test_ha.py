@@ -404,7 +404,7 @@ async def test_a_caller_taken_over_in_the_queue_hears_the_operator_who_answers_a
         await second_ring.take_offer()
         await _until(lambda: waiting in line.events("operator_answered"), "the waiting caller connected")
         await asyncio.sleep(1.0)
-        await second_ring.say(voice)
+        await second_ring.channel.play([voice])
         await second_ring.hangup()
         await _until(lambda: waiting in line.events("survey_offered"), "the survey after the talk")
         for call in calls:
