@@ -127,6 +127,7 @@ class SoakLine:
         self._mounted = False
         self._supervisor: asyncio.Task[None] | None = None
         self.restarts: list[str] = []  # engines the supervisor started again, for the report
+        self._spawned: dict[int, tuple[EngineProcess, subprocess.Popen[bytes]]] = {}  # every pid started
 
     async def start(self, operators: dict[str, str | None], when: datetime) -> None:
         """Everything up, `operators` (login -> outside number, None for a softphone) available,
@@ -224,7 +225,8 @@ class SoakLine:
 
         engine.config["clock"] = {"offset_file": str(self.clock_file)}
         engine.path.write_text(yaml.safe_dump(engine.config, allow_unicode=True))
-        engine.spawn("--standby")
+        proc = engine.spawn("--standby")
+        self._spawned[proc.pid] = (engine, proc)
 
     def now(self) -> datetime:
         """The engines' simulated time."""
@@ -250,9 +252,7 @@ class SoakLine:
     async def engine_gone(self, pid: int) -> None:
         """The engine `pid` was killed, or frozen and woken (it fences itself and exits): the
         supervisor starts it again; wait until it is up, in whatever role the lease gave it."""
-        engine = next(e for e in self.engines if e.proc is not None and e.proc.pid == pid)
-        proc = engine.proc
-        assert proc is not None
+        engine, proc = self._spawned[pid]  # the supervisor may have started it again already
         try:
             await asyncio.to_thread(proc.wait, 60)
         except subprocess.TimeoutExpired:
