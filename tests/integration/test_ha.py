@@ -367,6 +367,11 @@ async def test_engine_cut_off_from_the_database_stops_and_the_standby_takes_over
 
 
 @pytest.mark.postgres
+@pytest.mark.xfail(
+    strict=True,
+    reason="open finding of the soak (issue 24): the caller taken over in the queue keeps hearing a "
+    "continuous sound (music on hold started by the dead engine, it seems) and never the operator",
+)
 async def test_a_caller_taken_over_in_the_queue_hears_the_operator_who_answers_after(
     pbx: PbxPair, tmp_path: Path, voices: Voices, postgres: PostgresServer
 ) -> None:
