@@ -83,7 +83,7 @@ class DeskEvent:
     """Something the person had to do to keep the desk working, or that went wrong at it."""
 
     at: datetime
-    what: str  # an Act, or: error, filed, not_filed
+    what: str  # an Act, or: answered, filed, not_filed, error
     detail: str = ""
 
 

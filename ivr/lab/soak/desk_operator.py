@@ -334,6 +334,7 @@ class BrowserDeskOperator:
             self.note("error", f"answered ticket {ticket}, the call never connected")
             return
         leg.confirmed = True
+        self.note("answered", f"ticket {ticket}")  # when the call connected: a fault right after cuts it unheard
         talked = time.monotonic()
         while time.monotonic() - talked < leg.talk_s:
             await asyncio.sleep(0.2)
