@@ -45,6 +45,8 @@ sys.path.insert(0, str(REPO))
 from bench.soak_line import SoakLine
 from ivr.lab.soak.callers import CallerKit, SoakCaller
 from ivr.lab.soak.checker import exit_status, run_checks
+from ivr.lab.soak.desk_habits import desk_login
+from ivr.lab.soak.desk_operator import start_browser_desks, stop_browser_desks
 from ivr.lab.soak.driver_setup import driver_for
 from ivr.lab.soak.evidence import ResourceWindows, SoakEvidence
 from ivr.lab.soak.faults import PROFILES, tailored
@@ -81,8 +83,9 @@ async def soak(plan: SoakPlan, out: Path, *, sample_every_s: float) -> int:
     # by itself (the last operator).
     softphone = plan.operators[-1] if len(plan.operators) >= 3 else None
     machine = plan.operators[-2] if len(plan.operators) >= 4 else None
+    desk = desk_login(plan.operators)  # at the browser desk (ivr.lab.soak.desk_operator): no number, no softphone
     numbers: dict[str, str | None] = {
-        login: None if login == softphone else f"3479{i:06d}" for i, login in enumerate(plan.operators)
+        login: None if login in (softphone, desk) else f"3479{i:06d}" for i, login in enumerate(plan.operators)
     }
     # Operators finish a ticket in seconds here (wrap-up 5 s), and a caller nobody could take within
     # 75 s is sent to leave a message: the line's own answer to a long wait, and a soak of minutes.
@@ -120,6 +123,7 @@ async def soak(plan: SoakPlan, out: Path, *, sample_every_s: float) -> int:
         sampler = Sampler(line.metrics_urls(), lambda: datetime.now(UTC), every_s=sample_every_s)
         sampling = asyncio.ensure_future(sampler.run())
         driver = await driver_for(line, plan, out)  # the plan's non-call actions (ivr.lab.soak.driver)
+        desks = await start_browser_desks(line, desk, operator_voices, plan, driver.console.passwords)
         started = time.monotonic()
 
         heard: dict[str, Path] = {}  # caller -> what they heard (the carrier's recording)
@@ -167,6 +171,7 @@ async def soak(plan: SoakPlan, out: Path, *, sample_every_s: float) -> int:
         ]
         journal.path.write_text("".join(r.model_dump_json() + "\n" for r in records))
         await drain(line)
+        await stop_browser_desks(desks, out)
         await driver.stop()  # the last outcomes filed, no closure left on
         await operators.stop()
         for sp in softphones:

@@ -29,6 +29,7 @@ from aiosmtpd.controller import Controller
 from ivr.acd.operators import OperatorDirectory
 from ivr.asterisk.instance import free_port
 from ivr.lab.link import FaultyLink
+from ivr.lab.soak.desk_operator import DESK_WEBRTC
 from ivr.lab.soak.evidence import AsteriskState, SinkMail
 from ivr.tickets.db import make_engine, upgrade
 from tests.harness.engine_process import EngineProcess
@@ -159,7 +160,7 @@ class SoakLine:
                 "database": {"url": self.url},
                 "ha": {"lease_ttl_s": 5.0, "renew_every_s": 1.0, "standby_poll_s": 0.3},
                 "console": {"port": free_port()},
-                "asterisk": {"ari": {"port": self.ari_link.port}},
+                "asterisk": {"ari": {"port": self.ari_link.port}, "webrtc": DESK_WEBRTC},  # the browser desk
                 "mail": {"host": "127.0.0.1", "port": self.smtp_port, "tls": "none", "sender": "nul@example.it"},
                 "voicemail": {"dir": str(shared_voicemail)},
             }
