@@ -14,6 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from ivr.lab.soak.checks_callbacks import (
+    check_callback_dialled,
+    check_callback_heard_operator,
+    check_callback_number,
+    check_callback_one_leg,
+    check_callback_order,
+    check_language,
+)
 from ivr.lab.soak.checks_calls import (
     check_cap,
     check_one_ticket,
@@ -42,6 +50,12 @@ CHECKS: tuple[Check, ...] = (
     check_drained,  # 10
     check_figures,  # 11
     check_resources,  # 12
+    check_callback_dialled,  # 13: the citizen's phone as witness (checks_callbacks)
+    check_callback_one_leg,  # 14
+    check_callback_number,  # 15
+    check_callback_order,  # 16
+    check_callback_heard_operator,  # 17
+    check_language,  # 18
 )
 
 __all__ = ["CHECKS", "CheckResult", "SoakEvidence", "Violation", "exit_status", "run_checks"]

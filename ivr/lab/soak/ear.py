@@ -65,7 +65,7 @@ class Ear:
         self, recording: Path, references: dict[str, np.ndarray], thresholds: dict[str, float] | None = None
     ) -> None:
         self.path = recording
-        self.refs = references
+        self.refs = dict(references)  # a copy: `forget` drops some for this call only
         self.thresholds = thresholds or {}
         self.audio = np.zeros(0, dtype=np.float64)
         self.heard: list[Heard] = []
@@ -103,10 +103,13 @@ class Ear:
             return
         self._offset += len(data)
         self.audio = np.concatenate([self.audio, np.frombuffer(data, dtype="<i2").astype(np.float64)])
-        found = False
+        found, before = False, len(self.heard)
         for name, ref in self.refs.items():
             found |= self._scan(name, ref)
         if found:
+            # In the order they were heard, not the order they were looked for: a read that
+            # brings two sounds (a busy machine reads late) must not swap them for the caller.
+            self.heard[before:] = sorted(self.heard[before:], key=lambda h: h.at_sample)
             self._changed.set()
 
     def _scan(self, name: str, ref: np.ndarray) -> bool:
@@ -134,6 +137,14 @@ class Ear:
             last = at = start + best
             found = True
         return found
+
+    def forget(self, names: set[str]) -> None:
+        """Stop looking for `names` (what was heard stays in `heard`): a caller who knows the
+        line's language no longer needs the other language's prompts, and every reference costs
+        a correlation at each read."""
+        for name in names:
+            self.refs.pop(name, None)
+            self._next.pop(name, None)
 
     def count(self, name: str) -> int:
         return sum(h.name == name for h in self.heard)
