@@ -54,7 +54,7 @@ from tests.harness.voices import make_voices, synthesise
 
 log = logging.getLogger("soak")
 NAMES = ("Anna", "Bruno", "Carla", "Dario", "Elena", "Fabio", "Giulia", "Marco", "Paola", "Rocco")
-RUNS_NOW = frozenset({Goal.OPERATOR, Goal.VOICEMAIL, Goal.ABANDON, Goal.HANGUP, Goal.SILENT})
+RUNS_NOW = frozenset({Goal.OPERATOR, Goal.VOICEMAIL, Goal.CALLBACK, Goal.ABANDON, Goal.HANGUP, Goal.SILENT})
 
 
 def runnable(plan: SoakPlan) -> list[Journey]:
