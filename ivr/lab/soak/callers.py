@@ -17,117 +17,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
-import numpy as np
-
-from ivr.lab.carrier import CallNotAnswered, LabCall, LabCarrier
-from ivr.lab.soak.citizen import OPERATOR, CallbackPhones, LegSounds, answer_leg, answer_survey, busy
-from ivr.lab.soak.ear import Ear, load_wav, opening, tone
+from ivr.lab.carrier import CallNotAnswered, LabCall
+from ivr.lab.soak.citizen import OPERATOR, LegSounds, answer_leg, answer_survey, wait_for_callback
+from ivr.lab.soak.ear import Ear
 from ivr.lab.soak.journal import CallbackLeg, CallRecord, HungUpBy
+from ivr.lab.soak.kit import BEEP, CallerKit, LinePrompts, language_of, named
 from ivr.lab.soak.model import Goal, Journey
 from ivr.telephony.errors import CallerHungUp
 
+__all__ = ["CallerKit", "LinePrompts", "SoakCaller", "language_of", "named", "run_journeys"]
 log = logging.getLogger(__name__)
-
-BEEP = "beep"
-
-
-@dataclass(frozen=True)
-class LinePrompts:
-    """Which of the line's prompts mark where a call is (names as in the prompt catalogue)."""
-
-    consent: str = "consent_notice"
-    menu: str = "menu_main"
-    queue: str = "queue_enter"
-    survey_intro: str = "survey_intro"
-    survey_questions: tuple[str, ...] = ("survey_satisfaction", "survey_solved")
-    leave_key: str = "9"
-    language_offer: str = "language_offer"  # "For English, press 9", in the language offered
-    callback_offer: str = "queue_callback_offer"
-    callback_key: str = "2"  # queue.callback_key
-    number_confirm: str = "vm_callback_confirm"  # after the number read back: 1 yes, 2 another
-    confirm_key: str = "1"
-    change_key: str = "2"
-    number_enter: str = "vm_callback_enter"
-    number_invalid: str = "vm_callback_invalid"
-    callback_booked: str = "queue_callback_booked"
-    callback_no_number: str = "queue_callback_no_number"
-    callback_notice: str = "callback_citizen_notice"
-
-    def names(self) -> list[str]:
-        return [self.consent, self.menu, self.queue, self.survey_intro, *self.survey_questions]
-
-    def dialogue(self) -> list[str]:
-        """What a caller asking for a callback listens for in the queue."""
-        return [
-            self.callback_offer,
-            self.number_confirm,
-            self.number_enter,
-            self.number_invalid,
-            self.callback_booked,
-            self.callback_no_number,
-        ]
-
-
-def named(language: str, prompt: str, service: str = "it") -> str:
-    """A prompt's reference name: the service language's plain, another's `<code>:<prompt>`
-    (built in the `<code>` subfolder of the prompts, `ivr.factories.make_language_prompts`)."""
-    return prompt if language == service else f"{language}:{prompt}"
-
-
-def language_of(name: str, service: str = "it") -> str:
-    code, sep, _ = name.partition(":")
-    return code if sep and code != OPERATOR.rstrip(":") else service
-
-
-@dataclass
-class CallerKit:
-    """What every soak caller shares: the carrier, the line's number, the sounds to recognise."""
-
-    carrier: LabCarrier
-    did: str
-    prompts_dir: Path  # the engine's built prompts (`prompts.build_dir`), 8 kHz WAVs
-    operator_voices: dict[str, Path]  # login -> the WAV that operator's phone plays when talking
-    speech: Path  # what a caller says into a voicemail (8 kHz mono WAV)
-    line: LinePrompts = field(default_factory=LinePrompts)
-    max_call_s: float = 180.0  # a caller left with nothing to do hangs up after this
-    service_language: str = "it"  # the line's own language; others' prompts are in prompts_dir/<code>
-    callback_wait_s: float = 300.0  # a citizen waits this long for the line to call back
-    phones: CallbackPhones | None = None  # the citizens' side of the carrier's phones (installed if None)
-    _refs: dict[str, np.ndarray] = field(default_factory=dict)
-    _speech_media: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.phones is None:
-            self.phones = CallbackPhones.install(self.carrier)
-
-    def references(self, prompts: Iterable[str] = ()) -> dict[str, np.ndarray]:
-        """The line's landmark prompts in the service language, every operator's voice and the
-        beep, plus `prompts` (reference names, see `named`); each loaded once per kit."""
-        if not self._refs:
-            for login, wav in self.operator_voices.items():
-                self._refs[OPERATOR + login] = opening(load_wav(wav))
-            self._refs[BEEP] = tone(700.0, 0.3)
-        wanted = [*self.line.names(), *prompts]
-        for name in wanted:
-            if name not in self._refs:
-                code, sep, prompt = name.partition(":")
-                path = self.prompts_dir / code / f"{prompt}.wav" if sep else self.prompts_dir / f"{name}.wav"
-                self._refs[name] = opening(load_wav(path))
-        return {n: r for n, r in self._refs.items() if n in wanted or n == BEEP or n.startswith(OPERATOR)}
-
-    def recordings_dir(self) -> Path:
-        """Where the carrier's Asterisk keeps recordings (a citizen's phone records its legs)."""
-        return self.carrier.instance.host("spool") / "recording"
-
-    def speech_media(self) -> str:
-        if self._speech_media is None:
-            self._speech_media = self.carrier.add_voice("soak-caller-speech", self.speech)
-        return self._speech_media
 
 
 class _Hangup(Exception):
@@ -310,8 +211,7 @@ class SoakCaller:
             # The welcome, then each other language's offer in that language: the key when one's
             # own is heard (the line takes it during the offers or a moment after).
             offered = await ear.wait(named(j.language, line.language_offer, self.service), timeout=30)
-            if offered is not None:
-                await asyncio.sleep(0.3)
+            if offered is not None:  # at once: the line waits only a moment after the offers
                 await self.call.press(j.language_key)
                 self.language_key = j.language_key
         first = await ear.wait(self._all(line.consent) | self._all(line.menu), timeout=30)
@@ -458,46 +358,19 @@ class SoakCaller:
         self.callback_number = None
 
     async def _wait_callback(self) -> None:
-        """As the citizen: answer each ring of the callback number until an operator was heard
-        on one, or `callback_wait_s` passes. A ring while a leg is up is answered as busy."""
+        """As the citizen: each ring of the number confirmed, until an operator is heard on one
+        or `callback_wait_s` passes (`ivr.lab.soak.citizen.wait_for_callback`)."""
         assert self.kit.phones is not None
-        number = self.callback_number
-        if number is None:
+        if self.callback_number is None:
             log.warning("journey %s: callback booked, but no number was confirmed by ear", self.j.name)
             return
-        phones = self.kit.phones
-        box = phones.expect(number)
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        deadline = started + self.kit.callback_wait_s
-        sounds = self._leg_sounds()
-        try:
-            while not any(leg.heard_operator for leg in self.legs):
-                left = deadline - loop.time()
-                if left <= 0:
-                    break
-                try:
-                    ring = await asyncio.wait_for(box.get(), left)
-                except TimeoutError:
-                    break
-                leg = asyncio.ensure_future(
-                    answer_leg(ring, self.kit.recordings_dir(), sounds, self.j.survey_keys, self.kit.max_call_s)
-                )
-                while not leg.done():  # another ring meanwhile: two legs at once, refused as busy
-                    waiting = asyncio.ensure_future(box.get())
-                    await asyncio.wait([leg, waiting], return_when=asyncio.FIRST_COMPLETED)
-                    if waiting.done():
-                        self.legs.append(await busy(waiting.result()))
-                    else:
-                        waiting.cancel()
-                        with contextlib.suppress(asyncio.CancelledError):
-                            await waiting
-                self.legs.append(leg.result())
-                self.legs.sort(key=lambda x: x.rang_at)
-        finally:
-            self.callback_waited_s = loop.time() - started
-            for ring in phones.stop_expecting(number):
-                self.legs.append(await busy(ring))
+        sounds, recordings = self._leg_sounds(), self.kit.recordings_dir()
+        self.legs, self.callback_waited_s = await wait_for_callback(
+            self.kit.phones,
+            self.callback_number,
+            lambda ring: answer_leg(ring, recordings, sounds, self.j.survey_keys, self.kit.max_call_s),
+            self.kit.callback_wait_s,
+        )
 
     def _leg_sounds(self) -> LegSounds:
         """On the callback the line speaks the language of the queue entry (the caller's, when

@@ -226,3 +226,40 @@ async def busy(ring: LabPhoneCall) -> CallbackLeg:
     with contextlib.suppress(AriError, AriUnavailable):
         await ring.hangup()
     return CallbackLeg(number=ring.number, rang_at=rang, busy=True, ended_at=datetime.now(UTC))
+
+
+async def wait_for_callback(
+    phones: CallbackPhones, number: str, answer: Callable[[LabPhoneCall], Awaitable[CallbackLeg]], wait_s: float
+) -> tuple[list[CallbackLeg], float]:
+    """Answer each ring of `number` (with `answer`) until an operator was heard on a leg, or
+    `wait_s` passes; a ring while a leg is up is answered as busy. Returns the legs in the
+    order they rang and how long the citizen waited."""
+    box = phones.expect(number)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    legs: list[CallbackLeg] = []
+    try:
+        while not any(leg.heard_operator for leg in legs):
+            left = started + wait_s - loop.time()
+            if left <= 0:
+                break
+            try:
+                ring = await asyncio.wait_for(box.get(), left)
+            except TimeoutError:
+                break
+            leg = asyncio.ensure_future(answer(ring))
+            while not leg.done():  # another ring meanwhile: two legs at once, refused as busy
+                waiting = asyncio.ensure_future(box.get())
+                await asyncio.wait([leg, waiting], return_when=asyncio.FIRST_COMPLETED)
+                if waiting.done():
+                    legs.append(await busy(waiting.result()))
+                else:
+                    waiting.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await waiting
+            legs.append(leg.result())
+    finally:
+        waited = loop.time() - started
+        for ring in phones.stop_expecting(number):
+            legs.append(await busy(ring))
+    return sorted(legs, key=lambda x: x.rang_at), waited
