@@ -11,6 +11,7 @@ import wave
 import zlib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -39,7 +40,7 @@ def write_wav(path: Path, samples: np.ndarray) -> Path:
 def build_prompts(root: Path) -> Path:
     """Every prompt the callers know, in both languages, as `sound(<code>:<name>)`."""
     line = LinePrompts()
-    names = [*line.names(), *line.dialogue(), line.language_offer, line.callback_notice]
+    names = [*line.names(), *line.dialogue(), line.welcome, line.language_offer, line.callback_notice]
     for code in LANGS:
         for name in names:
             write_wav(root / code / f"{name}.wav", sound(f"{code}:{name}" if code else name))
@@ -146,12 +147,35 @@ class FakeCall:
         return out
 
 
+class FakeAri:
+    """The carrier's ARI as the citizen's phone uses it: a bridge of one channel, recorded."""
+
+    def __init__(self, channel: FakeChannel) -> None:
+        self.channel = channel
+        self.bridges: set[str] = set()
+
+    async def post(self, path: str, body: Any = None, **params: Any) -> Any:
+        if path == "bridges":
+            self.bridges.add("b1")
+            return {"id": "b1"}
+        if path.endswith("/record"):
+            assert self.channel.recordings is not None
+            self.channel.recordings.mkdir(parents=True, exist_ok=True)
+            self.channel.recording = Growing(self.channel.recordings / f"{params['name']}.wav")
+            self.channel.recording_started.set()
+        return None
+
+    async def delete(self, path: str, **params: Any) -> Any:
+        self.bridges.discard(path.rsplit("/", 1)[-1])
+
+
 class FakeRing:
     """What `answer_leg` uses of a `LabPhoneCall`: the line dialling the citizen back."""
 
     def __init__(self, number: str, recordings: Path) -> None:
         self.number = number
         self.channel = FakeChannel(f"ring-{number}", recordings)
+        self.carrier = SimpleNamespace(client=FakeAri(self.channel))
 
     async def answer(self) -> None:
         await self.channel.answer()

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 
 from ivr.lab.carrier import CallNotAnswered, LabCall
 from ivr.lab.soak.citizen import OPERATOR, LegSounds, answer_leg, answer_survey, wait_for_callback
-from ivr.lab.soak.ear import Ear
+from ivr.lab.soak.ear import RATE, Ear
 from ivr.lab.soak.journal import CallbackLeg, CallRecord, HungUpBy
 from ivr.lab.soak.kit import BEEP, CallerKit, LinePrompts, language_of, named
 from ivr.lab.soak.model import Goal, Journey
@@ -68,6 +68,7 @@ class SoakCaller:
         self.legs: list[CallbackLeg] = []
         self.callback_waited_s = 0.0
         self._mark = 0  # index in the ear's `heard` of the last sound the caller answered
+        self._answered = 0.0  # loop time the line answered
 
     def _languages(self) -> list[str]:
         return list(dict.fromkeys([self.service, self.j.language]))
@@ -83,7 +84,7 @@ class SoakCaller:
         line, codes = self.kit.line, self._languages()
         wanted = [named(c, p, self.service) for c in codes for p in line.names()]
         if self.j.language_key and self.j.language != self.service:
-            wanted.append(named(self.j.language, line.language_offer, self.service))
+            wanted += [line.welcome, named(self.j.language, line.language_offer, self.service)]
         if self.j.goal == Goal.CALLBACK:
             wanted += [named(c, p, self.service) for c in codes for p in line.dialogue()]
         return wanted
@@ -96,6 +97,9 @@ class SoakCaller:
         line = self.kit.line
         keep = {self._n(p) for p in [*line.names(), *line.dialogue()]}
         self.ear.forget({n for n in self.ear.refs if n != BEEP and not n.startswith(OPERATOR) and n not in keep})
+
+    def _elapsed(self) -> float:
+        return asyncio.get_running_loop().time() - self._answered
 
     async def run(self) -> CallRecord:
         placed = datetime.now(UTC)
@@ -113,6 +117,7 @@ class SoakCaller:
                 hung_up_by=HungUpBy.NETWORK,
             )
         call = self.call
+        self._answered = asyncio.get_running_loop().time()
         self.ear = Ear(call.heard_path, self.kit.references(self._prompts()), {BEEP: 0.85})
         self.ear.start()
         hung_up_by, where = HungUpBy.ENGINE, None
@@ -208,12 +213,18 @@ class SoakCaller:
         assert self.ear is not None and self.call is not None
         ear, line, j = self.ear, self.kit.line, self.j
         if j.language_key and j.language != self.service:
-            # The welcome, then each other language's offer in that language: the key when one's
-            # own is heard (the line takes it during the offers or a moment after).
-            offered = await ear.wait(named(j.language, line.language_offer, self.service), timeout=30)
-            if offered is not None:  # at once: the line waits only a moment after the offers
+            # The key works during the welcome and the offers, and only a moment after them
+            # (ivr.callflows.language): pressed as soon as the welcome (or one's own offer) is
+            # heard, so a recording read late does not put it past that moment.
+            offer = named(j.language, line.language_offer, self.service)
+            heard = await ear.wait({line.welcome, offer}, timeout=30)
+            if heard is not None:
                 await self.call.press(j.language_key)
                 self.language_key = j.language_key
+                log.info(
+                    "journey %s: %s heard at %.1f s, the key pressed at %.1f s of the call (%.1f s recorded)",
+                    j.name, heard.name, heard.at_sample / RATE, self._elapsed(), ear.seconds_heard(),
+                )  # fmt: skip
         first = await ear.wait(self._all(line.consent) | self._all(line.menu), timeout=30)
         if first is None:
             return  # no menu: the line said something else (closed, cap); listen to the end

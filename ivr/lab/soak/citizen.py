@@ -29,8 +29,8 @@ import numpy as np
 from ivr.lab.carrier import LabCarrier, LabPhoneCall
 from ivr.lab.soak.ear import Ear
 from ivr.lab.soak.journal import CallbackLeg, HungUpBy
+from ivr.telephony.ari_resources import AriBridges
 from ivr.telephony.errors import AriError, AriUnavailable, CallerHungUp
-from ivr.telephony.ports import RecordingResult
 
 log = logging.getLogger(__name__)
 OPERATOR = "operator:"  # references named operator:<login> are operators' voices
@@ -146,12 +146,15 @@ async def answer_leg(
     ear = Ear(recordings / f"{name}.wav", sounds.refs)
     keys: list[str] = []
     by = HungUpBy.ENGINE
-    recording: asyncio.Future[RecordingResult] | None = None
+    # What the citizen hears is recorded on a bridge of its own, not on the channel: a channel's
+    # recording holds the channel's other commands (the survey keys would go out only after it).
+    bridges = AriBridges(ring.carrier.client)
+    bridge: str | None = None
     try:
         await ring.answer()
-        recording = asyncio.ensure_future(
-            ring.channel.record(name, max_s=int(max_s) + 30, beep=False, terminate_on="", max_silence_s=0)
-        )
+        bridge = await bridges.create(f"soak-{name}")
+        await bridges.add_channels(bridge, [ring.channel.id])
+        await bridges.record(bridge, name, fmt="wav")
         ear.start()
         operators = {n for n in sounds.refs if n.startswith(OPERATOR)}
         try:
@@ -164,9 +167,9 @@ async def answer_leg(
         if not ring.channel.hung_up:
             with contextlib.suppress(AriError, AriUnavailable):
                 await ring.hangup()
-        if recording is not None:
-            with contextlib.suppress(CallerHungUp, AriError, AriUnavailable, TimeoutError):
-                await asyncio.wait_for(recording, 10)
+        if bridge is not None:
+            with contextlib.suppress(AriError, AriUnavailable):
+                await bridges.destroy(bridge)  # ends the recording
         await ear.stop()
     voices = [h.name.removeprefix(OPERATOR) for h in ear.heard if h.name.startswith(OPERATOR)]
     return CallbackLeg(

@@ -27,6 +27,7 @@ class LinePrompts:
     survey_intro: str = "survey_intro"
     survey_questions: tuple[str, ...] = ("survey_satisfaction", "survey_solved")
     leave_key: str = "9"
+    welcome: str = "welcome"  # the line's welcome, in the service language (the language key works during it)
     language_offer: str = "language_offer"  # "For English, press 9", in the language offered
     # Known by their first half second: the line waits only a moment after the language offer
     # (`ivr.callflows.language.GRACE_S`), and a whole second of it heard, read late from the
