@@ -66,7 +66,9 @@ async def soak(plan: SoakPlan, out: Path, *, sample_every_s: float) -> int:
     journal = Journal(out / "journal.jsonl")
     day0 = plan.days[0]
     numbers = {login: f"3479{i:06d}" for i, login in enumerate(plan.operators)}
-    extra: dict[str, object] = {"queue": {"confirm_timeout_s": 8}}
+    # The callback is offered to every waiting caller (the default, from an estimated wait of
+    # 120 s, is seldom reached in a short run): the callback journeys are then exercised.
+    extra: dict[str, object] = {"queue": {"confirm_timeout_s": 8, "callback_offer_after_s": 0}}
     campaign_days = [d.date.isoformat() for d in plan.days if d.campaign]
     if campaign_days:  # callers are asked for consent on these days, and recorded after a yes
         extra["campaigns"] = [{"id": "soak", "name": "Soak", "from": min(campaign_days), "to": max(campaign_days)}]
