@@ -13,7 +13,7 @@ import pytest
 
 from ivr.lab.carrier import LabCarrier
 from ivr.lab.soak.callers import CallerKit, SoakCaller, language_of, named
-from ivr.lab.soak.citizen import CallbackPhones
+from ivr.lab.soak.citizen import CallbackPhones, national
 from ivr.lab.soak.journal import CallRecord, HungUpBy
 from ivr.lab.soak.model import Goal, Journey
 from tests.unit.soak_fake_line import FakeCall, FakeCarrier, FakeRing, build_prompts, sound, write_wav
@@ -214,3 +214,12 @@ async def test_the_key_not_taken_the_caller_waits_on_and_reaches_an_operator(tmp
     await carrier.close()
     assert record.callback_offered and not record.callback_requested and record.heard_operator
     assert record.callback_legs == [] and record.callback_number is None
+
+
+async def test_a_caller_id_with_the_country_code_is_dialled_back_in_national_form(tmp_path: Path) -> None:
+    carrier = FakeCarrier(tmp_path, lambda call, caller: asyncio.sleep(0))
+    phones = CallbackPhones.install(cast(LabCarrier, carrier))
+    box = phones.expect("+393938354405")
+    ring = carrier.ring("3938354405")
+    assert box.get_nowait() is ring and phones.inner.empty()
+    assert national("00393331234567") == "3331234567" and national("3331234567") == "3331234567"

@@ -19,6 +19,7 @@ from itertools import pairwise
 from ivr.acd.callback_models import QueuedCallback
 from ivr.dialout import NumberRefused, check
 from ivr.lab.soak.checks_calls import EAR_S, ORDER_EXEMPT, single_tickets
+from ivr.lab.soak.citizen import national
 from ivr.lab.soak.evidence import SoakEvidence
 from ivr.lab.soak.journal import CallbackLeg, CallRecord
 from ivr.lab.soak.store_view import StoreView
@@ -106,9 +107,9 @@ def check_callback_number(ev: SoakEvidence, view: StoreView) -> CheckResult:
     for call in ev.journal:
         ids, who = [tickets[call.caller]] if call.caller in tickets else [], (call.caller,)
         for leg in call.callback_legs:
-            if leg.number in call.refused_numbers:
+            if national(leg.number) in {national(n) for n in call.refused_numbers}:
                 r.fail(f"the line dialled {leg.number}, which it had refused to the caller", ids, who)
-            elif leg.number != call.callback_number:
+            elif call.callback_number is None or national(leg.number) != national(call.callback_number):
                 r.fail(f"the line dialled {leg.number}; the citizen confirmed {call.callback_number}", ids, who)
     return r
 

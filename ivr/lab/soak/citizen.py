@@ -36,6 +36,15 @@ log = logging.getLogger(__name__)
 OPERATOR = "operator:"  # references named operator:<login> are operators' voices
 
 
+def national(number: str) -> str:
+    """The number as the line dials it out: a caller id delivered as +39... or 0039... is dialled
+    in its national form (measured in a soak: +393938354405 rang as 3938354405)."""
+    for prefix in ("+39", "0039"):
+        if number.startswith(prefix):
+            return number[len(prefix) :]
+    return number
+
+
 class CallbackPhones(asyncio.Queue[LabPhoneCall]):
     """The carrier's `phones` queue with the citizens' numbers taken out.
 
@@ -59,10 +68,10 @@ class CallbackPhones(asyncio.Queue[LabPhoneCall]):
         return switch
 
     def put_nowait(self, item: LabPhoneCall) -> None:
-        box = self._boxes.get(item.number)
+        box = self._boxes.get(national(item.number))
         if box is not None:
             box.put_nowait(item)
-        elif item.number in self._gone:
+        elif national(item.number) in self._gone:
             self.late_rings.append((item.number, datetime.now(UTC)))
             log.warning("soak: the line rang %s after that citizen stopped waiting; not answered", item.number)
             task = asyncio.ensure_future(item.hangup())
@@ -85,13 +94,13 @@ class CallbackPhones(asyncio.Queue[LabPhoneCall]):
 
     def expect(self, number: str) -> asyncio.Queue[LabPhoneCall]:
         """From now on the rings of `number` are the caller's (a soak's numbers are unique)."""
-        self._gone.discard(number)
-        return self._boxes.setdefault(number, asyncio.Queue())
+        self._gone.discard(national(number))
+        return self._boxes.setdefault(national(number), asyncio.Queue())
 
     def stop_expecting(self, number: str) -> list[LabPhoneCall]:
         """The citizen stops waiting; returns rings delivered but not taken."""
-        box = self._boxes.pop(number, None)
-        self._gone.add(number)
+        box = self._boxes.pop(national(number), None)
+        self._gone.add(national(number))
         left: list[LabPhoneCall] = []
         while box is not None and not box.empty():
             left.append(box.get_nowait())
