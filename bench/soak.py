@@ -67,7 +67,7 @@ from tests.harness.voices import make_voices, synthesise
 
 log = logging.getLogger("soak")
 NAMES = ("Anna", "Bruno", "Carla", "Dario", "Elena", "Fabio", "Giulia", "Marco", "Paola", "Rocco")
-RUNS_NOW = frozenset({Goal.OPERATOR, Goal.VOICEMAIL, Goal.ABANDON, Goal.HANGUP, Goal.SILENT})
+RUNS_NOW = frozenset({Goal.OPERATOR, Goal.VOICEMAIL, Goal.CALLBACK, Goal.ABANDON, Goal.HANGUP, Goal.SILENT})
 
 
 def runnable(plan: SoakPlan) -> list[Journey]:
@@ -89,7 +89,11 @@ async def soak(plan: SoakPlan, out: Path, *, sample_every_s: float) -> int:
     }
     # Operators finish a ticket in seconds here (wrap-up 5 s), and a caller nobody could take within
     # 75 s is sent to leave a message: the line's own answer to a long wait, and a soak of minutes.
-    extra: dict[str, object] = {"queue": {"confirm_timeout_s": 8, "wrap_up_s": 5, "max_wait_s": 75}}
+    # The callback is offered to every waiting caller (the default, from an estimated wait of 120 s,
+    # is seldom reached in a short run), so the callback journeys are exercised.
+    extra: dict[str, object] = {
+        "queue": {"confirm_timeout_s": 8, "wrap_up_s": 5, "max_wait_s": 75, "callback_offer_after_s": 0}
+    }
     campaign_days = [d.date.isoformat() for d in plan.days if d.campaign]
     if campaign_days:  # callers are asked for consent on these days only, and recorded after a yes
         extra["campaigns"] = [

@@ -194,6 +194,8 @@ class CallbackQueue:
                 await self._say(citizen, row.language, "callback_citizen_notice")
             except CallerHungUp:
                 return "hung_up"
+            if operator.hung_up:  # left during the citizen's notice: nobody to connect to, not the
+                return OPERATOR_GONE  # citizen's fault (the same place, dialled again at once)
             now = self.clock.now()
             await self.repo.set(row.id, connected_at=now)
             waited = (now - row.arrived_at).total_seconds()

@@ -6,6 +6,7 @@ call is."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -17,11 +18,15 @@ from sqlalchemy.orm import Session
 
 from ivr.acd.operators import OperatorDirectory
 from ivr.asterisk.instance import free_port
+from ivr.lab.carrier import LabPhoneCall
 from ivr.lab.soak.callers import CallerKit, run_journeys
+from ivr.lab.soak.checker import run_checks
+from ivr.lab.soak.evidence import SoakEvidence
 from ivr.lab.soak.journal import CallRecord, HungUpBy, Journal
 from ivr.lab.soak.model import Goal, Journey
 from ivr.lab.soak.operators import OutsideOperator, OutsideOperators, SoftphoneOperator
 from ivr.lab.softphone import LabSoftphone
+from ivr.telephony.errors import CallerHungUp
 from ivr.tickets.db import make_engine, upgrade
 from ivr.tickets.models import SurveyAnswer, Ticket, Voicemail
 from ivr.tickets.store import SqlTicketStore
@@ -239,3 +244,155 @@ async def test_a_softphone_operator_answers_by_itself_talks_and_hangs_up(
     ((ticket, answers, messages),) = await _tickets(url)
     assert ticket.caller_number == journey.caller
     _agree(record, ticket, answers, messages)
+
+
+# --- queued callbacks and English callers, by ear ---------------------------------------------
+
+LANGUAGES_FLOW = """
+name: soak-callbacks
+start: welcome
+nodes:
+  welcome: {type: play, prompt: welcome, languages: true, next: menu}
+  menu:
+    type: menu
+    prompt: menu_main
+    options:
+      "1": {next: queue, topic: citizens}
+    default: {next: queue, topic: citizens}
+    first_digit_timeout_s: 2
+    max_attempts: 2
+  queue: {type: queue, fallback: voicemail, next: survey}
+  survey:
+    type: survey
+    timeout_s: 4
+    questions:
+      - {id: satisfaction, prompt: survey_satisfaction, keys: "12345"}
+      - {id: solved, prompt: survey_solved, keys: "12"}
+  voicemail: {type: voicemail, reason: busy}
+"""
+
+
+JUDGED = (
+    "one_ticket",
+    "outcome",
+    "survey_after_operator",
+    "callbacks",
+    "callback_dialled",
+    "callback_one_leg",
+    "callback_number",
+    "callback_order",
+    "callback_heard_operator",
+    "language",
+)
+
+
+class Talker:
+    """An operator at home who confirms with 1 and then keeps talking (the voice again every
+    few seconds) for `talk_s`: on a queued callback the citizen joins only after the operator
+    heard whom they call and the citizen's phone rang, so a single greeting would be missed."""
+
+    def __init__(self, pbx: PbxPair, number: str, voice: Path, talk_s: float) -> None:
+        self.pbx, self.number, self.talk_s = pbx, number, talk_s
+        self.media = pbx.carrier.add_voice("soak-talker", voice)
+        self.rings: list[str] = []
+        self._task: asyncio.Task[None] | None = None
+        self._calls: set[asyncio.Task[None]] = set()
+
+    def start(self) -> None:
+        self._task = asyncio.ensure_future(self._serve())
+
+    async def stop(self) -> None:
+        for task in [*self._calls, *([self._task] if self._task else [])]:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _serve(self) -> None:
+        while True:
+            ring = await self.pbx.carrier.phones.get()  # the citizens' rings never come here
+            self.rings.append(ring.number)
+            if ring.number != self.number:
+                await ring.hangup()
+                continue
+            task = asyncio.ensure_future(self._talk(ring))
+            self._calls.add(task)
+            task.add_done_callback(self._calls.discard)
+
+    async def _talk(self, ring: LabPhoneCall) -> None:
+        with contextlib.suppress(CallerHungUp):
+            await ring.take_offer(after_s=1.0)
+            loop = asyncio.get_running_loop()
+            until = loop.time() + self.talk_s
+            await ring.channel.sleep(2.0)
+            while loop.time() < until:
+                await ring.channel.play([self.media])
+                await ring.channel.sleep(2.0)
+            await ring.hangup()
+
+
+CALLBACK_JOURNEYS = [
+    Journey(name="operator/citizens/en", goal=Goal.OPERATOR, at_s=0.0, caller="3475550201", language="en",
+            language_key="9", menu_keys=["1"], topic="citizens", survey_keys=["4", "1"]),
+    Journey(name="callback/citizens/it", goal=Goal.CALLBACK, at_s=6.0, caller="3475550202", menu_keys=["1"],
+            topic="citizens", typed_numbers=["899123456", "3475559999"], survey_keys=["5", "2"]),
+]  # fmt: skip
+
+
+async def test_a_queued_callback_and_an_english_caller_by_ear(pbx: PbxPair, tmp_path: Path, voices: Voices) -> None:
+    url = f"sqlite:///{tmp_path / 'line.db'}"
+    await _operators(url, {"anna": "3479000011"})
+    flow = tmp_path / "flow.yaml"
+    flow.write_text(LANGUAGES_FLOW)
+    data = tmp_path / "engine"
+    data.mkdir()
+    queue = {**QUICK, "confirm_timeout_s": 4, "callback_offer_after_s": 0, "callback_citizen_timeout_s": 20}
+    engine = EngineProcess(
+        pbx, data, {"database": {"url": url}, "console": {"port": free_port()}, "callflow": str(flow), "queue": queue}
+    )
+    kit = _kit(pbx, engine, voices, {"anna": voices.operator})
+    talker = Talker(pbx, "3479000011", voices.operator, talk_s=25.0)
+    try:
+        await engine.start()
+        talker.start()
+        records = await asyncio.wait_for(run_journeys(kit, CALLBACK_JOURNEYS), 300)
+    finally:
+        await talker.stop()
+        engine.stop()
+    print("\n".join(r.model_dump_json(exclude={"placed_at", "ended_at", "carrier_channel"}) for r in records))
+    english, callback = records
+
+    # The English caller chose English at the welcome, followed it by ear, talked, answered.
+    assert (english.language_key, english.language_heard) == ("9", "en")
+    assert english.heard_operator and english.survey_keys == ["4", "1"]
+
+    # The callback: offered while anna talked, the caller id declined, a premium number refused
+    # and typed again, the mobile confirmed and booked; the line called it back.
+    assert callback.callback_offered and callback.callback_requested and callback.language_heard == "it"
+    assert callback.refused_numbers == ["899123456"] and callback.callback_number == "3475559999"
+    assert not callback.heard_operator  # the first leg ended at the booking
+    (leg,) = callback.callback_legs
+    # (The notice may be missed: the leg's recording starts once its bridge is up, after the
+    # line began it; check 17 notes such legs, it does not judge them.)
+    assert leg.number == "3475559999" and leg.answered and not leg.busy
+    assert leg.heard_operator and leg.operator == "anna" and leg.survey_keys == ["5", "2"]
+    assert "3475559999" not in talker.rings  # the citizen's rings went to the citizen, not the operators
+
+    rows = await _tickets(url)
+    by_number = {t.caller_number: (t, answers) for t, answers, _ in rows}
+    t, answers = by_number["3475550201"]
+    assert t.language == "en" and answers == [4, 1]
+    t, answers = by_number["3475550202"]
+    assert t.queue_result == "callback" and answers == [5, 2]  # the questionnaire after the callback
+
+    # The checker over this run's journal and store: the callback and language promises kept.
+    evidence = SoakEvidence(
+        journal=records,
+        db_url=url,
+        voicemail_dir=tmp_path / "no-voicemail",
+        recordings_dir=tmp_path / "no-recordings",
+        daily_cap=400,
+        ended_at=datetime.fromisoformat(OPEN_MOMENT),
+    )
+    results = {r.name: r for r in run_checks(evidence)}
+    for name in JUDGED:
+        assert results[name].passed, (name, [v.detail for v in results[name].violations])

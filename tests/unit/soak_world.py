@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from ivr.acd.callback_models import QueuedCallback
 from ivr.console.models import AuditEntry
 from ivr.lab.soak.evidence import AsteriskState, Fault, ResourceSample, ResourceWindows, SinkMail, SoakEvidence
-from ivr.lab.soak.journal import CallRecord, HungUpBy
+from ivr.lab.soak.journal import CallbackLeg, CallRecord, HungUpBy
 from ivr.stats.formats import to_json
 from ivr.stats.queries import Scope
 from ivr.stats.report import EngineReader, build_report
@@ -341,6 +341,22 @@ def build_world(db_url: str, root: Path) -> SoakWorld:
                 topic="citizens",
                 callback_requested=True,
                 hung_up_by=HungUpBy.CALLER,
+                language_heard="it",
+                callback_offered=True,
+                callback_number="3331234567",
+                callback_legs=[
+                    CallbackLeg(
+                        number="3331234567",
+                        rang_at=at + timedelta(minutes=4, seconds=50),
+                        answered=True,
+                        ended_at=at + timedelta(minutes=8),
+                        heard_notice=True,
+                        heard_operator=True,
+                        operator="anna",
+                        hung_up_by=HungUpBy.ENGINE,
+                    )
+                ],
+                callback_waited_s=600.0,
             )
         )
 

@@ -4,6 +4,12 @@ The engine is another process (another machine, in production), so the caller ac
 reaches it: the line's prompts, an operator's voice and the voicemail beep, recognised as they
 are heard (`Ear`). The `CallRecord` it returns is made of those observations only, never of the
 engine's store: it is the witness the soak's checker holds the store against.
+
+A caller of another language presses its key when the line offers it at the welcome, and knows
+the prompts of both languages until one is heard (the record says which). A caller asking for a
+queued callback presses the key when the queue offers it, confirms the number read back or types
+another (a refused one is typed again), hears it booked, and then waits as the citizen for the
+line to dial back (`ivr.lab.soak.citizen`): each ring of the citizen's phone is a leg of the record.
 """
 
 from __future__ import annotations
@@ -11,66 +17,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
-import numpy as np
-
-from ivr.lab.carrier import CallNotAnswered, LabCall, LabCarrier
-from ivr.lab.soak.ear import Ear, load_wav, opening, tone
-from ivr.lab.soak.journal import CallRecord, HungUpBy
+from ivr.lab.carrier import CallNotAnswered, LabCall
+from ivr.lab.soak.citizen import OPERATOR, LegSounds, answer_leg, answer_survey, wait_for_callback
+from ivr.lab.soak.ear import RATE, Ear
+from ivr.lab.soak.journal import CallbackLeg, CallRecord, HungUpBy
+from ivr.lab.soak.kit import BEEP, CallerKit, LinePrompts, language_of, named
 from ivr.lab.soak.model import Goal, Journey
 from ivr.telephony.errors import CallerHungUp
 
+__all__ = ["CallerKit", "LinePrompts", "SoakCaller", "language_of", "named", "run_journeys"]
 log = logging.getLogger(__name__)
-
-OPERATOR = "operator:"  # references named operator:<login> are operators' voices
-BEEP = "beep"
-
-
-@dataclass(frozen=True)
-class LinePrompts:
-    """Which of the line's prompts mark where a call is (names as in the prompt catalogue)."""
-
-    consent: str = "consent_notice"
-    menu: str = "menu_main"
-    queue: str = "queue_enter"
-    survey_intro: str = "survey_intro"
-    survey_questions: tuple[str, ...] = ("survey_satisfaction", "survey_solved")
-    leave_key: str = "9"
-
-    def names(self) -> list[str]:
-        return [self.consent, self.menu, self.queue, self.survey_intro, *self.survey_questions]
-
-
-@dataclass
-class CallerKit:
-    """What every soak caller shares: the carrier, the line's number, the sounds to recognise."""
-
-    carrier: LabCarrier
-    did: str
-    prompts_dir: Path  # the engine's built prompts (`prompts.build_dir`), 8 kHz WAVs
-    operator_voices: dict[str, Path]  # login -> the WAV that operator's phone plays when talking
-    speech: Path  # what a caller says into a voicemail (8 kHz mono WAV)
-    line: LinePrompts = field(default_factory=LinePrompts)
-    max_call_s: float = 180.0  # a caller left with nothing to do hangs up after this
-    _refs: dict[str, np.ndarray] = field(default_factory=dict)
-    _speech_media: str | None = None
-
-    def references(self) -> dict[str, np.ndarray]:
-        if not self._refs:
-            for name in self.line.names():
-                self._refs[name] = opening(load_wav(self.prompts_dir / f"{name}.wav"))
-            for login, wav in self.operator_voices.items():
-                self._refs[OPERATOR + login] = opening(load_wav(wav))
-            self._refs[BEEP] = tone(700.0, 0.3)
-        return self._refs
-
-    def speech_media(self) -> str:
-        if self._speech_media is None:
-            self._speech_media = self.carrier.add_voice("soak-caller-speech", self.speech)
-        return self._speech_media
 
 
 class _Hangup(Exception):
@@ -89,8 +47,6 @@ class _HangupLater(Exception):
 
 class SoakCaller:
     def __init__(self, kit: CallerKit, journey: Journey) -> None:
-        if journey.goal == Goal.CALLBACK:
-            raise ValueError(f"journey {journey.name}: callbacks are not driven by the soak caller yet")
         self.kit, self.j = kit, journey
         self.call: LabCall | None = None
         self.ear: Ear | None = None
@@ -101,7 +57,49 @@ class SoakCaller:
         self.survey_keys: list[str] = []
         self.message_s = 0.0
         self.left_message = False
+        self.service = kit.service_language
+        self.lang = journey.language  # the prompts' language, once one is heard
+        self.language_heard: str | None = None
+        self.language_key: str | None = None
+        self.callback_offered = False
+        self.callback_requested = False
+        self.callback_number: str | None = None
+        self.refused_numbers: list[str] = []
+        self.legs: list[CallbackLeg] = []
+        self.callback_waited_s = 0.0
         self._mark = 0  # index in the ear's `heard` of the last sound the caller answered
+        self._answered = 0.0  # loop time the line answered
+
+    def _languages(self) -> list[str]:
+        return list(dict.fromkeys([self.service, self.j.language]))
+
+    def _n(self, prompt: str) -> str:
+        """The reference name of `prompt` in the language the line speaks to this caller."""
+        return named(self.lang, prompt, self.service)
+
+    def _all(self, prompt: str) -> set[str]:
+        return {named(code, prompt, self.service) for code in self._languages()}
+
+    def _prompts(self) -> list[str]:
+        line, codes = self.kit.line, self._languages()
+        wanted = [named(c, p, self.service) for c in codes for p in line.names()]
+        if self.j.language_key and self.j.language != self.service:
+            wanted += [line.welcome, named(self.j.language, line.language_offer, self.service)]
+        if self.j.goal == Goal.CALLBACK:
+            wanted += [named(c, p, self.service) for c in codes for p in line.dialogue()]
+        return wanted
+
+    def _heard_language(self, name: str) -> None:
+        """The line spoke in `name`'s language: the caller follows it and stops listening for the
+        other languages' prompts."""
+        assert self.ear is not None
+        self.lang = self.language_heard = language_of(name, self.service)
+        line = self.kit.line
+        keep = {self._n(p) for p in [*line.names(), *line.dialogue()]}
+        self.ear.forget({n for n in self.ear.refs if n != BEEP and not n.startswith(OPERATOR) and n not in keep})
+
+    def _elapsed(self) -> float:
+        return asyncio.get_running_loop().time() - self._answered
 
     async def run(self) -> CallRecord:
         placed = datetime.now(UTC)
@@ -119,11 +117,12 @@ class SoakCaller:
                 hung_up_by=HungUpBy.NETWORK,
             )
         call = self.call
-        self.ear = Ear(call.heard_path, self.kit.references(), {BEEP: 0.85}, gone=lambda: call.ended)
+        self._answered = asyncio.get_running_loop().time()
+        self.ear = Ear(call.heard_path, self.kit.references(self._prompts()), {BEEP: 0.85}, gone=lambda: call.ended)
         self.ear.start()
         hung_up_by, where = HungUpBy.ENGINE, None
         try:
-            await asyncio.wait_for(self._script(), self.kit.max_call_s)
+            await asyncio.wait_for(self._until_line_ends(), self.kit.max_call_s)
             if not call.ended:
                 await call.wait_ended(self.kit.max_call_s)
         except _Hangup as stop:
@@ -139,6 +138,8 @@ class SoakCaller:
         with contextlib.suppress(FileNotFoundError):
             await call.heard(timeout=10)
         await self.ear.stop()
+        if self.callback_requested:
+            await self._wait_callback()
         return self._record(placed, ended, hung_up_by, where)
 
     def _record(self, placed: datetime, ended: datetime, by: HungUpBy, where: str | None) -> CallRecord:
@@ -159,9 +160,17 @@ class SoakCaller:
             operator=operators[0] if operators else None,
             left_message=self.left_message,
             message_s=round(self.message_s, 2),
-            survey_keys=self.survey_keys,
+            callback_requested=self.callback_requested,
+            survey_keys=[*self.survey_keys, *(k for leg in self.legs for k in leg.survey_keys)],
             hung_up_by=by,
             hangup_state=where,
+            language_heard=self.language_heard,
+            language_key=self.language_key,
+            callback_offered=self.callback_offered,
+            callback_number=self.callback_number,
+            refused_numbers=self.refused_numbers,
+            callback_legs=self.legs,
+            callback_waited_s=round(self.callback_waited_s, 2),
         )
 
     # --- the script ----------------------------------------------------------------------------
@@ -170,6 +179,28 @@ class SoakCaller:
         self.state = state
         if self.j.goal == Goal.HANGUP and self.j.hangup_state == state:
             raise _HangupLater(state)
+
+    async def _until_line_ends(self) -> None:
+        """The script, cut short when the line ends the call (a caller waiting to hear something
+        stops waiting then: nothing more will come)."""
+        assert self.call is not None
+        script = asyncio.ensure_future(self._script())
+        gone = asyncio.ensure_future(self.call.channel.wait_gone())
+        try:
+            await asyncio.wait([script, gone], return_when=asyncio.FIRST_COMPLETED)
+            if not script.done() and self.ear is not None:
+                # The line hung up: what it said last may not be recognised yet (the ear reads
+                # every 0.15 s, later on a busy machine): a last read and a moment to react.
+                self.ear.poll()
+                await asyncio.wait([script], timeout=1.0)
+        finally:
+            for task in (script, gone):
+                if not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+        if not script.cancelled():
+            script.result()  # the caller's own hangup (_Hangup) and errors go on up
 
     async def _script(self) -> None:
         try:
@@ -181,20 +212,34 @@ class SoakCaller:
     async def _steps(self) -> None:
         assert self.ear is not None and self.call is not None
         ear, line, j = self.ear, self.kit.line, self.j
-        first = await ear.wait({line.consent, line.menu, BEEP}, timeout=30)
+        if j.language_key and j.language != self.service:
+            # The key works during the welcome and the offers, and only a moment after them
+            # (ivr.callflows.language): pressed as soon as the welcome (or one's own offer) is
+            # heard, so a recording read late does not put it past that moment.
+            offer = named(j.language, line.language_offer, self.service)
+            heard = await ear.wait({line.welcome, offer}, timeout=30)
+            if heard is not None:
+                await self.call.press(j.language_key)
+                self.language_key = j.language_key
+                log.info(
+                    "journey %s: %s heard at %.1f s, the key pressed at %.1f s of the call (%.1f s recorded)",
+                    j.name, heard.name, heard.at_sample / RATE, self._elapsed(), ear.seconds_heard(),
+                )  # fmt: skip
+        first = await ear.wait(self._all(line.consent) | self._all(line.menu) | {BEEP}, timeout=30)
         if first is None:
             return  # no menu: the line said something else; listen to the end
         if first.name == BEEP:  # closed: the line takes a message straight away
             await self._voicemail(beeped=True)
             return
-        if first.name == line.consent:
+        self._heard_language(first.name)
+        if first.name == self._n(line.consent):
             self.consent_asked = True
             self._enter("consent")
             if j.consent_key:
                 await asyncio.sleep(0.3)
                 await self.call.press(j.consent_key)
                 self.consent_key = j.consent_key
-            first = await ear.wait(line.menu, after=len(ear.heard), timeout=30)
+            first = await ear.wait(self._n(line.menu), after=len(ear.heard), timeout=30)
             if first is None:
                 return
         self._enter("menu")
@@ -207,7 +252,7 @@ class SoakCaller:
         assert self.ear is not None and self.call is not None
         for n, key in enumerate(self.j.menu_keys):
             if n:
-                again = await self.ear.wait(self.kit.line.menu, after=self._mark, timeout=30)
+                again = await self.ear.wait(self._n(self.kit.line.menu), after=self._mark, timeout=30)
                 if again is None:
                     return
             self._mark = len(self.ear.heard)
@@ -222,8 +267,9 @@ class SoakCaller:
         operators = {n for n in ear.refs if n.startswith(OPERATOR)}
         patience = j.patience_s
         mark = len(ear.heard)
+        queue = self._n(line.queue)
         if j.goal == Goal.VOICEMAIL:
-            queued = await ear.wait(line.queue, after=mark, timeout=patience)
+            queued = await ear.wait(queue, after=mark, timeout=patience)
             if queued is None:
                 return
             self._enter("queue")
@@ -232,51 +278,143 @@ class SoakCaller:
             await self._voicemail()
             return
         # Waiting: an operator's voice, the queue's notice, the beep (the line sent the caller
-        # to voicemail: nobody there, the cap), or the end of the call.
+        # to voicemail: nobody there, the cap), the callback offer, or the end of the call.
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (patience if j.goal == Goal.ABANDON else self.kit.max_call_s)
+        offer = self._n(line.callback_offer)
         while True:
             left = deadline - loop.time()
             if left <= 0:
                 raise _Hangup(self.state)  # patience ran out: the caller gives up
-            heard = await ear.wait({line.queue, BEEP, *operators}, after=mark, timeout=left)
+            wanted = {queue, BEEP, *operators}
+            if j.goal == Goal.CALLBACK:
+                wanted.add(offer)
+            heard = await ear.wait(wanted, after=mark, timeout=left)
             if heard is None:
-                if self.call.ended:
-                    return  # the line ended the call while the caller waited
                 continue
             mark = ear.heard.index(heard) + 1
-            if heard.name == line.queue:
+            if heard.name == queue:
                 self._enter("queue")
+            elif heard.name == offer:
+                self.callback_offered = True
+                self._enter("queue")
+                await asyncio.sleep(0.3)
+                await self.call.press(line.callback_key)
+                booked, mark = await self._give_number(mark, {queue, BEEP, *operators})
+                if booked:
+                    return  # the line says so and hangs up
             elif heard.name == BEEP:
                 await self._voicemail(beeped=True)
                 return
             else:
                 break
         self._enter("operator")
-        survey = await ear.wait({line.survey_intro, *line.survey_questions}, after=mark, timeout=self.kit.max_call_s)
+        questions = (self._n(q) for q in line.survey_questions)
+        survey = await ear.wait({self._n(line.survey_intro), *questions}, after=mark, timeout=self.kit.max_call_s)
         if survey is None:
             return
         self._enter("survey")
         if j.survey_hangup:
             raise _Hangup("survey")
-        await self._survey(survey.name)
+        await self._survey(survey.name == self._n(line.survey_intro))
 
-    async def _survey(self, first: str) -> None:
-        """A key for each question as it is asked (the first may cut the introduction short). A
-        question asked again is answered again, as a person does: the line lost the key (run 5:
-        pressed while no engine was active, the standby then asked the survey from its start)."""
+    async def _give_number(self, mark: int, elsewhere: set[str]) -> tuple[bool, int]:
+        """The callback-number dialogue after the key: confirm the caller id read back, or say
+        "another" and type the journey's numbers, one each time the line asks (a refused one is
+        asked again). Returns (booked, where to listen on from): booked once the line says so;
+        not when the key was not taken (an operator was being rung: one of `elsewhere` is heard,
+        or nothing of the dialogue) or the line gave up on the number."""
         assert self.ear is not None and self.call is not None
-        line, keys = self.kit.line, self.j.survey_keys
-        n = 0 if first == line.survey_intro else line.survey_questions.index(first)
-        while n < len(keys):
-            self._mark = len(self.ear.heard)
-            await asyncio.sleep(0.3)
-            await self.call.press(keys[n])
-            self.survey_keys.append(keys[n])
-            asked = await self.ear.wait({line.survey_intro, *line.survey_questions}, after=self._mark, timeout=20)
-            if asked is None:
-                return
-            n = 0 if asked.name == line.survey_intro else line.survey_questions.index(asked.name)
+        line, ear = self.kit.line, self.ear
+        typed = list(self.j.typed_numbers)
+        dialogue = {self._n(p) for p in line.dialogue()} - {self._n(line.callback_offer)}
+        candidate: str | None = None  # the number the line is reading back, when the caller typed it
+        while True:
+            heard = await ear.wait(dialogue | elsewhere, after=mark, timeout=30)
+            if heard is None:
+                self._forget_number()
+                return False, len(ear.heard)
+            if heard.name in elsewhere:
+                self._forget_number()
+                return False, ear.heard.index(heard)  # the waiting loop hears it again
+            mark = ear.heard.index(heard) + 1
+            name = heard.name
+            if name == self._n(line.number_confirm):
+                await asyncio.sleep(0.3)
+                if candidate is None and typed:  # the caller id, but the caller wants another
+                    await self.call.press(line.change_key)
+                    continue
+                await self.call.press(line.confirm_key)
+                self.callback_number = candidate or self.j.caller
+                if self.kit.phones is not None:  # the line may dial back within seconds of booking
+                    self.kit.phones.expect(self.callback_number)
+            elif name == self._n(line.number_enter):
+                if not typed:
+                    continue  # nothing (more) to type: the line gives up on the number by itself
+                candidate = typed.pop(0)
+                await asyncio.sleep(0.5)
+                await self.call.press(candidate + "#")
+            elif name == self._n(line.number_invalid):
+                if candidate is not None:
+                    self.refused_numbers.append(candidate)
+                candidate = None
+            elif name == self._n(line.callback_booked):
+                self.callback_requested = True
+                return True, mark
+            else:  # no usable number: back to waiting
+                self._forget_number()
+                return False, mark
+
+    def _forget_number(self) -> None:
+        if self.callback_number is not None and self.kit.phones is not None:
+            for ring in self.kit.phones.stop_expecting(self.callback_number):
+                self.kit.phones.put_nowait(ring)  # a ring delivered meanwhile: hung up as late
+        self.callback_number = None
+
+    async def _wait_callback(self) -> None:
+        """As the citizen: each ring of the number confirmed, until an operator is heard on one
+        or `callback_wait_s` passes (`ivr.lab.soak.citizen.wait_for_callback`)."""
+        assert self.kit.phones is not None
+        if self.callback_number is None:
+            log.warning("journey %s: callback booked, but no number was confirmed by ear", self.j.name)
+            return
+        sounds, recordings = self._leg_sounds(), self.kit.recordings_dir()
+        self.legs, self.callback_waited_s = await wait_for_callback(
+            self.kit.phones,
+            self.callback_number,
+            lambda ring: answer_leg(ring, recordings, sounds, self.j.survey_keys, self.kit.max_call_s),
+            self.kit.callback_wait_s,
+        )
+
+    def _leg_sounds(self) -> LegSounds:
+        """On the callback the line speaks the language of the queue entry (the caller's, when
+        an operator speaks it, else the service's): both are listened for."""
+        line, codes = self.kit.line, self._languages()
+        names = [named(c, p, self.service) for c in codes for p in (line.callback_notice,)]
+        refs = self.kit.references(names)
+        keep = {n for n in refs if n.startswith(OPERATOR)} | set(names)
+        keep |= {named(c, p, self.service) for c in codes for p in (line.survey_intro, *line.survey_questions)}
+        return LegSounds(
+            refs={n: r for n, r in refs.items() if n in keep},
+            notices=frozenset(names),
+            survey_intros=frozenset(named(c, line.survey_intro, self.service) for c in codes),
+            survey_questions=tuple(frozenset(named(c, q, self.service) for c in codes) for q in line.survey_questions),
+        )
+
+    async def _survey(self, intro: bool) -> None:
+        """A key for each question as it is asked (the first may cut the introduction short)."""
+        assert self.ear is not None and self.call is not None
+        questions = tuple(frozenset({self._n(q)}) for q in self.kit.line.survey_questions)
+        await answer_survey(
+            self.ear,
+            self.call.press,
+            questions,
+            self.j.survey_keys,
+            intro=intro,
+            mark=self._mark,
+            pressed=self.survey_keys,
+            intros=frozenset({self._n(self.kit.line.survey_intro)}),
+        )
 
     async def _voicemail(self, beeped: bool = False) -> None:
         """After the beep the caller speaks for `message_s`, then hangs up (the engine keeps the

@@ -22,6 +22,14 @@ from ivr.lab.soak.checks_actions import (
     check_presence,
     check_web_requests,
 )
+from ivr.lab.soak.checks_callbacks import (
+    check_callback_dialled,
+    check_callback_heard_operator,
+    check_callback_number,
+    check_callback_one_leg,
+    check_callback_order,
+    check_language,
+)
 from ivr.lab.soak.checks_calls import (
     check_cap,
     check_one_ticket,
@@ -57,6 +65,12 @@ CHECKS: tuple[Check, ...] = (
     check_closures,  # 16
     check_presence,  # 17
     check_outcomes_filed,  # 18
+    check_callback_dialled,  # 19: the citizen's phone as witness (checks_callbacks)
+    check_callback_one_leg,  # 20
+    check_callback_number,  # 21
+    check_callback_order,  # 22
+    check_callback_heard_operator,  # 23
+    check_language,  # 24
 )
 
 __all__ = ["CHECKS", "CheckResult", "SoakEvidence", "Violation", "exit_status", "run_checks"]

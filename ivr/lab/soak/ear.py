@@ -78,7 +78,7 @@ class Ear:
     ) -> None:
         self.path = recording
         self.gone = gone  # the call has ended: nothing more will be heard
-        self.refs = references
+        self.refs = dict(references)  # a copy: `forget` drops some for this call only
         self.thresholds = thresholds or {}
         self.audio = np.zeros(0, dtype=np.float64)
         self.heard: list[Heard] = []
@@ -118,10 +118,13 @@ class Ear:
             return
         self._offset += len(data)
         self.audio = np.concatenate([self.audio, np.frombuffer(data, dtype="<i2").astype(np.float64)])
-        found = False
+        found, before = False, len(self.heard)
         for name, ref in self.refs.items():
             found |= self._scan(name, ref)
         if found:
+            # In the order they were heard, not the order they were looked for: a read that
+            # brings two sounds (a busy machine reads late) must not swap them for the caller.
+            self.heard[before:] = sorted(self.heard[before:], key=lambda h: h.at_sample)
             self._changed.set()
 
     def _scan(self, name: str, ref: np.ndarray) -> bool:
@@ -172,6 +175,14 @@ class Ear:
             if len(scores) == PIECES and sum(x < MATCH for x in scores) <= 1 and first_at < n:
                 out[first_at] = max(out[first_at], float(np.mean(scores)))
         return out
+
+    def forget(self, names: set[str]) -> None:
+        """Stop looking for `names` (what was heard stays in `heard`): a caller who knows the
+        line's language no longer needs the other language's prompts, and every reference costs
+        a correlation at each read."""
+        for name in names:
+            self.refs.pop(name, None)
+            self._next.pop(name, None)
 
     def count(self, name: str) -> int:
         return sum(h.name == name for h in self.heard)

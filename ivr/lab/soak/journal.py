@@ -24,6 +24,23 @@ class HungUpBy(StrEnum):
     NETWORK = "network"  # neither: a fault (Asterisk restarted, the carrier lost the channel)
 
 
+class CallbackLeg(BaseModel):
+    """One ring of the citizen's phone for a queued callback, as the citizen's phone saw it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    number: str = Field(description="the number the line dialled")
+    rang_at: datetime
+    answered: bool = Field(False, description="the citizen picked up (a ring while a leg was up is not answered)")
+    busy: bool = Field(False, description="rang while another leg to the same number was up: refused as busy")
+    ended_at: datetime | None = None
+    heard_notice: bool = Field(False, description="heard the line say this is the callback asked for")
+    heard_operator: bool = Field(False, description="an operator's voice reached the citizen on this leg")
+    operator: str | None = None
+    survey_keys: list[str] = Field(default_factory=list, description="keys pressed for the questionnaire after it")
+    hung_up_by: HungUpBy | None = None
+
+
 class CallRecord(BaseModel):
     """One call as its caller saw it. Times are UTC, from the carrier's machine clock."""
 
@@ -43,11 +60,27 @@ class CallRecord(BaseModel):
     operator: str | None = Field(None, description="login of the simulated operator who took it, if known")
     left_message: bool = Field(False, description="spoke after the voicemail beep")
     message_s: float = 0.0
-    callback_requested: bool = Field(False, description="accepted a queued callback")
-    survey_keys: list[str] = Field(default_factory=list, description="keys pressed for the questionnaire")
+    callback_requested: bool = Field(False, description="accepted a queued callback (heard it booked)")
+    survey_keys: list[str] = Field(
+        default_factory=list, description="keys pressed for the questionnaire, on the call and on its callback legs"
+    )
     hung_up_by: HungUpBy | None = None
     hangup_state: str | None = Field(None, description="where the caller hung up, when the script chose to")
     faults: list[str] = Field(default_factory=list, description="faults injected while the call was up")
+    # Added for queued callbacks and languages; a journal written before them reads with the defaults.
+    language_heard: str | None = Field(
+        None, description="the language of the line's prompts the caller recognised; None: none recognised"
+    )
+    language_key: str | None = Field(None, description="the key pressed at the welcome to choose a language")
+    callback_offered: bool = Field(False, description="heard the queue offer a callback")
+    callback_number: str | None = Field(None, description="the number the line read back and the caller confirmed")
+    refused_numbers: list[str] = Field(
+        default_factory=list, description="numbers the caller typed and the line said were not valid"
+    )
+    callback_legs: list[CallbackLeg] = Field(
+        default_factory=list, description="every ring of the citizen's phone for the callback, in order"
+    )
+    callback_waited_s: float = Field(0.0, ge=0, description="how long the citizen waited for the callback")
 
 
 class Journal:

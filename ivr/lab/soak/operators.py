@@ -104,8 +104,14 @@ class OutsideOperators:
             leg.confirmed = True
             # A moment for the engine to connect the caller, then the voice the caller knows.
             await ring.channel.sleep(operator.confirm_after_s + 1.5)
-            await ring.channel.play([self._media[operator.login]])
-            await ring.channel.sleep(leg.talk_s)
+            # The voice again and again while the talk lasts, as a person keeps talking: a caller
+            # joining late (a queued callback's citizen, after the notice) or a hold over the first
+            # greeting still hears who answered.
+            loop = asyncio.get_running_loop()
+            until = loop.time() + leg.talk_s
+            while loop.time() < until:
+                await ring.channel.play([self._media[operator.login]])
+                await ring.channel.sleep(min(1.0, max(0.0, until - loop.time())))
             leg.hung_up_by_operator = True
             await ring.hangup()
         except CallerHungUp:

@@ -1,0 +1,291 @@
+"""The citizen's phone for queued callbacks: the line dials the citizen back through the lab
+carrier, and the soak answers as the citizen who asked for it.
+
+The carrier delivers every call the engine places to an outside number on one queue
+(`LabCarrier.phones`), which the simulated operators serve. `CallbackPhones` stands in for that
+queue: a ring for a number a soak citizen is waiting on goes to that citizen, every other ring
+goes on to the operators unchanged. It records every ring of a citizen's number, including a
+second one while a leg is still up (answered as busy), so the checker can see "never two legs
+at once" from the citizen's side of the line.
+
+On an answered leg the citizen's phone records what it hears (ARI `record` on the carrier's
+channel, which grows while the leg is up) and an `Ear` follows it: the callback notice, an
+operator's voice, the questionnaire, answered with the journey's keys like after any call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from ivr.lab.carrier import LabCarrier, LabPhoneCall
+from ivr.lab.soak.ear import Ear
+from ivr.lab.soak.journal import CallbackLeg, HungUpBy
+from ivr.telephony.ari_resources import AriBridges
+from ivr.telephony.errors import AriError, AriUnavailable, CallerHungUp
+
+log = logging.getLogger(__name__)
+OPERATOR = "operator:"  # references named operator:<login> are operators' voices
+
+
+def national(number: str) -> str:
+    """The number as the line dials it out: a caller id delivered as +39... or 0039... is dialled
+    in its national form (measured in a soak: +393938354405 rang as 3938354405)."""
+    for prefix in ("+39", "0039"):
+        if number.startswith(prefix):
+            return number[len(prefix) :]
+    return number
+
+
+class CallbackPhones(asyncio.Queue[LabPhoneCall]):
+    """The carrier's `phones` queue with the citizens' numbers taken out.
+
+    Rings that are no citizen's stay in the carrier's own queue, read through this one, so it
+    can be installed at any time, even while an operator loop waits on the old queue."""
+
+    def __init__(self, inner: asyncio.Queue[LabPhoneCall]) -> None:
+        super().__init__()
+        self.inner = inner
+        self._boxes: dict[str, asyncio.Queue[LabPhoneCall]] = {}
+        self._late: set[asyncio.Task[None]] = set()
+        self._gone: set[str] = set()
+        self.late_rings: list[tuple[str, datetime]] = []  # a citizen's number rang after they stopped waiting
+
+    @classmethod
+    def install(cls, carrier: LabCarrier) -> CallbackPhones:
+        if isinstance(carrier.phones, CallbackPhones):
+            return carrier.phones
+        switch = cls(carrier.phones)
+        carrier.phones = switch
+        return switch
+
+    def put_nowait(self, item: LabPhoneCall) -> None:
+        box = self._boxes.get(national(item.number))
+        if box is not None:
+            box.put_nowait(item)
+        elif national(item.number) in self._gone:
+            self.late_rings.append((item.number, datetime.now(UTC)))
+            log.warning("soak: the line rang %s after that citizen stopped waiting; not answered", item.number)
+            task = asyncio.ensure_future(item.hangup())
+            self._late.add(task)
+            task.add_done_callback(self._late.discard)
+        else:
+            self.inner.put_nowait(item)
+
+    async def get(self) -> LabPhoneCall:
+        return await self.inner.get()
+
+    def get_nowait(self) -> LabPhoneCall:
+        return self.inner.get_nowait()
+
+    def qsize(self) -> int:
+        return self.inner.qsize()
+
+    def empty(self) -> bool:
+        return self.inner.empty()
+
+    def expect(self, number: str) -> asyncio.Queue[LabPhoneCall]:
+        """From now on the rings of `number` are the caller's (a soak's numbers are unique)."""
+        self._gone.discard(national(number))
+        return self._boxes.setdefault(national(number), asyncio.Queue())
+
+    def stop_expecting(self, number: str) -> list[LabPhoneCall]:
+        """The citizen stops waiting; returns rings delivered but not taken."""
+        box = self._boxes.pop(national(number), None)
+        self._gone.add(national(number))
+        left: list[LabPhoneCall] = []
+        while box is not None and not box.empty():
+            left.append(box.get_nowait())
+        return left
+
+
+@dataclass(frozen=True)
+class LegSounds:
+    """What the citizen recognises on a callback leg (reference names in `refs`)."""
+
+    refs: dict[str, np.ndarray]
+    notices: frozenset[str]  # the line's "this is the callback you asked for", in each language
+    survey_intros: frozenset[str]
+    survey_questions: tuple[frozenset[str], ...]  # each question, in each language
+
+
+Press = Callable[[str], Awaitable[None]]
+
+
+async def answer_survey(
+    ear: Ear,
+    press: Press,
+    questions: tuple[frozenset[str], ...],
+    keys: list[str],
+    *,
+    intro: bool,
+    mark: int,
+    pressed: list[str],
+    intros: frozenset[str] = frozenset(),
+) -> None:
+    """A key for each question as it is asked (the first may cut the introduction short); each
+    key is added to `pressed` as it goes, so a hangup half-way keeps what was answered. A
+    question asked again is answered again, as a person does: the line lost the key (run 5: one
+    pressed while no engine was active; the standby asked the survey again from its start)."""
+    if not keys or not questions:
+        return
+    if not intro and await ear.wait(set(questions[0]), after=mark, timeout=20) is None:
+        return
+    asked_any = set(intros).union(*questions)
+    n = 0
+    while n < len(keys):
+        mark = len(ear.heard)
+        await asyncio.sleep(0.3)
+        await press(keys[n])
+        pressed.append(keys[n])
+        asked = await ear.wait(asked_any, after=mark, timeout=20)
+        if asked is None:
+            return
+        n = 0 if asked.name in intros else next(i for i, q in enumerate(questions) if asked.name in q)
+
+
+async def answer_leg(
+    ring: LabPhoneCall, recordings: Path, sounds: LegSounds, survey_keys: list[str], max_s: float
+) -> CallbackLeg:
+    """Pick up, listen (the notice, an operator, the questionnaire), answer the survey, and stay
+    until the line hangs up (or `max_s` passes: then the citizen hangs up)."""
+    rang = datetime.now(UTC)
+    name = f"citizen-{uuid.uuid4().hex[:10]}"
+    ear = Ear(recordings / f"{name}.wav", sounds.refs)
+    keys: list[str] = []
+    by = HungUpBy.ENGINE
+    # What the citizen hears is recorded on a bridge of its own, not on the channel: a channel's
+    # recording holds the channel's other commands (the survey keys would go out only after it).
+    bridges = AriBridges(ring.carrier.client)
+    bridge: str | None = None
+    try:
+        await ring.answer()
+        bridge = await bridges.create(f"soak-{name}")
+        await bridges.add_channels(bridge, [ring.channel.id])
+        await bridges.record(bridge, name, fmt="wav")
+        ear.start()
+        operators = {n for n in sounds.refs if n.startswith(OPERATOR)}
+        try:
+            await asyncio.wait_for(_listen(ring, ear, sounds, operators, survey_keys, keys), max_s)
+        except TimeoutError:
+            by = HungUpBy.CALLER
+    except (CallerHungUp, AriError, AriUnavailable) as exc:  # the line hung up on the citizen, or a fault
+        log.info("soak: callback leg to %s ended: %s", ring.number, type(exc).__name__)
+    finally:
+        if not ring.channel.hung_up:
+            with contextlib.suppress(AriError, AriUnavailable):
+                await ring.hangup()
+        if bridge is not None:
+            with contextlib.suppress(AriError, AriUnavailable):
+                await bridges.destroy(bridge)  # ends the recording
+        await ear.stop()
+    voices = [h.name.removeprefix(OPERATOR) for h in ear.heard if h.name.startswith(OPERATOR)]
+    return CallbackLeg(
+        number=ring.number,
+        rang_at=rang,
+        answered=True,
+        ended_at=datetime.now(UTC),
+        heard_notice=any(h.name in sounds.notices for h in ear.heard),
+        heard_operator=bool(voices),
+        operator=voices[0] if voices else None,
+        survey_keys=keys,
+        hung_up_by=by,
+    )
+
+
+async def _listen(
+    ring: LabPhoneCall, ear: Ear, sounds: LegSounds, operators: set[str], survey_keys: list[str], keys: list[str]
+) -> None:
+    """Follow the leg until the line hangs up; what the citizen does meanwhile is `_script`."""
+    script = asyncio.ensure_future(_script(ring, ear, sounds, operators, survey_keys, keys))
+    gone = asyncio.ensure_future(ring.channel.wait_gone())
+    try:
+        await asyncio.wait([script, gone], return_when=asyncio.FIRST_COMPLETED)
+        if script.done():
+            script.result()  # an error of the script goes on up
+            await gone
+    finally:
+        for task in (script, gone):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, CallerHungUp):
+                await task
+
+
+async def _script(
+    ring: LabPhoneCall, ear: Ear, sounds: LegSounds, operators: set[str], survey_keys: list[str], keys: list[str]
+) -> None:
+    intros = set(sounds.survey_intros)
+    first_questions = set(sounds.survey_questions[0]) if sounds.survey_questions else set()
+    voice = await ear.wait(operators, timeout=3600)
+    if voice is None or not survey_keys:
+        return
+    survey = await ear.wait(intros | first_questions, after=ear.heard.index(voice) + 1, timeout=3600)
+    if survey is None:
+        return
+
+    async def press(key: str) -> None:
+        await ring.channel.send_dtmf(key)
+
+    await answer_survey(
+        ear,
+        press,
+        sounds.survey_questions,
+        survey_keys,
+        intro=survey.name in intros,
+        mark=len(ear.heard),
+        pressed=keys,
+        intros=frozenset(intros),
+    )
+
+
+async def busy(ring: LabPhoneCall) -> CallbackLeg:
+    """A second ring while a leg to the same number is up: a real phone is busy."""
+    rang = datetime.now(UTC)
+    with contextlib.suppress(AriError, AriUnavailable):
+        await ring.hangup()
+    return CallbackLeg(number=ring.number, rang_at=rang, busy=True, ended_at=datetime.now(UTC))
+
+
+async def wait_for_callback(
+    phones: CallbackPhones, number: str, answer: Callable[[LabPhoneCall], Awaitable[CallbackLeg]], wait_s: float
+) -> tuple[list[CallbackLeg], float]:
+    """Answer each ring of `number` (with `answer`) until an operator was heard on a leg, or
+    `wait_s` passes; a ring while a leg is up is answered as busy. Returns the legs in the
+    order they rang and how long the citizen waited."""
+    box = phones.expect(number)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    legs: list[CallbackLeg] = []
+    try:
+        while not any(leg.heard_operator for leg in legs):
+            left = started + wait_s - loop.time()
+            if left <= 0:
+                break
+            try:
+                ring = await asyncio.wait_for(box.get(), left)
+            except TimeoutError:
+                break
+            leg = asyncio.ensure_future(answer(ring))
+            while not leg.done():  # another ring meanwhile: two legs at once, refused as busy
+                waiting = asyncio.ensure_future(box.get())
+                await asyncio.wait([leg, waiting], return_when=asyncio.FIRST_COMPLETED)
+                if waiting.done():
+                    legs.append(await busy(waiting.result()))
+                else:
+                    waiting.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await waiting
+            legs.append(leg.result())
+    finally:
+        waited = loop.time() - started
+        for ring in phones.stop_expecting(number):
+            legs.append(await busy(ring))
+    return sorted(legs, key=lambda x: x.rang_at), waited
