@@ -92,7 +92,13 @@ async def soak(plan: SoakPlan, out: Path, *, sample_every_s: float) -> int:
     # The callback is offered to every waiting caller (the default, from an estimated wait of 120 s,
     # is seldom reached in a short run), so the callback journeys are exercised.
     extra: dict[str, object] = {
-        "queue": {"confirm_timeout_s": 8, "wrap_up_s": 5, "max_wait_s": 75, "callback_offer_after_s": 0}
+        "queue": {
+            "confirm_timeout_s": 8,
+            "wrap_up_s": 5,
+            "max_wait_s": 75,
+            "callback_offer_after_s": 0,
+            "callback_retry_s": 20,  # a callback not answered is tried again within the run
+        }
     }
     campaign_days = [d.date.isoformat() for d in plan.days if d.campaign]
     if campaign_days:  # callers are asked for consent on these days only, and recorded after a yes
@@ -247,9 +253,11 @@ async def start_softphones(
 
 
 async def drain(line: SoakLine, timeout_s: float = 180.0) -> None:
-    """Until no ticket is open and the outbox is empty: what was in flight is written down."""
+    """Until no ticket is open, no queued callback is waiting or being dialled, and the outbox is
+    empty: what was in flight is written down."""
     from sqlalchemy import func, select
 
+    from ivr.acd.callback_models import QueuedCallback
     from ivr.tickets.db import make_engine
     from ivr.tickets.models import Ticket
 
@@ -259,10 +267,14 @@ async def drain(line: SoakLine, timeout_s: float = 180.0) -> None:
         while time.monotonic() < deadline:
             with db.connect() as conn:
                 open_tickets = conn.scalar(select(func.count(Ticket.id)).where(Ticket.open.is_(True)))
-            if not open_tickets:
+                pending = conn.scalar(
+                    select(func.count(QueuedCallback.id)).where(QueuedCallback.state.in_(("waiting", "calling")))
+                )
+            if not open_tickets and not pending:
                 return
             await asyncio.sleep(1.0)
-        log.warning("drain: %s tickets still open after %.0f s (the checker will say which)", open_tickets, timeout_s)
+        log.warning("drain: %s tickets open and %s callbacks pending after %.0f s (the checker will say which)",
+                    open_tickets, pending, timeout_s)  # fmt: skip
     finally:
         db.dispose()
 
