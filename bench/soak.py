@@ -238,13 +238,14 @@ async def start_softphones(
     password = line.sip_passwords[login]
     sip = line.engines[0].config["asterisk"]["sip"]
     name = names[plan.operators.index(login) % len(names)]
-    voice = await asyncio.to_thread(
-        synthesise,
-        f"{name}, buongiorno, numero per il lavoro.",
-        line.work / f"{login}-padded.wav",
-        pad_s=90,
-        lead_s=1.5,
+    once = await asyncio.to_thread(
+        synthesise, f"{name}, buongiorno, numero per il lavoro.", line.work / f"{login}-once.wav", pad_s=1.0, lead_s=1.5
     )
+    # The voice again and again for the whole call, as a person keeps talking: a citizen joining
+    # a queued callback after its notice still hears who answered (run 8: a softphone's one
+    # greeting was over before the citizen was connected).
+    voice = line.work / f"{login}-talking.wav"
+    await asyncio.to_thread(subprocess.run, ["sox", str(once), str(voice), "repeat", "40"], check=True)
     phone = LabSoftphone(login, password, (sip["bind"], sip["port"]), voice)
     await phone.start()
     operator = SoftphoneOperator(phone, seed=plan.seed, talks=talks)
