@@ -9,13 +9,14 @@ nothing to act on (no conversation to put on hold, nobody in wrap-up) is `skippe
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from ivr.lab.soak.journal import read_lines
 
 Param = str | int | float | bool | None
 
@@ -74,15 +75,4 @@ class ActionJournal:
             out.write(record.model_dump_json() + "\n")
 
     def read(self) -> Iterator[ActionRecord]:
-        if not self.path.exists():
-            return
-        lines = self.path.read_text(encoding="utf-8").splitlines()
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                yield ActionRecord.model_validate(json.loads(line))
-            except (ValueError, json.JSONDecodeError):
-                if number == len(lines):  # the soak was killed while writing it
-                    return
-                raise ValueError(f"{self.path}:{number}: not an action record") from None
+        return read_lines(self.path, ActionRecord, "an action record")

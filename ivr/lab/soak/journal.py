@@ -14,8 +14,11 @@ from collections.abc import Iterator
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class HungUpBy(StrEnum):
@@ -94,15 +97,21 @@ class Journal:
             out.write(record.model_dump_json() + "\n")
 
     def read(self) -> Iterator[CallRecord]:
-        if not self.path.exists():
-            return
-        lines = self.path.read_text(encoding="utf-8").splitlines()
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                yield CallRecord.model_validate(json.loads(line))
-            except (ValueError, json.JSONDecodeError):
-                if number == len(lines):  # the soak was killed while writing it
-                    return
-                raise ValueError(f"{self.path}:{number}: not a call record") from None
+        return read_lines(self.path, CallRecord, "a call record")
+
+
+def read_lines(path: Path, model: type[M], what: str) -> Iterator[M]:
+    """Each line of an append-only JSON-lines file as `model`; a last line cut short (the soak
+    killed while writing it) is skipped, a bad line anywhere else is an error naming it."""
+    if not path.exists():
+        return
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            yield model.model_validate(json.loads(line))
+        except (ValueError, json.JSONDecodeError):
+            if number == len(lines):
+                return
+            raise ValueError(f"{path}:{number}: not {what}") from None
