@@ -16,6 +16,7 @@ from ivr.lab.soak.action_journal import OUTCOME, ActionJournal, ActionRecord, Ac
 from ivr.lab.soak.actions import Action, ActionKind, DeskStep
 from ivr.lab.soak.driver import ActionDriver, Cast
 from ivr.lab.soak.driver_http import Answer, LineDown
+from ivr.lab.soak.driver_setup import jobs
 
 K = ActionKind
 RECEIVED = (
@@ -89,7 +90,7 @@ class FakeConsole:
 def make(tmp_path: Path, console: FakeConsole, *actions: Action, desk: list[DeskStep] | None = None) -> ActionDriver:
     cast = Cast(("soak01", "soak02"), "soakcapo", frozenset({"soak02"}))
     driver = ActionDriver(
-        list(actions), desk or [], console, ActionJournal(tmp_path / "actions.jsonl"), cast,
+        list(actions), desk or [], console, ActionJournal(tmp_path / "actions.jsonl"), cast, jobs(),
         retry_for_s=60, retry_every_s=0, offset_s=3600,
     )  # fmt: skip
     driver.state.logged_in.update(cast.operators)

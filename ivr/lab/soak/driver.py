@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -70,6 +70,17 @@ class DriverState:
         return table.setdefault(ref, asyncio.Event())
 
 
+@dataclass(frozen=True)
+class DriverJobs:
+    """What the driver does for each kind of action and at each round, given by whoever builds it
+    (`ivr.lab.soak.driver_setup.jobs`): the desk's and the web's modules work on the driver, so
+    the driver does not import them (no import cycle)."""
+
+    handlers: Mapping[ActionKind, Callable[[ActionDriver, Action], Awaitable[ActionRecord]]]
+    file_outcomes: Callable[[ActionDriver], Awaitable[None]]
+    lift_closures: Callable[[ActionDriver], Awaitable[None]]
+
+
 class ActionDriver:
     def __init__(
         self,
@@ -78,6 +89,7 @@ class ActionDriver:
         console: Console,
         journal: ActionJournal,
         cast: Cast,
+        jobs: DriverJobs,
         *,
         offset_s: float = 0.0,
         retry_for_s: float = 300.0,
@@ -87,6 +99,7 @@ class ActionDriver:
     ) -> None:
         self.actions = list(actions)
         self.desk = list(desk)
+        self.jobs = jobs
         self.console = console
         self.journal = journal
         self.cast = cast
@@ -117,9 +130,7 @@ class ActionDriver:
     async def run(self, started: float) -> None:
         """Each action at its moment (`started`: the soak's time.monotonic() at 0 s), the outcome
         filer beside them until `stop`."""
-        from ivr.lab.soak.driver_desk import file_outcomes
-
-        self._filer = asyncio.ensure_future(self._every(self.poll_s, lambda: file_outcomes(self)))
+        self._filer = asyncio.ensure_future(self._every(self.poll_s, lambda: self.jobs.file_outcomes(self)))
         tasks: list[asyncio.Task[None]] = []
         for action in self.actions:
             await asyncio.sleep(max(0.0, action.at_s - (time.monotonic() - started)))
@@ -132,18 +143,15 @@ class ActionDriver:
 
     async def stop(self) -> None:
         """After the drain: one last round of outcomes, and no closure left on."""
-        from ivr.lab.soak.driver_desk import file_outcomes
-        from ivr.lab.soak.driver_web import lift_closures
-
         if self._filer is not None:
             self._filer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._filer
         try:
-            await file_outcomes(self)
+            await self.jobs.file_outcomes(self)
         except LineDown as exc:
             log.warning("soak driver: the last outcome round got no answer: %s", exc)
-        await lift_closures(self)
+        await self.jobs.lift_closures(self)
         self.stopping = True
         await self.console.close()
 
@@ -158,10 +166,7 @@ class ActionDriver:
                 log.exception("soak driver: the outcome round failed")
 
     async def carry_out(self, action: Action) -> None:
-        from ivr.lab.soak.driver_desk import DESK_HANDLERS
-        from ivr.lab.soak.driver_web import WEB_HANDLERS
-
-        handler = WEB_HANDLERS.get(action.kind) or DESK_HANDLERS.get(action.kind)
+        handler = self.jobs.handlers.get(action.kind)
         sent = self.clock()
         try:
             if handler is None:

@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ivr.lab.soak.action_journal import ActionJournal
-from ivr.lab.soak.driver import SUPERVISOR, ActionDriver, Cast
+from ivr.lab.soak.driver import SUPERVISOR, ActionDriver, Cast, DriverJobs
+from ivr.lab.soak.driver_desk import DESK_HANDLERS, file_outcomes
 from ivr.lab.soak.driver_http import LineConsole, Target
+from ivr.lab.soak.driver_web import WEB_HANDLERS, lift_closures
 from ivr.lab.soak.plan import SoakPlan
 
 REPO = Path(__file__).resolve().parents[3]
@@ -89,8 +91,17 @@ async def driver_for(line: Line, plan: SoakPlan, out: Path) -> ActionDriver:
         return Target(f"http://127.0.0.1:{console['port']}", str(console["api_token"]))
 
     driver = ActionDriver(
-        plan.actions, plan.desk, LineConsole(locate, passwords), ActionJournal(out / "actions.jsonl"), cast,
+        plan.actions, plan.desk, LineConsole(locate, passwords), ActionJournal(out / "actions.jsonl"), cast, jobs(),
         offset_s=line.clock_offset_s,
     )  # fmt: skip
     await driver.log_in()
     return driver
+
+
+def jobs() -> DriverJobs:
+    """The handlers of every kind of action and the desk's rounds, for the driver."""
+    return DriverJobs(
+        handlers={**WEB_HANDLERS, **DESK_HANDLERS},
+        file_outcomes=file_outcomes,
+        lift_closures=lift_closures,
+    )
