@@ -18,6 +18,7 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 
 from ivr.acd.agents import AgentState
 from ivr.lab.carrier import LabCall
+from ivr.lab.soak.desk_operator import media_flags as operator_media_flags
 from ivr.webphone.desks import CLOSED_REASON
 from tests.browser.conftest import CHROMIUM, FLAGS
 from tests.browser.test_console_roles import login
@@ -53,16 +54,8 @@ WEBRTC = {"heartbeat_s": 1, "desk_timeout_s": 4, "audio_processing": False}
 
 
 def media_flags(microphone: Path) -> list[str]:
-    """Chromium as an operator with a microphone that plays `microphone` (looped), trusting the
-    lab's self-signed WSS certificate and offering loopback ICE candidates (see TESTBED)."""
-    return [
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={microphone}",
-        "--allow-loopback-in-peer-connection",
-        "--ignore-certificate-errors",
-        "--enable-precise-memory-info",
-    ]
+    """Chromium as an operator (ivr.lab.soak.desk_operator.media_flags), reporting its memory."""
+    return [*operator_media_flags(microphone), "--enable-precise-memory-info"]
 
 
 def microphone_wav(voices: Voices, folder: Path) -> Path:

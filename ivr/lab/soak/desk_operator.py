@@ -45,9 +45,8 @@ from ivr.lab.soak.plan import SoakPlan
 log = logging.getLogger(__name__)
 
 CHROMIUM = "/usr/bin/chromium"
-# Debian's Chromium, kept off the network (the lab has none), with a microphone that plays a WAV
-# and loopback ICE candidates (TESTBED.md).
-FLAGS = [
+# Debian's Chromium, kept off the network (the lab has none); the browser tests launch it so too.
+HEADLESS = [
     "--headless",
     "--no-sandbox",
     "--disable-gpu",
@@ -57,11 +56,21 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
     "--autoplay-policy=no-user-gesture-required",
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
-    "--allow-loopback-in-peer-connection",
-    "--ignore-certificate-errors",
 ]
+
+
+def media_flags(microphone: Path) -> list[str]:
+    """An operator's browser: a microphone that plays `microphone` (looped), the lab's
+    self-signed certificate trusted and loopback ICE candidates offered (TESTBED.md)."""
+    return [
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={microphone}",
+        "--allow-loopback-in-peer-connection",
+        "--ignore-certificate-errors",
+    ]
+
+
 # The engines' desk phones for a soak: the synthetic voice is what a browser's noise suppression
 # removes, so audio processing is off; a closed desk is noticed in seconds, not the default 20.
 DESK_WEBRTC: dict[str, Any] = {"heartbeat_s": 2, "desk_timeout_s": 10, "audio_processing": False}
@@ -167,7 +176,7 @@ class BrowserDeskOperator:
         not working in time is written down and served anyway (it keeps trying, as a person would):
         the soak goes on, and the desk's record says what went wrong."""
         self._pw = await async_playwright().start()
-        flags = [*FLAGS, f"--use-file-for-fake-audio-capture={self.mic}"]
+        flags = [*HEADLESS, *media_flags(self.mic)]
         self._browser = await self._pw.chromium.launch(executable_path=CHROMIUM, args=flags, headless=True)
         deadline = time.monotonic() + ready_timeout_s
         while not (await self._working(starting=True) and await self._registered()):
