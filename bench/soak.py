@@ -166,7 +166,8 @@ async def soak(plan: SoakPlan, out: Path, *, sample_every_s: float) -> int:
                     await injector.apply(fault)
                 except Exception as exc:
                     log.exception("soak: %s at %.0f s: the line did not come back", fault.kind, fault.at_s)
-                    recovery.fail(f"{fault.kind} at {fault.at_s:.0f} s: {str(exc).splitlines()[0][:300]}")
+                    said = (str(exc).splitlines() or [""])[0][:300]  # an exception may say nothing
+                    recovery.fail(f"{fault.kind} at {fault.at_s:.0f} s: {type(exc).__name__}: {said}")
 
         journeys = runnable(plan)
         log.info("soak %s: %d calls (of %d planned), %d faults", plan.profile.name, len(journeys),
