@@ -91,7 +91,7 @@ def make(tmp_path: Path, console: FakeConsole, *actions: Action, desk: list[Desk
     cast = Cast(("soak01", "soak02"), "soakcapo", frozenset({"soak02"}))
     driver = ActionDriver(
         list(actions), desk or [], console, ActionJournal(tmp_path / "actions.jsonl"), cast, jobs(),
-        retry_for_s=60, retry_every_s=0, offset_s=3600,
+        retry_for_s=60, retry_every_s=0, offset_s=lambda: 3600,
     )  # fmt: skip
     driver.state.logged_in.update(cast.operators)
     return driver
@@ -362,3 +362,18 @@ async def test_a_supervisor_plays_the_latest_recording_and_message_not_yet_heard
     assert (played.result, played.ticket, played.object_id, played.user) == (ActionResult.DONE, 8, "7", "soakcapo")
     assert again.result is ActionResult.SKIPPED  # heard already
     assert (message.result, message.status, message.object_id) == (ActionResult.REFUSED, 404, "3")
+
+
+async def test_each_record_carries_the_engines_clock_offset_of_its_moment(tmp_path: Path) -> None:
+    """The soak moves the engines' clock to the next service day while the driver runs; a record
+    written after the jump turns its times into that day, not the first one."""
+    console = FakeConsole()
+    console.on("CITIZEN", "/richiesta", Answer(201, RECEIVED.format(n=41)), Answer(201, RECEIVED.format(n=42)))
+    driver = make(tmp_path, console, act(K.WEB_REQUEST, ref="web-0001"), act(K.WEB_REQUEST, 1.0, ref="web-0002"))
+    offsets = iter([3600.0, 3600.0 + 11 * 86400])
+    current = next(offsets)
+    driver.offset_s = lambda: current
+    await driver.carry_out(driver.actions[0])
+    current = next(offsets)
+    await driver.carry_out(driver.actions[1])
+    assert [r.offset_s for r in driver.records] == [3600.0, 3600.0 + 11 * 86400]

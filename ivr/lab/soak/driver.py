@@ -91,7 +91,7 @@ class ActionDriver:
         cast: Cast,
         jobs: DriverJobs,
         *,
-        offset_s: float = 0.0,
+        offset_s: Callable[[], float] = lambda: 0.0,
         retry_for_s: float = 300.0,
         retry_every_s: float = 5.0,
         poll_s: float = 5.0,
@@ -103,7 +103,7 @@ class ActionDriver:
         self.console = console
         self.journal = journal
         self.cast = cast
-        self.offset_s = offset_s
+        self.offset_s = offset_s  # read at each record: the soak moves the engines' clock day by day
         self.retry_for_s = retry_for_s
         self.retry_every_s = retry_every_s
         self.poll_s = poll_s
@@ -216,7 +216,7 @@ class ActionDriver:
                 "planned_s": action.at_s if action is not None else None,
                 "sent_at": sent_at,
                 "done_at": self.clock(),
-                "offset_s": self.offset_s,
+                "offset_s": self.offset_s(),
                 "result": result,
                 "status": answer.status if answer is not None else None,
                 "answer": note or (error(answer.text) if answer is not None and answer.status >= 400 else ""),

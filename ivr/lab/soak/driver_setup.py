@@ -92,7 +92,7 @@ async def driver_for(line: Line, plan: SoakPlan, out: Path) -> ActionDriver:
 
     driver = ActionDriver(
         plan.actions, plan.desk, LineConsole(locate, passwords), ActionJournal(out / "actions.jsonl"), cast, jobs(),
-        offset_s=line.clock_offset_s,
+        offset_s=lambda: line.clock_offset_s,
     )  # fmt: skip
     await driver.log_in()
     return driver
