@@ -176,7 +176,7 @@ async def test_recording_only_with_campaign_and_consent(pbx: PbxPair, tmp_path: 
             async def script(call: LabCall, w: Watcher) -> None:
                 await w.played("consent_notice")
                 await call.press(key)
-                await talk(5)(call, w)
+                await talk(8)(call, w)
 
             return script
 
@@ -185,11 +185,13 @@ async def test_recording_only_with_campaign_and_consent(pbx: PbxPair, tmp_path: 
         assert accepted.consent == "accepted" and len(kept) == 1
         (rec,) = kept
         assert rec.path.exists() and rec.path.is_relative_to(recordings)
-        assert 3.0 < rec.duration_s < 15.0
+        assert 6.0 < rec.duration_s < 15.0
         import hashlib
 
         assert hashlib.sha256(rec.path.read_bytes()).hexdigest() == rec.sha256
-        assert contains(rec.path, voices.operator)  # the operator's side is in it
+        # The operator's side is in it: the second sentence, as on a loaded machine the bridge
+        # may start after the softphone's first words (it speaks 1.5 s after answering).
+        assert contains(rec.path, voices.operator, skip_s=2.5), loudness(rec.path)
         assert any(e.kind == "recording_kept" for e in accepted.events)
 
         await line.until(lambda: line.state("lia") is AgentState.AVAILABLE, "lia free")
