@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ivr.tickets import events
@@ -198,10 +198,16 @@ def boxes(session: Session) -> list[tuple[str, str | None, int]]:
 
 
 def pending_ids(session: Session, limit: int = 100) -> list[int]:
-    query = select(Voicemail.id).where(
-        or_(Voicemail.transcript_status == "pending", Voicemail.recording_id.is_(None) & ~Voicemail.empty)
-    )
-    return list(session.scalars(query.order_by(Voicemail.id).limit(limit)))
+    """What the retry job works on next: first the messages whose audio is still only on
+    Asterisk (fetching it is what keeps it ours: a failure keeps the audio), then the pending
+    transcripts; in each the least tried first. In id order alone, messages failing every time
+    (no transcription model, as on the soak's line) filled the job's 100 each minute, and the
+    messages saved without audio during an Asterisk restart were never fetched."""
+    least_tried = (Voicemail.transcript_attempts, Voicemail.id)
+    no_audio = Voicemail.recording_id.is_(None) & ~Voicemail.empty
+    first = list(session.scalars(select(Voicemail.id).where(no_audio).order_by(*least_tried).limit(limit)))
+    rest = select(Voicemail.id).where(Voicemail.transcript_status == "pending", ~no_audio)
+    return first + list(session.scalars(rest.order_by(*least_tried).limit(limit - len(first))))
 
 
 # --- the callback workflow (voicemail tickets and escalated ones alike) -----------------------
