@@ -1,0 +1,97 @@
+"""A message left while the engine's data disk is full keeps its audio: the write fails with
+ENOSPC, the message is saved saying it has no audio yet, Asterisk's copy stays where it is, no half
+file is left behind, and the retry job keeps it once there is room again (issue 24's disk-full
+fault: a failure keeps the audio)."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import io
+import wave
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from ivr.callflows.session import CallContext
+from ivr.clock import SystemClock
+from ivr.recordings import store as recordings_module
+from ivr.recordings.store import RecordingStore
+from ivr.telephony.ports import RecordingResult
+from ivr.tickets.status import VoicemailReason
+from ivr.tickets.store import NewCall, SqlTicketStore
+from ivr.voicemail.config import VoicemailSettings
+from ivr.voicemail.messages import VoicemailMessages
+from ivr.voicemail.service import VoicemailService
+from ivr.voicemail.step import VoicemailStep
+from ivr.voicemail.transcribe import VoskTranscriber
+from tests.fakes import FakeChannel
+from tests.unit.test_voicemail_logic import PROMPTS
+
+
+class Stored:
+    """Asterisk's finished recordings, as the ARI serves them."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+
+    async def fetch(self, name: str) -> bytes:
+        return self.files[name]
+
+    async def delete(self, name: str) -> None:
+        del self.files[name]
+
+    async def list(self) -> list[str]:
+        return list(self.files)
+
+
+def speech_wav(seconds: float = 3.0) -> bytes:
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"\x10\x20" * int(8000 * seconds))
+    return out.getvalue()
+
+
+async def test_a_message_on_a_full_disk_keeps_its_audio_and_is_kept_once_there_is_room(
+    sqlite_store: SqlTicketStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    full = True
+    real_fsync = recordings_module.os.fsync
+
+    def fsync(fd: int) -> None:  # the data disk's last block went to someone else
+        if full:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(recordings_module.os, "fsync", fsync)
+    pbx = Stored()
+    audio = speech_wav()
+    pbx.files["vm-1-abc"] = audio
+    folder = tmp_path / "voicemail"
+    recordings = RecordingStore(pbx, folder, sqlite_store)
+    settings = VoicemailSettings()
+    service = VoicemailService(sqlite_store, VoicemailMessages(sqlite_store), recordings, VoskTranscriber(None),
+                               settings, SystemClock())  # fmt: skip
+    channel = FakeChannel(number="3331234567")
+    ctx = CallContext(channel=channel, store=sqlite_store, clock=SystemClock(), prompts=PROMPTS)
+    ctx.ticket_id = await sqlite_store.open_call(NewCall("c", datetime.now(UTC), "3331234567", None, "800000039"))
+    step = VoicemailStep(service, settings)
+
+    result = RecordingResult("vm-1-abc", 3.0, 3.0, "key")
+    message_id = await step._save(ctx, "vm-1-abc", result, "citizens", VoicemailReason.CLOSED)
+    saved = await service.messages.view(message_id)
+    assert saved.audio is None and not saved.empty, "saved as a message whose audio is not ours yet"
+    assert pbx.files["vm-1-abc"] == audio, "Asterisk's copy stays until ours is safe"
+    assert not [p for p in folder.rglob("*") if p.is_file()], "no half file left on the full disk"
+    assert recordings.failures == 1 and "No space left" in (recordings.last_error or "")
+
+    full = False
+    await service.retry_pending()
+    kept = await service.messages.view(message_id)
+    assert kept.audio is not None and Path(kept.audio).read_bytes() == audio
+    assert hashlib.sha256(Path(kept.audio).read_bytes()).hexdigest() == hashlib.sha256(audio).hexdigest()
+    assert "vm-1-abc" not in pbx.files, "removed from Asterisk once kept"
