@@ -53,6 +53,7 @@ from ivr.lab.soak.faults import PROFILES, tailored
 from ivr.lab.soak.inject import Injector
 from ivr.lab.soak.journal import CallRecord, Journal
 from ivr.lab.soak.latency import latency_from_store
+from ivr.lab.soak.loop_watch import LoopWatch
 from ivr.lab.soak.model import Goal, Journey
 from ivr.lab.soak.operators import OutsideOperator, OutsideOperators, SoftphoneOperator
 from ivr.lab.soak.plan import SoakPlan, make_plan
@@ -132,6 +133,8 @@ async def soak(plan: SoakPlan, out: Path, *, sample_every_s: float) -> int:
         injector = Injector(line, lambda: datetime.now(UTC))
         sampler = Sampler(line.metrics_urls(), lambda: datetime.now(UTC), every_s=sample_every_s)
         sampling = asyncio.ensure_future(sampler.run())
+        watch = LoopWatch(lambda: datetime.now(UTC), out / "loop-stacks.txt")  # the soak's own loop kept time
+        watching = asyncio.ensure_future(watch.run())
         driver = await driver_for(line, plan, out)  # the plan's non-call actions (ivr.lab.soak.driver)
         desks = await start_browser_desks(line, desk, operator_voices, plan, driver.console.passwords)
         started = time.monotonic()
@@ -189,6 +192,7 @@ async def soak(plan: SoakPlan, out: Path, *, sample_every_s: float) -> int:
             await sp.operator.stop()
             await sp.phone.stop()
         sampling.cancel()
+        watching.cancel()
         state = await line.asterisk_state()
         active = line.active()
         published = await published_figures(active, [d.date for d in plan.days])
@@ -209,7 +213,7 @@ async def soak(plan: SoakPlan, out: Path, *, sample_every_s: float) -> int:
             latency=await asyncio.to_thread(lambda: latency_from_store(read_store(line.db_url))),
             actions=driver.records,
         )
-        results = [*run_checks(evidence), recovery]
+        results = [*run_checks(evidence), recovery, watch.result()]
         recovery.notes += line.restarts
         write_run_folder(out, evidence)
         files = write_report(out, evidence, results)
