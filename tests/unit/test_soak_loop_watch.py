@@ -33,14 +33,16 @@ async def test_a_step_that_holds_the_loop_fails_the_check_and_its_stack_is_kept(
     assert "spin_like_a_deaf_caller" in stacks.read_text(), "the stack names what held the loop"
 
 
-async def test_a_loop_that_keeps_time_passes() -> None:
-    watch = LoopWatch(lambda: datetime.now(UTC), every_s=0.02, note_s=5.0)
+async def test_a_loop_that_keeps_time_passes(tmp_path: Path) -> None:
+    stacks = tmp_path / "loop-stacks.txt"
+    watch = LoopWatch(lambda: datetime.now(UTC), stacks, every_s=0.02, note_s=5.0)
     watching = asyncio.ensure_future(watch.run())
     for _ in range(10):
         await asyncio.sleep(0.01)
     watching.cancel()
     await asyncio.gather(watching, return_exceptions=True)
     assert watch.result().passed and watch.stalls == []
+    assert not stacks.exists(), "no stall, no stacks file"
 
 
 def test_a_short_hitch_is_a_note_a_long_stall_a_violation() -> None:

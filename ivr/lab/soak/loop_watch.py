@@ -69,6 +69,8 @@ class LoopWatch:
                 faulthandler.cancel_dump_traceback_later()
                 with contextlib.suppress(OSError):
                     self._file.close()
+                    if self.stacks is not None and not self.stacks.stat().st_size:
+                        self.stacks.unlink()  # no stall: no file to wonder about
                 self._file = None
 
     def beat(self, late_s: float) -> None:
