@@ -24,6 +24,21 @@ class HaSettings(BaseModel):
             "the outbox"
         ),
     )
+    keep_calls_on_store_loss: bool = Field(
+        True,
+        description=(
+            "past its lease (the database unreachable), the active engine keeps driving calls on its outbox for as "
+            "long as Asterisk confirms, on the event socket, that its Stasis app is still its own; a standby that "
+            "takes the lease takes the app, and the old engine stops at once. false: it stops when the lease is stale"
+        ),
+    )
+    app_proof_s: float = Field(
+        2.0,
+        gt=0.2,
+        le=30,
+        description="how long one answer of Asterisk to a ping lets an engine act past its lease; a standby taking "
+        "the app from a live engine waits this long before its first action",
+    )
     callers_wait_s: float = Field(
         20.0,
         ge=0,

@@ -19,6 +19,17 @@ after waking refuses, before the renewal loop has even run. CLOCK_BOOTTIME is us
 has it: the same clock, also counting a suspended machine.
 
 An engine built without a lease (tests, tools working on one component) is always allowed.
+
+Past its lease, an engine may still act while Asterisk proves its Stasis app is its own (when
+`app_proof_s` is set: `ha.keep_calls_on_store_loss`). Asterisk gives an app to the newest event
+socket that asks for it and tells the older one (ApplicationReplaced) on that same socket, in
+order. So a ping sent at time s on our socket, answered with no ApplicationReplaced before the
+pong, proves the app was still ours at s; that proof is trusted until s + app_proof_s. A standby
+that takes the lease opens its socket (taking the app) and waits app_proof_s before its first
+action, so the two never act together: every proof the old engine can still hold was sent before
+the takeover. This keeps the line answering through a database outage that no engine can take the
+lease during (both lose the database), without two engines driving calls when only one lost it.
+A process frozen past its lease wakes with no fresh proof and refuses, as without this.
 """
 
 from __future__ import annotations
@@ -44,10 +55,16 @@ class Fenced(Exception):
 class LineGuard:
     """The engine's knowledge of its lease, asked before every action outside the database."""
 
-    def __init__(self, *, monotonic: Callable[[], float] = elapsed) -> None:
+    def __init__(self, *, monotonic: Callable[[], float] = elapsed, app_proof_s: float | None = None) -> None:
+        """`app_proof_s`: how long Asterisk's answer to a ping lets this engine act past its lease
+        (None: never, the lease alone decides)."""
+        if app_proof_s is not None and app_proof_s <= 0:
+            raise ValueError(f"app proof {app_proof_s} s: must be positive (ha.app_proof_s)")
         self.now = monotonic  # the runner stamps its renewals with the same clock
         self.valid_until: float | None = None  # None: no lease at all, every action is allowed
         self.lost: str | None = None
+        self.app_proof_s = app_proof_s
+        self.app_proven_at: float | None = None  # when the latest ping Asterisk answered was sent
 
     def hold(self, sent_at: float, term_s: float) -> None:
         """The lease was taken, or renewed, by a request sent at `sent_at` (this guard's clock):
@@ -61,16 +78,52 @@ class LineGuard:
         """The engine learnt the lease is not its own: refuse everything from now on."""
         self.lost = self.lost or reason
 
+    def app_owned(self, ping_sent_at: float) -> None:
+        """Asterisk answered a ping sent at `ping_sent_at` (this guard's clock) on the event socket,
+        with no ApplicationReplaced before the answer: the app was ours at least until then."""
+        if self.app_proven_at is None or ping_sent_at > self.app_proven_at:
+            self.app_proven_at = ping_sent_at
+
+    def app_unproven(self) -> None:
+        """The event socket went down or was opened again: nothing it said before proves anything."""
+        self.app_proven_at = None
+
+    def app_replaced(self) -> None:
+        """Asterisk gave our app to another socket. Past the lease that can only be the engine that
+        took the lease over: lost for good. Within the lease it is some other client (a tool), and
+        the app watch takes the app back."""
+        self.app_proven_at = None
+        if self.valid_until is not None and self.now() >= self.valid_until:
+            self.lose("Asterisk gave the Stasis app to another engine's event socket")
+
+    def past_lease(self) -> bool:
+        return self.valid_until is not None and self.now() >= self.valid_until
+
+    def connect_refusal(self) -> str | None:
+        """Why this engine may not open the event socket now. Opening it takes the app from
+        whoever holds it, so only a valid lease allows it: Asterisk's proof does not."""
+        if self.lost is not None:
+            return f"the lease was lost ({self.lost})"
+        if self.past_lease():
+            return "its lease is stale: opening the event socket could take the app from the engine now active"
+        return None
+
     def refusal(self) -> str | None:
         """Why this engine may not act now, or None when it may."""
         if self.lost is not None:
             return f"the lease was lost ({self.lost})"
         if self.valid_until is None:
             return None
-        late = self.now() - self.valid_until
-        if late >= 0:
+        now = self.now()
+        late = now - self.valid_until
+        if late < 0:
+            return None
+        if self.app_proof_s is None:
             return f"its lease was last known valid {late:.1f} s ago"
-        return None
+        proven = self.app_proven_at
+        if proven is not None and now < proven + self.app_proof_s:
+            return None  # riding a store outage: Asterisk says the app is still ours
+        return f"its lease was last known valid {late:.1f} s ago and Asterisk has not confirmed its app since"
 
     def allowed(self) -> bool:
         return self.refusal() is None

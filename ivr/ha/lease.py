@@ -18,6 +18,7 @@ The methods are blocking (they run on a thread); `ivr.ha.runner` times them out.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import os
@@ -48,6 +49,7 @@ class Holder:
     since: datetime | None
     token: int
     expires_at: datetime | None = None
+    expired: bool = False  # past its expiry and not taken (a try_acquire told not to take it)
 
     def describe(self) -> str:
         since = f" since {self.since:%Y-%m-%d %H:%M:%S} UTC" if self.since else ""
@@ -75,12 +77,16 @@ class Lease(Protocol):
     # the kernel holds for as long as the process lives.
     expires: bool
 
-    def try_acquire(self) -> Holder | None:
-        """Take the lease if free or expired: None when taken, else who holds it."""
+    def try_acquire(self, *, take_expired: bool = True) -> Holder | None:
+        """Take the lease if free or expired: None when taken, else who holds it. Without
+        `take_expired`, a lease that ran out without being released is left alone and its holder
+        returned marked `expired` (its engine may be riding a store outage: ivr.ha.runner)."""
         ...
 
-    def renew(self) -> bool:
-        """Extend our lease; False when it is no longer ours (expired, or taken)."""
+    def renew(self, *, after_expiry: bool = False) -> bool:
+        """Extend our lease; False when it is no longer ours (expired, or taken). `after_expiry`:
+        an expired lease nobody took (the token unchanged) is ours again; for an engine that went
+        on acting past its lease on Asterisk's proof (ivr.ha.guard)."""
         ...
 
     def release(self) -> None:
@@ -132,15 +138,18 @@ class SqlLease:
         with contextlib.suppress(IntegrityError), self._db.begin() as conn:  # another engine made it first
             conn.execute(insert(_TABLE).values(name=self.name, token=0))
 
-    def try_acquire(self) -> Holder | None:
+    def try_acquire(self, *, take_expired: bool = True) -> Holder | None:
         self._ensure_row()
         with self._db.begin() as conn:
             now = self._now(conn)
             row = conn.execute(select(_TABLE).where(_TABLE.c.name == self.name).with_for_update()).one()
             mine = self.token is not None and row.token == self.token and row.holder == self._holder_text
-            expired = row.expires_at is None or _utc(row.expires_at) <= now
-            if not (mine or expired):
+            free = row.expires_at is None  # never held, or released by a clean stop
+            ran_out = not free and _utc(row.expires_at) <= now
+            if not (mine or free or ran_out):
                 return _holder(row)
+            if ran_out and not mine and not take_expired:
+                return dataclasses.replace(_holder(row), expired=True)
             token = row.token if mine else row.token + 1
             since = row.since if mine else now
             conn.execute(
@@ -151,21 +160,15 @@ class SqlLease:
         self.token, self.lost = token, False
         return None
 
-    def renew(self) -> bool:
+    def renew(self, *, after_expiry: bool = False) -> bool:
         if self.token is None or self.lost:
             return False
         with self._db.begin() as conn:
             now = self._now(conn)
-            done = conn.execute(
-                update(_TABLE)
-                .where(
-                    _TABLE.c.name == self.name,
-                    _TABLE.c.token == self.token,
-                    _TABLE.c.holder == self._holder_text,
-                    _TABLE.c.expires_at > now,
-                )
-                .values(expires_at=now + self.ttl)
-            )
+            ours = [_TABLE.c.name == self.name, _TABLE.c.token == self.token, _TABLE.c.holder == self._holder_text]
+            if not after_expiry:
+                ours.append(_TABLE.c.expires_at > now)
+            done = conn.execute(update(_TABLE).where(*ours).values(expires_at=now + self.ttl))
         return done.rowcount == 1
 
     def release(self) -> None:
@@ -175,7 +178,7 @@ class SqlLease:
             conn.execute(
                 update(_TABLE)
                 .where(_TABLE.c.name == self.name, _TABLE.c.token == self.token)
-                .values(expires_at=self._now(conn))
+                .values(expires_at=None)  # free, not run out: a standby takes it at once
             )
         self.token = None
 
@@ -213,7 +216,7 @@ class FileLease:
         self._fd: int | None = None
         self.host, self.pid = me()
 
-    def try_acquire(self) -> Holder | None:
+    def try_acquire(self, *, take_expired: bool = True) -> Holder | None:
         if self._fd is not None:
             return None
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -247,7 +250,7 @@ class FileLease:
             int(data.get("token", 0)),
         )
 
-    def renew(self) -> bool:
+    def renew(self, *, after_expiry: bool = False) -> bool:
         """Still ours unless someone removed the file (then another engine could lock a new one)."""
         if self._fd is None or self.lost:
             return False

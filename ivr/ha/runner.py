@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -34,6 +35,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from sqlalchemy import text
 
+from ivr.ha.app_probe import app_held
 from ivr.ha.guard import LineGuard
 from ivr.ha.lease import FileLease, Holder, Lease, lease_for
 from ivr.ha.standby_api import standby_api
@@ -70,11 +72,14 @@ class LineRunner:
         self._stop = asyncio.Event()
         self._standby_http: web.AppRunner | None = None
         self.engine: Engine | None = None
-        self.guard = LineGuard()
         # The guard refuses on stale renewals only where a stale lease can be taken over (the
         # lease row), and only if this engine is to give up when it cannot renew.
         self._timed = lease.expires and self.ha.fence_on_store_loss
+        # Past the lease, Asterisk's word that the app is still ours keeps the calls going.
+        self._ride = self._timed and self.ha.keep_calls_on_store_loss
+        self.guard = LineGuard(app_proof_s=self.ha.app_proof_s if self._ride else None)
         self.margin = min(1.0, self.ha.lease_ttl_s * 0.2)
+        self._run_out_seen: tuple[float, int] | None = None  # (when, token) a run-out lease was first seen
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -90,17 +95,38 @@ class LineRunner:
             await self._stop_standby_http()
             await asyncio.to_thread(self.lease.close)
 
-    async def _try(self) -> Holder | Exception | None:
+    async def _try(self, *, take_expired: bool = True) -> Holder | Exception | None:
         try:
-            return await asyncio.wait_for(asyncio.to_thread(self.lease.try_acquire), self.ha.lease_ttl_s)
+            attempt = functools.partial(self.lease.try_acquire, take_expired=take_expired)
+            return await asyncio.wait_for(asyncio.to_thread(attempt), self.ha.lease_ttl_s)
         except Exception as exc:  # the store unreachable: a standby keeps asking
             return exc
+
+    async def _run_out(self, holder: Holder) -> Holder | Exception | None:
+        """The lease ran out without being released. Its engine may be dead (take it now), frozen,
+        or back from a database outage it rode on Asterisk's word, about to renew (ivr.ha.app_probe):
+        take it at once only when no socket holds the app, else once it stayed run out a lease
+        term since first seen."""
+        now = self.guard.now()
+        if self._run_out_seen is None or self._run_out_seen[1] != holder.token:
+            self._run_out_seen = (now, holder.token)
+            if await app_held(self.settings) is False:
+                return await self._try()
+            log.info("the lease ran out but the app is still held: %g s for its holder to renew", self.ha.lease_ttl_s)
+            return holder
+        if now - self._run_out_seen[0] >= self.ha.lease_ttl_s:
+            return await self._try()
+        return holder
 
     async def _acquire(self) -> float | None:
         """The guard's time the lease was taken at; None when refused or stopped while waiting."""
         while True:
             asked = self.guard.now()
-            result = await self._try()
+            result = await self._try(take_expired=not self._ride)
+            if isinstance(result, Holder) and result.expired:
+                result = await self._run_out(result)
+            else:
+                self._run_out_seen = None
             if result is None:
                 log.info("lease %r taken (token %s): this engine is active", self.lease.name, self.lease.token)
                 return asked
@@ -175,23 +201,40 @@ class LineRunner:
         """Renew until the lease is lost; returns why. Times are the guard's clock."""
         now = self.guard.now
         valid_until = self._held(acquired_at)
+        riding: float | None = None  # since when the engine rides a store outage on Asterisk's proofs
         while True:
-            await asyncio.sleep(max(0.0, min(self.ha.renew_every_s, valid_until - now())))
+            pause = self.ha.renew_every_s
+            await asyncio.sleep(pause if riding is not None else max(0.0, min(pause, valid_until - now())))
+            if self.guard.lost is not None:  # Asterisk gave the app to the engine that took over
+                return self.guard.lost
             sent = now()
             try:
-                renewed: bool | None = await asyncio.wait_for(
-                    asyncio.to_thread(self.lease.renew), max(0.05, valid_until - sent)
-                )
+                renew = functools.partial(self.lease.renew, after_expiry=riding is not None)
+                timeout = self.ha.lease_ttl_s if riding is not None else max(0.05, valid_until - sent)
+                renewed: bool | None = await asyncio.wait_for(asyncio.to_thread(renew), timeout)
             except Exception as exc:  # unreachable store, timeout: the lease may still be ours
-                log.warning("lease %r not renewed: %s", self.lease.name, exc or type(exc).__name__)
+                if riding is None:
+                    log.warning("lease %r not renewed: %s", self.lease.name, exc or type(exc).__name__)
                 renewed = None
             if renewed:
                 valid_until = self._held(sent)
+                if riding is not None:
+                    log.warning("lease %r renewed: %.1f s riding on Asterisk's word", self.lease.name, sent - riding)
+                riding = None
                 continue
             if renewed is False:
                 return "the lease was taken by another engine or expired"
             if now() >= valid_until and self.ha.fence_on_store_loss:
-                return f"the lease could not be renewed for {self.ha.lease_ttl_s:g} s"
+                if not self._ride:
+                    return f"the lease could not be renewed for {self.ha.lease_ttl_s:g} s"
+                if riding is None:
+                    riding = now()
+                    log.error(
+                        "lease %r not renewed for %g s: calls go on while Asterisk confirms the app is ours "
+                        "(ha.keep_calls_on_store_loss); writes wait in the outbox",
+                        self.lease.name,
+                        self.ha.lease_ttl_s,
+                    )
 
     async def _start_standby_http(self) -> None:
         console = self.settings.console

@@ -22,6 +22,7 @@ import aiohttp
 from ivr.ha.guard import UNLEASED, Fenced, LineGuard
 from ivr.subscribers import Subscribers
 from ivr.tasks import DEFAULT, TaskSupervisor
+from ivr.telephony.app_proof import AppProof
 from ivr.telephony.errors import AriError, AriUnavailable, NotFound
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ class AriClient:
         self.on_start: Subscribers[[Event]] = Subscribers()  # a channel entered the app
         self.on_orphan: Subscribers[[Event]] = Subscribers()  # an event no call's route took
         self.on_event: Subscribers[[Event]] = Subscribers()  # every event, before the routes
+        self._proof: AppProof | None = None
         self.connected = asyncio.Event()
         self.connections = 0  # how many times the event socket (re)connected; for health and tests
         self._closing = False
@@ -233,17 +235,21 @@ class AriClient:
             session = self._session
             assert session is not None
             was_up = False
-            if not self.guard.allowed():  # connecting would take the Stasis app from the active engine
-                log.error("ARI event socket not reopened: %s", self.guard.refusal())
+            refused = self.guard.connect_refusal()  # connecting takes the Stasis app from whoever has it
+            if refused is not None:
+                log.error("ARI event socket not reopened: %s", refused)
                 if self.guard.lost is not None:
                     break
                 await asyncio.sleep(self._reconnect_max)  # stale: a renewal may still come back
                 continue
+            pinger: asyncio.Task[None] | None = None
             try:
+                held = self.connections == 0 and await self._held_by_another()
                 async with session.ws_connect(
                     ws_url,
                     params={"app": self.app, "subscribeAll": "false"},
                     heartbeat=self._heartbeat,
+                    autoping=False,  # our pongs to Asterisk, its pongs to our proofs (ivr.telephony.app_proof)
                     timeout=aiohttp.ClientWSTimeout(ws_close=2.0),
                     max_msg_size=0,
                 ) as ws:
@@ -252,12 +258,26 @@ class AriClient:
                     self.connections += 1
                     log.info("ARI event socket connected (%d)", self.connections)
                     delay = 0.1
+                    self.guard.app_unproven()
+                    self._proof = None
+                    if self.guard.app_proof_s is not None:
+                        self._proof = AppProof(self.guard, self.guard.app_proof_s / 4)
+                        pinger = asyncio.create_task(self._proof.run(ws), name=f"ari-app-proof-{self.app}")
+                        if held:  # an engine past its lease may act on its last proof: let it run out
+                            quiet = self.guard.app_proof_s * 1.1 + 0.1
+                            log.warning("the app was held by another event socket: acting in %.1f s", quiet)
+                            await asyncio.sleep(quiet)
                     await self._filter_events()
                     await self._resync()
                     self.connected.set()
                     async for msg in ws:
                         if msg.type == aiohttp.WSMsgType.TEXT:
                             self._on_text(msg.data)
+                        elif msg.type == aiohttp.WSMsgType.PING:
+                            await ws.pong(msg.data)
+                        elif msg.type == aiohttp.WSMsgType.PONG:
+                            if self._proof is not None:
+                                self._proof.pong(msg.data)
                         elif msg.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSED):
                             break
             except asyncio.CancelledError:
@@ -271,7 +291,11 @@ class AriClient:
             except Exception:
                 log.exception("ARI event socket failed")
             finally:
+                if pinger is not None:
+                    pinger.cancel()
                 self._ws = None
+                self._proof = None
+                self.guard.app_unproven()
                 self.connected.clear()
             if self._closing:
                 break
@@ -290,7 +314,22 @@ class AriClient:
         except (AriError, AriUnavailable) as exc:
             log.debug("ARI event filter not set: %s", exc)
 
+    async def _held_by_another(self) -> bool:
+        """Before this process's first connect: does another socket hold our app (an engine that
+        may be riding a store outage on it)? A dead engine's socket is gone: no wait then."""
+        if self.guard.app_proof_s is None:
+            return False
+        try:
+            await self.get(f"applications/{self.app}")
+        except NotFound:
+            return False
+        except (AriError, AriUnavailable) as exc:
+            log.warning("could not ask whether the app is held (%s): assuming it is", exc)
+        return True
+
     def _on_text(self, data: str) -> None:
+        if '"ApplicationReplaced"' in data and self._proof is not None:
+            self._proof.app_replaced()  # heard even when fenced: it is what tells a frozen engine
         if not self.guard.allowed():  # an event acted upon is an action: a fenced engine has none
             return
         try:

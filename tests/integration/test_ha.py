@@ -5,8 +5,11 @@ database while a standby waits, two engines started at once."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import json
 import os
+import urllib.request
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -209,6 +212,17 @@ class Line:
         self.db.dispose()
 
 
+def _conversations(pbx: PbxPair) -> int:
+    """Bridges of two channels on the engine's Asterisk, asked over ARI (the store may be away)."""
+    ari = pbx.overrides["asterisk"]["ari"]
+    token = base64.b64encode(f"nul:{ari['password']}".encode()).decode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{ari['port']}/ari/bridges", headers={"Authorization": f"Basic {token}"}
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return sum(len(b["channels"]) == 2 for b in json.loads(response.read()))
+
+
 def _queue_line(pbx: PbxPair, root: Path, name: str, url: str, more: dict[str, Any] | None = None) -> EngineProcess:
     flow = root / "flow.yaml"
     flow.write_text(FLOW)
@@ -341,8 +355,10 @@ async def test_engine_cut_off_from_the_database_stops_and_the_standby_takes_over
 
         link.cut()  # the active engine loses PostgreSQL; the standby still reaches it
         await b.wait_role("active")
-        assert a.proc is not None and a.proc.poll() == 4  # it had stopped acting before the takeover
-        assert "lease lost" in a.log()
+        # The old engine rode on Asterisk's word until the new one took the app: then it stopped.
+        await _until(lambda: a.proc is not None and a.proc.poll() == 4, "the old engine to fence itself")
+        assert "lease lost" in a.log() and "Asterisk gave the Stasis app to another" in a.log()
+        assert "the app was held by another event socket" in b.log()  # it let the old one's proof run out
         assert line.token() == token + 1
         await _until(lambda: ticket.id in line.events("operator_rejoined"), "the conversation picked up")
         assert not call.ended  # the caller is still talking to the operator, across the change
@@ -360,6 +376,71 @@ async def test_engine_cut_off_from_the_database_stops_and_the_standby_takes_over
         a.stop()
         b.stop()
         if call is not None:
+            with contextlib.suppress(Exception):
+                await call.hangup()
+        await link.stop()
+        await line.close()
+
+
+@pytest.mark.postgres
+async def test_a_database_outage_for_both_engines_leaves_the_line_answering_and_every_call_in_the_store(
+    pbx: PbxPair, tmp_path: Path, postgres: PostgresServer
+) -> None:
+    """Neither engine reaches PostgreSQL for longer than the lease: nobody can take the lease, so
+    the active one goes on (Asterisk says its app is still its own), a caller of the outage talks
+    to an operator, and when the database is back the same engine renews and its outbox writes
+    the outage's tickets; the standby never took over."""
+    url = postgres.create_database(f"ha_out_{os.getpid()}")
+    line = Line(pbx, url)
+    await line.operators(2)
+    link = FaultyLink("127.0.0.1", postgres.port)
+    await link.start()
+    cut_url = url.replace(f":{postgres.port}/", f":{link.port}/")
+    a, b = _queue_line(pbx, tmp_path, "a", cut_url), _queue_line(pbx, tmp_path, "b", cut_url)
+    calls: list[LabCall] = []
+    try:
+        a.spawn("--standby")
+        await a.wait_role("active")
+        b.spawn("--standby")
+        await b.wait_role("standby")
+        token = line.token()
+        calls.append(await pbx.carrier.call("800000039", caller_number="3471111111"))
+        await _until(lambda: len(line.phones) == 1, "the first call's conversation")
+
+        link.cut()
+        await asyncio.sleep(HA["lease_ttl_s"] + 2.0)  # the lease has run out in the database
+        calls.append(await pbx.carrier.call("800000039", caller_number="3472222222"))
+        await _until(lambda: _conversations(pbx) == 2, "the outage's caller put through to an operator")
+        await asyncio.sleep(1.0)
+        for phone in line.phones:
+            await phone.hangup()
+        await asyncio.sleep(1.0)
+        for call in calls:
+            await call.hangup()
+        assert a.proc is not None and a.proc.poll() is None and b.proc is not None and b.proc.poll() is None
+        assert "calls go on while Asterisk confirms the app is ours" in a.log()
+
+        link.restore()
+        await _until(lambda: len(line.tickets()) == 2 and not any(t.open for t in line.tickets()), "both tickets")
+        assert line.token() == token  # the same engine, the same lease: nobody took over
+        assert "renewed" in a.log() and "ARI event socket connected" not in b.log()
+        (before, during) = line.tickets()
+        timeline = line.read(
+            lambda s: [
+                (e.at.isoformat(), e.kind, e.detail)
+                for e in s.scalars(select(TicketEvent).where(TicketEvent.ticket_id == during.id))
+            ]
+        )
+        assert during.caller_number == "3472222222" and during.queue_result == "answered", (during.outcome, timeline)
+        assert line.counts("call_started") == {before.id: 1, during.id: 1}
+        assert line.counts("call_ended") == {before.id: 1, during.id: 1}
+        assert line.counts("queue_admitted") == {before.id: 1, during.id: 1}
+        cap = DailyCap(line.store, 400, ROME)
+        assert await cap.count(datetime.fromisoformat(OPEN_MOMENT)) == 2
+    finally:
+        a.stop()
+        b.stop()
+        for call in calls:
             with contextlib.suppress(Exception):
                 await call.hangup()
         await link.stop()

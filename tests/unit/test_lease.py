@@ -105,3 +105,36 @@ def test_file_lease_one_process_at_a_time(tmp_path: Path) -> None:
     b.path.unlink()  # someone removed the file: another engine could lock a new one
     assert not b.renew()
     b.close()
+
+
+def test_a_run_out_lease_is_left_to_its_holder_when_asked_and_renewed_by_it(db_url: str) -> None:
+    """A standby told not to take a run-out lease sees it marked expired; the old holder, back
+    from a database outage it rode on Asterisk's word, renews it (its token unchanged); once
+    another engine took it, the old holder's renewal after expiry fails."""
+    a, b = _two(db_url, ttl_s=0.5)
+    try:
+        assert a.try_acquire() is None
+        time.sleep(0.7)
+        assert not a.renew()  # an ordinary renewal of a run-out lease fails, as before
+        left = b.try_acquire(take_expired=False)
+        assert left is not None and left.expired and left.token == 1 and b.token is None
+        assert a.renew(after_expiry=True)  # nobody took it: ours again
+        busy = b.try_acquire(take_expired=False)
+        assert busy is not None and not busy.expired
+        time.sleep(0.7)
+        assert b.try_acquire() is None and b.token == 2
+        assert not a.renew(after_expiry=True)
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_released_lease_is_free_even_for_a_standby_that_leaves_run_out_ones(db_url: str) -> None:
+    a, b = _two(db_url, ttl_s=30.0)
+    try:
+        assert a.try_acquire() is None
+        a.release()
+        assert b.try_acquire(take_expired=False) is None and b.token == 2
+    finally:
+        a.close()
+        b.close()

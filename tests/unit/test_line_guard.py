@@ -67,3 +67,49 @@ def test_a_term_that_is_not_positive_is_a_clear_error() -> None:
 def test_the_writers_fenced_is_the_guards_fenced() -> None:
     """A caller that lets a database outage pass still stops on the writer's Fenced."""
     assert issubclass(WriterFenced, Fenced)
+
+
+def test_past_the_lease_asterisks_fresh_word_lets_the_engine_act_and_nothing_else_does() -> None:
+    """Riding a store outage (ha.keep_calls_on_store_loss): a ping Asterisk answered lets the
+    engine act for app_proof_s after the ping was sent; opening the event socket stays refused."""
+    clock = FakeMonotonic()
+    guard = LineGuard(monotonic=clock, app_proof_s=2.0)
+    guard.hold(clock.t, 2.4)
+    clock.t += 3.0  # the lease is stale: no renewal came back
+    assert not guard.allowed()  # no word from Asterisk yet
+    guard.app_owned(clock.t - 0.2)
+    guard.check("POST /ari/channels")
+    assert guard.connect_refusal() is not None  # reconnecting could take the app from a new active
+    guard.app_owned(clock.t - 1.0)  # a late pong of an older ping proves nothing newer
+    clock.t += 1.79
+    assert guard.allowed()
+    clock.t += 0.01  # 2 s after the last ping answered: a frozen process wakes here refused
+    with pytest.raises(Fenced, match="Asterisk has not confirmed its app since"):
+        guard.check("POST /ari/channels")
+
+
+def test_the_app_replaced_past_the_lease_fences_for_good_within_it_does_not() -> None:
+    clock = FakeMonotonic()
+    guard = LineGuard(monotonic=clock, app_proof_s=2.0)
+    guard.hold(clock.t, 2.4)
+    guard.app_owned(clock.t)
+    guard.app_replaced()  # some tool took the app while the lease is ours: the app watch takes it back
+    assert guard.lost is None and guard.allowed() and guard.connect_refusal() is None
+    clock.t += 3.0
+    guard.app_owned(clock.t)
+    guard.app_replaced()  # past the lease: only the engine that took the lease over does this
+    assert guard.lost is not None and "another engine" in guard.lost
+    guard.app_owned(clock.t)
+    guard.hold(clock.t, 2.4)
+    assert not guard.allowed()
+
+
+def test_without_app_proofs_asterisks_word_counts_for_nothing() -> None:
+    clock = FakeMonotonic()
+    guard = LineGuard(monotonic=clock)
+    guard.hold(clock.t, 2.4)
+    clock.t += 3.0
+    guard.app_owned(clock.t)
+    assert not guard.allowed()
+    with pytest.raises(ValueError, match=r"ha\.app_proof_s"):
+        LineGuard(app_proof_s=0.0)
