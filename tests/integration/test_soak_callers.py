@@ -159,7 +159,7 @@ async def test_six_soak_journeys_agree_with_their_tickets(pbx: PbxPair, tmp_path
     operators = OutsideOperators(
         pbx.carrier,
         [
-            OutsideOperator("anna", "3479000001", voices.operator, talk_s=(1.0, 2.0)),
+            OutsideOperator("anna", "3479000001", voices.operator, talk_s=(3.0, 4.0)),
             OutsideOperator("segreteria", "3479000002", machine, answering_machine=True),
         ],
         seed=24,
