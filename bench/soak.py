@@ -45,6 +45,7 @@ sys.path.insert(0, str(REPO))
 from bench.soak_line import SoakLine
 from ivr.lab.soak.callers import CallerKit, SoakCaller
 from ivr.lab.soak.checker import exit_status, run_checks
+from ivr.lab.soak.citizen import leg_recordings
 from ivr.lab.soak.desk_habits import desk_login
 from ivr.lab.soak.desk_operator import start_browser_desks, stop_browser_desks
 from ivr.lab.soak.driver_setup import driver_for
@@ -243,7 +244,12 @@ async def soak(plan: SoakPlan, out: Path, *, sample_every_s: float) -> int:
         recovery.notes += line.restarts
         write_run_folder(out, evidence)
         files = write_report(out, evidence, results)
-        keep_heard(out, results, heard)
+        legs = {
+            r.caller: leg_recordings(kit.recordings_dir(), r.callback_legs[0].number)
+            for r in records
+            if r.callback_legs
+        }
+        keep_heard(out, results, heard, legs)
         for r in results:
             print(f"{'ok    ' if r.passed else 'FAILED'} {r.name}: {len(r.violations)} violations")
         print(f"{len(records)} calls, {len(injector.records)} fault steps; report: {files.markdown}")
@@ -325,18 +331,21 @@ async def published_figures(engine: EngineProcess, days: list[date]) -> dict[str
     return {"ivr-stats.json": json.loads(done.stdout), "statistiche.json": page}
 
 
-def keep_heard(out: Path, results: list[CheckResult], heard: dict[str, Path]) -> None:
-    """What each caller named in a violation heard, beside the report (`heard/<caller>.wav`):
-    the carrier's recordings go with the lab's Asterisk, and a violation is told apart from the
+def keep_heard(out: Path, results: list[CheckResult], heard: dict[str, Path], legs: dict[str, list[Path]]) -> None:
+    """What each caller named in a violation heard, beside the report (`heard/<caller>.wav`, and
+    each leg of their queued callback as `heard/<caller>-citizen-<number>-<id>.wav`): the
+    carrier's recordings go with the lab's Asterisk, and a violation is told apart from the
     ear's mistake only by listening."""
-    named = {c for r in results for v in r.violations for c in v.callers if c in heard}
+    named = {c for r in results for v in r.violations for c in v.callers if c in heard or c in legs}
     if not named:
         return
     folder = out / "heard"
     folder.mkdir(exist_ok=True)
     for caller in sorted(named):
-        if heard[caller].exists():
+        if caller in heard and heard[caller].exists():
             shutil.copyfile(heard[caller], folder / f"{caller or 'withheld'}.wav")
+        for leg in legs.get(caller, []):
+            shutil.copyfile(leg, folder / f"{caller or 'withheld'}-{leg.name}")
 
 
 def write_run_folder(out: Path, evidence: SoakEvidence) -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from ivr.lab.carrier import LabCarrier
 from ivr.lab.soak.callers import CallerKit, SoakCaller, language_of, named
-from ivr.lab.soak.citizen import CallbackPhones, national
+from ivr.lab.soak.citizen import CallbackPhones, leg_recordings, national
 from ivr.lab.soak.journal import CallRecord, HungUpBy
 from ivr.lab.soak.model import Goal, Journey
 from tests.unit.soak_fake_line import FakeCall, FakeCarrier, FakeRing, build_prompts, sound, write_wav
@@ -223,3 +223,12 @@ async def test_a_caller_id_with_the_country_code_is_dialled_back_in_national_for
     ring = carrier.ring("3938354405")
     assert box.get_nowait() is ring and phones.inner.empty()
     assert national("00393331234567") == "3331234567" and national("3331234567") == "3331234567"
+
+
+def test_the_recordings_of_a_citizens_legs_are_found_again_by_the_number(tmp_path: Path) -> None:
+    """Kept beside the report when a check names the citizen: the carrier's recordings go with
+    the lab's Asterisk at the end of the run."""
+    for name in ("citizen-3331234567-aa", "citizen-3331234567-bb", "citizen-3339999999-cc", "0a1b2c"):
+        (tmp_path / f"{name}.wav").write_bytes(b"")
+    found = [p.name for p in leg_recordings(tmp_path, "+393331234567")]
+    assert found == ["citizen-3331234567-aa.wav", "citizen-3331234567-bb.wav"]

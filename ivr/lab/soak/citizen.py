@@ -45,6 +45,12 @@ def national(number: str) -> str:
     return number
 
 
+def leg_recordings(folder: Path, number: str) -> list[Path]:
+    """What the citizen's phone recorded on each answered leg to `number` (in `folder`, the
+    carrier's recordings), for a person to listen to when a check names the citizen."""
+    return sorted(folder.glob(f"citizen-{national(number)}-*.wav"))
+
+
 class CallbackPhones(asyncio.Queue[LabPhoneCall]):
     """The carrier's `phones` queue with the citizens' numbers taken out.
 
@@ -158,7 +164,7 @@ async def answer_leg(
     """Pick up, listen (the notice, an operator, the questionnaire), answer the survey, and stay
     until the line hangs up (or `max_s` passes: then the citizen hangs up)."""
     rang = datetime.now(UTC)
-    name = f"citizen-{uuid.uuid4().hex[:10]}"
+    name = f"citizen-{national(ring.number)}-{uuid.uuid4().hex[:10]}"  # found again by `leg_recordings`
     ear = Ear(recordings / f"{name}.wav", sounds.refs)
     keys: list[str] = []
     by = HungUpBy.ENGINE
