@@ -90,6 +90,27 @@ async def test_a_key_the_line_ignores_leaves_the_caller_in_italian_and_says_so(t
     assert (record.language, record.language_key, record.language_heard) == ("en", "9", "it")
 
 
+async def test_a_consent_asked_again_after_a_takeover_is_answered_again(tmp_path: Path) -> None:
+    """The standby resumes a call at the consent notice and asks it again (soak run cbheard-2,
+    tickets 44 and 85: the key pressed before the kill was lost, the English callers did not
+    answer the second notice, and the line stored no answer for their no)."""
+
+    async def line(call: FakeCall, caller: str | None) -> None:
+        call.play("welcome", "consent_notice")
+        assert await call.key() == "2"
+        call.play("consent_notice")  # the engine that took the key is gone: asked again
+        assert await call.key() == "2"
+        call.play("consent_refused", "menu_main")
+        await call.key()
+
+    carrier = FakeCarrier(tmp_path, line)
+    journey = Journey(name="silent/it", goal=Goal.SILENT, at_s=0, caller="3471000003", consent_key="2")
+    record = await run(kit_for(tmp_path, carrier), journey)
+    await carrier.close()
+    assert carrier.calls[0].pressed == ["2", "2"]
+    assert (record.consent_asked, record.consent_key) == (True, "2")
+
+
 async def queue_offer(call: FakeCall, p: str = "") -> None:
     call.play(f"{p}menu_main")
     assert await call.key() == "1"
