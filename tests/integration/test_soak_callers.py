@@ -159,7 +159,9 @@ async def test_six_soak_journeys_agree_with_their_tickets(pbx: PbxPair, tmp_path
     operators = OutsideOperators(
         pbx.carrier,
         [
-            OutsideOperator("anna", "3479000001", voices.operator, talk_s=(3.0, 4.0)),
+            # The talk is cut where it ends: as long as the 5.5 s voice said once (the talk before),
+            # so the abandoning caller still gives up before anna is free.
+            OutsideOperator("anna", "3479000001", voices.operator, talk_s=(5.5, 6.0)),
             OutsideOperator("segreteria", "3479000002", machine, answering_machine=True),
         ],
         seed=24,
