@@ -45,6 +45,7 @@ sys.path.insert(0, str(REPO))
 from bench.soak_line import SoakLine
 from ivr.lab.soak.callers import CallerKit, SoakCaller
 from ivr.lab.soak.checker import exit_status, run_checks
+from ivr.lab.soak.citizen import leg_recordings
 from ivr.lab.soak.desk_habits import desk_login
 from ivr.lab.soak.desk_operator import start_browser_desks, stop_browser_desks
 from ivr.lab.soak.driver_setup import driver_for
@@ -52,6 +53,7 @@ from ivr.lab.soak.evidence import ResourceWindows, SoakEvidence
 from ivr.lab.soak.faults import PROFILES, tailored
 from ivr.lab.soak.inject import Injector
 from ivr.lab.soak.journal import CallRecord, Journal
+from ivr.lab.soak.kit import operator_phrase, talking_voice
 from ivr.lab.soak.latency import latency_from_store
 from ivr.lab.soak.loop_watch import LoopWatch
 from ivr.lab.soak.model import Goal, Journey
@@ -67,7 +69,21 @@ from tests.harness.engine_process import EngineProcess
 from tests.harness.voices import make_voices, synthesise
 
 log = logging.getLogger("soak")
-NAMES = ("Anna", "Bruno", "Carla", "Dario", "Elena", "Fabio", "Giulia", "Marco", "Paola", "Rocco")
+# Each operator's name and surname, all that their voice says (`ivr.lab.soak.kit.operator_phrase`).
+NAMES = (
+    "Anna Ferri",
+    "Bruno Galli",
+    "Carla Conti",
+    "Dario Marino",
+    "Elena Greco",
+    "Fabio Rizzi",
+    "Giulia Lombardi",
+    "Marco Testa",
+    "Paola Costa",
+    "Rocco Moretti",
+)
+TALKING_S = 60.0  # an outside number's talking voice (played again if a talk lasts longer)
+SOFTPHONE_TALKING_S = 240.0  # the softphone's microphone file, played once per call from its start
 RUNS_NOW = frozenset({Goal.OPERATOR, Goal.VOICEMAIL, Goal.CALLBACK, Goal.ABANDON, Goal.HANGUP, Goal.SILENT})
 
 
@@ -112,15 +128,26 @@ async def soak(plan: SoakPlan, out: Path, *, sample_every_s: float) -> int:
         voices = await asyncio.to_thread(make_voices, line.work / "voices")
         operator_voices = {  # each opens with a different name: the caller's ear tells them apart
             login: await asyncio.to_thread(
-                synthesise, f"{NAMES[i % len(NAMES)]}, buongiorno, numero per il lavoro.", line.work / f"{login}.wav"
+                synthesise, operator_phrase(NAMES[i % len(NAMES)]), line.work / f"{login}.wav"
             )
             for i, login in enumerate(plan.operators)
+        }
+        # What an operator on an outside number says while talking: the phrase again and again
+        # (a queued callback's citizen joins the talk late and must still hear who it is).
+        talking = {
+            login: await asyncio.to_thread(
+                talking_voice, operator_voices[login], line.work / f"{login}-talking.wav", TALKING_S
+            )
+            for login, number in numbers.items()
+            if number is not None and login != machine
         }
         talks = iter([step.talk_s for step in plan.desk])  # each conversation's talk, in turn
         operators = OutsideOperators(
             line.pbx.carrier,
             [
-                OutsideOperator(login, number, operator_voices[login], answering_machine=login == machine)
+                OutsideOperator(
+                    login, number, talking.get(login, operator_voices[login]), answering_machine=login == machine
+                )
                 for login, number in numbers.items()
                 if number is not None
             ],
@@ -128,7 +155,7 @@ async def soak(plan: SoakPlan, out: Path, *, sample_every_s: float) -> int:
             talks=talks,
         )
         operators.start()
-        softphones = await start_softphones(line, plan, NAMES, softphone, talks)
+        softphones = await start_softphones(line, plan, operator_voices, softphone, talks)
         kit = CallerKit(line.pbx.carrier, "800000039", line.prompts, operator_voices, voices.caller)
         injector = Injector(line, lambda: datetime.now(UTC))
         sampler = Sampler(line.metrics_urls(), lambda: datetime.now(UTC), every_s=sample_every_s)
@@ -217,7 +244,12 @@ async def soak(plan: SoakPlan, out: Path, *, sample_every_s: float) -> int:
         recovery.notes += line.restarts
         write_run_folder(out, evidence)
         files = write_report(out, evidence, results)
-        keep_heard(out, results, heard)
+        legs = {
+            r.caller: leg_recordings(kit.recordings_dir(), r.callback_legs[0].number)
+            for r in records
+            if r.callback_legs
+        }
+        keep_heard(out, results, heard, legs)
         for r in results:
             print(f"{'ok    ' if r.passed else 'FAILED'} {r.name}: {len(r.violations)} violations")
         print(f"{len(records)} calls, {len(injector.records)} fault steps; report: {files.markdown}")
@@ -234,7 +266,7 @@ class Softphone:
 
 
 async def start_softphones(
-    line: SoakLine, plan: SoakPlan, names: tuple[str, ...], login: str | None, talks: Iterator[float]
+    line: SoakLine, plan: SoakPlan, voices: dict[str, Path], login: str | None, talks: Iterator[float]
 ) -> list[Softphone]:
     """The softphone operator: baresip registered to the line's Asterisk with the operator's own
     SIP account, answering by itself and speaking its voice after a short pause."""
@@ -242,15 +274,12 @@ async def start_softphones(
         return []
     password = line.sip_passwords[login]
     sip = line.engines[0].config["asterisk"]["sip"]
-    name = names[plan.operators.index(login) % len(names)]
-    once = await asyncio.to_thread(
-        synthesise, f"{name}, buongiorno, numero per il lavoro.", line.work / f"{login}-once.wav", pad_s=1.0, lead_s=1.5
-    )
     # The voice again and again for the whole call, as a person keeps talking: a citizen joining
     # a queued callback after its notice still hears who answered (run 8: a softphone's one
     # greeting was over before the citizen was connected).
-    voice = line.work / f"{login}-talking.wav"
-    await asyncio.to_thread(subprocess.run, ["sox", str(once), str(voice), "repeat", "40"], check=True)
+    voice = await asyncio.to_thread(
+        talking_voice, voices[login], line.work / f"{login}-talking.wav", SOFTPHONE_TALKING_S, lead_s=1.5
+    )
     phone = LabSoftphone(login, password, (sip["bind"], sip["port"]), voice)
     await phone.start()
     operator = SoftphoneOperator(phone, seed=plan.seed, talks=talks)
@@ -302,18 +331,21 @@ async def published_figures(engine: EngineProcess, days: list[date]) -> dict[str
     return {"ivr-stats.json": json.loads(done.stdout), "statistiche.json": page}
 
 
-def keep_heard(out: Path, results: list[CheckResult], heard: dict[str, Path]) -> None:
-    """What each caller named in a violation heard, beside the report (`heard/<caller>.wav`):
-    the carrier's recordings go with the lab's Asterisk, and a violation is told apart from the
+def keep_heard(out: Path, results: list[CheckResult], heard: dict[str, Path], legs: dict[str, list[Path]]) -> None:
+    """What each caller named in a violation heard, beside the report (`heard/<caller>.wav`, and
+    each leg of their queued callback as `heard/<caller>-citizen-<number>-<id>.wav`): the
+    carrier's recordings go with the lab's Asterisk, and a violation is told apart from the
     ear's mistake only by listening."""
-    named = {c for r in results for v in r.violations for c in v.callers if c in heard}
+    named = {c for r in results for v in r.violations for c in v.callers if c in heard or c in legs}
     if not named:
         return
     folder = out / "heard"
     folder.mkdir(exist_ok=True)
     for caller in sorted(named):
-        if heard[caller].exists():
+        if caller in heard and heard[caller].exists():
             shutil.copyfile(heard[caller], folder / f"{caller or 'withheld'}.wav")
+        for leg in legs.get(caller, []):
+            shutil.copyfile(leg, folder / f"{caller or 'withheld'}-{leg.name}")
 
 
 def write_run_folder(out: Path, evidence: SoakEvidence) -> None:

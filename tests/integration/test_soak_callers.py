@@ -159,7 +159,9 @@ async def test_six_soak_journeys_agree_with_their_tickets(pbx: PbxPair, tmp_path
     operators = OutsideOperators(
         pbx.carrier,
         [
-            OutsideOperator("anna", "3479000001", voices.operator, talk_s=(1.0, 2.0)),
+            # The talk is cut where it ends: as long as the 5.5 s voice said once (the talk before),
+            # so the abandoning caller still gives up before anna is free.
+            OutsideOperator("anna", "3479000001", voices.operator, talk_s=(5.5, 6.0)),
             OutsideOperator("segreteria", "3479000002", machine, answering_machine=True),
         ],
         seed=24,
@@ -371,9 +373,9 @@ async def test_a_queued_callback_and_an_english_caller_by_ear(pbx: PbxPair, tmp_
     assert callback.refused_numbers == ["899123456"] and callback.callback_number == "3475559999"
     assert not callback.heard_operator  # the first leg ended at the booking
     (leg,) = callback.callback_legs
-    # (The notice may be missed: the leg's recording starts once its bridge is up, after the
-    # line began it; check 17 notes such legs, it does not judge them.)
-    assert leg.number == "3475559999" and leg.answered and not leg.busy
+    # The notice is heard: the leg's bridge records from before the answer (set up after it,
+    # the recording began after the line had started the notice, and the ear missed it).
+    assert leg.number == "3475559999" and leg.answered and not leg.busy and leg.heard_notice
     assert leg.heard_operator and leg.operator == "anna" and leg.survey_keys == ["5", "2"]
     assert "3475559999" not in talker.rings  # the citizen's rings went to the citizen, not the operators
 

@@ -13,7 +13,7 @@ import pytest
 
 from ivr.lab.carrier import LabCarrier
 from ivr.lab.soak.callers import CallerKit, SoakCaller, language_of, named
-from ivr.lab.soak.citizen import CallbackPhones, national
+from ivr.lab.soak.citizen import CallbackPhones, leg_recordings, national
 from ivr.lab.soak.journal import CallRecord, HungUpBy
 from ivr.lab.soak.model import Goal, Journey
 from tests.unit.soak_fake_line import FakeCall, FakeCarrier, FakeRing, build_prompts, sound, write_wav
@@ -88,6 +88,27 @@ async def test_a_key_the_line_ignores_leaves_the_caller_in_italian_and_says_so(t
     record = await run(kit_for(tmp_path, carrier), journey)
     await carrier.close()
     assert (record.language, record.language_key, record.language_heard) == ("en", "9", "it")
+
+
+async def test_a_consent_asked_again_after_a_takeover_is_answered_again(tmp_path: Path) -> None:
+    """The standby resumes a call at the consent notice and asks it again (soak run cbheard-2,
+    tickets 44 and 85: the key pressed before the kill was lost, the English callers did not
+    answer the second notice, and the line stored no answer for their no)."""
+
+    async def line(call: FakeCall, caller: str | None) -> None:
+        call.play("welcome", "consent_notice")
+        assert await call.key() == "2"
+        call.play("consent_notice")  # the engine that took the key is gone: asked again
+        assert await call.key() == "2"
+        call.play("consent_refused", "menu_main")
+        await call.key()
+
+    carrier = FakeCarrier(tmp_path, line)
+    journey = Journey(name="silent/it", goal=Goal.SILENT, at_s=0, caller="3471000003", consent_key="2")
+    record = await run(kit_for(tmp_path, carrier), journey)
+    await carrier.close()
+    assert carrier.calls[0].pressed == ["2", "2"]
+    assert (record.consent_asked, record.consent_key) == (True, "2")
 
 
 async def queue_offer(call: FakeCall, p: str = "") -> None:
@@ -223,3 +244,12 @@ async def test_a_caller_id_with_the_country_code_is_dialled_back_in_national_for
     ring = carrier.ring("3938354405")
     assert box.get_nowait() is ring and phones.inner.empty()
     assert national("00393331234567") == "3331234567" and national("3331234567") == "3331234567"
+
+
+def test_the_recordings_of_a_citizens_legs_are_found_again_by_the_number(tmp_path: Path) -> None:
+    """Kept beside the report when a check names the citizen: the carrier's recordings go with
+    the lab's Asterisk at the end of the run."""
+    for name in ("citizen-3331234567-aa", "citizen-3331234567-bb", "citizen-3339999999-cc", "0a1b2c"):
+        (tmp_path / f"{name}.wav").write_bytes(b"")
+    found = [p.name for p in leg_recordings(tmp_path, "+393331234567")]
+    assert found == ["citizen-3331234567-aa.wav", "citizen-3331234567-bb.wav"]

@@ -177,6 +177,30 @@ def test_a_citizen_who_heard_no_operator_on_a_connected_callback_and_the_reverse
     assert details(judged(world)["callback_heard_operator"]) == ["the citizen heard bea; callback 1 never connected"]
 
 
+def test_a_callback_talk_is_judged_until_the_questionnaire_not_until_the_attempt_ends(world: SoakWorld) -> None:
+    """The attempt's end (`ended_at`) comes after the questionnaire the citizen is asked once the
+    operator hung up: a 2-second conversation then a long questionnaire is too short for the ear
+    (a soak operator's talk is mostly over by the time the two notices are done, so a callback's
+    conversation is often seconds long); a longer conversation with no operator heard stays a
+    violation."""
+    world.replace_call(CALLBACK, callback_legs=[leg(4.8, 8.0, answered=True, heard_notice=True)])
+    with world.session() as s, s.begin():
+        ticket = s.get(Ticket, world.ids[CALLBACK])
+        assert ticket is not None
+        questions = {"questions": ["satisfaction"]}
+        s.add(TicketEvent(ticket_id=ticket.id, at=DAY2 + timedelta(minutes=5, seconds=2), kind="survey_offered",
+                          detail=questions))  # fmt: skip
+    result = judged(world)["callback_heard_operator"]
+    assert result.passed and "too soon to judge" in result.notes[0]
+
+    with world.session() as s, s.begin():
+        offered = s.scalars(select(TicketEvent).where(TicketEvent.kind == "survey_offered")).one()
+        offered.at = DAY2 + timedelta(minutes=5, seconds=20)
+    assert details(judged(world)["callback_heard_operator"]) == [
+        "callback 1 connected an operator; the citizen never heard one"
+    ]
+
+
 def test_a_caller_who_chose_english_and_heard_italian_or_a_ticket_in_the_wrong_language(world: SoakWorld) -> None:
     world.replace_call(SILENT, language="en", language_key="9", language_heard="it")
     assert details(judged(world)["language"]) == ["pressed 9 for en, heard it"]

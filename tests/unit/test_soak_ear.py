@@ -103,3 +103,18 @@ async def test_waiting_ends_when_the_call_is_gone(tmp_path: Path) -> None:
     ended = True
     assert await asyncio.wait_for(waiting, 5) is None
     await ear.stop()
+
+
+async def test_asking_an_ear_whose_call_is_gone_lets_the_others_run(tmp_path: Path) -> None:
+    """The answer "nothing more is coming" gives the loop a turn: a caller asking again and again
+    after the line ended its call held the soak's whole event loop for its 180 s of patience
+    (soak runs 8 and 9: the "Asterisk restart held 3 minutes" of finding 10)."""
+    path = tmp_path / "heard.wav"
+    _header(path)
+    ear = Ear(path, {"menu": opening(_chirp(300, 1200, 1.5))}, gone=lambda: True)
+    others: list[str] = []
+    other = asyncio.ensure_future(asyncio.sleep(0, "ran"))
+    other.add_done_callback(lambda t: others.append(t.result()))
+    for _ in range(3):
+        assert await ear.wait("menu", timeout=60) is None
+    assert others == ["ran"]

@@ -238,11 +238,14 @@ class SoakCaller:
         if first.name == self._n(line.consent):
             self.consent_asked = True
             self._enter("consent")
-            if j.consent_key:
-                await asyncio.sleep(0.3)
-                await self.call.press(j.consent_key)
-                self.consent_key = j.consent_key
-            first = await ear.wait(self._n(line.menu), after=len(ear.heard), timeout=30)
+            # Asked again, answered again, as a person does: a standby that resumed the call at
+            # the notice lost the key pressed before the takeover and plays the notice anew.
+            while first is not None and first.name == self._n(line.consent):
+                if j.consent_key:
+                    await asyncio.sleep(0.3)
+                    await self.call.press(j.consent_key)
+                    self.consent_key = j.consent_key
+                first = await ear.wait({self._n(line.menu), self._n(line.consent)}, after=len(ear.heard), timeout=30)
             if first is None:
                 return
         self._enter("menu")

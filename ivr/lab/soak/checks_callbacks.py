@@ -159,6 +159,17 @@ def check_callback_order(ev: SoakEvidence, view: StoreView) -> CheckResult:
     return r
 
 
+def _talk_s(view: StoreView, q: QueuedCallback) -> float | None:
+    """How long the citizen was connected to the operator: until the questionnaire began (the
+    operator hung up first), else until the attempt ended. The attempt's `ended_at` alone is
+    written after the questionnaire, which is no part of the conversation the ear listens in."""
+    if q.connected_at is None:
+        return None
+    asked = [e.at for e in view.events_of(q.ticket_id, "survey_offered") if e.at >= q.connected_at]
+    end = min(asked) if asked else q.ended_at
+    return (end - q.connected_at).total_seconds() if end is not None else None
+
+
 def check_callback_heard_operator(ev: SoakEvidence, view: StoreView) -> CheckResult:
     r = CheckResult("callback_heard_operator", "a citizen called back heard an operator iff the store says so")
     too_soon = no_notice = 0
@@ -167,7 +178,7 @@ def check_callback_heard_operator(ev: SoakEvidence, view: StoreView) -> CheckRes
         connected = q.connected_at is not None or bool(view.events_of(t.id, "callback_connected"))
         heard = [leg for leg in call.callback_legs if leg.heard_operator]
         if connected and not heard:
-            talk = (q.ended_at - q.connected_at).total_seconds() if q.ended_at and q.connected_at else None
+            talk = _talk_s(view, q)
             if talk is not None and talk < EAR_S:
                 too_soon += 1
             elif call.callback_legs:

@@ -45,6 +45,12 @@ def national(number: str) -> str:
     return number
 
 
+def leg_recordings(folder: Path, number: str) -> list[Path]:
+    """What the citizen's phone recorded on each answered leg to `number` (in `folder`, the
+    carrier's recordings), for a person to listen to when a check names the citizen."""
+    return sorted(folder.glob(f"citizen-{national(number)}-*.wav"))
+
+
 class CallbackPhones(asyncio.Queue[LabPhoneCall]):
     """The carrier's `phones` queue with the citizens' numbers taken out.
 
@@ -158,20 +164,22 @@ async def answer_leg(
     """Pick up, listen (the notice, an operator, the questionnaire), answer the survey, and stay
     until the line hangs up (or `max_s` passes: then the citizen hangs up)."""
     rang = datetime.now(UTC)
-    name = f"citizen-{uuid.uuid4().hex[:10]}"
+    name = f"citizen-{national(ring.number)}-{uuid.uuid4().hex[:10]}"  # found again by `leg_recordings`
     ear = Ear(recordings / f"{name}.wav", sounds.refs)
     keys: list[str] = []
     by = HungUpBy.ENGINE
     # What the citizen hears is recorded on a bridge of its own, not on the channel: a channel's
     # recording holds the channel's other commands (the survey keys would go out only after it).
+    # The bridge is recording before the phone is picked up: the line begins its callback notice
+    # the moment the citizen answers, and a bridge set up after the answer missed its opening.
     bridges = AriBridges(ring.carrier.client)
     bridge: str | None = None
     try:
-        await ring.answer()
         bridge = await bridges.create(f"soak-{name}")
-        await bridges.add_channels(bridge, [ring.channel.id])
         await bridges.record(bridge, name, fmt="wav")
         ear.start()
+        await ring.answer()
+        await bridges.add_channels(bridge, [ring.channel.id])
         operators = {n for n in sounds.refs if n.startswith(OPERATOR)}
         try:
             await asyncio.wait_for(_listen(ring, ear, sounds, operators, survey_keys, keys), max_s)

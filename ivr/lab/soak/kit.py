@@ -4,6 +4,7 @@ side of the carrier's phones, where the line's dial-backs for queued callbacks a
 
 from __future__ import annotations
 
+import wave
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,10 +12,48 @@ from pathlib import Path
 import numpy as np
 
 from ivr.lab.carrier import LabCarrier
+from ivr.lab.soak.checks_calls import EAR_S
 from ivr.lab.soak.citizen import OPERATOR, CallbackPhones
-from ivr.lab.soak.ear import OPENING_S, load_wav, opening, tone
+from ivr.lab.soak.ear import OPENING_S, RATE, SLIP, load_wav, opening, tone
 
 BEEP = "beep"
+
+
+def operator_phrase(name: str) -> str:
+    """What a simulated operator says, again and again while talking (`talking_voice`): their
+    name and surname, nothing else. Short, because a citizen called back joins an operator who
+    has been talking since before the callback notices and must hear a whole opening soon; and
+    with no word two operators share, because the ear knows an operator by the phrase's first
+    second, and a shared word lets it take one operator for another (measured: the ear given
+    "<name>, buongiorno." of five operators and joining the talk at moments 0.1 s apart took
+    another operator for the one talking in up to all of the joins, by the "buongiorno" they all
+    say; "<name> <surname>." was taken for nobody else)."""
+    return f"{name}."
+
+
+def talking_voice(phrase: Path, target: Path, seconds: float, lead_s: float = 0.0) -> Path:
+    """`phrase` said again and again, with no pause but its own, for `seconds` after `lead_s` of
+    silence: an operator who keeps talking. Whoever joins the talk at any moment hears a whole
+    opening of the phrase within the checker's `EAR_S` (a queued callback's citizen is connected
+    seconds into it: in soak run 8 the softphone's greeting, said once, was over by then; a
+    phrase of 3 s with a pause of 1 s, as the outside numbers said it, leaves joins of several
+    seconds with no opening in them). A phrase too long for that is refused: the checker could
+    not tell a silent line from one the citizen joined between two openings."""
+    samples = load_wav(phrase)
+    longest = (len(samples) + SLIP) / RATE + OPENING_S
+    if longest > EAR_S:
+        raise ValueError(
+            f"{phrase}: a phrase of {len(samples) / RATE:.2f} s leaves {longest:.2f} s between a join and the "
+            f"end of the next opening heard, more than the checker's {EAR_S:g} s"
+        )
+    count = int(np.ceil(seconds * RATE / len(samples)))
+    voice = np.concatenate([np.zeros(int(lead_s * RATE)), np.tile(samples, count)])
+    with wave.open(str(target), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(RATE)
+        w.writeframes(np.clip(voice, -32768, 32767).astype("<i2").tobytes())
+    return target
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 class OutsideOperator:
     login: str
     number: str  # the outside number the engine dials (the operator's `outside_number`)
-    voice: Path  # 8 kHz mono WAV played once connected: the caller's ear knows it
+    voice: Path  # 8 kHz mono WAV played while talking (again if it ends): the caller's ear knows it
     answering_machine: bool = False
     talk_s: tuple[float, float] = (3.0, 6.0)  # talk time range, drawn per call
     confirm_after_s: float = 1.0  # the offer begins, the person presses 1
@@ -104,14 +104,15 @@ class OutsideOperators:
             leg.confirmed = True
             # A moment for the engine to connect the caller, then the voice the caller knows.
             await ring.channel.sleep(operator.confirm_after_s + 1.5)
-            # The voice again and again while the talk lasts, as a person keeps talking: a caller
-            # joining late (a queued callback's citizen, after the notice) or a hold over the first
-            # greeting still hears who answered.
+            # The voice while the talk lasts, as a person keeps talking (a talking voice says its
+            # phrase again and again, `ivr.lab.soak.kit.talking_voice`): a caller joining late (a
+            # queued callback's citizen, after the notices) or a hold over the first greeting
+            # still hears who answered. Cut where the talk ends, mid-phrase as a person is.
             loop = asyncio.get_running_loop()
             until = loop.time() + leg.talk_s
             while loop.time() < until:
-                await ring.channel.play([self._media[operator.login]])
-                await ring.channel.sleep(min(1.0, max(0.0, until - loop.time())))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(ring.channel.play([self._media[operator.login]]), until - loop.time())
             leg.hung_up_by_operator = True
             await ring.hangup()
         except CallerHungUp:
