@@ -19,11 +19,11 @@ from ivr.lab.soak.evidence import Fault, SinkMail
 from ivr.lab.soak.journal import Journal
 from ivr.lab.soak.verdict import CheckResult
 from ivr.settings import Settings
-from ivr.tickets.models import Ticket, TicketEvent
+from ivr.tickets.models import CallbackAttempt, Ticket, TicketEvent
 from tests.unit.soak_world import DAY1, DAY2, SoakWorld, build_world
 
 ANSWERED, SILENT = "+393330000002", "+393330000006"
-OURS = ("web_requests", "action_mail", "listens_audited", "closures", "presence", "outcomes_filed")
+OURS = ("web_requests", "action_mail", "listens_audited", "closures", "presence", "outcomes_filed", "second_level")
 SERVICE = "Numero per il lavoro"
 
 
@@ -262,3 +262,42 @@ def test_the_check_command_reads_the_action_journal_of_a_run_folder(world: SoakW
     for a in world.evidence.actions or []:
         actions.append(a)
     assert load_evidence(run, settings).actions == world.evidence.actions
+
+
+def _second_level(world: SoakWorld, result: str, *, on_ticket: bool, met: bool) -> None:
+    vm = world.ids["+393330000003"]
+    at = DAY1 + timedelta(hours=7)
+    with world.session() as s, s.begin():
+        if on_ticket:
+            s.add(CallbackAttempt(ticket_id=vm, at=at, operator="anna", result=result, note=None))
+        if met:
+            s.get_one(Ticket, vm).sla_met_at = at
+    add(world, record("second_level_round", at, status=303, ticket=vm, operator="anna", params={"result": result}))
+
+
+def test_a_callback_the_second_level_recorded_is_on_its_ticket(world: SoakWorld) -> None:
+    _second_level(world, "answered", on_ticket=True, met=True)
+    result = ours(world)["second_level"]
+    assert result.passed and "1 callbacks worked by the second level, 0 not" in result.notes
+
+
+def test_a_call_recorded_in_the_console_the_ticket_does_not_have(world: SoakWorld) -> None:
+    _second_level(world, "no_answer", on_ticket=False, met=False)
+    (v,) = failed(world)["second_level"].violations
+    assert v.detail == "anna recorded the call (no_answer), the ticket has no such attempt"
+    assert v.tickets == (world.ids["+393330000003"],)
+
+
+def test_a_citizen_reached_whose_commitment_is_still_open_and_a_callback_the_console_refused(
+    world: SoakWorld,
+) -> None:
+    _second_level(world, "answered", on_ticket=True, met=False)
+    refused = record(
+        "second_level_round", DAY1, ActionResult.REFUSED, status=400, ticket=7, answer="ticket #7 is closed"
+    )
+    add(world, refused)
+    details = [v.detail for v in failed(world)["second_level"].violations]
+    assert details == [
+        "the console refused the second level's work on it (400: ticket #7 is closed)",
+        "anna reached the citizen, the ticket's commitment is not met",
+    ]

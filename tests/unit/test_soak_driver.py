@@ -377,3 +377,36 @@ async def test_each_record_carries_the_engines_clock_offset_of_its_moment(tmp_pa
     current = next(offsets)
     await driver.carry_out(driver.actions[1])
     assert [r.offset_s for r in driver.records] == [3600.0, 3600.0 + 11 * 86400]
+
+
+async def test_the_second_level_round_assigns_each_open_callback_and_records_the_call(tmp_path: Path) -> None:
+    page0 = "".join(f'<a href="/console/tickets/{n}">#{n}</a>' for n in range(1, 101))
+    listing = "/console/tickets?channel=phone&level=2&kind=phone_callback&sla=open&page={}"
+    console = FakeConsole()
+    console.on("GET", listing.format(0), Answer(200, page0))
+    console.on("GET", listing.format(1), Answer(200, '<a href="/console/tickets/101">#101</a>'))
+    for n in range(1, 102):
+        console.on("POST", f"/console/tickets/{n}/assign", Answer(303, location=f"/console/tickets/{n}?msg=assigned"))
+        ok = Answer(303, location=f"/console/tickets/{n}?msg=attempt")
+        console.on("POST", f"/console/tickets/{n}/callback-result", ok if n != 5 else Answer(400, "chiusa"))
+    driver = make(tmp_path, console, act(K.SECOND_LEVEL_ROUND))
+    await driver.carry_out(driver.actions[0])
+    worked = by_kind(driver)["second_level_round"]
+    assert [r.ticket for r in worked] == list(range(1, 102))  # both pages, oldest first
+    assert [r.operator for r in worked[:3]] == ["soak01", "soak02", "soak01"]
+    assert console.posts("/console/tickets/1/assign") == [("soakcapo", {"operator": "soak01"})]
+    assert console.posts("/console/tickets/3/callback-result") == [
+        ("soak01", {"result": "no_answer", "note": "richiamata dal secondo livello"})
+    ]
+    assert worked[0].params["result"] == "answered" and worked[0].result is ActionResult.DONE
+    assert worked[4].result is ActionResult.REFUSED and worked[4].status == 400
+
+
+async def test_a_second_level_round_with_nothing_open_is_skipped(tmp_path: Path) -> None:
+    console = FakeConsole()
+    listing = "/console/tickets?channel=phone&level=2&kind=phone_callback&sla=open&page=0"
+    console.on("GET", listing, Answer(200, "<p>Nessuna pratica</p>"))
+    driver = make(tmp_path, console, act(K.SECOND_LEVEL_ROUND))
+    await driver.carry_out(driver.actions[0])
+    (only,) = driver.records
+    assert only.result is ActionResult.SKIPPED and only.answer == "no phone callback open"

@@ -342,3 +342,14 @@ def test_a_profile_tailored_for_one_run() -> None:
         tailored(full, duration_s=600)
     with pytest.raises(ValueError, match="not a profile figure: warmup_s"):
         tailored(full, warmup_s=1)
+
+
+def test_the_second_level_works_each_day_after_its_last_call_and_before_its_end() -> None:
+    plan = make_plan(PROFILES["medium"], 1)
+    rounds = [a.at_s for a in plan.actions if a.kind is ActionKind.SECOND_LEVEL_ROUND]
+    assert len(rounds) == len(plan.days) == 2
+    for day, at in zip(plan.days, rounds, strict=True):
+        calls = [j.at_s for j in plan.journeys if day.start_s <= j.at_s < day.end_s]
+        assert day.start_s < at < day.end_s
+        if day is not plan.days[-1]:  # the last day's calls go on to the drain; its callbacks fall due later
+            assert max(calls) < at

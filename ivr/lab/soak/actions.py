@@ -22,6 +22,7 @@ Param = str | int | float | bool
 # ivr/console/desk.py's PAUSE_REASONS: the reasons an operator picks on the desk.
 PAUSE_REASONS = ("Pausa", "Pranzo", "Formazione", "Riunione", "Attività di back office")
 OUTCOMES = ("resolved", "escalated", "referred")  # ivr/tickets/store.py
+SECOND_LEVEL_BEFORE_END_S = 60.0  # inside the day's quiet end (ivr.lab.soak.plan.DAY_QUIET_S)
 
 
 class ActionKind(StrEnum):
@@ -42,6 +43,7 @@ class ActionKind(StrEnum):
     TRANSFER = "transfer"  # ... sent back to the queue of topic
     CONSULT = "consult"  # ... a colleague consulted; complete (pass the call) or cancel
     CONFERENCE = "conference"  # ... a colleague added (a supervisor's right)
+    SECOND_LEVEL_ROUND = "second_level_round"  # the day's phone callbacks: each assigned, its call recorded
 
 
 class Action(BaseModel):
@@ -184,6 +186,10 @@ def plan_actions(
             ref = f"soak-{day.index}-{c + 1}"
             add(ActionKind.CLOSURE_ON, on, ref=ref, reason="Chiusura straordinaria (prova di carico)")
             add(ActionKind.CLOSURE_OFF, on + length, ref=ref)
+    for day in days:  # the second level works through the day's callbacks in its quiet end
+        at = min(day.end_s, until_s) - SECOND_LEVEL_BEFORE_END_S
+        if at > day.start_s:
+            add(ActionKind.SECOND_LEVEL_ROUND, at)
     for login in operators:
         _presence(model, rng, login, until_s, add)
     for kind, per_h in (

@@ -20,6 +20,7 @@ from ivr.lab.soak.checks_actions import (
     check_listens_audited,
     check_outcomes_filed,
     check_presence,
+    check_second_level,
     check_web_requests,
 )
 from ivr.lab.soak.checks_callbacks import (
@@ -71,6 +72,7 @@ CHECKS: tuple[Check, ...] = (
     check_callback_order,  # 22
     check_callback_heard_operator,  # 23
     check_language,  # 24
+    check_second_level,  # 25
 )
 
 __all__ = ["CHECKS", "CheckResult", "SoakEvidence", "Violation", "exit_status", "run_checks"]

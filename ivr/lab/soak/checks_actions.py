@@ -7,7 +7,8 @@ witness the engine did not write) held against the store, the SMTP sink and the 
 15. listens: each recording or message a supervisor played is in the access audit;
 16. closures: callers during a closure get its treatment (their ticket names it), others not;
 17. presence: an operator paused or logged out is offered no call until back;
-18. outcomes: each outcome filed at the desk is on its ticket.
+18. outcomes: each outcome filed at the desk is on its ticket;
+25. the second level: each callback its round worked is recorded on its ticket.
 """
 
 from __future__ import annotations
@@ -246,4 +247,31 @@ def check_outcomes_filed(ev: SoakEvidence, view: StoreView) -> CheckResult:
             r.fail(f"{outcome} at the desk, the ticket's status is {t.status}", [t.id])
     with_article = sum(1 for a in filed if a.params.get("article") is not None)
     r.notes.append(f"{len(filed)} outcomes filed, {with_article} with an article")
+    return r
+
+
+def check_second_level(ev: SoakEvidence, view: StoreView) -> CheckResult:
+    """25. The second level's round: each call an operator recorded in the console is on its
+    ticket (an attempt by that operator, with that result; answered meets the commitment), and the
+    console refused none of the open callbacks it listed."""
+    r = CheckResult("second_level", "each callback the second level worked is recorded on its ticket")
+    if ev.actions is None:
+        r.notes.append(NO_JOURNAL)
+        return r
+    kind = str(K.SECOND_LEVEL_ROUND)
+    worked = [a for a in ev.actions if a.kind == kind and a.ticket is not None]
+    for a in worked:
+        if a.result is ActionResult.REFUSED:
+            r.fail(f"the console refused the second level's work on it ({a.status}: {a.answer})", [a.ticket or 0])
+    for a in (a for a in worked if a.done):
+        result = a.params.get("result")
+        mine = [x for x in view.attempts if x.ticket_id == a.ticket and x.operator == a.operator and x.result == result]
+        if not mine:
+            r.fail(f"{a.operator} recorded the call ({result}), the ticket has no such attempt", [a.ticket or 0])
+            continue
+        t = view.tickets.get(a.ticket or -1)
+        if result == "answered" and (t is None or t.sla_met_at is None):
+            r.fail(f"{a.operator} reached the citizen, the ticket's commitment is not met", [a.ticket or 0])
+    done = sum(1 for a in worked if a.done)
+    r.notes.append(f"{done} callbacks worked by the second level, {len(worked) - done} not")
     return r

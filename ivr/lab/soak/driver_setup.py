@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ivr.lab.soak.action_journal import ActionJournal
+from ivr.lab.soak.actions import ActionKind
 from ivr.lab.soak.driver import SUPERVISOR, ActionDriver, Cast, DriverJobs
 from ivr.lab.soak.driver_desk import DESK_HANDLERS, file_outcomes
 from ivr.lab.soak.driver_http import LineConsole, Target
+from ivr.lab.soak.driver_second import second_level_round
 from ivr.lab.soak.driver_web import WEB_HANDLERS, lift_closures
 from ivr.lab.soak.plan import SoakPlan
 
@@ -101,7 +103,7 @@ async def driver_for(line: Line, plan: SoakPlan, out: Path) -> ActionDriver:
 def jobs() -> DriverJobs:
     """The handlers of every kind of action and the desk's rounds, for the driver."""
     return DriverJobs(
-        handlers={**WEB_HANDLERS, **DESK_HANDLERS},
+        handlers={**WEB_HANDLERS, **DESK_HANDLERS, ActionKind.SECOND_LEVEL_ROUND: second_level_round},
         file_outcomes=file_outcomes,
         lift_closures=lift_closures,
     )
