@@ -3,9 +3,8 @@ drives, an engine killed (the standby takes over) and Asterisk restarted, then e
 accounted for by the independent checker. It runs the product's own soak tool, exactly as an
 operator of the line runs it before an upgrade, and passes only with zero violations.
 
-Run it alone (`scripts/test tests/soak`): on two cores, a soak sharing the machine with other
-real-call tests judges the machine, not the line. It is not in the default run yet: its last
-runs each left one violation open (bench/README.md, "Soak")."""
+The suite runs it alone after the rest (scripts/test): on two cores, a soak sharing the machine
+with other real-call tests judges the machine, not the line. On its own: `scripts/test tests/soak`."""
 
 from __future__ import annotations
 
