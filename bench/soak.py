@@ -163,7 +163,7 @@ async def soak(plan: SoakPlan, out: Path, *, sample_every_s: float) -> int:
         watch = LoopWatch(lambda: datetime.now(UTC), out / "loop-stacks.txt")  # the soak's own loop kept time
         watching = asyncio.ensure_future(watch.run())
         driver = await driver_for(line, plan, out)  # the plan's non-call actions (ivr.lab.soak.driver)
-        desks = await start_browser_desks(line, desk, operator_voices, plan, driver.console.passwords)
+        desks = await start_browser_desks(line, desk, operator_voices, plan, driver.console.passwords, driver.journal)
         started = time.monotonic()
 
         heard: dict[str, Path] = {}  # caller -> what they heard (the carrier's recording)

@@ -4,10 +4,13 @@ desk step becomes a filing the desk allows."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
+from ivr.lab.soak.action_journal import OUTCOME, ActionResult
 from ivr.lab.soak.actions import DeskStep
-from ivr.lab.soak.desk_habits import Act, Filing, Look, desk_login, filing, next_act
+from ivr.lab.soak.desk_habits import Act, Filing, Look, desk_login, filing, filing_record, next_act
 from ivr.webphone.desks import CLOSED_REASON
 
 A, B = "http://127.0.0.1:8001", "http://127.0.0.1:8002"
@@ -77,3 +80,13 @@ def test_the_desk_is_the_first_operator_once_the_other_phones_have_theirs() -> N
     assert desk_login(["anna", "bruno", "carla"]) == "anna"
     assert desk_login(["anna", "bruno"]) is None  # an outside number and a softphone come first
     assert desk_login([]) is None
+
+
+def test_the_browser_desks_filing_is_journalled_as_the_drivers_are() -> None:
+    at = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    done = filing_record("soak01", 41, Filing("resolved", 7), at, at + timedelta(seconds=2), 3600.0)
+    assert (done.kind, done.result, done.ticket, done.operator) == (OUTCOME, ActionResult.DONE, 41, "soak01")
+    assert done.params == {"via": "browser desk", "outcome": "resolved", "article": 7}
+    assert done.line_time(done.sent_at) == at + timedelta(hours=1)
+    lost = filing_record("soak01", 42, None, at, at, 0.0, "card not on the desk")
+    assert (lost.result, lost.answer, lost.done) == (ActionResult.FAILED, "card not on the desk", False)

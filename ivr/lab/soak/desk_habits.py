@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from ivr.lab.soak.action_journal import OUTCOME, ActionRecord, ActionResult, Param
 from ivr.lab.soak.actions import DeskStep
 from ivr.webphone.desks import CLOSED_REASON
 
@@ -91,3 +92,26 @@ def desk_login(operators: Sequence[str]) -> str | None:
     """Which planned operator sits at the browser desk: the first, once the line has the other two
     kinds of phone too (bench/soak.py gives the last ones a softphone and an answering machine)."""
     return operators[0] if len(operators) >= 3 else None
+
+
+def filing_record(
+    login: str, ticket: int, chosen: Filing | None, sent_at: datetime, done_at: datetime, offset_s: float, why: str = ""
+) -> ActionRecord:
+    """The browser desk's filing as the action journal keeps the driver's (kind `outcome`), so the
+    checker holds every outcome filed, whichever desk, against its ticket. `chosen` None: the card
+    could not be filed (`why`)."""
+    params: dict[str, Param] = {"via": "browser desk"}
+    if chosen is not None:
+        params |= {"outcome": chosen.outcome, "article": chosen.article}
+    return ActionRecord(
+        kind=OUTCOME,
+        sent_at=sent_at,
+        done_at=done_at,
+        offset_s=offset_s,
+        result=ActionResult.DONE if chosen is not None else ActionResult.FAILED,
+        answer=why or (chosen.note if chosen is not None else ""),
+        user=login,
+        operator=login,
+        ticket=ticket,
+        params=params,
+    )

@@ -37,8 +37,9 @@ from playwright.async_api import Browser, Page, Playwright, async_playwright
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
+from ivr.lab.soak.action_journal import ActionJournal
 from ivr.lab.soak.actions import DeskStep
-from ivr.lab.soak.desk_habits import Act, DeskEvent, Filing, Look, filing, next_act
+from ivr.lab.soak.desk_habits import Act, DeskEvent, Filing, Look, filing, filing_record, next_act
 from ivr.lab.soak.operators import Leg
 from ivr.lab.soak.plan import SoakPlan
 
@@ -159,6 +160,8 @@ class BrowserDeskOperator:
     legs: list[Leg] = field(default_factory=list)
     events: list[DeskEvent] = field(default_factory=list)
     filed: dict[int, Filing] = field(default_factory=dict)
+    journal: ActionJournal | None = None  # the driver's: the desk's filings are judged with the rest
+    offset_s: Callable[[], float] = lambda: 0.0  # the engines' clock offset, read at each filing
     _rng: random.Random = field(init=False)
     _pw: Playwright | None = None
     _browser: Browser | None = None
@@ -362,11 +365,18 @@ class BrowserDeskOperator:
             if ticket and str(ticket).isdigit() and int(ticket) not in self.filed:
                 await self._file(page, int(ticket))
 
+    def _journal(self, ticket: int, chosen: Filing | None, sent_at: datetime, why: str = "") -> None:
+        if self.journal is not None:
+            now = datetime.now(UTC)
+            self.journal.append(filing_record(self.login, ticket, chosen, sent_at, now, self.offset_s(), why))
+
     async def _file(self, page: Page, ticket: int) -> None:
+        sent_at = datetime.now(UTC)
         card = page.locator(f"#ticket-{ticket}")
         if not await card.count():
             self.note("not_filed", f"ticket {ticket}: its card is not on the desk")
             self.filed[ticket] = Filing("none", note="card not on the desk")
+            self._journal(ticket, None, sent_at, "card not on the desk")
             return
         step = self.steps[self._steps_used] if self._steps_used < len(self.steps) else None
         self._steps_used += 1
@@ -394,10 +404,13 @@ class BrowserDeskOperator:
             await card.wait_for(state="detached", timeout=10_000)
         except PlaywrightTimeout:
             said = await card.locator(".form-status").all_inner_texts()
-            self.note("not_filed", f"ticket {ticket}: {' '.join(said).strip() or 'no answer from the console'}")
+            why = " ".join(said).strip() or "no answer from the console"
+            self.note("not_filed", f"ticket {ticket}: {why}")
             self.filed[ticket] = Filing("none", note=" ".join(said).strip())
+            self._journal(ticket, None, sent_at, why)
             return
         self.filed[ticket] = chosen
+        self._journal(ticket, chosen, sent_at)
         self.note(
             "filed", f"ticket {ticket}: {chosen.outcome}" + (f", article {chosen.article}" if chosen.article else "")
         )
@@ -411,13 +424,19 @@ class DeskLine(Protocol):
 
     db_url: str
     work: Path
+    clock_offset_s: float
 
     @property
     def engines(self) -> Sequence[EngineLike]: ...
 
 
 async def start_browser_desks(
-    line: DeskLine, login: str | None, voices: dict[str, Path], plan: SoakPlan, passwords: dict[str, str]
+    line: DeskLine,
+    login: str | None,
+    voices: dict[str, Path],
+    plan: SoakPlan,
+    passwords: dict[str, str],
+    journal: ActionJournal | None = None,
 ) -> list[BrowserDeskOperator]:
     """The desk operator of a soak: its microphone, Chromium logged in and available. The line has
     its operator (a softphone account never registered: the desk's phone is the one rung) and the
@@ -430,7 +449,14 @@ async def start_browser_desks(
         raise ValueError(f"the desk's operator {login!r} has no console user (passwords: {sorted(passwords)})")
     mic = await asyncio.to_thread(microphone, voices[login], line.work / f"{login}-desk-48k.wav")
     desk = BrowserDeskOperator(
-        login, lambda: console_bases(line.engines), mic, steps=plan.desk, password=passwords[login], seed=plan.seed
+        login,
+        lambda: console_bases(line.engines),
+        mic,
+        steps=plan.desk,
+        password=passwords[login],
+        seed=plan.seed,
+        journal=journal,
+        offset_s=lambda: line.clock_offset_s,
     )
     await desk.start()
     return [desk]
