@@ -212,8 +212,11 @@ class AriChannel:
     async def _stop_playback(self, playback_id: str, finished: asyncio.Future[Event], *, check: bool = True) -> None:
         """`check`: raise if the caller is gone by then (not for a stop left running in the
         background, where nobody is there to hear it)."""
-        with contextlib.suppress(NotFound, CallerHungUp):
-            await self._rest("DELETE", f"playbacks/{playback_id}")
+        if not self._gone.is_set():
+            # Not through _rest: a playback not found has just ended by itself, the caller is
+            # still there (taken for a hangup, it ended calls at a prompt's last moment).
+            with contextlib.suppress(NotFound):
+                await self._client.delete(f"playbacks/{playback_id}")
         # Wait for Asterisk to confirm, so the next prompt does not overlap this one.
         with contextlib.suppress(TimeoutError, CallerHungUp):
             await asyncio.wait_for(asyncio.shield(finished), 2.0)
