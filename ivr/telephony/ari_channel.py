@@ -232,7 +232,7 @@ class AriChannel:
             self._check()
 
     def _playback_id(self, slot: int) -> str:
-        return f"{self._id}.play{slot}"
+        return playback_id(self._id, slot)
 
     async def stop_media_left(self, wait_s: float = 2.0) -> int:
         """Stop what an engine that died left on this channel: its prompts (every slot; one
@@ -365,6 +365,11 @@ class AriChannel:
 
     def __repr__(self) -> str:
         return f"<AriChannel {self._id} {self.name}>"
+
+
+def playback_id(channel_id: str, slot: int) -> str:
+    """The id of the engine's prompt in `slot` on a channel (any engine's: they name them alike)."""
+    return f"{channel_id}.play{slot}"
 
 
 def _about(event: Event, channel_id: str) -> bool:
