@@ -44,6 +44,7 @@ class FakeChannel:
         self.hung_up_by_caller = False
         self.moh = False
         self.recorded: list[str] = []
+        self.media_left_stopped = 0  # times a takeover stopped what a dead engine left playing
 
     @property
     def id(self) -> str:
@@ -152,3 +153,9 @@ class FakeChannel:
     async def stop_moh(self) -> None:
         self._check()
         self.moh = False
+
+    async def stop_media_left(self) -> int:
+        self._check()
+        self.media_left_stopped += 1
+        self.moh = False
+        return 0

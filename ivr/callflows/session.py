@@ -21,7 +21,7 @@ from ivr.callflows.states import CallState, check_transition
 from ivr.clock import Clock
 from ivr.logcontext import bind_call
 from ivr.prompts.library import PromptLibrary
-from ivr.telephony.errors import CallerHungUp, CallLost, TelephonyError
+from ivr.telephony.errors import AriError, AriUnavailable, CallerHungUp, CallLost, TelephonyError
 from ivr.telephony.ports import CallChannel
 from ivr.tickets import events
 from ivr.tickets.events import Event
@@ -139,6 +139,7 @@ class CallSession:
         try:
             if self.resume is not None:
                 await ctx.event(events.call_resumed(self.resume.node, self.resume.ticket.last_state))
+                await self._quiet_after_takeover()
                 await self._walk(self.resume.node)
             else:
                 await ctx.channel.answer()
@@ -165,6 +166,19 @@ class CallSession:
             log.exception("call %s failed in %s", ctx.channel.id, self.state)
         finally:
             await self._finish(outcome, reason)
+
+    async def _quiet_after_takeover(self) -> None:
+        """Stop what the engine that died left on the line before going on: a prompt of its
+        still playing holds every later command on the channel until it ends, bridging
+        included, so an operator who answered meanwhile talked to nobody while the caller heard
+        the old announcement to its end (the soak's finding 6). A conversation picked up in its
+        bridge is left alone: the caller is talking there, or on hold by the operator's choice."""
+        if self.ctx.facts.rejoin is not None:
+            return
+        try:
+            await self.ctx.channel.stop_media_left()
+        except (AriError, AriUnavailable) as exc:  # the call can still go on; it may be heard late
+            log.warning("call %s: what the previous engine left playing was not stopped: %s", self.ctx.channel.id, exc)
 
     def _restore(self, resume: Resume) -> None:
         """What the call had already decided before the restart, from its ticket."""

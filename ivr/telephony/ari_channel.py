@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from collections import deque
 from collections.abc import Sequence
 from typing import Any
@@ -31,6 +30,12 @@ _END_EVENTS = {
     "RecordingFinished": ("recording", "name"),
     "RecordingFailed": ("recording", "name"),
 }
+# A channel's playbacks are named after it, in a few slots taken in turn (not at random): an
+# engine that takes a call over from one that died can name, and stop, whatever the dead one
+# left playing (Asterisk lists no playbacks, and a prompt left running holds every later
+# command on the channel, bridging included, until it ends). A slot comes round again only
+# after PLAYBACK_SLOTS - 1 later prompts, each waited for or stopped, so it is free by then.
+PLAYBACK_SLOTS = 8
 
 
 class AriChannel:
@@ -53,6 +58,7 @@ class AriChannel:
         self._waiters: dict[str, asyncio.Future[Event]] = {}
         self._digits: deque[str] = deque()
         self._digit_waiter: asyncio.Future[None] | None = None
+        self._plays = 0  # prompts started on this channel by this engine (picks the next slot)
         self.listeners: list[Any] = []  # extra event callbacks (bridging, recording watchers)
         client.route(f"channel:{self._id}", self._on_event)
 
@@ -185,7 +191,8 @@ class AriChannel:
         self._check()
         if interruptible and self._digits:
             return False  # the caller already pressed a key: do not make them listen again
-        playback_id = uuid.uuid4().hex
+        playback_id = self._playback_id(self._plays % PLAYBACK_SLOTS)
+        self._plays += 1
         key = f"playback:{playback_id}"
         finished = self._expect(key)
         await self._rest("POST", f"channels/{self._id}/play/{playback_id}", media=list(media), lang=self.language)
@@ -212,14 +219,46 @@ class AriChannel:
     async def _stop_playback(self, playback_id: str, finished: asyncio.Future[Event], *, check: bool = True) -> None:
         """`check`: raise if the caller is gone by then (not for a stop left running in the
         background, where nobody is there to hear it)."""
-        with contextlib.suppress(NotFound, CallerHungUp):
-            await self._rest("DELETE", f"playbacks/{playback_id}")
+        if not self._gone.is_set():
+            # Not through _rest: a playback not found has just ended by itself, the caller is
+            # still there (taken for a hangup, it ended calls at a prompt's last moment).
+            with contextlib.suppress(NotFound):
+                await self._client.delete(f"playbacks/{playback_id}")
         # Wait for Asterisk to confirm, so the next prompt does not overlap this one.
         with contextlib.suppress(TimeoutError, CallerHungUp):
             await asyncio.wait_for(asyncio.shield(finished), 2.0)
         self._waiters.pop(f"playback:{playback_id}", None)
         if check:
             self._check()
+
+    def _playback_id(self, slot: int) -> str:
+        return playback_id(self._id, slot)
+
+    async def stop_media_left(self, wait_s: float = 2.0) -> int:
+        """Stop what an engine that died left on this channel: its prompts (every slot; one
+        still playing ends at once, one queued behind it is cancelled) and its music on hold.
+        Waits up to `wait_s` for the stopped prompts to end, so that the prompts this engine
+        plays next, in the same slots, are not taken for them. Returns how many were stopped."""
+        self._check()
+        stopping: list[asyncio.Future[Event]] = []
+        for slot in range(PLAYBACK_SLOTS):
+            playback_id = self._playback_id(slot)
+            key = f"playback:{playback_id}"
+            finished = self._expect(key)
+            try:
+                await self._client.delete(f"playbacks/{playback_id}")
+            except NotFound:  # the slot is empty (its prompt ended): the usual case
+                self._waiters.pop(key, None)
+                continue
+            stopping.append(finished)
+        if stopping:
+            log.info("channel %s: %d prompt(s) left by the previous engine stopped", self._id, len(stopping))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*stopping, return_exceptions=True), wait_s)
+            for slot in range(PLAYBACK_SLOTS):
+                self._waiters.pop(f"playback:{self._playback_id(slot)}", None)
+        await self.stop_moh()  # queued after the stopped prompts; harmless when none plays
+        return len(stopping)
 
     def _digit_future(self) -> asyncio.Future[None]:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -326,6 +365,11 @@ class AriChannel:
 
     def __repr__(self) -> str:
         return f"<AriChannel {self._id} {self.name}>"
+
+
+def playback_id(channel_id: str, slot: int) -> str:
+    """The id of the engine's prompt in `slot` on a channel (any engine's: they name them alike)."""
+    return f"{channel_id}.play{slot}"
 
 
 def _about(event: Event, channel_id: str) -> bool:

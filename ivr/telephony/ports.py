@@ -92,6 +92,11 @@ class CallChannel(Protocol):
 
     async def stop_moh(self) -> None: ...
 
+    async def stop_media_left(self) -> int:
+        """Stop the prompts and music an engine that died left on this channel (a call taken
+        over); returns how many prompts were stopped."""
+        ...
+
 
 class Telephony(Protocol):
     """The PBX as the engine uses it: inbound calls come in through `on_call`; calls found
