@@ -23,6 +23,7 @@ import fcntl
 import json
 import os
 import socket
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -225,7 +226,7 @@ class FileLease:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            return self._read() or Holder("?", 0, None, 0)
+            return self._holder_written()
         previous = self._read()
         token = (previous.token if previous else 0) + 1
         record = {"host": self.host, "pid": self.pid, "since": datetime.now(UTC).isoformat(), "token": token}
@@ -234,6 +235,14 @@ class FileLease:
         os.fsync(fd)
         self._fd, self.token, self.lost = fd, token, False
         return None
+
+    def _holder_written(self, wait_s: float = 1.0) -> Holder:
+        """Who holds the lock: the holder writes its record right after taking it, so a record
+        still empty (read between the holder's truncate and its write) is read again shortly."""
+        deadline = time.monotonic() + wait_s
+        while (found := self._read()) is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return found or Holder("?", 0, None, 0)
 
     def _read(self) -> Holder | None:
         try:

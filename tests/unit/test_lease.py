@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -104,6 +105,26 @@ def test_file_lease_one_process_at_a_time(tmp_path: Path) -> None:
     assert b.try_acquire() is None and b.token == 2
     b.path.unlink()  # someone removed the file: another engine could lock a new one
     assert not b.renew()
+    b.close()
+
+
+def test_a_refused_engine_names_the_holder_even_while_it_is_writing_its_record(tmp_path: Path) -> None:
+    """Two engines started at once: the loser may read the lock file between the winner's truncate
+    and its write; it reads again, and names the winner (it printed '? pid 0')."""
+    url = f"sqlite:///{tmp_path / 'nul.db'}"
+    a, b = lease_for(url, "nul", 5.0), lease_for(url, "nul", 5.0)
+    assert isinstance(a, FileLease) and isinstance(b, FileLease)
+    assert a.try_acquire() is None
+    record = a.path.read_text()
+    a.path.write_text("")  # the winner between its truncate and its write
+    writer = threading.Timer(0.2, a.path.write_text, (record,))
+    writer.start()
+    try:
+        busy = b.try_acquire()
+    finally:
+        writer.join()
+    assert busy is not None and busy.pid == a.pid and busy.token == 1
+    a.close()
     b.close()
 
 
