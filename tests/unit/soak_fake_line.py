@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import wave
 import zlib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 
 from ivr.lab.soak.callers import LinePrompts
 from ivr.lab.soak.ear import RATE
+from ivr.lab.soak.kit import write_pcm16
 
 LANGS = ("", "en")  # "" the service language (prompts_dir), "en" its subfolder
 
@@ -29,12 +29,7 @@ def sound(name: str) -> np.ndarray:
 
 def write_wav(path: Path, samples: np.ndarray) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(RATE)
-        w.writeframes(np.clip(samples, -32768, 32767).astype("<i2").tobytes())
-    return path
+    return write_pcm16(path, samples)
 
 
 def build_prompts(root: Path) -> Path:

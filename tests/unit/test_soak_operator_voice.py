@@ -4,7 +4,6 @@ moment of the talk, the citizen's ear must know the operator within the checker'
 
 from __future__ import annotations
 
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -12,16 +11,7 @@ import pytest
 
 from ivr.lab.soak.checks_calls import EAR_S
 from ivr.lab.soak.ear import RATE, Ear, load_wav, opening
-from ivr.lab.soak.kit import operator_phrase, talking_voice
-
-
-def write(path: Path, samples: np.ndarray) -> Path:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(RATE)
-        w.writeframes(np.clip(samples, -32768, 32767).astype("<i2").tobytes())
-    return path
+from ivr.lab.soak.kit import operator_phrase, talking_voice, write_pcm16
 
 
 def phrase(seconds: float, pause_s: float, seed: int = 7) -> np.ndarray:
@@ -39,7 +29,7 @@ def joins_unheard(talk: np.ndarray, reference: np.ndarray, tmp_path: Path, start
     missed = []
     for join in range(start, len(talk) - int(EAR_S * RATE), RATE // 10):
         heard = np.concatenate([notice, talk[join : join + int(EAR_S * RATE)], survey])
-        ear = Ear(write(tmp_path / "leg.wav", heard), {"operator:anna": reference})
+        ear = Ear(write_pcm16(tmp_path / "leg.wav", heard), {"operator:anna": reference})
         ear.poll()
         if not ear.count("operator:anna"):
             missed.append(round((join - start) / RATE, 1))
@@ -47,7 +37,7 @@ def joins_unheard(talk: np.ndarray, reference: np.ndarray, tmp_path: Path, start
 
 
 def test_a_citizen_joining_the_talk_at_any_moment_hears_the_operator(tmp_path: Path) -> None:
-    said = write(tmp_path / "phrase.wav", phrase(1.2, 0.35))
+    said = write_pcm16(tmp_path / "phrase.wav", phrase(1.2, 0.35))
     talk = load_wav(talking_voice(said, tmp_path / "talking.wav", seconds=8.0, lead_s=1.5))
     assert len(talk) >= int(9.5 * RATE)
     assert joins_unheard(talk, opening(load_wav(said)), tmp_path, start=int(1.5 * RATE)) == []
@@ -62,7 +52,7 @@ def test_the_old_rhythm_left_moments_the_ear_could_not_hear_the_operator(tmp_pat
 
 
 def test_a_phrase_too_long_for_the_ear_is_refused(tmp_path: Path) -> None:
-    said = write(tmp_path / "phrase.wav", phrase(3.0, 0.0))
+    said = write_pcm16(tmp_path / "phrase.wav", phrase(3.0, 0.0))
     with pytest.raises(ValueError, match=r"a phrase of 3\.00 s"):
         talking_voice(said, tmp_path / "talking.wav", seconds=8.0)
 

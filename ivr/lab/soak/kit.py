@@ -47,12 +47,16 @@ def talking_voice(phrase: Path, target: Path, seconds: float, lead_s: float = 0.
             f"end of the next opening heard, more than the checker's {EAR_S:g} s"
         )
     count = int(np.ceil(seconds * RATE / len(samples)))
-    voice = np.concatenate([np.zeros(int(lead_s * RATE)), np.tile(samples, count)])
+    return write_pcm16(target, np.concatenate([np.zeros(int(lead_s * RATE)), np.tile(samples, count)]))
+
+
+def write_pcm16(target: Path, samples: np.ndarray) -> Path:
+    """`samples` as a 16-bit mono WAV at the lab's rate (clipped, not wrapped)."""
     with wave.open(str(target), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(RATE)
-        w.writeframes(np.clip(voice, -32768, 32767).astype("<i2").tobytes())
+        w.writeframes(np.clip(samples, -32768, 32767).astype("<i2").tobytes())
     return target
 
 
