@@ -207,18 +207,20 @@ async def test_engine_killed_with_calls_in_queue_conversation_and_voicemail(
         db.dispose()
 
 
-def _live(pbx: PbxPair) -> list[str]:
-    """Channels and bridges still on the engine's Asterisk, asked over ARI."""
+def ari_get(pbx: PbxPair, what: str) -> Any:
+    """GET /ari/<what> on the engine's Asterisk, asked directly (the engine and its store may be away)."""
     ari = pbx.overrides["asterisk"]["ari"]
     token = base64.b64encode(f"nul:{ari['password']}".encode()).decode()
-    found: list[str] = []
-    for what in ("channels", "bridges"):
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{ari['port']}/ari/{what}", headers={"Authorization": f"Basic {token}"}
-        )
-        with urllib.request.urlopen(request, timeout=5) as response:
-            found += [f"{what[:-1]} {item['id']}" for item in json.loads(response.read())]
-    return found
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{ari['port']}/ari/{what}", headers={"Authorization": f"Basic {token}"}
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return json.loads(response.read())
+
+
+def _live(pbx: PbxPair) -> list[str]:
+    """Channels and bridges still on the engine's Asterisk, asked over ARI."""
+    return [f"{what[:-1]} {item['id']}" for what in ("channels", "bridges") for item in ari_get(pbx, what)]
 
 
 async def test_asterisk_restart_closes_lost_calls_as_failures(pbx: PbxPair, tmp_path: Path) -> None:

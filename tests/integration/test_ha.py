@@ -5,11 +5,9 @@ database while a standby waits, two engines started at once."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import json
 import os
-import urllib.request
+import urllib.error
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -36,7 +34,7 @@ from tests.harness.listen import contains
 from tests.harness.pbx import OPEN_MOMENT, PbxPair, running_engine
 from tests.harness.postgres import PostgresServer
 from tests.harness.voices import Voices
-from tests.integration.test_faults import ROME, _live, _until
+from tests.integration.test_faults import ROME, _live, _until, ari_get
 
 pytestmark = pytest.mark.asterisk
 HA = {"lease_ttl_s": 3.0, "renew_every_s": 0.5, "standby_poll_s": 0.3, "app_check_every_s": 1.0}
@@ -215,13 +213,15 @@ class Line:
 
 def _conversations(pbx: PbxPair) -> int:
     """Bridges of two channels on the engine's Asterisk, asked over ARI (the store may be away)."""
-    ari = pbx.overrides["asterisk"]["ari"]
-    token = base64.b64encode(f"nul:{ari['password']}".encode()).decode()
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{ari['port']}/ari/bridges", headers={"Authorization": f"Basic {token}"}
-    )
-    with urllib.request.urlopen(request, timeout=5) as response:
-        return sum(len(b["channels"]) == 2 for b in json.loads(response.read()))
+    return sum(len(b["channels"]) == 2 for b in ari_get(pbx, "bridges"))
+
+
+async def _active_then_standby(a: EngineProcess, b: EngineProcess) -> Any:
+    """`a` started first takes the line, then `b` waits as its standby; b's health."""
+    a.spawn("--standby")
+    await a.wait_role("active")
+    b.spawn("--standby")
+    return await b.wait_role("standby")
 
 
 def _queue_line(pbx: PbxPair, root: Path, name: str, url: str, more: dict[str, Any] | None = None) -> EngineProcess:
@@ -246,10 +246,7 @@ async def test_standby_takes_over_ten_calls_from_a_killed_engine(
     a, b = _queue_line(pbx, tmp_path, "a", url), _queue_line(pbx, tmp_path, "b", url)
     calls: dict[str, LabCall] = {}
     try:
-        a.spawn("--standby")
-        await a.wait_role("active")
-        b.spawn("--standby")
-        standby = await b.wait_role("standby")
+        standby = await _active_then_standby(a, b)
         assert a.proc is not None and standby["lease"]["holder"]["pid"] == a.proc.pid
         assert "ARI event socket connected" not in b.log()  # a standby leaves Asterisk alone
         for i in range(TALKING + WAITING):
@@ -345,10 +342,7 @@ async def test_engine_cut_off_from_the_database_stops_and_the_standby_takes_over
     b = _queue_line(pbx, tmp_path, "b", url)
     call: LabCall | None = None
     try:
-        a.spawn("--standby")
-        await a.wait_role("active")
-        b.spawn("--standby")
-        await b.wait_role("standby")
+        await _active_then_standby(a, b)
         call = await pbx.carrier.call("800000039", caller_number="3471111111")
         await _until(lambda: len(line.phones) == 1 and line.events("operator_answered"), "the conversation")
         (ticket,) = line.tickets()
@@ -400,10 +394,7 @@ async def test_a_database_outage_for_both_engines_leaves_the_line_answering_and_
     a, b = _queue_line(pbx, tmp_path, "a", cut_url), _queue_line(pbx, tmp_path, "b", cut_url)
     calls: list[LabCall] = []
     try:
-        a.spawn("--standby")
-        await a.wait_role("active")
-        b.spawn("--standby")
-        await b.wait_role("standby")
+        await _active_then_standby(a, b)
         token = line.token()
         calls.append(await pbx.carrier.call("800000039", caller_number="3471111111"))
         await _until(lambda: len(line.phones) == 1, "the first call's conversation")
@@ -450,14 +441,13 @@ async def test_a_database_outage_for_both_engines_leaves_the_line_answering_and_
 
 async def _prompt_alive(pbx: PbxPair, prompt: str) -> bool:
     """Asked of the engine's Asterisk: is this prompt still playing (or waiting to)?"""
-    ari = pbx.overrides["asterisk"]["ari"]
-    token = base64.b64encode(f"nul:{ari['password']}".encode()).decode()
-    url = f"http://127.0.0.1:{ari['port']}/ari/playbacks/{prompt}"
-    async with aiohttp.ClientSession(headers={"Authorization": f"Basic {token}"}) as http, http.get(url) as answer:
-        if answer.status == 404:
+    try:
+        await asyncio.to_thread(ari_get, pbx, f"playbacks/{prompt}")
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
             return False
-        answer.raise_for_status()
-        return True
+        raise
+    return True
 
 
 @pytest.mark.postgres
@@ -482,10 +472,7 @@ async def test_a_caller_taken_over_in_the_queue_hears_the_operator_who_answers_a
     a, b = _queue_line(pbx, tmp_path, "a", url), _queue_line(pbx, tmp_path, "b", url)
     calls: list[LabCall] = []
     try:
-        a.spawn("--standby")
-        await a.wait_role("active")
-        b.spawn("--standby")
-        await b.wait_role("standby")
+        await _active_then_standby(a, b)
         calls.append(await pbx.carrier.call("800000039", caller_number="3471000001"))
         first_ring = await asyncio.wait_for(pbx.carrier.phones.get(), 30)
         await first_ring.take_offer()
