@@ -93,7 +93,7 @@ class LineGuard:
         took the lease over: lost for good. Within the lease it is some other client (a tool), and
         the app watch takes the app back."""
         self.app_proven_at = None
-        if self.valid_until is not None and self.now() >= self.valid_until:
+        if self.past_lease():
             self.lose("Asterisk gave the Stasis app to another engine's event socket")
 
     def past_lease(self) -> bool:
