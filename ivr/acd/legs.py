@@ -114,7 +114,7 @@ class BridgedConversations:
                 # never finishing: the survey waits for the caller to be out first.
                 if not caller.hung_up and not _held(live):  # a held caller is out of it already
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(asyncio.shield(caller_left), 2.0)
+                        await asyncio.wait_for(asyncio.shield(caller_left), 5.0)
             finally:
                 self.bridges.unwatch(bridge_id)
             with contextlib.suppress(CallerHungUp, AriError):

@@ -39,6 +39,9 @@ PLAYBACK_SLOTS = 8
 
 
 class AriChannel:
+    playback_probe_s = 8.0  # a prompt without news this long is asked about (see play)
+    stop_wait_s = 2.0  # how long a stopped prompt's end is waited for
+
     def __init__(self, client: AriClient, data: dict[str, Any], *, language: str = "it") -> None:
         self._client = client
         self._id: str = data["id"]
@@ -187,34 +190,65 @@ class AriChannel:
         await self._rest("POST", f"channels/{self._id}/ring")
 
     async def play(self, media: Sequence[str], *, interruptible: bool = False) -> bool:
-        """Cancelling the awaiting task stops the audio too (an operator answered mid-prompt)."""
+        """Cancelling the awaiting task stops the audio too (an operator answered mid-prompt).
+        A prompt that brings no news for `playback_probe_s` is asked about: one Asterisk no
+        longer has ended with its event lost; one still queued (never started) is started
+        again once. Either way the caller is not left in silence waiting for an event."""
         self._check()
         if interruptible and self._digits:
             return False  # the caller already pressed a key: do not make them listen again
-        playback_id = self._playback_id(self._plays % PLAYBACK_SLOTS)
-        self._plays += 1
-        key = f"playback:{playback_id}"
-        finished = self._expect(key)
-        await self._rest("POST", f"channels/{self._id}/play/{playback_id}", media=list(media), lang=self.language)
+        playback_id, finished = await self._start_playback(media)
+        restarted = False
         try:
-            if not interruptible:
-                await finished
-                return True
             while True:
-                waits: list[asyncio.Future[Any]] = [finished, self._digit_future()]
-                done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                waits: list[asyncio.Future[Any]] = [finished]
+                if interruptible:
+                    waits.append(self._digit_future())
+                done, _ = await asyncio.wait(waits, timeout=self.playback_probe_s, return_when=asyncio.FIRST_COMPLETED)
                 if finished in done:
                     finished.result()  # raises CallerHungUp if that is why it ended
                     return True
-                self._check()
-                if self._digits:
+                if done:
+                    self._check()
+                    if self._digits:
+                        await self._stop_playback(playback_id, finished)
+                        return False
+                    continue
+                state = await self._playback_state(playback_id)
+                if state is None:
+                    log.warning("call %s: prompt %s ended without its end event", self._id, playback_id)
+                    self._waiters.pop(f"playback:{playback_id}", None)
+                    self._check()
+                    return True
+                if state == "queued":
                     await self._stop_playback(playback_id, finished)
-                    return False
+                    log.warning("call %s: prompt %s never started (restarted: %s)", self._id, playback_id, restarted)
+                    if restarted:
+                        return False
+                    restarted = True
+                    playback_id, finished = await self._start_playback(media)
         except asyncio.CancelledError:
             if not self._gone.is_set():
                 stopping = self._stop_playback(playback_id, finished, check=False)
                 self._client.tasks.spawn(stopping, name=f"stop-{playback_id}")
             raise
+
+    async def _start_playback(self, media: Sequence[str]) -> tuple[str, asyncio.Future[Event]]:
+        playback_id = self._playback_id(self._plays % PLAYBACK_SLOTS)
+        self._plays += 1
+        finished = self._expect(f"playback:{playback_id}")
+        await self._rest("POST", f"channels/{self._id}/play/{playback_id}", media=list(media), lang=self.language)
+        return playback_id, finished
+
+    async def _playback_state(self, playback_id: str) -> str | None:
+        """ "queued", "playing"...; None when Asterisk has no such playback (it has ended)."""
+        try:
+            found = await self._client.get(f"playbacks/{playback_id}")
+        except NotFound:
+            return None
+        except AriError:
+            return "unknown"  # Asterisk busy or restarting: ask again at the next probe
+        return str(found.get("state")) if isinstance(found, dict) else "unknown"
 
     async def _stop_playback(self, playback_id: str, finished: asyncio.Future[Event], *, check: bool = True) -> None:
         """`check`: raise if the caller is gone by then (not for a stop left running in the
@@ -226,7 +260,7 @@ class AriChannel:
                 await self._client.delete(f"playbacks/{playback_id}")
         # Wait for Asterisk to confirm, so the next prompt does not overlap this one.
         with contextlib.suppress(TimeoutError, CallerHungUp):
-            await asyncio.wait_for(asyncio.shield(finished), 2.0)
+            await asyncio.wait_for(asyncio.shield(finished), self.stop_wait_s)
         self._waiters.pop(f"playback:{playback_id}", None)
         if check:
             self._check()
