@@ -63,6 +63,8 @@ class DailyCap:
         return moment.astimezone(self.tz).date()
 
     def _admit_in(self, session: Session, day: date, ticket_id: int | None, moment: datetime) -> bool:
+        if ticket_id is not None:  # a call begun in an outage, admitted after it: its replayed id
+            ticket_id = self.store.real_id(ticket_id)
         changed = session.execute(
             update(DailyAdmissions)
             .where(DailyAdmissions.day == day, DailyAdmissions.admitted < self.limit)

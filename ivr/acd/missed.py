@@ -84,18 +84,18 @@ class MissedCalls(Repository):
         """Look at a call that just ended; list it when it was missed. Returns the reason."""
 
         def op(session: Session) -> str | None:
-            ticket = session.get(Ticket, ticket_id)
+            ticket = session.get(Ticket, self._real(ticket_id))
             if ticket is None or ticket.channel != "phone" or ticket.open:
                 return None
-            message = session.scalar(select(Voicemail).where(Voicemail.ticket_id == ticket_id))
+            message = session.scalar(select(Voicemail).where(Voicemail.ticket_id == ticket.id))
             reason = missed_reason(ticket, message)
-            exists = session.scalar(select(MissedCall.id).where(MissedCall.ticket_id == ticket_id))
+            exists = session.scalar(select(MissedCall.id).where(MissedCall.ticket_id == ticket.id))
             if reason is None or exists is not None:
                 return None
             number = ticket.caller_number if ticket.caller_number not in (None, "", "anonymous") else None
             at = ticket.ended_at or ticket.started_at
             day = ticket.local_day or at.date()
-            session.add(MissedCall(ticket_id=ticket_id, number=number, reason=reason, at=at, local_day=day))
+            session.add(MissedCall(ticket_id=ticket.id, number=number, reason=reason, at=at, local_day=day))
             return reason
 
         return await self._write(op)

@@ -63,7 +63,7 @@ class QueuedCallbacks(Repository):
     ) -> CallbackRow:
         def op(session: Session) -> CallbackRow:
             row = QueuedCallback(
-                ticket_id=ticket_id,
+                ticket_id=self._real(ticket_id),  # booked by a caller who came during an outage
                 number=number,
                 source=source,
                 topic=topic,

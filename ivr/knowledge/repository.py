@@ -154,7 +154,7 @@ class KnowledgeBase(Repository):
         article named on the ticket and in its timeline. Returns the version answered with."""
 
         def op(session: Session) -> int:
-            ticket = session.get(Ticket, ticket_id)
+            ticket = session.get(Ticket, self._real(ticket_id))
             if ticket is None:
                 raise ResolveError(f"nessuna pratica #{ticket_id}")
             if ticket.operator_id not in (None, operator_id):
@@ -166,9 +166,9 @@ class KnowledgeBase(Repository):
             ticket.sla_kind = ticket.sla_flag = None
             ticket.kb_article_id = article.id
             filed = {"outcome": "resolved", "operator_id": operator_id, "article": article.id}
-            session.add(TicketEvent(ticket_id=ticket_id, at=at, kind=events.K.OUTCOME_FILED, detail=filed))
+            session.add(TicketEvent(ticket_id=ticket.id, at=at, kind=events.K.OUTCOME_FILED, detail=filed))
             used = events.kb_answer(article.id, article.version, article.title, operator_id)
-            session.add(TicketEvent(ticket_id=ticket_id, at=at, kind=used.kind, detail=used.detail))
+            session.add(TicketEvent(ticket_id=ticket.id, at=at, kind=used.kind, detail=used.detail))
             return article.version
 
         return await self._write(op)

@@ -198,7 +198,7 @@ class Referrals(Repository):
         given kept on a referral row, and the timeline told (outcome, then where)."""
 
         def op(session: Session) -> ReferralView:
-            ticket = session.get(Ticket, ticket_id)
+            ticket = session.get(Ticket, self._real(ticket_id))
             if ticket is None:
                 raise ReferralError(f"nessuna pratica #{ticket_id}")
             if operator_id is not None and ticket.operator_id not in (None, operator_id):
@@ -213,16 +213,16 @@ class Referrals(Repository):
             if note:
                 ticket.resolution_note = note
             referral = Referral(
-                ticket_id=ticket_id, office_id=office.id, office_kind=office.kind, office_code=office.code,
+                ticket_id=ticket.id, office_id=office.id, office_kind=office.kind, office_code=office.code,
                 office_name=office.name, at=at, operator_id=operator_id, by_login=by, note=note,
                 details=view.details(),
             )  # fmt: skip
             session.add(referral)
             session.flush()
             filed = {"outcome": TicketStatus.REFERRED.value, "operator_id": operator_id}
-            session.add(TicketEvent(ticket_id=ticket_id, at=at, kind=EventKind.OUTCOME_FILED, detail=filed, note=note))
+            session.add(TicketEvent(ticket_id=ticket.id, at=at, kind=EventKind.OUTCOME_FILED, detail=filed, note=note))
             event = events.referred(referral.id, office.code, office.kind, office.name)
-            session.add(TicketEvent(ticket_id=ticket_id, at=at, kind=event.kind, detail=event.detail))
+            session.add(TicketEvent(ticket_id=ticket.id, at=at, kind=event.kind, detail=event.detail))
             return ReferralView.of(referral)
 
         return await self._write(op)

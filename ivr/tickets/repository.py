@@ -29,6 +29,8 @@ class Database(Protocol):
 
     async def run_write(self, op: Callable[[Session], T]) -> T: ...
 
+    def real_id(self, ref: int) -> int: ...
+
 
 @dataclass(frozen=True)
 class _Done(Generic[T]):
@@ -50,6 +52,16 @@ class Repository:
 
     async def _read(self, fn: Callable[[Session], T]) -> T:
         return await self.db.run_read(fn)
+
+    def _real(self, ticket_id: int) -> int:
+        """The ticket's id in the database. A call that began while the database was away holds
+        a provisional (negative) id for the rest of its life; the id it got once the outbox was
+        replayed is known from then on. Call it inside the read or write function, where any
+        replay has already happened (the writer's own thread, or a read past its barrier)."""
+        real = self.db.real_id(ticket_id)
+        if real < 0:
+            raise LookupError(f"ticket {ticket_id} is still waiting in the outbox")
+        return real
 
     async def _write(self, op: Callable[[Session], T]) -> T:
         refusals = self.refusals

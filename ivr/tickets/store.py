@@ -233,6 +233,10 @@ class SqlTicketStore:
     async def run_read(self, fn: Callable[[Session], T]) -> T:
         return await self._read(fn)
 
+    def real_id(self, ref: int) -> int:
+        """A row id as the database knows it (see Repository._real)."""
+        return self.writer.real_id(ref)
+
     async def open_call(self, call: NewCall) -> int:
         _aware(call.started_at)
         try:
@@ -297,7 +301,7 @@ class SqlTicketStore:
             raise OutcomeError("a referral names the office: file it with the referral panel (Indirizza a)")
 
         def op(session: Session) -> None:
-            ticket = session.get(Ticket, ticket_id)
+            ticket = session.get(Ticket, self.real_id(ticket_id))
             if ticket is None:
                 raise OutcomeError(f"no ticket #{ticket_id}")
             if operator_id is not None and ticket.operator_id not in (None, operator_id):
@@ -316,7 +320,7 @@ class SqlTicketStore:
                 )
             if note:
                 ticket.resolution_note = note
-            session.add(TicketEvent(ticket_id=ticket_id, at=at, kind=EventKind.OUTCOME_FILED, detail=detail, note=note))
+            session.add(TicketEvent(ticket_id=ticket.id, at=at, kind=EventKind.OUTCOME_FILED, detail=detail, note=note))
 
         await self.run_write(op)
         view = await self.get(ticket_id)
@@ -336,7 +340,8 @@ class SqlTicketStore:
 
     async def get(self, ticket_id: int) -> TicketView | None:
         def fn(session: Session) -> TicketView | None:
-            row = session.scalar(select(Ticket).where(Ticket.id == ticket_id).options(selectinload(Ticket.events)))
+            query = select(Ticket).where(Ticket.id == self.real_id(ticket_id))
+            row = session.scalar(query.options(selectinload(Ticket.events)))
             return None if row is None else TicketView.of(row)
 
         return await self._read(fn)

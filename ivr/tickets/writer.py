@@ -153,15 +153,24 @@ class BatchWriter:
     async def _loop(self) -> None:
         assert self._pending is not None
         loop = asyncio.get_running_loop()
+        next_probe = loop.time()  # while degraded: when the database is tried again
         while True:
             if self.degraded:
-                try:
-                    first = await asyncio.wait_for(self._pending.get(), self._probe_every)
-                except TimeoutError:
+                # On schedule, busy or not: waiting for a quiet moment, a busy line's writer
+                # stayed on its outbox for good after an outage (the soak: a minute's link cut,
+                # 90 s later still degraded, and the engine taking over knew none of its calls).
+                wait = next_probe - loop.time()
+                if wait <= 0:
                     await self._recover(loop)
+                    next_probe = loop.time() + self._probe_every
+                    continue
+                try:
+                    first = await asyncio.wait_for(self._pending.get(), wait)
+                except TimeoutError:
                     continue
             else:
                 first = await self._pending.get()
+                next_probe = loop.time() + self._probe_every  # if this batch finds it away
             batch = [first]
             await self._gather(batch)
             self.batches += 1
