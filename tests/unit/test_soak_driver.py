@@ -410,3 +410,21 @@ async def test_a_second_level_round_with_nothing_open_is_skipped(tmp_path: Path)
     await driver.carry_out(driver.actions[0])
     (only,) = driver.records
     assert only.result is ActionResult.SKIPPED and only.answer == "no phone callback open"
+
+
+async def test_the_second_level_round_is_worked_by_operators_logged_in_to_the_console(tmp_path: Path) -> None:
+    """soak02, logged out by the soak, found the login page: 34 calls "recorded" on no ticket."""
+    listing = "/console/tickets?channel=phone&level=2&kind=phone_callback&sla=open&page={}"
+    console = FakeConsole()
+    two = '<a href="/console/tickets/1">1</a><a href="/console/tickets/2">2</a>'
+    console.on("GET", listing.format(0), Answer(200, two))
+    for n in (1, 2):
+        console.on("POST", f"/console/tickets/{n}/assign", Answer(303, location=f"/console/tickets/{n}?msg=assigned"))
+        console.on("POST", f"/console/tickets/{n}/callback-result", Answer(303, location=f"/console/tickets/{n}?msg=a"))
+    driver = make(tmp_path, console, act(K.SECOND_LEVEL_ROUND))
+    driver.state.logged_in.discard("soak02")
+    await driver.carry_out(driver.actions[0])
+    assert [r.operator for r in by_kind(driver)["second_level_round"]] == ["soak01", "soak01"]
+    driver.state.logged_in.clear()  # nobody at the desks: the supervisor records the calls
+    await driver.carry_out(driver.actions[0])
+    assert [r.operator for r in by_kind(driver)["second_level_round"]][2:] == ["soakcapo", "soakcapo"]

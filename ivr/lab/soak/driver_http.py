@@ -138,7 +138,7 @@ class LineConsole:
     async def get(self, user: str, path: str, *, as_json: bool = False) -> Answer:
         headers = {"Accept": "application/json"} if as_json else None
         answer = await self._send(self._session(user), "GET", path, headers=headers)
-        if answer.status in (302, 303) and "/console/login" in answer.location and user in self._csrf:
+        if _to_login(answer) and user in self._csrf:
             await self.login(user)  # the session ended (expired): a person logs in again
             answer = await self._send(self._session(user), "GET", path, headers=headers)
         return answer
@@ -149,7 +149,19 @@ class LineConsole:
         headers = {"X-CSRF-Token": self._csrf.get(user, "")}
         if as_json:
             headers["Accept"] = "application/json"
-        return await self._send(self._session(user), "POST", path, data=data, headers=headers)
+        answer = await self._send(self._session(user), "POST", path, data=data, headers=headers)
+        if path == "/console/logout" or not _to_login(answer):
+            return answer
+        # Not done: the session had ended (idle while the soak moved the clock a day on). The
+        # login page stopped the post before anything changed, so a person logs in and sends it
+        # again; one still sent to the login page is a failure, never "done".
+        if user in self._csrf:
+            await self.login(user)
+            headers["X-CSRF-Token"] = self._csrf.get(user, "")
+            answer = await self._send(self._session(user), "POST", path, data=data, headers=headers)
+        if _to_login(answer):
+            return Answer(401, "the console answered with its login page", answer.location, None, answer.engine)
+        return answer
 
     async def queue(self) -> Answer:
         target = await self.target()
@@ -167,3 +179,7 @@ class LineConsole:
         for http in self._http.values():
             await http.close()
         self._http.clear()
+
+
+def _to_login(answer: Answer) -> bool:
+    return answer.status in (302, 303) and "/console/login" in answer.location
