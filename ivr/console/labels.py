@@ -107,6 +107,7 @@ LABELS: dict[str, str] = {
     "done": "Trascritto",
     "empty": "Messaggio vuoto",
     "failed": "Non riuscita",
+    "lost": "Audio non più disponibile sul centralino: richiamare il numero lasciato",
     # callback progress
     "calling_operator": "Squilla il tuo telefono…",
     "calling_citizen": "Chiamata al cittadino in corso…",

@@ -204,7 +204,7 @@ def pending_ids(session: Session, limit: int = 100) -> list[int]:
     (no transcription model, as on the soak's line) filled the job's 100 each minute, and the
     messages saved without audio during an Asterisk restart were never fetched."""
     least_tried = (Voicemail.transcript_attempts, Voicemail.id)
-    no_audio = Voicemail.recording_id.is_(None) & ~Voicemail.empty
+    no_audio = Voicemail.recording_id.is_(None) & ~Voicemail.empty & (Voicemail.transcript_status != "lost")
     first = list(session.scalars(select(Voicemail.id).where(no_audio).order_by(*least_tried).limit(limit)))
     rest = select(Voicemail.id).where(Voicemail.transcript_status == "pending", ~no_audio)
     return first + list(session.scalars(rest.order_by(*least_tried).limit(limit - len(first))))
@@ -282,6 +282,14 @@ def transcription_failed(session: Session, message_id: int, error: str) -> None:
         row.transcript_attempts += 1
 
 
+def audio_lost(session: Session, message_id: int, error: str) -> None:
+    """No audio will ever come: the message is listed as lost (no longer fetched), not empty."""
+    row = session.get(Voicemail, message_id)
+    if row is not None and row.recording_id is None:
+        row.transcript_status, row.transcript_error = "lost", error[:2000]
+        row.transcript_attempts += 1
+
+
 def ticket_of(session: Session, message_id: int) -> int:
     return _get(session, message_id).ticket_id
 
@@ -308,6 +316,9 @@ class VoicemailMessages(Repository):
 
     async def transcription_failed(self, message_id: int, error: str) -> None:
         await self._write(lambda session: transcription_failed(session, message_id, error))
+
+    async def audio_lost(self, message_id: int, error: str) -> None:
+        await self._write(lambda session: audio_lost(session, message_id, error))
 
     async def ticket_of(self, message_id: int) -> int:
         return await self._read(lambda session: ticket_of(session, message_id))

@@ -15,7 +15,7 @@ from ivr.audio import duration_s, voiced_seconds, web_copy
 from ivr.clock import Clock
 from ivr.recordings.store import RecordingStore
 from ivr.tasks import DEFAULT, TaskSupervisor
-from ivr.telephony.errors import AriError, AriUnavailable
+from ivr.telephony.errors import AriError, AriUnavailable, NotFound
 from ivr.tickets.commands import command
 from ivr.tickets.models import Recording
 from ivr.tickets.store import TicketStore
@@ -24,6 +24,11 @@ from ivr.voicemail.messages import VoicemailMessages
 from ivr.voicemail.transcribe import TranscriptionError, VoskTranscriber
 
 log = logging.getLogger(__name__)
+
+# Asterisk answered "no such recording" this many times (the first at the call's end, then the
+# retry job's minutes): it lost the audio (restarted while recording), and the message says so
+# instead of being fetched for ever; its callback number and ticket stay.
+AUDIO_GONE_AFTER = 3
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,13 @@ class VoicemailService:
         if message.audio is None:
             try:
                 kept = await self.keep_audio(message.asterisk_name, message.ticket_id)
+            except NotFound as exc:
+                if message.transcript_attempts + 1 >= AUDIO_GONE_AFTER:
+                    log.error("voicemail %d: Asterisk no longer has its audio (%s): marked lost", message_id, exc)
+                    await self.messages.audio_lost(message_id, f"Asterisk no longer has the audio: {exc}")
+                    return "lost"
+                await self._failed(message_id, f"audio not found on Asterisk: {exc}")
+                return "pending"
             except (AriError, AriUnavailable, OSError) as exc:
                 await self._failed(message_id, f"audio still on Asterisk: {exc}")
                 return "pending"

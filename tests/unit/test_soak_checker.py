@@ -22,7 +22,7 @@ from ivr.lab.soak.journal import Journal
 from ivr.lab.soak.report import percentile, write_report
 from ivr.lab.soak.verdict import CheckResult
 from ivr.settings import Settings
-from ivr.tickets.models import SurveyAnswer, Ticket, TicketEvent
+from ivr.tickets.models import Recording, SurveyAnswer, Ticket, TicketEvent, Voicemail
 from tests.unit.soak_world import DAY1, DAY2, SoakWorld, build_world
 
 FIRST, SECOND, MESSAGE, CAPPED, CALLBACK, SILENT, LOST = (f"+39333000000{n}" for n in range(1, 8))
@@ -233,6 +233,28 @@ def test_a_missing_message_file(world: SoakWorld) -> None:
     world.files["voicemail"].unlink()
     result = failed(world)["voicemail_audio"]
     assert tickets_named(result) == {world.ids[MESSAGE]}
+
+
+def test_a_message_whose_audio_asterisk_lost_passes_only_flagged_and_in_a_fault(world: SoakWorld) -> None:
+    """Asterisk restarted 0.4 s into a message and never stored it: the message says "lost";
+    that is excused only for a call a fault overlapped, never for an unflagged or quiet one."""
+    world.files["voicemail"].unlink()
+    with world.session() as s, s.begin():
+        vm = s.scalars(select(Voicemail).where(Voicemail.ticket_id == world.ids[MESSAGE])).one()
+        s.delete(s.get_one(Recording, vm.recording_id))
+        vm.recording_id, vm.transcript_status = None, "lost"
+    assert tickets_named(failed(world)["voicemail_audio"]) == {world.ids[MESSAGE]}  # no fault near it
+    fault = world.evidence.faults[0].at
+    with world.session() as s, s.begin():
+        t = s.get_one(Ticket, world.ids[MESSAGE])
+        t.started_at, t.ended_at = fault - timedelta(seconds=20), fault + timedelta(seconds=5)
+    result = judged(world)["voicemail_audio"]
+    assert result.passed and any("lost its audio" in note for note in result.notes)
+    with world.session() as s, s.begin():
+        s.scalars(
+            select(Voicemail).where(Voicemail.ticket_id == world.ids[MESSAGE])
+        ).one().transcript_status = "pending"
+    assert tickets_named(failed(world)["voicemail_audio"]) == {world.ids[MESSAGE]}  # not flagged: still a loss
 
 
 def test_a_recording_without_consent(world: SoakWorld) -> None:

@@ -18,12 +18,13 @@ from ivr.callflows.session import CallContext
 from ivr.clock import SystemClock
 from ivr.recordings import store as recordings_module
 from ivr.recordings.store import RecordingStore
+from ivr.telephony.errors import NotFound
 from ivr.telephony.ports import RecordingResult
 from ivr.tickets.status import VoicemailReason
 from ivr.tickets.store import NewCall, SqlTicketStore
 from ivr.voicemail.config import VoicemailSettings
 from ivr.voicemail.messages import VoicemailMessages
-from ivr.voicemail.service import VoicemailService
+from ivr.voicemail.service import AUDIO_GONE_AFTER, VoicemailService
 from ivr.voicemail.step import VoicemailStep
 from ivr.voicemail.transcribe import VoskTranscriber
 from tests.fakes import FakeChannel
@@ -95,3 +96,43 @@ async def test_a_message_on_a_full_disk_keeps_its_audio_and_is_kept_once_there_i
     assert kept.audio is not None and Path(kept.audio).read_bytes() == audio
     assert hashlib.sha256(Path(kept.audio).read_bytes()).hexdigest() == hashlib.sha256(audio).hexdigest()
     assert "vm-1-abc" not in pbx.files, "removed from Asterisk once kept"
+
+
+class Forgetful(Stored):
+    """An Asterisk restarted while recording: it never stored the message."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked = 0
+
+    async def fetch(self, name: str) -> bytes:
+        self.asked += 1
+        raise NotFound("GET", f"recordings/stored/{name}/file", 404, "Recording not found")
+
+
+async def test_a_message_asterisk_never_stored_is_marked_lost_not_fetched_for_ever(
+    sqlite_store: SqlTicketStore, tmp_path: Path
+) -> None:
+    """The soak restarted Asterisk 0.4 s into a message: every later fetch was a 404, and the
+    message stayed "audio pending" for good, counted by the checker as a message without audio."""
+    pbx = Forgetful()
+    recordings = RecordingStore(pbx, tmp_path / "voicemail", sqlite_store)
+    settings = VoicemailSettings()
+    service = VoicemailService(sqlite_store, VoicemailMessages(sqlite_store), recordings, VoskTranscriber(None),
+                               settings, SystemClock())  # fmt: skip
+    ctx = CallContext(
+        channel=FakeChannel(number="3331234567"), store=sqlite_store, clock=SystemClock(), prompts=PROMPTS
+    )
+    ctx.ticket_id = await sqlite_store.open_call(NewCall("c", datetime.now(UTC), "3331234567", None, "800000039"))
+    result = RecordingResult("vm-2-abc", 0.4, 0.4, "hangup")
+    message_id = await VoicemailStep(service, settings)._save(ctx, "vm-2-abc", result, "citizens", VoicemailReason.BUSY)
+    await service.process(message_id)  # what submit() runs at the call's end
+    assert (await service.messages.view(message_id)).transcript_status == "pending"  # a 404 once may pass
+    for _ in range(AUDIO_GONE_AFTER):
+        await service.retry_pending()
+    lost = await service.messages.view(message_id)
+    assert lost.transcript_status == "lost" and lost.audio is None and not lost.empty
+    asked = pbx.asked
+    assert await service.messages.pending_ids() == []
+    await service.retry_pending()
+    assert pbx.asked == asked  # no longer asked for

@@ -143,7 +143,7 @@ def _windows(ev: SoakEvidence, end: datetime) -> list[tuple[str, datetime, datet
     return out
 
 
-def _fault_spans(ev: SoakEvidence) -> list[tuple[datetime, datetime]]:
+def fault_spans(ev: SoakEvidence) -> list[tuple[datetime, datetime]]:
     """Each fault from its first record to its next of the same name (undone), else a minute."""
     spans: list[tuple[datetime, datetime]] = []
     open_at: dict[str, datetime] = {}
@@ -170,7 +170,7 @@ def check_closures(ev: SoakEvidence, view: StoreView) -> CheckResult:
     ends = [c.ended_at or c.placed_at for c in ev.journal]
     windows = _windows(ev, max(ends) if ends else ev.ended_at)
     unsure = judged = 0
-    spans = _fault_spans(ev)
+    spans = fault_spans(ev)
     for call, t in single_tickets(ev, view):
         if not call.answered:
             continue

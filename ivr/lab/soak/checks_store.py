@@ -6,9 +6,11 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 from collections import Counter, defaultdict
+from datetime import datetime
 from pathlib import Path
 
 from ivr.dialout import NumberRefused, check
+from ivr.lab.soak.checks_actions import fault_spans
 from ivr.lab.soak.checks_calls import single_tickets
 from ivr.lab.soak.evidence import SoakEvidence
 from ivr.lab.soak.store_view import StoreView
@@ -27,9 +29,12 @@ def _sha256(path: Path) -> str:
 
 def check_audio(ev: SoakEvidence, view: StoreView) -> CheckResult:
     r = CheckResult("voicemail_audio", "every message has its audio with its checksum; no audio without a row")
+    spans = fault_spans(ev)
     for vm in view.voicemails:
         if vm.recording_id is None:
-            if not vm.empty:
+            if vm.transcript_status == "lost" and _during_fault(view, vm.ticket_id, spans):
+                r.notes.append(f"message {vm.id}: Asterisk lost its audio in a fault; the message says so (lost)")
+            elif not vm.empty:
                 r.fail(f"message {vm.id} has no audio", [vm.ticket_id])
             continue
         rec = view.recordings.get(vm.recording_id)
@@ -50,6 +55,14 @@ def check_audio(ev: SoakEvidence, view: StoreView) -> CheckResult:
             if path.is_file() and not path.name.startswith(".") and path.resolve() not in known:
                 r.fail(f"audio file without a row: {path}")
     return r
+
+
+def _during_fault(view: StoreView, ticket_id: int, spans: list[tuple[datetime, datetime]]) -> bool:
+    t = view.tickets.get(ticket_id)
+    if t is None:
+        return False
+    start, end = t.started_at, t.ended_at or t.started_at
+    return any(low <= end and high >= start for low, high in spans)
 
 
 def check_consent(ev: SoakEvidence, view: StoreView) -> CheckResult:
