@@ -15,6 +15,9 @@ from sqlalchemy.engine import make_url
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
+POOL_SIZE = 10  # PostgreSQL connections kept open for reuse (more are opened and closed at peaks)
+
+
 def make_engine(url: str, *, echo: bool = False) -> Engine:
     """Create the engine; for SQLite, WAL and a busy timeout so readers never block the writer."""
     parsed = make_url(url)
@@ -41,7 +44,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
-    kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=10)
+    kwargs.update(pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=10)
     return create_engine(parsed, **kwargs)
 
 

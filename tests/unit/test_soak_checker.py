@@ -22,6 +22,7 @@ from ivr.lab.soak.journal import Journal
 from ivr.lab.soak.report import percentile, write_report
 from ivr.lab.soak.verdict import CheckResult
 from ivr.settings import Settings
+from ivr.tickets.db import POOL_SIZE
 from ivr.tickets.models import Recording, SurveyAnswer, Ticket, TicketEvent, Voicemail
 from tests.unit.soak_world import DAY1, DAY2, SoakWorld, build_world
 
@@ -509,3 +510,20 @@ def test_latency_per_step_from_the_stores_timeline(world: SoakWorld) -> None:
     assert 0.5 in steps["menu key -> in the queue"]
     assert 0.25 in steps[ANSWER]
     assert all(v >= 0 for values in steps.values() for v in values)
+
+
+def test_a_pool_filling_up_to_its_size_is_no_leak_past_it_it_is(world: SoakWorld) -> None:
+    """A medium run's pool went from 3 connections to 4.9 after a busier hour: how a pool works."""
+
+    def series(first: float, last: float) -> list[ResourceSample]:
+        connections = [first if m < 15 else last for m in range(30)]
+        return [
+            ResourceSample(at=DAY1 + timedelta(minutes=m), rss_bytes=1, open_files=1, db_connections=c, asyncio_tasks=1)
+            for m, c in enumerate(connections)
+        ]
+
+    world.evidence.resources = series(3, 4.9)
+    assert "resources" not in failed(world)
+    world.evidence.resources = series(3, POOL_SIZE + 2)
+    (leak,) = failed(world)["resources"].violations
+    assert leak.detail.startswith("db_connections: mean 12.0 at the end against 3.0") and "pool" in leak.detail
