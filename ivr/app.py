@@ -24,6 +24,7 @@ from ivr.acd.confirm import ConfirmingOfferer
 from ivr.acd.control import CallControl
 from ivr.acd.distributor import Distributor
 from ivr.acd.missed import MissedCalls
+from ivr.acd.missed_jobs import schedule_missed_sweep
 from ivr.acd.operators import OperatorDirectory, phone_security
 from ivr.acd.queued import CallbackQueue
 from ivr.acd.sync import OperatorSync
@@ -205,6 +206,7 @@ class Engine:
         await self.callbacks.start()  # queued callbacks kept in the store take their places again
         jobs.register("voicemail", self.voicemail)
         schedule_transcription_retry(self.scheduler, self.settings.transcription.retry_every_s)
+        schedule_missed_sweep(self.scheduler, self.clock, self.missed)
         jobs.register("sla", self.sla_check)
         schedule_sla_check(self.scheduler, self.settings.sla.check_every_s)
         jobs.register("stats", self.stats)
@@ -267,6 +269,7 @@ class Engine:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         jobs.unregister("voicemail")
+        jobs.unregister("missed")
         jobs.unregister("sla")
         jobs.unregister("privacy")
         jobs.unregister("stats")

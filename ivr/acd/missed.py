@@ -71,6 +71,22 @@ def missed_reason(ticket: Ticket, message: Voicemail | None) -> str | None:
     return None
 
 
+def _note(session: Session, ticket: Ticket | None) -> str | None:
+    """List an ended call when it was missed (once); returns the reason, None when not listed."""
+    if ticket is None or ticket.channel != "phone" or ticket.open:
+        return None
+    message = session.scalar(select(Voicemail).where(Voicemail.ticket_id == ticket.id))
+    reason = missed_reason(ticket, message)
+    exists = session.scalar(select(MissedCall.id).where(MissedCall.ticket_id == ticket.id))
+    if reason is None or exists is not None:
+        return None
+    number = ticket.caller_number if ticket.caller_number not in (None, "", "anonymous") else None
+    at = ticket.ended_at or ticket.started_at
+    day = ticket.local_day or at.date()
+    session.add(MissedCall(ticket_id=ticket.id, number=number, reason=reason, at=at, local_day=day))
+    return reason
+
+
 def _view(r: MissedCall, status: str | None = None) -> MissedView:
     return MissedView(
         r.id, r.ticket_id, r.number, r.reason, r.at, r.local_day, r.assigned_to, r.done_at, r.done_by, status
@@ -82,21 +98,22 @@ class MissedCalls(Repository):
 
     async def note_ended(self, ticket_id: int) -> str | None:
         """Look at a call that just ended; list it when it was missed. Returns the reason."""
+        return await self._write(lambda session: _note(session, session.get(Ticket, self._real(ticket_id))))
 
-        def op(session: Session) -> str | None:
-            ticket = session.get(Ticket, self._real(ticket_id))
-            if ticket is None or ticket.channel != "phone" or ticket.open:
-                return None
-            message = session.scalar(select(Voicemail).where(Voicemail.ticket_id == ticket.id))
-            reason = missed_reason(ticket, message)
-            exists = session.scalar(select(MissedCall.id).where(MissedCall.ticket_id == ticket.id))
-            if reason is None or exists is not None:
-                return None
-            number = ticket.caller_number if ticket.caller_number not in (None, "", "anonymous") else None
-            at = ticket.ended_at or ticket.started_at
-            day = ticket.local_day or at.date()
-            session.add(MissedCall(ticket_id=ticket.id, number=number, reason=reason, at=at, local_day=day))
-            return reason
+    async def sweep(self, since: datetime, limit: int = 500) -> int:
+        """List the missed calls ended since `since` that are not listed yet: a note written at a
+        call's end fails while the database is away (the soak's outages lost them for good).
+        Returns how many were listed."""
+
+        def op(session: Session) -> int:
+            listed = select(MissedCall.id).where(MissedCall.ticket_id == Ticket.id).exists()
+            query = (
+                select(Ticket)
+                .where(Ticket.channel == "phone", Ticket.ended_at >= since, Ticket.ended_at.is_not(None), ~listed)
+                .order_by(Ticket.id)
+                .limit(limit)
+            )
+            return sum(_note(session, ticket) is not None for ticket in session.scalars(query).all())
 
         return await self._write(op)
 

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from ivr.acd.callback_models import QueuedCallback
+from ivr.acd.callback_models import MissedCall, QueuedCallback
 from ivr.console.models import AuditEntry
 from ivr.lab.soak.evidence import AsteriskState, Fault, ResourceSample, ResourceWindows, SinkMail, SoakEvidence
 from ivr.lab.soak.journal import CallbackLeg, CallRecord, HungUpBy
@@ -286,6 +286,7 @@ def build_world(db_url: str, root: Path) -> SoakWorld:
         at = DAY1 + timedelta(hours=2)
         capped = _ticket(s, "+393330000004", at, topic="citizens", queue_result="cap", outcome="completed")
         _event(s, capped, at + timedelta(seconds=8), "queue_not_served", result="cap")
+        s.add(MissedCall(ticket_id=capped.id, number="+393330000004", reason="cap", at=at, local_day=at.date()))
         j.append(_record("+393330000004", "operator/citizens/it", at, topic="citizens"))
         s.add(DailyAdmissions(day=DAY1.date(), admitted=3))
 

@@ -266,3 +266,30 @@ async def test_a_busy_line_leaves_the_outbox_once_the_database_is_back(
     await store.writer.barrier()
     assert store.writer.outbox is not None and store.writer.outbox.count() == 0
     assert sent >= 20 and _count(db, select(func.count()).where(TicketEvent.kind == "tick")) == sent  # each once
+
+
+async def test_a_missed_call_whose_note_was_lost_in_the_outage_is_listed_by_the_sweep(
+    store: SqlTicketStore, db: Engine, server: PostgresServer
+) -> None:
+    """The note written at a call's end is no outbox command: during the soak's outages it failed
+    (StoreUnavailable) and the call never reached the missed-calls work list."""
+    missed = MissedCalls(store)
+    await asyncio.to_thread(server.pause)
+    try:
+        gone = await store.open_call(NewCall("gave-up", T0, "3331234567", None, "800000039"))
+        await store.update(gone, queue_result="abandoned", queued_at=T0 + timedelta(seconds=6))
+        await store.close_call(
+            gone, CallClosing(T0 + timedelta(seconds=90), "caller_hangup", "caller_hangup_in_queue", "queue:queue")
+        )
+        with pytest.raises(StoreUnavailable):
+            await missed.note_ended(gone)
+    finally:
+        await asyncio.to_thread(server.resume)
+    await _until(lambda: not store.degraded)
+    answered = await _call(store, "answered-later", T0 + timedelta(minutes=5))  # not missed: never listed
+    assert await missed.sweep(T0 - timedelta(days=1)) == 1
+    assert await missed.sweep(T0 - timedelta(days=1)) == 0  # once
+    with Session(db) as session:
+        rows = session.scalars(select(MissedCall)).all()
+        assert [(r.ticket_id, r.reason) for r in rows] == [(store.writer.real_id(gone), "abandoned")]
+        assert answered not in [r.ticket_id for r in rows]

@@ -13,7 +13,7 @@ from xml.etree import ElementTree
 import pytest
 from sqlalchemy import select
 
-from ivr.acd.callback_models import QueuedCallback
+from ivr.acd.callback_models import MissedCall, QueuedCallback
 from ivr.console.models import AuditEntry
 from ivr.lab.soak.check_cli import cmd_soak_check
 from ivr.lab.soak.checker import CHECKS, exit_status, run_checks
@@ -49,7 +49,7 @@ def tickets_named(result: CheckResult) -> set[int]:
 def test_a_world_keeping_every_promise_passes(world: SoakWorld) -> None:
     results = run_checks(world.evidence)
     assert [r.name for r in results if not r.passed] == [], [v.detail for r in results for v in r.violations]
-    assert len(results) == len(CHECKS) == 25
+    assert len(results) == len(CHECKS) == 26
     assert exit_status(results) == 0
     notes = " ".join(n for r in results for n in r.notes)
     assert "not given" not in notes  # every input was there: nothing passed unseen
@@ -256,6 +256,27 @@ def test_a_message_whose_audio_asterisk_lost_passes_only_flagged_and_in_a_fault(
             select(Voicemail).where(Voicemail.ticket_id == world.ids[MESSAGE])
         ).one().transcript_status = "pending"
     assert tickets_named(failed(world)["voicemail_audio"]) == {world.ids[MESSAGE]}  # not flagged: still a loss
+
+
+def test_a_missed_call_off_the_work_list_and_a_listed_call_that_was_answered(world: SoakWorld) -> None:
+    """Notes written at a call's end were lost in the soak's outages: the list is checked."""
+    with world.session() as s, s.begin():
+        for row in s.scalars(select(MissedCall)):
+            s.delete(row)
+    assert tickets_named(failed(world)["missed_calls"]) == {world.ids[CAPPED]}
+    with world.session() as s, s.begin():
+        capped = s.get_one(Ticket, world.ids[CAPPED])
+        s.add(MissedCall(ticket_id=capped.id, number=None, reason="cap", at=capped.started_at, local_day=DAY1.date()))
+        first = s.get_one(Ticket, world.ids[FIRST])
+        s.add(
+            MissedCall(ticket_id=first.id, number=None, reason="abandoned", at=first.started_at, local_day=DAY1.date())
+        )
+    result = failed(world)["missed_calls"]
+    assert tickets_named(result) == {world.ids[FIRST]}
+    assert {v.detail for v in result.violations} == {
+        "listed as missed, yet the ticket shows an operator or a message to call back on",
+        "listed as missed, yet the caller heard an operator",
+    }
 
 
 def test_a_recording_without_consent(world: SoakWorld) -> None:

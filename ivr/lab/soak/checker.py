@@ -39,7 +39,14 @@ from ivr.lab.soak.checks_calls import (
     check_survey_after_operator,
 )
 from ivr.lab.soak.checks_figures import check_figures, check_resources
-from ivr.lab.soak.checks_store import check_audio, check_callbacks, check_consent, check_drained, check_web_and_mail
+from ivr.lab.soak.checks_store import (
+    check_audio,
+    check_callbacks,
+    check_consent,
+    check_drained,
+    check_missed,
+    check_web_and_mail,
+)
 from ivr.lab.soak.evidence import SoakEvidence
 from ivr.lab.soak.store_view import StoreView, read_store
 from ivr.lab.soak.verdict import CheckResult, Violation
@@ -73,6 +80,7 @@ CHECKS: tuple[Check, ...] = (
     check_callback_heard_operator,  # 23
     check_language,  # 24
     check_second_level,  # 25
+    check_missed,  # 26
 )
 
 __all__ = ["CHECKS", "CheckResult", "SoakEvidence", "Violation", "exit_status", "run_checks"]

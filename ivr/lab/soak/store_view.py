@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from ivr.acd.callback_models import QueuedCallback
+from ivr.acd.callback_models import MissedCall, QueuedCallback
 from ivr.console.models import AuditEntry
 from ivr.tickets.models import CallbackAttempt, DailyAdmissions, Recording, SurveyAnswer, Ticket, TicketEvent, Voicemail
 
@@ -36,6 +36,7 @@ class StoreView:
     admissions: dict[date, int] = field(default_factory=dict)
     dials: list[AuditEntry] = field(default_factory=list)
     listens: list[AuditEntry] = field(default_factory=list)  # the access audit of recordings and messages
+    missed: list[MissedCall] = field(default_factory=list)  # the missed-calls work list
 
     def kinds(self, ticket_id: int) -> set[str]:
         return {e.kind for e in self.events.get(ticket_id, [])}
@@ -66,6 +67,7 @@ def read_store(url: str) -> StoreView:
             view.attempts = list(s.scalars(select(CallbackAttempt).order_by(CallbackAttempt.id)))
             view.admissions = {r.day: r.admitted for r in s.scalars(select(DailyAdmissions))}
             view.dials = list(s.scalars(select(AuditEntry).where(AuditEntry.action.in_(DIAL_ACTIONS))))
+            view.missed = list(s.scalars(select(MissedCall).order_by(MissedCall.id)))
             view.listens = list(s.scalars(select(AuditEntry).where(AuditEntry.action.in_(LISTEN_ACTIONS))))
             s.expunge_all()  # plain objects from here on: nothing is loaded lazily after the session
     finally:
