@@ -21,7 +21,16 @@ from dataclasses import dataclass, field
 from ivr.callflows.dispatcher import CallDispatcher
 from ivr.callflows.facts import CallFacts, Rejoin
 from ivr.callflows.model import Flow
-from ivr.callflows.recovery_plan import LOST_WHILE_DOWN, Action, CallPlan, idle_bridges, lost_tickets, plan_call
+from ivr.callflows.recovery_plan import (
+    LOST_WHILE_DOWN,
+    Action,
+    CallPlan,
+    LostMessage,
+    idle_bridges,
+    lost_tickets,
+    message_left_while_down,
+    plan_call,
+)
 from ivr.callflows.session import Resume
 from ivr.clock import Clock
 from ivr.tasks import DEFAULT, TaskSupervisor
@@ -210,7 +219,34 @@ class Recovery:
             log.warning("open tickets not checked: %s", exc)
             return
         for ticket in lost_tickets(await self.store.open_calls(), live, self.dispatcher.sessions):
-            await self._close(ticket, CallOutcome.FAILED, LOST_WHILE_DOWN)
+            full = await self.store.get(ticket.id)  # with its timeline (open_calls reads none)
+            message = message_left_while_down(self.flow, full) if full is not None else None
+            if message is None:
+                await self._close(ticket, CallOutcome.FAILED, LOST_WHILE_DOWN)
+            else:
+                await self._keep_message(ticket, message)
+
+    async def _keep_message(self, ticket: TicketView, message: LostMessage) -> None:
+        """The caller spoke to the end while no engine watched: the message is theirs (the
+        voicemail retry job fetches its audio from Asterisk), the caller id the number to call."""
+        message_id = await self.store.execute(
+            "voicemail.new_message",
+            ticket_id=ticket.id,
+            box=message.box,
+            reason=message.reason,
+            asterisk_name=message.name,
+            recording_id=None,
+            duration_s=0.0,
+            speech_s=0.0,
+            empty=False,
+            ended_by="hangup",
+            at=self.clock.now(),
+        )
+        number = ticket.caller_number if ticket.caller_number not in (None, "", "anonymous") else None
+        source = "caller_id" if number is not None else "none"
+        await self.store.execute("voicemail.set_callback", message_id=message_id, number=number, source=source)
+        await self._close(ticket, CallOutcome.VOICEMAIL, f"voicemail:{message.reason}")
+        log.warning("ticket %s: message %s recorded while no engine watched, kept", ticket.id, message.name)
 
     async def _close(self, ticket: TicketView, outcome: str, reason: str) -> None:
         await self.store.close_call(

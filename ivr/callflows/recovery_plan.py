@@ -15,12 +15,12 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from ivr.callflows.facts import CallFacts
-from ivr.callflows.model import Flow, QueueNode
+from ivr.callflows.model import Flow, QueueNode, VoicemailNode
 from ivr.callflows.session import Resume
 from ivr.callflows.states import CallState
 from ivr.telephony.ports import BridgeInfo
 from ivr.tickets.events import MESSAGE_ENDS, RECORDING_ENDS, EventKind
-from ivr.tickets.status import QueueResult, not_served_reason
+from ivr.tickets.status import QueueResult, VoicemailReason, not_served_reason
 from ivr.tickets.store import TicketView
 
 LOST_ON_RESTART = "lost_on_restart"  # alive, but nowhere to go on from: closed as a failure
@@ -144,6 +144,27 @@ def lost_tickets(open_calls: Sequence[TicketView], live: Collection[str], servin
     """Open call tickets whose channel is neither alive in the PBX nor served here: the call
     ended while no engine watched."""
     return [t for t in open_calls if t.call_uid not in live and t.call_uid not in serving]
+
+
+@dataclass(frozen=True)
+class LostMessage:
+    """A message being recorded when the engine died, its caller gone before another engine
+    watched: Asterisk finished the recording when the caller hung up (or pressed #)."""
+
+    name: str
+    box: str
+    reason: VoicemailReason
+
+
+def message_left_while_down(flow: Flow, ticket: TicketView) -> LostMessage | None:
+    name = pending(ticket, EventKind.VOICEMAIL_RECORDING, MESSAGE_ENDS)
+    if name is None:
+        return None
+    node = flow.nodes.get((ticket.last_state or "").partition(":")[2])
+    reason = not_served_reason(ticket.queue_result) or (
+        node.reason if isinstance(node, VoicemailNode) else VoicemailReason.CALLER_CHOICE
+    )
+    return LostMessage(name, ticket.topic or "general", reason)
 
 
 def pending(ticket: TicketView, started: EventKind, finished: Collection[EventKind]) -> str | None:

@@ -44,7 +44,7 @@ nodes:
     questions: [{id: satisfaction, prompt: survey_satisfaction, keys: "12345"}]
   voicemail: {type: voicemail, reason: busy}
 """
-TALKING, WAITING, RECORDING = 10, 10, 2
+TALKING, WAITING, RECORDING = 10, 10, 3  # the last voicemail caller hangs up while no engine runs
 
 
 async def _poll(check: Callable[[], Any], what: str, timeout: float = 45) -> None:
@@ -81,6 +81,7 @@ async def test_engine_killed_with_calls_in_queue_conversation_and_voicemail(
             "callflow": str(flow),
             "queue": {"ring_timeout_s": 10, "wrap_up_s": 1, "announce_every_s": 600},
             "voicemail": {"max_silence_s": 0},
+            "transcription": {"retry_every_s": 2},  # the message of the caller gone meanwhile is fetched soon
         },
     )
     db = make_engine(engine.database_url)
@@ -149,18 +150,25 @@ async def test_engine_killed_with_calls_in_queue_conversation_and_voicemail(
         engine.kill()  # SIGKILL, mid-conversation and mid-queue
         await asyncio.sleep(1.0)
         assert not any(c.ended for c in calls)  # Asterisk keeps every call while the engine is away
+        # One voicemail caller finishes speaking and hangs up before any engine is back: Asterisk
+        # ends the recording; the engine coming back must keep it (it closed the ticket as lost).
+        speaking[-1].cancel()
+        await calls[-1].hangup()
+        gone = next(t.id for t in tickets() if t.caller_number == f"3480{RECORDING - 1:06d}")
+        await asyncio.sleep(1.0)
         await engine.start()
 
         talking = {t.id for t in tickets() if t.queue_result == "answered"}
         waiting = {t.id for t in tickets() if t.queue_result == "waiting"}
         await _until(lambda: events("operator_rejoined") >= talking, "the conversations to be picked up")
-        await _until(lambda: events("call_resumed") >= talking | waiting | recording, "every call to be resumed")
+        resumed = talking | waiting | (recording - {gone})
+        await _until(lambda: events("call_resumed") >= resumed, "every call to be resumed")
         assert "picked up" in engine.log()
         # What the voicemail callers had said is kept, and they are asked for their number.
         await _until(lambda: events("voicemail_left") >= recording, "the interrupted messages to be saved")
         for task in speaking:
             task.cancel()
-        for call in calls[-RECORDING:]:
+        for call in calls[-RECORDING:-1]:
             with contextlib.suppress(Exception):
                 await call.hangup()
 
@@ -188,11 +196,18 @@ async def test_engine_killed_with_calls_in_queue_conversation_and_voicemail(
         for ticket_id in waiting:
             t = final[ticket_id]
             assert (t.queue_result, t.outcome) == ("abandoned", "caller_hangup"), t.id
+        assert gone not in events("call_resumed")
+
+        def message_of(ticket_id: int) -> Voicemail:
+            return read(lambda s: s.scalars(select(Voicemail).where(Voicemail.ticket_id == ticket_id)).one())
+
+        await _until(lambda: message_of(gone).recording_id is not None, "the audio of the message left meanwhile")
         for ticket_id in recording:
             t = final[ticket_id]
             assert (t.queue_result, t.outcome, t.level) == ("caller_choice", "voicemail", 2), t.id
-            message = read(lambda s, i=ticket_id: s.scalars(select(Voicemail).where(Voicemail.ticket_id == i)).one())
-            assert message.ended_by == "interrupted" and message.recording_id is not None
+            message = message_of(ticket_id)
+            ended = "hangup" if ticket_id == gone else "interrupted"
+            assert message.ended_by == ended and message.recording_id is not None
             assert message.duration_s > 2.0 and not message.empty  # what was said before and after the kill
             assert message.callback_number == t.caller_number
         assert await cap.count(now) == admitted  # resumed callers were not counted twice

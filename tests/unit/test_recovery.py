@@ -16,13 +16,16 @@ from ivr.callflows.recovery_plan import (
     LOST_ON_RESTART,
     Action,
     CallPlan,
+    LostMessage,
     RejoinTarget,
     idle_bridges,
     lost_tickets,
+    message_left_while_down,
     plan_call,
 )
 from ivr.callflows.session import Resume
 from ivr.telephony.ports import BridgeInfo
+from ivr.tickets.status import VoicemailReason
 from ivr.tickets.store import EventView, TicketView
 
 REPO = Path(__file__).resolve().parents[2]
@@ -237,3 +240,15 @@ def test_open_tickets_of_calls_neither_alive_nor_served_are_lost() -> None:
         ticket("menu:menu", call_uid="c-3"),
     )
     assert lost_tickets([gone, alive, served], live={"c-2"}, serving={"c-3"}) == [gone]
+
+
+def test_a_message_recorded_while_no_engine_watched_is_the_callers(flow: Flow) -> None:
+    """The soak killed the engine while callers spoke their messages; they finished and hung up
+    before the standby took over, and their tickets were closed as lost with no message."""
+    after_queue = ticket("voicemail:voicemail", SPEAKING, queue_result="max_wait", topic="citizens")
+    assert message_left_while_down(flow, after_queue) == LostMessage("vm-7-a", "citizens", VoicemailReason.MAX_WAIT)
+    saved = ticket("voicemail:voicemail", SPEAKING, SAVED, queue_result="max_wait")
+    assert message_left_while_down(flow, saved) is None  # saved already: the step got that far
+    assert message_left_while_down(flow, ticket("menu:menu")) is None
+    closed = ticket("voicemail:voicemail_closed", SPEAKING)  # no queue: the node says why
+    assert message_left_while_down(flow, closed) == LostMessage("vm-7-a", "general", VoicemailReason.CLOSED)
