@@ -28,6 +28,15 @@ from ivr.tickets.events import EventKind
 
 log = logging.getLogger(__name__)
 
+LINE_FAULT_RETRY_S = 1.0
+
+
+def line_failed(cause: str) -> bool:
+    """The offer failed on the line's side, not the operator's: Asterisk refused to place it (its
+    HTTP answering 5xx while it restarts) or the engine failed. Counted as missed, it paused every
+    operator it was tried on in an Asterisk restart, and queued callbacks waited for nobody."""
+    return cause == "error" or cause.startswith("refused:5")
+
 
 class Offerer(Protocol):
     async def dial(
@@ -361,7 +370,10 @@ class Distributor:
         call.offering = None
         agent.ticket_id = None
         now = self.clock.monotonic()
-        if cause != "cancelled":
+        line_fault = line_failed(cause)
+        if line_fault:
+            log.warning("offer to %s failed on the line's side (%s): not counted as missed", agent.login, cause)
+        elif cause != "cancelled":
             agent.missed += 1
             log.info("offer to %s not answered (%s); missed %d", agent.login, cause, agent.missed)
         if agent.missed >= self.settings.max_missed_offers:
@@ -376,7 +388,10 @@ class Distributor:
             agent.move(state, now, reason)
         else:
             agent.move(AgentState.AVAILABLE, now)  # to the back of the idle line: others get a turn
-        self._kick()
+        if line_fault:  # the PBX refuses every offer while it restarts: try again in a moment, not at once
+            asyncio.get_running_loop().call_later(LINE_FAULT_RETRY_S, self._kick)
+        else:
+            self._kick()
 
     def _changed(self) -> None:
         self.on_change()

@@ -102,6 +102,31 @@ async def test_missed_offers_move_on_then_pause() -> None:
     assert dist.agents["carla"].pause_reason == "missed_offers"
 
 
+async def test_offers_the_line_itself_refused_pause_nobody_and_are_tried_again() -> None:
+    """An Asterisk restart answered every offer with HTTP 503: each operator rung got two
+    "missed" offers and was paused, and three queued callbacks then waited for nobody."""
+    dist, offerer = distributor({"anna"}, max_missed_offers=1)
+    refusals = 3
+    answer = offerer.dial
+
+    async def restarting(
+        endpoint: str, *, caller_id: str | None, timeout: float, cancelled: asyncio.Event
+    ) -> CallChannel:
+        nonlocal refusals
+        if refusals:
+            refusals -= 1
+            offerer.dialled.append(endpoint)
+            raise OfferFailed("refused:503")
+        return await answer(endpoint, caller_id=caller_id, timeout=timeout, cancelled=cancelled)
+
+    offerer.dial = restarting  # type: ignore[method-assign]
+    online(dist, info("anna"))
+    call = dist.enqueue(1, FakeChannel("c1"), None, "333")
+    assigned = await asyncio.wait_for(call.assigned, 10)
+    assert assigned.agent.login == "anna" and offerer.dialled.count("PJSIP/op-anna") == 4
+    assert dist.agents["anna"].missed == 0 and dist.agents["anna"].pause_reason is None
+
+
 async def test_wrap_up_then_deferred_pause() -> None:
     dist, _ = distributor({"anna"})
     online(dist, info("anna"))
