@@ -34,7 +34,7 @@ from ivr.lab.soak.evidence import AsteriskState, SinkMail
 from ivr.tickets.db import make_engine, upgrade
 from tests.harness.engine_process import EngineProcess
 from tests.harness.pbx import ENGINE_HOST, PbxPair, start_pair
-from tests.harness.postgres import PostgresServer
+from tests.harness.postgres import PostgresError, PostgresServer
 
 log = logging.getLogger(__name__)
 RESTART_S = 2.0  # the engine unit's RestartSec (ivr.ops.services)
@@ -211,6 +211,11 @@ class SoakLine:
         for found in sorted(self.data_dir.glob("*/engine-*.log")):
             shutil.copyfile(found, out / f"{found.parent.name}-{found.name}")
         (out / "restarts.txt").write_text("".join(line + "\n" for line in self.restarts))
+        try:  # the store as the checker judged it, to look into a finding afterwards
+            if getattr(self, "pg", None) is not None:
+                self.pg.dump("soak", out / "store.sql.gz")
+        except (OSError, PostgresError) as exc:
+            log.warning("the store was not dumped: %s", exc)
 
     def set_clock(self, moment: datetime) -> None:
         """Every engine's simulated time reads `moment` now (they read the file again within a

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import gzip
 import os
 import pwd
 import shutil
@@ -83,6 +84,17 @@ class PostgresServer:
         if result.returncode != 0:
             raise PostgresError(f"create database {name}: {result.stderr.strip()}")
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{name}"
+
+    def dump(self, name: str, to: Path) -> None:
+        """The database as plain SQL, compressed (a soak's store kept to look into afterwards)."""
+        result = subprocess.run(
+            [_bin("pg_dump"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "--no-owner", name],
+            capture_output=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise PostgresError(f"pg_dump {name}: {result.stderr.decode(errors='replace').strip()}")
+        to.write_bytes(gzip.compress(result.stdout))
 
     def stop(self) -> None:
         if self.started:
