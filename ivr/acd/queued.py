@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -236,9 +237,7 @@ class CallbackQueue:
         now = self.clock.now()
         if result == OPERATOR_GONE:  # not the citizen's fault: the same place, at once
             await self.repo.set(row.id, state="waiting", attempts=attempt - 1)
-            fresh = await self.repo.get(row.id)
-            if fresh is not None:
-                self._enqueue(fresh, self._since(row))
+            self._enqueue(dataclasses.replace(row, state="waiting", attempts=attempt - 1), self._since(row))
             return
         await self._event(row, events.callback_try(attempt, login, result))
         if result == "answered":
@@ -250,10 +249,10 @@ class CallbackQueue:
             log.info("queued callback of ticket %s: unreachable after %d attempts", row.ticket_id, attempt)
             return
         retry = now + timedelta(seconds=self.settings.callback_retry_s)
-        await self.repo.set(row.id, state="waiting", next_attempt_at=retry)
-        fresh = await self.repo.get(row.id)
-        if fresh is not None:
-            self._enqueue(fresh, self._since(row))
+        await self.repo.set(row.id, state="waiting", attempts=attempt, next_attempt_at=retry)
+        # (from the row in hand, not read back: the store may be away, the writes in its outbox)
+        again = dataclasses.replace(row, state="waiting", attempts=attempt, next_attempt_at=retry)
+        self._enqueue(again, self._since(row))
 
     def _since(self, row: CallbackRow) -> float:
         return self.clock.monotonic() - max(0.0, (self.clock.now() - row.arrived_at).total_seconds())

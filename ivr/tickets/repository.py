@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -30,6 +30,8 @@ class Database(Protocol):
     async def run_write(self, op: Callable[[Session], T]) -> T: ...
 
     def real_id(self, ref: int) -> int: ...
+
+    async def execute(self, name: str, **args: Any) -> Any: ...
 
 
 @dataclass(frozen=True)

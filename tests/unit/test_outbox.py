@@ -293,3 +293,27 @@ async def test_a_missed_call_whose_note_was_lost_in_the_outage_is_listed_by_the_
         rows = session.scalars(select(MissedCall)).all()
         assert [(r.ticket_id, r.reason) for r in rows] == [(store.writer.real_id(gone), "abandoned")]
         assert answered not in [r.ticket_id for r in rows]
+
+
+async def test_a_queued_callback_under_way_keeps_its_state_through_an_outage(
+    store: SqlTicketStore, db: Engine, server: PostgresServer
+) -> None:
+    """The soak cut the database as a callback's operator answered: writing "calling" failed and
+    the callback died with the operator rung; its state now waits in the outbox like the call's."""
+    ticket_id = await store.open_call(NewCall("booked", T0, "3331234567", None, "800000039"))
+    callbacks = QueuedCallbacks(store)
+    row = await callbacks.add(
+        ticket_id, "3331234567", "caller_id", topic=None, language="it", arrived_at=T0, accepted_at=T0, day=T0.date()
+    )
+    await asyncio.to_thread(server.pause)
+    try:
+        await callbacks.set(row.id, state="calling", attempts=1, operator="anna")
+        retry = T0 + timedelta(minutes=10)
+        await callbacks.set(row.id, state="waiting", attempts=1, next_attempt_at=retry)
+        assert store.degraded
+    finally:
+        await asyncio.to_thread(server.resume)
+    await _until(lambda: not store.degraded)
+    with Session(db) as session:
+        stored = session.get_one(QueuedCallback, row.id)
+        assert (stored.state, stored.attempts, stored.operator, stored.next_attempt_at) == ("waiting", 1, "anna", retry)
