@@ -163,6 +163,9 @@ class SoakLine:
                 "asterisk": {"ari": {"port": self.ari_link.port}, "webrtc": DESK_WEBRTC},  # the browser desk
                 "mail": {"host": "127.0.0.1", "port": self.smtp_port, "tls": "none", "sender": "nul@example.it"},
                 "voicemail": {"dir": str(shared_voicemail)},
+                # A soak's service day lasts minutes: the commitments are checked every minute, as
+                # every 15 minutes of a real day (a day of 12 minutes was never checked at all).
+                "sla": {"check_every_s": 60.0},
             }
             from ivr.configfile import deep_merge
 

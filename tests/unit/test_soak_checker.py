@@ -325,6 +325,21 @@ def test_web_request_late_unflagged_and_a_mail_sent_twice(world: SoakWorld) -> N
     assert tickets_named(result) == {web}
 
 
+def test_a_web_request_answered_late_after_being_flagged_overdue_is_not_a_violation(world: SoakWorld) -> None:
+    """An answer given late clears the ticket's flag: the flag raised before is on the timeline."""
+    web = world.ids["web"]
+    with world.session() as s, s.begin():
+        t = s.get_one(Ticket, web)
+        assert t.callback_due is not None
+        t.sla_met_at, t.sla_flag = t.callback_due + timedelta(hours=5), None
+    assert tickets_named(failed(world)["web_and_mail"]) == {web}  # late, and never flagged
+    with world.session() as s, s.begin():
+        t = s.get_one(Ticket, web)
+        assert t.callback_due is not None
+        s.add(TicketEvent(ticket_id=web, at=t.callback_due + timedelta(minutes=1), kind="sla_overdue"))
+    assert "web_and_mail" not in failed(world)
+
+
 def test_a_mail_the_store_never_sent(world: SoakWorld) -> None:
     assert world.evidence.mails is not None
     world.evidence.mails.append(

@@ -174,7 +174,9 @@ def check_web_and_mail(ev: SoakEvidence, view: StoreView) -> CheckResult:
         if t.channel != "web" or t.callback_due is None or t.callback_due > ev.ended_at:
             continue
         met = t.sla_met_at is not None and t.sla_met_at <= t.callback_due
-        if not met and t.sla_flag != "overdue":
+        # Flagged: the flag now, or an earlier one on the timeline (an answer given late clears it)
+        flagged = t.sla_flag == "overdue" or bool(view.events_of(t.id, "sla_overdue"))
+        if not met and not flagged:
             r.fail(f"web request due {t.callback_due:%Y-%m-%d %H:%M} neither answered in time nor flagged", [t.id])
     if ev.mails is None:
         r.notes.append("no SMTP sink record given: e-mails not checked")
