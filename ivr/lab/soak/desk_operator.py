@@ -409,6 +409,16 @@ class BrowserDeskOperator:
             self.filed[ticket] = Filing("none", note=" ".join(said).strip())
             self._journal(ticket, None, sent_at, why)
             return
+        # Filed only when the desk says so: a card also leaves when the page is drawn again (the
+        # desk reconnecting to the engine after a takeover), and that was taken for a filing.
+        alert = page.locator("#call-alert")
+        announced = (await alert.text_content() or "") if await alert.count() else ""
+        if f"pratica {ticket} registrata" not in announced:
+            why = "the card left the desk without the desk saying it was filed"
+            self.note("not_filed", f"ticket {ticket}: {why}")
+            self.filed[ticket] = Filing("none", note=why)
+            self._journal(ticket, None, sent_at, why)
+            return
         self.filed[ticket] = chosen
         self._journal(ticket, chosen, sent_at)
         self.note(
