@@ -118,6 +118,26 @@ def test_message_workflow() -> None:
             messages.assign(s, ticket_id, "bruno", at)
 
 
+def test_an_empty_message_with_no_number_closes_its_ticket_saying_why() -> None:
+    engine = make_engine("sqlite://")
+    upgrade(engine)
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    at = datetime(2026, 2, 10, 19, tzinfo=UTC)
+    (ticket_id,) = SqlTicketStore(engine).writer._apply([lambda s: _ticket(s, at)], "token")
+    with sessions.begin() as s:
+        message_id = messages.new_message(
+            s, ticket_id=ticket_id, box="citizens", reason="max_wait", asterisk_name="vm-2", recording_id=None,
+            duration_s=0.0, speech_s=0.0, empty=True, ended_by="hangup", at=at,
+        )  # fmt: skip
+        messages.set_callback(s, message_id, None, "none")
+    with sessions() as s:
+        from ivr.tickets.models import Ticket
+
+        ticket = s.get_one(Ticket, ticket_id)
+        assert (ticket.status, ticket.level, ticket.sla_kind) == ("closed", 2, None)
+        assert ticket.resolution_note == messages.EMPTY_NOTE
+
+
 def _ticket(session: object, at: datetime) -> int:
     from ivr.tickets.models import Ticket
 
