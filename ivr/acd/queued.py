@@ -118,6 +118,13 @@ class CallbackQueue:
         rows = await self.repo.pending()
         now, mono = self.clock.now(), self.clock.monotonic()
         for row in rows:
+            if row.state == "calling" and row.connected_at is not None:
+                # The citizen was talking with the operator when the engine stopped: called back
+                # (dialled again, the soak's citizens refused a second call and the callback
+                # ended "unreachable" after a conversation).
+                await self._event(row, events.callback_try(row.attempts, row.operator or "", "answered"))
+                await self.repo.set(row.id, state="completed", ended_at=now)
+                continue
             self._enqueue(row, mono - max(0.0, (now - row.arrived_at).total_seconds()))
         if rows:
             log.info("queued callbacks: %d taken back from the store", len(rows))
@@ -131,15 +138,27 @@ class CallbackQueue:
             delay = not_before - self.clock.monotonic()
             asyncio.get_running_loop().call_later(delay + 0.05, self.distributor.kick)
 
+        placed: list[WaitingCall] = []
+
         def ready() -> bool:
-            return self.open and self.clock.monotonic() >= not_before
+            if self.clock.monotonic() < not_before:
+                return False
+            # Closed, it waits for the next opening, unless callers who came after it are still
+            # being served: "your place in the queue stays the same", the booking said (the soak
+            # saw six callers served during a closure ahead of a callback carried over).
+            return self.open or (bool(placed) and self._served_behind(placed[0]))
 
         entry = self.distributor.enqueue(
             row.ticket_id, None, row.topic, row.number, language=row.language, since=since, virtual=True, ready=ready
         )
+        placed.append(entry)
         self.entries[row.id] = entry
         self.tasks.spawn(self._serve(row, entry), name=f"queued-callback-{row.ticket_id}")
         return entry
+
+    def _served_behind(self, entry: WaitingCall) -> bool:
+        """Callers of its topic who came after it are waiting to be served (the line closed on them)."""
+        return any(not c.virtual and c.topic == entry.topic and c.since > entry.since for c in self.distributor.waiting)
 
     # --- serving one entry ----------------------------------------------------------------------
 
@@ -280,6 +299,8 @@ class CallbackQueue:
         for callback_id, entry in list(self.entries.items()):
             if entry.offering is not None or entry.assigned.done():
                 continue  # an attempt is under way: it ends by itself
+            if self._served_behind(entry):
+                continue  # its turn comes before the callers still served behind it
             row = await self.repo.get(callback_id)
             if row is None:
                 continue

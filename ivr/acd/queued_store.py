@@ -32,6 +32,8 @@ class CallbackRow:
     state: str
     attempts: int
     next_attempt_at: datetime | None
+    operator: str | None = None  # who made the attempt under way
+    connected_at: datetime | None = None  # when the attempt under way reached the citizen
 
 
 def _row(r: QueuedCallback) -> CallbackRow:
@@ -46,6 +48,8 @@ def _row(r: QueuedCallback) -> CallbackRow:
         r.state,
         r.attempts,
         r.next_attempt_at,
+        r.operator,
+        r.connected_at,
     )
 
 

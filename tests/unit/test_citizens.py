@@ -4,7 +4,7 @@ fake phones, real store (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -250,6 +250,85 @@ async def test_closing_time_carries_callbacks_over_or_passes_them_to_the_second_
                 assert "callback_escalated" in kinds and not dist.waiting
                 assert (ticket.level, ticket.status, ticket.contact_phone) == (2, "new", "3331234567")
                 assert ticket.callback_due is not None
+    finally:
+        await store.stop()
+        engine.dispose()
+
+
+async def test_a_callback_keeps_its_place_when_the_line_closes_on_callers_behind_it(tmp_path: Path) -> None:
+    """The soak switched a closure on with a callback booked and live callers who came after it
+    still waiting: they were served and the callback was carried to the next opening."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'p.db'}")
+    upgrade(engine)
+    store = SqlTicketStore(engine, tz=ROME)
+    open_now = [True]
+
+    async def line_open(_now: datetime) -> bool:
+        return open_now[0]
+
+    try:
+        settings = QueueSettings.model_validate({"callback_carry_over": True})
+        dist = Distributor(FakeOfferer(set()), settings, SystemClock())  # nobody logged in yet
+        callbacks = CallbackQueue(
+            dist, QueuedCallbacks(store), store, FakeOfferer(set()), Talk(), lambda _c: prompts(tmp_path),
+            SystemClock(), settings, line_open, ROME,
+        )  # fmt: skip
+        booked = await _ticket(store, "booked")
+        first = dist.enqueue(booked, FakeChannel("w1"), "citizens", "3331234567")
+        await callbacks.accept(first, "3331234567", "confirmed", T0, 0)
+        (place,) = dist.waiting
+        later = dist.enqueue(await _ticket(store, "later"), FakeChannel("w2"), "citizens", "3339999999")
+        open_now[0] = False
+        await callbacks.check_hours()
+        assert place.servable()  # a caller who came after it is still to be served: its turn first
+        ticket = await store.get(booked)
+        assert ticket is not None and "callback_carried" not in [e.kind for e in ticket.events]
+        dist.withdraw(later)  # the last caller behind it gone: now it waits for the opening
+        assert not place.servable()
+        await callbacks.check_hours()
+        ticket = await store.get(booked)
+        assert ticket is not None and [e.kind for e in ticket.events].count("callback_carried") == 1
+    finally:
+        await store.stop()
+        engine.dispose()
+
+
+async def test_a_callback_cut_by_a_restart_after_the_citizen_was_reached_is_not_dialled_again(
+    tmp_path: Path,
+) -> None:
+    """The soak killed the engine during a callback's survey: the engine after it dialled the
+    citizen again (twice refused) and closed the callback "unreachable" after a conversation."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'r.db'}")
+    upgrade(engine)
+    store = SqlTicketStore(engine, tz=ROME)
+
+    async def line_open(_now: datetime) -> bool:
+        return True
+
+    try:
+        repo = QueuedCallbacks(store)
+        reached, ringing = await _ticket(store, "reached"), await _ticket(store, "ringing", "3337654321")
+        for ticket_id, number in ((reached, "3331234567"), (ringing, "3337654321")):
+            row = await repo.add(
+                ticket_id, number, "confirmed", topic=None, language=None, arrived_at=T0, accepted_at=T0, day=T0.date()
+            )
+            values: dict[str, object] = {"state": "calling", "attempts": 1, "operator": "ada"}
+            if ticket_id == reached:
+                values["connected_at"] = T0 + timedelta(minutes=2)
+            await repo.set(row.id, **values)
+        settings = QueueSettings()
+        dist = Distributor(FakeOfferer(set()), settings, SystemClock())
+        callbacks = CallbackQueue(
+            dist, repo, store, FakeOfferer(set()), Talk(), lambda _c: prompts(tmp_path),
+            SystemClock(), settings, line_open, ROME,
+        )  # fmt: skip
+        await callbacks.start()
+        assert [c.ticket_id for c in dist.waiting] == [ringing]  # not reached yet: its place again
+        done = await store.get(reached)
+        assert done is not None
+        tries = [e.detail for e in done.events if e.kind == "callback_try"]
+        assert tries == [{"attempt": 1, "operator": "ada", "result": "answered"}]
+        assert [r.ticket_id for r in await repo.pending()] == [ringing]
     finally:
         await store.stop()
         engine.dispose()
