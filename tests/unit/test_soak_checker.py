@@ -245,10 +245,12 @@ def test_a_message_whose_audio_asterisk_lost_passes_only_flagged_and_in_a_fault(
         s.delete(s.get_one(Recording, vm.recording_id))
         vm.recording_id, vm.transcript_status = None, "lost"
     assert tickets_named(failed(world)["voicemail_audio"]) == {world.ids[MESSAGE]}  # no fault near it
-    fault = world.evidence.faults[0].at
-    with world.session() as s, s.begin():
-        t = s.get_one(Ticket, world.ids[MESSAGE])
-        t.started_at, t.ended_at = fault - timedelta(seconds=20), fault + timedelta(seconds=5)
+    fault = world.evidence.faults[0].at  # faults and the carrier's journal share the real clock
+    journal = world.evidence.journal
+    i = next(n for n, call in enumerate(journal) if call.caller == MESSAGE)
+    journal[i] = journal[i].model_copy(
+        update={"placed_at": fault - timedelta(seconds=20), "ended_at": fault + timedelta(seconds=5)}
+    )
     result = judged(world)["voicemail_audio"]
     assert result.passed and any("lost its audio" in note for note in result.notes)
     with world.session() as s, s.begin():

@@ -31,9 +31,10 @@ def _sha256(path: Path) -> str:
 def check_audio(ev: SoakEvidence, view: StoreView) -> CheckResult:
     r = CheckResult("voicemail_audio", "every message has its audio with its checksum; no audio without a row")
     spans = fault_spans(ev)
+    calls = {t.id: call for call, t in single_tickets(ev, view)}  # the carrier's own (real) times
     for vm in view.voicemails:
         if vm.recording_id is None:
-            if vm.transcript_status == "lost" and _during_fault(view, vm.ticket_id, spans):
+            if vm.transcript_status == "lost" and _during_fault(calls.get(vm.ticket_id), spans):
                 r.notes.append(f"message {vm.id}: Asterisk lost its audio in a fault; the message says so (lost)")
             elif not vm.empty:
                 r.fail(f"message {vm.id} has no audio", [vm.ticket_id])
@@ -58,11 +59,12 @@ def check_audio(ev: SoakEvidence, view: StoreView) -> CheckResult:
     return r
 
 
-def _during_fault(view: StoreView, ticket_id: int, spans: list[tuple[datetime, datetime]]) -> bool:
-    t = view.tickets.get(ticket_id)
-    if t is None:
+def _during_fault(call: Any, spans: list[tuple[datetime, datetime]]) -> bool:
+    """The call (as the carrier saw it: faults are timed on the real clock, tickets on the
+    engines' simulated one) overlapped a fault."""
+    if call is None:
         return False
-    start, end = t.started_at, t.ended_at or t.started_at
+    start, end = call.placed_at, call.ended_at or call.placed_at
     return any(low <= end and high >= start for low, high in spans)
 
 
