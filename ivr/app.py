@@ -91,6 +91,7 @@ from ivr.tickets.store import SqlTicketStore
 from ivr.version import version
 from ivr.voicemail.jobs import schedule_transcription_retry
 from ivr.voicemail.messages import VoicemailMessages
+from ivr.voicemail.number import usable
 from ivr.voicemail.service import VoicemailService
 from ivr.voicemail.step import VoicemailStep
 from ivr.voicemail.transcribe import VoskTranscriber
@@ -151,6 +152,7 @@ class Engine:
             self.flow,
             self._claim_operator,
             self.clock,
+            callback_number=lambda number: usable(number, self.settings.voicemail, self.settings.dialout),
             tasks=self.tasks,
         )
         self.telephony.on_adopt.subscribe(self.recovery.adopt)

@@ -74,6 +74,7 @@ class Recovery:
         claim_operator: Callable[[int, int], str | None],
         clock: Clock,
         *,
+        callback_number: Callable[[str | None], str | None],
         tasks: TaskSupervisor = DEFAULT,
     ) -> None:
         self.tasks = tasks
@@ -83,6 +84,7 @@ class Recovery:
         self.dispatcher = dispatcher
         self.flow = flow
         self.claim_operator = claim_operator  # (operator id, ticket) -> login, marked busy; None if unknown
+        self.callback_number = callback_number  # the caller id if the voicemail would call it back, else None
         self.clock = clock
         self.ready = False
         self.report = RecoveryReport()
@@ -242,7 +244,7 @@ class Recovery:
             ended_by="hangup",
             at=self.clock.now(),
         )
-        number = ticket.caller_number if ticket.caller_number not in (None, "", "anonymous") else None
+        number = self.callback_number(ticket.caller_number)
         source = "caller_id" if number is not None else "none"
         await self.store.execute("voicemail.set_callback", message_id=message_id, number=number, source=source)
         await self._close(ticket, CallOutcome.VOICEMAIL, f"voicemail:{message.reason}")
