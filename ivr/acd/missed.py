@@ -109,7 +109,7 @@ class MissedCalls(Repository):
             listed = select(MissedCall.id).where(MissedCall.ticket_id == Ticket.id).exists()
             query = (
                 select(Ticket)
-                .where(Ticket.channel == "phone", Ticket.ended_at >= since, Ticket.ended_at.is_not(None), ~listed)
+                .where(Ticket.channel == "phone", Ticket.ended_at >= since, ~listed)
                 .order_by(Ticket.id)
                 .limit(limit)
             )

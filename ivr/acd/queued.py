@@ -138,27 +138,24 @@ class CallbackQueue:
             delay = not_before - self.clock.monotonic()
             asyncio.get_running_loop().call_later(delay + 0.05, self.distributor.kick)
 
-        placed: list[WaitingCall] = []
-
         def ready() -> bool:
             if self.clock.monotonic() < not_before:
                 return False
             # Closed, it waits for the next opening, unless callers who came after it are still
             # being served: "your place in the queue stays the same", the booking said (the soak
             # saw six callers served during a closure ahead of a callback carried over).
-            return self.open or (bool(placed) and self._served_behind(placed[0]))
+            return self.open or self._served_behind(row.topic, since)
 
         entry = self.distributor.enqueue(
             row.ticket_id, None, row.topic, row.number, language=row.language, since=since, virtual=True, ready=ready
         )
-        placed.append(entry)
         self.entries[row.id] = entry
         self.tasks.spawn(self._serve(row, entry), name=f"queued-callback-{row.ticket_id}")
         return entry
 
-    def _served_behind(self, entry: WaitingCall) -> bool:
-        """Callers of its topic who came after it are waiting to be served (the line closed on them)."""
-        return any(not c.virtual and c.topic == entry.topic and c.since > entry.since for c in self.distributor.waiting)
+    def _served_behind(self, topic: str | None, since: float) -> bool:
+        """Callers of the topic who came after `since` are waiting to be served (the line closed on them)."""
+        return any(not c.virtual and c.topic == topic and c.since > since for c in self.distributor.waiting)
 
     # --- serving one entry ----------------------------------------------------------------------
 
@@ -299,7 +296,7 @@ class CallbackQueue:
         for callback_id, entry in list(self.entries.items()):
             if entry.offering is not None or entry.assigned.done():
                 continue  # an attempt is under way: it ends by itself
-            if self._served_behind(entry):
+            if self._served_behind(entry.topic, entry.since):
                 continue  # its turn comes before the callers still served behind it
             row = await self.repo.get(callback_id)
             if row is None:

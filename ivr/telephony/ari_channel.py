@@ -268,10 +268,10 @@ class AriChannel:
     def _playback_id(self, slot: int) -> str:
         return playback_id(self._id, slot)
 
-    async def stop_media_left(self, wait_s: float = 2.0) -> int:
+    async def stop_media_left(self) -> int:
         """Stop what an engine that died left on this channel: its prompts (every slot; one
         still playing ends at once, one queued behind it is cancelled) and its music on hold.
-        Waits up to `wait_s` for the stopped prompts to end, so that the prompts this engine
+        Waits up to `stop_wait_s` for the stopped prompts to end, so that the prompts this engine
         plays next, in the same slots, are not taken for them. Returns how many were stopped."""
         self._check()
         stopping: list[asyncio.Future[Event]] = []
@@ -288,7 +288,7 @@ class AriChannel:
         if stopping:
             log.info("channel %s: %d prompt(s) left by the previous engine stopped", self._id, len(stopping))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.gather(*stopping, return_exceptions=True), wait_s)
+                await asyncio.wait_for(asyncio.gather(*stopping, return_exceptions=True), self.stop_wait_s)
             for slot in range(PLAYBACK_SLOTS):
                 self._waiters.pop(f"playback:{self._playback_id(slot)}", None)
         await self.stop_moh()  # queued after the stopped prompts; harmless when none plays
