@@ -20,7 +20,9 @@ from ivr.acd.offers import OFFERING, Offering
 from ivr.acd.offers import OfferFailed as OfferFailed  # the queue's callers catch it from here too
 from ivr.acd.operators import OperatorInfo
 from ivr.clock import Clock
+from ivr.dialout import DIAL_CONTEXT
 from ivr.ha.guard import Fenced
+from ivr.logcontext import bind_call
 from ivr.subscribers import Subscribers
 from ivr.tasks import DEFAULT, TaskSupervisor
 from ivr.telephony.ports import CallChannel
@@ -330,6 +332,11 @@ class Distributor:
 
     async def _offer(self, call: WaitingCall, agent: Agent) -> None:
         OFFERING.set(Offering(call.ticket_id, call.topic, agent.login))  # this offer's task only
+        # The task may have been started from another call's (a callback freeing its operator):
+        # its log lines and dial audit belong to the call offered, not to that one.
+        call_id = call.channel.id if call.channel is not None else f"callback-{call.ticket_id}"
+        bind_call(call_id, call.ticket_id, call.caller)
+        DIAL_CONTEXT.set({"login": agent.login, "ticket": call.ticket_id})
         try:
             endpoint = agent.endpoint()
             leg = await self.offerer.dial(

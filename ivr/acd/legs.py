@@ -12,6 +12,7 @@ from typing import Any
 
 from ivr.acd.control import LiveCall
 from ivr.acd.offers import OfferFailed
+from ivr.callflows.recovery_plan import conversation_bridge
 from ivr.telephony.errors import AriError, CallerHungUp, DialFailed
 from ivr.telephony.ports import BridgeEvent, Bridges, CallChannel, Channels, Dialer
 
@@ -67,7 +68,7 @@ class BridgedConversations:
         "transfer" when the caller goes back to a queue."""
         rejoined = bridge_id is not None
         if bridge_id is None:
-            bridge_id = await self.bridges.create(f"call-{caller.id}"[:60])
+            bridge_id = await self.bridges.create(conversation_bridge(caller.id))
         recorded = asyncio.get_running_loop().create_future()
         caller_left: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 

@@ -26,6 +26,13 @@ from ivr.tickets.store import TicketView
 LOST_ON_RESTART = "lost_on_restart"  # alive, but nowhere to go on from: closed as a failure
 LOST_WHILE_DOWN = "lost_while_engine_down"  # ended while no engine watched
 OUR_BRIDGES = "call-"  # the name prefix of the bridges the engine makes for conversations
+BRIDGE_NAME_MAX = 60  # kept short: Asterisk shows it in every listing
+
+
+def conversation_bridge(call_id: str) -> str:
+    """The name of the bridge a call talks in: it says whose it is, so a sweep for leftovers
+    can tell a conversation being set up (no channel in it yet) from one left behind."""
+    return f"{OUR_BRIDGES}{call_id}"[:BRIDGE_NAME_MAX]
 
 
 class Action(enum.StrEnum):
@@ -132,11 +139,17 @@ def resume_point(flow: Flow, ticket: TicketView, state: str, node: str) -> Resum
 
 def idle_bridges(bridges: Iterable[BridgeInfo], in_use: Collection[str]) -> list[str]:
     """Bridges are not destroyed by the PBX on their own: the engine's with fewer than two
-    channels, none of them a call this process is serving, are leftovers."""
+    channels, none of them a call this process is serving, are leftovers. A bridge named for a
+    call served here is that call's own (it may be empty for a moment while being set up)."""
+    served = set(in_use)
+    theirs = {conversation_bridge(call) for call in served}
     return [
         b.id
         for b in bridges
-        if b.name.startswith(OUR_BRIDGES) and len(b.channels) < 2 and not set(b.channels) & set(in_use)
+        if b.name.startswith(OUR_BRIDGES)
+        and b.name not in theirs
+        and len(b.channels) < 2
+        and not set(b.channels) & served
     ]
 
 

@@ -24,7 +24,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 
-from ivr.acd.operators import REALM, auth_and_aor
+from ivr.acd.operators import REALM, SILENT_LEG_S, auth_and_aor
 from ivr.telephony.dialstring import desk_endpoint
 from ivr.webphone.config import WebRtcSettings
 
@@ -188,6 +188,7 @@ def render_desks(digests: dict[str, str], codecs: list[str]) -> str:
             f"aors = {user}",
             "direct_media = no",
             "dtmf_mode = rfc4733",
+            f"rtp_timeout = {SILENT_LEG_S}",
             "",
             *auth_and_aor(user, md5, qualify_s=10),  # a closed, frozen or offline desk is seen soon
         ]

@@ -46,7 +46,7 @@ class SipRelay:
         self.upstream = upstream
         self._monotonic = monotonic
         self._max = max_message
-        self._check_every = session_check_s
+        self.session_check_s = session_check_s  # how often a session is checked again
         self._open: dict[str, set[web.WebSocketResponse]] = {}
         self._checks: dict[str, Check] = {}  # each session's validity, for `recheck`
 
@@ -110,7 +110,7 @@ class SipRelay:
 
         async def check() -> bool:
             nonlocal last
-            if self._monotonic() - last < self._check_every:
+            if self._monotonic() - last < self.session_check_s:
                 return True
             last = self._monotonic()
             return await still_valid()

@@ -17,6 +17,8 @@ from ivr.acd.control import ControlError, second_level_colleague
 from ivr.acd.distributor import Distributor, OfferFailed
 from ivr.acd.operators import OperatorDirectory, OperatorError, OperatorInfo
 from ivr.clock import SystemClock
+from ivr.dialout import DIAL_CONTEXT
+from ivr.logcontext import bind_call, current_call
 from ivr.telephony.ports import CallChannel
 from ivr.tickets.db import make_engine, upgrade
 from ivr.tickets.models import DailyAdmissions, Ticket
@@ -80,6 +82,32 @@ async def test_longest_idle_first_and_one_offer_each() -> None:
     assert (a1.agent.login, a2.agent.login) == ("anna", "bruno")
     assert offerer.dialled == ["PJSIP/op-anna", "PJSIP/op-bruno"]
     assert dist.agents["anna"].state is AgentState.BUSY
+
+
+async def test_an_offer_is_audited_and_logged_as_the_call_it_offers() -> None:
+    """Medium soak run 6: offers started from a queued callback's task (its operator freed)
+    inherited that callback's ticket, and the dial audit named ticket 117 for another call."""
+    seen: list[tuple[object, object]] = []
+
+    class Witness(FakeOfferer):
+        async def dial(
+            self, endpoint: str, *, caller_id: str | None, timeout: float, cancelled: asyncio.Event
+        ) -> CallChannel:
+            tag = current_call()
+            seen.append((DIAL_CONTEXT.get(), tag.ticket_id if tag else None))
+            return await super().dial(endpoint, caller_id=caller_id, timeout=timeout, cancelled=cancelled)
+
+    dist = Distributor(Witness({"anna"}), QueueSettings.model_validate({"wrap_up_s": 0.05}), SystemClock())
+    online(dist, info("anna"))
+
+    async def a_callback_task() -> None:  # what ivr.acd.queued does before freeing its operator
+        bind_call("callback-117", 117)
+        DIAL_CONTEXT.set({"login": "bruno", "ticket": 117})
+        dist.enqueue(5, FakeChannel("c5"), None, "333")
+
+    await asyncio.create_task(a_callback_task())
+    await asyncio.sleep(0.05)
+    assert seen == [({"login": "anna", "ticket": 5}, 5)]
 
 
 async def test_skills_route_by_topic() -> None:

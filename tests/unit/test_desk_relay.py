@@ -184,3 +184,29 @@ async def test_disabling_the_user_ends_the_desks_relay(lab: ConsoleLab, asterisk
     assert closing.type is WSMsgType.CLOSE and closing.data == aiohttp.WSCloseCode.POLICY_VIOLATION
     await asterisk.ended.wait()
     assert asterisk.closed == 1
+
+
+async def test_a_database_outage_does_not_cut_a_desk_off_mid_call(
+    lab: ConsoleLab, asterisk: FakeAsterisk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Medium soak run 6: the session check met the stopped database, the relay ended, the desk's
+    BYE never reached Asterisk and a citizen called back talked for 3 minutes to a dead leg."""
+    from sqlalchemy.exc import OperationalError
+
+    import ivr.console.desk_relay as desk_relay
+
+    anna = await lab.login("anna")
+    ws = await anna.ws_connect("/ws", protocols=("sip",), headers={"Origin": origin(anna)})
+    await ws.send_str("INVITE")
+    assert (await ws.receive()).data == "echo:INVITE"
+    relay = lab.deps.console.relay
+    assert relay is not None
+    relay.session_check_s = 0.0  # every message checks the session
+
+    async def away(*_: Any) -> None:
+        raise OperationalError("SELECT", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(desk_relay, "session_from_cookie", away)
+    await ws.send_str("BYE")
+    assert (await ws.receive(timeout=5)).data == "echo:BYE"
+    assert asterisk.received == ["INVITE", "BYE"] and asterisk.closed == 0

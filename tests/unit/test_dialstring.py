@@ -88,3 +88,13 @@ def test_the_desk_leg_rings_the_webrtc_endpoint_over_the_transport_the_template_
     )
     assert "[transport-wss]" in conf and "protocol = wss" in conf
     assert "transport = transport-wss" in text
+
+
+def test_an_operator_leg_without_audio_for_a_minute_is_hung_up_by_asterisk() -> None:
+    """Softphones and desks alike: a dead leg (its transport gone) must not hold a caller."""
+    for text in (
+        render_pjsip({"anna": "0" * 32}, ["alaw"], PhoneSecurity(tls=True, plain=False)),
+        render_desks({"anna": "0" * 32}, ["ulaw"]),
+    ):
+        endpoint = text.split("type = endpoint", 1)[1].split("\n\n", 1)[0]
+        assert "rtp_timeout = 60" in endpoint.splitlines(), text

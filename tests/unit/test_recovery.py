@@ -18,6 +18,7 @@ from ivr.callflows.recovery_plan import (
     CallPlan,
     LostMessage,
     RejoinTarget,
+    conversation_bridge,
     idle_bridges,
     lost_tickets,
     message_left_while_down,
@@ -231,6 +232,23 @@ def test_leftover_bridges_are_ours_with_fewer_than_two_channels_and_none_served_
         BridgeInfo("b-other", "conference", ()),
     ]
     assert idle_bridges(found, {"c-3"}) == ["b-empty", "b-alone"]
+
+
+def test_a_bridge_being_set_up_for_a_call_served_here_is_not_a_leftover() -> None:
+    """Medium soak run 6: a caller resumed in the queue after a kill -9 was offered and answered
+    within 90 ms; the recovery's sweep listed the new conversation's bridge before its channels
+    were added and destroyed it, and the caller talked to nobody for 19 s."""
+    found = [
+        BridgeInfo("b-new", conversation_bridge("c-5"), ()),
+        BridgeInfo("b-operator-first", conversation_bridge("c-6"), ("op-6",)),
+        BridgeInfo("b-left", conversation_bridge("c-7"), ()),
+    ]
+    assert idle_bridges(found, {"c-5", "c-6"}) == ["b-left"]
+
+
+def test_a_conversation_bridge_is_named_for_its_call_within_the_pbx_limit() -> None:
+    assert conversation_bridge("c-1") == "call-c-1"
+    assert len(conversation_bridge("x" * 100)) == 60
 
 
 def test_open_tickets_of_calls_neither_alive_nor_served_are_lost() -> None:

@@ -118,3 +118,22 @@ async def test_asking_an_ear_whose_call_is_gone_lets_the_others_run(tmp_path: Pa
     for _ in range(3):
         assert await ear.wait("menu", timeout=60) is None
     assert others == ["ran"]
+
+
+def test_one_transform_for_all_references_scores_as_each_alone(tmp_path: Path) -> None:
+    """The batched correlation (one FFT of what was heard for every reference of a length, at
+    a 2-3-5 length no shorter than it) against the direct sum, position by position."""
+    rng = np.random.default_rng(7)
+    refs = {f"r{i}": rng.normal(0, 3000, 400) for i in range(3)}
+    seg = rng.normal(0, 3000, 1531)
+    seg[700:1100] += refs["r1"] * 2
+    seg[1100:] = 0.0  # near silence scores 0
+    ear = Ear(tmp_path / "x.wav", refs)
+    scores = ear._correlate(seg, list(refs))
+    for (_name, ref), got in zip(refs.items(), scores, strict=True):
+        direct = np.array([seg[k : k + 400] @ ref for k in range(len(seg) - 399)])
+        window = np.array([seg[k : k + 400] @ seg[k : k + 400] for k in range(len(seg) - 399)])
+        want = np.where(window > 40.0**2 * 400, direct / np.sqrt(np.maximum(window, 1e-9)) / np.linalg.norm(ref), 0.0)
+        np.testing.assert_allclose(got, want, atol=1e-9)
+    assert int(np.argmax(scores[1])) == 700 and scores[1][700] > 0.85
+    assert not scores[0][1100:].any() and len(scores[0]) == 1132

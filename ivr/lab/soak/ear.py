@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 import wave
 from collections.abc import Callable
@@ -80,12 +81,27 @@ class Ear:
         self.gone = gone  # the call has ended: nothing more will be heard
         self.refs = dict(references)  # a copy: `forget` drops some for this call only
         self.thresholds = thresholds or {}
-        self.audio = np.zeros(0, dtype=np.float64)
+        self._buf = np.zeros(RATE * 16, dtype=np.float64)  # grown by doubling: a long call costs no copies
+        self._len = 0
+        self._spectra: dict[tuple[str, int], np.ndarray] = {}  # each reference's, per FFT size
         self.heard: list[Heard] = []
         self._next: dict[str, int] = dict.fromkeys(references, 0)
         self._offset = HEADER
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+
+    @property
+    def audio(self) -> np.ndarray:
+        """What the caller has heard so far."""
+        return self._buf[: self._len]
+
+    def _append(self, samples: np.ndarray) -> None:
+        if self._len + len(samples) > len(self._buf):
+            grown = np.zeros(max(2 * len(self._buf), self._len + len(samples)), dtype=np.float64)
+            grown[: self._len] = self._buf[: self._len]
+            self._buf = grown
+        self._buf[self._len : self._len + len(samples)] = samples
+        self._len += len(samples)
 
     def start(self, every_s: float = 0.15) -> None:
         self._task = asyncio.ensure_future(self._follow(every_s))
@@ -117,23 +133,49 @@ class Ear:
         if not data:
             return
         self._offset += len(data)
-        self.audio = np.concatenate([self.audio, np.frombuffer(data, dtype="<i2").astype(np.float64)])
+        self._append(np.frombuffer(data, dtype="<i2").astype(np.float64))
         found, before = False, len(self.heard)
+        # References of one length have read as far as each other: one transform of what was
+        # heard serves them all (the full soak's hundred calls, each with a score of references
+        # read seven times a second, stood the soak's loop still when each had its own).
+        groups: dict[tuple[int, int], list[str]] = {}
         for name, ref in self.refs.items():
-            found |= self._scan(name, ref)
+            groups.setdefault((self._next[name], len(ref)), []).append(name)
+        for (start, m), names in groups.items():
+            seg = self.audio[start:]
+            if len(seg) < m + SLIP:
+                continue
+            for name, full in zip(names, self._correlate(seg, names), strict=True):
+                found |= self._scan(name, self.refs[name], full)
         if found:
             # In the order they were heard, not the order they were looked for: a read that
             # brings two sounds (a busy machine reads late) must not swap them for the caller.
             self.heard[before:] = sorted(self.heard[before:], key=lambda h: h.at_sample)
             self._changed.set()
 
-    def _scan(self, name: str, ref: np.ndarray) -> bool:
+    def _correlate(self, seg: np.ndarray, names: list[str]) -> list[np.ndarray]:
+        """`_ncc(seg, ref)` for each of `names` (all of one length): one forward transform of
+        `seg`, each reference's kept from the last read, the inverse ones in a single call."""
+        m = len(self.refs[names[0]])
+        size = fast_length(len(seg))
+        spectrum = np.fft.rfft(seg, size)
+        refs = np.stack([self._spectrum(name, size) for name in names])
+        corr = np.fft.irfft(spectrum[np.newaxis, :] * refs, size, axis=1)[:, : len(seg) - m + 1]
+        window, loud = _windows(seg, m)
+        norms = np.array([np.linalg.norm(self.refs[name]) for name in names])[:, np.newaxis]
+        scores = np.where(loud, corr / (np.sqrt(np.maximum(window, 1e-9)) * norms), 0.0)
+        return list(scores)
+
+    def _spectrum(self, name: str, size: int) -> np.ndarray:
+        key = (name, size)
+        if key not in self._spectra:
+            self._spectra[key] = np.conj(np.fft.rfft(self.refs[name], size))
+        return self._spectra[key]
+
+    def _scan(self, name: str, ref: np.ndarray, full: np.ndarray) -> bool:
         m, start = len(ref), self._next[name]
         seg = self.audio[start:]
-        if len(seg) < m + SLIP:
-            return False
         n = len(seg) - m - SLIP + 1  # positions with room for a slipped last quarter after them
-        full = _ncc(seg, ref)
         score = np.maximum(full[:n], self._pieces(seg, ref, full, n))
         self._next[name] = start + n
         threshold = self.thresholds.get(name, MATCH)
@@ -183,6 +225,7 @@ class Ear:
         for name in names:
             self.refs.pop(name, None)
             self._next.pop(name, None)
+        self._spectra = {key: v for key, v in self._spectra.items() if key[0] in self.refs}
 
     def count(self, name: str) -> int:
         return sum(h.name == name for h in self.heard)
@@ -221,9 +264,32 @@ def _ncc(seg: np.ndarray, ref: np.ndarray) -> np.ndarray:
     m = len(ref)
     if len(seg) < m:
         return np.zeros(0)
-    size = 1 << int(np.ceil(np.log2(len(seg) + m)))
+    # Circular, of a length no shorter than `seg`: the positions kept never wrap around.
+    size = fast_length(len(seg))
     corr = np.fft.irfft(np.fft.rfft(seg, size) * np.conj(np.fft.rfft(ref, size)), size)[: len(seg) - m + 1]
+    window, loud = _windows(seg, m)
+    return np.where(loud, corr / (np.sqrt(np.maximum(window, 1e-9)) * np.linalg.norm(ref)), 0.0)
+
+
+def _windows(seg: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """The energy of `seg` in each window of `m` samples, and whether it is above near silence."""
     energy = np.concatenate(([0.0], np.cumsum(seg * seg)))
     window = energy[m:] - energy[:-m]
-    loud = window > (FLOOR_RMS**2) * m
-    return np.where(loud, corr / (np.sqrt(np.maximum(window, 1e-9)) * np.linalg.norm(ref)), 0.0)
+    return window, window > (FLOOR_RMS**2) * m
+
+
+@functools.cache
+def fast_length(n: int) -> int:
+    """The smallest length >= n made of 2, 3 and 5 only: what the FFT does fastest."""
+    best = 1 << max(0, (n - 1).bit_length())
+    five = 1
+    while five < best:
+        three = five
+        while three < best:
+            length = three
+            while length < n:
+                length *= 2
+            best = min(best, length)
+            three *= 3
+        five *= 5
+    return best
