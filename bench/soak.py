@@ -26,11 +26,12 @@ import json
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -378,7 +379,22 @@ def main() -> int:
     out = args.out or REPO / "var" / "soak" / f"{args.profile}-{args.seed}-{datetime.now(UTC):%Y%m%dT%H%M%S}"
     out.mkdir(parents=True, exist_ok=True)
     (out / "plan.json").write_text(plan.model_dump_json(indent=1))
-    return asyncio.run(soak(plan, out, sample_every_s=args.sample_every))
+    return asyncio.run(_stoppable(soak(plan, out, sample_every_s=args.sample_every)))
+
+
+async def _stoppable(run: Coroutine[Any, Any, int]) -> int:
+    """SIGTERM (or INT) stops the soak the way its end does: every engine, Asterisk, PostgreSQL
+    and browser it started is stopped by its own `finally`, none left running (a soak killed by
+    a plain SIGTERM left two Asterisks, two engines and a PostgreSQL behind)."""
+    task = asyncio.ensure_future(run)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        logging.getLogger("soak").warning("soak stopped by a signal: what it started is stopped, no report")
+        return 130
 
 
 if __name__ == "__main__":

@@ -197,6 +197,7 @@ class QueueStep:
             await self.callbacks.accept(call, number.number, number.source, arrived, self.distributor.ahead(call))
         except StoreUnavailable as exc:  # the place cannot be kept without the database: keep waiting
             log.error("ticket %s: callback not queued, database unavailable (%s)", ctx.ticket_id, exc)
+            await ctx.say("queue_callback_not_booked")  # told, not left to wonder why nobody calls
             self.distributor.kick()
             return False
         return True

@@ -237,6 +237,25 @@ async def test_the_key_not_taken_the_caller_waits_on_and_reaches_an_operator(tmp
     assert record.callback_legs == [] and record.callback_number is None
 
 
+async def test_a_callback_the_line_could_not_book_is_heard_as_such_and_the_caller_waits_on(tmp_path: Path) -> None:
+    async def line(call: FakeCall, caller: str | None) -> None:
+        await queue_offer(call)
+        call.play("vm_callback_is", "vm_callback_confirm")
+        assert await call.key() == "1"
+        call.play("queue_callback_not_booked")  # the store away: the place kept, nothing booked
+        await asyncio.sleep(0.5)
+        call.play(ANNA)
+        await asyncio.sleep(1.0)
+
+    carrier = FakeCarrier(tmp_path, line)
+    journey = Journey(name="callback/citizens/it", goal=Goal.CALLBACK, at_s=0, caller="3471000007",
+                      menu_keys=["1"], topic="citizens")  # fmt: skip
+    record = await run(kit_for(tmp_path, carrier), journey)
+    await carrier.close()
+    assert record.callback_not_booked and not record.callback_unsaid and not record.callback_requested
+    assert record.heard_operator and record.callback_number is None and record.callback_legs == []
+
+
 async def test_a_caller_id_with_the_country_code_is_dialled_back_in_national_form(tmp_path: Path) -> None:
     carrier = FakeCarrier(tmp_path, lambda call, caller: asyncio.sleep(0))
     phones = CallbackPhones.install(cast(LabCarrier, carrier))

@@ -130,6 +130,22 @@ def test_a_callback_asked_for_and_not_booked(world: SoakWorld) -> None:
     assert tickets_named(result) == {world.ids[SILENT]}
 
 
+def test_a_callback_number_confirmed_and_then_silence_unless_the_line_could_not_speak(world: SoakWorld) -> None:
+    """Medium run 6: the database away, the booking failed and the caller who had just confirmed
+    a number heard nothing about it. A fault that silences the line (the engine killed) excuses
+    the silence; a database outage does not."""
+    world.replace_call(SILENT, callback_offered=True, callback_unsaid=True, faults=["postgres_stop"])
+    result = failed(world)["outcome"]
+    assert [v.detail for v in result.violations] == [
+        "the caller confirmed a callback number and was never told whether it was booked"
+    ]
+    assert tickets_named(result) == {world.ids[SILENT]}
+    world.replace_call(SILENT, callback_offered=True, callback_unsaid=True, faults=["engine_kill"])
+    assert "outcome" not in failed(world)
+    world.replace_call(SILENT, callback_unsaid=False, callback_not_booked=True, faults=["postgres_stop"])
+    assert "outcome" not in failed(world)
+
+
 def test_a_recording_the_ticket_calls_consented_and_the_caller_refused(world: SoakWorld) -> None:
     """The consent check does not take the ticket's word: the journal says what the caller pressed."""
     world.replace_call(FIRST, consent_key="2")

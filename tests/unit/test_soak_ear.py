@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ivr.lab.soak.ear import RATE, Ear, opening, tone
+from ivr.lab.soak.ear import RATE, Ear, Spectra, opening, tone
 
 
 def _chirp(f0: float, f1: float, seconds: float) -> np.ndarray:
@@ -137,3 +137,29 @@ def test_one_transform_for_all_references_scores_as_each_alone(tmp_path: Path) -
         np.testing.assert_allclose(got, want, atol=1e-9)
     assert int(np.argmax(scores[1])) == 700 and scores[1][700] > 0.85
     assert not scores[0][1100:].any() and len(scores[0]) == 1132
+
+
+def test_a_backlog_is_read_in_pieces_and_the_transforms_are_shared_and_bounded(tmp_path: Path) -> None:
+    """After the soak's loop stood still, an ear met a minute of audio at once: it reads it in
+    pieces of one transform size and finds what small reads find; ears of one soak share the
+    references' transforms, a handful of them however the reads fall (the full run's soak grew
+    to 9 GB keeping one per ear and per size)."""
+    rng = np.random.default_rng(5)
+    menu, voice = _chirp(300, 1200, 1.5), _chirp(1500, 400, 1.5)
+    refs = {"menu": opening(menu), "voice": opening(voice), "beep": tone(700, 0.3)}
+    parts = [rng.normal(0, 800, 8000 * 3)]
+    for k in range(12):
+        parts += [menu if k % 2 else voice, rng.normal(0, 800, int(8000 * (2 + k % 3)))]
+    heard = np.concatenate(parts)
+    shared = Spectra()
+    found = []
+    for reads in (1, 211):  # all at once; in many small reads
+        path = tmp_path / f"heard-{reads}.wav"
+        _header(path)
+        ear = Ear(path, refs, spectra=shared)
+        for chunk in np.array_split(heard, reads):
+            _append(path, chunk)
+            ear.poll()
+        found.append([(h.name, round(h.at_sample / RATE, 2)) for h in ear.heard])
+    assert found[0] == found[1] and len(found[0]) == 12
+    assert len(refs) <= len(shared) <= 3 * len(refs)  # sizes: a piece, a small read and its neighbour

@@ -67,6 +67,8 @@ class SoakCaller:
         self.callback_offered = False
         self.callback_requested = False
         self.callback_number: str | None = None
+        self.callback_not_booked = False
+        self.callback_unsaid = False
         self.refused_numbers: list[str] = []
         self.legs: list[CallbackLeg] = []
         self.callback_waited_s = 0.0
@@ -121,7 +123,13 @@ class SoakCaller:
             )
         call = self.call
         self._answered = asyncio.get_running_loop().time()
-        self.ear = Ear(call.heard_path, self.kit.references(self._prompts()), {BEEP: 0.85}, gone=lambda: call.ended)
+        self.ear = Ear(
+            call.heard_path,
+            self.kit.references(self._prompts()),
+            {BEEP: 0.85},
+            gone=lambda: call.ended,
+            spectra=self.kit.spectra,
+        )
         self.ear.start()
         hung_up_by, where = HungUpBy.ENGINE, None
         try:
@@ -174,6 +182,8 @@ class SoakCaller:
             refused_numbers=self.refused_numbers,
             callback_legs=self.legs,
             callback_waited_s=round(self.callback_waited_s, 2),
+            callback_not_booked=self.callback_not_booked,
+            callback_unsaid=self.callback_unsaid,
         )
 
     # --- the script ----------------------------------------------------------------------------
@@ -340,9 +350,11 @@ class SoakCaller:
         typed = list(self.j.typed_numbers)
         dialogue = {self._n(p) for p in line.dialogue()} - {self._n(line.callback_offer)}
         candidate: str | None = None  # the number the line is reading back, when the caller typed it
+        confirmed = False
         while True:
             heard = await ear.wait(dialogue | elsewhere, after=mark, timeout=30)
             if heard is None:
+                self.callback_unsaid = confirmed and not self.call.ended  # a number given, then silence
                 self._forget_number()
                 return False, len(ear.heard)
             if heard.name in elsewhere:
@@ -356,6 +368,7 @@ class SoakCaller:
                     await self.call.press(line.change_key)
                     continue
                 await self.call.press(line.confirm_key)
+                confirmed = True
                 self.callback_number = candidate or self.j.caller
                 if self.kit.phones is not None:  # the line may dial back within seconds of booking
                     self.kit.phones.expect(self.callback_number)
@@ -372,6 +385,10 @@ class SoakCaller:
             elif name == self._n(line.callback_booked):
                 self.callback_requested = True
                 return True, mark
+            elif name == self._n(line.callback_not_booked):
+                self.callback_not_booked = True
+                self._forget_number()
+                return False, mark
             else:  # no usable number: back to waiting
                 self._forget_number()
                 return False, mark
@@ -410,6 +427,7 @@ class SoakCaller:
             notices=frozenset(names),
             survey_intros=frozenset(named(c, line.survey_intro, self.service) for c in codes),
             survey_questions=tuple(frozenset(named(c, q, self.service) for c in codes) for q in line.survey_questions),
+            spectra=self.kit.spectra,
         )
 
     async def _survey(self, intro: bool) -> None:

@@ -98,6 +98,8 @@ def check_outcome(ev: SoakEvidence, view: StoreView) -> CheckResult:
             r.fail("the caller left a message, no message with audio is stored", [t.id], who)
         elif has_audio and not call.left_message:
             r.fail("a message with audio is stored, the caller left none", [t.id], who)
+        if call.callback_unsaid and not SPEECHLESS & set(call.faults):
+            r.fail("the caller confirmed a callback number and was never told whether it was booked", [t.id], who)
         stored = answers.get(t.id, 0)
         if call.survey_keys and not stored:
             r.fail(f"the caller answered the survey ({''.join(call.survey_keys)}), nothing is stored", [t.id], who)
@@ -113,6 +115,9 @@ def check_outcome(ev: SoakEvidence, view: StoreView) -> CheckResult:
     return r
 
 
+# Faults that leave the line unable to say anything for a while (no engine, no Asterisk, no
+# event socket); a database outage is not one of them: the caller must still be told.
+SPEECHLESS = frozenset({"engine_kill", "engine_freeze", "asterisk_restart", "ari_socket_cut"})
 EAR_S = 3.0  # the ear knows an operator by the first second of their voice, which starts a moment after the bridge
 
 

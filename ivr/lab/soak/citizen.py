@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ivr.lab.carrier import LabCarrier, LabPhoneCall
-from ivr.lab.soak.ear import Ear
+from ivr.lab.soak.ear import Ear, Spectra
 from ivr.lab.soak.journal import CallbackLeg, HungUpBy
 from ivr.telephony.ari_resources import AriBridges
 from ivr.telephony.errors import AriError, AriUnavailable, CallerHungUp
@@ -121,6 +121,7 @@ class LegSounds:
     notices: frozenset[str]  # the line's "this is the callback you asked for", in each language
     survey_intros: frozenset[str]
     survey_questions: tuple[frozenset[str], ...]  # each question, in each language
+    spectra: Spectra | None = None  # the references' transforms, shared with the soak's other ears
 
 
 Press = Callable[[str], Awaitable[None]]
@@ -165,7 +166,7 @@ async def answer_leg(
     until the line hangs up (or `max_s` passes: then the citizen hangs up)."""
     rang = datetime.now(UTC)
     name = f"citizen-{national(ring.number)}-{uuid.uuid4().hex[:10]}"  # found again by `leg_recordings`
-    ear = Ear(recordings / f"{name}.wav", sounds.refs)
+    ear = Ear(recordings / f"{name}.wav", sounds.refs, spectra=sounds.spectra)
     keys: list[str] = []
     by = HungUpBy.ENGINE
     # What the citizen hears is recorded on a bridge of its own, not on the channel: a channel's

@@ -48,6 +48,8 @@ class Target:
 
 
 class Console(Protocol):
+    passwords: dict[str, str]  # each console user's password (the browser desks log in with theirs)
+
     async def get(self, user: str, path: str, *, as_json: bool = False) -> Answer: ...
 
     async def post(self, user: str, path: str, data: dict[str, str], *, as_json: bool = False) -> Answer: ...

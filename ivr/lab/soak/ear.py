@@ -36,6 +36,38 @@ PIECES = 4
 NEAR = 0.45  # a whole-opening score worth a second look
 
 
+# How often an ear reads its recording. A read costs about the same up to half a second of new
+# audio (the transform spans the opening looked for plus what is new, in sizes of two an octave):
+# reading less often is what makes a hundred ears affordable on two cores (20 ms of CPU per
+# call-second at 0.15 s, 7 at 0.45: `bench/soak_ear.py`); a person reacts no faster anyway.
+READ_EVERY_S = 0.45
+# A read covers at most this much of what was heard at once: after the loop stood still, a
+# backlog is worked through in pieces of one transform size, not one transform of it all.
+PIECE_S = 4.0
+
+
+class Spectra:
+    """References' transforms, per transform size, shared by every ear of a soak (the same
+    references for each call): computed once, bounded (the soak's full run grew to 9 GB when
+    each ear kept one per size it met)."""
+
+    def __init__(self, limit: int = 256) -> None:
+        self.limit = limit
+        self._kept: dict[tuple[str, int, int], np.ndarray] = {}
+
+    def get(self, name: str, ref: np.ndarray, size: int) -> np.ndarray:
+        key = (name, len(ref), size)
+        found = self._kept.get(key)
+        if found is None:
+            if len(self._kept) >= self.limit:
+                self._kept.clear()
+            found = self._kept[key] = np.conj(np.fft.rfft(ref, size))
+        return found
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+
 @dataclass(frozen=True)
 class Heard:
     name: str
@@ -76,6 +108,7 @@ class Ear:
         references: dict[str, np.ndarray],
         thresholds: dict[str, float] | None = None,
         gone: Callable[[], bool] | None = None,
+        spectra: Spectra | None = None,
     ) -> None:
         self.path = recording
         self.gone = gone  # the call has ended: nothing more will be heard
@@ -83,7 +116,7 @@ class Ear:
         self.thresholds = thresholds or {}
         self._buf = np.zeros(RATE * 16, dtype=np.float64)  # grown by doubling: a long call costs no copies
         self._len = 0
-        self._spectra: dict[tuple[str, int], np.ndarray] = {}  # each reference's, per FFT size
+        self.spectra = spectra if spectra is not None else Spectra()  # share one between ears of the same references
         self.heard: list[Heard] = []
         self._next: dict[str, int] = dict.fromkeys(references, 0)
         self._offset = HEADER
@@ -103,7 +136,7 @@ class Ear:
         self._buf[self._len : self._len + len(samples)] = samples
         self._len += len(samples)
 
-    def start(self, every_s: float = 0.15) -> None:
+    def start(self, every_s: float = READ_EVERY_S) -> None:
         self._task = asyncio.ensure_future(self._follow(every_s))
 
     async def stop(self) -> None:
@@ -142,11 +175,11 @@ class Ear:
         for name, ref in self.refs.items():
             groups.setdefault((self._next[name], len(ref)), []).append(name)
         for (start, m), names in groups.items():
-            seg = self.audio[start:]
-            if len(seg) < m + SLIP:
-                continue
-            for name, full in zip(names, self._correlate(seg, names), strict=True):
-                found |= self._scan(name, self.refs[name], full)
+            while self._len - start >= m + SLIP:
+                seg = self.audio[start : start + m + SLIP + int(PIECE_S * RATE)]
+                for name, full in zip(names, self._correlate(seg, names), strict=True):
+                    found |= self._scan(name, self.refs[name], full, seg, start)
+                start = self._next[names[0]]
         if found:
             # In the order they were heard, not the order they were looked for: a read that
             # brings two sounds (a busy machine reads late) must not swap them for the caller.
@@ -157,24 +190,18 @@ class Ear:
         """`_ncc(seg, ref)` for each of `names` (all of one length): one forward transform of
         `seg`, each reference's kept from the last read, the inverse ones in a single call."""
         m = len(self.refs[names[0]])
-        size = fast_length(len(seg))
+        size = block_length(len(seg))
         spectrum = np.fft.rfft(seg, size)
-        refs = np.stack([self._spectrum(name, size) for name in names])
+        refs = np.stack([self.spectra.get(name, self.refs[name], size) for name in names])
         corr = np.fft.irfft(spectrum[np.newaxis, :] * refs, size, axis=1)[:, : len(seg) - m + 1]
         window, loud = _windows(seg, m)
         norms = np.array([np.linalg.norm(self.refs[name]) for name in names])[:, np.newaxis]
         scores = np.where(loud, corr / (np.sqrt(np.maximum(window, 1e-9)) * norms), 0.0)
         return list(scores)
 
-    def _spectrum(self, name: str, size: int) -> np.ndarray:
-        key = (name, size)
-        if key not in self._spectra:
-            self._spectra[key] = np.conj(np.fft.rfft(self.refs[name], size))
-        return self._spectra[key]
-
-    def _scan(self, name: str, ref: np.ndarray, full: np.ndarray) -> bool:
-        m, start = len(ref), self._next[name]
-        seg = self.audio[start:]
+    def _scan(self, name: str, ref: np.ndarray, full: np.ndarray, seg: np.ndarray, start: int) -> bool:
+        """Look for `name` in `seg` (what was heard from sample `start`), scored `full`."""
+        m = len(ref)
         n = len(seg) - m - SLIP + 1  # positions with room for a slipped last quarter after them
         score = np.maximum(full[:n], self._pieces(seg, ref, full, n))
         self._next[name] = start + n
@@ -225,7 +252,6 @@ class Ear:
         for name in names:
             self.refs.pop(name, None)
             self._next.pop(name, None)
-        self._spectra = {key: v for key, v in self._spectra.items() if key[0] in self.refs}
 
     def count(self, name: str) -> int:
         return sum(h.name == name for h in self.heard)
@@ -265,7 +291,7 @@ def _ncc(seg: np.ndarray, ref: np.ndarray) -> np.ndarray:
     if len(seg) < m:
         return np.zeros(0)
     # Circular, of a length no shorter than `seg`: the positions kept never wrap around.
-    size = fast_length(len(seg))
+    size = block_length(len(seg))
     corr = np.fft.irfft(np.fft.rfft(seg, size) * np.conj(np.fft.rfft(ref, size)), size)[: len(seg) - m + 1]
     window, loud = _windows(seg, m)
     return np.where(loud, corr / (np.sqrt(np.maximum(window, 1e-9)) * np.linalg.norm(ref)), 0.0)
@@ -279,17 +305,8 @@ def _windows(seg: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @functools.cache
-def fast_length(n: int) -> int:
-    """The smallest length >= n made of 2, 3 and 5 only: what the FFT does fastest."""
-    best = 1 << max(0, (n - 1).bit_length())
-    five = 1
-    while five < best:
-        three = five
-        while three < best:
-            length = three
-            while length < n:
-                length *= 2
-            best = min(best, length)
-            three *= 3
-        five *= 5
-    return best
+def block_length(n: int) -> int:
+    """The transform size for `n` samples: the smallest 2^k or 3 * 2^k not below it. Few sizes
+    (two an octave), so the references' transforms are reused from read to read, each fast."""
+    size = 1 << max(0, (n - 1).bit_length())
+    return size * 3 // 4 if size * 3 // 4 >= n else size

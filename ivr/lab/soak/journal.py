@@ -84,6 +84,10 @@ class CallRecord(BaseModel):
         default_factory=list, description="every ring of the citizen's phone for the callback, in order"
     )
     callback_waited_s: float = Field(0.0, ge=0, description="how long the citizen waited for the callback")
+    callback_not_booked: bool = Field(False, description="heard the line say the callback could not be booked")
+    callback_unsaid: bool = Field(
+        False, description="confirmed a number, then heard neither the callback booked nor why not"
+    )
 
 
 class Journal:

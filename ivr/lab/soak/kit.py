@@ -14,7 +14,7 @@ import numpy as np
 from ivr.lab.carrier import LabCarrier
 from ivr.lab.soak.checks_calls import EAR_S
 from ivr.lab.soak.citizen import OPERATOR, CallbackPhones
-from ivr.lab.soak.ear import OPENING_S, RATE, SLIP, load_wav, opening, tone
+from ivr.lab.soak.ear import OPENING_S, RATE, SLIP, Spectra, load_wav, opening, tone
 
 BEEP = "beep"
 
@@ -86,6 +86,7 @@ class LinePrompts:
     number_invalid: str = "vm_callback_invalid"
     callback_booked: str = "queue_callback_booked"
     callback_no_number: str = "queue_callback_no_number"
+    callback_not_booked: str = "queue_callback_not_booked"  # the store away: the caller keeps waiting
     callback_notice: str = "callback_citizen_notice"
 
     def names(self) -> list[str]:
@@ -100,6 +101,7 @@ class LinePrompts:
             self.number_invalid,
             self.callback_booked,
             self.callback_no_number,
+            self.callback_not_booked,
         ]
 
 
@@ -128,6 +130,7 @@ class CallerKit:
     service_language: str = "it"  # the line's own language; others' prompts are in prompts_dir/<code>
     callback_wait_s: float = 300.0  # a citizen waits this long for the line to call back
     phones: CallbackPhones | None = None  # the citizens' side of the carrier's phones (installed if None)
+    spectra: Spectra = field(default_factory=Spectra)  # the references' transforms, for every ear
     _refs: dict[str, np.ndarray] = field(default_factory=dict)
     _speech_media: str | None = None
 

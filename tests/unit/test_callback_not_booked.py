@@ -1,0 +1,68 @@
+"""A caller whose queued callback cannot be booked (the database away) is told so and keeps
+waiting in the same place: before, the booking failed in silence and the caller, who had just
+confirmed a number, waited for a call that would never come."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ivr.acd.config import QueueSettings
+from ivr.acd.distributor import Distributor, WaitingCall
+from ivr.acd.step import QueueStep
+from ivr.callflows.session import CallContext
+from ivr.clock import SystemClock
+from ivr.prompts.library import PromptCatalog, PromptLibrary
+from ivr.tickets.store import NewCall, SqlTicketStore
+from ivr.tickets.writer import StoreUnavailable
+from ivr.voicemail.config import VoicemailSettings
+from tests.fakes import FakeChannel, Script
+
+NAMES = ["vm_callback_is", "vm_callback_confirm", "queue_callback_not_booked", "queue_callback_no_number"]
+PROMPTS = PromptLibrary(
+    PromptCatalog.model_validate(
+        {"version": "1", "prompts": {n: n for n in NAMES}, "counted": {"digit": {"max": 9, "texts": {"n": "{n}"}}}}
+    ),
+    build_dir=Path("/nonexistent"),
+    custom_dir=Path("/nonexistent"),
+    asterisk_dir="/p",
+)
+
+
+class StoreAway:
+    def __init__(self) -> None:
+        self.tried = 0
+
+    async def accept(self, call: WaitingCall, number: str, source: str, arrived_at: datetime, ahead: int) -> object:
+        self.tried += 1
+        raise StoreUnavailable("the ticket database is unavailable; try again shortly")
+
+
+class NoOffers:
+    async def dial(self, endpoint: str, **_: Any) -> Any:
+        raise AssertionError("nobody is logged in")
+
+
+async def test_a_callback_not_booked_is_said_and_the_place_kept(sqlite_store: SqlTicketStore) -> None:
+    settings = QueueSettings.model_validate({})
+    dist = Distributor(NoOffers(), settings, SystemClock())  # type: ignore[arg-type]
+    booking = StoreAway()
+    step = QueueStep(
+        dist,
+        None,
+        None,
+        settings,
+        None,
+        callbacks=booking,
+        voicemail=VoicemailSettings(key_timeout_s=0.05),  # type: ignore[arg-type]
+    )
+    channel = FakeChannel(number="3331234567", script=Script(keys_after_play={0: "1"}))  # confirms its number
+    ctx = CallContext(channel=channel, store=sqlite_store, clock=SystemClock(), prompts=PROMPTS)
+    ctx.ticket_id = await sqlite_store.open_call(NewCall("c", datetime.now(UTC), "3331234567", None, "800000039"))
+    call = dist.enqueue(ctx.ticket_id, channel, None, "3331234567")
+
+    assert await step._book_callback(ctx, call, datetime.now(UTC)) is False
+    heard = [Path(m).name for play in channel.played for m in play]
+    assert booking.tried == 1 and heard[-1] == "queue_callback_not_booked", heard
+    assert call in dist.waiting and not call.held and not channel.hung_up
