@@ -131,6 +131,20 @@ class SoakCaller:
             spectra=self.kit.spectra,
         )
         self.ear.start()
+        try:  # whatever escapes, the ear stops (one left reading held its call's audio for good)
+            hung_up_by, where = await self._follow_line(call)
+            ended = datetime.now(UTC)
+            with contextlib.suppress(FileNotFoundError):
+                await call.heard(timeout=10)
+        finally:
+            await self.ear.stop()
+        if self.callback_requested:
+            await self._wait_callback()
+        return self._record(placed, ended, hung_up_by, where)
+
+    async def _follow_line(self, call: LabCall) -> tuple[HungUpBy, str | None]:
+        """Act on what is heard until the line ends the call or the caller does; who hung up, and
+        where the caller did."""
         hung_up_by, where = HungUpBy.ENGINE, None
         try:
             await asyncio.wait_for(self._until_line_ends(), self.kit.max_call_s)
@@ -145,13 +159,7 @@ class SoakCaller:
         if hung_up_by == HungUpBy.CALLER and not call.ended:
             with contextlib.suppress(CallerHungUp):
                 await call.hangup()
-        ended = datetime.now(UTC)
-        with contextlib.suppress(FileNotFoundError):
-            await call.heard(timeout=10)
-        await self.ear.stop()
-        if self.callback_requested:
-            await self._wait_callback()
-        return self._record(placed, ended, hung_up_by, where)
+        return hung_up_by, where
 
     def _record(self, placed: datetime, ended: datetime, by: HungUpBy, where: str | None) -> CallRecord:
         assert self.call is not None and self.ear is not None
