@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 
 from ivr.callflows.session import CallSession, Resume
+from ivr.ha.guard import Fenced
 from ivr.subscribers import Subscribers
 from ivr.tasks import DEFAULT, TaskSupervisor
 from ivr.telephony.ports import CallChannel
@@ -52,6 +53,8 @@ class CallDispatcher:
             await session.run()
         except asyncio.CancelledError:
             pass
+        except Fenced:
+            pass  # the session said so: the call is the other engine's now
         except Exception:
             log.exception("call %s: session crashed", channel_id)
         finally:

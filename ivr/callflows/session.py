@@ -19,6 +19,7 @@ from ivr.callflows.facts import CallFacts
 from ivr.callflows.model import STATE_OF, Flow
 from ivr.callflows.states import CallState, check_transition
 from ivr.clock import Clock
+from ivr.ha.guard import Fenced
 from ivr.logcontext import bind_call
 from ivr.prompts.library import PromptLibrary
 from ivr.telephony.errors import AriError, AriUnavailable, CallerHungUp, CallLost, TelephonyError
@@ -30,6 +31,7 @@ from ivr.tickets.status import Consent
 from ivr.tickets.store import CallClosing, NewCall, TicketStore, TicketView
 
 log = logging.getLogger(__name__)
+FENCED = "fenced"  # the call is the engine holding the line's: this one leaves it untouched
 
 
 @dataclass
@@ -158,6 +160,12 @@ class CallSession:
         except asyncio.CancelledError:
             outcome, reason = CallOutcome.FAILED, "engine_stopped"
             raise
+        except Fenced as exc:
+            # Not this engine's call any more (its lease is lost): the engine holding the line has
+            # it, ticket and channel; closing or hanging up here would be acting on its call.
+            log.warning("call %s in %s left to the engine holding the line: %s", ctx.channel.id, self.state, exc)
+            outcome, reason = CallOutcome.FAILED, FENCED
+            raise
         except TelephonyError as exc:
             outcome, reason = CallOutcome.FAILED, f"telephony:{type(exc).__name__}"
             log.warning("call %s failed in %s: %s", ctx.channel.id, self.state, exc)
@@ -165,7 +173,8 @@ class CallSession:
             outcome, reason = CallOutcome.FAILED, f"error:{type(exc).__name__}"
             log.exception("call %s failed in %s", ctx.channel.id, self.state)
         finally:
-            await self._finish(outcome, reason)
+            if reason != FENCED:
+                await self._finish(outcome, reason)
 
     async def _quiet_after_takeover(self) -> None:
         """Stop what the engine that died left on the line before going on: a prompt of its

@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ivr.acd.callback_models import QueuedCallback
 from ivr.acd.cap import DailyCap
 from ivr.acd.operators import OperatorDirectory
 from ivr.lab.carrier import LabCall, LabPhoneCall
@@ -283,14 +284,20 @@ nodes:
 async def test_database_away_for_a_minute_loses_and_doubles_nothing(
     pbx: PbxPair, tmp_path: Path, voices: Voices
 ) -> None:
-    """PostgreSQL is stopped for a minute with calls in flight and new calls arriving."""
+    """PostgreSQL is stopped for a minute with calls in flight and new calls arriving; a caller
+    who asks for a callback meanwhile is told it cannot be booked and is served in the queue."""
     server = PostgresServer()
     await asyncio.to_thread(server.start)
     try:
         url = server.create_database("outage")
         async with (
             queue_line(
-                pbx, tmp_path, voices, flow=OUTAGE_FLOW, database={"url": url}, queue={"announce_every_s": 600}
+                pbx,
+                tmp_path,
+                voices,
+                flow=OUTAGE_FLOW,
+                database={"url": url},
+                queue={"announce_every_s": 600, "callback_offer_after_s": 0},
             ) as line,
             home_operators(line, pbx, {"pia": "3470000031", "rey": "3470000032"}, talk_s=8.0),
         ):
@@ -313,6 +320,15 @@ async def test_database_away_for_a_minute_loses_and_doubles_nothing(
                 await call.press("1")
                 await call.wait_ended(timeout=30)
 
+            async def callback_then_wait(call: LabCall, w: Watcher) -> None:
+                await w.playing("queue_enter", timeout=60)
+                await asyncio.sleep(1.0)
+                await call.press("2")  # the callback key, as soon as the queue answers
+                await w.played("vm_callback_confirm")
+                await call.press("1")  # the caller id read back: confirmed
+                await w.played("queue_callback_not_booked", timeout=30)  # told, and still in the queue
+                await survey_then_leave(call, w)
+
             def busy() -> int:
                 return sum(o["state"] == "busy" for o in line.engine.distributor.snapshot()["operators"])
 
@@ -328,6 +344,7 @@ async def test_database_away_for_a_minute_loses_and_doubles_nothing(
                 await _poll(lambda: busy() == 2, "both operators talking")
                 during.append(place("3490000003", message))  # waits, then leaves a message
                 during.append(place("3490000004", survey_then_leave))  # waits for an operator
+                during.append(place("3490000005", callback_then_wait))  # asks for a callback meanwhile
                 calls = await asyncio.gather(spanning, *during)
                 assert all(c.ended for c in calls)
                 assert line.engine.store.degraded  # all of it was written to the outbox
@@ -341,14 +358,15 @@ async def test_database_away_for_a_minute_loses_and_doubles_nothing(
             db = make_engine(url)
             with Session(db) as session:
                 tickets = list(session.scalars(select(Ticket).order_by(Ticket.id)))
-                assert len(tickets) == 4 and all(not t.open for t in tickets)
+                assert len(tickets) == 5 and all(not t.open for t in tickets)
                 events = list(session.scalars(select(TicketEvent)))
                 for ticket in tickets:
                     kinds = [e.kind for e in events if e.ticket_id == ticket.id]
                     assert kinds.count("call_started") == 1 and kinds.count("call_ended") == 1, kinds
                     assert kinds.count("queue_admitted") == 1, kinds
                 answered = [t for t in tickets if t.queue_result == "answered"]
-                assert len(answered) == 3 and {t.survey_status for t in answered} == {"completed"}
+                assert len(answered) == 4 and {t.survey_status for t in answered} == {"completed"}
+                assert not list(session.scalars(select(QueuedCallback)))  # none booked, none pretended
                 answers = list(session.scalars(select(SurveyAnswer)))
                 assert sorted((a.ticket_id, a.answer) for a in answers) == sorted((t.id, 4) for t in answered)
                 (left_message,) = [t for t in tickets if t.queue_result == "caller_choice"]
@@ -357,7 +375,7 @@ async def test_database_away_for_a_minute_loses_and_doubles_nothing(
                 recording = session.get(Recording, vm.recording_id)
                 assert recording is not None and Path(recording.path).stat().st_size == recording.bytes
                 day = session.scalars(select(DailyAdmissions)).one()
-                assert day.admitted == 4  # counted once each, outage or not
+                assert day.admitted == 5  # counted once each, outage or not
             db.dispose()
     finally:
         await asyncio.to_thread(server.stop)

@@ -15,6 +15,7 @@ from ivr.callflows.nodes import BASIC_HANDLERS
 from ivr.callflows.session import CallSession
 from ivr.callflows.states import CallState, IllegalTransition, check_transition
 from ivr.clock import SystemClock
+from ivr.ha.guard import Fenced
 from ivr.prompts.library import PromptCatalog, PromptLibrary
 from ivr.telephony.errors import AriUnavailable
 from ivr.telephony.ports import CallChannel
@@ -107,6 +108,34 @@ async def test_engine_stop_closes_every_open_ticket(store: SqlTicketStore) -> No
         assert ticket is not None and not ticket.open
         assert (ticket.outcome, ticket.end_reason) == ("failed", "engine_stopped")
         assert ch.hung_up
+
+
+class FencedChannel(FakeChannel):
+    """The engine lost its lease mid-call (it was frozen past it): every command is refused."""
+
+    async def play(self, media: Sequence[str], *, interruptible: bool = False) -> bool:
+        raise Fenced("ARI POST channels/play: refused, this engine is fenced")
+
+    async def hangup(self, reason: str = "normal") -> None:
+        raise Fenced("ARI DELETE channels: refused, this engine is fenced")
+
+
+async def test_a_fenced_engine_leaves_the_call_to_the_engine_holding_the_line(
+    store: SqlTicketStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Medium run 6: the engine frozen past its lease woke up and each of its calls "crashed" with
+    a traceback, trying to close a ticket and hang up a channel that were no longer its to touch."""
+    ended: list[int] = []
+    dispatcher = CallDispatcher(lambda ch, _resume: session(ch, store))
+    dispatcher.on_ended.subscribe(ended.append)
+    channel = FencedChannel("fenced-1")
+    dispatcher.on_call(channel, ["inbound"])
+    await asyncio.sleep(0.05)
+    assert dispatcher.active == 0 and ended == []
+    ticket = await store.by_call_uid(channel.id)
+    assert ticket is not None and ticket.open  # the other engine closes it, not this one
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text
+    assert "fenced" in caplog.text
 
 
 async def test_unknown_app_arguments_are_hung_up_not_served(store: SqlTicketStore) -> None:
