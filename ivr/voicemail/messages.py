@@ -203,7 +203,7 @@ def boxes(session: Session) -> list[tuple[str, str | None, int]]:
     return [(box, status, int(count)) for box, status, count in rows]
 
 
-def pending_ids(session: Session, limit: int = 100) -> list[int]:
+def pending_ids(session: Session, limit: int = 100, *, transcripts: bool = True) -> list[int]:
     """What the retry job works on next: first the messages whose audio is still only on
     Asterisk (fetching it is what keeps it ours: a failure keeps the audio), then the pending
     transcripts; in each the least tried first. In id order alone, messages failing every time
@@ -212,6 +212,8 @@ def pending_ids(session: Session, limit: int = 100) -> list[int]:
     least_tried = (Voicemail.transcript_attempts, Voicemail.id)
     no_audio = Voicemail.recording_id.is_(None) & ~Voicemail.empty & (Voicemail.transcript_status != "lost")
     first = list(session.scalars(select(Voicemail.id).where(no_audio).order_by(*least_tried).limit(limit)))
+    if not transcripts:
+        return first
     rest = select(Voicemail.id).where(Voicemail.transcript_status == "pending", ~no_audio)
     return first + list(session.scalars(rest.order_by(*least_tried).limit(limit - len(first))))
 
@@ -309,8 +311,8 @@ class VoicemailMessages(Repository):
     async def view(self, message_id: int) -> MessageView:
         return await self._read(lambda session: view(session, message_id))
 
-    async def pending_ids(self) -> list[int]:
-        return await self._read(pending_ids)
+    async def pending_ids(self, *, transcripts: bool = True) -> list[int]:
+        return await self._read(lambda session: pending_ids(session, transcripts=transcripts))
 
     async def set_recording(
         self, message_id: int, recording_id: int, duration: float, speech: float, empty: bool

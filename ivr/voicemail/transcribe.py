@@ -53,6 +53,11 @@ class VoskTranscriber:
         self._lock = threading.Lock()
         self.load_error: str | None = None
 
+    @property
+    def configured(self) -> bool:
+        """A model is named: transcripts can be tried (whether it loads is the first try's to say)."""
+        return self.model_path is not None
+
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
 

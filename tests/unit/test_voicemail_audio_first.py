@@ -53,3 +53,17 @@ def test_a_message_without_audio_is_retried_before_a_hundred_failing_transcripts
     assert picked[0] == without_audio, "the audio comes first: a failure keeps the audio"
     assert newer in picked, "a transcript not tried yet waits behind ones that fail every time"
     assert len(picked) == 100
+
+
+def test_without_a_model_only_audio_is_fetched_and_no_transcript_is_tried() -> None:
+    """The soak's line has no transcription model: every minute the job tried a hundred messages'
+    transcripts, each a warning and a failed attempt written, for ever."""
+    engine = make_engine("sqlite://")
+    upgrade(engine)
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    with sessions.begin() as s:
+        kept = [_message(s, n, audio=True) for n in range(5)]
+        waiting = [_message(s, n, audio=False) for n in range(5, 8)]
+    with sessions() as s:
+        assert messages.pending_ids(s, transcripts=False) == waiting
+        assert set(messages.pending_ids(s)) == set(kept + waiting)

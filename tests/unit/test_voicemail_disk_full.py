@@ -96,6 +96,8 @@ async def test_a_message_on_a_full_disk_keeps_its_audio_and_is_kept_once_there_i
     assert kept.audio is not None and Path(kept.audio).read_bytes() == audio
     assert hashlib.sha256(Path(kept.audio).read_bytes()).hexdigest() == hashlib.sha256(audio).hexdigest()
     assert "vm-1-abc" not in pbx.files, "removed from Asterisk once kept"
+    # No transcription model on this line: the transcript waits for one, no failed try is counted.
+    assert (kept.transcript_status, kept.transcript_attempts) == ("pending", 0)
 
 
 class Forgetful(Stored):
