@@ -10,6 +10,7 @@ list, purged with the rest (ivr.privacy.kinds).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -21,6 +22,9 @@ from ivr.phonemask import mask_number
 from ivr.tickets.models import Ticket, Voicemail
 from ivr.tickets.repository import Repository
 from ivr.tickets.status import QueueResult, TicketStatus
+from ivr.tickets.writer import Fenced, StoreUnavailable
+
+log = logging.getLogger(__name__)
 
 REASONS = ("abandoned", "cap", "no_operators", "closed")
 _BY_QUEUE_RESULT = {
@@ -97,8 +101,15 @@ class MissedCalls(Repository):
     refusals = (MissedError,)
 
     async def note_ended(self, ticket_id: int) -> str | None:
-        """Look at a call that just ended; list it when it was missed. Returns the reason."""
-        return await self._write(lambda session: _note(session, session.get(Ticket, self._real(ticket_id))))
+        """Look at a call that just ended; list it when it was missed. Returns the reason; None
+        as well while the database is away: the sweep lists it once it is back."""
+        try:
+            return await self._write(lambda session: _note(session, session.get(Ticket, self._real(ticket_id))))
+        except StoreUnavailable as exc:
+            if isinstance(exc, Fenced):
+                raise
+            log.warning("ticket %s: missed-call check left to the sweep, database unavailable (%s)", ticket_id, exc)
+            return None
 
     async def sweep(self, since: datetime, limit: int = 500) -> int:
         """List the missed calls ended since `since` that are not listed yet: a note written at a

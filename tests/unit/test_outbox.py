@@ -281,8 +281,7 @@ async def test_a_missed_call_whose_note_was_lost_in_the_outage_is_listed_by_the_
         await store.close_call(
             gone, CallClosing(T0 + timedelta(seconds=90), "caller_hangup", "caller_hangup_in_queue", "queue:queue")
         )
-        with pytest.raises(StoreUnavailable):
-            await missed.note_ended(gone)
+        assert await missed.note_ended(gone) is None  # left to the sweep, a warning, no crash report
     finally:
         await asyncio.to_thread(server.resume)
     await _until(lambda: not store.degraded)
