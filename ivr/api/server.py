@@ -27,7 +27,7 @@ from ivr.phonemask import mask_number
 from ivr.settings import Settings
 from ivr.stats.page import public_routes as public_stats_routes
 from ivr.tickets.store import OutcomeError
-from ivr.tickets.writer import StoreUnavailable
+from ivr.tickets.writer import StoreUnavailable, unavailable
 from ivr.webrequests.channel import WebRequestChannel
 from ivr.webrequests.http import routes as webrequest_routes
 
@@ -73,6 +73,13 @@ def make_api(deps: WebDeps) -> web.Application:
             return _error(503, "the ticket database is unavailable; try again shortly")
         except NotFound as exc:
             return _error(404, str(exc))
+        except web.HTTPException:
+            raise
+        except Exception as exc:  # a read that met the database away: a 503 that says so, no 500
+            if not unavailable(exc):
+                raise
+            log.warning("%s %s: database unavailable (%s)", request.method, request.path, exc)
+            return _error(503, "the ticket database is unavailable; try again shortly")
 
     s = deps.settings
     hsts = s.console.send_hsts(s.profile)

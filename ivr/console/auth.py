@@ -31,11 +31,14 @@ from ivr.console.web import (
     set_session,
     text,
 )
+from ivr.ha.guard import Fenced
+from ivr.tickets.writer import StoreUnavailable, unavailable
 
 log = logging.getLogger(__name__)
 COOKIE = "nul_session"
 LOGIN_COOKIE = "nul_login_csrf"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+UNAVAILABLE = "I dati del servizio non sono raggiungibili in questo momento: riprova tra qualche secondo."
 HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -83,6 +86,15 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         error = web.HTTPBadRequest(text=str(exc))
         _secure_headers(error)
         raise error from None
+    except Exception as exc:
+        if not unavailable(exc) and (isinstance(exc, Fenced) or not isinstance(exc, StoreUnavailable)):
+            raise
+        # The database away (the soak's outages: 187 pages answered 500 with a traceback each):
+        # the page says so, and what to do; the line's calls go on meanwhile.
+        log.warning("console %s %s: database unavailable (%s)", request.method, request.path, exc)
+        busy = web.HTTPServiceUnavailable(text=UNAVAILABLE, headers={"Retry-After": "10"})
+        _secure_headers(busy)
+        raise busy from None
     _secure_headers(response)
     return response
 
