@@ -19,10 +19,12 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy.orm import Session
 
 from ivr.acd.offers import OfferFailed
 from ivr.ha.guard import UNLEASED, Fenced, LineGuard
 from ivr.telephony.dialstring import carrier_leg, parse_carrier_leg
+from ivr.tickets.commands import command
 
 log = logging.getLogger(__name__)
 
@@ -189,19 +191,35 @@ class DialGuard:
 
 def store_audit(store: Any, now: Callable[[], datetime], login: str | None = None) -> AuditSink:
     """An audit sink writing through the ticket store (the console's `audit_log`), so the
-    dial-out record is kept even when the console is not running."""
+    dial-out record is kept even when the console is not running; while the database is away
+    it waits in the outbox (the soak's outages left every dial of theirs unaudited)."""
 
     async def write(action: str, number: str, detail: dict[str, Any]) -> None:
-        from ivr.console.models import AuditEntry
-
-        entry = AuditEntry(
-            at=now(),
-            login=detail.pop("login", login),
-            action=action,
-            object_kind="number",
-            object_id=number[:64],
-            detail=detail,
+        rest = dict(detail)
+        who = rest.pop("login", login)
+        ticket = rest.pop("ticket", None)
+        await store.execute(
+            "dialout.audit", at=now(), login=who, action=action, number=number, ticket_id=ticket, detail=rest
         )
-        await store.run_write(lambda s: s.add(entry))
 
     return write
+
+
+@command("dialout.audit")
+def _audit_entry(
+    session: Session,
+    *,
+    at: datetime,
+    login: str | None,
+    action: str,
+    number: str,
+    ticket_id: int | None,
+    detail: dict[str, Any],
+) -> None:
+    from ivr.console.models import AuditEntry
+
+    if ticket_id is not None:  # a provisional id given in an outage is the real one by now
+        detail = {**detail, "ticket": ticket_id}
+    session.add(
+        AuditEntry(at=at, login=login, action=action, object_kind="number", object_id=number[:64], detail=detail)
+    )

@@ -17,6 +17,8 @@ from ivr.acd.callback_models import MissedCall, QueuedCallback
 from ivr.acd.cap import DailyCap
 from ivr.acd.missed import MissedCalls
 from ivr.acd.queued_store import QueuedCallbacks
+from ivr.console.models import AuditEntry
+from ivr.dialout import DIAL_CONTEXT, store_audit
 from ivr.tickets.commands import Command
 from ivr.tickets.db import make_engine, upgrade
 from ivr.tickets.models import StoreBatch, Ticket, TicketEvent
@@ -316,3 +318,25 @@ async def test_a_queued_callback_under_way_keeps_its_state_through_an_outage(
     with Session(db) as session:
         stored = session.get_one(QueuedCallback, row.id)
         assert (stored.state, stored.attempts, stored.operator, stored.next_attempt_at) == ("waiting", 1, "anna", retry)
+
+
+async def test_a_dial_out_during_an_outage_is_audited_once_the_database_is_back(
+    store: SqlTicketStore, db: Engine, server: PostgresServer
+) -> None:
+    """The soak's outages: every operator rung and citizen called back while the database was away
+    went unaudited ("not audited: database unavailable"). The audit entry waits in the outbox, its
+    ticket's provisional id translated on replay."""
+    audit = store_audit(store, lambda: T0)
+    await asyncio.to_thread(server.pause)
+    try:
+        ticket = await store.open_call(NewCall("in-outage", T0, "3331234567", None, "800000039"))
+        assert ticket < 0
+        DIAL_CONTEXT.set({"login": "anna", "ticket": ticket})
+        await audit("dial_out", "3470000001", {"purpose": "queue", "trunk": "carrier", **(DIAL_CONTEXT.get() or {})})
+    finally:
+        await asyncio.to_thread(server.resume)
+    await _until(lambda: not store.degraded)
+    with Session(db) as session:
+        (entry,) = session.scalars(select(AuditEntry)).all()
+        assert (entry.action, entry.object_id, entry.login) == ("dial_out", "3470000001", "anna")
+        assert entry.detail == {"purpose": "queue", "trunk": "carrier", "ticket": store.writer.real_id(ticket)}
