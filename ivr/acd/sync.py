@@ -25,6 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ivr.acd.distributor import Distributor
 from ivr.acd.operators import OperatorDirectory, PhoneSecurity, render_pjsip, write_if_changed
 from ivr.ha.guard import UNLEASED, Fenced, LineGuard
+from ivr.repeats import Repeats
 from ivr.tasks import DEFAULT, TaskSupervisor
 from ivr.telephony.dialstring import TECH, desk_endpoint, desk_login, operator_endpoint, operator_login
 from ivr.telephony.errors import AriError, AriUnavailable
@@ -85,12 +86,15 @@ class OperatorSync:
             self._task = None
 
     async def _loop(self) -> None:
+        away = Repeats(log, "operator sync: database unavailable, operators kept as last known")
         while True:
             await asyncio.sleep(self.every_s)
+            loop_time = asyncio.get_running_loop().time()
             try:
                 await self.run_once()
+                away.ok(loop_time)
             except SQLAlchemyError as exc:  # the database is away: operators stay as last known
-                log.warning("operator sync: database unavailable (%s); retrying", type(exc).__name__)
+                away.failing(loop_time, type(exc).__name__)
             except Fenced:  # the engine exits: no sync of its own any more
                 raise
             except Exception:

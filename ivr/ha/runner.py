@@ -39,6 +39,7 @@ from ivr.ha.app_probe import app_held
 from ivr.ha.guard import LineGuard
 from ivr.ha.lease import FileLease, Holder, Lease, lease_for
 from ivr.ha.standby_api import standby_api
+from ivr.repeats import Repeats
 from ivr.settings import Settings
 from ivr.tickets.db import make_engine, upgrade
 
@@ -80,6 +81,7 @@ class LineRunner:
         self.guard = LineGuard(app_proof_s=self.ha.app_proof_s if self._ride else None)
         self.margin = min(1.0, self.ha.lease_ttl_s * 0.2)
         self._run_out_seen: tuple[float, int] | None = None  # (when, token) a run-out lease was first seen
+        self._store_away = Repeats(log, f"lease {lease.name!r}: the store does not answer")
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -127,13 +129,15 @@ class LineRunner:
                 result = await self._run_out(result)
             else:
                 self._run_out_seen = None
+            if not isinstance(result, Exception):
+                self._store_away.ok(self.guard.now())
             if result is None:
                 log.info("lease %r taken (token %s): this engine is active", self.lease.name, self.lease.token)
                 return asked
             if isinstance(result, Exception):
                 if not self.standby:
                     raise result
-                log.warning("lease %r: the store does not answer (%s)", self.lease.name, result)
+                self._store_away.failing(self.guard.now(), result)
             else:
                 self.holder = result
                 if not self.standby:

@@ -122,7 +122,7 @@ async def test_a_freeze_stops_the_engine_for_its_time_and_resumes_it(line: Line)
     await asyncio.sleep(0.3)
     assert _state(line.engine.pid) == "T"  # stopped
     await task
-    assert _state(line.engine.pid) in ("S", "R")
+    assert _state(line.engine.pid) in ("S", "R", "D")  # running again (D: waiting on the disk, seen under load)
     assert line.done == [f"engine_gone {line.engine.pid}"]
 
 
