@@ -7,17 +7,20 @@ started in the console applies to the next calls, and a burst of calls is not a 
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from ivr.console.models import CampaignRow
 from ivr.hours.config import CampaignConfig
 from ivr.tickets.repository import Database, Repository
 
+log = logging.getLogger(__name__)
 CAMPAIGN_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
@@ -35,6 +38,7 @@ class RuntimeCampaigns(Repository):
         self._ttl = ttl_s
         self._monotonic = monotonic or (lambda: asyncio.get_running_loop().time())
         self._cached: tuple[float, date, CampaignConfig | None] | None = None
+        self._known: CampaignConfig | None = None  # the last campaign found, for an outage
 
     async def add(
         self,
@@ -82,7 +86,7 @@ class RuntimeCampaigns(Repository):
             row.ends_on = max(row.starts_on - timedelta(days=1), min(row.ends_on, today - timedelta(days=1)))
 
         await self._write(op)
-        self._cached = None
+        self._cached = self._known = None
 
     async def all(self) -> list[CampaignConfig]:
         def fn(session: Session) -> list[CampaignConfig]:
@@ -106,8 +110,17 @@ class RuntimeCampaigns(Repository):
         stamp = self._monotonic()
         if self._cached is not None and self._cached[1] == day and stamp - self._cached[0] < self._ttl:
             return self._cached[2]
-        found = await self.on(day)
+        try:
+            found = await self.on(day)
+        except SQLAlchemyError as exc:
+            # The database is away (the full soak: 40 calls failed at the consent step): the last
+            # campaign known holds for the days it covers; knowing none, nothing is recorded.
+            last = self._known
+            log.warning("recording campaigns not readable (%s); using the last known", type(exc).__name__)
+            return last if last is not None and last.active_on(day) else None
         self._cached = (stamp, day, found)
+        if found is not None:
+            self._known = found
         return found
 
 

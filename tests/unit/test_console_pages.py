@@ -14,6 +14,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from ivr.api.deps import QueueView
@@ -205,6 +206,30 @@ async def test_runtime_campaign_rules(sqlite_store: SqlTicketStore) -> None:
         await store.add("q", "Qualità", date(2026, 3, 10), date(2026, 3, 20), MORNING)
     await store.end("q", date(2026, 3, 1))  # ended before it began: it never runs
     assert all([await store.on(date(2026, 3, d)) is None for d in range(1, 31)])
+
+
+async def test_a_campaign_read_while_the_database_is_away_takes_the_last_known(
+    sqlite_store: SqlTicketStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The full soak: the consent step read the campaign from the stopped database and 40 calls
+    failed (error:OperationalError in consent:consent). The last campaign known holds for the
+    days it covers; knowing none, no campaign: nothing is recorded (the safe side)."""
+    clock = [0.0]
+    store = RuntimeCampaigns(sqlite_store, monotonic=lambda: clock[0])
+    await store.add("q", "Qualità", date(2026, 3, 10), date(2026, 3, 20), MORNING)
+    blind = RuntimeCampaigns(sqlite_store, monotonic=lambda: clock[0])
+    assert (await store.active(date(2026, 3, 11))) is not None
+
+    async def away(_day: date) -> None:
+        raise OperationalError("SELECT", {}, Exception("connection to server failed"))
+
+    monkeypatch.setattr(store, "on", away)
+    monkeypatch.setattr(blind, "on", away)
+    clock[0] = 60.0  # the cache has run out
+    kept = await store.active(date(2026, 3, 12))
+    assert kept is not None and kept.id == "q"
+    assert await store.active(date(2026, 3, 21)) is None  # past its last day
+    assert await blind.active(date(2026, 3, 12)) is None
 
 
 async def test_console_tables_on_each_backend(db_url: str) -> None:
