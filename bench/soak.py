@@ -43,7 +43,7 @@ from bench.common import REPO
 
 sys.path.insert(0, str(REPO))
 
-from bench.soak_line import SoakLine
+from bench.soak_line import SoakLine, data_size
 from ivr.lab.soak.callers import CallerKit, SoakCaller
 from ivr.lab.soak.checker import exit_status, run_checks
 from ivr.lab.soak.citizen import leg_recordings
@@ -123,7 +123,7 @@ async def soak(plan: SoakPlan, out: Path, *, sample_every_s: float) -> int:
         extra["campaigns"] = [
             {"id": f"soak{n}", "name": "Soak", "from": d, "to": d} for n, d in enumerate(campaign_days)
         ]
-    line = SoakLine(Path(tempfile.mkdtemp(prefix="nul-soak-")), extra)
+    line = SoakLine(Path(tempfile.mkdtemp(prefix="nul-soak-")), extra, data_bytes=data_size(len(plan.journeys)))
     try:
         await line.start(numbers, day0.clock_at(0))
         voices = await asyncio.to_thread(make_voices, line.work / "voices")

@@ -38,7 +38,17 @@ from tests.harness.postgres import PostgresError, PostgresServer
 
 log = logging.getLogger(__name__)
 RESTART_S = 2.0  # the engine unit's RestartSec (ivr.ops.services)
-DATA_SIZE = "1g"  # the engines' data file system: a soak's audio and logs, and a disk that can be filled
+# The engines' data file system: a soak's audio and logs, and a disk that can be filled. At least
+# 1 GiB, and half a megabyte a call (recordings and messages): full run 3's 6,581 calls filled 1 GiB
+# in its last quarter hour and 32 messages stayed on Asterisk as on a full disk, no fault injected.
+DATA_MIN_BYTES = 1 << 30
+DATA_PER_CALL_BYTES = 512 * 1024
+
+
+def data_size(calls: int) -> int:
+    return max(DATA_MIN_BYTES, calls * DATA_PER_CALL_BYTES)
+
+
 TICKET_REF = re.compile(r"(?:pratica|richiesta|ticket)\D{0,12}(\d+)", re.IGNORECASE)
 
 
@@ -108,8 +118,9 @@ class Sink:
 
 
 class SoakLine:
-    def __init__(self, work: Path, engine_extra: dict[str, Any]) -> None:
+    def __init__(self, work: Path, engine_extra: dict[str, Any], *, data_bytes: int = DATA_MIN_BYTES) -> None:
         self.work = work
+        self.data_bytes = data_bytes  # the data file system's size (`data_size`)
         self.engine_extra = engine_extra
         self.prompts = work / "prompts"
         self.data_dir = work / "data"  # the engines' data folders live below (disk full fills it)
@@ -196,10 +207,11 @@ class SoakLine:
         db.dispose()
 
     def _mount_data(self) -> None:
-        """The engines' data folders on a file system of their own (tmpfs, DATA_SIZE), so the
+        """The engines' data folders on a file system of their own (tmpfs, `data_bytes`), so the
         disk-full fault fills it and nothing else on the machine."""
+        size = f"size={self.data_bytes},mode=0755"
         done = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", f"size={DATA_SIZE},mode=0755", "nul-soak-data", str(self.data_dir)],
+            ["mount", "-t", "tmpfs", "-o", size, "nul-soak-data", str(self.data_dir)],
             capture_output=True,
             text=True,
             check=False,

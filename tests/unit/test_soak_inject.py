@@ -28,6 +28,7 @@ class Line:
     pg_link: FaultyLink
     data_dir: Path
     engine: subprocess.Popen[bytes]
+    data_bytes: int = 16 * 1024 * 1024
     done: list[str] = field(default_factory=list)
 
     def active_engine_pid(self) -> int:

@@ -48,6 +48,7 @@ class LineUnderSoak(Protocol):
         """Between the engines and PostgreSQL."""
 
     data_dir: Path  # on a small file system of its own (disk full)
+    data_bytes: int  # that file system's size: the disk-full fault fills no more than that
 
     def active_engine_pid(self) -> int: ...
 
@@ -170,7 +171,7 @@ class Injector:
                     link.restore()
                 self._note(fault, "link restored")
             case FaultKind.DISK_FULL:
-                filler = DiskFiller(line.data_dir)
+                filler = DiskFiller(line.data_dir, limit=line.data_bytes)
                 written = await asyncio.to_thread(filler.fill)
                 self._note(fault, f"data disk full ({written} bytes of ballast)")
                 try:
