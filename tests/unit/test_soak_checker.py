@@ -418,7 +418,31 @@ def test_a_resource_that_grows(world: SoakWorld) -> None:
     ]
     result = failed(world)["resources"]
     assert len(result.violations) == 1
-    assert result.violations[0].detail.startswith("open_files: mean 60.0 at the end against 40.0 at the start")
+    assert result.violations[0].detail.startswith("open_files: floor 60.0 at the end against 40.0 at the start")
+
+
+def test_tasks_that_follow_the_calls_are_no_leak_a_rising_floor_is(world: SoakWorld) -> None:
+    """Full run 3: the engines' tasks went with the traffic (35 to 258), busier at the end than at
+    the start; by the mean, a leak. Judged by each window's quietest quarter."""
+
+    def tasks(floor_after: float) -> list[ResourceSample]:
+        busy = [60.0, 90.0, 150.0, 240.0]  # quiet and busy minutes in turn
+        return [
+            ResourceSample(
+                at=DAY1 + timedelta(minutes=m),
+                rss_bytes=1e6,
+                open_files=10,
+                db_connections=1,
+                asyncio_tasks=(busy[m % 4] + (40 if m >= 15 else 0)) if m % 4 else (60 if m < 15 else floor_after),
+            )
+            for m in range(30)
+        ]
+
+    world.evidence.resources = tasks(floor_after=60)  # busier at the end, the same floor
+    assert "resources" not in failed(world)
+    world.evidence.resources = tasks(floor_after=200)  # what stays behind grew
+    (leak,) = failed(world)["resources"].violations
+    assert leak.detail.startswith("asyncio_tasks: floor")
 
 
 def test_a_short_run_is_judged_in_thirds(world: SoakWorld) -> None:
