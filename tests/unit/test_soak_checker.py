@@ -71,6 +71,17 @@ def test_a_call_without_ticket_and_a_ticket_without_call(world: SoakWorld) -> No
     assert details == ["no ticket for the call", "a ticket for a call nobody placed"]
 
 
+def test_a_call_the_network_turned_away_while_asterisk_restarted_has_no_ticket_to_have(world: SoakWorld) -> None:
+    """Full run 3: two callers placed as the line's Asterisk restarted were never answered."""
+    world.replace_call(LOST, caller="+393339999999", answered=False, hung_up_by="network", faults=["asterisk_restart"])
+    result = judged(world)["one_ticket"]
+    assert [v.detail for v in result.violations] == ["a ticket for a call nobody placed"]
+    assert result.notes == ["1 call(s) never answered while Asterisk restarted: no engine saw them"]
+    world.replace_call("+393339999999", faults=["postgres_stop"])  # Asterisk was up: the engine owed a ticket
+    details = [v.detail for v in failed(world)["one_ticket"].violations]
+    assert details == ["no ticket for the call", "a ticket for a call nobody placed"]
+
+
 def test_an_operator_the_caller_never_heard(world: SoakWorld) -> None:
     with world.session() as s, s.begin():
         s.get_one(Ticket, world.ids[SILENT]).operator_answered_at = DAY2 + timedelta(hours=1, minutes=1)
