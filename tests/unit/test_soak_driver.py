@@ -4,6 +4,7 @@ once the line is back), presence and call controls on the right operator, outcom
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -292,6 +293,21 @@ async def test_outcomes_filed_from_the_desk_cards_in_turn_never_twice(tmp_path: 
     escalated = console.posts("/console/desk/tickets/20/outcome")[0][1]
     assert escalated["contact_phone"] and escalated["answer_by"] == "phone" and "caller_id_confirmed" not in escalated
     assert not [s for s in console.sent if "/tickets/30/" in s[2]]  # the live call is not filed
+
+
+async def test_the_browser_desks_cards_are_left_to_the_desk(tmp_path: Path) -> None:
+    """The short soak: the driver and the browser desk both filed ticket 1 (the desk files its own)."""
+    console = FakeConsole()
+    console.on("GET", "/console/desk", Answer(200, card(20)))
+    console.on("POST", "/console/desk/tickets/20/outcome", Answer(200, json={}))
+    driver = make(tmp_path, console, desk=[DeskStep(talk_s=10, outcome="resolved", article=False)])
+    driver.cast = dataclasses.replace(driver.cast, browser_desk="soak01")
+    driver.state.logged_in = {"soak01", "soak02"}
+    from ivr.lab.soak.driver_desk import file_outcomes
+
+    await file_outcomes(driver)
+    assert [(r.operator, r.ticket) for r in driver.records] == [("soak02", 20)]
+    assert {user for method, user, _, _ in console.sent if method == "GET"} == {"soak02"}
 
 
 async def test_a_fault_during_an_outcome_is_written_down_and_tried_again(tmp_path: Path) -> None:

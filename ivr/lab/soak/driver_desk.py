@@ -158,7 +158,7 @@ async def call_control(d: ActionDriver, a: Action) -> ActionRecord:
 
 async def file_outcomes(d: ActionDriver) -> None:
     """One round: each logged-in operator's cards still to file get the next desk step."""
-    for login in sorted(d.state.logged_in):
+    for login in sorted(d.state.logged_in - {d.cast.browser_desk}):
         answer = await d.console.get(login, "/console/desk")
         if answer.status != 200:
             continue

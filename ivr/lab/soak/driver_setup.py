@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from ivr.lab.soak.action_journal import ActionJournal
 from ivr.lab.soak.actions import ActionKind
+from ivr.lab.soak.desk_habits import desk_login
 from ivr.lab.soak.driver import SUPERVISOR, ActionDriver, Cast, DriverJobs
 from ivr.lab.soak.driver_desk import DESK_HANDLERS, file_outcomes
 from ivr.lab.soak.driver_http import LineConsole, Target
@@ -76,7 +77,7 @@ def prepare(config: Path, operators: Sequence[str], topics: Sequence[str], work:
     for topic in topics:
         (folder / f"soak-{topic}.md").write_text(ARTICLE.format(topic=topic), encoding="utf-8")
     _cli(config, "kb", "import", str(folder), "--by", SUPERVISOR)
-    cast = Cast(tuple(operators), SUPERVISOR, frozenset({leader} if leader else set()))
+    cast = Cast(tuple(operators), SUPERVISOR, frozenset({leader} if leader else set()), desk_login(operators))
     return cast, passwords
 
 
