@@ -6,7 +6,9 @@ import asyncio
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from ivr.prompts.library import PromptCatalog, PromptLibrary
 from ivr.telephony.errors import CallerHungUp
 from ivr.telephony.ports import CallerInfo, RecordingResult
 
@@ -159,3 +161,16 @@ class FakeChannel:
         self.media_left_stopped += 1
         self.moh = False
         return 0
+
+
+def named_prompts(*names: str) -> PromptLibrary:
+    """A prompt library whose prompts (and digits, `digit_<n>`) play as their own names under /p:
+    what a fake channel records is what the caller heard, by name."""
+    return PromptLibrary(
+        PromptCatalog.model_validate(
+            {"version": "1", "prompts": {n: n for n in names}, "counted": {"digit": {"max": 9, "texts": {"n": "{n}"}}}}
+        ),
+        build_dir=Path("/nonexistent"),
+        custom_dir=Path("/nonexistent"),
+        asterisk_dir="/p",
+    )

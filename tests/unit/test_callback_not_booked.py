@@ -13,21 +13,13 @@ from ivr.acd.distributor import Distributor, WaitingCall
 from ivr.acd.step import QueueStep
 from ivr.callflows.session import CallContext
 from ivr.clock import SystemClock
-from ivr.prompts.library import PromptCatalog, PromptLibrary
 from ivr.tickets.store import NewCall, SqlTicketStore
 from ivr.tickets.writer import StoreUnavailable
 from ivr.voicemail.config import VoicemailSettings
-from tests.fakes import FakeChannel, Script
+from tests.fakes import FakeChannel, Script, named_prompts
 
 NAMES = ["vm_callback_is", "vm_callback_confirm", "queue_callback_not_booked", "queue_callback_no_number"]
-PROMPTS = PromptLibrary(
-    PromptCatalog.model_validate(
-        {"version": "1", "prompts": {n: n for n in NAMES}, "counted": {"digit": {"max": 9, "texts": {"n": "{n}"}}}}
-    ),
-    build_dir=Path("/nonexistent"),
-    custom_dir=Path("/nonexistent"),
-    asterisk_dir="/p",
-)
+PROMPTS = named_prompts(*NAMES)
 
 
 class StoreAway:

