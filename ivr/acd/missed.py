@@ -105,9 +105,9 @@ class MissedCalls(Repository):
         as well while the database is away: the sweep lists it once it is back."""
         try:
             return await self._write(lambda session: _note(session, session.get(Ticket, self._real(ticket_id))))
+        except Fenced:  # (a StoreUnavailable too) this engine may not write any more
+            raise
         except StoreUnavailable as exc:
-            if isinstance(exc, Fenced):
-                raise
             log.warning("ticket %s: missed-call check left to the sweep, database unavailable (%s)", ticket_id, exc)
             return None
 

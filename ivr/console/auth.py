@@ -87,7 +87,7 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         _secure_headers(error)
         raise error from None
     except Exception as exc:
-        if not unavailable(exc) and (isinstance(exc, Fenced) or not isinstance(exc, StoreUnavailable)):
+        if isinstance(exc, Fenced) or not (unavailable(exc) or isinstance(exc, StoreUnavailable)):
             raise
         # The database away (the soak's outages: 187 pages answered 500 with a traceback each):
         # the page says so, and what to do; the line's calls go on meanwhile.
