@@ -363,6 +363,7 @@ def build_engine(settings: Settings, guard: LineGuard | None = None, *, clock: C
     transcriber = VoskTranscriber(
         t.model_path, workers=t.workers, deterministic=t.deterministic, overlay_root=settings.models_dir
     )
+    missed = MissedCalls(store)
     voicemail = VoicemailService(
         store,
         VoicemailMessages(store),
@@ -371,6 +372,7 @@ def build_engine(settings: Settings, guard: LineGuard | None = None, *, clock: C
         settings.voicemail,
         clock,
         tasks=tasks,
+        on_nothing_said=missed.note_ended,
     )
     campaigns = RuntimeCampaigns(store)
     bridging = make_bridging(settings, ari)
@@ -404,7 +406,7 @@ def build_engine(settings: Settings, guard: LineGuard | None = None, *, clock: C
         distributor=distributor,
         control=control,
         callbacks=callbacks,
-        missed=MissedCalls(store),
+        missed=missed,
         cap=cap,
         operators=operators,
         operator_sync=OperatorSync(

@@ -20,6 +20,9 @@ class Script:
     keys_after_play: dict[int, str] = field(default_factory=dict)  # play index -> keys pressed during it
     hangup_on_play: int | None = None  # hang up while this play index is running
     hangup_after_s: float | None = None
+    # play index -> keys pressed while the event link is down: never seen, and the channel counts
+    # the outage (what an ARI socket cut does to a key pressed during it)
+    keys_lost_on_play: dict[int, str] = field(default_factory=dict)
 
 
 class FakeChannel:
@@ -47,6 +50,7 @@ class FakeChannel:
         self.moh = False
         self.recorded: list[str] = []
         self.media_left_stopped = 0  # times a takeover stopped what a dead engine left playing
+        self.keys_unseen = 0
 
     @property
     def id(self) -> str:
@@ -93,6 +97,8 @@ class FakeChannel:
         if self.script.hangup_on_play == index:
             self.caller_hangs_up()
             raise CallerHungUp(self._id)
+        if index in self.script.keys_lost_on_play:
+            self.keys_unseen += 1
         keys = self.script.keys_after_play.get(index)
         if keys:
             self.press(keys)

@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from ivr.acd.callback_models import MissedCall
@@ -118,9 +118,25 @@ class MissedCalls(Repository):
 
         def op(session: Session) -> int:
             listed = select(MissedCall.id).where(MissedCall.ticket_id == Ticket.id).exists()
+            message = (
+                select(Voicemail.id)
+                .where(Voicemail.ticket_id == Ticket.id)
+                .where(or_(~Voicemail.empty, Voicemail.callback_number.is_not(None)))
+                .exists()
+            )
+            # Only calls the rule may list: answered calls and messages are never listed, and a
+            # busy day's thousand of them filled the limit and hid the missed call behind (full run 3).
             query = (
                 select(Ticket)
-                .where(Ticket.channel == "phone", Ticket.ended_at >= since, ~listed)
+                .where(Ticket.channel == "phone", Ticket.ended_at >= since, ~Ticket.open, ~listed, ~message)
+                .where(
+                    or_(
+                        Ticket.queue_result.in_([str(r) for r in _BY_QUEUE_RESULT]),
+                        and_(
+                            Ticket.queue_result.is_(None), Ticket.line_state.is_not(None), Ticket.line_state != "open"
+                        ),
+                    )
+                )
                 .order_by(Ticket.id)
                 .limit(limit)
             )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from ivr.telephony.ports import CallChannel
 
@@ -44,6 +44,21 @@ async def one_key(channel: CallChannel, timeout: float, monotonic: Callable[[], 
     return await collect(
         channel, max_len=1, first_timeout=timeout, inter_timeout=1, total_timeout=timeout, monotonic=monotonic
     )
+
+
+async def answer(
+    channel: CallChannel, ask: Callable[[], Awaitable[object]], timeout: float, monotonic: Callable[[], float]
+) -> str | None:
+    """A single key after `ask` (a notice, a question). A silence while the event link was down
+    may be a key pressed and never seen (the soak's ARI cut stored three refusals as no answer):
+    the question is asked once more before the silence counts."""
+    for _ in range(2):
+        unseen = channel.keys_unseen
+        await ask()
+        key = await one_key(channel, timeout, monotonic)
+        if key is not None or channel.keys_unseen == unseen:
+            return key
+    return None
 
 
 def is_complete_choice(options: Iterable[str]) -> Callable[[str], bool]:

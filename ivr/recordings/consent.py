@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
+from functools import partial
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from ivr.callflows.keys import one_key, settle
+from ivr.callflows.keys import answer, settle
 from ivr.callflows.model import ConsentNode
 from ivr.callflows.session import CallContext
 from ivr.hours.config import CampaignConfig
@@ -59,8 +60,12 @@ class ConsentStep:
         choice: Consent = NO_ANSWER
         key: str | None = None
         for attempt in range(1, node.attempts + 1):
-            await ctx.say(campaign.notice_prompt, interruptible=True)
-            key = await one_key(ctx.channel, node.timeout_s, ctx.clock.monotonic)
+            key = await answer(
+                ctx.channel,
+                partial(ctx.say, campaign.notice_prompt, interruptible=True),
+                node.timeout_s,
+                ctx.clock.monotonic,
+            )
             if key is None:
                 break  # no answer counts as a refusal: nothing will be recorded
             if key == node.accept_key:

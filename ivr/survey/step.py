@@ -10,10 +10,11 @@ leaves a consistent record: nothing answered is "not_answered" (never a score), 
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 
 from sqlalchemy.orm import Session
 
-from ivr.callflows.keys import one_key, settle
+from ivr.callflows.keys import answer, settle
 from ivr.callflows.model import SurveyNode, SurveyQuestion
 from ivr.callflows.session import CallContext
 from ivr.tickets import events
@@ -59,8 +60,9 @@ async def survey(ctx: CallContext, node: SurveyNode) -> str | None:
 async def _ask(ctx: CallContext, node: SurveyNode, question: SurveyQuestion) -> int | None:
     """One key among the question's; a wrong key is re-prompted, silence skips the question."""
     for attempt in range(1, node.attempts + 1):
-        await ctx.say(question.prompt, interruptible=True)
-        key = await one_key(ctx.channel, node.timeout_s, ctx.clock.monotonic)
+        key = await answer(
+            ctx.channel, partial(ctx.say, question.prompt, interruptible=True), node.timeout_s, ctx.clock.monotonic
+        )
         if key is None:
             return None
         if key and key in question.keys:

@@ -56,6 +56,7 @@ class AriChannel:
         self.language = language
         self._gone = asyncio.Event()
         self.gone_cause: int | None = None
+        self._resyncs = 0  # event-link outages this call lived through (keys may have been lost)
         self.lost = False  # gone unseen: found missing by a resync, not hung up before our eyes
         self._hanging_up = False  # we asked for the hangup ourselves
         self._waiters: dict[str, asyncio.Future[Event]] = {}
@@ -74,6 +75,10 @@ class AriChannel:
     @property
     def caller(self) -> CallerInfo:
         return self._caller
+
+    @property
+    def keys_unseen(self) -> int:
+        return self._resyncs + (0 if self._client.connected.is_set() else 1)
 
     @property
     def hung_up(self) -> bool:
@@ -102,6 +107,7 @@ class AriChannel:
             lost = event.get("synthetic") is True or soft
             self._mark_gone(event.get("cause"), lost=lost)
         elif kind == "Resynced":
+            self._resyncs += 1
             self._client.tasks.spawn(self._after_resync())
         for listener in list(self.listeners):
             listener(event)

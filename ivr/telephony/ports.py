@@ -45,6 +45,12 @@ class CallChannel(Protocol):
         """Gone without being seen to hang up (found missing after an outage)."""
         ...
 
+    @property
+    def keys_unseen(self) -> int:
+        """How many times keys pressed on this call may have been lost (the event link was down,
+        or is now): a question met by silence across a change is asked again."""
+        ...
+
     async def answer(self) -> None: ...
 
     async def play(self, media: Sequence[str], *, interruptible: bool = False) -> bool:

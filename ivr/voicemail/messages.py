@@ -104,14 +104,19 @@ EMPTY_NOTE = "Chiusa senza richiamata: messaggio vuoto e nessun numero a cui ric
 def set_callback(session: Session, message_id: int, number: str | None, source: str) -> None:
     message = _get(session, message_id)
     message.callback_number, message.callback_source = number, source
-    if message.empty and number is None:  # nothing said, nobody to call: nothing to do
-        ticket = session.get(Ticket, message.ticket_id)
-        if ticket is not None:
-            ticket.status = S.CLOSED
-            ticket.sla_kind = ticket.sla_flag = None  # nothing to answer: no commitment to keep
-            # Said on the ticket: a second-level ticket closed without a callback needs its why
-            # (the soak's checker, like a supervisor, found three with none).
-            ticket.resolution_note = ticket.resolution_note or EMPTY_NOTE
+    if message.empty and number is None:
+        _nothing_to_do(session, message)
+
+
+def _nothing_to_do(session: Session, message: Voicemail) -> None:
+    """Nothing said, nobody to call: the ticket is closed with its why."""
+    ticket = session.get(Ticket, message.ticket_id)
+    if ticket is not None:
+        ticket.status = S.CLOSED
+        ticket.sla_kind = ticket.sla_flag = None  # nothing to answer: no commitment to keep
+        # Said on the ticket: a second-level ticket closed without a callback needs its why
+        # (the soak's checker, like a supervisor, found three with none).
+        ticket.resolution_note = ticket.resolution_note or EMPTY_NOTE
 
 
 def set_recording(
@@ -126,6 +131,11 @@ def set_recording(
     )
     if empty:
         message.transcript_status = "empty"
+        ticket = session.get(Ticket, message.ticket_id)
+        # Found empty after the call (its audio kept late, e.g. past a full disk): the number
+        # dialogue is over, so the rule set_callback applies at once applies now.
+        if ticket is not None and not ticket.open and message.callback_number is None:
+            _nothing_to_do(session, message)
 
 
 def _get(session: Session, message_id: int) -> Voicemail:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,7 +52,11 @@ class VoicemailService:
         clock: Clock,
         *,
         tasks: TaskSupervisor = DEFAULT,
+        on_nothing_said: Callable[[int], Awaitable[object]] | None = None,
     ) -> None:
+        # Told the ticket of a message found empty once its audio was kept late: a call that left
+        # nothing is a missed one (the missed-calls list's note), though it looked like a message.
+        self.on_nothing_said = on_nothing_said
         self.tasks = tasks  # transcriptions started as messages are saved
         self.store = store  # the named write commands (they wait in the outbox while the database is away)
         self.messages = messages
@@ -108,6 +113,8 @@ class VoicemailService:
                 return "pending"
             await self.messages.set_recording(message_id, kept.recording_id, kept.duration_s, kept.speech_s, kept.empty)
             message = await self.messages.view(message_id)
+            if kept.empty and self.on_nothing_said is not None:
+                await self.on_nothing_said(message.ticket_id)
         if message.transcript_status != "pending" or message.audio is None:
             return message.transcript_status
         if not self.transcriber.configured:

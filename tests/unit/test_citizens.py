@@ -178,6 +178,46 @@ async def test_missed_calls_are_listed_assigned_and_done(db_url: str) -> None:
         engine.dispose()
 
 
+async def test_the_sweep_finds_a_missed_call_behind_any_number_of_answered_ones(db_url: str) -> None:
+    """Full run 3: the sweep looked at the oldest 500 unlisted calls of the last two days, and
+    answered calls (or refused ones that left a message) are never listed, so a missed call behind
+    a busy day's 1,019 was never found."""
+    engine = make_engine(db_url)
+    upgrade(engine)
+    store = SqlTicketStore(engine, tz=ROME)
+    missed = MissedCalls(store)
+    closing = CallClosing(ended_at=T0, outcome="caller_hangup", end_reason="x", last_state="x")
+    try:
+        for i in range(4):
+            answered = await _ticket(store, f"a{i}", f"34700001{i}")
+            await store.update(answered, queue_result="answered")
+            await store.close_call(answered, closing)
+            spoke = await _ticket(store, f"v{i}", f"34700003{i}")
+            await store.update(spoke, queue_result="cap")
+            await store.execute(
+                "voicemail.new_message",
+                ticket_id=spoke,
+                box="general",
+                reason="cap",
+                asterisk_name=f"vm-{i}",
+                recording_id=None,
+                duration_s=9.0,
+                speech_s=8.0,
+                empty=False,
+                ended_by="hangup",
+                at=T0,
+            )
+            await store.close_call(spoke, closing)
+        refused = await _ticket(store, "cap", "347000020")
+        await store.update(refused, queue_result="cap")
+        await store.close_call(refused, closing)
+        assert await missed.sweep(T0 - timedelta(days=1), limit=3) == 1
+        assert [m.ticket_id for m in await missed.listing()] == [refused]
+    finally:
+        await store.stop()
+        engine.dispose()
+
+
 def test_mask_leaves_three_digits() -> None:
     assert mask("3471234567") == "***567" and mask(None) == "nascosto"
 

@@ -180,6 +180,23 @@ async def test_consent_invalid_key_is_reprompted(store: SqlTicketStore) -> None:
     assert channel.played[2] == ["sound:/p/consent_notice"]
 
 
+async def test_a_consent_key_lost_with_the_event_link_is_asked_for_again(store: SqlTicketStore) -> None:
+    """Full run 3: three callers pressed 2 while the ARI socket was cut; the key never arrived and
+    their refusal was stored as no answer. A silence the engine may not have heard is asked again."""
+    script = Script(keys_lost_on_play={0: "2"}, keys_after_play={1: "2"})
+    ticket, channel = await call(store, script, day=date(2026, 3, 10))
+    assert channel.played[:2] == [["sound:/p/consent_notice"], ["sound:/p/consent_notice"]]
+    consent = next(e for e in ticket.events if e.kind == "consent")
+    assert consent.detail is not None and (consent.detail["choice"], consent.detail["key"]) == ("refused", "2")
+
+
+async def test_a_real_silence_is_not_asked_for_again(store: SqlTicketStore) -> None:
+    ticket, channel = await call(store, Script(keys_after_play={1: "1"}), day=date(2026, 3, 10))
+    assert channel.played[1] == ["sound:/p/consent_refused"]
+    consent = next(e for e in ticket.events if e.kind == "consent")
+    assert consent.detail is not None and consent.detail["choice"] == "no_answer"
+
+
 async def test_no_campaign_no_notice(store: SqlTicketStore) -> None:
     ticket, channel = await call(store, Script(keys_after_play={0: "1"}), day=date(2026, 4, 1))
     assert ["sound:/p/consent_notice"] not in channel.played

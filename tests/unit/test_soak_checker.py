@@ -134,6 +134,16 @@ def test_a_message_the_store_lost(world: SoakWorld) -> None:
     assert result.violations[0].callers == (CAPPED,)
 
 
+def test_a_few_words_at_the_beep_may_or_may_not_be_a_message(world: SoakWorld) -> None:
+    """Full run 3: five callers whose patience ran out 1.4 s into their message were told apart
+    from "left none" only by the caller's own 2 s mark; the line rightly kept 1.3 s of speech."""
+    world.replace_call(MESSAGE, left_message=False, message_s=1.4)
+    assert "outcome" not in failed(world)
+    world.replace_call(MESSAGE, left_message=False, message_s=0.0)
+    result = failed(world)["outcome"]
+    assert [v.detail for v in result.violations] == ["a message with audio is stored, the caller left none"]
+
+
 def test_a_callback_asked_for_and_not_booked(world: SoakWorld) -> None:
     world.replace_call(SILENT, callback_requested=True)
     result = failed(world)["outcome"]

@@ -80,6 +80,24 @@ def test_a_voice_is_known_through_a_repeated_frame_and_not_taken_for_a_like_one(
     assert abs(ear.heard[0].at_sample / RATE - 1.0) < 0.01
 
 
+def test_a_prompt_is_not_heard_in_another_that_shares_all_but_its_first_words(tmp_path: Path) -> None:
+    """Full run 3: "Thank you. We will call you back when your turn comes" was heard (0.74) in
+    the line's "We will call you back on the number", the same synthesised words after other
+    ones; the caller took its callback for booked and stopped answering the number dialogue. A
+    prompt is known by its first words."""
+    words = _chirp(900, 2500, 1.0)
+    booked = np.concatenate([_chirp(300, 1200, 0.25), words])
+    readback = words
+    path = tmp_path / "heard.wav"
+    _header(path)
+    ear = Ear(path, {"booked": opening(booked), "readback": opening(readback)})
+    rng = np.random.default_rng(5)
+    before = _chirp(2000, 1500, 0.25)  # the end of what came before
+    _append(path, np.concatenate([rng.normal(0, 30, RATE), before, readback, rng.normal(0, 30, RATE)]))
+    ear.poll()
+    assert [h.name for h in ear.heard] == ["readback"]
+
+
 def _whole_second_score(heard: np.ndarray, voice: np.ndarray) -> float:
     ref = opening(voice)
     best = 0.0

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from ivr.acd.missed import MissedCalls
 from ivr.callflows.session import CallContext
 from ivr.clock import SystemClock
 from ivr.recordings import store as recordings_module
@@ -21,7 +22,7 @@ from ivr.recordings.store import RecordingStore
 from ivr.telephony.errors import NotFound
 from ivr.telephony.ports import RecordingResult
 from ivr.tickets.status import VoicemailReason
-from ivr.tickets.store import NewCall, SqlTicketStore
+from ivr.tickets.store import CallClosing, NewCall, SqlTicketStore
 from ivr.voicemail.config import VoicemailSettings
 from ivr.voicemail.messages import VoicemailMessages
 from ivr.voicemail.service import AUDIO_GONE_AFTER, VoicemailService
@@ -138,3 +139,55 @@ async def test_a_message_asterisk_never_stored_is_marked_lost_not_fetched_for_ev
     assert await service.messages.pending_ids() == []
     await service.retry_pending()
     assert pbx.asked == asked  # no longer asked for
+
+
+def silence_wav(seconds: float = 2.0) -> bytes:
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"\x00\x00" * int(8000 * seconds))
+    return out.getvalue()
+
+
+async def test_a_message_found_empty_once_kept_closes_its_ticket_and_is_listed_as_missed(
+    sqlite_store: SqlTicketStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Full run 3: anonymous callers hung up at the beep while the data disk was full; their
+    messages were saved as "not empty yet", found empty once kept, and stayed off the missed-calls
+    list (and open as second-level work with nobody to call back)."""
+    full = True
+    real_fsync = recordings_module.os.fsync
+
+    def fsync(fd: int) -> None:
+        if full:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(recordings_module.os, "fsync", fsync)
+    pbx = Stored()
+    pbx.files["vm-3-abc"] = silence_wav()
+    settings = VoicemailSettings()
+    missed = MissedCalls(sqlite_store)
+    service = VoicemailService(sqlite_store, VoicemailMessages(sqlite_store),
+                               RecordingStore(pbx, tmp_path / "voicemail", sqlite_store), VoskTranscriber(None),
+                               settings, SystemClock(), on_nothing_said=missed.note_ended)  # fmt: skip
+    ctx = CallContext(channel=FakeChannel(number="anonymous"), store=sqlite_store, clock=SystemClock(), prompts=PROMPTS)
+    ctx.ticket_id = await sqlite_store.open_call(NewCall("c", datetime.now(UTC), "anonymous", None, "800000039"))
+    await sqlite_store.update(ctx.ticket_id, line_state="outside_hours")
+    result = RecordingResult("vm-3-abc", 2.0, 2.0, "hangup")
+    message_id = await VoicemailStep(service, settings)._save(
+        ctx, "vm-3-abc", result, "general", VoicemailReason.CLOSED
+    )
+    await sqlite_store.execute("voicemail.set_callback", message_id=message_id, number=None, source="none")
+    closing = CallClosing(datetime.now(UTC), "voicemail", "voicemail:closed", "voicemail:voicemail_closed")
+    await sqlite_store.close_call(ctx.ticket_id, closing)
+    assert await missed.note_ended(ctx.ticket_id) is None  # a message, as far as anyone knows yet
+
+    full = False
+    await service.retry_pending()
+    message = await service.messages.view(message_id)
+    assert message.empty and message.audio is not None
+    assert message.status == "closed"  # nothing said, nobody to call: nothing to do
+    assert [(m.ticket_id, m.reason) for m in await missed.listing()] == [(ctx.ticket_id, "closed")]

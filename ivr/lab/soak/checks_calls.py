@@ -14,6 +14,9 @@ from ivr.tickets.models import Ticket
 
 WITHHELD = ("", "anonymous", "unknown")
 CONSENT_OF = {"1": "accepted", "2": "refused"}  # the consent notice's keys; anything else: no answer
+# A caller who spoke less than this after the beep said nothing; one who spoke the caller's own
+# "left a message" mark (2 s) left one; in between, a few words, either is right.
+SAID_NOTHING_S = 0.5
 # Tickets whose place in the queue was not a plain arrival: moved by an operator (a blind
 # transfer goes to the head of the new topic with its first arrival time, ivr.acd.control), or
 # rebuilt by a restarted engine; judged on their own, not against the arrival order.
@@ -107,7 +110,7 @@ def check_outcome(ev: SoakEvidence, view: StoreView) -> CheckResult:
         has_audio = vm is not None and vm.recording_id is not None and not vm.empty
         if call.left_message and (vm is None or vm.recording_id is None):
             r.fail("the caller left a message, no message with audio is stored", [t.id], who)
-        elif has_audio and not call.left_message:
+        elif has_audio and call.message_s < SAID_NOTHING_S:
             r.fail("a message with audio is stored, the caller left none", [t.id], who)
         if call.callback_unsaid and not SPEECHLESS & set(call.faults):
             r.fail("the caller confirmed a callback number and was never told whether it was booked", [t.id], who)

@@ -24,7 +24,10 @@ import numpy as np
 
 RATE = 8000
 OPENING_S = 1.0  # how much of a sound is matched: enough to tell prompts apart, short to hear early
-MATCH = 0.7
+MATCH = 0.7  # a quarter of an opening, judged on its own (Ear._pieces)
+# The whole opening: a sound heard as played scores above 0.9; another prompt that shares all but
+# its first words with it scored 0.74 (full run 3), so the whole must score higher than a quarter.
+WHOLE = 0.8
 FLOOR_RMS = 40.0  # below this the window is near silence and its correlation proves nothing
 HEADER = 44  # MixMonitor's WAV header; the data follow and grow while the call is up
 # A frame dropped or repeated on the way (20 ms, seen under load in the soak's run 4) shifts the
@@ -205,12 +208,13 @@ class Ear:
         """Look for `name` in `seg` (what was heard from sample `start`), scored `full`."""
         m = len(ref)
         n = len(seg) - m - SLIP + 1  # positions with room for a slipped last quarter after them
-        score = np.maximum(full[:n], self._pieces(seg, ref, full, n))
+        threshold = self.thresholds.get(name, WHOLE)
+        pieces = self._pieces(seg, ref, full, n)
+        score = np.where(full[:n] >= threshold, full[:n], np.where(pieces >= MATCH, pieces, 0.0))
         self._next[name] = start + n
-        threshold = self.thresholds.get(name, MATCH)
         found = False
         last = max((h.at_sample for h in self.heard if h.name == name), default=-(10**9))
-        for i in np.flatnonzero(score >= threshold):
+        for i in np.flatnonzero(score > 0):
             at = start + int(i)
             if at - last < m:  # the same sound, a sample or two on
                 continue
@@ -223,8 +227,8 @@ class Ear:
 
     def _pieces(self, seg: np.ndarray, ref: np.ndarray, full: np.ndarray, n: int) -> np.ndarray:
         """Where the whole opening nearly matched, its quarters judged one by one, each at its
-        best within SLIP of its place: heard if at most one quarter (the one the slip fell in)
-        misses and their mean matches. Voices alike in all but a name miss in two quarters or
+        best within SLIP of its place: heard if the first quarter matches, at most one other
+        (the one the slip fell in) misses, and their mean matches. Voices alike in all but a name miss in two quarters or
         more, so they stay apart. Only near misses are looked at, which are rare and cheap."""
         out = np.zeros(n)
         q = len(ref) // PIECES
@@ -243,7 +247,8 @@ class Ear:
                 scores.append(float(found.max()))
                 if j == 0:
                     first_at = lo + int(np.argmax(found))
-            if len(scores) == PIECES and sum(x < MATCH for x in scores) <= 1 and first_at < n:
+            # the first quarter must match: a prompt is known by its first words
+            if len(scores) == PIECES and scores[0] >= MATCH and sum(x < MATCH for x in scores) <= 1 and first_at < n:
                 out[first_at] = max(out[first_at], float(np.mean(scores)))
         return out
 
