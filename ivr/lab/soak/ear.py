@@ -228,8 +228,8 @@ class Ear:
     def _pieces(self, seg: np.ndarray, ref: np.ndarray, full: np.ndarray, n: int) -> np.ndarray:
         """Where the whole opening nearly matched, its quarters judged one by one, each at its
         best within SLIP of its place: heard if the first quarter matches, at most one other
-        (the one the slip fell in) misses, and their mean matches. Voices alike in all but a name miss in two quarters or
-        more, so they stay apart. Only near misses are looked at, which are rare and cheap."""
+        (the one the slip fell in) misses, and their mean matches. Voices alike in all but a name
+        miss in two quarters or more, so they stay apart. Only near misses are looked at, which are rare and cheap."""
         out = np.zeros(n)
         q = len(ref) // PIECES
         skip_until = -1
