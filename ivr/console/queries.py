@@ -53,8 +53,8 @@ class TicketQueries(Repository):
                 query = query.where(Ticket.sla_flag == f.sla, Ticket.sla_met_at.is_(None))
             elif f.sla == "met":
                 query = query.where(Ticket.sla_met_at.is_not(None))
-            elif f.sla == "open":
-                query = query.where(Ticket.sla_kind.is_not(None), Ticket.sla_met_at.is_(None))
+            elif f.sla == "open":  # work to do: a call still going on has not settled its number yet
+                query = query.where(Ticket.sla_kind.is_not(None), Ticket.sla_met_at.is_(None), ~Ticket.open)
             if f.kind:
                 query = query.where(Ticket.sla_kind == f.kind)
             if f.channel:

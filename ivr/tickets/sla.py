@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, func, or_, select, update
@@ -73,6 +73,22 @@ def _waiting() -> ColumnElement[bool]:
         Ticket.sla_met_at.is_(None),
         or_(Ticket.status.is_(None), Ticket.status != "closed"),
     )
+
+
+def meet(session: Session, ticket: Ticket, at: datetime) -> None:
+    """The ticket's commitment met at `at`. Met late, the miss goes on the timeline when the check
+    job had not flagged it yet (an answer right after an outage, or over a day the soak jumped):
+    a late answer was otherwise indistinguishable from one nobody checked."""
+    if ticket.sla_met_at is not None:
+        return
+    due = ticket.callback_due
+    if due is not None and ticket.sla_flag != OVERDUE and _aware(due) < _aware(at):
+        session.add(TicketEvent(ticket_id=ticket.id, at=at, kind=EventKind.SLA_OVERDUE))
+    ticket.sla_met_at, ticket.sla_flag = at, None
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def flag(session: Session, now: datetime, settings: SlaSettings) -> Flagged:

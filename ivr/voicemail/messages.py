@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ivr.tickets import events
+from ivr.tickets import events, sla
 from ivr.tickets.commands import command
 from ivr.tickets.events import EventKind
 from ivr.tickets.models import CallbackAttempt, Recording, Ticket, TicketEvent, Voicemail
@@ -255,8 +255,7 @@ def callback_result(
     session.add(CallbackAttempt(ticket_id=ticket_id, at=at, operator=operator, result=result, note=note))
     if result == "answered":
         ticket.status = S.CALLED_BACK
-        if ticket.sla_met_at is None:
-            ticket.sla_met_at, ticket.sla_flag = at, None
+        sla.meet(session, ticket, at)
     session.add(
         TicketEvent(
             ticket_id=ticket_id,

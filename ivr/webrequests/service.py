@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ivr.tickets import events
+from ivr.tickets import events, sla
 from ivr.tickets.events import EventKind
 from ivr.tickets.models import Channel, Ticket, TicketEvent, WebRequest
 from ivr.tickets.periods import local_keys
@@ -121,9 +121,9 @@ def reply(
     if request.replied_at is not None:
         raise RequestError(f"request #{ticket_id} was answered already on {request.replied_at:%Y-%m-%d %H:%M}")
     request.reply, request.replied_at, request.replied_by = text, now, by
-    ticket.status, ticket.sla_flag = TicketStatus.CLOSED, None
-    if ticket.sla_met_at is None:
-        ticket.sla_met_at = now
+    ticket.status = TicketStatus.CLOSED
+    sla.meet(session, ticket, now)
+    ticket.sla_flag = None
     article_id = None
     if article is not None:
         article_id = article[0]

@@ -298,6 +298,23 @@ async def test_flags_near_and_overdue_once_and_measures_compliance(desk: Desk) -
     assert web_.rate == pytest.approx(0.5) and web_.met is False and web_.target == 0.9
 
 
+async def test_an_answer_given_late_before_the_check_saw_it_is_overdue_on_the_timeline(desk: Desk) -> None:
+    """Full run 3: two web requests were answered 3 days late, right after the line came back
+    (the soak jumps over days); the check job had not run since the due time, so nothing on
+    either ticket said the 48 hours were missed. A late answer says so itself, once."""
+    received = await desk.channel.submit(GOOD, "192.0.2.20")
+    desk.clock.set(NOW + timedelta(days=3))
+    view, _ = await desk.channel.answer(received.ticket_id, "Risposta tardiva.", "anna")
+    assert not view.in_time
+    ticket = await desk.store.get(received.ticket_id)
+    assert ticket is not None
+    assert [e.kind for e in ticket.events if e.kind.startswith("sla_")] == ["sla_overdue"]
+    in_time = (await desk.channel.submit(GOOD, "192.0.2.21")).ticket_id
+    await desk.channel.answer(in_time, "Risposta.", "anna")
+    ticket = await desk.store.get(in_time)
+    assert ticket is not None and not [e.kind for e in ticket.events if e.kind.startswith("sla_")]
+
+
 async def test_resolved_at_first_level_has_no_commitment(desk: Desk) -> None:
     ticket_id = await desk.store.open_call(NewCall("r1", NOW, "3331112222", None, "800000039"))
     await desk.store.file_outcome(ticket_id, "resolved", note="risolto", operator_id=None, at=NOW)
