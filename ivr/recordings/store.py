@@ -104,6 +104,12 @@ class RecordingStore:
             created_at=at,
         )
         info = RecordingInfo(row_id, ticket_id, kind, path, digest, len(data), duration)
+        if row_id < 0 or not self.guard.allowed():
+            # The row waits in the outbox (or this engine was just fenced): it may never reach
+            # the database, and the engine that took over fetches from Asterisk. Its copy stays
+            # (full run 3 lost a message so: deleted here, the row never replayed).
+            log.warning("recording %s kept here; Asterisk keeps its copy until the row is stored", name)
+            return info
         try:
             await self.pbx.delete(name)
         except (AriError, AriUnavailable) as exc:

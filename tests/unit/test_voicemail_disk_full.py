@@ -191,3 +191,27 @@ async def test_a_message_found_empty_once_kept_closes_its_ticket_and_is_listed_a
     assert message.empty and message.audio is not None
     assert message.status == "closed"  # nothing said, nobody to call: nothing to do
     assert [(m.ticket_id, m.reason) for m in await missed.listing()] == [(ctx.ticket_id, "closed")]
+
+
+class InTheOutbox:
+    """A ticket store whose writes wait in the outbox (the database away): provisional ids."""
+
+    def __init__(self) -> None:
+        self.commands: list[str] = []
+
+    async def execute(self, name: str, **args: object) -> int:
+        self.commands.append(name)
+        return -7
+
+
+async def test_asterisk_keeps_its_copy_until_the_row_is_in_the_database(tmp_path: Path) -> None:
+    """Full run 3, ticket 2538: an engine resumed from a freeze kept a message, its row went to
+    the outbox (never replayed: the lease was gone), and Asterisk's copy was deleted at once; the
+    engine that had taken over found nothing to fetch and the message was lost."""
+    pbx = Stored()
+    pbx.files["vm-9-abc"] = speech_wav()
+    store = InTheOutbox()
+    recordings = RecordingStore(pbx, tmp_path / "voicemail", store)  # type: ignore[arg-type]
+    info = await recordings.keep("vm-9-abc", "wav", ticket_id=9, kind="voicemail", at=datetime.now(UTC))
+    assert info.id == -7 and info.path.exists()
+    assert "vm-9-abc" in pbx.files, "Asterisk's copy stays while the row waits in the outbox"
