@@ -157,6 +157,8 @@ class CallSession:
             log.warning("call %s lost in %s (gone while Asterisk was out of sight)", ctx.channel.id, self.state)
         except CallerHungUp:
             outcome, reason = CallOutcome.CALLER_HANGUP, f"caller_hangup_in_{self.state}"
+            if ctx.facts.resume_recording is not None:
+                outcome, reason = await self._message_at_takeover(outcome, reason)
         except asyncio.CancelledError:
             outcome, reason = CallOutcome.FAILED, "engine_stopped"
             raise
@@ -175,6 +177,24 @@ class CallSession:
         finally:
             if reason != FENCED:
                 await self._finish(outcome, reason)
+
+    async def _message_at_takeover(self, outcome: CallOutcome, reason: str) -> tuple[CallOutcome, str]:
+        """The caller hung up as this engine took the call over, before its voicemail node ran
+        again: the message being recorded is still theirs (full run 3 lost one). The node is
+        run on the hung-up channel; it saves what Asterisk recorded and the caller id."""
+        assert self.resume is not None
+        node = self.flow.nodes.get(self.resume.node)
+        if node is None or node.type != "voicemail":
+            return outcome, reason
+        try:
+            await self.handlers[node.type](self.ctx, node)
+        except Fenced as exc:  # the engine holding the line has the call, and the message
+            log.warning("call %s: message left to the engine holding the line: %s", self.ctx.channel.id, exc)
+            return outcome, FENCED
+        except Exception:  # the hangup stays the call's end; what was recorded is on the log
+            log.exception("call %s: message %s not kept", self.ctx.channel.id, self.ctx.facts.resume_recording)
+            return outcome, reason
+        return self.ctx.outcome or outcome, self.ctx.end_reason or reason
 
     async def _quiet_after_takeover(self) -> None:
         """Stop what the engine that died left on the line before going on: a prompt of its

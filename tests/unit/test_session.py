@@ -212,3 +212,56 @@ async def test_a_call_resumed_into_the_survey_goes_on(store: SqlTicketStore, las
         "flow_end",
         "hangup:goodbye",
     )
+
+
+VOICEMAIL_FLOW = Flow.model_validate(
+    {
+        "name": "t",
+        "start": "vm",
+        "nodes": {"vm": {"type": "voicemail", "reason": "busy"}},
+    }
+)
+
+
+async def test_a_message_whose_caller_hung_up_as_the_call_was_taken_over_is_kept(
+    store: SqlTicketStore, tmp_path: Path
+) -> None:
+    """Full run 3, ticket 6465: the engine was killed while a caller spoke their message; the
+    standby resumed the call just as the caller hung up, the session ended 'caller_hangup_in_
+    started' before reaching the voicemail node, and the message was never saved."""
+    from ivr.callflows.facts import CallFacts
+    from ivr.callflows.session import Resume
+    from ivr.recordings.store import RecordingStore
+    from ivr.tickets.store import NewCall
+    from ivr.voicemail.config import VoicemailSettings
+    from ivr.voicemail.messages import VoicemailMessages
+    from ivr.voicemail.service import VoicemailService
+    from ivr.voicemail.step import VoicemailStep
+    from ivr.voicemail.transcribe import VoskTranscriber
+    from tests.fakes import named_prompts
+    from tests.unit.test_voicemail_disk_full import Stored, speech_wav
+
+    voicemail_prompts = named_prompts("vm_saved", "vm_thanks", "vm_callback_is", "vm_callback_confirm")
+
+    channel = FakeChannel()
+    ticket_id = await store.open_call(NewCall(channel.id, T0, "3331234567", None, "800000039"))
+    await store.update(ticket_id, last_state="voicemail:vm")
+    ticket = await store.get(ticket_id)
+    assert ticket is not None
+    channel.caller_hangs_up()  # gone by the time the standby looks at it
+    pbx = Stored()
+    pbx.files["vm-6465-abc"] = speech_wav()  # what Asterisk recorded until the hangup
+    settings = VoicemailSettings()
+    service = VoicemailService(store, VoicemailMessages(store), RecordingStore(pbx, tmp_path, store),
+                               VoskTranscriber(None), settings, SystemClock())  # fmt: skip
+    handlers = {**BASIC_HANDLERS, "voicemail": VoicemailStep(service, settings)}
+    resume = Resume(ticket, "vm", CallFacts(resumed=True, resume_recording="vm-6465-abc"))
+    await CallSession(
+        channel, VOICEMAIL_FLOW, handlers, store=store, clock=SystemClock(), prompts=voicemail_prompts, resume=resume
+    ).run()
+    closed = await store.get(ticket_id)
+    assert closed is not None
+    assert (closed.outcome, closed.end_reason) == ("voicemail", "voicemail:busy")
+    assert channel.recorded == ["vm-6465-abc"]  # what Asterisk had, stopped and kept
+    assert "vm-6465-abc" not in pbx.files  # fetched: the message has its audio
+    assert [e.kind for e in closed.events if e.kind.startswith("voicemail")] == ["voicemail_left"]
