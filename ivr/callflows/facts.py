@@ -6,6 +6,7 @@ type error, not a resumed caller quietly losing why they are leaving a message.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from ivr.telephony.ports import CallChannel
@@ -48,6 +49,8 @@ class CallFacts:
     rejoin: Rejoin | None = None  # resumed mid-conversation
     resume_message: int | None = None  # message saved before the restart; only the number is missing
     resume_recording: str | None = None  # message being recorded when the engine died
+    # the language offer's key, still taken at the next question (ivr.callflows.language)
+    late_key: Callable[[str], Awaitable[bool]] | None = None
 
     def take_rejoin(self) -> Rejoin | None:
         rejoin, self.rejoin = self.rejoin, None

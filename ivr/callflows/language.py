@@ -9,7 +9,7 @@ read back, the operator (one with that language among their skills), the ticket 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from ivr.callflows.model import PlayNode
@@ -18,6 +18,9 @@ from ivr.prompts.library import PromptLibrary
 from ivr.tickets import events
 
 GRACE_S = 1.0  # after the offer, how long a key is still waited for
+# After the grace, a language key is still taken at the next question (the consent notice, the
+# menu) for this long, where it means nothing else: the question is asked again in that language.
+LATE_S = 8.0
 
 
 @dataclass(frozen=True)
@@ -28,9 +31,10 @@ class Language:
 
 
 class PlayStep:
-    def __init__(self, languages: Mapping[str, Language], grace_s: float = GRACE_S) -> None:
+    def __init__(self, languages: Mapping[str, Language], grace_s: float = GRACE_S, late_s: float = LATE_S) -> None:
         self.languages = dict(languages)
         self.grace_s = grace_s
+        self.late_s = late_s
 
     async def __call__(self, ctx: CallContext, node: PlayNode) -> str | None:
         await ctx.say(node.prompt, interruptible=node.interruptible)
@@ -41,11 +45,26 @@ class PlayStep:
         await ctx.play_media([lang.prompts.media("language_offer") for lang in offers], names)
         chosen = await self._chosen(ctx)
         if chosen is not None:
-            ctx.language, ctx.prompts = chosen.code, chosen.prompts
-            await ctx.store.update(ctx.ticket_id, language=chosen.code)
-            await ctx.event(events.language(chosen.code))
+            await _switch(ctx, chosen)
             await ctx.say(node.prompt)  # the welcome again, now in the caller's language
+        else:
+            ctx.facts.late_key = self._late(ctx)
         return node.next
+
+    def _late(self, ctx: CallContext) -> Callable[[str], Awaitable[bool]]:
+        """The offer's key, pressed a moment too late, at the next question: the caller who
+        reacts slowly (or whose phone sends keys late) still gets the language they chose."""
+        by_key = {lang.key: lang for lang in self.languages.values()}
+        deadline = ctx.clock.monotonic() + self.late_s
+
+        async def late(key: str) -> bool:
+            chosen = by_key.get(key)
+            if chosen is None or ctx.clock.monotonic() > deadline:
+                return False
+            await _switch(ctx, chosen)
+            return True
+
+        return late
 
     async def _chosen(self, ctx: CallContext) -> Language | None:
         by_key = {lang.key: lang for lang in self.languages.values()}
@@ -54,3 +73,17 @@ class PlayStep:
                 return by_key[key]
         key = await ctx.channel.next_digit(self.grace_s)
         return by_key.get(key) if key is not None else None
+
+
+async def _switch(ctx: CallContext, chosen: Language) -> None:
+    ctx.language, ctx.prompts = chosen.code, chosen.prompts
+    await ctx.store.update(ctx.ticket_id, language=chosen.code)
+    await ctx.event(events.language(chosen.code))
+
+
+async def late_language(ctx: CallContext, key: str | None) -> bool:
+    """Was `key`, wrong at this question, the language offer's, pressed late? Then the language
+    is switched and the question should be asked again. One chance: the first wrong key after
+    the offer."""
+    late, ctx.facts.late_key = ctx.facts.late_key, None
+    return late is not None and key is not None and await late(key)

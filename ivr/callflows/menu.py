@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ivr.callflows.keys import collect, is_complete_choice, settle
+from ivr.callflows.language import late_language
 from ivr.callflows.model import MenuNode, MenuOption
 from ivr.callflows.session import CallContext
 from ivr.tickets import events
@@ -40,6 +41,9 @@ async def menu(ctx: CallContext, node: MenuNode) -> str:
             if repeats > node.max_repeats:
                 return await _chosen(ctx, node.default, None, EventKind.MENU_DEFAULT, why="too many repeats")
             prompt = node.prompt
+            continue
+        if await late_language(ctx, entry):
+            prompt = node.prompt  # the menu again, in the language just chosen
             continue
         failures += 1
         failed = events.menu_failed(entry, failures)

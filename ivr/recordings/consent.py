@@ -14,6 +14,7 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from ivr.callflows.keys import answer, settle
+from ivr.callflows.language import late_language
 from ivr.callflows.model import ConsentNode
 from ivr.callflows.session import CallContext
 from ivr.hours.config import CampaignConfig
@@ -74,6 +75,8 @@ class ConsentStep:
             if key == node.refuse_key:
                 choice = REFUSED
                 break
+            if await late_language(ctx, key):
+                return await self(ctx, node)  # the notice again, in the language just chosen
             await ctx.event(events.consent_invalid(key, attempt))
             if attempt < node.attempts and node.invalid_prompt:
                 await ctx.say(node.invalid_prompt)
