@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import REPO, percentile
 from ivr.acd.operators import OperatorDirectory
 from ivr.app import build_engine
+from ivr.command_table import install as install_commands
 from ivr.settings import load_settings
 from ivr.telephony.ari import AriClient
 from ivr.tickets.db import make_engine, upgrade
@@ -139,6 +140,7 @@ class LoopLag:
 async def create_operators(database_url: str, count: int, now: Any) -> None:
     db = make_engine(database_url)
     upgrade(db)
+    install_commands()  # every write command the store may run (ivr.command_table)
     store = SqlTicketStore(db)
     directory = OperatorDirectory(store)
     try:

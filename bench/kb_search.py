@@ -28,6 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.common import percentile  # noqa: E402
+from ivr.command_table import install as install_commands  # noqa: E402
 from ivr.knowledge.analysis import Analyzer, words  # noqa: E402
 from ivr.knowledge.articles import ArticleDraft  # noqa: E402
 from ivr.knowledge.files import parse  # noqa: E402
@@ -158,6 +159,7 @@ async def run_backend(name: str, url: str, args: argparse.Namespace) -> dict[str
     rng = random.Random(args.seed)
     engine = make_engine(url)
     upgrade(engine)
+    install_commands()  # every write command the store may run (ivr.command_table)
     store = SqlTicketStore(engine)
     await store.start()
     config = REPO / "config" / "knowledge"

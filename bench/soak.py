@@ -293,9 +293,9 @@ async def drain(line: SoakLine, timeout_s: float = 180.0) -> None:
     empty: what was in flight is written down."""
     from sqlalchemy import func, select
 
-    from ivr.acd.callback_models import QueuedCallback
+    from ivr.schema.callbacks import QueuedCallback
+    from ivr.schema.tickets import Ticket
     from ivr.tickets.db import make_engine
-    from ivr.tickets.models import Ticket
 
     db = make_engine(line.db_url)
     try:

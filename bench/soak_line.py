@@ -191,9 +191,11 @@ class SoakLine:
         self._supervisor = asyncio.ensure_future(self._supervise())
 
     async def _add_operators(self, operators: dict[str, str | None], when: datetime) -> None:
+        from ivr.command_table import install as install_commands
         from ivr.tickets.store import SqlTicketStore
 
         db = make_engine(self.db_url)
+        install_commands()  # every write command the store may run (ivr.command_table)
         store = SqlTicketStore(db)
         directory = OperatorDirectory(store)
         for login, number in operators.items():

@@ -31,12 +31,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import Engine, Index, func, select
 
 from bench.common import REPO, loadavg, machine, tree_state, wait_quiet
+from ivr.schema.tickets import Ticket
 from ivr.stats.formats import flat
 from ivr.stats.queries import Scope
 from ivr.stats.report import EngineReader, Report, build_report, default_range
 from ivr.stats.synthetic import generate
 from ivr.tickets.db import make_engine, upgrade
-from ivr.tickets.models import Ticket
 from ivr.tickets.periods import ROME
 
 # A covering index for the tickets statement, in the order of its GROUP BY keys (local_day, topic,

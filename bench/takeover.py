@@ -28,8 +28,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ivr.asterisk.instance import free_port
+from ivr.schema.tickets import Ticket
 from ivr.tickets.db import make_engine, upgrade
-from ivr.tickets.models import Ticket
 from tests.harness.engine_process import EngineProcess
 from tests.harness.pbx import start_pair
 from tests.harness.postgres import PostgresServer

@@ -26,6 +26,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import REPO, fmt, machine, percentile, save_json, tree_state
+from ivr.command_table import install as install_commands
 from ivr.tickets.db import make_engine, upgrade
 from ivr.tickets.outbox import Outbox
 from ivr.tickets.store import CallClosing, NewCall, SqlTicketStore
@@ -118,6 +119,7 @@ async def measure(
     db = make_engine(url)
     upgrade(db)
     # As the engine builds it (ivr/app.py): with the durable outbox unless database.outbox is off.
+    install_commands()  # every write command the store may run (ivr.command_table)
     store = SqlTicketStore(db, outbox=Outbox(outbox) if outbox is not None else None)
     await store.start()
     make, writes = PROFILES[profile]

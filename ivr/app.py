@@ -40,6 +40,7 @@ from ivr.callflows.nodes import BASIC_HANDLERS
 from ivr.callflows.recovery import Recovery
 from ivr.callflows.session import CallSession, NodeHandler, Resume
 from ivr.clock import Clock
+from ivr.command_table import install as install_commands
 from ivr.configfile import ConfigError
 from ivr.dialout import DialGuard, store_audit
 from ivr.factories import (
@@ -324,6 +325,7 @@ def build_engine(settings: Settings, guard: LineGuard | None = None, *, clock: C
     calendar = make_calendar(settings)
     clock = clock or make_clock(settings)
     outbox = Outbox(settings.outbox_path) if settings.database.outbox else None
+    install_commands()  # before the store: its outbox may replay at once
     store = SqlTicketStore(db, tz=settings.service.tz, outbox=outbox)
     closures = make_closures(settings, store)
     operators = OperatorDirectory(store, settings.dialout)

@@ -21,9 +21,11 @@ T = TypeVar("T")
 @contextlib.asynccontextmanager
 async def open_store(settings: Settings) -> AsyncIterator[SqlTicketStore]:
     """The ticket store on an up-to-date schema, flushed and closed on the way out."""
+    from ivr.command_table import install as install_commands
     from ivr.tickets.db import make_engine, upgrade
     from ivr.tickets.store import SqlTicketStore
 
+    install_commands()
     engine = make_engine(settings.database_url)
     upgrade(engine)
     store = SqlTicketStore(engine, tz=settings.service.tz)

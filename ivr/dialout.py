@@ -24,7 +24,6 @@ from sqlalchemy.orm import Session
 from ivr.acd.offers import OfferFailed
 from ivr.ha.guard import UNLEASED, Fenced, LineGuard
 from ivr.telephony.dialstring import carrier_leg, parse_carrier_leg
-from ivr.tickets.commands import command
 
 log = logging.getLogger(__name__)
 
@@ -205,8 +204,7 @@ def store_audit(store: Any, now: Callable[[], datetime], login: str | None = Non
     return write
 
 
-@command("dialout.audit")
-def _audit_entry(
+def audit_entry(
     session: Session,
     *,
     at: datetime,
@@ -216,7 +214,7 @@ def _audit_entry(
     ticket_id: int | None,
     detail: dict[str, Any],
 ) -> None:
-    from ivr.console.models import AuditEntry
+    from ivr.schema.console import AuditEntry
 
     if ticket_id is not None:  # a provisional id given in an outage is the real one by now
         detail = {**detail, "ticket": ticket_id}

@@ -10,11 +10,17 @@ from pathlib import Path
 
 import pytest
 
+from ivr.command_table import install as install_commands
 from ivr.tickets.db import make_engine, upgrade
 from ivr.tickets.store import SqlTicketStore
 from tests.harness.pbx import PbxPair, start_pair
 from tests.harness.postgres import PostgresServer
 from tests.harness.voices import Voices, make_voices
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every write command named, as the engine does before it builds its store."""
+    install_commands()
 
 
 @pytest.fixture(scope="session")

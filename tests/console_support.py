@@ -41,10 +41,10 @@ from ivr.factories import (
 from ivr.hours.calendar import LineCalendar
 from ivr.hours.closures import RuntimeClosures
 from ivr.recordings.campaigns import RuntimeCampaigns
+from ivr.schema.tickets import Recording, Ticket
 from ivr.settings import Settings, load_settings
 from ivr.tasks import TaskSupervisor
 from ivr.tickets.db import make_engine, upgrade
-from ivr.tickets.models import Recording, Ticket
 from ivr.tickets.store import NewCall, SqlTicketStore
 from ivr.voicemail import messages
 from ivr.webrequests.channel import WebRequestChannel

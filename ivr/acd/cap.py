@@ -17,9 +17,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from ivr.schema.tickets import DailyAdmissions
 from ivr.tickets.coalesce import update_columns
-from ivr.tickets.commands import command
-from ivr.tickets.models import DailyAdmissions
 from ivr.tickets.status import QueueResult
 from ivr.tickets.store import SqlTicketStore
 from ivr.tickets.writer import StoreUnavailable
@@ -35,7 +34,6 @@ def mark_queued(session: Session, ticket_id: int | None, moment: datetime) -> No
         update_columns(session, ticket_id, {"queue_result": QueueResult.WAITING, "queued_at": moment})
 
 
-@command("cap.add")
 def add_admission(session: Session, *, day: date, ticket_id: int | None = None, at: datetime | None = None) -> None:
     """One admission decided while the database was away: counted, not checked again."""
     changed = session.execute(

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-# The console's roles (ivr.console.models.ROLES), named here so the queue's settings need no console.
+# The console's roles (ivr.schema.console.ROLES), named here so the queue's settings need no console.
 Role = Literal["operator", "supervisor", "administrator"]
 
 

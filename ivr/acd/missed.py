@@ -17,9 +17,9 @@ from datetime import date, datetime
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from ivr.acd.callback_models import MissedCall
 from ivr.phonemask import mask_number
-from ivr.tickets.models import Ticket, Voicemail
+from ivr.schema.callbacks import MissedCall
+from ivr.schema.tickets import Ticket, Voicemail
 from ivr.tickets.repository import Repository
 from ivr.tickets.status import QueueResult, TicketStatus
 from ivr.tickets.writer import Fenced, StoreUnavailable

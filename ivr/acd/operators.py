@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session
 
 from ivr.asterisk.access import share_with_asterisk
 from ivr.dialout import DialoutSettings, NumberRefused, check
+from ivr.schema.tickets import Operator
 from ivr.settings import SipSettings
 from ivr.telephony.dialstring import operator_endpoint
-from ivr.tickets.models import Operator
 from ivr.tickets.repository import Database, Repository
 
 REALM = "nul"

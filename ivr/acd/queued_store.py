@@ -10,9 +10,8 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from ivr.acd.callback_models import QueuedCallback
-from ivr.tickets.commands import command
-from ivr.tickets.models import Ticket
+from ivr.schema.callbacks import QueuedCallback
+from ivr.schema.tickets import Ticket
 from ivr.tickets.repository import Repository
 from ivr.tickets.status import escalate
 
@@ -53,8 +52,7 @@ def _row(r: QueuedCallback) -> CallbackRow:
     )
 
 
-@command("queued_callback.set")
-def _set(session: Session, *, callback_id: int, values: dict[str, Any]) -> None:
+def set_values(session: Session, *, callback_id: int, values: dict[str, Any]) -> None:
     session.execute(update(QueuedCallback).where(QueuedCallback.id == callback_id).values(**values))
 
 

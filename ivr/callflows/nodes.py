@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from ivr.callflows.model import HangupNode, PlayNode, QueueNode, StubNode, VoicemailNode
 from ivr.callflows.session import CallContext, NodeHandler
+from ivr.schema.tickets import CallOutcome
 from ivr.tickets import events
-from ivr.tickets.models import CallOutcome
 
 
 async def play(ctx: CallContext, node: PlayNode) -> str | None:

@@ -33,10 +33,10 @@ from ivr.callflows.recovery_plan import (
 )
 from ivr.callflows.session import Resume
 from ivr.clock import Clock
+from ivr.schema.tickets import CallOutcome
 from ivr.tasks import DEFAULT, TaskSupervisor
 from ivr.telephony.errors import AriError, AriUnavailable, CallerHungUp
 from ivr.telephony.ports import BridgeInfo, Bridges, CallChannel, Channels
-from ivr.tickets.models import CallOutcome
 from ivr.tickets.store import CallClosing, SqlTicketStore, TicketView
 
 log = logging.getLogger(__name__)

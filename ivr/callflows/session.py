@@ -22,11 +22,11 @@ from ivr.clock import Clock
 from ivr.ha.guard import Fenced
 from ivr.logcontext import bind_call
 from ivr.prompts.library import PromptLibrary
+from ivr.schema.tickets import CallOutcome
 from ivr.telephony.errors import AriError, AriUnavailable, CallerHungUp, CallLost, TelephonyError
 from ivr.telephony.ports import CallChannel
 from ivr.tickets import events
 from ivr.tickets.events import Event
-from ivr.tickets.models import CallOutcome
 from ivr.tickets.status import Consent
 from ivr.tickets.store import CallClosing, NewCall, TicketStore, TicketView
 

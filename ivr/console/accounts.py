@@ -20,8 +20,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from ivr.console.models import ROLES, AuditEntry, ConsoleSession, ConsoleUser
-from ivr.tickets.models import Operator
+from ivr.schema.console import ROLES, AuditEntry, ConsoleSession, ConsoleUser
+from ivr.schema.tickets import Operator
 from ivr.tickets.repository import Repository
 
 LOGIN = re.compile(r"^[a-z][a-z0-9_.@-]{1,63}$")

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ivr.clitools import now, with_store
 from ivr.console.accounts import AccountError, new_password
-from ivr.console.models import ROLES
 from ivr.errors import SetupError
+from ivr.schema.console import ROLES
 from ivr.settings import Settings
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ from datetime import date
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from ivr.tickets.models import Recording, Ticket, Voicemail
+from ivr.schema.tickets import Recording, Ticket, Voicemail
 from ivr.tickets.repository import Repository
 from ivr.tickets.store import TicketView
 

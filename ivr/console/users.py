@@ -7,7 +7,6 @@ from typing import Any
 from aiohttp import web
 
 from ivr.console.accounts import AccountError, new_password
-from ivr.console.models import ROLES
 from ivr.console.web import (
     Invalid,
     Routes,
@@ -21,6 +20,7 @@ from ivr.console.web import (
     text,
     user_of,
 )
+from ivr.schema.console import ROLES
 
 routes = Routes()
 

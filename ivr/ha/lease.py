@@ -34,7 +34,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ivr.tickets.models import EngineLease
+from ivr.schema.tickets import EngineLease
 from ivr.tickets.writer import Fenced
 
 _TABLE = cast(Table, EngineLease.__table__)

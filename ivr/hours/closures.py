@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from ivr.hours.calendar import Closure
-from ivr.tickets.models import ClosureRow
+from ivr.schema.tickets import ClosureRow
 from ivr.tickets.repository import Database, Repository
 
 log = logging.getLogger(__name__)

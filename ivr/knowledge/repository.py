@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session
 from ivr.knowledge import search
 from ivr.knowledge.analysis import Analyzer, Vocabulary, prefix_of
 from ivr.knowledge.articles import Article, ArticleDraft, ArticleError, Hit, links_of
-from ivr.knowledge.models import KbArticle, KbArticleVersion
 from ivr.knowledge.search import Plan
+from ivr.schema.knowledge import KbArticle, KbArticleVersion
+from ivr.schema.tickets import Ticket, TicketEvent
 from ivr.tickets import events
-from ivr.tickets.models import Ticket, TicketEvent
 from ivr.tickets.repository import Database, Repository
 from ivr.tickets.status import TicketStatus
 

@@ -10,9 +10,9 @@ from datetime import date, datetime
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from ivr.console.models import ConsoleUser
-from ivr.privacy.models import PurgeRun
-from ivr.tickets.models import Ticket, Voicemail
+from ivr.schema.console import ConsoleUser
+from ivr.schema.privacy import PurgeRun
+from ivr.schema.tickets import Ticket, Voicemail
 from ivr.tickets.repository import Repository
 
 

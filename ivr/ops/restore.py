@@ -22,8 +22,8 @@ from ivr.clitools import with_store
 from ivr.ops import confined, sealed
 from ivr.ops.backup import _pg_url, _run, _sqlite_path
 from ivr.ops.manifest import DATABASE, BackupError, Checked, Entry, load
+from ivr.schema.tickets import Recording, Ticket
 from ivr.settings import Settings
-from ivr.tickets.models import Recording, Ticket
 from ivr.tickets.repository import Database, Repository
 
 RESTORED_CONFIG = "restored-config"

@@ -12,9 +12,9 @@ from ivr.clock import Clock
 from ivr.ops.figures import OpsFigures
 from ivr.ops.metrics import Metrics, Sources, count
 from ivr.ops.runtime import Operations
+from ivr.schema.tickets import CallOutcome
 from ivr.settings import Settings
 from ivr.telephony.timing import TimedAmiMonitor, TimedAriClient
-from ivr.tickets.models import CallOutcome
 from ivr.tickets.store import SqlTicketStore
 
 

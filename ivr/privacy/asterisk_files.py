@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ivr.privacy.holds import held_tickets
-from ivr.tickets.models import Recording, Ticket, Voicemail
+from ivr.schema.tickets import Recording, Ticket, Voicemail
 
 _OURS = re.compile(r"^(?P<kind>vm|call)-(?P<ticket>[0-9]+)-")
 _ROTATED = re.compile(r"\.log\.[0-9]+$|\.[0-9]+$")

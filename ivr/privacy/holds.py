@@ -13,10 +13,10 @@ from datetime import datetime
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from ivr.console.models import AuditEntry
-from ivr.privacy.models import LegalHold
+from ivr.schema.console import AuditEntry
+from ivr.schema.privacy import LegalHold
+from ivr.schema.tickets import Ticket, TicketEvent
 from ivr.tickets.events import EventKind
-from ivr.tickets.models import Ticket, TicketEvent
 from ivr.tickets.repository import Repository
 
 

@@ -31,13 +31,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from ivr.acd.callback_models import MissedCall, QueuedCallback
-from ivr.console.models import AuditEntry, ConsoleSession
 from ivr.privacy.holds import held_tickets
-from ivr.privacy.models import SurveyCount
-from ivr.referrals.models import Referral
+from ivr.schema.callbacks import MissedCall, QueuedCallback
+from ivr.schema.console import AuditEntry, ConsoleSession
+from ivr.schema.privacy import SurveyCount
+from ivr.schema.referrals import Referral
+from ivr.schema.tickets import CallbackAttempt, Recording, SurveyAnswer, Ticket, TicketEvent, Voicemail, WebRequest
 from ivr.tickets.events import EventKind
-from ivr.tickets.models import CallbackAttempt, Recording, SurveyAnswer, Ticket, TicketEvent, Voicemail, WebRequest
 
 # Timeline events whose detail is what the caller typed (a callback number tried digit by digit).
 PERSONAL_EVENTS = (EventKind.CALLBACK_NUMBER_INVALID,)

@@ -23,15 +23,15 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ivr.console.models import AuditEntry
 from ivr.privacy.asterisk_files import AsteriskDirs, logs_due, spool_due
 from ivr.privacy.config import RetentionSettings
 from ivr.privacy.holds import held_tickets
 from ivr.privacy.kinds import KIND_NAMES, KINDS, Kind, count
-from ivr.privacy.models import PurgeFile, PurgeRun
 from ivr.recordings.paths import inside
+from ivr.schema.console import AuditEntry
+from ivr.schema.privacy import PurgeFile, PurgeRun
+from ivr.schema.tickets import TicketEvent
 from ivr.tickets.events import EventKind
-from ivr.tickets.models import TicketEvent
 
 log = logging.getLogger(__name__)
 FILE_KINDS = ("spool_audio", "asterisk_logs")  # files on Asterisk's side, no rows

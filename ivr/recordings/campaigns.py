@@ -16,8 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from ivr.console.models import CampaignRow
 from ivr.hours.config import CampaignConfig
+from ivr.schema.console import CampaignRow
 from ivr.tickets.repository import Database, Repository
 
 log = logging.getLogger(__name__)

@@ -18,10 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ivr.ha.guard import UNLEASED, LineGuard
+from ivr.schema.tickets import Recording
 from ivr.telephony.errors import AriError, AriUnavailable
 from ivr.telephony.ports import StoredRecordings
-from ivr.tickets.commands import command
-from ivr.tickets.models import Recording
 from ivr.tickets.store import LineStore
 
 log = logging.getLogger(__name__)
@@ -38,11 +37,10 @@ class RecordingInfo:
     duration_s: float
 
 
-def _by_path(session: Session, *, path: str, **_: Any) -> int | None:
+def recording_by_path(session: Session, *, path: str, **_: Any) -> int | None:
     return session.scalar(select(Recording.id).where(Recording.path == path))
 
 
-@command("recordings.add", creates=True, lookup=_by_path)
 def add_recording(
     session: Session,
     *,

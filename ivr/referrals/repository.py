@@ -14,11 +14,11 @@ from sqlalchemy import and_, delete, select
 from sqlalchemy.orm import Session, selectinload
 
 from ivr.referrals.csvfile import OfficeRow
-from ivr.referrals.models import Office, OfficeComune, Referral
 from ivr.referrals.names import CPI, KINDS, REGIONAL, fold, province_name, provinces_matching
+from ivr.schema.referrals import Office, OfficeComune, Referral
+from ivr.schema.tickets import Ticket, TicketEvent
 from ivr.tickets import events
 from ivr.tickets.events import EventKind
-from ivr.tickets.models import Ticket, TicketEvent
 from ivr.tickets.repository import Repository
 from ivr.tickets.status import TicketStatus, answer_first_level
 

@@ -11,10 +11,10 @@ from datetime import date
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ivr.acd.callback_models import QueuedCallback
+from ivr.schema.callbacks import QueuedCallback
+from ivr.schema.tickets import Ticket, TicketEvent
 from ivr.stats.report import Reader
 from ivr.tickets.events import EventKind
-from ivr.tickets.models import Ticket, TicketEvent
 
 DEFAULT_LANGUAGE = "it"
 

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from ivr import jobs
 from ivr.clock import Clock
 from ivr.ha.guard import UNLEASED, LineGuard
+from ivr.schema.tickets import Ticket
 from ivr.stats.config import StatsSettings
 from ivr.stats.formats import to_csv, to_json
 from ivr.stats.queries import Scope
@@ -37,7 +38,6 @@ from ivr.stats.referrals import ReferralReport, referral_report
 from ivr.stats.referrals import to_csv as referrals_csv
 from ivr.stats.referrals import to_json as referrals_json
 from ivr.stats.report import Reader, Report, build_report
-from ivr.tickets.models import Ticket
 from ivr.tickets.periods import ROME
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from typing import TypeVar
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
-from ivr.tickets.models import Channel, Ticket
+from ivr.schema.tickets import Channel, Ticket
 from ivr.tickets.status import FIRST_LEVEL_ANSWERS
 
 T = TypeVar("T")

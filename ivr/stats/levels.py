@@ -25,9 +25,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, Integer, and_, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
+from ivr.schema.tickets import Ticket
 from ivr.stats.queries import PERIOD_COLUMNS, Scope
 from ivr.tickets.config import SlaSettings
-from ivr.tickets.models import Ticket
 from ivr.tickets.sla import PHONE_CALLBACK, WEB_SECOND
 from ivr.tickets.status import FIRST_LEVEL_ANSWERS
 

@@ -23,12 +23,12 @@ from sqlalchemy import func, select
 from ivr.api.clientaddr import client_address
 from ivr.clock import Clock
 from ivr.ratelimit import RateLimiter
+from ivr.schema.tickets import Ticket
 from ivr.stats.config import StatsSettings
 from ivr.stats.formats import to_csv, to_json
 from ivr.stats.pagehtml import render_page
 from ivr.stats.queries import Period, Scope
 from ivr.stats.report import Reader, Report, build_report, default_range
-from ivr.tickets.models import Ticket
 from ivr.tickets.periods import ROME
 
 PERIOD_WORDS: dict[str, Period] = {"giorno": "day", "settimana": "week", "mese": "month"}

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ivr.readability import LEVELS, gulpease, level
-from ivr.tickets.models import Ticket, WebRequest
+from ivr.schema.tickets import Ticket, WebRequest
 
 BANDS = (*(name for _, name in LEVELS), "molto difficile")
 

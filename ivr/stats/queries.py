@@ -41,8 +41,8 @@ from sqlalchemy import (
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.selectable import Join, Subquery
 
-from ivr.privacy.models import SurveyCount
-from ivr.tickets.models import Operator, SurveyAnswer, Ticket, Voicemail
+from ivr.schema.privacy import SurveyCount
+from ivr.schema.tickets import Operator, SurveyAnswer, Ticket, Voicemail
 from ivr.tickets.periods import week_of
 
 Period = Literal["day", "week", "month"]

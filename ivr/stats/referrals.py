@@ -19,12 +19,12 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from ivr.csvcells import write_csv
-from ivr.referrals.models import Referral
 from ivr.referrals.names import KINDS
+from ivr.schema.referrals import Referral
+from ivr.schema.tickets import Ticket
 from ivr.stats.formats import period_label
 from ivr.stats.queries import PERIOD_COLUMNS, Period
 from ivr.stats.report import Reader
-from ivr.tickets.models import Ticket
 
 COLUMNS = ("period", "kind", "kind_label", "office", "office_name", "referrals", "emailed")
 

@@ -19,8 +19,8 @@ from typing import Any, Generic, TypeVar
 
 import holidays
 
+from ivr.schema.tickets import Ticket
 from ivr.stats.truth import Tally, Truth
-from ivr.tickets.models import Ticket
 from ivr.tickets.periods import ROME, local_keys
 
 V = TypeVar("V")

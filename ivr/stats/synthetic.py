@@ -18,9 +18,10 @@ from sqlalchemy import Boolean, Date, Engine, Table, column, func, insert, selec
 from sqlalchemy.sql.expression import TableClause
 
 from ivr.errors import SetupError
+from ivr.schema.base import UtcDateTime
+from ivr.schema.tickets import DailyAdmissions, Operator, SurveyAnswer, Ticket, Voicemail, WebRequest
 from ivr.stats.synthcalls import FIRST, LAST, MONTH_LOAD, TOPIC_NAMES, WEB_SHARE, WEEKDAY_LOAD, CallMaker, Op
 from ivr.stats.truth import Truth
-from ivr.tickets.models import DailyAdmissions, Operator, SurveyAnswer, Ticket, UtcDateTime, Voicemail, WebRequest
 from ivr.tickets.periods import ROME
 
 

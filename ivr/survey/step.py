@@ -17,9 +17,8 @@ from sqlalchemy.orm import Session
 from ivr.callflows.keys import answer, settle
 from ivr.callflows.model import SurveyNode, SurveyQuestion
 from ivr.callflows.session import CallContext
+from ivr.schema.tickets import SurveyAnswer
 from ivr.tickets import events
-from ivr.tickets.commands import command
-from ivr.tickets.models import SurveyAnswer
 from ivr.tickets.status import SurveyStatus
 
 COMPLETED, PARTIAL, NOT_ANSWERED = SurveyStatus.COMPLETED, SurveyStatus.PARTIAL, SurveyStatus.NOT_ANSWERED
@@ -74,7 +73,6 @@ async def _ask(ctx: CallContext, node: SurveyNode, question: SurveyQuestion) -> 
     return None
 
 
-@command("survey.answer")
 def add_answer(
     session: Session, *, ticket_id: int, operator_id: int | None, question: str, answer: int, at: datetime
 ) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Insert, Table, Update, bindparam, insert, update
 from sqlalchemy.orm import Session
 
-from ivr.tickets.models import Ticket, TicketEvent
+from ivr.schema.tickets import Ticket, TicketEvent
 
 EVENTS: Table = TicketEvent.__table__  # type: ignore[assignment]
 TICKETS: Table = Ticket.__table__  # type: ignore[assignment]

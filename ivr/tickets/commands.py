@@ -13,11 +13,9 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy.orm import Session
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 # Arguments that name a row: provisional ids in them are translated at replay.
 REF_ARGS = frozenset({"ticket_id", "message_id", "recording_id"})
@@ -26,24 +24,20 @@ REF_ARGS = frozenset({"ticket_id", "message_id", "recording_id"})
 @dataclass(frozen=True)
 class CommandSpec:
     fn: Callable[..., Any]
-    creates: bool  # returns the id of a new row
-    lookup: Callable[..., int | None] | None  # finds the row it made (same arguments), if any
+    creates: bool = False  # returns the id of a new row
+    lookup: Callable[..., int | None] | None = None  # finds the row it made (same arguments), if any
 
 
+# Filled by `ivr.command_table.install()`, the one place every command is named: a command is
+# no longer registered as a side effect of importing the module that defines it.
 COMMANDS: dict[str, CommandSpec] = {}
 
 
-def command(name: str, *, creates: bool = False, lookup: Callable[..., int | None] | None = None) -> Callable[[F], F]:
-    """Register `fn(session, **args)` under `name`; its arguments must be plain data. A command
-    that creates a row may give `lookup(session, **args)`, which finds that row again."""
-
-    def register(fn: F) -> F:
-        if name in COMMANDS and COMMANDS[name].fn is not fn:
-            raise ValueError(f"command {name!r} registered twice")
-        COMMANDS[name] = CommandSpec(fn, creates, lookup)
-        return fn
-
-    return register
+def register(name: str, spec: CommandSpec) -> None:
+    """`spec.fn(session, **args)` under `name`; its arguments must be plain data."""
+    if name in COMMANDS and COMMANDS[name] != spec:
+        raise ValueError(f"command {name!r} registered twice")
+    COMMANDS[name] = spec
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,9 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from ivr import jobs
+from ivr.schema.tickets import Ticket, TicketEvent
 from ivr.tickets.config import SlaSettings
 from ivr.tickets.events import EventKind
-from ivr.tickets.models import Ticket, TicketEvent
 from ivr.tickets.repository import Database, Repository
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from datetime import timedelta
 
-from ivr.tickets.models import Ticket
+from ivr.schema.tickets import Ticket
 from ivr.tickets.sla import PHONE_CALLBACK
 
 CALLBACK_DAYS = 10  # the charter: second-level answer by phone within 10 calendar days

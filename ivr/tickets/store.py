@@ -20,12 +20,11 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
+from ivr.schema.tickets import Channel, Ticket, TicketEvent
 from ivr.text import clean
-from ivr.tickets import ticket_commands  # noqa: F401  (registers the ticket's commands)
 from ivr.tickets.commands import Command
 from ivr.tickets.escalation import Contact
 from ivr.tickets.events import EventKind, escalation_contact
-from ivr.tickets.models import Channel, Ticket, TicketEvent
 from ivr.tickets.outbox import Outbox
 from ivr.tickets.periods import ROME
 from ivr.tickets.repository import Database

@@ -9,22 +9,20 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
+from ivr.schema.tickets import Channel
 from ivr.tickets.coalesce import TICKETS, insert_events, update_columns
-from ivr.tickets.commands import command
 from ivr.tickets.events import EventKind
-from ivr.tickets.models import Channel
 from ivr.tickets.periods import local_keys
 
 _INSERT_TICKET = insert(TICKETS).returning(TICKETS.c.id)
 _BY_CALL_UID = select(TICKETS.c.id).where(TICKETS.c.call_uid == bindparam("call_uid"))
 
 
-def _by_call_uid(session: Session, *, call_uid: str, **_: Any) -> int | None:
+def ticket_by_call_uid(session: Session, *, call_uid: str, **_: Any) -> int | None:
     found: int | None = session.scalar(_BY_CALL_UID, {"call_uid": call_uid})
     return found
 
 
-@command("ticket.open", creates=True, lookup=_by_call_uid)
 def open_ticket(
     session: Session,
     *,
@@ -35,7 +33,7 @@ def open_ticket(
     started_at: datetime,
     timezone: str,
 ) -> int:
-    existing = _by_call_uid(session, call_uid=call_uid)
+    existing = ticket_by_call_uid(session, call_uid=call_uid)
     if existing is not None:  # the same call seen again (engine restart, replay): one ticket only
         return existing
     row = {
@@ -54,7 +52,6 @@ def open_ticket(
     return ticket_id
 
 
-@command("ticket.event")
 def add_event(
     session: Session, *, ticket_id: int, kind: str, at: datetime, detail: dict[str, Any] | None = None
 ) -> None:
@@ -62,13 +59,11 @@ def add_event(
     insert_events(session, [{"ticket_id": ticket_id, "kind": kind, "at": at, "detail": detail}])
 
 
-@command("ticket.update")
 def update_ticket(session: Session, *, ticket_id: int, columns: dict[str, Any]) -> None:
     """The writer merges a batch's updates per ticket (ivr.tickets.coalesce); this is one alone."""
     update_columns(session, ticket_id, columns)
 
 
-@command("ticket.close")
 def close_ticket(
     session: Session,
     *,

@@ -24,9 +24,9 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ivr.ha.guard import Fenced as LineFenced
+from ivr.schema.tickets import StoreBatch
 from ivr.tickets.coalesce import MERGED, Coalescer
 from ivr.tickets.commands import Command
-from ivr.tickets.models import StoreBatch
 from ivr.tickets.outbox import Outbox, Pending
 
 log = logging.getLogger(__name__)

@@ -10,10 +10,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ivr.schema.tickets import CallbackAttempt, Recording, Ticket, TicketEvent, Voicemail
 from ivr.tickets import events, sla
-from ivr.tickets.commands import command
 from ivr.tickets.events import EventKind
-from ivr.tickets.models import CallbackAttempt, Recording, Ticket, TicketEvent, Voicemail
 from ivr.tickets.repository import Repository
 from ivr.tickets.status import TicketStatus, escalate
 
@@ -53,11 +52,10 @@ class MessageView:
     attempts: list[tuple[datetime, str | None, str, str | None]]
 
 
-def _message_of(session: Session, *, ticket_id: int, **_: Any) -> int | None:
+def message_of_ticket(session: Session, *, ticket_id: int, **_: Any) -> int | None:
     return session.scalar(select(Voicemail.id).where(Voicemail.ticket_id == ticket_id))
 
 
-@command("voicemail.new_message", creates=True, lookup=_message_of)
 def new_message(
     session: Session,
     *,
@@ -100,7 +98,6 @@ def new_message(
 EMPTY_NOTE = "Chiusa senza richiamata: messaggio vuoto e nessun numero a cui richiamare."
 
 
-@command("voicemail.set_callback")
 def set_callback(session: Session, message_id: int, number: str | None, source: str) -> None:
     message = _get(session, message_id)
     message.callback_number, message.callback_source = number, source

@@ -15,10 +15,9 @@ from sqlalchemy.orm import Session
 from ivr.audio import duration_s, voiced_seconds, web_copy
 from ivr.clock import Clock
 from ivr.recordings.store import RecordingStore
+from ivr.schema.tickets import Recording
 from ivr.tasks import DEFAULT, TaskSupervisor
 from ivr.telephony.errors import AriError, AriUnavailable, NotFound
-from ivr.tickets.commands import command
-from ivr.tickets.models import Recording
 from ivr.tickets.store import TicketStore
 from ivr.voicemail.config import VoicemailSettings
 from ivr.voicemail.messages import VoicemailMessages
@@ -148,8 +147,7 @@ class VoicemailService:
         return done
 
 
-@command("recordings.web_path")
-def _set_web_path(session: Session, *, recording_id: int, web_path: str) -> None:
+def set_web_path(session: Session, *, recording_id: int, web_path: str) -> None:
     row = session.get(Recording, recording_id)
     if row is not None:
         row.web_path = web_path

@@ -13,10 +13,10 @@ from ivr.callflows.facts import CallbackNumber
 from ivr.callflows.model import VoicemailNode
 from ivr.callflows.session import CallContext
 from ivr.dialout import DialoutSettings
+from ivr.schema.tickets import CallOutcome
 from ivr.telephony.errors import AriError, AriUnavailable, CallerHungUp
 from ivr.telephony.ports import RecordingResult
 from ivr.tickets import events
-from ivr.tickets.models import CallOutcome
 from ivr.tickets.status import VoicemailReason
 from ivr.voicemail.config import VoicemailSettings
 from ivr.voicemail.number import ask_callback_number, usable

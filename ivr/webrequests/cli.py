@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ivr.clitools import now as engine_now
 from ivr.clitools import with_store
+from ivr.schema.tickets import Ticket
 from ivr.settings import Settings
 from ivr.tickets import sla
-from ivr.tickets.models import Ticket
 from ivr.tickets.store import SqlTicketStore
 from ivr.webrequests import service
 from ivr.webrequests.service import RequestView, WebRequests

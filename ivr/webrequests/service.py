@@ -23,9 +23,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ivr.schema.tickets import Channel, Ticket, TicketEvent, WebRequest
 from ivr.tickets import events, sla
 from ivr.tickets.events import EventKind
-from ivr.tickets.models import Channel, Ticket, TicketEvent, WebRequest
 from ivr.tickets.periods import local_keys
 from ivr.tickets.repository import Repository
 from ivr.tickets.sla import WEB_REPLY, WEB_SECOND

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from ivr.acd.agents import AgentState
 from ivr.lab.carrier import LabCall
-from ivr.tickets.models import CallbackAttempt
+from ivr.schema.tickets import CallbackAttempt
 from ivr.tickets.store import TicketView
 from ivr.voicemail import messages
 from tests.browser.test_console_roles import login

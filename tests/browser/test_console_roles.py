@@ -137,7 +137,7 @@ async def test_roles_pages_and_voicemail_player(tmp_path: Path, new_context: New
 async def _seed(lab: ConsoleLab, tmp_path: Path) -> None:
     from datetime import timedelta
 
-    from ivr.tickets.models import Ticket
+    from ivr.schema.tickets import Ticket
 
     lab.seed = {
         "anna_call": await lab.call("3331112222", operator="anna"),

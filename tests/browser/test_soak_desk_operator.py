@@ -26,8 +26,8 @@ from ivr.lab.soak.desk_operator import (
 )
 from ivr.lab.soak.journal import HungUpBy
 from ivr.lab.soak.model import Goal, Journey
+from ivr.schema.tickets import Operator, Ticket
 from ivr.tickets.db import make_engine, upgrade
-from ivr.tickets.models import Operator, Ticket
 from tests.harness.engine_process import EngineProcess
 from tests.harness.pbx import OPEN_MOMENT, PbxPair
 from tests.harness.queueline import QUICK

@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ivr.schema.tickets import Recording, TicketEvent, Voicemail
 from ivr.tickets.db import make_engine
-from ivr.tickets.models import Recording, TicketEvent, Voicemail
 from tests.harness.engine_process import EngineProcess
 from tests.harness.pbx import REPO, PbxPair
 from tests.harness.voices import Voices

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import select
 
 from ivr.audio import duration_s, voiced_seconds
+from ivr.schema.tickets import Ticket, TicketEvent
 from ivr.tickets.db import make_engine
-from ivr.tickets.models import Ticket, TicketEvent
 from tests.harness.callers import citizen_to_voicemail, run_call
 from tests.harness.listen import PromptEar
 from tests.harness.pbx import PbxPair, running_engine

@@ -23,9 +23,9 @@ from ivr.acd.operators import OperatorDirectory
 from ivr.app import Engine
 from ivr.asterisk.instance import free_port
 from ivr.lab.carrier import LabCall, LabPhoneCall
+from ivr.schema.tickets import EngineLease, Ticket, TicketEvent
 from ivr.telephony.ari_channel import playback_id
 from ivr.tickets.db import make_engine, upgrade
-from ivr.tickets.models import EngineLease, Ticket, TicketEvent
 from ivr.tickets.store import SqlTicketStore
 from tests.harness.callers import Watcher, run_call
 from tests.harness.engine_process import EngineProcess

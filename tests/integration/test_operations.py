@@ -24,7 +24,7 @@ import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from ivr.tickets.models import Recording, Ticket, TicketEvent
+from ivr.schema.tickets import Recording, Ticket, TicketEvent
 from tests.harness.engine_process import EngineProcess
 from tests.harness.pbx import REPO, PbxPair
 from tests.harness.voices import Voices

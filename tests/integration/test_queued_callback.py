@@ -16,12 +16,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ivr.acd.callback_models import QueuedCallback
 from ivr.acd.operators import OperatorDirectory
 from ivr.lab.carrier import LabCall, LabPhoneCall
+from ivr.schema.callbacks import QueuedCallback
+from ivr.schema.tickets import Ticket, TicketEvent
 from ivr.telephony.errors import CallerHungUp
 from ivr.tickets.db import make_engine, upgrade
-from ivr.tickets.models import Ticket, TicketEvent
 from ivr.tickets.store import SqlTicketStore
 from tests.harness.callers import Watcher, run_call
 from tests.harness.engine_process import EngineProcess

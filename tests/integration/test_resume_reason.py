@@ -13,8 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ivr.acd.operators import OperatorDirectory
+from ivr.schema.tickets import Ticket, TicketEvent, Voicemail
 from ivr.tickets.db import make_engine, upgrade
-from ivr.tickets.models import Ticket, TicketEvent, Voicemail
 from ivr.tickets.store import SqlTicketStore
 from tests.harness.engine_process import EngineProcess
 from tests.harness.pbx import OPEN_MOMENT, PbxPair

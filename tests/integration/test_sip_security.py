@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import func, select
 
 from ivr.asterisk.root import host_ids
+from ivr.schema.tickets import Ticket
 from ivr.telephony.ami import AmiMonitor
 from ivr.telephony.errors import AmiError
 from ivr.tickets.db import make_engine
-from ivr.tickets.models import Ticket
 from tests.harness.pbx import CARRIER_HOST, PbxPair, running_engine
 from tests.harness.softphone import Softphone
 from tests.harness.voices import Voices

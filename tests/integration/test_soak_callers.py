@@ -26,9 +26,9 @@ from ivr.lab.soak.journal import CallRecord, HungUpBy, Journal
 from ivr.lab.soak.model import Goal, Journey
 from ivr.lab.soak.operators import OutsideOperator, OutsideOperators, SoftphoneOperator
 from ivr.lab.softphone import LabSoftphone
+from ivr.schema.tickets import SurveyAnswer, Ticket, Voicemail
 from ivr.telephony.errors import CallerHungUp
 from ivr.tickets.db import make_engine, upgrade
-from ivr.tickets.models import SurveyAnswer, Ticket, Voicemail
 from ivr.tickets.store import SqlTicketStore
 from tests.harness.engine_process import EngineProcess
 from tests.harness.pbx import OPEN_MOMENT, PbxPair

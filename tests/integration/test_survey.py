@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ivr.lab.carrier import LabCall
-from ivr.tickets.models import SurveyAnswer
+from ivr.schema.tickets import SurveyAnswer
 from ivr.tickets.store import TicketView
 from tests.harness.callers import Script, Watcher, after, hang_up_during
 from tests.harness.listen import PromptEar

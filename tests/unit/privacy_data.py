@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ivr.privacy.models import LegalHold, PurgeFile, PurgeRun, SurveyCount
-from ivr.tickets.models import (
+from ivr.schema.privacy import LegalHold, PurgeFile, PurgeRun, SurveyCount
+from ivr.schema.tickets import (
     CallbackAttempt,
     Operator,
     Recording,

@@ -17,15 +17,11 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from ivr.acd.callback_models import MissedCall, QueuedCallback
-from ivr.console.models import AuditEntry
 from ivr.lab.soak.evidence import AsteriskState, Fault, ResourceSample, ResourceWindows, SinkMail, SoakEvidence
 from ivr.lab.soak.journal import CallbackLeg, CallRecord, HungUpBy
-from ivr.stats.formats import to_json
-from ivr.stats.queries import Scope
-from ivr.stats.report import EngineReader, build_report
-from ivr.tickets.db import make_engine, upgrade
-from ivr.tickets.models import (
+from ivr.schema.callbacks import MissedCall, QueuedCallback
+from ivr.schema.console import AuditEntry
+from ivr.schema.tickets import (
     DailyAdmissions,
     Operator,
     Recording,
@@ -34,6 +30,10 @@ from ivr.tickets.models import (
     TicketEvent,
     Voicemail,
 )
+from ivr.stats.formats import to_json
+from ivr.stats.queries import Scope
+from ivr.stats.report import EngineReader, build_report
+from ivr.tickets.db import make_engine, upgrade
 from ivr.tickets.periods import local_keys
 
 DAY1 = datetime(2028, 6, 5, 8, 0, tzinfo=UTC)  # 10:00 in Rome

@@ -19,9 +19,9 @@ from ivr.acd.operators import OperatorDirectory, OperatorError, OperatorInfo
 from ivr.clock import SystemClock
 from ivr.dialout import DIAL_CONTEXT
 from ivr.logcontext import bind_call, current_call
+from ivr.schema.tickets import DailyAdmissions, Ticket
 from ivr.telephony.ports import CallChannel
 from ivr.tickets.db import make_engine, upgrade
-from ivr.tickets.models import DailyAdmissions, Ticket
 from ivr.tickets.status import QueueResult
 from ivr.tickets.store import NewCall, SqlTicketStore
 from tests.fakes import FakeChannel

@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session
 from ivr.cli import main
 from ivr.ops.backup import backup
 from ivr.ops.restore import restore
+from ivr.schema.tickets import Recording, Ticket
 from ivr.settings import Settings, load_settings
 from ivr.tickets.db import make_engine, upgrade
-from ivr.tickets.models import Recording, Ticket
 from tests.harness.postgres import PostgresServer
 
 REPO = Path(__file__).resolve().parents[2]

@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from ivr.acd.callback_models import QueuedCallback
 from ivr.acd.config import QueueSettings
 from ivr.acd.distributor import Distributor
 from ivr.acd.legs import Conversation
@@ -22,9 +21,10 @@ from ivr.acd.queued import CallbackQueue
 from ivr.acd.queued_store import QueuedCallbacks
 from ivr.clock import SystemClock
 from ivr.prompts.library import Counted, PromptCatalog, PromptLibrary
+from ivr.schema.callbacks import QueuedCallback
+from ivr.schema.tickets import Ticket
 from ivr.telephony.ports import CallChannel
 from ivr.tickets.db import make_engine, upgrade
-from ivr.tickets.models import Ticket
 from ivr.tickets.store import CallClosing, NewCall, SqlTicketStore
 from tests.console_support import console_lab
 from tests.fakes import FakeChannel

@@ -16,9 +16,9 @@ from sqlalchemy import select
 from ivr.acd.agents import AgentState
 from ivr.acd.callbacks import CallbackService
 from ivr.acd.distributor import OfferFailed
-from ivr.console.models import AuditEntry, ConsoleSession, ConsoleUser
+from ivr.schema.console import AuditEntry, ConsoleSession, ConsoleUser
+from ivr.schema.tickets import CallbackAttempt
 from ivr.telephony.ports import CallChannel
-from ivr.tickets.models import CallbackAttempt
 from tests.console_support import PASSWORD, ConsoleLab, console_lab, lab_settings
 from tests.fakes import FakeChannel
 

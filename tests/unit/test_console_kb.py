@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from ivr.knowledge.files import import_dir
-from ivr.tickets.models import TicketEvent
+from ivr.schema.tickets import TicketEvent
 from tests.console_support import ConsoleLab, console_lab
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "kb"

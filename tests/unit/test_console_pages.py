@@ -22,8 +22,8 @@ from ivr.console.accounts import AccountError, Accounts
 from ivr.console.app import mount_console
 from ivr.recordings.campaigns import CampaignError, RuntimeCampaigns
 from ivr.recordings.paths import recordings_dir
+from ivr.schema.tickets import Recording, Voicemail
 from ivr.tickets.db import make_engine, upgrade
-from ivr.tickets.models import Recording, Voicemail
 from ivr.tickets.store import SqlTicketStore
 from ivr.voicemail import messages
 from tests.console_support import CSRF_FIELD, MORNING, PASSWORD, ConsoleLab, console_lab, write_tone

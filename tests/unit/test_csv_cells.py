@@ -21,8 +21,8 @@ from ivr.cli import main
 from ivr.clock import ShiftedClock
 from ivr.csvcells import FORMULA_START, safe_cell, write_csv
 from ivr.referrals import csvfile
-from ivr.referrals.models import Referral
 from ivr.referrals.repository import Referrals
+from ivr.schema.referrals import Referral
 from ivr.stats import formats
 from ivr.stats.config import StatsSettings
 from ivr.stats.export import StatsExporter

@@ -15,7 +15,7 @@ from ivr.acd.agents import AgentState
 from ivr.acd.config import QueueSettings, Role
 from ivr.acd.control import CallControl, LiveCall
 from ivr.acd.offers import OfferFailed
-from ivr.console.models import ROLES
+from ivr.schema.console import ROLES
 from ivr.telephony.ports import BridgeEvent, BridgeInfo
 from tests.console_support import PASSWORD, ConsoleLab, console_lab
 from tests.fakes import FakeChannel

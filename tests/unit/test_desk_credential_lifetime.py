@@ -20,7 +20,7 @@ from sqlalchemy import update
 from ivr.acd.agents import AgentState
 from ivr.acd.sync import OperatorSync
 from ivr.api.deps import OperatorAdmin
-from ivr.console.models import ConsoleSession
+from ivr.schema.console import ConsoleSession
 from ivr.telephony.ports import PbxEvent
 from ivr.webphone.desks import DeskPhones
 from tests.console_support import ConsoleLab, console_lab

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import select, update
 
 from ivr.ha.lease import Fenced, FileLease, SqlLease, lease_for
+from ivr.schema.tickets import EngineLease, Ticket
 from ivr.tickets.db import make_engine, upgrade
-from ivr.tickets.models import EngineLease, Ticket
 from ivr.tickets.store import NewCall, SqlTicketStore
 
 

@@ -13,15 +13,15 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from ivr.acd.callback_models import MissedCall, QueuedCallback
 from ivr.acd.cap import DailyCap
 from ivr.acd.missed import MissedCalls
 from ivr.acd.queued_store import QueuedCallbacks
-from ivr.console.models import AuditEntry
 from ivr.dialout import DIAL_CONTEXT, store_audit
+from ivr.schema.callbacks import MissedCall, QueuedCallback
+from ivr.schema.console import AuditEntry
+from ivr.schema.tickets import StoreBatch, Ticket, TicketEvent
 from ivr.tickets.commands import Command
 from ivr.tickets.db import make_engine, upgrade
-from ivr.tickets.models import StoreBatch, Ticket, TicketEvent
 from ivr.tickets.outbox import Outbox
 from ivr.tickets.store import CallClosing, NewCall, SqlTicketStore
 from ivr.tickets.writer import StoreUnavailable

@@ -14,13 +14,13 @@ from ivr import jobs
 from ivr.cli import main
 from ivr.clock import ShiftedClock
 from ivr.configfile import ConfigError
-from ivr.console.models import AuditEntry
 from ivr.privacy.config import RetentionSettings
 from ivr.privacy.jobs import JOB_ID, PrivacyService, purge_job, schedule_purge
-from ivr.privacy.models import LegalHold, PurgeRun
+from ivr.schema.console import AuditEntry
+from ivr.schema.privacy import LegalHold, PurgeRun
+from ivr.schema.tickets import Ticket, TicketEvent
 from ivr.settings import load_settings
 from ivr.tickets.db import make_engine, upgrade
-from ivr.tickets.models import Ticket, TicketEvent
 from tests.unit.cli_config import write_cli_config
 from tests.unit.cli_logging import keep_logging
 from tests.unit.privacy_data import NOW, NUMBER, World, add_contact, make_world, snapshot

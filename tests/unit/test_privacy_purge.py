@@ -10,13 +10,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from ivr.console.models import AuditEntry
 from ivr.privacy.config import RetentionSettings
 from ivr.privacy.kinds import AUDIO_GONE
-from ivr.privacy.models import PurgeFile, PurgeRun, SurveyCount
 from ivr.privacy.purge import Purger
-from ivr.tickets.db import make_engine, upgrade
-from ivr.tickets.models import (
+from ivr.schema.console import AuditEntry
+from ivr.schema.privacy import PurgeFile, PurgeRun, SurveyCount
+from ivr.schema.tickets import (
     CallbackAttempt,
     Recording,
     SurveyAnswer,
@@ -25,6 +24,7 @@ from ivr.tickets.models import (
     Voicemail,
     WebRequest,
 )
+from ivr.tickets.db import make_engine, upgrade
 from tests.unit.privacy_data import NAME, NOW, NUMBER, World, add_contact, add_web_request, hold, make_world, snapshot
 
 NEW_KINDS = {"sessions": 0, "audit": 0, "spool_audio": 0, "asterisk_logs": 0}  # none in these worlds

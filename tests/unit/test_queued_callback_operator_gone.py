@@ -11,13 +11,13 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from ivr.acd.callback_models import QueuedCallback
 from ivr.acd.config import QueueSettings
 from ivr.acd.distributor import Distributor
 from ivr.acd.legs import Conversation
 from ivr.acd.queued import CallbackQueue
 from ivr.acd.queued_store import QueuedCallbacks
 from ivr.clock import SystemClock
+from ivr.schema.callbacks import QueuedCallback
 from ivr.telephony.ports import CallChannel
 from ivr.tickets.db import make_engine, upgrade
 from ivr.tickets.store import SqlTicketStore

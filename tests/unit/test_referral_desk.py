@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from aiohttp import FormData
 
-from ivr.referrals.models import Referral
+from ivr.schema.referrals import Referral
 from tests.console_support import ConsoleLab, console_lab
 from tests.harness.inbox import Inbox, smtp_inbox
 

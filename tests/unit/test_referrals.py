@@ -18,8 +18,8 @@ from ivr.clock import ShiftedClock
 from ivr.privacy.config import RetentionSettings
 from ivr.privacy.purge import Purger
 from ivr.referrals import csvfile
-from ivr.referrals.models import Referral
 from ivr.referrals.repository import ReferralError, Referrals
+from ivr.schema.referrals import Referral
 from ivr.stats.config import StatsSettings
 from ivr.stats.export import StatsExporter
 from ivr.stats.referrals import referral_report, to_csv

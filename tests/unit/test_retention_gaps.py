@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text
 
-from ivr.console.models import AuditEntry, ConsoleSession, ConsoleUser
 from ivr.privacy.config import RetentionSettings
 from ivr.privacy.purge import AsteriskDirs, Purger
+from ivr.schema.console import AuditEntry, ConsoleSession, ConsoleUser
+from ivr.schema.tickets import Voicemail
 from ivr.tickets.db import make_engine, upgrade
-from ivr.tickets.models import Voicemail
 from ivr.tickets.outbox import Outbox
 from tests.unit.privacy_data import NOW, World, add_contact, hold, make_world
 

@@ -11,15 +11,15 @@ from typing import Any
 
 import pytest
 
-from ivr.console.models import AuditEntry
 from ivr.lab.soak.action_journal import OUTCOME, ActionJournal, ActionRecord, ActionResult
 from ivr.lab.soak.check_cli import load_evidence
 from ivr.lab.soak.checker import run_checks
 from ivr.lab.soak.evidence import Fault, SinkMail
 from ivr.lab.soak.journal import Journal
 from ivr.lab.soak.verdict import CheckResult
+from ivr.schema.console import AuditEntry
+from ivr.schema.tickets import CallbackAttempt, Ticket, TicketEvent
 from ivr.settings import Settings
-from ivr.tickets.models import CallbackAttempt, Ticket, TicketEvent
 from tests.unit.soak_world import DAY1, DAY2, SoakWorld, build_world
 
 ANSWERED, SILENT = "+393330000002", "+393330000006"

@@ -13,17 +13,17 @@ from xml.etree import ElementTree
 import pytest
 from sqlalchemy import select
 
-from ivr.acd.callback_models import MissedCall, QueuedCallback
-from ivr.console.models import AuditEntry
 from ivr.lab.soak.check_cli import cmd_soak_check
 from ivr.lab.soak.checker import CHECKS, exit_status, run_checks
 from ivr.lab.soak.evidence import AsteriskState, ResourceSample, ResourceWindows, SinkMail
 from ivr.lab.soak.journal import Journal
 from ivr.lab.soak.report import percentile, write_report
 from ivr.lab.soak.verdict import CheckResult
+from ivr.schema.callbacks import MissedCall, QueuedCallback
+from ivr.schema.console import AuditEntry
+from ivr.schema.tickets import Recording, SurveyAnswer, Ticket, TicketEvent, Voicemail
 from ivr.settings import Settings
 from ivr.tickets.db import POOL_SIZE
-from ivr.tickets.models import Recording, SurveyAnswer, Ticket, TicketEvent, Voicemail
 from tests.unit.soak_world import DAY1, DAY2, SoakWorld, build_world
 
 FIRST, SECOND, MESSAGE, CAPPED, CALLBACK, SILENT, LOST = (f"+39333000000{n}" for n in range(1, 8))

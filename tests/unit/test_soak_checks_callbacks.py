@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from ivr.acd.callback_models import QueuedCallback
 from ivr.lab.soak.checker import run_checks
 from ivr.lab.soak.journal import CallbackLeg, HungUpBy
 from ivr.lab.soak.verdict import CheckResult
-from ivr.tickets.models import Ticket, TicketEvent
+from ivr.schema.callbacks import QueuedCallback
+from ivr.schema.tickets import Ticket, TicketEvent
 from ivr.tickets.periods import local_keys
 from tests.unit.soak_world import DAY2, SoakWorld, build_world
 

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from ivr.clock import ShiftedClock
+from ivr.schema.tickets import Ticket
 from ivr.stats.config import StatsSettings
 from ivr.stats.export import StatsExporter
 from ivr.stats.formats import to_csv, to_json, to_table
@@ -22,7 +23,6 @@ from ivr.stats.plain_language import distribution
 from ivr.stats.queries import Scope
 from ivr.stats.report import EngineReader, build_report
 from ivr.tickets.db import make_engine, upgrade
-from ivr.tickets.models import Ticket
 from ivr.tickets.periods import local_keys
 
 ROME = ZoneInfo("Europe/Rome")

@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import Engine, delete, func, insert, select
 
 from ivr.cli import main
-from ivr.privacy.models import SurveyCount
+from ivr.schema.privacy import SurveyCount
+from ivr.schema.tickets import SurveyAnswer, Ticket
 from ivr.stats.charts import Series, bar_chart
 from ivr.stats.export import schedule_daily_export, write_atomic
 from ivr.stats.page import BadQuery, parse_query
@@ -21,7 +22,6 @@ from ivr.stats.queries import Scope
 from ivr.stats.report import EngineReader, Report, build_report, default_range
 from ivr.stats.synthetic import GenerateError, generate
 from ivr.tickets.db import make_engine, upgrade
-from ivr.tickets.models import SurveyAnswer, Ticket
 
 YEAR = 2026
 

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from ivr.schema.tickets import Ticket, TicketEvent
 from ivr.tickets.db import current_revision, head_revision, make_engine, upgrade
-from ivr.tickets.models import Ticket, TicketEvent
 from ivr.tickets.store import CallClosing, NewCall, SqlTicketStore
 
 T0 = datetime(2026, 3, 2, 8, 30, tzinfo=UTC)

@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from ivr.schema.tickets import Recording, Ticket
 from ivr.tickets.db import make_engine, upgrade
-from ivr.tickets.models import Recording, Ticket
 from ivr.voicemail import messages
 
 AT = datetime(2026, 2, 10, 19, tzinfo=UTC)

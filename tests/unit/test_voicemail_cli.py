@@ -11,8 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from ivr.cli import main
+from ivr.schema.tickets import CallbackAttempt, Ticket
 from ivr.tickets.db import make_engine, upgrade
-from ivr.tickets.models import CallbackAttempt, Ticket
 from ivr.voicemail.messages import new_message, transcribed
 from tests.unit.cli_logging import keep_logging
 

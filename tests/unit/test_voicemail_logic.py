@@ -115,7 +115,7 @@ def test_an_empty_message_with_no_number_closes_its_ticket_saying_why() -> None:
         )  # fmt: skip
         messages.set_callback(s, message_id, None, "none")
     with sessions() as s:
-        from ivr.tickets.models import Ticket
+        from ivr.schema.tickets import Ticket
 
         ticket = s.get_one(Ticket, ticket_id)
         assert (ticket.status, ticket.level, ticket.sla_kind) == ("closed", 2, None)
@@ -132,7 +132,7 @@ def _one_ticket() -> tuple[sessionmaker[Session], int, datetime]:
 
 
 def _ticket(session: object, at: datetime) -> int:
-    from ivr.tickets.models import Ticket
+    from ivr.schema.tickets import Ticket
 
     ticket = Ticket(channel="phone", started_at=at, open=False, caller_number="3331234567")
     session.add(ticket)  # type: ignore[attr-defined]

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ivr.console.models import AuditEntry
+from ivr.schema.console import AuditEntry
 from tests.console_support import ConsoleLab, console_lab
 
 CALLER, CALLBACK = "+393471234567", "0612345678"

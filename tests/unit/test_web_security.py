@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import select
 
 from ivr.console.accounts import UserInfo
-from ivr.console.models import AuditEntry
 from ivr.recordings.paths import recordings_dir
-from ivr.tickets.models import Recording
+from ivr.schema.console import AuditEntry
+from ivr.schema.tickets import Recording
 from tests.console_support import CSRF_FIELD, PASSWORD, ConsoleLab, console_lab, write_tone
 
 WRONG = "sbagliata-del-tutto"

@@ -21,9 +21,9 @@ from sqlalchemy import select
 
 from ivr.asterisk.instance import free_port
 from ivr.clock import ShiftedClock
+from ivr.schema.tickets import Ticket, TicketEvent, WebRequest
 from ivr.tickets.config import SlaSettings
 from ivr.tickets.db import make_engine, upgrade
-from ivr.tickets.models import Ticket, TicketEvent, WebRequest
 from ivr.tickets.sla import compliance, flag
 from ivr.tickets.store import NewCall, SqlTicketStore
 from ivr.voicemail import messages

@@ -16,7 +16,6 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from itertools import pairwise
 
-from ivr.acd.callback_models import QueuedCallback
 from ivr.dialout import NumberRefused, check
 from ivr.lab.soak.checks_calls import EAR_S, ORDER_EXEMPT, single_tickets
 from ivr.lab.soak.citizen import national
@@ -24,7 +23,8 @@ from ivr.lab.soak.evidence import SoakEvidence
 from ivr.lab.soak.journal import CallbackLeg, CallRecord
 from ivr.lab.soak.store_view import StoreView
 from ivr.lab.soak.verdict import CheckResult
-from ivr.tickets.models import Ticket
+from ivr.schema.callbacks import QueuedCallback
+from ivr.schema.tickets import Ticket
 
 SERVICE_LANGUAGE = "it"  # a ticket without a language is in the service's (`service.language`)
 DIALLED = ("completed", "unreachable")

@@ -10,7 +10,7 @@ from ivr.lab.soak.evidence import SoakEvidence
 from ivr.lab.soak.journal import CallRecord, HungUpBy
 from ivr.lab.soak.store_view import StoreView
 from ivr.lab.soak.verdict import CheckResult
-from ivr.tickets.models import Ticket
+from ivr.schema.tickets import Ticket
 
 WITHHELD = ("", "anonymous", "unknown")
 CONSENT_OF = {"1": "accepted", "2": "refused"}  # the consent notice's keys; anything else: no answer

@@ -106,10 +106,12 @@ async def add_desk_account(
     operator sync (every couple of seconds). `articles`: (an engine's configuration file, a folder
     of knowledge-base articles) imported as `ivr kb import` does, so the desk offers articles."""
     from ivr.acd.operators import OperatorDirectory
+    from ivr.command_table import install as install_commands
     from ivr.console.accounts import Accounts
     from ivr.tickets.db import make_engine
     from ivr.tickets.store import SqlTicketStore
 
+    install_commands()
     db = make_engine(db_url)
     store = SqlTicketStore(db)
     await store.start()

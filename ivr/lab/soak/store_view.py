@@ -16,9 +16,9 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from ivr.acd.callback_models import MissedCall, QueuedCallback
-from ivr.console.models import AuditEntry
-from ivr.tickets.models import CallbackAttempt, DailyAdmissions, Recording, SurveyAnswer, Ticket, TicketEvent, Voicemail
+from ivr.schema.callbacks import MissedCall, QueuedCallback
+from ivr.schema.console import AuditEntry
+from ivr.schema.tickets import CallbackAttempt, DailyAdmissions, Recording, SurveyAnswer, Ticket, TicketEvent, Voicemail
 
 DIAL_ACTIONS = ("dial_out", "dial_refused")
 LISTEN_ACTIONS = ("recording_listen", "voicemail_listen", "voicemail_download")

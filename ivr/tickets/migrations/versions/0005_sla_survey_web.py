@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from ivr.tickets.models import UtcDateTime
+from ivr.schema.base import UtcDateTime
 from ivr.tickets.periods import local_keys
 
 revision = "0005"

@@ -16,7 +16,7 @@ from datetime import date, datetime
 from sqlalchemy import Date, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ivr.tickets.models import Base, UtcDateTime
+from ivr.schema.base import Base, UtcDateTime
 
 
 class QueuedCallback(Base):

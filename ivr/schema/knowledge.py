@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import JSON, Date, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ivr.tickets.models import Base, UtcDateTime
+from ivr.schema.base import Base, UtcDateTime
 
 
 class KbArticle(Base):

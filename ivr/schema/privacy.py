@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ivr.tickets.models import Base, UtcDateTime
+from ivr.schema.base import Base, UtcDateTime
 
 
 class LegalHold(Base):

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ivr.tickets.models import Base, UtcDateTime
+from ivr.schema.base import Base, UtcDateTime
 
 
 class Office(Base):
