@@ -32,6 +32,7 @@ from ivr.api.deps import ClosureAdmin, Health, OperatorAdmin, QueueView
 from ivr.api.server import WebDeps, make_api
 from ivr.asterisk.managed import operators_conf, sounds_dirs
 from ivr.callflows.bus import CallBus
+from ivr.callflows.dialogues import usable
 from ivr.callflows.dispatcher import CallDispatcher
 from ivr.callflows.language import Language, PlayStep
 from ivr.callflows.menu import menu
@@ -92,7 +93,6 @@ from ivr.tickets.store import SqlTicketStore
 from ivr.version import version
 from ivr.voicemail.jobs import schedule_transcription_retry
 from ivr.voicemail.messages import VoicemailMessages
-from ivr.voicemail.number import usable
 from ivr.voicemail.service import VoicemailService
 from ivr.voicemail.step import VoicemailStep
 from ivr.voicemail.transcribe import VoskTranscriber

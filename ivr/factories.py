@@ -14,13 +14,14 @@ from ivr.acd.control import CallControl
 from ivr.acd.distributor import Distributor
 from ivr.acd.legs import BridgedConversations, OperatorDialer
 from ivr.acd.missed import MissedCalls
-from ivr.acd.queued import CallbackQueue
+from ivr.acd.queued import AfterCall, CallbackQueue
 from ivr.acd.queued_store import QueuedCallbacks
 from ivr.acd.step import QueueStep
 from ivr.api.deps import ClosureAdmin, OperatorAdmin, QueueView
 from ivr.asterisk.managed import sounds_dirs
 from ivr.callflows.language import Language
 from ivr.callflows.model import Flow, SurveyNode, load_flow
+from ivr.callflows.session import CallContext
 from ivr.clock import Clock, OffsetFileClock, ShiftedClock, SystemClock
 from ivr.configfile import ConfigError
 from ivr.console.accounts import Accounts
@@ -40,6 +41,7 @@ from ivr.recordings.store import RecordingStore
 from ivr.referrals.desk import ReferralDesk
 from ivr.referrals.repository import Referrals
 from ivr.settings import Settings
+from ivr.survey.step import survey
 from ivr.tasks import DEFAULT, TaskSupervisor
 from ivr.telephony.ari import AriClient
 from ivr.telephony.ari_dialer import AriDialer
@@ -175,9 +177,22 @@ def make_callback_queue(
         line_open,
         settings.service.tz,
         caller_id=settings.service.did,
-        survey=next((n for n in flow.nodes.values() if isinstance(n, SurveyNode)), None),
+        after_call=after_call(flow),
         tasks=tasks,
     )
+
+
+def after_call(flow: Flow) -> AfterCall | None:
+    """The flow's questionnaire, for a conversation that did not come through the flow (a queued
+    callback): its node, run by the node type's own handler."""
+    node = next((n for n in flow.nodes.values() if isinstance(n, SurveyNode)), None)
+    if node is None:
+        return None
+
+    async def questionnaire(ctx: CallContext) -> None:
+        await survey(ctx, node)
+
+    return questionnaire
 
 
 def _spoken_key(key: str) -> str:

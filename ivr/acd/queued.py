@@ -31,12 +31,10 @@ from ivr.acd.offers import OfferFailed
 from ivr.acd.queued_store import CallbackRow, QueuedCallbacks
 from ivr.acd.step import Bridging
 from ivr.callflows.facts import CallFacts
-from ivr.callflows.model import SurveyNode
 from ivr.callflows.session import CallContext
 from ivr.clock import Clock
 from ivr.dialout import DIAL_CONTEXT
 from ivr.prompts.library import PromptLibrary
-from ivr.survey.step import survey
 from ivr.tasks import DEFAULT, TaskSupervisor
 from ivr.telephony.dialstring import CARRIER_ENDPOINT, carrier_leg
 from ivr.telephony.errors import AriError, AriUnavailable, CallerHungUp
@@ -49,6 +47,9 @@ log = logging.getLogger(__name__)
 OPERATOR_GONE = "operator_gone"  # the operator hung up before the citizen answered: no attempt
 LineOpen = Callable[[datetime], Awaitable[bool]]
 PromptsFor = Callable[[str | None], PromptLibrary]
+# What the flow does with a caller after an operator's conversation (its questionnaire node, run
+# through the flow's own handler): the queue reaches it through the wiring, not by import.
+AfterCall = Callable[[CallContext], Awaitable[object]]
 
 
 class CallbackQueue:
@@ -68,7 +69,7 @@ class CallbackQueue:
         carrier: str = CARRIER_ENDPOINT,
         caller_id: str | None = None,
         check_every_s: float = 30.0,
-        survey: SurveyNode | None = None,
+        after_call: AfterCall | None = None,
         tasks: TaskSupervisor = DEFAULT,
     ) -> None:
         self.distributor = distributor
@@ -84,7 +85,7 @@ class CallbackQueue:
         self.carrier = carrier
         self.caller_id = caller_id
         self.check_every_s = check_every_s
-        self.survey = survey  # the flow's questionnaire, asked after a callback as after a call
+        self.after_call = after_call  # the flow's questionnaire, asked after a callback as after a call
         self.tasks = tasks
         self.entries: dict[int, WaitingCall] = {}  # by callback id: waiting or being served
         self.open = True
@@ -218,7 +219,7 @@ class CallbackQueue:
             waited = (now - row.arrived_at).total_seconds()
             await self._event(row, events.callback_connected(assignment.agent.login, waited))
             talk = await self.bridging.converse(citizen, operator, record_as=None)
-            if talk.ended_by == "operator" and self.survey is not None and not citizen.hung_up:
+            if talk.ended_by == "operator" and self.after_call is not None and not citizen.hung_up:
                 await self._survey(row, citizen, assignment)
             return "answered"
         finally:
@@ -229,7 +230,7 @@ class CallbackQueue:
 
     async def _survey(self, row: CallbackRow, citizen: CallChannel, assignment: Assignment) -> None:
         """The questionnaire after the conversation, as after any call: the citizen stays on."""
-        assert self.survey is not None
+        assert self.after_call is not None
         ctx = CallContext(
             channel=citizen,
             store=self.store,
@@ -240,7 +241,7 @@ class CallbackQueue:
             language=row.language,
         )
         with contextlib.suppress(CallerHungUp):
-            await survey(ctx, self.survey)
+            await self.after_call(ctx)
 
     async def _say(self, leg: CallChannel, language: str | None, prompt: str, digits: str = "") -> None:
         library = self.prompts(language)

@@ -20,6 +20,7 @@ from ivr.acd.cap import DailyCap
 from ivr.acd.config import QueueSettings
 from ivr.acd.control import CallControl, LiveCall
 from ivr.acd.distributor import Assignment, Distributor, WaitingCall
+from ivr.callflows.dialogues import CONFIRMED, TYPED, ask_callback_number
 from ivr.callflows.facts import Rejoin
 from ivr.callflows.model import QueueNode
 from ivr.callflows.session import CallContext
@@ -31,7 +32,6 @@ from ivr.tickets import events
 from ivr.tickets.status import Consent, QueueResult, VoicemailReason
 from ivr.tickets.writer import StoreUnavailable
 from ivr.voicemail.config import VoicemailSettings
-from ivr.voicemail.number import CONFIRMED, TYPED, ask_callback_number
 
 log = logging.getLogger(__name__)
 

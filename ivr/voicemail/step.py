@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import uuid
 
+from ivr.callflows.dialogues import ask_callback_number, usable
 from ivr.callflows.facts import CallbackNumber
 from ivr.callflows.model import VoicemailNode
 from ivr.callflows.session import CallContext
@@ -19,7 +20,6 @@ from ivr.telephony.ports import RecordingResult
 from ivr.tickets import events
 from ivr.tickets.status import VoicemailReason
 from ivr.voicemail.config import VoicemailSettings
-from ivr.voicemail.number import ask_callback_number, usable
 from ivr.voicemail.service import Kept, VoicemailService
 
 log = logging.getLogger(__name__)

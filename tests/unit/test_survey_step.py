@@ -52,3 +52,25 @@ async def test_a_silence_skips_the_question(sqlite_store: SqlTicketStore) -> Non
     answers, channel = await _answers(sqlite_store, Script(keys_after_play={1: "2"}))
     assert [m[0].rsplit("/", 1)[-1] for m in channel.played] == ["survey_q1", "survey_q2"]
     assert answers == [("survey_skipped", None), ("survey_answer", 2)]
+
+
+async def test_a_callback_reaches_the_flows_questionnaire_through_the_wiring(sqlite_store: SqlTicketStore) -> None:
+    """The queued callback's conversation does not come through the flow: the wiring hands the
+    callback queue the flow's questionnaire node, run by its handler (the queue imports no survey)."""
+    from ivr.callflows.model import Flow
+    from ivr.factories import after_call
+
+    bare = Flow.model_validate({"name": "t", "start": "bye", "nodes": {"bye": {"type": "hangup"}}})
+    assert after_call(bare) is None
+    flow = Flow.model_validate(
+        {"name": "t", "start": "survey", "nodes": {"survey": NODE.model_dump() | {"next": None}}}
+    )
+    questionnaire = after_call(flow)
+    assert questionnaire is not None
+    channel = FakeChannel(script=Script(keys_after_play={0: "5", 1: "2"}))
+    ctx = CallContext(channel=channel, store=sqlite_store, clock=SystemClock(), prompts=PROMPTS)
+    ctx.ticket_id = await sqlite_store.open_call(NewCall("cb", datetime.now(UTC), "3331234567", None, "800000039"))
+    await questionnaire(ctx)
+    ticket = await sqlite_store.get(ctx.ticket_id)
+    assert ticket is not None
+    assert [(e.detail or {}).get("answer") for e in ticket.events if e.kind == "survey_answer"] == [5, 2]

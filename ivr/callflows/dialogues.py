@@ -1,4 +1,6 @@
-"""Which number to call the citizen back on: the caller id, confirmed by a key, or typed in.
+"""The caller dialogues the flow's steps share: which number to call the citizen back on (the
+caller id, confirmed by a key, or typed in), for voicemail, the queue's callback and any step
+that needs one. (Yes/no answers to a question are `ivr.callflows.keys.answer`.)
 
 Read back digit by digit in Italian ("tre, tre, tre..."), so a mistake is heard and corrected
 before the call ends, not discovered by the operator ten days later. Only a number the engine
@@ -10,24 +12,37 @@ caller is still on the line to give another one; an operator finding it ten days
 from __future__ import annotations
 
 import re
+from typing import Protocol
 
 from ivr.callflows.facts import CallbackNumber
 from ivr.callflows.keys import collect, one_key, settle
 from ivr.callflows.session import CallContext
 from ivr.dialout import DialoutSettings, NumberRefused, check
 from ivr.tickets import events
-from ivr.voicemail.config import VoicemailSettings
 
 CONFIRMED, TYPED, CALLER_ID, NONE = "confirmed", "typed", "caller_id", "none"
 
 
-def usable(number: str | None, settings: VoicemailSettings, dialout: DialoutSettings | None = None) -> str | None:
+class NumberRules(Protocol):
+    """What the number dialogue needs of its settings (the voicemail's section carries them)."""
+
+    @property
+    def number_min_digits(self) -> int: ...
+    @property
+    def number_max_digits(self) -> int: ...
+    @property
+    def attempts(self) -> int: ...
+    @property
+    def key_timeout_s(self) -> float: ...
+
+
+def usable(number: str | None, settings: NumberRules, dialout: DialoutSettings | None = None) -> str | None:
     """A number worth calling back: digits only (a leading + kept), a plausible length, and one
     the engine may dial out (`dialout.allowed_prefixes`)."""
     return None if refusal(number, settings, dialout) else (number or "").strip()
 
 
-def refusal(number: str | None, settings: VoicemailSettings, dialout: DialoutSettings | None = None) -> str | None:
+def refusal(number: str | None, settings: NumberRules, dialout: DialoutSettings | None = None) -> str | None:
     """Why the number cannot be a callback number, or None when it can."""
     if not number:
         return "empty"
@@ -45,7 +60,7 @@ def refusal(number: str | None, settings: VoicemailSettings, dialout: DialoutSet
 
 
 async def ask_callback_number(
-    ctx: CallContext, settings: VoicemailSettings, dialout: DialoutSettings | None = None
+    ctx: CallContext, settings: NumberRules, dialout: DialoutSettings | None = None
 ) -> CallbackNumber:
     """Confirm the caller id, or have a number typed; a hangup keeps the caller id unconfirmed."""
     candidate = usable(ctx.channel.caller.number, settings, dialout)
@@ -70,7 +85,7 @@ async def ask_callback_number(
     return fallback
 
 
-async def _typed(ctx: CallContext, settings: VoicemailSettings, dialout: DialoutSettings | None) -> str | None:
+async def _typed(ctx: CallContext, settings: NumberRules, dialout: DialoutSettings | None) -> str | None:
     ctx.channel.clear_digits()
     await ctx.say("vm_callback_enter", interruptible=True)
     entry = await collect(
@@ -91,7 +106,7 @@ async def _typed(ctx: CallContext, settings: VoicemailSettings, dialout: Dialout
     return (typed or "").strip()
 
 
-async def _confirm(ctx: CallContext, number: str, settings: VoicemailSettings) -> str | None:
+async def _confirm(ctx: CallContext, number: str, settings: NumberRules) -> str | None:
     ctx.channel.clear_digits()
     spoken = [ctx.prompts.counted("digit", int(d)) for d in number if d.isdigit()]
     await ctx.say("vm_callback_is", *spoken, "vm_callback_confirm", interruptible=True)
