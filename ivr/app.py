@@ -358,6 +358,7 @@ def build_engine(settings: Settings, guard: LineGuard | None = None, *, clock: C
         ticket_update,
         lambda: call_topics(flow, distributor),
         settings.queue.ring_timeout_s,
+        tasks=tasks,
     )
     pbx_admin, stored = AriPbxAdmin(ari), AriStoredRecordings(ari)
     recordings = RecordingStore(stored, recordings_dir(settings), store, guard)

@@ -42,7 +42,7 @@ from ivr.referrals.desk import ReferralDesk
 from ivr.referrals.repository import Referrals
 from ivr.settings import Settings
 from ivr.survey.step import survey
-from ivr.tasks import DEFAULT, TaskSupervisor
+from ivr.tasks import TaskSupervisor
 from ivr.telephony.ari import AriClient
 from ivr.telephony.ari_dialer import AriDialer
 from ivr.telephony.ari_resources import AriBridges, AriChannels
@@ -216,7 +216,7 @@ def load_main_flow(settings: Settings, prompts: PromptLibrary) -> Flow:
     return flow
 
 
-def make_ari(settings: Settings, tasks: TaskSupervisor = DEFAULT, guard: LineGuard = UNLEASED) -> TimedAriClient:
+def make_ari(settings: Settings, tasks: TaskSupervisor | None = None, guard: LineGuard = UNLEASED) -> TimedAriClient:
     a = settings.asterisk
     assert a.ari.password is not None
     return TimedAriClient(

@@ -3,6 +3,8 @@ their owner can wait for when it stops.
 
 The engine owns one `TaskSupervisor` and hands it to the parts it builds; its `stop()` ends what
 is still running, so no task outlives the engine (a callback ringing, an offer, a presence write).
+A part built alone (a test, the lab carrier, a one-off command) makes a supervisor of its own;
+there is no process-wide one that nobody stops.
 """
 
 from __future__ import annotations
@@ -59,8 +61,3 @@ class TaskSupervisor:
                     )
                     self._running.discard(task)
             grace_s = 0
-
-
-# Tasks of parts built outside an engine (the lab carrier, one-off commands); the engine passes
-# its own supervisor to what it builds.
-DEFAULT = TaskSupervisor("default")

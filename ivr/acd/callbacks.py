@@ -23,7 +23,7 @@ from ivr.clock import Clock
 from ivr.dialout import DIAL_CONTEXT, DialGuard, DialoutSettings, NumberRefused, check, store_audit
 from ivr.ha.guard import UNLEASED, LineGuard
 from ivr.subscribers import Subscribers
-from ivr.tasks import DEFAULT, TaskSupervisor
+from ivr.tasks import TaskSupervisor
 from ivr.telephony.dialstring import CARRIER_ENDPOINT, carrier_leg
 from ivr.telephony.errors import AriError, AriUnavailable, CallerHungUp
 from ivr.telephony.ports import CallChannel
@@ -68,7 +68,7 @@ class CallbackService:
         carrier: str = CARRIER_ENDPOINT,
         caller_id: str | None = None,
         dialout: DialoutSettings | None = None,
-        tasks: TaskSupervisor = DEFAULT,
+        tasks: TaskSupervisor | None = None,
         guard: LineGuard = UNLEASED,
     ) -> None:
         self.dialout = dialout or DialoutSettings()
@@ -82,7 +82,7 @@ class CallbackService:
         self.carrier = carrier
         self.caller_id = caller_id
         self.calls: dict[str, CallbackCall] = {}  # by operator login: the current or last callback
-        self.tasks = tasks
+        self.tasks = tasks or TaskSupervisor(type(self).__name__)
         self.on_update: Subscribers[[]] = Subscribers()  # a callback moved on (the console's live views)
 
     def current(self, login: str) -> CallbackCall | None:

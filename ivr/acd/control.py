@@ -19,6 +19,7 @@ from typing import Any
 from ivr.acd.agents import Agent, AgentState
 from ivr.acd.distributor import Distributor, Offerer
 from ivr.acd.offers import OFFERING, OfferFailed, Offering
+from ivr.tasks import TaskSupervisor
 from ivr.telephony.errors import AriError, AriUnavailable, CallerHungUp
 from ivr.telephony.ports import Bridges, CallChannel
 from ivr.tickets import events
@@ -90,7 +91,10 @@ class CallControl:
         ticket_update: TicketUpdate,
         topics: Callable[[], set[str]],
         ring_timeout_s: float,
+        *,
+        tasks: TaskSupervisor,
     ) -> None:
+        self.tasks = tasks  # the rings of colleagues: stopped with the engine, failures logged
         self.bridges = bridges
         self.distributor = distributor
         self.offerer = offerer
@@ -176,7 +180,7 @@ class CallControl:
             await self._note(live, events.call_held(login))
         live.consult = party
         await self._note(live, events.consult_started(login, other))
-        party.task = asyncio.ensure_future(self._ring(live, party, consult=True))
+        party.task = self.tasks.spawn(self._ring(live, party, consult=True), name=f"consult-{other}")
         return live
 
     async def complete(self, login: str) -> LiveCall:
@@ -232,7 +236,7 @@ class CallControl:
         if live.held_since is not None:
             await self.resume(login)
         live.third = party
-        party.task = asyncio.ensure_future(self._ring(live, party, consult=False))
+        party.task = self.tasks.spawn(self._ring(live, party, consult=False), name=f"conference-{other}")
         return live
 
     # --- helpers ------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from ivr.dialout import DIAL_CONTEXT
 from ivr.ha.guard import Fenced
 from ivr.logcontext import bind_call
 from ivr.subscribers import Subscribers
-from ivr.tasks import DEFAULT, TaskSupervisor
+from ivr.tasks import TaskSupervisor
 from ivr.telephony.ports import CallChannel
 from ivr.tickets.events import EventKind
 
@@ -88,7 +88,7 @@ class Distributor:
         clock: Clock,
         persist_presence: PresenceSink | None = None,
         ticket_event: TicketEventSink | None = None,
-        tasks: TaskSupervisor = DEFAULT,
+        tasks: TaskSupervisor | None = None,
     ) -> None:
         self.offerer = offerer
         self.ticket_event = ticket_event
@@ -99,7 +99,7 @@ class Distributor:
         self.waiting: list[WaitingCall] = []
         self.offers_made = 0
         self._wrapups: dict[str, asyncio.TimerHandle] = {}
-        self.tasks = tasks
+        self.tasks = tasks or TaskSupervisor(type(self).__name__)
         self.on_change: Subscribers[[]] = Subscribers()  # a call queued, an operator rung, a presence set
 
     # --- operators ----------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from ivr.callflows.session import CallContext
 from ivr.clock import Clock
 from ivr.dialout import DIAL_CONTEXT
 from ivr.prompts.library import PromptLibrary
-from ivr.tasks import DEFAULT, TaskSupervisor
+from ivr.tasks import TaskSupervisor
 from ivr.telephony.dialstring import CARRIER_ENDPOINT, carrier_leg
 from ivr.telephony.errors import AriError, AriUnavailable, CallerHungUp
 from ivr.telephony.ports import CallChannel
@@ -70,7 +70,7 @@ class CallbackQueue:
         caller_id: str | None = None,
         check_every_s: float = 30.0,
         after_call: AfterCall | None = None,
-        tasks: TaskSupervisor = DEFAULT,
+        tasks: TaskSupervisor | None = None,
     ) -> None:
         self.distributor = distributor
         self.repo = repo
@@ -86,7 +86,7 @@ class CallbackQueue:
         self.caller_id = caller_id
         self.check_every_s = check_every_s
         self.after_call = after_call  # the flow's questionnaire, asked after a callback as after a call
-        self.tasks = tasks
+        self.tasks = tasks or TaskSupervisor(type(self).__name__)
         self.entries: dict[int, WaitingCall] = {}  # by callback id: waiting or being served
         self.open = True
         self._carried: set[int] = set()  # noted as carried to the next opening (once per closing)

@@ -26,7 +26,7 @@ from ivr.acd.distributor import Distributor
 from ivr.acd.operators import OperatorDirectory, PhoneSecurity, render_pjsip, write_if_changed
 from ivr.ha.guard import UNLEASED, Fenced, LineGuard
 from ivr.repeats import Repeats
-from ivr.tasks import DEFAULT, TaskSupervisor
+from ivr.tasks import TaskSupervisor
 from ivr.telephony.dialstring import TECH, desk_endpoint, desk_login, operator_endpoint, operator_login
 from ivr.telephony.errors import AriError, AriUnavailable
 from ivr.telephony.ports import PbxAdmin, PbxEvent, PbxMonitor
@@ -48,7 +48,7 @@ class OperatorSync:
         every_s: float = 2.0,
         security: PhoneSecurity | None = None,
         desks: DeskPhones | None = None,
-        tasks: TaskSupervisor = DEFAULT,
+        tasks: TaskSupervisor | None = None,
         guard: LineGuard = UNLEASED,
     ) -> None:
         """`security`: how operators' phones may connect (default: plain UDP only, no TLS);
@@ -70,7 +70,7 @@ class OperatorSync:
         self.desk_contacts: dict[str, set[str]] = {}  # login -> PJSIP ids of the desk's registered contacts
         self.every_s = every_s
         self.reloads = 0
-        self.tasks = tasks
+        self.tasks = tasks or TaskSupervisor(type(self).__name__)
         self._task: asyncio.Task[None] | None = None
         ami.on_event("ContactStatus", self._on_contact)
 

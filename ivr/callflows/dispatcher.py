@@ -9,7 +9,7 @@ from collections.abc import Callable
 from ivr.callflows.session import CallSession, Resume
 from ivr.ha.guard import Fenced
 from ivr.subscribers import Subscribers
-from ivr.tasks import DEFAULT, TaskSupervisor
+from ivr.tasks import TaskSupervisor
 from ivr.telephony.ports import CallChannel
 
 log = logging.getLogger(__name__)
@@ -18,9 +18,9 @@ SessionFactory = Callable[[CallChannel, Resume | None], CallSession]
 
 
 class CallDispatcher:
-    def __init__(self, new_session: SessionFactory, *, tasks: TaskSupervisor = DEFAULT) -> None:
+    def __init__(self, new_session: SessionFactory, *, tasks: TaskSupervisor | None = None) -> None:
         self._new_session = new_session
-        self._background = tasks  # hangups of calls refused at the door
+        self._background = tasks or TaskSupervisor("dispatcher")  # hangups of calls refused at the door
         self.sessions: dict[str, CallSession] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self.accepting = True

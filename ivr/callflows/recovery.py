@@ -34,7 +34,7 @@ from ivr.callflows.recovery_plan import (
 from ivr.callflows.session import Resume
 from ivr.clock import Clock
 from ivr.schema.tickets import CallOutcome
-from ivr.tasks import DEFAULT, TaskSupervisor
+from ivr.tasks import TaskSupervisor
 from ivr.telephony.errors import AriError, AriUnavailable, CallerHungUp
 from ivr.telephony.ports import BridgeInfo, Bridges, CallChannel, Channels
 from ivr.tickets.store import CallClosing, SqlTicketStore, TicketView
@@ -75,9 +75,9 @@ class Recovery:
         clock: Clock,
         *,
         callback_number: Callable[[str | None], str | None],
-        tasks: TaskSupervisor = DEFAULT,
+        tasks: TaskSupervisor | None = None,
     ) -> None:
-        self.tasks = tasks
+        self.tasks = tasks or TaskSupervisor(type(self).__name__)
         self.channels = channels
         self.bridges = bridges
         self.store = store

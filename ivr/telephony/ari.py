@@ -21,7 +21,7 @@ import aiohttp
 
 from ivr.ha.guard import UNLEASED, Fenced, LineGuard
 from ivr.subscribers import Subscribers
-from ivr.tasks import DEFAULT, TaskSupervisor
+from ivr.tasks import TaskSupervisor
 from ivr.telephony.app_proof import AppProof
 from ivr.telephony.errors import AriError, AriUnavailable, NotFound
 
@@ -43,7 +43,7 @@ class AriClient:
         request_timeout_s: float = 5.0,
         reconnect_max_s: float = 3.0,
         retry_window_s: float = 8.0,
-        tasks: TaskSupervisor = DEFAULT,
+        tasks: TaskSupervisor | None = None,
         guard: LineGuard = UNLEASED,
     ) -> None:
         """`guard`: asked before every request and every (re)connect of the event socket; a
@@ -62,7 +62,7 @@ class AriClient:
         self._reader: asyncio.Task[None] | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._routes: dict[str, EventHandler] = {}
-        self.tasks = tasks  # background work of the client and its channels
+        self.tasks = tasks or TaskSupervisor(type(self).__name__)  # background work of the client and its channels
         self.on_start: Subscribers[[Event]] = Subscribers()  # a channel entered the app
         self.on_orphan: Subscribers[[Event]] = Subscribers()  # an event no call's route took
         self.on_event: Subscribers[[Event]] = Subscribers()  # every event, before the routes

@@ -16,7 +16,7 @@ from ivr.audio import duration_s, voiced_seconds, web_copy
 from ivr.clock import Clock
 from ivr.recordings.store import RecordingStore
 from ivr.schema.tickets import Recording
-from ivr.tasks import DEFAULT, TaskSupervisor
+from ivr.tasks import TaskSupervisor
 from ivr.telephony.errors import AriError, AriUnavailable, NotFound
 from ivr.tickets.store import TicketStore
 from ivr.voicemail.config import VoicemailSettings
@@ -50,13 +50,13 @@ class VoicemailService:
         settings: VoicemailSettings,
         clock: Clock,
         *,
-        tasks: TaskSupervisor = DEFAULT,
+        tasks: TaskSupervisor | None = None,
         on_nothing_said: Callable[[int], Awaitable[object]] | None = None,
     ) -> None:
         # Told the ticket of a message found empty once its audio was kept late: a call that left
         # nothing is a missed one (the missed-calls list's note), though it looked like a message.
         self.on_nothing_said = on_nothing_said
-        self.tasks = tasks  # transcriptions started as messages are saved
+        self.tasks = tasks or TaskSupervisor(type(self).__name__)  # transcriptions started as messages are saved
         self.store = store  # the named write commands (they wait in the outbox while the database is away)
         self.messages = messages
         self.recordings = recordings

@@ -16,6 +16,7 @@ from ivr.acd.config import QueueSettings, Role
 from ivr.acd.control import CallControl, LiveCall
 from ivr.acd.offers import OfferFailed
 from ivr.schema.console import ROLES
+from ivr.tasks import TaskSupervisor
 from ivr.telephony.ports import BridgeEvent, BridgeInfo
 from tests.console_support import PASSWORD, ConsoleLab, console_lab
 from tests.fakes import FakeChannel
@@ -78,6 +79,7 @@ async def _live_call(lab: ConsoleLab) -> tuple[LiveCall, FakeBridges, FakeChanne
         ticket_update,
         lambda: {"citizens", "employers"},
         5,
+        tasks=TaskSupervisor("test"),
     )
     deps.console.control = control
     ticket = await lab.call("3331112222", operator="anna")
