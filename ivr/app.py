@@ -35,7 +35,7 @@ from ivr.callflows.bus import CallBus
 from ivr.callflows.dialogues import usable
 from ivr.callflows.dispatcher import CallDispatcher
 from ivr.callflows.language import Language, PlayStep
-from ivr.callflows.menu import menu
+from ivr.callflows.menu import menu_step
 from ivr.callflows.model import Flow, MenuNode, QueueNode
 from ivr.callflows.nodes import BASIC_HANDLERS
 from ivr.callflows.recovery import Recovery
@@ -77,7 +77,7 @@ from ivr.recordings.paths import audio_dirs, recordings_dir
 from ivr.recordings.store import RecordingStore
 from ivr.settings import Settings
 from ivr.stats.export import StatsExporter, schedule_daily_export
-from ivr.survey.step import survey
+from ivr.survey.step import survey_step
 from ivr.tasks import TaskSupervisor
 from ivr.telephony.ami import AmiMonitor
 from ivr.telephony.app_watch import AppWatch
@@ -384,13 +384,13 @@ def build_engine(settings: Settings, guard: LineGuard | None = None, *, clock: C
     )
     handlers: dict[str, NodeHandler] = {
         **BASIC_HANDLERS,
-        "play": PlayStep(languages),
+        "play": PlayStep(languages),  # the welcome with the line's language offer
         "hours": HoursStep(calendar, closures),
         "consent": ConsentStep(settings.campaigns, settings.service.tz, prompts, campaigns),
-        "menu": menu,
+        "menu": menu_step,
         "queue": make_queue_step(settings, distributor, cap, bridging, recordings, callbacks, control),
         "voicemail": VoicemailStep(voicemail, settings.voicemail, settings.dialout),
-        "survey": survey,
+        "survey": survey_step,
     }
     engine = Engine(
         settings=settings,

@@ -41,7 +41,7 @@ from ivr.recordings.store import RecordingStore
 from ivr.referrals.desk import ReferralDesk
 from ivr.referrals.repository import Referrals
 from ivr.settings import Settings
-from ivr.survey.step import survey
+from ivr.survey.step import survey_step
 from ivr.tasks import TaskSupervisor
 from ivr.telephony.ari import AriClient
 from ivr.telephony.ari_dialer import AriDialer
@@ -190,7 +190,7 @@ def after_call(flow: Flow) -> AfterCall | None:
         return None
 
     async def questionnaire(ctx: CallContext) -> None:
-        await survey(ctx, node)
+        await survey_step(ctx, node)
 
     return questionnaire
 

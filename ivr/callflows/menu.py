@@ -10,7 +10,7 @@ from ivr.tickets import events
 from ivr.tickets.events import EventKind
 
 
-async def menu(ctx: CallContext, node: MenuNode) -> str:
+async def menu_step(ctx: CallContext, node: MenuNode) -> str:
     if not node.type_ahead:
         ctx.channel.clear_digits()
     keys = list(node.options) + ([node.repeat_key] if node.repeat_key else [])

@@ -1,26 +1,26 @@
-"""Handlers of the basic node types. Feature packages (queue, voicemail...) add their own."""
+"""Handlers of the basic node types. Feature packages (queue, voicemail...) add their own.
+
+The naming rule (ARCHITECTURE.md): a node type's handler is named for it, `<type>_step` when it
+is a function that needs only the call, `<Type>Step` when it is a class the wiring builds once
+with its collaborators; both are called as `handler(ctx, node)`."""
 
 from __future__ import annotations
 
-from ivr.callflows.model import HangupNode, PlayNode, QueueNode, StubNode, VoicemailNode
+from ivr.callflows.language import PlayStep
+from ivr.callflows.model import HangupNode, QueueNode, StubNode, VoicemailNode
 from ivr.callflows.session import CallContext, NodeHandler
 from ivr.schema.tickets import CallOutcome
 from ivr.tickets import events
 
 
-async def play(ctx: CallContext, node: PlayNode) -> str | None:
-    await ctx.say(node.prompt, interruptible=node.interruptible)
-    return node.next
-
-
-async def hangup(ctx: CallContext, node: HangupNode) -> str | None:
+async def hangup_step(ctx: CallContext, node: HangupNode) -> str | None:
     if node.prompt:
         await ctx.say(node.prompt)
     await ctx.channel.hangup()
     return None
 
 
-async def stub(ctx: CallContext, node: StubNode) -> str | None:
+async def stub_step(ctx: CallContext, node: StubNode) -> str | None:
     """A route to something not built yet: visible on the ticket, never a silent success."""
     ctx.destination = f"{node.destination}(stub)"
     ctx.outcome = CallOutcome.STUB
@@ -48,8 +48,9 @@ def route_stub(destination: str) -> NodeHandler:
     return handler
 
 
+# A line without other languages: the wiring builds "play" with the line's languages instead.
 BASIC_HANDLERS: dict[str, NodeHandler] = {
-    "play": play,
-    "hangup": hangup,
-    "stub": stub,
+    "play": PlayStep({}),
+    "hangup": hangup_step,
+    "stub": stub_step,
 }

@@ -24,7 +24,7 @@ from ivr.tickets.status import SurveyStatus
 COMPLETED, PARTIAL, NOT_ANSWERED = SurveyStatus.COMPLETED, SurveyStatus.PARTIAL, SurveyStatus.NOT_ANSWERED
 
 
-async def survey(ctx: CallContext, node: SurveyNode) -> str | None:
+async def survey_step(ctx: CallContext, node: SurveyNode) -> str | None:
     operator_id = ctx.facts.operator_id
     if node.only_after_operator and operator_id is None:
         return node.next

@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ivr.callflows.language import Language, PlayStep
-from ivr.callflows.menu import menu
+from ivr.callflows.menu import menu_step
 from ivr.callflows.model import Flow
 from ivr.callflows.nodes import BASIC_HANDLERS, route_stub
 from ivr.callflows.session import CallSession
@@ -55,7 +55,7 @@ async def _call(store: SqlTicketStore, script: Script, late_s: float) -> tuple[T
     handlers = {
         **BASIC_HANDLERS,
         "play": offer,
-        "menu": menu,
+        "menu": menu_step,
         "consent": ConsentStep([CAMPAIGN], ROME, PROMPTS),
         "queue": route_stub("queue"),
         "voicemail": route_stub("voicemail"),

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ivr.callflows.menu import menu
+from ivr.callflows.menu import menu_step
 from ivr.callflows.model import Flow
 from ivr.callflows.nodes import BASIC_HANDLERS, route_stub
 from ivr.callflows.session import CallSession
@@ -81,7 +81,7 @@ async def call(
     channel.press(keys)
     handlers = {
         **BASIC_HANDLERS,
-        "menu": menu,
+        "menu": menu_step,
         "queue": route_stub("queue"),
         "voicemail": route_stub("voicemail"),
         "consent": ConsentStep([CAMPAIGN], ROME, PROMPTS),

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from ivr.callflows.model import SurveyNode
 from ivr.callflows.session import CallContext
 from ivr.clock import SystemClock
-from ivr.survey.step import survey
+from ivr.survey.step import survey_step
 from ivr.tickets.store import NewCall, SqlTicketStore
 from tests.fakes import FakeChannel, Script, named_prompts
 
@@ -33,7 +33,7 @@ async def _answers(store: SqlTicketStore, script: Script) -> tuple[list[tuple[st
     channel = FakeChannel(script=script)
     ctx = CallContext(channel=channel, store=store, clock=SystemClock(), prompts=PROMPTS)
     ctx.ticket_id = await store.open_call(NewCall("s", datetime.now(UTC), "3331234567", None, "800000039"))
-    await survey(ctx, NODE)
+    await survey_step(ctx, NODE)
     ticket = await store.get(ctx.ticket_id)
     assert ticket is not None
     wanted = ("survey_answer", "survey_skipped")
