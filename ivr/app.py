@@ -500,7 +500,7 @@ def _web_deps(engine: Engine, campaigns: RuntimeCampaigns) -> WebDeps:
         role=engine.line.report,
         outbox_backlog=lambda: engine.store.writer.outbox.count() if engine.store.writer.outbox else 0,
     )
-    return WebDeps(s, engine.clock, queue, engine.store, health, engine.web_requests, console)
+    return WebDeps(s, engine.clock, queue, engine.store, health, engine.web_requests, console.outcomes, console)
 
 
 def call_topics(flow: Flow, distributor: Distributor) -> set[str]:

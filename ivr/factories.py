@@ -47,6 +47,7 @@ from ivr.telephony.ari import AriClient
 from ivr.telephony.ari_dialer import AriDialer
 from ivr.telephony.ari_resources import AriBridges, AriChannels
 from ivr.telephony.timing import TimedAmiMonitor, TimedAriClient
+from ivr.tickets.filing import OutcomeFiling
 from ivr.tickets.repository import Database
 from ivr.tickets.store import SqlTicketStore
 from ivr.voicemail.messages import VoicemailMessages
@@ -310,17 +311,19 @@ def make_console_services(
         guard=ari.guard,  # the engine's one lease guard (build_engine gives it to the ARI client)
     )
     knowledge = make_knowledge(settings, store)
+    accounts = Accounts(store)
     return ConsoleServices(
         settings=settings,
         clock=clock,
         queue=queue,
         tickets=store,
+        outcomes=OutcomeFiling(store, accounts.audit),
         queries=TicketQueries(store),
         messages=VoicemailMessages(store),
         operators=operators,
         closures=closures,
         prompt_names=prompt_names,
-        accounts=Accounts(store),
+        accounts=accounts,
         campaigns=campaigns,
         callbacks=callbacks,
         live=LiveHub(queue.distributor),

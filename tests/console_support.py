@@ -239,7 +239,7 @@ def build_console_deps(settings: Settings, clock: ShiftedClock) -> ConsoleDeps:
         store_outages=lambda: store.writer.outages,
         recordings={},
     )
-    web_deps = WebDeps(settings, clock, queue, store, health, requests, console)
+    web_deps = WebDeps(settings, clock, queue, store, health, requests, console.outcomes, console)
     return ConsoleDeps(settings, clock, store, operators, distributor, cap, closures, calendar, tasks, web_deps)
 
 

@@ -109,7 +109,15 @@ def cmd_queue_status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_ticket_outcome(args: argparse.Namespace, settings: Settings) -> int:
-    body = {"outcome": args.outcome, "note": args.note, "operator": args.operator}
+    body: dict[str, object] = {"outcome": args.outcome, "note": args.note, "operator": args.operator}
+    if args.outcome == "escalated":  # the second level's contact, by the desk's rule (the API checks it)
+        body |= {
+            "contact_name": args.name,
+            "answer_by": args.answer_by,
+            "contact_email": args.email,
+            "contact_phone": args.phone,
+            "caller_id_confirmed": args.caller_id_confirmed,
+        }
     result = call_api(settings, "POST", f"/api/tickets/{args.id}/outcome", body)
     due = f", callback due {result['callback_due']}" if result["callback_due"] else ""
     print(f"ticket #{result['ticket']}: level {result['level']}, {result['status']}{due}")
@@ -153,3 +161,10 @@ def add_queue_commands(sub: Any, add: Any) -> None:
     outcome.add_argument("outcome", choices=["resolved", "escalated"])
     outcome.add_argument("--note")
     outcome.add_argument("--operator", help="login of the operator filing it")
+    outcome.add_argument("--name", help="escalated: the citizen's name and surname (required)")
+    outcome.add_argument("--answer-by", choices=["email", "phone"], help="escalated: how the second level answers")
+    outcome.add_argument("--email", help="escalated: the citizen's e-mail address")
+    outcome.add_argument("--phone", help="escalated: the number to call back")
+    outcome.add_argument(
+        "--caller-id-confirmed", action="store_true", help="escalated: the citizen confirmed the number they call from"
+    )

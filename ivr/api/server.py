@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from ivr.acd.operators import OperatorError
-from ivr.api.clientaddr import PROXIES, relayed
+from ivr.api.clientaddr import PROXIES, client_address, relayed
 from ivr.api.deps import Health, NotFound, QueueView, TicketAccess
 from ivr.api.webguard import security_headers
 from ivr.clock import Clock
@@ -26,6 +26,8 @@ from ivr.ha.guard import Fenced
 from ivr.phonemask import mask_number
 from ivr.settings import Settings
 from ivr.stats.page import public_routes as public_stats_routes
+from ivr.tickets.escalation import Contact, ContactError, contact
+from ivr.tickets.filing import FiledBy, OutcomeFiling
 from ivr.tickets.store import OutcomeError
 from ivr.tickets.writer import StoreUnavailable, unavailable
 from ivr.webrequests.channel import WebRequestChannel
@@ -46,6 +48,7 @@ class WebDeps:
     tickets: TicketAccess
     health: Health
     web_requests: WebRequestChannel
+    outcomes: OutcomeFiling  # the desk's own path: the same contact rule and audit entry
     console: ConsoleServices | None = None
 
 
@@ -114,6 +117,29 @@ def _needs_token(request: web.Request) -> bool:
 
 def _deps(request: web.Request) -> WebDeps:
     return request.app[DEPS]
+
+
+async def _contact(deps: WebDeps, ticket_id: int, body: dict[str, Any]) -> Contact | None:
+    """The second level's contact from the request, by the desk's rule (`contact_name`,
+    `answer_by`: email or phone, `contact_email`, `contact_phone`, or `caller_id_confirmed`: true
+    for the number the call came from); None when none is given (the filing refuses it)."""
+    fields = ("contact_name", "answer_by", "contact_email", "contact_phone", "caller_id_confirmed")
+    if not any(body.get(k) for k in fields):
+        return None
+    ticket = await deps.tickets.get(ticket_id)
+
+    def text(key: str) -> str | None:
+        value = body.get(key)
+        return value if isinstance(value, str) else None
+
+    return contact(
+        name=text("contact_name"),
+        answer_by=text("answer_by"),
+        email=text("contact_email"),
+        caller_id=ticket.caller_number if ticket is not None else None,
+        caller_id_confirmed=body.get("caller_id_confirmed") is True,
+        typed_phone=text("contact_phone"),
+    )
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -189,15 +215,26 @@ async def file_outcome(request: web.Request) -> web.Response:
     note = body.get("note")
     if note is not None and (not isinstance(note, str) or len(note) > 4000):
         return _error(400, "note must be text of at most 4000 characters")
-    operator_id = None
+    operator_id, login = None, None
     if isinstance(body.get("operator"), str):
         agent = deps.queue.agents.get(body["operator"])
         if agent is None:
             return _error(404, f"no operator {body['operator']!r}")
-        operator_id = agent.info.id
-    ticket = await deps.tickets.file_outcome(
-        ticket_id, str(body.get("outcome")), note=note, operator_id=operator_id, at=deps.clock.now()
-    )
+        operator_id, login = agent.info.id, agent.login
+    outcome = str(body.get("outcome"))
+    try:
+        given = await _contact(deps, ticket_id, body) if outcome == "escalated" else None
+        ticket = await deps.outcomes.file(
+            ticket_id,
+            outcome,
+            note=note,
+            operator_id=operator_id,
+            at=deps.clock.now(),
+            contact=given,
+            by=FiledBy(login=f"api:{login}" if login else "api", address=client_address(request)),
+        )
+    except ContactError as exc:
+        return _error(400, str(exc))
     return web.json_response(
         {
             "ticket": ticket.id,

@@ -34,6 +34,7 @@ from ivr.console.web import (
 from ivr.knowledge.repository import ResolveError
 from ivr.settings import Settings
 from ivr.tickets.escalation import Contact, ContactError, contact
+from ivr.tickets.filing import FiledBy
 from ivr.tickets.store import OUTCOMES, OutcomeError, TicketView
 
 routes = Routes()
@@ -220,22 +221,19 @@ async def file_outcome(request: web.Request) -> web.StreamResponse:
         outcome = text(data, "outcome", limit=16, required=True)
         note = text(data, "note", limit=4000)
         given = _contact(data, ticket) if outcome == "escalated" else None
-        filed = await svc.tickets.file_outcome(
-            ticket_id, outcome or "", note=note, operator_id=user.operator_id, at=now(request), contact=given
+        filed = await svc.outcomes.file(
+            ticket_id,
+            outcome or "",
+            note=note,
+            operator_id=user.operator_id,
+            at=now(request),
+            contact=given,
+            by=FiledBy(user=user, address=address(request)),
         )
     except (Invalid, OutcomeError, ContactError) as exc:
         if wants_json(request):
             return web.json_response({"error": str(exc)}, status=400)
         return render(request, "error.html", status=400, error=str(exc), back="/console/desk")
-    await services(request).accounts.audit(
-        user,
-        "ticket_outcome",
-        now(request),
-        kind="ticket",
-        object_id=ticket_id,
-        address=address(request),
-        detail={"outcome": outcome},
-    )
     if wants_json(request):
         return web.json_response({"ticket": filed.id, "status": filed.status, "level": filed.level})
     raise redirect("/console/desk", "outcome")

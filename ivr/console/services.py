@@ -23,6 +23,7 @@ from ivr.knowledge.repository import KnowledgeBase
 from ivr.recordings.campaigns import RuntimeCampaigns
 from ivr.referrals.desk import ReferralDesk
 from ivr.settings import Settings
+from ivr.tickets.filing import OutcomeFiling
 from ivr.voicemail.messages import VoicemailMessages
 from ivr.webphone.desks import DeskPhones
 from ivr.webphone.relay import SipRelay
@@ -36,6 +37,7 @@ class ConsoleServices:
     clock: Clock
     queue: QueueView
     tickets: TicketAccess
+    outcomes: OutcomeFiling  # the one way an outcome is filed (the API uses the same)
     queries: TicketQueries
     messages: VoicemailMessages
     operators: OperatorAdmin

@@ -165,8 +165,8 @@ class KnowledgeBase(Repository):
             ticket.level, ticket.status, ticket.callback_due = 1, TicketStatus.RESOLVED, None
             ticket.sla_kind = ticket.sla_flag = None
             ticket.kb_article_id = article.id
-            filed = {"outcome": "resolved", "operator_id": operator_id, "article": article.id}
-            session.add(TicketEvent(ticket_id=ticket.id, at=at, kind=events.K.OUTCOME_FILED, detail=filed))
+            filed = events.outcome_filed("resolved", operator_id, article=article.id)
+            session.add(TicketEvent(ticket_id=ticket.id, at=at, kind=filed.kind, detail=filed.detail))
             used = events.kb_answer(article.id, article.version, article.title, operator_id)
             session.add(TicketEvent(ticket_id=ticket.id, at=at, kind=used.kind, detail=used.detail))
             return article.version

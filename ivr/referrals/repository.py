@@ -18,7 +18,6 @@ from ivr.referrals.names import CPI, KINDS, REGIONAL, fold, province_name, provi
 from ivr.schema.referrals import Office, OfficeComune, Referral
 from ivr.schema.tickets import Ticket, TicketEvent
 from ivr.tickets import events
-from ivr.tickets.events import EventKind
 from ivr.tickets.repository import Repository
 from ivr.tickets.status import TicketStatus, answer_first_level
 
@@ -219,8 +218,8 @@ class Referrals(Repository):
             )  # fmt: skip
             session.add(referral)
             session.flush()
-            filed = {"outcome": TicketStatus.REFERRED.value, "operator_id": operator_id}
-            session.add(TicketEvent(ticket_id=ticket.id, at=at, kind=EventKind.OUTCOME_FILED, detail=filed, note=note))
+            filed = events.outcome_filed(TicketStatus.REFERRED.value, operator_id)
+            session.add(TicketEvent(ticket_id=ticket.id, at=at, kind=filed.kind, detail=filed.detail, note=note))
             event = events.referred(referral.id, office.code, office.kind, office.name)
             session.add(TicketEvent(ticket_id=ticket.id, at=at, kind=event.kind, detail=event.detail))
             return ReferralView.of(referral)

@@ -308,6 +308,19 @@ def web_reply(by: str | None, level: int, article: int | None) -> Event:
     return _e(K.WEB_REPLY, by=by, level=level, article=article)
 
 
+def outcome_filed(
+    outcome: str, operator_id: int | None, *, article: int | None = None, contact: dict[str, object] | None = None
+) -> Event:
+    """The operator's outcome; an article when a knowledge-base article answered it, and how the
+    second level answers the citizen (`escalation_contact`) when escalated."""
+    detail: dict[str, Any] = {"outcome": outcome, "operator_id": operator_id}
+    if article is not None:
+        detail["article"] = article
+    if contact is not None:
+        detail["contact"] = contact
+    return Event(K.OUTCOME_FILED, detail)
+
+
 def escalation_contact(answer_by: str, has_email: bool, has_phone: bool) -> dict[str, object]:
     """What the outcome event says of the contact: how the citizen is answered, never the data
     itself (the timeline outlives the caller data's retention only without it)."""

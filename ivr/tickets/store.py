@@ -22,9 +22,10 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from ivr.schema.tickets import Channel, Ticket, TicketEvent
 from ivr.text import clean
+from ivr.tickets import events
 from ivr.tickets.commands import Command
 from ivr.tickets.escalation import Contact
-from ivr.tickets.events import EventKind, escalation_contact
+from ivr.tickets.events import escalation_contact
 from ivr.tickets.outbox import Outbox
 from ivr.tickets.periods import ROME
 from ivr.tickets.repository import Database
@@ -305,7 +306,7 @@ class SqlTicketStore:
                 raise OutcomeError(f"no ticket #{ticket_id}")
             if operator_id is not None and ticket.operator_id not in (None, operator_id):
                 raise OutcomeError(f"ticket #{ticket_id} was taken by another operator")
-            detail: dict[str, Any] = {"outcome": outcome, "operator_id": operator_id}
+            told: dict[str, object] | None = None
             if outcome == "resolved":
                 answer_first_level(ticket, TicketStatus.RESOLVED)
             else:
@@ -314,12 +315,11 @@ class SqlTicketStore:
             if outcome == "escalated" and contact is not None:
                 ticket.contact_name, ticket.contact_email = contact.name, contact.email
                 ticket.contact_phone, ticket.answer_by = contact.phone, contact.answer_by
-                detail["contact"] = escalation_contact(
-                    contact.answer_by, contact.email is not None, bool(contact.phone)
-                )
+                told = escalation_contact(contact.answer_by, contact.email is not None, bool(contact.phone))
             if note:
                 ticket.resolution_note = note
-            session.add(TicketEvent(ticket_id=ticket.id, at=at, kind=EventKind.OUTCOME_FILED, detail=detail, note=note))
+            filed = events.outcome_filed(outcome, operator_id, contact=told)
+            session.add(TicketEvent(ticket_id=ticket.id, at=at, kind=filed.kind, detail=filed.detail, note=note))
 
         await self.run_write(op)
         view = await self.get(ticket_id)

@@ -10,11 +10,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import select
 
 from ivr.acd.agents import AgentState
 from ivr.clock import ShiftedClock
 from ivr.lab.carrier import LabCall
 from ivr.privacy.jobs import JOB_ID as PURGE_JOB
+from ivr.schema.console import AuditEntry
 from tests.harness.callers import Script, Watcher, hang_up_at_beep
 from tests.harness.listen import PromptEar, contains, loudness
 from tests.harness.pbx import PbxPair
@@ -254,8 +256,16 @@ async def test_outcome_and_live_state_over_the_api(pbx: PbxPair, tmp_path: Path,
             assert [(o["login"], o["state"]) for o in state["operators"]] == [("nora", "wrap_up")]
             body = {"outcome": "escalated", "note": "serve la verifica dei requisiti", "operator": "nora"}
             async with http.post(f"{base}/tickets/{ticket.id}/outcome", json=body, headers=auth) as resp:
+                refused = await resp.json()  # the desk's rule: the second level needs whom to answer
+                assert resp.status == 400 and "nome e cognome" in refused["error"]
+            body |= {"contact_name": "Nora Bassi", "answer_by": "email", "contact_email": "nora.b@example.org"}
+            async with http.post(f"{base}/tickets/{ticket.id}/outcome", json=body, headers=auth) as resp:
                 filed = await resp.json()
             assert filed["level"] == 2 and filed["status"] == "new"
+            audited = await line.engine.store.run_read(
+                lambda s: [(e.action, e.login) for e in s.scalars(select(AuditEntry)) if e.object_id == str(ticket.id)]
+            )
+            assert audited == [("ticket_outcome", "api:nora")]  # the desk's audit entry, the same path
             due = datetime.fromisoformat(filed["callback_due"])
             assert due - ticket.started_at == timedelta(days=10)
             async with http.post(
