@@ -43,7 +43,7 @@ from ivr.callflows.session import CallSession, NodeHandler, Resume
 from ivr.clock import Clock
 from ivr.command_table import install as install_commands
 from ivr.configfile import ConfigError
-from ivr.dialout import DialGuard, store_audit
+from ivr.dialout.guard import DialGuard, store_audit
 from ivr.factories import (
     load_main_flow,
     make_ami,

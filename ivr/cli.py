@@ -322,18 +322,18 @@ def build_parser() -> argparse.ArgumentParser:
     show = add("show", cmd_tickets_show, "one ticket with its timeline", tickets)
     show.add_argument("id", type=int)
 
-    from ivr.acd.cli import add_queue_commands
-    from ivr.console.cli import add_user_commands
-    from ivr.ha.cli import add_health_commands
-    from ivr.hours.cli import add_hours_commands
-    from ivr.knowledge.cli import add_kb_commands
+    from ivr.commands.health import add_health_commands
+    from ivr.commands.hours import add_hours_commands
+    from ivr.commands.kb import add_kb_commands
+    from ivr.commands.privacy import add_privacy_commands
+    from ivr.commands.queue import add_queue_commands
+    from ivr.commands.referrals import add_referral_commands
+    from ivr.commands.requests import add_request_commands
+    from ivr.commands.stats import add_stats_commands
+    from ivr.commands.users import add_user_commands
+    from ivr.commands.voicemail import add_voicemail_commands
     from ivr.lab.cli import add_lab_commands
     from ivr.ops.cli import add_ops_commands
-    from ivr.privacy.cli import add_privacy_commands
-    from ivr.referrals.cli import add_referral_commands
-    from ivr.stats.cli import add_stats_commands
-    from ivr.voicemail.cli import add_voicemail_commands
-    from ivr.webrequests.cli import add_request_commands
 
     add_hours_commands(sub, add)
     add_queue_commands(sub, add)

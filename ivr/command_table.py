@@ -9,8 +9,8 @@ count an admission). `install()` is idempotent; whatever builds a ticket store c
 
 from __future__ import annotations
 
-from ivr import dialout
 from ivr.acd import cap, queued_store
+from ivr.dialout import guard as dialout
 from ivr.recordings import store as recordings
 from ivr.survey import step as survey
 from ivr.tickets import ticket_commands as tickets

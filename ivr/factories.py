@@ -29,7 +29,7 @@ from ivr.console.live import LiveHub
 from ivr.console.queries import TicketQueries
 from ivr.console.services import ConsoleServices, monotonic
 from ivr.console.throttle import LoginThrottle
-from ivr.dialout import DialGuard, store_audit
+from ivr.dialout.guard import DialGuard, store_audit
 from ivr.ha.guard import UNLEASED, LineGuard
 from ivr.hours.calendar import LineCalendar
 from ivr.hours.closures import RuntimeClosures

@@ -36,7 +36,7 @@ from ivr.configfile import (
     resolve_relative,
     validate,
 )
-from ivr.dialout import DialoutSettings
+from ivr.dialout.config import DialoutSettings
 from ivr.ha.config import HaSettings
 from ivr.hours.config import CampaignConfig, HoursSettings
 from ivr.knowledge.config import KnowledgeSettings

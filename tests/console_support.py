@@ -26,7 +26,7 @@ from ivr.api.server import WebDeps, make_api
 from ivr.clock import ShiftedClock
 from ivr.console.accounts import Accounts, UserInfo
 from ivr.console.services import ConsoleServices
-from ivr.dialout import DialGuard, store_audit
+from ivr.dialout.guard import DialGuard, store_audit
 from ivr.factories import (
     make_ami,
     make_ari,

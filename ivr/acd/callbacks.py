@@ -20,7 +20,8 @@ from ivr.acd.distributor import Distributor, Offerer
 from ivr.acd.offers import OfferFailed
 from ivr.acd.step import Bridging
 from ivr.clock import Clock
-from ivr.dialout import DIAL_CONTEXT, DialGuard, DialoutSettings, NumberRefused, check, store_audit
+from ivr.dialout.config import DialoutSettings
+from ivr.dialout.guard import DIAL_CONTEXT, DialGuard, NumberRefused, check, store_audit
 from ivr.ha.guard import UNLEASED, LineGuard
 from ivr.subscribers import Subscribers
 from ivr.tasks import TaskSupervisor

@@ -20,7 +20,7 @@ from ivr.acd.offers import OFFERING, Offering
 from ivr.acd.offers import OfferFailed as OfferFailed  # the queue's callers catch it from here too
 from ivr.acd.operators import OperatorInfo
 from ivr.clock import Clock
-from ivr.dialout import DIAL_CONTEXT
+from ivr.dialout.guard import DIAL_CONTEXT
 from ivr.ha.guard import Fenced
 from ivr.logcontext import bind_call
 from ivr.subscribers import Subscribers

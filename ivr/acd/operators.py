@@ -17,7 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ivr.asterisk.access import share_with_asterisk
-from ivr.dialout import DialoutSettings, NumberRefused, check
+from ivr.dialout.config import DialoutSettings
+from ivr.dialout.guard import NumberRefused, check
 from ivr.schema.tickets import Operator
 from ivr.settings import SipSettings
 from ivr.telephony.dialstring import operator_endpoint

@@ -33,7 +33,7 @@ from ivr.acd.step import Bridging
 from ivr.callflows.facts import CallFacts
 from ivr.callflows.session import CallContext
 from ivr.clock import Clock
-from ivr.dialout import DIAL_CONTEXT
+from ivr.dialout.guard import DIAL_CONTEXT
 from ivr.prompts.library import PromptLibrary
 from ivr.tasks import TaskSupervisor
 from ivr.telephony.dialstring import CARRIER_ENDPOINT, carrier_leg

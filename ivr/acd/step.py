@@ -24,7 +24,7 @@ from ivr.callflows.dialogues import CONFIRMED, TYPED, ask_callback_number
 from ivr.callflows.facts import Rejoin
 from ivr.callflows.model import QueueNode
 from ivr.callflows.session import CallContext
-from ivr.dialout import DialoutSettings
+from ivr.dialout.config import DialoutSettings
 from ivr.recordings.store import RecordingStore
 from ivr.telephony.errors import AriError, AriUnavailable, CallerHungUp
 from ivr.telephony.ports import CallChannel

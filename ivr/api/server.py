@@ -16,9 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from ivr.acd.operators import OperatorError
-from ivr.api.clientaddr import PROXIES, client_address, relayed
 from ivr.api.deps import Health, NotFound, QueueView, TicketAccess
-from ivr.api.webguard import security_headers
 from ivr.clock import Clock
 from ivr.console.app import mount_console
 from ivr.console.services import ConsoleServices
@@ -30,6 +28,8 @@ from ivr.tickets.escalation import Contact, ContactError, contact
 from ivr.tickets.filing import FiledBy, OutcomeFiling
 from ivr.tickets.store import OutcomeError
 from ivr.tickets.writer import StoreUnavailable, unavailable
+from ivr.web.clientaddr import PROXIES, client_address, relayed
+from ivr.web.guard import security_headers
 from ivr.webrequests.channel import WebRequestChannel
 from ivr.webrequests.http import routes as webrequest_routes
 

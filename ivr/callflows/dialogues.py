@@ -17,7 +17,8 @@ from typing import Protocol
 from ivr.callflows.facts import CallbackNumber
 from ivr.callflows.keys import collect, one_key, settle
 from ivr.callflows.session import CallContext
-from ivr.dialout import DialoutSettings, NumberRefused, check
+from ivr.dialout.config import DialoutSettings
+from ivr.dialout.guard import NumberRefused, check
 from ivr.tickets import events
 
 CONFIRMED, TYPED, CALLER_ID, NONE = "confirmed", "typed", "caller_id", "none"

@@ -19,10 +19,10 @@ import jinja2
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from ivr.api.clientaddr import client_address
 from ivr.console.accounts import SessionInfo, UserInfo
 from ivr.console.labels import LABELS, MESSAGES, label
 from ivr.console.services import ConsoleServices
+from ivr.web.clientaddr import client_address
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

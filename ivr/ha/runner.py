@@ -30,7 +30,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from aiohttp import web
 from sqlalchemy import text
@@ -39,12 +39,34 @@ from ivr.ha.app_probe import app_held
 from ivr.ha.guard import LineGuard
 from ivr.ha.lease import FileLease, Holder, Lease, lease_for
 from ivr.ha.standby_api import standby_api
+from ivr.ha.state import LineRole
 from ivr.repeats import Repeats
 from ivr.settings import Settings
 from ivr.tickets.db import make_engine, upgrade
+from ivr.tickets.store import SqlTicketStore
 
-if TYPE_CHECKING:
-    from ivr.app import Engine
+
+class _Calls(Protocol):
+    @property
+    def active(self) -> int: ...
+
+
+class Engine(Protocol):
+    """What the runner needs of the engine it builds (`ivr.app.Engine`): the line's own layer
+    does not import the wiring that assembles it."""
+
+    line: LineRole
+    store: SqlTicketStore
+
+    @property
+    def dispatcher(self) -> _Calls: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def fence(self, reason: str) -> None: ...
+
 
 log = logging.getLogger(__name__)
 EXIT_BUSY = 3

@@ -56,7 +56,7 @@ def report(findings: list[Finding]) -> str:
 
 
 def _engine_answers(settings: Settings) -> bool:
-    from ivr.api.client import ApiError, call_api
+    from ivr.apiclient import ApiError, call_api
 
     try:
         call_api(settings, "GET", "/api/health")

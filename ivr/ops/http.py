@@ -10,9 +10,9 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from ivr.api.clientaddr import direct_loopback
 from ivr.ops.config import MetricsSettings
 from ivr.ops.metrics import Metrics
+from ivr.web.clientaddr import direct_loopback
 
 
 def ops_routes(

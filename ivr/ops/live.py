@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from ivr.api.client import ApiError, call_api
+from ivr.apiclient import ApiError, call_api
 from ivr.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,6 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from sqlalchemy import func, select
 
-from ivr.api.clientaddr import client_address
 from ivr.clock import Clock
 from ivr.ratelimit import RateLimiter
 from ivr.schema.tickets import Ticket
@@ -30,6 +29,7 @@ from ivr.stats.pagehtml import render_page
 from ivr.stats.queries import Period, Scope
 from ivr.stats.report import Reader, Report, build_report, default_range
 from ivr.tickets.periods import ROME
+from ivr.web.clientaddr import client_address
 
 PERIOD_WORDS: dict[str, Period] = {"giorno": "day", "settimana": "week", "mese": "month"}
 WORDS_OF: dict[Period, str] = {v: k for k, v in PERIOD_WORDS.items()}

@@ -13,7 +13,7 @@ from ivr.callflows.dialogues import ask_callback_number, usable
 from ivr.callflows.facts import CallbackNumber
 from ivr.callflows.model import VoicemailNode
 from ivr.callflows.session import CallContext
-from ivr.dialout import DialoutSettings
+from ivr.dialout.config import DialoutSettings
 from ivr.schema.tickets import CallOutcome
 from ivr.telephony.errors import AriError, AriUnavailable, CallerHungUp
 from ivr.telephony.ports import RecordingResult

@@ -12,8 +12,8 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
-from ivr.api.clientaddr import client_address
 from ivr.tickets.writer import StoreUnavailable
+from ivr.web.clientaddr import client_address
 from ivr.webrequests.channel import Received, TooManyRequests, WebRequestChannel
 from ivr.webrequests.form import TOPICS, FormErrors
 

@@ -17,7 +17,7 @@ from ivr.acd.control import ControlError, second_level_colleague
 from ivr.acd.distributor import Distributor, OfferFailed
 from ivr.acd.operators import OperatorDirectory, OperatorError, OperatorInfo
 from ivr.clock import SystemClock
-from ivr.dialout import DIAL_CONTEXT
+from ivr.dialout.guard import DIAL_CONTEXT
 from ivr.logcontext import bind_call, current_call
 from ivr.schema.tickets import DailyAdmissions, Ticket
 from ivr.telephony.ports import CallChannel

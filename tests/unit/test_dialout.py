@@ -14,7 +14,8 @@ from sqlalchemy import select
 from ivr.acd.callbacks import CallbackError, CallbackService
 from ivr.acd.distributor import OfferFailed
 from ivr.cli import main
-from ivr.dialout import DialGuard, DialoutSettings, NumberRefused, check
+from ivr.dialout.config import DialoutSettings
+from ivr.dialout.guard import DialGuard, NumberRefused, check
 from ivr.schema.console import AuditEntry
 from ivr.telephony.ports import CallChannel
 from ivr.tickets.store import SqlTicketStore

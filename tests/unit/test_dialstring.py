@@ -9,7 +9,7 @@ from pathlib import Path
 import jinja2
 
 from ivr.acd.operators import PhoneSecurity, render_pjsip
-from ivr.dialout import carrier_number
+from ivr.dialout.guard import carrier_number
 from ivr.telephony.dialstring import (
     CARRIER_ENDPOINT,
     CarrierLeg,

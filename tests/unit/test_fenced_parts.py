@@ -18,7 +18,8 @@ from ivr.acd.operators import OperatorDirectory
 from ivr.acd.sync import OperatorSync
 from ivr.asterisk.instance import free_port
 from ivr.clock import SystemClock
-from ivr.dialout import DialGuard, DialoutSettings
+from ivr.dialout.config import DialoutSettings
+from ivr.dialout.guard import DialGuard
 from ivr.ha.guard import Fenced, LineGuard
 from ivr.recordings.store import RecordingStore
 from ivr.stats.config import StatsSettings

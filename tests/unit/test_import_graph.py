@@ -106,3 +106,15 @@ def test_no_import_cycle() -> None:
     report = "\n".join(describe(c, edges) for c in found)
     print(report or "no import cycle")
     assert not found, report
+
+
+def test_no_import_runs_up_a_layer() -> None:
+    """The layers of ARCHITECTURE.md, as `scripts/import_layers.py` places every package and
+    top-level module (a new one must be placed there): no import runs from a lower layer up."""
+    import subprocess
+    import sys
+
+    script = PACKAGE.parent / "scripts" / "import_layers.py"
+    run = subprocess.run([sys.executable, str(script), "--list"], capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert " 0 run up a layer; 0 cycles" in run.stdout, run.stdout

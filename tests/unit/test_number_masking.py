@@ -16,7 +16,8 @@ import pytest
 
 from ivr.acd.missed import mask
 from ivr.acd.offers import OfferFailed
-from ivr.dialout import DialGuard, DialoutSettings
+from ivr.dialout.config import DialoutSettings
+from ivr.dialout.guard import DialGuard
 from ivr.logcontext import CallFields, bind_call, mask_number
 from ivr.logsetup import CallFormatter, JsonFormatter, setup_logging
 from tests.unit.cli_logging import keep_logging

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from ivr.acd.cap import DailyCap
 from ivr.acd.missed import MissedCalls
 from ivr.acd.queued_store import QueuedCallbacks
-from ivr.dialout import DIAL_CONTEXT, store_audit
+from ivr.dialout.guard import DIAL_CONTEXT, store_audit
 from ivr.schema.callbacks import MissedCall, QueuedCallback
 from ivr.schema.console import AuditEntry
 from ivr.schema.tickets import StoreBatch, Ticket, TicketEvent

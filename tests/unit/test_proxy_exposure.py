@@ -11,9 +11,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from ivr.api.clientaddr import PROXIES, resolve
 from ivr.ops.config import MetricsSettings
 from ivr.ops.http import ops_routes
+from ivr.web.clientaddr import PROXIES, resolve
 from tests.console_support import console_lab
 from tests.unit.test_ops import _metrics, _resync
 

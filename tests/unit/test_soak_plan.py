@@ -17,7 +17,8 @@ from ivr.callflows.model import load_flow
 from ivr.callflows.states import CallState
 from ivr.cli import main
 from ivr.console.desk import PAUSE_REASONS as DESK_PAUSE_REASONS
-from ivr.dialout import DialoutSettings, NumberRefused, check, dialable
+from ivr.dialout.config import DialoutSettings
+from ivr.dialout.guard import NumberRefused, check, dialable
 from ivr.lab.soak.actions import OUTCOMES, PAUSE_REASONS, ActionKind, ActionModel, plan_actions
 from ivr.lab.soak.days import service_days
 from ivr.lab.soak.faults import DURATIONS, PROFILES, Fault, FaultKind, schedule

@@ -185,7 +185,7 @@ def test_forwarded_headers_are_honoured_only_from_trusted_proxies(
 ) -> None:
     from ipaddress import ip_network
 
-    from ivr.api.clientaddr import resolve
+    from ivr.web.clientaddr import resolve
 
     trusted = [ip_network("10.0.0.0/8")]
     header = "forwarded" if "Forwarded" in headers else "x-forwarded-for"

@@ -4,7 +4,7 @@ store's raw rows, the audio folders and the side records of the run.
 Independent of the code it checks: the store is read with the checker's own SQL on the models'
 tables (ivr.lab.soak.store_view), and every figure is counted here from rows. One exception, said
 in the result's notes: a dialled number is judged refused or not by the product's own dial-out
-rule (ivr.dialout.check), since that rule is the configuration the promise is about.
+rule (ivr.dialout.guard.check), since that rule is the configuration the promise is about.
 
 Each invariant is a named check (CHECKS, in the issue's order); the run fails if any check has a
 violation.

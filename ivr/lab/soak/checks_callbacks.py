@@ -16,7 +16,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from itertools import pairwise
 
-from ivr.dialout import NumberRefused, check
+from ivr.dialout.guard import NumberRefused, check
 from ivr.lab.soak.checks_calls import EAR_S, ORDER_EXEMPT, single_tickets
 from ivr.lab.soak.citizen import national
 from ivr.lab.soak.evidence import SoakEvidence

@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ivr.dialout import NumberRefused, check
+from ivr.dialout.guard import NumberRefused, check
 from ivr.lab.soak.checks_actions import fault_spans
 from ivr.lab.soak.checks_calls import single_tickets
 from ivr.lab.soak.evidence import SoakEvidence
@@ -166,7 +166,7 @@ def check_callbacks(ev: SoakEvidence, view: StoreView) -> CheckResult:
         except NumberRefused as exc:
             ticket = (d.detail or {}).get("ticket")
             r.fail(f"dialled a refused number ({exc.reason})", [int(ticket)] if ticket else [], (d.object_id,))
-    r.notes.append("refused numbers judged with the product's own rule (ivr.dialout.check)")
+    r.notes.append("refused numbers judged with the product's own rule (ivr.dialout.guard.check)")
     return r
 
 

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ivr.dialout import DialoutSettings
+from ivr.dialout.config import DialoutSettings
 from ivr.lab.soak.action_journal import ActionRecord
 from ivr.lab.soak.journal import CallRecord
 

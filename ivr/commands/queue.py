@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from ivr.api.client import call_api
+from ivr.apiclient import call_api
 from ivr.clitools import now, with_store
 from ivr.settings import Settings
 

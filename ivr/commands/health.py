@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from ivr.api.client import ApiError, call_api
+from ivr.apiclient import ApiError, call_api
 from ivr.settings import Settings
 
 HEALTHY, DEGRADED, DOWN, STANDBY = 0, 1, 2, 3
