@@ -487,6 +487,8 @@ def _web_deps(engine: Engine, campaigns: RuntimeCampaigns) -> WebDeps:
         prompt_texts=prompt_texts(engine.prompts),
         desks=engine.operator_sync.desks,
         control=engine.control,
+        missed=engine.missed,
+        messages=engine.voicemail.messages,
     )
     health = Health(
         ari_connected=engine.ari.connected.is_set,

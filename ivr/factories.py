@@ -294,6 +294,8 @@ def make_console_services(
     prompt_texts: Callable[[], dict[str, str]],
     desks: DeskPhones | None = None,
     control: CallControl | None = None,
+    missed: MissedCalls | None = None,
+    messages: VoicemailMessages | None = None,
 ) -> ConsoleServices:
     """The console's dependencies: the queue, the tickets, the admin of operators and closures,
     the accounts, and the callback workflow (which rings through ARI)."""
@@ -319,7 +321,7 @@ def make_console_services(
         tickets=store,
         outcomes=OutcomeFiling(store, accounts.audit),
         queries=TicketQueries(store),
-        messages=VoicemailMessages(store),
+        messages=messages or VoicemailMessages(store),  # the engine's own, when it has them
         operators=operators,
         closures=closures,
         prompt_names=prompt_names,
@@ -340,7 +342,7 @@ def make_console_services(
             service_name=settings.service.name,
         ),
         knowledge=knowledge,
-        missed=MissedCalls(store),
+        missed=missed or MissedCalls(store),
         articles=KnowledgeFinder(knowledge, clock, settings.service.tz),
         desks=desks,
         relay=None
