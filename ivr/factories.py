@@ -32,6 +32,7 @@ from ivr.console.throttle import LoginThrottle
 from ivr.dialout.guard import DialGuard, store_audit
 from ivr.ha.guard import UNLEASED, LineGuard
 from ivr.hours.calendar import LineCalendar
+from ivr.hours.closing import ClosureDesk
 from ivr.hours.closures import RuntimeClosures
 from ivr.knowledge.setup import make_knowledge
 from ivr.knowledge.suggest import KnowledgeFinder
@@ -324,6 +325,7 @@ def make_console_services(
         messages=messages or VoicemailMessages(store),  # the engine's own, when it has them
         operators=operators,
         closures=closures,
+        closing=ClosureDesk(closures.closures, closures.build_message, accounts.audit),
         prompt_names=prompt_names,
         accounts=accounts,
         campaigns=campaigns,

@@ -24,8 +24,9 @@ from ivr.ha.guard import Fenced
 from ivr.phonemask import mask_number
 from ivr.settings import Settings
 from ivr.stats.page import public_routes as public_stats_routes
+from ivr.tickets.audit import Actor
 from ivr.tickets.escalation import Contact, ContactError, contact
-from ivr.tickets.filing import FiledBy, OutcomeFiling
+from ivr.tickets.filing import OutcomeFiling
 from ivr.tickets.store import OutcomeError
 from ivr.tickets.writer import StoreUnavailable, unavailable
 from ivr.web.clientaddr import PROXIES, client_address, relayed
@@ -231,7 +232,7 @@ async def file_outcome(request: web.Request) -> web.Response:
             operator_id=operator_id,
             at=deps.clock.now(),
             contact=given,
-            by=FiledBy(login=f"api:{login}" if login else "api", address=client_address(request)),
+            by=Actor(login=f"api:{login}" if login else "api", address=client_address(request)),
         )
     except ContactError as exc:
         return _error(400, str(exc))

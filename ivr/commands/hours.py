@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -11,7 +12,9 @@ from ivr.errors import SetupError
 from ivr.settings import Settings
 
 if TYPE_CHECKING:
+    from ivr.hours.closing import ClosureDesk
     from ivr.hours.closures import RuntimeClosures
+    from ivr.tickets.audit import Actor
     from ivr.tickets.store import SqlTicketStore
 
 
@@ -33,6 +36,21 @@ def _closures(settings: Settings, store: SqlTicketStore) -> RuntimeClosures:
     from ivr.factories import make_closures
 
     return make_closures(settings, store)
+
+
+def _desk(settings: Settings, store: SqlTicketStore) -> ClosureDesk:
+    """The console's own path: the closure, its message and its audit entry."""
+    from ivr.console.accounts import Accounts
+    from ivr.factories import make_prompts
+    from ivr.hours.closing import ClosureDesk
+
+    return ClosureDesk(_closures(settings, store), make_prompts(settings).build_one, Accounts(store).audit)
+
+
+def _actor(by: str | None) -> Actor:
+    from ivr.tickets.audit import Actor
+
+    return Actor(login=f"cli:{by or getpass.getuser()}")
 
 
 def cmd_hours(args: argparse.Namespace, settings: Settings) -> int:
@@ -68,18 +86,13 @@ def cmd_closure_add(args: argparse.Namespace, settings: Settings) -> int:
     end = _moment(args.end, settings) if args.end else None
     if not args.now and end is None:
         raise SetupError("give --to (or use --now for a closure that lasts until `ivr closure end`)")
-    from ivr.asterisk.managed import sounds_dirs
-    from ivr.factories import make_prompts
-    from ivr.hours.closures import media_name
-
-    closure_id = with_store(
-        settings,
-        lambda store: _closures(settings, store).add(
-            start, end, args.reason, args.message, created_at=now, created_by=args.by
-        ),
-    )
-    if args.message:
-        make_prompts(settings).build_one(media_name(closure_id), args.message, sounds_dirs(settings)[1])
+    try:
+        closure_id = with_store(
+            settings,
+            lambda store: _desk(settings, store).add(start, end, args.reason, args.message, at=now, by=_actor(args.by)),
+        )
+    except ValueError as exc:
+        raise SetupError(str(exc)) from None
     tz = settings.service.tz
     until = f"until {end.astimezone(tz):%Y-%m-%d %H:%M}" if end else "until `ivr closure end`"
     print(f"closure rt-{closure_id} from {start.astimezone(tz):%Y-%m-%d %H:%M} {until}: {args.reason}")
@@ -89,7 +102,7 @@ def cmd_closure_add(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_closure_end(args: argparse.Namespace, settings: Settings) -> int:
     now = _moment(None, settings)
     ident = None if args.id == "all" else int(args.id.removeprefix("rt-"))
-    ended = with_store(settings, lambda store: _closures(settings, store).end(ident, now))
+    ended = with_store(settings, lambda store: _desk(settings, store).end(ident, at=now, by=_actor(args.by)))
     print(f"{ended} closure(s) ended" if ended else "no closure in effect to end")
     return 0 if ended else 1
 
@@ -113,3 +126,4 @@ def add_hours_commands(sub: Any, add: Any) -> None:
     new.add_argument("--by", help="who set it")
     end = add("end", cmd_closure_end, "end a closure now (ID like rt-3, or 'all')", closure)
     end.add_argument("id")
+    end.add_argument("--by", help="who ended it")

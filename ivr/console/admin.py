@@ -3,7 +3,6 @@ campaigns. Supervisors and administrators; every change is audited."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date, datetime
 from typing import Any
 
@@ -23,8 +22,8 @@ from ivr.console.web import (
     text,
     user_of,
 )
-from ivr.hours.closures import media_name
 from ivr.recordings.campaigns import CampaignError
+from ivr.tickets.audit import Actor
 
 routes = Routes()
 
@@ -185,15 +184,10 @@ async def add_closure(request: web.Request) -> web.StreamResponse:
         end = None if closed_now else _local(text(data, "to", limit=32), request)
         if start is None or (not closed_now and end is None):
             raise Invalid("indica inizio e fine della chiusura")
-        by = user_of(request).login
-        closure_id = await svc.closures.closures.add(start, end, reason, message, at, by)
+        by = Actor(user=user_of(request), address=address(request))
+        await svc.closing.add(start, end, reason, message, at=at, by=by)
     except (Invalid, ValueError) as exc:
         return await _closures_page(request, 400, error=str(exc))
-    if message:
-        await asyncio.to_thread(
-            svc.closures.build_message, media_name(closure_id), message, svc.closures.closures.local_dir
-        )
-    await _audit(request, "closure_add", "closure", closure_id, now=closed_now, reason=reason)
     raise redirect("/console/closures", "closure_saved")
 
 
@@ -201,8 +195,7 @@ async def add_closure(request: web.Request) -> web.StreamResponse:
 async def end_closure(request: web.Request) -> web.StreamResponse:
     closure_id = int_param(request.match_info["id"], "closure")
     svc = services(request)
-    await svc.closures.closures.end(closure_id, now(request))
-    await _audit(request, "closure_end", "closure", closure_id)
+    await svc.closing.end(closure_id, at=now(request), by=Actor(user=user_of(request), address=address(request)))
     raise redirect("/console/closures", "closure_ended")
 
 

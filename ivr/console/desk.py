@@ -33,8 +33,8 @@ from ivr.console.web import (
 )
 from ivr.knowledge.repository import ResolveError
 from ivr.settings import Settings
+from ivr.tickets.audit import Actor
 from ivr.tickets.escalation import Contact, ContactError, contact
-from ivr.tickets.filing import FiledBy
 from ivr.tickets.store import OUTCOMES, OutcomeError, TicketView
 
 routes = Routes()
@@ -228,7 +228,7 @@ async def file_outcome(request: web.Request) -> web.StreamResponse:
             operator_id=user.operator_id,
             at=now(request),
             contact=given,
-            by=FiledBy(user=user, address=address(request)),
+            by=Actor(user=user, address=address(request)),
         )
     except (Invalid, OutcomeError, ContactError) as exc:
         if wants_json(request):

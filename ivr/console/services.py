@@ -19,6 +19,7 @@ from ivr.console.accounts import Accounts
 from ivr.console.live import LiveHub
 from ivr.console.queries import TicketQueries
 from ivr.console.throttle import LoginThrottle
+from ivr.hours.closing import ClosureDesk
 from ivr.knowledge.repository import KnowledgeBase
 from ivr.recordings.campaigns import RuntimeCampaigns
 from ivr.referrals.desk import ReferralDesk
@@ -42,6 +43,7 @@ class ConsoleServices:
     messages: VoicemailMessages
     operators: OperatorAdmin
     closures: ClosureAdmin
+    closing: ClosureDesk  # closures added and ended, with their message and audit (`ivr closure` too)
     prompt_names: Callable[[], set[str]]
     accounts: Accounts
     campaigns: RuntimeCampaigns

@@ -10,10 +10,10 @@ builder, and the audit log names who filed it and from where.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
+from ivr.tickets.audit import Actor, AuditSink, record
 from ivr.tickets.escalation import Contact, ContactError
 from ivr.tickets.store import TicketView
 
@@ -29,32 +29,6 @@ class OutcomeStore(Protocol):
         at: datetime,
         contact: Contact | None = None,
     ) -> TicketView: ...
-
-
-class AuditSink(Protocol):
-    """The audit log's writer (`ivr.console.accounts.Accounts.audit`)."""
-
-    async def __call__(
-        self,
-        user: Any,
-        action: str,
-        now: datetime,
-        *,
-        kind: str | None = None,
-        object_id: object = None,
-        address: str | None = None,
-        detail: dict[str, Any] | None = None,
-        login: str | None = None,
-    ) -> None: ...
-
-
-@dataclass(frozen=True)
-class FiledBy:
-    """Who files: a console user (`user`), or a caller of the API named by `login`; from where."""
-
-    user: Any = None
-    login: str | None = None
-    address: str | None = None
 
 
 NO_CONTACT = (
@@ -77,7 +51,7 @@ class OutcomeFiling:
         operator_id: int | None,
         at: datetime,
         contact: Contact | None,
-        by: FiledBy,
+        by: Actor,
     ) -> TicketView:
         """Raises OutcomeError (the outcome, the ticket) or ContactError (the contact)."""
         if outcome == "escalated" and contact is None:
@@ -85,14 +59,5 @@ class OutcomeFiling:
         filed = await self.store.file_outcome(
             ticket_id, outcome, note=note, operator_id=operator_id, at=at, contact=contact
         )
-        await self.audit(
-            by.user,
-            "ticket_outcome",
-            at,
-            kind="ticket",
-            object_id=ticket_id,
-            address=by.address,
-            detail={"outcome": outcome},
-            login=by.login,
-        )
+        await record(self.audit, by, "ticket_outcome", at, "ticket", ticket_id, outcome=outcome)
         return filed
