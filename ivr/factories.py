@@ -51,6 +51,7 @@ from ivr.telephony.timing import TimedAmiMonitor, TimedAriClient
 from ivr.tickets.filing import OutcomeFiling
 from ivr.tickets.repository import Database
 from ivr.tickets.store import SqlTicketStore
+from ivr.voicemail.callback_desk import CallbackDesk
 from ivr.voicemail.messages import VoicemailMessages
 from ivr.webphone.desks import DeskPhones
 from ivr.webphone.relay import SipRelay
@@ -315,6 +316,7 @@ def make_console_services(
     )
     knowledge = make_knowledge(settings, store)
     accounts = Accounts(store)
+    box = messages or VoicemailMessages(store)  # the engine's own, when it has them
     return ConsoleServices(
         settings=settings,
         clock=clock,
@@ -322,7 +324,8 @@ def make_console_services(
         tickets=store,
         outcomes=OutcomeFiling(store, accounts.audit),
         queries=TicketQueries(store),
-        messages=messages or VoicemailMessages(store),  # the engine's own, when it has them
+        messages=box,
+        callback_desk=CallbackDesk(box, accounts.audit),
         operators=operators,
         closures=closures,
         closing=ClosureDesk(closures.closures, closures.build_message, accounts.audit),

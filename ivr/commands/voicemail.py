@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import textwrap
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -10,8 +11,10 @@ from typing import Any, TypeVar
 from ivr.clitools import now as engine_now
 from ivr.clitools import with_store
 from ivr.settings import Settings
+from ivr.tickets.audit import Actor
 from ivr.tickets.store import SqlTicketStore
 from ivr.voicemail import messages
+from ivr.voicemail.callback_desk import CallbackDesk
 from ivr.voicemail.messages import MessageView, VoicemailMessages
 
 T = TypeVar("T")
@@ -80,13 +83,28 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _on_desk(settings: Settings, fn: Callable[[CallbackDesk, VoicemailMessages], Awaitable[T]]) -> T:
+    """The console's own path for the second level's work: the same rules and audit entry."""
+    from ivr.console.accounts import Accounts
+
+    async def go(store: SqlTicketStore) -> T:
+        box = VoicemailMessages(store)
+        return await fn(CallbackDesk(box, Accounts(store).audit), box)
+
+    return with_store(settings, go)
+
+
+def _actor(by: str | None) -> Actor:
+    return Actor(login=f"cli:{by or getpass.getuser()}")
+
+
 def cmd_assign(args: argparse.Namespace, settings: Settings) -> int:
     now = engine_now(settings)
 
-    async def op(box: VoicemailMessages) -> None:
-        await box.assign(await box.ticket_of(args.id), args.operator, now, by=args.by)
+    async def op(desk: CallbackDesk, box: VoicemailMessages) -> None:
+        await desk.assign(await box.ticket_of(args.id), args.operator, at=now, by=_actor(args.by))
 
-    _on_messages(settings, op)
+    _on_desk(settings, op)
     print(f"message #{args.id} assigned to {args.operator}")
     return 0
 
@@ -94,10 +112,13 @@ def cmd_assign(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_called_back(args: argparse.Namespace, settings: Settings) -> int:
     now = engine_now(settings)
 
-    async def op(box: VoicemailMessages) -> int:
-        return await box.callback_result(await box.ticket_of(args.id), args.result, now, args.operator, args.note)
+    async def op(desk: CallbackDesk, box: VoicemailMessages) -> int:
+        ticket = await box.ticket_of(args.id)
+        return await desk.result(
+            ticket, args.result, at=now, operator=args.operator, note=args.note, by=_actor(args.operator)
+        )
 
-    count = _on_messages(settings, op)
+    count = _on_desk(settings, op)
     print(f"message #{args.id}: callback {args.result} (attempt {count})")
     return 0
 
@@ -105,10 +126,10 @@ def cmd_called_back(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_close(args: argparse.Namespace, settings: Settings) -> int:
     now = engine_now(settings)
 
-    async def op(box: VoicemailMessages) -> None:
-        await box.close(await box.ticket_of(args.id), now, args.note)
+    async def op(desk: CallbackDesk, box: VoicemailMessages) -> None:
+        await desk.close(await box.ticket_of(args.id), at=now, note=args.note, by=_actor(None))
 
-    _on_messages(settings, op)
+    _on_desk(settings, op)
     print(f"message #{args.id} closed")
     return 0
 

@@ -25,6 +25,7 @@ from ivr.recordings.campaigns import RuntimeCampaigns
 from ivr.referrals.desk import ReferralDesk
 from ivr.settings import Settings
 from ivr.tickets.filing import OutcomeFiling
+from ivr.voicemail.callback_desk import CallbackDesk
 from ivr.voicemail.messages import VoicemailMessages
 from ivr.webphone.desks import DeskPhones
 from ivr.webphone.relay import SipRelay
@@ -41,6 +42,7 @@ class ConsoleServices:
     outcomes: OutcomeFiling  # the one way an outcome is filed (the API uses the same)
     queries: TicketQueries
     messages: VoicemailMessages
+    callback_desk: CallbackDesk  # assign, attempt, close: audited (`ivr voicemail ...` too)
     operators: OperatorAdmin
     closures: ClosureAdmin
     closing: ClosureDesk  # closures added and ended, with their message and audit (`ivr closure` too)

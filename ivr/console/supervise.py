@@ -34,6 +34,7 @@ from ivr.phonemask import mask_number
 from ivr.recordings.paths import audio_dirs, confined
 from ivr.stats.queries import Scope
 from ivr.stats.report import Figures, build_report
+from ivr.tickets.audit import Actor
 from ivr.voicemail import messages
 
 routes = Routes()
@@ -202,6 +203,10 @@ def _back(request: web.Request, ticket_id: int, data: Any) -> str:
     return f"/console/tickets/{ticket_id}"
 
 
+def _actor(request: web.Request) -> Actor:
+    return Actor(user=user_of(request), address=address(request))
+
+
 @routes.post("/tickets/{id}/assign", "supervisor")
 async def assign(request: web.Request) -> web.StreamResponse:
     ticket_id = int_param(request.match_info["id"], "ticket")
@@ -209,15 +214,14 @@ async def assign(request: web.Request) -> web.StreamResponse:
     svc = services(request)
     operator = text(data, "operator", limit=32)
     logins = {o.login for o in await svc.operators.directory.all()}
-    at, by = now(request), user_of(request).login
+    at = now(request)
     try:
         if operator not in logins:
             raise Invalid("scegli un operatore attivo")
         assert operator is not None
-        await svc.messages.assign(ticket_id, operator, at, by=by)
+        await svc.callback_desk.assign(ticket_id, operator, at=at, by=_actor(request))
     except (Invalid, messages.MessageError) as exc:
         return render(request, "error.html", status=400, error=str(exc), back=_back(request, ticket_id, data))
-    await audit(request, "callback_assign", "ticket", ticket_id, operator=operator)
     raise redirect(_back(request, ticket_id, data), "assigned")
 
 
@@ -237,10 +241,9 @@ async def callback_result(request: web.Request) -> web.StreamResponse:
     try:
         result = text(data, "result", limit=16, required=True) or ""
         note = text(data, "note", limit=2000)
-        await svc.messages.callback_result(ticket_id, result, at, who, note)
+        await svc.callback_desk.result(ticket_id, result, at=at, operator=who, note=note, by=_actor(request))
     except (Invalid, messages.MessageError) as exc:
         return render(request, "error.html", status=400, error=str(exc), back=_back(request, ticket_id, data))
-    await audit(request, "callback_result", "ticket", ticket_id, result=result)
     raise redirect(_back(request, ticket_id, data), "attempt")
 
 
@@ -251,10 +254,9 @@ async def close(request: web.Request) -> web.StreamResponse:
     at = now(request)
     try:
         note = text(data, "note", limit=2000)
-        await services(request).messages.close(ticket_id, at, note)
+        await services(request).callback_desk.close(ticket_id, at=at, note=note, by=_actor(request))
     except (Invalid, messages.MessageError) as exc:
         return render(request, "error.html", status=400, error=str(exc), back=_back(request, ticket_id, data))
-    await audit(request, "ticket_close", "ticket", ticket_id)
     raise redirect(_back(request, ticket_id, data), "closed")
 
 
