@@ -46,6 +46,8 @@ def world(db_url: str, tmp_path: Path) -> SoakWorld:
         t.line_state, t.closure_id = "closure", "rt-3"
         s.add(TicketEvent(ticket_id=answered, at=DAY1 + timedelta(minutes=5), kind="outcome_filed",
                           detail={"outcome": "resolved", "operator_id": w.operator}))  # fmt: skip
+        s.add(AuditEntry(at=DAY1 + timedelta(minutes=5), login="anna", action="ticket_outcome",
+                         object_kind="ticket", object_id=str(answered)))  # fmt: skip
     w.evidence.mails = [
         SinkMail(
             recipients=["c@example.org"],
@@ -236,9 +238,22 @@ def test_outcomes_not_on_their_ticket_or_filed_twice(world: SoakWorld) -> None:
     ]
     with world.session() as s, s.begin():
         s.add(TicketEvent(ticket_id=first, at=DAY1, kind="outcome_filed", detail={"outcome": "resolved", "article": 4}))
+        s.add(AuditEntry(at=DAY1, login="anna", action="ticket_outcome", object_kind="ticket", object_id=str(first)))
     assert [v.detail for v in failed(world)["outcomes_filed"].violations][1] == (
         "resolved with article 4, the ticket names None"
     )
+
+
+def test_an_outcome_on_a_timeline_that_no_audit_entry_names(world: SoakWorld) -> None:
+    """Every surface files through one path, which audits: an outcome the audit log does not
+    name came by another way (the API's, before it had the desk's rules)."""
+    answered = world.ids[ANSWERED]
+    with world.session() as s, s.begin():
+        s.query(AuditEntry).filter(AuditEntry.action == "ticket_outcome").delete()
+    assert [v.detail for v in failed(world)["outcomes_filed"].violations] == [
+        "1 outcome(s) on the timeline, 0 in the audit log"
+    ]
+    assert failed(world)["outcomes_filed"].violations[0].tickets == (answered,)
 
 
 def test_an_escalation_filed_at_the_desk_left_at_the_first_level(world: SoakWorld) -> None:

@@ -222,7 +222,7 @@ def check_presence(ev: SoakEvidence, view: StoreView) -> CheckResult:
 
 
 def check_outcomes_filed(ev: SoakEvidence, view: StoreView) -> CheckResult:
-    r = CheckResult("outcomes_filed", "every outcome filed at the desk is on its ticket, once")
+    r = CheckResult("outcomes_filed", "every outcome filed at the desk is on its ticket, once, and in the audit")
     if ev.actions is None:
         r.notes.append(NO_JOURNAL)
         return r
@@ -245,6 +245,12 @@ def check_outcomes_filed(ev: SoakEvidence, view: StoreView) -> CheckResult:
             r.fail(f"escalated at the desk, the ticket is at level {t.level}", [t.id])
         elif outcome in ("resolved", "referred") and t.status != outcome:
             r.fail(f"{outcome} at the desk, the ticket's status is {t.status}", [t.id])
+    # One path for every surface: an outcome on a timeline was filed through it, so it is audited.
+    audited = Counter(e.object_id for e in view.filings)
+    for tid, events in sorted(view.events.items()):
+        on_timeline = sum(e.kind == "outcome_filed" for e in events)
+        if on_timeline > audited.get(str(tid), 0):
+            r.fail(f"{on_timeline} outcome(s) on the timeline, {audited.get(str(tid), 0)} in the audit log", [tid])
     with_article = sum(1 for a in filed if a.params.get("article") is not None)
     r.notes.append(f"{len(filed)} outcomes filed, {with_article} with an article")
     return r

@@ -22,6 +22,7 @@ from ivr.schema.tickets import CallbackAttempt, DailyAdmissions, Recording, Surv
 
 DIAL_ACTIONS = ("dial_out", "dial_refused")
 LISTEN_ACTIONS = ("recording_listen", "voicemail_listen", "voicemail_download")
+FILING_ACTIONS = ("ticket_outcome", "ticket_referral")  # how the audit names an outcome filed
 
 
 @dataclass
@@ -36,6 +37,7 @@ class StoreView:
     admissions: dict[date, int] = field(default_factory=dict)
     dials: list[AuditEntry] = field(default_factory=list)
     listens: list[AuditEntry] = field(default_factory=list)  # the access audit of recordings and messages
+    filings: list[AuditEntry] = field(default_factory=list)  # the audit of outcomes filed
     missed: list[MissedCall] = field(default_factory=list)  # the missed-calls work list
 
     def kinds(self, ticket_id: int) -> set[str]:
@@ -69,6 +71,7 @@ def read_store(url: str) -> StoreView:
             view.dials = list(s.scalars(select(AuditEntry).where(AuditEntry.action.in_(DIAL_ACTIONS))))
             view.missed = list(s.scalars(select(MissedCall).order_by(MissedCall.id)))
             view.listens = list(s.scalars(select(AuditEntry).where(AuditEntry.action.in_(LISTEN_ACTIONS))))
+            view.filings = list(s.scalars(select(AuditEntry).where(AuditEntry.action.in_(FILING_ACTIONS))))
             s.expunge_all()  # plain objects from here on: nothing is loaded lazily after the session
     finally:
         engine.dispose()
