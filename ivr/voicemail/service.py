@@ -19,6 +19,7 @@ from ivr.schema.tickets import Recording
 from ivr.tasks import TaskSupervisor
 from ivr.telephony.errors import AriError, AriUnavailable, NotFound
 from ivr.tickets.store import TicketStore
+from ivr.tickets.writer import Fenced, StoreUnavailable, unavailable
 from ivr.voicemail.config import VoicemailSettings
 from ivr.voicemail.messages import VoicemailMessages
 from ivr.voicemail.transcribe import TranscriptionError, VoskTranscriber
@@ -92,6 +93,13 @@ class VoicemailService:
         self._busy.add(message_id)
         try:
             return await self._process(message_id)
+        except Exception as exc:
+            if isinstance(exc, Fenced) or not (isinstance(exc, StoreUnavailable) or unavailable(exc)):
+                raise
+            # The database is away (full run 4 logged nine such tasks as failures): the message and
+            # its audio wait where they are, and the retry job takes them once it is back.
+            log.warning("voicemail %d waits for the database (%s); the retry job takes it", message_id, exc)
+            return "pending"
         finally:
             self._busy.discard(message_id)
 

@@ -24,7 +24,7 @@ from ivr.telephony.ports import RecordingResult
 from ivr.tickets.status import VoicemailReason
 from ivr.tickets.store import CallClosing, NewCall, SqlTicketStore
 from ivr.voicemail.config import VoicemailSettings
-from ivr.voicemail.messages import VoicemailMessages
+from ivr.voicemail.messages import MessageView, VoicemailMessages
 from ivr.voicemail.service import AUDIO_GONE_AFTER, VoicemailService
 from ivr.voicemail.step import VoicemailStep
 from ivr.voicemail.transcribe import VoskTranscriber
@@ -215,3 +215,23 @@ async def test_asterisk_keeps_its_copy_until_the_row_is_in_the_database(tmp_path
     info = await recordings.keep("vm-9-abc", "wav", ticket_id=9, kind="voicemail", at=datetime.now(UTC))
     assert info.id == -7 and info.path.exists()
     assert "vm-9-abc" in pbx.files, "Asterisk's copy stays while the row waits in the outbox"
+
+
+class AwayMessages(VoicemailMessages):
+    """The messages' reads as they fail while PostgreSQL is stopped: the driver's own error."""
+
+    async def view(self, message_id: int) -> MessageView:
+        from sqlalchemy.exc import OperationalError
+
+        raise OperationalError("SELECT ...", {}, Exception("connection failed: Connection refused"))
+
+
+async def test_a_message_processed_while_the_database_is_away_waits_for_the_retry_job(
+    sqlite_store: SqlTicketStore, tmp_path: Path
+) -> None:
+    """Full run 4: nine voicemail tasks died with a raw OperationalError in an outage (logged as
+    failures); the message is only waiting, and the retry job takes it."""
+    recordings = RecordingStore(Stored(), tmp_path, sqlite_store)
+    service = VoicemailService(sqlite_store, AwayMessages(sqlite_store), recordings, VoskTranscriber(None),
+                               VoicemailSettings(), SystemClock())  # fmt: skip
+    assert await service.process(7) == "pending"
