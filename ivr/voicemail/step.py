@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import replace
 
 from ivr.callflows.dialogues import ask_callback_number, usable
 from ivr.callflows.facts import CallbackNumber
@@ -15,7 +16,7 @@ from ivr.callflows.model import VoicemailNode
 from ivr.callflows.session import CallContext
 from ivr.dialout.config import DialoutSettings
 from ivr.schema.tickets import CallOutcome
-from ivr.telephony.errors import AriError, AriUnavailable, CallerHungUp
+from ivr.telephony.errors import AriError, AriUnavailable, CallerHungUp, NotFound
 from ivr.telephony.ports import RecordingResult
 from ivr.tickets import events
 from ivr.tickets.status import VoicemailReason
@@ -79,6 +80,7 @@ class VoicemailStep:
         name = f"vm-{ctx.ticket_id}-{uuid.uuid4().hex[:8]}"
         await ctx.event(events.voicemail_recording(name))  # findable after a restart
         ctx.channel.clear_digits()
+        started = ctx.clock.monotonic()
         result = await ctx.channel.record(
             name,
             max_s=self.settings.max_message_s,
@@ -86,6 +88,8 @@ class VoicemailStep:
             terminate_on="#",
             beep=True,
         )
+        if result.ended_by == "hangup" and not result.duration_s:  # Asterisk says no length after a hangup
+            result = replace(result, duration_s=round(ctx.clock.monotonic() - started, 2))
         return name, result
 
     async def _save(
@@ -93,8 +97,17 @@ class VoicemailStep:
     ) -> int:
         """The message row at once; the audio fetched now if possible, else by the retry job."""
         kept: Kept | None = None
+        nothing = False
         try:
             kept = await self.service.keep_audio(name, ctx.ticket_id)
+        except NotFound as exc:
+            # A caller gone at the beep: Asterisk keeps no file for a recording that short, and the
+            # message is empty, not lost (full run 4: nineteen fetched three times, marked lost).
+            # Not a line that went away under the caller (an Asterisk restart): that audio is lost.
+            gone_at_beep = result.ended_by == "hangup" and not ctx.channel.lost
+            nothing = gone_at_beep and 0 < result.duration_s < self.settings.min_message_s
+            if not nothing:
+                log.error("ticket %s: voicemail %s stays on Asterisk for now: %s", ctx.ticket_id, name, exc)
         except (AriError, AriUnavailable, OSError) as exc:
             log.error("ticket %s: voicemail %s stays on Asterisk for now: %s", ctx.ticket_id, name, exc)
         at = ctx.clock.now()
@@ -107,7 +120,7 @@ class VoicemailStep:
             recording_id=kept.recording_id if kept else None,
             duration_s=kept.duration_s if kept else result.duration_s,
             speech_s=kept.speech_s if kept else 0.0,
-            empty=kept.empty if kept else False,
+            empty=kept.empty if kept else nothing,
             ended_by=result.ended_by,
             at=at,
         )
