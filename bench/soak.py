@@ -172,7 +172,12 @@ async def soak(plan: SoakPlan, out: Path, *, sample_every_s: float) -> int:
         async def call(journey: Journey) -> CallRecord:
             await asyncio.sleep(max(0.0, journey.at_s - (time.monotonic() - started)))
             caller = SoakCaller(kit, journey)
-            record = await caller.run()
+            placed = datetime.now(UTC)
+            try:
+                record = await caller.run()
+            except Exception as exc:  # one caller's failure is reported, never the end of the soak
+                log.exception("soak: journey %s failed", journey.name)
+                record = caller.failed(placed, exc)
             if caller.call is not None:
                 heard[journey.caller] = caller.call.heard_path
             journal.append(record)

@@ -626,3 +626,16 @@ def test_a_pool_filling_up_to_its_size_is_no_leak_past_it_it_is(world: SoakWorld
     world.evidence.resources = series(3, POOL_SIZE + 2)
     (leak,) = failed(world)["resources"].violations
     assert leak.detail.startswith("db_connections: mean 12.0 at the end against 3.0") and "pool" in leak.detail
+
+
+def test_a_call_whose_soak_caller_failed_is_reported_not_judged(world: SoakWorld) -> None:
+    """Full run 4 ended after 86 minutes without a report: one caller's hangup through the lab
+    carrier timed out and the exception ended the soak. A caller that fails is journaled as such;
+    the checker says so instead of judging the line by it."""
+    world.replace_call(
+        MESSAGE, hangup_state="soak-error:AriUnavailable: DELETE channels/x: TimeoutError", left_message=False
+    )
+    result = failed(world)["outcome"]
+    assert [v.detail for v in result.violations] == [
+        "not judged: the soak's caller failed (soak-error:AriUnavailable: DELETE channels/x: TimeoutError)"
+    ]

@@ -7,7 +7,7 @@ from collections import defaultdict
 from datetime import date, datetime
 
 from ivr.lab.soak.evidence import SoakEvidence
-from ivr.lab.soak.journal import CallRecord, HungUpBy
+from ivr.lab.soak.journal import SOAK_ERROR, CallRecord, HungUpBy
 from ivr.lab.soak.store_view import StoreView
 from ivr.lab.soak.verdict import CheckResult
 from ivr.schema.tickets import Ticket
@@ -89,6 +89,9 @@ def check_outcome(ev: SoakEvidence, view: StoreView) -> CheckResult:
     too_soon = 0
     for call, t in single_tickets(ev, view):
         who = (call.caller,)
+        if (call.hangup_state or "").startswith(SOAK_ERROR):
+            r.fail(f"not judged: the soak's caller failed ({call.hangup_state})", [t.id], who)
+            continue
         if call.callback_requested != (t.id in booked):
             asked = "asked" if call.callback_requested else "never asked"
             said = "a queued callback" if t.id in booked else "none"

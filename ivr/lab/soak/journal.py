@@ -44,6 +44,9 @@ class CallbackLeg(BaseModel):
     hung_up_by: HungUpBy | None = None
 
 
+SOAK_ERROR = "soak-error"  # a hangup state's prefix: the soak's own caller failed, not the line
+
+
 class CallRecord(BaseModel):
     """One call as its caller saw it. Times are UTC, from the carrier's machine clock."""
 
