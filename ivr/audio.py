@@ -58,7 +58,11 @@ def web_copy(source: Path, fmt: str = "mp3") -> Path:
     tmp = target.with_suffix(f".part.{fmt}")
     sound = AudioSegment.from_wav(str(source))
     options = {"bitrate": "32k"} if fmt == "mp3" else {"codec": "libopus"}
-    sound.export(str(tmp), format=fmt, **options)
+    try:
+        sound.export(str(tmp), format=fmt, **options)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk keeps no half copy (medium run 8 found one)
+        raise
     tmp.replace(target)
     return target
 

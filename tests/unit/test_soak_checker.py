@@ -466,6 +466,30 @@ def test_tasks_that_follow_the_calls_are_no_leak_a_rising_floor_is(world: SoakWo
     assert leak.detail.startswith("asyncio_tasks: floor")
 
 
+def test_a_few_tasks_more_over_a_small_floor_are_no_leak(world: SoakWorld) -> None:
+    """Medium run 8: an engine that was the idle standby at the start and the active engine
+    draining its last calls at the end had 30.8 tasks at its floor, then 35 (+14 %); a handful more
+    over a small count is the calls still up, a leak is far more (one per call)."""
+
+    def tasks(after: float) -> list[ResourceSample]:
+        return [
+            ResourceSample(
+                at=DAY1 + timedelta(minutes=m),
+                rss_bytes=1e6,
+                open_files=10,
+                db_connections=1,
+                asyncio_tasks=30.8 if m < 15 else after,
+            )
+            for m in range(30)
+        ]
+
+    world.evidence.resources = tasks(35.0)
+    assert "resources" not in failed(world)
+    world.evidence.resources = tasks(45.0)
+    (leak,) = failed(world)["resources"].violations
+    assert leak.detail.startswith("asyncio_tasks: floor 45.0 at the end against 30.8 at the start")
+
+
 def test_a_short_run_is_judged_in_thirds(world: SoakWorld) -> None:
     start = DAY1
     world.evidence.resources = [

@@ -19,6 +19,10 @@ POOL_NOTE = ", or the pool's size"
 # the mean, full run 3's engines "leaked" tasks (60 at the start, 167 at the end) that came and
 # went with the traffic (35 to 258 all through the run).
 LOAD_FOLLOWING = frozenset({"asyncio_tasks", "open_files"})
+# Counts that follow the load get this many more at the end besides the tolerance: a few calls still
+# up (medium run 8: 30.8 tasks at an idle standby's floor, 35 at the active engine's draining its
+# last calls); a leak of one per call is hundreds.
+COUNT_SLACK = 8.0
 
 
 def _level(name: str, values: list[float]) -> float:
@@ -140,7 +144,10 @@ def check_resources(ev: SoakEvidence, view: StoreView) -> CheckResult:
             what = "floor" if name in LOAD_FOLLOWING else "mean"
             # A pool keeps the connections a busier moment opened, up to its size: growing to it
             # is how a pool works (3 at the start, 4.9 later in a medium run), past it a leak.
-            bound = max(before * (1 + ev.windows.tolerance), POOL_SIZE if name == "db_connections" else 0)
+            slack = COUNT_SLACK if name in LOAD_FOLLOWING else 0.0
+            bound = max(
+                before * (1 + ev.windows.tolerance), before + slack, POOL_SIZE if name == "db_connections" else 0
+            )
             if after > bound:
                 r.fail(
                     f"{label}{name}: {what} {after:.1f} at the end against {before:.1f} at the start "
