@@ -21,7 +21,7 @@ from ivr.hours.calendar import LineCalendar
 from ivr.hours.closures import RuntimeClosures
 from ivr.hours.config import ClosureConfig
 from ivr.recordings.store import RecordingStore
-from ivr.tickets.escalation import Contact
+from ivr.tickets.filing import OutcomeStore
 from ivr.tickets.store import TicketView
 
 T = TypeVar("T")
@@ -31,21 +31,11 @@ class NotFound(LookupError):
     """The thing a request names does not exist: the API answers 404 with this message."""
 
 
-class TicketAccess(Protocol):
-    """The tickets as the web reads and changes them (the ticket store satisfies it)."""
+class TicketAccess(OutcomeStore, Protocol):
+    """The tickets as the web reads and changes them (the ticket store satisfies it); the outcome
+    is filed through `ivr.tickets.filing`, whose store protocol this extends."""
 
     async def get(self, ticket_id: int) -> TicketView | None: ...
-
-    async def file_outcome(
-        self,
-        ticket_id: int,
-        outcome: str,
-        *,
-        note: str | None,
-        operator_id: int | None,
-        at: datetime,
-        contact: Contact | None = None,
-    ) -> TicketView: ...
 
     async def run_write(self, op: Callable[[Session], T]) -> T: ...
 
