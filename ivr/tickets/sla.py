@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, func, or_, select, update
@@ -82,13 +82,9 @@ def meet(session: Session, ticket: Ticket, at: datetime) -> None:
     if ticket.sla_met_at is not None:
         return
     due = ticket.callback_due
-    if due is not None and ticket.sla_flag != OVERDUE and _aware(due) < _aware(at):
+    if due is not None and ticket.sla_flag != OVERDUE and due < at:  # both aware: UtcDateTime, the store's rule
         session.add(TicketEvent(ticket_id=ticket.id, at=at, kind=EventKind.SLA_OVERDUE))
     ticket.sla_met_at, ticket.sla_flag = at, None
-
-
-def _aware(at: datetime) -> datetime:
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def flag(session: Session, now: datetime, settings: SlaSettings) -> Flagged:
