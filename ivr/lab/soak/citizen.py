@@ -171,16 +171,18 @@ async def answer_leg(
     by = HungUpBy.ENGINE
     # What the citizen hears is recorded on a bridge of its own, not on the channel: a channel's
     # recording holds the channel's other commands (the survey keys would go out only after it).
-    # The bridge is recording before the phone is picked up: the line begins its callback notice
-    # the moment the citizen answers, and a bridge set up after the answer missed its opening.
+    # The phone is in the recording bridge before it is picked up: the line begins its callback
+    # notice the moment the citizen answers, and a bridge set up after the answer missed its
+    # opening; joined just after the answer, a loaded machine still lost the notice's first
+    # words to the round trip between the two requests (the CI run of stop 32).
     bridges = AriBridges(ring.carrier.client)
     bridge: str | None = None
     try:
         bridge = await bridges.create(f"soak-{name}")
         await bridges.record(bridge, name, fmt="wav")
         ear.start()
-        await ring.answer()
         await bridges.add_channels(bridge, [ring.channel.id])
+        await ring.answer()
         operators = {n for n in sounds.refs if n.startswith(OPERATOR)}
         try:
             await asyncio.wait_for(_listen(ring, ear, sounds, operators, survey_keys, keys), max_s)
