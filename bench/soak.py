@@ -22,27 +22,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
+import contextlib
 import logging
 import os
-import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-import aiohttp
 
 from bench.common import REPO
 
 sys.path.insert(0, str(REPO))
 
+from bench.soak_end import drain, keep_heard, published_figures, write_run_folder
 from bench.soak_line import SoakLine, data_size
 from ivr.lab.soak.callers import CallerKit, SoakCaller
 from ivr.lab.soak.checker import exit_status, run_checks
@@ -66,7 +63,6 @@ from ivr.lab.soak.sampler import Sampler
 from ivr.lab.soak.store_view import read_store
 from ivr.lab.soak.verdict import CheckResult
 from ivr.lab.softphone import LabSoftphone
-from tests.harness.engine_process import EngineProcess
 from tests.harness.voices import make_voices, synthesise
 
 log = logging.getLogger("soak")
@@ -124,6 +120,10 @@ async def soak(plan: SoakPlan, out: Path, *, sample_every_s: float) -> int:
             {"id": f"soak{n}", "name": "Soak", "from": d, "to": d} for n, d in enumerate(campaign_days)
         ]
     line = SoakLine(Path(tempfile.mkdtemp(prefix="nul-soak-")), extra, data_bytes=data_size(len(plan.journeys)))
+    # Each part is stopped by this stack as soon as it has started, so a run ended by an exception
+    # stops it too (full run 4 left two softphones and its PostgreSQL running): the normal end
+    # closes the stack after the drain, an exception in the `finally`.
+    parts = contextlib.AsyncExitStack()
     try:
         await line.start(numbers, day0.clock_at(0))
         voices = await asyncio.to_thread(make_voices, line.work / "voices")
@@ -156,15 +156,22 @@ async def soak(plan: SoakPlan, out: Path, *, sample_every_s: float) -> int:
             talks=talks,
         )
         operators.start()
-        softphones = await start_softphones(line, plan, operator_voices, softphone, talks)
+        parts.push_async_callback(operators.stop)
+        for sp in await start_softphones(line, plan, operator_voices, softphone, talks):
+            parts.push_async_callback(sp.phone.stop)
+            parts.push_async_callback(sp.operator.stop)  # the operator first, then its phone
         kit = CallerKit(line.pbx.carrier, "800000039", line.prompts, operator_voices, voices.caller)
         injector = Injector(line, lambda: datetime.now(UTC))
         sampler = Sampler(line.metrics_urls(), lambda: datetime.now(UTC), every_s=sample_every_s)
         sampling = asyncio.ensure_future(sampler.run())
+        parts.callback(sampling.cancel)
         watch = LoopWatch(lambda: datetime.now(UTC), out / "loop-stacks.txt")  # the soak's own loop kept time
         watching = asyncio.ensure_future(watch.run())
+        parts.callback(watching.cancel)
         driver = await driver_for(line, plan, out)  # the plan's non-call actions (ivr.lab.soak.driver)
+        parts.push_async_callback(driver.stop)  # the last outcomes filed, no closure left on
         desks = await start_browser_desks(line, desk, operator_voices, plan, driver.console.passwords, driver.journal)
+        parts.push_async_callback(stop_browser_desks, desks, out)
         started = time.monotonic()
 
         heard: dict[str, Path] = {}  # caller -> what they heard (the carrier's recording)
@@ -218,14 +225,7 @@ async def soak(plan: SoakPlan, out: Path, *, sample_every_s: float) -> int:
         ]
         journal.path.write_text("".join(r.model_dump_json() + "\n" for r in records))
         await drain(line)
-        await stop_browser_desks(desks, out)
-        await driver.stop()  # the last outcomes filed, no closure left on
-        await operators.stop()
-        for sp in softphones:
-            await sp.operator.stop()
-            await sp.phone.stop()
-        sampling.cancel()
-        watching.cancel()
+        await parts.aclose()  # the desks, the driver, the samplers, the operators: last started first
         state = await line.asterisk_state()
         active = line.active()
         published = await published_figures(active, [d.date for d in plan.days])
@@ -261,8 +261,11 @@ async def soak(plan: SoakPlan, out: Path, *, sample_every_s: float) -> int:
         print(f"{len(records)} calls, {len(injector.records)} fault steps; report: {files.markdown}")
         return exit_status(results)
     finally:
-        line.keep_logs(out)
-        await line.stop()
+        try:
+            await parts.aclose()  # nothing left to do after the normal end
+        finally:
+            line.keep_logs(out)
+            await line.stop()
 
 
 @dataclass
@@ -291,78 +294,6 @@ async def start_softphones(
     operator = SoftphoneOperator(phone, seed=plan.seed, talks=talks)
     operator.start()
     return [Softphone(phone, operator)]
-
-
-async def drain(line: SoakLine, timeout_s: float = 180.0) -> None:
-    """Until no ticket is open, no queued callback is waiting or being dialled, and the outbox is
-    empty: what was in flight is written down."""
-    from sqlalchemy import func, select
-
-    from ivr.schema.callbacks import QueuedCallback
-    from ivr.schema.tickets import Ticket
-    from ivr.tickets.db import make_engine
-
-    db = make_engine(line.db_url)
-    try:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            with db.connect() as conn:
-                open_tickets = conn.scalar(select(func.count(Ticket.id)).where(Ticket.open.is_(True)))
-                pending = conn.scalar(
-                    select(func.count(QueuedCallback.id)).where(QueuedCallback.state.in_(("waiting", "calling")))
-                )
-            if not open_tickets and not pending:
-                return
-            await asyncio.sleep(1.0)
-        log.warning("drain: %s tickets open and %s callbacks pending after %.0f s (the checker will say which)",
-                    open_tickets, pending, timeout_s)  # fmt: skip
-    finally:
-        db.dispose()
-
-
-async def published_figures(engine: EngineProcess, days: list[date]) -> dict[str, dict[str, Any]]:
-    """What the line publishes for the soak's days: `ivr stats --format json` and the public page's
-    `/statistiche.json`, each as the checker compares them with its own counts."""
-    first, last = min(days).isoformat(), max(days).isoformat()
-    env = {**os.environ, "IVR_CONFIG": str(engine.path)}
-    argv = [sys.executable, "-m", "ivr.cli", "stats", "--period", "day", "--from", first, "--to", last]
-    done = await asyncio.to_thread(
-        subprocess.run, [*argv, "--format", "json"], env=env, cwd=REPO, capture_output=True, text=True, check=True
-    )
-    port = engine.config["console"]["port"]
-    url = f"http://127.0.0.1:{port}/statistiche.json?periodo=giorno&da={first}&a={last}"
-    async with aiohttp.ClientSession() as http, http.get(url) as response:
-        response.raise_for_status()
-        page = await response.json()
-    return {"ivr-stats.json": json.loads(done.stdout), "statistiche.json": page}
-
-
-def keep_heard(out: Path, results: list[CheckResult], heard: dict[str, Path], legs: dict[str, list[Path]]) -> None:
-    """What each caller named in a violation heard, beside the report (`heard/<caller>.wav`, and
-    each leg of their queued callback as `heard/<caller>-citizen-<number>-<id>.wav`): the
-    carrier's recordings go with the lab's Asterisk, and a violation is told apart from the
-    ear's mistake only by listening."""
-    named = {c for r in results for v in r.violations for c in v.callers if c in heard or c in legs}
-    if not named:
-        return
-    folder = out / "heard"
-    folder.mkdir(exist_ok=True)
-    for caller in sorted(named):
-        if caller in heard and heard[caller].exists():
-            shutil.copyfile(heard[caller], folder / f"{caller or 'withheld'}.wav")
-        for leg in legs.get(caller, []):
-            shutil.copyfile(leg, folder / f"{caller or 'withheld'}-{leg.name}")
-
-
-def write_run_folder(out: Path, evidence: SoakEvidence) -> None:
-    """What `ivr lab soak check --run` reads again."""
-    (out / "run.json").write_text(json.dumps({"ended_at": evidence.ended_at.isoformat()}))
-    (out / "mails.json").write_text(json.dumps([m.model_dump() for m in evidence.mails or []], indent=1))
-    if evidence.asterisk is not None:
-        (out / "asterisk.json").write_text(evidence.asterisk.model_dump_json())
-    (out / "resources.jsonl").write_text("".join(s.model_dump_json() + "\n" for s in evidence.resources))
-    (out / "faults.json").write_text(json.dumps([f.model_dump(mode="json") for f in evidence.faults], indent=1))
-    (out / "latency.json").write_text(json.dumps(evidence.latency))
 
 
 def main() -> int:

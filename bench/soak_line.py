@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email
+import functools
 import logging
 import os
 import re
@@ -17,7 +18,7 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -341,22 +342,45 @@ class SoakLine:
         return AsteriskState(channels=counts[0], bridges=counts[1])
 
     async def stop(self) -> None:
+        """Every part stopped, each whatever the one before it did: full run 4 ended on an
+        exception and left its PostgreSQL running. The failures are raised together at the end."""
+        failures: list[Exception] = []
+        for what, step in self._stop_steps():
+            try:
+                await step()
+            except Exception as exc:
+                log.exception("soak line: stopping %s failed", what)
+                failures.append(exc)
+        if failures:
+            raise ExceptionGroup("the soak line did not stop cleanly", failures)
+
+    def _stop_steps(self) -> list[tuple[str, Callable[[], Awaitable[object]]]]:
+        """In order: the engines (none started again), the SMTP sink, the links, PostgreSQL, both
+        Asterisks, the data file system; only what was started."""
+        steps: list[tuple[str, Callable[[], Awaitable[object]]]] = []
         if self._supervisor is not None:  # first: an engine being stopped is not started again
-            self._supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._supervisor
-        for engine in self.engines:
-            engine.stop()
+            steps.append(("the engines' supervisor", self._stop_supervisor))
+        steps += [(f"engine {e.data_dir.name}", functools.partial(asyncio.to_thread, e.stop)) for e in self.engines]
         if self._smtp is not None:
-            self._smtp.stop()
+            steps.append(("the SMTP sink", functools.partial(asyncio.to_thread, self._smtp.stop)))
         if hasattr(self, "links"):
             made = [link for link in (getattr(self, "ari_link", None), getattr(self, "pg_link", None)) if link]
-            await asyncio.to_thread(self.links.stop, made)
+            steps.append(("the cuttable links", functools.partial(asyncio.to_thread, self.links.stop, made)))
         if hasattr(self, "pg"):
-            await asyncio.to_thread(self.pg.stop)
+            steps.append(("PostgreSQL", functools.partial(asyncio.to_thread, self.pg.stop)))
         if hasattr(self, "pbx"):
-            await self.pbx.carrier.close()
-            self.pbx.stop()
+            steps.append(("the lab carrier's client", self.pbx.carrier.close))
+            steps.append(("the Asterisk pair", functools.partial(asyncio.to_thread, self.pbx.stop)))
         if self._mounted:
-            await asyncio.to_thread(subprocess.run, ["umount", "-l", str(self.data_dir)], check=False)
-            self._mounted = False
+            steps.append(("the data file system", self._unmount))
+        return steps
+
+    async def _stop_supervisor(self) -> None:
+        assert self._supervisor is not None
+        self._supervisor.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._supervisor
+
+    async def _unmount(self) -> None:
+        await asyncio.to_thread(subprocess.run, ["umount", "-l", str(self.data_dir)], check=False)
+        self._mounted = False
