@@ -70,12 +70,14 @@ def cmd_config_reference(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_setup(args: argparse.Namespace, settings: Settings) -> int:
     """Everything a fresh machine needs before `ivr run`: secrets, Asterisk, schema, prompts."""
     from ivr.asterisk.managed import ensure_secrets
+    from ivr.commands.kb import offer_samples
 
     secure_data(settings)
     if ensure_secrets(settings):
         print(f"generated ARI/AMI passwords into {settings.secrets_file}")
         settings = _settings(args)
     cmd_db_upgrade(args, settings)
+    offer_samples(settings)
     cmd_prompts_build(args, settings)
     if settings.asterisk.managed.enabled:
         from ivr.asterisk.certs import ensure_sip_certificate, sip_certificate

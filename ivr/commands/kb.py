@@ -74,6 +74,35 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_samples(args: argparse.Namespace, settings: Settings) -> int:
+    from ivr.knowledge.samples import SAMPLES_DIR, add_samples
+
+    at = engine_now(settings)
+    today = at.astimezone(settings.service.tz).date()
+    folder = settings.config_dir / SAMPLES_DIR
+    report = with_store(
+        settings, lambda store: add_samples(_kb(settings, store), folder, by=args.by, at=at, today=today)
+    )
+    print(f"{len(report.created)} sample articles added, {len(report.unchanged)} already there")
+    if report.created:
+        print("each is listed as «da rivedere» until a supervisor checks it: `ivr kb list --overdue`, /console/kb")
+    for error in report.errors:
+        print(f"error: {error}")
+    return 1 if report.errors else 0
+
+
+def offer_samples(settings: Settings) -> None:
+    """At setup: an empty knowledge base leaves the desk's article list blank, so say how to
+    start from the samples."""
+    from ivr.knowledge.samples import SAMPLES_DIR
+
+    folder = settings.config_dir / SAMPLES_DIR
+    if not folder.is_dir() or with_store(settings, lambda store: _kb(settings, store).listing()):
+        return
+    count = len(list(folder.glob("*.md")))
+    print(f"the knowledge base is empty: `ivr kb samples` adds {count} sample articles to start from")
+
+
 def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
     count = with_store(settings, lambda store: _kb(settings, store).reindex())
     print(f"{count} articles indexed again")
@@ -97,4 +126,6 @@ def add_kb_commands(sub: Any, add: Any) -> None:
     lst.add_argument("--topic")
     lst.add_argument("--overdue", action="store_true", help="only those past their review date")
     lst.add_argument("--archived", action="store_true", help="the archived ones instead")
+    samples = add("samples", cmd_samples, "add the sample articles of the line's main topics (never replaces one)", kb)
+    samples.add_argument("--by", default="esempi", help="who the samples are saved by")
     add("reindex", cmd_reindex, "index every article again (after changing word families or stop words)", kb)

@@ -8,7 +8,7 @@ and reports each bad one by name and field; the good ones are saved all the same
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -127,17 +127,32 @@ def _read_all(folder: Path) -> list[tuple[Path, str | UnicodeDecodeError]]:
     return found
 
 
-async def import_dir(kb: KnowledgeBase, folder: Path, *, by: str, at: datetime) -> ImportReport:
+async def import_dir(
+    kb: KnowledgeBase,
+    folder: Path,
+    *,
+    by: str,
+    at: datetime,
+    keep_existing: bool = False,
+    review_on: date | None = None,
+) -> ImportReport:
     """Every `*.md` of `folder`, in name order: new slugs are created, known ones get a new
-    version when they changed. A bad file is reported and skipped; the others are saved."""
+    version when they changed, or are left as they are with `keep_existing` (sample articles a
+    supervisor has since made the office's own). `review_on` replaces each file's review date.
+    A bad file is reported and skipped; the others are saved."""
     report = ImportReport()
     for path, content in await asyncio.to_thread(_read_all, folder):
         try:
             if isinstance(content, UnicodeDecodeError):
                 raise ArticleError("file", "non è un testo UTF-8")
             draft = parse(content, path.stem)
+            if review_on is not None:
+                draft = replace(draft, review_on=review_on)
             draft.check(kb.topics)
             existing = await kb.by_slug(draft.slug)
+            if existing is not None and keep_existing:
+                report.unchanged.append(path.name)
+                continue
             saved = await kb.save(draft, by=by, at=at, article_id=existing.id if existing else None)
         except ArticleError as exc:
             report.errors.append(FileError(path.name, str(exc)))
