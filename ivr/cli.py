@@ -383,9 +383,20 @@ def _main(argv: Sequence[str] | None) -> int:
         return 130
     except Exception as exc:
         if _expected(exc):
-            print(f"ivr: {exc}", file=sys.stderr)
+            print(f"ivr: {_said(exc, args)}", file=sys.stderr)
             return 1
         raise
+
+
+def _said(exc: Exception, args: argparse.Namespace) -> str:
+    """What failed, never an empty line: an error without text (a bare timeout printed `ivr: `
+    and nothing else) is named by its kind and the command, with the way to see more."""
+    text = str(exc).strip()
+    if text:
+        return text
+    command = " ".join(str(part) for part in (args.command, getattr(args, "what", None)) if part)
+    why = "a time limit ran out" if isinstance(exc, TimeoutError) else "it gave no details"
+    return f"`ivr {command}` failed: {type(exc).__name__} ({why}); run it again with -v to see where"
 
 
 def _expected(exc: Exception) -> bool:
