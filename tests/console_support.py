@@ -24,6 +24,7 @@ from ivr.acd.operators import OperatorDirectory
 from ivr.api.deps import ClosureAdmin, Health, OperatorAdmin, QueueView
 from ivr.api.server import WebDeps, make_api
 from ivr.clock import ShiftedClock
+from ivr.configfile import deep_merge
 from ivr.console.accounts import Accounts, UserInfo
 from ivr.console.services import ConsoleServices
 from ivr.dialout.guard import DialGuard, store_audit
@@ -183,7 +184,7 @@ def lab_settings(tmp: Path, extra: dict[str, Any] | None = None) -> Any:
         "prompts": {"build_dir": str(tmp / "prompts")},
     }
     if extra:
-        overrides.update(extra)
+        deep_merge(overrides, extra)  # a section given keeps the lab's other settings of it
     return load_settings(
         REPO / "config" / "nul.yaml", environ={"IVR_SECRETS_FILE": str(tmp / "none.yaml")}, overrides=overrides
     )

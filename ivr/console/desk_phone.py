@@ -16,6 +16,7 @@ from ivr.console.desk import call_card, phone_host
 from ivr.console.desk_relay import PATH as RELAY_PATH
 from ivr.console.web import Routes, services, session_of, user_of
 from ivr.webphone.desks import DeskPhones, ice_servers
+from ivr.webphone.trunk import desks_taken_for_carrier
 
 routes = Routes()
 
@@ -60,6 +61,13 @@ async def account(request: web.Request) -> web.StreamResponse:
         "heartbeat_s": webrtc.heartbeat_s,
         "audio_processing": webrtc.audio_processing,
     }
+    relay = desks_taken_for_carrier(svc.settings)
+    if relay is not None:  # Asterisk would take this desk for the carrier and refuse it: say so
+        body["unusable"] = (
+            f"il centralino riconosce il gestore telefonico dal suo indirizzo, {relay}, lo stesso da cui "
+            "arrivano i telefoni della scrivania: l'amministratore deve correggere asterisk.trunk.host "
+            "(ivr doctor lo segnala)"
+        )
     return web.json_response(body, headers={"Cache-Control": "no-store"})
 
 

@@ -364,11 +364,18 @@ def check_smtp(settings: Settings) -> list[Finding]:
     return [Finding("smtp", OK, f"{m.host}:{port} reachable")]
 
 
+def check_trunk(settings: Settings) -> list[Finding]:
+    from ivr.ops.doctor_trunk import trunk_findings  # it builds on this module's findings
+
+    return trunk_findings(settings)
+
+
 CHECKS: list[Check] = [
     check_ports,
     check_asterisk_root,
     check_ari_app,
     check_desk_phones,
+    check_trunk,
     check_certificates,
     check_transcription,
     check_disk,

@@ -43,6 +43,19 @@ async def test_the_desk_gets_a_session_password_never_the_console_one(lab: Conso
     assert desks.digests() == {}  # logging out takes the phone's password away
 
 
+async def test_a_desk_that_asterisk_would_take_for_the_carrier_says_why_instead_of_retrying(
+    tmp_path: Path, lab: ConsoleLab
+) -> None:
+    """The console's relay reaches Asterisk from 127.0.0.1: a trunk there makes every desk the
+    carrier's (identified by address first), and the desk said only "trying again"."""
+    async with console_lab(tmp_path / "shadowed", {"asterisk": {"trunk": {"host": "127.0.0.1"}}}) as shadowed:
+        anna = await shadowed.login("anna")
+        account = await (await anna.get("/console/desk/phone/account")).json()
+    assert "127.0.0.1" in account["unusable"] and "asterisk.trunk.host" in account["unusable"]
+    normal = await (await (await lab.login("anna")).get("/console/desk/phone/account")).json()
+    assert "unusable" not in normal  # the lab carrier's 127.0.0.2
+
+
 async def test_only_operators_with_a_desk_get_an_account(lab: ConsoleLab) -> None:
     anonymous = await lab.client()
     response = await anonymous.get("/console/desk/phone/account", allow_redirects=False)

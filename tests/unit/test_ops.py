@@ -228,6 +228,42 @@ def test_doctor_fails_while_asterisk_still_serves_http_where_operators_reach_it(
     assert fine.verdict == doctor.OK and "/ws" in fine.detail
 
 
+def test_doctor_names_a_trunk_at_an_address_operators_phones_come_from(tmp_path: Path) -> None:
+    """Asterisk knows the carrier by its address before any username: a phone coming from the
+    trunk's address is taken for the carrier and never registers (the desk only tried again)."""
+    from sqlalchemy.orm import Session
+
+    from ivr.ops.doctor_trunk import trunk_findings
+    from ivr.schema.console import ConsoleSession, ConsoleUser
+    from ivr.tickets.db import make_engine, upgrade
+
+    def verdict(host: str) -> doctor.Finding:
+        (found,) = trunk_findings(settings_for(tmp_path, asterisk={"trunk": {"host": host}}))
+        return found
+
+    relay = verdict("127.0.0.1")  # where the console's desk relay reaches Asterisk from
+    assert relay.verdict == doctor.FAIL and "desks' phones reach Asterisk from 127.0.0.1" in relay.detail
+    assert "asterisk.trunk.host" in relay.fix
+    lab = verdict("127.0.0.2")
+    assert lab.verdict == doctor.WARN and "the lab carrier's" in lab.detail
+    assert verdict("192.0.2.10").verdict == doctor.OK  # no database yet: none made by the check
+    assert not (tmp_path / "var").exists() or not list((tmp_path / "var").glob("*.db"))
+
+    engine = make_engine(settings_for(tmp_path).database_url)
+    upgrade(engine)
+    now = dt.datetime.now(dt.UTC)
+    with Session(engine) as db, db.begin():
+        user = ConsoleUser(login="mario", name="Mario", role="operator", password_hash="x", created_at=now)
+        db.add(user)
+        db.flush()
+        db.add(ConsoleSession(token_hash="t", user_id=user.id, csrf="c", created_at=now, last_seen_at=now,
+                              address="192.0.2.10"))  # fmt: skip
+    engine.dispose()
+    home = verdict("192.0.2.10")
+    assert home.verdict == doctor.FAIL and "operators' browsers came from 192.0.2.10" in home.detail
+    assert verdict("192.0.2.11").verdict == doctor.OK
+
+
 def test_doctor_exit_code(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "nul.yaml"
     config.write_text(

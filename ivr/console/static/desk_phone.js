@@ -37,6 +37,7 @@
     say("Telefono: attivazione del microfono…");
     getAccount().then(function (acc) {
       account = acc;
+      if (acc.unusable) { throw { unusable: acc.unusable }; }  // it could never register: say why, not "trying again"
       var processing = acc.audio_processing;  // echo cancellation, noise suppression, gain control
       return navigator.mediaDevices.getUserMedia({
         audio: { echoCancellation: processing, noiseSuppression: processing, autoGainControl: processing }, video: false
@@ -47,6 +48,7 @@
       scheduleRenewal();
     }).catch(function (err) {
       api.state = "error";
+      if (err && err.unusable) { say("Telefono non utilizzabile: " + err.unusable); return; }
       say("Telefono non disponibile: " + (err && err.name === "NotAllowedError"
         ? "il browser non permette l'uso del microfono." : "riprova ricaricando la pagina."));
     });
@@ -79,7 +81,7 @@
     ua.on("unregistered", function () { api.registered = false; say("Telefono non registrato."); });
     ua.on("registrationFailed", function (e) {
       api.registered = false;
-      say("Telefono non registrato: nuovo tentativo…");
+      say("Telefono non registrato (" + (e.cause || "nessuna risposta") + "): nuovo tentativo…");
       if (e.cause === JsSIP.C.causes.AUTHENTICATION_ERROR || e.cause === JsSIP.C.causes.REJECTED) {
         window.setTimeout(renew, 1000);  // the engine restarted or the password expired: ask again
       }
