@@ -89,6 +89,12 @@ def cmd_setup(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _config_diff(args: argparse.Namespace, settings: Settings) -> int:
+    from ivr.commands.asterisk import cmd_config_diff
+
+    return cmd_config_diff(args, settings)
+
+
 def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     from ivr.tickets.db import current_revision, make_engine, upgrade
 
@@ -149,16 +155,17 @@ def cmd_asterisk_build(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_asterisk_up(args: argparse.Namespace, settings: Settings) -> int:
     from ivr.asterisk.managed import engine_context, engine_instance, engine_ports, ensure_secrets
+    from ivr.commands.asterisk import bring_running_up_to_date
 
     _require_managed(settings)
     if ensure_secrets(settings):
         settings = _settings(args)
     cmd_asterisk_build(args, settings)
     instance = engine_instance(settings)
-    if instance.running():
-        print(f"asterisk-{instance.name} already running (pid {instance.pid()})")
+    context = engine_context(settings)
+    if instance.running() and bring_running_up_to_date(instance, context):
         return 0
-    instance.render(engine_context(settings))
+    instance.render(context)
     cmd_prompts_build(args, settings)
     instance.start(engine_ports(settings), daemon=True)
     a = settings.asterisk
@@ -300,6 +307,12 @@ def build_parser() -> argparse.ArgumentParser:
     config = sub.add_parser("config", help="check or show the configuration").add_subparsers(dest="what", required=True)
     add("check", cmd_config_check, "validate config, flow and prompts", config)
     add("show", cmd_config_show, "print the effective configuration (secrets masked)", config)
+    add(
+        "diff",
+        _config_diff,
+        "what the managed Asterisk runs with against the settings, and how each change applies",
+        config,
+    )
     add("reference", cmd_config_reference, "every setting with its type and default (markdown)", config)
 
     db = sub.add_parser("db", help="ticket store schema").add_subparsers(dest="what", required=True)

@@ -71,14 +71,6 @@ class AsteriskInstance:
         the account's group only, and the directories it writes become the account's own.
         Without it (the lab carrier, test equipment) Asterisk stays root and its config 0640
         root:root."""
-        env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader([str(t) for t in self.templates]),
-            undefined=jinja2.StrictUndefined,
-            keep_trailing_newline=True,
-            autoescape=False,
-        )
-        dirs = {kind: self.inner(kind) for kind in _BASES}
-        full = {"dirs": dirs, "name": self.name, "modules_dir": self.root.modules_dir(), **context}
         for kind in _BASES:
             self.host(kind).mkdir(parents=True, exist_ok=True)
         for sub in ("recording", "voicemail", "outgoing", "tmp", "monitor"):
@@ -87,18 +79,30 @@ class AsteriskInstance:
         if run_user:
             self._hand_over(str(run_user))
         etc = self.host("etc")
-        names = sorted({t.name for d in self.templates for t in d.glob("*.conf.j2")})
-        for name in names:
-            target = etc / name.removesuffix(".j2")
-            text = env.get_template(name).render(**full)
+        for conf, text in self.rendered(context).items():
+            target = etc / conf
             tmp = target.with_suffix(".tmp")
             tmp.write_text(text)
             share_with_asterisk(tmp)
             tmp.replace(target)
-        for conf in etc.glob("*.conf"):  # e.g. the operators' endpoints, written while running
-            share_with_asterisk(conf)
+        for written in etc.glob("*.conf"):  # e.g. the operators' endpoints, written while running
+            share_with_asterisk(written)
         for name, source in dict(context.get("etc_files") or {}).items():
             self._copy_in(Path(source), etc / name)
+
+    def rendered(self, context: Mapping[str, Any]) -> dict[str, str]:
+        """Each config file's text as `render` writes it (by file name), nothing written: what a
+        running Asterisk would read if started now (`ivr.asterisk.drift`)."""
+        env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader([str(t) for t in self.templates]),
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True,
+            autoescape=False,
+        )
+        dirs = {kind: self.inner(kind) for kind in _BASES}
+        full = {"dirs": dirs, "name": self.name, "modules_dir": self.root.modules_dir(), **context}
+        names = sorted({t.name for d in self.templates for t in d.glob("*.conf.j2")})
+        return {name.removesuffix(".j2"): env.get_template(name).render(**full) for name in names}
 
     def _copy_in(self, source: Path, target: Path) -> None:
         """A file Asterisk reads but the engine keeps elsewhere (a TLS key from the data dir):
