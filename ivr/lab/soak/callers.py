@@ -234,7 +234,7 @@ class SoakCaller:
             if not script.done() and self.ear is not None:
                 # The line hung up: what it said last may not be recognised yet (the ear reads
                 # every 0.15 s, later on a busy machine): a last read and a moment to react.
-                self.ear.poll()
+                await self.ear.read()
                 await asyncio.wait([script], timeout=1.0)
         finally:
             for task in (script, gone):

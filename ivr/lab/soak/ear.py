@@ -17,6 +17,7 @@ import functools
 import time
 import wave
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +45,11 @@ NEAR = 0.45  # a whole-opening score worth a second look
 # reading less often is what makes a hundred ears affordable on two cores (20 ms of CPU per
 # call-second at 0.15 s, 7 at 0.45: `bench/soak_ear.py`); a person reacts no faster anyway.
 READ_EVERY_S = 0.45
+# Every ear of a soak reads on this one thread: the transforms never stand the soak's event loop
+# still. Full run 5, with 160 calls up in its first minutes, read on the loop: reads held it up to
+# 12 s at a time, the lab carrier's requests timed out behind them and 163 callers failed; on a
+# thread the reads queue (a caller may react a little later) while the loop answers the line.
+_READER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="soak-ear")
 # A read covers at most this much of what was heard at once: after the loop stood still, a
 # backlog is worked through in pieces of one transform size, not one transform of it all.
 PIECE_S = 4.0
@@ -150,57 +156,70 @@ class Ear:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        self.poll()
+        await self.read()
 
     async def _follow(self, every_s: float) -> None:
         while True:
-            self.poll()
+            await self.read()
             if self.gone is not None and self.gone():
                 self._changed.set()  # waiters learn that nothing more is coming
             await asyncio.sleep(every_s)
 
+    async def read(self) -> None:
+        """`poll`, on the ears' reading thread: the loop goes on meanwhile."""
+        found = await asyncio.get_running_loop().run_in_executor(_READER, self._read)
+        if found:
+            self._changed.set()
+
     def poll(self) -> None:
-        """Read what the recording gained and look for every reference in it."""
+        """Read what the recording gained and look for every reference in it, here and now."""
+        if self._read():
+            self._changed.set()
+
+    def _read(self) -> bool:
+        """What `poll` does, without touching the loop's objects (it runs on `_READER`): True
+        when something new was recognised."""
         try:
             with self.path.open("rb") as f:
                 f.seek(self._offset)
                 data = f.read()
         except FileNotFoundError:
-            return  # MixMonitor opens the file with the first frame
+            return False  # MixMonitor opens the file with the first frame
         data = data[: len(data) - len(data) % 2]
         if not data:
-            return
+            return False
         self._offset += len(data)
         self._append(np.frombuffer(data, dtype="<i2"))
         found, before = False, len(self.heard)
         # References of one length have read as far as each other: one transform of what was
         # heard serves them all (the full soak's hundred calls, each with a score of references
         # read seven times a second, stood the soak's loop still when each had its own).
+        refs = dict(self.refs)  # as of now: the caller may `forget` some while this reads
         groups: dict[tuple[int, int], list[str]] = {}
-        for name, ref in self.refs.items():
-            groups.setdefault((self._next[name], len(ref)), []).append(name)
+        for name, ref in refs.items():
+            groups.setdefault((self._next.get(name, 0), len(ref)), []).append(name)
         for (start, m), names in groups.items():
             while self._len - start >= m + SLIP:
                 seg = self.audio[start : start + m + SLIP + int(PIECE_S * RATE)].astype(np.float64)
-                for name, full in zip(names, self._correlate(seg, names), strict=True):
-                    found |= self._scan(name, self.refs[name], full, seg, start)
+                for name, full in zip(names, self._correlate(seg, names, refs), strict=True):
+                    found |= self._scan(name, refs[name], full, seg, start)
                 start = self._next[names[0]]
         if found:
             # In the order they were heard, not the order they were looked for: a read that
             # brings two sounds (a busy machine reads late) must not swap them for the caller.
             self.heard[before:] = sorted(self.heard[before:], key=lambda h: h.at_sample)
-            self._changed.set()
+        return found
 
-    def _correlate(self, seg: np.ndarray, names: list[str]) -> list[np.ndarray]:
+    def _correlate(self, seg: np.ndarray, names: list[str], refs: dict[str, np.ndarray]) -> list[np.ndarray]:
         """`_ncc(seg, ref)` for each of `names` (all of one length): one forward transform of
         `seg`, each reference's kept from the last read, the inverse ones in a single call."""
-        m = len(self.refs[names[0]])
+        m = len(refs[names[0]])
         size = block_length(len(seg))
         spectrum = np.fft.rfft(seg, size)
-        refs = np.stack([self.spectra.get(name, self.refs[name], size) for name in names])
-        corr = np.fft.irfft(spectrum[np.newaxis, :] * refs, size, axis=1)[:, : len(seg) - m + 1]
+        spectra = np.stack([self.spectra.get(name, refs[name], size) for name in names])
+        corr = np.fft.irfft(spectrum[np.newaxis, :] * spectra, size, axis=1)[:, : len(seg) - m + 1]
         window, loud = _windows(seg, m)
-        norms = np.array([np.linalg.norm(self.refs[name]) for name in names])[:, np.newaxis]
+        norms = np.array([np.linalg.norm(refs[name]) for name in names])[:, np.newaxis]
         scores = np.where(loud, corr / (np.sqrt(np.maximum(window, 1e-9)) * norms), 0.0)
         return list(scores)
 
@@ -279,7 +298,7 @@ class Ear:
             if left <= 0:
                 return None
             if self.gone is not None and self.gone():
-                self.poll()  # the last of the recording, then no more waiting for what cannot come
+                await self.read()  # the last of the recording, then no more waiting for what cannot come
                 found = [h for h in self.heard[after:] if h.name in wanted]
                 # A turn for the loop before answering: a caller that asks again and again after
                 # its call ended (a loop on "not heard yet") would otherwise hold every other
