@@ -220,6 +220,10 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     if settings.asterisk.managed.enabled and not args.no_asterisk:
         cmd_asterisk_up(args, settings)
         settings = _settings(args)
+    else:
+        from ivr.commands.asterisk import warn_of_older_configuration
+
+        warn_of_older_configuration(settings)
     from ivr.ha.runner import run_line
 
     return run_line(settings, build_engine, standby=args.standby)

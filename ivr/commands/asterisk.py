@@ -4,13 +4,17 @@ running (`ivr.asterisk.drift`), shown by `ivr config diff`."""
 from __future__ import annotations
 
 import argparse
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 from ivr.asterisk.drift import RESTART, Change, calls_up, changes, restart_needed
 from ivr.asterisk.instance import AsteriskInstance
+from ivr.asterisk.root import RootBuildError
 from ivr.errors import SetupError
 from ivr.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def bring_running_up_to_date(instance: AsteriskInstance, context: Mapping[str, Any]) -> bool:
@@ -34,6 +38,31 @@ def bring_running_up_to_date(instance: AsteriskInstance, context: Mapping[str, A
         instance.cli(command)
     print(f"asterisk-{instance.name} already running (pid {instance.pid()}): reloaded {files}")
     return True
+
+
+def warn_of_older_configuration(settings: Settings) -> None:
+    """`ivr run --no-asterisk` (the systemd units: Asterisk is a service of its own): a managed
+    Asterisk running with an older configuration is named in the log with the command that
+    applies it. The engine starts all the same: refusing would take the line down."""
+    from ivr.asterisk.managed import engine_context, engine_instance
+
+    if not settings.asterisk.managed.enabled:
+        return
+    instance = engine_instance(settings)
+    if not instance.running():
+        return
+    try:
+        found = changes(instance, engine_context(settings))
+    except (SetupError, RootBuildError, OSError) as exc:  # the engine can run all the same: say so, go on
+        log.warning("asterisk-%s: its configuration could not be compared with the settings: %s", instance.name, exc)
+        return
+    if found:
+        log.warning(
+            "asterisk-%s runs with an older configuration (%s): `ivr asterisk up` applies it (a reload, or a "
+            "restart when no call is up); `ivr config diff` shows it",
+            instance.name,
+            ", ".join(f"{c.file} from {c.settings}" for c in found),
+        )
 
 
 def _refusal(name: str, found: list[Change], busy: int) -> str:

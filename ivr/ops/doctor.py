@@ -370,9 +370,16 @@ def check_trunk(settings: Settings) -> list[Finding]:
     return trunk_findings(settings)
 
 
+def check_asterisk_config(settings: Settings) -> list[Finding]:
+    from ivr.ops.doctor_drift import drift_findings  # it builds on this module's findings
+
+    return drift_findings(settings)
+
+
 CHECKS: list[Check] = [
     check_ports,
     check_asterisk_root,
+    check_asterisk_config,
     check_ari_app,
     check_desk_phones,
     check_trunk,

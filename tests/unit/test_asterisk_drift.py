@@ -142,3 +142,34 @@ def test_ivr_config_diff_shows_each_change_and_how_it_applies(
     assert "1 file(s) differ from the settings" in out
     assert "pjsip.conf — settings: asterisk.trunk, asterisk.sip, asterisk.webrtc; applied by " in out
     assert "`module reload res_pjsip.so`" in out and "+match = 192.0.2.7" in out and ARI_SECRET not in out
+
+
+def test_doctor_and_a_run_without_asterisk_name_an_older_configuration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Under systemd Asterisk is a service of its own and the engine starts with --no-asterisk:
+    a changed setting is named by `ivr doctor` and in the engine's log, with `ivr asterisk up`."""
+    from ivr.asterisk.managed import engine_instance
+    from ivr.commands.asterisk import warn_of_older_configuration
+    from ivr.ops.doctor_drift import drift_findings
+
+    def settings(**asterisk: Any) -> Settings:
+        return _settings(tmp_path, managed={"cache_dir": str(tmp_path / "cache")}, **asterisk)
+
+    monkeypatch.setattr(AsteriskInstance, "_hand_over", lambda self, user: None)
+    instance = engine_instance(settings())
+    (instance.root.path / "usr/lib/x86_64-linux-gnu/asterisk/modules").mkdir(parents=True)
+    (found,) = drift_findings(settings())
+    assert found.verdict == "OK" and "not running" in found.detail
+    instance.render(engine_context(settings()))
+    (instance.host("run") / "asterisk.pid").write_text(str(os.getpid()))  # "running": a live pid
+    (found,) = drift_findings(settings())
+    assert found.verdict == "OK" and "the configuration the settings give" in found.detail
+
+    moved = settings(trunk={"host": "192.0.2.7"})
+    (found,) = drift_findings(moved)
+    assert found.verdict == "WARN" and "a reload applies it: pjsip.conf (asterisk.trunk" in found.detail
+    assert found.fix.startswith("ivr asterisk up")
+    with caplog.at_level("WARNING"):
+        warn_of_older_configuration(moved)
+    assert "runs with an older configuration (pjsip.conf from asterisk.trunk" in caplog.text
