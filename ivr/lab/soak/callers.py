@@ -242,6 +242,8 @@ class SoakCaller:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
+                elif not task.cancelled():
+                    task.exception()  # seen here when this caller is cancelled with it (run 6's log)
         if not script.cancelled():
             script.result()  # the caller's own hangup (_Hangup) and errors go on up
 
