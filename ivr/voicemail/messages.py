@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ivr.schema.callbacks import MissedCall
 from ivr.schema.tickets import CallbackAttempt, Recording, Ticket, TicketEvent, Voicemail
 from ivr.tickets import events, sla
 from ivr.tickets.events import EventKind
@@ -253,6 +254,11 @@ def callback_result(
     if result == "answered":
         ticket.status = S.CALLED_BACK
         sla.meet(session, ticket, at)
+        missed = session.scalar(
+            select(MissedCall).where(MissedCall.ticket_id == ticket_id, MissedCall.done_at.is_(None))
+        )
+        if missed is not None:  # a missed call given to an operator: reached, so done on the supervisors' list
+            missed.done_at, missed.done_by = at, operator or "callback"
     session.add(
         TicketEvent(
             ticket_id=ticket_id,

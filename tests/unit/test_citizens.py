@@ -178,6 +178,36 @@ async def test_missed_calls_are_listed_assigned_and_done(db_url: str) -> None:
         engine.dispose()
 
 
+async def test_a_missed_call_is_done_once_its_callback_is_answered(db_url: str) -> None:
+    """Given to an operator, a missed call is called back with the desk's usual workflow; an
+    answered attempt used to leave it open on the supervisors' list, done by hand or never."""
+    from ivr.voicemail.messages import VoicemailMessages
+
+    engine = make_engine(db_url)
+    upgrade(engine)
+    store = SqlTicketStore(engine, tz=ROME)
+    missed, messages = MissedCalls(store), VoicemailMessages(store)
+    try:
+        ticket_id = await _ticket(store, "cb1", "3470000009")
+        await store.update(ticket_id, queue_result="abandoned")
+        await store.close_call(
+            ticket_id, CallClosing(ended_at=T0, outcome="caller_hangup", end_reason="x", last_state="x")
+        )
+        assert await missed.note_ended(ticket_id) == "abandoned"
+        (item,) = await missed.listing()
+        await missed.assign(item.id, "ada")
+
+        await messages.callback_result(ticket_id, "no_answer", T0 + timedelta(hours=1), "ada", None)
+        assert [m.id for m in await missed.listing()] == [item.id]  # not reached yet: still to do
+        await messages.callback_result(ticket_id, "answered", T0 + timedelta(hours=2), "ada", "richiamato")
+        assert await missed.listing() == []
+        (done,) = await missed.listing(done=True)
+        assert (done.done_by, done.done_at, done.status) == ("ada", T0 + timedelta(hours=2), "called_back")
+    finally:
+        await store.stop()
+        engine.dispose()
+
+
 async def test_the_sweep_finds_a_missed_call_behind_any_number_of_answered_ones(db_url: str) -> None:
     """Full run 3: the sweep looked at the oldest 500 unlisted calls of the last two days, and
     answered calls (or refused ones that left a message) are never listed, so a missed call behind

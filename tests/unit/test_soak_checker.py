@@ -21,7 +21,7 @@ from ivr.lab.soak.report import percentile, write_report
 from ivr.lab.soak.verdict import CheckResult
 from ivr.schema.callbacks import MissedCall, QueuedCallback
 from ivr.schema.console import AuditEntry
-from ivr.schema.tickets import Recording, SurveyAnswer, Ticket, TicketEvent, Voicemail
+from ivr.schema.tickets import CallbackAttempt, Recording, SurveyAnswer, Ticket, TicketEvent, Voicemail
 from ivr.settings import Settings
 from ivr.tickets.db import POOL_SIZE
 from tests.unit.soak_world import DAY1, DAY2, SoakWorld, build_world
@@ -316,6 +316,20 @@ def test_a_missed_call_off_the_work_list_and_a_listed_call_that_was_answered(wor
         "listed as missed, yet the ticket shows an operator or a message to call back on",
         "listed as missed, yet the caller heard an operator",
     }
+
+
+def test_a_missed_call_called_back_and_answered_yet_still_to_do(world: SoakWorld) -> None:
+    """An answered callback closes the missed call on the supervisors' list (issue 26)."""
+    capped = world.ids[CAPPED]
+    with world.session() as s, s.begin():
+        at = s.get_one(Ticket, capped).started_at + timedelta(hours=1)
+        s.add(CallbackAttempt(ticket_id=capped, at=at, operator="ada", result="answered", note=None))
+    assert tickets_named(failed(world)["missed_calls"]) == {capped}
+    with world.session() as s, s.begin():
+        row = s.scalars(select(MissedCall).where(MissedCall.ticket_id == capped)).one()
+        row.done_at, row.done_by = at, "ada"
+    result = judged(world)["missed_calls"]
+    assert result.passed and any("1 called back and answered" in note for note in result.notes)
 
 
 def test_a_recording_without_consent(world: SoakWorld) -> None:

@@ -104,7 +104,12 @@ def check_missed(ev: SoakEvidence, view: StoreView) -> CheckResult:
             r.fail(f"listed {n} times", [tid])
         if tid in heard:
             r.fail("listed as missed, yet the caller heard an operator", [tid])
-    r.notes.append(f"{len(expected)} missed calls, {len(listed)} listed")
+    reached = {a.ticket_id: a.at for a in view.attempts if a.result == "answered"}
+    for m in view.missed:
+        if m.ticket_id in reached and m.done_at is None:
+            r.fail("called back and answered, yet still to do on the missed-calls list", [m.ticket_id])
+    called_back = sum(1 for m in view.missed if m.ticket_id in reached)
+    r.notes.append(f"{len(expected)} missed calls, {len(listed)} listed, {called_back} called back and answered")
     return r
 
 
