@@ -41,6 +41,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "tasks",
             "configfile",
             "web",
+            "typos",
         },
     ),
     ("config", {"settings", "configref", "config"}),

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ivr.knowledge import search
-from ivr.knowledge.analysis import Analyzer, Vocabulary, prefix_of
+from ivr.knowledge.analysis import Analyzer, prefix_of
 from ivr.knowledge.articles import Article, ArticleDraft, ArticleError, Hit, links_of
 from ivr.knowledge.search import Plan
 from ivr.schema.knowledge import KbArticle, KbArticleVersion
@@ -23,6 +23,7 @@ from ivr.schema.tickets import Ticket, TicketEvent
 from ivr.tickets import events
 from ivr.tickets.repository import Database, Repository
 from ivr.tickets.status import TicketStatus
+from ivr.typos import Vocabulary
 
 SHORT_QUERY = 3  # up to this many words, unknown terms are taken as typos
 

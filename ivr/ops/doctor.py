@@ -14,23 +14,18 @@ import subprocess
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ivr.ops.doctor_drift import check_asterisk_config
+from ivr.ops.doctor_trunk import check_trunk
+from ivr.ops.findings import FAIL, OK, WARN, Finding
 from ivr.settings import Settings
 
-OK, WARN, FAIL = "OK", "WARN", "FAIL"
+__all__ = ["FAIL", "OK", "WARN", "Finding", "report", "run_checks"]
+
 CERT_WARN_DAYS = 30
 DISK_WARN_BYTES, DISK_FAIL_BYTES = 5 * 1024**3, 512 * 1024**2
-
-
-@dataclass(frozen=True)
-class Finding:
-    check: str
-    verdict: str  # OK, WARN, FAIL
-    detail: str
-    fix: str = ""
 
 
 Check = Callable[[Settings], list[Finding]]
@@ -362,18 +357,6 @@ def check_smtp(settings: Settings) -> list[Finding]:
     if banner and not banner.startswith(b"220"):
         return [Finding("smtp", WARN, f"{m.host}:{port} answered {banner[:60]!r}", "is it an SMTP server?")]
     return [Finding("smtp", OK, f"{m.host}:{port} reachable")]
-
-
-def check_trunk(settings: Settings) -> list[Finding]:
-    from ivr.ops.doctor_trunk import trunk_findings  # it builds on this module's findings
-
-    return trunk_findings(settings)
-
-
-def check_asterisk_config(settings: Settings) -> list[Finding]:
-    from ivr.ops.doctor_drift import drift_findings  # it builds on this module's findings
-
-    return drift_findings(settings)
 
 
 CHECKS: list[Check] = [

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from ivr.asterisk.drift import changes, restart_needed
 from ivr.asterisk.managed import engine_context, engine_instance
-from ivr.ops.doctor import OK, WARN, Finding
+from ivr.ops.findings import OK, WARN, Finding
 from ivr.settings import Settings
 
 NAME = "asterisk conf"
 APPLY = "ivr asterisk up (a reload, or a restart when no call is up); ivr config diff shows each change"
 
 
-def drift_findings(settings: Settings) -> list[Finding]:
+def check_asterisk_config(settings: Settings) -> list[Finding]:
     if not settings.asterisk.managed.enabled:
         return [Finding(NAME, OK, "not managed here (asterisk.managed.enabled: false)")]
     instance = engine_instance(settings)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import ipaddress
 from datetime import UTC, datetime, timedelta
 
-from ivr.ops.doctor import FAIL, OK, WARN, Finding
+from ivr.ops.findings import FAIL, OK, WARN, Finding
 from ivr.settings import Settings
 from ivr.webphone.trunk import desks_taken_for_carrier
 
@@ -41,7 +41,7 @@ def console_addresses(settings: Settings, now: datetime) -> set[str]:
         engine.dispose()
 
 
-def trunk_findings(settings: Settings) -> list[Finding]:
+def check_trunk(settings: Settings) -> list[Finding]:
     a = settings.asterisk
     host, name = a.trunk.host, "trunk"
     fix = "set asterisk.trunk.host to the carrier's own address (the lab carrier's is 127.0.0.2)"

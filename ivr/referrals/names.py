@@ -11,6 +11,7 @@ import re
 import unicodedata
 
 from ivr.referrals.provinces import PROVINCES
+from ivr.typos import distance, max_edits
 
 CPI = "cpi"
 REGIONAL = "agenzia_regionale"
@@ -51,6 +52,16 @@ def provinces_matching(query: str) -> list[str]:
     if len(key) < 2:
         return []
     return sorted(s for s, name in _FOLDED_PROVINCES.items() if name.startswith(key))
+
+
+def provinces_near(query: str) -> list[str]:
+    """The sigle of provinces whose folded name is within the edits a typo of `query` allows
+    (none for short queries: "Re" is a comune)."""
+    key = fold(query)
+    limit = max_edits(key)
+    if limit == 0:
+        return []
+    return sorted(s for s, name in _FOLDED_PROVINCES.items() if distance(key, name, limit) <= limit)
 
 
 def province_name(sigla: str | None) -> str | None:

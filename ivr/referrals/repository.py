@@ -6,20 +6,22 @@ are kept on the referral row as they were told, and the timeline says where the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, select
+from sqlalchemy import and_, delete, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from ivr.referrals.csvfile import OfficeRow
-from ivr.referrals.names import CPI, KINDS, REGIONAL, fold, province_name, provinces_matching
+from ivr.referrals.names import CPI, KINDS, REGIONAL, fold, province_name, provinces_matching, provinces_near
 from ivr.schema.referrals import Office, OfficeComune, Referral
 from ivr.schema.tickets import Ticket, TicketEvent
 from ivr.tickets import events
-from ivr.tickets.repository import Repository
+from ivr.tickets.repository import Database, Repository
 from ivr.tickets.status import TicketStatus, answer_first_level
+from ivr.typos import Vocabulary
 
 MIN_QUERY = 2
 PREFIX_FROM = 3  # letters from which a comune's name is matched by its beginning
@@ -110,10 +112,14 @@ def _upsert(session: Session, rows: list[OfficeRow], at: datetime) -> Imported:
     return Imported(added, updated)
 
 
-def _search(session: Session, query: str, limit: int, active_only: bool) -> list[OfficeView]:
+def _search(
+    session: Session, query: str, limit: int, active_only: bool, near: Callable[[str], list[str]] | None = None
+) -> list[OfficeView]:
     """Offices serving a comune whose folded name starts with the query; then those of the
     provinces it names (sigla or name); then by office name; then the regional agencies of the
-    regions found, which the operator may name too."""
+    regions found, which the operator may name too. A query that names no comune nor province
+    as typed is read again as a typo of one (`near`: the comuni's folded names within an edit or
+    two, `ivr.typos`): an operator types what a caller says, fast ("Milnao", "Regio Emila")."""
     key = fold(query)
     sigle = provinces_matching(query)
     if len(key) < MIN_QUERY and not sigle:
@@ -130,10 +136,18 @@ def _search(session: Session, query: str, limit: int, active_only: bool) -> list
         # Two letters name a comune only exactly (Re, Ne): as a prefix they would match hundreds.
         match = OfficeComune.key.like(f"{key}%") if len(key) >= PREFIX_FROM else OfficeComune.key == key
         hits = session.execute(select(OfficeComune.office_id, OfficeComune.name, OfficeComune.key).where(match)).all()
+        typed = ""
+        if not hits and near is not None and (spelled := near(key)):
+            hits = session.execute(
+                select(OfficeComune.office_id, OfficeComune.name, OfficeComune.key).where(OfficeComune.key.in_(spelled))
+            ).all()
+            typed = f" (scritto «{query.strip()}»)"
         served: dict[int, str] = {}
         for office_id, name, _key in sorted(hits, key=lambda h: (h[2] != key, len(h[2]))):
             served.setdefault(office_id, name)  # the exact name, else the shortest that starts so
-        take(session.scalars(base.where(Office.id.in_(served))), lambda o: f"serve il comune di {served[o.id]}")
+        take(session.scalars(base.where(Office.id.in_(served))), lambda o: f"serve il comune di {served[o.id]}{typed}")
+    if not sigle and not found:  # no comune, as typed or mistyped: perhaps a province mistyped
+        sigle = provinces_near(query)
     if sigle:
         take(session.scalars(base.where(Office.province.in_(sigle))),
              lambda o: f"provincia di {province_name(o.province)} ({o.province})")  # fmt: skip
@@ -151,12 +165,31 @@ def _search(session: Session, query: str, limit: int, active_only: bool) -> list
 class Referrals(Repository):
     refusals = (ReferralError,)
 
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
+        self._vocabulary: tuple[tuple[int, datetime | None], Vocabulary] | None = None
+
     async def import_rows(self, rows: list[OfficeRow], at: datetime) -> Imported:
         """Upsert by code in one transaction: the whole file or nothing."""
         return await self._write(lambda s: _upsert(s, rows, at))
 
     async def search(self, query: str, *, limit: int = 30, active_only: bool = True) -> list[OfficeView]:
-        return await self._read(lambda s: _search(s, query, limit, active_only))
+        comuni = await self._comuni()
+        return await self._read(lambda s: _search(s, query, limit, active_only, comuni.near))
+
+    async def _comuni(self) -> Vocabulary:
+        """The comuni's folded names for typo lookups, read again only after an import changed
+        the directory."""
+
+        def generation(session: Session) -> tuple[int, datetime | None]:
+            count = session.scalar(select(func.count()).select_from(OfficeComune))
+            return int(count or 0), session.scalar(select(func.max(Office.updated_at)))
+
+        current = await self._read(generation)
+        if self._vocabulary is None or self._vocabulary[0] != current:
+            keys = await self._read(lambda s: set(s.scalars(select(OfficeComune.key).distinct())))
+            self._vocabulary = (current, Vocabulary(keys))
+        return self._vocabulary[1]
 
     async def get(self, office_id: int) -> OfficeView | None:
         def fn(session: Session) -> OfficeView | None:

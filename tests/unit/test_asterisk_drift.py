@@ -151,7 +151,7 @@ def test_doctor_and_a_run_without_asterisk_name_an_older_configuration(
     a changed setting is named by `ivr doctor` and in the engine's log, with `ivr asterisk up`."""
     from ivr.asterisk.managed import engine_instance
     from ivr.commands.asterisk import warn_of_older_configuration
-    from ivr.ops.doctor_drift import drift_findings
+    from ivr.ops.doctor_drift import check_asterisk_config
 
     def settings(**asterisk: Any) -> Settings:
         return _settings(tmp_path, managed={"cache_dir": str(tmp_path / "cache")}, **asterisk)
@@ -159,15 +159,15 @@ def test_doctor_and_a_run_without_asterisk_name_an_older_configuration(
     monkeypatch.setattr(AsteriskInstance, "_hand_over", lambda self, user: None)
     instance = engine_instance(settings())
     (instance.root.path / "usr/lib/x86_64-linux-gnu/asterisk/modules").mkdir(parents=True)
-    (found,) = drift_findings(settings())
+    (found,) = check_asterisk_config(settings())
     assert found.verdict == "OK" and "not running" in found.detail
     instance.render(engine_context(settings()))
     (instance.host("run") / "asterisk.pid").write_text(str(os.getpid()))  # "running": a live pid
-    (found,) = drift_findings(settings())
+    (found,) = check_asterisk_config(settings())
     assert found.verdict == "OK" and "the configuration the settings give" in found.detail
 
     moved = settings(trunk={"host": "192.0.2.7"})
-    (found,) = drift_findings(moved)
+    (found,) = check_asterisk_config(moved)
     assert found.verdict == "WARN" and "a reload applies it: pjsip.conf (asterisk.trunk" in found.detail
     assert found.fix.startswith("ivr asterisk up")
     with caplog.at_level("WARNING"):

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from ivr.clock import ShiftedClock
-from ivr.knowledge.analysis import Analyzer, Vocabulary, distance, fold
+from ivr.knowledge.analysis import Analyzer, fold
 from ivr.knowledge.articles import ArticleError
 from ivr.knowledge.files import import_dir
 from ivr.knowledge.repository import KnowledgeBase
@@ -21,6 +21,7 @@ from ivr.knowledge.setup import menu_topics
 from ivr.knowledge.suggest import KnowledgeFinder
 from ivr.tickets.db import make_engine, upgrade
 from ivr.tickets.store import SqlTicketStore
+from ivr.typos import Vocabulary, distance
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "tests" / "data" / "kb"

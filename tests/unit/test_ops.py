@@ -233,12 +233,12 @@ def test_doctor_names_a_trunk_at_an_address_operators_phones_come_from(tmp_path:
     trunk's address is taken for the carrier and never registers (the desk only tried again)."""
     from sqlalchemy.orm import Session
 
-    from ivr.ops.doctor_trunk import trunk_findings
+    from ivr.ops.doctor_trunk import check_trunk
     from ivr.schema.console import ConsoleSession, ConsoleUser
     from ivr.tickets.db import make_engine, upgrade
 
     def verdict(host: str) -> doctor.Finding:
-        (found,) = trunk_findings(settings_for(tmp_path, asterisk={"trunk": {"host": host}}))
+        (found,) = check_trunk(settings_for(tmp_path, asterisk={"trunk": {"host": host}}))
         return found
 
     relay = verdict("127.0.0.1")  # where the console's desk relay reaches Asterisk from

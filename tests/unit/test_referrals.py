@@ -161,6 +161,12 @@ SEARCHES = [
     ("inps", "ES-INPS", "nome dell'ufficio"),
     ("Brescia", None, None),  # its office is inactive: never offered
     ("x", None, None),
+    # What a caller says, typed fast: a comune or a province one or two edits off (issue 26)
+    ("regio emilia", "ES-CPI-RE", "serve il comune di Reggio nell'Emilia (scritto «regio emilia»)"),
+    ("Cueno", "ES-CPI-CN", "serve il comune di Cuneo (scritto «Cueno»)"),
+    ("Albniea", "ES-CPI-RE", "serve il comune di Albinea (scritto «Albniea»)"),
+    ("sud sardgna", "ES-CPI-SU", "provincia di Sud Sardegna (SU)"),
+    ("Bresca", None, None),  # the typo of a comune whose only office is inactive: still never offered
 ]
 
 
