@@ -15,10 +15,11 @@ from aiohttp import web
 from ivr.console.desk import call_card, phone_host
 from ivr.console.desk_relay import PATH as RELAY_PATH
 from ivr.console.web import Routes, services, session_of, user_of
-from ivr.webphone.desks import DeskPhones, ice_servers
+from ivr.webphone.desks import DeskDisplaced, DeskPhones, ice_servers
 from ivr.webphone.trunk import desks_taken_for_carrier
 
 routes = Routes()
+DISPLACED = "Il telefono è passato a un'altra scrivania aperta con il tuo utente: qui non squilla più."
 
 
 def _desks(request: web.Request) -> DeskPhones:
@@ -43,7 +44,14 @@ async def account(request: web.Request) -> web.StreamResponse:
     login = _login(request)
     svc = services(request)
     before = desks.version
-    credential = desks.issue(login, session_of(request).token_hash)
+    try:
+        credential = desks.issue(login, session_of(request).token_hash, take=request.query.get("take") == "1")
+    except DeskDisplaced:
+        return web.json_response(
+            {"displaced": DISPLACED},
+            status=409,
+            headers={"Cache-Control": "no-store"},
+        )
     if desks.version != before:
         await svc.operators.resync()
     webrtc = svc.settings.asterisk.webrtc
@@ -78,7 +86,10 @@ async def heartbeat(request: web.Request) -> web.StreamResponse:
     login = _login(request)
     desks.beat(login)
     agent = services(request).queue.agents[login]
-    return web.json_response({"state": str(agent.state), "desk": agent.desk})
+    body: dict[str, Any] = {"state": str(agent.state), "desk": agent.desk}
+    if desks.displaced(login, session_of(request).token_hash):  # learnt within a beat, not at re-registration
+        body["displaced"] = DISPLACED
+    return web.json_response(body)
 
 
 @routes.post("/desk/phone/closed", "operator")

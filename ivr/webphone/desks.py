@@ -29,10 +29,15 @@ from ivr.telephony.dialstring import desk_endpoint
 from ivr.webphone.config import WebRtcSettings
 
 CLOSED_REASON = "Scrivania chiusa"
+DISPLACED_KEPT = 8  # replaced desks remembered per operator (older ones simply take the phone again)
 CLOSE_GRACE_S = 3.0
 # Session hashes -> the operator each live one works as (ivr.console.accounts.Accounts.live_operators,
 # with the console's idle and absolute limits and the engine's clock).
 LiveSessions = Callable[[Collection[str]], Awaitable[dict[str, str]]]
+
+
+class DeskDisplaced(Exception):
+    """This console session's desk lost the phone to a newer desk of the same operator."""
 
 
 @dataclass(frozen=True)
@@ -55,27 +60,45 @@ class DeskPhones:
         self._credentials: dict[str, DeskCredential] = {}  # one desk phone per operator
         self._seen: dict[str, float] = {}  # open desks: login -> last heartbeat
         self._ended: list[str] = []  # credentials dropped since the last prune
+        self._displaced: dict[str, list[str]] = {}  # login -> sessions whose desk a newer one replaced
         self.version = 0  # changes whenever the digests Asterisk needs change
 
     @property
     def ttl_s(self) -> float:
         return self.settings.credential_ttl_min * 60.0
 
-    def issue(self, login: str, session: str) -> DeskCredential:
+    def issue(self, login: str, session: str, *, take: bool = False) -> DeskCredential:
         """The desk's credential: the current one while it has more than half its life left and
-        belongs to the same console session, else a new one (which replaces the old: a second
-        browser logged in as the same operator takes the phone over)."""
+        belongs to the same console session, else a new one. A second browser logged in as the
+        same operator takes the phone over; the desk it replaced is refused (DeskDisplaced) until
+        it asks to `take` the phone back: two desks no longer take it from each other at every
+        renewal and after every refused registration."""
         now = self._now()
         current = self._credentials.get(login)
         if current is not None and current.session == session and current.expires_at - now > self.ttl_s / 2:
             return current
+        displaced = self._displaced.setdefault(login, [])
+        if session in displaced:
+            if not take:
+                raise DeskDisplaced(login)
+            displaced.remove(session)
+        if current is not None and current.session != session and current.expires_at > now:
+            displaced.append(current.session)
+            del displaced[:-DISPLACED_KEPT]
         fresh = DeskCredential(login, desk_endpoint(login), secrets.token_urlsafe(18), session, now + self.ttl_s)
         self._credentials[login] = fresh
         self.version += 1
         return fresh
 
+    def displaced(self, login: str, session: str) -> bool:
+        """Whether this session's desk lost the phone to a newer desk of the same operator."""
+        return session in self._displaced.get(login, ())
+
     def revoke_session(self, session: str) -> list[str]:
         """The console session ended (logout): its phone loses its credential at once."""
+        for sessions in self._displaced.values():
+            if session in sessions:
+                sessions.remove(session)
         return self._drop([login for login, c in self._credentials.items() if c.session == session])
 
     async def prune(self) -> list[str]:

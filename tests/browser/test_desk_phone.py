@@ -207,3 +207,25 @@ async def _call(line: QueueLine, pbx: PbxPair, script: Any) -> tuple[Any, LabCal
             return newest, call
         await asyncio.sleep(0.05)
     raise AssertionError("the call's ticket was not closed")
+
+
+async def test_two_desks_of_one_operator_the_newer_has_the_phone_and_the_older_says_so(
+    pbx: PbxPair, tmp_path: Path, voices: Voices, phone_browser: Browser
+) -> None:
+    """Two browsers logged in as one operator took the phone from each other every second (each
+    refused registration asked for a new password, which refused the other's): the newer keeps
+    it, the older says so and stops, and takes it back only when the operator asks it to."""
+    webrtc = {"asterisk": {"webrtc": WEBRTC}}
+    async with queue_line(pbx, tmp_path, voices, flow=FLOW, **webrtc) as line:
+        await add_operator(line, "anna")
+        older = await open_desk(line, phone_browser)
+        newer = await open_desk(line, phone_browser)
+        await expect(older.locator("#phone-status")).to_contain_text("passato a un'altra scrivania", timeout=20_000)
+        await expect(older.get_by_role("button", name="Usa il telefono qui")).to_be_visible()
+        await asyncio.sleep(3.0)  # a few of the older desk's would-be retries: none takes the phone
+        assert await newer.evaluate("() => window.nulPhone.registered") is True
+        assert await older.evaluate("() => window.nulPhone.state") == "displaced"
+
+        await older.get_by_role("button", name="Usa il telefono qui").click()
+        await older.wait_for_function("() => window.nulPhone.registered === true", timeout=20_000)
+        await expect(newer.locator("#phone-status")).to_contain_text("passato a un'altra scrivania", timeout=20_000)

@@ -56,6 +56,35 @@ async def test_a_desk_that_asterisk_would_take_for_the_carrier_says_why_instead_
     assert "unusable" not in normal  # the lab carrier's 127.0.0.2
 
 
+async def test_two_desks_of_one_operator_the_newer_takes_the_phone_and_the_older_says_so(lab: ConsoleLab) -> None:
+    """Two browsers logged in as one operator took the phone from each other at every renewal
+    (and at once after each refused registration): the newer keeps it, the older says so and
+    takes it back only when asked."""
+    older, newer = await lab.login("anna"), await lab.login("anna")
+    first = await (await older.get("/console/desk/phone/account")).json()
+    second = await (await newer.get("/console/desk/phone/account")).json()
+    assert second["password"] != first["password"]  # the newer desk takes the phone
+
+    token = await lab.csrf(older, "/console/desk")
+    beat = await (await older.post("/console/desk/phone/heartbeat", headers={"X-CSRF-Token": token})).json()
+    assert "un'altra scrivania" in beat["displaced"]  # told within a beat, not at its next registration
+    token = await lab.csrf(newer, "/console/desk")
+    assert (
+        "displaced"
+        not in await (await newer.post("/console/desk/phone/heartbeat", headers={"X-CSRF-Token": token})).json()
+    )
+    renewal = await older.get("/console/desk/phone/account")  # the older one renews: refused, and told why
+    assert renewal.status == 409
+    said = await renewal.json()
+    assert "un'altra scrivania" in said["displaced"]
+    kept = await (await newer.get("/console/desk/phone/account")).json()
+    assert kept["password"] == second["password"]  # the newer one keeps it
+
+    back = await older.get("/console/desk/phone/account?take=1")  # "use the phone here"
+    assert back.status == 200 and (await back.json())["password"] not in (first["password"], second["password"])
+    assert (await newer.get("/console/desk/phone/account")).status == 409  # now the other says so
+
+
 async def test_only_operators_with_a_desk_get_an_account(lab: ConsoleLab) -> None:
     anonymous = await lab.client()
     response = await anonymous.get("/console/desk/phone/account", allow_redirects=False)

@@ -14,9 +14,33 @@
   function csrf() { return document.querySelector('meta[name="csrf-token"]').content; }
   function say(text) { statusEl.textContent = text; }
 
-  function getAccount() {
-    return fetch("/console/desk/phone/account", { credentials: "same-origin", headers: { Accept: "application/json" } })
-      .then(function (r) { if (!r.ok) { throw new Error("account " + r.status); } return r.json(); });
+  // A newer desk of the same operator has the phone (409): this one says so and stops asking,
+  // until the operator takes the phone back here ("Usa il telefono qui").
+  function getAccount(take) {
+    var url = "/console/desk/phone/account" + (take ? "?take=1" : "");
+    return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) {
+        if (r.status === 409) { return r.json().then(function (body) { throw { displaced: body.displaced }; }); }
+        if (!r.ok) { throw new Error("account " + r.status); }
+        return r.json();
+      });
+  }
+
+  function displaced(text) {
+    api.state = "displaced"; api.registered = false;
+    window.clearTimeout(renewTimer);
+    if (ua) { ua.stop(); ua = null; }
+    say("Telefono: " + text);
+    document.getElementById("phone-take").hidden = false;
+  }
+
+  function takeBack() {
+    document.getElementById("phone-take").hidden = true;
+    getAccount(true).then(function (fresh) {
+      account = fresh;
+      connect();
+      scheduleRenewal();
+    }).catch(function (err) { if (err && err.displaced) { displaced(err.displaced); } });
   }
 
   function scheduleRenewal() {
@@ -30,7 +54,10 @@
       account = fresh;
       if (changed && ua) { ua.set("password", fresh.password); ua.register(); }
       scheduleRenewal();
-    }).catch(function () { renewTimer = window.setTimeout(renew, 10000); });
+    }).catch(function (err) {
+      if (err && err.displaced) { displaced(err.displaced); return; }
+      renewTimer = window.setTimeout(renew, 10000);
+    });
   }
 
   function start() {
@@ -49,6 +76,7 @@
     }).catch(function (err) {
       api.state = "error";
       if (err && err.unusable) { say("Telefono non utilizzabile: " + err.unusable); return; }
+      if (err && err.displaced) { displaced(err.displaced); return; }
       say("Telefono non disponibile: " + (err && err.name === "NotAllowedError"
         ? "il browser non permette l'uso del microfono." : "riprova ricaricando la pagina."));
     });
@@ -216,6 +244,8 @@
       method: "POST", credentials: "same-origin",
       headers: { "X-CSRF-Token": csrf(), "Content-Type": "application/json" },
       body: JSON.stringify({ registered: api.registered })
+    }).then(function (r) { return r.ok ? r.json() : {}; }).then(function (said) {
+      if (said.displaced && api.state !== "displaced") { displaced(said.displaced); }
     }).catch(function () { /* the next beat tries again; the engine pauses only after many */ });
   }
 
@@ -238,6 +268,7 @@
     audioEl = document.getElementById("phone-audio");
     answerBtn.addEventListener("click", answer);
     hangupBtn.addEventListener("click", hangup);
+    document.getElementById("phone-take").addEventListener("click", takeBack);
     muteBtn.addEventListener("click", function () { setMuted(muteBtn.getAttribute("aria-pressed") !== "true"); });
     window.addEventListener("pagehide", leaving);
     var every = parseFloat(panel.dataset.heartbeat || "5") * 1000;
