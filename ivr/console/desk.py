@@ -10,6 +10,7 @@ from aiohttp import web
 
 from ivr.acd.agents import Agent, AgentState
 from ivr.acd.callbacks import CallbackError
+from ivr.acd.control import CallControl, ControlError
 from ivr.console import queries
 from ivr.console.accounts import UserInfo
 from ivr.console.auth import HEADERS, session_alive
@@ -119,7 +120,19 @@ async def call_card(request: web.Request, ticket: TicketView, *, live: bool = Fa
         topics=topics,
         colleagues=colleagues,
         conference=user_of(request).role in svc.settings.queue.conference_roles,
+        held=controls and me is not None and _held(svc.control, me, ticket.id),
     )
+
+
+def _held(control: CallControl | None, login: str, ticket_id: int) -> bool:
+    """Whether the operator's live call of this card is on hold now (the card opened again)."""
+    if control is None:
+        return False
+    try:
+        live = control.of(login)
+    except ControlError:
+        return False
+    return live.ticket_id == ticket_id and live.held_since is not None
 
 
 @routes.get("/desk", "operator")

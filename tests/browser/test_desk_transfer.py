@@ -46,9 +46,13 @@ async def test_transfer_from_the_desk(pbx: PbxPair, tmp_path: Path, voices: Voic
         controls = desk.locator(".call-card .call-controls")
         await controls.get_by_role("button", name="Metti in attesa").click()
         await expect(controls.locator(".form-status")).to_have_text("Chiamante in attesa con musica.")
+        await expect(controls.locator(".call-held")).to_be_visible()  # the controls show the hold
+        await expect(controls.get_by_role("button", name="Metti in attesa")).to_be_hidden()
         await asyncio.sleep(1.0)
         await controls.get_by_role("button", name="Riprendi").click()
         await expect(controls.locator(".form-status")).to_have_text("Di nuovo in linea con il chiamante.")
+        await expect(controls.locator(".call-held")).to_be_hidden()
+        await expect(controls.get_by_role("button", name="Riprendi")).to_be_hidden()
         await controls.get_by_label("Trasferisci alla coda").select_option("employers")
         await controls.get_by_role("button", name="Trasferisci", exact=True).click()
         await expect(controls.locator(".form-status")).to_contain_text("Chiamata trasferita")

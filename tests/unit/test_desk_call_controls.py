@@ -106,9 +106,15 @@ async def test_hold_resume_and_transfer_from_the_desk(lab: ConsoleLab) -> None:
     page = await (await (await lab.login("anna")).get("/console/desk")).text()
     assert "Metti in attesa" in page and "Trasferisci alla coda" in page and 'value="employers"' in page
 
+    assert 'data-held="0"' in page and '<p class="call-held" role="status" hidden>' in page
+    assert '<button type="submit" name="resume" hidden>' in page  # not on hold: only "hold" offered
+
     status, body = await _post(lab, "anna", "hold")
     assert status == 200 and body["call"]["held"] is True
     assert caller.moh and caller.id not in bridges.members["call-1"]
+    again = await (await (await lab.login("anna")).get("/console/desk")).text()  # the desk opened again
+    assert 'data-held="1"' in again and '<p class="call-held" role="status">Chiamante in attesa' in again
+    assert '<button type="submit" name="hold" hidden>' in again and '<button type="submit" name="resume">' in again
     status, body = await _post(lab, "anna", "resume")
     assert status == 200 and body["call"]["held"] is False
     assert not caller.moh and caller.id in bridges.members["call-1"]

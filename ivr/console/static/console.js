@@ -33,6 +33,7 @@
           var said = form.closest(".call-controls");
           said = said ? said.querySelector(".form-status") : status;
           if (said) { said.textContent = result.data.message || "Fatto."; said.className = "form-status"; }
+          if (result.data.call) { showHeld(form.closest(".call-controls"), result.data.call.held); }
         } else if (card) {
           card.remove();
           announce("Scheda della pratica " + result.data.ticket + " registrata.");
@@ -47,6 +48,19 @@
         if (status) { status.textContent = "Connessione non riuscita: riprova."; }
       });
     });
+  }
+
+  // On hold or not, as the engine says after each control: the status line and the one button
+  // that applies (both buttons always shown left the operator guessing).
+  function showHeld(controls, held) {
+    if (!controls) { return; }
+    var line = controls.querySelector(".call-held");
+    var hold = controls.querySelector('button[name="hold"]');
+    var resume = controls.querySelector('button[name="resume"]');
+    if (line) { line.hidden = !held; }
+    if (hold) { hold.hidden = held; }
+    if (resume) { resume.hidden = !held; }
+    controls.dataset.held = held ? "1" : "0";
   }
 
   function bindForms(root) {
