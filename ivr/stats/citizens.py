@@ -51,13 +51,16 @@ def _figures(start: date, end: date) -> Callable[[Session], CallbackFigures]:
             )
         ).all()
         waits = [(connected - accepted).total_seconds() for accepted, connected in done if connected is not None]
-        languages = dict(
-            session.execute(
-                select(func.coalesce(Ticket.language, DEFAULT_LANGUAGE), func.count())
-                .where(Ticket.channel == "phone", Ticket.local_day.between(start, end))
-                .group_by(func.coalesce(Ticket.language, DEFAULT_LANGUAGE))
-            ).all()
-        )
+        # Grouped by the column and folded here: a COALESCE with its default as a bound parameter
+        # in both SELECT and GROUP BY is two expressions to PostgreSQL, which refused the query.
+        languages: dict[str, int] = {}
+        for language, n in session.execute(
+            select(Ticket.language, func.count())
+            .where(Ticket.channel == "phone", Ticket.local_day.between(start, end))
+            .group_by(Ticket.language)
+        ).all():
+            code = language or DEFAULT_LANGUAGE
+            languages[code] = languages.get(code, 0) + int(n)
         return CallbackFigures(
             offered=int(offered or 0),
             accepted=sum(int(n) for n in states.values()),

@@ -6,6 +6,8 @@ Files (in `stats.opendata_dir`):
   statistiche-mensili.csv|json     every month, the same span
   invii-mensili.csv|json           referrals to other offices per month, kind and office, same span
   giorni/AAAA-MM-GG-invii.csv|json referrals of one day
+  richiamate.csv|json              queued callbacks (offered, asked, done) and calls per language, same span
+  giorni/AAAA-MM-GG-richiamate.csv|json  the same for one day
 
 They hold only what the public page shows (no operator breakdown, no caller). Each file is
 written to a temporary name and renamed, so a reader never sees half a file; commitments are
@@ -31,6 +33,8 @@ from ivr import jobs
 from ivr.clock import Clock
 from ivr.ha.guard import UNLEASED, LineGuard
 from ivr.schema.tickets import Ticket
+from ivr.stats import citizens_public
+from ivr.stats.citizens import callback_figures
 from ivr.stats.config import StatsSettings
 from ivr.stats.formats import to_csv, to_json
 from ivr.stats.queries import Scope
@@ -44,6 +48,7 @@ log = logging.getLogger(__name__)
 
 DAILY, MONTHLY, DAYS_DIR = "statistiche-giornaliere", "statistiche-mensili", "giorni"
 REFERRALS_MONTHLY, REFERRALS_DAY = "invii-mensili", "invii"
+CALLBACKS, CALLBACKS_DAY = "richiamate", "richiamate"
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -103,7 +108,18 @@ class StatsExporter:
             (day_stem, await referral_report(self.read, day, day, "day")),
             (self.directory / REFERRALS_MONTHLY, await referral_report(self.read, start, day, "month")),
         ]
-        files = await _write_all(self.directory, day, one_day, daily, monthly, referrals, self.guard)
+        citizens = [
+            (self.directory / DAYS_DIR / f"{day.isoformat()}-{CALLBACKS_DAY}", day, day),
+            (self.directory / CALLBACKS, start, day),
+        ]
+        extra: list[tuple[Path, str]] = []
+        for stem, first_day, last_day in citizens:
+            figures = await callback_figures(self.read, first_day, last_day)
+            extra += [
+                (stem.with_suffix(".csv"), citizens_public.to_csv(figures, first_day, last_day)),
+                (stem.with_suffix(".json"), citizens_public.to_json(figures, first_day, last_day)),
+            ]
+        files = await _write_all(self.directory, day, one_day, daily, monthly, referrals, self.guard, extra)
         return Exported(day, files)
 
 
@@ -115,8 +131,9 @@ async def _write_all(
     monthly: Report,
     referrals: list[tuple[Path, ReferralReport]],
     guard: LineGuard,
+    extra: list[tuple[Path, str]],
 ) -> list[Path]:
-    outputs: list[tuple[Path, str]] = []
+    outputs: list[tuple[Path, str]] = list(extra)
     for stem, counts in referrals:
         outputs += [
             (stem.with_suffix(".csv"), referrals_csv(counts)),

@@ -8,6 +8,7 @@ are kept for a minute so a busy page does not become a load on the ticket store.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -23,6 +24,8 @@ from sqlalchemy import func, select
 from ivr.clock import Clock
 from ivr.ratelimit import RateLimiter
 from ivr.schema.tickets import Ticket
+from ivr.stats import citizens_public
+from ivr.stats.citizens import CallbackFigures, callback_figures
 from ivr.stats.config import StatsSettings
 from ivr.stats.formats import to_csv, to_json
 from ivr.stats.pagehtml import render_page
@@ -117,12 +120,20 @@ class _FirstDay:
         return self.known
 
 
+@dataclass(frozen=True)
+class Published:
+    """What the page shows for a range: the report, and the queued callbacks and languages."""
+
+    report: Report
+    citizens: CallbackFigures
+
+
 class _Cache:
     def __init__(self, ttl_s: float, size: int = 64) -> None:
         self.ttl_s, self.size = ttl_s, size
-        self._items: dict[PageQuery, tuple[float, Report]] = {}
+        self._items: dict[PageQuery, tuple[float, Published]] = {}
 
-    async def get(self, key: PageQuery, make: Callable[[], Awaitable[Report]]) -> Report:
+    async def get(self, key: PageQuery, make: Callable[[], Awaitable[Published]]) -> Published:
         now = time.monotonic()
         found = self._items.get(key)
         if found is not None and now - found[0] < self.ttl_s:
@@ -153,7 +164,7 @@ def public_routes(
     first_day = _FirstDay(read, settings.public_since, cache_s)
     limiter = RateLimiter(settings.public_requests_per_min, 60.0)
 
-    async def report_for(request: web.Request) -> tuple[PageQuery, Report]:
+    async def report_for(request: web.Request) -> tuple[PageQuery, Published]:
         now = clock.now()
         wait = limiter.check(client_address(request) or "unknown", now.timestamp())
         if wait is not None:
@@ -161,9 +172,10 @@ def public_routes(
         today = now.astimezone(tz).date()
         query = clamp(parse_query(request.query, today), await first_day.get(), today)
 
-        async def make() -> Report:
+        async def make() -> Published:
             scope = Scope(query.start, query.end, query.period, None, clock.now(), settings.service_level_s)
-            return await build_report(read, scope)
+            report = await build_report(read, scope)
+            return Published(report, await callback_figures(read, query.start, query.end))
 
         return query, await cache.get(query, make)
 
@@ -175,7 +187,7 @@ def public_routes(
         except TooMany as exc:
             html = _error_page(str(exc), service_name)
             return web.Response(status=429, text=html, content_type="text/html", headers=exc.headers())
-        html = render_page(report, query.params(), service_name, tz)
+        html = render_page(report.report, query.params(), service_name, tz, citizens=report.citizens)
         return web.Response(text=html, content_type="text/html", headers={"Cache-Control": "public, max-age=60"})
 
     async def as_json(request: web.Request) -> web.Response:
@@ -185,7 +197,8 @@ def public_routes(
             return web.json_response({"errore": str(exc)}, status=400)
         except TooMany as exc:
             return web.json_response({"errore": str(exc)}, status=429, headers=exc.headers())
-        return web.Response(text=to_json(report), content_type="application/json")
+        document = {**json.loads(to_json(report.report)), **citizens_public.as_dict(report.citizens)}
+        return web.Response(text=json.dumps(document, ensure_ascii=False, indent=1), content_type="application/json")
 
     async def as_csv(request: web.Request) -> web.Response:
         try:
@@ -196,7 +209,7 @@ def public_routes(
             return web.Response(status=429, text=str(exc) + "\n", content_type="text/plain", headers=exc.headers())
         name = f"statistiche-{query.start}-{query.end}-{WORDS_OF[query.period]}.csv"
         return web.Response(
-            text=to_csv(report),
+            text=to_csv(report.report),
             content_type="text/csv",
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )

@@ -11,6 +11,8 @@ from html import escape
 from zoneinfo import ZoneInfo
 
 from ivr.stats.charts import Series, bar_chart
+from ivr.stats.citizens import CallbackFigures
+from ivr.stats.citizens_public import section
 from ivr.stats.levels import LevelRow
 from ivr.stats.queries import Period
 from ivr.stats.report import Commitment, Figures, Report
@@ -234,7 +236,9 @@ def _form(report: Report) -> str:
     )
 
 
-def render_page(report: Report, params: str, service_name: str, tz: ZoneInfo) -> str:
+def render_page(
+    report: Report, params: str, service_name: str, tz: ZoneInfo, *, citizens: CallbackFigures | None = None
+) -> str:
     s = report.scope
     name = escape(service_name)
     return f"""<!doctype html>
@@ -253,6 +257,7 @@ I dati sono aggregati e non contengono informazioni personali.</p>
 hanno bisogno di un approfondimento passano al secondo livello, che risponde entro 10 giorni.</p>
 {level_table(report.levels_of(None), "Richieste per canale e livello nel periodo scelto")}
 {_charts(report)}
+{"" if citizens is None else section(citizens)}
 <h2>Tabella dei dati</h2>
 {_table(report)}
 <p>Scarica i dati: <a href="/statistiche.csv?{escape(params)}">CSV</a> ·

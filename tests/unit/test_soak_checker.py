@@ -4,6 +4,7 @@ reported by its check, naming the tickets and callers involved; the report is wr
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sqlite3
 from datetime import timedelta
@@ -23,6 +24,9 @@ from ivr.schema.callbacks import MissedCall, QueuedCallback
 from ivr.schema.console import AuditEntry
 from ivr.schema.tickets import CallbackAttempt, Recording, SurveyAnswer, Ticket, TicketEvent, Voicemail
 from ivr.settings import Settings
+from ivr.stats import citizens_public
+from ivr.stats.citizens import callback_figures
+from ivr.stats.report import EngineReader
 from ivr.tickets.db import POOL_SIZE
 from tests.unit.soak_world import DAY1, DAY2, SoakWorld, build_world
 
@@ -431,6 +435,29 @@ def test_published_figures_that_differ(world: SoakWorld) -> None:
     assert details == [
         f"statistiche.json {DAY1.date()}..{DAY2.date()}: answered published 3, counted 2",
         f"statistiche.json {DAY1.date()}..{DAY2.date()}: voicemail_caller_choice published 0, counted 1",
+    ]
+
+
+def test_published_callbacks_and_languages_that_differ(world: SoakWorld) -> None:
+    """The public page's callbacks and calls per language (issue 26) against the checker's count."""
+    document = world.publish("statistiche.json")
+    reader = EngineReader(world.engine)
+    try:
+        figures = asyncio.run(callback_figures(reader, DAY1.date(), DAY2.date()))
+    finally:
+        reader.close()
+    document.update(citizens_public.as_dict(figures))
+    result = judged(world)["published_figures"]
+    assert result.passed, result.violations
+    assert document["richiamate"]["richieste"] >= 1 and sum(document["lingue"].values()) >= 5  # not all zero
+    document["richiamate"]["richieste"] += 1
+    document["lingue"]["en"] = document["lingue"].get("en", 0) + 2
+    details = [v.detail for v in failed(world)["published_figures"].violations]
+    span = f"statistiche.json {DAY1.date()}..{DAY2.date()}"
+    asked, english = figures.accepted, figures.languages.get("en", 0)
+    assert details == [
+        f"{span}: callbacks richieste published {asked + 1}, counted {asked}",
+        f"{span}: calls in en published {english + 2}, counted {english}",
     ]
 
 

@@ -72,6 +72,46 @@ def own_counts(ev: SoakEvidence, view: StoreView, start: date, end: date, servic
     return counts
 
 
+# What the public page says of queued callbacks, by the state of each (ivr.stats.citizens_public).
+CALLBACK_STATES = {"completate": ("completed",), "non_raggiunti": ("unreachable",),
+                   "al_secondo_livello": ("escalated",), "in_corso": ("waiting", "calling")}  # fmt: skip
+
+
+def own_citizens(ev: SoakEvidence, view: StoreView, start: date, end: date) -> dict[str, Any]:
+    """The public page's callbacks and languages counted here: callbacks by the Rome day they were
+    asked for, calls by the Rome day they began (computed here, not read from the rows' keys)."""
+
+    def day(at: datetime) -> date:
+        return at.astimezone(ev.tz).date()
+
+    tickets = [t for t in view.tickets.values() if start <= day(t.started_at) <= end]
+    callbacks = [q for q in view.queued_callbacks if start <= day(q.accepted_at) <= end]
+    offered = {t.id for t in tickets if "callback_offered" in view.kinds(t.id)}
+    figures: dict[str, Any] = {"offerte": len(offered), "richieste": len(callbacks)}
+    for name, states in CALLBACK_STATES.items():
+        figures[name] = sum(1 for q in callbacks if q.state in states)
+    languages = Counter(t.language or "it" for t in tickets if t.channel == "phone")
+    return {"richiamate": figures, "lingue": dict(languages)}
+
+
+def _compare_citizens(r: CheckResult, ev: SoakEvidence, view: StoreView, source: str, document: dict[str, Any]) -> int:
+    start, end = date.fromisoformat(document["from"]), date.fromisoformat(document["to"])
+    mine = own_citizens(ev, view, start, end)
+    compared = 0
+    for name, counted in mine["richiamate"].items():
+        compared += 1
+        published = (document.get("richiamate") or {}).get(name)
+        if published != counted:
+            r.fail(f"{source} {start}..{end}: callbacks {name} published {published}, counted {counted}")
+    published_languages = document.get("lingue") or {}
+    for code in sorted(set(mine["lingue"]) | set(published_languages)):
+        compared += 1
+        if published_languages.get(code, 0) != mine["lingue"].get(code, 0):
+            r.fail(f"{source} {start}..{end}: calls in {code} published {published_languages.get(code, 0)}, "
+                   f"counted {mine['lingue'].get(code, 0)}")  # fmt: skip
+    return compared
+
+
 def _total_row(document: dict[str, Any]) -> dict[str, Any]:
     rows = [r for r in document.get("rows", []) if r.get("period") == "total"]
     if len(rows) != 1:
@@ -98,6 +138,8 @@ def check_figures(ev: SoakEvidence, view: StoreView) -> CheckResult:
                 compared += 1
                 if int(value or 0) != mine.get(name, 0):
                     r.fail(f"{source} {start}..{end}: {name} published {value}, counted {mine.get(name, 0)}")
+        if "richiamate" in document:  # the public page's callbacks and languages (issue 26)
+            compared += _compare_citizens(r, ev, view, source, document)
         r.notes.append(f"{source}: {compared} figures compared")
     return r
 
