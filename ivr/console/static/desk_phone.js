@@ -29,7 +29,11 @@
   function displaced(text) {
     api.state = "displaced"; api.registered = false;
     window.clearTimeout(renewTimer);
-    if (ua) { ua.stop(); ua = null; }
+    if (ua) {  // its "unregistered" and "disconnected" would say "trying again" over what is said here
+      var old = ua; ua = null;
+      old.removeAllListeners();
+      old.stop();
+    }
     say("Telefono: " + text);
     document.getElementById("phone-take").hidden = false;
   }
