@@ -190,9 +190,15 @@ def _table(report: Report) -> str:
         "gli impegni sono attribuiti al periodo in cui è arrivata la richiesta."
     )
     return (
-        f'<div class="table-wrap"><table><caption>{escape(caption)}</caption><thead><tr>{head}</tr></thead>'
+        f"{_scrolled(caption)}<table><caption>{escape(caption)}</caption><thead><tr>{head}</tr></thead>"
         f"<tbody>{body}</tbody><tfoot>{foot}</tfoot></table></div>"
     )
+
+
+def _scrolled(caption: str) -> str:
+    """The opening of a table's horizontal scroller, reachable by keyboard and named (WCAG 2.1.1:
+    a region that scrolls must take the focus, or its far columns are out of a keyboard's reach)."""
+    return f'<div class="table-wrap" tabindex="0" role="region" aria-label="{escape(caption)}">'
 
 
 LEVEL_NAMES = {
@@ -217,7 +223,7 @@ def level_table(row: LevelRow | None, caption: str) -> str:
         for f in row.figures
     )
     return (
-        f'<div class="table-wrap"><table class="levels"><caption>{escape(caption)}</caption>'
+        f'{_scrolled(caption)}<table class="levels"><caption>{escape(caption)}</caption>'
         f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
     )
 
