@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from playwright.async_api import BrowserContext, Page
 
+from ivr.knowledge.samples import add_samples
 from tests.browser.test_console_roles import NewContext, _seed, login
 from tests.console_support import console_lab
 
@@ -57,8 +58,17 @@ async def test_every_page_has_no_serious_or_critical_accessibility_violation(
         for url in PUBLIC:
             await anonymous.goto(base + url)
             pages[url] = await _violations(anonymous)
+        samples = Path(__file__).resolve().parents[2] / "config" / "knowledge" / "esempi"
+        now = lab.clock.now()
+        added = await add_samples(lab.deps.console.knowledge, samples, by="esempi", at=now, today=now.date())
+        article = await lab.deps.console.knowledge.by_slug(Path(added.created[0]).stem)
+        assert article is not None
         ticket = lab.seed["bruno_call"]
-        extra = {"sara": [f"/console/tickets/{ticket}", f"/console/voicemail/{lab.seed['message']}"]}
+        extra = {
+            "anna": [f"/console/kb/{article.id}"],  # an article, as operators read it on the desk
+            "sara": [f"/console/tickets/{ticket}", f"/console/voicemail/{lab.seed['message']}",
+                     f"/console/kb/{article.id}/edit", f"/console/kb/{article.id}/history"],
+        }  # fmt: skip
         for user, urls in BY_ROLE.items():
             page = await login(await _audited(new_context), base, user)
             for url in [*urls, *extra.get(user, [])]:
