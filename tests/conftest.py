@@ -13,7 +13,7 @@ import pytest
 from ivr.command_table import install as install_commands
 from ivr.tickets.db import make_engine, upgrade
 from ivr.tickets.store import SqlTicketStore
-from tests.harness.pbx import PbxPair, start_pair
+from tests.harness.pbx import PbxPair, connected, start_pair
 from tests.harness.postgres import PostgresServer
 from tests.harness.voices import Voices, make_voices
 
@@ -34,13 +34,8 @@ def prompts_cache() -> Iterator[Path]:
 @pytest.fixture(scope="session")
 async def pbx(prompts_cache: Path) -> AsyncIterator[PbxPair]:
     """The engine's Asterisk and the lab carrier. Fails (never skips) if they cannot start."""
-    pair = start_pair(prompts_cache)
-    try:
-        await pair.carrier.connect()
+    async with connected(start_pair(prompts_cache)) as pair:
         yield pair
-    finally:
-        await pair.carrier.close()
-        pair.stop()
 
 
 @pytest.fixture(scope="session")

@@ -197,6 +197,18 @@ def _start_pair(prompts_dir: Path, sip_host: str, name: str, callers_wait_s: flo
 
 
 @contextlib.asynccontextmanager
+async def connected(pair: PbxPair) -> AsyncIterator[PbxPair]:
+    """The pair with the lab carrier's ARI client connected; both Asterisks stopped after, even
+    when the connection failed."""
+    try:
+        await pair.carrier.connect()
+        yield pair
+    finally:
+        await pair.carrier.close()
+        pair.stop()
+
+
+@contextlib.asynccontextmanager
 async def running_engine(settings: Settings, clock: Clock | None = None) -> AsyncIterator[Engine]:
     engine = build_engine(settings, clock=clock)
     await engine.start(connect_timeout=15)

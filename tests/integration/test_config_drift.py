@@ -15,7 +15,7 @@ from ivr.asterisk.drift import changes
 from ivr.asterisk.managed import engine_context
 from ivr.commands.asterisk import bring_running_up_to_date
 from ivr.lab.carrier import CallNotAnswered
-from tests.harness.pbx import CARRIER_HOST, PbxPair, start_pair
+from tests.harness.pbx import CARRIER_HOST, PbxPair, connected, start_pair
 
 pytestmark = pytest.mark.asterisk
 
@@ -23,13 +23,8 @@ pytestmark = pytest.mark.asterisk
 @pytest.fixture
 async def own_pair(prompts_cache: Path) -> AsyncIterator[PbxPair]:
     """A pair of its own: this test reconfigures the engine's Asterisk under the session's tests."""
-    pair = start_pair(prompts_cache, name=f"t{os.getpid()}-drift", callers_wait_s=1.0)
-    try:
-        await pair.carrier.connect()
+    async with connected(start_pair(prompts_cache, name=f"t{os.getpid()}-drift", callers_wait_s=1.0)) as pair:
         yield pair
-    finally:
-        await pair.carrier.close()
-        pair.stop()
 
 
 async def _answered(pair: PbxPair) -> bool:
