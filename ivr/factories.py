@@ -322,7 +322,7 @@ def make_console_services(
         clock=clock,
         queue=queue,
         tickets=store,
-        outcomes=OutcomeFiling(store, accounts.audit),
+        outcomes=OutcomeFiling(store),
         queries=TicketQueries(store),
         messages=box,
         callback_desk=CallbackDesk(box, accounts.audit),

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from ivr.schema.console import ROLES, AuditEntry, ConsoleSession, ConsoleUser
 from ivr.schema.tickets import Operator
+from ivr.tickets.audit import audit_row
 from ivr.tickets.repository import Repository
 
 LOGIN = re.compile(r"^[a-z][a-z0-9_.@-]{1,63}$")
@@ -285,18 +286,10 @@ class Accounts(Repository):
         login: str | None = None,
     ) -> None:
         def op(session: Session) -> None:
-            session.add(
-                AuditEntry(
-                    at=now,
-                    user_id=user.id if user else None,
-                    login=user.login if user else login,
-                    action=action,
-                    object_kind=kind,
-                    object_id=None if object_id is None else str(object_id),
-                    address=(address or "")[:64] or None,
-                    detail=detail,
-                )
+            row = audit_row(
+                user, action, now, kind=kind, object_id=object_id, address=address, detail=detail, login=login
             )
+            session.add(row)
             session.flush()  # written now: a later refusal in the same batch finds nothing pending
 
         await self._write(op)

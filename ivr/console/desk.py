@@ -34,7 +34,7 @@ from ivr.console.web import (
 )
 from ivr.knowledge.repository import ResolveError
 from ivr.settings import Settings
-from ivr.tickets.audit import Actor
+from ivr.tickets.audit import Actor, Audited
 from ivr.tickets.escalation import Contact, ContactError, contact
 from ivr.tickets.store import OUTCOMES, OutcomeError, TicketView
 
@@ -280,15 +280,14 @@ async def resolve_with_article(request: web.Request) -> web.StreamResponse:
         if not raw.isdigit():
             raise Invalid("«article»: deve essere un numero")
         article_id = int(raw)
-        version = await svc.knowledge.resolve_call(ticket.id, article_id, operator_id=user.operator_id, at=now(request))
+        audited = Audited(Actor(user=user, address=address(request)), "ticket_outcome", {"outcome": "resolved"})
+        await svc.knowledge.resolve_call(
+            ticket.id, article_id, operator_id=user.operator_id, at=now(request), audited=audited
+        )
     except (Invalid, ResolveError) as exc:
         if wants_json(request):
             return web.json_response({"error": str(exc)}, status=400)
         return render(request, "error.html", status=400, error=str(exc), back="/console/desk")
-    await svc.accounts.audit(
-        user, "ticket_outcome", now(request), kind="ticket", object_id=ticket.id, address=address(request),
-        detail={"outcome": "resolved", "article": article_id, "version": version},
-    )  # fmt: skip
     if wants_json(request):
         return web.json_response({"ticket": ticket.id, "status": "resolved", "level": 1, "article": article_id})
     raise redirect("/console/desk", "kb_answer")

@@ -24,6 +24,7 @@ from ivr.referrals import csvfile
 from ivr.referrals.names import KINDS
 from ivr.referrals.provinces import PROVINCES
 from ivr.referrals.repository import ReferralError
+from ivr.tickets.audit import Actor, Audited
 from ivr.tickets.store import TicketView
 
 routes = Routes()
@@ -62,17 +63,14 @@ async def refer(request: web.Request) -> web.StreamResponse:
         office_id = int_param(text(data, "office", limit=20, required=True), "office")
         note = text(data, "note", limit=4000)
         email = text(data, "email", limit=254)
+        audited = Audited(Actor(user=user, address=address(request)), "ticket_referral")
         done = await services(request).referrals.refer(
-            ticket.id, office_id, operator_id=user.operator_id, by=user.login, note=note, email=email
+            ticket.id, office_id, operator_id=user.operator_id, by=user.login, note=note, email=email, audited=audited
         )
     except (Invalid, ReferralError) as exc:
         if wants_json(request):
             return web.json_response({"error": str(exc)}, status=400)
         return render(request, "error.html", status=400, error=str(exc), back=back)
-    await services(request).accounts.audit(
-        user, "ticket_referral", now(request), kind="ticket", object_id=ticket.id, address=address(request),
-        detail={"office": done.referral.office_code, "mail": done.mail},
-    )  # fmt: skip
     if wants_json(request):
         r = done.referral
         return web.json_response({"ticket": ticket.id, "referral": r.id, "office": r.office_code, "mail": done.mail})

@@ -21,6 +21,7 @@ from ivr.knowledge.search import Plan
 from ivr.schema.knowledge import KbArticle, KbArticleVersion
 from ivr.schema.tickets import Ticket, TicketEvent
 from ivr.tickets import events
+from ivr.tickets.audit import Audited
 from ivr.tickets.repository import Database, Repository
 from ivr.tickets.status import TicketStatus
 from ivr.typos import Vocabulary
@@ -150,9 +151,12 @@ class KnowledgeBase(Repository):
         self._vocabulary = None
         return count
 
-    async def resolve_call(self, ticket_id: int, article_id: int, *, operator_id: int, at: datetime) -> int:
+    async def resolve_call(
+        self, ticket_id: int, article_id: int, *, operator_id: int, at: datetime, audited: Audited | None = None
+    ) -> int:
         """The operator answered the call with this article: resolved at the first level, the
-        article named on the ticket and in its timeline. Returns the version answered with."""
+        article named on the ticket and in its timeline. Returns the version answered with.
+        `audited`: the filing's audit entry, written in the same transaction (with the version)."""
 
         def op(session: Session) -> int:
             ticket = session.get(Ticket, self._real(ticket_id))
@@ -170,6 +174,8 @@ class KnowledgeBase(Repository):
             session.add(TicketEvent(ticket_id=ticket.id, at=at, kind=filed.kind, detail=filed.detail))
             used = events.kb_answer(article.id, article.version, article.title, operator_id)
             session.add(TicketEvent(ticket_id=ticket.id, at=at, kind=used.kind, detail=used.detail))
+            if audited is not None:
+                session.add(audited.row(at, "ticket", ticket.id, article=article.id, version=article.version))
             return article.version
 
         return await self._write(op)

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from ivr.clock import Clock
 from ivr.referrals.mail import referral_text
 from ivr.referrals.repository import ReferralError, Referrals, ReferralView
+from ivr.tickets.audit import Audited
 from ivr.webrequests.channel import ReceiptBudget
 from ivr.webrequests.mail import HEADER_UNSAFE, Mailer
 
@@ -58,10 +59,13 @@ class ReferralDesk:
         by: str | None,
         note: str | None,
         email: str | None,
+        audited: Audited | None = None,
     ) -> Referred:
+        """`audited`: the referral's audit entry, written with it (the e-mail's fate goes on the
+        timeline once it is known)."""
         address = check_email(email)  # refused before anything is recorded
         referral = await self.repo.refer(ticket_id, office_id, operator_id=operator_id, by=by, note=note,
-                                         at=self.clock.now())  # fmt: skip
+                                         at=self.clock.now(), audited=audited)  # fmt: skip
         if address is None:
             return Referred(referral, "none")
         return Referred(referral, await self._mail(referral, address))

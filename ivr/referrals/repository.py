@@ -19,6 +19,7 @@ from ivr.referrals.names import CPI, KINDS, REGIONAL, fold, province_name, provi
 from ivr.schema.referrals import Office, OfficeComune, Referral
 from ivr.schema.tickets import Ticket, TicketEvent
 from ivr.tickets import events
+from ivr.tickets.audit import Audited
 from ivr.tickets.repository import Database, Repository
 from ivr.tickets.status import TicketStatus, answer_first_level
 from ivr.typos import Vocabulary
@@ -224,10 +225,19 @@ class Referrals(Repository):
         return await self._read(fn)
 
     async def refer(
-        self, ticket_id: int, office_id: int, *, operator_id: int | None, by: str | None, note: str | None, at: datetime
+        self,
+        ticket_id: int,
+        office_id: int,
+        *,
+        operator_id: int | None,
+        by: str | None,
+        note: str | None,
+        at: datetime,
+        audited: Audited | None = None,
     ) -> ReferralView:
         """The outcome `referred`: the ticket answered at the first level, the office's details as
-        given kept on a referral row, and the timeline told (outcome, then where)."""
+        given kept on a referral row, and the timeline told (outcome, then where). `audited`: the
+        filing's audit entry, written in the same transaction (with the office's code)."""
 
         def op(session: Session) -> ReferralView:
             ticket = session.get(Ticket, self._real(ticket_id))
@@ -255,6 +265,8 @@ class Referrals(Repository):
             session.add(TicketEvent(ticket_id=ticket.id, at=at, kind=filed.kind, detail=filed.detail, note=note))
             event = events.referred(referral.id, office.code, office.kind, office.name)
             session.add(TicketEvent(ticket_id=ticket.id, at=at, kind=event.kind, detail=event.detail))
+            if audited is not None:
+                session.add(audited.row(at, "ticket", ticket.id, office=office.code))
             return ReferralView.of(referral)
 
         return await self._write(op)

@@ -5,7 +5,8 @@ Before, the desk required the citizen's name and a contact for the second level 
 entry, while the API escalated without either: the second level then had nobody to answer. Every
 surface now goes through `OutcomeFiling.file`: an escalation needs its contact (the rule of
 `ivr.tickets.escalation.contact`), the store writes the outcome and its event through the event
-builder, and the audit log names who filed it and from where.
+builder, and the audit log names who filed it and from where, in the outcome's own transaction
+(`ivr.tickets.audit.Audited`: an engine killed between two writes left an outcome unaudited).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from ivr.tickets.audit import Actor, AuditSink, record
+from ivr.tickets.audit import Actor, Audited
 from ivr.tickets.escalation import Contact, ContactError
 from ivr.tickets.store import TicketView
 
@@ -28,6 +29,7 @@ class OutcomeStore(Protocol):
         operator_id: int | None,
         at: datetime,
         contact: Contact | None = None,
+        audited: Audited | None = None,
     ) -> TicketView: ...
 
 
@@ -38,9 +40,8 @@ NO_CONTACT = (
 
 
 class OutcomeFiling:
-    def __init__(self, store: OutcomeStore, audit: AuditSink) -> None:
+    def __init__(self, store: OutcomeStore) -> None:
         self.store = store
-        self.audit = audit
 
     async def file(
         self,
@@ -56,8 +57,7 @@ class OutcomeFiling:
         """Raises OutcomeError (the outcome, the ticket) or ContactError (the contact)."""
         if outcome == "escalated" and contact is None:
             raise ContactError(NO_CONTACT)
-        filed = await self.store.file_outcome(
-            ticket_id, outcome, note=note, operator_id=operator_id, at=at, contact=contact
+        audited = Audited(by, "ticket_outcome", {"outcome": outcome})
+        return await self.store.file_outcome(
+            ticket_id, outcome, note=note, operator_id=operator_id, at=at, contact=contact, audited=audited
         )
-        await record(self.audit, by, "ticket_outcome", at, "ticket", ticket_id, outcome=outcome)
-        return filed

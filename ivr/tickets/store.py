@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 from ivr.schema.tickets import Channel, Ticket, TicketEvent
 from ivr.text import clean
 from ivr.tickets import events
+from ivr.tickets.audit import Audited
 from ivr.tickets.commands import Command
 from ivr.tickets.escalation import Contact
 from ivr.tickets.events import escalation_contact
@@ -150,6 +151,7 @@ class TicketStore(Protocol):
         operator_id: int | None,
         at: datetime,
         contact: Contact | None = None,
+        audited: Audited | None = None,
     ) -> TicketView: ...
 
     async def execute(self, name: str, **args: Any) -> Any:
@@ -290,10 +292,11 @@ class SqlTicketStore:
         operator_id: int | None,
         at: datetime,
         contact: Contact | None = None,
+        audited: Audited | None = None,
     ) -> TicketView:
         """The operator's outcome: resolved at first level, or escalated to the second level with
         a callback due ten calendar days after the call, and the citizen's `contact` (the desk
-        requires it: ivr.tickets.escalation)."""
+        requires it: ivr.tickets.escalation). `audited`: its audit entry, in the same transaction."""
         _aware(at)
         if outcome not in OUTCOMES:
             raise OutcomeError(f"outcome must be one of {', '.join(OUTCOMES)}")
@@ -320,6 +323,8 @@ class SqlTicketStore:
                 ticket.resolution_note = note
             filed = events.outcome_filed(outcome, operator_id, contact=told)
             session.add(TicketEvent(ticket_id=ticket.id, at=at, kind=filed.kind, detail=filed.detail, note=note))
+            if audited is not None:
+                session.add(audited.row(at, "ticket", ticket.id))
 
         await self.run_write(op)
         view = await self.get(ticket_id)

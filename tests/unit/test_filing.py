@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from ivr.console.accounts import Accounts
 from ivr.schema.console import AuditEntry
 from ivr.tickets.audit import Actor
 from ivr.tickets.escalation import ContactError, contact
@@ -26,7 +25,7 @@ async def _ended_call(store: SqlTicketStore) -> int:
 
 async def test_an_escalation_needs_its_contact_and_every_filing_is_audited(sqlite_store: SqlTicketStore) -> None:
     ticket = await _ended_call(sqlite_store)
-    filing = OutcomeFiling(sqlite_store, Accounts(sqlite_store).audit)
+    filing = OutcomeFiling(sqlite_store)
     by = Actor(login="api:nora", address="192.0.2.7")
     with pytest.raises(ContactError, match="nome e cognome"):
         await filing.file(ticket, "escalated", note=None, operator_id=None, at=NOW, contact=None, by=by)
