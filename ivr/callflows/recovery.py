@@ -35,7 +35,7 @@ from ivr.callflows.session import Resume
 from ivr.clock import Clock
 from ivr.schema.tickets import CallOutcome
 from ivr.tasks import TaskSupervisor
-from ivr.telephony.errors import AriError, AriUnavailable, CallerHungUp
+from ivr.telephony.errors import AriError, AriUnavailable, CallerHungUp, NotFound
 from ivr.telephony.ports import BridgeInfo, Bridges, CallChannel, Channels
 from ivr.tickets.store import CallClosing, SqlTicketStore, TicketView
 
@@ -184,6 +184,7 @@ class Recovery:
         if plan.leave_bridge is not None:  # the operator is gone: leave the empty conversation
             with contextlib.suppress(AriError):
                 await self.bridges.remove_channel(plan.leave_bridge, channel.id)
+            await self._destroy_left(plan.leave_bridge)
         if plan.action is Action.CLOSE_LOST or plan.resume is None:
             await channel.hangup()
             assert call.ticket is not None
@@ -203,6 +204,21 @@ class Recovery:
             log.warning("bridges not listed: %s", exc)
             return {}
         return {channel_id: bridge for bridge in found for channel_id in bridge.channels}
+
+    async def _destroy_left(self, bridge_id: str) -> None:
+        """The conversation the caller was taken out of is over: its bridge goes now. The sweep
+        below spares a bridge named for a call served here (one being set up), and the caller
+        goes on being served elsewhere in the flow, so nobody else would ever destroy it (full
+        run 6 drained with it still on Asterisk). A failure leaves it to Asterisk's next restart
+        rather than keeping the caller from being served."""
+        try:
+            await self.bridges.destroy(bridge_id)
+        except NotFound:
+            return  # gone already
+        except (AriError, AriUnavailable) as exc:
+            log.warning("bridge %s left by its conversation not destroyed: %s", bridge_id, exc)
+            return
+        self.report.bridges_removed += 1
 
     async def _remove_idle_bridges(self) -> None:
         try:
