@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from ivr.schema.tickets import Recording, Ticket, Voicemail
+from ivr.schema.tickets import Recording, Ticket, TicketEvent, Voicemail
+from ivr.tickets.events import EventKind
 from ivr.tickets.repository import Repository
 from ivr.tickets.store import TicketView
 
@@ -76,7 +78,23 @@ class TicketQueries(Repository):
         return await self._read(fn)
 
     async def to_file(self, operator_id: int, limit: int = 20) -> list[TicketView]:
-        """Calls this operator took whose outcome is not filed yet (newest first)."""
+        """Calls this operator took whose outcome is not filed yet (newest first).
+
+        Not a call they passed to another topic's queue (blind transfer) while it waits there: its
+        outcome is for whoever answers it next, who becomes the ticket's operator. Offered to both,
+        it was filed twice (full run 6, ticket 5944: the first operator filed it in the seconds
+        before the second answered). If the caller leaves before anyone answers, the call comes
+        back to the one who transferred it, the last who spoke with them."""
+
+        def last(kind: str) -> Any:
+            return (
+                select(func.max(TicketEvent.at))
+                .where(TicketEvent.ticket_id == Ticket.id, TicketEvent.kind == kind)
+                .correlate(Ticket)
+                .scalar_subquery()
+            )
+
+        transferred, answered = last(EventKind.TRANSFERRED), last(EventKind.OPERATOR_ANSWERED)
 
         def fn(session: Session) -> list[TicketView]:
             rows = session.scalars(
@@ -85,6 +103,7 @@ class TicketQueries(Repository):
                     Ticket.operator_id == operator_id,
                     Ticket.operator_answered_at.is_not(None),
                     Ticket.status.is_(None),
+                    or_(~Ticket.open, transferred.is_(None), transferred < answered),
                 )
                 .order_by(Ticket.id.desc())
                 .limit(limit)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from ivr.acd.control import SECOND_LEVEL
+from ivr.console.queries import TicketQueries
 from ivr.lab.carrier import LabPhoneCall
 from ivr.telephony.ari_resources import AriBridges
 from tests.harness.callers import after
@@ -75,6 +76,10 @@ async def test_hold_resume_and_blind_transfer(pbx: PbxPair, tmp_path: Path, voic
             assert caller in await members(live.bridge_id)
 
             await control.transfer("anna", "employers")
+            queries = TicketQueries(line.engine.store)
+            anna_id = line.engine.distributor.agents["anna"].info.id
+            waiting = [t.id for t in await queries.to_file(anna_id)]
+            assert live.ticket_id not in waiting  # the next operator's to file, not anna's (run 6: filed twice)
             bruno = await asyncio.wait_for(rings.get(), 60)
             assert bruno.number == "3470000062"
             await asyncio.wait_for(anna.channel.wait_gone(), 15)  # the first operator is off the call
@@ -111,6 +116,8 @@ async def test_hold_resume_and_blind_transfer(pbx: PbxPair, tmp_path: Path, voic
         assert [d["ended_by"] for d in ended if d] == ["transfer", "operator"]
         assert ticket.topic == "employers" and ticket.destination == "operator:bruno"
         assert ticket.operator_id == line.engine.distributor.agents["bruno"].info.id
+        assert [t.id for t in await queries.to_file(ticket.operator_id)] == [ticket.id]  # bruno's card
+        assert ticket.id not in [t.id for t in await queries.to_file(anna_id)]
         assert ticket.survey_status == "completed"
         assert await line.engine.cap.count(line.engine.clock.now()) == 1  # the cap counted the call once
 
