@@ -8,6 +8,7 @@ driver a fake with the same methods.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -67,14 +68,27 @@ class Console(Protocol):
 
 class LineConsole:
     """A console session per user (cookies and CSRF token kept), the active engine found anew
-    when the last one stopped answering."""
+    when the last one stopped answering.
+
+    One user's actions run side by side (the second level's round, the outcome round, presence),
+    on one cookie jar, as one person's browser tabs. When their session ends (the soak moves the
+    clock a day on) one of them logs in again: the new session's cookie takes effect at once,
+    its token only once a page is read, so a tab still holding the old page's token is refused
+    ("token CSRF mancante o errato: ricarica la pagina"; full run 6, ticket 3572: the outcome
+    round logged soak08 in again 0.3 s before the round's post). The person does what the
+    refusal says: reloads and sends again, which is safe, as the console refuses before acting.
+    That is done only when a login of this user came after the token was read; any other CSRF
+    refusal (a token gone stale with no login, say across a takeover) is the console's, and is
+    recorded as refused."""
 
     def __init__(self, locate: Callable[[], Awaitable[Target]], passwords: dict[str, str]) -> None:
         self.locate = locate
         self.passwords = passwords
         self._target: tuple[float, Target] | None = None
         self._http: dict[str, aiohttp.ClientSession] = {}
-        self._csrf: dict[str, str] = {}
+        self._csrf: dict[str, tuple[str, int]] = {}  # user -> (token, the login it belongs to)
+        self._logins: dict[str, int] = {}  # user -> logins begun (the session's generation)
+        self._locks: dict[str, asyncio.Lock] = {}
 
     async def target(self) -> Target:
         if self._target is not None and time.monotonic() - self._target[0] < 3.0:
@@ -114,7 +128,15 @@ class LineConsole:
             self._target = None  # look for the active engine again next time
             raise LineDown(f"{type(exc).__name__}: {exc}") from exc
 
+    def _lock(self, user: str) -> asyncio.Lock:
+        return self._locks.setdefault(user, asyncio.Lock())
+
     async def login(self, user: str) -> Answer:
+        async with self._lock(user):
+            return await self._login(user)
+
+    async def _login(self, user: str) -> Answer:
+        self._logins[user] = self._logins.get(user, 0) + 1  # from here the old token may be stale
         http = self._session(user)
         page = await self._send(http, "GET", "/console/login")
         token = LOGIN_CSRF.search(page.text)
@@ -126,11 +148,19 @@ class LineConsole:
             await self._fresh_csrf(user)
         return answer
 
+    async def _relogin(self, user: str, seen: int) -> None:
+        """The session ended: log in again, unless another of the user's actions already did
+        since `seen` (one person logs in once, whichever tab found the login page first)."""
+        async with self._lock(user):
+            if self._logins.get(user, 0) == seen:
+                await self._login(user)
+
     async def _fresh_csrf(self, user: str) -> None:
+        made = self._logins.get(user, 0)
         page = await self._send(self._session(user), "GET", "/console/kb")  # any role's page carries the token
         found = CSRF_META.search(page.text)
         if found is not None:
-            self._csrf[user] = found.group(1)
+            self._csrf[user] = (found.group(1), made)
 
     async def logout(self, user: str) -> Answer:
         answer = await self.post(user, "/console/logout", {})
@@ -139,31 +169,42 @@ class LineConsole:
 
     async def get(self, user: str, path: str, *, as_json: bool = False) -> Answer:
         headers = {"Accept": "application/json"} if as_json else None
+        seen = self._logins.get(user, 0)
         answer = await self._send(self._session(user), "GET", path, headers=headers)
         if _to_login(answer) and user in self._csrf:
-            await self.login(user)  # the session ended (expired): a person logs in again
+            await self._relogin(user, seen)  # the session ended (expired): a person logs in again
             answer = await self._send(self._session(user), "GET", path, headers=headers)
         return answer
 
     async def post(self, user: str, path: str, data: dict[str, str], *, as_json: bool = False) -> Answer:
         if user not in self._csrf:
             await self._fresh_csrf(user)
-        headers = {"X-CSRF-Token": self._csrf.get(user, "")}
-        if as_json:
-            headers["Accept"] = "application/json"
-        answer = await self._send(self._session(user), "POST", path, data=data, headers=headers)
+        seen = self._logins.get(user, 0)
+        answer, made = await self._post(user, path, data, as_json)
+        if _csrf_refused(answer) and made != self._logins.get(user, 0):
+            # A login of this user came after the token was read (see the class): reload, send again.
+            async with self._lock(user):  # a login under way ends first
+                await self._fresh_csrf(user)
+            answer, made = await self._post(user, path, data, as_json)
         if path == "/console/logout" or not _to_login(answer):
             return answer
         # Not done: the session had ended (idle while the soak moved the clock a day on). The
         # login page stopped the post before anything changed, so a person logs in and sends it
         # again; one still sent to the login page is a failure, never "done".
         if user in self._csrf:
-            await self.login(user)
-            headers["X-CSRF-Token"] = self._csrf.get(user, "")
-            answer = await self._send(self._session(user), "POST", path, data=data, headers=headers)
+            await self._relogin(user, seen)
+            answer, made = await self._post(user, path, data, as_json)
         if _to_login(answer):
             return Answer(401, "the console answered with its login page", answer.location, None, answer.engine)
         return answer
+
+    async def _post(self, user: str, path: str, data: dict[str, str], as_json: bool) -> tuple[Answer, int]:
+        """The post with the token held now, and the login that token belongs to."""
+        token, made = self._csrf.get(user, ("", -1))
+        headers = {"X-CSRF-Token": token}
+        if as_json:
+            headers["Accept"] = "application/json"
+        return await self._send(self._session(user), "POST", path, data=data, headers=headers), made
 
     async def queue(self) -> Answer:
         target = await self.target()
@@ -185,3 +226,8 @@ class LineConsole:
 
 def _to_login(answer: Answer) -> bool:
     return answer.status in (302, 303) and "/console/login" in answer.location
+
+
+def _csrf_refused(answer: Answer) -> bool:
+    """The console's refusal of a post's token (ivr.console.auth), made before the handler ran."""
+    return answer.status == 403 and "token CSRF" in answer.text
