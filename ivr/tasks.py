@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections import Counter
+from collections.abc import Coroutine, Iterable
 from typing import Any
 
 log = logging.getLogger(__name__)
+OTHER = "(other)"  # the coroutines past a metric's top few, summed
 
 
 class TaskSupervisor:
@@ -61,3 +63,28 @@ class TaskSupervisor:
                     )
                     self._running.discard(task)
             grace_s = 0
+
+
+def coroutine_name(task: asyncio.Task[Any]) -> str:
+    """What a task runs, by the coroutine's qualified name: a task's own name often carries a call's
+    channel (`call-<id>`), unique per call, so it would not add up across calls."""
+    coro = task.get_coro()
+    if coro is None:  # an eager task that finished at once
+        return task.get_name()
+    return str(getattr(coro, "__qualname__", type(coro).__name__))
+
+
+def tasks_by_coroutine(tasks: Iterable[asyncio.Task[Any]] | None = None) -> Counter[str]:
+    """Live tasks counted per coroutine (all of the running loop's when `tasks` is None): which
+    ones grew is what tells a leak apart from a busy moment."""
+    return Counter(coroutine_name(t) for t in (asyncio.all_tasks() if tasks is None else tasks))
+
+
+def top_coroutines(counts: Counter[str], n: int) -> dict[str, int]:
+    """The `n` commonest coroutines, the rest summed under OTHER: a bounded set of labels for a
+    metric, whatever the engine runs."""
+    top = dict(counts.most_common(n))
+    rest = sum(counts.values()) - sum(top.values())
+    if rest:
+        top[OTHER] = rest
+    return top

@@ -20,10 +20,12 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from ivr.callflows.bus import CallBus
 from ivr.ops.figures import StoreFigures
+from ivr.tasks import OTHER, tasks_by_coroutine, top_coroutines
 
 log = logging.getLogger(__name__)
 
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+TOP_COROUTINES = 12  # labels per scrape: a leak of hundreds ranks high, the tail is summed
 LIVE_NOTES = frozenset({"playing", "played", "state", "ended", "queue_announce"})  # not ticket events
 
 
@@ -93,6 +95,13 @@ class Metrics:
         # its asyncio tasks and its database connections.
         ProcessCollector(registry=r)
         self.tasks = Gauge("nul_asyncio_tasks", "asyncio tasks alive in the engine's loop", registry=r)
+        # Which coroutines those tasks run, the commonest few: a count that grew names its cause.
+        self.tasks_by_coroutine = Gauge(
+            "nul_asyncio_tasks_by_coroutine",
+            f"asyncio tasks alive per coroutine, the {TOP_COROUTINES} commonest and the rest as {OTHER!r}",
+            ["coroutine"],
+            registry=r,
+        )
         self.db_connections = Gauge(
             "nul_db_connections", "connections held to the ticket database, in use and pooled", registry=r
         )
@@ -126,7 +135,11 @@ class Metrics:
         self.degraded.set(1 if s.store_degraded() else 0)
         self.ari_up.set(1 if s.ari_up() else 0)
         self.ami_up.set(1 if s.ami_up() else 0)
-        self.tasks.set(len(asyncio.all_tasks()))
+        tasks = asyncio.all_tasks()
+        self.tasks.set(len(tasks))
+        self.tasks_by_coroutine.clear()
+        for name, n in top_coroutines(tasks_by_coroutine(tasks), TOP_COROUTINES).items():
+            self.tasks_by_coroutine.labels(name).set(n)
         if s.db_connections is not None:
             self.db_connections.set(s.db_connections())
         if s.store_degraded():

@@ -334,6 +334,7 @@ async def test_metrics_names_values_and_access() -> None:
         "nul_console_administrators 1.0",
         "nul_db_connections 3.0",
         "nul_asyncio_tasks ",
+        'nul_asyncio_tasks_by_coroutine{coroutine="test_metrics_names_values_and_access"} 1.0',
         "process_resident_memory_bytes ",
         "process_open_fds ",
         'nul_build_info{python="',

@@ -28,6 +28,19 @@ async def test_a_sample_is_read_from_the_real_metrics_endpoint() -> None:
     assert sample.rss_bytes > 10_000_000  # this very process: a Python with aiohttp loaded
     assert sample.open_files > 3 and sample.asyncio_tasks >= 1
     assert sample.process is not None and sample.process > 1e9  # this process's start: which engine it was
+    assert sample.calls_in_progress == 2.0  # the engine's calls, all states: the load at that moment
+    # What the tasks ran, by coroutine: this test's own among them, the total the same as the count.
+    assert sample.tasks_by_coroutine["test_a_sample_is_read_from_the_real_metrics_endpoint"] == 1.0
+    assert sum(sample.tasks_by_coroutine.values()) == sample.asyncio_tasks
+
+
+def test_an_engine_without_the_load_or_the_coroutines_is_still_sampled() -> None:
+    """An engine of before they were published: its resources are read, the rest left unknown."""
+    text = (
+        "process_open_fds 12.0\nprocess_resident_memory_bytes 1e8\nnul_db_connections 2.0\nnul_asyncio_tasks 30.0\n"
+    )
+    sample = parse(text, NOW)
+    assert (sample.asyncio_tasks, sample.calls_in_progress, sample.tasks_by_coroutine) == (30.0, None, {})
 
 
 async def test_an_engine_that_does_not_answer_is_skipped_not_invented() -> None:

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from ivr.subscribers import Subscribers
-from ivr.tasks import TaskSupervisor
+from ivr.tasks import OTHER, TaskSupervisor, tasks_by_coroutine, top_coroutines
 
 
 async def test_stop_lets_short_work_finish_and_ends_the_rest() -> None:
@@ -74,3 +74,27 @@ async def test_a_task_that_ignores_cancellation_cannot_hang_the_stop(caplog: pyt
     task.cancel()
     await asyncio.wait({task}, timeout=1)
     assert task.done()
+
+
+class _Waiter:
+    async def wait_gone(self, gone: asyncio.Event) -> None:
+        await gone.wait()
+
+
+async def test_tasks_are_counted_by_what_they_run_not_by_their_unique_names() -> None:
+    """Five per-call waiters named after their calls add up under one coroutine, the name a report
+    can say grew; the commonest few are kept and the rest summed, so a metric's labels stay few."""
+    gone = asyncio.Event()
+    waiters = [asyncio.create_task(_Waiter().wait_gone(gone), name=f"call-{n}") for n in range(5)]
+    other = asyncio.create_task(asyncio.sleep(30), name="one-off")
+    try:
+        counts = tasks_by_coroutine()
+        assert counts["_Waiter.wait_gone"] == 5 and counts["sleep"] == 1
+        assert tasks_by_coroutine(waiters) == {"_Waiter.wait_gone": 5}
+        top = top_coroutines(counts, 1)
+        assert top == {"_Waiter.wait_gone": 5, OTHER: sum(counts.values()) - 5}
+        assert top_coroutines(tasks_by_coroutine(waiters), 3) == {"_Waiter.wait_gone": 5}  # nothing left over
+    finally:
+        gone.set()
+        other.cancel()
+        await asyncio.gather(*waiters, other, return_exceptions=True)

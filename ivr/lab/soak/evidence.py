@@ -51,6 +51,11 @@ class ResourceSample(BaseModel):
     db_connections: float
     asyncio_tasks: float
     process: float | None = None  # the engine process's start time: series are judged per process
+    # The load at that moment (the engine's own calls in progress) and which coroutines its tasks
+    # ran (the commonest few, ivr.ops.metrics): a floor compared at quiet moments, and what grew
+    # named. None and empty from an engine that did not say.
+    calls_in_progress: float | None = None
+    tasks_by_coroutine: dict[str, float] = Field(default_factory=dict)
 
 
 class Fault(BaseModel):

@@ -2,8 +2,9 @@
 
 The same figures a production dashboard watches (`process_resident_memory_bytes`,
 `process_open_fds`, `nul_db_connections`, `nul_asyncio_tasks`), so what the soak judges a leak is
-what an operator of the line would see growing. A scrape that fails (the engine killed by a fault,
-a takeover under way) is skipped, not invented.
+what an operator of the line would see growing; with them the calls in progress (the load those
+series follow) and the tasks per coroutine (which of them grew). A scrape that fails (the engine
+killed by a fault, a takeover under way) is skipped, not invented.
 """
 
 from __future__ import annotations
@@ -27,22 +28,36 @@ SERIES = {
     "nul_asyncio_tasks": "asyncio_tasks",
 }
 PROCESS = "process_start_time_seconds"  # which engine process: a takeover starts a new curve
+CALLS = "nul_calls_in_progress"  # by state: summed, the load the other series are read against
+BY_COROUTINE = "nul_asyncio_tasks_by_coroutine"
 
 
 def parse(text: str, at: datetime) -> ResourceSample:
     """One sample from an exposition text; a series missing is an error naming it (an engine
     without these metrics cannot be soaked for leaks)."""
     values: dict[str, float] = {}
+    calls: float | None = None
+    by_coroutine: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if sample.name in SERIES and not sample.labels:
                 values[SERIES[sample.name]] = float(sample.value)
             elif sample.name == PROCESS:
                 values["process"] = float(sample.value)
+            elif sample.name == CALLS:
+                calls = (calls or 0.0) + float(sample.value)
+            elif sample.name == BY_COROUTINE and "coroutine" in sample.labels:
+                by_coroutine[sample.labels["coroutine"]] = float(sample.value)
     missing = sorted(name for name, field in SERIES.items() if field not in values)
     if missing:
         raise ValueError(f"the engine's /metrics lacks {', '.join(missing)}")
-    return ResourceSample(at=at, process=values.pop("process", None), **values)
+    return ResourceSample(
+        at=at,
+        process=values.pop("process", None),
+        calls_in_progress=calls,
+        tasks_by_coroutine=by_coroutine,
+        **values,
+    )
 
 
 class Sampler:
