@@ -531,6 +531,63 @@ def test_a_few_tasks_more_over_a_small_floor_are_no_leak(world: SoakWorld) -> No
     assert leak.detail.startswith("asyncio_tasks: floor 45.0 at the end against 30.8 at the start")
 
 
+def _loaded(calls: list[float], left: list[float] | None = None) -> list[ResourceSample]:
+    """A minute's sample per entry of `calls` (the engine's calls in progress): a task per call and
+    36 of the engine's own, plus `left` tasks a leak left behind (by minute), named as such."""
+    left = left or [0.0] * len(calls)
+    return [
+        ResourceSample(
+            at=DAY1 + timedelta(minutes=m),
+            rss_bytes=1e6,
+            open_files=10,
+            db_connections=1,
+            asyncio_tasks=36 + n + left[m],
+            calls_in_progress=n,
+            tasks_by_coroutine={"CallDispatcher._run": n, "Engine.run": 36, "CallChannel.wait_gone": left[m]},
+        )
+        for m, n in enumerate(calls)
+    ]
+
+
+# Minutes 5-13 and 21-29 are the two windows compared (a 30-minute curve, 5 minutes of warm-up).
+WIDE_TROUGH_FIRST = [200, 150, 100, 60, 20, 10, 3, 0, 0, 1, 2, 0, 8, 60]  # quiet from minute 6 to 11
+BRIEF_DIP_LAST = [120, 200, 240, 240, 230, 150, 60, 40, 60, 2, 40, 120, 200, 240, 250, 240]  # quiet at minute 25
+
+
+def test_tasks_are_compared_at_the_quiet_moments_of_each_window(world: SoakWorld) -> None:
+    """Full run 6, the engine started 20:03:03: its first window held a wide trough of the traffic
+    (ten minutes near no call, 33-39 tasks), its last a brief one (one sample at 2 calls, 37 tasks);
+    each window's quietest quarter took busy samples in the last (72.5 against 38.8), a "leak". At
+    the quiet moments both were 36-39: no leak. Tasks that stay behind at the quiet moments are."""
+    world.evidence.resources = _loaded(WIDE_TROUGH_FIRST + BRIEF_DIP_LAST)
+    assert "resources" not in failed(world)
+    left = [0.0] * 16 + [30.0] * 14  # what a leak leaves: still there when the line is quiet
+    world.evidence.resources = _loaded(WIDE_TROUGH_FIRST + BRIEF_DIP_LAST, left)
+    (leak,) = failed(world)["resources"].violations
+    assert leak.detail.startswith("asyncio_tasks: floor 68.0 at the end against 36.0 at the start")
+    assert leak.detail.endswith("; grew: CallChannel.wait_gone +30.0, CallDispatcher._run +1.0")
+
+
+def test_a_last_window_busier_at_its_quietest_is_noted_not_compared(world: SoakWorld) -> None:
+    """Full run 6, the engine started 20:48:42: active for 16 minutes, its first window over a
+    trough (34 calls, 72 tasks), its last all at the peak (185 to 248 calls): 261.8 against 75.4, a
+    "leak" that was the traffic. With no quiet moment in the last window and the last busier, the
+    floors say nothing of a leak: noted. At a like load a floor that grew is still one."""
+    peak = [240, 230, 250, 245, 235, 248, 240, 238, 244, 241, 239, 247, 243, 236, 240, 246]
+    world.evidence.resources = _loaded(WIDE_TROUGH_FIRST + peak)
+    assert "resources" not in failed(world)
+    notes = next(r for r in run_checks(world.evidence) if r.name == "resources").notes
+    assert "asyncio_tasks: no quiet moment (at most 5 calls up) in the last window, and the last busier" in " ".join(
+        notes
+    ), notes
+    busy = [120.0 + (m % 3) * 10 for m in range(30)]  # never quiet, the same load all through
+    world.evidence.resources = _loaded(busy)
+    assert "resources" not in failed(world)
+    world.evidence.resources = _loaded(busy, [0.0] * 16 + [40.0] * 14)
+    (leak,) = failed(world)["resources"].violations
+    assert leak.detail.startswith("asyncio_tasks: floor") and "grew: CallChannel.wait_gone +40.0" in leak.detail
+
+
 def test_a_short_run_is_judged_in_thirds(world: SoakWorld) -> None:
     start = DAY1
     world.evidence.resources = [

@@ -23,12 +23,68 @@ LOAD_FOLLOWING = frozenset({"asyncio_tasks", "open_files"})
 # up (medium run 8: 30.8 tasks at an idle standby's floor, 35 at the active engine's draining its
 # last calls); a leak of one per call is hundreds.
 COUNT_SLACK = 8.0
+# A window's quietest quarter is still as busy as the window was: full run 6 compared an engine's
+# first window, over a trough of the traffic (34 calls up, 72 tasks), with its last, all at the peak
+# (185 to 248 calls, 256 tasks and more), and called it a leak; at the quiet moments of that run
+# every engine was back to 34-40 tasks. Where the engine says how many calls it has, a series that
+# follows the load is compared at the moments it had at most this many: what stays alive then is
+# what a leak leaves behind. Without such a moment in each window, the windows' quietest quarters
+# are compared if the last was no busier then than the first; otherwise that is noted, not judged.
+QUIET_CALLS = 5.0
+GROWN_SHOWN = 5  # coroutines named in a violation, the most grown first
+
+
+def _quiet(samples: list[ResourceSample]) -> list[ResourceSample] | None:
+    """The samples taken while the line was quiet, or None when the engine did not give its calls."""
+    if any(s.calls_in_progress is None for s in samples):
+        return None
+    return [s for s in samples if s.calls_in_progress is not None and s.calls_in_progress <= QUIET_CALLS]
+
+
+def _at_like_load(
+    first: list[ResourceSample], last: list[ResourceSample]
+) -> tuple[list[ResourceSample], list[ResourceSample]] | str:
+    """The samples of each window to read a load-following series in: the quiet ones; without a
+    quiet moment in each, the whole windows, unless the last was the busier at its quietest quarter
+    (then the reason they cannot be compared, for the notes). From an engine that did not give its
+    calls: the whole windows."""
+    quiet_first, quiet_last = _quiet(first), _quiet(last)
+    if quiet_first is None or quiet_last is None:
+        return first, last
+    if quiet_first and quiet_last:
+        return quiet_first, quiet_last
+    calls_first = _lowest_quarter([s.calls_in_progress or 0.0 for s in first])
+    calls_last = _lowest_quarter([s.calls_in_progress or 0.0 for s in last])
+    if calls_last <= calls_first * 1.1 + QUIET_CALLS:
+        return first, last
+    where = "the last window" if quiet_first else "the first window" if quiet_last else "either window"
+    return (
+        f"no quiet moment (at most {QUIET_CALLS:.0f} calls up) in {where}, and the last busier at its "
+        f"quietest ({calls_last:.0f} calls against {calls_first:.0f})"
+    )
+
+
+def _grown(before: list[ResourceSample], after: list[ResourceSample]) -> str:
+    """Which coroutines' tasks grew between the two sets of samples (by their means), for the
+    report to name the cause; empty when the engine did not give them."""
+    names = {n for s in before + after for n in s.tasks_by_coroutine}
+    if not names:
+        return ""
+
+    def mean(samples: list[ResourceSample], name: str) -> float:
+        return fmean(s.tasks_by_coroutine.get(name, 0.0) for s in samples)
+
+    grown = sorted(((mean(after, n) - mean(before, n), n) for n in names), reverse=True)
+    shown = [f"{n} +{d:.1f}" for d, n in grown[:GROWN_SHOWN] if d >= 1.0]
+    return f"; grew: {', '.join(shown)}" if shown else ""
 
 
 def _level(name: str, values: list[float]) -> float:
     """The mean, or for a series that follows the load the mean of its lowest quarter."""
-    if name not in LOAD_FOLLOWING:
-        return fmean(values)
+    return _lowest_quarter(values) if name in LOAD_FOLLOWING else fmean(values)
+
+
+def _lowest_quarter(values: list[float]) -> float:
     low = sorted(values)
     return fmean(low[: max(1, len(low) // 4)])
 
@@ -180,9 +236,16 @@ def check_resources(ev: SoakEvidence, view: StoreView) -> CheckResult:
                 r.notes.append(f"{label}{len(series)} samples, too few to judge")
             continue
         judged += 1
+        like_load = _at_like_load(first, last)
         for name in SERIES:
-            before = _level(name, [getattr(s, name) for s in first])
-            after = _level(name, [getattr(s, name) for s in last])
+            early, late = first, last
+            if name in LOAD_FOLLOWING:
+                if isinstance(like_load, str):
+                    r.notes.append(f"{label}{name}: {like_load}: not judged")
+                    continue
+                early, late = like_load
+            before = _level(name, [getattr(s, name) for s in early])
+            after = _level(name, [getattr(s, name) for s in late])
             what = "floor" if name in LOAD_FOLLOWING else "mean"
             # A pool keeps the connections a busier moment opened, up to its size: growing to it
             # is how a pool works (3 at the start, 4.9 later in a medium run), past it a leak.
@@ -194,6 +257,7 @@ def check_resources(ev: SoakEvidence, view: StoreView) -> CheckResult:
                 r.fail(
                     f"{label}{name}: {what} {after:.1f} at the end against {before:.1f} at the start "
                     f"(> {bound:.1f}: +{ev.windows.tolerance:.0%}{POOL_NOTE if name == 'db_connections' else ''})"
+                    + (_grown(early, late) if name == "asyncio_tasks" else "")
                 )
         r.notes.append(f"{label}windows of {len(first)} and {len(last)} samples")
     run_span = (samples[-1].at - samples[0].at).total_seconds() - ev.windows.warmup_s
