@@ -16,7 +16,7 @@ other and met by the e-mail reply.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -60,6 +60,11 @@ class RequestView:
     level: int = 1
     escalated_at: datetime | None = None
     first_due: datetime | None = None  # the 48 hours, once the request is at the second level
+    # Whether the reply's and the escalation notice's e-mails went (None: not written yet, or no
+    # such e-mail). One who sent a reply and saw no answer (their browser gave up while the
+    # database was slow) reads here whether the citizen was reached, instead of guessing.
+    reply_mailed: bool | None = None
+    notice_mailed: bool | None = None
 
     @property
     def in_time(self) -> bool | None:
@@ -173,7 +178,24 @@ def assign(session: Session, ticket_id: int, operator: str, now: datetime, by: s
 
 
 def view(session: Session, ticket_id: int) -> RequestView:
-    return _view(*_pair(session, ticket_id))
+    found = _view(*_pair(session, ticket_id))
+    mailed = _mailed(session, found.ticket_id)
+    return replace(
+        found, reply_mailed=mailed.get(EventKind.MAIL_REPLY), notice_mailed=mailed.get(EventKind.MAIL_ESCALATION)
+    )
+
+
+def _mailed(session: Session, ticket_id: int) -> dict[str, bool]:
+    """The last word on each of the request's e-mails to the citizen, from its timeline."""
+    rows = session.execute(
+        select(TicketEvent.kind, TicketEvent.detail)
+        .where(
+            TicketEvent.ticket_id == ticket_id,
+            TicketEvent.kind.in_((EventKind.MAIL_REPLY, EventKind.MAIL_ESCALATION)),
+        )
+        .order_by(TicketEvent.at, TicketEvent.id)
+    )
+    return {kind: bool((detail or {}).get("sent")) for kind, detail in rows}
 
 
 def listing(

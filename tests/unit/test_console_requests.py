@@ -103,6 +103,9 @@ async def test_reply_built_from_a_suggested_article(lab: ConsoleLab) -> None:
     assert used.detail is not None and used.detail["article"] == 7
     done = html.unescape(await (await anna.get(f"/console/requests/{ticket_id}")).text())
     assert "Risposta inviata" in done and "Invia risposta" not in done
+    # No mail server in this lab: the page says the citizen was not reached, and what to do.
+    assert "E-mail con la risposta: non partita: avvisi il cittadino in altro modo." in done
+    assert 'id="reply-mail" data-sent="no"' in done
 
 
 async def test_escalation_from_the_console(lab: ConsoleLab) -> None:
@@ -121,6 +124,8 @@ async def test_escalation_from_the_console(lab: ConsoleLab) -> None:
     assert ticket is not None and (ticket.level, ticket.sla_kind) == (2, "web_second")
     page = html.unescape(await (await sara.get(f"/console/requests/{ticket_id}")).text())
     assert "Secondo livello dal" in page and "Passa al secondo livello" not in page
+    assert 'id="notice-mail" data-sent="no"' in page and "E-mail non partita" in page
+    assert 'id="reply-mail"' not in page  # no reply yet
     second = await (await sara.get("/console/requests?level=2")).text()
     assert f"#{ticket_id}" in second
     first = await (await sara.get("/console/requests?level=1")).text()

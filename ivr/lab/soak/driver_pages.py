@@ -23,6 +23,11 @@ MESSAGE_LINK = re.compile(r'href="/console/voicemail/(\d+)"')
 TICKET_LINK = re.compile(r'href="/console/tickets/(\d+)"')
 RECORDING_AUDIO = re.compile(r'src="/console/recordings/(\d+)/audio"')
 ERROR = re.compile(r'class="error"[^>]*>(.*?)</', re.DOTALL)
+# ivr/console/templates/request.html
+REPLY_BY = re.compile(r'id="reply-meta" data-by="([^"]*)"')
+SENT_REPLY = re.compile(r'<blockquote id="sent-reply">(.*?)</blockquote>', re.DOTALL)
+MAIL_STATE = re.compile(r'id="(reply-mail|notice-mail)" data-sent="(yes|no|unknown)"')
+SECOND_LEVEL = re.compile(r'<dd id="request-level">Secondo livello')
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,31 @@ class Card:
     live: bool
     articles: tuple[int, ...]
     caller: str = ""  # as shown ("numero nascosto" when withheld)
+
+
+@dataclass(frozen=True)
+class RequestState:
+    """A web request's page as the console shows it: its reply (by whom, the text), whether it
+    is at the second level, and each e-mail's fate (None: not written yet)."""
+
+    replied_by: str | None
+    reply: str | None
+    second_level: bool
+    reply_mail: bool | None
+    notice_mail: bool | None
+
+
+def request_state(page: str) -> RequestState:
+    by = REPLY_BY.search(page)
+    text = SENT_REPLY.search(page)
+    mails = {name: {"yes": True, "no": False}.get(state) for name, state in MAIL_STATE.findall(page)}
+    return RequestState(
+        html.unescape(by.group(1)) if by else None,
+        " ".join(html.unescape(re.sub(r"<[^>]+>", " ", text.group(1))).split()) if text else None,
+        SECOND_LEVEL.search(page) is not None,
+        mails.get("reply-mail"),
+        mails.get("notice-mail"),
+    )
 
 
 def received(page: str) -> tuple[int, bool] | None:

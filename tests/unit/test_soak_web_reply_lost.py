@@ -1,0 +1,118 @@
+"""A web reply whose answer the driver never got, on the real console, store and a real SMTP
+server. Full run 6 (tickets 2397 and 2522): after a database outage the console took longer than
+the driver's 20 s to answer the reply's post; the driver gave up, the console then stored the reply
+and e-mailed the citizen, and the post sent again was refused ("answered already"). The driver
+wrote "refused, no e-mail" and the checker found one e-mail the line had not said it sent. The
+citizen got the reply once; the driver now reads the request's page, as a person would, and
+writes down what the line did: the reply given, the e-mail sent."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from ivr.api.server import make_api
+from ivr.asterisk.instance import free_port
+from ivr.lab.soak import driver_http
+from ivr.lab.soak.action_journal import ActionJournal, ActionResult
+from ivr.lab.soak.actions import Action, ActionKind
+from ivr.lab.soak.checks_actions import check_action_mail
+from ivr.lab.soak.driver import ActionDriver, Cast
+from ivr.lab.soak.driver_http import LineConsole, Target
+from ivr.lab.soak.driver_setup import jobs
+from ivr.lab.soak.evidence import SinkMail, SoakEvidence
+from ivr.lab.soak.store_view import StoreView
+from ivr.webrequests.service import RequestView, WebRequests
+from tests.console_support import PASSWORD, ConsoleLab, console_lab
+from tests.harness.inbox import Inbox, smtp_inbox
+
+PATIENCE_S = 0.5  # the driver's HTTP timeout, here (20 s in the soak)
+SLOW_S = 1.0  # the console's first reply, slower than that (the database after an outage)
+
+
+@pytest.fixture
+def inbox() -> Iterator[tuple[Inbox, int]]:
+    with smtp_inbox() as found:
+        yield found
+
+
+@pytest.fixture
+async def lab(tmp_path: Path, inbox: tuple[Inbox, int]) -> AsyncIterator[ConsoleLab]:
+    mail = {"host": "127.0.0.1", "port": inbox[1], "tls": "none", "sender": "NUL <noreply@nul.example>"}
+    async with console_lab(tmp_path, {"mail": mail}) as lab:
+        yield lab
+
+
+class SlowFirstReply(WebRequests):
+    """The store's reply, the first one slower than the driver's patience."""
+
+    def __init__(self, inner: WebRequests) -> None:
+        super().__init__(inner.db)
+        self.slow = True
+
+    async def reply(
+        self, ticket_id: int, text: str, by: str | None, now: datetime, *, article: tuple[int, str] | None = None
+    ) -> RequestView:
+        if self.slow:
+            self.slow = False
+            await asyncio.sleep(SLOW_S)
+        return await super().reply(ticket_id, text, by, now, article=article)
+
+
+def _replies(inbox: Inbox, ticket_id: int) -> list[str]:
+    return [to[0] for to, m in inbox.mails if m["Subject"].endswith(f"risposta alla richiesta n. {ticket_id}")]
+
+
+async def test_a_reply_whose_answer_was_lost_is_written_down_as_given_and_mailed_once(
+    lab: ConsoleLab, inbox: tuple[Inbox, int], tmp_path: Path, monkeypatch: Any
+) -> None:
+    channel = lab.deps.web.web_requests
+    channel.requests = SlowFirstReply(channel.requests)
+    monkeypatch.setattr(driver_http, "TIMEOUT", aiohttp.ClientTimeout(total=PATIENCE_S))
+    # Served as the engine serves it (ivr.app): aiohttp's test server cancels a handler whose
+    # client went away, the engine's runner lets it finish, as the console did in run 6.
+    runner = web.AppRunner(make_api(lab.deps.web), access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+
+    async def locate() -> Target:
+        return Target(f"http://127.0.0.1:{port}", "token")
+
+    console = LineConsole(locate, {"sara": PASSWORD})
+    cast = Cast(("anna",), "sara")
+    driver = ActionDriver(
+        [], [], console, ActionJournal(tmp_path / "actions.jsonl"), cast, jobs(), retry_for_s=30, retry_every_s=1.5
+    )
+    try:
+        assert (await console.login("sara")).status == 303
+        filing = {"ref": "web-0039", "topic": "citizens", "email": True}
+        await driver.carry_out(Action(kind=ActionKind.WEB_REQUEST, at_s=0.0, params=filing))
+        await driver.carry_out(Action(kind=ActionKind.WEB_REPLY, at_s=1.0, params={"ref": "web-0039"}))
+    finally:
+        await console.close()
+        await runner.cleanup()
+
+    filed, record = driver.records
+    assert filed.done and filed.ticket is not None
+    ticket_id = filed.ticket
+    assert record.attempts == 2  # the first post got no answer in time; the second was refused
+    assert record.result is ActionResult.DONE, record.answer
+    assert record.params["mail_sent"] is True and record.params["answer_lost"] is True
+    assert _replies(inbox[0], ticket_id) == ["web-0039@cittadini.example.it"]  # once
+    view = await channel.requests.view(ticket_id)
+    assert (view.replied_by, view.reply_mailed) == ("sara", True)
+
+    # The checker holds the record against the sink: the line said once, the sink got it once.
+    sink = [SinkMail(recipients=to, message_id=str(m["Message-ID"]), subject=str(m["Subject"]), ticket=ticket_id)
+            for to, m in inbox[0].mails]  # fmt: skip
+    evidence = SoakEvidence([], "", tmp_path, tmp_path, 0, datetime.now(UTC), mails=sink, actions=driver.records)
+    checked = check_action_mail(evidence, StoreView())
+    assert checked.passed, checked.violations
