@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -164,7 +165,7 @@ async def answer_leg(
 ) -> CallbackLeg:
     """Pick up, listen (the notice, an operator, the questionnaire), answer the survey, and stay
     until the line hangs up (or `max_s` passes: then the citizen hangs up)."""
-    rang = datetime.now(UTC)
+    rang = ended = datetime.now(UTC)
     name = f"citizen-{national(ring.number)}-{uuid.uuid4().hex[:10]}"  # found again by `leg_recordings`
     ear = Ear(recordings / f"{name}.wav", sounds.refs, spectra=sounds.spectra)
     keys: list[str] = []
@@ -194,6 +195,9 @@ async def answer_leg(
         if not ring.channel.hung_up:
             with contextlib.suppress(AriError, AriUnavailable):
                 await ring.hangup()
+        # The leg is over here; reading the rest of its recording may wait on the ears' thread
+        # (run 6: 12 to 17 s), which is no part of the leg.
+        ended = datetime.now(UTC)
         if bridge is not None:
             with contextlib.suppress(AriError, AriUnavailable):
                 await bridges.destroy(bridge)  # ends the recording
@@ -203,7 +207,7 @@ async def answer_leg(
         number=ring.number,
         rang_at=rang,
         answered=True,
-        ended_at=datetime.now(UTC),
+        ended_at=ended,
         heard_notice=any(h.name in sounds.notices for h in ear.heard),
         heard_operator=bool(voices),
         operator=voices[0] if voices else None,
@@ -269,34 +273,42 @@ async def wait_for_callback(
     phones: CallbackPhones, number: str, answer: Callable[[LabPhoneCall], Awaitable[CallbackLeg]], wait_s: float
 ) -> tuple[list[CallbackLeg], float]:
     """Answer each ring of `number` (with `answer`) until an operator was heard on a leg, or
-    `wait_s` passes; a ring while a leg is up is answered as busy. Returns the legs in the
-    order they rang and how long the citizen waited."""
+    `wait_s` passes; a ring while a leg is up is answered as busy. A leg is up while its channel
+    is: once the line has hung it up the phone is free, though the leg's recording may still be
+    being read (full run 6 refused rings as busy, and dated legs' ends, 12 to 17 s after the line
+    had hung them up, while the ears' thread caught up). Returns the legs in the order they rang
+    and how long the citizen waited."""
     box = phones.expect(number)
     loop = asyncio.get_running_loop()
     started = loop.time()
+    deadline = started + wait_s
     legs: list[CallbackLeg] = []
+    answering: dict[asyncio.Future[CallbackLeg], LabPhoneCall] = {}
     try:
-        while not any(leg.heard_operator for leg in legs):
-            left = started + wait_s - loop.time()
-            if left <= 0:
-                break
-            try:
-                ring = await asyncio.wait_for(box.get(), left)
-            except TimeoutError:
-                break
-            leg = asyncio.ensure_future(answer(ring))
-            while not leg.done():  # another ring meanwhile: two legs at once, refused as busy
-                waiting = asyncio.ensure_future(box.get())
-                await asyncio.wait([leg, waiting], return_when=asyncio.FIRST_COMPLETED)
-                if waiting.done():
-                    legs.append(await busy(waiting.result()))
-                else:
-                    waiting.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await waiting
-            legs.append(leg.result())
+        while answering or not (any(leg.heard_operator for leg in legs) or loop.time() >= deadline):
+            waiting = asyncio.ensure_future(box.get())
+            timeout = None if answering else deadline - loop.time()
+            watched: list[asyncio.Future[Any]] = [waiting, *answering]
+            await asyncio.wait(watched, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            for task in [t for t in answering if t.done()]:
+                del answering[task]
+                legs.append(task.result())
+            if not waiting.done():
+                waiting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await waiting
+            if waiting.cancelled():
+                continue
+            ring = waiting.result()
+            up = any(not other.channel.hung_up for other in answering.values())
+            if up or any(leg.heard_operator for leg in legs) or loop.time() >= deadline:
+                legs.append(await busy(ring))  # two legs at once; or nobody waits for it any more
+            else:
+                answering[asyncio.ensure_future(answer(ring))] = ring
     finally:
         waited = loop.time() - started
+        for task in answering:  # only when the wait itself was cancelled
+            task.cancel()
         for ring in phones.stop_expecting(number):
             legs.append(await busy(ring))
     return sorted(legs, key=lambda x: x.rang_at), waited
