@@ -14,14 +14,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import threading
 import time
 import wave
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from ivr.lab.soak.ear_reader import Readers, scratch
 
 RATE = 8000
 OPENING_S = 1.0  # how much of a sound is matched: enough to tell prompts apart, short to hear early
@@ -41,15 +43,14 @@ NEAR = 0.45  # a whole-opening score worth a second look
 
 
 # How often an ear reads its recording. A read costs about the same up to half a second of new
-# audio (the transform spans the opening looked for plus what is new, in sizes of two an octave):
-# reading less often is what makes a hundred ears affordable on two cores (20 ms of CPU per
-# call-second at 0.15 s, 7 at 0.45: `bench/soak_ear.py`); a person reacts no faster anyway.
+# audio (the transform spans the opening looked for plus what is new): reading less often is what
+# makes a hundred ears affordable on two cores; a person reacts no faster anyway. The lab carrier's
+# MixMonitor writes what the caller hears 2.048 s at a time (32 KiB), so most reads find nothing new.
 READ_EVERY_S = 0.45
-# Every ear of a soak reads on this one thread: the transforms never stand the soak's event loop
-# still. Full run 5, with 160 calls up in its first minutes, read on the loop: reads held it up to
-# 12 s at a time, the lab carrier's requests timed out behind them and 163 callers failed; on a
-# thread the reads queue (a caller may react a little later) while the loop answers the line.
-_READER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="soak-ear")
+# The ears read on threads of their own (`ivr.lab.soak.ear_reader`): the transforms never stand
+# the soak's event loop still (full run 5 read on the loop: held up to 12 s at a time, 163 callers
+# failed), and two threads keep up where one fell 7 s behind (full run 6, 160 calls up).
+_READER = Readers(threads=2)
 # A read covers at most this much of what was heard at once: after the loop stood still, a
 # backlog is worked through in pieces of one transform size, not one transform of it all.
 PIECE_S = 4.0
@@ -58,7 +59,8 @@ PIECE_S = 4.0
 class Spectra:
     """References' transforms, per transform size, shared by every ear of a soak (the same
     references for each call): computed once, bounded (the soak's full run grew to 9 GB when
-    each ear kept one per size it met)."""
+    each ear kept one per size it met). Kept divided by the reference's norm, in single
+    precision, ready to multiply with what was heard (`Ear._scores`)."""
 
     def __init__(self, limit: int = 256) -> None:
         self.limit = limit
@@ -70,7 +72,8 @@ class Spectra:
         if found is None:
             if len(self._kept) >= self.limit:
                 self._kept.clear()
-            found = self._kept[key] = np.conj(np.fft.rfft(ref, size))
+            unit = (ref / (np.linalg.norm(ref) or 1.0)).astype(np.float32)
+            found = self._kept[key] = np.conj(np.fft.rfft(unit, size))
         return found
 
     def __len__(self) -> int:
@@ -127,12 +130,17 @@ class Ear:
         # up at once a quarter of what floats would.
         self._buf = np.zeros(RATE * 16, dtype="<i2")
         self._len = 0
+        # When the recording was seen to hold how much (monotonic time, samples), each time it
+        # grew: what the caller can tell of when a sound was played (`played_by`).
+        self.grown: list[tuple[float, int]] = []
         self.spectra = spectra if spectra is not None else Spectra()  # share one between ears of the same references
         self.heard: list[Heard] = []
         self._next: dict[str, int] = dict.fromkeys(references, 0)
         self._offset = HEADER
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._reading = threading.Lock()
+        self._waiting = 0  # callers in `wait` now: their ear's reads go first
 
     @property
     def audio(self) -> np.ndarray:
@@ -166,8 +174,9 @@ class Ear:
             await asyncio.sleep(every_s)
 
     async def read(self) -> None:
-        """`poll`, on the ears' reading thread: the loop goes on meanwhile."""
-        found = await asyncio.get_running_loop().run_in_executor(_READER, self._read)
+        """`poll`, on the ears' reading threads: the loop goes on meanwhile. An ear whose caller
+        is waiting for a sound is read before the others."""
+        found = await asyncio.wrap_future(_READER.submit(self._read, urgent=self._waiting > 0))
         if found:
             self._changed.set()
 
@@ -177,8 +186,13 @@ class Ear:
             self._changed.set()
 
     def _read(self) -> bool:
-        """What `poll` does, without touching the loop's objects (it runs on `_READER`): True
-        when something new was recognised."""
+        """What `poll` does, without touching the loop's objects (it runs on a reading thread):
+        True when something new was recognised. One read of an ear at a time: a read goes on
+        after the task that asked for it was cancelled, and the next may be on the other thread."""
+        with self._reading:
+            return self._read_new()
+
+    def _read_new(self) -> bool:
         try:
             with self.path.open("rb") as f:
                 f.seek(self._offset)
@@ -190,6 +204,7 @@ class Ear:
             return False
         self._offset += len(data)
         self._append(np.frombuffer(data, dtype="<i2"))
+        self.grown.append((time.monotonic(), self._len))
         found, before = False, len(self.heard)
         # References of one length have read as far as each other: one transform of what was
         # heard serves them all (the full soak's hundred calls, each with a score of references
@@ -201,9 +216,15 @@ class Ear:
         for (start, m), names in groups.items():
             while self._len - start >= m + SLIP:
                 seg = self.audio[start : start + m + SLIP + int(PIECE_S * RATE)].astype(np.float64)
-                for name, full in zip(names, self._correlate(seg, names, refs), strict=True):
-                    found |= self._scan(name, refs[name], full, seg, start)
-                start = self._next[names[0]]
+                n = len(seg) - m - SLIP + 1  # positions with room for a slipped last quarter after them
+                scores = self._scores(seg, names, refs)
+                for name, full in zip(names, scores, strict=True):
+                    # Most references score nowhere near a match in most reads: only those that
+                    # come near are looked at position by position (`_scan`), which finds the same.
+                    if full[:n].max() >= min(NEAR, self.thresholds.get(name, WHOLE)):
+                        found |= self._scan(name, refs[name], full, seg, start)
+                    self._next[name] = start + n
+                start += n
         if found:
             # In the order they were heard, not the order they were looked for: a read that
             # brings two sounds (a busy machine reads late) must not swap them for the caller.
@@ -211,17 +232,29 @@ class Ear:
         return found
 
     def _correlate(self, seg: np.ndarray, names: list[str], refs: dict[str, np.ndarray]) -> list[np.ndarray]:
-        """`_ncc(seg, ref)` for each of `names` (all of one length): one forward transform of
-        `seg`, each reference's kept from the last read, the inverse ones in a single call."""
+        """`_ncc(seg, ref)` for each of `names` (all of one length)."""
+        return [np.array(row) for row in self._scores(seg, names, refs)]
+
+    def _scores(self, seg: np.ndarray, names: list[str], refs: dict[str, np.ndarray]) -> np.ndarray:
+        """`_ncc(seg, ref)` for each of `names` (all of one length), as rows of one array that the
+        next call on this thread overwrites: one forward transform of `seg`, each reference's
+        kept (divided by its norm) from the last read, the inverse ones in a single call, and the
+        arithmetic in place. A read used to allocate a few megabytes afresh for each step (1.1
+        million page faults for 40 calls of 33 s, a quarter of the ears' CPU spent in the kernel)
+        and to copy every reference's transform into one array before multiplying them."""
         m = len(refs[names[0]])
         size = block_length(len(seg))
-        spectrum = np.fft.rfft(seg, size)
-        spectra = np.stack([self.spectra.get(name, refs[name], size) for name in names])
-        corr = np.fft.irfft(spectrum[np.newaxis, :] * spectra, size, axis=1)[:, : len(seg) - m + 1]
+        spectrum = np.fft.rfft(seg.astype(np.float32), size)
+        product = scratch("product", (len(names), size // 2 + 1), np.complex64)
+        for row, name in zip(product, names, strict=True):
+            np.multiply(spectrum, self.spectra.get(name, refs[name], size), out=row)
+        corr = np.fft.irfft(product, size, axis=1, out=scratch("corr", (len(names), size), np.float32))
         window, loud = _windows(seg, m)
-        norms = np.array([np.linalg.norm(refs[name]) for name in names])[:, np.newaxis]
-        scores = np.where(loud, corr / (np.sqrt(np.maximum(window, 1e-9)) * norms), 0.0)
-        return list(scores)
+        scale = np.zeros(len(window))
+        np.divide(1.0, np.sqrt(window, where=loud, out=scale), where=loud, out=scale)
+        scores = corr[:, : len(seg) - m + 1]
+        scores *= scale.astype(np.float32)
+        return scores
 
     def _scan(self, name: str, ref: np.ndarray, full: np.ndarray, seg: np.ndarray, start: int) -> bool:
         """Look for `name` in `seg` (what was heard from sample `start`), scored `full`."""
@@ -230,7 +263,6 @@ class Ear:
         threshold = self.thresholds.get(name, WHOLE)
         pieces = self._pieces(seg, ref, full, n)
         score = np.where(full[:n] >= threshold, full[:n], np.where(pieces >= MATCH, pieces, 0.0))
-        self._next[name] = start + n
         found = False
         last = max((h.at_sample for h in self.heard if h.name == name), default=-(10**9))
         for i in np.flatnonzero(score > 0):
@@ -285,9 +317,24 @@ class Ear:
     def seconds_heard(self) -> float:
         return len(self.audio) / RATE
 
+    def played_by(self, sample: int) -> float | None:
+        """The monotonic time by which the line had certainly played `sample`: a read that found
+        the recording holding L samples at time t shows that sample L-1 had been played by t, and
+        the samples between it and L-1 took at least their length to play (the line never plays
+        faster than real time; its silences, which the carrier leaves out of the recording, only
+        make the sample earlier). None: no read has held it yet."""
+        bounds = [t - (length - 1 - sample) / RATE for t, length in self.grown if length > sample]
+        return min(bounds) if bounds else None
+
     async def wait(self, names: set[str] | str, *, after: int = 0, timeout: float) -> Heard | None:
         """The first of `names` recognised at index `after` of `heard` or later; None on timeout."""
-        wanted = {names} if isinstance(names, str) else names
+        self._waiting += 1
+        try:
+            return await self._wait({names} if isinstance(names, str) else names, after, timeout)
+        finally:
+            self._waiting -= 1
+
+    async def _wait(self, wanted: set[str], after: int, timeout: float) -> Heard | None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
@@ -332,7 +379,10 @@ def _windows(seg: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
 
 @functools.cache
 def block_length(n: int) -> int:
-    """The transform size for `n` samples: the smallest 2^k or 3 * 2^k not below it. Few sizes
-    (two an octave), so the references' transforms are reused from read to read, each fast."""
+    """The transform size for `n` samples: the smallest 2^k, 3 * 2^k or 25 * 2^k not below it.
+    Few sizes (three an octave), so the references' transforms are reused from read to read, each
+    fast. The third fits what a read usually holds: the carrier's 2.048 s with the opening and
+    slip before it, 24,704 samples, is 25,600, where the next power of two (32,768) costs every
+    reference's transform at every read a quarter more."""
     size = 1 << max(0, (n - 1).bit_length())
-    return size * 3 // 4 if size * 3 // 4 >= n else size
+    return min(s for s in (size, size * 3 // 4, size * 25 // 32) if s >= n)
