@@ -51,6 +51,7 @@ from ivr.lab.soak.evidence import ResourceWindows, SoakEvidence
 from ivr.lab.soak.faults import PROFILES, tailored
 from ivr.lab.soak.inject import Injector
 from ivr.lab.soak.journal import CallRecord, Journal
+from ivr.lab.soak.key_windows import engine_key_windows
 from ivr.lab.soak.kit import operator_phrase, talking_voice
 from ivr.lab.soak.latency import latency_from_store
 from ivr.lab.soak.loop_watch import LoopWatch
@@ -160,7 +161,8 @@ async def soak(plan: SoakPlan, out: Path, *, sample_every_s: float) -> int:
         for sp in await start_softphones(line, plan, operator_voices, softphone, talks):
             parts.push_async_callback(sp.phone.stop)
             parts.push_async_callback(sp.operator.stop)  # the operator first, then its phone
-        kit = CallerKit(line.pbx.carrier, "800000039", line.prompts, operator_voices, voices.caller)
+        windows = engine_key_windows(line.engines[0].config, line.prompts)  # how long the line takes each key
+        kit = CallerKit(line.pbx.carrier, "800000039", line.prompts, operator_voices, voices.caller, windows=windows)
         injector = Injector(line, lambda: datetime.now(UTC))
         sampler = Sampler(line.metrics_urls(), lambda: datetime.now(UTC), every_s=sample_every_s)
         sampling = asyncio.ensure_future(sampler.run())

@@ -272,3 +272,36 @@ def test_the_recordings_of_a_citizens_legs_are_found_again_by_the_number(tmp_pat
         (tmp_path / f"{name}.wav").write_bytes(b"")
     found = [p.name for p in leg_recordings(tmp_path, "+393331234567")]
     assert found == ["citizen-3331234567-aa.wav", "citizen-3331234567-bb.wav"]
+
+
+async def test_a_late_language_key_is_judged_by_what_the_line_said_after_it(tmp_path: Path) -> None:
+    """Full run 6 (tickets 446, 609, 1436): the caller's ear fell behind, its 9 came while the
+    Italian notice (or menu) played, the line switched and said it again in English; the caller
+    took the line for Italian by the notice begun before its key, answered it, and never knew the
+    English menu. What began before the key tells nothing of the language the line speaks now;
+    the press is written with how late it came and the line's window for it."""
+
+    async def line(call: FakeCall, caller: str | None) -> None:
+        call.play("welcome", "en:language_offer", "consent_notice")  # all said before the key
+        assert await call.key() == "9"
+        call.play("en:consent_notice")  # switched: the notice again, in English
+        assert await call.key() == "1"
+        call.play("en:menu_main")
+        await call.key()
+
+    carrier = FakeCarrier(tmp_path, line)
+    kit = kit_for(tmp_path, carrier, windows={"welcome": 14.6, "en:consent_notice": 11.7})
+    journey = Journey(name="silent/en", goal=Goal.SILENT, at_s=0, caller="3471000009", language="en",
+                      language_key="9", consent_key="1")  # fmt: skip
+    record = await run(kit, journey)
+    await carrier.close()
+    assert carrier.calls[0].pressed == ["9", "1"]
+    assert (record.language_heard, record.consent_key) == ("en", "1")
+    language, consent = record.language_press, record.consent_press
+    assert language is not None and consent is not None
+    assert (language.key, language.prompt, language.window_s) == ("9", "welcome", 14.6)
+    assert (consent.key, consent.prompt, consent.window_s) == ("1", "en:consent_notice", 11.7)
+    # The line here says everything at once: the welcome was played at least the length of what
+    # followed it in the recording before the key (three prompts of 1.7 s).
+    assert 3 * 1.7 - 0.1 <= language.at_least_s <= language.at_most_s
+    assert 0 <= consent.at_least_s <= consent.at_most_s

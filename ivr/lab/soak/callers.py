@@ -21,8 +21,8 @@ from datetime import UTC, datetime
 
 from ivr.lab.carrier import CallNotAnswered, LabCall
 from ivr.lab.soak.citizen import OPERATOR, LegSounds, answer_leg, answer_survey, wait_for_callback
-from ivr.lab.soak.ear import RATE, Ear
-from ivr.lab.soak.journal import SOAK_ERROR, CallbackLeg, CallRecord, HungUpBy
+from ivr.lab.soak.ear import RATE, Ear, Heard
+from ivr.lab.soak.journal import SOAK_ERROR, CallbackLeg, CallRecord, HungUpBy, KeyPress
 from ivr.lab.soak.kit import BEEP, CallerKit, LinePrompts, language_of, named
 from ivr.lab.soak.model import Goal, Journey
 from ivr.telephony.errors import AriError, AriUnavailable, CallerHungUp
@@ -57,6 +57,8 @@ class SoakCaller:
         self.topic: str | None = None
         self.consent_asked = False
         self.consent_key: str | None = None
+        self.consent_press: KeyPress | None = None
+        self.language_press: KeyPress | None = None
         self.survey_keys: list[str] = []
         self.message_s = 0.0
         self.left_message = False
@@ -105,6 +107,47 @@ class SoakCaller:
 
     def _elapsed(self) -> float:
         return asyncio.get_running_loop().time() - self._answered
+
+    async def _press(self, key: str, heard: Heard) -> KeyPress:
+        """Press `key` in answer to `heard`, and say how late: the line takes a key only so long
+        after its prompt began (`ivr.lab.soak.key_windows`), and a caller whose ear fell behind
+        presses after that (full run 6: up to 15 s after the consent notice began)."""
+        assert self.ear is not None and self.call is not None
+        loop, ear = asyncio.get_running_loop(), self.ear
+        began = loop.time()
+        await self.call.press(key)
+        pressed = loop.time()
+        played = ear.played_by(heard.at_sample)
+        at_most = pressed - self._answered - heard.at_sample / RATE  # the prompt came no sooner
+        at_least = began - played if played is not None else 0.0
+        press = KeyPress(
+            key=key,
+            prompt=heard.name,
+            at_least_s=round(at_least, 2),
+            at_most_s=round(max(at_most, at_least), 2),
+            window_s=self.kit.windows.get(heard.name),
+        )
+        log.info(
+            "journey %s: %s pressed %.1f-%.1f s after %s began (the line takes it for %s s); at %.1f s of the "
+            "call, %.1f s recorded",
+            self.j.name, key, press.at_least_s, press.at_most_s, heard.name,
+            "?" if press.window_s is None else f"{press.window_s:.1f}", pressed - self._answered, ear.seconds_heard(),
+        )  # fmt: skip
+        return press
+
+    async def _first_after(self, names: set[str], since: int) -> Heard | None:
+        """The first of `names` heard that began at sample `since` or later. After a language key,
+        a prompt that had begun before it (in the recording read when it was pressed) was said
+        before the line could switch, and tells nothing of the language the line now speaks: run
+        6's callers who pressed late heard the Italian notice begun before their key, took the
+        line for Italian, and missed the English replay the key brought (tickets 446, 609)."""
+        assert self.ear is not None
+        mark = 0
+        while True:
+            heard = await self.ear.wait(names, after=mark, timeout=30)
+            if heard is None or heard.at_sample >= since:
+                return heard
+            mark = self.ear.heard.index(heard) + 1
 
     async def run(self) -> CallRecord:
         placed = datetime.now(UTC)
@@ -197,6 +240,8 @@ class SoakCaller:
             language=self.j.language,
             consent_asked=self.consent_asked,
             consent_key=self.consent_key,
+            consent_press=self.consent_press,
+            language_press=self.language_press,
             heard_operator=bool(operators),
             operator=operators[0] if operators else None,
             left_message=self.left_message,
@@ -257,6 +302,7 @@ class SoakCaller:
     async def _steps(self) -> None:
         assert self.ear is not None and self.call is not None
         ear, line, j = self.ear, self.kit.line, self.j
+        since = 0  # prompts that began before this sample were said before any key of the caller's
         if j.language_key and j.language != self.service:
             # The key works during the welcome and the offers, and only a moment after them
             # (ivr.callflows.language): pressed as soon as the welcome (or one's own offer) is
@@ -264,13 +310,10 @@ class SoakCaller:
             offer = named(j.language, line.language_offer, self.service)
             heard = await ear.wait({line.welcome, offer}, timeout=30)
             if heard is not None:
-                await self.call.press(j.language_key)
+                since = len(ear.audio)
+                self.language_press = await self._press(j.language_key, heard)
                 self.language_key = j.language_key
-                log.info(
-                    "journey %s: %s heard at %.1f s, the key pressed at %.1f s of the call (%.1f s recorded)",
-                    j.name, heard.name, heard.at_sample / RATE, self._elapsed(), ear.seconds_heard(),
-                )  # fmt: skip
-        first = await ear.wait(self._all(line.consent) | self._all(line.menu) | {BEEP}, timeout=30)
+        first = await self._first_after(self._all(line.consent) | self._all(line.menu) | {BEEP}, since)
         if first is None:
             return  # no menu: the line said something else; listen to the end
         if first.name == BEEP:  # closed: the line takes a message straight away
@@ -285,7 +328,7 @@ class SoakCaller:
             while first is not None and first.name == self._n(line.consent):
                 if j.consent_key:
                     await asyncio.sleep(0.3)
-                    await self.call.press(j.consent_key)
+                    self.consent_press = await self._press(j.consent_key, first)
                     self.consent_key = j.consent_key
                 first = await ear.wait({self._n(line.menu), self._n(line.consent)}, after=len(ear.heard), timeout=30)
             if first is None:

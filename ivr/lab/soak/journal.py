@@ -44,6 +44,26 @@ class CallbackLeg(BaseModel):
     hung_up_by: HungUpBy | None = None
 
 
+class KeyPress(BaseModel):
+    """A key the caller pressed in answer to a prompt, and how late: from the prompt's beginning
+    as the line played it to the press. The carrier's recording leaves out the line's silences, so
+    where a prompt sits in it is not when it was played: the caller knows only bounds, from the
+    call's answer (the prompt came no sooner than its place in the recording) and from when the
+    recording was seen to hold it (`ivr.lab.soak.ear.Ear.played_by`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key: str
+    prompt: str = Field(description="the reference name of the prompt the key answered (ivr.lab.soak.kit.named)")
+    at_least_s: float = Field(description="the press came at least this long after the prompt began")
+    at_most_s: float = Field(description="and at most this long")
+    window_s: float | None = Field(
+        None,
+        description="how long from that prompt's beginning the line takes the key, by its configuration and the "
+        "prompt's length (ivr.lab.soak.key_windows); None: not known",
+    )
+
+
 SOAK_ERROR = "soak-error"  # a hangup state's prefix: the soak's own caller failed, not the line
 
 
@@ -91,6 +111,9 @@ class CallRecord(BaseModel):
     callback_unsaid: bool = Field(
         False, description="confirmed a number, then heard neither the callback booked nor why not"
     )
+    # Added after full run 6, whose callers pressed keys seconds after the line stopped waiting.
+    language_press: KeyPress | None = Field(None, description="the language key, when and after which prompt")
+    consent_press: KeyPress | None = Field(None, description="the last key pressed at the consent notice, and when")
 
 
 class Journal:

@@ -131,6 +131,9 @@ class CallerKit:
     callback_wait_s: float = 300.0  # a citizen waits this long for the line to call back
     phones: CallbackPhones | None = None  # the citizens' side of the carrier's phones (installed if None)
     spectra: Spectra = field(default_factory=Spectra)  # the references' transforms, for every ear
+    # How long from a prompt's beginning the line takes the key it asks for (by reference name,
+    # `ivr.lab.soak.key_windows`): written with each press, for the checker.
+    windows: dict[str, float] = field(default_factory=dict)
     _refs: dict[str, np.ndarray] = field(default_factory=dict)
     _speech_media: str | None = None
 
