@@ -23,7 +23,7 @@ from ivr.schema.tickets import Ticket, TicketEvent
 from ivr.tickets import events
 from ivr.tickets.audit import Audited
 from ivr.tickets.repository import Database, Repository
-from ivr.tickets.status import TicketStatus
+from ivr.tickets.status import PASSED_ON, TicketStatus, passed_on
 from ivr.typos import Vocabulary
 
 SHORT_QUERY = 3  # up to this many words, unknown terms are taken as typos
@@ -164,6 +164,8 @@ class KnowledgeBase(Repository):
                 raise ResolveError(f"nessuna pratica #{ticket_id}")
             if ticket.operator_id not in (None, operator_id):
                 raise ResolveError(f"la pratica #{ticket_id} è di un altro operatore")
+            if passed_on(session, ticket):
+                raise ResolveError(PASSED_ON)
             article = session.get(KbArticle, article_id)
             if article is None or article.archived:
                 raise ResolveError(f"nessun articolo {article_id} in uso")

@@ -21,7 +21,7 @@ from ivr.schema.tickets import Ticket, TicketEvent
 from ivr.tickets import events
 from ivr.tickets.audit import Audited
 from ivr.tickets.repository import Database, Repository
-from ivr.tickets.status import TicketStatus, answer_first_level
+from ivr.tickets.status import PASSED_ON, TicketStatus, answer_first_level, passed_on
 from ivr.typos import Vocabulary
 
 MIN_QUERY = 2
@@ -245,6 +245,8 @@ class Referrals(Repository):
                 raise ReferralError(f"nessuna pratica #{ticket_id}")
             if operator_id is not None and ticket.operator_id not in (None, operator_id):
                 raise ReferralError(f"la pratica #{ticket_id} è di un altro operatore")
+            if operator_id is not None and passed_on(session, ticket):
+                raise ReferralError(PASSED_ON)
             if ticket.level == 2:
                 raise ReferralError(f"la pratica #{ticket_id} è già al secondo livello")
             office = session.scalar(select(Office).where(Office.id == office_id).options(_with_comuni()))

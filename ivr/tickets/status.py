@@ -10,7 +10,11 @@ from __future__ import annotations
 import enum
 from datetime import timedelta
 
-from ivr.schema.tickets import Ticket
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ivr.schema.tickets import Ticket, TicketEvent
+from ivr.tickets.events import EventKind
 from ivr.tickets.sla import PHONE_CALLBACK
 
 CALLBACK_DAYS = 10  # the charter: second-level answer by phone within 10 calendar days
@@ -104,3 +108,28 @@ def escalate(ticket: Ticket) -> None:
     ticket.level, ticket.status = 2, TicketStatus.NEW
     ticket.callback_due = ticket.started_at + timedelta(days=CALLBACK_DAYS)
     ticket.sla_kind = PHONE_CALLBACK
+
+
+PASSED_ON = "la chiamata è passata alla coda di un altro argomento: la scheda la completa il collega che risponde"
+
+
+def passed_on(session: Session, ticket: Ticket) -> bool:
+    """The call waits in another topic's queue, where its operator transferred it: its outcome
+    is for whoever answers it next (full run 6, ticket 5944: filed by both). The desk does not
+    offer it to the first operator (ivr.console.queries.to_file, the same rule) and a filing of
+    theirs is refused, from a card still on their page; once the caller has left unanswered,
+    the call is theirs to file again."""
+    if not ticket.open:
+        return False
+    last = dict(
+        session.execute(
+            select(TicketEvent.kind, func.max(TicketEvent.at))
+            .where(
+                TicketEvent.ticket_id == ticket.id,
+                TicketEvent.kind.in_((EventKind.TRANSFERRED, EventKind.OPERATOR_ANSWERED)),
+            )
+            .group_by(TicketEvent.kind)
+        ).all()
+    )
+    moved, answered = last.get(EventKind.TRANSFERRED), last.get(EventKind.OPERATOR_ANSWERED)
+    return moved is not None and (answered is None or moved >= answered)

@@ -30,7 +30,7 @@ from ivr.tickets.events import escalation_contact
 from ivr.tickets.outbox import Outbox
 from ivr.tickets.periods import ROME
 from ivr.tickets.repository import Database
-from ivr.tickets.status import TicketStatus, answer_first_level, escalate
+from ivr.tickets.status import PASSED_ON, TicketStatus, answer_first_level, escalate, passed_on
 from ivr.tickets.writer import BatchWriter
 
 log = logging.getLogger(__name__)
@@ -309,6 +309,8 @@ class SqlTicketStore:
                 raise OutcomeError(f"no ticket #{ticket_id}")
             if operator_id is not None and ticket.operator_id not in (None, operator_id):
                 raise OutcomeError(f"ticket #{ticket_id} was taken by another operator")
+            if operator_id is not None and passed_on(session, ticket):
+                raise OutcomeError(PASSED_ON)
             told: dict[str, object] | None = None
             if outcome == "resolved":
                 answer_first_level(ticket, TicketStatus.RESOLVED)
