@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from itertools import pairwise
 
 from ivr.dialout.guard import NumberRefused, check
-from ivr.lab.soak.checks_calls import EAR_S, ORDER_EXEMPT, single_tickets
+from ivr.lab.soak.checks_calls import EAR_S, LATE, ORDER_EXEMPT, TAKEN, key_timing, late_detail, single_tickets
 from ivr.lab.soak.citizen import national
 from ivr.lab.soak.evidence import SoakEvidence
 from ivr.lab.soak.journal import CallbackLeg, CallRecord
@@ -198,14 +198,26 @@ def check_callback_heard_operator(ev: SoakEvidence, view: StoreView) -> CheckRes
 
 
 def check_language(ev: SoakEvidence, view: StoreView) -> CheckResult:
+    """A language key pressed within the line's window switches the call; one pressed after it
+    is no choice, and the caller hears the service's language (`checks_calls.key_timing`)."""
     r = CheckResult("language", "a caller who chose a language heard it, and the ticket says so")
+    late = 0
     for call, t in single_tickets(ev, view):
         if call.language_heard is None:
             continue
         who = (call.caller,)
-        if call.language_key is not None and call.language_heard != call.language and not call.faults:
-            r.fail(f"pressed {call.language_key} for {call.language}, heard {call.language_heard}", [t.id], who)
+        timing = key_timing(call.language_press)
+        if call.language_key is not None and not call.faults:
+            late += timing == LATE
+            chose = call.language_heard == call.language
+            if timing == TAKEN and not chose:
+                r.fail(f"pressed {call.language_key} for {call.language}, heard {call.language_heard}", [t.id], who)
+            elif timing == LATE and chose and call.language_press is not None:
+                when = late_detail(call.language_press)
+                r.fail(f"pressed {call.language_key} for {call.language} {when}, and heard it", [t.id], who)
         stored = t.language or SERVICE_LANGUAGE
         if stored != call.language_heard:
             r.fail(f"the caller heard {call.language_heard}, the ticket says {stored}", [t.id], who)
+    if late:
+        r.notes.append(f"{late} language key(s) pressed after the line's window: expected as no choice")
     return r

@@ -7,7 +7,7 @@ from collections import defaultdict
 from datetime import date, datetime
 
 from ivr.lab.soak.evidence import SoakEvidence
-from ivr.lab.soak.journal import SOAK_ERROR, CallRecord, HungUpBy
+from ivr.lab.soak.journal import SOAK_ERROR, CallRecord, HungUpBy, KeyPress
 from ivr.lab.soak.store_view import StoreView
 from ivr.lab.soak.verdict import CheckResult
 from ivr.schema.tickets import Ticket
@@ -24,6 +24,39 @@ ORDER_EXEMPT = frozenset({"transferred", "call_resumed", "operator_rejoined"})
 # While a caller gives the number for a queued callback the place is held, not offered
 # (ivr.acd.step._book_callback); the dialogue ends with one of these on the timeline.
 DIALOGUE_ENDS = frozenset({"callback_accepted", "callback_number", "callback_number_invalid"})
+
+
+# A key's way from the carrier to the engine, and the line's own delays around its window (the
+# notice's end reported, the timeout begun): run 6's ticket 622 took no answer 13.12 s after its
+# notice began, for a window of 12.97 s (a 6.97 s notice and the node's 6 s).
+KEY_SLACK_S = 0.5
+TAKEN, LATE, EITHER = "taken", "late", "either"
+
+
+def key_timing(press: KeyPress | None) -> str:
+    """Whether the line had to take a key: a real line takes a key only within its window (the
+    prompt and the node's timeout after it, `ivr.lab.soak.key_windows`), and a later one is no
+    answer there, whatever the caller meant. TAKEN: pressed within it even at the latest the
+    caller can tell (or no timing known: judged as pressed in time); LATE: after it even at the
+    earliest; EITHER: the caller cannot tell, and either outcome is right. Full run 6 blamed the
+    line for 13 consents and 2 languages whose keys came after the window, the callers' ears
+    seconds behind the recordings (ticket 622: the consent key reached the menu 15.7 s after the
+    notice began, for a window of 13 s; tickets 221 and 232: the 9 15.3-15.7 s after the welcome
+    began, for 14.6 s)."""
+    if press is None or press.window_s is None:
+        return TAKEN
+    if press.at_least_s > press.window_s + KEY_SLACK_S:
+        return LATE
+    if press.at_most_s + KEY_SLACK_S < press.window_s:
+        return TAKEN
+    return EITHER
+
+
+def late_detail(press: KeyPress) -> str:
+    return (
+        f"{press.at_least_s:.1f}-{press.at_most_s:.1f} s after {press.prompt} began, "
+        f"after the line's {press.window_s or 0.0:.1f} s"
+    )
 
 
 def phone_tickets_by_caller(view: StoreView) -> dict[str, list[Ticket]]:
@@ -87,6 +120,7 @@ def check_outcome(ev: SoakEvidence, view: StoreView) -> CheckResult:
         answers[a.ticket_id] += 1
     booked = {q.ticket_id for q in view.queued_callbacks}
     too_soon = 0
+    late: dict[str, int] = defaultdict(int)
     for call, t in single_tickets(ev, view):
         who = (call.caller,)
         if (call.hangup_state or "").startswith(SOAK_ERROR):
@@ -96,10 +130,17 @@ def check_outcome(ev: SoakEvidence, view: StoreView) -> CheckResult:
             asked = "asked" if call.callback_requested else "never asked"
             said = "a queued callback" if t.id in booked else "none"
             r.fail(f"the caller {asked} for a callback, the store has {said}", [t.id], who)
-        expected = CONSENT_OF.get(call.consent_key or "", "no_answer")
-        if call.consent_asked and t.consent != expected and not _consent_excused(call, t.consent, expected):
-            key = call.consent_key or "nothing"
-            r.fail(f"the caller pressed {key} at the consent notice, the ticket says {t.consent}", [t.id], who)
+        if call.consent_asked:
+            timing = key_timing(call.consent_press)
+            late[timing] += 1 if call.consent_key else 0
+            expected = "no_answer" if timing == LATE else CONSENT_OF.get(call.consent_key or "", "no_answer")
+            right = t.consent == expected or (timing == EITHER and t.consent == "no_answer")
+            if not right and not _consent_excused(call, t.consent, expected):
+                key = call.consent_key or "nothing"
+                when = f" {late_detail(call.consent_press)}" if timing == LATE and call.consent_press else ""
+                r.fail(
+                    f"the caller pressed {key} at the consent notice{when}, the ticket says {t.consent}", [t.id], who
+                )
         if call.answered != (t.answered_at is not None):
             said = "answered" if t.answered_at is not None else "never answered"
             r.fail(f"the caller was {'' if call.answered else 'not '}answered, the ticket says {said}", [t.id], who)
@@ -129,6 +170,10 @@ def check_outcome(ev: SoakEvidence, view: StoreView) -> CheckResult:
             r.fail(f"the engine failed the call ({t.end_reason} in {t.last_state})", [t.id], (t.caller_number or "",))
     if too_soon:
         r.notes.append(f"{too_soon} call(s) ended within {EAR_S:g} s of an operator's answer: too soon to judge")
+    if late[LATE]:
+        r.notes.append(f"{late[LATE]} consent key(s) pressed after the line's window: expected as no answer")
+    if late[EITHER]:
+        r.notes.append(f"{late[EITHER]} consent key(s) pressed at the end of the line's window: the key or no answer")
     return r
 
 
