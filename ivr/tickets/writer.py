@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -338,9 +338,11 @@ class BatchWriter:
         with self._sessions.begin() as session:
             if self.guard is not None:
                 self.guard(session)
+            tokens = [batch[0].batch for batch in group]
+            done = set(session.scalars(select(StoreBatch.token).where(StoreBatch.token.in_(tokens))))
             for batch in group:
                 token = batch[0].batch
-                applied = session.get(StoreBatch, token) is not None
+                applied = token in done
                 for pending in batch:
                     spec = pending.command.spec
                     if applied:  # committed before the connection died: only learn the ids it made
