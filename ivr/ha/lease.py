@@ -6,7 +6,11 @@ renews `expires_at` every second or so; anyone may take a lease past its expiry,
 adds one to the token. Times are the database's clock, so machines' clocks need not agree.
 Every batch the ticket writer commits first reads the row `FOR SHARE` and refuses if the token is
 no longer ours (`check`): a takeover's UPDATE waits for that batch, and no batch of the old holder
-commits after it, whatever the old holder believes.
+commits after it, whatever the old holder believes. A holder stopped inside a batch (SIGSTOP, a
+stalled machine) would keep the row locked for as long as it stays stopped, and no standby could
+take over (full run 6: a 15 s freeze, the standby's query cancelled on the lock six times): the
+server ends such a batch once it sat idle for the lease connection's timeout, and a standby reads
+the row without a lock, locking it only to take it.
 
 SQLite (one machine): an exclusive `fcntl` lock on a file next to the database. The kernel drops
 it when the process dies, so a standby on the same machine takes over at once; the token and the
@@ -121,6 +125,9 @@ class SqlLease:
         self.host, self.pid = me()
         self._db = _lease_engine(url, timeout_s)
         self._pg = self._db.dialect.name == "postgresql"
+        # A batch holding the row FOR SHARE (`check`) that sits idle this long is ended by the
+        # server: its process is stopped, and a standby must be able to lock the row.
+        self._batch_idle_ms = int(timeout_s * 1000)
 
     @property
     def _holder_text(self) -> str:
@@ -141,16 +148,17 @@ class SqlLease:
 
     def try_acquire(self, *, take_expired: bool = True) -> Holder | None:
         self._ensure_row()
-        with self._db.begin() as conn:
+        with self._db.connect() as conn:  # a plain read: it never waits on the holder's batches
+            refused, _ = self._verdict(conn, locked=False, take_expired=take_expired)
+            conn.rollback()
+        if refused is not None:
+            return refused
+        with self._db.begin() as conn:  # locked to take it; read again, it may have changed since
+            refused, row = self._verdict(conn, locked=True, take_expired=take_expired)
+            if refused is not None:
+                return refused
             now = self._now(conn)
-            row = conn.execute(select(_TABLE).where(_TABLE.c.name == self.name).with_for_update()).one()
-            mine = self.token is not None and row.token == self.token and row.holder == self._holder_text
-            free = row.expires_at is None  # never held, or released by a clean stop
-            ran_out = not free and _utc(row.expires_at) <= now
-            if not (mine or free or ran_out):
-                return _holder(row)
-            if ran_out and not mine and not take_expired:
-                return dataclasses.replace(_holder(row), expired=True)
+            mine = self._mine(row)
             token = row.token if mine else row.token + 1
             since = row.since if mine else now
             conn.execute(
@@ -160,6 +168,23 @@ class SqlLease:
             )
         self.token, self.lost = token, False
         return None
+
+    def _mine(self, row: Any) -> bool:
+        return self.token is not None and row.token == self.token and row.holder == self._holder_text
+
+    def _verdict(self, conn: Connection, *, locked: bool, take_expired: bool) -> tuple[Holder | None, Any]:
+        """The row, and who keeps us from taking the lease (None: we may take it)."""
+        query = select(_TABLE).where(_TABLE.c.name == self.name)
+        row = conn.execute(query.with_for_update() if locked else query).one()
+        now = self._now(conn)  # after the lock: it may have been waited for
+        mine = self._mine(row)
+        free = row.expires_at is None  # never held, or released by a clean stop
+        ran_out = not free and _utc(row.expires_at) <= now
+        if not (mine or free or ran_out):
+            return _holder(row), row
+        if ran_out and not mine and not take_expired:
+            return dataclasses.replace(_holder(row), expired=True), row
+        return None, row
 
     def renew(self, *, after_expiry: bool = False) -> bool:
         if self.token is None or self.lost:
@@ -191,6 +216,8 @@ class SqlLease:
     def check(self, session: Session) -> None:
         if self.lost or self.token is None:
             raise Fenced(f"the lease of {self.name!r} is not held by this engine")
+        if self._pg:  # for this transaction only: the writer's other work keeps the server's default
+            session.execute(text(f"SET LOCAL idle_in_transaction_session_timeout = {self._batch_idle_ms}"))
         query = select(_TABLE.c.token).where(_TABLE.c.name == self.name).with_for_update(read=True)
         current = session.execute(query).scalar_one_or_none()
         if current != self.token:
