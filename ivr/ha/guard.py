@@ -30,6 +30,15 @@ action, so the two never act together: every proof the old engine can still hold
 the takeover. This keeps the line answering through a database outage that no engine can take the
 lease during (both lose the database), without two engines driving calls when only one lost it.
 A process frozen past its lease wakes with no fresh proof and refuses, as without this.
+
+A refusal while the lease is only stale (not known lost) leaves something undone that no other
+engine was told to do: a call's next step, the StasisStart of a call that arrived meanwhile, an
+offer to an operator. Nobody takes those calls while this engine holds the lease, and they cannot
+be put back one by one. So the guard remembers the first such refusal (`stale_refused`) and the
+runner gives the line up when it sees it, releasing the lease for the standby, which adopts every
+call in the app (full run 6: the woken engine renewed its lease after leaving dozens of calls and
+the StasisStart of 15 to nobody). An engine that woke and had asked for nothing while stale keeps
+the lease and its calls.
 """
 
 from __future__ import annotations
@@ -65,6 +74,7 @@ class LineGuard:
         self.lost: str | None = None
         self.app_proof_s = app_proof_s
         self.app_proven_at: float | None = None  # when the latest ping Asterisk answered was sent
+        self.stale_refused: str | None = None  # the first action refused while the lease was stale, not lost
 
     def hold(self, sent_at: float, term_s: float) -> None:
         """The lease was taken, or renewed, by a request sent at `sent_at` (this guard's clock):
@@ -108,8 +118,9 @@ class LineGuard:
             return "its lease is stale: opening the event socket could take the app from the engine now active"
         return None
 
-    def refusal(self) -> str | None:
-        """Why this engine may not act now, or None when it may."""
+    def refusal(self, action: str = "an action") -> str | None:
+        """Why this engine may not do `action` now, or None when it may. Asking is taken for
+        the action being left undone when refused (`stale_refused`)."""
         if self.lost is not None:
             return f"the lease was lost ({self.lost})"
         if self.valid_until is None:
@@ -119,18 +130,22 @@ class LineGuard:
         if late < 0:
             return None
         if self.app_proof_s is None:
-            return f"its lease was last known valid {late:.1f} s ago"
-        proven = self.app_proven_at
-        if proven is not None and now < proven + self.app_proof_s:
-            return None  # riding a store outage: Asterisk says the app is still ours
-        return f"its lease was last known valid {late:.1f} s ago and Asterisk has not confirmed its app since"
+            why = f"its lease was last known valid {late:.1f} s ago"
+        else:
+            proven = self.app_proven_at
+            if proven is not None and now < proven + self.app_proof_s:
+                return None  # riding a store outage: Asterisk says the app is still ours
+            why = f"its lease was last known valid {late:.1f} s ago and Asterisk has not confirmed its app since"
+        if self.stale_refused is None:
+            self.stale_refused = f"{action} refused: {why}"
+        return why
 
-    def allowed(self) -> bool:
-        return self.refusal() is None
+    def allowed(self, action: str = "an action") -> bool:
+        return self.refusal(action) is None
 
     def check(self, action: str) -> None:
         """Raise Fenced naming `action` unless this engine may act now."""
-        why = self.refusal()
+        why = self.refusal(action)
         if why is not None:
             raise Fenced(f"{action}: refused, this engine is fenced: {why}")
 

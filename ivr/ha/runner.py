@@ -16,8 +16,10 @@ over. That knowledge lives in the engine's LineGuard (ivr.ha.guard), which every
 the database asks first (ARI requests, dial-outs, PJSIP, e-mail, files): a process frozen past its
 lease refuses its first action on waking, before this loop has even run. Giving up (fencing)
 means: the guard refuses everything, the writer refuses every write, the ARI socket and client
-close, the scheduler stops; then the process exits with 4 rather than try to tidy up calls that
-are no longer its own. Writes the fenced engine had put in its outbox stay there, never replayed.
+close, the scheduler stops, the lease is released if still ours; then the process exits with 4
+rather than try to tidy up calls that are no longer its own. Writes the fenced engine had put in
+its outbox stay there, never replayed. An engine that had to refuse an action while its lease was
+stale gives the line up so, even when nobody took the lease meanwhile (ivr.ha.guard).
 """
 
 from __future__ import annotations
@@ -204,10 +206,19 @@ class LineRunner:
         finally:
             keeper.cancel()
 
+    def _left_undone(self) -> str | None:
+        """Why this engine must give the line up though nobody took its lease: it refused to act
+        while the lease was stale (ivr.ha.guard), and what it left (a call's next step, a call
+        that arrived meanwhile) is nobody's until another engine adopts the calls in the app."""
+        if self.guard.stale_refused is None:
+            return None
+        return f"it was stalled past its lease and left work undone ({self.guard.stale_refused})"
+
     async def _fence(self, engine: Engine, reason: str) -> int:
         self.guard.lose(reason)
         self.lease.lose()
         await engine.fence(reason)
+        await self._give_up_lease()
         if self.exit_when_fenced:
             # Calls, offers and timers of a fenced engine are not its own any more: no clean-up
             # runs (it would act on them), no thread stuck on the lost database is waited for;
@@ -215,6 +226,16 @@ class LineRunner:
             logging.shutdown()
             os._exit(EXIT_FENCED)
         return EXIT_FENCED
+
+    async def _give_up_lease(self) -> None:
+        """Once fenced (nothing acts any more), release the lease if it is still ours (a stall
+        nobody took it over in): a standby takes it at once and adopts the calls, rather than
+        after its expiry and a term for its holder to renew. Taken by another engine, nothing
+        changes (the release is for our token only)."""
+        try:
+            await asyncio.wait_for(asyncio.to_thread(self.lease.release), max(1.0, self.ha.renew_every_s))
+        except Exception as exc:  # the store away: a standby takes the lease once it runs out
+            log.warning("lease %r not released (%s): it runs out by itself", self.lease.name, exc or type(exc).__name__)
 
     def _held(self, sent: float) -> float:
         """A request sent at `sent` took or renewed the lease: until when it is ours."""
@@ -233,6 +254,8 @@ class LineRunner:
             await asyncio.sleep(pause if riding is not None else max(0.0, min(pause, valid_until - now())))
             if self.guard.lost is not None:  # Asterisk gave the app to the engine that took over
                 return self.guard.lost
+            if (left := self._left_undone()) is not None:
+                return left
             sent = now()
             try:
                 renew = functools.partial(self.lease.renew, after_expiry=riding is not None)
@@ -243,6 +266,8 @@ class LineRunner:
                     log.warning("lease %r not renewed: %s", self.lease.name, exc or type(exc).__name__)
                 renewed = None
             if renewed:
+                if (left := self._left_undone()) is not None:
+                    return left  # renewed, but what was refused meanwhile is nobody's: not going on
                 valid_until = self._held(sent)
                 if riding is not None:
                     log.warning("lease %r renewed: %.1f s riding on Asterisk's word", self.lease.name, sent - riding)

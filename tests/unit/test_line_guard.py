@@ -113,3 +113,26 @@ def test_without_app_proofs_asterisks_word_counts_for_nothing() -> None:
     assert not guard.allowed()
     with pytest.raises(ValueError, match=r"ha\.app_proof_s"):
         LineGuard(app_proof_s=0.0)
+
+
+def test_a_refusal_while_the_lease_is_only_stale_is_remembered_for_the_runner() -> None:
+    """What a stale guard refuses is left to nobody (the runner then gives the line up); refusals
+    of an engine that knows it lost the lease, and actions allowed on Asterisk's word, are not."""
+    clock = FakeMonotonic()
+    guard = LineGuard(monotonic=clock, app_proof_s=2.0)
+    guard.hold(clock.t, 2.4)
+    guard.check("POST /ari/channels")
+    clock.t += 3.0
+    guard.app_owned(clock.t - 0.1)
+    assert guard.allowed("StasisStart") and guard.stale_refused is None  # riding: allowed, nothing left
+    clock.t += 2.0
+    assert not guard.allowed("StasisStart")
+    with pytest.raises(Fenced):
+        guard.check("GET /ari/playbacks/p1")
+    assert guard.stale_refused is not None and guard.stale_refused.startswith("StasisStart refused: its lease")
+
+    lost = LineGuard(monotonic=clock, app_proof_s=2.0)
+    lost.hold(clock.t, 2.4)
+    lost.lose("taken by another engine")
+    clock.t += 3.0
+    assert not lost.allowed() and lost.stale_refused is None
