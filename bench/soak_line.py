@@ -274,13 +274,21 @@ class SoakLine:
         return proc.pid
 
     async def engine_gone(self, pid: int) -> None:
-        """The engine `pid` was killed, or frozen and woken (it fences itself and exits): the
-        supervisor starts it again; wait until it is up, in whatever role the lease gave it."""
+        """The engine `pid` was killed, or frozen and woken (it fences itself and exits, or kept
+        the lease and goes on): the supervisor starts an exited one again; wait until it is up,
+        in whatever role the lease gave it."""
         engine, proc = self._spawned[pid]  # the supervisor may have started it again already
         try:
             await asyncio.to_thread(proc.wait, 60)
         except subprocess.TimeoutExpired:
-            proc.kill()  # still up a minute after waking: it would have been fenced; end it
+            # A woken engine that refused nothing while it slept and renewed its lease before a
+            # standby took it keeps the line and its calls (ivr.ha.runner): the line is whole.
+            # Killing it (as full run 6 did) made a second takeover the soak's, not the line's.
+            health = await asyncio.to_thread(engine.health)
+            if health and health.get("role") == "active":
+                log.info("soak line: engine %s (pid %d) kept the line after waking", engine.data_dir.name, pid)
+                return
+            proc.kill()  # up a minute after waking, yet not serving: the line would wait for ever
             await asyncio.to_thread(proc.wait, 10)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 90
