@@ -367,7 +367,17 @@ def build_world(db_url: str, root: Path) -> SoakWorld:
 
         at = DAY2 + timedelta(hours=2)
         _ticket(s, "+393330000007", at, answered_at=None, outcome="failed")
-        j.append(_record("+393330000007", "operator/citizens/it", at, answered=False, hung_up_by=HungUpBy.NETWORK))
+        # An engine killed as the call came in: it rang out, its ticket closed as failed.
+        j.append(
+            _record(
+                "+393330000007",
+                "operator/citizens/it",
+                at,
+                answered=False,
+                hung_up_by=HungUpBy.NETWORK,
+                faults=["engine_kill"],
+            )
+        )
 
         at = DAY2 + timedelta(hours=3)
         web = Ticket(

@@ -76,6 +76,7 @@ class SoakCaller:
         self.callback_waited_s = 0.0
         self._mark = 0  # index in the ear's `heard` of the last sound the caller answered
         self._answered = 0.0  # loop time the line answered
+        self._answered_after_s: float | None = None  # how long the caller's phone rang first
 
     def _languages(self) -> list[str]:
         return list(dict.fromkeys([self.service, self.j.language]))
@@ -166,6 +167,7 @@ class SoakCaller:
             )
         call = self.call
         self._answered = asyncio.get_running_loop().time()
+        self._answered_after_s = (datetime.now(UTC) - placed).total_seconds()
         self.ear = Ear(
             call.heard_path,
             self.kit.references(self._prompts()),
@@ -221,6 +223,7 @@ class SoakCaller:
             placed_at=placed,
             ended_at=datetime.now(UTC),
             answered=self.call is not None,
+            answered_after_s=self._answered_after_s,
             language=self.j.language,
             hung_up_by=HungUpBy.CALLER,
             hangup_state=f"{SOAK_ERROR}:{type(exc).__name__}: {said}",
@@ -236,6 +239,7 @@ class SoakCaller:
             placed_at=placed,
             ended_at=ended,
             answered=True,
+            answered_after_s=self._answered_after_s,
             topic=self.topic,
             language=self.j.language,
             consent_asked=self.consent_asked,

@@ -32,6 +32,7 @@ from ivr.lab.soak.checks_callbacks import (
     check_language,
 )
 from ivr.lab.soak.checks_calls import (
+    check_answered,
     check_cap,
     check_one_ticket,
     check_order,
@@ -81,6 +82,7 @@ CHECKS: tuple[Check, ...] = (
     check_language,  # 24
     check_second_level,  # 25
     check_missed,  # 26
+    check_answered,  # 27: the caller's phone as witness of the answer
 )
 
 __all__ = ["CHECKS", "CheckResult", "SoakEvidence", "Violation", "exit_status", "run_checks"]

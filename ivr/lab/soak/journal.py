@@ -78,6 +78,9 @@ class CallRecord(BaseModel):
     placed_at: datetime
     ended_at: datetime | None = None
     answered: bool = Field(False, description="the engine answered (the caller heard the line at all)")
+    answered_after_s: float | None = Field(
+        None, ge=0, description="seconds from placing the call to the line's answer, as the caller's phone saw it"
+    )
     topic: str | None = Field(None, description="the menu topic the caller chose, None: no choice made")
     language: str = "it"
     consent_asked: bool = False
