@@ -33,6 +33,13 @@ class RateLimiter:
         times.append(now)
         return None
 
+    def give_back(self, key: str, at: float) -> None:
+        """Uncount the request counted at `at`: it was not carried out (the public form's store
+        was away), and a client sending it again must not be refused for the tries that failed."""
+        times = self._seen.get(key)
+        if times is not None and at in times:
+            times.remove(at)
+
     def _make_room(self, now: float) -> None:
         if len(self._seen) < self.max_keys:
             return

@@ -260,6 +260,10 @@ class WebRequest(Base):
     reply: Mapped[str | None] = mapped_column(Text)
     replied_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     replied_by: Mapped[str | None] = mapped_column(String(32))
+    # The one-time token of the form it came with (ivr.webrequests.form): the same form sent
+    # again, by a citizen or a browser whose answer was lost, finds this request instead of
+    # filing a second one. Unique, so no path can store it twice; none for API requests without.
+    form_token: Mapped[str | None] = mapped_column(String(64), unique=True)
 
 
 class StoreBatch(Base):

@@ -4,13 +4,23 @@ Everything the citizen sends is in the store before any e-mail is attempted, and
 fate is written on the ticket's timeline. Receipts go to an address nobody has verified, so their
 number is capped per hour overall and per recipient per day: past a cap the request is still taken,
 only its receipt is held back (and the ticket says so).
+
+A request is filed once per form: the form's token is kept with it, and the same form sent again
+(the citizen pressing "Invia" again, a browser sending it again after its answer was lost: full run
+6 filed request web-0050 twice, tickets 3241 and 3275, when the first post waited behind the
+database's recovery) is answered with the request it filed, receipt and all. Posts of one token
+are taken one at a time, so one sent while the first is still being filed waits for it. Only
+requests taken count against the address's limit: run 6's web-0034 was refused as "too many"
+after five posts the store, being away, had not taken.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,9 +31,10 @@ from ivr.ratelimit import RateLimiter
 from ivr.tickets.config import SlaSettings
 from ivr.tickets.events import EventKind
 from ivr.tickets.store import LineStore
+from ivr.tickets.writer import StoreUnavailable, unavailable
 from ivr.webrequests import service
 from ivr.webrequests.config import MailSettings, WebRequestSettings
-from ivr.webrequests.form import parse
+from ivr.webrequests.form import RequestForm, parse
 from ivr.webrequests.mail import Mailer, escalation_text, receipt_text, reply_text
 from ivr.webrequests.service import WebRequests
 
@@ -32,12 +43,22 @@ class TooManyRequests(Exception):
     pass
 
 
+class FormUsed(Exception):
+    """The form's token filed another request (the citizen went back to a form sent already and
+    wrote something else in it): this one is not filed, nor taken for the first."""
+
+    def __init__(self, ticket_id: int) -> None:
+        super().__init__(f"this form filed request #{ticket_id} already")
+        self.ticket_id = ticket_id
+
+
 @dataclass(frozen=True)
 class Received:
     ticket_id: int
     due: datetime
     receipt_sent: bool
     receipt_held: bool = False  # a mail cap kept it back (not a mail failure)
+    again: bool = False  # the form had filed it already: this answer repeats the first
 
 
 class ReceiptBudget:
@@ -96,28 +117,78 @@ class WebRequestChannel:
         self.service_name = service_name
         self._limit = RateLimiter(settings.per_address, settings.window_s)
         self._receipts = ReceiptBudget(mailer.settings)
+        self._forms: dict[str, tuple[asyncio.Lock, int]] = {}  # token -> its posts under way
 
-    def _admit(self, address: str) -> None:
-        """A few requests per address and window: enough for people, not for a script."""
-        if self._limit.check(address, time.monotonic()) is not None:
+    def _admit(self, address: str) -> float:
+        """A few requests per address and window: enough for people, not for a script. Returns
+        the moment counted (given back if the request is not taken)."""
+        at = time.monotonic()
+        if self._limit.check(address, at) is not None:
             raise TooManyRequests(address)
+        return at
 
     async def submit(self, data: Mapping[str, Any], address: str) -> Received:
-        """Validate (FormErrors names each wrong field), store, then send the receipt."""
+        """Validate (FormErrors names each wrong field), store, then send the receipt; the same
+        form sent again gets the request it filed (FormUsed if it now says something else)."""
         form = parse(data, max_message=self.settings.max_message_chars)
-        self._admit(address)
+        if form.token is None:  # the API without a token: each post is a request
+            return await self._file(form, address)
+        async with self._one_at_a_time(form.token):
+            earlier = await self._filed(form.token)
+            if earlier is None:
+                try:
+                    return await self._file(form, address)
+                except service.AlreadyFiled:  # by another engine's post of the same form
+                    earlier = await self._filed(form.token)
+                    if earlier is None:
+                        raise
+            if not earlier.form.same_as(form):
+                raise FormUsed(earlier.ticket_id)
+            receipt = earlier.receipt or {}
+            return Received(
+                earlier.ticket_id, earlier.due, receipt.get("sent") is True, bool(receipt.get("held")), again=True
+            )
+
+    @contextlib.asynccontextmanager
+    async def _one_at_a_time(self, token: str) -> AsyncIterator[None]:
+        lock, posts = self._forms.get(token, (asyncio.Lock(), 0))
+        self._forms[token] = (lock, posts + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, posts = self._forms[token]
+            if posts == 1:
+                del self._forms[token]
+            else:
+                self._forms[token] = (lock, posts - 1)
+
+    async def _filed(self, token: str) -> service.Filed | None:
+        try:
+            return await self.requests.by_token(token)
+        except Exception as exc:  # a read meeting the database away: the post was not taken
+            if not unavailable(exc):
+                raise
+            raise StoreUnavailable(str(exc)) from exc
+
+    async def _file(self, form: RequestForm, address: str) -> Received:
+        counted = self._admit(address)
         now = self.clock.now()
         hours = self.sla.web_reply_hours
-        ticket_id = await self.requests.receive(form, now, tz=self.tz, reply_hours=hours)
-        view = await self.requests.view(ticket_id)
+        try:
+            ticket_id = await self.requests.receive(form, now, tz=self.tz, reply_hours=hours)
+        except (StoreUnavailable, service.AlreadyFiled):
+            self._limit.give_back(address, counted)  # not a request taken: it does not count
+            raise
+        due = now + timedelta(hours=hours)  # the ticket's, as filed (no read that could fail after it)
         held = self._receipts.take(form.email, self.clock.now()) if self.mailer.settings.host else None
         if held is not None:
             await self.store.record(ticket_id, EventKind.MAIL_RECEIPT, self.clock.now(), {"sent": False, "held": held})
-            return Received(ticket_id, view.due, False, receipt_held=True)
-        subject, body = receipt_text(ticket_id, view.due, self.tz, self.service_name)
+            return Received(ticket_id, due, False, receipt_held=True)
+        subject, body = receipt_text(ticket_id, due, self.tz, self.service_name)
         sent = await self.mailer.send(form.email, subject, body)
         await self.store.record(ticket_id, EventKind.MAIL_RECEIPT, self.clock.now(), {"sent": sent})
-        return Received(ticket_id, view.due, sent)
+        return Received(ticket_id, due, sent)
 
     async def answer(
         self, ticket_id: int, text: str, by: str | None, *, article: tuple[int, str] | None = None

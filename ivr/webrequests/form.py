@@ -2,6 +2,10 @@
 
 The same rules apply to both ways in, so an error reads the same in the page and in the API
 answer, field by field.
+
+`request_token` is the form's one-time token (rendered into each form the page serves, optional
+in the API): a request carries it into the store, and the same form sent again finds the request
+it filed instead of filing another (ivr.webrequests.channel).
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ _PHONE = re.compile(r"^\+?[0-9 ]{6,20}$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # Fields that end up in e-mail headers: a line break there would add headers (Bcc:, a new body).
 _HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+TOKEN_FIELD = "request_token"
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,13 @@ class RequestForm:
     topic: str
     subject: str
     message: str
+    token: str | None = None
+
+    def same_as(self, other: RequestForm) -> bool:
+        """The same request, whatever token each came with."""
+        return (self.name, self.email, self.phone, self.topic, self.subject, self.message) == (
+            other.name, other.email, other.phone, other.topic, other.subject, other.message
+        )  # fmt: skip
 
 
 class FormErrors(Exception):
@@ -75,9 +88,12 @@ def parse(data: Mapping[str, Any], *, max_message: int = 5000) -> RequestForm:
         errors["privacy"] = "Informativa privacy: occorre prenderne visione per inviare la richiesta"
     if data.get("website"):  # a field people never see: only robots fill it in
         errors["website"] = "Richiesta non accettata"
+    token = data.get(TOKEN_FIELD) or None
+    if token is not None and not (isinstance(token, str) and _TOKEN.match(token)):
+        errors[TOKEN_FIELD] = "Il modulo non è valido: ricarichi la pagina e lo invii di nuovo"
     if errors:
         raise FormErrors(errors)
-    return RequestForm(name, email, phone.replace(" ", "") or None, str(topic), subject, message)
+    return RequestForm(name, email, phone.replace(" ", "") or None, str(topic), subject, message, token)
 
 
 def _encodable(text: str) -> str:

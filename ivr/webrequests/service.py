@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -38,6 +39,25 @@ LEVELS = (1, 2)
 
 class RequestError(Exception):
     pass
+
+
+class AlreadyFiled(RequestError):
+    """The form's token came with a request filed already (the same form sent again)."""
+
+    def __init__(self, ticket_id: int) -> None:
+        super().__init__(f"this form filed request #{ticket_id} already")
+        self.ticket_id = ticket_id
+
+
+@dataclass(frozen=True)
+class Filed:
+    """A request as its form filed it: what the citizen was told (its number, the reply's due
+    time, whether the receipt went) and what the form said."""
+
+    ticket_id: int
+    due: datetime
+    form: RequestForm
+    receipt: dict[str, Any] | None  # the receipt's fate on the timeline; None: not written yet
 
 
 @dataclass(frozen=True)
@@ -72,7 +92,12 @@ class RequestView:
 
 
 def receive(session: Session, form: RequestForm, now: datetime, *, tz: ZoneInfo, reply_hours: float) -> int:
-    """Register a request; returns its ticket number (what the citizen is told)."""
+    """Register a request; returns its ticket number (what the citizen is told). A form whose
+    token filed a request already is refused (AlreadyFiled), before anything is written."""
+    if form.token is not None:
+        earlier = session.scalar(select(WebRequest.ticket_id).where(WebRequest.form_token == form.token))
+        if earlier is not None:
+            raise AlreadyFiled(earlier)
     ticket = Ticket(
         channel=Channel.WEB,
         caller_number=form.phone,  # lets an operator see this citizen's calls and requests together
@@ -98,6 +123,7 @@ def receive(session: Session, form: RequestForm, now: datetime, *, tz: ZoneInfo,
             subject=form.subject,
             message=form.message,
             received_at=now,
+            form_token=form.token,
         )
     )
     session.add(
@@ -185,6 +211,27 @@ def view(session: Session, ticket_id: int) -> RequestView:
     )
 
 
+def by_token(session: Session, token: str) -> Filed | None:
+    """The request a form's token filed, if any."""
+    row = session.execute(
+        select(WebRequest, Ticket).join(Ticket, Ticket.id == WebRequest.ticket_id).where(WebRequest.form_token == token)
+    ).first()
+    if row is None:
+        return None
+    request, ticket = row[0], row[1]
+    due = ticket.first_due or ticket.callback_due  # the first reply's, as the citizen was told
+    assert due is not None
+    form = RequestForm(
+        request.name, request.email, request.phone, ticket.topic or "", request.subject, request.message, token
+    )
+    receipts = session.scalars(
+        select(TicketEvent.detail)
+        .where(TicketEvent.ticket_id == ticket.id, TicketEvent.kind == EventKind.MAIL_RECEIPT)
+        .order_by(TicketEvent.at, TicketEvent.id)
+    ).all()
+    return Filed(ticket.id, due, form, dict(receipts[-1] or {}) if receipts else None)
+
+
 def _mailed(session: Session, ticket_id: int) -> dict[str, bool]:
     """The last word on each of the request's e-mails to the citizen, from its timeline."""
     rows = session.execute(
@@ -267,6 +314,9 @@ class WebRequests(Repository):
 
     async def view(self, ticket_id: int) -> RequestView:
         return await self._read(lambda session: view(session, ticket_id))
+
+    async def by_token(self, token: str) -> Filed | None:
+        return await self._read(lambda session: by_token(session, token))
 
     async def listing(
         self, *, status: str | None = None, level: int | None = None, limit: int = 50, offset: int = 0
