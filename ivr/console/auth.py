@@ -16,6 +16,7 @@ from ivr.console.web import (
     PUBLIC,
     Handler,
     Invalid,
+    NotDone,
     Routes,
     address,
     check_csrf,
@@ -87,12 +88,16 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         _secure_headers(error)
         raise error from None
     except Exception as exc:
-        if isinstance(exc, Fenced) or not (unavailable(exc) or isinstance(exc, StoreUnavailable)):
+        if isinstance(exc, Fenced) or not (unavailable(exc) or isinstance(exc, (StoreUnavailable, NotDone))):
             raise
         # The database away (the soak's outages: 187 pages answered 500 with a traceback each):
-        # the page says so, and what to do; the line's calls go on meanwhile.
-        log.warning("console %s %s: database unavailable (%s)", request.method, request.path, exc)
-        busy = web.HTTPServiceUnavailable(text=UNAVAILABLE, headers={"Retry-After": "10"})
+        # the page says so, and what to do; the line's calls go on meanwhile. Every console
+        # page is answered here, never among a handler's refusals (4xx): a fault is retried,
+        # a refusal is not. A change it stopped says what was not done (NotDone).
+        cause = exc.__cause__ if isinstance(exc, NotDone) else exc
+        log.warning("console %s %s: database unavailable (%s)", request.method, request.path, cause)
+        said = f"{exc} {UNAVAILABLE}" if isinstance(exc, NotDone) else UNAVAILABLE
+        busy = web.HTTPServiceUnavailable(text=said, headers={"Retry-After": "10"})
         _secure_headers(busy)
         raise busy from None
     _secure_headers(response)

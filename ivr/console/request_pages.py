@@ -22,15 +22,17 @@ from ivr.console.web import (
     render,
     services,
     text,
+    unless_store_away,
     user_of,
 )
 from ivr.readability import gulpease, level
-from ivr.tickets.writer import StoreUnavailable
 from ivr.webrequests import service
 from ivr.webrequests.articles import Suggestion
 
 routes = Routes()
 PAGE = 100
+REPLY_NOT_SENT = "La risposta non è stata inviata al cittadino."
+ESCALATION_NOT_DONE = "La richiesta non è stata passata al secondo livello e il cittadino non è stato avvisato."
 
 
 @routes.get("/requests", "operator")
@@ -129,8 +131,9 @@ async def reply(request: web.Request) -> web.StreamResponse:
             raise Invalid("Scriva la risposta prima di inviarla.")
         who = user_of(request).operator_login or user_of(request).login
         used = (article.id, article.title) if article else None
-        _view_after, sent = await svc.requests.answer(view.ticket_id, draft, who, article=used)
-    except (Invalid, service.RequestError, StoreUnavailable) as exc:
+        with unless_store_away(REPLY_NOT_SENT):
+            _view_after, sent = await svc.requests.answer(view.ticket_id, draft, who, article=used)
+    except (Invalid, service.RequestError) as exc:
         return await _editor(request, view, draft=draft, article=article, error=str(exc), status=400)
     await audit(request, "request_reply", "ticket", view.ticket_id, article=article.id if article else None)
     raise redirect(f"/console/requests/{view.ticket_id}", "request_replied" if sent else "request_replied_unsent")
@@ -145,8 +148,9 @@ async def escalate(request: web.Request) -> web.StreamResponse:
         if note is None:
             raise Invalid("Scriva perché la richiesta ha bisogno del secondo livello.")
         who = user_of(request).operator_login or user_of(request).login
-        _after, sent = await services(request).requests.escalate(view.ticket_id, note, who)
-    except (Invalid, service.RequestError, StoreUnavailable) as exc:
+        with unless_store_away(ESCALATION_NOT_DONE):
+            _after, sent = await services(request).requests.escalate(view.ticket_id, note, who)
+    except (Invalid, service.RequestError) as exc:
         return await _editor(request, view, error=str(exc), status=400)
     await audit(request, "request_escalate", "ticket", view.ticket_id)
     raise redirect(f"/console/requests/{view.ticket_id}", "request_escalated" if sent else "request_escalated_unsent")

@@ -6,9 +6,10 @@ Every route is declared with the least role that may use it; a route without a r
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,6 +23,8 @@ from multidict import MultiDictProxy
 from ivr.console.accounts import SessionInfo, UserInfo
 from ivr.console.labels import LABELS, MESSAGES, label
 from ivr.console.services import ConsoleServices
+from ivr.ha.guard import Fenced
+from ivr.tickets.writer import StoreUnavailable
 from ivr.web.clientaddr import client_address
 
 log = logging.getLogger(__name__)
@@ -172,6 +175,26 @@ def int_param(value: str | None, name: str) -> int:
 
 class Invalid(ValueError):
     """Bad input in a form: the page is shown again with the message."""
+
+
+class NotDone(Exception):
+    """A change the ticket database's absence kept from being made: nothing of it was stored or
+    sent. The guard (ivr.console.auth) answers it as it answers every page the database's
+    absence stopped, 503 and to retry, with this sentence first, so the user, and the soak's
+    driver, tell a fault to retry from a refusal (run 6's reply page said 400 for both)."""
+
+
+@contextlib.contextmanager
+def unless_store_away(not_done: str) -> Iterator[None]:
+    """The step inside stores a change first and acts on it after (a reply stored, then
+    e-mailed): the database away when it is stored means `not_done` (NotDone), never a refusal.
+    Handlers leave the outage to the guard this way, not catching it among their refusals."""
+    try:
+        yield
+    except Fenced:  # no longer the line's engine: not an outage to wait out (the guard says so)
+        raise
+    except StoreUnavailable as exc:
+        raise NotDone(not_done) from exc
 
 
 def can_see_ticket(user: UserInfo, operator_id: int | None, assigned_to: str | None) -> bool:
