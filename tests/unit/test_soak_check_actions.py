@@ -18,7 +18,7 @@ from ivr.lab.soak.evidence import Fault, SinkMail
 from ivr.lab.soak.journal import Journal
 from ivr.lab.soak.verdict import CheckResult
 from ivr.schema.console import AuditEntry
-from ivr.schema.tickets import CallbackAttempt, Ticket, TicketEvent
+from ivr.schema.tickets import CallbackAttempt, Ticket, TicketEvent, WebRequest
 from ivr.settings import Settings
 from tests.unit.soak_world import DAY1, DAY2, SoakWorld, build_world
 
@@ -41,6 +41,7 @@ def world(db_url: str, tmp_path: Path) -> SoakWorld:
     web_at = DAY2 + timedelta(hours=3)
     with w.session() as s, s.begin():
         s.add(TicketEvent(ticket_id=web, at=web_at + timedelta(hours=2), kind="web_reply", detail={"level": 1}))
+        s.add(_citizens_request(web, web_at))
         s.add(AuditEntry(at=DAY2, login="soakcapo", action="recording_listen", object_kind="recording", object_id="1"))
         t = s.get_one(Ticket, silent)
         t.line_state, t.closure_id = "closure", "rt-3"
@@ -84,6 +85,11 @@ def world(db_url: str, tmp_path: Path) -> SoakWorld:
     return w
 
 
+def _citizens_request(ticket_id: int, at: datetime) -> WebRequest:
+    return WebRequest(ticket_id=ticket_id, name="Cittadina Prova", email="c@example.org", subject="Domanda web-0001",
+                      message="Vorrei sapere come iscrivermi.", received_at=at)  # fmt: skip
+
+
 def ours(world: SoakWorld) -> dict[str, CheckResult]:
     return {r.name: r for r in run_checks(world.evidence) if r.name in OURS}
 
@@ -123,6 +129,36 @@ def test_a_request_filed_the_store_does_not_have_and_one_never_filed(world: Soak
     assert details == [
         "request web-0002 could not be filed in 60 attempts: no answer",
         "request web-0001: the form gave number 9999, the store has no such web request",
+    ]
+
+
+def test_a_request_sent_again_after_a_lost_answer_and_filed_twice(world: SoakWorld) -> None:
+    """Full run 6's web-0050: the form sent again when its first post got no answer, filed again."""
+    replace(world, "web_request", attempts=4)
+    with world.session() as s, s.begin():
+        first = s.get_one(Ticket, world.ids["web"])
+        twin = Ticket(channel="web", started_at=first.started_at, open=False, status="new", level=1,
+                      sla_kind="web_reply", callback_due=first.callback_due, local_day=first.local_day)  # fmt: skip
+        s.add(twin)
+        s.flush()
+        s.add(_citizens_request(twin.id, first.started_at))
+        twin_id = twin.id
+    result = failed(world)["web_requests"]
+    (violation,) = result.violations
+    assert violation.detail == f"request web-0001 filed 2 times (tickets {world.ids['web']}, {twin_id}), sent 4 times"
+    assert violation.tickets == (world.ids["web"], twin_id)
+    assert "1 requests sent more than once (no answer, or a fault, the first time)" in result.notes
+
+
+def test_a_request_the_line_refused(world: SoakWorld) -> None:
+    """Full run 6's web-0034: five posts answered 503 while the database was away, the sixth
+    refused as too many from the address; the citizen's request was never filed."""
+    add(world, record("web_request", DAY2, ActionResult.REFUSED, ref="web-0034", attempts=6, status=429,
+                      answer="Troppe richieste da questo indirizzo: riprovi più tardi.",
+                      params={"mail_to": "web-0034@cittadini.example.it"}))  # fmt: skip
+    details = [v.detail for v in failed(world)["web_requests"].violations]
+    assert details == [
+        "request web-0034 refused (429) after 6 attempts: Troppe richieste da questo indirizzo: riprovi più tardi."
     ]
 
 

@@ -24,6 +24,7 @@ RECEIVED = (
     "<p>Richiesta n. <strong>{n}</strong> ricevuta.</p>"
     "<p>Le risponderemo entro il 07/06; le abbiamo inviato una conferma per e-mail.</p>"
 )
+FORM_PAGE = '<form method="post" action="/richiesta"><input type="hidden" name="request_token" value="{token}">'
 CLOSURES = """<ul>
     <li>Chiusura straordinaria (prova di carico) [soak-0-1] — dal 05/06/2028 10:00, finché non viene riaperta
       <form method="post" action="/console/closures/7/end" class="inline"><input type="hidden" name="_csrf"
@@ -78,6 +79,12 @@ class FakeConsole:
     async def queue(self) -> Answer:
         return Answer(200, json={"operators": self.operators})
 
+    async def citizen_page(self, source: str, path: str) -> Answer:
+        if ("CITIZEN_PAGE", path) not in self.routes:  # the form, with a token of its own each time
+            self.sent.append(("CITIZEN_PAGE", source, path, {}))
+            return Answer(200, FORM_PAGE.format(token=f"tok-{len(self.sent):013d}"))
+        return self._serve("CITIZEN_PAGE", source, path, {})
+
     async def citizen(self, source: str, path: str, data: dict[str, str]) -> Answer:
         return self._serve("CITIZEN", source, path, data)
 
@@ -124,10 +131,41 @@ async def test_a_citizen_tries_again_until_the_line_is_back_then_the_reply_goes_
     assert filed.user == "127.0.1.5"  # the citizen's own address
     [(_m, _u, _p, form)] = [s for s in console.sent if s[0] == "CITIZEN"][-1:]
     assert form["topic"] == "employers" and form["privacy"] == "on"
+    # One form opened, sent three times: each time with its token, the line files it once.
+    posts = [(m, data.get("request_token")) for m, _u, _p, data in console.sent if m.startswith("CITIZEN")]
+    assert posts == [("CITIZEN_PAGE", None)] + [("CITIZEN", "tok-0000000000001")] * 3
     assert (reply.result, reply.ticket, reply.params["mail_sent"]) == (ActionResult.DONE, 41, True)
     assert console.posts("/console/requests/41/reply")[0][0] == "soakcapo"
     # the journal on disk reads back the same
     assert list(ActionJournal(tmp_path / "actions.jsonl").read()) == driver.records
+
+
+async def test_a_form_sent_again_after_a_lost_answer_is_done_with_the_request_it_filed(tmp_path: Path) -> None:
+    """The browser gave up on the first post (no answer in 20 s); the same form sent again is
+    answered with the request the first post filed (200, "era già stata ricevuta")."""
+    console = FakeConsole()
+    again = (
+        RECEIVED.format(n=41) + "<p>Questa richiesta era già stata ricevuta: non ne abbiamo registrata un'altra.</p>"
+    )
+    console.on("CITIZEN", "/richiesta", LineDown("TimeoutError: "), Answer(200, again))
+    driver = make(tmp_path, console, act(K.WEB_REQUEST, ref="web-0050"))
+    await driver.carry_out(driver.actions[0])
+    (filed,) = driver.records
+    assert (filed.result, filed.attempts, filed.ticket, filed.status) == (ActionResult.DONE, 2, 41, 200)
+    assert filed.params["filed_before"] is True and filed.params["mail_sent"] is True
+    tokens = {data["request_token"] for m, _u, _p, data in console.sent if m == "CITIZEN"}
+    assert len(tokens) == 1
+
+
+async def test_a_form_the_line_would_not_show_is_not_sent(tmp_path: Path) -> None:
+    console = FakeConsole()
+    console.on("CITIZEN_PAGE", "/richiesta", Answer(503, "momentaneamente non disponibile"))
+    driver = make(tmp_path, console, act(K.WEB_REQUEST, ref="web-0007"))
+    driver.retry_for_s = 0
+    await driver.carry_out(driver.actions[0])
+    (filed,) = driver.records
+    assert filed.result is ActionResult.FAILED and filed.params["mail_to"] == "web-0007@cittadini.example.it"
+    assert not [s for s in console.sent if s[0] == "CITIZEN"]
 
 
 async def test_a_request_the_line_never_took_is_written_down_and_its_answers_skipped(tmp_path: Path) -> None:

@@ -1,8 +1,8 @@
 """Invariants over the non-call actions the soak's driver carried out (its action journal, a
 witness the engine did not write) held against the store, the SMTP sink and the carrier's journal:
 
-13. web requests: each one filed is in the store, each answer and escalation on it
-    (their due times: check 9, `web_and_mail`, over every web ticket);
+13. web requests: each one filed is in the store, once, each answer and escalation on it
+    (their due times: check 9, `web_and_mail`, over every web ticket); none refused;
 14. e-mails: each one the line said it sent for an action is in the sink exactly once;
 15. listens: each recording or message a supervisor played is in the access audit;
 16. closures: callers during a closure get its treatment (their ticket names it), others not;
@@ -54,14 +54,34 @@ def tally(actions: list[ActionRecord]) -> str:
 
 
 def check_web_requests(ev: SoakEvidence, view: StoreView) -> CheckResult:
-    r = CheckResult("web_requests", "each web request filed is in the store, with each answer given to it")
+    """Each citizen (the driver's: one e-mail address and one client address per request, a
+    form filled in correctly) files one request. Sending the form again when the line gave no
+    answer is what a browser or a person does: the line must file it once (full run 6 filed
+    web-0050 twice, tickets 3241 and 3275), and must not refuse it (run 6's web-0034 was
+    refused as 'too many requests' after five posts the store, being away, had not taken)."""
+    r = CheckResult("web_requests", "each web request filed is in the store once, with each answer given to it")
     if ev.actions is None:
         r.notes.append(NO_JOURNAL)
         return r
     r.notes.append(f"actions carried out: {tally(ev.actions) or 'none'}")
+    stored: dict[str, list[int]] = defaultdict(list)
+    for w in view.web_requests:
+        stored[w.email.casefold()].append(w.ticket_id)
+    sent_again = 0
     for a in ev.actions:
-        if a.kind == K.WEB_REQUEST and a.result is ActionResult.FAILED:
+        if a.kind != K.WEB_REQUEST:
+            continue
+        if a.result is ActionResult.FAILED:
             r.fail(f"request {a.ref} could not be filed in {a.attempts} attempts: {a.answer}")
+        elif a.result is ActionResult.REFUSED:
+            r.fail(f"request {a.ref} refused ({a.status}) after {a.attempts} attempts: {a.answer}")
+        sent_again += a.attempts > 1
+        citizen = a.params.get("mail_to")
+        filed = stored.get(citizen.casefold(), []) if isinstance(citizen, str) else []
+        if len(filed) > 1:
+            numbers = ", ".join(map(str, filed))
+            r.fail(f"request {a.ref} filed {len(filed)} times (tickets {numbers}), sent {a.attempts} times", filed)
+    r.notes.append(f"{sent_again} requests sent more than once (no answer, or a fault, the first time)")
     for a in _done(ev, K.WEB_REQUEST):
         t = view.tickets.get(a.ticket or -1)
         if t is None or t.channel != "web":

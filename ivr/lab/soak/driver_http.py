@@ -61,6 +61,8 @@ class Console(Protocol):
 
     async def queue(self) -> Answer: ...
 
+    async def citizen_page(self, source: str, path: str) -> Answer: ...
+
     async def citizen(self, source: str, path: str, data: dict[str, str]) -> Answer: ...
 
     async def close(self) -> None: ...
@@ -211,12 +213,19 @@ class LineConsole:
         http = self._session("api")
         return await self._send(http, "GET", "/api/queue", headers={"Authorization": f"Bearer {target.token}"})
 
+    async def citizen_page(self, source: str, path: str) -> Answer:
+        """The page a citizen opens (the request form, with its one-time token), from their address."""
+        return await self._as_citizen(source, "GET", path)
+
     async def citizen(self, source: str, path: str, data: dict[str, str]) -> Answer:
         """A citizen's post from an address of their own (127.0.0.0/8: each its own loopback
         address, as the request form's per-address guard expects of separate people)."""
+        return await self._as_citizen(source, "POST", path, data)
+
+    async def _as_citizen(self, source: str, method: str, path: str, data: dict[str, str] | None = None) -> Answer:
         connector = aiohttp.TCPConnector(local_addr=(source, 0))
         async with aiohttp.ClientSession(connector=connector, timeout=TIMEOUT) as http:
-            return await self._send(http, "POST", path, data=data)
+            return await self._send(http, method, path, data=data)
 
     async def close(self) -> None:
         for http in self._http.values():

@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 # ivr/webrequests/templates/richiesta.html
 RECEIVED = re.compile(r"Richiesta n\. <strong>(\d+)</strong> ricevuta")
 RECEIPT_SENT = "le abbiamo inviato una conferma per e-mail"
+FORM_TOKEN = re.compile(r'name="request_token" value="([^"]+)"')
 # ivr/console/templates/_call_card.html: a card to file is not `live`
 CARD = re.compile(r'<article class="call-card( live)?" id="ticket-(\d+)"')
 ARTICLE = re.compile(r'data-article="(\d+)"')
@@ -67,6 +68,12 @@ def received(page: str) -> tuple[int, bool] | None:
     """The request's number on the form's answer, and whether a receipt was e-mailed."""
     found = RECEIVED.search(page)
     return None if found is None else (int(found.group(1)), RECEIPT_SENT in page)
+
+
+def form_token(page: str) -> str | None:
+    """The request form's one-time token, which the browser sends back with the form."""
+    found = FORM_TOKEN.search(page)
+    return None if found is None else html.unescape(found.group(1))
 
 
 def cards(page: str) -> list[Card]:

@@ -32,6 +32,11 @@ def email_of(ref: str) -> str:
 
 
 async def web_request(d: ActionDriver, a: Action) -> ActionRecord:
+    """A citizen opens the form, fills it in and sends it; with no answer (the line down, a 503,
+    a post still unanswered after the browser's 20 s) they send the same form again, as a
+    browser does and a person pressing "Invia" again does. The form's token makes that safe:
+    the line answers with the request it filed (200), and the checker holds the store to one
+    request per citizen (full run 6 filed web-0050 twice when the first post's answer was lost)."""
     ref = str(a.params["ref"])
     source = address_of(ref)
     data = {
@@ -45,16 +50,26 @@ async def web_request(d: ActionDriver, a: Action) -> ActionRecord:
         "message": "Vorrei sapere come iscrivermi al centro per l'impiego e quali documenti servono.",
         "privacy": "on",
     }
+    mail_to = {"mail_to": data["email"]}  # whose request it is, whatever became of it
     try:
+        opened = await d.attempt(lambda: d.console.citizen_page(source, FORM), retry=True)
+        if opened.answer is None or opened.why or opened.answer.status != 200:
+            return d.judged(a, opened, (), user=source, params=mail_to)
+        token = pages.form_token(opened.answer.text)
+        if token is not None:
+            data["request_token"] = token
         tried = await d.attempt(lambda: d.console.citizen(source, FORM, data), retry=True)
         got = pages.received(tried.answer.text) if tried.answer is not None and not tried.why else None
         if got is None:
-            return d.judged(a, tried, (), user=source)
+            return d.judged(a, tried, (), user=source, params=mail_to)
         ticket, receipt = got
         d.state.requests[ref] = ticket
+        assert tried.answer is not None
+        again = tried.answer.status == 200  # an earlier post of this form had filed it
         return d.judged(
-            a, tried, (201,), ticket=ticket, user=source, params={"mail_to": data["email"], "mail_sent": receipt}
-        )
+            a, tried, (200, 201), ticket=ticket, user=source,
+            params={**mail_to, "mail_sent": receipt, "filed_before": again},
+        )  # fmt: skip
     finally:
         d.state.event(d.state.request_done, ref).set()
 

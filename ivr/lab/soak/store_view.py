@@ -18,7 +18,16 @@ from sqlalchemy.orm import Session
 
 from ivr.schema.callbacks import MissedCall, QueuedCallback
 from ivr.schema.console import AuditEntry
-from ivr.schema.tickets import CallbackAttempt, DailyAdmissions, Recording, SurveyAnswer, Ticket, TicketEvent, Voicemail
+from ivr.schema.tickets import (
+    CallbackAttempt,
+    DailyAdmissions,
+    Recording,
+    SurveyAnswer,
+    Ticket,
+    TicketEvent,
+    Voicemail,
+    WebRequest,
+)
 
 DIAL_ACTIONS = ("dial_out", "dial_refused")
 LISTEN_ACTIONS = ("recording_listen", "voicemail_listen", "voicemail_download")
@@ -39,6 +48,7 @@ class StoreView:
     listens: list[AuditEntry] = field(default_factory=list)  # the access audit of recordings and messages
     filings: list[AuditEntry] = field(default_factory=list)  # the audit of outcomes filed
     missed: list[MissedCall] = field(default_factory=list)  # the missed-calls work list
+    web_requests: list[WebRequest] = field(default_factory=list)  # what each citizen's form filed
 
     def kinds(self, ticket_id: int) -> set[str]:
         return {e.kind for e in self.events.get(ticket_id, [])}
@@ -70,6 +80,7 @@ def read_store(url: str) -> StoreView:
             view.admissions = {r.day: r.admitted for r in s.scalars(select(DailyAdmissions))}
             view.dials = list(s.scalars(select(AuditEntry).where(AuditEntry.action.in_(DIAL_ACTIONS))))
             view.missed = list(s.scalars(select(MissedCall).order_by(MissedCall.id)))
+            view.web_requests = list(s.scalars(select(WebRequest).order_by(WebRequest.id)))
             view.listens = list(s.scalars(select(AuditEntry).where(AuditEntry.action.in_(LISTEN_ACTIONS))))
             view.filings = list(s.scalars(select(AuditEntry).where(AuditEntry.action.in_(FILING_ACTIONS))))
             s.expunge_all()  # plain objects from here on: nothing is loaded lazily after the session
