@@ -137,8 +137,11 @@ class RecordingStore:
         """Asterisk's recording `name` as this line already keeps it for the ticket, its file
         intact; None if it does not. An engine stopped after keeping a recording (Asterisk's copy
         removed once the row was in the database) and before anything pointed at it left it
-        here: the engine going on with the call finds it so (full run 6, ticket 579)."""
-        suffix = f"/{ticket_id}-{name}.{fmt}"
+        here: the engine going on with the call finds it so (full run 6, ticket 579). The file is
+        known by Asterisk's name alone (unique per recording): its prefix is the ticket id the
+        keeping engine knew, which for a call begun in a database outage is the provisional one
+        (the medium soak after run 6: ticket 64's audio kept as -392-vm--392-...wav and marked lost)."""
+        suffix = f"-{name}.{fmt}"
         real = self.store.real_id(ticket_id)
 
         def fn(session: Session) -> RecordingInfo | None:
