@@ -36,9 +36,7 @@ async def test_a_sample_is_read_from_the_real_metrics_endpoint() -> None:
 
 def test_an_engine_without_the_load_or_the_coroutines_is_still_sampled() -> None:
     """An engine of before they were published: its resources are read, the rest left unknown."""
-    text = (
-        "process_open_fds 12.0\nprocess_resident_memory_bytes 1e8\nnul_db_connections 2.0\nnul_asyncio_tasks 30.0\n"
-    )
+    text = "process_open_fds 12.0\nprocess_resident_memory_bytes 1e8\nnul_db_connections 2.0\nnul_asyncio_tasks 30.0\n"
     sample = parse(text, NOW)
     assert (sample.asyncio_tasks, sample.calls_in_progress, sample.tasks_by_coroutine) == (30.0, None, {})
 
