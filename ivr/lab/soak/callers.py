@@ -21,8 +21,9 @@ from datetime import UTC, datetime
 
 from ivr.lab.carrier import CallNotAnswered, LabCall
 from ivr.lab.soak.citizen import OPERATOR, LegSounds, answer_leg, answer_survey, wait_for_callback
-from ivr.lab.soak.ear import RATE, Ear, Heard
+from ivr.lab.soak.ear import Ear, Heard
 from ivr.lab.soak.journal import SOAK_ERROR, CallbackLeg, CallRecord, HungUpBy, KeyPress
+from ivr.lab.soak.key_press import KeyClock
 from ivr.lab.soak.kit import BEEP, CallerKit, LinePrompts, language_of, named
 from ivr.lab.soak.model import Goal, Journey
 from ivr.telephony.errors import AriError, AriUnavailable, CallerHungUp
@@ -60,6 +61,7 @@ class SoakCaller:
         self.consent_press: KeyPress | None = None
         self.language_press: KeyPress | None = None
         self.survey_keys: list[str] = []
+        self.survey_presses: list[KeyPress] = []
         self.message_s = 0.0
         self.left_message = False
         self.service = kit.service_language
@@ -109,25 +111,17 @@ class SoakCaller:
     def _elapsed(self) -> float:
         return asyncio.get_running_loop().time() - self._answered
 
+    def _clock(self) -> KeyClock:
+        assert self.ear is not None
+        return KeyClock(self.ear, self._answered, self.kit.windows)
+
     async def _press(self, key: str, heard: Heard) -> KeyPress:
-        """Press `key` in answer to `heard`, and say how late: the line takes a key only so long
-        after its prompt began (`ivr.lab.soak.key_windows`), and a caller whose ear fell behind
-        presses after that (full run 6: up to 15 s after the consent notice began)."""
+        """Press `key` in answer to `heard`, and say how late (`ivr.lab.soak.key_press`): full
+        run 6's callers pressed up to 15 s after the consent notice began."""
         assert self.ear is not None and self.call is not None
-        loop, ear = asyncio.get_running_loop(), self.ear
-        began = loop.time()
-        await self.call.press(key)
-        pressed = loop.time()
-        played = ear.played_by(heard.at_sample)
-        at_most = pressed - self._answered - heard.at_sample / RATE  # the prompt came no sooner
-        at_least = began - played if played is not None else 0.0
-        press = KeyPress(
-            key=key,
-            prompt=heard.name,
-            at_least_s=round(at_least, 2),
-            at_most_s=round(max(at_most, at_least), 2),
-            window_s=self.kit.windows.get(heard.name),
-        )
+        ear = self.ear
+        press = await self._clock().press(self.call.press, key, heard)
+        pressed = asyncio.get_running_loop().time()
         log.info(
             "journey %s: %s pressed %.1f-%.1f s after %s began (the line takes it for %s s); at %.1f s of the "
             "call, %.1f s recorded",
@@ -252,6 +246,7 @@ class SoakCaller:
             message_s=round(self.message_s, 2),
             callback_requested=self.callback_requested,
             survey_keys=[*self.survey_keys, *(k for leg in self.legs for k in leg.survey_keys)],
+            survey_presses=self._survey_presses(),
             hung_up_by=by,
             hangup_state=where,
             language_heard=self.language_heard,
@@ -264,6 +259,14 @@ class SoakCaller:
             callback_not_booked=self.callback_not_booked,
             callback_unsaid=self.callback_unsaid,
         )
+
+    def _survey_presses(self) -> list[KeyPress]:
+        """Each survey key's timing, in `survey_keys`' order; none when a key went untimed (the
+        checker then judges the keys as it did before timings were kept)."""
+        parts = [(self.survey_keys, self.survey_presses), *((g.survey_keys, g.survey_presses) for g in self.legs)]
+        if any(len(keys) != len(presses) for keys, presses in parts):
+            return []
+        return [p for _, presses in parts for p in presses]
 
     # --- the script ----------------------------------------------------------------------------
 
@@ -416,7 +419,7 @@ class SoakCaller:
         self._enter("survey")
         if j.survey_hangup:
             raise _Hangup("survey")
-        await self._survey(survey.name == self._n(line.survey_intro))
+        await self._survey(survey if survey.name == self._n(line.survey_intro) else None)
 
     async def _give_number(self, mark: int, elsewhere: set[str]) -> tuple[bool, int]:
         """The callback-number dialogue after the key: confirm the caller id read back, or say
@@ -507,9 +510,10 @@ class SoakCaller:
             survey_intros=frozenset(named(c, line.survey_intro, self.service) for c in codes),
             survey_questions=tuple(frozenset(named(c, q, self.service) for c in codes) for q in line.survey_questions),
             spectra=self.kit.spectra,
+            windows=self.kit.windows,
         )
 
-    async def _survey(self, intro: bool) -> None:
+    async def _survey(self, opening: Heard | None) -> None:
         """A key for each question as it is asked (the first may cut the introduction short)."""
         assert self.ear is not None and self.call is not None
         questions = tuple(frozenset({self._n(q)}) for q in self.kit.line.survey_questions)
@@ -518,10 +522,12 @@ class SoakCaller:
             self.call.press,
             questions,
             self.j.survey_keys,
-            intro=intro,
+            opening=opening,
             mark=self._mark,
             pressed=self.survey_keys,
             intros=frozenset({self._n(self.kit.line.survey_intro)}),
+            clock=self._clock(),
+            presses=self.survey_presses,
         )
 
     async def _voicemail(self, beeped: bool = False) -> None:

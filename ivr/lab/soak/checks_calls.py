@@ -204,10 +204,18 @@ def check_outcome(ev: SoakEvidence, view: StoreView) -> CheckResult:
         if call.callback_unsaid and not SPEECHLESS & set(call.faults):
             r.fail("the caller confirmed a callback number and was never told whether it was booked", [t.id], who)
         stored = answers.get(t.id, 0)
-        if call.survey_keys and not stored:
-            r.fail(f"the caller answered the survey ({''.join(call.survey_keys)}), nothing is stored", [t.id], who)
+        due, lost = _survey_due(call)
+        late["survey"] += len(lost)
+        keys = "".join(call.survey_keys)
+        if due and not stored:
+            r.fail(f"the caller answered the survey ({keys}), nothing is stored", [t.id], who)
         elif stored > len(call.survey_keys):
             r.fail(f"{stored} survey answers stored, the caller pressed {len(call.survey_keys)} keys", [t.id], who)
+        elif stored > len(call.survey_keys) - len(lost) and not call.faults:
+            after = f"{len(lost)} of them after the line stopped asking ({late_detail(lost[0])})"
+            r.fail(
+                f"{stored} survey answers stored, the caller pressed {len(call.survey_keys)} keys, {after}", [t.id], who
+            )
         if stored and not call.heard_operator and t.queue_result != "callback":
             r.fail("survey answers stored for a caller who never heard an operator", [t.id], who)
     for t in view.tickets.values():  # a fault may lose a call, an engine's own error never excuses it
@@ -219,7 +227,26 @@ def check_outcome(ev: SoakEvidence, view: StoreView) -> CheckResult:
         r.notes.append(f"{late[LATE]} consent key(s) pressed after the line's window: expected as no answer")
     if late[EITHER]:
         r.notes.append(f"{late[EITHER]} consent key(s) pressed at the end of the line's window: the key or no answer")
+    if late["survey"]:
+        r.notes.append(f"{late['survey']} survey key(s) pressed after the line's last question had passed: not stored")
     return r
+
+
+def _survey_due(call: CallRecord) -> tuple[bool, list[KeyPress]]:
+    """Whether the line had to store an answer for the caller's survey keys, and the keys it must
+    not have stored. A key within its question's window (the question and the survey node's
+    timeout, `ivr.lab.soak.key_windows`) is an answer the line must keep; one after it found the
+    line asking the next question, which may rightly take it (or refuse it: full run 6, ticket
+    100, whose 4 for the first question came after the line had skipped it and was invalid for
+    the second), so it is owed nothing either way; one after the last question's window came
+    when the line no longer asked anything, and is stored by no real line. With no timing known
+    (an older journal, an untimed key) every key is held to be in time, as before timings were
+    kept."""
+    if len(call.survey_presses) != len(call.survey_keys):
+        return bool(call.survey_keys), []
+    timings = [key_timing(p) for p in call.survey_presses]
+    lost = [p for p, when in zip(call.survey_presses, timings, strict=True) if when == LATE and p.next_prompt is None]
+    return TAKEN in timings, lost
 
 
 # Faults that leave the line unable to say anything for a while (no engine, no Asterisk, no

@@ -19,8 +19,8 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,8 +28,9 @@ from typing import Any
 import numpy as np
 
 from ivr.lab.carrier import LabCarrier, LabPhoneCall
-from ivr.lab.soak.ear import Ear, Spectra
-from ivr.lab.soak.journal import CallbackLeg, HungUpBy
+from ivr.lab.soak.ear import Ear, Heard, Spectra
+from ivr.lab.soak.journal import CallbackLeg, HungUpBy, KeyPress
+from ivr.lab.soak.key_press import KeyClock, Press
 from ivr.telephony.ari_resources import AriBridges
 from ivr.telephony.errors import AriError, AriUnavailable, CallerHungUp
 
@@ -123,9 +124,7 @@ class LegSounds:
     survey_intros: frozenset[str]
     survey_questions: tuple[frozenset[str], ...]  # each question, in each language
     spectra: Spectra | None = None  # the references' transforms, shared with the soak's other ears
-
-
-Press = Callable[[str], Awaitable[None]]
+    windows: Mapping[str, float] = field(default_factory=dict)  # how long the line takes each key (key_windows)
 
 
 async def answer_survey(
@@ -134,30 +133,50 @@ async def answer_survey(
     questions: tuple[frozenset[str], ...],
     keys: list[str],
     *,
-    intro: bool,
+    opening: Heard | None,
     mark: int,
     pressed: list[str],
     intros: frozenset[str] = frozenset(),
+    clock: KeyClock | None = None,
+    presses: list[KeyPress] | None = None,
 ) -> None:
-    """A key for each question as it is asked (the first may cut the introduction short); each
-    key is added to `pressed` as it goes, so a hangup half-way keeps what was answered. A
-    question asked again is answered again, as a person does: the line lost the key (run 5: one
-    pressed while no engine was active; the standby asked the survey again from its start)."""
+    """A key for each question as it is asked (the first may cut the introduction short: then
+    `opening` is the introduction heard); each key is added to `pressed` as it goes, so a hangup
+    half-way keeps what was answered. A question asked again is answered again, as a person does:
+    the line lost the key (run 5: one pressed while no engine was active; the standby asked the
+    survey again from its start). With a `clock`, each press is timed into `presses` against the
+    question it answered (`ivr.lab.soak.key_windows`): an ear behind the recording presses after
+    the line has skipped the question (full run 6, ticket 100)."""
     if not keys or not questions:
         return
-    if not intro and await ear.wait(set(questions[0]), after=mark, timeout=20) is None:
+    heard = opening or await ear.wait(set(questions[0]), after=mark, timeout=20)
+    if heard is None:
         return
     asked_any = set(intros).union(*questions)
     n = 0
     while n < len(keys):
         mark = len(ear.heard)
         await asyncio.sleep(0.3)
-        await press(keys[n])
+        if clock is None:
+            await press(keys[n])
+        else:
+            after = 1 if heard.name in intros else n + 1  # the introduction's key answers the first question
+            then = _like(questions[after], heard.name) if after < len(questions) else None
+            timed = await clock.press(press, keys[n], heard, then)
+            if presses is not None:
+                presses.append(timed)
         pressed.append(keys[n])
         asked = await ear.wait(asked_any, after=mark, timeout=20)
         if asked is None:
             return
+        heard = asked
         n = 0 if asked.name in intros else next(i for i, q in enumerate(questions) if asked.name in q)
+
+
+def _like(names: frozenset[str], heard: str) -> str:
+    """The one of `names` in the language of `heard` (`ivr.lab.soak.kit.named`: `<code>:` or none)."""
+    code = heard.rpartition(":")[0]
+    return next((n for n in sorted(names) if n.rpartition(":")[0] == code), min(names))
 
 
 async def answer_leg(
@@ -169,6 +188,7 @@ async def answer_leg(
     name = f"citizen-{national(ring.number)}-{uuid.uuid4().hex[:10]}"  # found again by `leg_recordings`
     ear = Ear(recordings / f"{name}.wav", sounds.refs, spectra=sounds.spectra)
     keys: list[str] = []
+    presses: list[KeyPress] = []
     by = HungUpBy.ENGINE
     # What the citizen hears is recorded on a bridge of its own, not on the channel: a channel's
     # recording holds the channel's other commands (the survey keys would go out only after it).
@@ -180,13 +200,15 @@ async def answer_leg(
     bridge: str | None = None
     try:
         bridge = await bridges.create(f"soak-{name}")
+        clock = KeyClock(ear, asyncio.get_running_loop().time(), sounds.windows)  # before the recording began
         await bridges.record(bridge, name, fmt="wav")
         ear.start()
         await bridges.add_channels(bridge, [ring.channel.id])
         await ring.answer()
         operators = {n for n in sounds.refs if n.startswith(OPERATOR)}
         try:
-            await asyncio.wait_for(_listen(ring, ear, sounds, operators, survey_keys, keys), max_s)
+            leg = _Leg(keys, presses, operators, clock)
+            await asyncio.wait_for(_listen(ring, ear, sounds, survey_keys, leg), max_s)
         except TimeoutError:
             by = HungUpBy.CALLER
     except (CallerHungUp, AriError, AriUnavailable) as exc:  # the line hung up on the citizen, or a fault
@@ -213,14 +235,23 @@ async def answer_leg(
         operator=voices[0] if voices else None,
         survey_keys=keys,
         hung_up_by=by,
+        survey_presses=presses,
     )
 
 
-async def _listen(
-    ring: LabPhoneCall, ear: Ear, sounds: LegSounds, operators: set[str], survey_keys: list[str], keys: list[str]
-) -> None:
+@dataclass(frozen=True)
+class _Leg:
+    """What the citizen listens for on a leg and what it writes down of its answers."""
+
+    keys: list[str]  # the survey keys pressed
+    presses: list[KeyPress]  # and when
+    operators: set[str]
+    clock: KeyClock
+
+
+async def _listen(ring: LabPhoneCall, ear: Ear, sounds: LegSounds, survey_keys: list[str], leg: _Leg) -> None:
     """Follow the leg until the line hangs up; what the citizen does meanwhile is `_script`."""
-    script = asyncio.ensure_future(_script(ring, ear, sounds, operators, survey_keys, keys))
+    script = asyncio.ensure_future(_script(ring, ear, sounds, survey_keys, leg))
     gone = asyncio.ensure_future(ring.channel.wait_gone())
     try:
         await asyncio.wait([script, gone], return_when=asyncio.FIRST_COMPLETED)
@@ -234,12 +265,10 @@ async def _listen(
                 await task
 
 
-async def _script(
-    ring: LabPhoneCall, ear: Ear, sounds: LegSounds, operators: set[str], survey_keys: list[str], keys: list[str]
-) -> None:
+async def _script(ring: LabPhoneCall, ear: Ear, sounds: LegSounds, survey_keys: list[str], leg: _Leg) -> None:
     intros = set(sounds.survey_intros)
     first_questions = set(sounds.survey_questions[0]) if sounds.survey_questions else set()
-    voice = await ear.wait(operators, timeout=3600)
+    voice = await ear.wait(leg.operators, timeout=3600)
     if voice is None or not survey_keys:
         return
     survey = await ear.wait(intros | first_questions, after=ear.heard.index(voice) + 1, timeout=3600)
@@ -254,10 +283,12 @@ async def _script(
         press,
         sounds.survey_questions,
         survey_keys,
-        intro=survey.name in intros,
+        opening=survey,  # the introduction or the first question: either is answered at once
         mark=len(ear.heard),
-        pressed=keys,
+        pressed=leg.keys,
         intros=frozenset(intros),
+        clock=leg.clock,
+        presses=leg.presses,
     )
 
 

@@ -42,6 +42,9 @@ class CallbackLeg(BaseModel):
     operator: str | None = None
     survey_keys: list[str] = Field(default_factory=list, description="keys pressed for the questionnaire after it")
     hung_up_by: HungUpBy | None = None
+    survey_presses: list[KeyPress] = Field(
+        default_factory=list, description="each of `survey_keys`, when and after which question; empty: not known"
+    )
 
 
 class KeyPress(BaseModel):
@@ -61,6 +64,11 @@ class KeyPress(BaseModel):
         None,
         description="how long from that prompt's beginning the line takes the key, by its configuration and the "
         "prompt's length (ivr.lab.soak.key_windows); None: not known",
+    )
+    next_prompt: str | None = Field(
+        None,
+        description="what the line asks once that window has passed with no key (the survey's next question), "
+        "which a later key answers instead; None: nothing, a later key is no answer",
     )
 
 
@@ -117,6 +125,11 @@ class CallRecord(BaseModel):
     # Added after full run 6, whose callers pressed keys seconds after the line stopped waiting.
     language_press: KeyPress | None = Field(None, description="the language key, when and after which prompt")
     consent_press: KeyPress | None = Field(None, description="the last key pressed at the consent notice, and when")
+    survey_presses: list[KeyPress] = Field(
+        default_factory=list,
+        description="each of `survey_keys` (the call's, then its callback legs'), when and after which question; "
+        "empty: not known",
+    )
 
 
 class Journal:

@@ -10,6 +10,12 @@ by the line's own configuration and the prompts' lengths: what a caller's press 
   for `GRACE_S` after them, and for `LATE_S` more at the next question (the notice, the menu),
   where it means nothing else. Counted from the welcome, or from an offer when the caller knew
   the line by that.
+- The survey's questions (`ivr.survey.step`): a key counts while the question plays and for the
+  survey node's `timeout_s` after it; then the line skips the question and asks the next, which a
+  later key answers instead (full run 6, ticket 100: the 4 meant for the first question came
+  18 s after the survey began, 2 s after the line had skipped it, and was refused by the second).
+  A key during the introduction stops it and waits for the first question: the introduction's
+  window runs on to the end of the first question's.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ivr.callflows.language import GRACE_S, LATE_S
-from ivr.callflows.model import ConsentNode, Flow, PlayNode, load_flow
+from ivr.callflows.model import ConsentNode, Flow, PlayNode, SurveyNode, load_flow
 from ivr.lab.soak.kit import named
 
 OFFER = "language_offer"  # the prompt each other language offers itself with (ivr.callflows.language)
@@ -66,6 +72,23 @@ def line_key_windows(
             out[node.prompt] = prompt_seconds(prompts_dir, service, node.prompt, service) + sum(offers) + after
             for i, code in enumerate(codes):
                 out[named(code, OFFER, service)] = sum(offers[i:]) + after
+        elif isinstance(node, SurveyNode):
+            for code in every:
+                out |= _survey_windows(node, prompts_dir, code, service)
+    return out
+
+
+def _survey_windows(node: SurveyNode, prompts_dir: Path, code: str, service: str) -> dict[str, float]:
+    """The survey's windows in language `code`; none where the line has no such prompt built."""
+    try:
+        asked = [prompt_seconds(prompts_dir, code, q.prompt, service) + node.timeout_s for q in node.questions]
+        out = {named(code, q.prompt, service): s for q, s in zip(node.questions, asked, strict=True)}
+        if node.intro_prompt:
+            out[named(code, node.intro_prompt, service)] = (
+                prompt_seconds(prompts_dir, code, node.intro_prompt, service) + asked[0]
+            )
+    except FileNotFoundError:
+        return {}
     return out
 
 
