@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 from collections.abc import Callable
@@ -73,6 +74,7 @@ from ivr.privacy.jobs import PrivacyService, asterisk_dirs, schedule_purge
 from ivr.prompts.library import PromptLibrary
 from ivr.recordings.campaigns import RuntimeCampaigns
 from ivr.recordings.consent import ConsentStep
+from ivr.recordings.left import keep_left_recording
 from ivr.recordings.paths import audio_dirs, recordings_dir
 from ivr.recordings.store import RecordingStore
 from ivr.settings import Settings
@@ -154,6 +156,9 @@ class Engine:
             self._claim_operator,
             self.clock,
             callback_number=lambda number: usable(number, self.settings.voicemail, self.settings.dialout),
+            keep_recording=functools.partial(
+                keep_left_recording, self.recordings, self.store, self.clock, self.settings.queue.record_format
+            ),
             tasks=self.tasks,
         )
         self.telephony.on_adopt.subscribe(self.recovery.adopt)

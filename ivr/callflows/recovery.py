@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from ivr.callflows.dispatcher import CallDispatcher
 from ivr.callflows.facts import CallFacts, Rejoin
@@ -30,6 +31,7 @@ from ivr.callflows.recovery_plan import (
     lost_tickets,
     message_left_while_down,
     plan_call,
+    recording_left,
 )
 from ivr.callflows.session import Resume
 from ivr.clock import Clock
@@ -75,6 +77,7 @@ class Recovery:
         clock: Clock,
         *,
         callback_number: Callable[[str | None], str | None],
+        keep_recording: Callable[[int, str], Coroutine[Any, Any, None]] | None = None,
         tasks: TaskSupervisor | None = None,
     ) -> None:
         self.tasks = tasks or TaskSupervisor(type(self).__name__)
@@ -85,6 +88,7 @@ class Recovery:
         self.flow = flow
         self.claim_operator = claim_operator  # (operator id, ticket) -> login, marked busy; None if unknown
         self.callback_number = callback_number  # the caller id if the voicemail would call it back, else None
+        self.keep_recording = keep_recording  # (ticket, recording name): keeps a recording no engine kept
         self.clock = clock
         self.ready = False
         self.report = RecoveryReport()
@@ -185,6 +189,7 @@ class Recovery:
             with contextlib.suppress(AriError):
                 await self.bridges.remove_channel(plan.leave_bridge, channel.id)
             await self._destroy_left(plan.leave_bridge)
+        self._keep_left(call.ticket)  # the conversation is over (its bridge gone): its recording is final
         if plan.action is Action.CLOSE_LOST or plan.resume is None:
             await channel.hangup()
             assert call.ticket is not None
@@ -239,10 +244,17 @@ class Recovery:
         for ticket in lost_tickets(await self.store.open_calls(), live, self.dispatcher.sessions):
             full = await self.store.get(ticket.id)  # with its timeline (open_calls reads none)
             message = message_left_while_down(self.flow, full) if full is not None else None
+            self._keep_left(full)
             if message is None:
                 await self._close(ticket, CallOutcome.FAILED, LOST_WHILE_DOWN)
             else:
                 await self._keep_message(ticket, message)
+
+    def _keep_left(self, ticket: TicketView | None) -> None:
+        """A conversation recording no engine kept is kept now, beside the call going on."""
+        name = recording_left(ticket) if ticket is not None and self.keep_recording is not None else None
+        if ticket is not None and name is not None and self.keep_recording is not None:
+            self.tasks.spawn(self.keep_recording(ticket.id, name), name=f"keep-{name}")
 
     async def _keep_message(self, ticket: TicketView, message: LostMessage) -> None:
         """The caller spoke to the end while no engine watched: the message is theirs (the

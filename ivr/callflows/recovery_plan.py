@@ -105,8 +105,13 @@ def _rejoin_target(
     legs = tuple(c for c in bridge.channels if c != channel_id and c in operator_legs)
     if not legs:
         return None
-    recording = pending(ticket, EventKind.RECORDING_STARTED, RECORDING_ENDS)
-    return RejoinTarget(bridge.id, legs, ticket.operator_id, recording)
+    return RejoinTarget(bridge.id, legs, ticket.operator_id, recording_left(ticket))
+
+
+def recording_left(ticket: TicketView) -> str | None:
+    """The conversation recording started on the ticket and neither kept nor failed: a call that
+    does not rejoin its conversation never reaches the step that keeps it, so recovery must."""
+    return pending(ticket, EventKind.RECORDING_STARTED, RECORDING_ENDS)
 
 
 def resume_point(flow: Flow, ticket: TicketView, state: str, node: str) -> Resume | None:

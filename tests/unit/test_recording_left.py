@@ -1,0 +1,120 @@
+"""A conversation's recording that no engine kept is kept by the engine that takes over.
+
+The suite's three-minute soak (after full run 6): engine a was killed 16 ms after ticket 45's
+operator hung up, before keeping the conversation's recording; engine b resumed the call at the
+survey, and the recording, started on the timeline, was never kept while Asterisk still had it."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from ivr.callflows.model import load_flow
+from ivr.callflows.recovery import Recovery
+from ivr.callflows.recovery_plan import recording_left
+from ivr.clock import SystemClock
+from ivr.recordings.left import keep_left_recording
+from ivr.recordings.store import RecordingStore
+from ivr.schema.tickets import Recording
+from ivr.tasks import TaskSupervisor
+from ivr.telephony.errors import NotFound
+from ivr.tickets.store import NewCall, SqlTicketStore
+from tests.unit.test_recovery import RECORDING, ticket
+from tests.unit.test_voicemail_disk_full import Stored, speech_wav
+
+REPO = Path(__file__).resolve().parents[2]
+NAME = "call-45-4b72f222"
+
+
+class Asterisk(Stored):
+    async def fetch(self, name: str) -> bytes:
+        if name not in self.files:
+            raise NotFound("GET", f"recordings/stored/{name}/file", 404, "Recording not found")
+        return self.files[name]
+
+
+def test_a_recording_started_and_neither_kept_nor_failed_is_left() -> None:
+    assert recording_left(ticket("survey:survey", RECORDING)) == "q-7"
+    assert recording_left(ticket("survey:survey", RECORDING, ("recording_kept", {"recording": 3}))) is None
+    assert recording_left(ticket("survey:survey", RECORDING, ("recording_failed", {"name": "q-7"}))) is None
+    assert recording_left(ticket("queue:queue")) is None
+
+
+async def _open(store: SqlTicketStore) -> int:
+    return await store.open_call(NewCall("c-45", datetime.now(UTC), "3454682231", None, "800000039"))
+
+
+async def _kinds(store: SqlTicketStore, ticket_id: int) -> list[str]:
+    found = await store.get(ticket_id)
+    assert found is not None
+    return [e.kind for e in found.events]
+
+
+async def _rows(store: SqlTicketStore) -> int:
+    return int(await store.run_read(lambda s: s.scalar(select(func.count()).select_from(Recording))))
+
+
+async def test_the_recording_asterisk_still_has_is_kept_for_the_ticket(
+    sqlite_store: SqlTicketStore, tmp_path: Path
+) -> None:
+    pbx = Asterisk()
+    pbx.files[NAME] = speech_wav()
+    ticket_id = await _open(sqlite_store)
+    store = RecordingStore(pbx, tmp_path / "recordings", sqlite_store)
+    await keep_left_recording(store, sqlite_store, SystemClock(), "wav", ticket_id, NAME)
+    assert "recording_kept" in await _kinds(sqlite_store, ticket_id)
+    assert await _rows(sqlite_store) == 1 and NAME not in pbx.files
+
+
+async def test_one_the_dead_engine_kept_is_found_and_one_gone_everywhere_is_said_failed(
+    sqlite_store: SqlTicketStore, tmp_path: Path
+) -> None:
+    pbx = Asterisk()
+    pbx.files[NAME] = speech_wav()
+    ticket_id = await _open(sqlite_store)
+    store = RecordingStore(pbx, tmp_path / "recordings", sqlite_store)
+    await store.keep(NAME, "wav", ticket_id=ticket_id, kind="call", at=datetime.now(UTC))  # then killed
+    await keep_left_recording(store, sqlite_store, SystemClock(), "wav", ticket_id, NAME)
+    assert (await _kinds(sqlite_store, ticket_id)).count("recording_kept") == 1
+    assert await _rows(sqlite_store) == 1, "kept once, not a second row"
+
+    other = await _open(sqlite_store)
+    await keep_left_recording(store, sqlite_store, SystemClock(), "wav", other, "call-46-00000000")
+    assert "recording_failed" in await _kinds(sqlite_store, other)
+
+
+class _Pbx:
+    async def list(self) -> list[Any]:
+        return []
+
+    async def live_ids(self) -> set[str]:
+        return set()
+
+
+class _Dispatcher:
+    def __init__(self) -> None:
+        self.sessions: dict[str, Any] = {}
+
+
+async def test_recovery_keeps_the_recording_of_a_call_that_ended_while_no_engine_watched(
+    sqlite_store: SqlTicketStore,
+) -> None:
+    ticket_id = await _open(sqlite_store)
+    await sqlite_store.update(ticket_id, last_state="queue:queue")
+    await sqlite_store.record(ticket_id, "recording_started", datetime.now(UTC), {"name": NAME})
+    kept: list[tuple[int, str]] = []
+
+    async def keep(ticket: int, name: str) -> None:
+        kept.append((ticket, name))
+
+    tasks = TaskSupervisor("test")
+    recovery = Recovery(_Pbx(), _Pbx(), sqlite_store, _Dispatcher(), load_flow(REPO / "config/callflows/main.yaml"),  # type: ignore[arg-type]
+                        lambda op, t: None, SystemClock(), callback_number=lambda n: None, keep_recording=keep,
+                        tasks=tasks)  # fmt: skip
+    await recovery.run()
+    await asyncio.sleep(0.05)
+    assert kept == [(ticket_id, NAME)]
