@@ -252,8 +252,10 @@ class Recovery:
 
     def _keep_left(self, ticket: TicketView | None) -> None:
         """A conversation recording no engine kept is kept now, beside the call going on."""
-        name = recording_left(ticket) if ticket is not None and self.keep_recording is not None else None
-        if ticket is not None and name is not None and self.keep_recording is not None:
+        if ticket is None or self.keep_recording is None:
+            return
+        name = recording_left(ticket)
+        if name is not None:
             self.tasks.spawn(self.keep_recording(ticket.id, name), name=f"keep-{name}")
 
     async def _keep_message(self, ticket: TicketView, message: LostMessage) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from ivr.clock import Clock
-from ivr.recordings.store import RecordingInfo, RecordingStore
+from ivr.recordings.store import RecordingStore
 from ivr.telephony.errors import AriError, AriUnavailable, NotFound
 from ivr.tickets.events import Event, recording_failed, recording_kept
 from ivr.tickets.store import SqlTicketStore
@@ -23,15 +23,12 @@ async def keep_left_recording(
     recordings: RecordingStore, store: SqlTicketStore, clock: Clock, fmt: str, ticket_id: int, name: str
 ) -> None:
     """Keep `name` for the ticket and say so on its timeline, or say why it could not be."""
-    info: RecordingInfo | None
     try:
-        info = await recordings.keep(name, fmt, ticket_id=ticket_id, kind="call", at=clock.now())
+        info = await recordings.keep_or_find(name, fmt, ticket_id=ticket_id, kind="call", at=clock.now())
     except NotFound:
-        info = await recordings.kept(name, fmt, ticket_id=ticket_id, kind="call")
-        if info is None:
-            log.error("ticket %s: call recording %s neither on Asterisk nor kept here", ticket_id, name)
-            await _record(store, clock, ticket_id, recording_failed(name, "Asterisk no longer has it"))
-            return
+        log.error("ticket %s: call recording %s neither on Asterisk nor kept here", ticket_id, name)
+        await _record(store, clock, ticket_id, recording_failed(name, "Asterisk no longer has it"))
+        return
     except (AriError, AriUnavailable, OSError) as exc:
         log.error("ticket %s: call recording %s not kept: %s", ticket_id, name, exc)
         await _record(store, clock, ticket_id, recording_failed(name, str(exc)))

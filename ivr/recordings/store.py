@@ -19,9 +19,10 @@ from sqlalchemy.orm import Session
 
 from ivr.ha.guard import UNLEASED, LineGuard
 from ivr.schema.tickets import Recording
-from ivr.telephony.errors import AriError, AriUnavailable
+from ivr.telephony.errors import AriError, AriUnavailable, NotFound
 from ivr.telephony.ports import StoredRecordings
 from ivr.tickets.store import LineStore
+from ivr.tickets.writer import database_away
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +133,26 @@ class RecordingStore:
         tmp.replace(path)
         duration = _duration(data) if fmt == "wav" else len(data) / (16000 if fmt == "sln" else 1650)
         return path, hashlib.sha256(data).hexdigest(), duration
+
+    async def keep_or_find(self, name: str, fmt: str, *, ticket_id: int, kind: str, at: datetime) -> RecordingInfo:
+        """`keep`, or when Asterisk no longer has the recording, the copy this line already keeps
+        (`kept`): an engine killed between keeping it and saying so left it for the engine going on
+        with the call. Raises NotFound when neither has it, or while the database cannot say (the
+        caller's retry looks again)."""
+        try:
+            return await self.keep(name, fmt, ticket_id=ticket_id, kind=kind, at=at)
+        except NotFound:
+            try:
+                found = await self.kept(name, fmt, ticket_id=ticket_id, kind=kind)
+            except Exception as exc:
+                if not database_away(exc):
+                    raise
+                log.warning("recording %s: a copy kept earlier not looked for, database unavailable (%s)", name, exc)
+                found = None
+            if found is None:
+                raise
+            log.info("recording %s: kept before the engine going on with the call came", name)
+            return found
 
     async def kept(self, name: str, fmt: str, *, ticket_id: int, kind: str) -> RecordingInfo | None:
         """Asterisk's recording `name` as this line already keeps it for the ticket, its file

@@ -59,6 +59,12 @@ def unavailable(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
+def database_away(exc: BaseException) -> bool:
+    """The database cannot answer now (work waits and is tried again), as opposed to a fenced
+    engine, which must stop, or a fault of the data, which must be seen."""
+    return not isinstance(exc, Fenced) and (isinstance(exc, StoreUnavailable) or unavailable(exc))
+
+
 @dataclass(frozen=True)
 class _Failure:
     error: Exception

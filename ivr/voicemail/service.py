@@ -14,12 +14,12 @@ from sqlalchemy.orm import Session
 
 from ivr.audio import duration_s, voiced_seconds, web_copy
 from ivr.clock import Clock
-from ivr.recordings.store import RecordingInfo, RecordingStore
+from ivr.recordings.store import RecordingStore
 from ivr.schema.tickets import Recording
 from ivr.tasks import TaskSupervisor
 from ivr.telephony.errors import AriError, AriUnavailable, NotFound
 from ivr.tickets.store import TicketStore
-from ivr.tickets.writer import Fenced, StoreUnavailable, unavailable
+from ivr.tickets.writer import database_away
 from ivr.voicemail.config import VoicemailSettings
 from ivr.voicemail.messages import VoicemailMessages
 from ivr.voicemail.transcribe import TranscriptionError, VoskTranscriber
@@ -69,13 +69,9 @@ class VoicemailService:
     async def keep_audio(self, name: str, ticket_id: int) -> Kept:
         """Fetch the message from Asterisk into the voicemail folder, with a browser copy (made
         again over a half one an engine killed while making it left behind)."""
-        try:
-            info = await self.recordings.keep(name, "wav", ticket_id=ticket_id, kind="voicemail", at=self.clock.now())
-        except NotFound:
-            kept = await self._kept_earlier(name, ticket_id)
-            if kept is None:
-                raise
-            info = kept
+        info = await self.recordings.keep_or_find(
+            name, "wav", ticket_id=ticket_id, kind="voicemail", at=self.clock.now()
+        )
         speech = await asyncio.to_thread(voiced_seconds, info.path)
         length = await asyncio.to_thread(duration_s, info.path)
         empty = speech < self.settings.min_speech_s or (length < self.settings.min_message_s and speech < 1.0)
@@ -86,20 +82,6 @@ class VoicemailService:
         else:
             await self.store.execute("recordings.web_path", recording_id=info.id, web_path=str(copy))
         return Kept(info.id, info.path, length, speech, empty)
-
-    async def _kept_earlier(self, name: str, ticket_id: int) -> RecordingInfo | None:
-        """The audio Asterisk no longer has, kept here by an engine stopped before saving the
-        message (None while the database is away: the retry job looks again)."""
-        try:
-            info = await self.recordings.kept(name, "wav", ticket_id=ticket_id, kind="voicemail")
-        except Exception as exc:
-            if isinstance(exc, Fenced) or not (isinstance(exc, StoreUnavailable) or unavailable(exc)):
-                raise
-            log.warning("voicemail %s: audio kept earlier not looked for, database unavailable (%s)", name, exc)
-            return None
-        if info is not None:
-            log.info("voicemail %s: its audio was kept before the engine taking the call over came", name)
-        return info
 
     def submit(self, message_id: int) -> None:
         if message_id < 0:  # saved in the outbox while the database is away: the retry job takes it
@@ -115,7 +97,7 @@ class VoicemailService:
         try:
             return await self._process(message_id)
         except Exception as exc:
-            if isinstance(exc, Fenced) or not (isinstance(exc, StoreUnavailable) or unavailable(exc)):
+            if not database_away(exc):
                 raise
             # The database is away (full run 4 logged nine such tasks as failures): the message and
             # its audio wait where they are, and the retry job takes them once it is back.
