@@ -21,20 +21,13 @@ from ivr.recordings.left import keep_left_recording
 from ivr.recordings.store import RecordingStore
 from ivr.schema.tickets import Recording
 from ivr.tasks import TaskSupervisor
-from ivr.telephony.errors import NotFound
 from ivr.tickets.store import NewCall, SqlTicketStore
 from tests.unit.test_recovery import RECORDING, ticket
-from tests.unit.test_voicemail_disk_full import Stored, speech_wav
+from tests.unit.test_voicemail_disk_full import speech_wav
+from tests.unit.test_voicemail_kept_before_kill import Asterisk
 
 REPO = Path(__file__).resolve().parents[2]
 NAME = "call-45-4b72f222"
-
-
-class Asterisk(Stored):
-    async def fetch(self, name: str) -> bytes:
-        if name not in self.files:
-            raise NotFound("GET", f"recordings/stored/{name}/file", 404, "Recording not found")
-        return self.files[name]
 
 
 def test_a_recording_started_and_neither_kept_nor_failed_is_left() -> None:
