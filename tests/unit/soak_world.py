@@ -196,6 +196,7 @@ def build_world(db_url: str, root: Path) -> SoakWorld:
             )
         )
         _event(s, first, DAY1 + timedelta(seconds=15), "recording_started", name="call-1")
+        _event(s, first, DAY1 + timedelta(minutes=3), "recording_kept", sha256=digest, seconds=120.0)
         for n, (question, answer) in enumerate((("q1", 5), ("q2", 4))):
             s.add(
                 SurveyAnswer(

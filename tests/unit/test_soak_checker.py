@@ -12,7 +12,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from ivr.lab.soak.check_cli import cmd_soak_check
 from ivr.lab.soak.checker import CHECKS, exit_status, run_checks
@@ -269,6 +269,16 @@ def test_audio_changed_and_audio_without_a_row(world: SoakWorld) -> None:
     assert len(details) == 2
     assert "does not match its stored sha256" in details[0]
     assert details[1] == f"audio file without a row: {stray}"
+
+
+def test_a_conversation_recording_started_and_never_kept_nor_failed(world: SoakWorld) -> None:
+    """The suite's short soak after run 6: ticket 45's engine killed as its operator hung up, the
+    recording started on the timeline and kept by no engine."""
+    with world.session() as s, s.begin():
+        s.execute(delete(TicketEvent).where(TicketEvent.kind == "recording_kept"))
+    result = failed(world)["voicemail_audio"]
+    assert [v.detail for v in result.violations] == ["1 conversation recording(s) started, neither kept nor failed"]
+    assert tickets_named(result) == {world.ids[FIRST]}
 
 
 def test_a_missing_message_file(world: SoakWorld) -> None:

@@ -48,6 +48,13 @@ def check_audio(ev: SoakEvidence, view: StoreView) -> CheckResult:
             r.fail(f"message {vm.id}: audio file missing: {path}", [vm.ticket_id])
         elif _sha256(path) != rec.sha256:
             r.fail(f"message {vm.id}: audio file {path} does not match its stored sha256", [vm.ticket_id])
+    for ticket_id, events in view.events.items():
+        # A conversation's recording, once started, is kept or said failed by some engine, even
+        # one that took the call over after the engine recording it was killed (ivr.recordings.left).
+        started = sum(e.kind == "recording_started" for e in events)
+        ended = sum(e.kind in ("recording_kept", "recording_failed") for e in events)
+        if started > ended:
+            r.fail(f"{started - ended} conversation recording(s) started, neither kept nor failed", [ticket_id])
     known = {Path(p).resolve() for rec in view.recordings.values() for p in (rec.path, rec.web_path) if p}
     for folder in (ev.voicemail_dir, ev.recordings_dir):
         if not folder.is_dir():
