@@ -140,6 +140,16 @@ class LabCarrier:
             self._pending.pop(tag, None)
         return LabCall(self, channel, tag, self.instance.host("spool") / "heard" / f"{tag}.wav")
 
+    def forget_rings(self) -> int:
+        """Hang up every outside-number ring nobody took: a ring a test left behind would be the
+        next test's first ring, a channel long gone by the time it is answered."""
+        forgotten = 0
+        while not self.phones.empty():
+            ring = self.phones.get_nowait()
+            self.client.tasks.spawn(ring.hangup())
+            forgotten += 1
+        return forgotten
+
     def _on_start(self, event: Event) -> None:
         args = [str(a) for a in event.get("args") or []]
         data = event.get("channel") or {}
