@@ -235,7 +235,7 @@ async def soak(plan: SoakPlan, out: Path, *, sample_every_s: float) -> int:
             journal=list(records),
             db_url=line.db_url,
             voicemail_dir=line.data_dir / "voicemail",
-            recordings_dir=active.data_dir / "recordings",
+            recordings_dir=line.data_dir / "recordings",
             daily_cap=400,
             ended_at=line.now(),  # the engines' simulated time: what was due by then
             mails=line.sink.mails,

@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 
 from bench.common import REPO
-from bench.soak_line import SoakLine
+from bench.soak_line import STRAY_EVERY_S, STRAY_GRACE_S, SoakLine
 from ivr.lab.soak.evidence import SoakEvidence
 from ivr.lab.soak.verdict import CheckResult
 from tests.harness.engine_process import EngineProcess
@@ -45,10 +45,17 @@ async def drain(line: SoakLine, timeout_s: float = 180.0) -> None:
                     select(func.count(QueuedCallback.id)).where(QueuedCallback.state.in_(("waiting", "calling")))
                 )
             if not open_tickets and not pending:
-                return
+                break
             await asyncio.sleep(1.0)
-        log.warning("drain: %s tickets open and %s callbacks pending after %.0f s (the checker will say which)",
-                    open_tickets, pending, timeout_s)  # fmt: skip
+        else:
+            log.warning("drain: %s tickets open and %s callbacks pending after %.0f s (the checker will say which)",
+                        open_tickets, pending, timeout_s)  # fmt: skip
+        # The second copy of a recording an engine killed before its row left is the line's to
+        # remove (ivr.recordings.strays): the checker looks once the sweep has had its turn.
+        settle = line.last_exit + STRAY_GRACE_S + 2 * STRAY_EVERY_S - time.monotonic()
+        if settle > 0:
+            log.info("drain: %.0f s more for the stray audio sweep after the last engine ended", settle)
+            await asyncio.sleep(settle)
     finally:
         db.dispose()
 

@@ -39,6 +39,7 @@ from tests.harness.postgres import PostgresError, PostgresServer
 
 log = logging.getLogger(__name__)
 RESTART_S = 2.0  # the engine unit's RestartSec (ivr.ops.services)
+STRAY_GRACE_S, STRAY_EVERY_S = 60.0, 30.0  # the stray audio sweep, sooner than a day's default
 # The engines' data file system: a soak's audio and logs, and a disk that can be filled. At least
 # 1 GiB, and half a megabyte a call (recordings and messages): full run 3's 6,581 calls filled 1 GiB
 # in its last quarter hour and 32 messages stayed on Asterisk as on a full disk, no fault injected.
@@ -140,6 +141,7 @@ class SoakLine:
         self._mounted = False
         self._supervisor: asyncio.Task[None] | None = None
         self.restarts: list[str] = []  # engines the supervisor started again, for the report
+        self.last_exit = 0.0  # when (time.monotonic) an engine process last ended: killed, fenced
         self._spawned: dict[int, tuple[EngineProcess, subprocess.Popen[bytes]]] = {}  # every pid started
 
     async def start(self, operators: dict[str, str | None], when: datetime) -> None:
@@ -165,6 +167,10 @@ class SoakLine:
         await self.start_smtp()
         await self._add_operators(operators, when)
         shared_voicemail = self.data_dir / "voicemail"
+        # Both engines keep conversations' recordings in one folder too, as a deployment with a
+        # standby must (the console plays what either kept); a second copy an engine killed
+        # before its row left there is swept within a couple of minutes, before the checker looks.
+        shared_recordings = self.data_dir / "recordings"
         for name in ("a", "b"):
             folder = self.data_dir / name
             folder.mkdir()
@@ -175,6 +181,8 @@ class SoakLine:
                 "asterisk": {"ari": {"port": self.ari_link.port}, "webrtc": DESK_WEBRTC},  # the browser desk
                 "mail": {"host": "127.0.0.1", "port": self.smtp_port, "tls": "none", "sender": "nul@example.it"},
                 "voicemail": {"dir": str(shared_voicemail)},
+                "paths": {"recordings_dir": str(shared_recordings)},
+                "retention": {"stray_audio_grace_s": STRAY_GRACE_S, "stray_audio_every_s": STRAY_EVERY_S},
                 # A soak's service day lasts minutes: the commitments are checked every minute, as
                 # every 15 minutes of a real day (a day of 12 minutes was never checked at all).
                 "sla": {"check_every_s": 60.0},
@@ -311,6 +319,7 @@ class SoakLine:
                     self.restarts.append(f"{datetime.now(UTC).isoformat()} engine {engine.data_dir.name} "
                                          f"(pid {proc.pid}) exited with {proc.returncode}: started again")  # fmt: skip
                     log.info("soak line: %s", self.restarts[-1])
+                    self.last_exit = time.monotonic()
                     engine.proc = None
                     await asyncio.sleep(RESTART_S)
                     self._spawn(engine)

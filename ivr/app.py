@@ -77,6 +77,7 @@ from ivr.recordings.consent import ConsentStep
 from ivr.recordings.left import keep_left_recording
 from ivr.recordings.paths import audio_dirs, recordings_dir
 from ivr.recordings.store import RecordingStore
+from ivr.recordings.strays import StraySweeper, schedule_stray_sweep
 from ivr.settings import Settings
 from ivr.stats.export import StatsExporter, schedule_daily_export
 from ivr.survey.step import survey_step
@@ -131,6 +132,7 @@ class Engine:
     scheduler: Any
     web_requests: WebRequestChannel
     privacy: PrivacyService
+    strays: StraySweeper
     stats: StatsExporter
     tasks: TaskSupervisor  # background work of the parts it built; `stop` waits for it
     guard: LineGuard = field(default_factory=LineGuard)  # may it act on the line (ivr.ha.guard)
@@ -222,6 +224,7 @@ class Engine:
         if self.settings.retention.enabled:
             jobs.register("privacy", self.privacy)
             schedule_purge(self.scheduler, self.settings.retention.hour)
+        schedule_stray_sweep(self.scheduler, self.strays, self.settings.retention.stray_audio_every_s)
         self.scheduler.start()
         await self._start_api()
         log.info("engine ready: app %r on %s", self.ari.app, self.ari.base_url)
@@ -441,6 +444,7 @@ def build_engine(settings: Settings, guard: LineGuard | None = None, *, clock: C
             audio_dirs=audio_dirs(settings),
             guard=guard,
         ),
+        strays=StraySweeper(db, audio_dirs(settings), settings.retention.stray_audio_grace_s, guard),
         stats=StatsExporter(
             store.run_read,
             settings.stats,

@@ -263,6 +263,11 @@ class DatabaseSettings(Section):
 
 class PathSettings(Section):
     data_dir: ConfigPath = Field(Path("../var"), description="SQLite file, generated prompts, recordings")
+    recordings_dir: ConfigPath | None = Field(
+        None,
+        description="conversation recordings (default: data_dir/recordings); with a standby engine, a folder "
+        "both engines reach, like voicemail.dir, so the console plays what either kept",
+    )
 
 
 class LanguageSettings(Section):

@@ -56,6 +56,14 @@ class RetentionSettings(BaseModel):
         30, ge=1, le=3650, description="Asterisk's rotated log files (rotated at each daily purge)"
     )
     batch: int = Field(500, ge=1, le=10_000, description="tickets handled per transaction, so calls never wait long")
+    stray_audio_grace_s: float = Field(
+        600.0,
+        ge=10.0,
+        le=86_400.0,
+        description="audio files no row names are looked at once this old (seconds): a second copy of a "
+        "recording another row names, or a half-written file, is removed; any other is kept and logged",
+    )
+    stray_audio_every_s: float = Field(600.0, ge=10.0, le=86_400.0, description="how often the engine looks (seconds)")
 
     @model_validator(mode="after")
     def _nothing_outlives_the_caller_data(self) -> RetentionSettings:

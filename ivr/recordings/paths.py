@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 
 def recordings_dir(settings: Settings) -> Path:
-    return settings.paths.data_dir / "recordings"
+    return settings.paths.recordings_dir or settings.paths.data_dir / "recordings"
 
 
 def audio_dirs(settings: Settings) -> tuple[Path, ...]:
