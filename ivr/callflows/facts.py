@@ -51,6 +51,13 @@ class CallFacts:
     resume_recording: str | None = None  # message being recorded when the engine died
     # the language offer's key, still taken at the next question (ivr.callflows.language)
     late_key: Callable[[str], Awaitable[bool]] | None = None
+    # keys pressed during the welcome that were not the language offer's: the menu's choice of a
+    # caller who knows the line; a consent notice drops them (its answer comes after hearing it)
+    typed_ahead: str = ""
+
+    def take_typed_ahead(self) -> str:
+        keys, self.typed_ahead = self.typed_ahead, ""
+        return keys
 
     def take_rejoin(self) -> Rejoin | None:
         rejoin, self.rejoin = self.rejoin, None

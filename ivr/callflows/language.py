@@ -1,10 +1,13 @@
-"""The `play` node, and the language offer after the welcome.
+"""The `play` node, and the language offer within the welcome.
 
 With `languages: true` the node says its prompt, then each other language offers itself in its
-own words ("For English, press 9"). The key counts whether pressed during the welcome or the
-offer, or a moment after, so a caller who knows the line need not wait, and one who does not
-needs only a second. The choice switches the whole call: every later prompt, digits and counts
+own words ("For English, press 9"), and the call goes straight on: the offer has no wait of its
+own (the menu came 12 s after answering with one). The key counts from the welcome's first word,
+and for `LATE_S` after the offer at the next question (the consent notice, the menu), where it
+means nothing else. The choice switches the whole call: every later prompt, digits and counts
 read back, the operator (one with that language among their skills), the ticket and statistics.
+Other keys pressed during the welcome are the menu's (`CallFacts.typed_ahead`): a caller who
+knows the line need not wait for it.
 """
 
 from __future__ import annotations
@@ -17,8 +20,8 @@ from ivr.callflows.session import CallContext
 from ivr.prompts.library import PromptLibrary
 from ivr.tickets import events
 
-GRACE_S = 1.0  # after the offer, how long a key is still waited for
-# After the grace, a language key is still taken at the next question (the consent notice, the
+GRACE_S = 0.0  # after the offer, how long the call waits for its key before going on
+# After the offer, a language key is still taken at the next question (the consent notice, the
 # menu) for this long, where it means nothing else: the question is asked again in that language.
 LATE_S = 8.0
 
@@ -43,12 +46,13 @@ class PlayStep:
         offers = list(self.languages.values())
         names = ["language_offer"] * len(offers)
         await ctx.play_media([lang.prompts.media("language_offer") for lang in offers], names)
-        chosen = await self._chosen(ctx)
+        chosen, typed = await self._chosen(ctx)
         if chosen is not None:
             await _switch(ctx, chosen)
             await ctx.say(node.prompt)  # the welcome again, now in the caller's language
         else:
             ctx.facts.late_key = self._late(ctx)
+            ctx.facts.typed_ahead = typed
         return node.next
 
     def _late(self, ctx: CallContext) -> Callable[[str], Awaitable[bool]]:
@@ -66,19 +70,39 @@ class PlayStep:
 
         return late
 
-    async def _chosen(self, ctx: CallContext) -> Language | None:
+    async def _chosen(self, ctx: CallContext) -> tuple[Language | None, str]:
+        """The language chosen during the welcome and offers (or the grace after them), and the
+        other keys pressed meanwhile, in order."""
         by_key = {lang.key: lang for lang in self.languages.values()}
+        typed = ""
         while (key := await ctx.channel.next_digit(0)) is not None:  # pressed during the prompts
             if key in by_key:
-                return by_key[key]
-        key = await ctx.channel.next_digit(self.grace_s)
-        return by_key.get(key) if key is not None else None
+                return by_key[key], ""
+            typed += key
+        if self.grace_s > 0 and not typed:
+            key = await ctx.channel.next_digit(self.grace_s)
+            if key is not None and key in by_key:
+                return by_key[key], ""
+            typed = key or ""
+        return None, typed
 
 
 async def _switch(ctx: CallContext, chosen: Language) -> None:
     ctx.language, ctx.prompts = chosen.code, chosen.prompts
     await ctx.store.update(ctx.ticket_id, language=chosen.code)
     await ctx.event(events.language(chosen.code))
+
+
+async def keys_before(ctx: CallContext) -> None:
+    """Drop the keys pressed before a question began (the rest of an earlier answer), except the
+    language offer's pressed just after it: that one still switches the call (a key in the moment
+    between the offer and the question was lost so)."""
+    while (key := await ctx.channel.next_digit(0)) is not None:
+        late = ctx.facts.late_key
+        if late is not None and await late(key):  # other keys leave its one chance untouched
+            ctx.facts.late_key = None
+            break
+    ctx.channel.clear_digits()
 
 
 async def late_language(ctx: CallContext, key: str | None) -> bool:

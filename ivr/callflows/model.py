@@ -133,20 +133,39 @@ class MenuNode(_Node):
     invalid_prompt: str = "menu_invalid"
     timeout_prompt: str = "menu_timeout"
     type_ahead: bool = Field(False, description="keep keys pressed before the menu started")
+    silent_attempts: int | None = Field(
+        None,
+        ge=1,
+        le=10,
+        description="rounds with no key at all before the default route: a caller on a phone whose keys "
+        "never arrive (rotary, broken DTMF) is put through after this many; none: as max_attempts",
+    )
+    default_prompt: str | None = Field(
+        None, description="said as the default route is taken for want of a choice (that the caller is put through)"
+    )
+    operator_key: Key | None = Field(None, description="a key that reaches an operator from this menu")
+    operator: MenuOption | None = Field(None, description="where operator_key leads (default: the default route)")
 
     @model_validator(mode="after")
     def _consistent(self) -> MenuNode:
         if not self.options:
             raise ValueError("a menu needs at least one option")
-        if self.repeat_key is not None and any(k.startswith(self.repeat_key) for k in self.options):
-            raise ValueError(f"repeat_key {self.repeat_key!r} clashes with an option")
+        for name in ("repeat_key", "operator_key"):
+            key = getattr(self, name)
+            if key is not None and any(k.startswith(key) for k in self.options):
+                raise ValueError(f"{name} {key!r} clashes with an option")
+        if self.operator_key is not None and self.operator_key == self.repeat_key:
+            raise ValueError(f"operator_key and repeat_key are both {self.operator_key!r}")
         return self
 
     def targets(self) -> list[str]:
-        return [o.next for o in self.options.values()] + [self.default.next]
+        extra = [self.operator.next] if self.operator else []
+        return [o.next for o in self.options.values()] + [self.default.next] + extra
 
     def prompts(self) -> list[str]:
-        return [self.prompt, self.invalid_prompt, self.timeout_prompt]
+        return [self.prompt, self.invalid_prompt, self.timeout_prompt] + (
+            [self.default_prompt] if self.default_prompt else []
+        )
 
 
 class QueueNode(_Node):

@@ -210,10 +210,35 @@ class LabCall:
     def ended(self) -> bool:
         return self.channel.hung_up
 
-    async def wait_prompt(self, timeout: float = 15.0) -> None:
-        """Wait until the engine starts speaking, then until it stops (one prompt heard)."""
+    async def wait_prompt(self, timeout: float = 15.0, *, quiet_s: float = 0.8) -> None:
+        """Wait until the engine starts speaking, then until it stops (one prompt heard).
+
+        Talk detection sees the end of speech only in silent audio, and between prompts (the
+        wait for a key) the engine's Asterisk sends no audio at all: `ivr lab call --digits 1`
+        waited out its whole time limit for a prompt end that never came. So audio that stops
+        coming for `quiet_s` ends the prompt too (the channel's RTP receive count stands still)."""
         await self._talk.wait_for(True, timeout)
-        await self._talk.wait_for(False, timeout)
+        ended = asyncio.ensure_future(self._talk.wait_for(False, timeout))
+        stopped = asyncio.ensure_future(self._audio_stops(quiet_s))
+        try:
+            done, _ = await asyncio.wait((ended, stopped), timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (ended, stopped):
+                task.cancel()
+        if not done:
+            raise TimeoutError(f"the engine was still talking after {timeout:.0f} s")
+        for task in done:
+            if not task.cancelled() and task.exception() is not None and not isinstance(task.exception(), TimeoutError):
+                raise task.exception()  # type: ignore[misc]
+
+    async def _audio_stops(self, quiet_s: float, poll_s: float = 0.2) -> None:
+        last, still = -1, 0.0
+        while still < quiet_s:
+            stats = await self.carrier.client.get(f"channels/{self.channel.id}/rtp_statistics")
+            count = int(stats.get("rxcount", 0)) if isinstance(stats, dict) else 0
+            still = still + poll_s if count == last else 0.0
+            last = count
+            await asyncio.sleep(poll_s)
 
     async def press(self, digits: str, *, between_ms: int = 150, duration_ms: int = 120) -> None:
         await self.channel.send_dtmf(digits, between_ms=between_ms, duration_ms=duration_ms)

@@ -49,6 +49,12 @@ def lab_carrier(settings: Settings) -> LabCarrier:
     if not root.ready:
         raise SetupError("the Asterisk root is not built yet: run `ivr setup` first")
     templates = [settings.asterisk_config_dir / "carrier", settings.asterisk_config_dir / "engine"]
+    missing = [str(t) for t in templates if not t.is_dir()]
+    if missing:  # the carrier would start on whatever config an earlier one left there
+        raise SetupError(
+            f"the lab carrier's Asterisk templates are missing: {', '.join(missing)} "
+            "(they are found beside the config file, in asterisk/; use the project's config folder)"
+        )
     return LabCarrier(root, templates, lab_layout(settings))
 
 
@@ -76,8 +82,15 @@ def cmd_lab_call(args: argparse.Namespace, settings: Settings) -> int:
         raise SetupError("the lab carrier is not running: `ivr lab up`")
 
     async def go() -> int:
-        await carrier.connect()
         try:
+            try:
+                await carrier.connect()
+            except Exception as exc:
+                lay = carrier.layout
+                raise SetupError(
+                    f"the lab carrier does not answer on {lay.host}:{lay.ari_port} ({exc}): it may run with "
+                    "another configuration; `ivr lab down` then `ivr lab up` starts it with this one"
+                ) from exc
             call = await carrier.call(settings.service.did, caller_number=args.caller)
             print(f"call answered ({call.channel.id})")
             if args.voice:

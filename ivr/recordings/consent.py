@@ -14,7 +14,7 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from ivr.callflows.keys import answer, settle
-from ivr.callflows.language import late_language
+from ivr.callflows.language import keys_before, late_language
 from ivr.callflows.model import ConsentNode
 from ivr.callflows.session import CallContext
 from ivr.hours.config import CampaignConfig
@@ -57,7 +57,8 @@ class ConsentStep:
         evidence = self.prompts.evidence(campaign.notice_prompt)
         ctx.facts.campaign = campaign.id
         await ctx.store.update(ctx.ticket_id, campaign=campaign.id, consent_prompt=evidence)
-        ctx.channel.clear_digits()
+        ctx.facts.take_typed_ahead()  # the answer to the notice comes after hearing it
+        await keys_before(ctx)
         choice: Consent = NO_ANSWER
         key: str | None = None
         for attempt in range(1, node.attempts + 1):

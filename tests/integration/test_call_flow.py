@@ -95,9 +95,10 @@ async def test_open_hours_each_menu_branch_and_bad_input(line: Line) -> None:
         "employers": after(("menu_main", "2"), then=hang_up_at_beep),
         "agencies": after(("menu_main", "3"), then=hang_up_at_beep),
         "invalid-then-2": after(("menu_main", "7"), ("menu_main", "2"), then=hang_up_at_beep),  # re-prompted
-        "repeat-then-3": after(("menu_main", "0"), ("menu_main", "3"), then=hang_up_at_beep),  # 0 repeats
+        "repeat-then-3": after(("menu_main", "*"), ("menu_main", "3"), then=hang_up_at_beep),  # * repeats
+        "operator": after(("menu_main", "0"), then=hang_up_at_beep),  # 0: an operator, whatever the topic
         "timeout-then-1": after(("menu_main", None), ("menu_timeout", "1"), then=hang_up_at_beep),  # no choice
-        "silent": hang_up_at_beep,  # three timeouts: default route
+        "silent": hang_up_at_beep,  # no key twice: put through (a phone whose keys never arrive)
         "barge-in": _barge_in,  # a key one second into the menu stops it
     }
     results = await asyncio.gather(*(line.call(OPEN, s) for s in scenarios.values()))
@@ -128,9 +129,16 @@ async def test_open_hours_each_menu_branch_and_bad_input(line: Line) -> None:
     }
     assert _BARGED["complete"] is False  # the engine stopped the menu prompt at the key
     silent, heard = by_name["silent"]
-    assert heard == ["welcome", "menu_main"] + ["menu_timeout", "menu_main"] * 2 + NOBODY
-    assert [e.kind for e in silent.events].count("menu_timeout") == 3
-    assert any(e.kind == "menu_default" for e in silent.events)
+    assert heard == ["welcome", "menu_main", "menu_timeout", "menu_main", "menu_put_through", *NOBODY]
+    assert [e.kind for e in silent.events].count("menu_timeout") == 2
+    assert (silent.topic, [e.kind for e in silent.events].count("menu_default")) == ("citizens", 1)
+    operator, heard = by_name["operator"]
+    assert heard == ["welcome", "menu_main", *NOBODY]
+    assert operator.events[[e.kind for e in operator.events].index("menu_choice")].detail == {
+        "key": "0",
+        "topic": "citizens",
+        "next": "queue",
+    }
 
 
 async def test_closed_evening_weekend_easter_monday_and_closures(line: Line) -> None:

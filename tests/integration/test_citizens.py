@@ -34,7 +34,7 @@ async def test_english_call_hears_english_and_lands_with_an_english_speaking_ope
         await line.operator("eve", skills=["lang:en"])
 
         async def english(call: LabCall, w: Watcher) -> None:
-            await w.played("language_offer")
+            await w.playing("language_offer")  # the offer has no wait of its own: 9 during it
             await asyncio.sleep(0.3)
             await call.press("9")
             await w.until_event("operator_answered", timeout=60)

@@ -98,7 +98,7 @@ class TrafficModel(BaseModel):
         default_factory=lambda: {"1": "citizens", "2": "employers", "3": "agencies"}, description="menu key -> topic"
     )
     default_topic: str = Field("citizens", description="the menu's route with no valid key")
-    repeat_key: str | None = "0"
+    repeat_key: str | None = "*"
     max_attempts: int = Field(3, ge=1, description="wrong or missing answers before the default route")
     service_language: str = "it"
     language_keys: dict[str, str] = Field(
@@ -229,8 +229,9 @@ class TrafficModel(BaseModel):
             keys = {k: o.topic for k, o in menu.options.items() if o.topic}
             line |= {"menu": keys, "repeat_key": menu.repeat_key, "max_attempts": menu.max_attempts}
             line["default_topic"] = menu.default.topic or next(iter(keys.values()))
-            # No option, nor the repeat key, nor a language key (a caller's slip at the welcome).
-            taken = {k[0] for k in menu.options} | {menu.repeat_key or ""} | set(language_keys.values())
+            # No option, nor the repeat or operator key, nor a language key (a slip at the welcome).
+            taken = {k[0] for k in menu.options} | {menu.repeat_key or "", menu.operator_key or ""}
+            taken |= set(language_keys.values())
             line["wrong_key_pool"] = "".join(d for d in "0123456789" if d not in taken)
             topics = set(keys.values())
             if topics != set(base.topics):
