@@ -40,6 +40,7 @@ from ivr.lab.soak.checks_calls import (
     check_survey_after_operator,
 )
 from ivr.lab.soak.checks_figures import check_figures, check_resources
+from ivr.lab.soak.checks_menu import check_menu
 from ivr.lab.soak.checks_store import (
     check_audio,
     check_callbacks,
@@ -83,6 +84,7 @@ CHECKS: tuple[Check, ...] = (
     check_second_level,  # 25
     check_missed,  # 26
     check_answered,  # 27: the caller's phone as witness of the answer
+    check_menu,  # 28: routed by the key, put through without one (checks_menu)
 )
 
 __all__ = ["CHECKS", "CheckResult", "SoakEvidence", "Violation", "exit_status", "run_checks"]

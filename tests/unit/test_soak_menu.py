@@ -1,0 +1,71 @@
+"""Check 28: the menu routes by the caller's key, and a caller who presses nothing is put
+through after the first repeat (ivr.lab.soak.checks_menu)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+
+from ivr.lab.soak.checker import run_checks
+from ivr.lab.soak.verdict import CheckResult
+from ivr.schema.tickets import Ticket, TicketEvent
+from tests.unit.soak_world import DAY2, SoakWorld, build_world
+
+FIRST, SILENT = "+393330000001", "+393330000006"  # as tests/unit/soak_world.py builds them
+
+
+@pytest.fixture
+def world(db_url: str, tmp_path: Path) -> SoakWorld:
+    return build_world(db_url, tmp_path)
+
+
+def menu_check(world: SoakWorld) -> CheckResult:
+    return next(r for r in run_checks(world.evidence) if r.name == "menu")
+
+
+def _events(world: SoakWorld, caller: str, *kinds: str) -> None:
+    with world.session() as s, s.begin():
+        for n, kind in enumerate(kinds):
+            at = DAY2 + timedelta(hours=1, seconds=5 + 8 * n)
+            s.add(TicketEvent(ticket_id=world.ids[caller], at=at, kind=kind, detail=None))
+
+
+def test_a_silent_caller_put_through_after_the_first_repeat_passes(world: SoakWorld) -> None:
+    _events(world, SILENT, "menu_timeout", "menu_timeout", "menu_default")
+    result = menu_check(world)
+    assert result.passed, result.violations
+
+
+def test_a_silent_caller_held_in_the_menu_is_a_violation(world: SoakWorld) -> None:
+    _events(world, SILENT, "menu_timeout", "menu_timeout", "menu_timeout", "menu_default")
+    result = menu_check(world)
+    assert [v.callers for v in result.violations] == [(SILENT,)]
+    assert "only after 3 rounds" in result.violations[0].detail
+
+
+def test_a_silent_caller_never_put_through_is_a_violation(world: SoakWorld) -> None:
+    _events(world, SILENT, "menu_timeout", "menu_timeout")
+    result = menu_check(world)
+    assert "never put through" in result.violations[0].detail
+
+
+def test_a_caller_routed_to_another_topic_than_their_key_is_a_violation(world: SoakWorld) -> None:
+    _events(world, FIRST, "menu_choice")
+    world.replace_call(FIRST, topic="citizens")
+    assert menu_check(world).passed
+    with world.session() as s, s.begin():
+        s.execute(update(Ticket).where(Ticket.id == world.ids[FIRST]).values(topic="employers"))
+    result = menu_check(world)
+    assert [v.callers for v in result.violations] == [(FIRST,)]
+    assert "chose citizens, the ticket says employers" in result.violations[0].detail
+
+
+def test_calls_through_a_fault_are_noted_not_judged(world: SoakWorld) -> None:
+    _events(world, SILENT, "menu_timeout", "menu_timeout", "menu_timeout")
+    world.replace_call(SILENT, faults=["engine_kill"])
+    result = menu_check(world)
+    assert result.passed
+    assert any("during a fault" in n for n in result.notes)
