@@ -51,8 +51,8 @@ class CallFacts:
     resume_recording: str | None = None  # message being recorded when the engine died
     # the language offer's key, still taken at the next question (ivr.callflows.language)
     late_key: Callable[[str], Awaitable[bool]] | None = None
-    # keys pressed during the welcome that were not the language offer's: the menu's choice of a
-    # caller who knows the line; a consent notice drops them (its answer comes after hearing it)
+    # keys pressed during the welcome that were not the language offer's: a menu with type_ahead
+    # takes them as the choice of a caller who knows the line; a consent notice drops them
     typed_ahead: str = ""
 
     def take_typed_ahead(self) -> str:

@@ -6,8 +6,8 @@ own (the menu came 12 s after answering with one). The key counts from the welco
 and for `LATE_S` after the offer at the next question (the consent notice, the menu), where it
 means nothing else. The choice switches the whole call: every later prompt, digits and counts
 read back, the operator (one with that language among their skills), the ticket and statistics.
-Other keys pressed during the welcome are the menu's (`CallFacts.typed_ahead`): a caller who
-knows the line need not wait for it.
+Other keys pressed during the welcome are kept for a menu with `type_ahead` (`CallFacts.typed_ahead`):
+a caller who knows the line need not wait for it.
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 
 No caller is stuck in it: one whose keys never arrive (a rotary phone, a line that drops DTMF, a
 caller in a car) is put through after `silent_attempts` rounds of silence and told so, and
-`operator_key` reaches an operator from any menu that has one. A caller who knows the line may
-have typed the choice during the welcome (`CallFacts.typed_ahead`): it is taken without the menu.
+`operator_key` reaches an operator from any menu that has one. With `type_ahead`, a choice typed
+during the welcome (`CallFacts.typed_ahead`, a caller who knows the line) is taken without the
+menu; without it (the shipped flow) a key pressed before the menu was offered is no choice.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from ivr.tickets.events import EventKind
 
 async def menu_step(ctx: CallContext, node: MenuNode) -> str:
     typed = ctx.facts.take_typed_ahead()
-    if not node.type_ahead:
+    if not node.type_ahead:  # a key pressed before the menu was offered is no choice
+        typed = ""
         await keys_before(ctx)
     keys = list(node.options) + [k for k in (node.repeat_key, node.operator_key) if k]
     if typed and (routed := _routed_by(node, typed)) is not None:

@@ -1,7 +1,8 @@
 """The menu sooner and no caller stuck in it (issue 26, items 3 and 4): the language offer has no
-wait of its own, a choice typed during the welcome is taken without the menu, a caller whose keys
-never arrive is put through after the first repeat and told so, `0` reaches an operator, and a
-language key pressed between the offer and the next question still switches the call."""
+wait of its own; a choice typed during the welcome is taken without the menu where the menu takes
+type-ahead, and is no choice where it does not; a caller whose keys never arrive is put through
+after the first repeat and told so; `0` reaches an operator; and a language key pressed between
+the offer and the next question still switches the call."""
 
 from __future__ import annotations
 
@@ -46,10 +47,10 @@ MENU: dict[str, Any] = {
 }
 
 
-def _flow(*, info: bool = False) -> Flow:
+def _flow(*, info: bool = False, type_ahead: bool = False) -> Flow:
     nodes: dict[str, Any] = {
         "welcome": {"type": "play", "prompt": "welcome", "next": "info" if info else "menu", "languages": True},
-        "menu": MENU,
+        "menu": {**MENU, "type_ahead": type_ahead},
         "queue": {"type": "queue", "fallback": "vm"},
         "vm": {"type": "voicemail", "reason": "busy"},
     }
@@ -58,7 +59,9 @@ def _flow(*, info: bool = False) -> Flow:
     return Flow.model_validate({"name": "t", "start": "welcome", "nodes": nodes})
 
 
-async def _call(store: SqlTicketStore, script: Script, *, info: bool = False) -> tuple[TicketView, FakeChannel]:
+async def _call(
+    store: SqlTicketStore, script: Script, *, info: bool = False, type_ahead: bool = False
+) -> tuple[TicketView, FakeChannel]:
     channel = FakeChannel(script=script)
     handlers = {
         **BASIC_HANDLERS,
@@ -68,7 +71,8 @@ async def _call(store: SqlTicketStore, script: Script, *, info: bool = False) ->
         "voicemail": route_stub("voicemail"),
     }
     clock = ShiftedClock(datetime(2026, 3, 10, 10, tzinfo=ROME))
-    await CallSession(channel, _flow(info=info), handlers, store=store, clock=clock, prompts=ITALIAN).run()
+    flow = _flow(info=info, type_ahead=type_ahead)
+    await CallSession(channel, flow, handlers, store=store, clock=clock, prompts=ITALIAN).run()
     ticket = await store.by_call_uid(channel.id)
     assert ticket is not None
     return ticket, channel
@@ -83,12 +87,19 @@ def _routed(ticket: TicketView) -> dict[str, object]:
     return {"kind": event.kind, **dict(event.detail or {})}
 
 
-async def test_a_choice_typed_during_the_welcome_skips_the_menu(sqlite_store: SqlTicketStore) -> None:
+async def test_with_type_ahead_a_choice_typed_during_the_welcome_skips_the_menu(sqlite_store: SqlTicketStore) -> None:
     # plays: 0 welcome (2 pressed: a caller who knows the line), 1 the offer
-    ticket, channel = await _call(sqlite_store, Script(keys_after_play={0: "2"}))
+    ticket, channel = await _call(sqlite_store, Script(keys_after_play={0: "2"}), type_ahead=True)
     assert channel.played[:3] == [["sound:/p/welcome"], ["sound:/en/language_offer"], ["sound:/p/route_unavailable"]]
     assert (_routed(ticket)["kind"], _routed(ticket)["key"], ticket.topic) == ("menu_choice", "2", "employers")
     assert ticket.language is None
+
+
+async def test_without_type_ahead_a_key_during_the_welcome_is_no_choice(sqlite_store: SqlTicketStore) -> None:
+    ticket, channel = await _call(sqlite_store, Script(keys_after_play={0: "2", 2: "1"}))
+    assert channel.played[2] == ["sound:/p/menu_main"]
+    assert (_routed(ticket)["key"], ticket.topic) == ("1", "citizens")
+    assert "menu_invalid" not in _kinds(ticket)
 
 
 async def test_a_caller_whose_keys_never_arrive_is_put_through_after_the_first_repeat(
