@@ -103,32 +103,42 @@ class QueueStep:
             if not isinstance(done, _Transfer):
                 return done
             return await self._queue(ctx, node, done.topic, since=self.distributor.clock.monotonic())
+        admitted_at: datetime | None = None
         if not ctx.facts.take_admitted():  # a caller resumed after a restart was counted already
             if not self.distributor.staffed(topic):
                 return await self._not_served(ctx, node, QueueResult.NO_OPERATORS, "queue_no_operators")
-            if not await self.cap.admit(ctx.clock.now(), ctx.ticket_id):  # marks the ticket queued too
+            admitted_at = ctx.clock.now()
+            if not await self.cap.admit(admitted_at, ctx.ticket_id):  # marks the ticket queued too
                 return await self._not_served(ctx, node, QueueResult.CAP, "queue_cap")
             await ctx.event(events.queue_admitted(topic))
-        return await self._queue(ctx, node, topic)
+        return await self._queue(ctx, node, topic, arrived=admitted_at)
 
     async def _queue(
-        self, ctx: CallContext, node: QueueNode, topic: str | None, since: float | None = None
+        self,
+        ctx: CallContext,
+        node: QueueNode,
+        topic: str | None,
+        since: float | None = None,
+        arrived: datetime | None = None,
     ) -> str | None:
         """Wait and talk; a blind transfer comes back here with the new topic, at the head of its
-        queue with the first arrival time kept (and not counted again by the cap)."""
+        queue with the first arrival time kept (and not counted again by the cap). `arrived`: when
+        the call was admitted, the place a queued callback keeps (the ticket's `queued_at`)."""
         while True:
-            done = await self._wait_and_talk(ctx, node, topic, since)
+            done = await self._wait_and_talk(ctx, node, topic, since, arrived)
             if not isinstance(done, _Transfer):
                 return done
-            topic, since = done.topic, done.since
+            topic, since, arrived = done.topic, done.since, None
             ctx.topic = topic
             await ctx.store.update(ctx.ticket_id, topic=topic)
 
     async def _wait_and_talk(
-        self, ctx: CallContext, node: QueueNode, topic: str | None, since: float | None
+        self, ctx: CallContext, node: QueueNode, topic: str | None, since: float | None, arrived: datetime | None
     ) -> str | _Transfer | None:
         language = ctx.language if ctx.language and self.distributor.staffed(topic, ctx.language) else None
-        arrived = ctx.clock.now()
+        # A slow admission write (an outbox replay, a busy database) took seconds before the call
+        # joined the queue: the callback kept that later moment, not the call's place (full run 7).
+        arrived = arrived or ctx.clock.now()
         call = self.distributor.enqueue(
             ctx.ticket_id,
             ctx.channel,
