@@ -141,12 +141,18 @@ class LabCarrier:
         return LabCall(self, channel, tag, self.instance.host("spool") / "heard" / f"{tag}.wav")
 
     def forget_rings(self) -> int:
-        """Hang up every outside-number ring nobody took: a ring a test left behind would be the
-        next test's first ring, a channel long gone by the time it is answered."""
+        """Drop every outside-number ring nobody took (hung up when an event loop runs here): a
+        ring a test left behind would be the next test's first ring, a channel long gone by the
+        time it is answered. Callable from synchronous code (a test's setup)."""
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
         forgotten = 0
         while not self.phones.empty():
             ring = self.phones.get_nowait()
-            self.client.tasks.spawn(ring.hangup())
+            if loop is not None:
+                self.client.tasks.spawn(ring.hangup())
             forgotten += 1
         return forgotten
 
