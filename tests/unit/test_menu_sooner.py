@@ -140,31 +140,23 @@ async def test_the_offer_has_no_wait_and_a_late_language_key_between_questions_s
     assert "menu_invalid" not in _kinds(ticket)
 
 
+def _menu_alone(**changes: Any) -> dict[str, Any]:
+    return {
+        "name": "t",
+        "start": "menu",
+        "nodes": {
+            "menu": {**MENU, **changes},
+            "queue": {"type": "queue", "fallback": "vm"},
+            "vm": {"type": "voicemail", "reason": "busy"},
+        },
+    }
+
+
 def test_operator_and_repeat_keys_cannot_clash() -> None:
     import pytest
     from pydantic import ValidationError
 
     with pytest.raises(ValidationError, match="operator_key and repeat_key"):
-        Flow.model_validate(
-            {
-                "name": "t",
-                "start": "menu",
-                "nodes": {
-                    "menu": {**MENU, "repeat_key": "0"},
-                    "queue": {"type": "queue", "fallback": "vm"},
-                    "vm": {"type": "voicemail", "reason": "busy"},
-                },
-            }
-        )
+        Flow.model_validate(_menu_alone(repeat_key="0"))
     with pytest.raises(ValidationError, match="operator_key '1' clashes"):
-        Flow.model_validate(
-            {
-                "name": "t",
-                "start": "menu",
-                "nodes": {
-                    "menu": {**MENU, "operator_key": "1"},
-                    "queue": {"type": "queue", "fallback": "vm"},
-                    "vm": {"type": "voicemail", "reason": "busy"},
-                },
-            }
-        )
+        Flow.model_validate(_menu_alone(operator_key="1"))
