@@ -68,6 +68,7 @@ from ivr.hours.calendar import LineCalendar
 from ivr.hours.closures import RuntimeClosures
 from ivr.hours.step import HoursStep
 from ivr.ops.http import ops_routes
+from ivr.ops.memory import schedule_trim
 from ivr.ops.runtime import Operations
 from ivr.ops.wiring import make_operations
 from ivr.privacy.jobs import PrivacyService, asterisk_dirs, schedule_purge
@@ -225,6 +226,7 @@ class Engine:
             jobs.register("privacy", self.privacy)
             schedule_purge(self.scheduler, self.settings.retention.hour)
         schedule_stray_sweep(self.scheduler, self.strays, self.settings.retention.stray_audio_every_s)
+        schedule_trim(self.scheduler)
         self.scheduler.start()
         await self._start_api()
         log.info("engine ready: app %r on %s", self.ari.app, self.ari.base_url)

@@ -225,7 +225,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
         warn_of_older_configuration(settings)
     from ivr.ha.runner import run_line
+    from ivr.ops.memory import limit_arenas
 
+    limit_arenas()  # before the engine's threads start
     return run_line(settings, build_engine, standby=args.standby)
 
 

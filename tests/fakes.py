@@ -49,6 +49,7 @@ class FakeChannel:
         self.hung_up_by_caller = False
         self.moh = False
         self.recorded: list[str] = []
+        self.left_recording: str | None = None  # named on the channel by an engine before this one
         self.media_left_stopped = 0  # times a takeover stopped what a dead engine left playing
         self.keys_unseen = 0
 
@@ -149,6 +150,9 @@ class FakeChannel:
         self._check()
         self.recorded.append(name)
         return RecordingResult(name, 3.0, 2.0, "key")
+
+    async def recording_left(self) -> str | None:
+        return self.recorded[-1] if self.recorded else self.left_recording
 
     async def stop_recording(self, name: str) -> RecordingResult:
         self.recorded.append(name)

@@ -118,6 +118,11 @@ def resume_point(flow: Flow, ticket: TicketView, state: str, node: str) -> Resum
     """The node to go on from, and what it must know. Why a caller leaves a message is read
     back from the ticket's queue result, whether the engine died in the queue or in the
     voicemail node after it."""
+    if state in ("", CallState.STARTED):
+        # Opened, perhaps answered, before the flow's first step (full run 7: an engine frozen or
+        # killed within a second of answering): the caller has heard nothing yet, so the call is
+        # served from the start rather than hung up on; the session answers it if need be.
+        return Resume(ticket, flow.start, CallFacts())
     current = flow.nodes.get(node)
     reason = not_served_reason(ticket.queue_result)
     if isinstance(current, QueueNode):

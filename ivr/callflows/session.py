@@ -123,18 +123,28 @@ class CallSession:
         ctx = self.ctx
         caller = ctx.channel.caller
         bind_call(ctx.channel.id, caller=caller.number)  # this task's log lines are this call's
+        answering: asyncio.Task[datetime] | None = None
         if self.resume is not None:
             self._restore(self.resume)
         else:
-            ctx.ticket_id = await ctx.store.open_call(
-                NewCall(
-                    call_uid=ctx.channel.id,
-                    started_at=self.started_at,
-                    caller_number=caller.number,
-                    caller_name=caller.name,
-                    did=caller.dialed,
+            # The caller hears the line answer at once: the ticket's first write is awaited meanwhile
+            # (full run 7: behind a burst of messages being saved it took 3-5 s, and one answer 5.4 s).
+            answering = asyncio.ensure_future(self._answer_now())
+            try:
+                ctx.ticket_id = await ctx.store.open_call(
+                    NewCall(
+                        call_uid=ctx.channel.id,
+                        started_at=self.started_at,
+                        caller_number=caller.number,
+                        caller_name=caller.name,
+                        did=caller.dialed,
+                    )
                 )
-            )
+            except BaseException:  # no ticket, no call: not left answered and silent
+                await asyncio.wait([answering])
+                with contextlib.suppress(TelephonyError):
+                    await ctx.channel.hangup()
+                raise
         bind_call(ctx.channel.id, ctx.ticket_id, caller.number)
         log.info("call %s", "resumed" if self.resume is not None else "started")
         outcome, reason = CallOutcome.FAILED, "unknown"
@@ -142,13 +152,12 @@ class CallSession:
             if self.resume is not None:
                 await ctx.event(events.call_resumed(self.resume.node, self.resume.ticket.last_state))
                 await self._quiet_after_takeover()
+                if ctx.answered_at is None:  # the engine before stopped before its answer was written
+                    await self._answer()
                 await self._walk(self.resume.node)
             else:
-                await ctx.channel.answer()
-                ctx.answered_at = ctx.clock.now()
-                await ctx.store.update(ctx.ticket_id, answered_at=ctx.answered_at)
-                if self.answer_pause_s:
-                    await ctx.channel.sleep(self.answer_pause_s)
+                assert answering is not None
+                await self._answered(await answering)  # a failed answer raises here, in the call's handling
                 await self._walk(self.flow.start)
             outcome = ctx.outcome or CallOutcome.COMPLETED
             reason = ctx.end_reason or "flow_end"
@@ -177,6 +186,22 @@ class CallSession:
         finally:
             if reason != FENCED:
                 await self._finish(outcome, reason)
+
+    async def _answer_now(self) -> datetime:
+        await self.ctx.channel.answer()
+        return self.ctx.clock.now()
+
+    async def _answer(self) -> None:
+        """Answering an answered channel is harmless, so a call taken over whose ticket has no
+        answer is answered again and the moment written: the answer is never left unrecorded."""
+        await self._answered(await self._answer_now())
+
+    async def _answered(self, at: datetime) -> None:
+        ctx = self.ctx
+        ctx.answered_at = at
+        await ctx.store.update(ctx.ticket_id, answered_at=at)
+        if self.answer_pause_s:
+            await ctx.channel.sleep(self.answer_pause_s)
 
     async def _message_at_takeover(self, outcome: CallOutcome, reason: str) -> tuple[CallOutcome, str]:
         """The caller hung up as this engine took the call over, before its voicemail node ran

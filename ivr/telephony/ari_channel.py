@@ -358,6 +358,7 @@ class AriChannel:
         key = f"recording:{name}"
         finished = self._expect(key)
         self.clear_digits()
+        await self._rest("POST", f"channels/{self._id}/variable", variable=RECORDING_VAR, value=name)
         await self._rest(
             "POST",
             f"channels/{self._id}/record",
@@ -384,6 +385,15 @@ class AriChannel:
         talking = rec.get("talking_duration")
         return RecordingResult(name, duration, float(talking) if talking is not None else None, ended_by)
 
+    async def recording_left(self) -> str | None:
+        self._check()
+        try:
+            found = await self._client.get(f"channels/{self._id}/variable", variable=RECORDING_VAR)
+        except NotFound:  # never set (or the channel is gone: the next command says so)
+            return None
+        value = found.get("value") if isinstance(found, dict) else None
+        return str(value) if value else None
+
     async def stop_recording(self, name: str) -> RecordingResult:
         with contextlib.suppress(NotFound):
             await self._client.post(f"recordings/live/{name}/stop")
@@ -405,6 +415,10 @@ class AriChannel:
 
     def __repr__(self) -> str:
         return f"<AriChannel {self._id} {self.name}>"
+
+
+# The channel variable naming the recording last started on a channel (see recording_left).
+RECORDING_VAR = "NUL_RECORDING"
 
 
 def playback_id(channel_id: str, slot: int) -> str:

@@ -87,6 +87,12 @@ class CallChannel(Protocol):
         """Record the caller into the PBX's stored recordings; a hangup ends it, not an error."""
         ...
 
+    async def recording_left(self) -> str | None:
+        """The name of the last recording started on this channel by any engine, read from the
+        channel itself: an engine killed right after starting a message may never have written
+        its name to the store, and a recording still live holds every prompt played after it."""
+        ...
+
     async def stop_recording(self, name: str) -> RecordingResult:
         """End a recording of this channel started earlier (by a previous run of the engine) and
         keep what it holds; a recording already finished is simply returned."""

@@ -72,6 +72,8 @@ class VoicemailStep:
         """Greeting, beep, the caller's message; or, after an engine restart in the middle of
         it, what Asterisk has recorded so far."""
         interrupted = ctx.facts.take_resume_recording()
+        if interrupted is None and ctx.facts.resumed:
+            interrupted = await self._left_on_channel(ctx)
         if interrupted is not None:
             return interrupted, await ctx.channel.stop_recording(interrupted)
         if ctx.facts.resumed:
@@ -91,6 +93,18 @@ class VoicemailStep:
         if result.ended_by == "hangup" and not result.duration_s:  # Asterisk says no length after a hangup
             result = replace(result, duration_s=round(ctx.clock.monotonic() - started, 2))
         return name, result
+
+    async def _left_on_channel(self, ctx: CallContext) -> str | None:
+        """A message the engine before started and died before the store heard of it (full run
+        7, ticket 6604: killed 0.2 s after the beep, the caller spoke 32 s into a recording the
+        next engine did not know of, whose greeting then never started behind it). Asterisk's
+        channel names it (under the ticket id it had then, provisional during an outage)."""
+        name = await ctx.channel.recording_left()
+        if name is None or not name.startswith("vm-"):
+            return None
+        log.warning("ticket %s: message %s started by the engine before, kept from where it was", ctx.ticket_id, name)
+        await ctx.event(events.voicemail_recording(name))
+        return name
 
     async def _save(
         self, ctx: CallContext, name: str, result: RecordingResult, box: str, reason: VoicemailReason

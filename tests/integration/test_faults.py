@@ -8,6 +8,7 @@ import base64
 import contextlib
 import json
 import subprocess
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -147,6 +148,13 @@ async def test_engine_killed_with_calls_in_queue_conversation_and_voicemail(
         admitted = TALKING + WAITING + RECORDING
         assert await cap.count(now) == admitted
         recording = events("voicemail_recording")
+        for t in tickets():  # what an engine taking over finds should the store not have heard of it
+            named = f"channels/{t.call_uid}/variable?variable=NUL_RECORDING"
+            if t.id in recording:
+                assert ari_get(pbx, named)["value"].startswith(f"vm-{t.id}-"), t.id
+            else:
+                with pytest.raises(urllib.error.HTTPError, match="404"):
+                    ari_get(pbx, named)
 
         engine.kill()  # SIGKILL, mid-conversation and mid-queue
         await asyncio.sleep(1.0)

@@ -60,6 +60,8 @@ SPEAKING = ("voicemail_recording", {"name": "vm-7-a"})
 SAVED = ("voicemail_left", {"message": 12})
 NUMBER_GIVEN = ("callback_number", {"source": "caller_id"})
 
+FROM_START = ("hours", CallFacts())  # heard nothing yet: served as if new, answered if need be
+
 # (case, ticket, bridge the caller is in, operator legs found, expected action, expected
 #  (node, facts) to resume at, bridge to leave first)
 CASES: list[
@@ -113,7 +115,8 @@ CASES: list[
         None,
     ),
     ("a node the flow no longer has: lost", ticket("menu:old_menu"), None, set(), Action.CLOSE_LOST, None, None),
-    ("never past the start: lost", ticket("started"), None, set(), Action.CLOSE_LOST, None, None),
+    ("never past the start: from the start", ticket("started"), None, set(), Action.RESUME, FROM_START, None),
+    ("opened, no state yet: from the start", ticket(""), None, set(), Action.RESUME, FROM_START, None),
     ("hanging up already: lost", ticket("hangup:menu"), bridge(CALLER), set(), Action.CLOSE_LOST, None, "b-1"),
     (
         "a message being recorded is kept",

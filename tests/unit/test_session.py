@@ -265,3 +265,140 @@ async def test_a_message_whose_caller_hung_up_as_the_call_was_taken_over_is_kept
     assert channel.recorded == ["vm-6465-abc"]  # what Asterisk had, stopped and kept
     assert "vm-6465-abc" not in pbx.files  # fetched: the message has its audio
     assert [e.kind for e in closed.events if e.kind.startswith("voicemail")] == ["voicemail_left"]
+
+
+async def test_a_call_taken_over_before_its_answer_was_written_is_answered_and_says_so(
+    store: SqlTicketStore,
+) -> None:
+    """Full run 7, tickets 2675 and 6628: the engine was frozen or killed within a second of
+    answering; the ticket had no state and no answer, and the engine taking over hung up on a
+    caller who had heard nothing, the ticket saying never answered. Now the call is served from
+    the start, answered again (harmless on an answered channel) and the answer written."""
+    from ivr.callflows.facts import CallFacts
+    from ivr.callflows.session import Resume
+    from ivr.tickets.store import NewCall
+
+    channel = FakeChannel()
+    ticket_id = await store.open_call(NewCall(channel.id, T0, "3331234567", None, "800000039"))
+    ticket = await store.get(ticket_id)
+    assert ticket is not None and ticket.answered_at is None and ticket.last_state == "started"
+    await CallSession(
+        channel, FLOW, BASIC_HANDLERS, store=store, clock=SystemClock(), prompts=PROMPTS,
+        resume=Resume(ticket, FLOW.start, CallFacts()),
+    ).run()  # fmt: skip
+    closed = await store.get(ticket_id)
+    assert closed is not None and not closed.open
+    assert channel.answered and closed.answered_at is not None
+    assert channel.played[0] == ["sound:/p/welcome"]  # from the start
+    assert (closed.outcome, closed.last_state) == ("stub", "hangup:goodbye")
+
+
+async def test_a_resumed_call_whose_answer_is_written_is_not_answered_again(store: SqlTicketStore) -> None:
+    from ivr.callflows.facts import CallFacts
+    from ivr.callflows.session import Resume
+    from ivr.tickets.store import NewCall
+
+    channel = FakeChannel()
+    ticket_id = await store.open_call(NewCall(channel.id, T0, "3331234567", None, "800000039"))
+    await store.update(ticket_id, answered_at=T0, last_state="play:welcome")
+    ticket = await store.get(ticket_id)
+    assert ticket is not None
+    await CallSession(
+        channel, FLOW, BASIC_HANDLERS, store=store, clock=SystemClock(), prompts=PROMPTS,
+        resume=Resume(ticket, "welcome", CallFacts(resumed=True)),
+    ).run()  # fmt: skip
+    closed = await store.get(ticket_id)
+    assert closed is not None and closed.answered_at == T0
+    assert not channel.answered
+
+
+async def test_a_message_the_store_never_heard_of_is_found_on_the_channel_and_kept(
+    store: SqlTicketStore, tmp_path: Path
+) -> None:
+    """Full run 7, ticket 6604: the engine was killed 0.2 s after the beep, before the store
+    heard the recording's name; the engine taking over played its greeting again behind the
+    live recording (it never started) while the caller spoke 32 s into a recording nobody
+    kept. The channel names the recording it is making: it is stopped and kept."""
+    from ivr.callflows.facts import CallFacts
+    from ivr.callflows.session import Resume
+    from ivr.recordings.store import RecordingStore
+    from ivr.tickets.store import NewCall
+    from ivr.voicemail.config import VoicemailSettings
+    from ivr.voicemail.messages import VoicemailMessages
+    from ivr.voicemail.service import VoicemailService
+    from ivr.voicemail.step import VoicemailStep
+    from ivr.voicemail.transcribe import VoskTranscriber
+    from tests.fakes import named_prompts
+    from tests.unit.test_voicemail_disk_full import Stored, speech_wav
+
+    voicemail_prompts = named_prompts(
+        "call_interrupted", "vm_greeting_busy", "vm_record_instructions", "vm_saved", "vm_thanks",
+        "vm_callback_is", "vm_callback_confirm",
+    )  # fmt: skip
+    channel = FakeChannel(script=Script(hangup_on_play=0))  # gone during "vm_saved"
+    ticket_id = await store.open_call(NewCall(channel.id, T0, "3331234567", None, "800000039"))
+    await store.update(ticket_id, answered_at=T0, last_state="voicemail:vm")
+    ticket = await store.get(ticket_id)
+    assert ticket is not None
+    name = f"vm-{ticket_id}-d1e2a3d4"
+    channel.left_recording = name  # set by the killed engine as it started recording
+    pbx = Stored()
+    pbx.files[name] = speech_wav()
+    settings = VoicemailSettings()
+    service = VoicemailService(store, VoicemailMessages(store), RecordingStore(pbx, tmp_path, store),
+                               VoskTranscriber(None), settings, SystemClock())  # fmt: skip
+    handlers = {**BASIC_HANDLERS, "voicemail": VoicemailStep(service, settings)}
+    resume = Resume(ticket, "vm", CallFacts(resumed=True))
+    await CallSession(
+        channel, VOICEMAIL_FLOW, handlers, store=store, clock=SystemClock(), prompts=voicemail_prompts, resume=resume
+    ).run()
+    closed = await store.get(ticket_id)
+    assert closed is not None
+    assert (closed.outcome, closed.end_reason) == ("voicemail", "voicemail:busy")
+    assert channel.recorded == [name]  # stopped and kept, no second recording
+    assert name not in pbx.files  # fetched: the message has its audio
+    heard = [m for media in channel.played for m in media]
+    assert not any("greeting" in m or "interrupted" in m for m in heard)
+    kinds = [e.kind for e in closed.events if e.kind.startswith("voicemail")]
+    assert kinds == ["voicemail_recording", "voicemail_left"]
+
+
+async def test_the_line_answers_without_waiting_for_the_tickets_first_write(store: SqlTicketStore) -> None:
+    """Full run 7: behind a burst of messages being saved, opening tickets took 3-5 s and one
+    caller heard the line ring 5.4 s. The answer goes out while the ticket is being written."""
+    written = asyncio.Event()
+
+    class SlowToOpen:
+        def __getattr__(self, name: str) -> object:
+            return getattr(store, name)
+
+        async def open_call(self, call: object) -> int:
+            await written.wait()
+            return await store.open_call(call)  # type: ignore[arg-type]
+
+    channel = FakeChannel()
+    running = asyncio.ensure_future(
+        CallSession(channel, FLOW, BASIC_HANDLERS, store=SlowToOpen(), clock=SystemClock(), prompts=PROMPTS).run()  # type: ignore[arg-type]
+    )
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert channel.answered and channel.played == []  # answered, nothing played before the ticket
+    written.set()
+    await running
+    ticket = await store.by_call_uid(channel.id)
+    assert ticket is not None and ticket.answered_at is not None and not ticket.open
+
+
+async def test_no_ticket_no_call_the_answered_caller_is_not_left_in_silence(store: SqlTicketStore) -> None:
+    class Broken:
+        def __getattr__(self, name: str) -> object:
+            return getattr(store, name)
+
+        async def open_call(self, call: object) -> int:
+            await asyncio.sleep(0)
+            raise RuntimeError("the store refused")
+
+    channel = FakeChannel()
+    with pytest.raises(RuntimeError):
+        await CallSession(channel, FLOW, BASIC_HANDLERS, store=Broken(), clock=SystemClock(), prompts=PROMPTS).run()  # type: ignore[arg-type]
+    assert channel.hangups == ["normal"]

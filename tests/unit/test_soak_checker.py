@@ -17,7 +17,7 @@ from sqlalchemy import delete, select
 from ivr.lab.soak.check_cli import cmd_soak_check
 from ivr.lab.soak.checker import CHECKS, exit_status, run_checks
 from ivr.lab.soak.evidence import AsteriskState, ResourceSample, ResourceWindows, SinkMail
-from ivr.lab.soak.journal import Journal
+from ivr.lab.soak.journal import HungUpBy, Journal
 from ivr.lab.soak.report import percentile, write_report
 from ivr.lab.soak.verdict import CheckResult
 from ivr.schema.callbacks import MissedCall, QueuedCallback
@@ -153,6 +153,18 @@ def test_a_callback_asked_for_and_not_booked(world: SoakWorld) -> None:
     result = failed(world)["outcome"]
     assert [v.detail for v in result.violations] == ["the caller asked for a callback, the store has none"]
     assert tickets_named(result) == {world.ids[SILENT]}
+
+
+def test_a_caller_gone_right_after_confirming_the_number_may_or_may_not_be_booked(world: SoakWorld) -> None:
+    """Full run 7, ticket 2885: the caller's patience ran out 3 ms after the key confirming the
+    number; the line booked the callback on that key, the caller never heard it said."""
+    booked = "+393330000005"
+    world.replace_call(booked, callback_requested=False, hung_up_by=HungUpBy.CALLER)
+    assert "outcome" not in failed(world)
+    world.replace_call(booked, callback_requested=False, callback_number=None, hung_up_by=HungUpBy.CALLER)
+    assert "the caller never asked for a callback" in failed(world)["outcome"].violations[0].detail
+    world.replace_call(booked, callback_requested=False, callback_number="3331234567", hung_up_by=HungUpBy.ENGINE)
+    assert "the caller never asked for a callback" in failed(world)["outcome"].violations[0].detail
 
 
 def test_a_callback_number_confirmed_and_then_silence_unless_the_line_could_not_speak(world: SoakWorld) -> None:

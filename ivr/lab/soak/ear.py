@@ -38,6 +38,10 @@ HEADER = 44  # MixMonitor's WAV header; the data follow and grow while the call 
 # although a person hears the voice plainly; so a near miss is judged again in quarters, each up
 # to SLIP samples off its place (Ear._pieces).
 SLIP = 320  # 40 ms
+# Audio lost on the way (full run 7: 200 ms gone from the opening of "your callback is booked"
+# under load; the caller did not recognise the confirmation) moves the rest of an opening earlier:
+# after a missed quarter, the next is looked for up to this much before its place.
+DROP = 2400  # 300 ms
 PIECES = 4
 NEAR = 0.45  # a whole-opening score worth a second look
 
@@ -278,8 +282,9 @@ class Ear:
 
     def _pieces(self, seg: np.ndarray, ref: np.ndarray, full: np.ndarray, n: int) -> np.ndarray:
         """Where the whole opening nearly matched, its quarters judged one by one, each at its
-        best within SLIP of its place: heard if the first quarter matches, at most one other
-        (the one the slip fell in) misses, and their mean matches. Voices alike in all but a name
+        best within SLIP of its place (or DROP before it after a missed quarter: audio lost on
+        the way): heard if the first quarter matches, at most one other (the one the slip or the
+        loss fell in) misses, and their mean matches. Voices alike in all but a name
         miss in two quarters or more, so they stay apart. Only near misses are looked at, which are rare and cheap."""
         out = np.zeros(n)
         q = len(ref) // PIECES
@@ -289,15 +294,21 @@ class Ear:
                 continue
             i = int(c + np.argmax(full[c : c + q]))  # the peak of this run of near misses
             skip_until = i + q
-            scores, first_at = [], i
+            scores: list[float] = []
+            first_at, shift = i, 0
             for j in range(PIECES):
-                lo = max(0, i + j * q - SLIP)
-                found = _ncc(seg[lo : i + (j + 1) * q + SLIP], ref[j * q : (j + 1) * q])
+                place = i + j * q + shift
+                missed = bool(scores) and scores[-1] < MATCH
+                lo = max(0, place - SLIP - (DROP if missed else 0))
+                found = _ncc(seg[lo : place + q + SLIP], ref[j * q : (j + 1) * q])
                 if not len(found):
                     break
                 scores.append(float(found.max()))
+                at = lo + int(np.argmax(found))
                 if j == 0:
-                    first_at = lo + int(np.argmax(found))
+                    first_at = at
+                if scores[-1] >= MATCH:
+                    shift = at - (i + j * q)  # the pieces after it follow where this one was heard
             # the first quarter must match: a prompt is known by its first words
             if len(scores) == PIECES and scores[0] >= MATCH and sum(x < MATCH for x in scores) <= 1 and first_at < n:
                 out[first_at] = max(out[first_at], float(np.mean(scores)))
