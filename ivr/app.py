@@ -31,6 +31,7 @@ from ivr.acd.queued import CallbackQueue
 from ivr.acd.sync import OperatorSync
 from ivr.api.deps import ClosureAdmin, Health, OperatorAdmin, QueueView
 from ivr.api.server import WebDeps, make_api
+from ivr.assembly import Assembly
 from ivr.asterisk.managed import operators_conf, sounds_dirs
 from ivr.callflows.bus import CallBus
 from ivr.callflows.dialogues import usable
@@ -42,25 +43,11 @@ from ivr.callflows.nodes import BASIC_HANDLERS
 from ivr.callflows.recovery import Recovery
 from ivr.callflows.session import CallSession, NodeHandler, Resume
 from ivr.clock import Clock
-from ivr.command_table import install as install_commands
 from ivr.configfile import ConfigError
 from ivr.dialout.guard import DialGuard, store_audit
 from ivr.factories import (
-    load_main_flow,
-    make_ami,
-    make_ari,
-    make_bridging,
-    make_calendar,
     make_callback_queue,
-    make_clock,
-    make_closures,
-    make_console_services,
-    make_desk_phones,
-    make_languages,
-    make_offerer,
-    make_prompts,
     make_queue_step,
-    prompt_texts,
 )
 from ivr.ha.guard import LineGuard
 from ivr.ha.state import LineRole
@@ -90,8 +77,6 @@ from ivr.telephony.ari_resources import AriBridges, AriChannels, AriPbxAdmin, Ar
 from ivr.telephony.ari_telephony import AriTelephony
 from ivr.telephony.ports import CallChannel, Telephony
 from ivr.tickets import sla
-from ivr.tickets.db import make_engine, upgrade
-from ivr.tickets.outbox import Outbox
 from ivr.tickets.sla import Flagged, schedule_sla_check
 from ivr.tickets.store import SqlTicketStore
 from ivr.version import version
@@ -101,7 +86,6 @@ from ivr.voicemail.service import VoicemailService
 from ivr.voicemail.step import VoicemailStep
 from ivr.voicemail.transcribe import VoskTranscriber
 from ivr.webrequests.channel import WebRequestChannel
-from ivr.webrequests.mail import SmtpMailer
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -324,20 +308,10 @@ def build_engine(settings: Settings, guard: LineGuard | None = None, *, clock: C
                 "(run `ivr setup`, or set IVR_ASTERISK__ARI__PASSWORD and IVR_ASTERISK__AMI__PASSWORD)"
             ]
         )
-    db = make_engine(settings.database_url, echo=settings.database.echo)
-    if settings.database.auto_upgrade:
-        upgrade(db)
-    prompts = make_prompts(settings)
-    languages = make_languages(settings, prompts)
-    flow = load_main_flow(settings, prompts)
-    tasks = TaskSupervisor("engine")  # every background task of the parts built here
-    ari, ami = make_ari(settings, tasks, guard), make_ami(settings)
-    calendar = make_calendar(settings)
-    clock = clock or make_clock(settings)
-    outbox = Outbox(settings.outbox_path) if settings.database.outbox else None
-    install_commands()  # before the store: its outbox may replay at once
-    store = SqlTicketStore(db, tz=settings.service.tz, outbox=outbox)
-    closures = make_closures(settings, store)
+    parts = Assembly(settings, guard=guard, clock=clock)
+    db, store, prompts, languages, flow = parts.database, parts.store, parts.prompts, parts.languages, parts.flow
+    tasks, ari, ami, calendar, clock = parts.tasks, parts.ari, parts.ami, parts.calendar, parts.clock
+    closures = parts.closures
     operators = OperatorDirectory(store, settings.dialout)
     cap = DailyCap(store, settings.queue.daily_cap, settings.service.tz)
 
@@ -349,7 +323,7 @@ def build_engine(settings: Settings, guard: LineGuard | None = None, *, clock: C
 
     offerer = ConfirmingOfferer(  # whoever answers an outside number presses 1 to take the call
         DialGuard(  # an operator's home number passes the allow-list, and is audited
-            make_offerer(settings, ari), settings.dialout, store_audit(store, clock.now), "queue", guard
+            parts.dialler, settings.dialout, store_audit(store, clock.now), "queue", guard
         ),
         prompts,
         settings.queue.confirm_timeout_s,
@@ -388,9 +362,21 @@ def build_engine(settings: Settings, guard: LineGuard | None = None, *, clock: C
         on_nothing_said=missed.note_ended,
     )
     campaigns = RuntimeCampaigns(store)
-    bridging = make_bridging(settings, ari)
+    bridging = parts.bridging
     callbacks = make_callback_queue(
-        settings, ari, distributor, store, bridging, prompts, languages, clock, calendar, closures, flow, tasks
+        settings,
+        parts.dialler,
+        guard,
+        distributor,
+        store,
+        bridging,
+        prompts,
+        languages,
+        clock,
+        calendar,
+        closures,
+        flow,
+        tasks,
     )
     handlers: dict[str, NodeHandler] = {
         **BASIC_HANDLERS,
@@ -430,7 +416,7 @@ def build_engine(settings: Settings, guard: LineGuard | None = None, *, clock: C
             operators_conf(settings),
             list(settings.asterisk.trunk.codecs),
             security=phone_security(settings.asterisk.sip),
-            desks=make_desk_phones(settings, store, clock),
+            desks=parts.desk_phones,
             tasks=tasks,
             guard=guard,
         ),
@@ -457,7 +443,7 @@ def build_engine(settings: Settings, guard: LineGuard | None = None, *, clock: C
         ),
         web_requests=WebRequestChannel(
             store,
-            SmtpMailer(settings.mail, guard),
+            parts.mailer,
             clock,
             settings.web_requests,
             settings.sla,
@@ -467,14 +453,14 @@ def build_engine(settings: Settings, guard: LineGuard | None = None, *, clock: C
         tasks=tasks,
         guard=guard,
     )
-    engine.http = _web_deps(engine, campaigns)
+    engine.http = _web_deps(engine, parts, campaigns)
     engine.ops = make_operations(
         settings, clock, store, engine.dispatcher, distributor, cap, ari, ami, version=version()
     )
     return engine
 
 
-def _web_deps(engine: Engine, campaigns: RuntimeCampaigns) -> WebDeps:
+def _web_deps(engine: Engine, parts: Assembly, campaigns: RuntimeCampaigns) -> WebDeps:
     """The HTTP server's and the console's narrow view of the engine's parts."""
     s = engine.settings
     queue = QueueView(engine.distributor, engine.cap, lambda: engine.dispatcher.active)
@@ -483,20 +469,12 @@ def _web_deps(engine: Engine, campaigns: RuntimeCampaigns) -> WebDeps:
         engine.guard.check("write a closure's prompt")  # a file Asterisk plays: not a fenced engine's
         return engine.prompts.build_one(name, text, target_dir)
 
-    console = make_console_services(
-        s,
-        engine.ari,
-        engine.store,
-        engine.clock,
+    console = parts.console(
         campaigns,
         queue=queue,
         operators=OperatorAdmin(engine.operators, engine.operator_sync.run_once),
         closures=ClosureAdmin(engine.closures, engine.calendar, s.hours.closures, closure_prompt),
-        prompt_names=engine.prompts.names,
-        tasks=engine.tasks,
         requests=engine.web_requests,
-        prompt_texts=prompt_texts(engine.prompts),
-        desks=engine.operator_sync.desks,
         control=engine.control,
         missed=engine.missed,
         messages=engine.voicemail.messages,

@@ -36,17 +36,18 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_config_check(args: argparse.Namespace, settings: Settings) -> int:
-    from ivr.factories import load_main_flow, make_language_prompts, make_prompts
+    from ivr.assembly import Assembly
 
-    prompts = make_prompts(settings)
+    parts = Assembly(settings)
+    prompts = parts.prompts
     problems = prompts.check()
-    for code, other in make_language_prompts(settings, prompts).items():
+    for code, other in parts.language_prompts.items():
         problems += [f"{code}: {problem}" for problem in other.check()]
         if "language_offer" not in other.names():
             problems.append(f"{code}: prompt 'language_offer' is missing (\"For English, press 9\")")
     if problems:
         raise ConfigError(problems)
-    flow = load_main_flow(settings, prompts)
+    flow = parts.flow
     print(
         f"configuration OK: profile {settings.profile}, flow {flow.name!r} ({len(flow.nodes)} nodes), "
         f"{len(prompts.names())} prompts"
@@ -115,16 +116,17 @@ def cmd_db_current(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_prompts_build(args: argparse.Namespace, settings: Settings) -> int:
+    from ivr.assembly import Assembly
     from ivr.asterisk.managed import sounds_dirs
-    from ivr.factories import make_language_prompts, make_prompts
 
-    prompts = make_prompts(settings)
+    parts = Assembly(settings)
+    prompts = parts.prompts
     built = prompts.build()
     _inner, local = sounds_dirs(settings)
     installed = prompts.install(local)
     rebuilt = [b.name for b in built if b.rebuilt]
     print(f"prompts: {len(built)} ready ({len(rebuilt)} rebuilt, {installed} installed into {local})")
-    for code, other in make_language_prompts(settings, prompts).items():
+    for code, other in parts.language_prompts.items():
         built = other.build()
         installed = other.install(local / code)
         rebuilt = [b.name for b in built if b.rebuilt]
@@ -134,9 +136,9 @@ def cmd_prompts_build(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_prompts_list(args: argparse.Namespace, settings: Settings) -> int:
-    from ivr.factories import make_prompts
+    from ivr.assembly import Assembly
 
-    prompts = make_prompts(settings)
+    prompts = Assembly(settings).prompts
     for name in sorted(prompts.names()):
         print(f"{name:24} {prompts.text(name)}")
     return 0

@@ -48,6 +48,6 @@ def with_store(settings: Settings, fn: Callable[[SqlTicketStore], Awaitable[T]])
 
 
 def now(settings: Settings) -> datetime:
-    from ivr.factories import make_clock
+    from ivr.assembly import Assembly
 
-    return make_clock(settings).now()
+    return Assembly(settings).clock.now()

@@ -1,6 +1,6 @@
-"""Builders of single components from the settings: a clock, the prompts, the flow, the ARI and
-AMI clients, the console's services. `ivr.app` wires them together; commands that need one
-component alone (`ivr hours`, `ivr voicemail retry`...) build it here.
+"""How each part of the line is made from the settings: a clock, the prompts, the flow, the ARI
+and AMI clients, the console's services. Only the composition root (`ivr.assembly`) and the
+engine's wiring (`ivr.app`) use these; everything else asks an `Assembly`, which builds each once.
 """
 
 from __future__ import annotations
@@ -137,16 +137,10 @@ def make_queue_step(
     )
 
 
-def make_languages(settings: Settings, line: PromptLibrary) -> dict[str, Language]:
-    return {
-        code: Language(code, settings.prompts.languages[code].key, library)
-        for code, library in make_language_prompts(settings, line).items()
-    }
-
-
 def make_callback_queue(
     settings: Settings,
-    ari: AriClient,
+    dialler: OperatorDialer,
+    guard: LineGuard,
     distributor: Distributor,
     store: SqlTicketStore,
     bridging: BridgedConversations,
@@ -164,10 +158,7 @@ def make_callback_queue(
     async def line_open(now: datetime) -> bool:
         return calendar.status(now, await closures.active(now), with_next=False).open
 
-    # ari.guard: the engine's one lease guard (build_engine gives it to the ARI client)
-    dial = DialGuard(
-        make_offerer(settings, ari), settings.dialout, store_audit(store, clock.now), "queued_callback", ari.guard
-    )
+    dial = DialGuard(dialler, settings.dialout, store_audit(store, clock.now), "queued_callback", guard)
     return CallbackQueue(
         distributor,
         QueuedCallbacks(store),
@@ -282,7 +273,10 @@ def make_desk_phones(settings: Settings, db: Database, clock: Clock) -> DeskPhon
 
 def make_console_services(
     settings: Settings,
-    ari: AriClient,
+    dialler: OperatorDialer,
+    bridging: BridgedConversations,
+    mailer: SmtpMailer,
+    guard: LineGuard,
     store: SqlTicketStore,
     clock: Clock,
     campaigns: RuntimeCampaigns,
@@ -303,8 +297,8 @@ def make_console_services(
     the accounts, and the callback workflow (which rings through ARI)."""
     c, q = settings.console, settings.queue
     callbacks = CallbackService(
-        make_offerer(settings, ari),
-        make_bridging(settings, ari),
+        dialler,
+        bridging,
         queue.distributor,
         store,
         clock,
@@ -312,7 +306,7 @@ def make_console_services(
         caller_id=settings.service.did,
         dialout=settings.dialout,
         tasks=tasks,
-        guard=ari.guard,  # the engine's one lease guard (build_engine gives it to the ARI client)
+        guard=guard,
     )
     knowledge = make_knowledge(settings, store)
     accounts = Accounts(store)
@@ -341,7 +335,7 @@ def make_console_services(
         prompt_texts=prompt_texts,
         referrals=ReferralDesk(
             Referrals(store),
-            SmtpMailer(settings.mail, ari.guard),
+            mailer,
             clock,
             tz=settings.service.tz,
             service_name=settings.service.name,

@@ -67,7 +67,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("registry", {"command_table"}),  # the write commands of the features, named in one table
     ("http", {"api", "console"}),
     ("lab", {"lab"}),
-    ("wiring", {"app", "factories", "cli", "clitools", "commands", "ops", "filemodes", "logsetup"}),
+    ("wiring", {"assembly", "app", "factories", "cli", "clitools", "commands", "ops", "filemodes", "logsetup"}),
 ]
 
 

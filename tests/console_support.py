@@ -23,22 +23,12 @@ from ivr.acd.distributor import Distributor
 from ivr.acd.operators import OperatorDirectory
 from ivr.api.deps import ClosureAdmin, Health, OperatorAdmin, QueueView
 from ivr.api.server import WebDeps, make_api
+from ivr.assembly import Assembly
 from ivr.clock import ShiftedClock
 from ivr.configfile import deep_merge
 from ivr.console.accounts import Accounts, UserInfo
 from ivr.console.services import ConsoleServices
 from ivr.dialout.guard import DialGuard, store_audit
-from ivr.factories import (
-    make_ami,
-    make_ari,
-    make_calendar,
-    make_closures,
-    make_console_services,
-    make_desk_phones,
-    make_offerer,
-    make_prompts,
-    prompt_texts,
-)
 from ivr.hours.calendar import LineCalendar
 from ivr.hours.closures import RuntimeClosures
 from ivr.recordings.campaigns import RuntimeCampaigns
@@ -49,7 +39,6 @@ from ivr.tickets.db import make_engine, upgrade
 from ivr.tickets.store import NewCall, SqlTicketStore
 from ivr.voicemail import messages
 from ivr.webrequests.channel import WebRequestChannel
-from ivr.webrequests.mail import SmtpMailer
 
 REPO = Path(__file__).resolve().parents[1]
 ROME = ZoneInfo("Europe/Rome")
@@ -196,41 +185,33 @@ def build_console_deps(settings: Settings, clock: ShiftedClock) -> ConsoleDeps:
     db = make_engine(settings.database_url)
     upgrade(db)
     store = SqlTicketStore(db, tz=settings.service.tz)
+    parts = Assembly(settings, clock=clock, store=store)
     operators = OperatorDirectory(store, settings.dialout)
     cap = DailyCap(store, settings.queue.daily_cap, settings.service.tz)
-    tasks = TaskSupervisor("console-lab")
-    ari, ami = make_ari(settings), make_ami(settings)
+    tasks = parts.tasks
+    ari, ami = parts.ari, parts.ami
 
     async def persist_presence(login: str, presence: str, reason: str | None) -> None:
         await operators.set_presence(login, presence, reason, clock.now())
 
-    offerer = DialGuard(make_offerer(settings, ari), settings.dialout, store_audit(store, clock.now), "queue")
+    offerer = DialGuard(parts.dialler, settings.dialout, store_audit(store, clock.now), "queue")
     distributor = Distributor(offerer, settings.queue, clock, persist_presence, tasks=tasks)
     queue = QueueView(distributor, cap, lambda: 0)
 
     async def resync() -> None:  # what the operator sync does for the queue (Asterisk is not there)
         distributor.sync(await operators.all(False))
 
-    prompts = make_prompts(settings)
-    closures, calendar = make_closures(settings, store), make_calendar(settings)
+    closures, calendar = parts.closures, parts.calendar
     s = settings
     requests = WebRequestChannel(
-        store, SmtpMailer(s.mail), clock, s.web_requests, s.sla, tz=s.service.tz, service_name=s.service.name
+        store, parts.mailer, clock, s.web_requests, s.sla, tz=s.service.tz, service_name=s.service.name
     )
-    console = make_console_services(
-        settings,
-        ari,
-        store,
-        clock,
+    console = parts.console(
         RuntimeCampaigns(store),
         queue=queue,
         operators=OperatorAdmin(operators, resync),
-        closures=ClosureAdmin(closures, calendar, settings.hours.closures, prompts.build_one),
-        prompt_names=prompts.names,
-        tasks=tasks,
+        closures=ClosureAdmin(closures, calendar, settings.hours.closures, parts.prompts.build_one),
         requests=requests,
-        prompt_texts=prompt_texts(prompts),
-        desks=make_desk_phones(settings, store, clock),
     )
     health = Health(
         ari_connected=ari.connected.is_set,

@@ -19,10 +19,10 @@ if TYPE_CHECKING:
 
 
 def _moment(text: str | None, settings: Settings) -> datetime:
-    from ivr.factories import make_clock
+    from ivr.assembly import Assembly
 
     if text is None:
-        return make_clock(settings).now()
+        return Assembly(settings).clock.now()
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
@@ -33,18 +33,19 @@ def _moment(text: str | None, settings: Settings) -> datetime:
 
 
 def _closures(settings: Settings, store: SqlTicketStore) -> RuntimeClosures:
-    from ivr.factories import make_closures
+    from ivr.assembly import Assembly
 
-    return make_closures(settings, store)
+    return Assembly(settings).closures_on(store)
 
 
 def _desk(settings: Settings, store: SqlTicketStore) -> ClosureDesk:
     """The console's own path: the closure, its message and its audit entry."""
+    from ivr.assembly import Assembly
     from ivr.console.accounts import Accounts
-    from ivr.factories import make_prompts
     from ivr.hours.closing import ClosureDesk
 
-    return ClosureDesk(_closures(settings, store), make_prompts(settings).build_one, Accounts(store).audit)
+    parts = Assembly(settings)
+    return ClosureDesk(parts.closures_on(store), parts.prompts.build_one, Accounts(store).audit)
 
 
 def _actor(by: str | None) -> Actor:
@@ -54,9 +55,9 @@ def _actor(by: str | None) -> Actor:
 
 
 def cmd_hours(args: argparse.Namespace, settings: Settings) -> int:
-    from ivr.factories import make_calendar
+    from ivr.assembly import Assembly
 
-    calendar = make_calendar(settings)
+    calendar = Assembly(settings).calendar
     at = _moment(args.at, settings)
     status = calendar.status(at, with_store(settings, lambda store: _closures(settings, store).current(at)))
     print(status.describe())

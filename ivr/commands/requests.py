@@ -67,15 +67,16 @@ def cmd_assign(args: argparse.Namespace, settings: Settings) -> int:
 
 def _with_channel(settings: Settings, act: Callable[[WebRequestChannel], Awaitable[T]]) -> T:
     """Run `act` on a web channel of its own (store, mailer, clock), as the engine's would."""
-    from ivr.factories import make_clock
+    from ivr.assembly import Assembly
     from ivr.webrequests.channel import WebRequestChannel
-    from ivr.webrequests.mail import SmtpMailer
+
+    parts = Assembly(settings)
 
     async def go(store: SqlTicketStore) -> T:
         channel = WebRequestChannel(
             store,
-            SmtpMailer(settings.mail),
-            make_clock(settings),
+            parts.mailer,
+            parts.clock,
             settings.web_requests,
             settings.sla,
             tz=settings.service.tz,

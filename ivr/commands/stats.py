@@ -31,9 +31,9 @@ def _engine(settings: Settings) -> Engine:
 
 
 def _clock(settings: Settings) -> Clock:
-    from ivr.factories import make_clock
+    from ivr.assembly import Assembly
 
-    return make_clock(settings)
+    return Assembly(settings).clock
 
 
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:

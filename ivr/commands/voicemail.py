@@ -136,14 +136,16 @@ def cmd_close(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
     """Transcribe what is pending now, in this process (the engine's job does it every minute)."""
-    from ivr.factories import make_ari, make_clock
+    from ivr.assembly import Assembly
     from ivr.recordings.store import RecordingStore
     from ivr.telephony.ari_resources import AriStoredRecordings
     from ivr.voicemail.service import VoicemailService
     from ivr.voicemail.transcribe import VoskTranscriber
 
+    parts = Assembly(settings)
+
     async def go(store: SqlTicketStore) -> int:
-        ari = make_ari(settings)
+        ari = parts.ari
         await ari.start()
         t = settings.transcription
         service = VoicemailService(
@@ -154,7 +156,7 @@ def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
                 t.model_path, workers=t.workers, deterministic=t.deterministic, overlay_root=settings.models_dir
             ),
             settings.voicemail,
-            make_clock(settings),
+            parts.clock,
         )
         try:
             return await service.retry_pending()

@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from ivr.app import Engine, build_engine
+from ivr.assembly import Assembly
 from ivr.asterisk.instance import AsteriskInstance, AsteriskStartError, Ports, free_port
 from ivr.asterisk.managed import engine_context, sounds_dirs
 from ivr.asterisk.root import AsteriskRoot, Recipe
 from ivr.clock import Clock
 from ivr.configfile import deep_merge
-from ivr.factories import make_prompts
 from ivr.lab.carrier import CarrierLayout, LabCarrier
 from ivr.settings import Settings, load_settings
 
@@ -184,7 +184,7 @@ def _start_pair(prompts_dir: Path, sip_host: str, name: str, callers_wait_s: flo
         sip_tls=(sip_host, ports["sip_tls"]),
     )
     pair = PbxPair(root, name, engine_ast, carrier, overrides, engine_ports)
-    prompts = make_prompts(probe)
+    prompts = Assembly(probe).prompts
     prompts.build()
     prompts.install(sounds_dirs(probe)[1])
     try:

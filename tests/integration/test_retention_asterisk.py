@@ -6,8 +6,8 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
+from ivr.assembly import Assembly
 from ivr.clock import ShiftedClock, SystemClock
-from ivr.factories import make_ari
 from ivr.privacy.asterisk_files import AsteriskDirs
 from ivr.privacy.jobs import PrivacyService
 from ivr.telephony.ari_resources import AriPbxAdmin
@@ -21,7 +21,7 @@ async def test_the_purge_rotates_the_asterisk_log_and_deletes_old_rotations(pbx:
     settings = pbx.settings(tmp_path, {"asterisk": {"ari": {"app": "nul-retention"}}})  # its own Stasis app
     logs = pbx.engine_asterisk.host("log")
     before = {p.name for p in logs.iterdir() if ROTATED.match(p.name)}
-    ari = make_ari(settings)
+    ari = Assembly(settings).ari
     db = make_engine(f"sqlite:///{tmp_path / 'nul.db'}")
     upgrade(db)
     rotate = lambda: AriPbxAdmin(ari).rotate_log("messages.log")  # noqa: E731

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from ivr.callflows.dispatcher import CallDispatcher
+from ivr.callflows.facts import CallFacts
 from ivr.callflows.model import Flow
 from ivr.callflows.nodes import BASIC_HANDLERS
 from ivr.callflows.session import CallSession
@@ -19,7 +20,7 @@ from ivr.ha.guard import Fenced
 from ivr.prompts.library import PromptCatalog, PromptLibrary
 from ivr.telephony.errors import AriUnavailable
 from ivr.telephony.ports import CallChannel
-from ivr.tickets.store import SqlTicketStore
+from ivr.tickets.store import SqlTicketStore, TicketView
 from tests.fakes import FakeChannel, Script
 
 FLOW = Flow.model_validate(
@@ -223,6 +224,47 @@ VOICEMAIL_FLOW = Flow.model_validate(
 )
 
 
+async def _voicemail_taken_over(
+    store: SqlTicketStore,
+    tmp_path: Path,
+    channel: FakeChannel,
+    ticket_id: int,
+    facts: CallFacts,
+    audio: dict[str, bytes],
+) -> tuple[TicketView, dict[str, bytes]]:
+    """Run the voicemail node as an engine taking the call over does, on a PBX holding `audio`
+    (recording name -> what Asterisk recorded); the closed ticket and the PBX's files left."""
+    from ivr.callflows.session import Resume
+    from ivr.recordings.store import RecordingStore
+    from ivr.voicemail.config import VoicemailSettings
+    from ivr.voicemail.messages import VoicemailMessages
+    from ivr.voicemail.service import VoicemailService
+    from ivr.voicemail.step import VoicemailStep
+    from ivr.voicemail.transcribe import VoskTranscriber
+    from tests.fakes import named_prompts
+    from tests.unit.test_voicemail_disk_full import Stored
+
+    prompts = named_prompts(
+        "call_interrupted", "vm_greeting_busy", "vm_record_instructions", "vm_saved", "vm_thanks",
+        "vm_callback_is", "vm_callback_confirm",
+    )  # fmt: skip
+    ticket = await store.get(ticket_id)
+    assert ticket is not None
+    pbx = Stored()
+    pbx.files.update(audio)
+    settings = VoicemailSettings()
+    service = VoicemailService(store, VoicemailMessages(store), RecordingStore(pbx, tmp_path, store),
+                               VoskTranscriber(None), settings, SystemClock())  # fmt: skip
+    handlers = {**BASIC_HANDLERS, "voicemail": VoicemailStep(service, settings)}
+    resume = Resume(ticket, "vm", facts)
+    await CallSession(
+        channel, VOICEMAIL_FLOW, handlers, store=store, clock=SystemClock(), prompts=prompts, resume=resume
+    ).run()
+    closed = await store.get(ticket_id)
+    assert closed is not None
+    return closed, pbx.files
+
+
 async def test_a_message_whose_caller_hung_up_as_the_call_was_taken_over_is_kept(
     store: SqlTicketStore, tmp_path: Path
 ) -> None:
@@ -230,40 +272,21 @@ async def test_a_message_whose_caller_hung_up_as_the_call_was_taken_over_is_kept
     standby resumed the call just as the caller hung up, the session ended 'caller_hangup_in_
     started' before reaching the voicemail node, and the message was never saved."""
     from ivr.callflows.facts import CallFacts
-    from ivr.callflows.session import Resume
-    from ivr.recordings.store import RecordingStore
     from ivr.tickets.store import NewCall
-    from ivr.voicemail.config import VoicemailSettings
-    from ivr.voicemail.messages import VoicemailMessages
-    from ivr.voicemail.service import VoicemailService
-    from ivr.voicemail.step import VoicemailStep
-    from ivr.voicemail.transcribe import VoskTranscriber
-    from tests.fakes import named_prompts
-    from tests.unit.test_voicemail_disk_full import Stored, speech_wav
-
-    voicemail_prompts = named_prompts("vm_saved", "vm_thanks", "vm_callback_is", "vm_callback_confirm")
+    from tests.unit.test_voicemail_disk_full import speech_wav
 
     channel = FakeChannel()
     ticket_id = await store.open_call(NewCall(channel.id, T0, "3331234567", None, "800000039"))
     await store.update(ticket_id, last_state="voicemail:vm")
-    ticket = await store.get(ticket_id)
-    assert ticket is not None
     channel.caller_hangs_up()  # gone by the time the standby looks at it
-    pbx = Stored()
-    pbx.files["vm-6465-abc"] = speech_wav()  # what Asterisk recorded until the hangup
-    settings = VoicemailSettings()
-    service = VoicemailService(store, VoicemailMessages(store), RecordingStore(pbx, tmp_path, store),
-                               VoskTranscriber(None), settings, SystemClock())  # fmt: skip
-    handlers = {**BASIC_HANDLERS, "voicemail": VoicemailStep(service, settings)}
-    resume = Resume(ticket, "vm", CallFacts(resumed=True, resume_recording="vm-6465-abc"))
-    await CallSession(
-        channel, VOICEMAIL_FLOW, handlers, store=store, clock=SystemClock(), prompts=voicemail_prompts, resume=resume
-    ).run()
-    closed = await store.get(ticket_id)
-    assert closed is not None
+    facts = CallFacts(resumed=True, resume_recording="vm-6465-abc")
+    # what Asterisk recorded until the hangup
+    closed, files = await _voicemail_taken_over(
+        store, tmp_path, channel, ticket_id, facts, {"vm-6465-abc": speech_wav()}
+    )
     assert (closed.outcome, closed.end_reason) == ("voicemail", "voicemail:busy")
     assert channel.recorded == ["vm-6465-abc"]  # what Asterisk had, stopped and kept
-    assert "vm-6465-abc" not in pbx.files  # fetched: the message has its audio
+    assert "vm-6465-abc" not in files  # fetched: the message has its audio
     assert [e.kind for e in closed.events if e.kind.startswith("voicemail")] == ["voicemail_left"]
 
 
@@ -320,43 +343,19 @@ async def test_a_message_the_store_never_heard_of_is_found_on_the_channel_and_ke
     live recording (it never started) while the caller spoke 32 s into a recording nobody
     kept. The channel names the recording it is making: it is stopped and kept."""
     from ivr.callflows.facts import CallFacts
-    from ivr.callflows.session import Resume
-    from ivr.recordings.store import RecordingStore
     from ivr.tickets.store import NewCall
-    from ivr.voicemail.config import VoicemailSettings
-    from ivr.voicemail.messages import VoicemailMessages
-    from ivr.voicemail.service import VoicemailService
-    from ivr.voicemail.step import VoicemailStep
-    from ivr.voicemail.transcribe import VoskTranscriber
-    from tests.fakes import named_prompts
-    from tests.unit.test_voicemail_disk_full import Stored, speech_wav
+    from tests.unit.test_voicemail_disk_full import speech_wav
 
-    voicemail_prompts = named_prompts(
-        "call_interrupted", "vm_greeting_busy", "vm_record_instructions", "vm_saved", "vm_thanks",
-        "vm_callback_is", "vm_callback_confirm",
-    )  # fmt: skip
     channel = FakeChannel(script=Script(hangup_on_play=0))  # gone during "vm_saved"
     ticket_id = await store.open_call(NewCall(channel.id, T0, "3331234567", None, "800000039"))
     await store.update(ticket_id, answered_at=T0, last_state="voicemail:vm")
-    ticket = await store.get(ticket_id)
-    assert ticket is not None
     name = f"vm-{ticket_id}-d1e2a3d4"
     channel.left_recording = name  # set by the killed engine as it started recording
-    pbx = Stored()
-    pbx.files[name] = speech_wav()
-    settings = VoicemailSettings()
-    service = VoicemailService(store, VoicemailMessages(store), RecordingStore(pbx, tmp_path, store),
-                               VoskTranscriber(None), settings, SystemClock())  # fmt: skip
-    handlers = {**BASIC_HANDLERS, "voicemail": VoicemailStep(service, settings)}
-    resume = Resume(ticket, "vm", CallFacts(resumed=True))
-    await CallSession(
-        channel, VOICEMAIL_FLOW, handlers, store=store, clock=SystemClock(), prompts=voicemail_prompts, resume=resume
-    ).run()
-    closed = await store.get(ticket_id)
-    assert closed is not None
+    facts = CallFacts(resumed=True)
+    closed, files = await _voicemail_taken_over(store, tmp_path, channel, ticket_id, facts, {name: speech_wav()})
     assert (closed.outcome, closed.end_reason) == ("voicemail", "voicemail:busy")
     assert channel.recorded == [name]  # stopped and kept, no second recording
-    assert name not in pbx.files  # fetched: the message has its audio
+    assert name not in files  # fetched: the message has its audio
     heard = [m for media in channel.played for m in media]
     assert not any("greeting" in m or "interrupted" in m for m in heard)
     kinds = [e.kind for e in closed.events if e.kind.startswith("voicemail")]

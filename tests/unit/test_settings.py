@@ -191,12 +191,12 @@ def test_an_offset_clock_is_shared_by_engines_booted_apart(tmp_path: Path) -> No
     """Two engine processes of a soak, started minutes apart, read the same simulated time."""
     from datetime import timedelta
 
-    from ivr.factories import make_clock
+    from ivr.assembly import Assembly
 
     path = write(tmp_path, "clock:\n  offset_s: 86400\n")
     settings = load_settings(path, environ=NO_SECRETS)
-    first = make_clock(settings)
-    second = make_clock(settings)
+    first = Assembly(settings).clock
+    second = Assembly(settings).clock
     assert abs((first.now() - second.now()).total_seconds()) < 0.05
     assert abs((first.now() - datetime.now(UTC)) - timedelta(days=1)) < timedelta(seconds=1)
     both = write(tmp_path, "clock:\n  offset_s: 5\n  start: 2026-02-10T10:00:00+01:00\n")

@@ -73,12 +73,7 @@ def test_a_voice_is_known_through_a_repeated_frame_and_not_taken_for_a_like_one(
     glitch = int(0.3 * RATE)
     repeated = np.concatenate([anna[: glitch + 160], anna[glitch:]])  # one 20 ms frame twice
     assert _whole_second_score(repeated, anna) < 0.7  # what the ear alone used to see
-    path = tmp_path / "heard.wav"
-    _header(path)
-    ear = Ear(path, {"anna": opening(anna), "bruno": opening(bruno)})
-    rng = np.random.default_rng(4)
-    _append(path, np.concatenate([rng.normal(0, 30, RATE), repeated, rng.normal(0, 30, RATE)]))
-    ear.poll()
+    ear = _hear_in_hiss(tmp_path, {"anna": anna, "bruno": bruno}, repeated, seed=4)
     assert [h.name for h in ear.heard] == ["anna"]
     assert abs(ear.heard[0].at_sample / RATE - 1.0) < 0.01
 
@@ -99,6 +94,17 @@ def test_a_prompt_is_not_heard_in_another_that_shares_all_but_its_first_words(tm
     _append(path, np.concatenate([rng.normal(0, 30, RATE), before, readback, rng.normal(0, 30, RATE)]))
     ear.poll()
     assert [h.name for h in ear.heard] == ["readback"]
+
+
+def _hear_in_hiss(tmp_path: Path, sounds: dict[str, np.ndarray], heard: np.ndarray, *, seed: int) -> Ear:
+    """An ear knowing `sounds` (by their openings) that has read `heard`, a second of hiss each side."""
+    path = tmp_path / "heard.wav"
+    _header(path)
+    ear = Ear(path, {name: opening(sound) for name, sound in sounds.items()})
+    rng = np.random.default_rng(seed)
+    _append(path, np.concatenate([rng.normal(0, 30, RATE), heard, rng.normal(0, 30, RATE)]))
+    ear.poll()
+    return ear
 
 
 def _whole_second_score(heard: np.ndarray, voice: np.ndarray) -> float:
@@ -288,11 +294,6 @@ def test_a_prompt_is_known_through_a_stretch_of_audio_lost_on_the_way(tmp_path: 
     other = np.concatenate([_chirp(1400, 500, 0.5), words])
     lost_from, lost = int(0.55 * RATE), int(0.2 * RATE)
     dropped = np.concatenate([booked[:lost_from], booked[lost_from + lost :]])
-    path = tmp_path / "heard.wav"
-    _header(path)
-    ear = Ear(path, {"booked": opening(booked), "other": opening(other)})
-    rng = np.random.default_rng(7)
-    _append(path, np.concatenate([rng.normal(0, 30, RATE), dropped, rng.normal(0, 30, RATE)]))
-    ear.poll()
+    ear = _hear_in_hiss(tmp_path, {"booked": booked, "other": other}, dropped, seed=7)
     assert [h.name for h in ear.heard] == ["booked"]
     assert abs(ear.heard[0].at_sample / RATE - 1.0) < 0.01

@@ -107,7 +107,7 @@ class LinePrompts:
 
 def named(language: str, prompt: str, service: str = "it") -> str:
     """A prompt's reference name: the service language's plain, another's `<code>:<prompt>`
-    (built in the `<code>` subfolder of the prompts, `ivr.factories.make_language_prompts`)."""
+    (built in the `<code>` subfolder of the prompts, `ivr.assembly.Assembly.language_prompts`)."""
     return prompt if language == service else f"{language}:{prompt}"
 
 
