@@ -44,8 +44,7 @@ def _desk(settings: Settings, store: SqlTicketStore) -> ClosureDesk:
     from ivr.console.accounts import Accounts
     from ivr.hours.closing import ClosureDesk
 
-    parts = Assembly(settings)
-    return ClosureDesk(parts.closures_on(store), parts.prompts.build_one, Accounts(store).audit)
+    return ClosureDesk(_closures(settings, store), Assembly(settings).prompts.build_one, Accounts(store).audit)
 
 
 def _actor(by: str | None) -> Actor:

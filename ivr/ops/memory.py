@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
+import functools
 import logging
 from typing import Any
 
@@ -25,7 +26,9 @@ TRIM_EVERY_S = 300.0
 JOB_ID = "heap-trim"
 
 
+@functools.cache
 def _libc() -> Any | None:
+    """Looked up once: finding the library runs `ldconfig -p`, too much for a job every 5 minutes."""
     name = ctypes.util.find_library("c")
     if name is None:
         return None

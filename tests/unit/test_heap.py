@@ -21,7 +21,30 @@ def test_glibc_takes_the_arena_limit_and_trims() -> None:
 
 def test_elsewhere_nothing_is_done(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
-    assert memory.limit_arenas() is False and memory.trim() is False
+    memory._libc.cache_clear()  # looked up again, with no C library to find
+    try:
+        assert memory.limit_arenas() is False and memory.trim() is False
+    finally:
+        memory._libc.cache_clear()
+
+
+def test_the_library_is_looked_up_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    found: list[str] = []
+    real = ctypes.util.find_library
+
+    def counting(name: str) -> str | None:
+        found.append(name)
+        return real(name)
+
+    monkeypatch.setattr(ctypes.util, "find_library", counting)
+    memory._libc.cache_clear()
+    try:
+        memory.trim()
+        memory.trim()
+        memory.limit_arenas(2)
+        assert found == ["c"]
+    finally:
+        memory._libc.cache_clear()
 
 
 def test_the_engine_schedules_the_trim() -> None:
