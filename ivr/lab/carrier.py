@@ -22,7 +22,8 @@ from ivr.asterisk.instance import AsteriskInstance, Ports
 from ivr.asterisk.root import AsteriskRoot
 from ivr.telephony.ari import AriClient, Event
 from ivr.telephony.ari_channel import AriChannel
-from ivr.telephony.errors import CallerHungUp
+from ivr.telephony.ari_resources import AriBridges
+from ivr.telephony.errors import AriError, AriUnavailable, CallerHungUp
 
 log = logging.getLogger(__name__)
 
@@ -285,9 +286,31 @@ class LabPhoneCall:
         self.channel = channel
         self.number = number
         self._confirming: asyncio.Future[None] | None = None
+        self._bridge: str | None = None
 
     async def answer(self) -> None:
         await self.channel.answer()
+
+    async def answer_recorded(self, name: str) -> Path:
+        """Pick up with everything heard recorded from the first word; returns the recording's path.
+
+        The line begins a callback's notice the moment the phone is answered: a recording started
+        after the answer missed its opening, and on a loaded machine (a CI run) the whole notice.
+        So the phone goes into a bridge that is already recording before it is picked up. A bridge,
+        not the channel: a channel's recording holds the channel's other commands (keys sent during
+        it would go out only after it). `stop_recording` (or `hangup`) ends it."""
+        bridges = AriBridges(self.carrier.client)
+        self._bridge = await bridges.create(f"lab-{name}")
+        await bridges.record(self._bridge, name, fmt="wav")
+        await bridges.add_channels(self._bridge, [self.channel.id])
+        await self.answer()
+        return self.carrier.instance.host("spool") / "recording" / f"{name}.wav"
+
+    async def stop_recording(self) -> None:
+        """End the recording `answer_recorded` began (destroying its bridge closes the file)."""
+        bridge, self._bridge = self._bridge, None
+        if bridge is not None:
+            await AriBridges(self.carrier.client).destroy(bridge)
 
     async def take_offer(self, after_s: float = 1.0, key: str = "1") -> None:
         """Answer as an operator at home does: pick up, hear the topic begin, press 1 (the
@@ -304,6 +327,8 @@ class LabPhoneCall:
     async def hangup(self) -> None:
         with contextlib.suppress(CallerHungUp):
             await self.channel.hangup()
+        with contextlib.suppress(AriError, AriUnavailable):
+            await self.stop_recording()
 
 
 def _caller_id(number: str | None, name: str | None) -> str:

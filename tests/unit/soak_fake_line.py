@@ -175,6 +175,17 @@ class FakeRing:
     async def answer(self) -> None:
         await self.channel.answer()
 
+    async def answer_recorded(self, name: str) -> Path:
+        """As the lab's phone does: a recording bridge set up before the pick-up."""
+        bridge = (await self.carrier.client.post("bridges"))["id"]
+        await self.carrier.client.post(f"bridges/{bridge}/record", name=name)
+        await self.answer()
+        assert self.channel.recordings is not None
+        return self.channel.recordings / f"{name}.wav"
+
+    async def stop_recording(self) -> None:
+        await self.carrier.client.delete("bridges/b1")
+
     async def hangup(self) -> None:
         await self.channel.hangup()
 

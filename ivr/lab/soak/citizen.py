@@ -31,7 +31,6 @@ from ivr.lab.carrier import LabCarrier, LabPhoneCall
 from ivr.lab.soak.ear import Ear, Heard, Spectra
 from ivr.lab.soak.journal import CallbackLeg, HungUpBy, KeyPress
 from ivr.lab.soak.key_press import KeyClock, Press
-from ivr.telephony.ari_resources import AriBridges
 from ivr.telephony.errors import AriError, AriUnavailable, CallerHungUp
 
 log = logging.getLogger(__name__)
@@ -190,21 +189,12 @@ async def answer_leg(
     keys: list[str] = []
     presses: list[KeyPress] = []
     by = HungUpBy.ENGINE
-    # What the citizen hears is recorded on a bridge of its own, not on the channel: a channel's
-    # recording holds the channel's other commands (the survey keys would go out only after it).
-    # The phone is in the recording bridge before it is picked up: the line begins its callback
-    # notice the moment the citizen answers, and a bridge set up after the answer missed its
-    # opening; joined just after the answer, a loaded machine still lost the notice's first
-    # words to the round trip between the two requests (the CI run of stop 32).
-    bridges = AriBridges(ring.carrier.client)
-    bridge: str | None = None
+    # Recorded from before the pick-up (`LabPhoneCall.answer_recorded`): joined just after the
+    # answer, a loaded machine lost the notice's first words (the CI run of stop 32).
     try:
-        bridge = await bridges.create(f"soak-{name}")
         clock = KeyClock(ear, asyncio.get_running_loop().time(), sounds.windows)  # before the recording began
-        await bridges.record(bridge, name, fmt="wav")
+        await ring.answer_recorded(name)
         ear.start()
-        await bridges.add_channels(bridge, [ring.channel.id])
-        await ring.answer()
         operators = {n for n in sounds.refs if n.startswith(OPERATOR)}
         try:
             leg = _Leg(keys, presses, operators, clock)
@@ -220,9 +210,8 @@ async def answer_leg(
         # The leg is over here; reading the rest of its recording may wait on the ears' thread
         # (run 6: 12 to 17 s), which is no part of the leg.
         ended = datetime.now(UTC)
-        if bridge is not None:
-            with contextlib.suppress(AriError, AriUnavailable):
-                await bridges.destroy(bridge)  # ends the recording
+        with contextlib.suppress(AriError, AriUnavailable):
+            await ring.stop_recording()
         await ear.stop()
     voices = [h.name.removeprefix(OPERATOR) for h in ear.heard if h.name.startswith(OPERATOR)]
     return CallbackLeg(
