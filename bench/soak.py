@@ -240,7 +240,7 @@ async def soak(plan: SoakPlan, out: Path, *, sample_every_s: float) -> int:
             ended_at=line.now(),  # the engines' simulated time: what was due by then
             mails=line.sink.mails,
             asterisk=state,
-            outbox=active.data_dir / "outbox.db",
+            outboxes=[engine.data_dir / "outbox.db" for engine in line.engines],
             resources=sampler.samples,
             windows=ResourceWindows(warmup_s=min(600.0, plan.profile.warmup_s), window_s=3600.0),
             faults=injector.records,

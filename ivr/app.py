@@ -490,6 +490,7 @@ def _web_deps(engine: Engine, parts: Assembly, campaigns: RuntimeCampaigns) -> W
         refresh=engine.app_watch.check,
         role=engine.line.report,
         outbox_backlog=lambda: engine.store.writer.outbox.count() if engine.store.writer.outbox else 0,
+        outbox_rejected=lambda: engine.store.writer.outbox.rejected_count() if engine.store.writer.outbox else 0,
     )
     return WebDeps(s, engine.clock, queue, engine.store, health, engine.web_requests, console.outcomes, console)
 

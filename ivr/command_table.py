@@ -21,7 +21,7 @@ TABLE: dict[str, CommandSpec] = {
     # the ticket and its timeline
     "ticket.open": CommandSpec(tickets.open_ticket, creates=True, lookup=tickets.ticket_by_call_uid),
     "ticket.event": CommandSpec(tickets.add_event),
-    "ticket.update": CommandSpec(tickets.update_ticket),
+    "ticket.update": CommandSpec(tickets.update_ticket, stale=tickets.update_ticket_of_earlier_run),
     "ticket.close": CommandSpec(tickets.close_ticket),
     # the queue
     "cap.add": CommandSpec(cap.add_admission),

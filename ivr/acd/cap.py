@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from ivr.schema.tickets import DailyAdmissions
+from ivr.schema.tickets import DailyAdmissions, Ticket
 from ivr.tickets.coalesce import update_columns
 from ivr.tickets.status import QueueResult
 from ivr.tickets.store import SqlTicketStore
@@ -35,7 +35,11 @@ def mark_queued(session: Session, ticket_id: int | None, moment: datetime) -> No
 
 
 def add_admission(session: Session, *, day: date, ticket_id: int | None = None, at: datetime | None = None) -> None:
-    """One admission decided while the database was away: counted, not checked again."""
+    """One admission decided while the database was away: counted, not checked again. Once per
+    ticket: a ticket already marked queued was admitted (and counted) before, by this engine or by
+    the one that took its call over while this admission waited in an earlier run's outbox."""
+    if ticket_id is not None and session.scalar(select(Ticket.queued_at).where(Ticket.id == ticket_id)) is not None:
+        return
     changed = session.execute(
         update(DailyAdmissions).where(DailyAdmissions.day == day).values(admitted=DailyAdmissions.admitted + 1)
     ).rowcount  # type: ignore[attr-defined]

@@ -111,6 +111,7 @@ class Health:
     refresh: Callable[[], Awaitable[object]] | None = None  # asks Asterisk before answering
     role: Callable[[], dict[str, Any]] = _no_lease
     outbox_backlog: Callable[[], int] = lambda: 0
+    outbox_rejected: Callable[[], int] = lambda: 0  # writes the database would not take (ivr.tickets.replay)
 
     def report(self) -> dict[str, Any]:
         ari, ari_reason = self.ari_app() if self.ari_app is not None else (self.ari_connected(), None)
@@ -118,6 +119,7 @@ class Health:
             ari_reason = "ARI event socket not connected"
         role = self.role()
         ami, degraded, backlog = self.ami_logged_in(), self.store_degraded(), self.outbox_backlog()
+        rejected = self.outbox_rejected()
         recordings = {
             kind: {"failures": rec.failures, "last_error": rec.last_error} for kind, rec in self.recordings.items()
         }
@@ -126,7 +128,7 @@ class Health:
             status = str(role["role"])
         elif not ari:
             status = "down"
-        elif not ami or degraded or backlog or any(r["failures"] for r in recordings.values()):
+        elif not ami or degraded or backlog or rejected or any(r["failures"] for r in recordings.values()):
             status = "degraded"
         else:
             status = "ok"
@@ -138,6 +140,11 @@ class Health:
             "ari_reason": ari_reason,
             "ami": ami,
             "calls": self.calls_in_progress(),
-            "store": {"degraded": degraded, "outages": self.store_outages(), "outbox_backlog": backlog},
+            "store": {
+                "degraded": degraded,
+                "outages": self.store_outages(),
+                "outbox_backlog": backlog,
+                "outbox_rejected": rejected,
+            },
             "recordings": recordings,
         }

@@ -39,6 +39,7 @@ class Sources:
     cap_used: Callable[[], Awaitable[int]]
     cap_limit: int
     outbox_backlog: Callable[[], int]
+    outbox_rejected: Callable[[], int]
     store_degraded: Callable[[], bool]
     figures: Callable[[], Awaitable[StoreFigures]]
     ari_up: Callable[[], bool]
@@ -79,6 +80,9 @@ class Metrics:
             "nul_service_level_ratio", "share of today's admitted calls answered within the target", registry=r
         )
         self.outbox = Gauge("nul_outbox_backlog_writes", "ticket writes waiting for the database", registry=r)
+        self.outbox_rejected = Gauge(
+            "nul_outbox_rejected_writes", "ticket writes the database would not take, kept for a person", registry=r
+        )
         self.degraded = Gauge("nul_store_degraded", "1 while the ticket database is away", registry=r)
         self.transcriptions = Gauge(
             "nul_transcription_backlog_messages", "voicemails waiting for a transcript", registry=r
@@ -132,6 +136,7 @@ class Metrics:
         self.longest.set(max(waits, default=0.0))
         self.cap_limit.set(s.cap_limit)
         self.outbox.set(await asyncio.to_thread(s.outbox_backlog))
+        self.outbox_rejected.set(await asyncio.to_thread(s.outbox_rejected))
         self.degraded.set(1 if s.store_degraded() else 0)
         self.ari_up.set(1 if s.ari_up() else 0)
         self.ami_up.set(1 if s.ami_up() else 0)

@@ -39,6 +39,7 @@ def make_operations(
         cap_used=lambda: cap.count(clock.now()),
         cap_limit=cap.limit,
         outbox_backlog=lambda: outbox.count() if outbox is not None else 0,
+        outbox_rejected=lambda: outbox.rejected_count() if outbox is not None else 0,
         store_degraded=lambda: store.degraded,
         figures=lambda: figures.figures(clock.now().astimezone(s.service.tz).date(), s.stats.service_level_s),
         ari_up=ari.connected.is_set,

@@ -53,6 +53,10 @@ def add_recording(
     duration_s: float,
     created_at: datetime,
 ) -> int:
+    """One row per file: written again (an earlier run's outbox replayed) it is the same row."""
+    existing = recording_by_path(session, path=path)
+    if existing is not None:
+        return existing
     row = Recording(
         ticket_id=ticket_id,
         kind=kind,

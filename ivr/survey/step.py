@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from functools import partial
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ivr.callflows.keys import answer, settle
@@ -76,4 +77,9 @@ async def _ask(ctx: CallContext, node: SurveyNode, question: SurveyQuestion) -> 
 def add_answer(
     session: Session, *, ticket_id: int, operator_id: int | None, question: str, answer: int, at: datetime
 ) -> None:
+    """One answer per question and ticket: written again (an earlier run's outbox replayed after
+    another engine asked the same question) the first answer stands."""
+    asked = select(SurveyAnswer.id).where(SurveyAnswer.ticket_id == ticket_id, SurveyAnswer.question == question)
+    if session.scalar(asked) is not None:
+        return
     session.add(SurveyAnswer(ticket_id=ticket_id, operator_id=operator_id, question=question, answer=answer, at=at))

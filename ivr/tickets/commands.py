@@ -26,6 +26,9 @@ class CommandSpec:
     fn: Callable[..., Any]
     creates: bool = False  # returns the id of a new row
     lookup: Callable[..., int | None] | None = None  # finds the row it made (same arguments), if any
+    # Run instead of `fn` for a write of an earlier run of the engine, which may be about a call
+    # another engine has served since (ivr.tickets.replay); None: `fn` is safe either way.
+    stale: Callable[..., Any] | None = None
 
 
 # Filled by `ivr.command_table.install()`, the one place every command is named: a command is
@@ -52,8 +55,9 @@ class Command:
         except KeyError:
             raise LookupError(f"unknown command {self.name!r}") from None
 
-    def run(self, session: Session, refs: Callable[[int], int]) -> Any:
-        return self.spec.fn(session, **self.resolved(refs))
+    def run(self, session: Session, refs: Callable[[int], int], *, stale: bool = False) -> Any:
+        fn = self.spec.stale if stale and self.spec.stale is not None else self.spec.fn
+        return fn(session, **self.resolved(refs))
 
     def run_lookup(self, session: Session, refs: Callable[[int], int]) -> int | None:
         lookup = self.spec.lookup

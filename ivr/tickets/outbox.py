@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ivr.tickets.commands import Command
@@ -37,6 +39,12 @@ class Outbox:
             " row INTEGER PRIMARY KEY AUTOINCREMENT, batch TEXT NOT NULL, command TEXT NOT NULL)"
         )
         self._db.execute("CREATE TABLE IF NOT EXISTS refs (provisional INTEGER PRIMARY KEY, real INTEGER NOT NULL)")
+        # Writes the database would not take (ivr.tickets.replay): kept for a person, never retried.
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS rejected ("
+            " row INTEGER PRIMARY KEY, batch TEXT NOT NULL, command TEXT NOT NULL,"
+            " error TEXT NOT NULL, at TEXT NOT NULL)"
+        )
 
     def append(self, batch: str, command: Command) -> int:
         """Keep one command; returns its row number (the provisional id is its negative)."""
@@ -58,12 +66,18 @@ class Outbox:
                 grouped.append([item])
         return grouped
 
-    def done(self, items: list[Pending], refs: dict[int, int]) -> None:
-        """A batch reached the database: forget it, remember the ids it created."""
+    def done(self, items: list[Pending], refs: dict[int, int], rejected: Sequence[tuple[Pending, str]] = ()) -> None:
+        """Batches reached the database: forget them, remember the ids they created, keep the
+        writes it would not take (`rejected`, each with its error)."""
+        at = datetime.now(UTC).isoformat()
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 self._db.executemany("INSERT OR REPLACE INTO refs VALUES (?, ?)", list(refs.items()))
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO rejected VALUES (?, ?, ?, ?, ?)",
+                    [(p.row, p.batch, p.command.dumps(), error, at) for p, error in rejected],
+                )
                 self._db.executemany("DELETE FROM pending WHERE row = ?", [(i.row,) for i in items])
                 self._db.execute("COMMIT")
             except BaseException:
@@ -77,6 +91,16 @@ class Outbox:
     def count(self) -> int:
         with self._lock:
             return int(self._db.execute("SELECT count(*) FROM pending").fetchone()[0])
+
+    def rejected(self) -> list[tuple[Pending, str, str]]:
+        """The writes set aside: each with its error and when."""
+        with self._lock:
+            rows = self._db.execute("SELECT row, batch, command, error, at FROM rejected ORDER BY row").fetchall()
+        return [(Pending(int(r), str(b), Command.loads(c)), str(e), str(a)) for r, b, c, e, a in rows]
+
+    def rejected_count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM rejected").fetchone()[0])
 
     def close(self) -> None:
         with self._lock:

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, case, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from ivr.schema.tickets import Channel
@@ -62,6 +62,19 @@ def add_event(
 def update_ticket(session: Session, *, ticket_id: int, columns: dict[str, Any]) -> None:
     """The writer merges a batch's updates per ticket (ivr.tickets.coalesce); this is one alone."""
     update_columns(session, ticket_id, columns)
+
+
+def update_ticket_of_earlier_run(session: Session, *, ticket_id: int, columns: dict[str, Any]) -> None:
+    """An earlier run's update (ivr.tickets.replay): an open ticket takes it as written (its call is
+    being served, and its engine writes on); a closed one only where it had nothing: the engine that
+    closed it had the last word, and only what it never knew (an answer time, a consent) is added."""
+    values = {
+        name: case((TICKETS.c.open.is_(True), bindparam(f"new_{name}", type_=TICKETS.c[name].type)),
+                   else_=func.coalesce(TICKETS.c[name], bindparam(f"new_{name}", type_=TICKETS.c[name].type)))
+        for name in sorted(columns)
+    }  # fmt: skip
+    stmt = update(TICKETS).where(TICKETS.c.id == bindparam("row_id")).values(values)
+    session.execute(stmt, {"row_id": ticket_id, **{f"new_{k}": v for k, v in columns.items()}})
 
 
 def close_ticket(

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -27,11 +27,11 @@ from ivr.ha.guard import Fenced as LineFenced
 from ivr.schema.tickets import StoreBatch
 from ivr.tickets.coalesce import MERGED, Coalescer
 from ivr.tickets.commands import Command
-from ivr.tickets.outbox import Outbox, Pending
+from ivr.tickets.outbox import Outbox
+from ivr.tickets.replay import Replayer
 
 log = logging.getLogger(__name__)
 _INSERT_BATCH = insert(StoreBatch.__table__)  # type: ignore[arg-type]
-REPLAY_GROUP = 50  # outbox batches replayed per transaction, new writes taken in between
 
 
 class _Barrier:
@@ -93,6 +93,7 @@ class BatchWriter:
         self._pending: asyncio.Queue[tuple[Item, asyncio.Future[Any], bool]] | None = None
         self._task: asyncio.Task[None] | None = None
         self._refs: dict[int, int] = outbox.refs() if outbox else {}
+        self._replayer = Replayer(sessions, outbox, self._refs, unavailable) if outbox else None
         self.degraded = bool(outbox and outbox.count())  # left over from a previous run
         self.outages = 0
         self._posted = 0  # writes queued without waiting, not through yet
@@ -277,7 +278,8 @@ class BatchWriter:
             raise LookupError(f"provisional id {provisional} was never replayed") from None
 
     def _to_outbox(self, items: list[Item], token: str) -> list[Any]:
-        assert self.outbox is not None
+        assert self.outbox is not None and self._replayer is not None
+        self._replayer.mine.add(token)  # this run's own: replayed as written (ivr.tickets.replay)
         results: list[Any] = []
         for item in items:
             if isinstance(item, _Barrier):
@@ -302,7 +304,7 @@ class BatchWriter:
 
     async def _replay_next(self, loop: asyncio.AbstractEventLoop) -> bool:
         if self.fenced is not None:
-            return False  # the outbox is left as it is, for whoever looks into it: never replayed late
+            return False  # left for this engine's next run, which replays it as an earlier run's
         try:
             left = await loop.run_in_executor(self._executor, self._replay)
         except Fenced as exc:
@@ -322,47 +324,6 @@ class BatchWriter:
         return True
 
     def _replay(self) -> int:
-        """The next `REPLAY_GROUP` waiting batches, in one transaction of the ticket database
-        (each with its own token, so each is applied once) and one write of the outbox; returns
-        how many batches are left. One transaction and one synced outbox write per batch cost
-        33 ms each on the soak's loaded machine."""
-        assert self.outbox is not None
-        batches = self.outbox.batches()
-        group = batches[:REPLAY_GROUP]
-        if group:
-            created = self._replay_group(group)
-            self._refs.update(created)
-            self.outbox.done([pending for batch in group for pending in batch], created)
-        return len(batches) - len(group)
-
-    def _replay_group(self, group: list[list[Pending]]) -> dict[int, int]:
-        created: dict[int, int] = {}
-
-        def ref(provisional: int) -> int:
-            return created[provisional] if provisional in created else self._ref(provisional)
-
-        with self._sessions.begin() as session:
-            if self.guard is not None:
-                self.guard(session)
-            tokens = [batch[0].batch for batch in group]
-            done = set(session.scalars(select(StoreBatch.token).where(StoreBatch.token.in_(tokens))))
-            for batch in group:
-                token = batch[0].batch
-                applied = token in done
-                for pending in batch:
-                    spec = pending.command.spec
-                    if applied:  # committed before the connection died: only learn the ids it made
-                        if spec.creates and spec.lookup is not None:
-                            found = pending.command.run_lookup(session, ref)
-                            if found is not None:
-                                created[-pending.row] = found
-                        continue
-                    result = pending.command.run(session, ref)
-                    session.flush()
-                    if spec.creates:
-                        created[-pending.row] = int(result)
-                if not applied:
-                    session.add(StoreBatch(token=token, at=datetime.now(UTC)))
-        writes = sum(len(batch) for batch in group)
-        log.info("outbox: %d batch(es) replayed (%d write(s), first %s)", len(group), writes, group[0][0].batch[:8])
-        return created
+        """The next group of the outbox (ivr.tickets.replay); returns how many batches are left."""
+        assert self._replayer is not None
+        return self._replayer.next_group(self.guard)

@@ -3,6 +3,7 @@ supervisors (boxes, assignment, callback attempts)."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,6 +17,8 @@ from ivr.tickets import events, sla
 from ivr.tickets.events import EventKind
 from ivr.tickets.repository import Repository
 from ivr.tickets.status import TicketStatus, escalate
+
+log = logging.getLogger(__name__)
 
 S = TicketStatus
 STATUSES = tuple(s.value for s in (S.NEW, S.ASSIGNED, S.CALLED_BACK, S.CLOSED))  # plain strings for argparse
@@ -71,7 +74,19 @@ def new_message(
     ended_by: str | None,
     at: datetime,
 ) -> int:
-    """The message and its ticket's second-level handling, in one transaction."""
+    """The message and its ticket's second-level handling, in one transaction. A ticket has one
+    message: written again (an earlier run's outbox replayed after another engine took the call
+    over and kept the recording it found on the channel) it is the same message, and its id is
+    returned. Another recording for the same ticket is not lost: its file stays where it is, and
+    the stray-audio sweep names it for a person (ivr.recordings.strays)."""
+    existing = session.scalar(select(Voicemail).where(Voicemail.ticket_id == ticket_id))
+    if existing is not None:
+        if existing.asterisk_name != asterisk_name:
+            log.error(
+                "ticket %s: a second message %s written for it (it has %s): its audio is kept, not listed",
+                ticket_id, asterisk_name, existing.asterisk_name,
+            )  # fmt: skip
+        return existing.id
     message = Voicemail(
         ticket_id=ticket_id,
         box=box,

@@ -164,7 +164,7 @@ def build_world(db_url: str, root: Path) -> SoakWorld:
         ended_at=ENDED,
         mails=[],
         asterisk=AsteriskState(channels=0, bridges=0),
-        outbox=outbox,
+        outboxes=[outbox],
         windows=ResourceWindows(warmup_s=300, window_s=3600, tolerance=0.10),
         faults=[Fault(at=DAY1 + timedelta(minutes=30), name="engine_kill", detail="kill -9 of the active engine")],
         latency={"answer": [0.2, 0.3, 0.25, 1.5], "menu": [0.1, 0.12]},

@@ -298,6 +298,7 @@ def _metrics() -> Metrics:
         cap_used=_cap,
         cap_limit=400,
         outbox_backlog=lambda: 0,
+        outbox_rejected=lambda: 0,
         store_degraded=lambda: False,
         figures=_figures,
         ari_up=lambda: True,

@@ -357,9 +357,9 @@ async def test_a_call_arriving_while_the_outbox_is_replayed_is_not_kept_waiting(
     outbox = store.writer.outbox
     synced = outbox.done
 
-    def done_on_a_loaded_disk(items: list[Any], refs: dict[int, int]) -> None:
+    def done_on_a_loaded_disk(items: list[Any], refs: dict[int, int], rejected: Any = ()) -> None:
         time.sleep(0.03)
-        synced(items, refs)
+        synced(items, refs, rejected)
 
     monkeypatch.setattr(outbox, "done", done_on_a_loaded_disk)
     await asyncio.to_thread(server.pause)

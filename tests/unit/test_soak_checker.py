@@ -27,8 +27,12 @@ from ivr.settings import Settings
 from ivr.stats import citizens_public
 from ivr.stats.citizens import callback_figures
 from ivr.stats.report import EngineReader
+from ivr.tickets.commands import Command
 from ivr.tickets.db import POOL_SIZE
+from ivr.tickets.outbox import Outbox, Pending
 from tests.unit.soak_world import DAY1, DAY2, SoakWorld, build_world
+
+T_OTHER = DAY1 + timedelta(hours=1)
 
 FIRST, SECOND, MESSAGE, CAPPED, CALLBACK, SILENT, LOST = (f"+39333000000{n}" for n in range(1, 8))
 
@@ -429,21 +433,32 @@ def test_a_mail_the_store_never_sent(world: SoakWorld) -> None:
     assert failed(world)["web_and_mail"].violations[0].detail == "2 mails sent by the store's account, 3 received"
 
 
-def test_not_drained(world: SoakWorld) -> None:
+def test_not_drained(world: SoakWorld, tmp_path: Path) -> None:
     with world.session() as s, s.begin():
         s.get_one(Ticket, world.ids[SILENT]).open = True
     world.evidence.asterisk = AsteriskState(channels=2, bridges=1)
-    assert world.evidence.outbox is not None
-    db = sqlite3.connect(world.evidence.outbox)
+    active = world.evidence.outboxes[0]
+    db = sqlite3.connect(active)
     db.execute("INSERT INTO pending (batch, command) VALUES ('b1', '{}')")
     db.commit()
     db.close()
+    # The other engine's outbox (full run 8: the fenced engine's held 146 calls' tickets): a write
+    # waiting there, and one the database would not take, set aside (ivr.tickets.replay).
+    other = Outbox(tmp_path / "b" / "outbox.db")
+    other.append("t9", Command("ticket.event", {"ticket_id": -4, "kind": "menu_choice", "at": T_OTHER}))
+    refused = Command("ticket.event", {"ticket_id": 987654, "kind": "x", "at": T_OTHER})
+    other.done([], {}, [(Pending(7, "t8", refused), "IntegrityError: foreign key")])
+    other.close()
+    world.evidence.outboxes.append(tmp_path / "b" / "outbox.db")
     result = failed(world)["drained"]
     assert [v.detail for v in result.violations] == [
         "1 tickets still open",
         "2 channels left in Asterisk",
         "1 bridges left in Asterisk",
-        f"1 writes still waiting in the outbox {world.evidence.outbox}",
+        f"1 writes still waiting in the outbox {active}",
+        f"1 writes still waiting in the outbox {tmp_path / 'b' / 'outbox.db'}",
+        f"a write the database would not take, set aside in {tmp_path / 'b' / 'outbox.db'}: "
+        f"{refused.dumps()} (IntegrityError: foreign key)",
     ]
     assert tickets_named(result) == {world.ids[SILENT]}
 
@@ -667,8 +682,8 @@ def test_a_curve_of_a_few_minutes_is_noted_not_judged(world: SoakWorld) -> None:
 
 
 def test_a_check_that_cannot_look_is_a_violation(world: SoakWorld, tmp_path: Path) -> None:
-    world.evidence.outbox = tmp_path / "not-an-outbox.db"
-    world.evidence.outbox.write_bytes(b"this is not a database file at all, not even close" * 40)
+    world.evidence.outboxes = [tmp_path / "not-an-outbox.db"]
+    world.evidence.outboxes[0].write_bytes(b"this is not a database file at all, not even close" * 40)
     result = failed(world)["drained"]
     assert result.violations[-1].detail.startswith("the check could not run: DatabaseError")
 
@@ -717,10 +732,9 @@ def _run_folder(world: SoakWorld, run: Path) -> None:
 
 def test_the_command_judges_a_run_folder(world: SoakWorld, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ev = world.evidence
-    assert ev.outbox is not None
     settings = Settings.model_validate(
         {
-            "database": {"url": ev.db_url, "outbox_file": str(ev.outbox)},
+            "database": {"url": ev.db_url, "outbox_file": str(ev.outboxes[0])},
             "paths": {"data_dir": str(ev.recordings_dir.parent)},
             "voicemail": {"dir": str(ev.voicemail_dir)},
             "queue": {"daily_cap": ev.daily_cap},

@@ -69,7 +69,7 @@ def load_evidence(run: Path, settings: Settings) -> SoakEvidence:
         tz=settings.service.tz,
         mails=TypeAdapter(list[SinkMail]).validate_python(mails) if mails is not None else None,
         asterisk=AsteriskState.model_validate(asterisk) if asterisk is not None else None,
-        outbox=settings.outbox_path,
+        outboxes=[settings.outbox_path],
         resources=[ResourceSample.model_validate_json(line) for line in lines if line.strip()],
         published=published,
         faults=TypeAdapter(list[Fault]).validate_python(_json(run / "faults.json") or []),

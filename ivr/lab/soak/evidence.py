@@ -92,7 +92,7 @@ class SoakEvidence:
     tz: ZoneInfo = ROME
     mails: list[SinkMail] | None = None
     asterisk: AsteriskState | None = None
-    outbox: Path | None = None
+    outboxes: list[Path] = field(default_factory=list)  # every engine's: none may keep a write
     resources: list[ResourceSample] = field(default_factory=list)
     windows: ResourceWindows = field(default_factory=ResourceWindows)
     published: dict[str, dict[str, Any]] = field(default_factory=dict)  # source -> `ivr stats` JSON document
