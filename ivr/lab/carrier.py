@@ -20,6 +20,7 @@ from typing import Any
 
 from ivr.asterisk.instance import AsteriskInstance, Ports
 from ivr.asterisk.root import AsteriskRoot
+from ivr.lab.rings import Rings
 from ivr.telephony.ari import AriClient, Event
 from ivr.telephony.ari_channel import AriChannel
 from ivr.telephony.ari_resources import AriBridges
@@ -56,7 +57,7 @@ class LabCarrier:
         )
         self.client.on_start.subscribe(self._on_start)
         self._pending: dict[str, asyncio.Future[AriChannel]] = {}
-        self.phones: asyncio.Queue[LabPhoneCall] = asyncio.Queue()
+        self.phones: Rings[LabPhoneCall] = Rings()  # take yours: `phones.get(number)`
         self._phone_rules: dict[str, dict[str, Any]] = {}
 
     # --- process ------------------------------------------------------------------------------
@@ -149,13 +150,12 @@ class LabCarrier:
             loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             loop = None
-        forgotten = 0
-        while not self.phones.empty():
-            ring = self.phones.get_nowait()
+
+        def hang_up(ring: LabPhoneCall) -> None:
             if loop is not None:
                 self.client.tasks.spawn(ring.hangup())
-            forgotten += 1
-        return forgotten
+
+        return self.phones.drop(hang_up)
 
     def _on_start(self, event: Event) -> None:
         args = [str(a) for a in event.get("args") or []]
