@@ -20,7 +20,6 @@ from typing import Any
 
 from ivr.asterisk.instance import AsteriskInstance, Ports
 from ivr.asterisk.root import AsteriskRoot
-from ivr.lab.rings import Rings
 from ivr.telephony.ari import AriClient, Event
 from ivr.telephony.ari_channel import AriChannel
 from ivr.telephony.ari_resources import AriBridges
@@ -57,7 +56,7 @@ class LabCarrier:
         )
         self.client.on_start.subscribe(self._on_start)
         self._pending: dict[str, asyncio.Future[AriChannel]] = {}
-        self.phones: Rings[LabPhoneCall] = Rings()  # take yours: `phones.get(number)`
+        self.phones: asyncio.Queue[LabPhoneCall] = asyncio.Queue()
         self._phone_rules: dict[str, dict[str, Any]] = {}
 
     # --- process ------------------------------------------------------------------------------
@@ -150,12 +149,13 @@ class LabCarrier:
             loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             loop = None
-
-        def hang_up(ring: LabPhoneCall) -> None:
+        forgotten = 0
+        while not self.phones.empty():
+            ring = self.phones.get_nowait()
             if loop is not None:
                 self.client.tasks.spawn(ring.hangup())
-
-        return self.phones.drop(hang_up)
+            forgotten += 1
+        return forgotten
 
     def _on_start(self, event: Event) -> None:
         args = [str(a) for a in event.get("args") or []]

@@ -111,7 +111,8 @@ async def test_real_call_pops_on_the_desk_and_is_called_back(
         await line.until(lambda: line.state("anna") is AgentState.AVAILABLE, "anna out of wrap-up")
         await desk.reload()
         await desk.get_by_role("button", name=f"Richiama {CITIZEN}").click()
-        home = await asyncio.wait_for(pbx.carrier.phones.get(CITIZEN), 30)  # anna answered; now the citizen
+        home = await asyncio.wait_for(pbx.carrier.phones.get(), 30)  # anna answered; now the citizen
+        assert home.number == CITIZEN
         await home.answer()
         await expect(desk.locator("#callback-progress")).to_contain_text("In conversazione con il cittadino")
         await asyncio.sleep(1.5)

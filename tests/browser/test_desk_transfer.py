@@ -57,7 +57,8 @@ async def test_transfer_from_the_desk(pbx: PbxPair, tmp_path: Path, voices: Voic
         await controls.get_by_role("button", name="Trasferisci", exact=True).click()
         await expect(controls.locator(".form-status")).to_contain_text("Chiamata trasferita")
 
-        bruno = await asyncio.wait_for(pbx.carrier.phones.get("3470000081"), 60)
+        bruno = await asyncio.wait_for(pbx.carrier.phones.get(), 60)
+        assert bruno.number == "3470000081"
         await bruno.take_offer()
         await expect(desk.locator("#phone-status")).to_contain_text("Chiamata terminata")  # anna's leg ended
         await line.until(lambda: line.engine.distributor.agents["bruno"].ticket_id is not None, "bruno talking", 30)

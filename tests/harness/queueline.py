@@ -139,12 +139,12 @@ def talk(seconds: float = 6.0, say: str | None = None) -> Script:
 
 @contextlib.asynccontextmanager
 async def home_operators(
-    line: QueueLine, pbx: PbxPair, operators: dict[str, str], talk_s: float = 2.0, skills: list[str] | None = None
+    line: QueueLine, pbx: PbxPair, operators: dict[str, str], talk_s: float = 2.0
 ) -> AsyncIterator[None]:
-    """Operators at home (login -> outside number, each with `skills` if given): every ring to them
-    is picked up through the carrier, the operator talks for a moment, then hangs up first."""
+    """Operators at home (login -> outside number): every ring is picked up through the carrier,
+    the operator talks for a moment, then hangs up first."""
     for login, number in operators.items():
-        await line.operator(login, softphone=False, phone=number, skills=skills)
+        await line.operator(login, softphone=False, phone=number)
 
     async def answer_one(ring: Any) -> None:
         await ring.take_offer()
@@ -157,7 +157,7 @@ async def home_operators(
         tasks: set[asyncio.Task[None]] = set()
         try:
             while True:
-                ring = await pbx.carrier.phones.get(operators.values())  # only these operators' rings
+                ring = await pbx.carrier.phones.get()
                 task = asyncio.ensure_future(answer_one(ring))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)

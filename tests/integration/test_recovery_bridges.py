@@ -62,7 +62,7 @@ async def test_the_bridge_of_a_conversation_whose_operator_left_while_no_engine_
     await engine.start()
     try:
         call = await pbx.carrier.call("800000039", caller_number="3470000001")
-        phone = await asyncio.wait_for(pbx.carrier.phones.get("3479900001"), 20)
+        phone = await asyncio.wait_for(pbx.carrier.phones.get(), 20)
         await phone.take_offer()
         await _until(lambda: "operator_answered" in kinds(), "the operator to answer")
         assert await _until(bridges, "the conversation's bridge")

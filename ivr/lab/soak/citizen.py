@@ -28,7 +28,6 @@ from typing import Any
 import numpy as np
 
 from ivr.lab.carrier import LabCarrier, LabPhoneCall
-from ivr.lab.rings import Numbers, Rings
 from ivr.lab.soak.ear import Ear, Heard, Spectra
 from ivr.lab.soak.journal import CallbackLeg, HungUpBy, KeyPress
 from ivr.lab.soak.key_press import KeyClock, Press
@@ -53,13 +52,13 @@ def leg_recordings(folder: Path, number: str) -> list[Path]:
     return sorted(folder.glob(f"citizen-{national(number)}-*.wav"))
 
 
-class CallbackPhones(Rings[LabPhoneCall]):
-    """The carrier's `phones` with the citizens' numbers taken out.
+class CallbackPhones(asyncio.Queue[LabPhoneCall]):
+    """The carrier's `phones` queue with the citizens' numbers taken out.
 
-    Rings that are no citizen's stay in the carrier's own rings, read through this one, so it
-    can be installed at any time, even while an operator loop waits on the old one."""
+    Rings that are no citizen's stay in the carrier's own queue, read through this one, so it
+    can be installed at any time, even while an operator loop waits on the old queue."""
 
-    def __init__(self, inner: Rings[LabPhoneCall]) -> None:
+    def __init__(self, inner: asyncio.Queue[LabPhoneCall]) -> None:
         super().__init__()
         self.inner = inner
         self._boxes: dict[str, asyncio.Queue[LabPhoneCall]] = {}
@@ -88,17 +87,17 @@ class CallbackPhones(Rings[LabPhoneCall]):
         else:
             self.inner.put_nowait(item)
 
-    async def get(self, number: Numbers = None) -> LabPhoneCall:
-        return await self.inner.get(number)
+    async def get(self) -> LabPhoneCall:
+        return await self.inner.get()
 
-    def get_nowait(self, number: Numbers = None) -> LabPhoneCall:
-        return self.inner.get_nowait(number)
+    def get_nowait(self) -> LabPhoneCall:
+        return self.inner.get_nowait()
+
+    def qsize(self) -> int:
+        return self.inner.qsize()
 
     def empty(self) -> bool:
         return self.inner.empty()
-
-    def drop(self, each: Callable[[LabPhoneCall], None]) -> int:
-        return self.inner.drop(each)
 
     def expect(self, number: str) -> asyncio.Queue[LabPhoneCall]:
         """From now on the rings of `number` are the caller's (a soak's numbers are unique)."""
