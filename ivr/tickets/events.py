@@ -332,6 +332,19 @@ def referred(referral: int, office: str, office_kind: str, name: str) -> Event:
     return _e(K.REFERRED, referral=referral, office=office, office_kind=office_kind, name=name)
 
 
+def mail_sending(kind: EventKind) -> Event:
+    """A citizen's e-mail about to be handed to the server, written before the send with the
+    step that causes it: an engine stopped or fenced between the send and its outcome leaves
+    this as the last word, read as "perhaps sent" (`mail_fate`), never as "not written yet"
+    (full run 8: two replies reached the citizen while the console said nothing was sent)."""
+    return _e(kind, sent=None, sending=True)
+
+
+def mail_sent(kind: EventKind, sent: bool, held: str | None = None) -> Event:
+    """The send's outcome; `held`: the setting that kept it back (nothing was tried)."""
+    return _e(kind, sent=sent, held=held) if held is not None else _e(kind, sent=sent)
+
+
 def mail_referral(referral: int, sent: bool, held: str | None = None) -> Event:
     """Never the address: it is caller data, kept (and purged) on the referral row only."""
     detail: dict[str, Any] = {"referral": referral, "sent": sent}

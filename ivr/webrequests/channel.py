@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 from ivr.clock import Clock
 from ivr.ratelimit import RateLimiter
+from ivr.tickets import events
 from ivr.tickets.config import SlaSettings
 from ivr.tickets.events import EventKind
 from ivr.tickets.store import LineStore
@@ -58,6 +59,7 @@ class Received:
     due: datetime
     receipt_sent: bool
     receipt_held: bool = False  # a mail cap kept it back (not a mail failure)
+    receipt_perhaps: bool = False  # its send began and no outcome was written (service.MailFate)
     again: bool = False  # the form had filed it already: this answer repeats the first
 
 
@@ -145,8 +147,14 @@ class WebRequestChannel:
             if not earlier.form.same_as(form):
                 raise FormUsed(earlier.ticket_id)
             receipt = earlier.receipt or {}
+            fate = service.mail_fate(receipt) if earlier.receipt is not None else None
             return Received(
-                earlier.ticket_id, earlier.due, receipt.get("sent") is True, bool(receipt.get("held")), again=True
+                earlier.ticket_id,
+                earlier.due,
+                fate is service.MailFate.SENT,
+                bool(receipt.get("held")),
+                receipt_perhaps=fate is service.MailFate.PERHAPS,
+                again=True,
             )
 
     @contextlib.asynccontextmanager
@@ -175,20 +183,25 @@ class WebRequestChannel:
         counted = self._admit(address)
         now = self.clock.now()
         hours = self.sla.web_reply_hours
+        mailing = self.mailer.settings.host is not None
         try:
-            ticket_id = await self.requests.receive(form, now, tz=self.tz, reply_hours=hours)
+            ticket_id = await self.requests.receive(form, now, tz=self.tz, reply_hours=hours, mailing=mailing)
         except (StoreUnavailable, service.AlreadyFiled):
             self._limit.give_back(address, counted)  # not a request taken: it does not count
             raise
         due = now + timedelta(hours=hours)  # the ticket's, as filed (no read that could fail after it)
-        held = self._receipts.take(form.email, self.clock.now()) if self.mailer.settings.host else None
+        held = self._receipts.take(form.email, self.clock.now()) if mailing else None
         if held is not None:
-            await self.store.record(ticket_id, EventKind.MAIL_RECEIPT, self.clock.now(), {"sent": False, "held": held})
+            await self._mailed(ticket_id, events.mail_sent(EventKind.MAIL_RECEIPT, False, held))
             return Received(ticket_id, due, False, receipt_held=True)
         subject, body = receipt_text(ticket_id, due, self.tz, self.service_name)
         sent = await self.mailer.send(form.email, subject, body)
-        await self.store.record(ticket_id, EventKind.MAIL_RECEIPT, self.clock.now(), {"sent": sent})
+        await self._mailed(ticket_id, events.mail_sent(EventKind.MAIL_RECEIPT, sent))
         return Received(ticket_id, due, sent)
+
+    async def _mailed(self, ticket_id: int, outcome: events.Event) -> None:
+        """The send's outcome after its intent (written with the step that caused it)."""
+        await self.store.record(ticket_id, outcome.kind, self.clock.now(), outcome.detail)
 
     async def answer(
         self, ticket_id: int, text: str, by: str | None, *, article: tuple[int, str] | None = None
@@ -199,7 +212,7 @@ class WebRequestChannel:
         assert view.reply is not None
         subject, body = reply_text(ticket_id, view.reply, self.service_name)
         sent = await self.mailer.send(view.email, subject, body)
-        await self.store.record(ticket_id, EventKind.MAIL_REPLY, self.clock.now(), {"sent": sent})
+        await self._mailed(ticket_id, events.mail_sent(EventKind.MAIL_REPLY, sent))
         return view, sent
 
     async def escalate(self, ticket_id: int, note: str, by: str | None) -> tuple[service.RequestView, bool]:
@@ -209,5 +222,5 @@ class WebRequestChannel:
         view = await self.requests.escalate(ticket_id, note, by, now, days=days)
         subject, body = escalation_text(ticket_id, view.due, self.tz, self.service_name)
         sent = await self.mailer.send(view.email, subject, body)
-        await self.store.record(ticket_id, EventKind.MAIL_ESCALATION, self.clock.now(), {"sent": sent})
+        await self._mailed(ticket_id, events.mail_sent(EventKind.MAIL_ESCALATION, sent))
         return view, sent

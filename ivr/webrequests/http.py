@@ -116,6 +116,7 @@ def routes(channel: WebRequestChannel, *, did: str) -> list[web.RouteDef]:
             "ticket": received.ticket_id,
             "due": received.due.isoformat(),
             "receipt_sent": received.receipt_sent,
+            "receipt_perhaps": received.receipt_perhaps,
             "again": received.again,
         }
         return web.json_response(body, status=200 if received.again else 201)

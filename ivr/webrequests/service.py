@@ -16,6 +16,7 @@ other and met by the e-mail reply.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -49,6 +50,23 @@ class AlreadyFiled(RequestError):
         self.ticket_id = ticket_id
 
 
+class MailFate(enum.StrEnum):
+    """An e-mail's last word on the request's timeline."""
+
+    SENT = "sent"
+    NOT_SENT = "not_sent"  # failed, or held back by a mail cap: the citizen must be told otherwise
+    # The send began and no outcome was written: still under way (seconds), or the engine stopped
+    # or lost the line between the send and its record. The server may have taken it.
+    PERHAPS = "perhaps"
+
+
+def mail_fate(detail: dict[str, Any] | None) -> MailFate:
+    d = detail or {}
+    if d.get("sending"):
+        return MailFate.PERHAPS
+    return MailFate.SENT if d.get("sent") is True else MailFate.NOT_SENT
+
+
 @dataclass(frozen=True)
 class Filed:
     """A request as its form filed it: what the citizen was told (its number, the reply's due
@@ -80,20 +98,23 @@ class RequestView:
     level: int = 1
     escalated_at: datetime | None = None
     first_due: datetime | None = None  # the 48 hours, once the request is at the second level
-    # Whether the reply's and the escalation notice's e-mails went (None: not written yet, or no
-    # such e-mail). One who sent a reply and saw no answer (their browser gave up while the
-    # database was slow) reads here whether the citizen was reached, instead of guessing.
-    reply_mailed: bool | None = None
-    notice_mailed: bool | None = None
+    # Whether the reply's and the escalation notice's e-mails went (None: no such e-mail). One
+    # who sent a reply and saw no answer (their browser gave up while the database was slow)
+    # reads here whether the citizen was reached, instead of guessing.
+    reply_mailed: MailFate | None = None
+    notice_mailed: MailFate | None = None
 
     @property
     def in_time(self) -> bool | None:
         return None if self.replied_at is None else self.replied_at <= self.due
 
 
-def receive(session: Session, form: RequestForm, now: datetime, *, tz: ZoneInfo, reply_hours: float) -> int:
+def receive(
+    session: Session, form: RequestForm, now: datetime, *, tz: ZoneInfo, reply_hours: float, mailing: bool = False
+) -> int:
     """Register a request; returns its ticket number (what the citizen is told). A form whose
-    token filed a request already is refused (AlreadyFiled), before anything is written."""
+    token filed a request already is refused (AlreadyFiled), before anything is written.
+    `mailing`: a receipt is sent next (its intent is written with the request)."""
     if form.token is not None:
         earlier = session.scalar(select(WebRequest.ticket_id).where(WebRequest.form_token == form.token))
         if earlier is not None:
@@ -129,6 +150,8 @@ def receive(session: Session, form: RequestForm, now: datetime, *, tz: ZoneInfo,
     session.add(
         TicketEvent(ticket_id=ticket.id, at=now, kind=EventKind.WEB_REQUEST_RECEIVED, detail={"topic": form.topic})
     )
+    if mailing:
+        _sending(session, ticket.id, now, EventKind.MAIL_RECEIPT)
     return ticket.id
 
 
@@ -163,6 +186,7 @@ def reply(
         ticket.kb_article_id = article_id  # a first-level answer from the knowledge base
     done = events.web_reply(by, ticket.level, article_id)
     session.add(TicketEvent(ticket_id=ticket_id, at=now, kind=done.kind, detail=done.detail))
+    _sending(session, ticket_id, now, EventKind.MAIL_REPLY)
     session.flush()
     return _view(request, ticket)
 
@@ -187,6 +211,7 @@ def escalate(session: Session, ticket_id: int, note: str, by: str | None, now: d
         ticket.status = TicketStatus.NEW
     event = events.web_escalated(by, ticket.callback_due.isoformat(), now <= first_due)
     session.add(TicketEvent(ticket_id=ticket_id, at=now, kind=event.kind, detail=event.detail, note=note))
+    _sending(session, ticket_id, now, EventKind.MAIL_ESCALATION)
     session.flush()
     return _view(request, ticket)
 
@@ -232,7 +257,7 @@ def by_token(session: Session, token: str) -> Filed | None:
     return Filed(ticket.id, due, form, dict(receipts[-1] or {}) if receipts else None)
 
 
-def _mailed(session: Session, ticket_id: int) -> dict[str, bool]:
+def _mailed(session: Session, ticket_id: int) -> dict[str, MailFate]:
     """The last word on each of the request's e-mails to the citizen, from its timeline."""
     rows = session.execute(
         select(TicketEvent.kind, TicketEvent.detail)
@@ -242,7 +267,7 @@ def _mailed(session: Session, ticket_id: int) -> dict[str, bool]:
         )
         .order_by(TicketEvent.at, TicketEvent.id)
     )
-    return {kind: bool((detail or {}).get("sent")) for kind, detail in rows}
+    return {kind: mail_fate(detail) for kind, detail in rows}
 
 
 def listing(
@@ -256,6 +281,12 @@ def listing(
         query = query.where(Ticket.level == level)
     query = query.order_by(Ticket.callback_due, Ticket.id).limit(limit).offset(offset)
     return [_view(row[0], row[1]) for row in session.execute(query).all()]
+
+
+def _sending(session: Session, ticket_id: int, at: datetime, kind: EventKind) -> None:
+    """The step's e-mail goes out next (the channel sends it once this is committed)."""
+    sending = events.mail_sending(kind)
+    session.add(TicketEvent(ticket_id=ticket_id, at=at, kind=sending.kind, detail=sending.detail))
 
 
 def _pair(session: Session, ticket_id: int) -> tuple[WebRequest, Ticket]:
@@ -298,8 +329,12 @@ class WebRequests(Repository):
 
     refusals = (RequestError,)
 
-    async def receive(self, form: RequestForm, now: datetime, *, tz: ZoneInfo, reply_hours: float) -> int:
-        return await self._write(lambda session: receive(session, form, now, tz=tz, reply_hours=reply_hours))
+    async def receive(
+        self, form: RequestForm, now: datetime, *, tz: ZoneInfo, reply_hours: float, mailing: bool = False
+    ) -> int:
+        return await self._write(
+            lambda session: receive(session, form, now, tz=tz, reply_hours=reply_hours, mailing=mailing)
+        )
 
     async def reply(
         self, ticket_id: int, text: str, by: str | None, now: datetime, *, article: tuple[int, str] | None = None

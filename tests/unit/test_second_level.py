@@ -110,8 +110,13 @@ async def test_escalation_gives_a_ten_day_email_commitment_flagged_then_answered
     assert (ticket.level, ticket.sla_kind, ticket.sla_met_at, ticket.status) == (2, "web_second", None, "new")
     assert ticket.first_met_at is not None and ticket.first_due is not None
     assert ticket.first_met_at <= ticket.first_due  # the notice met the 48 hours
-    kinds = [e.kind for e in ticket.events]
-    assert kinds[-2:] == ["web_escalated", "mail_escalation"]
+    # The notice's intent is written with the escalation, its outcome after the send.
+    timeline = [(e.kind, e.detail) for e in ticket.events]
+    assert timeline[-3:] == [
+        ("web_escalated", timeline[-3][1]),
+        ("mail_escalation", {"sent": None, "sending": True}),
+        ("mail_escalation", {"sent": True}),
+    ]
     with pytest.raises(service.RequestError, match="second level already"):
         await line.channel.escalate(received.ticket_id, "di nuovo", "sara")
 

@@ -20,16 +20,18 @@ from aiohttp import web
 
 from ivr.api.server import make_api
 from ivr.asterisk.instance import free_port
-from ivr.lab.soak import driver_http
+from ivr.lab.soak import driver_http, driver_web
 from ivr.lab.soak.action_journal import ActionJournal, ActionResult
 from ivr.lab.soak.actions import Action, ActionKind
 from ivr.lab.soak.checks_actions import check_action_mail
+from ivr.lab.soak.checks_store import check_web_and_mail
 from ivr.lab.soak.driver import ActionDriver, Cast
 from ivr.lab.soak.driver_http import LineConsole, Target
 from ivr.lab.soak.driver_setup import jobs
 from ivr.lab.soak.evidence import SinkMail, SoakEvidence
-from ivr.lab.soak.store_view import StoreView
-from ivr.webrequests.service import RequestView, WebRequests
+from ivr.lab.soak.store_view import StoreView, read_store
+from ivr.tickets import events
+from ivr.webrequests.service import MailFate, RequestView, WebRequests
 from tests.console_support import PASSWORD, ConsoleLab, console_lab
 from tests.harness.inbox import Inbox, smtp_inbox
 
@@ -112,7 +114,7 @@ async def test_a_reply_whose_answer_was_lost_is_written_down_as_given_and_mailed
     assert record.params["mail_sent"] is True and record.params["answer_lost"] is True
     assert _replies(inbox[0], ticket_id) == ["web-0039@cittadini.example.it"]  # once
     view = await channel.requests.view(ticket_id)
-    assert (view.replied_by, view.reply_mailed) == ("sara", True)
+    assert (view.replied_by, view.reply_mailed) == ("sara", MailFate.SENT)
 
     # The checker holds the record against the sink: the line said once, the sink got it once.
     sink = [SinkMail(recipients=to, message_id=str(m["Message-ID"]), subject=str(m["Subject"]), ticket=ticket_id)
@@ -120,3 +122,72 @@ async def test_a_reply_whose_answer_was_lost_is_written_down_as_given_and_mailed
     evidence = SoakEvidence([], "", tmp_path, tmp_path, 0, datetime.now(UTC), mails=sink, actions=driver.records)
     checked = check_action_mail(evidence, StoreView())
     assert checked.passed, checked.violations
+
+
+class StoppedAfterTheSend:
+    """The channel's first reply e-mail sent, then nothing more from that engine: it lost the
+    line (fenced) between the send and writing its outcome, its console gone with it (full run 8,
+    07:29 and 08:12: two replies reached the citizen, the console then said nothing was sent)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.stopped = False
+
+    async def __call__(self, ticket_id: int, outcome: events.Event) -> None:
+        if outcome.kind == "mail_reply" and not self.stopped:
+            self.stopped = True
+            await asyncio.sleep(SLOW_S)  # the post gets no answer: that console is gone
+            return  # and the outcome is never written: a fenced engine's writes are refused
+        await self.inner(ticket_id, outcome)
+
+
+async def test_a_reply_mailed_by_an_engine_stopped_before_writing_so_reads_as_perhaps_sent(
+    lab: ConsoleLab, inbox: tuple[Inbox, int], tmp_path: Path, monkeypatch: Any
+) -> None:
+    channel = lab.deps.web.web_requests
+    monkeypatch.setattr(channel, "_mailed", StoppedAfterTheSend(channel._mailed))
+    monkeypatch.setattr(driver_http, "TIMEOUT", aiohttp.ClientTimeout(total=PATIENCE_S))
+    monkeypatch.setattr(driver_web, "MAIL_READS", 3)
+    monkeypatch.setattr(driver_web, "MAIL_READ_EVERY_S", 0.2)
+    runner = web.AppRunner(make_api(lab.deps.web), access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+
+    async def locate() -> Target:
+        return Target(f"http://127.0.0.1:{port}", "token")
+
+    console = LineConsole(locate, {"sara": PASSWORD})
+    driver = ActionDriver(
+        [], [], console, ActionJournal(tmp_path / "actions.jsonl"), Cast(("anna",), "sara"), jobs(),
+        retry_for_s=30, retry_every_s=1.5,
+    )  # fmt: skip
+    try:
+        assert (await console.login("sara")).status == 303
+        filing = {"ref": "web-0040", "topic": "citizens", "email": True}
+        await driver.carry_out(Action(kind=ActionKind.WEB_REQUEST, at_s=0.0, params=filing))
+        await driver.carry_out(Action(kind=ActionKind.WEB_REPLY, at_s=1.0, params={"ref": "web-0040"}))
+        page = await console.get("sara", f"/console/requests/{driver.records[0].ticket}")
+    finally:
+        await console.close()
+        await runner.cleanup()
+
+    filed, record = driver.records
+    assert filed.ticket is not None and record.result is ActionResult.DONE, record.answer
+    ticket_id = filed.ticket
+    assert record.params["mail_sent"] == "perhaps" and record.params["answer_lost"] is True
+    assert _replies(inbox[0], ticket_id) == ["web-0040@cittadini.example.it"]
+    assert (await channel.requests.view(ticket_id)).reply_mailed is MailFate.PERHAPS
+    assert 'id="reply-mail" data-sent="perhaps"' in page.text and "verifichi con il cittadino" in page.text
+
+    # Both checkers take "perhaps" as zero or one e-mail: the one received passes...
+    sink = [SinkMail(recipients=to, message_id=str(m["Message-ID"]), subject=str(m["Subject"]), ticket=ticket_id)
+            for to, m in inbox[0].mails]  # fmt: skip
+    evidence = SoakEvidence([], "", tmp_path, tmp_path, 0, datetime.now(UTC), mails=sink, actions=driver.records)
+    store = read_store(lab.deps.settings.database_url)
+    for check in (check_action_mail, check_web_and_mail):
+        checked = check(evidence, store)
+        assert checked.passed, (check.__name__, checked.violations)
+    # ...and a second copy of it does not: "perhaps" is one e-mail at most.
+    evidence.mails = [*sink, sink[-1]]
+    assert not check_action_mail(evidence, store).passed

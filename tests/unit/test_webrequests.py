@@ -149,7 +149,10 @@ async def test_a_request_becomes_a_web_ticket_due_in_48_hours(desk: Desk, inbox:
     assert (ticket.channel, ticket.sla_kind, ticket.status, ticket.topic) == ("web", "web_reply", "new", "citizens")
     assert ticket.local_day == date(2026, 3, 2) and ticket.local_week == date(2026, 3, 2)
     assert ticket.caller_number == "3331234567" and not ticket.open
-    assert [e.kind for e in ticket.events] == ["web_request_received", "mail_receipt"]
+    assert [(e.kind, e.detail) for e in ticket.events][1:] == [  # the receipt's intent, then its outcome
+        ("mail_receipt", {"sent": None, "sending": True}),
+        ("mail_receipt", {"sent": True}),
+    ]
     (receipt,) = inbox.mails
     assert receipt["To"] == "maria.rossi@example.org"
     assert f"n. {received.ticket_id}" in receipt["Subject"]

@@ -7,11 +7,13 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass
+from typing import Literal
 from urllib.parse import parse_qs, urlsplit
 
 # ivr/webrequests/templates/richiesta.html
 RECEIVED = re.compile(r"Richiesta n\. <strong>(\d+)</strong> ricevuta")
 RECEIPT_SENT = "le abbiamo inviato una conferma per e-mail"
+RECEIPT_PERHAPS = "le abbiamo forse inviato una conferma per e-mail"
 FORM_TOKEN = re.compile(r'name="request_token" value="([^"]+)"')
 # ivr/console/templates/_call_card.html: a card to file is not `live`
 CARD = re.compile(r'<article class="call-card( live)?" id="ticket-(\d+)"')
@@ -27,8 +29,14 @@ ERROR = re.compile(r'class="error"[^>]*>(.*?)</', re.DOTALL)
 # ivr/console/templates/request.html
 REPLY_BY = re.compile(r'id="reply-meta" data-by="([^"]*)"')
 SENT_REPLY = re.compile(r'<blockquote id="sent-reply">(.*?)</blockquote>', re.DOTALL)
-MAIL_STATE = re.compile(r'id="(reply-mail|notice-mail)" data-sent="(yes|no|unknown)"')
+MAIL_STATE = re.compile(r'id="(reply-mail|notice-mail)" data-sent="(yes|no|perhaps|unknown)"')
 SECOND_LEVEL = re.compile(r'<dd id="request-level">Secondo livello')
+
+
+# An e-mail's fate as a page shows it: sent, not sent, "perhaps" (its send began and no outcome
+# was written: the engine stopped between the two), None: nothing written yet.
+Mailed = bool | Literal["perhaps"] | None
+MAILED: dict[str, Mailed] = {"yes": True, "no": False, "perhaps": "perhaps"}
 
 
 @dataclass(frozen=True)
@@ -42,19 +50,19 @@ class Card:
 @dataclass(frozen=True)
 class RequestState:
     """A web request's page as the console shows it: its reply (by whom, the text), whether it
-    is at the second level, and each e-mail's fate (None: not written yet)."""
+    is at the second level, and each e-mail's fate."""
 
     replied_by: str | None
     reply: str | None
     second_level: bool
-    reply_mail: bool | None
-    notice_mail: bool | None
+    reply_mail: Mailed
+    notice_mail: Mailed
 
 
 def request_state(page: str) -> RequestState:
     by = REPLY_BY.search(page)
     text = SENT_REPLY.search(page)
-    mails = {name: {"yes": True, "no": False}.get(state) for name, state in MAIL_STATE.findall(page)}
+    mails = {name: MAILED.get(state) for name, state in MAIL_STATE.findall(page)}
     return RequestState(
         html.unescape(by.group(1)) if by else None,
         " ".join(html.unescape(re.sub(r"<[^>]+>", " ", text.group(1))).split()) if text else None,
@@ -64,10 +72,12 @@ def request_state(page: str) -> RequestState:
     )
 
 
-def received(page: str) -> tuple[int, bool] | None:
+def received(page: str) -> tuple[int, Mailed] | None:
     """The request's number on the form's answer, and whether a receipt was e-mailed."""
     found = RECEIVED.search(page)
-    return None if found is None else (int(found.group(1)), RECEIPT_SENT in page)
+    if found is None:
+        return None
+    return int(found.group(1)), True if RECEIPT_SENT in page else ("perhaps" if RECEIPT_PERHAPS in page else False)
 
 
 def form_token(page: str) -> str | None:

@@ -119,14 +119,14 @@ async def _went_through(d: ActionDriver, a: Action, tried: Attempt, ticket: int)
         if not (seen.second_level if escalate else (seen.replied_by == user and seen.reply == REPLY)):
             return None
         mailed = seen.notice_mail if escalate else seen.reply_mail
-        if mailed is not None:
+        if isinstance(mailed, bool):
             break
         await asyncio.sleep(MAIL_READ_EVERY_S)
-    fate = {True: "went", False: "did not go", None: "is not written yet"}[mailed]
+    fate = {True: "went", False: "did not go", None: "is not written yet", "perhaps": "perhaps went"}[mailed]
     note = f"an earlier try went through, its answer lost; the page says the e-mail {fate}"
     return d.record(
         a, tried.sent_at, ActionResult.DONE, page.answer, note, attempts=tried.attempts, ticket=ticket, user=user,
-        params={"mail_sent": mailed is True, "answer_lost": True},
+        params={"mail_sent": mailed if mailed == "perhaps" else mailed is True, "answer_lost": True},
     )  # fmt: skip
 
 
