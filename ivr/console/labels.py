@@ -83,7 +83,7 @@ LABELS: dict[str, str] = {
     "ev_operator_call_ended": "Fine conversazione",
     "ev_outcome_filed": "Scheda registrata",
     "ev_referred": "Indirizzato a un ufficio",
-    "ev_mail_referral": "Recapiti dell'ufficio inviati per e-mail",
+    "ev_mail_referral": "E-mail con i recapiti dell'ufficio",
     "ev_voicemail_left": "Messaggio in segreteria",
     "ev_callback_assigned": "Richiamata assegnata",
     "ev_callback_attempt": "Tentativo di richiamata",

@@ -79,6 +79,7 @@ class ReferralDesk:
             await self.repo.mailed(referral.id, address, self.clock.now(), sent=False, held=held)
             return "held"
         subject, body = referral_text(referral.ticket_id, referral.details, self.service_name)
+        await self.repo.sending(referral.id, self.clock.now())
         sent = await self.mailer.send(address, subject, body)
         await self.repo.mailed(referral.id, address, self.clock.now(), sent=sent)
         return "sent" if sent else "failed"

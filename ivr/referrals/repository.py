@@ -273,6 +273,20 @@ class Referrals(Repository):
 
         return await self._write(op)
 
+    async def sending(self, referral_id: int, at: datetime) -> None:
+        """The e-mail's intent, before the send (ivr.tickets.events.mail_sending): an engine
+        stopped between the send and `mailed` leaves "perhaps sent" on the timeline."""
+
+        def op(session: Session) -> None:
+            referral = session.get(Referral, referral_id)
+            if referral is None:
+                raise ReferralError(f"nessun invio #{referral_id}")
+            event = events.mail_sending(events.EventKind.MAIL_REFERRAL)
+            detail = {"referral": referral_id, **(event.detail or {})}
+            session.add(TicketEvent(ticket_id=referral.ticket_id, at=at, kind=event.kind, detail=detail))
+
+        await self._write(op)
+
     async def mailed(self, referral_id: int, to: str, at: datetime, *, sent: bool, held: str | None = None) -> None:
         """The e-mail's fate on the timeline; the address on the referral row, only once sent."""
 

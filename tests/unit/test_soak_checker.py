@@ -433,6 +433,24 @@ def test_a_mail_the_store_never_sent(world: SoakWorld) -> None:
     assert failed(world)["web_and_mail"].violations[0].detail == "2 mails sent by the store's account, 3 received"
 
 
+def test_a_mail_whose_send_began_and_never_ended_may_or_may_not_be_in_the_sink(world: SoakWorld) -> None:
+    """An engine stopped between a send and its outcome leaves the intent as the last word
+    (finding 69): zero or one such e-mail is in the sink, never two."""
+    web = world.ids["web"]
+    with world.session() as s, s.begin():
+        at = s.get_one(Ticket, web).started_at + timedelta(hours=3)
+        s.add(TicketEvent(ticket_id=web, at=at, kind="mail_escalation", detail={"sent": None, "sending": True}))
+    assert "web_and_mail" not in failed(world)  # not received: it may never have gone
+    assert world.evidence.mails is not None
+    notice = SinkMail(recipients=["cittadino@example.org"], message_id="<9@nul.invalid>", subject="Presa", ticket=web)
+    world.evidence.mails.append(notice)
+    assert "web_and_mail" not in failed(world)  # received once: it went
+    world.evidence.mails.append(notice.model_copy(update={"message_id": "<10@nul.invalid>"}))
+    assert failed(world)["web_and_mail"].violations[0].detail == (
+        "2 mails sent by the store's account (1 more perhaps), 4 received"
+    )
+
+
 def test_not_drained(world: SoakWorld, tmp_path: Path) -> None:
     with world.session() as s, s.begin():
         s.get_one(Ticket, world.ids[SILENT]).open = True
