@@ -10,12 +10,21 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from ivr.tickets.commands import Command
+
+
+def real_id(provisional: int, *known: Mapping[int, int]) -> int:
+    """The row id a provisional one (negative, given during an outage) became once replayed,
+    from the first of `known` that has it."""
+    for ids in known:
+        if provisional in ids:
+            return ids[provisional]
+    raise LookupError(f"provisional id {provisional} was never replayed")
 
 
 @dataclass(frozen=True)
@@ -53,10 +62,20 @@ class Outbox:
             assert cursor.lastrowid is not None
             return int(cursor.lastrowid)
 
-    def batches(self) -> list[list[Pending]]:
-        """Everything waiting, batch by batch, in the order it was written."""
+    def batches(self, first: int | None = None) -> tuple[list[list[Pending]], int]:
+        """The `first` batches waiting (all when None), batch by batch in the order they were
+        written, and how many batches wait in all. Only those batches' rows are read: a replay
+        takes 50 batches at a time from an outbox an outage may have filled with thousands."""
         with self._lock:
-            rows = self._db.execute("SELECT row, batch, command FROM pending ORDER BY row").fetchall()
+            total = int(self._db.execute("SELECT COUNT(DISTINCT batch) FROM pending").fetchone()[0])
+            if first is None:
+                rows = self._db.execute("SELECT row, batch, command FROM pending ORDER BY row").fetchall()
+            else:
+                rows = self._db.execute(
+                    "SELECT row, batch, command FROM pending WHERE batch IN"
+                    " (SELECT batch FROM pending GROUP BY batch ORDER BY MIN(row) LIMIT ?) ORDER BY row",
+                    (first,),
+                ).fetchall()
         grouped: list[list[Pending]] = []
         for row, batch, text in rows:
             item = Pending(int(row), str(batch), Command.loads(text))
@@ -64,7 +83,7 @@ class Outbox:
                 grouped[-1].append(item)
             else:
                 grouped.append([item])
-        return grouped
+        return grouped, total
 
     def done(self, items: list[Pending], refs: dict[int, int], rejected: Sequence[tuple[Pending, str]] = ()) -> None:
         """Batches reached the database: forget them, remember the ids they created, keep the

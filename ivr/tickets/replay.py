@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ivr.ha.guard import Fenced
 from ivr.schema.tickets import StoreBatch
-from ivr.tickets.outbox import Outbox, Pending
+from ivr.tickets.outbox import Outbox, Pending, real_id
 
 log = logging.getLogger(__name__)
 REPLAY_GROUP = 50  # outbox batches replayed per transaction, new writes taken in between
@@ -69,8 +69,7 @@ class Replayer:
         are left. One transaction and one synced outbox write per batch cost 33 ms each on the
         soak's loaded machine. A group a write of which cannot be applied is done again one write
         at a time, that write set aside."""
-        batches = self.outbox.batches()
-        group = batches[:REPLAY_GROUP]
+        group, waiting = self.outbox.batches(REPLAY_GROUP)
         if not group:
             return 0
         try:
@@ -94,18 +93,13 @@ class Replayer:
         for pending, error in done.rejected:
             command = pending.command
             log.error("outbox: write set aside in %s: %s %s: %s", self.outbox.path, command.name, command.args, error)
-        return len(batches) - len(group)
+        return waiting - len(group)
 
     def _group(self, group: list[list[Pending]], guard: Callable[[Session], None] | None, *, careful: bool) -> _Group:
         result = _Group()
 
         def ref(provisional: int) -> int:
-            if provisional in result.created:
-                return result.created[provisional]
-            try:
-                return self.refs[provisional]
-            except KeyError:
-                raise LookupError(f"provisional id {provisional} was never replayed") from None
+            return real_id(provisional, result.created, self.refs)
 
         with self._sessions.begin() as session:
             if guard is not None:

@@ -27,7 +27,7 @@ from ivr.ha.guard import Fenced as LineFenced
 from ivr.schema.tickets import StoreBatch
 from ivr.tickets.coalesce import MERGED, Coalescer
 from ivr.tickets.commands import Command
-from ivr.tickets.outbox import Outbox
+from ivr.tickets.outbox import Outbox, real_id
 from ivr.tickets.replay import Replayer
 
 log = logging.getLogger(__name__)
@@ -272,10 +272,7 @@ class BatchWriter:
             return results
 
     def _ref(self, provisional: int) -> int:
-        try:
-            return self._refs[provisional]
-        except KeyError:
-            raise LookupError(f"provisional id {provisional} was never replayed") from None
+        return real_id(provisional, self._refs)
 
     def _to_outbox(self, items: list[Item], token: str) -> list[Any]:
         assert self.outbox is not None and self._replayer is not None

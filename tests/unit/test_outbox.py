@@ -43,6 +43,20 @@ def test_commands_travel_as_plain_data() -> None:
         Command("ticket.event", {"at": datetime(2026, 3, 3, 9, 30)}).dumps()
 
 
+def test_the_outbox_gives_its_first_batches_in_order_and_counts_the_rest(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "outbox.db")
+    for batch, writes in (("b1", 2), ("b2", 1), ("b3", 3)):
+        for n in range(writes):
+            outbox.append(batch, Command("ticket.event", {"ticket_id": n, "kind": "menu_choice", "at": T0}))
+    first, waiting = outbox.batches(2)
+    assert [[p.batch for p in batch] for batch in first] == [["b1", "b1"], ["b2"]] and waiting == 3
+    outbox.done(first[0], {})
+    everything, waiting = outbox.batches()
+    assert [batch[0].batch for batch in everything] == ["b2", "b3"] and waiting == 2
+    assert [len(batch) for batch in everything] == [1, 3]
+    outbox.close()
+
+
 @pytest.fixture(scope="module")
 def server() -> Iterator[PostgresServer]:
     """A server of this module's own: it is stopped and started under the tests' feet."""
