@@ -65,8 +65,12 @@ ENGINE_HOST = "127.0.0.1"
 LOAD_HOST = "127.0.0.3"  # SIPp callers and operators: the trunk is identified by this address
 BASELINE_DID = "700000039"
 CALLER_TEXT = "Buongiorno, vorrei sapere come presentare la domanda di disoccupazione."
+OPERATOR_TEXT = "Buongiorno, sono l'operatrice del numero per il lavoro. Mi dica pure, come posso aiutarla?"
+OPERATOR_KEYS = [(1.2, "1"), (3.4, "1")]  # seconds after the operator picks up
 UAC_MEDIA_PORT = 6000
 UAS_MEDIA_PORT = 6100
+# A ticket with any of these went off the measured journey (a key lost or late, the language switched).
+OFF_SCRIPT = ("menu_timeout", "menu_invalid", "menu_default", "consent_invalid", "menu_repeat", "language")
 AUDIBLE = 500  # a packet whose loudest sample passes this (of 32767) is prompt audio, not silence
 
 
@@ -249,9 +253,12 @@ class Script:
 
 def make_script(lab: Lab, hold_s: float) -> Script:
     """The caller's media timed on the prompts actually built: each key pressed twice, 1.0 s and
-    1.6 s into the prompt that asks for it (barge-in), so a late engine still gets one."""
+    1.6 s into the prompt that asks for it (barge-in), so a late engine still gets one. The
+    welcome is followed by the language offer (no wait of its own): the consent notice begins
+    after both, and a key pressed during the offer would be dropped (the journey that went off
+    script when the offer came in: every consent key fell in it)."""
     prompts = lab.run_dir / "prompts"
-    welcome = wav_seconds(prompts / "welcome.wav")
+    welcome = wav_seconds(prompts / "welcome.wav") + wav_seconds(prompts / "en" / "language_offer.wav")
     refused = wav_seconds(prompts / "consent_refused.wav")
     consent_at = welcome + 1.0
     menu_at = consent_at + refused + 1.0
@@ -274,14 +281,26 @@ def make_script(lab: Lab, hold_s: float) -> Script:
     return Script(int(hold_s * 1000), talk_ms, keys, speak_at, pcap, scenario)
 
 
-def start_operators(lab: Lab) -> None:
-    """SIPp answering every call the line places to an operator's outside number."""
+def start_operators(lab: Lab, hold_s: float) -> None:
+    """SIPp answering every call the line places to an operator's outside number, as a person
+    at home does: picks up, hears the topic, presses 1 (the line connects an outside number only
+    after the key), then talks. Each key is pressed twice, 1.2 s and 3.4 s after answering: a
+    first key the engine clears as it starts the topic (a slow engine) leaves the second; a
+    second key after the first was taken reaches the caller, who ignores it."""
     d = lab.run_dir / "uas"
     d.mkdir(exist_ok=True)
-    shutil.copyfile(BENCH / "sipp" / "operator.xml", d / "operator.xml")
+    voice, raw = lab.run_dir / "operator.wav", lab.run_dir / "operator.raw.wav"
+    subprocess.run(["espeak-ng", "-v", "it", "-s", "170", "-w", str(raw), OPERATOR_TEXT], check=True)
+    subprocess.run(
+        ["sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer", str(voice)], check=True
+    )
+    pcap = d / "operator.pcap"
+    make_pcap.make(voice, pcap, length_s=hold_s, speak_at=OPERATOR_KEYS[-1][0] + 0.8, keys=OPERATOR_KEYS)
+    text = (BENCH / "sipp" / "operator.xml").read_text()
+    (d / "operator.xml").write_text(text.replace("[pcap]", str(pcap)))
     cmd = [
         "sipp", "-sf", "operator.xml", "-i", LOAD_HOST, "-p", str(lab.uas_port),
-        "-mi", LOAD_HOST, "-mp", str(UAS_MEDIA_PORT), "-rtp_echo", "-nostdin",
+        "-mi", LOAD_HOST, "-mp", str(UAS_MEDIA_PORT), "-nostdin",
         "-trace_stat", "-stf", "stats.csv", "-fd", "1", "-trace_err", "-max_socket", "4096",
     ]  # fmt: skip
     lab.uas_proc = subprocess.Popen(cmd, cwd=d, stdout=subprocess.DEVNULL, stderr=(d / "stderr.txt").open("wb"))
@@ -456,22 +475,34 @@ def ticket_summary(lab: Lab, after_id: int) -> dict[str, Any]:
             text("select id, open, outcome, end_reason, queue_result, consent, topic from tickets where id > :a"),
             {"a": after_id},
         ).all()
-        off = conn.execute(
+        marks = conn.execute(
             text(
-                "select count(distinct ticket_id) from ticket_events where ticket_id > :a and kind in "
-                "('menu_timeout','menu_invalid','menu_default','consent_invalid','menu_repeat')"
+                "select ticket_id, kind from ticket_events where ticket_id > :a and kind in "
+                f"({', '.join(repr(k) for k in (*OFF_SCRIPT, 'offer_confirmed'))})"
             ),
             {"a": after_id},
-        ).scalar()
+        ).all()
     db.dispose()
+    off = {m.ticket_id for m in marks if m.kind in OFF_SCRIPT}
+    confirmed = {m.ticket_id for m in marks if m.kind == "offer_confirmed"}
     outcomes = Counter(f"{r.queue_result}/{r.end_reason}" for r in rows)
+    # On script: the consent refused with its key, menu choice 1 at the first asking, an operator
+    # who confirmed with 1, the conversation. A call the menu put through after keys that never
+    # came also reaches an operator: it is not the journey measured, and counts as failed.
+    on_script = [
+        r
+        for r in rows
+        if r.consent == "refused" and r.queue_result == "answered" and r.id in confirmed and r.id not in off
+    ]
     return {
         "tickets": len(rows),
         "open": sum(1 for r in rows if r.open),
         "operator_answered": sum(1 for r in rows if r.queue_result == "answered"),
+        "offer_confirmed": len(confirmed),
         "consent_refused": sum(1 for r in rows if r.consent == "refused"),
         "failed_outcome": sum(1 for r in rows if r.outcome == "failed"),
-        "off_script": int(off or 0),
+        "off_script": len(off),
+        "on_script": len(on_script),
         "outcomes": dict(outcomes.most_common(8)),
     }
 
@@ -570,8 +601,8 @@ def run_step(lab: Lab, script: Script, flow: str, level: int, hold_s: float, cal
     failed = max(counts.get("FailedCall(C)", 0), placed - ok)  # calls SIPp had to end count as failed
     operator_calls = uas_after.get("SuccessfulCall(C)", 0) - uas_before.get("SuccessfulCall(C)", 0)
     flow_failed = 0
-    if flow == "engine":
-        flow_failed = tickets["tickets"] - tickets["operator_answered"]
+    if flow == "engine":  # every call placed has a ticket on script (a missing ticket is a failure too)
+        flow_failed = max(placed, tickets["tickets"]) - tickets["on_script"]
     # A call failed if SIPp saw it fail, or it never reached an operator (SIPp's operators did not
     # get it, or the engine's ticket says so); the counts overlap, so the largest is the figure.
     failed_calls = max(failed, max(0, placed - operator_calls), flow_failed)
@@ -674,13 +705,13 @@ def main() -> None:
         prompts = lab.run_dir / "prompts"
         info["prompts"] = {
             n: {"seconds": round(wav_seconds(prompts / f"{n}.wav"), 2), "lead_in_ms": lead_in_ms(prompts / f"{n}.wav")}
-            for n in ("welcome", "consent_notice", "consent_refused", "menu_main")
+            for n in ("welcome", "en/language_offer", "consent_notice", "consent_refused", "menu_main")
         }
         info["keys"] = script.keys
         info["talk_ms"] = script.talk_ms
         info["speak_at"] = script.speak_at
         print(json.dumps({"prompts": info["prompts"], "keys": script.keys}), flush=True)
-        start_operators(lab)
+        start_operators(lab, args.hold)
         time.sleep(2.0)
         idle0, t0 = cpu_seconds(lab.engine_pid), time.monotonic()
         a_idle0 = cpu_seconds(lab.asterisk_pid)
@@ -707,13 +738,18 @@ def main() -> None:
         teardown(lab)
         save_json(run_dir / "results.json", {**info, "steps": results})
         print(f"results: {run_dir / 'results.json'}", flush=True)
-    summary(results)
+    sys.exit(summary(results))
 
 
-def summary(results: list[dict[str, Any]]) -> None:
-    """The largest level each flow carried with no failed call, and the ratio of the two."""
+def summary(results: list[dict[str, Any]]) -> int:
+    """The largest level each flow carried with no failed call, and the ratio of the two; none
+    when a flow failed at its lowest level: a journey that fails with few calls is off script
+    (a prompt changed, a key that no longer fits), not at its capacity, and a ratio would measure
+    nothing (run with confirm-with-1 new: "engine / baseline: 0.00", no call reached an
+    operator). Returns the exit status: 2 when it refused."""
     best: dict[str, int] = {}
-    for flow in {r["flow"] for r in results}:
+    refused: list[str] = []
+    for flow in sorted({r["flow"] for r in results}):
         steps = sorted((r for r in results if r["flow"] == flow), key=lambda r: r["level"])
         ok = 0
         for r in steps:
@@ -721,9 +757,20 @@ def summary(results: list[dict[str, Any]]) -> None:
                 break
             ok = r["max_concurrent"]
         best[flow] = ok
+        lowest = steps[0]
+        if lowest["failed_calls"] > 0:
+            why = {k: lowest[k] for k in ("calls", "failed_calls", "not_to_operator", "flow_failed")}
+            if lowest["tickets"]:
+                why |= {k: lowest["tickets"][k] for k in ("on_script", "off_script", "offer_confirmed", "outcomes")}
+            refused.append(f"{flow} failed at its lowest level ({lowest['level']}): {json.dumps(why)}")
         print(f"{flow}: most concurrent calls with no failure: {ok}", flush=True)
+    if refused:
+        for why in refused:
+            print(f"journey off script, no ratio reported: {why}", flush=True)
+        return 2
     if best.get("baseline"):
         print(f"engine / baseline: {best.get('engine', 0) / best['baseline']:.2f}", flush=True)
+    return 0
 
 
 if __name__ == "__main__":
