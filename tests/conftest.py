@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import tempfile
@@ -15,12 +16,24 @@ from ivr.tickets.db import make_engine, upgrade
 from ivr.tickets.store import SqlTicketStore
 from tests.harness.pbx import PbxPair, connected, start_pair
 from tests.harness.postgres import PostgresServer
+from tests.harness.stuck import STUCK
 from tests.harness.voices import Voices, make_voices
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """Every write command named, as the engine does before it builds its store."""
     install_commands()
+    capture = config.pluginmanager.getplugin("capturemanager")
+    if capture is not None:
+        STUCK.uncaptured = capture.global_and_fixture_disabled
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """The worker's last test: its teardown ends the session's fixtures; if that never ends,
+    say what it waits for (tests.harness.stuck)."""
+    if nextitem is None:
+        STUCK.arm(f"the teardown after {item.nodeid}")
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +47,7 @@ def prompts_cache() -> Iterator[Path]:
 @pytest.fixture(scope="session")
 async def pbx(prompts_cache: Path) -> AsyncIterator[PbxPair]:
     """The engine's Asterisk and the lab carrier. Fails (never skips) if they cannot start."""
+    STUCK.loop = asyncio.get_running_loop()
     async with connected(start_pair(prompts_cache)) as pair:
         yield pair
 

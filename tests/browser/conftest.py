@@ -5,6 +5,7 @@ keep it from calling out to the network, which this closed lab does not have."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, async_playwright
 
 from ivr.lab.soak.desk_operator import CHROMIUM, HEADLESS
+from tests.harness.stuck import STUCK
 
 FLAGS = HEADLESS
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
@@ -22,6 +24,7 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screensh
 async def browser() -> AsyncIterator[Browser]:
     if not Path(CHROMIUM).exists():
         raise RuntimeError(f"{CHROMIUM} is missing (apt-get install chromium)")
+    STUCK.loop = asyncio.get_running_loop()
     async with async_playwright() as pw:
         # launch() gives every run a fresh, throw-away profile directory.
         chromium = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
