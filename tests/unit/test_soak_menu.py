@@ -69,3 +69,29 @@ def test_calls_through_a_fault_are_noted_not_judged(world: SoakWorld) -> None:
     result = menu_check(world)
     assert result.passed
     assert any("during a fault" in n for n in result.notes)
+
+
+def test_a_call_taken_over_by_another_engine_is_noted_not_judged(world: SoakWorld) -> None:
+    """Full run 8 (tickets 6226, 6228, 6312): lost leases with no fault injected; the engine that
+    took over met the calls again at the menu's start, their keys pressed meanwhile lost."""
+    _events(world, SILENT, "menu_timeout", "call_resumed", "menu_timeout", "menu_timeout")
+    result = menu_check(world)
+    assert result.passed, result.violations
+    assert any("or a takeover" in n for n in result.notes)
+
+
+def test_a_call_transferred_by_its_operator_is_judged_on_the_menus_route(world: SoakWorld) -> None:
+    """Full run 8's ticket 5983: chosen citizens, transferred by the operator to employers; the
+    ticket's topic is the transfer's, the menu routed it right."""
+    _events(world, FIRST, "menu_choice")
+    world.replace_call(FIRST, topic="citizens")
+    with world.session() as s, s.begin():
+        s.execute(update(Ticket).where(Ticket.id == world.ids[FIRST]).values(topic="employers"))
+        detail = {"operator": "op1", "from_topic": "citizens", "to_topic": "employers"}
+        at = DAY2 + timedelta(hours=1, minutes=2)
+        s.add(TicketEvent(ticket_id=world.ids[FIRST], at=at, kind="transferred", detail=detail))
+    assert menu_check(world).passed
+    with world.session() as s, s.begin():
+        transfer = s.query(TicketEvent).filter_by(ticket_id=world.ids[FIRST], kind="transferred").one()
+        transfer.detail = {**detail, "from_topic": "agencies"}
+    assert "chose citizens, the ticket says agencies" in menu_check(world).violations[0].detail
