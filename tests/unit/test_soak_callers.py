@@ -274,6 +274,34 @@ def test_the_recordings_of_a_citizens_legs_are_found_again_by_the_number(tmp_pat
     assert found == ["citizen-3331234567-aa.wav", "citizen-3331234567-bb.wav"]
 
 
+async def test_a_language_key_taken_at_the_notice_begun_after_it_is_followed_by_ear(tmp_path: Path) -> None:
+    """Full run 8's ticket 5298: the caller pressed 9 during the welcome; the key reached the line
+    only once it had begun the Italian notice (after the press, as the caller's recording read),
+    and the line asked again in English. The caller took the line for Italian at that notice and
+    never heard the English replay: the ticket said English, the caller's record Italian."""
+
+    async def line(call: FakeCall, caller: str | None) -> None:
+        call.play("welcome", "en:language_offer")
+        while not call.pressed:  # noqa: ASYNC110 - the fake phone has no event; the key is on its way...
+            await asyncio.sleep(0.05)
+        call.play("consent_notice")  # ...and the line begins its notice before it arrives
+        assert await call.key() == "9"  # taken at the notice: the offer's late window
+        call.play("en:consent_notice")
+        assert await call.key() == "1"
+        call.play("en:menu_main")
+        await call.key()
+
+    carrier = FakeCarrier(tmp_path, line)
+    journey = Journey(name="silent/en", goal=Goal.SILENT, at_s=0, caller="3471000010", language="en",
+                      language_key="9", consent_key="1")  # fmt: skip
+    record = await run(kit_for(tmp_path, carrier), journey)
+    await carrier.close()
+    assert carrier.calls[0].pressed == ["9", "1"]
+    assert (record.language_heard, record.consent_key) == ("en", "1")
+    consent = record.consent_press
+    assert consent is not None and consent.prompt == "en:consent_notice"
+
+
 async def test_a_late_language_key_is_judged_by_what_the_line_said_after_it(tmp_path: Path) -> None:
     """Full run 6 (tickets 446, 609, 1436): the caller's ear fell behind, its 9 came while the
     Italian notice (or menu) played, the line switched and said it again in English; the caller
