@@ -157,6 +157,35 @@ async def test_a_callback_caller_confirms_the_caller_id_and_answers_the_dial_bac
     assert record.survey_keys == ["5", "2"]  # the call's questionnaire, answered on the callback
 
 
+async def test_a_caller_hung_up_on_after_confirming_still_answers_the_dial_back(tmp_path: Path) -> None:
+    """Full run 8, ticket 4963: the line booked the callback and hung up; the caller's ear did
+    not make out "booked", forgot the number, and the citizen's phone rejected every try as a
+    ring nobody expected. A citizen who confirmed a number answers it when it rings."""
+
+    async def line(call: FakeCall, caller: str | None) -> None:
+        await queue_offer(call)
+        call.play("vm_callback_is", "vm_callback_confirm")
+        assert await call.key() == "1"
+        await call.hangup()  # whatever it said last, the caller's ear did not make it out
+        await asyncio.sleep(1.0)
+        ring = carrier.ring(caller or "")
+        await asyncio.wait_for(ring.channel.answered.wait(), 10)
+        await ring.heard_by_citizen("callback_citizen_notice", ANNA)
+        await asyncio.sleep(0.5)
+        await ring.hangup()
+
+    carrier = FakeCarrier(tmp_path, line)
+    kit = kit_for(tmp_path, carrier)
+    journey = Journey(name="callback/citizens/it", goal=Goal.CALLBACK, at_s=0, caller="3471000011",
+                      menu_keys=["1"], topic="citizens")  # fmt: skip
+    record = await run(kit, journey)
+    await carrier.close()
+    assert not record.callback_requested and record.callback_number == "3471000011"
+    assert record.hung_up_by == HungUpBy.ENGINE and not record.callback_unsaid
+    (leg,) = record.callback_legs
+    assert leg.answered and leg.heard_notice and leg.heard_operator
+
+
 async def test_a_typed_number_refused_then_another_and_a_second_ring_while_talking(tmp_path: Path) -> None:
     typed: list[str] = []
 

@@ -38,6 +38,14 @@ class CallerServices(CallerState):
         while True:
             heard = await ear.wait(dialogue | elsewhere, after=mark, timeout=30)
             if heard is None:
+                if confirmed and self.call.ended:
+                    # The line hung up after the confirmation and the ear did not make out what
+                    # it said last (full run 8, ticket 4963: booked, the citizen's phone then
+                    # rejected all three tries as a ring nobody expected). A citizen who gave a
+                    # number answers it when it rings: the number stays expected, and the
+                    # checker takes booked or not as right (`checks_calls._gone_after_confirming`).
+                    self.perhaps_booked = True
+                    return False, len(ear.heard)
                 self.callback_unsaid = confirmed and not self.call.ended  # a number given, then silence
                 self._forget_number()
                 return False, len(ear.heard)

@@ -59,6 +59,7 @@ class CallerState:
         self.callback_number: str | None = None
         self.callback_not_booked = False
         self.callback_unsaid = False
+        self.perhaps_booked = False  # a number confirmed, then the line hung up: the callback may come
         self.refused_numbers: list[str] = []
         self.legs: list[CallbackLeg] = []
         self.callback_waited_s = 0.0

@@ -73,7 +73,7 @@ class SoakCaller(CallerServices):
                 await call.heard(timeout=10)
         finally:
             await self.ear.stop()
-        if self.callback_requested:
+        if self.callback_requested or self.perhaps_booked:
             await self._wait_callback()
         return self._record(placed, ended, hung_up_by, where)
 

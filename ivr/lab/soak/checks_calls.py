@@ -256,10 +256,12 @@ EAR_S = 3.0  # the ear knows an operator by the first second of their voice, whi
 
 
 def _gone_after_confirming(call: CallRecord) -> bool:
-    """The caller confirmed the number read back and hung up before the line said whether the
-    callback was booked (full run 7, ticket 2885: patience ran out 3 ms after the key): booked
-    on the confirmation or not, either is right."""
-    return call.callback_number is not None and not call.callback_requested and call.hung_up_by == HungUpBy.CALLER
+    """The caller confirmed the number read back and the call ended before the caller heard
+    whether the callback was booked: the caller hung up (full run 7, ticket 2885: patience ran
+    out 3 ms after the key), or the line did and the ear did not make out its last words (full
+    run 8, ticket 4963). Booked on the confirmation or not, either is right."""
+    gone = call.hung_up_by in (HungUpBy.CALLER, HungUpBy.ENGINE)
+    return call.callback_number is not None and not call.callback_requested and gone
 
 
 def _too_soon_to_hear(call: CallRecord, t: Ticket) -> bool:
