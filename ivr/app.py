@@ -13,6 +13,7 @@ import logging
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -329,7 +330,13 @@ def build_engine(settings: Settings, guard: LineGuard | None = None, *, clock: C
         settings.queue.confirm_timeout_s,
         ticket_event,
     )
-    distributor = Distributor(offerer, settings.queue, clock, persist_presence, ticket_event, tasks=tasks)
+
+    def operator_moved(login: str, state: str, reason: str | None, at: datetime) -> None:
+        store.post("operator.state", login=login, state=state, reason=reason, at=at)
+
+    distributor = Distributor(
+        offerer, settings.queue, clock, persist_presence, ticket_event, tasks=tasks, history=operator_moved
+    )
 
     async def ticket_update(ticket_id: int, columns: dict[str, Any]) -> None:
         await store.update(ticket_id, **columns)

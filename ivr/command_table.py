@@ -9,7 +9,7 @@ count an admission). `install()` is idempotent; whatever builds a ticket store c
 
 from __future__ import annotations
 
-from ivr.acd import cap, queued_store
+from ivr.acd import cap, history, queued_store
 from ivr.dialout import guard as dialout
 from ivr.recordings import store as recordings
 from ivr.survey import step as survey
@@ -27,6 +27,7 @@ TABLE: dict[str, CommandSpec] = {
     "cap.add": CommandSpec(cap.add_admission),
     "queued_callback.set": CommandSpec(queued_store.set_values),
     "dialout.audit": CommandSpec(dialout.audit_entry),
+    "operator.state": CommandSpec(history.add_state),
     # voicemail and recordings
     "voicemail.new_message": CommandSpec(messages.new_message, creates=True, lookup=messages.message_of_ticket),
     "voicemail.set_callback": CommandSpec(messages.set_callback),

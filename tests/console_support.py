@@ -195,7 +195,11 @@ def build_console_deps(settings: Settings, clock: ShiftedClock) -> ConsoleDeps:
         await operators.set_presence(login, presence, reason, clock.now())
 
     offerer = DialGuard(parts.dialler, settings.dialout, store_audit(store, clock.now), "queue")
-    distributor = Distributor(offerer, settings.queue, clock, persist_presence, tasks=tasks)
+
+    def operator_moved(login: str, state: str, reason: str | None, at: datetime) -> None:  # as ivr.app keeps them
+        store.post("operator.state", login=login, state=state, reason=reason, at=at)
+
+    distributor = Distributor(offerer, settings.queue, clock, persist_presence, tasks=tasks, history=operator_moved)
     queue = QueueView(distributor, cap, lambda: 0)
 
     async def resync() -> None:  # what the operator sync does for the queue (Asterisk is not there)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ivr.acd.operators import OperatorInfo
@@ -57,6 +58,8 @@ class Agent:
     handle_times: list[float] = field(default_factory=list)
     ticket_id: int | None = None
     presence_applied: object = None  # presence_at of the stored presence last applied
+    # Told of every move, once made (the distributor keeps operator time: ivr.acd.history).
+    observer: Callable[[Agent], None] | None = field(default=None, repr=False, compare=False)
 
     @property
     def login(self) -> str:
@@ -101,6 +104,8 @@ class Agent:
         self.pause_reason = reason if state is AgentState.PAUSED else None
         if state is AgentState.AVAILABLE:
             self.idle_since = now
+        if self.observer is not None:
+            self.observer(self)
 
     @property
     def working(self) -> bool:

@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from datetime import datetime
 from statistics import mean
 from typing import Any, Protocol
 
@@ -50,6 +51,7 @@ class Offerer(Protocol):
 
 PresenceSink = Callable[[str, str, str | None], Coroutine[Any, Any, None]]
 TicketEventSink = Callable[[int, str, dict[str, Any]], Coroutine[Any, Any, None]]
+StateSink = Callable[[str, str, str | None, datetime], None]  # login, state, pause reason, when (not awaited)
 
 
 @dataclass
@@ -89,8 +91,10 @@ class Distributor:
         persist_presence: PresenceSink | None = None,
         ticket_event: TicketEventSink | None = None,
         tasks: TaskSupervisor | None = None,
+        history: StateSink | None = None,
     ) -> None:
         self.offerer = offerer
+        self.history = history  # every operator's every move, with the time (operator time)
         self.ticket_event = ticket_event
         self.settings = settings
         self.clock = clock
@@ -112,7 +116,7 @@ class Distributor:
             seen.add(info.login)
             agent = self.agents.get(info.login)
             if agent is None:
-                agent = self.agents[info.login] = Agent(info, since=now, idle_since=now)
+                agent = self.agents[info.login] = Agent(info, since=now, idle_since=now, observer=self._moved)
             agent.info = info
             if agent.presence_applied == info.presence_at and info.presence_at is not None:
                 continue  # nothing new in the store (our own changes come back this way too)
@@ -128,6 +132,10 @@ class Distributor:
             if agent.state in (AgentState.AVAILABLE, AgentState.PAUSED, AgentState.LOGGED_OUT):
                 del self.agents[login]
         self._kick()
+
+    def _moved(self, agent: Agent) -> None:
+        if self.history is not None:
+            self.history(agent.login, agent.state.value, agent.pause_reason, self.clock.now())
 
     async def set_presence(self, login: str, presence: str, reason: str | None = None) -> Agent:
         agent = self.agents[login]

@@ -122,6 +122,29 @@ def cmd_referrals(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_operator_time(args: argparse.Namespace, settings: Settings) -> int:
+    """Each operator's time per local day: logged in, talking, wrap-up, paused by reason, on hold,
+    offers answered and missed, average handling time (ivr.stats.operator_time)."""
+    from sqlalchemy.orm import Session
+
+    from ivr.stats.operator_time import operator_days, to_csv, to_json, to_table
+
+    now = _clock(settings).now()
+    tz = settings.service.tz
+    last = args.to or now.astimezone(tz).date()
+    first = args.start or last
+    if first > last:
+        raise UsageError(f"--from {first} is after --to {last}")
+    engine = _engine(settings)
+    try:
+        with Session(engine) as session:
+            rows = operator_days(session, first, last, tz, now)
+    finally:
+        engine.dispose()
+    print({"table": to_table, "csv": to_csv, "json": to_json}[args.format](rows))
+    return 0
+
+
 def add_stats_commands(sub: Any, add: Any) -> None:
     stats = add("stats", cmd_stats, "statistics: calls, queue, voicemail, commitments, survey")
     stats.add_argument("--period", choices=PERIODS, default="day", help="rows per day, week or month")
@@ -143,6 +166,10 @@ def add_stats_commands(sub: Any, add: Any) -> None:
     ref.add_argument("--from", dest="start", type=_day, metavar="YYYY-MM-DD", help="first local day")
     ref.add_argument("--to", type=_day, metavar="YYYY-MM-DD", help="last local day, inclusive (default today)")
     ref.add_argument("--format", choices=("table", "csv", "json"), default="table", help="default: table")
+    ops = add("operator-time", cmd_operator_time, "each operator's time per day: logged in, talking, paused...", more)
+    ops.add_argument("--from", dest="start", type=_day, metavar="YYYY-MM-DD", help="first local day (default --to)")
+    ops.add_argument("--to", type=_day, metavar="YYYY-MM-DD", help="last local day, inclusive (default today)")
+    ops.add_argument("--format", choices=("table", "csv", "json"), default="table", help="default: table")
     gen = add("generate", cmd_generate, "fill the store with a year of synthetic tickets (demos, benchmarks)", more)
     gen.add_argument("--tickets", type=int, default=100_000, help="how many (phone calls and web requests)")
     gen.add_argument("--year", type=int, default=date.today().year - 1, help="the calendar year they fall in")

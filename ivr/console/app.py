@@ -20,6 +20,7 @@ from ivr.console import (
     desk_relay,
     kb_pages,
     missed_pages,
+    operator_time_pages,
     referral_pages,
     request_pages,
     stats_pages,
@@ -45,6 +46,7 @@ TABLES = (
     admin.routes,
     users.routes,
     stats_pages.routes,
+    operator_time_pages.routes,
     referral_pages.routes,
     kb_pages.routes,
 )

@@ -244,6 +244,7 @@ def make_templates(tz: ZoneInfo) -> jinja2.Environment:
     env.filters["when"] = when
     env.filters["day"] = lambda v: when(v, "%d/%m/%Y")
     env.filters["seconds"] = seconds
+    env.filters["hms"] = lambda v: f"{round(v) // 3600}:{round(v) % 3600 // 60:02d}:{round(v) % 60:02d}"
     env.filters["label"] = label
     env.globals["LABELS"] = LABELS
     return env

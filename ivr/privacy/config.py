@@ -45,6 +45,13 @@ class RetentionSettings(BaseModel):
         "far beyond any call, so a recording in progress or waiting to be fetched is never touched",
     )
     sessions_days: int = Field(30, ge=1, le=3650, description="console sessions (address, times) after their last use")
+    operator_time_days: int = Field(
+        365,
+        ge=1,
+        le=3650,
+        description="operators' state history (logged in, talking, paused and why): an employee's personal "
+        "data, kept for the time reports only",
+    )
     audit_days: int = Field(
         730,
         ge=1,

@@ -34,6 +34,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from ivr.privacy.holds import held_tickets
 from ivr.schema.callbacks import MissedCall, QueuedCallback
 from ivr.schema.console import AuditEntry, ConsoleSession
+from ivr.schema.presence import OperatorStateChange
 from ivr.schema.privacy import SurveyCount
 from ivr.schema.referrals import Referral
 from ivr.schema.tickets import CallbackAttempt, Recording, SurveyAnswer, Ticket, TicketEvent, Voicemail, WebRequest
@@ -276,6 +277,15 @@ def _sessions_apply(session: Session, ids: list[int]) -> Applied:
     return Applied(len(ids))
 
 
+def _operator_time_due(cut: datetime) -> Select[int]:
+    return select(OperatorStateChange.id).where(OperatorStateChange.at < cut)
+
+
+def _operator_time_apply(session: Session, ids: list[int]) -> Applied:
+    session.execute(delete(OperatorStateChange).where(OperatorStateChange.id.in_(ids)))
+    return Applied(len(ids))
+
+
 def _audit_due(cut: datetime) -> Select[int]:
     # What was done to a ticket under a legal hold is part of what the hold keeps.
     held = select(cast(held_tickets().subquery().c.ticket_id, String))
@@ -297,6 +307,7 @@ KINDS: tuple[Kind, ...] = (
     Kind("caller_data", _caller_data_due, _caller_data_apply, _no_files),
     Kind("survey_answers", _survey_due, _survey_apply, _no_files),
     Kind("sessions", _sessions_due, _sessions_apply, _no_files),
+    Kind("operator_time", _operator_time_due, _operator_time_apply, _no_files),
     Kind("audit", _audit_due, _audit_apply, _no_files),
 )
 KIND_NAMES = tuple(k.name for k in KINDS)

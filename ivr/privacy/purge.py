@@ -69,6 +69,7 @@ def cutoffs(settings: RetentionSettings, now: datetime) -> dict[str, datetime]:
         "caller_data": settings.caller_data_days,
         "survey_answers": settings.survey_answers_days,
         "sessions": settings.sessions_days,
+        "operator_time": settings.operator_time_days,
         "audit": settings.audit_days,
         "spool_audio": settings.spool_audio_days,
         "asterisk_logs": settings.asterisk_logs_days,

@@ -226,6 +226,11 @@ class SqlTicketStore:
         """A registered command (see ivr.tickets.commands): it waits in the outbox if it must."""
         return await self.writer.submit(Command(name, args))
 
+    def post(self, name: str, **args: Any) -> None:
+        """A registered command queued, not awaited (BatchWriter.post): for writes that must
+        never hold their caller, like an operator's state change."""
+        self.writer.post(Command(name, args))
+
     async def run_write(self, op: Callable[[Session], T]) -> T:
         """Run `op` in the writer's next batch (one transaction), for writes outside the call
         path; while the database is away it fails with StoreUnavailable."""

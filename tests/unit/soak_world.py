@@ -21,6 +21,7 @@ from ivr.lab.soak.evidence import AsteriskState, Fault, ResourceSample, Resource
 from ivr.lab.soak.journal import CallbackLeg, CallRecord, HungUpBy
 from ivr.schema.callbacks import MissedCall, QueuedCallback
 from ivr.schema.console import AuditEntry
+from ivr.schema.presence import OperatorStateChange
 from ivr.schema.tickets import (
     DailyAdmissions,
     Operator,
@@ -141,6 +142,8 @@ def _answered(s: Session, world: SoakWorld, caller: str, at: datetime, queued_s:
     _event(s, t, queued, "queue_admitted", topic="citizens")
     _event(s, t, served, "offer", operator="anna", via="softphone")
     _event(s, t, served + timedelta(seconds=3), "operator_answered", operator="anna")
+    for state, after_s in (("offered", 0.0), ("busy", 3.0), ("wrap_up", 123.0), ("available", 153.0)):
+        s.add(OperatorStateChange(login="anna", state=state, reason=None, at=served + timedelta(seconds=after_s)))
     return t
 
 

@@ -14,8 +14,8 @@ PACKAGE = Path(__file__).resolve().parents[2] / "ivr"
 
 
 def _sent() -> set[str]:
-    """The names given to `.execute("...")` anywhere in the package, and the ticket commands the
-    store sends by name (`Command("ticket.open", ...)`)."""
+    """The names given to `.execute("...")` and `.post("...")` anywhere in the package, and the
+    ticket commands the store sends by name (`Command("ticket.open", ...)`)."""
     names: set[str] = set()
     for path in PACKAGE.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
@@ -26,7 +26,7 @@ def _sent() -> set[str]:
                 continue
             func = node.func
             called = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
-            if called in ("execute", "Command") and "." in first.value:
+            if called in ("execute", "post", "Command") and "." in first.value:
                 names.add(first.value)
     return names
 

@@ -272,6 +272,24 @@ async def test_statistics_page_and_csv_come_from_the_statistics_package(lab: Con
     assert bad.status == 400 and "periodo" in await bad.text()
 
 
+async def test_operator_time_page_and_csv_for_supervisors_only(lab: ConsoleLab) -> None:
+    await lab.deps.distributor.set_presence("anna", "available")
+    lab.clock.set(lab.clock.now() + timedelta(minutes=10))
+    await lab.deps.distributor.set_presence("anna", "paused", "Pranzo")
+    lab.clock.set(lab.clock.now() + timedelta(minutes=5))
+    await lab.deps.store.writer.barrier()
+    sara = await lab.login("sara")
+    page = await sara.get("/console/operators/time")
+    text = await page.text()
+    assert page.status == 200 and 'data-login="anna"' in text and "Pranzo: 0:05:" in text
+    csv = await sara.get("/console/operators/time.csv")
+    header, row = (await csv.text()).strip().splitlines()
+    assert header.startswith("day,login,logged_in_s") and ",anna," in row and "Pranzo=" in row
+    assert (await sara.get("/console/operators/time?da=2026-13-01")).status == 400
+    anna = await lab.login("anna")
+    assert (await anna.get("/console/operators/time")).status == 403
+
+
 async def test_a_refused_change_to_a_message_does_not_fail_the_batch(lab: ConsoleLab, tmp_path: Path) -> None:
     message_id = await lab.voicemail("3330000009")
     ticket_id = await lab.deps.store.run_read(lambda s: messages.ticket_of(s, message_id))

@@ -27,7 +27,13 @@ from ivr.schema.tickets import (
 from ivr.tickets.db import make_engine, upgrade
 from tests.unit.privacy_data import NAME, NOW, NUMBER, World, add_contact, add_web_request, hold, make_world, snapshot
 
-NEW_KINDS = {"sessions": 0, "audit": 0, "spool_audio": 0, "asterisk_logs": 0}  # none in these worlds
+NEW_KINDS = {
+    "sessions": 0,
+    "operator_time": 0,
+    "audit": 0,
+    "spool_audio": 0,
+    "asterisk_logs": 0,
+}  # none in these worlds
 DEFAULTS = RetentionSettings()  # recordings 90, voicemail audio 180, transcripts 180, caller 365, survey 730
 
 
@@ -63,6 +69,7 @@ def test_dry_run_changes_nothing_and_counts_what_the_purge_removes(world: World)
         "caller_data": (3, 0),  # d400, d800, w400
         "survey_answers": (2, 0),  # d800's two answers
         "sessions": (0, 0),
+        "operator_time": (0, 0),
         "audit": (0, 0),
         "spool_audio": (0, 0),
         "asterisk_logs": (0, 0),

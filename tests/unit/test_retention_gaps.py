@@ -15,6 +15,7 @@ from sqlalchemy import select, text
 from ivr.privacy.config import RetentionSettings
 from ivr.privacy.purge import AsteriskDirs, Purger
 from ivr.schema.console import AuditEntry, ConsoleSession, ConsoleUser
+from ivr.schema.presence import OperatorStateChange
 from ivr.schema.tickets import Voicemail
 from ivr.tickets.db import make_engine, upgrade
 from ivr.tickets.outbox import Outbox
@@ -88,11 +89,13 @@ def test_spool_sessions_audit_and_logs_go_after_their_period_and_not_before(worl
             s.add(ConsoleSession(token_hash=token, user_id=user.id, csrf="c", created_at=at, last_seen_at=at))
         for days, what in ((731, "old"), (729, "new")):
             s.add(AuditEntry(at=NOW - timedelta(days=days), login="sara", action="listen", object_id=what))
+        for days in (366, 364):  # an operator's state changes: a year kept
+            s.add(OperatorStateChange(login="anna", state="available", reason=None, at=NOW - timedelta(days=days)))
 
     purger = Purger(world.engine, SETTINGS, AsteriskDirs(spool=spool, logs=logs), audio_dirs=(world.root,))
     due = purger.due(NOW)
-    counts = {k: due.kinds[k].items for k in ("spool_audio", "sessions", "audit", "asterisk_logs")}
-    assert counts == {"spool_audio": 2, "sessions": 1, "audit": 1, "asterisk_logs": 1}
+    counts = {k: due.kinds[k].items for k in ("spool_audio", "sessions", "operator_time", "audit", "asterisk_logs")}
+    assert counts == {"spool_audio": 2, "sessions": 1, "operator_time": 1, "audit": 1, "asterisk_logs": 1}
     assert sorted(Path(p).name for p in due.files_due) == sorted(files[k].name for k in gone)  # the dry run lists
     assert all(p.exists() for p in files.values())  # ... and changes nothing
 

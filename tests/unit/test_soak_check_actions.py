@@ -18,12 +18,14 @@ from ivr.lab.soak.evidence import Fault, SinkMail
 from ivr.lab.soak.journal import Journal
 from ivr.lab.soak.verdict import CheckResult
 from ivr.schema.console import AuditEntry
+from ivr.schema.presence import OperatorStateChange
 from ivr.schema.tickets import CallbackAttempt, Ticket, TicketEvent, WebRequest
 from ivr.settings import Settings
 from tests.unit.soak_world import DAY1, DAY2, SoakWorld, build_world
 
 ANSWERED, SILENT = "+393330000002", "+393330000006"
-OURS = ("web_requests", "action_mail", "listens_audited", "closures", "presence", "outcomes_filed", "second_level")
+OURS = ("web_requests", "action_mail", "listens_audited", "closures", "presence", "outcomes_filed", "second_level",
+        "operator_time")  # fmt: skip
 SERVICE = "Numero per il lavoro"
 
 
@@ -49,6 +51,9 @@ def world(db_url: str, tmp_path: Path) -> SoakWorld:
                           detail={"outcome": "resolved", "operator_id": w.operator}))  # fmt: skip
         s.add(AuditEntry(at=DAY1 + timedelta(minutes=5), login="anna", action="ticket_outcome",
                          object_kind="ticket", object_id=str(answered)))  # fmt: skip
+        s.add(
+            OperatorStateChange(login="anna", state="paused", reason="Pranzo", at=DAY1 + timedelta(hours=3, seconds=1))
+        )
     w.evidence.mails = [
         SinkMail(
             recipients=["c@example.org"],
@@ -257,6 +262,18 @@ def test_a_logout_without_available_covers_the_rest_of_the_run_in_simulated_time
     assert "logout since" in failed(world)["presence"].violations[0].detail  # never available again
     replace(world, "logout", offset_s=86400.0)  # on the engines' clock a day later: after the offer
     assert "presence" not in failed(world)
+
+
+def test_a_pause_missing_from_the_operator_history_or_with_another_reason(world: SoakWorld) -> None:
+    """Check 29: operator time is read from the history; a pause the console took is in it."""
+    replace(world, "pause", params={"reason": "Riunione"})
+    result = failed(world)["operator_time"]
+    assert [v.detail for v in result.violations] == ["anna paused (Riunione) at 11:00:00: not in the state history"]
+    replace(world, "pause", params={"reason": "Pranzo"})
+    assert "operator_time" not in failed(world)
+    with world.session() as s, s.begin():
+        s.query(OperatorStateChange).filter_by(state="paused").delete()
+    assert "not in the state history" in failed(world)["operator_time"].violations[0].detail
 
 
 def test_outcomes_not_on_their_ticket_or_filed_twice(world: SoakWorld) -> None:

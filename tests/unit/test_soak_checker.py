@@ -22,6 +22,7 @@ from ivr.lab.soak.report import percentile, write_report
 from ivr.lab.soak.verdict import CheckResult
 from ivr.schema.callbacks import MissedCall, QueuedCallback
 from ivr.schema.console import AuditEntry
+from ivr.schema.presence import OperatorStateChange
 from ivr.schema.tickets import CallbackAttempt, Recording, SurveyAnswer, Ticket, TicketEvent, Voicemail
 from ivr.settings import Settings
 from ivr.stats import citizens_public
@@ -57,7 +58,7 @@ def tickets_named(result: CheckResult) -> set[int]:
 def test_a_world_keeping_every_promise_passes(world: SoakWorld) -> None:
     results = run_checks(world.evidence)
     assert [r.name for r in results if not r.passed] == [], [v.detail for r in results for v in r.violations]
-    assert len(results) == len(CHECKS) == 28
+    assert len(results) == len(CHECKS) == 29
     assert exit_status(results) == 0
     notes = " ".join(n for r in results for n in r.notes)
     assert "not given" not in notes  # every input was there: nothing passed unseen
@@ -818,3 +819,12 @@ def test_a_call_whose_soak_caller_failed_is_reported_not_judged(world: SoakWorld
     assert [v.detail for v in result.violations] == [
         "not judged: the soak's caller failed (soak-error:AriUnavailable: DELETE channels/x: TimeoutError)"
     ]
+
+
+def test_an_answer_or_a_pause_missing_from_the_operator_history_is_a_violation(world: SoakWorld) -> None:
+    """Check 29: the history operator time is read from holds each call answered and each pause."""
+    with world.session() as s, s.begin():
+        s.query(OperatorStateChange).filter_by(state="busy").delete()
+        s.query(OperatorStateChange).filter_by(state="offered").delete()
+    result = failed(world)["operator_time"]
+    assert all("the history has them" in v.detail for v in result.violations) and result.violations

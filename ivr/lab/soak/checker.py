@@ -41,6 +41,7 @@ from ivr.lab.soak.checks_calls import (
 )
 from ivr.lab.soak.checks_figures import check_figures, check_resources
 from ivr.lab.soak.checks_menu import check_menu
+from ivr.lab.soak.checks_operators import check_operator_time
 from ivr.lab.soak.checks_store import (
     check_audio,
     check_callbacks,
@@ -85,6 +86,7 @@ CHECKS: tuple[Check, ...] = (
     check_missed,  # 26
     check_answered,  # 27: the caller's phone as witness of the answer
     check_menu,  # 28: routed by the key, put through without one (checks_menu)
+    check_operator_time,  # 29: the state history behind operator time (checks_operators)
 )
 
 __all__ = ["CHECKS", "CheckResult", "SoakEvidence", "Violation", "exit_status", "run_checks"]

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from ivr.schema.callbacks import MissedCall, QueuedCallback
 from ivr.schema.console import AuditEntry
+from ivr.schema.presence import OperatorStateChange
 from ivr.schema.tickets import (
     CallbackAttempt,
     DailyAdmissions,
@@ -49,6 +50,7 @@ class StoreView:
     filings: list[AuditEntry] = field(default_factory=list)  # the audit of outcomes filed
     missed: list[MissedCall] = field(default_factory=list)  # the missed-calls work list
     web_requests: list[WebRequest] = field(default_factory=list)  # what each citizen's form filed
+    operator_states: list[OperatorStateChange] = field(default_factory=list)  # operator time, in order
 
     def kinds(self, ticket_id: int) -> set[str]:
         return {e.kind for e in self.events.get(ticket_id, [])}
@@ -81,6 +83,8 @@ def read_store(url: str) -> StoreView:
             view.dials = list(s.scalars(select(AuditEntry).where(AuditEntry.action.in_(DIAL_ACTIONS))))
             view.missed = list(s.scalars(select(MissedCall).order_by(MissedCall.id)))
             view.web_requests = list(s.scalars(select(WebRequest).order_by(WebRequest.id)))
+            states = select(OperatorStateChange).order_by(OperatorStateChange.at, OperatorStateChange.id)
+            view.operator_states = list(s.scalars(states))
             view.listens = list(s.scalars(select(AuditEntry).where(AuditEntry.action.in_(LISTEN_ACTIONS))))
             view.filings = list(s.scalars(select(AuditEntry).where(AuditEntry.action.in_(FILING_ACTIONS))))
             s.expunge_all()  # plain objects from here on: nothing is loaded lazily after the session
