@@ -10,8 +10,6 @@ operator's next row; the state before the range is the last row before it; a ran
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
@@ -21,6 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
+from ivr.csvcells import write_csv
 from ivr.schema.presence import OperatorStateChange
 from ivr.schema.tickets import TicketEvent
 
@@ -149,14 +148,13 @@ def _row(r: OperatorDay) -> dict[str, object]:
 
 
 def to_csv(rows: list[OperatorDay]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(COLUMNS)
+    """Through the safe writer: a pause reason is typed by an operator (`=...` stays text)."""
+    out = []
     for r in rows:
         values = _row(r)
-        values["paused_by_reason"] = ";".join(f"{k}={v}" for k, v in r.paused_by_reason.items())
-        writer.writerow(["" if values[c] is None else values[c] for c in COLUMNS])
-    return out.getvalue()
+        values["paused_by_reason"] = ";".join(f"{k}={round(v, 1)}" for k, v in sorted(r.paused_by_reason.items()))
+        out.append({c: "" if values[c] is None else values[c] for c in COLUMNS})
+    return write_csv(COLUMNS, out)
 
 
 def to_json(rows: list[OperatorDay]) -> str:

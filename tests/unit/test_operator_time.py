@@ -127,8 +127,10 @@ def test_the_command_prints_the_report(tmp_path: Any, capsys: pytest.CaptureFixt
     upgrade(db)
     with Session(db) as s, s.begin():
         s.add(OperatorStateChange(login="cleo", state="available", reason=None, at=at("10:00:00")))
-        s.add(OperatorStateChange(login="cleo", state="logged_out", reason=None, at=at("10:30:00")))
+        s.add(OperatorStateChange(login="cleo", state="paused", reason="=1+1", at=at("10:30:00")))  # typed by her
+        s.add(OperatorStateChange(login="cleo", state="logged_out", reason=None, at=at("10:31:00")))
     db.dispose()
     assert cmd_operator_time(Namespace(start=DAY, to=DAY, format="csv"), settings) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[1].startswith("2026-03-03,cleo,1800.0,1800.0,")
+    assert out[1].startswith("2026-03-03,cleo,1860.0,1800.0,")
+    assert out[1].endswith(",'=1+1=60.0")  # a reason an operator typed stays text in a spreadsheet

@@ -18,6 +18,9 @@ from ivr.lab.soak.verdict import CheckResult
 
 # The state row and the ticket's event are stamped by the same clock a moment apart.
 SLACK = timedelta(seconds=2)
+# An answer's event follows the operator's move to busy by the call's own steps (a prompt, the
+# ticket's update): rung or talking within this before it counts.
+RUNG_WITHIN = timedelta(seconds=60)
 ON_A_CALL = ("offered", "busy")
 
 
@@ -40,7 +43,7 @@ def check_operator_time(ev: SoakEvidence, view: StoreView) -> CheckResult:
             answered += 1
             rows = history.get(login, [])
             i = bisect_right([at for at, _, _ in rows], e.at + SLACK)
-            recent = [state for at, state, _ in rows[:i] if at >= e.at - SLACK]
+            recent = [state for at, state, _ in rows[:i] if at >= e.at - RUNG_WITHIN]
             state = rows[i - 1][1] if i else None
             if state not in ON_A_CALL and not any(s in ON_A_CALL for s in recent):
                 r.fail(f"{login} answered at {e.at:%H:%M:%S}; the history has them {state or 'unknown'}", [tid])
