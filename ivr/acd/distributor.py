@@ -148,6 +148,9 @@ class Distributor:
         else:
             if wanted is AgentState.AVAILABLE:
                 agent.missed = 0
+            # What was asked for during the call is superseded (a pause asked for, then
+            # "Disponibile" pressed in wrap-up, paused the operator after their next call).
+            agent.deferred = None
             agent.move(wanted, self.clock.monotonic(), reason)
         if self.persist_presence is not None:
             await self.persist_presence(login, presence, reason)

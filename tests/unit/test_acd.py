@@ -320,3 +320,17 @@ async def test_admission_decided_offline_marks_its_ticket_on_replay(db_url: str)
         counted = conn.scalar(select(DailyAdmissions.admitted))
     assert (row.queue_result, row.queued_at, counted) == (QueueResult.WAITING, moment, 1)
     engine.dispose()
+
+
+async def test_available_in_wrap_up_drops_the_pause_asked_for_during_the_call() -> None:
+    """A pause asked for during a call, then "Disponibile" pressed in the wrap-up: the operator is
+    available, and not paused after their next call by the pause they took back."""
+    dist = Distributor(FakeOfferer({"anna"}), QueueSettings.model_validate({"wrap_up_s": 60}), SystemClock())
+    dist.sync([info("anna")])
+    agent = dist.reserve("anna", 1)
+    dist.engage(agent)
+    await dist.set_presence("anna", "paused", "Pranzo")
+    assert agent.deferred == (AgentState.PAUSED, "Pranzo")
+    dist.finished(agent, 30.0)
+    await dist.set_presence("anna", "available")
+    assert (agent.state, agent.deferred) == (AgentState.AVAILABLE, None)

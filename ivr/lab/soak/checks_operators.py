@@ -51,29 +51,36 @@ def check_operator_time(ev: SoakEvidence, view: StoreView) -> CheckResult:
         r.notes.append(NO_JOURNAL)
         return r
     spans = fault_spans(ev)
-    actions = sorted((a for a in ev.actions if a.operator is not None), key=lambda a: a.sent_at)
-    for n, a in enumerate(actions):
+    actions = sorted(
+        (a for a in ev.actions if a.operator is not None and a.done_at is not None), key=lambda a: a.sent_at
+    )
+    deferred = 0
+    for a in actions:
         if not a.done or a.kind not in (K.PAUSE, K.LOGOUT):
             continue
         login = str(a.operator)
-        later = next((b for b in actions[n + 1 :] if b.operator == login and b.done), None)
-        start = a.line_time(a.sent_at) - SLACK
-        # A pause asked for during a call takes effect after its wrap-up: until the next action.
-        end = later.line_time(later.sent_at) + SLACK if later is not None else None
-        until = later.sent_at if later is not None else a.sent_at + timedelta(minutes=10)
-        if any(f0 <= until and f1 >= a.sent_at - SLACK for f0, f1 in spans):
+        if any(f0 <= a.sent_at + timedelta(minutes=1) and f1 >= a.sent_at - SLACK for f0, f1 in spans):
             excused += 1
             continue
+        rows = history.get(login, [])
+        start, end = a.line_time(a.sent_at) - SLACK, a.line_time(a.done_at) + SLACK
         wanted = "paused" if a.kind == K.PAUSE else "logged_out"
         reason = str(a.params.get("reason", "Pausa")) if a.kind == K.PAUSE else None
-        found = any(
-            state == wanted and (reason is None or why == reason) and at >= start and (end is None or at <= end)
-            for at, state, why in history.get(login, [])
-        )
-        if not found:
-            what = f"paused ({reason})" if reason else "logged out"
-            r.fail(f"{login} {what} at {a.line_time(a.sent_at):%H:%M:%S}: not in the state history", [])
+        window = [(state, why) for at, state, why in rows if start <= at <= end]
+        if any(state == wanted and (reason is None or why == reason) for state, why in window):
+            continue
+        i = bisect_right([at for at, _, _ in rows], start)
+        before = rows[i - 1][1] if i else "logged_out"
+        if before in (*ON_A_CALL, "wrap_up") or any(state in (*ON_A_CALL, "wrap_up") for state, _ in window):
+            deferred += 1  # asked for during a call: it takes effect after the wrap-up, or is superseded
+            continue
+        if wanted == "logged_out" and before == "logged_out":
+            continue  # already out: nothing to change, nothing written
+        what = f"paused ({reason})" if reason else "logged out"
+        r.fail(f"{login} {what} at {a.line_time(a.sent_at):%H:%M:%S}: not in the state history", [])
     r.notes.append(f"{len(view.operator_states)} state changes, {answered} answers held against them")
+    if deferred:
+        r.notes.append(f"{deferred} pauses or logouts asked for during a call: not judged")
     if excused:
         r.notes.append(f"{excused} answers or presence changes during a fault: not judged")
     return r
