@@ -40,6 +40,7 @@ from typing import Protocol, TypeVar
 from aiohttp import web
 from sqlalchemy import text
 
+from ivr.command_table import install as install_commands
 from ivr.ha.app_probe import app_held
 from ivr.ha.guard import LineGuard
 from ivr.ha.lease import FileLease, Holder, Lease, lease_for
@@ -335,6 +336,7 @@ class LineRunner:
 
 def run_line(settings: Settings, build: Callable[[Settings, LineGuard], Engine], *, standby: bool) -> int:
     """`ivr run [--standby]`: the process's exit code (see the module's docstring)."""
+    install_commands()  # a standby replays its earlier run's outbox before any engine is built
     name = settings.ha.lease_name or settings.asterisk.ari.app
     if settings.database.auto_upgrade:
         _schema_first(settings.database_url)

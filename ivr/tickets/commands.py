@@ -31,6 +31,12 @@ class CommandSpec:
     stale: Callable[..., Any] | None = None
 
 
+class UnknownCommand(LookupError):
+    """A write no handler is registered for: a fault of the process (its command table not
+    installed: full run 11, a standby's replay set 9 writes aside as 'unknown command'), never of
+    the data, so a replay stops on it and keeps the write waiting instead of setting it aside."""
+
+
 # Filled by `ivr.command_table.install()`, the one place every command is named: a command is
 # no longer registered as a side effect of importing the module that defines it.
 COMMANDS: dict[str, CommandSpec] = {}
@@ -53,7 +59,7 @@ class Command:
         try:
             return COMMANDS[self.name]
         except KeyError:
-            raise LookupError(f"unknown command {self.name!r}") from None
+            raise UnknownCommand(f"unknown command {self.name!r} (is the command table installed?)") from None
 
     def run(self, session: Session, refs: Callable[[int], int], *, stale: bool = False) -> Any:
         fn = self.spec.stale if stale and self.spec.stale is not None else self.spec.fn

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ivr.ha.guard import Fenced
 from ivr.schema.tickets import StoreBatch
+from ivr.tickets.commands import UnknownCommand
 from ivr.tickets.outbox import Outbox, Pending, real_id
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ class Replayer:
         try:
             done = self._group(group, guard, careful=False)
         except Exception as exc:
-            if self._fault(exc) or isinstance(exc, Fenced):
+            if self._fault(exc) or isinstance(exc, Fenced | UnknownCommand):
                 raise
             first = group[0][0].batch[:8]
             log.warning("outbox: a write of group %s cannot be applied (%s): one write at a time", first, exc)
@@ -144,7 +145,7 @@ class Replayer:
             with session.begin_nested():
                 self._apply(session, pending, ref, stale, result)
         except Exception as exc:
-            if self._fault(exc) or isinstance(exc, Fenced):
+            if self._fault(exc) or isinstance(exc, Fenced | UnknownCommand):
                 raise
             cause = getattr(exc, "orig", None) or exc  # the database's own words, not the ORM's note
             result.rejected.append((pending, f"{type(exc).__name__}: {cause}".splitlines()[0]))

@@ -8,16 +8,20 @@ import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ivr.ha import runner
 from ivr.ha.guard import LineGuard
 from ivr.ha.lease import Holder
 from ivr.ha.runner import LineRunner
 from ivr.schema.tickets import Ticket
-from ivr.tickets.commands import Command
+from ivr.tickets import commands
+from ivr.tickets.commands import Command, UnknownCommand
 from ivr.tickets.db import make_engine, upgrade
 from ivr.tickets.outbox import Outbox
+from ivr.tickets.salvage import replay_earlier_run
 from tests.unit.test_ops import settings_for
 
 T0 = datetime(2027, 3, 12, 16, 13, tzinfo=UTC)
@@ -83,3 +87,40 @@ async def test_a_standby_replays_its_earlier_runs_outbox_while_it_waits(db_url: 
     assert (left.count(), left.rejected_count()) == (0, 0)
     left.close()
     db.dispose()
+
+
+def test_a_replay_without_its_command_table_keeps_the_writes_and_ivr_run_installs_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Full run 11: the standby replayed its earlier run's outbox in a process that had built no
+    engine, so no command was registered; nine writes (two calls' messages and closings) were set
+    aside as 'unknown command' and lost to the store. The suite's own process had the table
+    installed by conftest, which hid it. An unknown command is the process's fault: the replay
+    stops and the write waits; `ivr run` installs the table before anything replays."""
+    settings = settings_for(tmp_path, ha=HA)
+    db = make_engine(settings.database_url)
+    upgrade(db)
+    outbox = Outbox(settings.outbox_path)
+    outbox.append("fenced-1", Command("ticket.event", {"ticket_id": 1, "kind": "menu_choice", "at": T0}))
+    outbox.close()
+    monkeypatch.setattr(commands, "COMMANDS", {})  # a fresh process: nothing installed
+    with pytest.raises(UnknownCommand):
+        replay_earlier_run(db, settings.outbox_path)
+    outbox = Outbox(settings.outbox_path)
+    assert (outbox.count(), outbox.rejected_count()) == (1, 0)  # waiting still, nothing set aside
+    outbox.close()
+    db.dispose()
+
+    installed: list[int] = []
+
+    class Stop(Exception):
+        pass
+
+    def record(*args: object, **kw: object) -> None:
+        installed.append(len(commands.COMMANDS))
+        raise Stop
+
+    monkeypatch.setattr(runner, "LineRunner", record)
+    with pytest.raises(Stop):
+        runner.run_line(settings, lambda s, g: None, standby=True)  # type: ignore[arg-type,return-value]
+    assert installed and installed[0] > 10  # the table was there before the runner was made
