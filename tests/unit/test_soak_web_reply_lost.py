@@ -26,7 +26,7 @@ from ivr.lab.soak.actions import Action, ActionKind
 from ivr.lab.soak.checks_actions import check_action_mail
 from ivr.lab.soak.checks_store import check_web_and_mail
 from ivr.lab.soak.driver import ActionDriver, Cast
-from ivr.lab.soak.driver_http import LineConsole, Target
+from ivr.lab.soak.driver_http import Answer, LineConsole, Target
 from ivr.lab.soak.driver_setup import jobs
 from ivr.lab.soak.evidence import SinkMail, SoakEvidence
 from ivr.lab.soak.store_view import StoreView, read_store
@@ -76,14 +76,11 @@ def _replies(inbox: Inbox, ticket_id: int) -> list[str]:
     return [to[0] for to, m in inbox.mails if m["Subject"].endswith(f"risposta alla richiesta n. {ticket_id}")]
 
 
-async def test_a_reply_whose_answer_was_lost_is_written_down_as_given_and_mailed_once(
-    lab: ConsoleLab, inbox: tuple[Inbox, int], tmp_path: Path, monkeypatch: Any
-) -> None:
-    channel = lab.deps.web.web_requests
-    channel.requests = SlowFirstReply(channel.requests)
-    monkeypatch.setattr(driver_http, "TIMEOUT", aiohttp.ClientTimeout(total=PATIENCE_S))
-    # Served as the engine serves it (ivr.app): aiohttp's test server cancels a handler whose
-    # client went away, the engine's runner lets it finish, as the console did in run 6.
+async def _file_and_reply(lab: ConsoleLab, tmp_path: Path, ref: str) -> tuple[ActionDriver, Answer]:
+    """A citizen files request `ref`, the supervisor replies from its page (the soak's driver on
+    the console served as the engine serves it, ivr.app: aiohttp's test server cancels a handler
+    whose client went away, the engine's runner lets it finish, as the console did in run 6);
+    returns the driver and the request's page as the supervisor sees it afterwards."""
     runner = web.AppRunner(make_api(lab.deps.web), access_log=None)
     await runner.setup()
     port = free_port()
@@ -93,18 +90,36 @@ async def test_a_reply_whose_answer_was_lost_is_written_down_as_given_and_mailed
         return Target(f"http://127.0.0.1:{port}", "token")
 
     console = LineConsole(locate, {"sara": PASSWORD})
-    cast = Cast(("anna",), "sara")
     driver = ActionDriver(
-        [], [], console, ActionJournal(tmp_path / "actions.jsonl"), cast, jobs(), retry_for_s=30, retry_every_s=1.5
-    )
+        [], [], console, ActionJournal(tmp_path / "actions.jsonl"), Cast(("anna",), "sara"), jobs(),
+        retry_for_s=30, retry_every_s=1.5,
+    )  # fmt: skip
     try:
         assert (await console.login("sara")).status == 303
-        filing = {"ref": "web-0039", "topic": "citizens", "email": True}
+        filing = {"ref": ref, "topic": "citizens", "email": True}
         await driver.carry_out(Action(kind=ActionKind.WEB_REQUEST, at_s=0.0, params=filing))
-        await driver.carry_out(Action(kind=ActionKind.WEB_REPLY, at_s=1.0, params={"ref": "web-0039"}))
+        await driver.carry_out(Action(kind=ActionKind.WEB_REPLY, at_s=1.0, params={"ref": ref}))
+        page = await console.get("sara", f"/console/requests/{driver.records[0].ticket}")
     finally:
         await console.close()
         await runner.cleanup()
+    return driver, page
+
+
+def _evidence(inbox: Inbox, ticket_id: int, tmp_path: Path, driver: ActionDriver) -> SoakEvidence:
+    """What the soak's checker is given: the sink's mails (all of this request) and the journal."""
+    sink = [SinkMail(recipients=to, message_id=str(m["Message-ID"]), subject=str(m["Subject"]), ticket=ticket_id)
+            for to, m in inbox.mails]  # fmt: skip
+    return SoakEvidence([], "", tmp_path, tmp_path, 0, datetime.now(UTC), mails=sink, actions=driver.records)
+
+
+async def test_a_reply_whose_answer_was_lost_is_written_down_as_given_and_mailed_once(
+    lab: ConsoleLab, inbox: tuple[Inbox, int], tmp_path: Path, monkeypatch: Any
+) -> None:
+    channel = lab.deps.web.web_requests
+    channel.requests = SlowFirstReply(channel.requests)
+    monkeypatch.setattr(driver_http, "TIMEOUT", aiohttp.ClientTimeout(total=PATIENCE_S))
+    driver, _ = await _file_and_reply(lab, tmp_path, "web-0039")
 
     filed, record = driver.records
     assert filed.done and filed.ticket is not None
@@ -117,9 +132,7 @@ async def test_a_reply_whose_answer_was_lost_is_written_down_as_given_and_mailed
     assert (view.replied_by, view.reply_mailed) == ("sara", MailFate.SENT)
 
     # The checker holds the record against the sink: the line said once, the sink got it once.
-    sink = [SinkMail(recipients=to, message_id=str(m["Message-ID"]), subject=str(m["Subject"]), ticket=ticket_id)
-            for to, m in inbox[0].mails]  # fmt: skip
-    evidence = SoakEvidence([], "", tmp_path, tmp_path, 0, datetime.now(UTC), mails=sink, actions=driver.records)
+    evidence = _evidence(inbox[0], ticket_id, tmp_path, driver)
     checked = check_action_mail(evidence, StoreView())
     assert checked.passed, checked.violations
 
@@ -149,28 +162,7 @@ async def test_a_reply_mailed_by_an_engine_stopped_before_writing_so_reads_as_pe
     monkeypatch.setattr(driver_http, "TIMEOUT", aiohttp.ClientTimeout(total=PATIENCE_S))
     monkeypatch.setattr(driver_web, "MAIL_READS", 3)
     monkeypatch.setattr(driver_web, "MAIL_READ_EVERY_S", 0.2)
-    runner = web.AppRunner(make_api(lab.deps.web), access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-
-    async def locate() -> Target:
-        return Target(f"http://127.0.0.1:{port}", "token")
-
-    console = LineConsole(locate, {"sara": PASSWORD})
-    driver = ActionDriver(
-        [], [], console, ActionJournal(tmp_path / "actions.jsonl"), Cast(("anna",), "sara"), jobs(),
-        retry_for_s=30, retry_every_s=1.5,
-    )  # fmt: skip
-    try:
-        assert (await console.login("sara")).status == 303
-        filing = {"ref": "web-0040", "topic": "citizens", "email": True}
-        await driver.carry_out(Action(kind=ActionKind.WEB_REQUEST, at_s=0.0, params=filing))
-        await driver.carry_out(Action(kind=ActionKind.WEB_REPLY, at_s=1.0, params={"ref": "web-0040"}))
-        page = await console.get("sara", f"/console/requests/{driver.records[0].ticket}")
-    finally:
-        await console.close()
-        await runner.cleanup()
+    driver, page = await _file_and_reply(lab, tmp_path, "web-0040")
 
     filed, record = driver.records
     assert filed.ticket is not None and record.result is ActionResult.DONE, record.answer
@@ -181,13 +173,12 @@ async def test_a_reply_mailed_by_an_engine_stopped_before_writing_so_reads_as_pe
     assert 'id="reply-mail" data-sent="perhaps"' in page.text and "verifichi con il cittadino" in page.text
 
     # Both checkers take "perhaps" as zero or one e-mail: the one received passes...
-    sink = [SinkMail(recipients=to, message_id=str(m["Message-ID"]), subject=str(m["Subject"]), ticket=ticket_id)
-            for to, m in inbox[0].mails]  # fmt: skip
-    evidence = SoakEvidence([], "", tmp_path, tmp_path, 0, datetime.now(UTC), mails=sink, actions=driver.records)
+    evidence = _evidence(inbox[0], ticket_id, tmp_path, driver)
     store = read_store(lab.deps.settings.database_url)
     for check in (check_action_mail, check_web_and_mail):
         checked = check(evidence, store)
         assert checked.passed, (check.__name__, checked.violations)
     # ...and a second copy of it does not: "perhaps" is one e-mail at most.
-    evidence.mails = [*sink, sink[-1]]
+    assert evidence.mails is not None
+    evidence.mails = [*evidence.mails, evidence.mails[-1]]
     assert not check_action_mail(evidence, store).passed
