@@ -8,7 +8,7 @@ from datetime import date
 
 from aiohttp import web
 
-from ivr.console.web import Routes, now, render, services
+from ivr.console.web import Routes, csv_download, now, render, services
 from ivr.stats.operator_time import OperatorDay, operator_days, to_csv
 
 routes = Routes()
@@ -57,10 +57,4 @@ async def operator_time_csv(request: web.Request) -> web.StreamResponse:
     except BadRange as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
     rows = await _rows(request, first, last)
-    name = f"tempo-operatori-{first.isoformat()}-{last.isoformat()}.csv"
-    return web.Response(
-        text=to_csv(rows),
-        content_type="text/csv",
-        charset="utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
-    )
+    return csv_download(to_csv(rows), f"tempo-operatori-{first.isoformat()}-{last.isoformat()}.csv")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ivr.console.web import Routes, now, render, services
+from ivr.console.web import Routes, csv_download, now, render, services
 from ivr.stats.charts import Series, bar_chart
 from ivr.stats.citizens import callback_figures
 from ivr.stats.formats import to_csv
@@ -124,10 +124,4 @@ async def stats_csv(request: web.Request) -> web.StreamResponse:
     except BadQuery as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
     report = await _report(request, query, by)
-    name = f"statistiche-{query.start.isoformat()}-{query.end.isoformat()}.csv"
-    return web.Response(
-        text=to_csv(report),
-        content_type="text/csv",
-        charset="utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
-    )
+    return csv_download(to_csv(report), f"statistiche-{query.start.isoformat()}-{query.end.isoformat()}.csv")

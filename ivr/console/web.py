@@ -24,6 +24,7 @@ from ivr.console.accounts import SessionInfo, UserInfo
 from ivr.console.labels import LABELS, MESSAGES, label
 from ivr.console.services import ConsoleServices
 from ivr.ha.guard import Fenced
+from ivr.stats.operator_time import hms
 from ivr.tickets.writer import StoreUnavailable
 from ivr.web.clientaddr import client_address
 
@@ -223,6 +224,16 @@ def wants_json(request: web.Request) -> bool:
 # --- templates --------------------------------------------------------------------------------
 
 
+def csv_download(text: str, name: str) -> web.Response:
+    """A CSV the supervisor's browser saves as `name` (never cached: it may hold personal data)."""
+    return web.Response(
+        text=text,
+        content_type="text/csv",
+        charset="utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
+    )
+
+
 def make_templates(tz: ZoneInfo) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("ivr.console", "templates"),
@@ -244,7 +255,7 @@ def make_templates(tz: ZoneInfo) -> jinja2.Environment:
     env.filters["when"] = when
     env.filters["day"] = lambda v: when(v, "%d/%m/%Y")
     env.filters["seconds"] = seconds
-    env.filters["hms"] = lambda v: f"{round(v) // 3600}:{round(v) % 3600 // 60:02d}:{round(v) % 60:02d}"
+    env.filters["hms"] = hms
     env.filters["label"] = label
     env.globals["LABELS"] = LABELS
     return env

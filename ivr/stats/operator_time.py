@@ -161,7 +161,8 @@ def to_json(rows: list[OperatorDay]) -> str:
     return json.dumps([_row(r) for r in rows], indent=2)
 
 
-def _hms(seconds: float) -> str:
+def hms(seconds: float) -> str:
+    """Hours:minutes:seconds, as the report and the console page show a span of time."""
     s = round(seconds)
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
@@ -170,11 +171,11 @@ def to_table(rows: list[OperatorDay]) -> str:
     head = "day         operator      logged in  talking  wrap-up   paused  on hold  offers answered missed  AHT"
     lines = [head]
     for r in rows:
-        aht = "-" if r.handling_s is None else _hms(r.handling_s)
+        aht = "-" if r.handling_s is None else hms(r.handling_s)
         lines.append(
-            f"{r.day}  {r.login:12} {_hms(r.logged_in_s):>10} {_hms(r.talking_s):>8} {_hms(r.wrap_up_s):>8} "
-            f"{_hms(r.paused_s):>8} {_hms(r.on_hold_s):>8} {r.offers:6} {r.answered:8} {r.missed:6} {aht:>8}"
+            f"{r.day}  {r.login:12} {hms(r.logged_in_s):>10} {hms(r.talking_s):>8} {hms(r.wrap_up_s):>8} "
+            f"{hms(r.paused_s):>8} {hms(r.on_hold_s):>8} {r.offers:6} {r.answered:8} {r.missed:6} {aht:>8}"
         )
         for reason, seconds in sorted(r.paused_by_reason.items()):
-            lines.append(f"{'':26}paused, {reason}: {_hms(seconds)}")
+            lines.append(f"{'':26}paused, {reason}: {hms(seconds)}")
     return "\n".join(lines)

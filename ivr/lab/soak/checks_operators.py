@@ -29,6 +29,7 @@ def check_operator_time(ev: SoakEvidence, view: StoreView) -> CheckResult:
     history: dict[str, list[tuple[datetime, str, str | None]]] = defaultdict(list)
     for s in view.operator_states:
         history[s.login].append((s.at, s.state, s.reason))
+    times = {login: [at for at, _, _ in rows] for login, rows in history.items()}  # for bisect, once
     answered = excused = 0
     # A fault may take the last moment's writes of the engine it hits, a state row with them.
     faulted = {t.id for call, t in single_tickets(ev, view) if call.faults}
@@ -42,7 +43,7 @@ def check_operator_time(ev: SoakEvidence, view: StoreView) -> CheckResult:
                 continue
             answered += 1
             rows = history.get(login, [])
-            i = bisect_right([at for at, _, _ in rows], e.at + SLACK)
+            i = bisect_right(times.get(login, []), e.at + SLACK)
             recent = [state for at, state, _ in rows[:i] if at >= e.at - RUNG_WITHIN]
             state = rows[i - 1][1] if i else None
             if state not in ON_A_CALL and not any(s in ON_A_CALL for s in recent):
@@ -69,7 +70,7 @@ def check_operator_time(ev: SoakEvidence, view: StoreView) -> CheckResult:
         window = [(state, why) for at, state, why in rows if start <= at <= end]
         if any(state == wanted and (reason is None or why == reason) for state, why in window):
             continue
-        i = bisect_right([at for at, _, _ in rows], start)
+        i = bisect_right(times.get(login, []), start)
         before = rows[i - 1][1] if i else "logged_out"
         if before in (*ON_A_CALL, "wrap_up") or any(state in (*ON_A_CALL, "wrap_up") for state, _ in window):
             deferred += 1  # asked for during a call: it takes effect after the wrap-up, or is superseded
