@@ -226,11 +226,12 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         from ivr.commands.asterisk import warn_of_older_configuration
 
         warn_of_older_configuration(settings)
+    from ivr.command_table import install as install_commands
     from ivr.ha.runner import run_line
     from ivr.ops.memory import limit_arenas
 
     limit_arenas()  # before the engine's threads start
-    return run_line(settings, build_engine, standby=args.standby)
+    return run_line(settings, build_engine, standby=args.standby, install_commands=install_commands)
 
 
 def cmd_tickets_list(args: argparse.Namespace, settings: Settings) -> int:

@@ -40,7 +40,6 @@ from typing import Protocol, TypeVar
 from aiohttp import web
 from sqlalchemy import text
 
-from ivr.command_table import install as install_commands
 from ivr.ha.app_probe import app_held
 from ivr.ha.guard import LineGuard
 from ivr.ha.lease import FileLease, Holder, Lease, lease_for
@@ -334,9 +333,18 @@ class LineRunner:
             self._standby_http = None
 
 
-def run_line(settings: Settings, build: Callable[[Settings, LineGuard], Engine], *, standby: bool) -> int:
-    """`ivr run [--standby]`: the process's exit code (see the module's docstring)."""
-    install_commands()  # a standby replays its earlier run's outbox before any engine is built
+def run_line(
+    settings: Settings,
+    build: Callable[[Settings, LineGuard], Engine],
+    *,
+    standby: bool,
+    install_commands: Callable[[], object],
+) -> int:
+    """`ivr run [--standby]`: the process's exit code (see the module's docstring).
+
+    `install_commands` fills the outbox's command table: a standby replays its earlier run's
+    outbox before any engine is built, so the table cannot wait for the engine's assembly."""
+    install_commands()
     name = settings.ha.lease_name or settings.asterisk.ari.app
     if settings.database.auto_upgrade:
         _schema_first(settings.database_url)

@@ -36,6 +36,29 @@ SEARCH_S = 0.3  # how far from the candidate the opening piece may be
 KEPT = Path(__file__).resolve().parents[2] / "test-artifacts" / "heard"
 
 
+def _wav_closed(path: Path) -> bool:
+    """Has the writer closed the file? A WAV writer (Asterisk, libsndfile) puts the RIFF length
+    in the header on close; until then the header says 0, or is still in the writer's buffer
+    and the file begins with nothing readable ("not a WAVE file" in a CI run)."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(12)
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return False
+    return head[:4] == b"RIFF" and head[8:12] == b"WAVE" and int.from_bytes(head[4:8], "little") + 8 == size
+
+
+async def closed_wav(path: Path, polls: int = 50, interval: float = 0.2) -> None:
+    """Wait (a fixed number of polls, not the wall clock: a busy loop must not shorten it) for the
+    recording's writer to close it; a file still open after that is read as it is, and a broken
+    one then fails the test by its own error."""
+    for _ in range(polls):
+        if _wav_closed(path):
+            return
+        await asyncio.sleep(interval)
+
+
 def _load(path: Path) -> np.ndarray:
     samples, rate = pcm16(path)
     assert rate == RATE, f"{path}: {rate} Hz"
@@ -187,6 +210,7 @@ class PromptEar:
     async def hear(self, recording: Path) -> list[str]:
         """`heard`, off the event loop: the engine under test shares the loop and must not stall.
         The recording is kept under test-artifacts/heard/ (the carrier's copy goes with it)."""
+        await closed_wav(recording)
         KEPT.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(recording, KEPT / recording.name)
         return await asyncio.to_thread(self.heard, recording)

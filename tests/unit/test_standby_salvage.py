@@ -4,6 +4,7 @@ engine that may never come (ivr.ha.runner with a fake lease held by another engi
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,6 +13,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ivr import cli
+from ivr.command_table import install
 from ivr.ha import runner
 from ivr.ha.guard import LineGuard
 from ivr.ha.lease import Holder
@@ -122,5 +125,10 @@ def test_a_replay_without_its_command_table_keeps_the_writes_and_ivr_run_install
 
     monkeypatch.setattr(runner, "LineRunner", record)
     with pytest.raises(Stop):
-        runner.run_line(settings, lambda s, g: None, standby=True)  # type: ignore[arg-type,return-value]
+        runner.run_line(settings, lambda s, g: None, standby=True, install_commands=install)  # type: ignore[arg-type,return-value]
     assert installed and installed[0] > 10  # the table was there before the runner was made
+
+    passed: dict[str, object] = {}
+    monkeypatch.setattr(runner, "run_line", lambda *a, **kw: passed.update(kw) or 0)
+    cli.cmd_run(argparse.Namespace(standby=True, no_asterisk=True), settings)
+    assert passed["install_commands"] is install  # `ivr run` hands the runner the one table
