@@ -482,3 +482,35 @@ async def test_the_second_level_round_is_worked_by_operators_logged_in_to_the_co
     driver.state.logged_in.clear()  # nobody at the desks: the supervisor records the calls
     await driver.carry_out(driver.actions[0])
     assert [r.operator for r in by_kind(driver)["second_level_round"]][2:] == ["soakcapo", "soakcapo"]
+
+
+async def test_an_operator_logged_out_mid_round_hands_their_callbacks_to_the_supervisor(tmp_path: Path) -> None:
+    """Run 11: soak06 logged out at 13:58 while a round was under way, and the round went on
+    giving them callbacks: 17 answered by the login page, judged as the console refusing."""
+    listing = "/console/tickets?channel=phone&level=2&kind=phone_callback&sla=open&page={}"
+    console = FakeConsole()
+    three = "".join(f'<a href="/console/tickets/{n}">{n}</a>' for n in (1, 2, 3))
+    console.on("GET", listing.format(0), Answer(200, three))
+    for n in (1, 2, 3):
+        console.on("POST", f"/console/tickets/{n}/assign", Answer(303, location=f"/console/tickets/{n}?msg=assigned"))
+        console.on("POST", f"/console/tickets/{n}/callback-result", Answer(303, location=f"/console/tickets/{n}?msg=a"))
+    done = Answer(303, location="/console/tickets/2?msg=a")
+    login_page = Answer(401, "the console answered with its login page")
+    console.on("POST", "/console/tickets/2/callback-result", login_page, done)
+    driver = make(tmp_path, console, act(K.SECOND_LEVEL_ROUND))
+    served = console.post
+
+    async def post(user: str, path: str, data: dict[str, str], *, as_json: bool = False) -> Answer:
+        if (user, path) == ("soak02", "/console/tickets/2/callback-result"):
+            driver.state.logged_in.discard("soak02")  # the logout came while the round went on
+        return await served(user, path, data, as_json=as_json)
+
+    console.post = post  # type: ignore[method-assign]
+    await driver.carry_out(driver.actions[0])
+    worked = [(r.ticket, r.operator, r.result) for r in by_kind(driver)["second_level_round"]]
+    done_by = [(1, "soak01"), (2, "soakcapo"), (3, "soak01")]
+    assert worked == [(n, login, ActionResult.DONE) for n, login in done_by]
+    assert console.posts("/console/tickets/2/assign") == [
+        ("soakcapo", {"operator": "soak02"}),
+        ("soakcapo", {"operator": "soakcapo"}),
+    ]

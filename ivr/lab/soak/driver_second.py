@@ -43,17 +43,32 @@ async def second_level_round(d: ActionDriver, a: Action) -> ActionRecord:
         return failed
     if not tickets:
         return d.skipped(a, "no phone callback open", user=d.cast.supervisor)
-    # The operators logged in to the console work the round (one the soak logged out would find
-    # the login page: its "done" was a redirect there, 34 attempts on no ticket); else the supervisor.
-    staff = [login for login in d.cast.operators if login in d.state.logged_in] or [d.cast.supervisor]
-    records = [await _work(d, a, ticket, staff[n % len(staff)]) for n, ticket in enumerate(tickets)]
+    records = [await _work(d, a, ticket, _staff(d, n)) for n, ticket in enumerate(tickets)]
     for record in records[:-1]:
         d.journal.append(record)
     return records[-1]
 
 
+def _staff(d: ActionDriver, n: int) -> str:
+    """Who works the n-th callback: the operators logged in to the console at that moment (one
+    the soak logged out would find the login page: its "done" was a redirect there, 34 attempts
+    on no ticket), else the supervisor. Chosen per callback, not per round: a round outlasts an
+    operator's logout (run 11: soak06 left at 13:58 and 17 callbacks of that round went to them)."""
+    staff = [login for login in d.cast.operators if login in d.state.logged_in] or [d.cast.supervisor]
+    return staff[n % len(staff)]
+
+
 async def _work(d: ActionDriver, a: Action, ticket: int, login: str) -> ActionRecord:
-    """One callback: assigned by the supervisor, called by the operator, the call recorded."""
+    """One callback: assigned by the supervisor, called by the operator, the call recorded. An
+    operator logged out between the assignment and the call hands it to the supervisor, as a
+    colleague leaving mid-round would."""
+    record = await _work_as(d, a, ticket, login)
+    if record.status == 401 and login != d.cast.supervisor and login not in d.state.logged_in:
+        record = await _work_as(d, a, ticket, d.cast.supervisor)
+    return record
+
+
+async def _work_as(d: ActionDriver, a: Action, ticket: int, login: str) -> ActionRecord:
     sup = d.cast.supervisor
     assign = functools.partial(d.console.post, sup, f"/console/tickets/{ticket}/assign", {"operator": login})
     assigned = await d.attempt(assign, retry=True)
