@@ -75,7 +75,7 @@ async def ask_callback_number(
             source = TYPED
         else:
             source = CONFIRMED if attempt == 0 and fallback.source == CALLER_ID else TYPED
-        choice = await _confirm(ctx, candidate, settings)
+        choice = await _confirm(ctx, candidate, settings, dialout)
         if choice == "1":
             result = CallbackNumber(candidate, source)
             ctx.facts.callback = result
@@ -107,8 +107,18 @@ async def _typed(ctx: CallContext, settings: NumberRules, dialout: DialoutSettin
     return (typed or "").strip()
 
 
-async def _confirm(ctx: CallContext, number: str, settings: NumberRules) -> str | None:
+def spoken_number(number: str, dialout: DialoutSettings | None) -> str:
+    """The number as the caller would write it down: national for the service's country. A
+    caller id arrives as +39 3xx...; read digit by digit, "tre nove tre..." is a number no
+    Italian citizen recognises as theirs (the soak's callers heard two digits too many)."""
+    try:
+        return check(number, dialout or DialoutSettings())
+    except NumberRefused:
+        return number
+
+
+async def _confirm(ctx: CallContext, number: str, settings: NumberRules, dialout: DialoutSettings | None) -> str | None:
     ctx.channel.clear_digits()
-    spoken = [ctx.prompts.counted("digit", int(d)) for d in number if d.isdigit()]
+    spoken = [ctx.prompts.counted("digit", int(d)) for d in spoken_number(number, dialout) if d.isdigit()]
     await ctx.say("vm_callback_is", *spoken, "vm_callback_confirm", interruptible=True)
     return await one_key(ctx.channel, settings.key_timeout_s, ctx.clock.monotonic)

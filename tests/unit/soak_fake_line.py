@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ivr.lab.soak.callers import LinePrompts
+from ivr.lab.soak.citizen import national
 from ivr.lab.soak.ear import RATE
 from ivr.lab.soak.kit import write_pcm16
 
@@ -32,13 +33,20 @@ def write_wav(path: Path, samples: np.ndarray) -> Path:
     return write_pcm16(path, samples)
 
 
+def spoken(name: str) -> np.ndarray:
+    """A prompt as the line plays it: its sound, then a little room noise (the prompt's file)."""
+    quiet = np.random.default_rng(len(name)).normal(0, 30, int(0.4 * RATE))
+    return np.concatenate([sound(name), quiet])
+
+
 def build_prompts(root: Path) -> Path:
-    """Every prompt the callers know, in both languages, as `sound(<code>:<name>)`."""
+    """Every prompt the callers know, in both languages, as `spoken(<code>:<name>)`."""
     line = LinePrompts()
     names = [*line.names(), *line.dialogue(), line.welcome, line.language_offer, line.callback_notice]
+    names += [f"digit_{d}" for d in range(10)]
     for code in LANGS:
         for name in names:
-            write_wav(root / code / f"{name}.wav", sound(f"{code}:{name}" if code else name))
+            write_wav(root / code / f"{name}.wav", spoken(f"{code}:{name}" if code else name))
     return root
 
 
@@ -51,9 +59,8 @@ class Growing:
         write_wav(path, np.zeros(0))  # the 44-byte header first
 
     def play(self, name: str) -> None:
-        quiet = np.random.default_rng(len(name)).normal(0, 30, int(0.4 * RATE))
         with self.path.open("ab") as f:
-            f.write(np.clip(np.concatenate([sound(name), quiet]), -32768, 32767).astype("<i2").tobytes())
+            f.write(np.clip(spoken(name), -32768, 32767).astype("<i2").tobytes())
 
 
 class FakeChannel:
@@ -128,6 +135,11 @@ class FakeCall:
     def play(self, *names: str) -> None:
         for name in names:
             self.ear.play(name)
+
+    def read_back(self, number: str, p: str = "") -> None:
+        """ "The number is", its digits as the line says them (national), "confirm with 1"."""
+        digits = [f"{p}digit_{d}" for d in national(number) if d.isdigit()]
+        self.play(f"{p}vm_callback_is", *digits, f"{p}vm_callback_confirm")
 
     async def key(self, timeout: float = 5.0) -> str | None:
         try:

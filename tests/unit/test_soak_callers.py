@@ -123,7 +123,7 @@ async def test_a_callback_caller_confirms_the_caller_id_and_answers_the_dial_bac
 
     async def line(call: FakeCall, caller: str | None) -> None:
         await queue_offer(call)
-        call.play("vm_callback_is", "vm_callback_confirm")
+        call.read_back(caller or "")
         assert await call.key() == "1"
         call.play("queue_callback_booked")
         await asyncio.sleep(0.5)
@@ -164,7 +164,7 @@ async def test_a_caller_hung_up_on_after_confirming_still_answers_the_dial_back(
 
     async def line(call: FakeCall, caller: str | None) -> None:
         await queue_offer(call)
-        call.play("vm_callback_is", "vm_callback_confirm")
+        call.read_back(caller or "")
         assert await call.key() == "1"
         await call.hangup()  # whatever it said last, the caller's ear did not make it out
         await asyncio.sleep(1.0)
@@ -191,14 +191,14 @@ async def test_a_typed_number_refused_then_another_and_a_second_ring_while_talki
 
     async def line(call: FakeCall, caller: str | None) -> None:
         await queue_offer(call, "en:")
-        call.play("en:vm_callback_is", "en:vm_callback_confirm")  # the caller id read back
+        call.read_back(caller or "", "en:")  # the caller id read back
         assert await call.key() == "2"  # another number
         for _ in range(2):
             call.play("en:vm_callback_enter")
             typed.append(await call.typed())
             if typed[-1].startswith("899"):
                 call.play("en:vm_callback_invalid")
-        call.play("en:vm_callback_is", "en:vm_callback_confirm")
+        call.read_back(typed[-1], "en:")
         assert await call.key() == "1"
         call.play("en:queue_callback_booked")
         await call.hangup()
@@ -235,7 +235,7 @@ async def test_a_typed_number_refused_then_another_and_a_second_ring_while_talki
 async def test_a_callback_that_never_comes_and_a_ring_after_the_citizen_stopped_waiting(tmp_path: Path) -> None:
     async def line(call: FakeCall, caller: str | None) -> None:
         await queue_offer(call)
-        call.play("vm_callback_is", "vm_callback_confirm")
+        call.read_back(caller or "")
         assert await call.key() == "1"
         call.play("queue_callback_booked")
 
@@ -269,7 +269,7 @@ async def test_the_key_not_taken_the_caller_waits_on_and_reaches_an_operator(tmp
 async def test_a_callback_the_line_could_not_book_is_heard_as_such_and_the_caller_waits_on(tmp_path: Path) -> None:
     async def line(call: FakeCall, caller: str | None) -> None:
         await queue_offer(call)
-        call.play("vm_callback_is", "vm_callback_confirm")
+        call.read_back(caller or "")
         assert await call.key() == "1"
         call.play("queue_callback_not_booked")  # the store away: the place kept, nothing booked
         await asyncio.sleep(0.5)
@@ -362,3 +362,39 @@ async def test_a_late_language_key_is_judged_by_what_the_line_said_after_it(tmp_
     # followed it in the recording before the key (three prompts of 1.7 s).
     assert 3 * 1.7 - 0.1 <= language.at_least_s <= language.at_most_s
     assert 0 <= consent.at_least_s <= consent.at_most_s
+
+
+async def test_a_number_read_back_wrong_is_refused_and_typed_again(tmp_path: Path) -> None:
+    """Full run 11: a key lost on the way (3271324564 read back as 3271324) and one doubled
+    (3310427603 as 33104276003); the callers confirmed without listening and the checker found
+    the store keeping a number the citizen never gave. A citizen says no and types it again; a
+    number the line refused once as it arrived and then read back right is not a refused one."""
+    typed: list[str] = []
+    number = "3310427603"
+
+    async def line(call: FakeCall, caller: str | None) -> None:
+        await queue_offer(call)
+        call.read_back(caller or "")
+        assert await call.key() == "2"  # another number
+        call.play("vm_callback_enter")
+        typed.append(await call.typed())
+        call.play("vm_callback_invalid")  # refused as it arrived (a key lost): "3310427"
+        call.play("vm_callback_enter")
+        typed.append(await call.typed())
+        call.read_back("33104276003")  # a key doubled on the way
+        assert await call.key() == "2"  # "no, that is not my number"
+        call.play("vm_callback_enter")
+        typed.append(await call.typed())
+        call.read_back(number)
+        assert await call.key() == "1"
+        call.play("queue_callback_booked")
+        await call.hangup()
+
+    carrier = FakeCarrier(tmp_path, line)
+    journey = Journey(name="callback/citizens/it", goal=Goal.CALLBACK, at_s=0, caller="3471000006",
+                      menu_keys=["1"], topic="citizens", typed_numbers=[number, number])  # fmt: skip
+    record = await run(kit_for(tmp_path, carrier, callback_wait_s=1.0), journey)
+    await carrier.close()
+    assert typed == [number, number, number]
+    assert record.misread_numbers == [number] and record.refused_numbers == []
+    assert record.callback_requested and record.callback_number == number

@@ -65,6 +65,24 @@ async def test_callback_number_dialogue(
     assert (result.number, result.source) == expected
 
 
+@pytest.mark.parametrize(
+    ("caller", "read_back"),
+    [("+393331234567", "3331234567"), ("00393331234567", "3331234567"), ("3331234567", "3331234567")],
+)
+async def test_the_caller_id_is_read_back_as_the_caller_writes_it(
+    sqlite_store: SqlTicketStore, caller: str, read_back: str
+) -> None:
+    """A caller id arrives as +39...: read digit by digit, the citizen heard "tre nove" first
+    and a number that is not the one they know; what is kept is still the number as it came."""
+    channel = FakeChannel(number=caller, script=Script(keys_after_play={0: "1"}))
+    ctx = context(channel, sqlite_store)
+    ctx.ticket_id = await sqlite_store.open_call(NewCall("c", datetime.now(UTC), caller, None, "800000039"))
+    result = await ask_callback_number(ctx, FAST)
+    assert (result.number, result.source) == (caller, "confirmed")
+    said = [m.rsplit("/", 1)[-1] for m in channel.played[0]]
+    assert said == ["vm_callback_is", *(f"digit_{d}" for d in read_back), "vm_callback_confirm"]
+
+
 def test_usable_numbers() -> None:
     assert usable("+393331234567", FAST) == "+393331234567"
     assert usable("anonymous", FAST) is None

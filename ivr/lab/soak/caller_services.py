@@ -9,8 +9,8 @@ import contextlib
 import logging
 
 from ivr.lab.soak.caller_state import CallerState, _Hangup
-from ivr.lab.soak.citizen import OPERATOR, LegSounds, answer_leg, answer_survey, wait_for_callback
-from ivr.lab.soak.ear import Heard
+from ivr.lab.soak.citizen import OPERATOR, LegSounds, answer_leg, answer_survey, national, wait_for_callback
+from ivr.lab.soak.ear import RATE, Heard
 from ivr.lab.soak.kit import BEEP, named
 from ivr.telephony.errors import CallerHungUp
 
@@ -18,6 +18,7 @@ log = logging.getLogger("ivr.lab.soak.callers")  # all of a caller's lines under
 # A message spoken this long is one the line keeps as a message, not as empty (voicemail's
 # `min_message_s` 1.5 s, `min_speech_s` 0.4 s); the plan's messages last 3 s or more.
 SPOKEN_S = 2.0
+READ_BACK_MARGIN_S = 0.15  # half the shortest digit's prompt (digit_2, 0.355 s)
 
 
 class CallerServices(CallerState):
@@ -34,6 +35,7 @@ class CallerServices(CallerState):
         typed = list(self.j.typed_numbers)
         dialogue = {self._n(p) for p in line.dialogue()} - {self._n(line.callback_offer)}
         candidate: str | None = None  # the number the line is reading back, when the caller typed it
+        read_at: int | None = None  # where the ear heard "the number is" last
         confirmed = False
         while True:
             heard = await ear.wait(dialogue | elsewhere, after=mark, timeout=30)
@@ -54,13 +56,26 @@ class CallerServices(CallerState):
                 return False, ear.heard.index(heard)  # the waiting loop hears it again
             mark = ear.heard.index(heard) + 1
             name = heard.name
-            if name == self._n(line.number_confirm):
+            if name == self._n(line.number_read):
+                read_at = heard.at_sample
+            elif name == self._n(line.number_confirm):
                 await asyncio.sleep(0.3)
                 if candidate is None and typed:  # the caller id, but the caller wants another
                     await self.call.press(line.change_key)
                     continue
+                right = self._read_right(read_at, heard.at_sample, candidate or national(self.j.caller))
+                read_at = None
+                if not right:
+                    await self.call.press(line.change_key)  # "no, that is not my number"
+                    if candidate is not None:
+                        self.misread_numbers.append(candidate)
+                        typed.insert(0, candidate)  # typed again, as a citizen would
+                    candidate = None
+                    continue
                 await self.call.press(line.confirm_key)
                 confirmed = True
+                if candidate in self.refused_numbers:  # refused as it arrived once, read back right now
+                    self.refused_numbers.remove(candidate)
                 self.callback_number = candidate or self.j.caller
                 if self.kit.phones is not None:  # the line may dial back within seconds of booking
                     self.kit.phones.expect(self.callback_number)
@@ -84,6 +99,19 @@ class CallerServices(CallerState):
             else:  # no usable number: back to waiting
                 self._forget_number()
                 return False, mark
+
+    def _read_right(self, read_at: int | None, confirm_at: int, number: str) -> bool:
+        """Did the line read back `number`, by the reading's length? A key lost or doubled on the
+        way changes it by a digit (0.36 s at least); half of that is the margin. When the ear
+        missed "the number is", the caller cannot tell and confirms, as before."""
+        if read_at is None or not 0 < confirm_at - read_at < 30 * RATE:
+            return True
+        expected = self.kit.read_back_s(self.lang, "".join(d for d in number if d.isdigit()))
+        heard = (confirm_at - read_at) / RATE
+        if abs(heard - expected) <= READ_BACK_MARGIN_S:
+            return True
+        log.info("journey %s: %s read back in %.2f s, %.2f s expected", self.j.name, number, heard, expected)
+        return False
 
     def _forget_number(self) -> None:
         if self.callback_number is not None and self.kit.phones is not None:

@@ -61,6 +61,7 @@ class CallerState:
         self.callback_unsaid = False
         self.perhaps_booked = False  # a number confirmed, then the line hung up: the callback may come
         self.refused_numbers: list[str] = []
+        self.misread_numbers: list[str] = []
         self.legs: list[CallbackLeg] = []
         self.callback_waited_s = 0.0
         self._mark = 0  # index in the ear's `heard` of the last sound the caller answered
@@ -179,6 +180,7 @@ class CallerState:
             callback_offered=self.callback_offered,
             callback_number=self.callback_number,
             refused_numbers=self.refused_numbers,
+            misread_numbers=self.misread_numbers,
             callback_legs=self.legs,
             callback_waited_s=round(self.callback_waited_s, 2),
             callback_not_booked=self.callback_not_booked,

@@ -99,10 +99,15 @@ def load_wav(path: Path) -> np.ndarray:
         return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float64)
 
 
+def lead(samples: np.ndarray) -> int:
+    """Where the sound begins: the ear places a prompt there, not at its file's first sample."""
+    loud = np.flatnonzero(np.abs(samples) > 0.1 * (np.max(np.abs(samples)) or 1.0))
+    return int(loud[0]) if len(loud) else 0
+
+
 def opening(samples: np.ndarray, seconds: float = OPENING_S) -> np.ndarray:
     """The first `seconds` of sound, leading silence skipped (a person answering pauses first)."""
-    loud = np.flatnonzero(np.abs(samples) > 0.1 * (np.max(np.abs(samples)) or 1.0))
-    start = int(loud[0]) if len(loud) else 0
+    start = lead(samples)
     piece = samples[start : start + int(seconds * RATE)]
     if len(piece) < int(0.2 * RATE):
         raise ValueError("the reference sound is shorter than 0.2 s")

@@ -112,7 +112,13 @@ class CallRecord(BaseModel):
     callback_offered: bool = Field(False, description="heard the queue offer a callback")
     callback_number: str | None = Field(None, description="the number the line read back and the caller confirmed")
     refused_numbers: list[str] = Field(
-        default_factory=list, description="numbers the caller typed and the line said were not valid"
+        default_factory=list,
+        description="numbers the caller typed and the line said were not valid (and never read back right later)",
+    )
+    misread_numbers: list[str] = Field(
+        default_factory=list,
+        description="numbers the line read back a digit longer or shorter than the caller typed them: "
+        "the caller said no and typed again (a key lost or doubled on the way)",
     )
     callback_legs: list[CallbackLeg] = Field(
         default_factory=list, description="every ring of the citizen's phone for the callback, in order"

@@ -14,7 +14,7 @@ import numpy as np
 from ivr.lab.carrier import LabCarrier
 from ivr.lab.soak.checks_calls import EAR_S
 from ivr.lab.soak.citizen import OPERATOR, CallbackPhones
-from ivr.lab.soak.ear import OPENING_S, RATE, SLIP, Spectra, load_wav, opening, tone
+from ivr.lab.soak.ear import OPENING_S, RATE, SLIP, Spectra, lead, load_wav, opening, tone
 
 BEEP = "beep"
 
@@ -79,6 +79,7 @@ class LinePrompts:
     quick_s: float = 0.5
     callback_offer: str = "queue_callback_offer"
     callback_key: str = "2"  # queue.callback_key
+    number_read: str = "vm_callback_is"  # "the number is", then its digits (`digit_<d>`)
     number_confirm: str = "vm_callback_confirm"  # after the number read back: 1 yes, 2 another
     confirm_key: str = "1"
     change_key: str = "2"
@@ -96,6 +97,7 @@ class LinePrompts:
         """What a caller asking for a callback listens for in the queue."""
         return [
             self.callback_offer,
+            self.number_read,
             self.number_confirm,
             self.number_enter,
             self.number_invalid,
@@ -135,6 +137,7 @@ class CallerKit:
     # `ivr.lab.soak.key_windows`): written with each press, for the checker.
     windows: dict[str, float] = field(default_factory=dict)
     _refs: dict[str, np.ndarray] = field(default_factory=dict)
+    _wavs: dict[str, np.ndarray] = field(default_factory=dict)
     _speech_media: str | None = None
 
     def __post_init__(self) -> None:
@@ -151,11 +154,30 @@ class CallerKit:
         wanted = [*self.line.names(), *prompts]
         for name in wanted:
             if name not in self._refs:
-                code, sep, prompt = name.partition(":")
-                path = self.prompts_dir / code / f"{prompt}.wav" if sep else self.prompts_dir / f"{name}.wav"
-                seconds = self.line.quick_s if (prompt if sep else name) in self.line.quick else OPENING_S
-                self._refs[name] = opening(load_wav(path), seconds)
+                bare = name.partition(":")[2] or name
+                seconds = self.line.quick_s if bare in self.line.quick else OPENING_S
+                self._refs[name] = opening(self._prompt_wav(name), seconds)
         return {n: r for n, r in self._refs.items() if n in wanted or n == BEEP or n.startswith(OPERATOR)}
+
+    def read_back_s(self, language: str, digits: str) -> float:
+        """How far apart the ear places "the number is" and "confirm with 1" when the line reads
+        `digits` back: a citizen compares what they hear with what they typed, and a digit lost
+        or doubled on the way (full run 11: 3271324564 arrived as 3271324, 3310427603 as
+        33104276003) lengthens or shortens the reading by a digit (0.36 s at least)."""
+        line = self.line
+        read, confirm = (
+            self._prompt_wav(named(language, p, self.service_language)) for p in (line.number_read, line.number_confirm)
+        )
+        said = sum(len(self._prompt_wav(named(language, f"digit_{d}", self.service_language))) for d in digits)
+        return (len(read) - lead(read) + said + lead(confirm)) / RATE
+
+    def _prompt_wav(self, name: str) -> np.ndarray:
+        if name not in self._wavs:
+            code, sep, prompt = name.partition(":")
+            self._wavs[name] = load_wav(
+                self.prompts_dir / code / f"{prompt}.wav" if sep else self.prompts_dir / f"{name}.wav"
+            )
+        return self._wavs[name]
 
     def recordings_dir(self) -> Path:
         """Where the carrier's Asterisk keeps recordings (a citizen's phone records its legs)."""
