@@ -147,6 +147,7 @@ class Engine:
             keep_recording=functools.partial(
                 keep_left_recording, self.recordings, self.store, self.clock, self.settings.queue.record_format
             ),
+            stored_recordings=AriStoredRecordings(self.ari).list,
             tasks=self.tasks,
         )
         self.telephony.on_adopt.subscribe(self.recovery.adopt)

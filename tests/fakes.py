@@ -50,6 +50,7 @@ class FakeChannel:
         self.moh = False
         self.recorded: list[str] = []
         self.left_recording: str | None = None  # named on the channel by an engine before this one
+        self.never_started: set[str] = set()  # named by an engine before, but the PBX never began it
         self.media_left_stopped = 0  # times a takeover stopped what a dead engine left playing
         self.keys_unseen = 0
 
@@ -153,6 +154,9 @@ class FakeChannel:
 
     async def recording_left(self) -> str | None:
         return self.recorded[-1] if self.recorded else self.left_recording
+
+    async def recording_known(self, name: str) -> bool:
+        return name not in self.never_started
 
     async def stop_recording(self, name: str) -> RecordingResult:
         self.recorded.append(name)

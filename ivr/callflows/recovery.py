@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,10 +28,12 @@ from ivr.callflows.recovery_plan import (
     CallPlan,
     LostMessage,
     idle_bridges,
+    in_voicemail,
     lost_tickets,
     message_left_while_down,
     plan_call,
     recording_left,
+    unnamed_message,
 )
 from ivr.callflows.session import Resume
 from ivr.clock import Clock
@@ -78,6 +80,7 @@ class Recovery:
         *,
         callback_number: Callable[[str | None], str | None],
         keep_recording: Callable[[int, str], Coroutine[Any, Any, None]] | None = None,
+        stored_recordings: Callable[[], Awaitable[list[str]]] | None = None,
         tasks: TaskSupervisor | None = None,
     ) -> None:
         self.tasks = tasks or TaskSupervisor(type(self).__name__)
@@ -89,6 +92,7 @@ class Recovery:
         self.claim_operator = claim_operator  # (operator id, ticket) -> login, marked busy; None if unknown
         self.callback_number = callback_number  # the caller id if the voicemail would call it back, else None
         self.keep_recording = keep_recording  # (ticket, recording name): keeps a recording no engine kept
+        self.stored_recordings = stored_recordings  # the names of the recordings Asterisk holds
         self.clock = clock
         self.ready = False
         self.report = RecoveryReport()
@@ -241,14 +245,28 @@ class Recovery:
         except (AriError, AriUnavailable) as exc:
             log.warning("open tickets not checked: %s", exc)
             return
+        stored: list[str] | None = None
         for ticket in lost_tickets(await self.store.open_calls(), live, self.dispatcher.sessions):
             full = await self.store.get(ticket.id)  # with its timeline (open_calls reads none)
             message = message_left_while_down(self.flow, full) if full is not None else None
+            if message is None and full is not None and in_voicemail(full):
+                stored = await self._stored() if stored is None else stored
+                message = message_left_while_down(self.flow, full, unnamed_message(full.id, stored))
             self._keep_left(full)
             if message is None:
                 await self._close(ticket, CallOutcome.FAILED, LOST_WHILE_DOWN)
             else:
                 await self._keep_message(ticket, message)
+
+    async def _stored(self) -> list[str]:
+        """Asterisk's recordings, read once per sweep; none known when it cannot say."""
+        if self.stored_recordings is None:
+            return []
+        try:
+            return await self.stored_recordings()
+        except (AriError, AriUnavailable) as exc:
+            log.warning("stored recordings not listed: %s", exc)
+            return []
 
     def _keep_left(self, ticket: TicketView | None) -> None:
         """A conversation recording no engine kept is kept now, beside the call going on."""

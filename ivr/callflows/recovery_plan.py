@@ -179,8 +179,10 @@ class LostMessage:
     reason: VoicemailReason
 
 
-def message_left_while_down(flow: Flow, ticket: TicketView) -> LostMessage | None:
-    name = pending(ticket, EventKind.VOICEMAIL_RECORDING, MESSAGE_ENDS)
+def message_left_while_down(flow: Flow, ticket: TicketView, found: str | None = None) -> LostMessage | None:
+    """The message of a call that ended while no engine watched: the one its ticket names, or
+    `found`, one Asterisk holds under the ticket's name when the store never heard of it."""
+    name = pending(ticket, EventKind.VOICEMAIL_RECORDING, MESSAGE_ENDS) or found
     if name is None:
         return None
     node = flow.nodes.get((ticket.last_state or "").partition(":")[2])
@@ -188,6 +190,21 @@ def message_left_while_down(flow: Flow, ticket: TicketView) -> LostMessage | Non
         node.reason if isinstance(node, VoicemailNode) else VoicemailReason.CALLER_CHOICE
     )
     return LostMessage(name, ticket.topic or "general", reason)
+
+
+def in_voicemail(ticket: TicketView) -> bool:
+    """The call was last in a voicemail node, with no message saved for it yet."""
+    saved = any(e.kind == EventKind.VOICEMAIL_LEFT for e in ticket.events)
+    return (ticket.last_state or "").startswith("voicemail:") and not saved
+
+
+def unnamed_message(ticket_id: int, stored: Iterable[str]) -> str | None:
+    """A message Asterisk holds for the ticket whose name never reached the store (full run 11,
+    ticket 2658: the engine froze 16 s into the message, its writes went with its lease, and the
+    caller's 8 s were left on Asterisk while the ticket closed as lost). Messages are named
+    `vm-<ticket>-<random>`; the last in name order when there are several (one call, one box)."""
+    mine = sorted(n for n in stored if n.startswith(f"vm-{ticket_id}-"))
+    return mine[-1] if mine else None
 
 
 def pending(ticket: TicketView, started: EventKind, finished: Collection[EventKind]) -> str | None:

@@ -49,6 +49,10 @@ class ConsentStep:
         return next((c for c in self.campaigns if c.active_on(today)), None)
 
     async def __call__(self, ctx: CallContext, node: ConsentNode) -> str:
+        if ctx.facts.resumed and ctx.consent is not None:
+            # Answered before a takeover (full run 11, ticket 491): asked again, a caller who had
+            # said yes kept quiet and the ticket ended "no answer". The stored answer stands.
+            return node.next
         campaign = self.active(ctx)
         if campaign is None and self.runtime is not None:
             campaign = await self.runtime.active(ctx.clock.now().astimezone(self.tz).date())

@@ -394,6 +394,13 @@ class AriChannel:
         value = found.get("value") if isinstance(found, dict) else None
         return str(value) if value else None
 
+    async def recording_known(self, name: str) -> bool:
+        for where in ("live", "stored"):
+            with contextlib.suppress(NotFound):
+                await self._client.get(f"recordings/{where}/{name}")
+                return True
+        return False
+
     async def stop_recording(self, name: str) -> RecordingResult:
         with contextlib.suppress(NotFound):
             await self._client.post(f"recordings/live/{name}/stop")

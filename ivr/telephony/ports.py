@@ -93,6 +93,11 @@ class CallChannel(Protocol):
         its name to the store, and a recording still live holds every prompt played after it."""
         ...
 
+    async def recording_known(self, name: str) -> bool:
+        """Does the PBX hold a recording of that name, live or finished? An engine names a
+        recording before it starts it, and one stopped between the two left a name only."""
+        ...
+
     async def stop_recording(self, name: str) -> RecordingResult:
         """End a recording of this channel started earlier (by a previous run of the engine) and
         keep what it holds; a recording already finished is simply returned."""

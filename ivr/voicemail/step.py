@@ -74,8 +74,13 @@ class VoicemailStep:
         interrupted = ctx.facts.take_resume_recording()
         if interrupted is None and ctx.facts.resumed:
             interrupted = await self._left_on_channel(ctx)
-        if interrupted is not None:
+        if interrupted is not None and await ctx.channel.recording_known(interrupted):
             return interrupted, await ctx.channel.stop_recording(interrupted)
+        if interrupted is not None:
+            # Named, never started: the engine before was fenced between naming it and starting
+            # it (full run 11, ticket 479: the caller spoke 20 s to nobody, the message had no
+            # audio). The caller is asked again, into a recording that exists.
+            log.warning("ticket %s: message %s was never started; recording a new one", ctx.ticket_id, interrupted)
         if ctx.facts.resumed:
             await ctx.say("call_interrupted")
         await ctx.say(GREETINGS.get(reason, "vm_greeting_busy"), "vm_record_instructions")

@@ -201,3 +201,26 @@ async def test_no_campaign_no_notice(store: SqlTicketStore) -> None:
     ticket, channel = await call(store, Script(keys_after_play={0: "1"}), day=date(2026, 4, 1))
     assert ["sound:/p/consent_notice"] not in channel.played
     assert "consent" not in kinds(ticket)
+
+
+async def test_a_consent_given_before_a_takeover_is_not_asked_again(store: SqlTicketStore) -> None:
+    """Full run 11, ticket 491: the caller pressed 1, the engine died before leaving the notice;
+    the engine taking over asked again, the caller (who had answered) kept quiet, and the ticket
+    ended "no answer" with the caller's yes overwritten. An answer on the ticket stands."""
+    from datetime import datetime
+
+    from ivr.callflows.facts import CallFacts
+    from ivr.callflows.session import CallContext
+    from ivr.tickets.status import Consent
+    from ivr.tickets.store import NewCall
+
+    channel = FakeChannel(script=Script())
+    clock = ShiftedClock(datetime(2026, 3, 10, 10, tzinfo=ROME))
+    ctx = CallContext(channel=channel, store=store, clock=clock, prompts=PROMPTS)
+    ctx.ticket_id = await store.open_call(NewCall(channel.id, clock.now(), "3331234567", None, "800000039"))
+    ctx.consent, ctx.facts = Consent.ACCEPTED, CallFacts(resumed=True)
+    node = flow().nodes["consent"]
+    assert await ConsentStep([CAMPAIGN], ROME, PROMPTS)(ctx, node) == "menu"  # type: ignore[arg-type]
+    assert channel.played == [] and ctx.consent is Consent.ACCEPTED
+    ticket = await store.get(ctx.ticket_id)
+    assert ticket is not None and "consent" not in kinds(ticket)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from ivr.callflows.model import load_flow
 from ivr.callflows.recovery import Recovery
@@ -19,7 +20,7 @@ from ivr.callflows.recovery_plan import recording_left
 from ivr.clock import SystemClock
 from ivr.recordings.left import keep_left_recording
 from ivr.recordings.store import RecordingStore
-from ivr.schema.tickets import Recording
+from ivr.schema.tickets import Recording, Voicemail
 from ivr.tasks import TaskSupervisor
 from ivr.tickets.store import NewCall, SqlTicketStore
 from tests.unit.test_recovery import RECORDING, ticket
@@ -111,3 +112,37 @@ async def test_recovery_keeps_the_recording_of_a_call_that_ended_while_no_engine
     await recovery.run()
     await asyncio.sleep(0.05)
     assert kept == [(ticket_id, NAME)]
+
+
+async def test_a_message_asterisk_holds_under_the_tickets_name_is_kept_when_the_store_never_heard_of_it(
+    sqlite_store: SqlTicketStore,
+) -> None:
+    """Full run 11, ticket 2658: the engine froze 16 s into a message, its writes went with its
+    lease (the recording's name among them), and the caller hung up before the standby took
+    over: the ticket closed as lost while Asterisk held 8 s of message. Messages are named for
+    their ticket: the one Asterisk holds is the caller's."""
+    ticket_id = await _open(sqlite_store)
+    other = await sqlite_store.open_call(NewCall("c-46", datetime.now(UTC), "3454682232", None, "800000039"))
+    for t in (ticket_id, other):
+        await sqlite_store.update(t, last_state="voicemail:voicemail_busy")
+    listed: list[int] = []
+
+    async def stored() -> list[str]:
+        listed.append(1)
+        return [f"vm-{ticket_id}-0a1b2c3d", f"vm-{ticket_id}0-ffffffff", "call-45-00000000"]
+
+    recovery = Recovery(_Pbx(), _Pbx(), sqlite_store, _Dispatcher(), load_flow(REPO / "config/callflows/main.yaml"),  # type: ignore[arg-type]
+                        lambda op, t: None, SystemClock(), callback_number=lambda n: n, stored_recordings=stored,
+                        tasks=TaskSupervisor("test"))  # fmt: skip
+    await recovery.run()
+    kept = await sqlite_store.get(ticket_id)
+    lost = await sqlite_store.get(other)
+    assert kept is not None and (kept.outcome, kept.end_reason) == ("voicemail", "voicemail:busy")
+    assert lost is not None and (lost.outcome, lost.end_reason) == ("failed", "lost_while_engine_down")
+    assert len(listed) == 1  # Asterisk asked once per sweep
+
+    def message(session: Session) -> tuple[str | None, int]:
+        rows = session.scalars(select(Voicemail).where(Voicemail.ticket_id.in_([ticket_id, other]))).all()
+        return rows[0].asterisk_name, len(rows)
+
+    assert await sqlite_store.run_read(message) == (f"vm-{ticket_id}-0a1b2c3d", 1)

@@ -362,6 +362,40 @@ async def test_a_message_the_store_never_heard_of_is_found_on_the_channel_and_ke
     assert kinds == ["voicemail_recording", "voicemail_left"]
 
 
+async def test_a_message_named_but_never_started_is_recorded_anew(
+    store: SqlTicketStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Full run 11, ticket 479: the engine named the recording on the channel, then lost its
+    lease and Asterisk never got the `record`; the engine taking over waited on that name while
+    the caller spoke 20 s to nobody, and the message had no audio. A name Asterisk does not
+    know is no message: the caller hears the greeting and speaks into a new recording."""
+    from ivr.callflows.facts import CallFacts
+    from ivr.tickets.store import NewCall
+    from tests.unit.test_voicemail_disk_full import speech_wav
+
+    channel = FakeChannel(script=Script(hangup_on_play=3))  # gone during "vm_saved"
+    ticket_id = await store.open_call(NewCall(channel.id, T0, "3331234567", None, "800000039"))
+    await store.update(ticket_id, answered_at=T0, last_state="voicemail:vm")
+    name = f"vm-{ticket_id}-d1e2a3d4"
+    channel.left_recording = name
+    channel.never_started.add(name)
+    import uuid
+
+    from ivr.voicemail import step
+
+    monkeypatch.setattr(step.uuid, "uuid4", lambda: uuid.UUID(int=0xFEED))
+    fresh = f"vm-{ticket_id}-00000000"
+    closed, files = await _voicemail_taken_over(
+        store, tmp_path, channel, ticket_id, CallFacts(resumed=True), {fresh: speech_wav()}
+    )
+    assert channel.recorded == [fresh]  # a new recording, not the name that never began
+    assert fresh not in files  # fetched: the message has its audio
+    heard = [m for media in channel.played for m in media]
+    assert any("greeting" in m for m in heard)
+    kinds = [e.kind for e in closed.events if e.kind.startswith("voicemail")]
+    assert kinds == ["voicemail_recording", "voicemail_recording", "voicemail_left"]
+
+
 async def test_the_line_answers_without_waiting_for_the_tickets_first_write(store: SqlTicketStore) -> None:
     """Full run 7: behind a burst of messages being saved, opening tickets took 3-5 s and one
     caller heard the line ring 5.4 s. The answer goes out while the ticket is being written."""

@@ -369,3 +369,17 @@ def test_a_citizen_reached_whose_commitment_is_still_open_and_a_callback_the_con
         "the console refused the second level's work on it (400: ticket #7 is closed)",
         "anna reached the citizen, the ticket's commitment is not met",
     ]
+
+
+def test_a_caller_placed_while_the_console_was_switching_a_closure_on_is_not_judged(world: SoakWorld) -> None:
+    """Full run 11, rt-3: the console took 15 s to answer the closure's switch; two callers
+    placed within those seconds heard the closure and were judged "outside" it, from its
+    answer. A switch takes effect between the request and the answer: in between, nobody is
+    judged either way."""
+    call = DAY2 + timedelta(hours=1)  # the silent caller, whose ticket names rt-3
+    replace(world, "closure_on", sent_at=call - timedelta(seconds=1), done_at=call + timedelta(seconds=14))
+    assert "closures" not in failed(world)
+    replace(world, "closure_on", sent_at=call + timedelta(seconds=12), done_at=call + timedelta(seconds=14))
+    assert [v.detail for v in failed(world)["closures"].violations] == [
+        "called outside closure rt-3; the ticket names it"
+    ]  # asked for only after the call: the ticket names a closure not yet asked for

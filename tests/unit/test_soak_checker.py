@@ -331,6 +331,29 @@ def test_a_message_whose_audio_asterisk_lost_passes_only_flagged_and_in_a_fault(
     assert tickets_named(failed(world)["voicemail_audio"]) == {world.ids[MESSAGE]}  # not flagged: still a loss
 
 
+def test_a_withheld_callers_message_lost_in_a_fault_is_found_by_its_channel(world: SoakWorld) -> None:
+    """Full run 11, message 237: an anonymous caller cut 1.2 s into the message by an Asterisk
+    restart. No journal call pairs with a withheld number; the ticket's channel id carries the
+    real second Asterisk made it, and that places the call in the fault (or not)."""
+    world.files["voicemail"].unlink()
+    fault = world.evidence.faults[0].at
+    with world.session() as s, s.begin():
+        vm = s.scalars(select(Voicemail).where(Voicemail.ticket_id == world.ids[MESSAGE])).one()
+        s.delete(s.get_one(Recording, vm.recording_id))
+        vm.recording_id, vm.transcript_status = None, "lost"
+        ticket = s.get_one(Ticket, world.ids[MESSAGE])
+        ticket.caller_number = "anonymous"
+        ticket.call_uid = f"soak-{int((fault - timedelta(hours=2)).timestamp())}.17"
+    journal = world.evidence.journal
+    i = next(n for n, call in enumerate(journal) if call.caller == MESSAGE)
+    journal[i] = journal[i].model_copy(update={"caller": "anonymous"})
+    assert tickets_named(failed(world)["voicemail_audio"]) == {world.ids[MESSAGE]}  # made hours before it
+    with world.session() as s, s.begin():
+        s.get_one(Ticket, world.ids[MESSAGE]).call_uid = f"soak-{int((fault - timedelta(seconds=3)).timestamp())}.17"
+    result = judged(world)["voicemail_audio"]
+    assert result.passed and any("lost its audio" in note for note in result.notes)
+
+
 def test_a_missed_call_off_the_work_list_and_a_listed_call_that_was_answered(world: SoakWorld) -> None:
     """Notes written at a call's end were lost in the soak's outages: the list is checked."""
     with world.session() as s, s.begin():

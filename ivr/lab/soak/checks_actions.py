@@ -14,6 +14,7 @@ witness the engine did not write) held against the store, the SMTP sink and the 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ivr.lab.soak.action_journal import OUTCOME, ActionRecord, ActionResult
@@ -157,15 +158,29 @@ def check_listens_audited(ev: SoakEvidence, view: StoreView) -> CheckResult:
     return r
 
 
-def _windows(ev: SoakEvidence, end: datetime) -> list[tuple[str, datetime, datetime]]:
-    """Each closure switched on: (its id, on from, off from), in real time."""
+@dataclass(frozen=True)
+class ClosureWindow:
+    """A closure switched on and off, in real time. Each switch took effect at some moment
+    between the console's request and its answer (full run 11: rt-3's answer took 15 s, and
+    two callers placed in between heard the closure they were judged to be outside of)."""
+
+    ident: str
+    on_sent: datetime
+    on_done: datetime
+    off_sent: datetime
+    off_done: datetime
+
+
+def _windows(ev: SoakEvidence, end: datetime) -> list[ClosureWindow]:
+    """Each closure switched on, until it was switched off (or the end)."""
     out = []
     offs = {a.object_id: a for a in _done(ev, K.CLOSURE_OFF)}
     for on in _done(ev, K.CLOSURE_ON):
         if on.object_id is None:
             continue
         off = offs.get(on.object_id)
-        out.append((on.object_id, on.done_at, off.sent_at if off is not None else end))
+        off_sent, off_done = (off.sent_at, off.done_at) if off is not None else (end, end)
+        out.append(ClosureWindow(on.object_id, on.sent_at, on.done_at, off_sent, off_done))
     return out
 
 
@@ -200,13 +215,11 @@ def check_closures(ev: SoakEvidence, view: StoreView) -> CheckResult:
     for call, t in single_tickets(ev, view):
         if not call.answered:
             continue
-        for ident, on, off in windows:
-            inside = (
-                on + timedelta(seconds=CLOSURE_SETTLE_S) <= call.placed_at <= off - timedelta(seconds=CLOSURE_REACH_S)
-            )
-            outside = call.placed_at < on - timedelta(seconds=CLOSURE_REACH_S) or call.placed_at > off + timedelta(
-                seconds=CLOSURE_SETTLE_S
-            )
+        settle, reach = timedelta(seconds=CLOSURE_SETTLE_S), timedelta(seconds=CLOSURE_REACH_S)
+        for w in windows:
+            ident = w.ident
+            inside = w.on_done + settle <= call.placed_at <= w.off_sent - reach
+            outside = call.placed_at < w.on_sent - reach or call.placed_at > w.off_done + settle
             if inside and (_near_fault(spans, call.placed_at) or t.line_state is None):
                 unsure += 1  # a fault may have held the call past the closure's end; or it left before the check
                 continue
