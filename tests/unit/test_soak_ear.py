@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ivr.lab.soak.ear import RATE, Ear, Spectra, opening, tone
+from ivr.lab.soak.ear import RATE, Ear, Spectra, opening, tone, words
 from ivr.lab.soak.ear_reader import Readers
 
 
@@ -297,3 +297,23 @@ def test_a_prompt_is_known_through_a_stretch_of_audio_lost_on_the_way(tmp_path: 
     ear = _hear_in_hiss(tmp_path, {"booked": booked, "other": other}, dropped, seed=7)
     assert [h.name for h in ear.heard] == ["booked"]
     assert abs(ear.heard[0].at_sample / RATE - 1.0) < 0.01
+
+
+def test_digits_read_back_are_counted_through_pauses_inside_words_and_dropped_frames() -> None:
+    """A digit's prompt ends in 0.18 s of silence; a word holds pauses of up to about 0.12 s
+    ("quat-tro"); a loaded recorder drops 20 ms frames. Counted by the quiet between words."""
+    rng = np.random.default_rng(3)
+
+    def digit(pause: bool) -> np.ndarray:
+        half = rng.normal(0, 3000, int(0.2 * RATE))
+        inner = np.zeros(int(0.1 * RATE)) if pause else np.zeros(0)
+        return np.concatenate([half, inner, half, np.zeros(int(0.18 * RATE))])
+
+    ten = np.concatenate([digit(pause=n % 3 == 0) for n in range(10)])
+    assert words(ten) == 10
+    assert words(np.concatenate([ten, digit(pause=False)])) == 11  # a key doubled on the way
+    frames = list(range(0, len(ten) - 160, 160))
+    dropped = set(rng.choice(len(frames), 14, replace=False).tolist())  # 0.28 s gone, anywhere
+    kept = np.concatenate([ten[f : f + 160] for n, f in enumerate(frames) if n not in dropped])
+    assert words(kept) == 10
+    assert words(np.zeros(RATE)) == 0

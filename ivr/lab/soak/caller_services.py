@@ -10,7 +10,7 @@ import logging
 
 from ivr.lab.soak.caller_state import CallerState, _Hangup
 from ivr.lab.soak.citizen import OPERATOR, LegSounds, answer_leg, answer_survey, national, wait_for_callback
-from ivr.lab.soak.ear import RATE, Heard
+from ivr.lab.soak.ear import RATE, Heard, words
 from ivr.lab.soak.kit import BEEP, named
 from ivr.telephony.errors import CallerHungUp
 
@@ -18,7 +18,8 @@ log = logging.getLogger("ivr.lab.soak.callers")  # all of a caller's lines under
 # A message spoken this long is one the line keeps as a message, not as empty (voicemail's
 # `min_message_s` 1.5 s, `min_speech_s` 0.4 s); the plan's messages last 3 s or more.
 SPOKEN_S = 2.0
-READ_BACK_MARGIN_S = 0.15  # half the shortest digit's prompt (digit_2, 0.355 s)
+DROPPED_S = 0.35  # the most of a reading a loaded recorder was seen to drop (0.32 s), and a little
+EXTRA_S = 0.15  # under the shortest digit's prompt (digit_2, 0.355 s)
 
 
 class CallerServices(CallerState):
@@ -101,17 +102,21 @@ class CallerServices(CallerState):
                 return False, mark
 
     def _read_right(self, read_at: int | None, confirm_at: int, number: str) -> bool:
-        """Did the line read back `number`, by the reading's length? A key lost or doubled on the
-        way changes it by a digit (0.36 s at least); half of that is the margin. When the ear
-        missed "the number is", the caller cannot tell and confirms, as before."""
+        """Did the line read back `number`? Its digits counted one by one (`ear.words`), and the
+        reading's length: no longer than the number's (a digit more is 0.36 s at least), and no
+        shorter than a loaded recorder makes it (full run 12: up to 0.32 s of frames dropped over
+        ten digits, which a length alone took for a digit lost). Both must agree: a reading
+        refused wrongly is typed again; one accepted wrongly is a number the citizen never gave.
+        When the ear missed "the number is", the caller cannot tell and confirms, as before."""
+        assert self.ear is not None
         if read_at is None or not 0 < confirm_at - read_at < 30 * RATE:
             return True
-        expected = self.kit.read_back_s(self.lang, "".join(d for d in number if d.isdigit()))
-        heard = (confirm_at - read_at) / RATE
-        if abs(heard - expected) <= READ_BACK_MARGIN_S:
-            return True
-        log.info("journey %s: %s read back in %.2f s, %.2f s expected", self.j.name, number, heard, expected)
-        return False
+        digits = "".join(d for d in number if d.isdigit())
+        after, before = self.kit.digits_between(self.lang)
+        said = words(self.ear.audio[read_at + after : confirm_at - before])
+        off = (confirm_at - read_at) / RATE - self.kit.read_back_s(self.lang, digits)
+        log.info("journey %s: %s read back as %d digits, %+.2f s", self.j.name, number, said, off)
+        return said == len(digits) and -DROPPED_S < off < EXTRA_S
 
     def _forget_number(self) -> None:
         if self.callback_number is not None and self.kit.phones is not None:

@@ -159,11 +159,21 @@ class CallerKit:
                 self._refs[name] = opening(self._prompt_wav(name), seconds)
         return {n: r for n, r in self._refs.items() if n in wanted or n == BEEP or n.startswith(OPERATOR)}
 
+    def digits_between(self, language: str) -> tuple[int, int]:
+        """Where the digits read back lie, from where the ear places "the number is" (samples
+        after it) and "confirm with 1" (samples before it): a citizen compares what they hear with
+        what they typed, and a key lost or doubled on the way (full run 11: 3271324564 arrived as
+        3271324, 3310427603 as 33104276003) is a digit less or more (`ear.words` counts them)."""
+        line = self.line
+        read, confirm = (
+            self._prompt_wav(named(language, p, self.service_language)) for p in (line.number_read, line.number_confirm)
+        )
+        # From within the silence closing "the number is" (0.18 s) to where "confirm" begins.
+        return len(read) - lead(read) - int(0.15 * RATE), lead(confirm)
+
     def read_back_s(self, language: str, digits: str) -> float:
         """How far apart the ear places "the number is" and "confirm with 1" when the line reads
-        `digits` back: a citizen compares what they hear with what they typed, and a digit lost
-        or doubled on the way (full run 11: 3271324564 arrived as 3271324, 3310427603 as
-        33104276003) lengthens or shortens the reading by a digit (0.36 s at least)."""
+        `digits` back, as played (a loaded recorder drops frames: heard, it is shorter)."""
         line = self.line
         read, confirm = (
             self._prompt_wav(named(language, p, self.service_language)) for p in (line.number_read, line.number_confirm)
