@@ -10,30 +10,26 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 
-from ivr.api.server import make_api
-from ivr.asterisk.instance import free_port
 from ivr.lab.soak import driver_http, driver_web
-from ivr.lab.soak.action_journal import ActionJournal, ActionResult
+from ivr.lab.soak.action_journal import ActionResult
 from ivr.lab.soak.actions import Action, ActionKind
 from ivr.lab.soak.checks_actions import check_action_mail
 from ivr.lab.soak.checks_store import check_web_and_mail
-from ivr.lab.soak.driver import ActionDriver, Cast
-from ivr.lab.soak.driver_http import Answer, LineConsole, Target
-from ivr.lab.soak.driver_setup import jobs
-from ivr.lab.soak.evidence import SinkMail, SoakEvidence
+from ivr.lab.soak.driver import ActionDriver
+from ivr.lab.soak.driver_http import Answer
 from ivr.lab.soak.store_view import StoreView, read_store
 from ivr.tickets import events
 from ivr.webrequests.service import MailFate, RequestView, WebRequests
-from tests.console_support import PASSWORD, ConsoleLab, console_lab
+from tests.console_support import ConsoleLab, console_lab
 from tests.harness.inbox import Inbox, smtp_inbox
+from tests.unit.soak_web_line import served_driver, sink_evidence
 
 # The driver's HTTP timeout, here (20 s in the soak): long enough for a login on a busy machine
 # (0.5 s failed at idle priority beside a full soak), short enough to give up on the slow reply.
@@ -81,36 +77,13 @@ async def _file_and_reply(lab: ConsoleLab, tmp_path: Path, ref: str) -> tuple[Ac
     the console served as the engine serves it, ivr.app: aiohttp's test server cancels a handler
     whose client went away, the engine's runner lets it finish, as the console did in run 6);
     returns the driver and the request's page as the supervisor sees it afterwards."""
-    runner = web.AppRunner(make_api(lab.deps.web), access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-
-    async def locate() -> Target:
-        return Target(f"http://127.0.0.1:{port}", "token")
-
-    console = LineConsole(locate, {"sara": PASSWORD})
-    driver = ActionDriver(
-        [], [], console, ActionJournal(tmp_path / "actions.jsonl"), Cast(("anna",), "sara"), jobs(),
-        retry_for_s=30, retry_every_s=1.5,
-    )  # fmt: skip
-    try:
+    async with served_driver(lab, tmp_path, retry_every_s=1.5) as (console, driver):
         assert (await console.login("sara")).status == 303
         filing = {"ref": ref, "topic": "citizens", "email": True}
         await driver.carry_out(Action(kind=ActionKind.WEB_REQUEST, at_s=0.0, params=filing))
         await driver.carry_out(Action(kind=ActionKind.WEB_REPLY, at_s=1.0, params={"ref": ref}))
         page = await console.get("sara", f"/console/requests/{driver.records[0].ticket}")
-    finally:
-        await console.close()
-        await runner.cleanup()
     return driver, page
-
-
-def _evidence(inbox: Inbox, ticket_id: int, tmp_path: Path, driver: ActionDriver) -> SoakEvidence:
-    """What the soak's checker is given: the sink's mails (all of this request) and the journal."""
-    sink = [SinkMail(recipients=to, message_id=str(m["Message-ID"]), subject=str(m["Subject"]), ticket=ticket_id)
-            for to, m in inbox.mails]  # fmt: skip
-    return SoakEvidence([], "", tmp_path, tmp_path, 0, datetime.now(UTC), mails=sink, actions=driver.records)
 
 
 async def test_a_reply_whose_answer_was_lost_is_written_down_as_given_and_mailed_once(
@@ -132,7 +105,7 @@ async def test_a_reply_whose_answer_was_lost_is_written_down_as_given_and_mailed
     assert (view.replied_by, view.reply_mailed) == ("sara", MailFate.SENT)
 
     # The checker holds the record against the sink: the line said once, the sink got it once.
-    evidence = _evidence(inbox[0], ticket_id, tmp_path, driver)
+    evidence = sink_evidence(inbox[0], ticket_id, tmp_path, driver)
     checked = check_action_mail(evidence, StoreView())
     assert checked.passed, checked.violations
 
@@ -173,7 +146,7 @@ async def test_a_reply_mailed_by_an_engine_stopped_before_writing_so_reads_as_pe
     assert 'id="reply-mail" data-sent="perhaps"' in page.text and "verifichi con il cittadino" in page.text
 
     # Both checkers take "perhaps" as zero or one e-mail: the one received passes...
-    evidence = _evidence(inbox[0], ticket_id, tmp_path, driver)
+    evidence = sink_evidence(inbox[0], ticket_id, tmp_path, driver)
     store = read_store(lab.deps.settings.database_url)
     for check in (check_action_mail, check_web_and_mail):
         checked = check(evidence, store)

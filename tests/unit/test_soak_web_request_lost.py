@@ -10,28 +10,21 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 
-from ivr.api.server import make_api
-from ivr.asterisk.instance import free_port
 from ivr.lab.soak import driver_http
-from ivr.lab.soak.action_journal import ActionJournal, ActionResult
+from ivr.lab.soak.action_journal import ActionResult
 from ivr.lab.soak.actions import Action, ActionKind
 from ivr.lab.soak.checks_actions import check_action_mail, check_web_requests
-from ivr.lab.soak.driver import ActionDriver, Cast
-from ivr.lab.soak.driver_http import LineConsole, Target
-from ivr.lab.soak.driver_setup import jobs
-from ivr.lab.soak.evidence import SinkMail, SoakEvidence
 from ivr.lab.soak.store_view import read_store
 from ivr.webrequests.service import WebRequests
-from tests.console_support import PASSWORD, ConsoleLab, console_lab
+from tests.console_support import ConsoleLab, console_lab
 from tests.harness.inbox import Inbox, smtp_inbox
+from tests.unit.soak_web_line import served_driver, sink_evidence
 
 PATIENCE_S = 1.0  # the driver's HTTP timeout, here (20 s in the soak)
 SLOW_S = 2.0  # the store's first filing, slower than that (the database after an outage)
@@ -68,28 +61,10 @@ async def test_a_form_whose_answer_was_lost_is_filed_once_and_the_checker_counts
     channel = lab.deps.web.web_requests
     channel.requests = SlowFirstFiling(channel.requests)
     monkeypatch.setattr(driver_http, "TIMEOUT", aiohttp.ClientTimeout(total=PATIENCE_S))
-    # Served as the engine serves it (ivr.app): the handler of a post whose client went away
-    # goes on, as the engine's did in run 6.
-    runner = web.AppRunner(make_api(lab.deps.web), access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-
-    async def locate() -> Target:
-        return Target(f"http://127.0.0.1:{port}", "token")
-
-    console = LineConsole(locate, {"sara": PASSWORD})
-    driver = ActionDriver(
-        [], [], console, ActionJournal(tmp_path / "actions.jsonl"), Cast(("anna",), "sara"), jobs(),
-        retry_for_s=30, retry_every_s=0.5,
-    )  # fmt: skip
-    try:
+    async with served_driver(lab, tmp_path, retry_every_s=0.5) as (_, driver):
         filing = {"ref": "web-0050", "topic": "citizens", "email": True}
         await driver.carry_out(Action(kind=ActionKind.WEB_REQUEST, at_s=0.0, params=filing))
         await asyncio.sleep(SLOW_S)  # whatever the first post still had to do is done
-    finally:
-        await console.close()
-        await runner.cleanup()
 
     (filed,) = driver.records
     assert filed.attempts >= 2  # the first post got no answer in time
@@ -102,9 +77,8 @@ async def test_a_form_whose_answer_was_lost_is_filed_once_and_the_checker_counts
 
     view = await asyncio.to_thread(read_store, lab.deps.settings.database_url)
     assert [(w.ticket_id, w.email) for w in view.web_requests] == [(filed.ticket, "web-0050@cittadini.example.it")]
-    sink = [SinkMail(recipients=to, message_id=str(m["Message-ID"]), subject=str(m["Subject"]),
-                     ticket=int(m["Subject"].split("n. ")[1].split()[0])) for to, m in inbox[0].mails]  # fmt: skip
-    evidence = SoakEvidence([], "", tmp_path, tmp_path, 0, datetime.now(UTC), mails=sink, actions=driver.records)
+    assert filed.ticket is not None
+    evidence = sink_evidence(inbox[0], filed.ticket, tmp_path, driver)  # one request: every mail is its
     for check in (check_web_requests, check_action_mail):
         checked = check(evidence, view)
         assert checked.passed, checked.violations
