@@ -164,22 +164,24 @@ class CallerKit:
         after it) and "confirm with 1" (samples before it): a citizen compares what they hear with
         what they typed, and a key lost or doubled on the way (full run 11: 3271324564 arrived as
         3271324, 3310427603 as 33104276003) is a digit less or more (`ear.words` counts them)."""
-        line = self.line
-        read, confirm = (
-            self._prompt_wav(named(language, p, self.service_language)) for p in (line.number_read, line.number_confirm)
-        )
+        read, confirm = self._read_back_frame(language)
         # From within the silence closing "the number is" (0.18 s) to where "confirm" begins.
         return len(read) - lead(read) - int(0.15 * RATE), lead(confirm)
 
     def read_back_s(self, language: str, digits: str) -> float:
         """How far apart the ear places "the number is" and "confirm with 1" when the line reads
         `digits` back, as played (a loaded recorder drops frames: heard, it is shorter)."""
-        line = self.line
-        read, confirm = (
-            self._prompt_wav(named(language, p, self.service_language)) for p in (line.number_read, line.number_confirm)
-        )
+        read, confirm = self._read_back_frame(language)
         said = sum(len(self._prompt_wav(named(language, f"digit_{d}", self.service_language))) for d in digits)
         return (len(read) - lead(read) + said + lead(confirm)) / RATE
+
+    def _read_back_frame(self, language: str) -> tuple[np.ndarray, np.ndarray]:
+        """The prompts around a number read back: "the number is" and "confirm with 1"."""
+        line = self.line
+        return (
+            self._prompt_wav(named(language, line.number_read, self.service_language)),
+            self._prompt_wav(named(language, line.number_confirm, self.service_language)),
+        )
 
     def _prompt_wav(self, name: str) -> np.ndarray:
         if name not in self._wavs:
