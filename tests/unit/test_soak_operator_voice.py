@@ -4,12 +4,14 @@ moment of the talk, the citizen's ear must know the operator within the checker'
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from ivr.lab.soak.checks_calls import EAR_S
+from ivr.lab.soak.desk_operator import microphone
 from ivr.lab.soak.ear import RATE, Ear, load_wav, opening
 from ivr.lab.soak.kit import operator_phrase, talking_voice, write_pcm16
 
@@ -59,3 +61,27 @@ def test_a_phrase_too_long_for_the_ear_is_refused(tmp_path: Path) -> None:
 
 def test_the_phrase_is_the_operator_name_alone() -> None:
     assert operator_phrase("Anna Ferri") == "Anna Ferri."
+
+
+def as_heard(mic: Path, tmp_path: Path, loops: int) -> np.ndarray:
+    """The desk's microphone as Chromium plays it (the file again and again), at the ear's rate."""
+    narrow = tmp_path / "narrow.wav"
+    subprocess.run(["sox", str(mic), "-r", str(RATE), str(narrow)], check=True)
+    return np.tile(load_wav(narrow), loops)
+
+
+def test_a_caller_joining_the_desk_operator_at_any_moment_hears_them(tmp_path: Path) -> None:
+    said = write_pcm16(tmp_path / "phrase.wav", phrase(1.25, 0.1))
+    talk = as_heard(microphone(said, tmp_path / "mic.wav"), tmp_path, loops=6)
+    assert joins_unheard(talk, opening(load_wav(said)), tmp_path, start=0) == []
+
+
+def test_the_old_desk_microphone_left_moments_the_ear_could_not_hear_the_operator(tmp_path: Path) -> None:
+    """Before: a second of silence on each side of the name (CI's short soak, ticket 61: the
+    caller hung up 3.0 s after the answer, having heard 2.1 s of silence and 0.8 s of the name)."""
+    said = write_pcm16(tmp_path / "phrase.wav", phrase(1.25, 0.1))
+    old = tmp_path / "old.wav"
+    subprocess.run(["sox", str(said), "-r", "48000", "-b", "16", str(old), "pad", "1", "1"], check=True)
+    assert joins_unheard(as_heard(old, tmp_path, loops=4), opening(load_wav(said)), tmp_path, start=0) != []
+    with pytest.raises(ValueError, match=r"a microphone loop of 3\.35 s"):
+        microphone(said, tmp_path / "mic.wav", lead_s=1.0, tail_s=1.0)

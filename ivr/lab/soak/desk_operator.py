@@ -26,6 +26,7 @@ import logging
 import random
 import subprocess
 import time
+import wave
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -40,6 +41,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeout
 from ivr.lab.soak.action_journal import ActionJournal
 from ivr.lab.soak.actions import DeskStep
 from ivr.lab.soak.desk_habits import Act, DeskEvent, Filing, Look, filing, filing_record, next_act
+from ivr.lab.soak.kit import within_ear
 from ivr.lab.soak.operators import Leg
 from ivr.lab.soak.plan import SoakPlan
 
@@ -136,12 +138,16 @@ async def add_desk_account(
         db.dispose()
 
 
-def microphone(voice: Path, target: Path, lead_s: float = 1.0, tail_s: float = 1.0) -> Path:
-    """The operator's voice as Chromium's microphone: 48 kHz 16-bit PCM (its own rate), silence
-    before and after, so the looped file has a clear opening for the caller's ear each time."""
+def microphone(voice: Path, target: Path, lead_s: float = 0.1, tail_s: float = 0.1) -> Path:
+    """The operator's voice as Chromium's microphone: 48 kHz 16-bit PCM (its own rate), a breath
+    of silence before and after, so the looped file has a clear opening for the caller's ear each
+    time, and the next opening comes soon enough for the checker (`kit.within_ear`: a second of
+    silence on each side left joins that heard no voice for 2 s)."""
     subprocess.run(
         ["sox", str(voice), "-r", "48000", "-b", "16", str(target), "pad", str(lead_s), str(tail_s)], check=True
     )
+    with wave.open(str(target)) as w:
+        within_ear(target, w.getnframes() / w.getframerate(), "a microphone loop")
     return target
 
 
