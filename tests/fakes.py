@@ -53,6 +53,7 @@ class FakeChannel:
         self.never_started: set[str] = set()  # named by an engine before, but the PBX never began it
         self.media_left_stopped = 0  # times a takeover stopped what a dead engine left playing
         self.keys_unseen = 0
+        self._lost = False
 
     @property
     def id(self) -> str:
@@ -68,7 +69,13 @@ class FakeChannel:
 
     @property
     def lost(self) -> bool:
-        return False
+        return self._lost
+
+    def line_drops(self) -> None:
+        """The PBX went away under the call: gone, and nobody was seen to hang up."""
+        self._lost = True
+        self._gone.set()
+        self._digit_added.set()
 
     def caller_hangs_up(self) -> None:
         self.hung_up_by_caller = True

@@ -45,6 +45,9 @@ from ivr.tickets.store import TicketStore
 
 log = logging.getLogger(__name__)
 OPERATOR_GONE = "operator_gone"  # the operator hung up before the citizen answered: no attempt
+# The conversation was cut by the line (Asterisk went away under it): the citizen answered but
+# was not served; an attempt on the timeline, and the place kept, dialled again at once.
+CUT_OFF = "cut_off"
 LineOpen = Callable[[datetime], Awaitable[bool]]
 PromptsFor = Callable[[str | None], PromptLibrary]
 # What the flow does with a caller after an operator's conversation (its questionnaire node, run
@@ -219,6 +222,8 @@ class CallbackQueue:
             waited = (now - row.arrived_at).total_seconds()
             await self._event(row, events.callback_connected(assignment.agent.login, waited))
             talk = await self.bridging.converse(citizen, operator, record_as=None)
+            if citizen.lost or operator.lost:
+                return CUT_OFF
             if talk.ended_by == "operator" and self.after_call is not None and not citizen.hung_up:
                 await self._survey(row, citizen, assignment)
             return "answered"
@@ -259,6 +264,13 @@ class CallbackQueue:
         await self._event(row, events.callback_try(attempt, login, result))
         if result == "answered":
             await self.repo.set(row.id, state="completed", ended_at=now)
+            return
+        if result == CUT_OFF:  # full soak run 12, callback 7: connected a second before a restart
+            log.info("queued callback of ticket %s: the conversation was cut by the line; dialled again", row.ticket_id)
+            await self.repo.set(row.id, state="waiting", attempts=attempt, connected_at=None)
+            self._enqueue(
+                dataclasses.replace(row, state="waiting", attempts=attempt, connected_at=None), self._since(row)
+            )
             return
         if attempt >= self.settings.callback_attempts:
             await self.repo.set(row.id, state="unreachable", ended_at=now)

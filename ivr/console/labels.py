@@ -139,6 +139,7 @@ LABELS: dict[str, str] = {
     "done": "Trascritto",
     "empty": "Messaggio vuoto",
     "failed": "Non riuscita",
+    "cut_off": "Interrotta da un guasto della linea: richiamato di nuovo",
     "lost": "Audio non più disponibile sul centralino: richiamare il numero lasciato",
     # callback progress
     "calling_operator": "Squilla il tuo telefono…",

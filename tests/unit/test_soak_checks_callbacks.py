@@ -177,6 +177,31 @@ def test_a_citizen_who_heard_no_operator_on_a_connected_callback_and_the_reverse
     assert details(judged(world)["callback_heard_operator"]) == ["the citizen heard bea; callback 1 never connected"]
 
 
+def test_a_conversation_the_line_cut_off_is_neither_heard_nor_unheard(world: SoakWorld) -> None:
+    """Full soak run 12, callback 7: connected a second before Asterisk restarted. The line now
+    says so (a try `cut_off`, the callback dialled again): whatever the citizen heard of that
+    conversation, it is judged by the attempts after it, not by the one the line lost."""
+
+    def mark(result: str, connected: bool) -> None:
+        with world.session() as s, s.begin():
+            row = s.scalars(select(QueuedCallback)).one()
+            row.connected_at, row.state = (row.connected_at if connected else None), "unreachable"
+            tried = s.scalars(select(TicketEvent).where(TicketEvent.kind == "callback_try")).one()
+            tried.detail = {**(tried.detail or {}), "result": result}
+
+    world.replace_call(CALLBACK, callback_legs=[leg(4.8, 8.0, answered=True, heard_notice=True)])
+    mark("cut_off", connected=False)
+    result = judged(world)["callback_heard_operator"]
+    assert result.passed and any("cut off" in n for n in result.notes)
+    world.replace_call(CALLBACK, callback_legs=[leg(4.8, 8.0, answered=True, heard_operator=True, operator="anna")])
+    assert judged(world)["callback_heard_operator"].passed
+    mark("answered", connected=False)  # the same conversation the line did not say it lost
+    world.replace_call(CALLBACK, callback_legs=[leg(4.8, 8.0, answered=True, heard_notice=True)])
+    assert details(judged(world)["callback_heard_operator"]) == [
+        "callback 1 connected an operator; the citizen never heard one"
+    ]
+
+
 def test_a_callback_talk_is_judged_until_the_questionnaire_not_until_the_attempt_ends(world: SoakWorld) -> None:
     """The attempt's end (`ended_at`) comes after the questionnaire the citizen is asked once the
     operator hung up: a 2-second conversation then a long questionnaire is too short for the ear

@@ -172,18 +172,21 @@ def _talk_s(view: StoreView, q: QueuedCallback) -> float | None:
 
 def check_callback_heard_operator(ev: SoakEvidence, view: StoreView) -> CheckResult:
     r = CheckResult("callback_heard_operator", "a citizen called back heard an operator iff the store says so")
-    too_soon = no_notice = 0
+    too_soon = no_notice = cut_off = 0
     for call, t, q in _booked(ev, view):
         who = (call.caller,)
-        connected = q.connected_at is not None or bool(view.events_of(t.id, "callback_connected"))
+        cut = _cut_off(view, t.id)
+        connected = q.connected_at is not None or len(view.events_of(t.id, "callback_connected")) > cut
         heard = [leg for leg in call.callback_legs if leg.heard_operator]
+        if cut:
+            cut_off += 1
         if connected and not heard:
             talk = _talk_s(view, q)
             if talk is not None and talk < EAR_S:
                 too_soon += 1
             elif call.callback_legs:
                 r.fail(f"callback {q.id} connected an operator; the citizen never heard one", [t.id], who)
-        elif heard and not connected:
+        elif heard and not connected and not cut:
             someone = heard[0].operator or "an operator"
             r.fail(f"the citizen heard {someone}; callback {q.id} never connected", [t.id], who)
         elif heard and q.operator is not None and heard[0].operator not in (None, q.operator):
@@ -194,7 +197,16 @@ def check_callback_heard_operator(ev: SoakEvidence, view: StoreView) -> CheckRes
         r.notes.append(f"{too_soon} callback(s) connected for under {EAR_S:g} s: too soon to judge")
     if no_notice:
         r.notes.append(f"{no_notice} citizen(s) heard an operator but the ear missed the callback notice")
+    if cut_off:
+        r.notes.append(f"{cut_off} callback(s) with a conversation the line cut off (dialled again): not judged by it")
     return r
+
+
+def _cut_off(view: StoreView, ticket_id: int) -> int:
+    """Conversations the line says it lost (`ivr.acd.queued.CUT_OFF`): the citizen may have heard
+    the operator for a while or not at all; each was followed by the callback dialled again."""
+    tries = view.events_of(ticket_id, "callback_try")
+    return sum(1 for e in tries if e.detail and e.detail.get("result") == "cut_off")
 
 
 def check_language(ev: SoakEvidence, view: StoreView) -> CheckResult:
