@@ -448,6 +448,7 @@ def build_engine(settings: Settings, guard: LineGuard | None = None, *, clock: C
             clock,
             settings.service.tz,
             guard,
+            reasons=settings.reasons,
         ),
         web_requests=WebRequestChannel(
             store,

@@ -49,6 +49,7 @@ from ivr.telephony.ari_dialer import AriDialer
 from ivr.telephony.ari_resources import AriBridges, AriChannels
 from ivr.telephony.timing import TimedAmiMonitor, TimedAriClient
 from ivr.tickets.filing import OutcomeFiling
+from ivr.tickets.reasons import CallReasons
 from ivr.tickets.repository import Database
 from ivr.tickets.store import SqlTicketStore
 from ivr.voicemail.callback_desk import CallbackDesk
@@ -316,7 +317,7 @@ def make_console_services(
         clock=clock,
         queue=queue,
         tickets=store,
-        outcomes=OutcomeFiling(store),
+        outcomes=OutcomeFiling(store, CallReasons(settings.reasons)),
         queries=TicketQueries(store),
         messages=box,
         callback_desk=CallbackDesk(box, accounts.audit),

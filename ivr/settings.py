@@ -43,7 +43,7 @@ from ivr.knowledge.config import KnowledgeSettings
 from ivr.ops.config import MetricsSettings
 from ivr.privacy.config import RetentionSettings
 from ivr.stats.config import StatsSettings
-from ivr.tickets.config import SlaSettings
+from ivr.tickets.config import ReasonSettings, SlaSettings
 from ivr.voicemail.config import TranscriptionSettings, VoicemailSettings
 from ivr.webphone.config import WebRtcSettings
 from ivr.webrequests.config import MailSettings, WebRequestSettings
@@ -400,6 +400,7 @@ class Settings(Section):
     transcription: TranscriptionSettings = TranscriptionSettings()
     console: ConsoleSettings = ConsoleSettings()
     sla: SlaSettings = SlaSettings()
+    reasons: ReasonSettings = ReasonSettings()
     web_requests: WebRequestSettings = WebRequestSettings()
     mail: MailSettings = MailSettings()
     retention: RetentionSettings = RetentionSettings()

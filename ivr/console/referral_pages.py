@@ -25,6 +25,7 @@ from ivr.referrals.names import KINDS
 from ivr.referrals.provinces import PROVINCES
 from ivr.referrals.repository import ReferralError
 from ivr.tickets.audit import Actor, Audited
+from ivr.tickets.reasons import ReasonError
 from ivr.tickets.store import TicketView
 
 routes = Routes()
@@ -63,11 +64,12 @@ async def refer(request: web.Request) -> web.StreamResponse:
         office_id = int_param(text(data, "office", limit=20, required=True), "office")
         note = text(data, "note", limit=4000)
         email = text(data, "email", limit=254)
+        services(request).outcomes.reasons.for_filing(ticket.call_reason, None)  # chosen on the card, if asked
         audited = Audited(Actor(user=user, address=address(request)), "ticket_referral")
         done = await services(request).referrals.refer(
             ticket.id, office_id, operator_id=user.operator_id, by=user.login, note=note, email=email, audited=audited
         )
-    except (Invalid, ReferralError) as exc:
+    except (Invalid, ReferralError, ReasonError) as exc:
         if wants_json(request):
             return web.json_response({"error": str(exc)}, status=400)
         return render(request, "error.html", status=400, error=str(exc), back=back)

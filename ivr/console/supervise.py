@@ -193,6 +193,7 @@ async def ticket(request: web.Request) -> web.StreamResponse:
         message_id=message_id,
         operators=operators,
         operator_name=names.get(found.operator_id or -1),
+        reason_label=svc.settings.reasons.label(found.call_reason) if found.call_reason else None,
     )
 
 

@@ -84,6 +84,7 @@ class Ticket(Base):
     sla_met_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     sla_flag: Mapped[str | None] = mapped_column(String(8))  # near, overdue (set by the SLA job)
     kb_article_id: Mapped[int | None] = mapped_column(Integer)  # the knowledge-base article it was answered with
+    call_reason: Mapped[str | None] = mapped_column(String(40))  # why the citizen called (`reasons.options`)
     # The second level. A web request escalated keeps its first-level commitment here (48 hours,
     # met by the escalation notice) while `callback_due` becomes the 10-day one. The contact is
     # what the charter asks of citizens whose request needs further work: caller data, purged

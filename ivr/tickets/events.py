@@ -69,6 +69,7 @@ class EventKind(enum.StrEnum):
     SURVEY_INVALID = "survey_invalid"
     # the back office
     OUTCOME_FILED = "outcome_filed"
+    CALL_REASON = "call_reason"
     REFERRED = "referred"  # sent to an office of the directory, with the details given
     MAIL_REFERRAL = "mail_referral"  # the office's details e-mailed to the citizen (or not)
     KB_ANSWER = "kb_answer"  # answered at the first level with a knowledge-base article
@@ -309,16 +310,29 @@ def web_reply(by: str | None, level: int, article: int | None) -> Event:
 
 
 def outcome_filed(
-    outcome: str, operator_id: int | None, *, article: int | None = None, contact: dict[str, object] | None = None
+    outcome: str,
+    operator_id: int | None,
+    *,
+    article: int | None = None,
+    contact: dict[str, object] | None = None,
+    reason: str | None = None,
 ) -> Event:
-    """The operator's outcome; an article when a knowledge-base article answered it, and how the
-    second level answers the citizen (`escalation_contact`) when escalated."""
+    """The operator's outcome; an article when a knowledge-base article answered it, how the
+    second level answers the citizen (`escalation_contact`) when escalated, and the reason for the
+    call when it was given with the outcome."""
     detail: dict[str, Any] = {"outcome": outcome, "operator_id": operator_id}
     if article is not None:
         detail["article"] = article
     if contact is not None:
         detail["contact"] = contact
+    if reason is not None:
+        detail["reason"] = reason
     return Event(K.OUTCOME_FILED, detail)
+
+
+def call_reason(reason: str, operator_id: int | None) -> Event:
+    """Why the citizen called, as the operator chose it (`ivr.tickets.reasons`)."""
+    return _e(K.CALL_REASON, reason=reason, operator_id=operator_id)
 
 
 def escalation_contact(answer_by: str, has_email: bool, has_phone: bool) -> dict[str, object]:
