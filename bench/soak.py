@@ -43,6 +43,7 @@ from bench.soak_end import drain, keep_heard, published_figures, write_run_folde
 from bench.soak_line import SoakLine, data_size
 from ivr.lab.soak.callers import CallerKit, SoakCaller
 from ivr.lab.soak.checker import exit_status, run_checks
+from ivr.lab.soak.checks_reasons import SOAK_REASONS
 from ivr.lab.soak.citizen import leg_recordings
 from ivr.lab.soak.desk_habits import desk_login
 from ivr.lab.soak.desk_operator import start_browser_desks, stop_browser_desks
@@ -115,6 +116,7 @@ async def soak(plan: SoakPlan, out: Path, *, sample_every_s: float) -> int:
             "callback_retry_s": 20,  # a callback not answered is tried again within the run
         }
     }
+    extra["reasons"] = {"options": list(SOAK_REASONS), "required": False}  # check 30 (checks_reasons)
     campaign_days = [d.date.isoformat() for d in plan.days if d.campaign]
     if campaign_days:  # callers are asked for consent on these days only, and recorded after a yes
         extra["campaigns"] = [

@@ -15,6 +15,7 @@ import pytest
 from ivr.lab.soak import driver_pages as pages
 from ivr.lab.soak.action_journal import OUTCOME, ActionJournal, ActionRecord, ActionResult
 from ivr.lab.soak.actions import Action, ActionKind, DeskStep
+from ivr.lab.soak.checks_reasons import reason_for
 from ivr.lab.soak.driver import ActionDriver, Cast
 from ivr.lab.soak.driver_http import Answer, LineDown
 from ivr.lab.soak.driver_setup import jobs
@@ -331,6 +332,27 @@ async def test_outcomes_filed_from_the_desk_cards_in_turn_never_twice(tmp_path: 
     escalated = console.posts("/console/desk/tickets/20/outcome")[0][1]
     assert escalated["contact_phone"] and escalated["answer_by"] == "phone" and "caller_id_confirmed" not in escalated
     assert not [s for s in console.sent if "/tickets/30/" in s[2]]  # the live call is not filed
+    # The reason first, on each card (check 30); refused (here: no such page), the call is filed without.
+    assert console.posts("/console/desk/tickets/21/reason") == [("soak01", {"reason": reason_for(21)})]
+    assert first.params["reason"] is None and second.params["reason"] is None
+
+
+async def test_the_reason_chosen_is_written_with_the_outcome(tmp_path: Path) -> None:
+    console = FakeConsole()
+    console.on("GET", "/console/desk", Answer(200, card(22)))
+    console.on("POST", "/console/desk/tickets/22/reason", Answer(200, json={"reason": reason_for(22)}))
+    console.on("POST", "/console/desk/tickets/22/outcome", Answer(200, json={"status": "resolved"}))
+    driver = make(tmp_path, console, desk=[DeskStep(talk_s=10, outcome="resolved", article=False)])
+    driver.state.logged_in = {"soak01"}
+    from ivr.lab.soak.driver_desk import file_outcomes
+
+    await file_outcomes(driver)
+    (filed,) = driver.records
+    assert filed.params["reason"] == reason_for(22) and filed.result is ActionResult.DONE
+    assert [s[2] for s in console.sent if s[0] == "POST"] == [
+        "/console/desk/tickets/22/reason",
+        "/console/desk/tickets/22/outcome",
+    ]
 
 
 async def test_the_browser_desks_cards_are_left_to_the_desk(tmp_path: Path) -> None:

@@ -42,6 +42,7 @@ from ivr.lab.soak.checks_calls import (
 from ivr.lab.soak.checks_figures import check_figures, check_resources
 from ivr.lab.soak.checks_menu import check_menu
 from ivr.lab.soak.checks_operators import check_operator_time
+from ivr.lab.soak.checks_reasons import check_reasons
 from ivr.lab.soak.checks_store import (
     check_audio,
     check_callbacks,
@@ -87,6 +88,7 @@ CHECKS: tuple[Check, ...] = (
     check_answered,  # 27: the caller's phone as witness of the answer
     check_menu,  # 28: routed by the key, put through without one (checks_menu)
     check_operator_time,  # 29: the state history behind operator time (checks_operators)
+    check_reasons,  # 30: reasons for the call kept as chosen and counted (checks_reasons)
 )
 
 __all__ = ["CHECKS", "CheckResult", "SoakEvidence", "Violation", "exit_status", "run_checks"]
