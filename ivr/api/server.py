@@ -100,7 +100,12 @@ def make_api(deps: WebDeps) -> web.Application:
         app.add_routes(webrequest_routes(deps.web_requests, did=s.service.did))
     app.add_routes(
         public_stats_routes(
-            deps.tickets.run_read, s.stats, clock=deps.clock, tz=s.service.tz, service_name=s.service.name
+            deps.tickets.run_read,
+            s.stats,
+            clock=deps.clock,
+            tz=s.service.tz,
+            service_name=s.service.name,
+            reasons=s.reasons,
         )
     )
     if deps.console is not None:

@@ -14,6 +14,7 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
+from html import escape
 from typing import Any
 
 from sqlalchemy import Select, case, func, select
@@ -120,3 +121,29 @@ def to_table(report: ReasonReport) -> str:
     lines += ["", f"per {report.period}:"]
     lines += [f"  {period_label(c.period, report.period):10} {c.reason:24} {c.calls:7}" for c in report.rows]
     return "\n".join(lines)
+
+
+def as_public(report: ReasonReport) -> dict[str, Any]:
+    """The public page's JSON part (`/statistiche.json`, key `motivi`): per reason over the range."""
+    return {
+        "motivi": [
+            {"motivo": c.reason, "etichetta": c.label, "chiamate": c.calls, "primo_livello": c.first_level,
+             "secondo_livello": c.second_level}
+            for c in report.by_reason
+        ]
+    }  # fmt: skip
+
+
+def public_section(report: ReasonReport) -> str:
+    """The public page's section: what citizens called about, and how it was answered."""
+    rows = "".join(
+        f'<tr><th scope="row">{escape(c.label)}</th><td>{c.calls}</td><td>{c.first_level}</td>'
+        f"<td>{c.second_level}</td></tr>"
+        for c in report.by_reason
+    )
+    return f"""<h2>Perché si chiama</h2>
+<p>Il motivo di ogni chiamata, scelto dall'operatore che ha risposto.</p>
+<table><caption>Chiamate per motivo nel periodo scelto</caption>
+<thead><tr><th scope="col">Motivo</th><th scope="col">Chiamate</th><th scope="col">Risolte subito</th>
+<th scope="col">Al secondo livello</th></tr></thead><tbody>{rows}</tbody></table>
+"""

@@ -168,6 +168,13 @@ async def test_calls_are_counted_per_reason_in_the_statistics_and_the_open_data(
     )
     assert 'id="reasons-by-reason"' in page and 'data-reason="naspi"' in page
 
+    public = await lab.client()
+    query = {"periodo": "giorno", "da": day.isoformat(), "a": day.isoformat()}
+    document = await (await public.get("/statistiche.json", params=query)).json()
+    assert {m["motivo"]: m["chiamate"] for m in document["motivi"]} == {"naspi": 2, "altro": 1, "not_given": 1}
+    page = await (await public.get("/statistiche", params=query)).text()
+    assert "Perché si chiama" in page and "NASpI e disoccupazione" in page
+
     settings = lab.deps.settings
     out = tmp_path / "od"
     exporter = StatsExporter(lab.deps.store.run_read, StatsSettings(), out, lab.deps.clock, settings.service.tz,
