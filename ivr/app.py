@@ -464,7 +464,16 @@ def build_engine(settings: Settings, guard: LineGuard | None = None, *, clock: C
     )
     engine.http = _web_deps(engine, parts, campaigns)
     engine.ops = make_operations(
-        settings, clock, store, engine.dispatcher, distributor, cap, ari, ami, version=version()
+        settings,
+        clock,
+        store,
+        engine.dispatcher,
+        distributor,
+        cap,
+        ari,
+        ami,
+        version=version(),
+        alerts=engine.http.console.alerts if engine.http.console is not None else None,
     )
     return engine
 

@@ -17,6 +17,8 @@ from ivr.acd.missed import MissedCalls
 from ivr.acd.queued import AfterCall, CallbackQueue
 from ivr.acd.queued_store import QueuedCallbacks
 from ivr.acd.step import QueueStep
+from ivr.alerts.reading import AlertFigures, reader
+from ivr.alerts.watch import AlertWatch
 from ivr.api.deps import ClosureAdmin, OperatorAdmin, QueueView
 from ivr.asterisk.managed import sounds_dirs
 from ivr.callflows.language import Language
@@ -25,6 +27,7 @@ from ivr.callflows.session import CallContext
 from ivr.clock import Clock, OffsetFileClock, ShiftedClock, SystemClock
 from ivr.configfile import ConfigError
 from ivr.console.accounts import Accounts
+from ivr.console.labels import label
 from ivr.console.live import LiveHub
 from ivr.console.queries import TicketQueries
 from ivr.console.services import ConsoleServices, monotonic
@@ -312,6 +315,7 @@ def make_console_services(
     knowledge = make_knowledge(settings, store)
     accounts = Accounts(store)
     box = messages or VoicemailMessages(store)  # the engine's own, when it has them
+    live = LiveHub(queue.distributor)
     return ConsoleServices(
         settings=settings,
         clock=clock,
@@ -328,7 +332,7 @@ def make_console_services(
         accounts=accounts,
         campaigns=campaigns,
         callbacks=callbacks,
-        live=LiveHub(queue.distributor),
+        live=live,
         throttle=LoginThrottle(
             c.login_max_failures, c.login_lockout_min * 60, monotonic, max_concurrent=c.login_max_concurrent
         ),
@@ -349,7 +353,33 @@ def make_console_services(
         if desks is None
         else SipRelay.to_asterisk(settings.asterisk.host, settings.asterisk.ari.port, monotonic),
         control=control,
+        alerts=make_alerts(settings, store, queue, clock, mailer, live.notify),
     )
+
+
+def make_alerts(
+    settings: Settings,
+    store: SqlTicketStore,
+    queue: QueueView,
+    clock: Clock,
+    mailer: SmtpMailer,
+    notify: Callable[[], None],
+) -> AlertWatch | None:
+    """The live alerts on the queue's own view and the store, mailed through the line's mailer."""
+    if not settings.alerts.enabled:
+        return None
+    read = reader(
+        AlertFigures(store),
+        queue.snapshot,
+        queue.admitted,
+        queue.daily_cap,
+        clock.now,
+        queue.day_of,
+        settings.stats.service_level_s,
+        settings.sla,
+    )
+    send = mailer.send if settings.mail.host is not None else None
+    return AlertWatch(settings.alerts, read, notify=notify, send=send, say=label, service_name=settings.service.name)
 
 
 def prompt_texts(prompts: PromptLibrary) -> Callable[[], dict[str, str]]:

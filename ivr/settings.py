@@ -27,6 +27,7 @@ from pydantic import (
 from pydantic.functional_validators import AfterValidator
 
 from ivr.acd.config import QueueSettings
+from ivr.alerts.config import AlertSettings
 from ivr.configfile import (
     ConfigError,
     Layered,
@@ -401,6 +402,7 @@ class Settings(Section):
     console: ConsoleSettings = ConsoleSettings()
     sla: SlaSettings = SlaSettings()
     reasons: ReasonSettings = ReasonSettings()
+    alerts: AlertSettings = AlertSettings()
     web_requests: WebRequestSettings = WebRequestSettings()
     mail: MailSettings = MailSettings()
     retention: RetentionSettings = RetentionSettings()

@@ -62,6 +62,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "referrals",
             "webphone",
             "dialout",
+            "alerts",
         },
     ),
     ("registry", {"command_table"}),  # the write commands of the features, named in one table

@@ -61,11 +61,18 @@ def make_console(services: ConsoleServices) -> web.Application:
     app[RULES] = rules
     app.router.add_static("/static", STATIC, name="static", append_version=False)
 
+    async def starting(_app: web.Application) -> None:
+        if services.alerts is not None:
+            services.alerts.start()
+
     async def closing(_app: web.Application) -> None:
         services.live.closing.set()  # open event streams end, so the server stops at once
+        if services.alerts is not None:
+            await services.alerts.stop()
         if services.relay is not None:
             await services.relay.close_all()  # and the desks' SIP WebSockets
 
+    app.on_startup.append(starting)
     app.on_shutdown.append(closing)
     return app
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from ivr.acd.callbacks import CallbackService
 from ivr.acd.control import CallControl
 from ivr.acd.missed import MissedCalls
+from ivr.alerts.watch import AlertWatch
 from ivr.api.deps import ClosureAdmin, OperatorAdmin, QueueView, TicketAccess
 from ivr.clock import Clock
 from ivr.console.accounts import Accounts
@@ -61,6 +62,7 @@ class ConsoleServices:
     desks: DeskPhones | None = None  # the desks' browser phones (None: WebRTC is off)
     relay: SipRelay | None = None  # their SIP WebSocket, relayed to Asterisk on loopback (with desks)
     control: CallControl | None = None  # hold, transfer, consult on the call in progress
+    alerts: AlertWatch | None = None  # the live alerts (None: `alerts.enabled` is off)
 
     def __post_init__(self) -> None:
         self.callbacks.on_update.subscribe(self.live.notify)

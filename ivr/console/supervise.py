@@ -105,6 +105,7 @@ async def board(request: web.Request, *, full_numbers: bool = False) -> dict[str
         "target_s": target,
         "sla": sla,
         "calls": svc.queue.calls_in_progress(),
+        "alerts": svc.alerts.view() if svc.alerts is not None else None,
     }
 
 

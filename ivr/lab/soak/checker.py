@@ -23,6 +23,7 @@ from ivr.lab.soak.checks_actions import (
     check_second_level,
     check_web_requests,
 )
+from ivr.lab.soak.checks_alerts import check_alerts
 from ivr.lab.soak.checks_callbacks import (
     check_callback_dialled,
     check_callback_heard_operator,
@@ -89,6 +90,7 @@ CHECKS: tuple[Check, ...] = (
     check_menu,  # 28: routed by the key, put through without one (checks_menu)
     check_operator_time,  # 29: the state history behind operator time (checks_operators)
     check_reasons,  # 30: reasons for the call kept as chosen and counted (checks_reasons)
+    check_alerts,  # 31: the wallboard's wait alert against the store's waits (checks_alerts)
 )
 
 __all__ = ["CHECKS", "CheckResult", "SoakEvidence", "Violation", "exit_status", "run_checks"]
