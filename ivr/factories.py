@@ -353,7 +353,7 @@ def make_console_services(
         if desks is None
         else SipRelay.to_asterisk(settings.asterisk.host, settings.asterisk.ari.port, monotonic),
         control=control,
-        alerts=make_alerts(settings, store, queue, clock, mailer, live.notify),
+        alerts=make_alerts(settings, store, queue, clock, mailer, live.notify, tasks),
     )
 
 
@@ -364,6 +364,7 @@ def make_alerts(
     clock: Clock,
     mailer: SmtpMailer,
     notify: Callable[[], None],
+    tasks: TaskSupervisor,
 ) -> AlertWatch | None:
     """The live alerts on the queue's own view and the store, mailed through the line's mailer."""
     if not settings.alerts.enabled:
@@ -379,7 +380,8 @@ def make_alerts(
         settings.sla,
     )
     send = mailer.send if settings.mail.host is not None else None
-    return AlertWatch(settings.alerts, read, notify=notify, send=send, say=label, service_name=settings.service.name)
+    name = settings.service.name
+    return AlertWatch(settings.alerts, read, notify=notify, send=send, say=label, service_name=name, tasks=tasks)
 
 
 def prompt_texts(prompts: PromptLibrary) -> Callable[[], dict[str, str]]:

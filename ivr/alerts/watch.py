@@ -16,6 +16,7 @@ from datetime import datetime
 
 from ivr.alerts.config import AlertSettings
 from ivr.alerts.rules import RANK, Alert, Reading, evaluate
+from ivr.tasks import TaskSupervisor
 
 log = logging.getLogger(__name__)
 Send = Callable[[str, str, str], Awaitable[bool]]  # to, subject, body -> accepted
@@ -31,7 +32,9 @@ class AlertWatch:
         send: Send | None = None,
         say: Callable[[str], str] = str,
         service_name: str = "",
+        tasks: TaskSupervisor | None = None,
     ) -> None:
+        """`tasks`: the engine's supervisor, which owns the watch's loop (its own when not given)."""
         self.settings = settings
         self.read = read
         self.notify = notify
@@ -44,11 +47,12 @@ class AlertWatch:
         self.mailed: Counter[str] = Counter()  # "sent" / "failed"
         self.stale: str | None = None  # why the last reading failed, while it does
         self.checked_at: datetime | None = None
+        self.tasks = tasks or TaskSupervisor("alerts")
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         if self.settings.enabled and self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="alert-watch")
+            self._task = self.tasks.spawn(self._run(), name="alert-watch")
 
     async def stop(self) -> None:
         task, self._task = self._task, None
