@@ -71,6 +71,9 @@ def _default(field: FieldInfo) -> str:
 
 
 def _shown(value: Any) -> str:
+    if isinstance(value, list) and value and all(isinstance(v, BaseModel) for v in value):
+        # A list of sections by the first field of each (a form's criteria by their keys).
+        return "[" + ", ".join(str(next(iter(v.model_dump().values()))) for v in value) + "]"
     if value is None:
         return "null"
     if isinstance(value, list) and value and all(isinstance(v, tuple) for v in value):

@@ -44,6 +44,7 @@ from ivr.recordings.campaigns import RuntimeCampaigns
 from ivr.recordings.store import RecordingStore
 from ivr.referrals.desk import ReferralDesk
 from ivr.referrals.repository import Referrals
+from ivr.reviews.service import QualityReviews
 from ivr.settings import Settings
 from ivr.survey.step import survey_step
 from ivr.tasks import TaskSupervisor
@@ -354,6 +355,7 @@ def make_console_services(
         else SipRelay.to_asterisk(settings.asterisk.host, settings.asterisk.ari.port, monotonic),
         control=control,
         alerts=make_alerts(settings, store, queue, clock, mailer, live.notify, tasks),
+        reviews=QualityReviews(store, settings.reviews),
     )
 
 

@@ -43,6 +43,7 @@ from ivr.hours.config import CampaignConfig, HoursSettings
 from ivr.knowledge.config import KnowledgeSettings
 from ivr.ops.config import MetricsSettings
 from ivr.privacy.config import RetentionSettings
+from ivr.reviews.config import ReviewSettings
 from ivr.stats.config import StatsSettings
 from ivr.tickets.config import ReasonSettings, SlaSettings
 from ivr.voicemail.config import TranscriptionSettings, VoicemailSettings
@@ -403,6 +404,7 @@ class Settings(Section):
     sla: SlaSettings = SlaSettings()
     reasons: ReasonSettings = ReasonSettings()
     alerts: AlertSettings = AlertSettings()
+    reviews: ReviewSettings = ReviewSettings()
     web_requests: WebRequestSettings = WebRequestSettings()
     mail: MailSettings = MailSettings()
     retention: RetentionSettings = RetentionSettings()

@@ -63,6 +63,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "webphone",
             "dialout",
             "alerts",
+            "reviews",
         },
     ),
     ("registry", {"command_table"}),  # the write commands of the features, named in one table

@@ -23,6 +23,7 @@ from ivr.console import (
     operator_time_pages,
     referral_pages,
     request_pages,
+    review_pages,
     stats_pages,
     supervise,
     users,
@@ -47,6 +48,7 @@ TABLES = (
     users.routes,
     stats_pages.routes,
     operator_time_pages.routes,
+    review_pages.routes,
     referral_pages.routes,
     kb_pages.routes,
 )

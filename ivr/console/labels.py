@@ -160,6 +160,7 @@ MESSAGES: dict[str, str] = {
     "presence": "Stato aggiornato.",
     "outcome": "Scheda registrata.",
     "reason": "Motivo della chiamata registrato.",
+    "review_saved": "Valutazione salvata.",
     "referred": "Scheda registrata: cittadino indirizzato all'ufficio.",
     "referred_mailed": "Scheda registrata: recapiti dell'ufficio inviati per e-mail al cittadino.",
     "referred_mail_failed": "Scheda registrata, ma l'e-mail al cittadino non è partita: detta i recapiti a voce.",

@@ -24,6 +24,7 @@ from ivr.hours.closing import ClosureDesk
 from ivr.knowledge.repository import KnowledgeBase
 from ivr.recordings.campaigns import RuntimeCampaigns
 from ivr.referrals.desk import ReferralDesk
+from ivr.reviews.service import QualityReviews
 from ivr.settings import Settings
 from ivr.tickets.filing import OutcomeFiling
 from ivr.voicemail.callback_desk import CallbackDesk
@@ -63,6 +64,7 @@ class ConsoleServices:
     relay: SipRelay | None = None  # their SIP WebSocket, relayed to Asterisk on loopback (with desks)
     control: CallControl | None = None  # hold, transfer, consult on the call in progress
     alerts: AlertWatch | None = None  # the live alerts (None: `alerts.enabled` is off)
+    reviews: QualityReviews | None = None  # quality reviews of consented recordings
 
     def __post_init__(self) -> None:
         self.callbacks.on_update.subscribe(self.live.notify)

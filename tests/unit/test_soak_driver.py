@@ -428,14 +428,23 @@ async def test_a_supervisor_plays_the_latest_recording_and_message_not_yet_heard
     console.on("GET", "/console/tickets/9", Answer(200, "<p>nessuna registrazione</p>"))  # the newest, still up
     console.on("GET", "/console/tickets/8", Answer(200, '<audio src="/console/recordings/7/audio"></audio>'))
     console.on("GET", "/console/recordings/7/audio", Answer(200))
+    form = '<input type="radio" name="c_cortesia" value="1"><input type="radio" name="c_cortesia" value="2">' \
+           '<input type="radio" name="c_chiusura" value="1">'  # fmt: skip
+    console.on("GET", "/console/reviews/7", Answer(200, form))
+    console.on("POST", "/console/reviews/7", Answer(303, location="/console/reviews?msg=review_saved"))
     console.on("GET", "/console/voicemail", Answer(200, '<a href="/console/voicemail/3">#3</a>'))
     console.on("GET", "/console/voicemail/3/audio", Answer(404, "l'audio non è ancora disponibile"))
     driver = make(tmp_path, console)
     for _ in range(2):
         await driver.carry_out(act(K.LISTEN_RECORDING))
     await driver.carry_out(act(K.LISTEN_VOICEMAIL))
-    played, again, message = driver.records
+    review, played, again, message = driver.records
     assert (played.result, played.ticket, played.object_id, played.user) == (ActionResult.DONE, 8, "7", "soakcapo")
+    # then scored: a mark per criterion the form offers, the same the checker is told of
+    assert (review.kind, review.result, review.object_id, review.user) == ("review", ActionResult.DONE, "7", "soakcapo")
+    assert review.params == {"c_cortesia": 3, "c_chiusura": 4}
+    posted = [data for method, _u, path, data in console.sent if method == "POST" and path == "/console/reviews/7"]
+    assert posted == [{"c_cortesia": "3", "c_chiusura": "4", "comment": "soak 7"}]
     assert again.result is ActionResult.SKIPPED  # heard already
     assert (message.result, message.status, message.object_id) == (ActionResult.REFUSED, 404, "3")
 
