@@ -328,7 +328,9 @@ def make_console_services(
         callback_desk=CallbackDesk(box, accounts.audit),
         operators=operators,
         closures=closures,
-        closing=ClosureDesk(closures.closures, closures.build_message, accounts.audit),
+        closing=ClosureDesk(
+            closures.closures, closures.build_message, accounts.audit, next_opening=closures.calendar.next_opening
+        ),
         prompt_names=prompt_names,
         accounts=accounts,
         campaigns=campaigns,

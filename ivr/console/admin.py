@@ -152,6 +152,7 @@ async def _closures_page(request: web.Request, status: int = 200, **extra: Any) 
         at=at,
         configured=svc.closures.configured,
         week=svc.closures.calendar.describe_week(),
+        next_opening=svc.closures.calendar.next_opening(at),
         **extra,
     )
 
@@ -180,12 +181,15 @@ async def add_closure(request: web.Request) -> web.StreamResponse:
         reason = text(data, "reason", limit=200, required=True) or ""
         message = text(data, "message", limit=500)
         closed_now = data.get("mode") == "now"
-        start = at if closed_now else _local(text(data, "from", limit=32), request)
-        end = None if closed_now else _local(text(data, "to", limit=32), request)
-        if start is None or (not closed_now and end is None):
-            raise Invalid("indica inizio e fine della chiusura")
         by = Actor(user=user_of(request), address=address(request))
-        await svc.closing.add(start, end, reason, message, at=at, by=by)
+        if closed_now:
+            await svc.closing.close_now(reason, message, at=at, by=by, until_ended=data.get("until_ended") == "1")
+        else:
+            start = _local(text(data, "from", limit=32), request)
+            end = _local(text(data, "to", limit=32), request)
+            if start is None or end is None:
+                raise Invalid("indica inizio e fine della chiusura")
+            await svc.closing.add(start, end, reason, message, at=at, by=by)
     except (Invalid, ValueError) as exc:
         return await _closures_page(request, 400, error=str(exc))
     raise redirect("/console/closures", "closure_saved")
