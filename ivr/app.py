@@ -388,7 +388,7 @@ def build_engine(settings: Settings, guard: LineGuard | None = None, *, clock: C
     )
     handlers: dict[str, NodeHandler] = {
         **BASIC_HANDLERS,
-        "play": PlayStep(languages),  # the welcome with the line's language offer
+        "play": PlayStep(languages, notices=parts.notices.active),  # the welcome, languages, notices
         "hours": HoursStep(calendar, closures),
         "consent": ConsentStep(settings.campaigns, settings.service.tz, prompts, campaigns),
         "menu": menu_step,

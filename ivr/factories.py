@@ -37,6 +37,7 @@ from ivr.ha.guard import UNLEASED, LineGuard
 from ivr.hours.calendar import LineCalendar
 from ivr.hours.closing import ClosureDesk
 from ivr.hours.closures import RuntimeClosures
+from ivr.hours.notices import NoticeDesk, ServiceNotices
 from ivr.knowledge.setup import make_knowledge
 from ivr.knowledge.suggest import KnowledgeFinder
 from ivr.prompts.library import PromptCatalog, PromptLibrary
@@ -260,6 +261,12 @@ def make_closures(settings: Settings, db: Database) -> RuntimeClosures:
     return RuntimeClosures(db, asterisk_dir=asterisk_dir, local_dir=local)
 
 
+def make_notices(settings: Settings, db: Database) -> ServiceNotices:
+    """Service notices, spoken from the same folder as closures' messages."""
+    asterisk_dir, local = sounds_dirs(settings)
+    return ServiceNotices(db, asterisk_dir=asterisk_dir, local_dir=local)
+
+
 def make_desk_phones(settings: Settings, db: Database, clock: Clock) -> DeskPhones | None:
     """The desks' browser phones (None with WebRTC off), their credentials bound to the console
     sessions they were made for: valid only while the accounts say the session is (the same idle
@@ -297,6 +304,7 @@ def make_console_services(
     control: CallControl | None = None,
     missed: MissedCalls | None = None,
     messages: VoicemailMessages | None = None,
+    notices: ServiceNotices | None = None,
 ) -> ConsoleServices:
     """The console's dependencies: the queue, the tickets, the admin of operators and closures,
     the accounts, and the callback workflow (which rings through ARI)."""
@@ -358,6 +366,7 @@ def make_console_services(
         control=control,
         alerts=make_alerts(settings, store, queue, clock, mailer, live.notify, tasks),
         reviews=QualityReviews(store, settings.reviews),
+        notices=NoticeDesk(notices, closures.build_message, accounts.audit) if notices is not None else None,
     )
 
 

@@ -21,6 +21,7 @@ from ivr.console.live import LiveHub
 from ivr.console.queries import TicketQueries
 from ivr.console.throttle import LoginThrottle
 from ivr.hours.closing import ClosureDesk
+from ivr.hours.notices import NoticeDesk
 from ivr.knowledge.repository import KnowledgeBase
 from ivr.recordings.campaigns import RuntimeCampaigns
 from ivr.referrals.desk import ReferralDesk
@@ -65,6 +66,7 @@ class ConsoleServices:
     control: CallControl | None = None  # hold, transfer, consult on the call in progress
     alerts: AlertWatch | None = None  # the live alerts (None: `alerts.enabled` is off)
     reviews: QualityReviews | None = None  # quality reviews of consented recordings
+    notices: NoticeDesk | None = None  # service notices said after the welcome
 
     def __post_init__(self) -> None:
         self.callbacks.on_update.subscribe(self.live.notify)

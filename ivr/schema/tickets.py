@@ -142,6 +142,23 @@ class ClosureRow(Base):
     __table_args__ = (Index("ix_closures_span", "starts_at", "ends_at"),)
 
 
+class ServiceNoticeRow(Base):
+    """A notice a supervisor set from the console, said to every caller after the welcome until
+    `ends_at` ("il portale è fuori servizio, riprovi domani"); `ended_by` when lifted early."""
+
+    __tablename__ = "service_notices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    text: Mapped[str] = mapped_column(Text)
+    starts_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    ended_by: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_service_notices_span", "starts_at", "ends_at"),)
+
+
 class Operator(Base):
     """A person who takes calls, from the office or from home."""
 

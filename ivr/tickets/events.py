@@ -20,6 +20,7 @@ class EventKind(enum.StrEnum):
     CALL_ENDED = "call_ended"
     CALL_RESUMED = "call_resumed"  # picked up by an engine after a restart
     LINE_STATUS = "line_status"
+    NOTICE_PLAYED = "notice_played"  # the service notices in force, said after the welcome
     CONSENT = "consent"
     CONSENT_INVALID = "consent_invalid"
     MENU_CHOICE = "menu_choice"
@@ -118,6 +119,10 @@ def call_resumed(node: str, last_state: str | None) -> Event:
 
 def line_status(state: str, local_time: str, holiday: str | None, closure: str | None, reason: str | None) -> Event:
     return _e(K.LINE_STATUS, state=state, local_time=local_time, holiday=holiday, closure=closure, reason=reason)
+
+
+def notice_played(notices: list[int]) -> Event:
+    return _e(K.NOTICE_PLAYED, notices=notices)
 
 
 def consent(choice: str, key: str | None, campaign: str, notice: str) -> Event:
