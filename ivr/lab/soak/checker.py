@@ -42,6 +42,7 @@ from ivr.lab.soak.checks_calls import (
 )
 from ivr.lab.soak.checks_figures import check_figures, check_resources
 from ivr.lab.soak.checks_menu import check_menu
+from ivr.lab.soak.checks_notices import check_notices
 from ivr.lab.soak.checks_operators import check_operator_time
 from ivr.lab.soak.checks_reasons import check_reasons
 from ivr.lab.soak.checks_reviews import check_reviews
@@ -93,6 +94,7 @@ CHECKS: tuple[Check, ...] = (
     check_reasons,  # 30: reasons for the call kept as chosen and counted (checks_reasons)
     check_alerts,  # 31: the wallboard's wait alert against the store's waits (checks_alerts)
     check_reviews,  # 32: quality reviews stored as saved, of consented calls, scored right (checks_reviews)
+    check_notices,  # 33: callers during a service notice hear it after the welcome (checks_notices)
 )
 
 __all__ = ["CHECKS", "CheckResult", "SoakEvidence", "Violation", "exit_status", "run_checks"]
