@@ -103,6 +103,7 @@ LABELS: dict[str, str] = {
     "ev_call_resumed": "Chiamata ripresa dopo un riavvio",
     "ev_line_status": "Stato della linea",
     "ev_notice_played": "Avviso di servizio ascoltato",
+    "ev_queue_sent_away": "Chiusura d'emergenza: uscito dalla coda",
     "ev_consent_invalid": "Tasto non valido al consenso",
     "ev_menu_choice": "Scelta nel menu",
     "ev_menu_default": "Instradata senza scelta nel menu",

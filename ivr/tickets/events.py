@@ -21,6 +21,7 @@ class EventKind(enum.StrEnum):
     CALL_RESUMED = "call_resumed"  # picked up by an engine after a restart
     LINE_STATUS = "line_status"
     NOTICE_PLAYED = "notice_played"  # the service notices in force, said after the welcome
+    QUEUE_SENT_AWAY = "queue_sent_away"  # an emergency closure sent the waiting caller on
     CONSENT = "consent"
     CONSENT_INVALID = "consent_invalid"
     MENU_CHOICE = "menu_choice"
@@ -119,6 +120,10 @@ def call_resumed(node: str, last_state: str | None) -> Event:
 
 def line_status(state: str, local_time: str, holiday: str | None, closure: str | None, reason: str | None) -> Event:
     return _e(K.LINE_STATUS, state=state, local_time=local_time, holiday=holiday, closure=closure, reason=reason)
+
+
+def queue_sent_away(to: str) -> Event:
+    return _e(K.QUEUE_SENT_AWAY, to=to)
 
 
 def notice_played(notices: list[int]) -> Event:
