@@ -262,7 +262,7 @@ async def test_a_service_notice_is_said_after_the_welcome_while_in_force(line: L
         assert contains(recording, spoken)  # ... but it is in what the caller heard
         assert [e.detail for e in told.events if e.kind == "notice_played"] == [{"notices": [notice]}]
     finally:  # the module's other calls are not told it
-        assert await desk.end(notice, at=OPEN + timedelta(minutes=1), by=Actor(login="sara")) == 1
+        assert await desk.end(notice, at=line.clock.now(), by=Actor(login="sara")) == 1
     line.calls += 1
     untold, _ = await run_call(line.engine, line.pbx.carrier, f"39{line.calls:08d}", hang_up_at_beep)
     assert not [e for e in untold.events if e.kind == "notice_played"]
