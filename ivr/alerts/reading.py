@@ -82,14 +82,22 @@ def reader(
     level_s: float,
     sla: SlaSettings,
 ) -> Callable[[], Awaitable[Reading]]:
-    """The watch's reading, from the parts the wiring hands over (`ivr.factories`)."""
+    """The watch's reading, from the parts the wiring hands over (`ivr.factories`). The store's
+    share failing (the database away) leaves the live share (waits, operators, the cap's count,
+    which the engine keeps) current, with the store's last figures marked as such."""
+    last: list[tuple[tuple[int, int], dict[str, tuple[int, int]], Unheard | None]] = []
 
     async def read() -> Reading:
         at = now()
         snap = snapshot()
         today = local_day(at)
         days = (local_day(at - timedelta(hours=1)), today)
-        (hour_admitted, hour_in_level), risk, unheard = await figures.read(at, days, level_s, sla)
+        stale: str | None = None
+        try:
+            last[:] = [await figures.read(at, days, level_s, sla)]
+        except Exception as exc:  # the database away: the live figures go on, the stored ones wait
+            stale = str(exc) or type(exc).__name__
+        (hour_admitted, hour_in_level), risk, unheard = last[0] if last else ((0, 0), {}, None)
         return Reading(
             at=at,
             longest_wait_s=float(snap.get("longest_wait_s", 0.0)),
@@ -103,6 +111,7 @@ def reader(
             hour_in_level=hour_in_level,
             commitments=risk,
             unheard=unheard,
+            store_stale=stale,
         )
 
     return read

@@ -48,6 +48,7 @@ class Reading:
     hour_in_level: int  # of those, answered within the service level's seconds
     commitments: dict[str, tuple[int, int]] = field(default_factory=dict)  # kind -> (near, overdue), open ones
     unheard: Unheard | None = None
+    store_stale: str | None = None  # why the store's figures are the last known, not current
 
 
 @dataclass(frozen=True)

@@ -89,7 +89,9 @@ class AlertWatch:
                 self.stale = str(exc) or type(exc).__name__
                 self.notify()
             return []
-        was_stale, self.stale = self.stale is not None, None
+        was_stale, self.stale = self.stale is not None, reading.store_stale
+        if self.stale is not None and not was_stale:
+            log.warning("alerts: the store's figures are not readable (%s); the last known are used", self.stale)
         self.checked_at = reading.at
         found = evaluate(reading, self.settings, self.say)
         before = {a.key: a for a in self.current}
@@ -104,7 +106,7 @@ class AlertWatch:
             self.since.pop(key, None)
             log.info("alert %s cleared", key)
         self.current = found
-        if raised or changed or cleared or was_stale:
+        if raised or changed or cleared or was_stale != (self.stale is not None):
             self.notify()
         if raised:
             await self._mail(raised)

@@ -87,3 +87,33 @@ async def test_the_stores_share_of_the_alerts(db_url: str) -> None:
     finally:
         await store.stop()
         engine.dispose()
+
+
+async def test_the_store_away_leaves_the_live_figures_current() -> None:
+    """A database outage must not freeze the wait alert: the distributor's figures are read as
+    ever, the store's last ones kept and marked."""
+    from ivr.alerts.reading import reader
+
+    class Figures:
+        def __init__(self) -> None:
+            self.away = False
+
+        async def read(self, *_: object) -> tuple[tuple[int, int], dict[str, tuple[int, int]], None]:
+            if self.away:
+                raise OSError("connection refused")
+            return (12, 6), {"web_reply": (1, 0)}, None
+
+    figures = Figures()
+    waits = iter([10.0, 200.0])
+
+    async def admitted(_at: datetime) -> int:
+        return 7
+
+    read = reader(figures, lambda: {"longest_wait_s": next(waits), "operators": []}, admitted, 400,  # type: ignore[arg-type]
+                  lambda: NOW, lambda at: at.date(), 30.0, SlaSettings())  # fmt: skip
+    first = await read()
+    assert (first.longest_wait_s, first.hour_admitted, first.store_stale) == (10.0, 12, None)
+    figures.away = True
+    second = await read()
+    assert (second.longest_wait_s, second.hour_admitted, second.commitments) == (200.0, 12, {"web_reply": (1, 0)})
+    assert second.store_stale == "connection refused" and second.admitted == 7
