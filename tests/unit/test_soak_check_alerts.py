@@ -66,6 +66,8 @@ def test_a_faults_settling_and_a_moved_call_are_not_judged() -> None:
         result.passed and "1 samples judged, the wait alert shown in 0; 2 within a fault's settling" in result.notes[0]
     )
     assert check_alerts(evidence(sample(40)), store((1, 0, 70), moved=1)).passed
+    # moved, it kept its first place and wait in the queue until it ended: an alert it stands for
+    assert check_alerts(evidence(sample(90, "longest_wait")), store((1, 0, 70), moved=1)).passed
 
 
 def test_no_sample_to_judge_is_a_violation_and_an_unset_alert_a_note() -> None:

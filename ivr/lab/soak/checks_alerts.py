@@ -6,6 +6,7 @@ later), the alert the engine's: two records of one moment, kept by different cod
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -30,18 +31,23 @@ class Stay:
     end: datetime
 
 
-def stays(view: StoreView) -> list[Stay]:
-    """Each call's time in the queue; calls moved by a transfer or a takeover (their `wait_s`
-    counts from the move) are left out."""
-    found = []
+def stays(view: StoreView) -> tuple[list[Stay], list[Stay]]:
+    """Each call's time in the queue, and the calls moved by a transfer or a takeover, whose
+    `wait_s` counts from the move while the queue keeps their first place (and wait): those may
+    have stood in the queue at any moment from their admission to their end, so they can excuse
+    an alert but are owed none."""
+    known, moved = [], []
     for t in view.tickets.values():
-        if t.queued_at is None or t.wait_s is None or view.kinds(t.id) & ORDER_EXEMPT:
+        if t.queued_at is None:
             continue
-        found.append(Stay(t.id, t.queued_at, t.queued_at + timedelta(seconds=t.wait_s)))
-    return found
+        if view.kinds(t.id) & ORDER_EXEMPT:
+            moved.append(Stay(t.id, t.queued_at, t.ended_at or t.queued_at + timedelta(days=1)))
+        elif t.wait_s is not None:
+            known.append(Stay(t.id, t.queued_at, t.queued_at + timedelta(seconds=t.wait_s)))
+    return known, moved
 
 
-def judge(sample: ResourceSample, waits: list[Stay], threshold_s: float) -> str | None:
+def judge(sample: ResourceSample, waits: list[Stay], threshold_s: float, moved: Sequence[Stay] = ()) -> str | None:
     """What is wrong with the wait alert of one sample, or None."""
     t = sample.engine_at
     assert t is not None
@@ -54,7 +60,7 @@ def judge(sample: ResourceSample, waits: list[Stay], threshold_s: float) -> str 
         return f"ticket {s.ticket_id} had waited {waited:.0f} s (threshold {threshold_s:g} s); no wait alert shown"
     near = [
         s
-        for s in waits
+        for s in [*waits, *moved]
         if s.start <= t - timedelta(seconds=threshold_s - SLACK_S) and s.end >= t - timedelta(seconds=SLACK_S)
     ]
     if shown and not near:
@@ -67,7 +73,7 @@ def check_alerts(ev: SoakEvidence, view: StoreView) -> CheckResult:
     if ev.alert_wait_s is None:
         r.notes.append("the line's wait alert is not set: not judged")
         return r
-    waits = stays(view)
+    waits, moved = stays(view)
     judged = shown = unsettled = 0
     settle = timedelta(seconds=SETTLE_S)
     for sample in ev.resources:
@@ -78,7 +84,7 @@ def check_alerts(ev: SoakEvidence, view: StoreView) -> CheckResult:
             continue
         judged += 1
         shown += "longest_wait" in sample.alerts
-        wrong = judge(sample, waits, ev.alert_wait_s)
+        wrong = judge(sample, waits, ev.alert_wait_s, moved)
         if wrong is not None:
             r.fail(f"at {sample.engine_at:%Y-%m-%d %H:%M:%S}: {wrong}")
     r.notes.append(f"{judged} samples judged, the wait alert shown in {shown}; {unsettled} within a fault's settling")
