@@ -24,6 +24,7 @@ from ivr.console.web import (
     fragment,
     int_param,
     now,
+    own_call,
     redirect,
     render,
     services,
@@ -227,10 +228,8 @@ async def _ticket(request: web.Request) -> TicketView:
 async def file_outcome(request: web.Request) -> web.StreamResponse:
     user = user_of(request)
     svc = services(request)
-    ticket = await _ticket(request)
+    ticket = await own_call(request)
     ticket_id = ticket.id
-    if user.operator_id is None or ticket.operator_id != user.operator_id:
-        raise web.HTTPForbidden(text="questa chiamata non è tua")
     data = await form(request)
     try:
         outcome = text(data, "outcome", limit=16, required=True)
@@ -260,9 +259,7 @@ async def choose_reason(request: web.Request) -> web.StreamResponse:
     call then finds it (`ivr.tickets.reasons`)."""
     user = user_of(request)
     svc = services(request)
-    ticket = await _ticket(request)
-    if user.operator_id is None or ticket.operator_id != user.operator_id:
-        raise web.HTTPForbidden(text="questa chiamata non è tua")
+    ticket = await own_call(request)
     data = await form(request)
     try:
         given = text(data, "reason", limit=40, required=True) or ""
@@ -296,9 +293,8 @@ async def resolve_with_article(request: web.Request) -> web.StreamResponse:
     naming the article on the ticket."""
     user = user_of(request)
     svc = services(request)
-    ticket = await _ticket(request)
-    if user.operator_id is None or ticket.operator_id != user.operator_id:
-        raise web.HTTPForbidden(text="questa chiamata non è tua")
+    ticket = await own_call(request)
+    assert user.operator_id is not None  # own_call refused anyone else
     data = await form(request)
     try:
         raw = text(data, "article", limit=20, required=True) or ""

@@ -16,12 +16,11 @@ from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from ivr.hours.spoken import SpokenRows
 from ivr.schema.tickets import ServiceNoticeRow
 from ivr.tickets.audit import Actor, AuditSink, record
-from ivr.tickets.repository import Database, Repository
 
 log = logging.getLogger(__name__)
 LONGEST_TEXT = 500
@@ -37,23 +36,7 @@ class Notice:
     media: str  # what Asterisk plays ("sound:<dir>/<name>")
 
 
-class ServiceNotices(Repository):
-    def __init__(
-        self,
-        db: Database,
-        *,
-        asterisk_dir: str,
-        local_dir: Path,
-        ttl_s: float = 2.0,
-        monotonic: Callable[[], float] | None = None,
-    ) -> None:
-        super().__init__(db)
-        self.asterisk_dir = asterisk_dir.rstrip("/")
-        self.local_dir = local_dir
-        self._ttl = ttl_s
-        self._monotonic = monotonic or (lambda: asyncio.get_running_loop().time())
-        self._cached: tuple[float, list[Notice]] | None = None
-
+class ServiceNotices(SpokenRows[Notice]):
     async def add(self, text: str, start: datetime, end: datetime, created_at: datetime, by: str | None) -> int:
         if end <= start:
             raise ValueError("l'avviso deve finire dopo l'inizio")
@@ -98,22 +81,9 @@ class ServiceNotices(Repository):
     def _notice(self, notice_id: int) -> Notice:
         return Notice(notice_id, f"sound:{self.asterisk_dir}/{media_name(notice_id)}")
 
-    def forget(self) -> None:
-        """The next call reads the notices afresh (one was just set or lifted here)."""
-        self._cached = None
-
     async def active(self, now: datetime) -> list[Notice]:
         """The notices in force, cached for a short while; the last known while the store is away."""
-        stamp = self._monotonic()
-        if self._cached is not None and stamp - self._cached[0] < self._ttl:
-            return self._cached[1]
-        try:
-            notices = await self.current(now)
-        except SQLAlchemyError as exc:
-            log.warning("service notices not readable (%s); using the last known", type(exc).__name__)
-            return self._cached[1] if self._cached is not None else []
-        self._cached = (stamp, notices)
-        return notices
+        return await self._through_cache(now, self.current, "service notices")
 
 
 BuildMessage = Callable[[str, str, Path], Path]  # (prompt name, text, folder) -> the file built

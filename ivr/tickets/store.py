@@ -313,11 +313,7 @@ class SqlTicketStore:
             raise OutcomeError("a referral names the office: file it with the referral panel (Indirizza a)")
 
         def op(session: Session) -> None:
-            ticket = session.get(Ticket, self.real_id(ticket_id))
-            if ticket is None:
-                raise OutcomeError(f"no ticket #{ticket_id}")
-            if operator_id is not None and ticket.operator_id not in (None, operator_id):
-                raise OutcomeError(f"ticket #{ticket_id} was taken by another operator")
+            ticket = self._taken_by(session, ticket_id, operator_id)
             if operator_id is not None and passed_on(session, ticket):
                 raise OutcomeError(PASSED_ON)
             told: dict[str, object] | None = None
@@ -344,17 +340,22 @@ class SqlTicketStore:
         assert view is not None
         return view
 
+    def _taken_by(self, session: Session, ticket_id: int, operator_id: int | None) -> Ticket:
+        """The ticket an operator acts on: theirs, or nobody's yet (None: a supervisor or a tool)."""
+        ticket = session.get(Ticket, self.real_id(ticket_id))
+        if ticket is None:
+            raise OutcomeError(f"no ticket #{ticket_id}")
+        if operator_id is not None and ticket.operator_id not in (None, operator_id):
+            raise OutcomeError(f"ticket #{ticket_id} was taken by another operator")
+        return ticket
+
     async def set_reason(self, ticket_id: int, reason: str, *, operator_id: int | None, at: datetime) -> None:
         """Why the citizen called, chosen while talking (checked by the caller against the list);
         chosen again, the last choice counts and the timeline keeps each."""
         _aware(at)
 
         def op(session: Session) -> None:
-            ticket = session.get(Ticket, self.real_id(ticket_id))
-            if ticket is None:
-                raise OutcomeError(f"no ticket #{ticket_id}")
-            if operator_id is not None and ticket.operator_id not in (None, operator_id):
-                raise OutcomeError(f"ticket #{ticket_id} was taken by another operator")
+            ticket = self._taken_by(session, ticket_id, operator_id)
             ticket.call_reason = reason
             chosen = events.call_reason(reason, operator_id)
             session.add(TicketEvent(ticket_id=ticket.id, at=at, kind=chosen.kind, detail=chosen.detail))

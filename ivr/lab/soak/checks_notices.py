@@ -7,10 +7,9 @@ two-second cache and the welcome's length."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ivr.lab.soak.checks_actions import NO_JOURNAL, _done, _near_fault, fault_spans
+from ivr.lab.soak.checks_actions import NO_JOURNAL, ClosureWindow, _near_fault, fault_spans, switched
 from ivr.lab.soak.checks_calls import single_tickets
 from ivr.lab.soak.evidence import SoakEvidence
 from ivr.lab.soak.store_view import StoreView
@@ -22,25 +21,10 @@ WELCOME_S = 30.0  # placed this long before the lift: the welcome (and a languag
 PAST_WELCOME = frozenset({"consent", "menu_choice", "menu_default", "menu_timeout", "menu_invalid", "menu_repeat"})
 
 
-@dataclass(frozen=True)
-class NoticeWindow:
-    ident: int
-    on_sent: datetime
-    on_done: datetime
-    off_sent: datetime
-    off_done: datetime
-
-
-def windows(ev: SoakEvidence, end: datetime) -> list[NoticeWindow]:
-    out = []
-    offs = {a.object_id: a for a in _done(ev, NOTICE_OFF)}
-    for on in _done(ev, NOTICE_ON):
-        if on.object_id is None or not on.object_id.startswith("notice-"):
-            continue
-        off = offs.get(on.object_id)
-        off_sent, off_done = (off.sent_at, off.done_at) if off is not None else (end, end)
-        out.append(NoticeWindow(int(on.object_id.removeprefix("notice-")), on.sent_at, on.done_at, off_sent, off_done))
-    return out
+def windows(ev: SoakEvidence, end: datetime) -> list[tuple[int, ClosureWindow]]:
+    """Each notice the driver set, by its id, until it was lifted (or `end`)."""
+    found = switched(ev, NOTICE_ON, NOTICE_OFF, end)
+    return [(int(w.ident.removeprefix("notice-")), w) for w in found if w.ident.startswith("notice-")]
 
 
 def check_notices(ev: SoakEvidence, view: StoreView) -> CheckResult:
@@ -50,7 +34,7 @@ def check_notices(ev: SoakEvidence, view: StoreView) -> CheckResult:
         return r
     ends = [c.ended_at or c.placed_at for c in ev.journal]
     found = windows(ev, max(ends) if ends else ev.ended_at)
-    known = {w.ident for w in found}
+    known = {ident for ident, _w in found}
     spans = fault_spans(ev)
     judged = unsure = 0
     settle, welcome = timedelta(seconds=SETTLE_S), timedelta(seconds=WELCOME_S)
@@ -62,7 +46,7 @@ def check_notices(ev: SoakEvidence, view: StoreView) -> CheckResult:
             r.fail(f"the ticket names notice(s) {sorted(said - known)}, which the soak never set", [t.id],
                    (call.caller,))  # fmt: skip
         passed = bool(view.kinds(t.id) & PAST_WELCOME)
-        for w in found:
+        for ident, w in found:
             inside = w.on_done + settle <= call.placed_at and call.placed_at + welcome <= w.off_sent
             gone_before = call.ended_at is not None and call.ended_at < w.on_sent
             outside = call.placed_at > w.off_done + settle or gone_before
@@ -71,11 +55,11 @@ def check_notices(ev: SoakEvidence, view: StoreView) -> CheckResult:
                     unsure += 1
                     continue
                 judged += 1
-                if w.ident not in said:
-                    r.fail(f"called while notice {w.ident} was in force and went past the welcome; not told it",
+                if ident not in said:
+                    r.fail(f"called while notice {ident} was in force and went past the welcome; not told it",
                            [t.id], (call.caller,))  # fmt: skip
-            elif outside and w.ident in said:
-                r.fail(f"called outside notice {w.ident}; the ticket says it was said", [t.id], (call.caller,))
+            elif outside and ident in said:
+                r.fail(f"called outside notice {ident}; the ticket says it was said", [t.id], (call.caller,))
     if unsure:
         r.notes.append(f"{unsure} calls during a notice placed near a fault: not judged")
     r.notes.append(f"{len(found)} notices set, {judged} calls during them judged")
