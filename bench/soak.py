@@ -43,6 +43,7 @@ from bench.soak_end import drain, keep_heard, published_figures, write_run_folde
 from bench.soak_line import SoakLine, data_size
 from ivr.lab.soak.callers import CallerKit, SoakCaller
 from ivr.lab.soak.checker import exit_status, run_checks
+from ivr.lab.soak.checks_reasons import SOAK_REASONS
 from ivr.lab.soak.citizen import leg_recordings
 from ivr.lab.soak.desk_habits import desk_login
 from ivr.lab.soak.desk_operator import start_browser_desks, stop_browser_desks
@@ -80,6 +81,7 @@ NAMES = (
     "Paola Costa",
     "Rocco Moretti",
 )
+SOAK_ALERT_WAIT_S = 30.0  # the soak line's wait alert (amber): judged by check 31
 TALKING_S = 60.0  # an outside number's talking voice (played again if a talk lasts longer)
 SOFTPHONE_TALKING_S = 240.0  # the softphone's microphone file, played once per call from its start
 RUNS_NOW = frozenset({Goal.OPERATOR, Goal.VOICEMAIL, Goal.CALLBACK, Goal.ABANDON, Goal.HANGUP, Goal.SILENT})
@@ -115,6 +117,9 @@ async def soak(plan: SoakPlan, out: Path, *, sample_every_s: float) -> int:
             "callback_retry_s": 20,  # a callback not answered is tried again within the run
         }
     }
+    extra["reasons"] = {"options": list(SOAK_REASONS), "required": False}  # check 30 (checks_reasons)
+    # Waits are capped at 75 s above: the wait alert is set well under it so it rises and falls (check 31).
+    extra["alerts"] = {"longest_wait_s": {"amber": SOAK_ALERT_WAIT_S, "red": 60}}
     campaign_days = [d.date.isoformat() for d in plan.days if d.campaign]
     if campaign_days:  # callers are asked for consent on these days only, and recorded after a yes
         extra["campaigns"] = [
@@ -164,7 +169,12 @@ async def soak(plan: SoakPlan, out: Path, *, sample_every_s: float) -> int:
         windows = engine_key_windows(line.engines[0].config, line.prompts)  # how long the line takes each key
         kit = CallerKit(line.pbx.carrier, "800000039", line.prompts, operator_voices, voices.caller, windows=windows)
         injector = Injector(line, lambda: datetime.now(UTC))
-        sampler = Sampler(line.metrics_urls(), lambda: datetime.now(UTC), every_s=sample_every_s)
+        sampler = Sampler(
+            line.metrics_urls(),
+            lambda: datetime.now(UTC),
+            every_s=sample_every_s,
+            engine_now=line.now,
+        )
         sampling = asyncio.ensure_future(sampler.run())
         parts.callback(sampling.cancel)
         watch = LoopWatch(lambda: datetime.now(UTC), out / "loop-stacks.txt")  # the soak's own loop kept time
@@ -247,6 +257,7 @@ async def soak(plan: SoakPlan, out: Path, *, sample_every_s: float) -> int:
             published=published,
             latency=await asyncio.to_thread(lambda: latency_from_store(read_store(line.db_url))),
             actions=driver.records,
+            alert_wait_s=SOAK_ALERT_WAIT_S,
         )
         results = [*run_checks(evidence), recovery, watch.result()]
         recovery.notes += line.restarts

@@ -19,6 +19,7 @@ import aiohttp
 
 from bench.common import REPO
 from bench.soak_line import STRAY_EVERY_S, STRAY_GRACE_S, SoakLine
+from ivr.lab.soak.checks_reasons import PUBLISHED as REASONS
 from ivr.lab.soak.evidence import SoakEvidence
 from ivr.lab.soak.verdict import CheckResult
 from tests.harness.engine_process import EngineProcess
@@ -61,20 +62,26 @@ async def drain(line: SoakLine, timeout_s: float = 180.0) -> None:
 
 
 async def published_figures(engine: EngineProcess, days: list[date]) -> dict[str, dict[str, Any]]:
-    """What the line publishes for the soak's days: `ivr stats --format json` and the public page's
-    `/statistiche.json`, each as the checker compares them with its own counts."""
+    """What the line publishes for the soak's days: `ivr stats --format json`, the public page's
+    `/statistiche.json` and `ivr stats reasons`, each as the checker compares them with its own counts."""
     first, last = min(days).isoformat(), max(days).isoformat()
     env = {**os.environ, "IVR_CONFIG": str(engine.path)}
     argv = [sys.executable, "-m", "ivr.cli", "stats", "--period", "day", "--from", first, "--to", last]
     done = await asyncio.to_thread(
         subprocess.run, [*argv, "--format", "json"], env=env, cwd=REPO, capture_output=True, text=True, check=True
     )
+    reasons = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "ivr.cli", "stats", "reasons", "--period", "day", "--from", first, "--to", last,
+         "--format", "json"],
+        env=env, cwd=REPO, capture_output=True, text=True, check=True,
+    )  # fmt: skip
     port = engine.config["console"]["port"]
     url = f"http://127.0.0.1:{port}/statistiche.json?periodo=giorno&da={first}&a={last}"
     async with aiohttp.ClientSession() as http, http.get(url) as response:
         response.raise_for_status()
         page = await response.json()
-    return {"ivr-stats.json": json.loads(done.stdout), "statistiche.json": page}
+    return {"ivr-stats.json": json.loads(done.stdout), "statistiche.json": page, REASONS: json.loads(reasons.stdout)}
 
 
 def keep_heard(out: Path, results: list[CheckResult], heard: dict[str, Path], legs: dict[str, list[Path]]) -> None:

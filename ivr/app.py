@@ -388,7 +388,7 @@ def build_engine(settings: Settings, guard: LineGuard | None = None, *, clock: C
     )
     handlers: dict[str, NodeHandler] = {
         **BASIC_HANDLERS,
-        "play": PlayStep(languages),  # the welcome with the line's language offer
+        "play": PlayStep(languages, notices=parts.notices.active),  # the welcome, languages, notices
         "hours": HoursStep(calendar, closures),
         "consent": ConsentStep(settings.campaigns, settings.service.tz, prompts, campaigns),
         "menu": menu_step,
@@ -448,6 +448,7 @@ def build_engine(settings: Settings, guard: LineGuard | None = None, *, clock: C
             clock,
             settings.service.tz,
             guard,
+            reasons=settings.reasons,
         ),
         web_requests=WebRequestChannel(
             store,
@@ -463,7 +464,16 @@ def build_engine(settings: Settings, guard: LineGuard | None = None, *, clock: C
     )
     engine.http = _web_deps(engine, parts, campaigns)
     engine.ops = make_operations(
-        settings, clock, store, engine.dispatcher, distributor, cap, ari, ami, version=version()
+        settings,
+        clock,
+        store,
+        engine.dispatcher,
+        distributor,
+        cap,
+        ari,
+        ami,
+        version=version(),
+        alerts=engine.http.console.alerts if engine.http.console is not None else None,
     )
     return engine
 

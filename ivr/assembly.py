@@ -34,6 +34,7 @@ from ivr.factories import (
     make_console_services,
     make_desk_phones,
     make_language_prompts,
+    make_notices,
     make_offerer,
     make_prompts,
     prompt_texts,
@@ -41,6 +42,7 @@ from ivr.factories import (
 from ivr.ha.guard import LineGuard
 from ivr.hours.calendar import LineCalendar
 from ivr.hours.closures import RuntimeClosures
+from ivr.hours.notices import ServiceNotices
 from ivr.prompts.library import PromptLibrary
 from ivr.recordings.campaigns import RuntimeCampaigns
 from ivr.settings import Settings
@@ -144,6 +146,10 @@ class Assembly:
     def closures(self) -> RuntimeClosures:
         return make_closures(self.settings, self.store)
 
+    @cached_property
+    def notices(self) -> ServiceNotices:
+        return make_notices(self.settings, self.store)
+
     def closures_on(self, db: Database) -> RuntimeClosures:
         """Closures on a command's own trip to the database (`ivr.clitools.with_store`)."""
         return make_closures(self.settings, db)
@@ -185,4 +191,5 @@ class Assembly:
             control=control,
             missed=missed,
             messages=messages,
+            notices=self.notices,
         )

@@ -11,23 +11,33 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 
-def reference(model: type[BaseModel], prefix: str = "") -> Iterator[tuple[str, str, str, str]]:
+def reference(
+    model: type[BaseModel], prefix: str = "", given: BaseModel | None = None, context: str = ""
+) -> Iterator[tuple[str, str, str, str]]:
     """(dotted key, type, default, description) for every leaf setting; lists of sections are
-    shown as `key[].field`."""
+    shown as `key[].field`. A section a field gives its own default and meaning (a threshold's
+    `{amber, red}`) shows that default and says what its fields are thresholds of."""
     for name, field in model.model_fields.items():
         if field.exclude:
             continue
         key = f"{prefix}{field.alias or name}"
         annotation = field.annotation
+        meaning = field.description or ""
+        if context:
+            meaning = f"{context}: {meaning}" if meaning else f"{context} ({name})"
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            yield from reference(annotation, f"{key}.")
+            default = field.default if isinstance(field.default, BaseModel) else None
+            yield from reference(annotation, f"{key}.", default, field.description or "")
             continue
         item = _list_item(annotation)
         if item is not None:
-            yield key, "list", _default(field), field.description or (item.__doc__ or "").strip().split("\n")[0]
+            yield key, "list", _default(field), meaning or (item.__doc__ or "").strip().split("\n")[0]
             yield from reference(item, f"{key}[].")
             continue
-        yield key, _type_name(annotation), _default(field), field.description or ""
+        value = _default(field)
+        if given is not None and getattr(given, name) != field.default:  # the section's own default
+            value = _shown(getattr(given, name))
+        yield key, _type_name(annotation), value, meaning
 
 
 def _list_item(annotation: Any) -> type[BaseModel] | None:
@@ -57,6 +67,13 @@ def _default(field: FieldInfo) -> str:
     if field.is_required():
         return "required"
     value = field.default_factory() if field.default_factory is not None else field.default  # type: ignore[call-arg]
+    return _shown(value)
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, list) and value and all(isinstance(v, BaseModel) for v in value):
+        # A list of sections by the first field of each (a form's criteria by their keys).
+        return "[" + ", ".join(str(next(iter(v.model_dump().values()))) for v in value) + "]"
     if value is None:
         return "null"
     if isinstance(value, list) and value and all(isinstance(v, tuple) for v in value):

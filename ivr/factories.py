@@ -17,6 +17,8 @@ from ivr.acd.missed import MissedCalls
 from ivr.acd.queued import AfterCall, CallbackQueue
 from ivr.acd.queued_store import QueuedCallbacks
 from ivr.acd.step import QueueStep
+from ivr.alerts.reading import AlertFigures, reader
+from ivr.alerts.watch import AlertWatch
 from ivr.api.deps import ClosureAdmin, OperatorAdmin, QueueView
 from ivr.asterisk.managed import sounds_dirs
 from ivr.callflows.language import Language
@@ -25,6 +27,7 @@ from ivr.callflows.session import CallContext
 from ivr.clock import Clock, OffsetFileClock, ShiftedClock, SystemClock
 from ivr.configfile import ConfigError
 from ivr.console.accounts import Accounts
+from ivr.console.labels import label
 from ivr.console.live import LiveHub
 from ivr.console.queries import TicketQueries
 from ivr.console.services import ConsoleServices, monotonic
@@ -34,6 +37,7 @@ from ivr.ha.guard import UNLEASED, LineGuard
 from ivr.hours.calendar import LineCalendar
 from ivr.hours.closing import ClosureDesk
 from ivr.hours.closures import RuntimeClosures
+from ivr.hours.notices import NoticeDesk, ServiceNotices
 from ivr.knowledge.setup import make_knowledge
 from ivr.knowledge.suggest import KnowledgeFinder
 from ivr.prompts.library import PromptCatalog, PromptLibrary
@@ -41,6 +45,7 @@ from ivr.recordings.campaigns import RuntimeCampaigns
 from ivr.recordings.store import RecordingStore
 from ivr.referrals.desk import ReferralDesk
 from ivr.referrals.repository import Referrals
+from ivr.reviews.service import QualityReviews
 from ivr.settings import Settings
 from ivr.survey.step import survey_step
 from ivr.tasks import TaskSupervisor
@@ -49,6 +54,7 @@ from ivr.telephony.ari_dialer import AriDialer
 from ivr.telephony.ari_resources import AriBridges, AriChannels
 from ivr.telephony.timing import TimedAmiMonitor, TimedAriClient
 from ivr.tickets.filing import OutcomeFiling
+from ivr.tickets.reasons import CallReasons
 from ivr.tickets.repository import Database
 from ivr.tickets.store import SqlTicketStore
 from ivr.voicemail.callback_desk import CallbackDesk
@@ -255,6 +261,12 @@ def make_closures(settings: Settings, db: Database) -> RuntimeClosures:
     return RuntimeClosures(db, asterisk_dir=asterisk_dir, local_dir=local)
 
 
+def make_notices(settings: Settings, db: Database) -> ServiceNotices:
+    """Service notices, spoken from the same folder as closures' messages."""
+    asterisk_dir, local = sounds_dirs(settings)
+    return ServiceNotices(db, asterisk_dir=asterisk_dir, local_dir=local)
+
+
 def make_desk_phones(settings: Settings, db: Database, clock: Clock) -> DeskPhones | None:
     """The desks' browser phones (None with WebRTC off), their credentials bound to the console
     sessions they were made for: valid only while the accounts say the session is (the same idle
@@ -292,6 +304,7 @@ def make_console_services(
     control: CallControl | None = None,
     missed: MissedCalls | None = None,
     messages: VoicemailMessages | None = None,
+    notices: ServiceNotices | None = None,
 ) -> ConsoleServices:
     """The console's dependencies: the queue, the tickets, the admin of operators and closures,
     the accounts, and the callback workflow (which rings through ARI)."""
@@ -311,23 +324,26 @@ def make_console_services(
     knowledge = make_knowledge(settings, store)
     accounts = Accounts(store)
     box = messages or VoicemailMessages(store)  # the engine's own, when it has them
+    live = LiveHub(queue.distributor)
     return ConsoleServices(
         settings=settings,
         clock=clock,
         queue=queue,
         tickets=store,
-        outcomes=OutcomeFiling(store),
+        outcomes=OutcomeFiling(store, CallReasons(settings.reasons)),
         queries=TicketQueries(store),
         messages=box,
         callback_desk=CallbackDesk(box, accounts.audit),
         operators=operators,
         closures=closures,
-        closing=ClosureDesk(closures.closures, closures.build_message, accounts.audit),
+        closing=ClosureDesk(
+            closures.closures, closures.build_message, accounts.audit, next_opening=closures.calendar.next_opening
+        ),
         prompt_names=prompt_names,
         accounts=accounts,
         campaigns=campaigns,
         callbacks=callbacks,
-        live=LiveHub(queue.distributor),
+        live=live,
         throttle=LoginThrottle(
             c.login_max_failures, c.login_lockout_min * 60, monotonic, max_concurrent=c.login_max_concurrent
         ),
@@ -348,7 +364,37 @@ def make_console_services(
         if desks is None
         else SipRelay.to_asterisk(settings.asterisk.host, settings.asterisk.ari.port, monotonic),
         control=control,
+        alerts=make_alerts(settings, store, queue, clock, mailer, live.notify, tasks),
+        reviews=QualityReviews(store, settings.reviews),
+        notices=NoticeDesk(notices, closures.build_message, accounts.audit) if notices is not None else None,
     )
+
+
+def make_alerts(
+    settings: Settings,
+    store: SqlTicketStore,
+    queue: QueueView,
+    clock: Clock,
+    mailer: SmtpMailer,
+    notify: Callable[[], None],
+    tasks: TaskSupervisor,
+) -> AlertWatch | None:
+    """The live alerts on the queue's own view and the store, mailed through the line's mailer."""
+    if not settings.alerts.enabled:
+        return None
+    read = reader(
+        AlertFigures(store),
+        queue.snapshot,
+        queue.admitted,
+        queue.daily_cap,
+        clock.now,
+        queue.day_of,
+        settings.stats.service_level_s,
+        settings.sla,
+    )
+    send = mailer.send if settings.mail.host is not None else None
+    name = settings.service.name
+    return AlertWatch(settings.alerts, read, notify=notify, send=send, say=label, service_name=name, tasks=tasks)
 
 
 def prompt_texts(prompts: PromptLibrary) -> Callable[[], dict[str, str]]:

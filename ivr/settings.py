@@ -27,6 +27,7 @@ from pydantic import (
 from pydantic.functional_validators import AfterValidator
 
 from ivr.acd.config import QueueSettings
+from ivr.alerts.config import AlertSettings
 from ivr.configfile import (
     ConfigError,
     Layered,
@@ -42,8 +43,9 @@ from ivr.hours.config import CampaignConfig, HoursSettings
 from ivr.knowledge.config import KnowledgeSettings
 from ivr.ops.config import MetricsSettings
 from ivr.privacy.config import RetentionSettings
+from ivr.reviews.config import ReviewSettings
 from ivr.stats.config import StatsSettings
-from ivr.tickets.config import SlaSettings
+from ivr.tickets.config import ReasonSettings, SlaSettings
 from ivr.voicemail.config import TranscriptionSettings, VoicemailSettings
 from ivr.webphone.config import WebRtcSettings
 from ivr.webrequests.config import MailSettings, WebRequestSettings
@@ -400,6 +402,9 @@ class Settings(Section):
     transcription: TranscriptionSettings = TranscriptionSettings()
     console: ConsoleSettings = ConsoleSettings()
     sla: SlaSettings = SlaSettings()
+    reasons: ReasonSettings = ReasonSettings()
+    alerts: AlertSettings = AlertSettings()
+    reviews: ReviewSettings = ReviewSettings()
     web_requests: WebRequestSettings = WebRequestSettings()
     mail: MailSettings = MailSettings()
     retention: RetentionSettings = RetentionSettings()

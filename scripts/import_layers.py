@@ -62,6 +62,8 @@ LAYERS: list[tuple[str, set[str]]] = [
             "referrals",
             "webphone",
             "dialout",
+            "alerts",
+            "reviews",
         },
     ),
     ("registry", {"command_table"}),  # the write commands of the features, named in one table

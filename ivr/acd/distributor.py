@@ -28,6 +28,7 @@ from ivr.subscribers import Subscribers
 from ivr.tasks import TaskSupervisor
 from ivr.telephony.ports import CallChannel
 from ivr.tickets.events import EventKind
+from ivr.tickets.status import QueueResult
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,8 @@ class WaitingCall:
     language: str | None = None  # None: the line's own language, anyone can take it
     virtual: bool = False
     held: bool = False  # the caller is giving a callback number: not offered meanwhile, place kept
+    sent_away: QueueResult | None = None  # an emergency closure's choice for this caller (`send_away`)
+    told_closed: bool = False  # ... and the caller has heard why
     ready: Callable[[], bool] | None = None
 
     def servable(self) -> bool:
@@ -233,6 +236,18 @@ class Distributor:
         if call in self.waiting:
             self.waiting.remove(call)
         self._changed()
+
+    def send_away(self, result: QueueResult) -> int:
+        """An emergency closure's choice for the callers on the line waiting now: each leaves the
+        queue within a second, to leave a message (`CLOSED`) or to book a callback (`CALLBACK`).
+        A caller whose operator's phone is ringing is served; booked callbacks keep their place
+        (dialled when the line reopens). How many were sent."""
+        sent = 0
+        for call in self.waiting:
+            if not call.virtual and call.offering is None and call.sent_away is None:
+                call.sent_away, sent = result, sent + 1
+        log.info("emergency closure: %d waiting caller(s) sent to %s", sent, result)
+        return sent
 
     def ahead(self, call: WaitingCall) -> int:
         """Calls that will be served before this one (same pool of operators)."""

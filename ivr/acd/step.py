@@ -240,6 +240,8 @@ class QueueStep:
         try:
             while not call.assigned.done():
                 now = loop.time()
+                if call.sent_away is not None:
+                    return await self._sent_away(ctx, call)
                 if now >= deadline:
                     return QueueResult.MAX_WAIT
                 if call.offering is None and now >= next_announce:
@@ -270,6 +272,19 @@ class QueueStep:
             if moh and not ctx.channel.hung_up:
                 with contextlib.suppress(CallerHungUp):
                     await ctx.channel.stop_moh()
+
+    async def _sent_away(self, ctx: CallContext, call: WaitingCall) -> QueueResult:
+        """An emergency closure's choice, said once: a callback (a message if callbacks are off,
+        or if the booking does not go through), or a message."""
+        sent = call.sent_away
+        if sent is QueueResult.CALLBACK and self.callbacks is None:
+            sent = QueueResult.CLOSED
+        call.sent_away = QueueResult.CLOSED if sent is QueueResult.CALLBACK else None
+        if not call.told_closed:
+            call.told_closed = True
+            await ctx.event(events.queue_sent_away(str(sent)))
+            await ctx.say("queue_closed_now")
+        return sent or QueueResult.CLOSED
 
     @staticmethod
     async def _unless_assigned(speech: Coroutine[Any, Any, None], call: WaitingCall) -> None:

@@ -27,6 +27,7 @@ from ivr.stats.page import public_routes as public_stats_routes
 from ivr.tickets.audit import Actor
 from ivr.tickets.escalation import Contact, ContactError, contact
 from ivr.tickets.filing import OutcomeFiling
+from ivr.tickets.reasons import ReasonError
 from ivr.tickets.store import OutcomeError
 from ivr.tickets.writer import StoreUnavailable, unavailable
 from ivr.web.clientaddr import PROXIES, client_address, relayed
@@ -99,7 +100,12 @@ def make_api(deps: WebDeps) -> web.Application:
         app.add_routes(webrequest_routes(deps.web_requests, did=s.service.did))
     app.add_routes(
         public_stats_routes(
-            deps.tickets.run_read, s.stats, clock=deps.clock, tz=s.service.tz, service_name=s.service.name
+            deps.tickets.run_read,
+            s.stats,
+            clock=deps.clock,
+            tz=s.service.tz,
+            service_name=s.service.name,
+            reasons=s.reasons,
         )
     )
     if deps.console is not None:
@@ -223,6 +229,9 @@ async def file_outcome(request: web.Request) -> web.Response:
             return _error(404, f"no operator {body['operator']!r}")
         operator_id, login = agent.info.id, agent.login
     outcome = str(body.get("outcome"))
+    reason = body.get("reason")
+    if reason is not None and (not isinstance(reason, str) or len(reason) > 40):
+        return _error(400, "reason must be the key of one of reasons.options")
     try:
         given = await _contact(deps, ticket_id, body) if outcome == "escalated" else None
         ticket = await deps.outcomes.file(
@@ -233,8 +242,9 @@ async def file_outcome(request: web.Request) -> web.Response:
             at=deps.clock.now(),
             contact=given,
             by=Actor(login=f"api:{login}" if login else "api", address=client_address(request)),
+            reason=reason,
         )
-    except ContactError as exc:
+    except (ContactError, ReasonError) as exc:
         return _error(400, str(exc))
     return web.json_response(
         {

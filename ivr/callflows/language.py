@@ -12,8 +12,10 @@ a caller who knows the line need not wait for it.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
 
 from ivr.callflows.model import PlayNode
 from ivr.callflows.session import CallContext
@@ -26,6 +28,19 @@ GRACE_S = 0.0  # after the offer, how long the call waits for its key before goi
 LATE_S = 8.0
 
 
+class SpokenNotice(Protocol):
+    """A service notice in force (ivr.hours.notices.Notice): its id and what Asterisk plays."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def media(self) -> str: ...
+
+
+NoticesNow = Callable[[datetime], Awaitable[Sequence[SpokenNotice]]]
+
+
 @dataclass(frozen=True)
 class Language:
     code: str
@@ -34,12 +49,35 @@ class Language:
 
 
 class PlayStep:
-    def __init__(self, languages: Mapping[str, Language], grace_s: float = GRACE_S, late_s: float = LATE_S) -> None:
+    def __init__(
+        self,
+        languages: Mapping[str, Language],
+        grace_s: float = GRACE_S,
+        late_s: float = LATE_S,
+        notices: NoticesNow | None = None,
+    ) -> None:
+        """`notices`: the service notices in force, said after a node with `notices: true`."""
         self.languages = dict(languages)
         self.grace_s = grace_s
         self.late_s = late_s
+        self.notices = notices
 
     async def __call__(self, ctx: CallContext, node: PlayNode) -> str | None:
+        following = await self._play(ctx, node)
+        if node.notices and self.notices is not None:
+            await self._say_notices(ctx, self.notices)
+        return following
+
+    async def _say_notices(self, ctx: CallContext, notices: NoticesNow) -> None:
+        """After the welcome (and the language chosen), every notice in force, in the order set;
+        on the timeline once said to the end (a caller who hung up during one heard no notice)."""
+        current = list(await notices(ctx.clock.now()))
+        if not current:
+            return
+        await ctx.play_media([n.media for n in current], ["notice"] * len(current))
+        await ctx.event(events.notice_played([n.id for n in current]))
+
+    async def _play(self, ctx: CallContext, node: PlayNode) -> str | None:
         await ctx.say(node.prompt, interruptible=node.interruptible)
         if not node.languages or not self.languages or ctx.language is not None:
             return node.next

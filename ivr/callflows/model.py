@@ -34,6 +34,7 @@ class PlayNode(_Node):
     next: NodeName
     interruptible: bool = False
     languages: bool = False  # then offer the other languages (`prompts.languages`) by key
+    notices: bool = False  # then say the service notices in force (set from the console)
 
     def targets(self) -> list[str]:
         return [self.next]

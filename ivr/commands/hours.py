@@ -44,7 +44,10 @@ def _desk(settings: Settings, store: SqlTicketStore) -> ClosureDesk:
     from ivr.console.accounts import Accounts
     from ivr.hours.closing import ClosureDesk
 
-    return ClosureDesk(_closures(settings, store), Assembly(settings).prompts.build_one, Accounts(store).audit)
+    parts = Assembly(settings)
+    return ClosureDesk(
+        _closures(settings, store), parts.prompts.build_one, Accounts(store).audit, parts.calendar.next_opening
+    )
 
 
 def _actor(by: str | None) -> Actor:
@@ -85,12 +88,20 @@ def cmd_closure_add(args: argparse.Namespace, settings: Settings) -> int:
     start = now if args.now else _moment(args.start, settings)
     end = _moment(args.end, settings) if args.end else None
     if not args.now and end is None:
-        raise SetupError("give --to (or use --now for a closure that lasts until `ivr closure end`)")
+        raise SetupError("give --to (or use --now for a closure until the next opening, or --until-ended)")
+    by = _actor(args.by)
     try:
-        closure_id = with_store(
-            settings,
-            lambda store: _desk(settings, store).add(start, end, args.reason, args.message, at=now, by=_actor(args.by)),
-        )
+        if args.now:
+            closure_id, end = with_store(
+                settings,
+                lambda store: _desk(settings, store).close_now(
+                    args.reason, args.message, at=now, by=by, until_ended=args.until_ended
+                ),
+            )
+        else:
+            closure_id = with_store(
+                settings, lambda store: _desk(settings, store).add(start, end, args.reason, args.message, at=now, by=by)
+            )
     except ValueError as exc:
         raise SetupError(str(exc)) from None
     tz = settings.service.tz
@@ -117,8 +128,11 @@ def add_hours_commands(sub: Any, add: Any) -> None:
     add("list", cmd_closure_list, "closures from config and from the store", closure).add_argument(
         "--all", action="store_true", help="include the ones already over"
     )
-    new = add("add", cmd_closure_add, "close the line for a span, or --now until ended", closure)
-    new.add_argument("--now", action="store_true", help="closed from now until `ivr closure end`")
+    new = add("add", cmd_closure_add, "close the line for a span, or --now until the next opening", closure)
+    new.add_argument("--now", action="store_true", help="closed from now until the next opening in the hours")
+    new.add_argument(
+        "--until-ended", action="store_true", help="with --now: closed until `ivr closure end`, not reopening by itself"
+    )
     new.add_argument("--from", dest="start", help="start (ISO time, local)")
     new.add_argument("--to", dest="end", help="end (ISO time, local)")
     new.add_argument("--reason", required=True, help="why (recorded on every ticket meanwhile)")

@@ -110,6 +110,8 @@ def cmd_queue_status(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_ticket_outcome(args: argparse.Namespace, settings: Settings) -> int:
     body: dict[str, object] = {"outcome": args.outcome, "note": args.note, "operator": args.operator}
+    if args.reason:
+        body["reason"] = args.reason
     if args.outcome == "escalated":  # the second level's contact, by the desk's rule (the API checks it)
         body |= {
             "contact_name": args.name,
@@ -161,6 +163,9 @@ def add_queue_commands(sub: Any, add: Any) -> None:
     outcome.add_argument("outcome", choices=["resolved", "escalated"])
     outcome.add_argument("--note")
     outcome.add_argument("--operator", help="login of the operator filing it")
+    outcome.add_argument(
+        "--reason", help="why the citizen called: a key of reasons.options (required when they are set)"
+    )
     outcome.add_argument("--name", help="escalated: the citizen's name and surname (required)")
     outcome.add_argument("--answer-by", choices=["email", "phone"], help="escalated: how the second level answers")
     outcome.add_argument("--email", help="escalated: the citizen's e-mail address")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import Callable, Coroutine
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 
@@ -13,6 +14,9 @@ from ivr.clock import Clock
 from ivr.errors import UsageError
 from ivr.settings import Settings
 from ivr.stats.queries import BREAKDOWNS, PERIODS, Scope
+from ivr.stats.report import Reader
+
+T = TypeVar("T")
 
 
 def _day(text: str) -> date:
@@ -66,7 +70,9 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     engine = _engine(settings)
     reader = EngineReader(engine)
     directory = settings.stats.opendata_path(settings.paths.data_dir)
-    exporter = StatsExporter(reader, settings.stats, directory, _clock(settings), settings.service.tz)
+    exporter = StatsExporter(
+        reader, settings.stats, directory, _clock(settings), settings.service.tz, reasons=settings.reasons
+    )
     try:
         done = asyncio.run(exporter.export(args.day))
     finally:
@@ -102,11 +108,32 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_referrals(args: argparse.Namespace, settings: Settings) -> int:
     """Referrals per destination (kind of office, office) for the same ranges as `ivr stats`."""
-    from ivr.stats.referrals import referral_report, to_csv, to_json, to_table
+    from ivr.stats import referrals
+
+    report = _ranged(args, settings, lambda read, start, end: referrals.referral_report(read, start, end, args.period))
+    print({"table": referrals.to_table, "csv": referrals.to_csv, "json": referrals.to_json}[args.format](report))
+    return 0
+
+
+def cmd_reasons(args: argparse.Namespace, settings: Settings) -> int:
+    """Filed calls per reason (`reasons.options`), answered at the first level or passed on."""
+    from ivr.stats import reasons
+
+    def build(read: Reader, start: date, end: date) -> Coroutine[Any, Any, reasons.ReasonReport]:
+        return reasons.reason_report(read, start, end, args.period, settings.reasons)
+
+    report = _ranged(args, settings, build)
+    print({"table": reasons.to_table, "csv": reasons.to_csv, "json": reasons.to_json}[args.format](report))
+    return 0
+
+
+def _ranged(
+    args: argparse.Namespace, settings: Settings, build: Callable[[Reader, date, date], Coroutine[Any, Any, T]]
+) -> T:
+    """A report over `--from`..`--to` (by default the period's usual range up to today)."""
     from ivr.stats.report import EngineReader, default_range
 
-    now = _clock(settings).now()
-    today = now.astimezone(settings.service.tz).date()
+    today = _clock(settings).now().astimezone(settings.service.tz).date()
     start, end = default_range(args.period, args.to or today)
     start, end = args.start or start, args.to or end
     if start > end:
@@ -114,12 +141,10 @@ def cmd_referrals(args: argparse.Namespace, settings: Settings) -> int:
     engine = _engine(settings)
     reader = EngineReader(engine)
     try:
-        report = asyncio.run(referral_report(reader, start, end, args.period))
+        return asyncio.run(build(reader, start, end))
     finally:
         reader.close()
         engine.dispose()
-    print({"table": to_table, "csv": to_csv, "json": to_json}[args.format](report))
-    return 0
 
 
 def cmd_operator_time(args: argparse.Namespace, settings: Settings) -> int:
@@ -161,11 +186,15 @@ def add_stats_commands(sub: Any, add: Any) -> None:
     more = stats.add_subparsers(dest="what", required=False)
     export = add("export", cmd_export, "write the open-data files (CSV, JSON) for a day and cumulative", more)
     export.add_argument("--day", type=_day, metavar="YYYY-MM-DD", help="local day to export (default yesterday)")
-    ref = add("referrals", cmd_referrals, "referrals to other offices per kind of office and office", more)
-    ref.add_argument("--period", choices=PERIODS, default="month", help="rows per day, week or month")
-    ref.add_argument("--from", dest="start", type=_day, metavar="YYYY-MM-DD", help="first local day")
-    ref.add_argument("--to", type=_day, metavar="YYYY-MM-DD", help="last local day, inclusive (default today)")
-    ref.add_argument("--format", choices=("table", "csv", "json"), default="table", help="default: table")
+    for name, cmd, what in (
+        ("referrals", cmd_referrals, "referrals to other offices per kind of office and office"),
+        ("reasons", cmd_reasons, "filed calls per reason for the call (reasons.options)"),
+    ):
+        ranged = add(name, cmd, what, more)
+        ranged.add_argument("--period", choices=PERIODS, default="month", help="rows per day, week or month")
+        ranged.add_argument("--from", dest="start", type=_day, metavar="YYYY-MM-DD", help="first local day")
+        ranged.add_argument("--to", type=_day, metavar="YYYY-MM-DD", help="last local day, inclusive (default today)")
+        ranged.add_argument("--format", choices=("table", "csv", "json"), default="table", help="default: table")
     ops = add("operator-time", cmd_operator_time, "each operator's time per day: logged in, talking, paused...", more)
     ops.add_argument("--from", dest="start", type=_day, metavar="YYYY-MM-DD", help="first local day (default --to)")
     ops.add_argument("--to", type=_day, metavar="YYYY-MM-DD", help="last local day, inclusive (default today)")

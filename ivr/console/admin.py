@@ -13,6 +13,7 @@ from ivr.console.web import (
     Invalid,
     Routes,
     address,
+    audit,
     form,
     int_param,
     now,
@@ -24,6 +25,7 @@ from ivr.console.web import (
 )
 from ivr.recordings.campaigns import CampaignError
 from ivr.tickets.audit import Actor
+from ivr.tickets.status import QueueResult
 
 routes = Routes()
 
@@ -152,6 +154,8 @@ async def _closures_page(request: web.Request, status: int = 200, **extra: Any) 
         at=at,
         configured=svc.closures.configured,
         week=svc.closures.calendar.describe_week(),
+        next_opening=svc.closures.calendar.next_opening(at),
+        callback_enabled=svc.settings.queue.callback_enabled,
         **extra,
     )
 
@@ -171,6 +175,15 @@ def _local(value: str | None, request: web.Request) -> datetime | None:
     return moment.replace(tzinfo=services(request).settings.service.tz) if moment.tzinfo is None else moment
 
 
+# What an emergency closure does with the callers on the line waiting (the form's choice).
+SERVE = None
+WAITING: dict[str, QueueResult | None] = {
+    "serve": SERVE,
+    "voicemail": QueueResult.CLOSED,
+    "callback": QueueResult.CALLBACK,
+}
+
+
 @routes.post("/closures", "supervisor")
 async def add_closure(request: web.Request) -> web.StreamResponse:
     data = await form(request)
@@ -180,12 +193,24 @@ async def add_closure(request: web.Request) -> web.StreamResponse:
         reason = text(data, "reason", limit=200, required=True) or ""
         message = text(data, "message", limit=500)
         closed_now = data.get("mode") == "now"
-        start = at if closed_now else _local(text(data, "from", limit=32), request)
-        end = None if closed_now else _local(text(data, "to", limit=32), request)
-        if start is None or (not closed_now and end is None):
-            raise Invalid("indica inizio e fine della chiusura")
         by = Actor(user=user_of(request), address=address(request))
-        await svc.closing.add(start, end, reason, message, at=at, by=by)
+        if closed_now:
+            choice = str(data.get("waiting") or "serve")
+            if choice not in WAITING:
+                raise Invalid("scelta non valida per chi è in attesa")
+            waiting = WAITING[choice]
+            closure_id, _end = await svc.closing.close_now(
+                reason, message, at=at, by=by, until_ended=data.get("until_ended") == "1"
+            )
+            if waiting is not SERVE:  # those on the line now: a message or a callback, not the wait
+                sent = svc.queue.distributor.send_away(waiting)
+                await audit(request, "closure_waiting", "closure", closure_id, to=str(waiting), callers=sent)
+        else:
+            start = _local(text(data, "from", limit=32), request)
+            end = _local(text(data, "to", limit=32), request)
+            if start is None or end is None:
+                raise Invalid("indica inizio e fine della chiusura")
+            await svc.closing.add(start, end, reason, message, at=at, by=by)
     except (Invalid, ValueError) as exc:
         return await _closures_page(request, 400, error=str(exc))
     raise redirect("/console/closures", "closure_saved")

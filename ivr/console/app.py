@@ -20,9 +20,11 @@ from ivr.console import (
     desk_relay,
     kb_pages,
     missed_pages,
+    notice_pages,
     operator_time_pages,
     referral_pages,
     request_pages,
+    review_pages,
     stats_pages,
     supervise,
     users,
@@ -47,6 +49,8 @@ TABLES = (
     users.routes,
     stats_pages.routes,
     operator_time_pages.routes,
+    notice_pages.routes,
+    review_pages.routes,
     referral_pages.routes,
     kb_pages.routes,
 )
@@ -61,11 +65,18 @@ def make_console(services: ConsoleServices) -> web.Application:
     app[RULES] = rules
     app.router.add_static("/static", STATIC, name="static", append_version=False)
 
+    async def starting(_app: web.Application) -> None:
+        if services.alerts is not None:
+            services.alerts.start()
+
     async def closing(_app: web.Application) -> None:
         services.live.closing.set()  # open event streams end, so the server stops at once
+        if services.alerts is not None:
+            await services.alerts.stop()
         if services.relay is not None:
             await services.relay.close_all()  # and the desks' SIP WebSockets
 
+    app.on_startup.append(starting)
     app.on_shutdown.append(closing)
     return app
 

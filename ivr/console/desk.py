@@ -24,6 +24,7 @@ from ivr.console.web import (
     fragment,
     int_param,
     now,
+    own_call,
     redirect,
     render,
     services,
@@ -36,6 +37,7 @@ from ivr.knowledge.repository import ResolveError
 from ivr.settings import Settings
 from ivr.tickets.audit import Actor, Audited
 from ivr.tickets.escalation import Contact, ContactError, contact
+from ivr.tickets.reasons import ReasonError
 from ivr.tickets.store import OUTCOMES, OutcomeError, TicketView
 
 routes = Routes()
@@ -119,6 +121,7 @@ async def call_card(request: web.Request, ticket: TicketView, *, live: bool = Fa
         controls=controls,
         topics=topics,
         colleagues=colleagues,
+        reasons=svc.outcomes.reasons,
         conference=user_of(request).role in svc.settings.queue.conference_roles,
         held=controls and me is not None and _held(svc.control, me, ticket.id),
     )
@@ -225,10 +228,8 @@ async def _ticket(request: web.Request) -> TicketView:
 async def file_outcome(request: web.Request) -> web.StreamResponse:
     user = user_of(request)
     svc = services(request)
-    ticket = await _ticket(request)
+    ticket = await own_call(request)
     ticket_id = ticket.id
-    if user.operator_id is None or ticket.operator_id != user.operator_id:
-        raise web.HTTPForbidden(text="questa chiamata non è tua")
     data = await form(request)
     try:
         outcome = text(data, "outcome", limit=16, required=True)
@@ -243,13 +244,34 @@ async def file_outcome(request: web.Request) -> web.StreamResponse:
             contact=given,
             by=Actor(user=user, address=address(request)),
         )
-    except (Invalid, OutcomeError, ContactError) as exc:
+    except (Invalid, OutcomeError, ContactError, ReasonError) as exc:
         if wants_json(request):
             return web.json_response({"error": str(exc)}, status=400)
         return render(request, "error.html", status=400, error=str(exc), back="/console/desk")
     if wants_json(request):
         return web.json_response({"ticket": filed.id, "status": filed.status, "level": filed.level})
     raise redirect("/console/desk", "outcome")
+
+
+@routes.post("/desk/tickets/{id}/reason", "operator")
+async def choose_reason(request: web.Request) -> web.StreamResponse:
+    """Why the citizen called, chosen on the call card while talking: every way of filing the
+    call then finds it (`ivr.tickets.reasons`)."""
+    user = user_of(request)
+    svc = services(request)
+    ticket = await own_call(request)
+    data = await form(request)
+    try:
+        given = text(data, "reason", limit=40, required=True) or ""
+        reason = await svc.outcomes.choose_reason(ticket.id, given, operator_id=user.operator_id, at=now(request))
+    except (Invalid, ReasonError, OutcomeError) as exc:
+        if wants_json(request):
+            return web.json_response({"error": str(exc)}, status=400)
+        return render(request, "error.html", status=400, error=str(exc), back="/console/desk")
+    label = svc.outcomes.reasons.settings.label(reason)
+    if wants_json(request):
+        return web.json_response({"ticket": ticket.id, "reason": reason, "message": f"Motivo: {label}."})
+    raise redirect("/console/desk", "reason")
 
 
 def _contact(data: Any, ticket: TicketView) -> Contact:
@@ -271,20 +293,20 @@ async def resolve_with_article(request: web.Request) -> web.StreamResponse:
     naming the article on the ticket."""
     user = user_of(request)
     svc = services(request)
-    ticket = await _ticket(request)
-    if user.operator_id is None or ticket.operator_id != user.operator_id:
-        raise web.HTTPForbidden(text="questa chiamata non è tua")
+    ticket = await own_call(request)
+    assert user.operator_id is not None  # own_call refused anyone else
     data = await form(request)
     try:
         raw = text(data, "article", limit=20, required=True) or ""
         if not raw.isdigit():
             raise Invalid("«article»: deve essere un numero")
         article_id = int(raw)
+        svc.outcomes.reasons.for_filing(ticket.call_reason, None)  # chosen on the card, if asked
         audited = Audited(Actor(user=user, address=address(request)), "ticket_outcome", {"outcome": "resolved"})
         await svc.knowledge.resolve_call(
             ticket.id, article_id, operator_id=user.operator_id, at=now(request), audited=audited
         )
-    except (Invalid, ResolveError) as exc:
+    except (Invalid, ResolveError, ReasonError) as exc:
         if wants_json(request):
             return web.json_response({"error": str(exc)}, status=400)
         return render(request, "error.html", status=400, error=str(exc), back="/console/desk")

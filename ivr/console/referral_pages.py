@@ -13,6 +13,7 @@ from ivr.console.web import (
     form,
     int_param,
     now,
+    own_call,
     redirect,
     render,
     services,
@@ -25,27 +26,16 @@ from ivr.referrals.names import KINDS
 from ivr.referrals.provinces import PROVINCES
 from ivr.referrals.repository import ReferralError
 from ivr.tickets.audit import Actor, Audited
-from ivr.tickets.store import TicketView
+from ivr.tickets.reasons import ReasonError
 
 routes = Routes()
 MAIL_MESSAGES = {"none": "referred", "sent": "referred_mailed", "failed": "referred_mail_failed",
                  "held": "referred_mail_held", "off": "referred_mail_off"}  # fmt: skip
 
 
-async def _own_ticket(request: web.Request) -> TicketView:
-    """The operator's own call (as for filing its outcome), or 404/403."""
-    user = user_of(request)
-    ticket = await services(request).tickets.get(int_param(request.match_info["id"], "ticket"))
-    if ticket is None:
-        raise web.HTTPNotFound(text="nessuna pratica con questo numero")
-    if user.operator_id is None or ticket.operator_id != user.operator_id:
-        raise web.HTTPForbidden(text="questa chiamata non è tua")
-    return ticket
-
-
 @routes.get("/desk/tickets/{id}/referral", "operator")
 async def find_office(request: web.Request) -> web.StreamResponse:
-    ticket = await _own_ticket(request)
+    ticket = await own_call(request)
     query = (request.query.get("q") or "").strip()[:100]
     found = await services(request).referrals.repo.search(query) if query else []
     if wants_json(request):
@@ -56,18 +46,19 @@ async def find_office(request: web.Request) -> web.StreamResponse:
 @routes.post("/desk/tickets/{id}/referral", "operator")
 async def refer(request: web.Request) -> web.StreamResponse:
     user = user_of(request)
-    ticket = await _own_ticket(request)
+    ticket = await own_call(request)
     data = await form(request)
     back = f"/console/desk/tickets/{ticket.id}/referral"
     try:
         office_id = int_param(text(data, "office", limit=20, required=True), "office")
         note = text(data, "note", limit=4000)
         email = text(data, "email", limit=254)
+        services(request).outcomes.reasons.for_filing(ticket.call_reason, None)  # chosen on the card, if asked
         audited = Audited(Actor(user=user, address=address(request)), "ticket_referral")
         done = await services(request).referrals.refer(
             ticket.id, office_id, operator_id=user.operator_id, by=user.login, note=note, email=email, audited=audited
         )
-    except (Invalid, ReferralError) as exc:
+    except (Invalid, ReferralError, ReasonError) as exc:
         if wants_json(request):
             return web.json_response({"error": str(exc)}, status=400)
         return render(request, "error.html", status=400, error=str(exc), back=back)

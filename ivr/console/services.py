@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from ivr.acd.callbacks import CallbackService
 from ivr.acd.control import CallControl
 from ivr.acd.missed import MissedCalls
+from ivr.alerts.watch import AlertWatch
 from ivr.api.deps import ClosureAdmin, OperatorAdmin, QueueView, TicketAccess
 from ivr.clock import Clock
 from ivr.console.accounts import Accounts
@@ -20,9 +21,11 @@ from ivr.console.live import LiveHub
 from ivr.console.queries import TicketQueries
 from ivr.console.throttle import LoginThrottle
 from ivr.hours.closing import ClosureDesk
+from ivr.hours.notices import NoticeDesk
 from ivr.knowledge.repository import KnowledgeBase
 from ivr.recordings.campaigns import RuntimeCampaigns
 from ivr.referrals.desk import ReferralDesk
+from ivr.reviews.service import QualityReviews
 from ivr.settings import Settings
 from ivr.tickets.filing import OutcomeFiling
 from ivr.voicemail.callback_desk import CallbackDesk
@@ -61,6 +64,9 @@ class ConsoleServices:
     desks: DeskPhones | None = None  # the desks' browser phones (None: WebRTC is off)
     relay: SipRelay | None = None  # their SIP WebSocket, relayed to Asterisk on loopback (with desks)
     control: CallControl | None = None  # hold, transfer, consult on the call in progress
+    alerts: AlertWatch | None = None  # the live alerts (None: `alerts.enabled` is off)
+    reviews: QualityReviews | None = None  # quality reviews of consented recordings
+    notices: NoticeDesk | None = None  # service notices said after the welcome
 
     def __post_init__(self) -> None:
         self.callbacks.on_update.subscribe(self.live.notify)

@@ -14,6 +14,7 @@ from ivr.stats.page import BadQuery, PageQuery, parse_query
 from ivr.stats.pagehtml import level_table, short_label
 from ivr.stats.plain_language import BANDS, distribution, of_indexes, replies_sent
 from ivr.stats.queries import BREAKDOWNS, Breakdown, Scope
+from ivr.stats.reasons import reason_report
 from ivr.stats.referrals import referral_report
 from ivr.stats.report import Report, build_report
 
@@ -82,6 +83,11 @@ async def stats(request: web.Request) -> web.StreamResponse:
         return render(request, "error.html", status=400, error=str(exc), back="/console/stats")
     report = await _report(request, query, by)
     referrals = await referral_report(services(request).tickets.run_read, query.start, query.end, query.period)
+    reasons = None
+    if services(request).settings.reasons.asked:
+        reasons = await reason_report(
+            services(request).tickets.run_read, query.start, query.end, query.period, services(request).settings.reasons
+        )
     resolution = await first_level(services(request).tickets.run_read, query.start, query.end)
     citizens = await callback_figures(services(request).tickets.run_read, query.start, query.end)
     groups = [r for r in report.groups] if by else []
@@ -102,6 +108,7 @@ async def stats(request: web.Request) -> web.StreamResponse:
         "stats.html",
         report=report,
         referrals=referrals,
+        reasons=reasons,
         query=query,
         by=by,
         per=request.query.get("per", ""),

@@ -105,6 +105,7 @@ async def board(request: web.Request, *, full_numbers: bool = False) -> dict[str
         "target_s": target,
         "sla": sla,
         "calls": svc.queue.calls_in_progress(),
+        "alerts": svc.alerts.view() if svc.alerts is not None else None,
     }
 
 
@@ -193,6 +194,7 @@ async def ticket(request: web.Request) -> web.StreamResponse:
         message_id=message_id,
         operators=operators,
         operator_name=names.get(found.operator_id or -1),
+        reason_label=svc.settings.reasons.label(found.call_reason) if found.call_reason else None,
     )
 
 

@@ -16,13 +16,31 @@ from ivr.hours.closures import RuntimeClosures, media_name
 from ivr.tickets.audit import Actor, AuditSink, record
 
 BuildMessage = Callable[[str, str, Path], Path]  # (prompt name, text, folder) -> the file built
+NextOpening = Callable[[datetime], datetime | None]  # the calendar's next opening after a moment
 
 
 class ClosureDesk:
-    def __init__(self, closures: RuntimeClosures, build_message: BuildMessage, audit: AuditSink) -> None:
+    def __init__(
+        self,
+        closures: RuntimeClosures,
+        build_message: BuildMessage,
+        audit: AuditSink,
+        next_opening: NextOpening | None = None,
+    ) -> None:
+        """`next_opening`: when a closure made now ends by itself (None: it lasts until ended)."""
         self.closures = closures
         self.build_message = build_message
         self.audit = audit
+        self.next_opening = next_opening
+
+    async def close_now(
+        self, reason: str, message: str | None, *, at: datetime, by: Actor, until_ended: bool = False
+    ) -> tuple[int, datetime | None]:
+        """An emergency closure from now: it ends by itself at the calendar's next opening (the
+        line does not stay shut because nobody remembered to open it), unless `until_ended`,
+        when only an explicit end lifts it. Returns the closure and its end."""
+        end = None if until_ended or self.next_opening is None else self.next_opening(at)
+        return await self.add(at, end, reason, message, at=at, by=by), end
 
     async def add(
         self, start: datetime, end: datetime | None, reason: str, message: str | None, *, at: datetime, by: Actor

@@ -7,19 +7,15 @@ not become a burst of queries.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from ivr.hours.calendar import Closure
+from ivr.hours.spoken import SpokenRows
 from ivr.schema.tickets import ClosureRow
-from ivr.tickets.repository import Database, Repository
 
 log = logging.getLogger(__name__)
 
@@ -29,24 +25,8 @@ def media_name(closure_id: int) -> str:
     return f"closure_rt_{closure_id}"
 
 
-class RuntimeClosures(Repository):
+class RuntimeClosures(SpokenRows[Closure]):
     """The closures aggregate, on the ticket store's readers and writer."""
-
-    def __init__(
-        self,
-        db: Database,
-        *,
-        asterisk_dir: str,
-        local_dir: Path,
-        ttl_s: float = 2.0,
-        monotonic: Callable[[], float] | None = None,
-    ) -> None:
-        super().__init__(db)
-        self.asterisk_dir = asterisk_dir.rstrip("/")
-        self.local_dir = local_dir
-        self._ttl = ttl_s
-        self._monotonic = monotonic or (lambda: asyncio.get_running_loop().time())
-        self._cached: tuple[float, list[Closure]] | None = None
 
     # --- administration (CLI and console) ------------------------------------------------------
 
@@ -125,13 +105,4 @@ class RuntimeClosures(Repository):
 
     async def active(self, now: datetime) -> list[Closure]:
         """Closures not over yet (in effect or coming), cached for a short while."""
-        stamp = self._monotonic()
-        if self._cached is not None and stamp - self._cached[0] < self._ttl:
-            return self._cached[1]
-        try:
-            closures = await self.current(now)
-        except SQLAlchemyError as exc:  # the database is away: the last known closures still hold
-            log.warning("run-time closures not readable (%s); using the last known", type(exc).__name__)
-            return self._cached[1] if self._cached is not None else []
-        self._cached = (stamp, closures)
-        return closures
+        return await self._through_cache(now, self.current, "run-time closures")

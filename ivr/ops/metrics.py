@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 TOP_COROUTINES = 12  # labels per scrape: a leak of hundreds ranks high, the tail is summed
+ALERT_LEVELS = ("amber", "red")
 LIVE_NOTES = frozenset({"playing", "played", "state", "ended", "queue_announce"})  # not ticket events
 
 
@@ -48,6 +49,9 @@ class Sources:
     call_states: Sequence[str] = ()  # label values always present (0 when none)
     operator_states: Sequence[str] = ()
     outcomes: Sequence[str] = ()
+    alerts: Callable[[], Mapping[tuple[str, str], int]] | None = None  # (kind, level) -> in force now
+    alerts_raised: Callable[[], Mapping[tuple[str, str], int]] | None = None  # (kind, level) -> raised so far
+    alert_kinds: Sequence[str] = ()
 
 
 class Metrics:
@@ -112,6 +116,15 @@ class Metrics:
         self.ari_up = Gauge("nul_ari_connected", "1 while the ARI event socket is connected", registry=r)
         self.ami_up = Gauge("nul_ami_logged_in", "1 while logged in to AMI", registry=r)
         self.administrators = Gauge("nul_console_administrators", "active console administrators", registry=r)
+        self.alerts = Gauge("nul_alerts", "live alerts in force by kind and level", ["kind", "level"], registry=r)
+        self.alerts_raised = Counter(
+            "nul_alerts_raised", "live alerts raised since the engine started", ["kind", "level"], registry=r
+        )
+        self._raised_seen: dict[tuple[str, str], int] = {}
+        for kind in sources.alert_kinds:
+            for level in ALERT_LEVELS:
+                self.alerts.labels(kind, level).set(0)
+                self.alerts_raised.labels(kind, level)
         self.scrape_errors = Counter(
             "nul_metrics_store_errors", "scrapes whose store figures could not be read", registry=r
         )
@@ -147,6 +160,7 @@ class Metrics:
             self.tasks_by_coroutine.labels(name).set(n)
         if s.db_connections is not None:
             self.db_connections.set(s.db_connections())
+        self._alerts()
         if s.store_degraded():
             return  # the store's figures keep their last values while the database is away
         try:
@@ -155,6 +169,20 @@ class Metrics:
         except Exception as exc:  # a scrape must answer even when the database does not
             self.scrape_errors.inc()
             log.warning("metrics: store figures not read: %s", exc)
+
+    def _alerts(self) -> None:
+        s = self.sources
+        if s.alerts is None or s.alerts_raised is None:
+            return
+        now = s.alerts()
+        for kind in {*s.alert_kinds, *(k for k, _ in now)}:
+            for level in ALERT_LEVELS:
+                self.alerts.labels(kind, level).set(now.get((kind, level), 0))
+        for key, total in s.alerts_raised().items():
+            grown = total - self._raised_seen.get(key, 0)
+            if grown > 0:
+                self.alerts_raised.labels(*key).inc(grown)
+                self._raised_seen[key] = total
 
     def _stored(self, f: StoreFigures) -> None:
         _set_all(self.calls_today, self.sources.outcomes, f.calls_today)

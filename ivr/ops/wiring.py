@@ -6,6 +6,8 @@ from __future__ import annotations
 from ivr.acd.agents import AgentState
 from ivr.acd.cap import DailyCap
 from ivr.acd.distributor import Distributor
+from ivr.alerts.rules import KINDS
+from ivr.alerts.watch import AlertWatch
 from ivr.callflows.dispatcher import CallDispatcher
 from ivr.callflows.states import CallState
 from ivr.clock import Clock
@@ -29,6 +31,7 @@ def make_operations(
     ami: TimedAmiMonitor,
     *,
     version: str,
+    alerts: AlertWatch | None = None,
 ) -> Operations:
     figures = OpsFigures(store)
     outbox = store.writer.outbox
@@ -48,6 +51,9 @@ def make_operations(
         call_states=[str(x) for x in CallState if x is not CallState.ENDED],
         operator_states=[str(x) for x in AgentState],
         outcomes=[str(x) for x in CallOutcome],
+        alerts=alerts.counts if alerts is not None else None,
+        alerts_raised=(lambda: alerts.raised) if alerts is not None else None,
+        alert_kinds=KINDS if alerts is not None else (),
     )
     metrics = Metrics(sources, version)
     ari.observe, ami.observe = metrics.observe_ari, metrics.observe_ami

@@ -37,6 +37,7 @@ from ivr.schema.console import AuditEntry, ConsoleSession
 from ivr.schema.presence import OperatorStateChange
 from ivr.schema.privacy import SurveyCount
 from ivr.schema.referrals import Referral
+from ivr.schema.reviews import QualityReview
 from ivr.schema.tickets import CallbackAttempt, Recording, SurveyAnswer, Ticket, TicketEvent, Voicemail, WebRequest
 from ivr.tickets.events import EventKind
 
@@ -89,6 +90,9 @@ def _recordings_apply(session: Session, ids: list[int]) -> Applied:
     files = _recording_files(session, ids)
     tickets = set(session.scalars(select(Recording.ticket_id).where(Recording.id.in_(ids))))
     session.execute(update(Voicemail).where(Voicemail.recording_id.in_(ids)).values(recording_id=None))
+    # A recording's quality reviews go with it (the database's cascade says so too; said here for
+    # a SQLite opened without its foreign keys).
+    session.execute(delete(QualityReview).where(QualityReview.recording_id.in_(ids)))
     session.execute(delete(Recording).where(Recording.id.in_(ids)))
     return Applied(len(ids), tickets, files)
 

@@ -7,11 +7,11 @@ Some objects are the migrations' own and have no model: the knowledge base's ful
 
 from __future__ import annotations
 
-from ivr.schema import callbacks, console, knowledge, presence, privacy, referrals, tickets
+from ivr.schema import callbacks, console, knowledge, presence, privacy, referrals, reviews, tickets
 from ivr.schema.base import Base
 
 __all__ = ["MIGRATION_ONLY_COLUMNS", "MIGRATION_ONLY_INDEXES", "Base", "callbacks", "console", "knowledge",
-           "migration_only", "presence", "privacy", "referrals", "tickets"]  # fmt: skip
+           "migration_only", "presence", "privacy", "referrals", "reviews", "tickets"]  # fmt: skip
 
 MIGRATION_ONLY_TABLE_PREFIX = "kb_fts"  # SQLite's FTS5 table and its shadow tables
 MIGRATION_ONLY_COLUMNS = frozenset({("kb_articles", "search_vector")})  # PostgreSQL's tsvector

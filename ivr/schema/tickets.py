@@ -84,6 +84,7 @@ class Ticket(Base):
     sla_met_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     sla_flag: Mapped[str | None] = mapped_column(String(8))  # near, overdue (set by the SLA job)
     kb_article_id: Mapped[int | None] = mapped_column(Integer)  # the knowledge-base article it was answered with
+    call_reason: Mapped[str | None] = mapped_column(String(40))  # why the citizen called (`reasons.options`)
     # The second level. A web request escalated keeps its first-level commitment here (48 hours,
     # met by the escalation notice) while `callback_due` becomes the 10-day one. The contact is
     # what the charter asks of citizens whose request needs further work: caller data, purged
@@ -139,6 +140,23 @@ class ClosureRow(Base):
     created_by: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (Index("ix_closures_span", "starts_at", "ends_at"),)
+
+
+class ServiceNoticeRow(Base):
+    """A notice a supervisor set from the console, said to every caller after the welcome until
+    `ends_at` ("il portale è fuori servizio, riprovi domani"); `ended_by` when lifted early."""
+
+    __tablename__ = "service_notices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    text: Mapped[str] = mapped_column(Text)
+    starts_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    ended_by: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_service_notices_span", "starts_at", "ends_at"),)
 
 
 class Operator(Base):

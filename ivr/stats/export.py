@@ -37,11 +37,15 @@ from ivr.stats import citizens_public
 from ivr.stats.citizens import callback_figures
 from ivr.stats.config import StatsSettings
 from ivr.stats.formats import to_csv, to_json
-from ivr.stats.queries import Scope
+from ivr.stats.queries import Period, Scope
+from ivr.stats.reasons import reason_report
+from ivr.stats.reasons import to_csv as reasons_csv
+from ivr.stats.reasons import to_json as reasons_json
 from ivr.stats.referrals import ReferralReport, referral_report
 from ivr.stats.referrals import to_csv as referrals_csv
 from ivr.stats.referrals import to_json as referrals_json
 from ivr.stats.report import Reader, Report, build_report
+from ivr.tickets.config import ReasonSettings
 from ivr.tickets.periods import ROME
 
 log = logging.getLogger(__name__)
@@ -49,6 +53,7 @@ log = logging.getLogger(__name__)
 DAILY, MONTHLY, DAYS_DIR = "statistiche-giornaliere", "statistiche-mensili", "giorni"
 REFERRALS_MONTHLY, REFERRALS_DAY = "invii-mensili", "invii"
 CALLBACKS, CALLBACKS_DAY = "richiamate", "richiamate"
+REASONS_MONTHLY, REASONS_DAY = "motivi-mensili", "motivi"
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -87,10 +92,13 @@ class StatsExporter:
         clock: Clock,
         tz: ZoneInfo = ROME,
         guard: LineGuard = UNLEASED,
+        reasons: ReasonSettings | None = None,
     ):
-        """`guard`: a fenced engine writes no open-data file (the active one does)."""
+        """`guard`: a fenced engine writes no open-data file (the active one does). `reasons`:
+        the list of reasons for the call; with one, the calls per reason are published too."""
         self.read, self.settings, self.directory, self.clock, self.tz = read, settings, directory, clock, tz
         self.guard = guard
+        self.reasons = reasons
 
     async def export(self, day: date | None = None) -> Exported:
         """Write `day` (default: yesterday, local) and the cumulative files up to it."""
@@ -119,6 +127,17 @@ class StatsExporter:
                 (stem.with_suffix(".csv"), citizens_public.to_csv(figures, first_day, last_day)),
                 (stem.with_suffix(".json"), citizens_public.to_json(figures, first_day, last_day)),
             ]
+        if self.reasons is not None and self.reasons.asked:
+            why: list[tuple[Path, date, Period]] = [
+                (self.directory / DAYS_DIR / f"{day.isoformat()}-{REASONS_DAY}", day, "day"),
+                (self.directory / REASONS_MONTHLY, start, "month"),
+            ]
+            for stem, first_day, period in why:
+                counts = await reason_report(self.read, first_day, day, period, self.reasons)
+                extra += [
+                    (stem.with_suffix(".csv"), reasons_csv(counts)),
+                    (stem.with_suffix(".json"), reasons_json(counts)),
+                ]
         files = await _write_all(self.directory, day, one_day, daily, monthly, referrals, self.guard, extra)
         return Exported(day, files)
 

@@ -30,7 +30,9 @@ from ivr.stats.config import StatsSettings
 from ivr.stats.formats import to_csv, to_json
 from ivr.stats.pagehtml import render_page
 from ivr.stats.queries import Period, Scope
+from ivr.stats.reasons import ReasonReport, as_public, public_section, reason_report
 from ivr.stats.report import Reader, Report, build_report, default_range
+from ivr.tickets.config import ReasonSettings
 from ivr.tickets.periods import ROME
 from ivr.web.clientaddr import client_address
 
@@ -126,6 +128,7 @@ class Published:
 
     report: Report
     citizens: CallbackFigures
+    reasons: ReasonReport | None = None  # with `reasons.options` only
 
 
 class _Cache:
@@ -155,6 +158,7 @@ def public_routes(
     tz: ZoneInfo = ROME,
     service_name: str = "Il Numero per il lavoro",
     cache_s: float = CACHE_S,
+    reasons: ReasonSettings | None = None,
 ) -> list[web.RouteDef]:
     """GET /statistiche (HTML), /statistiche.json, /statistiche.csv for a public web server.
 
@@ -175,7 +179,10 @@ def public_routes(
         async def make() -> Published:
             scope = Scope(query.start, query.end, query.period, None, clock.now(), settings.service_level_s)
             report = await build_report(read, scope)
-            return Published(report, await callback_figures(read, query.start, query.end))
+            why = None
+            if reasons is not None and reasons.asked:
+                why = await reason_report(read, query.start, query.end, query.period, reasons)
+            return Published(report, await callback_figures(read, query.start, query.end), why)
 
         return query, await cache.get(query, make)
 
@@ -187,7 +194,10 @@ def public_routes(
         except TooMany as exc:
             html = _error_page(str(exc), service_name)
             return web.Response(status=429, text=html, content_type="text/html", headers=exc.headers())
-        html = render_page(report.report, query.params(), service_name, tz, citizens=report.citizens)
+        html = render_page(
+            report.report, query.params(), service_name, tz, citizens=report.citizens,
+            extra="" if report.reasons is None else public_section(report.reasons),
+        )  # fmt: skip
         return web.Response(text=html, content_type="text/html", headers={"Cache-Control": "public, max-age=60"})
 
     async def as_json(request: web.Request) -> web.Response:
@@ -198,6 +208,8 @@ def public_routes(
         except TooMany as exc:
             return web.json_response({"errore": str(exc)}, status=429, headers=exc.headers())
         document = {**json.loads(to_json(report.report)), **citizens_public.as_dict(report.citizens)}
+        if report.reasons is not None:
+            document |= as_public(report.reasons)
         return web.Response(text=json.dumps(document, ensure_ascii=False, indent=1), content_type="application/json")
 
     async def as_csv(request: web.Request) -> web.Response:

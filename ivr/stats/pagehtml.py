@@ -243,8 +243,15 @@ def _form(report: Report) -> str:
 
 
 def render_page(
-    report: Report, params: str, service_name: str, tz: ZoneInfo, *, citizens: CallbackFigures | None = None
+    report: Report,
+    params: str,
+    service_name: str,
+    tz: ZoneInfo,
+    *,
+    citizens: CallbackFigures | None = None,
+    extra: str = "",
 ) -> str:
+    """The public page; `extra`: sections of other reports, already escaped (the reasons)."""
     s = report.scope
     name = escape(service_name)
     return f"""<!doctype html>
@@ -264,6 +271,7 @@ hanno bisogno di un approfondimento passano al secondo livello, che risponde ent
 {level_table(report.levels_of(None), "Richieste per canale e livello nel periodo scelto")}
 {_charts(report)}
 {"" if citizens is None else section(citizens)}
+{extra}
 <h2>Tabella dei dati</h2>
 {_table(report)}
 <p>Scarica i dati: <a href="/statistiche.csv?{escape(params)}">CSV</a> ·

@@ -20,6 +20,8 @@ class EventKind(enum.StrEnum):
     CALL_ENDED = "call_ended"
     CALL_RESUMED = "call_resumed"  # picked up by an engine after a restart
     LINE_STATUS = "line_status"
+    NOTICE_PLAYED = "notice_played"  # the service notices in force, said after the welcome
+    QUEUE_SENT_AWAY = "queue_sent_away"  # an emergency closure sent the waiting caller on
     CONSENT = "consent"
     CONSENT_INVALID = "consent_invalid"
     MENU_CHOICE = "menu_choice"
@@ -69,6 +71,7 @@ class EventKind(enum.StrEnum):
     SURVEY_INVALID = "survey_invalid"
     # the back office
     OUTCOME_FILED = "outcome_filed"
+    CALL_REASON = "call_reason"
     REFERRED = "referred"  # sent to an office of the directory, with the details given
     MAIL_REFERRAL = "mail_referral"  # the office's details e-mailed to the citizen (or not)
     KB_ANSWER = "kb_answer"  # answered at the first level with a knowledge-base article
@@ -117,6 +120,14 @@ def call_resumed(node: str, last_state: str | None) -> Event:
 
 def line_status(state: str, local_time: str, holiday: str | None, closure: str | None, reason: str | None) -> Event:
     return _e(K.LINE_STATUS, state=state, local_time=local_time, holiday=holiday, closure=closure, reason=reason)
+
+
+def queue_sent_away(to: str) -> Event:
+    return _e(K.QUEUE_SENT_AWAY, to=to)
+
+
+def notice_played(notices: list[int]) -> Event:
+    return _e(K.NOTICE_PLAYED, notices=notices)
 
 
 def consent(choice: str, key: str | None, campaign: str, notice: str) -> Event:
@@ -309,16 +320,29 @@ def web_reply(by: str | None, level: int, article: int | None) -> Event:
 
 
 def outcome_filed(
-    outcome: str, operator_id: int | None, *, article: int | None = None, contact: dict[str, object] | None = None
+    outcome: str,
+    operator_id: int | None,
+    *,
+    article: int | None = None,
+    contact: dict[str, object] | None = None,
+    reason: str | None = None,
 ) -> Event:
-    """The operator's outcome; an article when a knowledge-base article answered it, and how the
-    second level answers the citizen (`escalation_contact`) when escalated."""
+    """The operator's outcome; an article when a knowledge-base article answered it, how the
+    second level answers the citizen (`escalation_contact`) when escalated, and the reason for the
+    call when it was given with the outcome."""
     detail: dict[str, Any] = {"outcome": outcome, "operator_id": operator_id}
     if article is not None:
         detail["article"] = article
     if contact is not None:
         detail["contact"] = contact
+    if reason is not None:
+        detail["reason"] = reason
     return Event(K.OUTCOME_FILED, detail)
+
+
+def call_reason(reason: str, operator_id: int | None) -> Event:
+    """Why the citizen called, as the operator chose it (`ivr.tickets.reasons`)."""
+    return _e(K.CALL_REASON, reason=reason, operator_id=operator_id)
 
 
 def escalation_contact(answer_by: str, has_email: bool, has_phone: bool) -> dict[str, object]:

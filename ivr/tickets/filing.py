@@ -16,6 +16,7 @@ from typing import Protocol
 
 from ivr.tickets.audit import Actor, Audited
 from ivr.tickets.escalation import Contact, ContactError
+from ivr.tickets.reasons import CallReasons
 from ivr.tickets.store import TicketView
 
 
@@ -30,7 +31,12 @@ class OutcomeStore(Protocol):
         at: datetime,
         contact: Contact | None = None,
         audited: Audited | None = None,
+        reason: str | None = None,
     ) -> TicketView: ...
+
+    async def get(self, ticket_id: int) -> TicketView | None: ...
+
+    async def set_reason(self, ticket_id: int, reason: str, *, operator_id: int | None, at: datetime) -> None: ...
 
 
 NO_CONTACT = (
@@ -40,8 +46,9 @@ NO_CONTACT = (
 
 
 class OutcomeFiling:
-    def __init__(self, store: OutcomeStore) -> None:
+    def __init__(self, store: OutcomeStore, reasons: CallReasons) -> None:
         self.store = store
+        self.reasons = reasons
 
     async def file(
         self,
@@ -53,11 +60,22 @@ class OutcomeFiling:
         at: datetime,
         contact: Contact | None,
         by: Actor,
+        reason: str | None = None,
     ) -> TicketView:
-        """Raises OutcomeError (the outcome, the ticket) or ContactError (the contact)."""
+        """Raises OutcomeError (the outcome, the ticket), ContactError (the contact) or
+        ReasonError (the reason for the call: unknown, or required and never chosen)."""
         if outcome == "escalated" and contact is None:
             raise ContactError(NO_CONTACT)
+        ticket = await self.store.get(ticket_id)
+        chosen = self.reasons.for_filing(ticket.call_reason if ticket is not None else None, reason)
         audited = Audited(by, "ticket_outcome", {"outcome": outcome})
         return await self.store.file_outcome(
-            ticket_id, outcome, note=note, operator_id=operator_id, at=at, contact=contact, audited=audited
-        )
+            ticket_id, outcome, note=note, operator_id=operator_id, at=at, contact=contact, audited=audited,
+            reason=chosen,
+        )  # fmt: skip
+
+    async def choose_reason(self, ticket_id: int, reason: str, *, operator_id: int | None, at: datetime) -> str:
+        """The reason chosen on the call card, before the call is filed; its key, checked."""
+        key = self.reasons.valid(reason)
+        await self.store.set_reason(ticket_id, key, operator_id=operator_id, at=at)
+        return key

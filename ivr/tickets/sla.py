@@ -87,6 +87,29 @@ def meet(session: Session, ticket: Ticket, at: datetime) -> None:
     ticket.sla_met_at, ticket.sla_flag = at, None
 
 
+def margins(settings: SlaSettings) -> dict[str, float]:
+    """Hours before its due time a commitment of each kind counts as near."""
+    return {
+        PHONE_CALLBACK: settings.near_phone_hours,
+        WEB_REPLY: settings.near_web_hours,
+        WEB_SECOND: settings.near_web_second_hours,
+    }
+
+
+def at_risk(session: Session, now: datetime, settings: SlaSettings) -> dict[str, tuple[int, int]]:
+    """Per kind, open commitments near their due time and past it, by the clock now: the live
+    alerts cannot wait for the check job's flags (every `check_every_s`, 15 minutes)."""
+    found: dict[str, tuple[int, int]] = {}
+    for kind, hours in margins(settings).items():
+        base = select(func.count()).select_from(Ticket).where(_waiting(), Ticket.sla_kind == kind)
+        overdue = int(session.scalar(base.where(Ticket.callback_due < now)) or 0)
+        soon = and_(Ticket.callback_due >= now, Ticket.callback_due < now + timedelta(hours=hours))
+        near = int(session.scalar(base.where(soon)) or 0)
+        if near or overdue:
+            found[kind] = (near, overdue)
+    return found
+
+
 def flag(session: Session, now: datetime, settings: SlaSettings) -> Flagged:
     """Mark tickets newly near or past their due time, each once, with an event on its timeline."""
     overdue = list(
@@ -96,13 +119,8 @@ def flag(session: Session, now: datetime, settings: SlaSettings) -> Flagged:
             )
         )
     )
-    margins = {
-        PHONE_CALLBACK: settings.near_phone_hours,
-        WEB_REPLY: settings.near_web_hours,
-        WEB_SECOND: settings.near_web_second_hours,
-    }
     near: list[int] = []
-    for kind, hours in margins.items():
+    for kind, hours in margins(settings).items():
         near += session.scalars(
             select(Ticket.id).where(
                 _waiting(),

@@ -42,6 +42,7 @@ class QueueResult(enum.StrEnum):
     MAX_WAIT = "max_wait"
     CALLER_CHOICE = "caller_choice"  # chose to leave a message instead
     CALLBACK = "callback"  # hung up keeping the place: called back when it comes
+    CLOSED = "closed"  # an emergency closure sent the caller on to leave a message (ivr.acd.distributor.send_away)
 
     @property
     def not_served(self) -> bool:
@@ -49,7 +50,9 @@ class QueueResult(enum.StrEnum):
         return self in _NOT_SERVED
 
 
-_NOT_SERVED = frozenset({QueueResult.CAP, QueueResult.NO_OPERATORS, QueueResult.MAX_WAIT, QueueResult.CALLER_CHOICE})
+_NOT_SERVED = frozenset(
+    {QueueResult.CAP, QueueResult.NO_OPERATORS, QueueResult.MAX_WAIT, QueueResult.CALLER_CHOICE, QueueResult.CLOSED}
+)
 
 
 class Consent(enum.StrEnum):

@@ -116,6 +116,7 @@ class TicketView:
     contact_phone: str | None
     answer_by: str | None
     language: str | None = None
+    call_reason: str | None = None
     events: list[EventView] = field(default_factory=list)
 
     @property
@@ -152,6 +153,7 @@ class TicketStore(Protocol):
         at: datetime,
         contact: Contact | None = None,
         audited: Audited | None = None,
+        reason: str | None = None,
     ) -> TicketView: ...
 
     async def execute(self, name: str, **args: Any) -> Any:
@@ -298,10 +300,12 @@ class SqlTicketStore:
         at: datetime,
         contact: Contact | None = None,
         audited: Audited | None = None,
+        reason: str | None = None,
     ) -> TicketView:
         """The operator's outcome: resolved at first level, or escalated to the second level with
         a callback due ten calendar days after the call, and the citizen's `contact` (the desk
-        requires it: ivr.tickets.escalation). `audited`: its audit entry, in the same transaction."""
+        requires it: ivr.tickets.escalation). `audited`: its audit entry, in the same transaction;
+        `reason`: why the citizen called, checked by the caller (`ivr.tickets.reasons`)."""
         _aware(at)
         if outcome not in OUTCOMES:
             raise OutcomeError(f"outcome must be one of {', '.join(OUTCOMES)}")
@@ -309,11 +313,7 @@ class SqlTicketStore:
             raise OutcomeError("a referral names the office: file it with the referral panel (Indirizza a)")
 
         def op(session: Session) -> None:
-            ticket = session.get(Ticket, self.real_id(ticket_id))
-            if ticket is None:
-                raise OutcomeError(f"no ticket #{ticket_id}")
-            if operator_id is not None and ticket.operator_id not in (None, operator_id):
-                raise OutcomeError(f"ticket #{ticket_id} was taken by another operator")
+            ticket = self._taken_by(session, ticket_id, operator_id)
             if operator_id is not None and passed_on(session, ticket):
                 raise OutcomeError(PASSED_ON)
             told: dict[str, object] | None = None
@@ -328,7 +328,9 @@ class SqlTicketStore:
                 told = escalation_contact(contact.answer_by, contact.email is not None, bool(contact.phone))
             if note:
                 ticket.resolution_note = note
-            filed = events.outcome_filed(outcome, operator_id, contact=told)
+            if reason is not None:
+                ticket.call_reason = reason
+            filed = events.outcome_filed(outcome, operator_id, contact=told, reason=reason)
             session.add(TicketEvent(ticket_id=ticket.id, at=at, kind=filed.kind, detail=filed.detail, note=note))
             if audited is not None:
                 session.add(audited.row(at, "ticket", ticket.id))
@@ -337,6 +339,28 @@ class SqlTicketStore:
         view = await self.get(ticket_id)
         assert view is not None
         return view
+
+    def _taken_by(self, session: Session, ticket_id: int, operator_id: int | None) -> Ticket:
+        """The ticket an operator acts on: theirs, or nobody's yet (None: a supervisor or a tool)."""
+        ticket = session.get(Ticket, self.real_id(ticket_id))
+        if ticket is None:
+            raise OutcomeError(f"no ticket #{ticket_id}")
+        if operator_id is not None and ticket.operator_id not in (None, operator_id):
+            raise OutcomeError(f"ticket #{ticket_id} was taken by another operator")
+        return ticket
+
+    async def set_reason(self, ticket_id: int, reason: str, *, operator_id: int | None, at: datetime) -> None:
+        """Why the citizen called, chosen while talking (checked by the caller against the list);
+        chosen again, the last choice counts and the timeline keeps each."""
+        _aware(at)
+
+        def op(session: Session) -> None:
+            ticket = self._taken_by(session, ticket_id, operator_id)
+            ticket.call_reason = reason
+            chosen = events.call_reason(reason, operator_id)
+            session.add(TicketEvent(ticket_id=ticket.id, at=at, kind=chosen.kind, detail=chosen.detail))
+
+        await self.run_write(op)
 
     # --- reads --------------------------------------------------------------------------------
 

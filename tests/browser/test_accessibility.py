@@ -23,9 +23,10 @@ BLOCKING = ("serious", "critical")
 
 PUBLIC = ["/richiesta", "/statistiche", "/console/login"]
 BY_ROLE = {
-    "anna": ["/console/desk", "/console/requests", "/console/kb"],
+    "anna": ["/console/desk", "/console/requests", "/console/kb", "/console/desk/reviews"],
     "sara": ["/console/wallboard", "/console/tickets", "/console/voicemail", "/console/missed", "/console/stats",
-             "/console/operators", "/console/closures", "/console/campaigns", "/console/referrals", "/console/kb/new"],
+             "/console/operators", "/console/closures", "/console/campaigns", "/console/referrals", "/console/kb/new",
+             "/console/reviews", "/console/notices"],
     "ada": ["/console/users", "/console/audit"],
 }  # fmt: skip
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -17,10 +17,12 @@ import pytest
 
 from ivr.app import Engine
 from ivr.clock import ShiftedClock
+from ivr.hours.notices import media_name
 from ivr.lab.carrier import LabCall
+from ivr.tickets.audit import Actor
 from ivr.tickets.store import TicketView
 from tests.harness.callers import Script, Watcher, after, hang_up_at_beep, hang_up_during, run_call
-from tests.harness.listen import PromptEar
+from tests.harness.listen import PromptEar, contains
 from tests.harness.pbx import PbxPair, running_engine
 
 pytestmark = pytest.mark.asterisk
@@ -239,3 +241,28 @@ def _then_hang_up(*steps: tuple[str, str | None], prompt: str) -> Script:
         await hang_up_during(prompt, 0.5)(call, w)
 
     return script
+
+
+async def test_a_service_notice_is_said_after_the_welcome_while_in_force(line: Line) -> None:
+    """Set from the console's desk (synthesised there), heard by a real caller right after the
+    welcome and before the menu, written on their ticket; lifted, the next caller hears none."""
+    desk = line.engine.http.console.notices if line.engine.http and line.engine.http.console else None
+    assert desk is not None
+    line.clock.set(OPEN)
+    line.at = OPEN
+    text = "Il portale delle domande è fuori servizio fino a domani."
+    notice = await desk.add(text, OPEN + timedelta(hours=2), at=OPEN, by=Actor(login="sara"))
+    try:
+        line.calls += 1
+        told, call = await run_call(line.engine, line.pbx.carrier, f"39{line.calls:08d}", hang_up_at_beep)
+        recording = await call.heard()
+        heard = await line.ear.hear(recording)
+        assert heard[:2] == ["welcome", "menu_main"], heard  # the notice is no prompt of the catalogue ...
+        spoken = desk.notices.local_dir / f"{media_name(notice)}.wav"
+        assert contains(recording, spoken)  # ... but it is in what the caller heard
+        assert [e.detail for e in told.events if e.kind == "notice_played"] == [{"notices": [notice]}]
+    finally:  # the module's other calls are not told it
+        assert await desk.end(notice, at=line.clock.now(), by=Actor(login="sara")) == 1
+    line.calls += 1
+    untold, _ = await run_call(line.engine, line.pbx.carrier, f"39{line.calls:08d}", hang_up_at_beep)
+    assert not [e for e in untold.events if e.kind == "notice_played"]

@@ -4,7 +4,7 @@ the engine's Asterisk, and home phones reached through the carrier)."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,6 +16,8 @@ from ivr.acd.agents import AgentState
 from ivr.clock import ShiftedClock
 from ivr.lab.carrier import LabCall
 from ivr.privacy.jobs import JOB_ID as PURGE_JOB
+from ivr.reviews.config import ReviewSettings
+from ivr.reviews.service import QualityReviews
 from ivr.schema.console import AuditEntry
 from tests.harness.callers import Script, Watcher, hang_up_at_beep
 from tests.harness.listen import PromptEar, contains, loudness
@@ -195,6 +197,13 @@ async def test_recording_only_with_campaign_and_consent(pbx: PbxPair, tmp_path: 
         # may start after the softphone's first words (it speaks 1.5 s after answering).
         assert contains(rec.path, voices.operator, skip_s=2.5), loudness(rec.path)
         assert any(e.kind == "recording_kept" for e in accepted.events)
+        # A supervisor scores it: the review of a real consented recording, with its operator.
+        reviews = QualityReviews(line.engine.store, ReviewSettings())
+        (listed,) = await reviews.reviewable("sara")
+        assert (listed.ticket_id, listed.operator, listed.reviews) == (accepted.id, "lia", 0)
+        marks = {"accoglienza": 5, "ascolto": 5, "correttezza": 4, "chiarezza": 5, "chiusura": 3}
+        review = await reviews.save(listed.recording_id, "sara", marks, "Bene.", datetime.now(UTC))
+        assert (review.operator, review.score) == ("lia", 82.5)  # (1 + 2 + 3 * .75 + 2 + 2 * .5) / 10
 
         await line.until(lambda: line.state("lia") is AgentState.AVAILABLE, "lia free")
         refused, _ = await line.call(consent_then_talk("2"))

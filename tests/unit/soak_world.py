@@ -17,6 +17,8 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from ivr.lab.soak.checks_reasons import PUBLISHED as REASONS_PUBLISHED
+from ivr.lab.soak.checks_reasons import SOAK_REASONS, reason_for
 from ivr.lab.soak.evidence import AsteriskState, Fault, ResourceSample, ResourceWindows, SinkMail, SoakEvidence
 from ivr.lab.soak.journal import CallbackLeg, CallRecord, HungUpBy
 from ivr.schema.callbacks import MissedCall, QueuedCallback
@@ -33,7 +35,10 @@ from ivr.schema.tickets import (
 )
 from ivr.stats.formats import to_json
 from ivr.stats.queries import Scope
+from ivr.stats.reasons import reason_report
+from ivr.stats.reasons import to_json as reasons_json
 from ivr.stats.report import EngineReader, build_report
+from ivr.tickets.config import ReasonSettings
 from ivr.tickets.db import make_engine, upgrade
 from ivr.tickets.periods import local_keys
 
@@ -73,6 +78,18 @@ class SoakWorld:
             reader.close()
         document: dict[str, Any] = json.loads(to_json(report))
         self.evidence.published[name] = document
+        return document
+
+    def publish_reasons(self) -> dict[str, Any]:
+        """The product's calls per day and reason (what `ivr stats reasons --format json` prints)."""
+        reasons = ReasonSettings.model_validate({"options": list(SOAK_REASONS)})
+        reader = EngineReader(self.engine)
+        try:
+            report = asyncio.run(reason_report(reader, DAY1.date(), DAY2.date(), "day", reasons))
+        finally:
+            reader.close()
+        document: dict[str, Any] = json.loads(reasons_json(report))
+        self.evidence.published[REASONS_PUBLISHED] = document
         return document
 
 
@@ -138,6 +155,7 @@ def _answered(s: Session, world: SoakWorld, caller: str, at: datetime, queued_s:
         wait_s=(served - queued).total_seconds() + 3,
         handle_s=120.0,
         status="resolved",
+        call_reason=reason_for(len(caller)),
     )
     _event(s, t, queued, "queue_admitted", topic="citizens")
     _event(s, t, served, "offer", operator="anna", via="softphone")
@@ -423,4 +441,5 @@ def build_world(db_url: str, root: Path) -> SoakWorld:
         for m in range(0, 180)
     ]
     world.publish()
+    world.publish_reasons()
     return world

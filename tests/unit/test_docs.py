@@ -16,3 +16,14 @@ def test_readme_config_reference_is_current() -> None:
     end = readme.index("<!-- config-reference:end -->")
     block = readme[readme.index("\n", start) + 1 : end].strip()
     assert block == markdown(Settings).strip(), "run `ivr config reference` and paste it into README.md"
+
+
+def test_a_threshold_section_shows_its_own_defaults_and_meaning() -> None:
+    """`alerts.longest_wait_s` is an `{amber, red}` pair whose defaults the field gives, not the
+    pair's class (which has none): the reference says the field's."""
+    ref = markdown(Settings)
+    assert (
+        "| `alerts.longest_wait_s.amber` | float or null | `90.0` | a caller waiting in the queue this long (amber) |"
+        in ref
+    )
+    assert "| `alerts.service_level.red` | float or null | `0.6` |" in ref

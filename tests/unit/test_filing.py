@@ -10,8 +10,10 @@ from sqlalchemy import select
 
 from ivr.schema.console import AuditEntry
 from ivr.tickets.audit import Actor
+from ivr.tickets.config import ReasonSettings
 from ivr.tickets.escalation import ContactError, contact
 from ivr.tickets.filing import OutcomeFiling
+from ivr.tickets.reasons import CallReasons
 from ivr.tickets.store import CallClosing, NewCall, SqlTicketStore
 
 NOW = datetime(2026, 3, 2, 10, tzinfo=UTC)
@@ -25,7 +27,7 @@ async def _ended_call(store: SqlTicketStore) -> int:
 
 async def test_an_escalation_needs_its_contact_and_every_filing_is_audited(sqlite_store: SqlTicketStore) -> None:
     ticket = await _ended_call(sqlite_store)
-    filing = OutcomeFiling(sqlite_store)
+    filing = OutcomeFiling(sqlite_store, CallReasons(ReasonSettings()))
     by = Actor(login="api:nora", address="192.0.2.7")
     with pytest.raises(ContactError, match="nome e cognome"):
         await filing.file(ticket, "escalated", note=None, operator_id=None, at=NOW, contact=None, by=by)

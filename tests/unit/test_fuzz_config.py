@@ -26,6 +26,7 @@ from ivr.cli import main
 from ivr.configfile import ConfigError
 from ivr.hours.config import CampaignConfig, ClosureConfig
 from ivr.settings import LanguageSettings, Settings, load_settings
+from ivr.tickets.config import ReasonOption
 from ivr.voicemail.config import ModelSource
 from ivr.webphone.config import IceServer
 from tests.unit.cli_logging import keep_logging
@@ -42,6 +43,7 @@ SEEDS: dict[type[BaseModel], dict[str, Any]] = {
     ModelSource: {"url": "https://example.org/model.zip", "folder": "model"},
     IceServer: {"urls": ["stun:turn.example.it:3478"]},
     LanguageSettings: {"texts": "en.yaml", "voice": "en", "key": "8"},
+    ReasonOption: {"key": "naspi", "label": "NASpI"},
 }
 ITEM_KEY = "zz"  # the key of the mapping item written under a dict-of-sections field
 

@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -359,3 +360,23 @@ def test_grafana_dashboard_uses_only_metrics_that_exist() -> None:
     families = [f.name for f in _metrics().registry.collect()]
     known = {f + suffix for f in families for suffix in ("", "_total", "_bucket", "_count", "_sum", "_info")}
     assert names and names <= known, names - known
+
+
+async def test_metrics_count_alerts_in_force_and_raised() -> None:
+    """Every kind at both levels from the first scrape (0 until raised); raised counted as the
+    watch counts them, however many scrapes come between."""
+    raised: dict[tuple[str, str], int] = {}
+    now: dict[tuple[str, str], int] = {}
+    metrics = Metrics(
+        replace(_metrics().sources, alerts=lambda: now, alerts_raised=lambda: raised, alert_kinds=["cap", "paused"]),
+        "0.2.0",
+    )
+    text = (await metrics.render()).decode()
+    assert 'nul_alerts{kind="paused",level="red"} 0.0' in text
+    assert 'nul_alerts_raised_total{kind="cap",level="amber"} 0.0' in text
+    now[("paused", "amber")] = 2
+    raised[("paused", "amber")] = 3
+    await metrics.render()
+    text = (await metrics.render()).decode()
+    assert 'nul_alerts{kind="paused",level="amber"} 2.0' in text
+    assert 'nul_alerts_raised_total{kind="paused",level="amber"} 3.0' in text

@@ -14,6 +14,7 @@ import pytest
 from ivr.lab.soak.action_journal import OUTCOME, ActionJournal, ActionRecord, ActionResult
 from ivr.lab.soak.check_cli import load_evidence
 from ivr.lab.soak.checker import run_checks
+from ivr.lab.soak.checks_reasons import SOAK_REASONS
 from ivr.lab.soak.evidence import Fault, SinkMail
 from ivr.lab.soak.journal import Journal
 from ivr.lab.soak.verdict import CheckResult
@@ -25,7 +26,7 @@ from tests.unit.soak_world import DAY1, DAY2, SoakWorld, build_world
 
 ANSWERED, SILENT = "+393330000002", "+393330000006"
 OURS = ("web_requests", "action_mail", "listens_audited", "closures", "presence", "outcomes_filed", "second_level",
-        "operator_time")  # fmt: skip
+        "operator_time", "reasons")  # fmt: skip
 SERVICE = "Numero per il lavoro"
 
 
@@ -383,3 +384,16 @@ def test_a_caller_placed_while_the_console_was_switching_a_closure_on_is_not_jud
     assert [v.detail for v in failed(world)["closures"].violations] == [
         "called outside closure rt-3; the ticket names it"
     ]  # asked for only after the call: the ticket names a closure not yet asked for
+
+
+def test_a_reason_chosen_at_the_desk_and_another_kept(world: SoakWorld) -> None:
+    answered = world.ids[ANSWERED]
+    with world.session() as s:
+        kept = s.get_one(Ticket, answered).call_reason
+    replace(world, OUTCOME, params={"outcome": "resolved", "article": None, "reason": kept})
+    assert "reasons" not in failed(world)
+    other = next(o["key"] for o in SOAK_REASONS if o["key"] != kept)
+    replace(world, OUTCOME, params={"outcome": "resolved", "article": None, "reason": other})
+    assert [v.detail for v in failed(world)["reasons"].violations] == [
+        f"anna chose {other!r} and filed the call; the ticket keeps {kept!r}"
+    ]

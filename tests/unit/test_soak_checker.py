@@ -58,11 +58,12 @@ def tickets_named(result: CheckResult) -> set[int]:
 def test_a_world_keeping_every_promise_passes(world: SoakWorld) -> None:
     results = run_checks(world.evidence)
     assert [r.name for r in results if not r.passed] == [], [v.detail for r in results for v in r.violations]
-    assert len(results) == len(CHECKS) == 29
+    assert len(results) == len(CHECKS) == 33
     assert exit_status(results) == 0
     notes = " ".join(n for r in results for n in r.notes)
     assert "not given" not in notes  # every input was there: nothing passed unseen
     assert "figures compared" in notes
+    assert "day and reason figures compared" in notes
 
 
 def test_a_call_with_two_tickets(world: SoakWorld) -> None:
@@ -851,3 +852,18 @@ def test_an_answer_or_a_pause_missing_from_the_operator_history_is_a_violation(w
         s.query(OperatorStateChange).filter_by(state="offered").delete()
     result = failed(world)["operator_time"]
     assert all("the history has them" in v.detail for v in result.violations) and result.violations
+
+
+def test_a_reason_out_of_the_list_and_a_count_the_statistics_got_wrong(world: SoakWorld) -> None:
+    answered = world.ids["+393330000001"]
+    with world.session() as s, s.begin():
+        s.get_one(Ticket, answered).call_reason = "pensioni"
+    world.publish_reasons()  # the statistics count it as it is kept
+    details = [v.detail for v in failed(world)["reasons"].violations]
+    assert details == ["the ticket keeps reason 'pensioni', which is not in the list"]
+    with world.session() as s, s.begin():
+        s.get_one(Ticket, answered).call_reason = None  # now the published count says otherwise
+    details = [v.detail for v in failed(world)["reasons"].violations]
+    assert len(details) == 2 and all("counted" in d for d in details), details
+    world.publish_reasons()  # the product's count, again from the rows: agrees
+    assert "reasons" not in failed(world)

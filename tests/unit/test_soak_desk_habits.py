@@ -86,7 +86,9 @@ def test_the_browser_desks_filing_is_journalled_as_the_drivers_are() -> None:
     at = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
     done = filing_record("soak01", 41, Filing("resolved", 7), at, at + timedelta(seconds=2), 3600.0)
     assert (done.kind, done.result, done.ticket, done.operator) == (OUTCOME, ActionResult.DONE, 41, "soak01")
-    assert done.params == {"via": "browser desk", "outcome": "resolved", "article": 7}
+    assert done.params == {"via": "browser desk", "outcome": "resolved", "article": 7, "reason": None}
+    why = filing_record("soak01", 43, Filing("resolved", None, reason="naspi"), at, at, 0.0)
+    assert why.params["reason"] == "naspi"  # chosen on the card: held against the ticket (check 30)
     assert done.line_time(done.sent_at) == at + timedelta(hours=1)
     lost = filing_record("soak01", 42, None, at, at, 0.0, "card not on the desk")
     assert (lost.result, lost.answer, lost.done) == (ActionResult.FAILED, "card not on the desk", False)

@@ -15,6 +15,7 @@ import pytest
 from ivr.lab.soak import driver_pages as pages
 from ivr.lab.soak.action_journal import OUTCOME, ActionJournal, ActionRecord, ActionResult
 from ivr.lab.soak.actions import Action, ActionKind, DeskStep
+from ivr.lab.soak.checks_reasons import reason_for
 from ivr.lab.soak.driver import ActionDriver, Cast
 from ivr.lab.soak.driver_http import Answer, LineDown
 from ivr.lab.soak.driver_setup import jobs
@@ -331,6 +332,27 @@ async def test_outcomes_filed_from_the_desk_cards_in_turn_never_twice(tmp_path: 
     escalated = console.posts("/console/desk/tickets/20/outcome")[0][1]
     assert escalated["contact_phone"] and escalated["answer_by"] == "phone" and "caller_id_confirmed" not in escalated
     assert not [s for s in console.sent if "/tickets/30/" in s[2]]  # the live call is not filed
+    # The reason first, on each card (check 30); refused (here: no such page), the call is filed without.
+    assert console.posts("/console/desk/tickets/21/reason") == [("soak01", {"reason": reason_for(21)})]
+    assert first.params["reason"] is None and second.params["reason"] is None
+
+
+async def test_the_reason_chosen_is_written_with_the_outcome(tmp_path: Path) -> None:
+    console = FakeConsole()
+    console.on("GET", "/console/desk", Answer(200, card(22)))
+    console.on("POST", "/console/desk/tickets/22/reason", Answer(200, json={"reason": reason_for(22)}))
+    console.on("POST", "/console/desk/tickets/22/outcome", Answer(200, json={"status": "resolved"}))
+    driver = make(tmp_path, console, desk=[DeskStep(talk_s=10, outcome="resolved", article=False)])
+    driver.state.logged_in = {"soak01"}
+    from ivr.lab.soak.driver_desk import file_outcomes
+
+    await file_outcomes(driver)
+    (filed,) = driver.records
+    assert filed.params["reason"] == reason_for(22) and filed.result is ActionResult.DONE
+    assert [s[2] for s in console.sent if s[0] == "POST"] == [
+        "/console/desk/tickets/22/reason",
+        "/console/desk/tickets/22/outcome",
+    ]
 
 
 async def test_the_browser_desks_cards_are_left_to_the_desk(tmp_path: Path) -> None:
@@ -406,14 +428,23 @@ async def test_a_supervisor_plays_the_latest_recording_and_message_not_yet_heard
     console.on("GET", "/console/tickets/9", Answer(200, "<p>nessuna registrazione</p>"))  # the newest, still up
     console.on("GET", "/console/tickets/8", Answer(200, '<audio src="/console/recordings/7/audio"></audio>'))
     console.on("GET", "/console/recordings/7/audio", Answer(200))
+    form = '<input type="radio" name="c_cortesia" value="1"><input type="radio" name="c_cortesia" value="2">' \
+           '<input type="radio" name="c_chiusura" value="1">'  # fmt: skip
+    console.on("GET", "/console/reviews/7", Answer(200, form))
+    console.on("POST", "/console/reviews/7", Answer(303, location="/console/reviews?msg=review_saved"))
     console.on("GET", "/console/voicemail", Answer(200, '<a href="/console/voicemail/3">#3</a>'))
     console.on("GET", "/console/voicemail/3/audio", Answer(404, "l'audio non è ancora disponibile"))
     driver = make(tmp_path, console)
     for _ in range(2):
         await driver.carry_out(act(K.LISTEN_RECORDING))
     await driver.carry_out(act(K.LISTEN_VOICEMAIL))
-    played, again, message = driver.records
+    review, played, again, message = driver.records
     assert (played.result, played.ticket, played.object_id, played.user) == (ActionResult.DONE, 8, "7", "soakcapo")
+    # then scored: a mark per criterion the form offers, the same the checker is told of
+    assert (review.kind, review.result, review.object_id, review.user) == ("review", ActionResult.DONE, "7", "soakcapo")
+    assert review.params == {"c_cortesia": 3, "c_chiusura": 4}
+    posted = [data for method, _u, path, data in console.sent if method == "POST" and path == "/console/reviews/7"]
+    assert posted == [{"c_cortesia": "3", "c_chiusura": "4", "comment": "soak 7"}]
     assert again.result is ActionResult.SKIPPED  # heard already
     assert (message.result, message.status, message.object_id) == (ActionResult.REFUSED, 404, "3")
 

@@ -34,6 +34,8 @@ class ActionKind(StrEnum):
     LISTEN_VOICEMAIL = "listen_voicemail"  # ... a voicemail message
     CLOSURE_ON = "closure_on"  # an extra closure starts now (ref, reason)
     CLOSURE_OFF = "closure_off"  # ... and is lifted (ref)
+    NOTICE_ON = "notice_on"  # a service notice, said after the welcome from now (ref)
+    NOTICE_OFF = "notice_off"  # ... and lifted (ref)
     PAUSE = "pause"  # operator, reason (during a call: after it)
     AVAILABLE = "available"  # operator back from a pause or a login
     END_WRAP_UP = "end_wrap_up"  # operator presses "Disponibile" during wrap-up (skipped if not in it)
@@ -70,6 +72,9 @@ class ActionModel(BaseModel):
     closures_per_day: int = Field(1, ge=0, description="on days of at least closure_min_day_s")
     closure_s: float = Field(120.0, gt=0)
     closure_min_day_s: float = Field(600.0, gt=0)
+    notices_per_day: int = Field(1, ge=0, description="on days of at least notice_min_day_s")
+    notice_s: float = Field(90.0, gt=0)
+    notice_min_day_s: float = Field(120.0, gt=0)
     pauses_per_operator_h: float = Field(2.0, ge=0)
     pause_s: tuple[float, float] = (30.0, 180.0)
     logouts_per_operator_h: float = Field(0.5, ge=0)
@@ -186,6 +191,17 @@ def plan_actions(
             ref = f"soak-{day.index}-{c + 1}"
             add(ActionKind.CLOSURE_ON, on, ref=ref, reason="Chiusura straordinaria (prova di carico)")
             add(ActionKind.CLOSURE_OFF, on + length, ref=ref)
+    notes = random.Random(f"notices:{seed}")  # a draw of its own: the rest of the plan as before notices
+    for day in days:
+        end = min(day.end_s, until_s)
+        if end - day.start_s < model.notice_min_day_s:
+            continue
+        for c in range(model.notices_per_day):
+            length = min(model.notice_s, (end - day.start_s) / 2)
+            on = notes.uniform(day.start_s + 20, max(day.start_s + 20, end - length - 20))
+            ref = f"avviso-{day.index}-{c + 1}"
+            add(ActionKind.NOTICE_ON, on, ref=ref)
+            add(ActionKind.NOTICE_OFF, on + length, ref=ref)
     for day in days:  # the second level works through the day's callbacks in its quiet end
         at = min(day.end_s, until_s) - SECOND_LEVEL_BEFORE_END_S
         if at > day.start_s:

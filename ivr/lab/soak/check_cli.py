@@ -57,6 +57,9 @@ def load_evidence(run: Path, settings: Settings) -> SoakEvidence:
     asterisk = _json(run / "asterisk.json")
     samples = run / "resources.jsonl"
     lines = samples.read_text(encoding="utf-8").splitlines() if samples.exists() else []
+    resources = [ResourceSample.model_validate_json(line) for line in lines if line.strip()]
+    # A run folder from before the engines showed alerts (or with them off) has none to judge.
+    watched = settings.alerts.enabled and any(s.alerts_known for s in resources)
     published = {p.name: json.loads(p.read_text(encoding="utf-8")) for p in sorted(run.glob("published/*.json"))}
     return SoakEvidence(
         journal=journal,
@@ -70,11 +73,12 @@ def load_evidence(run: Path, settings: Settings) -> SoakEvidence:
         mails=TypeAdapter(list[SinkMail]).validate_python(mails) if mails is not None else None,
         asterisk=AsteriskState.model_validate(asterisk) if asterisk is not None else None,
         outboxes=[settings.outbox_path],
-        resources=[ResourceSample.model_validate_json(line) for line in lines if line.strip()],
+        resources=resources,
         published=published,
         faults=TypeAdapter(list[Fault]).validate_python(_json(run / "faults.json") or []),
         latency=_latency(run, settings.database_url),
         actions=list(ActionJournal(run / "actions.jsonl").read()) if (run / "actions.jsonl").exists() else None,
+        alert_wait_s=settings.alerts.longest_wait_s.amber if watched else None,
     )
 
 

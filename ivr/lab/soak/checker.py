@@ -23,6 +23,7 @@ from ivr.lab.soak.checks_actions import (
     check_second_level,
     check_web_requests,
 )
+from ivr.lab.soak.checks_alerts import check_alerts
 from ivr.lab.soak.checks_callbacks import (
     check_callback_dialled,
     check_callback_heard_operator,
@@ -41,7 +42,10 @@ from ivr.lab.soak.checks_calls import (
 )
 from ivr.lab.soak.checks_figures import check_figures, check_resources
 from ivr.lab.soak.checks_menu import check_menu
+from ivr.lab.soak.checks_notices import check_notices
 from ivr.lab.soak.checks_operators import check_operator_time
+from ivr.lab.soak.checks_reasons import check_reasons
+from ivr.lab.soak.checks_reviews import check_reviews
 from ivr.lab.soak.checks_store import (
     check_audio,
     check_callbacks,
@@ -87,6 +91,10 @@ CHECKS: tuple[Check, ...] = (
     check_answered,  # 27: the caller's phone as witness of the answer
     check_menu,  # 28: routed by the key, put through without one (checks_menu)
     check_operator_time,  # 29: the state history behind operator time (checks_operators)
+    check_reasons,  # 30: reasons for the call kept as chosen and counted (checks_reasons)
+    check_alerts,  # 31: the wallboard's wait alert against the store's waits (checks_alerts)
+    check_reviews,  # 32: quality reviews stored as saved, of consented calls, scored right (checks_reviews)
+    check_notices,  # 33: callers during a service notice hear it after the welcome (checks_notices)
 )
 
 __all__ = ["CHECKS", "CheckResult", "SoakEvidence", "Violation", "exit_status", "run_checks"]

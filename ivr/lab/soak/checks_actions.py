@@ -173,9 +173,15 @@ class ClosureWindow:
 
 def _windows(ev: SoakEvidence, end: datetime) -> list[ClosureWindow]:
     """Each closure switched on, until it was switched off (or the end)."""
+    return switched(ev, K.CLOSURE_ON, K.CLOSURE_OFF, end)
+
+
+def switched(ev: SoakEvidence, on_kind: str, off_kind: str, end: datetime) -> list[ClosureWindow]:
+    """Each thing the driver switched on (a closure, a service notice), named by the record's
+    `object_id`, until it was switched off (or `end`)."""
     out = []
-    offs = {a.object_id: a for a in _done(ev, K.CLOSURE_OFF)}
-    for on in _done(ev, K.CLOSURE_ON):
+    offs = {a.object_id: a for a in _done(ev, off_kind)}
+    for on in _done(ev, on_kind):
         if on.object_id is None:
             continue
         off = offs.get(on.object_id)

@@ -60,6 +60,7 @@ class Filing:
     outcome: str  # resolved or escalated (what the desk's outcome form offers)
     article: int | None = None  # "Risolta con l'articolo N"
     note: str = ""  # what differs from the plan's step, and why
+    reason: str | None = None  # the reason for the call chosen on the card (check 30), if the card asks
 
 
 def filing(step: DeskStep | None, articles: Sequence[int]) -> Filing:
@@ -102,7 +103,7 @@ def filing_record(
     could not be filed (`why`)."""
     params: dict[str, Param] = {"via": "browser desk"}
     if chosen is not None:
-        params |= {"outcome": chosen.outcome, "article": chosen.article}
+        params |= {"outcome": chosen.outcome, "article": chosen.article, "reason": chosen.reason}
     return ActionRecord(
         kind=OUTCOME,
         sent_at=sent_at,

@@ -28,7 +28,7 @@ import subprocess
 import time
 import wave
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -40,6 +40,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from ivr.lab.soak.action_journal import ActionJournal
 from ivr.lab.soak.actions import DeskStep
+from ivr.lab.soak.checks_reasons import reason_for
 from ivr.lab.soak.desk_habits import Act, DeskEvent, Filing, Look, filing, filing_record, next_act
 from ivr.lab.soak.kit import within_ear
 from ivr.lab.soak.operators import Leg
@@ -393,6 +394,16 @@ class BrowserDeskOperator:
             for a in await card.locator(".kb-item[data-article]").evaluate_all("xs => xs.map(x => x.dataset.article)")
         ]
         chosen = filing(step, articles)
+        asked = card.locator('select[name="reason"]')
+        if await asked.count():  # the line asks why the citizen called: chosen and saved first
+            reason = reason_for(ticket)
+            await asked.select_option(reason)
+            await card.get_by_role("button", name="Salva il motivo").click()
+            try:
+                await card.locator("form.reason .form-status").filter(has_text="Motivo:").wait_for(timeout=10_000)
+                chosen = replace(chosen, reason=reason)
+            except PlaywrightTimeout:
+                self.note("reason", f"ticket {ticket}: the reason was not saved; filed without")
         if chosen.article is not None:
             await card.get_by_role("button", name=f"Risolta con l'articolo {chosen.article}", exact=True).click()
         else:

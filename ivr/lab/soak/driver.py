@@ -63,6 +63,8 @@ class DriverState:
     escalated: set[str] = field(default_factory=set)
     closures: dict[str, int] = field(default_factory=dict)  # ref -> closure id, while on
     closure_done: dict[str, asyncio.Event] = field(default_factory=dict)
+    notices: dict[str, int] = field(default_factory=dict)  # ref -> notice id, while in force
+    notice_done: dict[str, asyncio.Event] = field(default_factory=dict)
     heard_messages: set[int] = field(default_factory=set)
     heard_recordings: set[int] = field(default_factory=set)
     logged_in: set[str] = field(default_factory=set)
@@ -141,6 +143,8 @@ class ActionDriver:
                 self.state.event(self.state.request_done, str(action.params["ref"]))
             if action.kind is ActionKind.CLOSURE_ON:
                 self.state.event(self.state.closure_done, str(action.params["ref"]))
+            if action.kind is ActionKind.NOTICE_ON:
+                self.state.event(self.state.notice_done, str(action.params["ref"]))
             tasks.append(asyncio.ensure_future(self.carry_out(action)))
         await asyncio.gather(*tasks)
 

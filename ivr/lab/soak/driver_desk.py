@@ -19,6 +19,7 @@ from typing import Any
 from ivr.lab.soak import driver_pages as pages
 from ivr.lab.soak.action_journal import OUTCOME, ActionRecord, ActionResult
 from ivr.lab.soak.actions import Action, ActionKind
+from ivr.lab.soak.checks_reasons import reason_for
 from ivr.lab.soak.driver import ActionDriver
 from ivr.lab.soak.driver_http import Answer, LineDown
 
@@ -182,6 +183,13 @@ async def file_one(d: ActionDriver, login: str, card: pages.Card) -> ActionRecor
     sent = d.clock()
     fields: dict[str, Any] = {"kind": OUTCOME, "operator": login, "user": login, "ticket": card.ticket}
     params: dict[str, Any] = {"outcome": outcome, "article": article, "planned_article": bool(step and step.article)}
+    # Why the citizen called, chosen on the card before filing (check 30); a refusal here files
+    # the call without one, as the line allows (`reasons.required` is off in the soak).
+    reason = reason_for(card.ticket)
+    said = await d.attempt(
+        lambda: d.console.post(login, f"{base}/reason", {"reason": reason}, as_json=True), retry=False
+    )
+    params["reason"] = reason if said.answer is not None and not said.why and said.answer.status == 200 else None
     if article is not None:
         tried = await d.attempt(
             lambda: d.console.post(login, f"{base}/article", {"article": str(article)}, as_json=True), retry=False

@@ -21,8 +21,9 @@ from ivr.lab.soak.desk_habits import desk_login
 from ivr.lab.soak.driver import SUPERVISOR, ActionDriver, Cast, DriverJobs
 from ivr.lab.soak.driver_desk import DESK_HANDLERS, file_outcomes
 from ivr.lab.soak.driver_http import LineConsole, Target
+from ivr.lab.soak.driver_notices import NOTICE_HANDLERS, lift_all
 from ivr.lab.soak.driver_second import second_level_round
-from ivr.lab.soak.driver_web import WEB_HANDLERS, lift_closures
+from ivr.lab.soak.driver_web import WEB_HANDLERS
 from ivr.lab.soak.plan import SoakPlan
 
 REPO = Path(__file__).resolve().parents[3]
@@ -104,7 +105,12 @@ async def driver_for(line: Line, plan: SoakPlan, out: Path) -> ActionDriver:
 def jobs() -> DriverJobs:
     """The handlers of every kind of action and the desk's rounds, for the driver."""
     return DriverJobs(
-        handlers={**WEB_HANDLERS, **DESK_HANDLERS, ActionKind.SECOND_LEVEL_ROUND: second_level_round},
+        handlers={
+            **WEB_HANDLERS,
+            **DESK_HANDLERS,
+            **NOTICE_HANDLERS,
+            ActionKind.SECOND_LEVEL_ROUND: second_level_round,
+        },
         file_outcomes=file_outcomes,
-        lift_closures=lift_closures,
+        lift_closures=lift_all,
     )

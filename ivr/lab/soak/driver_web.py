@@ -4,15 +4,18 @@ escalations in the console's request pages, listens to recordings and voicemail,
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 
 from ivr.lab.soak import driver_pages as pages
-from ivr.lab.soak.action_journal import ActionRecord, ActionResult
+from ivr.lab.soak.action_journal import ActionRecord, ActionResult, Param
 from ivr.lab.soak.actions import Action, ActionKind
 from ivr.lab.soak.driver import ActionDriver, Attempt
 
 Handler = Callable[[ActionDriver, Action], Awaitable[ActionRecord]]
 FORM = "/richiesta"
+REVIEW = "review"  # a record of its own, after the listen it follows (no action of the plan)
+REVIEW_MARK = re.compile(r'name="c_([a-z0-9_]+)"')  # the review form's radio groups, one per criterion
 SCANNED = 40  # the newest tickets' pages looked at for a recording (the newest calls are still up)
 MAIL_READS, MAIL_READ_EVERY_S = 20, 2.0  # an e-mail's fate is written within the mail timeout (mail.timeout_s)
 REPLY = (
@@ -164,8 +167,24 @@ async def listen_recording(d: ActionDriver, a: Action) -> ActionRecord:
             recording = fresh[-1]
             d.state.heard_recordings.add(recording)
             played = await _get(d, user, f"/console/recordings/{recording}/audio")
-            return d.judged(a, played, (200,), user=user, ticket=ticket, object_id=str(recording))
+            heard = d.judged(a, played, (200,), user=user, ticket=ticket, object_id=str(recording))
+            if heard.done:  # then scored, as a quality campaign's supervisor does (check 32)
+                d.journal.append(await review_recording(d, a, user, ticket, recording))
+            return heard
     return d.skipped(a, f"no recording not yet heard on the newest {SCANNED} tickets", user=user)
+
+
+async def review_recording(d: ActionDriver, a: Action, user: str, ticket: int, recording: int) -> ActionRecord:
+    """The review form as the page offers it (its criteria's radio groups), each criterion given a
+    mark from the recording's number, so the checker knows every mark posted."""
+    form = await _get(d, user, f"/console/reviews/{recording}")
+    if form.answer is None or form.why or form.answer.status != 200:
+        return d.judged(a, form, (), kind=REVIEW, user=user, ticket=ticket, object_id=str(recording))
+    keys = list(dict.fromkeys(REVIEW_MARK.findall(form.answer.text)))
+    marks: dict[str, Param] = {f"c_{key}": 1 + (recording + n) % 5 for n, key in enumerate(keys)}
+    data = {name: str(mark) for name, mark in marks.items()} | {"comment": f"soak {recording}"}
+    tried = await d.attempt(lambda: d.console.post(user, f"/console/reviews/{recording}", data), retry=True)
+    return d.judged(a, tried, (303,), kind=REVIEW, user=user, ticket=ticket, object_id=str(recording), params=marks)
 
 
 async def closure_on(d: ActionDriver, a: Action) -> ActionRecord:

@@ -56,6 +56,11 @@ class ResourceSample(BaseModel):
     # named. None and empty from an engine that did not say.
     calls_in_progress: float | None = None
     tasks_by_coroutine: dict[str, float] = Field(default_factory=dict)
+    # The live alerts the engine showed at that moment (kind -> the worst level in force), with
+    # the engines' own time of the sample, so they are judged against the store (check 31).
+    engine_at: datetime | None = None
+    alerts_known: bool = False  # the engine exposed `nul_alerts` (its watch is on)
+    alerts: dict[str, str] = Field(default_factory=dict)
 
 
 class Fault(BaseModel):
@@ -100,4 +105,5 @@ class SoakEvidence:
     latency: dict[str, list[float]] = field(default_factory=dict)  # step -> seconds
     order_slack_s: float = 1.0  # answer-order inversions closer than this are clock noise, not unfairness
     callback_dialogue_s: float = 120.0  # the longest callback-number dialogue (the place is held meanwhile)
+    alert_wait_s: float | None = None  # the line's `alerts.longest_wait_s.amber` (None: not watched)
     actions: list[ActionRecord] | None = None  # the driver's journal of non-call actions (ivr.lab.soak.driver)

@@ -30,14 +30,17 @@ SERIES = {
 PROCESS = "process_start_time_seconds"  # which engine process: a takeover starts a new curve
 CALLS = "nul_calls_in_progress"  # by state: summed, the load the other series are read against
 BY_COROUTINE = "nul_asyncio_tasks_by_coroutine"
+ALERTS = "nul_alerts"  # by kind and level: the alerts in force (ivr.alerts)
 
 
-def parse(text: str, at: datetime) -> ResourceSample:
+def parse(text: str, at: datetime, engine_at: datetime | None = None) -> ResourceSample:
     """One sample from an exposition text; a series missing is an error naming it (an engine
     without these metrics cannot be soaked for leaks)."""
     values: dict[str, float] = {}
     calls: float | None = None
     by_coroutine: dict[str, float] = {}
+    alerts: dict[str, str] = {}
+    alerts_known = False
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if sample.name in SERIES and not sample.labels:
@@ -48,6 +51,11 @@ def parse(text: str, at: datetime) -> ResourceSample:
                 calls = (calls or 0.0) + float(sample.value)
             elif sample.name == BY_COROUTINE and "coroutine" in sample.labels:
                 by_coroutine[sample.labels["coroutine"]] = float(sample.value)
+            elif sample.name == ALERTS and {"kind", "level"} <= set(sample.labels):
+                alerts_known = True
+                kind, level = sample.labels["kind"], sample.labels["level"]
+                if sample.value > 0 and (level == "red" or kind not in alerts):
+                    alerts[kind] = level
     missing = sorted(name for name, field in SERIES.items() if field not in values)
     if missing:
         raise ValueError(f"the engine's /metrics lacks {', '.join(missing)}")
@@ -56,6 +64,9 @@ def parse(text: str, at: datetime) -> ResourceSample:
         process=values.pop("process", None),
         calls_in_progress=calls,
         tasks_by_coroutine=by_coroutine,
+        engine_at=engine_at,
+        alerts_known=alerts_known,
+        alerts=alerts,
         **values,
     )
 
@@ -65,12 +76,19 @@ class Sampler:
     every engine's `/metrics`, it follows the active one across takeovers (a standby answers 404)."""
 
     def __init__(
-        self, urls: str | list[str], now: Callable[[], datetime], *, token: str | None = None, every_s: float = 60.0
+        self,
+        urls: str | list[str],
+        now: Callable[[], datetime],
+        *,
+        token: str | None = None,
+        every_s: float = 60.0,
+        engine_now: Callable[[], datetime] | None = None,  # the engines' simulated time (clock.offset_file)
     ):
         self.urls = [urls] if isinstance(urls, str) else list(urls)
         self.now = now
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.every_s = every_s
+        self.engine_now = engine_now
         self.samples: list[ResourceSample] = []
         self.failures = 0
 
@@ -88,7 +106,7 @@ class Sampler:
             self.failures += 1
             log.info("soak sampler: no engine's metrics read (%s)", "; ".join(problems))
             return None
-        sample = parse(text, self.now())
+        sample = parse(text, self.now(), self.engine_now() if self.engine_now is not None else None)
         self.samples.append(sample)
         return sample
 

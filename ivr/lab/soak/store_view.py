@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from ivr.schema.callbacks import MissedCall, QueuedCallback
 from ivr.schema.console import AuditEntry
 from ivr.schema.presence import OperatorStateChange
+from ivr.schema.reviews import QualityReview
 from ivr.schema.tickets import (
     CallbackAttempt,
     DailyAdmissions,
@@ -51,6 +52,7 @@ class StoreView:
     missed: list[MissedCall] = field(default_factory=list)  # the missed-calls work list
     web_requests: list[WebRequest] = field(default_factory=list)  # what each citizen's form filed
     operator_states: list[OperatorStateChange] = field(default_factory=list)  # operator time, in order
+    reviews: list[QualityReview] = field(default_factory=list)  # quality reviews of recordings
 
     def kinds(self, ticket_id: int) -> set[str]:
         return {e.kind for e in self.events.get(ticket_id, [])}
@@ -86,6 +88,7 @@ def read_store(url: str) -> StoreView:
             states = select(OperatorStateChange).order_by(OperatorStateChange.at, OperatorStateChange.id)
             view.operator_states = list(s.scalars(states))
             view.listens = list(s.scalars(select(AuditEntry).where(AuditEntry.action.in_(LISTEN_ACTIONS))))
+            view.reviews = list(s.scalars(select(QualityReview).order_by(QualityReview.id)))
             view.filings = list(s.scalars(select(AuditEntry).where(AuditEntry.action.in_(FILING_ACTIONS))))
             s.expunge_all()  # plain objects from here on: nothing is loaded lazily after the session
     finally:
