@@ -60,6 +60,11 @@ class AlertSettings(BaseModel):
         10, ge=1, description="the last hour's service level is judged from this many admitted calls"
     )
     paused_s: Above = Field(Above(amber=1200, red=2700), description="an operator paused this long")
+    pause_reasons_s: dict[str, Above] = Field(
+        default_factory=lambda: {"Pranzo": Above(amber=3900, red=5400), "Formazione": Above(), "Riunione": Above()},
+        description="per pause reason, instead of paused_s (a lunch is longer than a break; training and "
+        "meetings are planned: {} raises nothing)",
+    )
     wrap_up_s: Above = Field(Above(amber=120, red=300), description="an operator in wrap-up this long")
     cap_share: Above = Field(
         Above(amber=0.9, red=0.98), description="share of the daily cap (queue.daily_cap) already admitted today"

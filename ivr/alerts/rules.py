@@ -109,7 +109,8 @@ def evaluate(r: Reading, c: AlertSettings, say: Callable[[str], str] = str) -> l
         who = f"{op.name} ({op.login})" if op.name else op.login
         if op.state == "paused":
             why = f", motivo: {say(op.reason)}" if op.reason else ""
-            add(above(op.since_s, c.paused_s), f"paused:{op.login}", "paused",
+            limits = c.pause_reasons_s.get(op.reason or "", c.paused_s)
+            add(above(op.since_s, limits), f"paused:{op.login}", "paused",
                 f"{who} in pausa da {duration(op.since_s)}{why}", "/console/operators/time")  # fmt: skip
         elif op.state == "wrap_up":
             add(above(op.since_s, c.wrap_up_s), f"wrap_up:{op.login}", "wrap_up",

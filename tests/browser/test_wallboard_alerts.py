@@ -30,7 +30,7 @@ async def test_a_pause_past_its_threshold_reaches_the_open_wallboard(
         await sara.goto(f"{base}/console/wallboard")
         await expect(sara.locator("#wb-no-alerts")).to_be_visible()
         paused = time.monotonic()
-        await lab.deps.distributor.set_presence("anna", "paused", "Pranzo")
+        await lab.deps.distributor.set_presence("anna", "paused", "Pausa")
         alert = sara.locator('#wb-alerts li[data-key="paused:anna"]')
         await expect(alert).to_be_visible(timeout=15_000)
         seen_s = time.monotonic() - paused - THRESHOLD_S

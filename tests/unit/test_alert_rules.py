@@ -54,6 +54,18 @@ def test_operators_paused_or_in_wrap_up_too_long_each_their_own_alert() -> None:
     assert found[0].level == "red"  # red first
 
 
+def test_a_pause_is_judged_by_its_reason() -> None:
+    """A lunch is longer than a break; training and meetings are planned: no alert by default."""
+    ops = [
+        OperatorNow("anna", "Anna", "paused", 3000, "Pranzo"),
+        OperatorNow("bruno", "Bruno", "paused", 3000, "Pausa"),
+        OperatorNow("carla", "Carla", "paused", 9000, "Formazione"),
+    ]
+    assert levels(replace(CALM, operators=ops)) == {"paused:bruno": "red"}
+    ops[0] = OperatorNow("anna", "Anna", "paused", 4000, "Pranzo")
+    assert levels(replace(CALM, operators=ops)) == {"paused:anna": "amber", "paused:bruno": "red"}
+
+
 def test_the_daily_cap_nearly_reached() -> None:
     assert levels(replace(CALM, admitted=359)) == {}
     assert levels(replace(CALM, admitted=360)) == {"cap": "amber"}

@@ -45,7 +45,7 @@ async def test_a_pause_past_its_threshold_reaches_the_open_wallboard(tmp_path: P
         stream = views(response)
         html = await until(stream, 'id="wb-no-alerts"')
         assert 'class="alert ' not in html
-        await lab.deps.distributor.set_presence("anna", "paused", "Pranzo")
+        await lab.deps.distributor.set_presence("anna", "paused", "Pausa")
         html = await until(stream, 'data-key="paused:anna"')
         assert 'class="alert alert-amber"' in html and "<strong>Ambra</strong> Anna (anna) in pausa da" in html
         assert watch.raised == {("paused", "amber"): 1}
