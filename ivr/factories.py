@@ -391,6 +391,7 @@ def make_alerts(
         queue.day_of,
         settings.stats.service_level_s,
         settings.sla,
+        spawn=lambda job: tasks.spawn(job, name="alert-store-figures"),
     )
     send = mailer.send if settings.mail.host is not None else None
     name = settings.service.name

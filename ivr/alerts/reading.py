@@ -4,7 +4,8 @@ message nobody has heard)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -72,6 +73,10 @@ class AlertFigures(Repository):
         return await self._read(fn)
 
 
+StoreShare = tuple[int, tuple[int, int], dict[str, tuple[int, int]], Unheard | None]
+STORE_EVERY_S = 10.0  # the store's figures move slowly: read this often, beside the live ones
+
+
 def reader(
     figures: AlertFigures,
     snapshot: Callable[[], Mapping[str, Any]],
@@ -81,23 +86,42 @@ def reader(
     local_day: Callable[[datetime], date],
     level_s: float,
     sla: SlaSettings,
+    *,
+    spawn: Callable[[Coroutine[Any, Any, None]], object] | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
+    store_every_s: float = STORE_EVERY_S,
 ) -> Callable[[], Awaitable[Reading]]:
-    """The watch's reading, from the parts the wiring hands over (`ivr.factories`). The store's
-    share failing (the database away) leaves the live share (waits, operators, the cap's count,
-    which the engine keeps) current, with the store's last figures marked as such."""
-    last: list[tuple[tuple[int, int], dict[str, tuple[int, int]], Unheard | None]] = []
+    """The watch's reading, from the parts the wiring hands over (`ivr.factories`). The live
+    share (waits, operators) is read at every check; the store's share (the cap's count, the last
+    hour's service level, commitments, the oldest unheard message) every `store_every_s`, in the
+    background (`spawn`; awaited when not given), so a slow or absent database never delays a
+    wait alert: its last figures stand meanwhile, marked stale while it fails."""
+    state: dict[str, Any] = {"share": None, "at": None, "busy": False, "stale": None}
+
+    async def fetch() -> None:
+        at = now()
+        days = (local_day(at - timedelta(hours=1)), local_day(at))
+        try:
+            count = await admitted(at)
+            level, risk, unheard = await figures.read(at, days, level_s, sla)
+            state["share"], state["stale"] = (count, level, risk, unheard), None
+        except Exception as exc:  # the database away: the live figures go on, the stored ones wait
+            state["stale"] = str(exc) or type(exc).__name__
+        finally:
+            state["at"], state["busy"] = monotonic(), False
 
     async def read() -> Reading:
+        due = state["at"] is None or monotonic() - state["at"] >= store_every_s
+        if due and not state["busy"]:
+            state["busy"] = True
+            if spawn is None or state["share"] is None:  # the first reading waits for its figures
+                await fetch()
+            else:
+                spawn(fetch())
         at = now()
         snap = snapshot()
-        today = local_day(at)
-        days = (local_day(at - timedelta(hours=1)), today)
-        stale: str | None = None
-        try:
-            last[:] = [await figures.read(at, days, level_s, sla)]
-        except Exception as exc:  # the database away: the live figures go on, the stored ones wait
-            stale = str(exc) or type(exc).__name__
-        (hour_admitted, hour_in_level), risk, unheard = last[0] if last else ((0, 0), {}, None)
+        share: StoreShare = state["share"] or (0, (0, 0), {}, None)
+        count, (hour_admitted, hour_in_level), risk, unheard = share
         return Reading(
             at=at,
             longest_wait_s=float(snap.get("longest_wait_s", 0.0)),
@@ -105,13 +129,13 @@ def reader(
                 OperatorNow(o["login"], o.get("name") or "", o["state"], float(o["since_s"]), o.get("reason"))
                 for o in snap.get("operators", [])
             ],
-            admitted=await admitted(at),
+            admitted=count,
             cap=cap,
             hour_admitted=hour_admitted,
             hour_in_level=hour_in_level,
             commitments=risk,
             unheard=unheard,
-            store_stale=stale,
+            store_stale=state["stale"],
         )
 
     return read

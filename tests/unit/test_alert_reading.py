@@ -110,10 +110,46 @@ async def test_the_store_away_leaves_the_live_figures_current() -> None:
         return 7
 
     read = reader(figures, lambda: {"longest_wait_s": next(waits), "operators": []}, admitted, 400,  # type: ignore[arg-type]
-                  lambda: NOW, lambda at: at.date(), 30.0, SlaSettings())  # fmt: skip
+                  lambda: NOW, lambda at: at.date(), 30.0, SlaSettings(), store_every_s=0.0)  # fmt: skip
     first = await read()
     assert (first.longest_wait_s, first.hour_admitted, first.store_stale) == (10.0, 12, None)
     figures.away = True
     second = await read()
     assert (second.longest_wait_s, second.hour_admitted, second.commitments) == (200.0, 12, {"web_reply": (1, 0)})
     assert second.store_stale == "connection refused" and second.admitted == 7
+
+
+async def test_a_slow_store_never_delays_the_live_figures() -> None:
+    """Read in the background every `store_every_s`: a reading returns at once with the live
+    waits and the store's last figures, however long the store takes."""
+    import asyncio
+
+    from ivr.alerts.reading import reader
+
+    class Slow:
+        def __init__(self) -> None:
+            self.reads = 0
+
+        async def read(self, *_: object) -> tuple[tuple[int, int], dict[str, tuple[int, int]], None]:
+            self.reads += 1
+            if self.reads > 1:
+                await asyncio.sleep(5)
+            return (self.reads, 0), {}, None
+
+    async def admitted(_at: datetime) -> int:
+        return 1
+
+    slow, clock = Slow(), [0.0]
+    spawned: list[asyncio.Task[None]] = []
+    read = reader(slow, lambda: {"longest_wait_s": 95.0, "operators": []}, admitted, 400,  # type: ignore[arg-type]
+                  lambda: NOW, lambda at: at.date(), 30.0, SlaSettings(), monotonic=lambda: clock[0],
+                  spawn=lambda job: spawned.append(asyncio.ensure_future(job)))  # fmt: skip
+    first = await read()  # the first waits for its figures
+    assert (first.hour_admitted, slow.reads, spawned) == (1, 1, [])
+    clock[0] = 11.0
+    second = await asyncio.wait_for(read(), 1.0)  # the store's second read takes 5 s: not waited for
+    assert (second.longest_wait_s, second.hour_admitted, len(spawned)) == (95.0, 1, 1)
+    assert len(spawned) == 1 and not spawned[0].done()
+    await asyncio.wait_for(read(), 1.0)
+    assert len(spawned) == 1  # one store read at a time
+    spawned[0].cancel()

@@ -18,7 +18,7 @@ from ivr.lab.soak.verdict import CheckResult
 # Checked every 2 s (alerts.check_every_s), read by a scrape, the admission written a moment
 # before the call joins the queue: a wait this far past the threshold must show, one this far
 # short of it need not.
-SLACK_S = 4.0
+SLACK_S = 6.0
 # An operator's confirm-with-1 ends the wait in the store after the queue gave the call away.
 HANDOVER_S = 10.0
 SETTLE_S = 60.0  # after a fault began or ended: the engine now active rebuilds its queue
