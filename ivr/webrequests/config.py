@@ -39,7 +39,11 @@ def _existing_file(value: Path, info: ValidationInfo) -> Path:
     """Relative to the config file, like every path in it; checked now, not at the first e-mail."""
     base = (info.context or {}).get("base_dir")
     path = resolve_relative(Path(base), value) if base else value.expanduser()
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except OSError as exc:  # a name too long for the file system, a loop of links: said as the field's error
+        raise ValueError(f"not a usable file name: {exc.strerror or exc}") from None
+    if not found:
         raise ValueError(f"no such file: {path}")
     return path
 

@@ -22,9 +22,11 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+from ivr.alerts.config import Above
 from ivr.cli import main
 from ivr.configfile import ConfigError
 from ivr.hours.config import CampaignConfig, ClosureConfig
+from ivr.reviews.config import Criterion
 from ivr.settings import LanguageSettings, Settings, load_settings
 from ivr.tickets.config import ReasonOption
 from ivr.voicemail.config import ModelSource
@@ -44,6 +46,8 @@ SEEDS: dict[type[BaseModel], dict[str, Any]] = {
     IceServer: {"urls": ["stun:turn.example.it:3478"]},
     LanguageSettings: {"texts": "en.yaml", "voice": "en", "key": "8"},
     ReasonOption: {"key": "naspi", "label": "NASpI"},
+    Criterion: {"key": "cortesia", "label": "Cortesia", "weight": 1},
+    Above: {"amber": 600, "red": 1200},
 }
 ITEM_KEY = "zz"  # the key of the mapping item written under a dict-of-sections field
 
@@ -287,3 +291,11 @@ def test_random_yaml_at_any_field_is_accepted_or_named(tmp_path: Path, leaf: Lea
             where, dotted, _reason = problem.split(": ", 2)
             assert where.startswith(f"{path}:"), problem
             assert dotted in allowed or dotted.startswith(leaf.dotted + "."), (leaf.dotted, problem)
+
+
+def test_a_file_name_too_long_is_named_as_the_fields_error(tmp_path: Path) -> None:
+    """Found by the random YAML above (an OSError from the file system escaped as `ivr: [Errno 36]`,
+    naming no field)."""
+    path, _marks = write(tmp_path, ("mail", "ca_file"), "a" * 300)
+    with pytest.raises(ConfigError, match=r"mail\.ca_file: Value error, not a usable file name: File name too long"):
+        load_settings(path, environ=NO_SECRETS)
