@@ -5,9 +5,12 @@ callback closed as completed; it keeps its place and is dialled again, not count
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 
@@ -79,14 +82,24 @@ class Phones(FakeOfferer):
         return operator
 
 
-async def test_an_operator_gone_during_the_citizen_notice_is_no_completed_callback(db_url: str, tmp_path: Path) -> None:
+@dataclass
+class CallbackRun:
+    """One queued callback served to its end by an operator, ada, on fakes: the store and the
+    callback's ticket, for the test's assertions."""
+
+    store: SqlTicketStore
+    ticket_id: int
+    row: QueuedCallback | None
+
+
+@contextlib.asynccontextmanager
+async def one_callback(
+    db_url: str, tmp_path: Path, phones: FakeOfferer, bridging: Any, settings: QueueSettings
+) -> AsyncIterator[CallbackRun]:
     engine = make_engine(db_url)
     upgrade(engine)
     store = SqlTicketStore(engine, tz=ROME)
-    phones = Phones()
-    settings = QueueSettings.model_validate({"wrap_up_s": 0.01, "callback_retry_s": 0.2, "callback_attempts": 3})
     dist = Distributor(phones, settings, SystemClock())
-    bridging = Bridging()
 
     async def always_open(_now: datetime) -> bool:
         return True
@@ -106,12 +119,20 @@ async def test_an_operator_gone_during_the_citizen_notice_is_no_completed_callba
             if row is not None and row.state == "completed":
                 break
             await asyncio.sleep(0.02)
+        yield CallbackRun(store, tid, row)
+    finally:
+        await store.stop()
+        engine.dispose()
+
+
+async def test_an_operator_gone_during_the_citizen_notice_is_no_completed_callback(db_url: str, tmp_path: Path) -> None:
+    phones, bridging = Phones(), Bridging()
+    settings = QueueSettings.model_validate({"wrap_up_s": 0.01, "callback_retry_s": 0.2, "callback_attempts": 3})
+    async with one_callback(db_url, tmp_path, phones, bridging, settings) as run:
+        row, store, tid = run.row, run.store, run.ticket_id
         assert bridging.with_nobody == 0, "the citizen was connected to an operator who had hung up"
         assert row is not None and row.state == "completed" and bridging.talks == 1
         assert len(phones.citizen_legs) == 2 and phones.citizen_legs[0].hung_up  # told, then dialled again
         assert row.attempts == 1  # the operator's leaving is not the citizen's attempt
         events = [e.kind for e in (await store.get(tid)).events]  # type: ignore[union-attr]
         assert events.count("callback_connected") == 1 and events.count("callback_try") == 1
-    finally:
-        await store.stop()
-        engine.dispose()
