@@ -202,6 +202,20 @@ def test_a_conversation_the_line_cut_off_is_neither_heard_nor_unheard(world: Soa
     ]
 
 
+def test_a_citizen_who_heard_the_operator_of_a_cut_conversation_heard_a_right_one(world: SoakWorld) -> None:
+    """Full run 13, callback 7: 81 s with soak08, the line cut, the attempts after it made by
+    soak05 found the citizen no longer answering: soak08 was a right operator to hear."""
+    world.replace_call(CALLBACK, callback_legs=[leg(4.8, 8.0, answered=True, heard_operator=True, operator="bea")])
+    assert details(judged(world)["callback_heard_operator"]) == ["the citizen heard bea; callback 1 was made by anna"]
+    with world.session() as s, s.begin():
+        ticket = world.ids[CALLBACK]
+        at = DAY2 + timedelta(minutes=4, seconds=50)
+        s.add(TicketEvent(ticket_id=ticket, at=at, kind="callback_connected", detail={"operator": "bea"}))
+        s.add(TicketEvent(ticket_id=ticket, at=at + timedelta(seconds=81), kind="callback_try",
+                          detail={"attempt": 0, "operator": "bea", "result": "cut_off"}))  # fmt: skip
+    assert judged(world)["callback_heard_operator"].passed
+
+
 def test_a_callback_talk_is_judged_until_the_questionnaire_not_until_the_attempt_ends(world: SoakWorld) -> None:
     """The attempt's end (`ended_at`) comes after the questionnaire the citizen is asked once the
     operator hung up: a 2-second conversation then a long questionnaire is too short for the ear

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import update
 
 from ivr.lab.soak.checker import run_checks
+from ivr.lab.soak.journal import KeyPress
 from ivr.lab.soak.verdict import CheckResult
 from ivr.schema.tickets import Ticket, TicketEvent
 from tests.unit.soak_world import DAY2, SoakWorld, build_world
@@ -95,3 +96,20 @@ def test_a_call_transferred_by_its_operator_is_judged_on_the_menus_route(world: 
         transfer = s.query(TicketEvent).filter_by(ticket_id=world.ids[FIRST], kind="transferred").one()
         transfer.detail = {**detail, "from_topic": "agencies"}
     assert "chose citizens, the ticket says agencies" in menu_check(world).violations[0].detail
+
+
+def test_a_consent_key_pressed_at_the_end_of_its_window_that_chose_at_the_menu_is_excused(world: SoakWorld) -> None:
+    """Full run 13's ticket 285: the caller's 1 for consent came 7.7-18.6 s into the notice's
+    13.0 s window and reached the menu, routing the call to citizens before the 3 for agencies.
+    A consent key taken in time is no excuse: the menu's own key decides."""
+    with world.session() as s, s.begin():
+        at = DAY2 + timedelta(hours=1, seconds=5)
+        s.add(TicketEvent(ticket_id=world.ids[FIRST], at=at, kind="menu_choice", detail={"key": "1"}))
+        s.execute(update(Ticket).where(Ticket.id == world.ids[FIRST]).values(topic="citizens"))
+    late = KeyPress(key="1", prompt="consent_notice", at_least_s=7.7, at_most_s=18.6, window_s=13.0)
+    world.replace_call(FIRST, topic="agencies", consent_asked=True, consent_key="1", consent_press=late)
+    result = menu_check(world)
+    assert result.passed and any("chose at the menu" in n for n in result.notes)
+    in_time = KeyPress(key="1", prompt="consent_notice", at_least_s=3.0, at_most_s=4.0, window_s=13.0)
+    world.replace_call(FIRST, consent_press=in_time)
+    assert "chose agencies, the ticket says citizens" in menu_check(world).violations[0].detail

@@ -189,7 +189,7 @@ def check_callback_heard_operator(ev: SoakEvidence, view: StoreView) -> CheckRes
         elif heard and not connected and not cut:
             someone = heard[0].operator or "an operator"
             r.fail(f"the citizen heard {someone}; callback {q.id} never connected", [t.id], who)
-        elif heard and q.operator is not None and heard[0].operator not in (None, q.operator):
+        elif heard and q.operator is not None and heard[0].operator not in (None, *_connected_by(view, t.id, q)):
             r.fail(f"the citizen heard {heard[0].operator}; callback {q.id} was made by {q.operator}", [t.id], who)
         if heard and not any(leg.heard_notice for leg in heard):
             no_notice += 1
@@ -233,3 +233,11 @@ def check_language(ev: SoakEvidence, view: StoreView) -> CheckResult:
     if late:
         r.notes.append(f"{late} language key(s) pressed after the line's window: expected as no choice")
     return r
+
+
+def _connected_by(view: StoreView, ticket_id: int, q: QueuedCallback) -> set[str]:
+    """The operators a citizen may have heard: the callback's last (`q.operator`) and each one a
+    connection was made with (full run 13, callback 7: 81 s with soak08, the line then cut; the
+    attempts after it, made by soak05, found the citizen no longer answering)."""
+    connected = {str((e.detail or {}).get("operator")) for e in view.events_of(ticket_id, "callback_connected")}
+    return {q.operator or "", *connected}

@@ -4,10 +4,12 @@ never arrive were held in menu repeats for about 90 s)."""
 
 from __future__ import annotations
 
-from ivr.lab.soak.checks_calls import single_tickets
+from ivr.lab.soak.checks_calls import TAKEN, key_timing, single_tickets
 from ivr.lab.soak.evidence import SoakEvidence
+from ivr.lab.soak.journal import CallRecord
 from ivr.lab.soak.store_view import StoreView
 from ivr.lab.soak.verdict import CheckResult
+from ivr.schema.tickets import TicketEvent
 
 # The shipped flow's promise (config/callflows/main.yaml, `silent_attempts`): the menu said, once
 # more after no key, then the caller is put through. Written out here, not read from the flow:
@@ -18,7 +20,7 @@ ROUTED = ("menu_choice", "menu_default")
 
 def check_menu(ev: SoakEvidence, view: StoreView) -> CheckResult:
     r = CheckResult("menu", "the menu routes by the caller's key; a caller who presses nothing is put through")
-    faulted = 0
+    faulted = spilled = 0
     for call, t in single_tickets(ev, view):
         kinds = [e.kind for e in view.events.get(t.id, [])]
         if not any(k in ROUTED or k == "menu_timeout" for k in kinds):
@@ -44,7 +46,23 @@ def check_menu(ev: SoakEvidence, view: StoreView) -> CheckResult:
         transfers = view.events_of(t.id, "transferred")
         menu_topic = (transfers[0].detail or {}).get("from_topic") if transfers else t.topic
         if routed is not None and call.topic is not None and menu_topic != call.topic:
+            if _late_consent_key_at_menu(call, view.events_of(t.id, "menu_choice")):
+                spilled += 1
+                continue
             r.fail(f"the caller's keys chose {call.topic}, the ticket says {menu_topic}", [t.id], who)
     if faulted:
         r.notes.append(f"{faulted} call(s) through the menu during a fault or a takeover: not judged here")
+    if spilled:
+        r.notes.append(f"{spilled} consent key(s) pressed at the end of the notice's window chose at the menu")
     return r
+
+
+def _late_consent_key_at_menu(call: CallRecord, choices: list[TicketEvent]) -> bool:
+    """The consent key pressed at the end of the notice's window or after it (the caller cannot
+    tell which) reached the menu and chose there: full run 13's ticket 285, whose 1 for consent
+    came 7.7-18.6 s into a 13.0 s window and routed the call to citizens before the caller's 3
+    for agencies. Either outcome is the line's right answer to a key that late."""
+    press = call.consent_press
+    if press is None or key_timing(press) == TAKEN or not choices:
+        return False
+    return (choices[0].detail or {}).get("key") == press.key
