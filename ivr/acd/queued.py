@@ -45,9 +45,12 @@ from ivr.tickets.store import TicketStore
 
 log = logging.getLogger(__name__)
 OPERATOR_GONE = "operator_gone"  # the operator hung up before the citizen answered: no attempt
-# The conversation was cut by the line (Asterisk went away under it): the citizen answered but
-# was not served; an attempt on the timeline, and the place kept, dialled again at once.
+# The conversation was cut by the line (Asterisk went away under it) before it could serve the
+# citizen: an attempt on the timeline, and the place kept, dialled again at once. Cut after
+# `CUT_REDIAL_S` of talk it was a conversation, and the callback is done (full run 13: citizens
+# cut after 81 s were dialled again, did not answer, and their callbacks ended "unreachable").
 CUT_OFF = "cut_off"
+CUT_REDIAL_S = 20.0
 LineOpen = Callable[[datetime], Awaitable[bool]]
 PromptsFor = Callable[[str | None], PromptLibrary]
 # What the flow does with a caller after an operator's conversation (its questionnaire node, run
@@ -74,7 +77,9 @@ class CallbackQueue:
         check_every_s: float = 30.0,
         after_call: AfterCall | None = None,
         tasks: TaskSupervisor | None = None,
+        cut_redial_s: float = CUT_REDIAL_S,
     ) -> None:
+        self.cut_redial_s = cut_redial_s
         self.distributor = distributor
         self.repo = repo
         self.store = store
@@ -221,8 +226,9 @@ class CallbackQueue:
             await self.repo.set(row.id, connected_at=now)
             waited = (now - row.arrived_at).total_seconds()
             await self._event(row, events.callback_connected(assignment.agent.login, waited))
+            talking = self.clock.monotonic()
             talk = await self.bridging.converse(citizen, operator, record_as=None)
-            if citizen.lost or operator.lost:
+            if (citizen.lost or operator.lost) and self.clock.monotonic() - talking < self.cut_redial_s:
                 return CUT_OFF
             if talk.ended_by == "operator" and self.after_call is not None and not citizen.hung_up:
                 await self._survey(row, citizen, assignment)

@@ -64,3 +64,33 @@ async def test_a_conversation_the_line_cut_is_dialled_again_not_completed(db_url
         tries = [e.detail["result"] for e in ticket.events if e.kind == "callback_try" and e.detail]
         assert tries == ["cut_off", "answered"]
         assert [e.kind for e in ticket.events].count("callback_connected") == 2
+
+
+class LongTalkThenCut:
+    """A conversation that goes on for a while, then the line drops both legs."""
+
+    def __init__(self) -> None:
+        self.talks = 0
+
+    async def converse(
+        self, caller: CallChannel, operator: CallChannel, *, record_as: str | None, bridge_id: str | None = None
+    ) -> Conversation:
+        self.talks += 1
+        await asyncio.sleep(0.3)
+        assert isinstance(caller, FakeChannel) and isinstance(operator, FakeChannel)
+        caller.line_drops()
+        operator.line_drops()
+        return Conversation("caller", None)
+
+
+async def test_a_conversation_cut_after_real_talk_is_a_callback_done(db_url: str, tmp_path: Path) -> None:
+    """Cut after `cut_redial_s` of talk, the citizen was served: not dialled again (full run 13:
+    citizens cut after 81 s were dialled again, did not answer, and ended "unreachable")."""
+    phones, bridging = Phones(), LongTalkThenCut()
+    settings = QueueSettings.model_validate({"wrap_up_s": 0.01, "callback_retry_s": 30, "callback_attempts": 3})
+    async with one_callback(db_url, tmp_path, phones, bridging, settings, cut_redial_s=0.1) as run:
+        row = run.row
+        assert row is not None and row.state == "completed" and bridging.talks == 1
+        ticket = await run.store.get(run.ticket_id)
+        assert ticket is not None
+        assert [e.detail["result"] for e in ticket.events if e.kind == "callback_try" and e.detail] == ["answered"]

@@ -94,7 +94,7 @@ class CallbackRun:
 
 @contextlib.asynccontextmanager
 async def one_callback(
-    db_url: str, tmp_path: Path, phones: FakeOfferer, bridging: Any, settings: QueueSettings
+    db_url: str, tmp_path: Path, phones: FakeOfferer, bridging: Any, settings: QueueSettings, **queue: Any
 ) -> AsyncIterator[CallbackRun]:
     engine = make_engine(db_url)
     upgrade(engine)
@@ -106,7 +106,7 @@ async def one_callback(
 
     callbacks = CallbackQueue(
         dist, QueuedCallbacks(store), store, phones, bridging, lambda _code: prompts(tmp_path), SystemClock(),
-        settings, always_open, ROME,
+        settings, always_open, ROME, **queue,
     )  # fmt: skip
     try:
         tid = await _ticket(store, "c0", "3330000001")
