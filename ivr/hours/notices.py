@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from ivr.hours.closing import BuildMessage
 from ivr.hours.spoken import SpokenRows
 from ivr.schema.tickets import ServiceNoticeRow
 from ivr.tickets.audit import Actor, AuditSink, record
@@ -84,9 +83,6 @@ class ServiceNotices(SpokenRows[Notice]):
     async def active(self, now: datetime) -> list[Notice]:
         """The notices in force, cached for a short while; the last known while the store is away."""
         return await self._through_cache(now, self.current, "service notices")
-
-
-BuildMessage = Callable[[str, str, Path], Path]  # (prompt name, text, folder) -> the file built
 
 
 class NoticeDesk:
