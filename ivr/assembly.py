@@ -47,6 +47,7 @@ from ivr.prompts.library import PromptLibrary
 from ivr.recordings.campaigns import RuntimeCampaigns
 from ivr.settings import Settings
 from ivr.tasks import TaskSupervisor
+from ivr.telephony.ari_snoop import AriSnoops
 from ivr.telephony.timing import TimedAmiMonitor, TimedAriClient
 from ivr.tickets.db import make_engine, upgrade
 from ivr.tickets.outbox import Outbox
@@ -192,4 +193,5 @@ class Assembly:
             missed=missed,
             messages=messages,
             notices=self.notices,
+            snoops=None if control is None else AriSnoops(self.ari, language=self.settings.service.language),
         )

@@ -47,11 +47,13 @@ from ivr.referrals.desk import ReferralDesk
 from ivr.referrals.repository import Referrals
 from ivr.reviews.service import QualityReviews
 from ivr.settings import Settings
+from ivr.supervision.service import Supervision
 from ivr.survey.step import survey_step
 from ivr.tasks import TaskSupervisor
 from ivr.telephony.ari import AriClient
 from ivr.telephony.ari_dialer import AriDialer
 from ivr.telephony.ari_resources import AriBridges, AriChannels
+from ivr.telephony.ports import Snoops
 from ivr.telephony.timing import TimedAmiMonitor, TimedAriClient
 from ivr.tickets.filing import OutcomeFiling
 from ivr.tickets.reasons import CallReasons
@@ -305,6 +307,7 @@ def make_console_services(
     missed: MissedCalls | None = None,
     messages: VoicemailMessages | None = None,
     notices: ServiceNotices | None = None,
+    snoops: Snoops | None = None,
 ) -> ConsoleServices:
     """The console's dependencies: the queue, the tickets, the admin of operators and closures,
     the accounts, and the callback workflow (which rings through ARI)."""
@@ -325,6 +328,11 @@ def make_console_services(
     accounts = Accounts(store)
     box = messages or VoicemailMessages(store)  # the engine's own, when it has them
     live = LiveHub(queue.distributor)
+    supervision = None
+    if control is not None and snoops is not None:
+        supervision = Supervision(
+            settings.supervision, control, snoops, accounts.audit, clock, tasks=tasks, notify=live.notify
+        )
     return ConsoleServices(
         settings=settings,
         clock=clock,
@@ -367,6 +375,7 @@ def make_console_services(
         alerts=make_alerts(settings, store, queue, clock, mailer, live.notify, tasks),
         reviews=QualityReviews(store, settings.reviews),
         notices=NoticeDesk(notices, closures.build_message, accounts.audit) if notices is not None else None,
+        supervision=supervision,
     )
 
 

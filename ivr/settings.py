@@ -45,6 +45,7 @@ from ivr.ops.config import MetricsSettings
 from ivr.privacy.config import RetentionSettings
 from ivr.reviews.config import ReviewSettings
 from ivr.stats.config import StatsSettings
+from ivr.supervision.config import SupervisionSettings
 from ivr.tickets.config import ReasonSettings, SlaSettings
 from ivr.voicemail.config import TranscriptionSettings, VoicemailSettings
 from ivr.webphone.config import WebRtcSettings
@@ -405,6 +406,7 @@ class Settings(Section):
     reasons: ReasonSettings = ReasonSettings()
     alerts: AlertSettings = AlertSettings()
     reviews: ReviewSettings = ReviewSettings()
+    supervision: SupervisionSettings = SupervisionSettings()
     web_requests: WebRequestSettings = WebRequestSettings()
     mail: MailSettings = MailSettings()
     retention: RetentionSettings = RetentionSettings()

@@ -64,6 +64,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "dialout",
             "alerts",
             "reviews",
+            "supervision",
         },
     ),
     ("registry", {"command_table"}),  # the write commands of the features, named in one table

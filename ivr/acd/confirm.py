@@ -62,7 +62,7 @@ class ConfirmingOfferer:
             with contextlib.suppress(CallerHungUp, AriError, AriUnavailable):
                 await leg.hangup()
             raise
-        if self.ticket_event is not None:
+        if self.ticket_event is not None and offering.on_ticket:
             event = events.offer_confirmed(offering.operator, ACCEPT_KEY, attempts)
             await self.ticket_event(offering.ticket_id, event.kind, event.detail or {})
         return leg

@@ -19,6 +19,7 @@ from typing import Any
 from ivr.acd.agents import Agent, AgentState
 from ivr.acd.distributor import Distributor, Offerer
 from ivr.acd.offers import OFFERING, OfferFailed, Offering
+from ivr.subscribers import Subscribers
 from ivr.tasks import TaskSupervisor
 from ivr.telephony.errors import AriError, AriUnavailable, CallerHungUp
 from ivr.telephony.ports import Bridges, CallChannel
@@ -103,6 +104,9 @@ class CallControl:
         self.topics = topics
         self.ring_timeout_s = ring_timeout_s
         self.calls: dict[str, LiveCall] = {}  # by the login of the operator talking
+        # An operator is no longer on a conversation (it ended, or they handed it over): whoever
+        # followed them there (a supervisor) leaves too.
+        self.on_left: Subscribers[[str, LiveCall]] = Subscribers()
 
     # --- the conversation's side --------------------------------------------------------------
 
@@ -114,9 +118,10 @@ class CallControl:
     async def close(self, live: LiveCall) -> None:
         """The conversation ended: nobody rung from it stays on the line, nobody stays reserved."""
         self.calls.pop(live.agent.login, None)
+        self.on_left(live.agent.login, live)
         for party in (live.consult, live.third):
             if party is not None:
-                await self._drop(party, answered_as_busy=True)
+                await self.release(party)
         live.consult = live.third = None
         if live.held_since is not None and not live.caller.hung_up:
             with contextlib.suppress(*_GONE):
@@ -174,7 +179,7 @@ class CallControl:
             raise ControlError("c'è già un collega in linea")
         if other == SECOND_LEVEL:
             other = second_level_colleague(self.distributor.agents.values(), exclude=login)
-        party = self._party(other, live)
+        party = self.party(other, live)
         if live.held_since is None:
             await self._hold(live)
             await self._note(live, events.call_held(login))
@@ -199,6 +204,7 @@ class CallControl:
         live.agent, live.operator = party.agent, party.leg
         self.calls.pop(old_agent.login, None)
         self.calls[party.login] = live
+        self.on_left(old_agent.login, live)
         await self._unhold(live)
         with contextlib.suppress(*_GONE):
             await old_leg.hangup()
@@ -216,12 +222,12 @@ class CallControl:
         live = self.of(login)
         if live.consult is not None:
             party, live.consult = live.consult, None
-            await self._drop(party, answered_as_busy=True)
+            await self.release(party)
             await self._note(live, events.consult_ended(login, party.login, "cancelled"))
             await self.resume(login)
         elif live.third is not None:
             party, live.third = live.third, None
-            await self._drop(party, answered_as_busy=True)
+            await self.release(party)
             await self._note(live, events.conference_left(party.login, "removed"))
         return live
 
@@ -232,7 +238,7 @@ class CallControl:
             raise ControlError("c'è già un collega in linea")
         if other == SECOND_LEVEL:
             other = second_level_colleague(self.distributor.agents.values(), exclude=login)
-        party = self._party(other, live)
+        party = self.party(other, live)
         if live.held_since is not None:
             await self.resume(login)
         live.third = party
@@ -244,7 +250,7 @@ class CallControl:
     def _now(self) -> float:
         return self.distributor.clock.monotonic()
 
-    def _party(self, other: str, live: LiveCall) -> Party:
+    def party(self, other: str, live: LiveCall) -> Party:
         """Only a colleague who is logged in may be rung into a call: a logged-out one is off
         duty (their outside number would ring at home), and nobody rings themself."""
         if other == live.agent.login:
@@ -303,11 +309,11 @@ class CallControl:
         await leg.wait_gone()
         if live.third is party:  # they hung up by themselves
             live.third = None
-            await self._drop(party, answered_as_busy=True)
+            await self.release(party)
             await self._note(live, events.conference_left(party.login, "hung_up"))
         elif live.consult is party:
             live.consult = None
-            await self._drop(party, answered_as_busy=True)
+            await self.release(party)
             await self._note(live, events.consult_ended(live.agent.login, party.login, "hung_up"))
 
     async def _party_failed(self, live: LiveCall, party: Party, consult: bool, cause: str) -> None:
@@ -320,7 +326,8 @@ class CallControl:
         if party.agent is not None and party.agent.state is AgentState.OFFERED:
             self.distributor.unreserve(party.agent)
 
-    async def _drop(self, party: Party, *, answered_as_busy: bool) -> None:
+    async def release(self, party: Party) -> None:
+        """Off the line and back to the queue: stop the ring, hang up, end the reservation."""
         party.stop.set()
         if party.leg is not None:
             with contextlib.suppress(*_GONE):
@@ -329,7 +336,7 @@ class CallControl:
             return
         if party.agent.state is AgentState.OFFERED:
             self.distributor.unreserve(party.agent)
-        elif party.agent.state is AgentState.BUSY and answered_as_busy:
+        elif party.agent.state is AgentState.BUSY:
             self.distributor.finished(party.agent, 0.0)
 
     async def _note(self, live: LiveCall, event: Event) -> None:

@@ -25,6 +25,9 @@ class Offering:
     ticket_id: int
     topic: str | None
     operator: str
+    # A supervisor rung to follow the call confirms like a colleague, but their key is not a
+    # step of the call: the session is in the audit log (ivr.supervision), not on the ticket.
+    on_ticket: bool = True
 
 
 # Set by the distributor inside each offer's own task, so the wrappers of the offerer (the

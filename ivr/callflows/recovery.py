@@ -40,7 +40,7 @@ from ivr.clock import Clock
 from ivr.schema.tickets import CallOutcome
 from ivr.tasks import TaskSupervisor
 from ivr.telephony.errors import AriError, AriUnavailable, CallerHungUp, NotFound
-from ivr.telephony.ports import BridgeInfo, Bridges, CallChannel, Channels
+from ivr.telephony.ports import SNOOP_ARG, BridgeInfo, Bridges, CallChannel, Channels
 from ivr.tickets.store import CallClosing, SqlTicketStore, TicketView
 
 log = logging.getLogger(__name__)
@@ -136,6 +136,10 @@ class Recovery:
         for channel, args in found:
             if args[:1] == ["operator"]:
                 self._legs[channel.id] = channel
+            elif args[:1] == [SNOOP_ARG]:  # a supervisor's ear on a call of the engine that died
+                with contextlib.suppress(AriError, AriUnavailable, CallerHungUp):
+                    await channel.hangup()
+        found = [(channel, args) for channel, args in found if args[:1] != [SNOOP_ARG]]
         calls: list[_Found] = []
         for channel, args in found:
             if args[:1] != ["operator"]:

@@ -26,6 +26,7 @@ from ivr.tickets.store import TicketView
 LOST_ON_RESTART = "lost_on_restart"  # alive, but nowhere to go on from: closed as a failure
 LOST_WHILE_DOWN = "lost_while_engine_down"  # ended while no engine watched
 OUR_BRIDGES = "call-"  # the name prefix of the bridges the engine makes for conversations
+SUPERVISION_BRIDGES = "supervise-"  # and for a supervisor on a conversation (ivr.supervision)
 BRIDGE_NAME_MAX = 60  # kept short: Asterisk shows it in every listing
 
 
@@ -33,6 +34,12 @@ def conversation_bridge(call_id: str) -> str:
     """The name of the bridge a call talks in: it says whose it is, so a sweep for leftovers
     can tell a conversation being set up (no channel in it yet) from one left behind."""
     return f"{OUR_BRIDGES}{call_id}"[:BRIDGE_NAME_MAX]
+
+
+def supervision_bridge(ticket_id: int, session: int) -> str:
+    """A supervisor's phone and their snoop talk here; never a served call's, so a sweep after a
+    restart removes it once its channels are gone."""
+    return f"{SUPERVISION_BRIDGES}{ticket_id}-{session}"
 
 
 class Action(enum.StrEnum):
@@ -156,7 +163,7 @@ def idle_bridges(bridges: Iterable[BridgeInfo], in_use: Collection[str]) -> list
     return [
         b.id
         for b in bridges
-        if b.name.startswith(OUR_BRIDGES)
+        if b.name.startswith((OUR_BRIDGES, SUPERVISION_BRIDGES))
         and b.name not in theirs
         and len(b.channels) < 2
         and not set(b.channels) & served

@@ -27,6 +27,7 @@ from ivr.console import (
     review_pages,
     stats_pages,
     supervise,
+    supervision_pages,
     users,
     voicemail_pages,
 )
@@ -51,6 +52,7 @@ TABLES = (
     operator_time_pages.routes,
     notice_pages.routes,
     review_pages.routes,
+    supervision_pages.routes,
     referral_pages.routes,
     kb_pages.routes,
 )

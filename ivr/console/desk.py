@@ -77,6 +77,7 @@ def state_view(request: web.Request, user: UserInfo) -> dict[str, Any]:
     since = svc.clock.monotonic() - agent.since
     wrap_left = max(0.0, svc.settings.queue.wrap_up_s - since) if agent.state is AgentState.WRAP_UP else None
     callback = services(request).callbacks.current(agent.login)
+    watched = svc.supervision.of(agent.login) if svc.supervision is not None else None
     return {
         "state": str(agent.state),
         "reason": agent.pause_reason,
@@ -90,6 +91,7 @@ def state_view(request: web.Request, user: UserInfo) -> dict[str, Any]:
         "callback": None
         if callback is None
         else {"ticket": callback.ticket_id, "state": callback.state, "result": callback.result},
+        "supervised": None if watched is None else watched.view(),
     }
 
 
@@ -167,6 +169,7 @@ async def desk(request: web.Request) -> web.StreamResponse:
         reasons=PAUSE_REASONS,
         phone=svc.desks is not None and user.operator_login is not None,
         phone_heartbeat=svc.settings.asterisk.webrtc.heartbeat_s,
+        supervision_notice=svc.settings.supervision.operator_notice if svc.settings.supervision.enabled else None,
     )
     if svc.desks is not None:
         response.headers["Content-Security-Policy"] = desk_csp(svc.settings, request)

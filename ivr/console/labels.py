@@ -3,6 +3,17 @@
 from __future__ import annotations
 
 LABELS: dict[str, str] = {
+    # supervision sessions (the operator's own record, the audit log)
+    "supervision_started": "Un supervisore ha chiesto di seguire la conversazione",
+    "supervision_mode": "Modalità cambiata",
+    "supervision_ended": "Il supervisore ha lasciato la conversazione",
+    "listen": "ascolto",
+    "coach": "suggerimento all'operatore",
+    "barge": "intervento in conversazione",
+    "ended_by_supervisor": "chiusa dal supervisore",
+    "supervisor_hung_up": "il supervisore ha riattaccato",
+    "conversation_ended": "la conversazione è finita",
+    "engine_stopped": "motore fermato",
     # operator states
     "available": "Disponibile",
     "offered": "Chiamata in arrivo",
@@ -155,6 +166,9 @@ LABELS: dict[str, str] = {
 }
 
 MESSAGES: dict[str, str] = {
+    "supervision_started": "Sta squillando il tuo telefono: rispondi per seguire la conversazione.",
+    "supervision_mode": "Modalità cambiata.",
+    "supervision_ended": "Hai lasciato la conversazione.",
     "missed_assigned": "Chiamata persa assegnata: l'operatore la trova tra le sue richiamate.",
     "missed_done": "Chiamata persa segnata come gestita.",
     "logged_out": "Sei uscito dalla console.",

@@ -27,6 +27,7 @@ from ivr.recordings.campaigns import RuntimeCampaigns
 from ivr.referrals.desk import ReferralDesk
 from ivr.reviews.service import QualityReviews
 from ivr.settings import Settings
+from ivr.supervision.service import Supervision
 from ivr.tickets.filing import OutcomeFiling
 from ivr.voicemail.callback_desk import CallbackDesk
 from ivr.voicemail.messages import VoicemailMessages
@@ -67,6 +68,7 @@ class ConsoleServices:
     alerts: AlertWatch | None = None  # the live alerts (None: `alerts.enabled` is off)
     reviews: QualityReviews | None = None  # quality reviews of consented recordings
     notices: NoticeDesk | None = None  # service notices said after the welcome
+    supervision: Supervision | None = None  # supervisors on live conversations (None: no call control here)
 
     def __post_init__(self) -> None:
         self.callbacks.on_update.subscribe(self.live.notify)

@@ -34,6 +34,7 @@ from ivr.phonemask import mask_number
 from ivr.recordings.paths import audio_dirs, confined
 from ivr.stats.queries import Scope
 from ivr.stats.report import Figures, build_report
+from ivr.supervision.modes import NAMES, Mode
 from ivr.tickets.audit import Actor
 from ivr.voicemail import messages
 
@@ -106,6 +107,24 @@ async def board(request: web.Request, *, full_numbers: bool = False) -> dict[str
         "sla": sla,
         "calls": svc.queue.calls_in_progress(),
         "alerts": svc.alerts.view() if svc.alerts is not None else None,
+        **supervision_board(request, snap["operators"]),
+    }
+
+
+def supervision_board(request: web.Request, operators: list[dict[str, Any]]) -> dict[str, Any]:
+    """Who is being followed and how, and which operators are in a conversation one may join
+    (None when supervision is off: the column is not shown)."""
+    svc = services(request)
+    supervision = svc.supervision
+    if supervision is None or not supervision.settings.enabled:
+        return {"supervision": None}
+    talking = set(svc.control.calls) if svc.control is not None else set()
+    for op in operators:
+        op["live"] = op["login"] in talking
+    return {
+        "supervision": supervision.views(),
+        "may_supervise": supervision.may(user_of(request).role),
+        "modes": [(str(m), NAMES[m]) for m in Mode],
     }
 
 

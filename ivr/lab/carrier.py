@@ -256,6 +256,13 @@ class LabCall:
     async def hangup(self) -> None:
         await self.channel.hangup()
 
+    async def open_line(self) -> None:
+        """Send silence until the next `say`, as a real phone sends audio all the time: the lab's
+        caller otherwise sends nothing between its phrases, and a two-party bridge then writes
+        nothing to the operator (measured: a supervisor's whisper to the operator, which rides on
+        what is written to them, never reached them). A `say` stops it; ask again after."""
+        await self.carrier.client.post(f"channels/{self.channel.id}/silence")
+
     async def wait_ended(self, timeout: float = 30.0) -> None:
         """Wait for the engine to end the call."""
         await asyncio.wait_for(self.channel.wait_gone(), timeout)
@@ -305,6 +312,16 @@ class LabPhoneCall:
         await bridges.add_channels(self._bridge, [self.channel.id])
         await self.answer()
         return self.carrier.instance.host("spool") / "recording" / f"{name}.wav"
+
+    async def speak(self, media: str, seconds: float) -> None:
+        """Say `media` down the line for `seconds`. Picked up with `answer_recorded`, it is played
+        into the recording bridge: a playback on the channel itself took it out of the bridge's
+        recording (measured: the recording ended where the phone began to speak)."""
+        if self._bridge is None:
+            await self.channel.play([media])
+            return
+        await self.carrier.client.post(f"bridges/{self._bridge}/play", media=media)
+        await asyncio.sleep(seconds)
 
     async def stop_recording(self) -> None:
         """End the recording `answer_recorded` began (destroying its bridge closes the file)."""

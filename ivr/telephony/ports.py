@@ -236,3 +236,17 @@ class PbxAdmin(Protocol):
         config and reloading leaves its registration in place until it expires; this does not.
         A contact already gone is not an error."""
         ...
+
+
+SNOOP_ARG = "snoop"  # the app argument a snoop channel enters with: never a call to serve
+
+
+class Snoops(Protocol):
+    """Channels that hear another channel and may speak into it (a supervisor on a live call)."""
+
+    async def snoop(self, channel_id: str, *, spy: str, whisper: str) -> CallChannel:
+        """A new channel hearing `channel_id` in the direction `spy` ("in": what it says, "out":
+        what it hears, "both", "none") and whose own audio goes to it in the direction `whisper`
+        ("out": only that channel hears it; "both": it also reaches whoever that channel talks
+        to). Raises CallerHungUp when `channel_id` is gone."""
+        ...
