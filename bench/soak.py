@@ -81,6 +81,7 @@ NAMES = (
     "Paola Costa",
     "Rocco Moretti",
 )
+SOAK_SUPERVISION_NOTICE = "Prova di carico: il capo squadra può ascoltare e suggerire; la scrivania lo mostra."
 SOAK_ALERT_WAIT_S = 30.0  # the soak line's wait alert (amber): judged by check 31
 TALKING_S = 60.0  # an outside number's talking voice (played again if a talk lasts longer)
 SOFTPHONE_TALKING_S = 240.0  # the softphone's microphone file, played once per call from its start
@@ -120,6 +121,8 @@ async def soak(plan: SoakPlan, out: Path, *, sample_every_s: float) -> int:
     extra["reasons"] = {"options": list(SOAK_REASONS), "required": False}  # check 30 (checks_reasons)
     # Waits are capped at 75 s above: the wait alert is set well under it so it rises and falls (check 31).
     extra["alerts"] = {"longest_wait_s": {"amber": SOAK_ALERT_WAIT_S, "red": 60}}
+    # The team leader follows conversations (check 34, checks_supervision): on, with its notice.
+    extra["supervision"] = {"enabled": True, "operator_notice": SOAK_SUPERVISION_NOTICE}
     campaign_days = [d.date.isoformat() for d in plan.days if d.campaign]
     if campaign_days:  # callers are asked for consent on these days only, and recorded after a yes
         extra["campaigns"] = [

@@ -58,7 +58,7 @@ def tickets_named(result: CheckResult) -> set[int]:
 def test_a_world_keeping_every_promise_passes(world: SoakWorld) -> None:
     results = run_checks(world.evidence)
     assert [r.name for r in results if not r.passed] == [], [v.detail for r in results for v in r.violations]
-    assert len(results) == len(CHECKS) == 33
+    assert len(results) == len(CHECKS) == 34
     assert exit_status(results) == 0
     notes = " ".join(n for r in results for n in r.notes)
     assert "not given" not in notes  # every input was there: nothing passed unseen

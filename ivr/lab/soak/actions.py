@@ -46,6 +46,7 @@ class ActionKind(StrEnum):
     CONSULT = "consult"  # ... a colleague consulted; complete (pass the call) or cancel
     CONFERENCE = "conference"  # ... a colleague added (a supervisor's right)
     SECOND_LEVEL_ROUND = "second_level_round"  # the day's phone callbacks: each assigned, its call recorded
+    SUPERVISE = "supervise"  # the team leader listens to the conversation up longest, coaches, leaves
 
 
 class Action(BaseModel):
@@ -86,6 +87,9 @@ class ActionModel(BaseModel):
     consults_per_h: float = Field(4.0, ge=0)
     consult_completed: float = Field(0.6, ge=0, le=1)
     conferences_per_h: float = Field(1.0, ge=0)
+    supervisions_per_day: int = Field(1, ge=0, description="on days of at least supervision_min_day_s")
+    supervision_min_day_s: float = Field(120.0, gt=0)
+    supervise_mode_s: float = Field(4.0, gt=0, description="how long the leader stays in each mode")
 
     @model_validator(mode="after")
     def _valid(self) -> ActionModel:
@@ -202,6 +206,13 @@ def plan_actions(
             ref = f"avviso-{day.index}-{c + 1}"
             add(ActionKind.NOTICE_ON, on, ref=ref)
             add(ActionKind.NOTICE_OFF, on + length, ref=ref)
+    follows = random.Random(f"supervision:{seed}")  # a draw of its own: the rest of the plan as before
+    for day in days:
+        end = min(day.end_s, until_s)
+        if end - day.start_s < model.supervision_min_day_s:
+            continue
+        for _ in range(model.supervisions_per_day):
+            add(ActionKind.SUPERVISE, follows.uniform(day.start_s + 40, end - 40), mode_s=model.supervise_mode_s)
     for day in days:  # the second level works through the day's callbacks in its quiet end
         at = min(day.end_s, until_s) - SECOND_LEVEL_BEFORE_END_S
         if at > day.start_s:

@@ -54,6 +54,7 @@ from ivr.lab.soak.checks_store import (
     check_missed,
     check_web_and_mail,
 )
+from ivr.lab.soak.checks_supervision import check_supervision
 from ivr.lab.soak.evidence import SoakEvidence
 from ivr.lab.soak.store_view import StoreView, read_store
 from ivr.lab.soak.verdict import CheckResult, Violation
@@ -95,6 +96,7 @@ CHECKS: tuple[Check, ...] = (
     check_alerts,  # 31: the wallboard's wait alert against the store's waits (checks_alerts)
     check_reviews,  # 32: quality reviews stored as saved, of consented calls, scored right (checks_reviews)
     check_notices,  # 33: callers during a service notice hear it after the welcome (checks_notices)
+    check_supervision,  # 34: supervisors on live calls audited, never past the call (checks_supervision)
 )
 
 __all__ = ["CHECKS", "CheckResult", "SoakEvidence", "Violation", "exit_status", "run_checks"]

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from ivr.lab.soak.action_journal import ActionRecord
 from ivr.lab.soak.actions import Action, ActionKind
 from ivr.lab.soak.driver import ActionDriver
-from ivr.lab.soak.driver_web import lift_closures
+from ivr.lab.soak.driver_web import lift, lift_closures, switch_off
 from ivr.lab.soak.evidence import ROME
 
 NOTICE_ITEM = re.compile(r'<li data-notice="(\d+)" class="live">(.*?)</li>', re.DOTALL)
@@ -50,24 +50,13 @@ async def notice_on(d: ActionDriver, a: Action) -> ActionRecord:
 
 
 async def notice_off(d: ActionDriver, a: Action) -> ActionRecord:
-    ref, user = str(a.params["ref"]), d.cast.supervisor
-    await d.state.event(d.state.notice_done, ref).wait()
-    found = d.state.notices.get(ref)
-    if found is None:
-        return d.skipped(a, "the notice was never set", user=user)
-    tried = await d.attempt(lambda: d.console.post(user, f"/console/notices/{found}/end", {}), retry=True)
-    record = d.judged(a, tried, (303,), user=user, object_id=f"notice-{found}")
-    if record.done:
-        d.state.notices.pop(ref, None)
-    return record
+    return await switch_off(d, a, d.state.notice_done, d.state.notices, "/console/notices/{}/end", "notice")
 
 
 async def lift_all(d: ActionDriver) -> None:
     """At the end, no closure and no notice the soak set stays on."""
     await lift_closures(d)
-    for ref in list(d.state.notices):
-        action = Action(kind=ActionKind.NOTICE_OFF, at_s=d.actions[-1].at_s if d.actions else 0.0, params={"ref": ref})
-        d.journal.append(await notice_off(d, action))
+    await lift(d, ActionKind.NOTICE_OFF, d.state.notices, notice_off)
 
 
 NOTICE_HANDLERS = {ActionKind.NOTICE_ON: notice_on, ActionKind.NOTICE_OFF: notice_off}

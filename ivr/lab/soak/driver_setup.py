@@ -23,6 +23,7 @@ from ivr.lab.soak.driver_desk import DESK_HANDLERS, file_outcomes
 from ivr.lab.soak.driver_http import LineConsole, Target
 from ivr.lab.soak.driver_notices import NOTICE_HANDLERS, lift_all
 from ivr.lab.soak.driver_second import second_level_round
+from ivr.lab.soak.driver_supervision import SUPERVISION_HANDLERS
 from ivr.lab.soak.driver_web import WEB_HANDLERS
 from ivr.lab.soak.plan import SoakPlan
 
@@ -109,6 +110,7 @@ def jobs() -> DriverJobs:
             **WEB_HANDLERS,
             **DESK_HANDLERS,
             **NOTICE_HANDLERS,
+            **SUPERVISION_HANDLERS,
             ActionKind.SECOND_LEVEL_ROUND: second_level_round,
         },
         file_outcomes=file_outcomes,

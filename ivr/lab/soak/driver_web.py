@@ -206,24 +206,36 @@ async def closure_on(d: ActionDriver, a: Action) -> ActionRecord:
         d.state.event(d.state.closure_done, ref).set()
 
 
-async def closure_off(d: ActionDriver, a: Action) -> ActionRecord:
+async def switch_off(
+    d: ActionDriver, a: Action, done: dict[str, asyncio.Event], live: dict[str, int], path: str, ident: str
+) -> ActionRecord:
+    """The end of what the supervisor switched on (a closure, a notice: `live` by the plan's ref),
+    once its start was decided; `path` takes its id; forgotten when the console ended it."""
     ref, user = str(a.params["ref"]), d.cast.supervisor
-    await d.state.event(d.state.closure_done, ref).wait()
-    found = d.state.closures.get(ref)
+    await d.state.event(done, ref).wait()
+    found = live.get(ref)
     if found is None:
-        return d.skipped(a, "the closure was never switched on", user=user)
-    tried = await d.attempt(lambda: d.console.post(user, f"/console/closures/{found}/end", {}), retry=True)
-    record = d.judged(a, tried, (303,), user=user, object_id=f"rt-{found}")
+        return d.skipped(a, f"{a.kind.removesuffix('_off')} {ref}: never switched on", user=user)
+    tried = await d.attempt(lambda: d.console.post(user, path.format(found), {}), retry=True)
+    record = d.judged(a, tried, (303,), user=user, object_id=f"{ident}-{found}")
     if record.done:
-        d.state.closures.pop(ref, None)
+        live.pop(ref, None)
     return record
 
 
+async def closure_off(d: ActionDriver, a: Action) -> ActionRecord:
+    return await switch_off(d, a, d.state.closure_done, d.state.closures, "/console/closures/{}/end", "rt")
+
+
+async def lift(d: ActionDriver, kind: ActionKind, live: dict[str, int], off: Handler) -> None:
+    """At the end, nothing the soak switched on stays on (one whose end failed is tried again)."""
+    for ref in list(live):
+        action = Action(kind=kind, at_s=d.actions[-1].at_s if d.actions else 0.0, params={"ref": ref})
+        d.journal.append(await off(d, action))
+
+
 async def lift_closures(d: ActionDriver) -> None:
-    """At the end, no closure the soak switched on stays on (one whose end failed is tried again)."""
-    for ref in list(d.state.closures):
-        action = Action(kind=ActionKind.CLOSURE_OFF, at_s=d.actions[-1].at_s if d.actions else 0.0, params={"ref": ref})
-        d.journal.append(await closure_off(d, action))
+    await lift(d, ActionKind.CLOSURE_OFF, d.state.closures, closure_off)
 
 
 WEB_HANDLERS: dict[ActionKind, Handler] = {

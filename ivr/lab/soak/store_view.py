@@ -34,6 +34,7 @@ from ivr.schema.tickets import (
 DIAL_ACTIONS = ("dial_out", "dial_refused")
 LISTEN_ACTIONS = ("recording_listen", "voicemail_listen", "voicemail_download")
 FILING_ACTIONS = ("ticket_outcome", "ticket_referral")  # how the audit names an outcome filed
+SUPERVISION_ACTIONS = ("supervision_started", "supervision_mode", "supervision_ended")  # ivr.supervision
 
 
 @dataclass
@@ -49,6 +50,7 @@ class StoreView:
     dials: list[AuditEntry] = field(default_factory=list)
     listens: list[AuditEntry] = field(default_factory=list)  # the access audit of recordings and messages
     filings: list[AuditEntry] = field(default_factory=list)  # the audit of outcomes filed
+    supervision: list[AuditEntry] = field(default_factory=list)  # supervisors' sessions on live calls
     missed: list[MissedCall] = field(default_factory=list)  # the missed-calls work list
     web_requests: list[WebRequest] = field(default_factory=list)  # what each citizen's form filed
     operator_states: list[OperatorStateChange] = field(default_factory=list)  # operator time, in order
@@ -90,6 +92,8 @@ def read_store(url: str) -> StoreView:
             view.listens = list(s.scalars(select(AuditEntry).where(AuditEntry.action.in_(LISTEN_ACTIONS))))
             view.reviews = list(s.scalars(select(QualityReview).order_by(QualityReview.id)))
             view.filings = list(s.scalars(select(AuditEntry).where(AuditEntry.action.in_(FILING_ACTIONS))))
+            sessions = select(AuditEntry).where(AuditEntry.action.in_(SUPERVISION_ACTIONS)).order_by(AuditEntry.id)
+            view.supervision = list(s.scalars(sessions))
             s.expunge_all()  # plain objects from here on: nothing is loaded lazily after the session
     finally:
         engine.dispose()

@@ -1,0 +1,69 @@
+"""The soak driver's supervisor on a live call: the team leader (a supervisor whose console user
+is linked to their own operator account, the softphone that answers by itself) follows the
+conversation up longest with the wallboard's commands: listening, then coaching, then leaving.
+Check 34 holds each session against the audit log and the call's ticket
+(`ivr.lab.soak.checks_supervision`).
+
+Never joining in: the leader's softphone says their name, and the caller's ear would take a
+caller who heard it for one reached by a second operator."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ivr.lab.soak.action_journal import ActionRecord
+from ivr.lab.soak.actions import Action, ActionKind
+from ivr.lab.soak.driver import ActionDriver, Attempt
+from ivr.lab.soak.driver_desk import TALKED_S, _operators, _skip_or_fail
+from ivr.lab.soak.driver_http import Answer
+
+FREE = ("available", "paused")  # the leader's phone may ring: not on a call of their own
+
+
+def _outcome(tried: Attempt) -> str | int:
+    return tried.answer.status if tried.answer is not None and not tried.why else tried.why
+
+
+async def supervise(d: ActionDriver, a: Action) -> ActionRecord:
+    leader = min(d.cast.conference, default=None)
+    if leader is None or leader not in d.state.logged_in:
+        return d.skipped(a, "no team leader logged in to the console")
+    got = await _operators(d)
+    if not isinstance(got, list):
+        return _skip_or_fail(d, a, got)
+    state = next((str(o.get("state")) for o in got if o.get("login") == leader), "unknown")
+    if state not in FREE:
+        return d.skipped(a, f"the leader's phone is not free ({state})", user=leader)
+    talking = [
+        o
+        for o in got
+        if o.get("state") == "busy" and o.get("login") != leader and float(o.get("since_s") or 0) >= TALKED_S
+    ]
+    if not talking:
+        return d.skipped(a, f"no conversation up for {TALKED_S:.0f} s", user=leader)
+    op = max(talking, key=lambda o: float(o.get("since_s") or 0))
+    operator, ticket = str(op["login"]), op.get("ticket")
+
+    def post(command: str, mode: str | None = None) -> Callable[[], Awaitable[Answer]]:
+        data = {"mode": mode} if mode else {}
+        return lambda: d.console.post(leader, f"/console/supervision/{operator}/{command}", data, as_json=True)
+
+    extra: dict[str, Any] = {
+        "operator": operator,
+        "ticket": ticket if isinstance(ticket, int) else None,
+        "user": leader,
+    }
+    tried = await d.attempt(post("start", "listen"), retry=False)
+    if tried.answer is None or tried.why or tried.answer.status != 200:
+        return d.judged(a, tried, (200,), **extra)
+    stay = float(a.params.get("mode_s", 4.0))
+    await asyncio.sleep(stay)
+    coach = await d.attempt(post("mode", "coach"), retry=False)
+    await asyncio.sleep(stay)
+    end = await d.attempt(post("end"), retry=False)
+    return d.judged(a, tried, (200,), **extra, params={"coach": _outcome(coach), "end": _outcome(end)})
+
+
+SUPERVISION_HANDLERS = {ActionKind.SUPERVISE: supervise}
