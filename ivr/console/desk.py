@@ -78,6 +78,8 @@ def state_view(request: web.Request, user: UserInfo) -> dict[str, Any]:
     wrap_left = max(0.0, svc.settings.queue.wrap_up_s - since) if agent.state is AgentState.WRAP_UP else None
     callback = services(request).callbacks.current(agent.login)
     watched = svc.supervision.of(agent.login) if svc.supervision is not None else None
+    # A supervisor's phone following a call is reserved with that call's ticket: not theirs to file.
+    following = svc.supervision.on_phone_of(agent.login) if svc.supervision is not None else None
     return {
         "state": str(agent.state),
         "reason": agent.pause_reason,
@@ -87,11 +89,12 @@ def state_view(request: web.Request, user: UserInfo) -> dict[str, Any]:
         "desk": agent.desk,
         "deferred": None if agent.deferred is None else str(agent.deferred[0]),
         "wrap_left": None if wrap_left is None else round(wrap_left),
-        "ticket": agent.ticket_id,
+        "ticket": None if following is not None else agent.ticket_id,
         "callback": None
         if callback is None
         else {"ticket": callback.ticket_id, "state": callback.state, "result": callback.result},
         "supervised": None if watched is None else watched.view(),
+        "following": None if following is None else following.view(),
     }
 
 

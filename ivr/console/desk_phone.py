@@ -106,6 +106,10 @@ async def ringing_card(request: web.Request) -> web.StreamResponse:
     """The call now offered to this operator, as its card: the phone shows it as it rings."""
     login = _login(request)
     svc = services(request)
+    following = svc.supervision.on_phone_of(login) if svc.supervision is not None else None
+    if following is not None:  # the supervisor's own phone, rung to follow a call: no card to file
+        who = f"Supervisione · {following.operator} · pratica #{following.ticket_id}"
+        return web.json_response({"ticket": None, "card": None, "who": who})
     ticket_id = svc.queue.agents[login].ticket_id
     ticket = await svc.tickets.get(ticket_id) if ticket_id is not None else None
     if ticket is None:

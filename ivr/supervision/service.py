@@ -112,6 +112,10 @@ class Supervision:
     def by_user(self, login: str) -> Session | None:
         return next((s for s in self.sessions.values() if s.by.name == login), None)
 
+    def on_phone_of(self, login: str) -> Session | None:
+        """The session ringing or heard on the phone of operator account `login` (a supervisor's)."""
+        return next((s for s in self.sessions.values() if s.party.login == login), None)
+
     def views(self) -> dict[str, dict[str, Any]]:
         return {login: s.view() for login, s in self.sessions.items()}
 
@@ -139,12 +143,15 @@ class Supervision:
         session = Session(
             next(self._numbers), operator, by, name, live.ticket_id, mode, self.clock.now(), live, party, modes=[mode]
         )
+        # Known before the first await: the reservation has already woken the desks, and the
+        # supervisor's must not show the followed call as one of theirs (measured: it did).
+        self.sessions[operator] = session
         try:
             await self._audit(session, "supervision_started", mode=str(mode), phone=phone)
         except BaseException:
+            self.sessions.pop(operator, None)
             await self.control.release(party)
             raise
-        self.sessions[operator] = session
         session.task = self.tasks.spawn(self._run(session), name=f"supervise-{operator}")
         self.notify()
         return session

@@ -20,7 +20,7 @@ from tests.browser.test_desk_phone import FLOW, WEBRTC, _call, add_operator, ope
 from tests.console_support import PASSWORD
 from tests.harness.callers import Watcher
 from tests.harness.pbx import PbxPair
-from tests.harness.queueline import queue_line
+from tests.harness.queueline import QueueLine, queue_line
 from tests.harness.voices import Voices
 
 pytestmark = [pytest.mark.browser, pytest.mark.asterisk]
@@ -115,3 +115,71 @@ def _state(line: object) -> str | None:
     engine = line.engine  # type: ignore[attr-defined]
     session = engine.http.console.supervision.of("anna")
     return None if session is None else str(session.state)
+
+
+async def test_a_supervisor_follows_on_her_own_browser_desk(
+    pbx: PbxPair, tmp_path: Path, voices: Voices, phone_browser: Browser
+) -> None:
+    supervision = {"enabled": True, "operator_notice": NOTICE}
+    async with queue_line(
+        pbx, tmp_path, voices, flow=FLOW, asterisk={"webrtc": WEBRTC}, supervision=supervision
+    ) as line:
+        engine = line.engine
+        await add_operator(line, "anna")
+        await engine.operators.add("sara", "Sara", now=engine.clock.now())  # her desk is her phone
+        await engine.operator_sync.run_once()
+        assert engine.http is not None and engine.http.console is not None
+        await engine.http.console.accounts.add(
+            "sara", "supervisor", PASSWORD, engine.clock.now(), name="Sara", operator="sara"
+        )
+        desk = await open_desk(line, phone_browser)
+        await desk.get_by_role("button", name="Disponibile").click()
+        sara = await _supervisors_desk(line, phone_browser)
+        await sara.get_by_role("button", name="Disponibile").click()  # taking calls: reserved while she follows
+        await expect(sara.locator("#my-state")).to_have_text("Disponibile")
+        done = asyncio.Event()
+
+        async def citizen(call: LabCall, w: Watcher) -> None:
+            await w.playing("menu_main")
+            await asyncio.sleep(1.0)
+            await call.press("1")
+            await done.wait()
+            await call.hangup()
+
+        calling = asyncio.ensure_future(_call(line, pbx, citizen))
+        try:
+            answer = desk.get_by_role("button", name="Rispondi")
+            await answer.click(timeout=40_000)
+            await expect(desk.locator("#phone-status")).to_have_text("In conversazione.")
+            c = engine.settings.console
+            board = await sara.context.new_page()
+            await board.goto(f"http://{c.bind}:{c.port}/console/wallboard")
+            await _click(board, "Ascolta")
+            await expect(sara.locator("#phone-ringing .who")).to_contain_text("Supervisione · anna · pratica #")
+            await sara.get_by_role("button", name="Rispondi").click()
+            await expect(sara.locator("#phone-status")).to_have_text("In conversazione.")
+            await line.until(lambda: _state(line) == "on", "sara on the call", 30)
+            await expect(desk.locator("#supervised")).to_contain_text("Sara in ascolto")
+            await expect(desk.locator("#supervised")).not_to_contain_text("sta per collegarsi")
+            await expect(sara.locator("#following")).to_contain_text("Stai seguendo la conversazione di anna")
+            await expect(sara.locator(".call-card")).to_have_count(0)  # the followed call is not hers to file
+            await _click(board, "Lascia")
+            await expect(desk.locator("#supervised")).to_have_count(0)
+            await expect(sara.locator("#phone-status")).to_contain_text("Chiamata terminata")
+            await expect(sara.locator("#my-state")).to_have_text("Disponibile")
+        finally:
+            done.set()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(calling, 60)
+
+
+async def _supervisors_desk(line: QueueLine, browser: Browser) -> Page:
+    """A supervisor lands on the wallboard; her desk (her phone) is a page she opens."""
+    c = line.engine.settings.console
+    context = await browser.new_context(viewport={"width": 1280, "height": 800}, locale="it-IT")
+    context.set_default_timeout(15_000)
+    page = await login(context, f"http://{c.bind}:{c.port}", "sara")
+    await page.goto(f"http://{c.bind}:{c.port}/console/desk")
+    await page.wait_for_function("() => window.nulPhone && window.nulPhone.registered === true", timeout=20_000)
+    await line.until(lambda: line.engine.distributor.agents["sara"].desk, "sara's desk registered")
+    return page

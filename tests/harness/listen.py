@@ -268,3 +268,42 @@ def loudness(recording: Path) -> str:
         for sec in (audio[i : i + RATE] for i in range(0, len(audio), RATE))
     ]
     return f"{recording.name}: {len(audio) / RATE:.1f} s, dBFS per second: {' '.join(levels)}"
+
+
+PIECE = 2000  # a quarter of a second at 8 kHz
+PIECE_FLOOR = 0.5  # a piece of a voice mixed into a whisper still scores above this
+ALIGN_TOLERANCE_S = 0.15
+
+
+def heard_share(recording: Path, sound: Path) -> float:
+    """How much of `sound` is in `recording` at one consistent place: the share of its spoken
+    quarter-seconds that score PIECE_FLOOR or more within ALIGN_TOLERANCE_S of one alignment.
+
+    For a voice that reaches the ear mixed in by Asterisk's audiohooks (a supervisor's whisper,
+    a snoop hearing both directions): its pieces arrive a little distorted (measured 0.55-0.95
+    each, where `contains` wants 0.8) but all in their order, so one alignment holds them all
+    (share 1.0); a voice that is not there lines up nowhere (measured 0.15-0.25)."""
+    audio, ref = _load(recording), _load(sound)
+    size = 1 << int(np.ceil(np.log2(len(audio) + PIECE)))
+    spectrum = np.fft.rfft(audio, size)
+    cumulative = np.concatenate([[0.0], np.cumsum(audio * audio)])
+    energy = np.sqrt(np.maximum(cumulative[PIECE:] - cumulative[:-PIECE], 1e-9))
+    scored: list[tuple[int, np.ndarray]] = []
+    for k in range(0, len(ref) - PIECE, PIECE):
+        piece = ref[k : k + PIECE]
+        norm = float(np.linalg.norm(piece))
+        if norm < 1e3:  # a pause in the voice: nothing to find
+            continue
+        corr = np.fft.irfft(spectrum * np.conj(np.fft.rfft(piece, size)), size)[: len(audio) - PIECE + 1]
+        scored.append((k, corr / (energy[: len(audio) - PIECE + 1] * norm)))
+    if not scored:
+        return 0.0
+    tolerance = int(ALIGN_TOLERANCE_S * RATE)
+    best = 0.0
+    for base in {int(np.argmax(s)) - k for k, s in scored}:
+        hits = 0
+        for k, s in scored:
+            lo, hi = max(0, base + k - tolerance), min(len(s), base + k + tolerance + 1)
+            hits += lo < hi and float(s[lo:hi].max()) >= PIECE_FLOOR
+        best = max(best, hits / len(scored))
+    return best

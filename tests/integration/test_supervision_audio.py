@@ -23,13 +23,13 @@ from ivr.telephony.ari_resources import AriBridges
 from ivr.telephony.ari_snoop import AriSnoops
 from ivr.tickets.audit import Actor
 from tests.harness.callers import Watcher
-from tests.harness.listen import closed_wav, contains, loudness
+from tests.harness.listen import closed_wav, heard_share, loudness
 from tests.harness.pbx import PbxPair
 from tests.harness.queueline import queue_line
 from tests.harness.voices import Voices, synthesise
 
 pytestmark = pytest.mark.asterisk
-SNOOP_SETTLE_S = 1.0
+HEARD, NOT_HEARD = 0.8, 0.4  # measured: 1.0 heard (whisper included), 0.15-0.25 not
 
 PHRASES = {
     Mode.LISTEN: "Sono la supervisora, adesso sto solo ascoltando in silenzio.",
@@ -137,18 +137,24 @@ async def test_listen_coach_and_join_are_heard_only_by_whom_each_mode_says(
             await closed_wav(path)
         facts = "\n".join(loudness(p) for p in (caller_heard, carla_heard, sara_heard))
         facts += f"\n{[(e.kind, e.at.isoformat(), e.detail) for e in ticket.events]}"
-        # A snoop hearing both directions mixes them through Asterisk's audiohook, which realigns
-        # them as a voice begins: its first second reaches the supervisor shifted (measured: the
-        # opening two seconds score 0.46-0.62 against the voice, the two after its first second
-        # 1.00). So each voice is recognised from its second second on.
-        assert contains(sara_heard, voices.caller, skip_s=SNOOP_SETTLE_S), facts  # listening: the caller...
-        assert contains(sara_heard, voices.operator, skip_s=SNOOP_SETTLE_S), facts  # ...and the operator
-        assert not contains(caller_heard, spoken[Mode.LISTEN]), facts  # nobody hears her listening
-        assert not contains(carla_heard, spoken[Mode.LISTEN]), facts
-        assert contains(carla_heard, spoken[Mode.COACH]), facts  # coaching: the operator hears her
-        assert not contains(caller_heard, spoken[Mode.COACH]), facts  # the caller does not
-        assert contains(caller_heard, spoken[Mode.BARGE]), facts  # joining: the caller hears her
-        assert contains(carla_heard, spoken[Mode.BARGE]), facts  # and so does the operator
+        # Each voice judged by `heard_share`: a voice mixed in by Asterisk's audiohooks (the snoop
+        # hearing both directions, a whisper) arrives a little distorted, all of it in its order;
+        # one that is not there lines up nowhere. Heard: HEARD or more; not heard: NOT_HEARD or less.
+        share = {
+            (who, what): heard_share(path, wav)
+            for who, path in (("caller", caller_heard), ("carla", carla_heard), ("sara", sara_heard))
+            for what, wav in (("caller", voices.caller), ("operator", voices.operator),
+                              *((str(m), spoken[m]) for m in Mode))
+        }  # fmt: skip
+        facts += f"\n{ {k: round(v, 2) for k, v in share.items()} }"
+        expected = {
+            ("sara", "caller"): True, ("sara", "operator"): True,  # listening: she hears both
+            ("caller", "listen"): False, ("carla", "listen"): False,  # and nobody hears her
+            ("carla", "coach"): True, ("caller", "coach"): False,  # coaching: the operator only
+            ("caller", "barge"): True, ("carla", "barge"): True,  # joining: both
+        }  # fmt: skip
+        wrong = [k for k, yes in expected.items() if (share[k] >= HEARD) != yes or (not yes and share[k] > NOT_HEARD)]
+        assert not wrong, f"{wrong}\n{facts}"
 
         actions = [a for a, _ in audit.entries]
         assert actions == ["supervision_started", "supervision_mode", "supervision_mode", "supervision_ended"]

@@ -254,3 +254,20 @@ async def _post_raw(lab: ConsoleLab, who: str, path: str, **data: str) -> Any:
     client = await lab.login(who)
     token = await lab.csrf(client)
     return await client.post(path, data={"_csrf": token, **data}, headers={"Accept": "application/json"})
+
+
+async def test_an_available_supervisors_desk_says_what_she_follows_and_never_offers_the_call_to_file(
+    lab: ConsoleLab,
+) -> None:
+    await _supervised(lab, SupervisorPhone(answer=False))
+    await lab.deps.distributor.set_presence("vera", "available")  # taking calls: reserved while she follows
+    await _post(lab, "vera", "/console/supervision/anna/start", mode="coach")
+    assert lab.deps.distributor.agents["vera"].state is AgentState.OFFERED  # no queue call rings her now
+    client = await lab.login("vera")
+    card = await (await client.get("/console/desk/phone/card")).json()
+    assert card["ticket"] is None and card["who"].startswith("Supervisione · anna · pratica #")
+    desk = await (await client.get("/console/desk")).text()
+    assert 'id="following" data-mode="coach"' in desk and "Stai seguendo la conversazione di anna" in desk
+    assert 'class="call-card' not in desk  # the followed call is not hers to file
+    await _post(lab, "vera", "/console/supervision/anna/end")
+    assert lab.deps.distributor.agents["vera"].state is AgentState.AVAILABLE

@@ -145,14 +145,14 @@
       .then(function (data) {
         if (session !== call) { return; }  // it stopped ringing meanwhile
         var card = data.ticket && window.nulDesk ? window.nulDesk.showCard(data.ticket, data.card) : null;
-        ring(card);
+        ring(card, data.who);
       });
   }
 
-  function ring(card) {
+  function ring(card, who) {
     var topic = card && card.querySelector(".topic"), caller = card && card.querySelector(".caller");
-    ringEl.querySelector(".who").textContent =
-      (topic ? topic.textContent : "Chiamata") + " · " + (caller ? caller.textContent : "numero nascosto");
+    ringEl.querySelector(".who").textContent = who ||
+      ((topic ? topic.textContent : "Chiamata") + " · " + (caller ? caller.textContent : "numero nascosto"));
     if (card) { card.classList.add("ringing"); }
     api.ringAt = Date.now();
     ringEl.hidden = false;
