@@ -54,13 +54,14 @@ from ivr.ha.guard import LineGuard
 from ivr.ha.state import LineRole
 from ivr.hours.calendar import LineCalendar
 from ivr.hours.closures import RuntimeClosures
+from ivr.hours.notices import LONGEST_RECORDING_S
 from ivr.hours.step import HoursStep
 from ivr.ops.http import ops_routes
 from ivr.ops.memory import schedule_trim
 from ivr.ops.runtime import Operations
 from ivr.ops.wiring import make_operations
 from ivr.privacy.jobs import PrivacyService, asterisk_dirs, schedule_purge
-from ivr.prompts.library import PromptLibrary
+from ivr.prompts.library import PromptLibrary, convert_recording
 from ivr.recordings.campaigns import RuntimeCampaigns
 from ivr.recordings.consent import ConsentStep
 from ivr.recordings.left import keep_left_recording
@@ -487,11 +488,15 @@ def _web_deps(engine: Engine, parts: Assembly, campaigns: RuntimeCampaigns) -> W
         engine.guard.check("write a closure's prompt")  # a file Asterisk plays: not a fenced engine's
         return engine.prompts.build_one(name, text, target_dir)
 
+    def notice_recording(name: str, source: Path, target_dir: Path) -> Path:
+        engine.guard.check("write a notice's recording")
+        return convert_recording(name, source, target_dir, longest_s=LONGEST_RECORDING_S)
+
     console = parts.console(
         campaigns,
         queue=queue,
         operators=OperatorAdmin(engine.operators, engine.operator_sync.run_once),
-        closures=ClosureAdmin(engine.closures, engine.calendar, s.hours.closures, closure_prompt),
+        closures=ClosureAdmin(engine.closures, engine.calendar, s.hours.closures, closure_prompt, notice_recording),
         requests=engine.web_requests,
         control=engine.control,
         missed=engine.missed,

@@ -374,7 +374,9 @@ def make_console_services(
         control=control,
         alerts=make_alerts(settings, store, queue, clock, mailer, live.notify, tasks),
         reviews=QualityReviews(store, settings.reviews),
-        notices=NoticeDesk(notices, closures.build_message, accounts.audit) if notices is not None else None,
+        notices=None
+        if notices is None
+        else NoticeDesk(notices, closures.build_message, accounts.audit, closures.convert_message),
         supervision=supervision,
     )
 

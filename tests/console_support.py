@@ -31,6 +31,8 @@ from ivr.console.services import ConsoleServices
 from ivr.dialout.guard import DialGuard, store_audit
 from ivr.hours.calendar import LineCalendar
 from ivr.hours.closures import RuntimeClosures
+from ivr.hours.notices import LONGEST_RECORDING_S
+from ivr.prompts.library import convert_recording
 from ivr.recordings.campaigns import RuntimeCampaigns
 from ivr.schema.tickets import Recording, Ticket
 from ivr.settings import Settings, load_settings
@@ -214,7 +216,7 @@ def build_console_deps(settings: Settings, clock: ShiftedClock) -> ConsoleDeps:
         RuntimeCampaigns(store),
         queue=queue,
         operators=OperatorAdmin(operators, resync),
-        closures=ClosureAdmin(closures, calendar, settings.hours.closures, parts.prompts.build_one),
+        closures=ClosureAdmin(closures, calendar, settings.hours.closures, parts.prompts.build_one, notice_recording),
         requests=requests,
     )
     health = Health(
@@ -259,3 +261,7 @@ async def console_lab(tmp: Path, extra: dict[str, Any] | None = None) -> AsyncIt
         await server.close()
         await deps.tasks.stop()
         await deps.store.stop()
+
+
+def notice_recording(name: str, source: Path, target_dir: Path) -> Path:
+    return convert_recording(name, source, target_dir, longest_s=LONGEST_RECORDING_S)

@@ -89,6 +89,7 @@ class ClosureAdmin:
     calendar: LineCalendar
     configured: Sequence[ClosureConfig]
     build_message: Callable[[str, str, Path], Path]
+    convert_message: Callable[[str, Path, Path], Path] | None = None  # a supervisor's recording, as a prompt
 
 
 def _no_lease() -> dict[str, Any]:

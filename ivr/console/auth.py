@@ -14,6 +14,7 @@ from ivr.console.accounts import LEVEL, SessionInfo, UserInfo
 from ivr.console.services import ConsoleServices
 from ivr.console.web import (
     PUBLIC,
+    UPLOADS,
     Handler,
     Invalid,
     NotDone,
@@ -112,6 +113,9 @@ def _secure_headers(response: web.StreamResponse) -> None:
 
 
 async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse:
+    limit = UPLOADS.get(request.match_info.handler)
+    if limit is not None:  # a page taking a file: its own limit, before the CSRF check reads the body
+        request = request.clone(client_max_size=limit)
     rule = rule_of(request)
     session = await _session(request)
     set_session(request, session)

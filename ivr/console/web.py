@@ -40,6 +40,19 @@ TEMPLATES: web.AppKey[jinja2.Environment] = web.AppKey("console_templates")
 SESSION: web.RequestKey[SessionInfo | None] = web.RequestKey("console_session")
 
 
+# Handlers that take a file, with the largest body each accepts (the console's own limit is for
+# forms); read by the guard before anything reads the body.
+UPLOADS: dict[Handler, int] = {}
+
+
+def takes_upload(max_bytes: int) -> Callable[[Handler], Handler]:
+    def mark(handler: Handler) -> Handler:
+        UPLOADS[handler] = max_bytes
+        return handler
+
+    return mark
+
+
 @dataclass(frozen=True)
 class Route:
     method: str

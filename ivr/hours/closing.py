@@ -16,6 +16,7 @@ from ivr.hours.closures import RuntimeClosures, media_name
 from ivr.tickets.audit import Actor, AuditSink, record
 
 BuildMessage = Callable[[str, str, Path], Path]  # (prompt name, text, folder) -> the file built
+ConvertMessage = Callable[[str, Path, Path], Path]  # (prompt name, uploaded file, folder) -> the file built
 NextOpening = Callable[[datetime], datetime | None]  # the calendar's next opening after a moment
 
 

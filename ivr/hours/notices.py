@@ -12,17 +12,20 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from ivr.hours.closing import BuildMessage
+from ivr.hours.closing import BuildMessage, ConvertMessage
 from ivr.hours.spoken import SpokenRows
 from ivr.schema.tickets import ServiceNoticeRow
 from ivr.tickets.audit import Actor, AuditSink, record
 
 log = logging.getLogger(__name__)
 LONGEST_TEXT = 500
+LONGEST_RECORDING_S = 60.0  # a notice is a sentence or two: callers wait through it before the menu
+STAGED = "notice_upload_"  # a recording converted, before its notice exists
 
 
 def media_name(notice_id: int) -> str:
@@ -88,22 +91,48 @@ class ServiceNotices(SpokenRows[Notice]):
 class NoticeDesk:
     """A notice set or lifted, from the console: the row, its spoken file, the audit entry."""
 
-    def __init__(self, notices: ServiceNotices, build_message: BuildMessage, audit: AuditSink) -> None:
+    def __init__(
+        self,
+        notices: ServiceNotices,
+        build_message: BuildMessage,
+        audit: AuditSink,
+        convert_message: ConvertMessage | None = None,
+    ) -> None:
         self.notices = notices
         self.build_message = build_message
         self.audit = audit
+        self.convert_message = convert_message  # a supervisor's own recording (None: typed notices only)
 
-    async def add(self, text: str, until: datetime, *, at: datetime, by: Actor) -> int:
+    async def add(self, text: str, until: datetime, *, at: datetime, by: Actor, recording: Path | None = None) -> int:
         """In force from now until `until`; spoken before it is read with the notices in force
         (the row is written first and the file after: a call in between finds no file and says
-        nothing, rather than a notice with no sound)."""
+        nothing, rather than a notice with no sound). With `recording` (an uploaded file) the
+        callers hear that voice, and `text` says what it says (the console's list, the audit);
+        it is converted first, so a file that is no audio leaves no notice behind."""
         text = " ".join(text.split())
         if not text or len(text) > LONGEST_TEXT:
             raise ValueError(f"il testo dell'avviso va da 1 a {LONGEST_TEXT} caratteri")
-        notice_id = await self.notices.add(text, at, until, at, by.name)
-        await asyncio.to_thread(self.build_message, media_name(notice_id), text, self.notices.local_dir)
+        staged: Path | None = None
+        if recording is not None:
+            if self.convert_message is None:
+                raise ValueError("gli avvisi registrati non sono attivi su questa linea")
+            staged = await asyncio.to_thread(
+                self.convert_message, f"{STAGED}{recording.stem}", recording, self.notices.local_dir
+            )
+        try:
+            notice_id = await self.notices.add(text, at, until, at, by.name)
+        except BaseException:
+            if staged is not None:
+                staged.unlink(missing_ok=True)
+            raise
+        target = self.notices.local_dir / f"{media_name(notice_id)}.wav"
+        if staged is not None:
+            staged.replace(target)
+        else:
+            await asyncio.to_thread(self.build_message, media_name(notice_id), text, self.notices.local_dir)
         self.notices.forget()  # said from the next call on
-        await record(self.audit, by, "notice_add", at, "notice", notice_id, until=until.isoformat())
+        how = "recorded" if staged is not None else "synthesised"
+        await record(self.audit, by, "notice_add", at, "notice", notice_id, until=until.isoformat(), voice=how)
         return notice_id
 
     async def end(self, notice_id: int, *, at: datetime, by: Actor) -> int:

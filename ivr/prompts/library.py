@@ -15,6 +15,7 @@ import logging
 import shutil
 import subprocess
 import tempfile
+import wave
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -251,6 +252,29 @@ class PromptLibrary:
             # "-w FILE" written by a supervisor must be spoken, not read as espeak-ng options.
             _run([espeak, "-v", self.voice, "-s", str(self.speed), "-w", str(raw), "--stdin"], stdin=text)
             _convert(raw, target)
+
+
+def convert_recording(name: str, source: Path, target_dir: Path, *, longest_s: float) -> Path:
+    """A recording a supervisor uploaded (any format sox reads: WAV, MP3, OGG, FLAC...) as the
+    line's prompt `name` in `target_dir`; not audio, or longer than `longest_s`, is a PromptError
+    and leaves nothing behind."""
+    target_dir.mkdir(parents=True, exist_ok=True)
+    target = target_dir / f"{name}.wav"
+    staged = target_dir / f"{name}.staged.wav"
+    try:
+        _convert(source, staged)
+        with wave.open(str(staged)) as w:
+            seconds = w.getnframes() / w.getframerate()
+        if seconds > longest_s:
+            raise PromptError(f"la registrazione dura {seconds:.0f} s: al massimo {longest_s:.0f}")
+        if seconds < 0.5:
+            raise PromptError("la registrazione è vuota")
+    except BaseException:
+        staged.unlink(missing_ok=True)
+        raise
+    staged.replace(target)
+    share_with_asterisk(target)
+    return target
 
 
 def _convert(source: Path, target: Path) -> None:
