@@ -107,6 +107,8 @@ class CallControl:
         # An operator is no longer on a conversation (it ended, or they handed it over): whoever
         # followed them there (a supervisor) leaves too.
         self.on_left: Subscribers[[str, LiveCall]] = Subscribers()
+        # The caller was put on hold or taken back (whoever follows the call may move with it).
+        self.on_hold: Subscribers[[LiveCall]] = Subscribers()
 
     # --- the conversation's side --------------------------------------------------------------
 
@@ -274,12 +276,14 @@ class CallControl:
         with contextlib.suppress(AriError):
             await self.bridges.remove_channel(live.bridge_id, live.caller.id)
         await live.caller.start_moh()
+        self.on_hold(live)
 
     async def _unhold(self, live: LiveCall) -> None:
         assert live.bridge_id is not None
         live.held_since = None
         await live.caller.stop_moh()
         await self.bridges.add_channels(live.bridge_id, [live.caller.id])
+        self.on_hold(live)
 
     async def _ring(self, live: LiveCall, party: Party, *, consult: bool) -> None:
         """Ring the colleague; once they answer, into the bridge until they hang up."""

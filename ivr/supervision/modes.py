@@ -6,7 +6,8 @@ the channel's own voice goes). So listening hears the caller both ways (the call
 caller hears: the operator); coaching hears the operator both ways and whispers to their phone
 alone; joining speaks into the caller's channel both ways, so the caller hears the supervisor
 and the conversation's bridge carries the supervisor to the operator like the caller's voice.
-None of them changes the conversation's bridge, its members or its recording's consent.
+None of them changes the conversation's bridge, its members or its recording's consent, but
+for the time the caller holds (HELD_LISTEN).
 """
 
 from __future__ import annotations
@@ -34,6 +35,12 @@ TAPS = {
     Mode.COACH: Tap("operator", "both", "out"),
     Mode.BARGE: Tap("caller", "both", "both"),
 }
+
+# While the caller holds (music, out of the conversation's bridge) the operator is alone there,
+# or with a colleague consulted, and nothing is written to them for a whisper to ride on: the
+# supervisor listens to the operator's side then, and coaching or joining puts the supervisor's
+# phone into the conversation's bridge itself (the caller, on music, hears none of it).
+HELD_LISTEN = Tap("operator", "both", "none")
 
 LABELS = {
     Mode.LISTEN: "in ascolto",

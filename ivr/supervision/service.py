@@ -29,7 +29,7 @@ from ivr.acd.offers import OFFERING, OfferFailed, Offering
 from ivr.callflows.recovery_plan import supervision_bridge
 from ivr.clock import Clock
 from ivr.supervision.config import SupervisionSettings
-from ivr.supervision.modes import LABELS, TAPS, Mode
+from ivr.supervision.modes import HELD_LISTEN, LABELS, TAPS, Mode
 from ivr.tasks import TaskSupervisor
 from ivr.telephony.errors import AriError, AriUnavailable, CallerHungUp
 from ivr.telephony.ports import CallChannel, Snoops
@@ -62,6 +62,8 @@ class Session:
     state: str = "ringing"  # -> "on" -> "ended"
     tap: CallChannel | None = None
     bridge_id: str | None = None
+    inside: bool = False  # the supervisor's phone in the conversation's bridge (the caller holding)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one move of the phone at a time
     modes: list[str] = field(default_factory=list)
     reason: str | None = None  # why it ended, once somebody ended it
     task: asyncio.Task[None] | None = None
@@ -103,6 +105,7 @@ class Supervision:
         self.sessions: dict[str, Session] = {}  # by the login of the operator followed
         self._numbers = itertools.count(1)
         control.on_left.subscribe(self._operator_left)
+        control.on_hold.subscribe(self._hold_changed)
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -226,21 +229,58 @@ class Supervision:
             self._stop(s, "supervisor_hung_up")
 
     async def _tap(self, s: Session) -> None:
-        """A snoop for the session's mode into the supervisor's bridge, then the old one out."""
-        assert s.bridge_id is not None
-        tap = TAPS[s.mode]
+        async with s.lock:
+            await self._place(s)
+
+    async def _place(self, s: Session) -> None:
+        """A snoop for the session's mode into the supervisor's bridge, then the old one out; while
+        the caller holds, coaching and joining are the phone inside the conversation's bridge."""
+        assert s.bridge_id is not None and s.party.leg is not None
+        bridges, leg = self.control.bridges, s.party.leg
+        held = s.live.held_since is not None and s.live.bridge_id is not None
+        if held and s.mode is not Mode.LISTEN:
+            if not s.inside:
+                await bridges.remove_channel(s.bridge_id, leg.id)
+                assert s.live.bridge_id is not None
+                await bridges.add_channels(s.live.bridge_id, [leg.id])
+                s.inside = True
+            await self._untap(s)
+            return
+        if s.inside:
+            s.inside = False
+            if s.live.bridge_id is not None:
+                with contextlib.suppress(AriError):
+                    await bridges.remove_channel(s.live.bridge_id, leg.id)
+            await bridges.add_channels(s.bridge_id, [leg.id])
+        tap = HELD_LISTEN if held else TAPS[s.mode]
         target = s.live.caller if tap.on == "caller" else s.live.operator
         new = await self.snoops.snoop(target.id, spy=tap.spy, whisper=tap.whisper)
         try:
-            await self.control.bridges.add_channels(s.bridge_id, [new.id])
+            await bridges.add_channels(s.bridge_id, [new.id])
         except BaseException:
             with contextlib.suppress(*_GONE):
                 await new.hangup()
             raise
-        old, s.tap = s.tap, new
+        await self._untap(s)
+        s.tap = new
+
+    async def _untap(self, s: Session) -> None:
+        old, s.tap = s.tap, None
         if old is not None:
             with contextlib.suppress(*_GONE):
                 await old.hangup()
+
+    def _hold_changed(self, live: LiveCall) -> None:
+        session = next((s for s in self.sessions.values() if s.live is live and s.state == "on"), None)
+        if session is not None:
+            self.tasks.spawn(self._follow_hold(session), name=f"supervise-hold-{session.operator}")
+
+    async def _follow_hold(self, s: Session) -> None:
+        try:
+            await self._tap(s)
+        except _GONE as exc:
+            log.warning("supervision of %s: not moved with the hold (%s); ended", s.operator, exc)
+            self._stop(s, "error")
 
     def _stop(self, s: Session, reason: str) -> None:
         if s.reason is None:

@@ -32,6 +32,7 @@ pytestmark = pytest.mark.asterisk
 HEARD, NOT_HEARD = 0.8, 0.4  # measured: 1.0 heard (whisper included), 0.15-0.25 not
 
 PHRASES = {
+    "held": "Mentre il cittadino attende, verifica la sua domanda nel portale.",
     Mode.LISTEN: "Sono la supervisora, adesso sto solo ascoltando in silenzio.",
     Mode.COACH: "Ricorda di chiedere il codice fiscale prima di tutto.",
     Mode.BARGE: "Buongiorno, sono la responsabile del servizio, la aiuto io.",
@@ -57,7 +58,7 @@ async def _confirm_recorded(ring: LabPhoneCall, name: str) -> Path:
 async def test_listen_coach_and_join_are_heard_only_by_whom_each_mode_says(
     pbx: PbxPair, tmp_path: Path, voices: Voices
 ) -> None:
-    spoken = {m: synthesise(t, tmp_path / f"sup-{m}.wav") for m, t in PHRASES.items()}
+    spoken = {str(m): synthesise(t, tmp_path / f"sup-{m}.wav") for m, t in PHRASES.items()}
     media = {m: pbx.carrier.add_voice(f"sup-{m}-{tmp_path.name}", w) for m, w in spoken.items()}
     caller_voice = pbx.carrier.add_voice(f"sup-caller-{tmp_path.name}", voices.caller)
     operator_voice = pbx.carrier.add_voice(f"sup-operator-{tmp_path.name}", voices.operator)
@@ -115,6 +116,11 @@ async def test_listen_coach_and_join_are_heard_only_by_whom_each_mode_says(
             await supervision.switch(Actor(login="sara"), "carla", Mode.COACH)
             await asyncio.sleep(0.5)
             await sara.speak(media[Mode.COACH], _seconds(spoken[Mode.COACH]))  # carla only
+            await control.hold("carla")  # the caller on music: still carla only, from inside the call
+            await line.until(lambda: session.inside, "sara inside the held call", 10)
+            await sara.speak(media["held"], _seconds(spoken["held"]))
+            await control.resume("carla")
+            await line.until(lambda: not session.inside and session.tap is not None, "sara back to coaching", 10)
             await supervision.switch(Actor(login="sara"), "carla", Mode.BARGE)
             await asyncio.sleep(0.5)
             await sara.speak(media[Mode.BARGE], _seconds(spoken[Mode.BARGE]))  # the caller, and carla too
@@ -144,13 +150,14 @@ async def test_listen_coach_and_join_are_heard_only_by_whom_each_mode_says(
             (who, what): heard_share(path, wav)
             for who, path in (("caller", caller_heard), ("carla", carla_heard), ("sara", sara_heard))
             for what, wav in (("caller", voices.caller), ("operator", voices.operator),
-                              *((str(m), spoken[m]) for m in Mode))
+                              *spoken.items())
         }  # fmt: skip
         facts += f"\n{ {k: round(v, 2) for k, v in share.items()} }"
         expected = {
             ("sara", "caller"): True, ("sara", "operator"): True,  # listening: she hears both
             ("caller", "listen"): False, ("carla", "listen"): False,  # and nobody hears her
             ("carla", "coach"): True, ("caller", "coach"): False,  # coaching: the operator only
+            ("carla", "held"): True, ("caller", "held"): False,  # also while the caller holds
             ("caller", "barge"): True, ("carla", "barge"): True,  # joining: both
         }  # fmt: skip
         wrong = [k for k, yes in expected.items() if (share[k] >= HEARD) != yes or (not yes and share[k] > NOT_HEARD)]

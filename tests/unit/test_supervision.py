@@ -271,3 +271,36 @@ async def test_an_available_supervisors_desk_says_what_she_follows_and_never_off
     assert 'class="call-card' not in desk  # the followed call is not hers to file
     await _post(lab, "vera", "/console/supervision/anna/end")
     assert lab.deps.distributor.agents["vera"].state is AgentState.AVAILABLE
+
+
+async def test_while_the_caller_holds_coaching_is_inside_the_call_and_listening_hears_the_operator(
+    lab: ConsoleLab,
+) -> None:
+    """Nothing is written to an operator alone in the bridge for a whisper to ride on: while the
+    caller holds, the supervisor's phone is in the conversation's bridge (the caller is on music),
+    and back in her own with the operator's snoop when the caller is taken back."""
+    live, bridges, supervision, snoops, phone = await _supervised(lab)
+    await _post(lab, "vera", "/console/supervision/anna/start", mode="coach")
+    session = supervision.of("anna")
+    assert session is not None
+    await _until(lambda: session.state == "on", "vera on the call")
+    leg, own = phone.legs[0], f"supervise-{live.ticket_id}-1"
+    status, _ = await _post(lab, "anna", "/console/desk/call/hold")
+    assert status == 200
+    await _until(lambda: session.inside, "vera inside the conversation")
+    assert leg.id in bridges.members["call-1"] and live.caller.id not in bridges.members["call-1"]
+    assert leg.id not in bridges.members[own] and session.tap is None and snoops.made[0][3].hung_up
+
+    await _post(lab, "vera", "/console/supervision/anna/mode", mode="listen")  # listening while held
+    assert snoops.made[-1][:3] == (live.operator.id, "both", "none")  # the operator's side, not the music
+    assert not session.inside and leg.id in bridges.members[own] and leg.id not in bridges.members["call-1"]
+    await _post(lab, "vera", "/console/supervision/anna/mode", mode="coach")
+    assert session.inside and leg.id in bridges.members["call-1"]
+
+    status, _ = await _post(lab, "anna", "/console/desk/call/resume")
+    assert status == 200
+    await _until(lambda: not session.inside, "vera back in her own bridge")
+    assert leg.id not in bridges.members["call-1"] and live.caller.id in bridges.members["call-1"]
+    assert snoops.made[-1][:3] == (live.operator.id, "both", "out") and session.tap is snoops.made[-1][3]
+    await _post(lab, "vera", "/console/supervision/anna/end")
+    assert supervision.of("anna") is None and leg.hung_up
