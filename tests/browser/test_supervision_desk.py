@@ -163,6 +163,10 @@ async def test_a_supervisor_follows_on_her_own_browser_desk(
             await expect(desk.locator("#supervised")).not_to_contain_text("sta per collegarsi")
             await expect(sara.locator("#following")).to_contain_text("Stai seguendo la conversazione di anna")
             await expect(sara.locator(".call-card")).to_have_count(0)  # the followed call is not hers to file
+            await asyncio.sleep(4.0)  # anna's microphone speaks (her desk's WAV): sara's page hears the call
+            peak = float(await sara.evaluate("() => window.nulPhone.peak"))
+            print(f"supervisor's desk: loudest audio heard while listening (RMS of 1024 samples): {peak:.3f}")
+            assert peak > 0.01, peak  # above -40 dBFS: the snoop reaches her browser
             await _click(board, "Lascia")
             await expect(desk.locator("#supervised")).to_have_count(0)
             await expect(sara.locator("#phone-status")).to_contain_text("Chiamata terminata")
