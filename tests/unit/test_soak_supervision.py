@@ -16,9 +16,10 @@ from ivr.lab.soak.checks_supervision import check_supervision
 from ivr.lab.soak.days import service_days
 from ivr.lab.soak.driver_http import Answer
 from ivr.lab.soak.evidence import Fault, SoakEvidence
+from ivr.lab.soak.journal import CallRecord
 from ivr.lab.soak.store_view import StoreView
 from ivr.schema.console import AuditEntry
-from ivr.schema.tickets import TicketEvent
+from ivr.schema.tickets import Ticket, TicketEvent
 from tests.unit.test_soak_driver import FakeConsole, act, make
 
 AT = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
@@ -126,3 +127,17 @@ def test_a_fault_during_a_session_leaves_it_unjudged() -> None:
     ev, view = world(session()[:2], faults=killed)
     result = check_supervision(ev, view)
     assert result.violations == [] and "1 sessions with a fault on: not judged" in result.notes
+
+
+def test_a_caller_who_heard_the_supervisor_while_listened_to_is_a_violation() -> None:
+    heard = CallRecord(caller="3330000011", carrier_channel="ch-1", journey="operator/citizens/it", placed_at=AT,
+                       ended_at=AT + timedelta(seconds=40), answered=True,
+                       operators_heard=["soak01", "soak05"])  # fmt: skip
+    ev, view = world(session())
+    view.tickets[11] = Ticket(id=11, channel="phone", caller_number="3330000011")
+    ev.journal[:] = [heard]
+    assert details(ev, view) == ["soak05 on soak01's call: the caller heard the supervisor's voice (listen, coach)"]
+    joined = {"operator": "soak01", "joined": "soak05"}
+    conferenced = TicketEvent(ticket_id=11, kind="conference_joined", at=AT, detail=joined)
+    view.events[11].insert(0, conferenced)  # the leader was on this call as a colleague: heard rightly
+    assert details(ev, view) == []

@@ -168,6 +168,7 @@ class CallerState:
             language_press=self.language_press,
             heard_operator=bool(operators),
             operator=operators[0] if operators else None,
+            operators_heard=list(operators),
             left_message=self.left_message,
             message_s=round(self.message_s, 2),
             callback_requested=self.callback_requested,

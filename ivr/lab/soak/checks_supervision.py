@@ -3,7 +3,8 @@ started (the driver's `supervise`, answered 200) is in the audit log once, by th
 for that operator; it ends once, after it began, its modes in the order they were asked for;
 nobody stays on a conversation after it ended (the ticket's timeline as witness); the
 supervisor's phone is no step of the call (no offer, confirmation or answer of theirs on the
-ticket while they followed it); and no session is in the audit that nobody asked for.
+ticket while they followed it); the caller's ear never recognised the supervisor's voice (listening
+and coaching are not heard by the caller); and no session is in the audit that nobody asked for.
 
 A fault while a session was up (an engine killed) may leave it without its end: not judged."""
 
@@ -16,7 +17,9 @@ from typing import Any
 from ivr.lab.soak.action_journal import ActionRecord
 from ivr.lab.soak.actions import ActionKind
 from ivr.lab.soak.checks_actions import NO_JOURNAL, fault_spans
+from ivr.lab.soak.checks_calls import single_tickets
 from ivr.lab.soak.evidence import SoakEvidence
+from ivr.lab.soak.journal import CallRecord
 from ivr.lab.soak.store_view import StoreView
 from ivr.lab.soak.verdict import CheckResult
 from ivr.schema.console import AuditEntry
@@ -44,6 +47,7 @@ def check_supervision(ev: SoakEvidence, view: StoreView) -> CheckResult:
     for e in view.supervision:
         by_key[_key(e)].append(e)
     spans = fault_spans(ev)
+    calls = {t.id: call for call, t in single_tickets(ev, view)}
     claimed: set[int] = set()
     judged = unsure = 0
     for a in asked:
@@ -60,7 +64,7 @@ def check_supervision(ev: SoakEvidence, view: StoreView) -> CheckResult:
             unsure += 1
             continue
         judged += 1
-        _judge(r, a, by_key[_key(found[0])], view)
+        _judge(r, a, by_key[_key(found[0])], view, calls)
     for e in started:
         if e.id in claimed:
             continue
@@ -74,7 +78,9 @@ def check_supervision(ev: SoakEvidence, view: StoreView) -> CheckResult:
     return r
 
 
-def _judge(r: CheckResult, a: ActionRecord, entries: list[AuditEntry], view: StoreView) -> None:
+def _judge(
+    r: CheckResult, a: ActionRecord, entries: list[AuditEntry], view: StoreView, calls: dict[int, CallRecord]
+) -> None:
     start = next(e for e in entries if e.action == "supervision_started")
     ends = [e for e in entries if e.action == "supervision_ended"]
     tid = int((start.detail or {}).get("ticket") or 0)
@@ -100,3 +106,9 @@ def _judge(r: CheckResult, a: ActionRecord, entries: list[AuditEntry], view: Sto
     for e in events:
         if e.kind in PHONE_STEPS and start.at <= e.at <= end.at and (e.detail or {}).get("operator") == phone:
             r.fail(f"{who}: the supervisor's phone is on the ticket as {e.kind} at {e.at:%H:%M:%S}", [tid])
+    # Listening and coaching: the caller never hears the supervisor (their phone says its name),
+    # unless the timeline names them otherwise on this call (answered it, consulted, conferenced).
+    named = {v for e in events for v in (e.detail or {}).values() if isinstance(v, str)}
+    call = calls.get(tid)
+    if call is not None and phone in call.operators_heard and phone not in named and "barge" not in asked:
+        r.fail(f"{who}: the caller heard the supervisor's voice ({', '.join(asked)})", [tid], (call.caller,))

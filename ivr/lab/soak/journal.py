@@ -95,6 +95,9 @@ class CallRecord(BaseModel):
     consent_key: str | None = Field(None, description="what the caller pressed at the consent notice")
     heard_operator: bool = Field(False, description="an operator's voice reached the caller")
     operator: str | None = Field(None, description="login of the simulated operator who took it, if known")
+    operators_heard: list[str] = Field(
+        default_factory=list, description="every operator's voice the caller's ear recognised, in order"
+    )
     left_message: bool = Field(False, description="spoke after the voicemail beep")
     message_s: float = 0.0
     callback_requested: bool = Field(False, description="accepted a queued callback (heard it booked)")
