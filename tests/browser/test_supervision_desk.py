@@ -18,7 +18,7 @@ from ivr.lab.carrier import LabCall
 from tests.browser.test_console_roles import login
 from tests.browser.test_desk_phone import FLOW, WEBRTC, _call, add_operator, open_desk, phone_browser
 from tests.console_support import PASSWORD
-from tests.harness.callers import Watcher
+from tests.harness.callers import Script, Watcher
 from tests.harness.pbx import PbxPair
 from tests.harness.queueline import QueueLine, queue_line
 from tests.harness.voices import Voices
@@ -51,15 +51,7 @@ async def test_the_operators_desk_shows_who_listens_coaches_and_joins_for_the_wh
         await desk.get_by_role("button", name="Disponibile").click()
         await expect(desk.locator("#my-state")).to_have_text("Disponibile")
         done = asyncio.Event()
-
-        async def citizen(call: LabCall, w: Watcher) -> None:
-            await w.playing("menu_main")
-            await asyncio.sleep(1.0)
-            await call.press("1")
-            await done.wait()
-            await call.hangup()
-
-        calling = asyncio.ensure_future(_call(line, pbx, citizen))
+        calling = asyncio.ensure_future(_call(line, pbx, _citizen(done)))
         try:
             await desk.get_by_role("button", name="Rispondi").click(timeout=40_000)
             await expect(desk.locator("#phone-status")).to_have_text("In conversazione.")
@@ -138,15 +130,7 @@ async def test_a_supervisor_follows_on_her_own_browser_desk(
         await sara.get_by_role("button", name="Disponibile").click()  # taking calls: reserved while she follows
         await expect(sara.locator("#my-state")).to_have_text("Disponibile")
         done = asyncio.Event()
-
-        async def citizen(call: LabCall, w: Watcher) -> None:
-            await w.playing("menu_main")
-            await asyncio.sleep(1.0)
-            await call.press("1")
-            await done.wait()
-            await call.hangup()
-
-        calling = asyncio.ensure_future(_call(line, pbx, citizen))
+        calling = asyncio.ensure_future(_call(line, pbx, _citizen(done)))
         try:
             answer = desk.get_by_role("button", name="Rispondi")
             await answer.click(timeout=40_000)
@@ -187,3 +171,16 @@ async def _supervisors_desk(line: QueueLine, browser: Browser) -> Page:
     await page.wait_for_function("() => window.nulPhone && window.nulPhone.registered === true", timeout=20_000)
     await line.until(lambda: line.engine.distributor.agents["sara"].desk, "sara's desk registered")
     return page
+
+
+def _citizen(done: asyncio.Event) -> Script:
+    """Chooses the citizens' topic and stays on the line until `done`."""
+
+    async def script(call: LabCall, w: Watcher) -> None:
+        await w.playing("menu_main")
+        await asyncio.sleep(1.0)
+        await call.press("1")
+        await done.wait()
+        await call.hangup()
+
+    return script
