@@ -164,13 +164,13 @@ class Supervision:
         if mode is session.mode:
             return session
         before, session.mode = session.mode, mode
-        session.modes.append(str(mode))
         if session.state == "on":
             try:
                 await self._tap(session)
             except _GONE as exc:
                 session.mode = before
                 raise SupervisionError(f"modalità non cambiata: {exc}") from None
+        session.modes.append(str(mode))  # the modes it was in, as the audit log says them
         await self._audit(session, "supervision_mode", mode=str(mode), before=str(before))
         self.notify()
         return session
@@ -205,8 +205,8 @@ class Supervision:
                 self.control.distributor.engage(s.party.agent)
             s.bridge_id = await self.control.bridges.create(supervision_bridge(s.ticket_id, s.number))
             await self.control.bridges.add_channels(s.bridge_id, [leg.id])
+            s.state = "on"  # from here a change of mode or a hold places the phone too, one at a time
             await self._tap(s)
-            s.state = "on"
             self.notify()
             await self._until_over(s, leg)
         except CallerHungUp:

@@ -103,7 +103,7 @@ async def test_listen_coach_and_join_are_heard_only_by_whom_each_mode_says(
             sara = await asyncio.wait_for(rings.get(), 60)
             assert sara.number == "3470000082"
             sara_heard = await _confirm_recorded(sara, f"sup-sara-{tag}")
-            await line.until(lambda: session.state == "on", "sara listening", 30)
+            await line.until(lambda: session.state == "on" and session.tap is not None, "sara listening", 30)
             bridges = {b.name: set(b.channels) for b in await AriBridges(line.engine.ari).list()}
             assert bridges[f"supervise-{live.ticket_id}-1"] == {session.party.leg.id, session.tap.id}  # type: ignore[union-attr]
             await asyncio.sleep(1.5)  # the end of her confirmation prompt
