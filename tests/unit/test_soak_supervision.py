@@ -5,6 +5,7 @@ or was never asked for; a fault on during a session leaves it unjudged."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -141,3 +142,24 @@ def test_a_caller_who_heard_the_supervisor_while_listened_to_is_a_violation() ->
     conferenced = TicketEvent(ticket_id=11, kind="conference_joined", at=AT, detail=joined)
     view.events[11].insert(0, conferenced)  # the leader was on this call as a colleague: heard rightly
     assert details(ev, view) == []
+
+
+async def test_the_leader_waits_for_a_free_moment_then_follows(tmp_path: Path) -> None:
+    console = FakeConsole(
+        operators=[
+            {"login": "soak01", "state": "busy", "since_s": 40.0, "ticket": 11},
+            {"login": "soak02", "state": "wrap_up"},  # the leader, finishing a call of their own
+        ]
+    )
+    for command in ("start", "mode", "end"):
+        console.on("POST", f"/console/supervision/soak01/{command}", Answer(200, json={"session": None}))
+    driver = make(tmp_path, console)
+
+    async def free_soon() -> None:
+        await asyncio.sleep(0.2)
+        console.operators[1]["state"] = "available"
+
+    freeing = asyncio.ensure_future(free_soon())
+    await driver.carry_out(act(K.SUPERVISE, mode_s=0.01, wait_s=5.0))
+    await freeing
+    assert driver.records[-1].result is ActionResult.DONE and driver.records[-1].operator == "soak01"

@@ -90,6 +90,7 @@ class ActionModel(BaseModel):
     supervisions_per_day: int = Field(1, ge=0, description="on days of at least supervision_min_day_s")
     supervision_min_day_s: float = Field(120.0, gt=0)
     supervise_mode_s: float = Field(4.0, gt=0, description="how long the leader stays in each mode")
+    supervise_wait_s: float = Field(45.0, ge=0, description="how long the leader waits to be free, and a call up")
 
     @model_validator(mode="after")
     def _valid(self) -> ActionModel:
@@ -212,7 +213,8 @@ def plan_actions(
         if end - day.start_s < model.supervision_min_day_s:
             continue
         for _ in range(model.supervisions_per_day):
-            add(ActionKind.SUPERVISE, follows.uniform(day.start_s + 40, end - 40), mode_s=model.supervise_mode_s)
+            at = follows.uniform(day.start_s + 40, end - 40)
+            add(ActionKind.SUPERVISE, at, mode_s=model.supervise_mode_s, wait_s=model.supervise_wait_s)
     for day in days:  # the second level works through the day's callbacks in its quiet end
         at = min(day.end_s, until_s) - SECOND_LEVEL_BEFORE_END_S
         if at > day.start_s:

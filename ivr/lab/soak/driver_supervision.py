@@ -10,6 +10,7 @@ caller who heard it for one reached by a second operator."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,6 +21,7 @@ from ivr.lab.soak.driver_desk import TALKED_S, _operators, _skip_or_fail
 from ivr.lab.soak.driver_http import Answer
 
 FREE = ("available", "paused")  # the leader's phone may ring: not on a call of their own
+POLL_S = 1.0
 
 
 def _outcome(tried: Attempt) -> str | int:
@@ -30,19 +32,26 @@ async def supervise(d: ActionDriver, a: Action) -> ActionRecord:
     leader = min(d.cast.conference, default=None)
     if leader is None or leader not in d.state.logged_in:
         return d.skipped(a, "no team leader logged in to the console")
-    got = await _operators(d)
-    if not isinstance(got, list):
-        return _skip_or_fail(d, a, got)
-    state = next((str(o.get("state")) for o in got if o.get("login") == leader), "unknown")
-    if state not in FREE:
-        return d.skipped(a, f"the leader's phone is not free ({state})", user=leader)
-    talking = [
-        o
-        for o in got
-        if o.get("state") == "busy" and o.get("login") != leader and float(o.get("since_s") or 0) >= TALKED_S
-    ]
-    if not talking:
-        return d.skipped(a, f"no conversation up for {TALKED_S:.0f} s", user=leader)
+    # A busy line seldom has the leader free at the planned second (the short soak's was in
+    # wrap-up): they look again every second for a while, as a person waits for a moment.
+    deadline = time.monotonic() + float(a.params.get("wait_s", 0.0))
+    while True:
+        got = await _operators(d)
+        if not isinstance(got, list):
+            return _skip_or_fail(d, a, got)
+        state = next((str(o.get("state")) for o in got if o.get("login") == leader), "unknown")
+        talking = [
+            o
+            for o in got
+            if o.get("state") == "busy" and o.get("login") != leader and float(o.get("since_s") or 0) >= TALKED_S
+        ]
+        if state in FREE and talking:
+            break
+        if time.monotonic() >= deadline:
+            if state not in FREE:
+                return d.skipped(a, f"the leader's phone is not free ({state})", user=leader)
+            return d.skipped(a, f"no conversation up for {TALKED_S:.0f} s", user=leader)
+        await asyncio.sleep(POLL_S)
     op = max(talking, key=lambda o: float(o.get("since_s") or 0))
     operator, ticket = str(op["login"]), op.get("ticket")
 
