@@ -78,6 +78,9 @@ class WaitingCall:
     virtual: bool = False
     held: bool = False  # the caller is giving a callback number: not offered meanwhile, place kept
     sent_away: QueueResult | None = None  # an emergency closure's choice for this caller (`send_away`)
+    # Set with `sent_away`: an announcement being said stops for it (measured on a real call: the
+    # caller heard why 12.7 s after the switch, once the queue's welcome had ended).
+    away: asyncio.Event = field(default_factory=asyncio.Event)
     told_closed: bool = False  # ... and the caller has heard why
     ready: Callable[[], bool] | None = None
 
@@ -246,6 +249,7 @@ class Distributor:
         for call in self.waiting:
             if not call.virtual and call.offering is None and call.sent_away is None:
                 call.sent_away, sent = result, sent + 1
+                call.away.set()
         log.info("emergency closure: %d waiting caller(s) sent to %s", sent, result)
         return sent
 

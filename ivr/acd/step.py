@@ -288,9 +288,14 @@ class QueueStep:
 
     @staticmethod
     async def _unless_assigned(speech: Coroutine[Any, Any, None], call: WaitingCall) -> None:
+        """Say it, unless an operator answers or an emergency closure sends the caller away."""
         task = asyncio.ensure_future(speech)
-        both: list[asyncio.Future[Any]] = [task, call.assigned]
-        await asyncio.wait(both, return_when=asyncio.FIRST_COMPLETED)
+        away = asyncio.ensure_future(call.away.wait())
+        either: list[asyncio.Future[Any]] = [task, call.assigned, away]
+        try:
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            away.cancel()
         if not task.done():
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -78,3 +78,27 @@ async def test_the_consoles_closed_now_sends_the_waiting_callers_as_chosen(tmp_p
         assert (await sara.post("/console/closures", data=data, allow_redirects=False)).status == 303
         assert call.sent_away is QueueResult.CLOSED
         lab.deps.distributor.withdraw(call)
+
+
+class Talker:
+    """An announcement that lasts (the queue's welcome and position, on a real line 10 s and more)."""
+
+    callback_offered = False
+
+    async def announce(self) -> None:
+        await asyncio.sleep(30)
+
+
+async def test_a_caller_sent_away_mid_announcement_is_told_at_once(sqlite_store: SqlTicketStore) -> None:
+    dist = distributor()
+    step = QueueStep(dist, None, None, QueueSettings.model_validate({}), None)  # type: ignore[arg-type]
+    channel = FakeChannel("t", number="3331234568")
+    ctx = CallContext(
+        channel=channel, store=sqlite_store, clock=SystemClock(), prompts=named_prompts("queue_closed_now")
+    )
+    ctx.ticket_id = await sqlite_store.open_call(NewCall("t", datetime.now(UTC), "3331234568", None, "800000039"))
+    call = dist.enqueue(ctx.ticket_id, channel, None, "3331234568")
+    waiting = asyncio.ensure_future(step._wait(ctx, call, Talker()))  # type: ignore[arg-type]
+    await asyncio.sleep(0.2)  # the announcement has begun
+    dist.send_away(QueueResult.CLOSED)
+    assert await asyncio.wait_for(waiting, 2) is QueueResult.CLOSED  # not after the announcement's 30 s
