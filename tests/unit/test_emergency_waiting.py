@@ -46,15 +46,7 @@ async def test_only_callers_waiting_on_the_line_unoffered_are_sent() -> None:
 
 async def test_a_waiting_caller_sent_away_is_told_and_leaves_the_queue(sqlite_store: SqlTicketStore) -> None:
     dist = distributor()
-    settings = QueueSettings.model_validate({})
-    step = QueueStep(dist, None, None, settings, None)  # type: ignore[arg-type]  # callbacks off
-    channel = FakeChannel("w", number="3331234567")
-    ctx = CallContext(
-        channel=channel, store=sqlite_store, clock=SystemClock(), prompts=named_prompts("queue_closed_now")
-    )
-    ctx.ticket_id = await sqlite_store.open_call(NewCall("w", datetime.now(UTC), "3331234567", None, "800000039"))
-    call = dist.enqueue(ctx.ticket_id, channel, None, "3331234567")
-    waiting = asyncio.ensure_future(step._wait(ctx, call, Quiet()))  # type: ignore[arg-type]
+    ctx, channel, waiting = await _waiting(dist, sqlite_store, "3331234567", Quiet())
     await asyncio.sleep(0.2)
     assert not waiting.done()
     dist.send_away(QueueResult.CALLBACK)  # a callback asked for, but this line books none
@@ -91,14 +83,19 @@ class Talker:
 
 async def test_a_caller_sent_away_mid_announcement_is_told_at_once(sqlite_store: SqlTicketStore) -> None:
     dist = distributor()
-    step = QueueStep(dist, None, None, QueueSettings.model_validate({}), None)  # type: ignore[arg-type]
-    channel = FakeChannel("t", number="3331234568")
-    ctx = CallContext(
-        channel=channel, store=sqlite_store, clock=SystemClock(), prompts=named_prompts("queue_closed_now")
-    )
-    ctx.ticket_id = await sqlite_store.open_call(NewCall("t", datetime.now(UTC), "3331234568", None, "800000039"))
-    call = dist.enqueue(ctx.ticket_id, channel, None, "3331234568")
-    waiting = asyncio.ensure_future(step._wait(ctx, call, Talker()))  # type: ignore[arg-type]
+    _ctx, _channel, waiting = await _waiting(dist, sqlite_store, "3331234568", Talker())
     await asyncio.sleep(0.2)  # the announcement has begun
     dist.send_away(QueueResult.CLOSED)
     assert await asyncio.wait_for(waiting, 2) is QueueResult.CLOSED  # not after the announcement's 30 s
+
+
+async def _waiting(
+    dist: Distributor, store: SqlTicketStore, number: str, announcer: object
+) -> tuple[CallContext, FakeChannel, asyncio.Future[object]]:
+    """A caller of `number` waiting in the queue (callbacks off), with `announcer` speaking."""
+    step = QueueStep(dist, None, None, QueueSettings.model_validate({}), None)  # type: ignore[arg-type]
+    channel = FakeChannel(number, number=number)
+    ctx = CallContext(channel=channel, store=store, clock=SystemClock(), prompts=named_prompts("queue_closed_now"))
+    ctx.ticket_id = await store.open_call(NewCall(number, datetime.now(UTC), number, None, "800000039"))
+    call = dist.enqueue(ctx.ticket_id, channel, None, number)
+    return ctx, channel, asyncio.ensure_future(step._wait(ctx, call, announcer))  # type: ignore[arg-type]
