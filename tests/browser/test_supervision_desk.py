@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.async_api import Browser, Page, expect
@@ -26,6 +27,12 @@ from tests.harness.voices import Voices
 pytestmark = [pytest.mark.browser, pytest.mark.asterisk]
 __all__ = ["phone_browser"]
 NOTICE = "I supervisori possono ascoltare le tue conversazioni per la formazione: la scrivania te lo mostra sempre."
+# The line both tests run: the desk phone's flow, browser phones, supervision on with its notice.
+LINE: dict[str, Any] = {
+    "flow": FLOW,
+    "asterisk": {"webrtc": WEBRTC},
+    "supervision": {"enabled": True, "operator_notice": NOTICE},
+}
 
 
 async def _click(board: Page, button: str) -> None:
@@ -36,10 +43,7 @@ async def _click(board: Page, button: str) -> None:
 async def test_the_operators_desk_shows_who_listens_coaches_and_joins_for_the_whole_session(
     pbx: PbxPair, tmp_path: Path, voices: Voices, phone_browser: Browser
 ) -> None:
-    supervision = {"enabled": True, "operator_notice": NOTICE}
-    async with queue_line(
-        pbx, tmp_path, voices, flow=FLOW, asterisk={"webrtc": WEBRTC}, supervision=supervision
-    ) as line:
+    async with queue_line(pbx, tmp_path, voices, **LINE) as line:
         engine = line.engine
         await add_operator(line, "anna")
         await line.operator("sara", softphone=False, phone="3470000084", presence="paused")  # her phone, at home
@@ -112,10 +116,7 @@ def _state(line: object) -> str | None:
 async def test_a_supervisor_follows_on_her_own_browser_desk(
     pbx: PbxPair, tmp_path: Path, voices: Voices, phone_browser: Browser
 ) -> None:
-    supervision = {"enabled": True, "operator_notice": NOTICE}
-    async with queue_line(
-        pbx, tmp_path, voices, flow=FLOW, asterisk={"webrtc": WEBRTC}, supervision=supervision
-    ) as line:
+    async with queue_line(pbx, tmp_path, voices, **LINE) as line:
         engine = line.engine
         await add_operator(line, "anna")
         await engine.operators.add("sara", "Sara", now=engine.clock.now())  # her desk is her phone
