@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import tempfile
@@ -26,6 +27,19 @@ def pytest_configure(config: pytest.Config) -> None:
     capture = config.pluginmanager.getplugin("capturemanager")
     if capture is not None:
         STUCK.uncaptured = capture.global_and_fixture_disabled
+
+
+FILE_SECONDS = Path(__file__).with_name("file_seconds.json")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest real-call files first (their seconds as last measured, `scripts/test_times.py
+    --write-weights`): workers take whole files in this order (`--no-loadscope-reorder`), and a
+    two-minute file started last would leave the other workers idle for its tail. Within a file
+    the order is the file's own; a file not measured yet counts as short."""
+    seconds: dict[str, float] = json.loads(FILE_SECONDS.read_text()) if FILE_SECONDS.exists() else {}
+    items.sort(key=lambda item: -seconds.get(item.nodeid.partition("::")[0], 0.0))
 
 
 @pytest.hookimpl(tryfirst=True)

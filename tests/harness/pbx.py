@@ -47,9 +47,9 @@ def free_udp_range(size: int, half: int) -> tuple[int, int]:
     binds its RTP ports only during calls, so a range that looks free now could overlap one in
     use a minute later."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
-    index = int(worker) % 4 if worker.isdigit() else 0
-    low = 20000 + index * 10000 + half * 5000
-    high = low + 5000
+    index = int(worker) % 8 if worker.isdigit() else 0  # up to eight workers, 20000-59999
+    low = 20000 + index * 5000 + half * 2500
+    high = low + 2500
     for _ in range(200):
         base = random.randrange(low, high - size, 2)
         ok = True
