@@ -14,7 +14,9 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, async_playwright
 
 from ivr.lab.soak.desk_operator import CHROMIUM, HEADLESS
+from tests.browser.desks import media_flags, microphone_wav
 from tests.harness.stuck import STUCK
+from tests.harness.voices import Voices
 
 FLAGS = HEADLESS
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
@@ -55,3 +57,15 @@ def screenshots() -> Path:
     shutil.rmtree(SCREENSHOTS, ignore_errors=True)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS
+
+
+@pytest.fixture
+async def phone_browser(voices: Voices, tmp_path: Path) -> AsyncIterator[Browser]:
+    """A Chromium of its own whose microphone plays the operator's voice (tests/browser/desks.py)."""
+    async with async_playwright() as pw:
+        flags = FLAGS + media_flags(microphone_wav(voices, tmp_path))
+        chromium = await pw.chromium.launch(executable_path=CHROMIUM, args=flags, headless=True)
+        try:
+            yield chromium
+        finally:
+            await chromium.close()

@@ -13,7 +13,8 @@ import pytest
 from playwright.async_api import BrowserContext, Page
 
 from ivr.knowledge.samples import add_samples
-from tests.browser.test_console_roles import NewContext, _seed, login
+from tests.browser.desks import login
+from tests.browser.test_console_roles import NewContext, _seed
 from tests.console_support import console_lab
 
 pytestmark = pytest.mark.browser

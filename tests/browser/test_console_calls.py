@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from playwright.async_api import BrowserContext, expect
@@ -17,11 +16,10 @@ from sqlalchemy import select
 from ivr.acd.agents import AgentState
 from ivr.lab.carrier import LabCall
 from ivr.schema.tickets import CallbackAttempt
-from ivr.tickets.store import TicketView
 from ivr.voicemail import messages
-from tests.browser.test_console_roles import login
+from tests.browser.desks import citizen_call, login
 from tests.console_support import PASSWORD
-from tests.harness.callers import Script, Watcher
+from tests.harness.callers import Watcher
 from tests.harness.pbx import PbxPair
 from tests.harness.voices import Voices
 from tests.integration.test_queue import queue_line
@@ -78,7 +76,7 @@ async def test_real_call_pops_on_the_desk_and_is_called_back(
             await asyncio.sleep(5.0)
             await call.hangup()
 
-        calling = asyncio.ensure_future(_call(engine, pbx, citizen))
+        calling = asyncio.ensure_future(citizen_call(engine, pbx, citizen, CITIZEN))
         card = desk.locator(".call-card.live")
         await expect(card).to_be_visible(timeout=30_000)  # popped while ringing, over server-sent events
         await expect(card.locator(".caller")).to_have_text(CITIZEN)
@@ -87,7 +85,7 @@ async def test_real_call_pops_on_the_desk_and_is_called_back(
         await asyncio.wait_for(answered.wait(), 30)
         await expect(desk.locator("#my-state")).to_have_text("In conversazione")
         await desk.screenshot(path=str(screenshots / "desk-call.png"))
-        ticket = await asyncio.wait_for(calling, 60)
+        ticket, _ = await asyncio.wait_for(calling, 60)
         assert ticket.queue_result == "answered" and ticket.topic == "citizens"
         await expect(desk.locator("#my-state")).to_have_text("Chiusura scheda")
 
@@ -123,21 +121,6 @@ async def test_real_call_pops_on_the_desk_and_is_called_back(
         after = await engine.store.get(ticket.id)
         assert after is not None and after.status == "called_back" and after.sla_met_at is not None
         await line.until(lambda: line.state("anna") is AgentState.AVAILABLE, "anna available again")
-
-
-async def _call(engine: Any, pbx: PbxPair, script: Script) -> TicketView:
-    """A real call from the citizen (who has called before: run_call wants one ticket a number)."""
-    with engine.bus.watch() as queue:
-        call = await pbx.carrier.call(engine.settings.service.did, caller_number=CITIZEN)
-        await script(call, Watcher(queue, CITIZEN))
-        if not call.ended:
-            await call.wait_ended(timeout=60)
-    for _ in range(200):
-        newest = (await engine.store.by_caller(CITIZEN))[0]
-        if not newest.open:
-            return newest
-        await asyncio.sleep(0.05)
-    raise AssertionError("the call's ticket was not closed")
 
 
 async def _earlier_ticket(engine: object) -> int:

@@ -14,8 +14,8 @@ from playwright.async_api import expect
 from ivr.acd.agents import AgentState
 from ivr.knowledge.files import import_dir
 from ivr.lab.carrier import LabCall
-from tests.browser.test_console_calls import MENU_FLOW, NewContext, _call
-from tests.browser.test_console_roles import login
+from tests.browser.desks import citizen_call, login
+from tests.browser.test_console_calls import CITIZEN, MENU_FLOW, NewContext
 from tests.console_support import PASSWORD
 from tests.harness.callers import Watcher
 from tests.harness.pbx import PbxPair
@@ -59,7 +59,7 @@ async def test_operator_answers_a_real_call_with_an_article(
             await asyncio.sleep(4.0)
             await call.hangup()
 
-        calling = asyncio.ensure_future(_call(engine, pbx, citizen))
+        calling = asyncio.ensure_future(citizen_call(engine, pbx, citizen, CITIZEN))
         card = desk.locator(".call-card.live")
         await expect(card).to_be_visible(timeout=30_000)
         await expect(card.locator(".topic")).to_have_text("Cittadini e lavoratori")
@@ -73,7 +73,7 @@ async def test_operator_answers_a_real_call_with_an_article(
         results = card.locator(".kb-results")
         await expect(results).to_contain_text("NASpI: l'indennità di disoccupazione")
         await desk.screenshot(path=str(screenshots / "desk-kb.png"))
-        ticket = await asyncio.wait_for(calling, 60)
+        ticket, _ = await asyncio.wait_for(calling, 60)
         assert ticket.topic == "citizens" and ticket.queue_result == "answered"
         await results.get_by_role("button", name=f"Risolta con l'articolo {naspi.id}").click()
         await expect(desk.locator(f"#ticket-{ticket.id}")).to_have_count(0)

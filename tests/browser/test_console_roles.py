@@ -10,21 +10,11 @@ from pathlib import Path
 import pytest
 from playwright.async_api import BrowserContext, Locator, Page, expect
 
-from tests.console_support import PASSWORD, ConsoleLab, console_lab
+from tests.browser.desks import login
+from tests.console_support import ConsoleLab, console_lab
 
 pytestmark = pytest.mark.browser
 NewContext = Callable[[], Awaitable[BrowserContext]]
-
-
-async def login(context: BrowserContext, base: str, user: str, password: str = PASSWORD) -> Page:
-    page = await context.new_page()
-    await page.goto(f"{base}/")
-    await expect(page.get_by_role("heading", name="Accesso alla console")).to_be_visible()
-    await page.get_by_label("Nome utente").fill(user)
-    await page.get_by_label("Password").fill(password)
-    await page.get_by_role("button", name="Accedi").click()
-    await expect(page.get_by_role("button", name="Esci")).to_be_visible()
-    return page
 
 
 async def played(player: Locator, timeout_s: float = 10.0) -> float:

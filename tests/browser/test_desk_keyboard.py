@@ -12,14 +12,13 @@ import pytest
 from playwright.async_api import Browser, Locator, Page, expect
 
 from ivr.lab.carrier import LabCall
-from tests.browser.test_desk_phone import FLOW, WEBRTC, _call, add_operator, open_desk, phone_browser
+from tests.browser.desks import FLOW, WEBRTC, add_operator, citizen_call, open_desk
 from tests.harness.callers import Watcher
 from tests.harness.pbx import PbxPair
 from tests.harness.queueline import queue_line
 from tests.harness.voices import Voices
 
 pytestmark = [pytest.mark.browser, pytest.mark.asterisk]
-__all__ = ["phone_browser"]
 MAX_TABS = 120
 
 
@@ -54,7 +53,7 @@ async def test_the_desk_is_worked_with_the_keyboard_alone_and_announces_what_hap
             await asyncio.sleep(1.0)
             await call.press("5")
 
-        calling = asyncio.ensure_future(_call(line, pbx, citizen))
+        calling = asyncio.ensure_future(citizen_call(line.engine, pbx, citizen))
         ringing = desk.get_by_role("alert")
         await expect(ringing).to_be_visible(timeout=40_000)  # announced at once by a screen reader
         await by_keyboard(desk, desk.get_by_role("button", name="Rispondi"))

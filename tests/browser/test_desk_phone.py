@@ -7,94 +7,24 @@ offered the survey. A desk that closes or freezes pauses its operator."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, expect
 
 from ivr.acd.agents import AgentState
 from ivr.lab.carrier import LabCall
-from ivr.lab.soak.desk_operator import media_flags as operator_media_flags
 from ivr.webphone.desks import CLOSED_REASON
-from tests.browser.conftest import CHROMIUM, FLAGS
-from tests.browser.test_console_roles import login
-from tests.console_support import PASSWORD
+from tests.browser.desks import FLOW, WEBRTC, add_operator, citizen_call, open_desk
 from tests.harness.callers import Watcher
 from tests.harness.listen import contains, loudness
 from tests.harness.pbx import PbxPair
-from tests.harness.queueline import QueueLine, queue_line
+from tests.harness.queueline import queue_line
 from tests.harness.voices import Voices
 
 pytestmark = [pytest.mark.browser, pytest.mark.asterisk]
-CITIZEN = "3479876543"
-FLOW = """
-name: desk-phone
-start: menu
-nodes:
-  menu:
-    type: menu
-    prompt: menu_main
-    options:
-      "1": {next: queue, topic: citizens}
-      "2": {next: queue, topic: employers}
-    default: {next: queue, topic: citizens}
-  queue: {type: queue, fallback: voicemail, next: survey}
-  survey:
-    type: survey
-    timeout_s: 6
-    questions: [{id: satisfaction, prompt: survey_satisfaction, keys: "12345"}]
-  voicemail: {type: voicemail, reason: busy}
-"""
-# The operator's synthetic voice is what browsers' noise suppression removes: off here.
-WEBRTC = {"heartbeat_s": 1, "desk_timeout_s": 4, "audio_processing": False}
-
-
-def media_flags(microphone: Path) -> list[str]:
-    """Chromium as an operator (ivr.lab.soak.desk_operator.media_flags), reporting its memory."""
-    return [*operator_media_flags(microphone), "--enable-precise-memory-info"]
-
-
-def microphone_wav(voices: Voices, folder: Path) -> Path:
-    """The operator's voice at 48 kHz, Chromium's own rate (16-bit PCM, as it wants)."""
-    target = folder / "operator-48k.wav"
-    if not target.exists():
-        subprocess.run(["sox", str(voices.operator), "-r", "48000", "-b", "16", str(target)], check=True)
-    return target
-
-
-@pytest.fixture
-async def phone_browser(voices: Voices, tmp_path: Path) -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        flags = FLAGS + media_flags(microphone_wav(voices, tmp_path))
-        chromium = await pw.chromium.launch(executable_path=CHROMIUM, args=flags, headless=True)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
-
-
-async def open_desk(line: QueueLine, browser: Browser, login_name: str = "anna") -> Page:
-    c = line.engine.settings.console
-    context = await browser.new_context(viewport={"width": 1280, "height": 800}, locale="it-IT")
-    context.set_default_timeout(15_000)
-    page = await login(context, f"http://{c.bind}:{c.port}", login_name)
-    await page.wait_for_function("() => window.nulPhone && window.nulPhone.registered === true", timeout=20_000)
-    await line.until(lambda: line.engine.distributor.agents[login_name].desk, f"{login_name}'s desk registered")
-    return page
-
-
-async def add_operator(line: QueueLine, login_name: str) -> None:
-    engine = line.engine
-    await engine.operators.add(login_name, login_name.title(), now=engine.clock.now())
-    await engine.operator_sync.run_once()
-    assert engine.http is not None and engine.http.console is not None
-    await engine.http.console.accounts.add(
-        login_name, "operator", PASSWORD, engine.clock.now(), name=login_name.title(), operator=login_name
-    )
 
 
 async def test_the_desk_rings_answers_and_hangs_up_with_real_media(
@@ -127,7 +57,7 @@ async def test_the_desk_rings_answers_and_hangs_up_with_real_media(
             await asyncio.sleep(1.0)
             await call.press("4")
 
-        calling = asyncio.ensure_future(_call(line, pbx, citizen))
+        calling = asyncio.ensure_future(citizen_call(line.engine, pbx, citizen))
         answer = desk.get_by_role("button", name="Rispondi")
         await expect(answer).to_be_visible(timeout=40_000)
         card = desk.locator(".call-card.ringing")
@@ -192,21 +122,6 @@ async def test_a_frozen_desk_pauses_its_operator_until_they_choose(
         await expect(desk.locator("#desk-state")).to_contain_text("Scrivania chiusa")
         await desk.get_by_role("button", name="Disponibile").click()
         await expect(desk.locator("#my-state")).to_have_text("Disponibile")
-
-
-async def _call(line: QueueLine, pbx: PbxPair, script: Any) -> tuple[Any, LabCall]:
-    engine = line.engine
-    with engine.bus.watch() as queue:
-        call = await pbx.carrier.call(engine.settings.service.did, caller_number=CITIZEN)
-        await script(call, Watcher(queue, CITIZEN))
-        if not call.ended:
-            await call.wait_ended(timeout=60)
-    for _ in range(200):
-        newest = (await engine.store.by_caller(CITIZEN))[0]
-        if not newest.open:
-            return newest, call
-        await asyncio.sleep(0.05)
-    raise AssertionError("the call's ticket was not closed")
 
 
 async def test_two_desks_of_one_operator_the_newer_has_the_phone_and_the_older_says_so(

@@ -12,14 +12,13 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from ivr.lab.carrier import LabCall
-from tests.browser.test_desk_phone import FLOW, WEBRTC, _call, add_operator, open_desk, phone_browser
+from tests.browser.desks import FLOW, WEBRTC, add_operator, citizen_call, open_desk
 from tests.harness.callers import Watcher
 from tests.harness.pbx import PbxPair
 from tests.harness.queueline import queue_line
 from tests.harness.voices import Voices
 
 pytestmark = [pytest.mark.browser, pytest.mark.asterisk]
-__all__ = ["phone_browser"]  # the fixture, shared with the desk phone's tests
 
 
 async def test_transfer_from_the_desk(pbx: PbxPair, tmp_path: Path, voices: Voices, phone_browser: Browser) -> None:
@@ -40,7 +39,7 @@ async def test_transfer_from_the_desk(pbx: PbxPair, tmp_path: Path, voices: Voic
             await asyncio.sleep(1.0)
             await call.press("5")
 
-        calling = asyncio.ensure_future(_call(line, pbx, citizen))
+        calling = asyncio.ensure_future(citizen_call(line.engine, pbx, citizen))
         await desk.get_by_role("button", name="Rispondi").click(timeout=40_000)
         await expect(desk.locator("#phone-status")).to_have_text("In conversazione.")
         controls = desk.locator(".call-card .call-controls")

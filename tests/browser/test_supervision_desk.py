@@ -16,16 +16,14 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from ivr.lab.carrier import LabCall
-from tests.browser.test_console_roles import login
-from tests.browser.test_desk_phone import FLOW, WEBRTC, _call, add_operator, open_desk, phone_browser
+from tests.browser.desks import FLOW, WEBRTC, add_operator, citizen_call, login, open_desk
 from tests.console_support import PASSWORD
 from tests.harness.callers import Script, Watcher
 from tests.harness.pbx import PbxPair
-from tests.harness.queueline import QueueLine, queue_line
+from tests.harness.queueline import queue_line
 from tests.harness.voices import Voices
 
 pytestmark = [pytest.mark.browser, pytest.mark.asterisk]
-__all__ = ["phone_browser"]
 NOTICE = "I supervisori possono ascoltare le tue conversazioni per la formazione: la scrivania te lo mostra sempre."
 # The line both tests run: the desk phone's flow, browser phones, supervision on with its notice.
 LINE: dict[str, Any] = {
@@ -55,7 +53,7 @@ async def test_the_operators_desk_shows_who_listens_coaches_and_joins_for_the_wh
         await desk.get_by_role("button", name="Disponibile").click()
         await expect(desk.locator("#my-state")).to_have_text("Disponibile")
         done = asyncio.Event()
-        calling = asyncio.ensure_future(_call(line, pbx, _citizen(done)))
+        calling = asyncio.ensure_future(citizen_call(line.engine, pbx, _citizen(done)))
         try:
             await desk.get_by_role("button", name="Rispondi").click(timeout=40_000)
             await expect(desk.locator("#phone-status")).to_have_text("In conversazione.")
@@ -127,11 +125,11 @@ async def test_a_supervisor_follows_on_her_own_browser_desk(
         )
         desk = await open_desk(line, phone_browser)
         await desk.get_by_role("button", name="Disponibile").click()
-        sara = await _supervisors_desk(line, phone_browser)
+        sara = await open_desk(line, phone_browser, "sara", goto="/console/desk")
         await sara.get_by_role("button", name="Disponibile").click()  # taking calls: reserved while she follows
         await expect(sara.locator("#my-state")).to_have_text("Disponibile")
         done = asyncio.Event()
-        calling = asyncio.ensure_future(_call(line, pbx, _citizen(done)))
+        calling = asyncio.ensure_future(citizen_call(line.engine, pbx, _citizen(done)))
         try:
             answer = desk.get_by_role("button", name="Rispondi")
             await answer.click(timeout=40_000)
@@ -160,18 +158,6 @@ async def test_a_supervisor_follows_on_her_own_browser_desk(
             done.set()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(calling, 60)
-
-
-async def _supervisors_desk(line: QueueLine, browser: Browser) -> Page:
-    """A supervisor lands on the wallboard; her desk (her phone) is a page she opens."""
-    c = line.engine.settings.console
-    context = await browser.new_context(viewport={"width": 1280, "height": 800}, locale="it-IT")
-    context.set_default_timeout(15_000)
-    page = await login(context, f"http://{c.bind}:{c.port}", "sara")
-    await page.goto(f"http://{c.bind}:{c.port}/console/desk")
-    await page.wait_for_function("() => window.nulPhone && window.nulPhone.registered === true", timeout=20_000)
-    await line.until(lambda: line.engine.distributor.agents["sara"].desk, "sara's desk registered")
-    return page
 
 
 def _citizen(done: asyncio.Event) -> Script:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import BrowserContext, expect
 
-from tests.browser.test_console_roles import login
+from tests.browser.desks import login
 from tests.console_support import console_lab
 
 pytestmark = pytest.mark.browser

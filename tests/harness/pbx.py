@@ -6,12 +6,15 @@ session, so a developer's own `ivr asterisk up` or a parallel run never clashes 
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import os
 import random
 import secrets
 import shutil
 import socket
+import urllib.request
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -216,3 +219,19 @@ async def running_engine(settings: Settings, clock: Clock | None = None) -> Asyn
         yield engine
     finally:
         await engine.stop(drain_s=2.0)
+
+
+def ari_get(pbx: PbxPair, what: str) -> Any:
+    """GET /ari/<what> on the engine's Asterisk, asked directly (the engine and its store may be away)."""
+    ari = pbx.overrides["asterisk"]["ari"]
+    token = base64.b64encode(f"nul:{ari['password']}".encode()).decode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{ari['port']}/ari/{what}", headers={"Authorization": f"Basic {token}"}
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return json.loads(response.read())
+
+
+def left_on_asterisk(pbx: PbxPair) -> list[str]:
+    """Channels and bridges still on the engine's Asterisk, asked over ARI."""
+    return [f"{what[:-1]} {item['id']}" for what in ("channels", "bridges") for item in ari_get(pbx, what)]

@@ -16,19 +16,11 @@ import pytest
 from ivr.audio import voiced_seconds
 from tests.harness.callers import citizen_to_voicemail, run_call
 from tests.harness.pbx import PbxPair, running_engine
+from tests.harness.waits import soon
 
 pytestmark = pytest.mark.asterisk
 
 WAIT = re.compile(r"ARI event socket down; reconnecting in ([0-9.]+) s")
-
-
-async def _until(predicate: object, timeout: float, what: str) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():  # type: ignore[operator]
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def test_after_an_asterisk_restart_the_engine_reconnects_within_its_cap_and_serves_the_next_call(
@@ -40,8 +32,8 @@ async def test_after_an_asterisk_restart_the_engine_reconnects_within_its_cap_an
     async with running_engine(settings) as engine:
         before_ari, before_ami = engine.ari.connections, engine.ami.logins
         await asyncio.to_thread(pbx.restart_engine_asterisk)
-        await _until(lambda: engine.ari.connections > before_ari, 30, "the event socket to connect again")
-        await _until(lambda: engine.ami.logins > before_ami, 30, "AMI to log in again")
+        await soon(lambda: engine.ari.connections > before_ari, "the event socket to connect again", 30)
+        await soon(lambda: engine.ami.logins > before_ami, "AMI to log in again", 30)
         ticket, call = await run_call(engine, pbx.carrier, "3512345678", citizen_to_voicemail)
         assert voiced_seconds(await call.heard()) > 2.5
         assert (ticket.outcome, ticket.topic) == ("voicemail", "citizens")

@@ -4,14 +4,12 @@ Nothing is lost: every ticket ends closed or resumed, the daily count is unchang
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 import subprocess
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
-from datetime import datetime
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,18 +19,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ivr.acd.cap import DailyCap
-from ivr.acd.operators import OperatorDirectory
 from ivr.lab.carrier import LabCall, LabPhoneCall
 from ivr.schema.callbacks import QueuedCallback
 from ivr.schema.tickets import DailyAdmissions, Recording, SurveyAnswer, Ticket, TicketEvent, Voicemail
-from ivr.tickets.db import make_engine, upgrade
-from ivr.tickets.store import SqlTicketStore
+from ivr.tickets.db import make_engine
 from tests.harness.callers import Script, Watcher, place_call, run_call
-from tests.harness.engine_process import EngineProcess
-from tests.harness.pbx import OPEN_MOMENT, PbxPair, running_engine
+from tests.harness.pbx import PbxPair, ari_get, left_on_asterisk, running_engine
 from tests.harness.postgres import PostgresServer
+from tests.harness.process_line import ProcessLine, process_line
 from tests.harness.queueline import CONSENT_FLOW, QueueLine, home_operators, queue_line
 from tests.harness.voices import Voices
+from tests.harness.waits import soon, until
 
 pytestmark = pytest.mark.asterisk
 ROME = ZoneInfo("Europe/Rome")
@@ -49,53 +46,21 @@ nodes:
 TALKING, WAITING, RECORDING = 10, 10, 3  # the last voicemail caller hangs up while no engine runs
 
 
-async def _poll(check: Callable[[], Any], what: str, timeout: float = 45) -> None:
-    """Like _until, on the event loop (for checks of the engine's own state)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not check():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
-
-
-async def _until(check: Callable[[], Any], what: str, timeout: float = 45) -> Any:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        value = await asyncio.to_thread(check)
-        if value:
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.3)
-
-
 async def test_engine_killed_with_calls_in_queue_conversation_and_voicemail(
     pbx: PbxPair, tmp_path: Path, voices: Voices
 ) -> None:
-    flow = tmp_path / "flow.yaml"
-    flow.write_text(FLOW)
-    engine = EngineProcess(
-        pbx,
-        tmp_path,
-        {
-            "callflow": str(flow),
-            "queue": {"ring_timeout_s": 10, "wrap_up_s": 1, "announce_every_s": 600},
-            "voicemail": {"max_silence_s": 0},
-            "transcription": {"retry_every_s": 2},  # the message of the caller gone meanwhile is fetched soon
-        },
-    )
-    db = make_engine(engine.database_url)
-    upgrade(db)
-    store = SqlTicketStore(db)  # the test's own way to the engine's database
-    directory = OperatorDirectory(store)
-    now = datetime.fromisoformat(OPEN_MOMENT)
-    numbers = {f"op{i:02d}": f"34799{i:05d}" for i in range(TALKING)}
-    for login, number in numbers.items():
-        await directory.add(login, login, now=now, softphone=False, outside_number=number)
-        await directory.set_presence(login, "available", None, now)
+    config = {
+        "queue": {"ring_timeout_s": 10, "wrap_up_s": 1, "announce_every_s": 600},
+        "voicemail": {"max_silence_s": 0},
+        "transcription": {"retry_every_s": 2},  # the message of the caller gone meanwhile is fetched soon
+    }
+    operators = {f"op{i:02d}": f"34799{i:05d}" for i in range(TALKING)}
+    async with process_line(pbx, tmp_path, FLOW, config, operators=operators) as line:
+        await _killed_mid_everything(pbx, voices, line)
 
+
+async def _killed_mid_everything(pbx: PbxPair, voices: Voices, line: ProcessLine) -> None:
+    engine, store, now, read, tickets = line.engine, line.store, line.now, line.read, line.tickets
     phones: list[LabPhoneCall] = []
 
     async def answer_phones() -> None:
@@ -103,13 +68,6 @@ async def test_engine_killed_with_calls_in_queue_conversation_and_voicemail(
             ring = await pbx.carrier.phones.get()
             await ring.take_offer()
             phones.append(ring)
-
-    def read(fn: Callable[[Session], Any]) -> Any:
-        with Session(db) as session:
-            return fn(session)
-
-    def tickets() -> list[Ticket]:
-        return read(lambda s: list(s.scalars(select(Ticket).order_by(Ticket.id))))
 
     def events(kind: str) -> set[int]:
         return read(lambda s: set(s.scalars(select(TicketEvent.ticket_id).where(TicketEvent.kind == kind))))
@@ -123,7 +81,7 @@ async def test_engine_killed_with_calls_in_queue_conversation_and_voicemail(
             number = f"3470{i:06d}"
             calls.append(await pbx.carrier.call("800000039", caller_number=number))
             by_number[number] = calls[-1]
-        by_state = await _until(
+        by_state = await until(
             lambda: (
                 [t.queue_result for t in tickets()].count("answered") == TALKING
                 and [t.queue_result for t in tickets()].count("waiting") == WAITING
@@ -136,11 +94,11 @@ async def test_engine_killed_with_calls_in_queue_conversation_and_voicemail(
         speech = pbx.carrier.add_voice("message", voices.caller)
         for i in range(RECORDING):
             calls.append(await pbx.carrier.call("800000039", caller_number=f"3480{i:06d}"))
-        await _until(lambda: len(tickets()) == TALKING + WAITING + RECORDING, "the voicemail callers' tickets")
+        await until(lambda: len(tickets()) == TALKING + WAITING + RECORDING, "the voicemail callers' tickets")
         await asyncio.sleep(1.5)  # in the queue, hearing that everyone is busy
         for call in calls[-RECORDING:]:
             await call.press("9")
-        await _until(lambda: len(events("voicemail_recording")) == RECORDING, "the messages to start recording")
+        await until(lambda: len(events("voicemail_recording")) == RECORDING, "the messages to start recording")
         await asyncio.sleep(1.0)  # the beep
         speaking = [asyncio.ensure_future(call.say([speech, speech])) for call in calls[-RECORDING:]]
         await asyncio.sleep(3.0)
@@ -169,12 +127,12 @@ async def test_engine_killed_with_calls_in_queue_conversation_and_voicemail(
 
         talking = {t.id for t in tickets() if t.queue_result == "answered"}
         waiting = {t.id for t in tickets() if t.queue_result == "waiting"}
-        await _until(lambda: events("operator_rejoined") >= talking, "the conversations to be picked up")
+        await until(lambda: events("operator_rejoined") >= talking, "the conversations to be picked up")
         resumed = talking | waiting | (recording - {gone})
-        await _until(lambda: events("call_resumed") >= resumed, "every call to be resumed")
+        await until(lambda: events("call_resumed") >= resumed, "every call to be resumed")
         assert "picked up" in engine.log()
         # What the voicemail callers had said is kept, and they are asked for their number.
-        await _until(lambda: events("voicemail_left") >= recording, "the interrupted messages to be saved")
+        await until(lambda: events("voicemail_left") >= recording, "the interrupted messages to be saved")
         for task in speaking:
             task.cancel()
         for call in calls[-RECORDING:-1]:
@@ -187,14 +145,14 @@ async def test_engine_killed_with_calls_in_queue_conversation_and_voicemail(
         for ticket in tickets():
             if ticket.id in waiting and ticket.caller_number is not None:
                 await by_number[ticket.caller_number].hangup()
-        await _until(lambda: all(not t.open for t in tickets() if t.id in waiting), "the waiting tickets to close")
+        await until(lambda: all(not t.open for t in tickets() if t.id in waiting), "the waiting tickets to close")
         for phone in phones:
             await phone.hangup()
-        await _until(lambda: events("survey_offered") >= talking, "the survey after the restart")
+        await until(lambda: events("survey_offered") >= talking, "the survey after the restart")
         for call in by_number.values():
             with contextlib.suppress(Exception):
                 await call.hangup()
-        await _until(lambda: all(not t.open for t in tickets()), "every ticket to close")
+        await until(lambda: all(not t.open for t in tickets()), "every ticket to close")
 
         final = {t.id: t for t in tickets()}
         assert len(final) == admitted  # no ticket doubled by the pick-up
@@ -210,7 +168,7 @@ async def test_engine_killed_with_calls_in_queue_conversation_and_voicemail(
         def message_of(ticket_id: int) -> Voicemail:
             return read(lambda s: s.scalars(select(Voicemail).where(Voicemail.ticket_id == ticket_id)).one())
 
-        await _until(lambda: message_of(gone).recording_id is not None, "the audio of the message left meanwhile")
+        await until(lambda: message_of(gone).recording_id is not None, "the audio of the message left meanwhile")
         for ticket_id in recording:
             t = final[ticket_id]
             assert (t.queue_result, t.outcome, t.level) == ("caller_choice", "voicemail", 2), t.id
@@ -220,31 +178,13 @@ async def test_engine_killed_with_calls_in_queue_conversation_and_voicemail(
             assert message.duration_s > 2.0 and not message.empty  # what was said before and after the kill
             assert message.callback_number == t.caller_number
         assert await cap.count(now) == admitted  # resumed callers were not counted twice
-        await _until(lambda: not _live(pbx), "Asterisk to hold no channel or bridge", timeout=20)
+        await until(lambda: not left_on_asterisk(pbx), "Asterisk to hold no channel or bridge", timeout=20)
     finally:
         answering.cancel()
         engine.stop()
         for call in calls:
             with contextlib.suppress(Exception):
                 await call.hangup()
-        await store.stop()
-        db.dispose()
-
-
-def ari_get(pbx: PbxPair, what: str) -> Any:
-    """GET /ari/<what> on the engine's Asterisk, asked directly (the engine and its store may be away)."""
-    ari = pbx.overrides["asterisk"]["ari"]
-    token = base64.b64encode(f"nul:{ari['password']}".encode()).decode()
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{ari['port']}/ari/{what}", headers={"Authorization": f"Basic {token}"}
-    )
-    with urllib.request.urlopen(request, timeout=5) as response:
-        return json.loads(response.read())
-
-
-def _live(pbx: PbxPair) -> list[str]:
-    """Channels and bridges still on the engine's Asterisk, asked over ARI."""
-    return [f"{what[:-1]} {item['id']}" for what in ("channels", "bridges") for item in ari_get(pbx, what)]
 
 
 async def test_asterisk_restart_closes_lost_calls_as_failures(pbx: PbxPair, tmp_path: Path) -> None:
@@ -264,8 +204,8 @@ async def test_asterisk_restart_closes_lost_calls_as_failures(pbx: PbxPair, tmp_
         assert (ticket.outcome, ticket.end_reason) == ("failed", "lost_in_menu")
         assert not ticket.open and ticket.ended_at is not None
         # The line heals by itself: the next call is served.
-        await _until(lambda: engine.ari.connections >= 2 and engine.ari.connected.is_set(), "ARI back", 20)
-        await _until(lambda: engine.ami.logins >= 2, "AMI logged in again", 20)
+        await until(lambda: engine.ari.connections >= 2 and engine.ari.connected.is_set(), "ARI back", 20)
+        await until(lambda: engine.ami.logins >= 2, "AMI logged in again", 20)
         served, _ = await run_call(engine, pbx.carrier, "3391234501", _leave_at_menu)
         assert served.outcome == "caller_hangup" and served.last_state == "menu:menu"
 
@@ -344,12 +284,12 @@ async def test_database_away_for_a_minute_loses_and_doubles_nothing(
                 return asyncio.ensure_future(place_call(line.engine, pbx.carrier, number, script))
 
             spanning = place("3490000001", survey_then_leave)  # talking when the database goes
-            await _poll(lambda: busy() == 1, "the first conversation")
+            await soon(lambda: busy() == 1, "the first conversation")
             await asyncio.to_thread(server.pause)
             stopped = asyncio.get_running_loop().time()
             try:
                 during = [place("3490000002", survey_then_leave)]
-                await _poll(lambda: busy() == 2, "both operators talking")
+                await soon(lambda: busy() == 2, "both operators talking")
                 during.append(place("3490000003", message))  # waits, then leaves a message
                 during.append(place("3490000004", survey_then_leave))  # waits for an operator
                 during.append(place("3490000005", callback_then_wait))  # asks for a callback meanwhile
@@ -361,7 +301,7 @@ async def test_database_away_for_a_minute_loses_and_doubles_nothing(
                 left = OUTAGE_S - (asyncio.get_running_loop().time() - stopped)
                 await asyncio.sleep(max(0.0, left))
                 await asyncio.to_thread(server.resume)
-            await _poll(lambda: not line.engine.store.degraded, "the outbox to be replayed", timeout=30)
+            await soon(lambda: not line.engine.store.degraded, "the outbox to be replayed", timeout=30)
 
             db = make_engine(url)
             with Session(db) as session:

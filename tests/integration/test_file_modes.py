@@ -9,9 +9,7 @@ import os
 import stat
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -22,6 +20,7 @@ from ivr.tickets.db import make_engine
 from tests.harness.engine_process import EngineProcess
 from tests.harness.pbx import REPO, PbxPair
 from tests.harness.voices import Voices
+from tests.harness.waits import until
 
 pytestmark = pytest.mark.asterisk
 EVENING = "2026-02-10T19:30:00+01:00"  # closed: the caller goes to voicemail
@@ -39,16 +38,6 @@ def _open_to_others(top: Path) -> list[str]:
             if not path.is_symlink() and stat.S_IMODE(path.lstat().st_mode) & 0o077:
                 found.append(f"{path.relative_to(top)} {_mode(path)}")
     return found
-
-
-async def _until(check: Callable[[], Any], what: str, timeout: float = 60) -> Any:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not (value := await asyncio.to_thread(check)):
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.3)
-    return value
 
 
 async def test_files_of_a_voicemail_call_are_private(pbx: PbxPair, tmp_path: Path, voices: Voices) -> None:
@@ -81,11 +70,11 @@ async def test_files_of_a_voicemail_call_are_private(pbx: PbxPair, tmp_path: Pat
     await engine.start()
     try:
         call = await pbx.carrier.call("800000039", caller_number="3331000077")
-        await _until(recording_started, "the message to start recording")
+        await until(recording_started, "the message to start recording")
         await asyncio.sleep(1.0)  # the beep
         await call.say(speech)
         await call.hangup()  # hanging up still saves the message
-        recording = await _until(saved, "the voicemail audio kept with its browser copy")
+        recording = await until(saved, "the voicemail audio kept with its browser copy")
         env = {**os.environ, "IVR_CONFIG": str(engine.path)}
         subprocess.run(  # noqa: ASYNC221 (a short command, the test waits for it anyway)
             [sys.executable, "-m", "ivr.cli", "stats", "export", "--day", "2026-02-10"],

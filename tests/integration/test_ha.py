@@ -31,10 +31,11 @@ from tests.harness.callers import Watcher, run_call
 from tests.harness.engine_process import EngineProcess
 from tests.harness.faults import FaultyLink
 from tests.harness.listen import contains
-from tests.harness.pbx import OPEN_MOMENT, PbxPair, running_engine
+from tests.harness.pbx import OPEN_MOMENT, PbxPair, ari_get, left_on_asterisk, running_engine
 from tests.harness.postgres import PostgresServer
 from tests.harness.voices import Voices
-from tests.integration.test_faults import ROME, _live, _until, ari_get
+from tests.harness.waits import until
+from tests.integration.test_faults import ROME
 
 pytestmark = pytest.mark.asterisk
 HA = {"lease_ttl_s": 3.0, "renew_every_s": 0.5, "standby_poll_s": 0.3, "app_check_every_s": 1.0}
@@ -86,8 +87,8 @@ async def test_a_second_connection_for_the_app_does_not_take_the_line_down(pbx: 
         ):
             await asyncio.sleep(2.0)  # the mistyped second `ivr run`, before it fails on the port
         closed = asyncio.get_running_loop().time()
-        await _until(lambda: engine.app_watch.reregistered >= 1, "the engine to notice the app is gone", 20)
-        await _until(lambda: engine.app_watch.healthy()[0], "the app registered again", 20)
+        await until(lambda: engine.app_watch.reregistered >= 1, "the engine to notice the app is gone", 20)
+        await until(lambda: engine.app_watch.healthy()[0], "the app registered again", 20)
         back = asyncio.get_running_loop().time() - closed
         await asyncio.sleep(1.0)
         sampling = False
@@ -129,7 +130,7 @@ async def test_two_engines_started_at_once_make_one_active(
     a, b = _engine(pbx, tmp_path, "a", url), _engine(pbx, tmp_path, "b", url)
     try:
         procs = [a.spawn(), b.spawn()]  # at once, neither with --standby
-        await _until(lambda: any(p.poll() is not None for p in procs), "one of the two to give up", 60)
+        await until(lambda: any(p.poll() is not None for p in procs), "one of the two to give up", 60)
         refused = [e for e, p in zip((a, b), procs, strict=True) if p.poll() is not None]
         assert len(refused) == 1, [p.poll() for p in procs]
         (loser,) = refused
@@ -252,7 +253,7 @@ async def test_standby_takes_over_ten_calls_from_a_killed_engine(
         for i in range(TALKING + WAITING):
             number = f"3470{i:06d}"
             calls[number] = await pbx.carrier.call("800000039", caller_number=number)
-        await _until(
+        await until(
             lambda: (
                 [t.queue_result for t in line.tickets()].count("answered") == TALKING
                 and [t.queue_result for t in line.tickets()].count("waiting") == WAITING
@@ -263,12 +264,12 @@ async def test_standby_takes_over_ten_calls_from_a_killed_engine(
         speech = pbx.carrier.add_voice("message", voices.caller)
         for i in range(RECORDING):
             calls[f"3480{i:06d}"] = await pbx.carrier.call("800000039", caller_number=f"3480{i:06d}")
-        await _until(lambda: len(line.tickets()) == TALKING + WAITING + RECORDING, "the voicemail callers' tickets")
+        await until(lambda: len(line.tickets()) == TALKING + WAITING + RECORDING, "the voicemail callers' tickets")
         await asyncio.sleep(1.5)
         recorders = list(calls.values())[-RECORDING:]
         for call in recorders:
             await call.press("9")
-        await _until(lambda: len(line.events("voicemail_recording")) == RECORDING, "the messages to start")
+        await until(lambda: len(line.events("voicemail_recording")) == RECORDING, "the messages to start")
         await asyncio.sleep(1.0)
         speaking = [asyncio.ensure_future(call.say([speech, speech])) for call in recorders]
         await asyncio.sleep(2.0)
@@ -285,11 +286,11 @@ async def test_standby_takes_over_ten_calls_from_a_killed_engine(
         await b.wait_role("active")
         assert line.token() == token + 1
         calls["3499999999"] = await pbx.carrier.call("800000039", caller_number="3499999999")
-        await _until(lambda: any(t.caller_number == "3499999999" for t in line.tickets()), "a new call served")
+        await until(lambda: any(t.caller_number == "3499999999" for t in line.tickets()), "a new call served")
 
-        await _until(lambda: line.events("operator_rejoined") >= talking, "the conversations picked up")
-        await _until(lambda: line.events("call_resumed") >= talking | waiting | recording, "every call resumed")
-        await _until(lambda: line.events("voicemail_left") >= recording, "the interrupted messages saved")
+        await until(lambda: line.events("operator_rejoined") >= talking, "the conversations picked up")
+        await until(lambda: line.events("call_resumed") >= talking | waiting | recording, "every call resumed")
+        await until(lambda: line.events("voicemail_left") >= recording, "the interrupted messages saved")
         for task in speaking:
             task.cancel()
         for call in recorders:
@@ -300,11 +301,11 @@ async def test_standby_takes_over_ten_calls_from_a_killed_engine(
                 await calls[ticket.caller_number].hangup()
         for phone in line.phones:
             await phone.hangup()
-        await _until(lambda: line.events("survey_offered") >= talking, "the survey after the takeover")
+        await until(lambda: line.events("survey_offered") >= talking, "the survey after the takeover")
         for call in calls.values():
             with contextlib.suppress(Exception):
                 await call.hangup()
-        await _until(lambda: all(not t.open for t in line.tickets()), "every ticket to close")
+        await until(lambda: all(not t.open for t in line.tickets()), "every ticket to close")
 
         final = {t.id: t for t in line.tickets()}
         assert len(final) == admitted + 1  # nothing lost, nothing doubled
@@ -319,7 +320,7 @@ async def test_standby_takes_over_ten_calls_from_a_killed_engine(
         admissions = line.counts("queue_admitted")  # the new call may have left before the queue
         assert all(n == 1 for n in admissions.values()) and len(admissions) >= admitted
         assert await cap.count(now) == len(admissions)  # the resumed callers were not counted again
-        await _until(lambda: not _live(pbx), "Asterisk to hold no channel or bridge", timeout=20)
+        await until(lambda: not left_on_asterisk(pbx), "Asterisk to hold no channel or bridge", timeout=20)
     finally:
         a.stop()
         b.stop()
@@ -344,23 +345,23 @@ async def test_engine_cut_off_from_the_database_stops_and_the_standby_takes_over
     try:
         await _active_then_standby(a, b)
         call = await pbx.carrier.call("800000039", caller_number="3471111111")
-        await _until(lambda: len(line.phones) == 1 and line.events("operator_answered"), "the conversation")
+        await until(lambda: len(line.phones) == 1 and line.events("operator_answered"), "the conversation")
         (ticket,) = line.tickets()
         token = line.token()
 
         link.cut()  # the active engine loses PostgreSQL; the standby still reaches it
         await b.wait_role("active")
         # The old engine rode on Asterisk's word until the new one took the app: then it stopped.
-        await _until(lambda: a.proc is not None and a.proc.poll() == 4, "the old engine to fence itself")
+        await until(lambda: a.proc is not None and a.proc.poll() == 4, "the old engine to fence itself")
         assert "lease lost" in a.log() and "Asterisk gave the Stasis app to another" in a.log()
         assert "the app was held by another event socket" in b.log()  # it let the old one's proof run out
         assert line.token() == token + 1
-        await _until(lambda: ticket.id in line.events("operator_rejoined"), "the conversation picked up")
+        await until(lambda: ticket.id in line.events("operator_rejoined"), "the conversation picked up")
         assert not call.ended  # the caller is still talking to the operator, across the change
         await line.phones[0].hangup()
-        await _until(lambda: ticket.id in line.events("survey_offered"), "the survey, from the new engine")
+        await until(lambda: ticket.id in line.events("survey_offered"), "the survey, from the new engine")
         await call.hangup()
-        await _until(lambda: not line.tickets()[0].open, "the ticket to close")
+        await until(lambda: not line.tickets()[0].open, "the ticket to close")
         (final,) = line.tickets()
         assert final.queue_result == "answered" and final.outcome is not None
         assert line.counts("call_ended") == {ticket.id: 1} and line.counts("queue_admitted") == {ticket.id: 1}
@@ -397,12 +398,12 @@ async def test_a_database_outage_for_both_engines_leaves_the_line_answering_and_
         await _active_then_standby(a, b)
         token = line.token()
         calls.append(await pbx.carrier.call("800000039", caller_number="3471111111"))
-        await _until(lambda: len(line.phones) == 1, "the first call's conversation")
+        await until(lambda: len(line.phones) == 1, "the first call's conversation")
 
         link.cut()
         await asyncio.sleep(HA["lease_ttl_s"] + 2.0)  # the lease has run out in the database
         calls.append(await pbx.carrier.call("800000039", caller_number="3472222222"))
-        await _until(lambda: _conversations(pbx) == 2, "the outage's caller put through to an operator")
+        await until(lambda: _conversations(pbx) == 2, "the outage's caller put through to an operator")
         await asyncio.sleep(1.0)
         for phone in line.phones:
             await phone.hangup()
@@ -413,7 +414,7 @@ async def test_a_database_outage_for_both_engines_leaves_the_line_answering_and_
         assert "calls go on while Asterisk confirms the app is ours" in a.log()
 
         link.restore()
-        await _until(lambda: len(line.tickets()) == 2 and not any(t.open for t in line.tickets()), "both tickets")
+        await until(lambda: len(line.tickets()) == 2 and not any(t.open for t in line.tickets()), "both tickets")
         assert line.token() == token  # the same engine, the same lease: nobody took over
         assert "renewed" in a.log() and "ARI event socket connected" not in b.log()
         (before, during) = line.tickets()
@@ -476,9 +477,9 @@ async def test_a_caller_taken_over_in_the_queue_hears_the_operator_who_answers_a
         calls.append(await pbx.carrier.call("800000039", caller_number="3471000001"))
         first_ring = await asyncio.wait_for(pbx.carrier.phones.get(), 30)
         await first_ring.take_offer()
-        await _until(lambda: [t.queue_result for t in line.tickets()] == ["answered"], "the first caller talking")
+        await until(lambda: [t.queue_result for t in line.tickets()] == ["answered"], "the first caller talking")
         calls.append(await pbx.carrier.call("800000039", caller_number="3471000002"))
-        await _until(lambda: [t.queue_result for t in line.tickets()] == ["answered", "waiting"], "one waiting")
+        await until(lambda: [t.queue_result for t in line.tickets()] == ["answered", "waiting"], "one waiting")
         waiting = line.tickets()[1].id
         talking = line.tickets()[0].id
         announcement = playback_id(line.tickets()[1].call_uid, 0)  # the queue's first words
@@ -495,17 +496,17 @@ async def test_a_caller_taken_over_in_the_queue_hears_the_operator_who_answers_a
 
         a.kill()
         await b.wait_role("active")
-        await _until(lambda: waiting in line.events("call_resumed"), "the waiting caller resumed")
-        await _until(lambda: talking in line.events("operator_rejoined"), "the first conversation picked up")
+        await until(lambda: waiting in line.events("call_resumed"), "the waiting caller resumed")
+        await until(lambda: talking in line.events("operator_rejoined"), "the first conversation picked up")
         await first_ring.channel.play([voice])  # the operator who answered before the kill talks on
         await first_ring.hangup()  # the first conversation ends: the operator is free after wrap-up
         second_ring = await asyncio.wait_for(pbx.carrier.phones.get(), 30)
         await second_ring.take_offer()
-        await _until(lambda: waiting in line.events("operator_answered"), "the waiting caller connected")
+        await until(lambda: waiting in line.events("operator_answered"), "the waiting caller connected")
         await asyncio.sleep(1.0)
         await second_ring.channel.play([voice])
         await second_ring.hangup()
-        await _until(lambda: waiting in line.events("survey_offered"), "the survey after the talk")
+        await until(lambda: waiting in line.events("survey_offered"), "the survey after the talk")
         for call in calls:
             with contextlib.suppress(Exception):
                 await call.hangup()

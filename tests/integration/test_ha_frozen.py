@@ -20,7 +20,7 @@ from tests.harness.faults import FaultyLink
 from tests.harness.pbx import PbxPair
 from tests.harness.postgres import PostgresServer
 from tests.harness.smtp import HeldSmtp
-from tests.integration.test_faults import _until
+from tests.harness.waits import until
 from tests.integration.test_ha import Line, _queue_line
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.postgres]
@@ -63,12 +63,12 @@ async def test_a_frozen_engine_that_wakes_after_the_takeover_acts_on_nothing(
         await b.wait_role("standby")
         # Work the frozen engine has in hand: a conversation, and the app check it runs every second.
         call = await pbx.carrier.call("800000039", caller_number="3471111112")
-        await _until(lambda: len(line.phones) == 1 and line.events("operator_answered"), "the conversation")
+        await until(lambda: len(line.phones) == 1 and line.events("operator_answered"), "the conversation")
         assert _requests(tap.sent), "the tap saw no request of engine a: it is not on the path"
         # A web request whose receipt engine a is sending: stored, the SMTP connection open, the
         # server not yet greeting.
         submitted = asyncio.ensure_future(_web_request(a.api.removesuffix("/api")))
-        await _until(lambda: sink.connected == 1, "engine a to connect to the mail server")
+        await until(lambda: sink.connected == 1, "engine a to connect to the mail server")
         token = line.token()
 
         assert a.proc is not None
@@ -80,7 +80,7 @@ async def test_a_frozen_engine_that_wakes_after_the_takeover_acts_on_nothing(
             sink.greet.set()  # the server answers now; the engine reads it when it wakes up
         finally:
             os.kill(a.proc.pid, signal.SIGCONT)
-        await _until(lambda: a.proc is not None and a.proc.poll() is not None, "engine a to exit", 30)
+        await until(lambda: a.proc is not None and a.proc.poll() is not None, "engine a to exit", 30)
         after = _requests(tap.sent[seen:])
         print(f"engine a after waking: {len(after)} ARI requests {after}")
         assert a.proc.returncode == 4, a.log()[-3000:]

@@ -24,7 +24,7 @@ from ivr.lab.carrier import LabCall
 from tests.harness.faults import FaultyLink
 from tests.harness.pbx import PbxPair
 from tests.harness.postgres import PostgresServer
-from tests.integration.test_faults import _until
+from tests.harness.waits import until
 from tests.integration.test_ha import HA, Line, _active_then_standby, _engine
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.postgres]
@@ -48,7 +48,7 @@ async def test_an_engine_woken_past_its_lease_leaves_no_call_to_nobody(
         in_flight = [f"34711{i:05d}" for i in range(3)]
         for number in in_flight:
             calls.append(await pbx.carrier.call("800000039", caller_number=number))
-        await _until(lambda: len(line.tickets()) == len(in_flight), "the calls in flight's tickets")
+        await until(lambda: len(line.tickets()) == len(in_flight), "the calls in flight's tickets")
         await asyncio.sleep(1.0)  # in their flows, prompts playing
         token = line.token()
 
@@ -81,14 +81,14 @@ async def test_an_engine_woken_past_its_lease_leaves_no_call_to_nobody(
         assert not failed, f"callers of the freeze never answered: {failed}\n{a.log()[-3000:]}"
 
         numbers = [*in_flight, *ringing]
-        tickets = await _until(
+        tickets = await until(
             lambda: (found := [t for t in line.tickets() if t.caller_number in numbers]) and len(found) == 6 and found,
             "a ticket for every call",
         )
         assert sorted(t.caller_number for t in tickets) == sorted(numbers)  # one each
         # The woken engine did not go on as if nothing had happened: it gave the line up, and the
         # engine that took it picked up the calls in flight where their tickets said they were.
-        await _until(lambda: a.proc is not None and a.proc.poll() is not None, "engine a to give the line up", 15)
+        await until(lambda: a.proc is not None and a.proc.poll() is not None, "engine a to give the line up", 15)
         assert a.proc.returncode == 4, a.log()[-3000:]
         assert "stalled past its lease and left work undone" in a.log()
         await b.wait_role("active")

@@ -28,7 +28,8 @@ from ivr.schema.tickets import Recording, Ticket, TicketEvent
 from tests.harness.engine_process import EngineProcess
 from tests.harness.pbx import REPO, PbxPair
 from tests.harness.voices import Voices
-from tests.integration.test_faults import FLOW, _until
+from tests.harness.waits import until
+from tests.integration.test_faults import FLOW
 
 pytestmark = pytest.mark.asterisk
 
@@ -115,14 +116,14 @@ async def leave_message(pbx: PbxPair, engine: EngineProcess, voice: str, caller:
     before = event_kinds(engine.database_url).count("voicemail_left")
     call = await pbx.carrier.call("800000039", caller_number=caller)
     try:
-        await _until(
+        await until(
             lambda: event_kinds(engine.database_url).count("voicemail_recording") > before, "the message to start"
         )
         await asyncio.sleep(1.0)  # the beep
         await call.say(voice)
     finally:
         await call.hangup()
-    await _until(lambda: event_kinds(engine.database_url).count("voicemail_left") > before, "the message saved")
+    await until(lambda: event_kinds(engine.database_url).count("voicemail_left") > before, "the message saved")
 
 
 async def test_first_run_metrics_logs_backup_and_restore(pbx: PbxPair, tmp_path: Path, voices: Voices) -> None:
@@ -139,7 +140,7 @@ async def test_first_run_metrics_logs_backup_and_restore(pbx: PbxPair, tmp_path:
         hint = "no console administrator yet: create the first one with `ivr user add admin --role administrator`"
         # Said once the store has answered how many administrators there are, just after the
         # engine says it is ready: waited for, not read at the ready line (the CI's one failure).
-        await _until(lambda: hint in engine.log(), "the first-administrator hint")
+        await until(lambda: hint in engine.log(), "the first-administrator hint")
         console = f"console: http://127.0.0.1:{engine.config['console']['port']}/console/"
         assert console in engine.log()
 
@@ -184,7 +185,7 @@ async def test_first_run_metrics_logs_backup_and_restore(pbx: PbxPair, tmp_path:
 
         # The backup runs while a third caller is in the line.
         call = await pbx.carrier.call("800000039", caller_number=CALLER_3)
-        await _until(
+        await until(
             lambda: (
                 len(event_kinds(engine.database_url)) > 0
                 and rows(
@@ -236,7 +237,7 @@ async def test_first_run_metrics_logs_backup_and_restore(pbx: PbxPair, tmp_path:
     await restored.start()
     try:
         call = await pbx.carrier.call("800000039", caller_number=CALLER)
-        await _until(lambda: len(tickets(restored.database_url)) > len(new), "a new ticket after the restore")
+        await until(lambda: len(tickets(restored.database_url)) > len(new), "a new ticket after the restore")
         await call.hangup()
         text = await until_metric(
             restored, lambda t: metric(t, "nul_calls_ended_total", outcome="caller_hangup") == 1, "the new call"

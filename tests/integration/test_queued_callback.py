@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,18 +13,16 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ivr.acd.operators import OperatorDirectory
 from ivr.lab.carrier import LabCall, LabPhoneCall
 from ivr.schema.callbacks import QueuedCallback
-from ivr.schema.tickets import Ticket, TicketEvent
-from ivr.tickets.db import make_engine, upgrade
-from ivr.tickets.store import SqlTicketStore
+from ivr.schema.tickets import Ticket
 from tests.harness.callers import Watcher, run_call
-from tests.harness.engine_process import EngineProcess
 from tests.harness.listen import PromptEar
-from tests.harness.pbx import OPEN_MOMENT, PbxPair
+from tests.harness.pbx import PbxPair
+from tests.harness.process_line import ProcessLine, process_line
 from tests.harness.queueline import QueueLine, queue_line
 from tests.harness.voices import Voices
+from tests.harness.waits import until
 
 pytestmark = pytest.mark.asterisk
 CALLBACK = {"callback_retry_s": 2, "callback_citizen_timeout_s": 5, "announce_every_s": 10}
@@ -161,23 +157,14 @@ nodes:
 
 
 async def test_engine_killed_between_offer_and_dial_loses_no_callback(pbx: PbxPair, tmp_path: Path) -> None:
-    flow = tmp_path / "flow.yaml"
-    flow.write_text(DIRECT)
-    engine = EngineProcess(pbx, tmp_path, {"callflow": str(flow), "queue": {"ring_timeout_s": 15, "wrap_up_s": 1}})
-    db = make_engine(engine.database_url)
-    upgrade(db)
-    store = SqlTicketStore(db)
-    directory = OperatorDirectory(store)
-    now = datetime.fromisoformat(OPEN_MOMENT)
-    await directory.add("casa", "Casa", now=now, softphone=False, outside_number="3479990001")
-    await directory.set_presence("casa", "paused", None, now)  # logged in, not yet taking calls
+    config = {"queue": {"ring_timeout_s": 15, "wrap_up_s": 1}}
+    # the operator logged in, not yet taking calls
+    async with process_line(pbx, tmp_path, DIRECT, config, operators={"casa": "3479990001"}, presence="paused") as line:
+        await _killed_between_offer_and_dial(pbx, line)
 
-    def read(fn: Callable[[Session], Any]) -> Any:
-        with Session(db) as session:
-            return fn(session)
 
-    def kinds() -> list[str]:
-        return read(lambda s: list(s.scalars(select(TicketEvent.kind).order_by(TicketEvent.id))))
+async def _killed_between_offer_and_dial(pbx: PbxPair, line: ProcessLine) -> None:
+    engine, directory, now, read, kinds = line.engine, line.directory, line.now, line.read, line.kinds
 
     def row() -> QueuedCallback | None:
         return read(lambda s: s.scalar(select(QueuedCallback)))
@@ -185,13 +172,13 @@ async def test_engine_killed_between_offer_and_dial_loses_no_callback(pbx: PbxPa
     await engine.start()
     try:
         call = await pbx.carrier.call("800000039", caller_number="3471119999")
-        await _until(lambda: "callback_offered" in kinds(), "the callback offer")
+        await until(lambda: "callback_offered" in kinds(), "the callback offer")
         await call.press("2")
         await asyncio.sleep(2.0)  # the caller id is being read back
         await call.press("1")
-        await _until(lambda: row() is not None, "the callback to be queued")
+        await until(lambda: row() is not None, "the callback to be queued")
         await asyncio.wait_for(call.channel.wait_gone(), 30)  # booked: the caller hung up
-        await _until(lambda: read(lambda s: s.scalar(select(Ticket.open))) is False, "the call's ticket to close")
+        await until(lambda: read(lambda s: s.scalar(select(Ticket.open))) is False, "the call's ticket to close")
         engine.kill()  # SIGKILL: the place in the queue lives only in the database now
         await directory.set_presence("casa", "available", None, now)
         await engine.start()
@@ -203,21 +190,10 @@ async def test_engine_killed_between_offer_and_dial_loses_no_callback(pbx: PbxPa
         await citizen.answer()
         await asyncio.sleep(9)  # the callback notice, then a moment with the operator
         await citizen.hangup()
-        await _until(lambda: (r := row()) is not None and r.state == "completed", "the callback completed")
+        await until(lambda: (r := row()) is not None and r.state == "completed", "the callback completed")
         done = row()
         assert done is not None and done.attempts == 1 and done.connected_at is not None
         found = kinds()
         assert found.count("callback_accepted") == 1 and found.count("callback_connected") == 1
     finally:
         engine.stop()
-        await store.stop()
-        db.dispose()
-
-
-async def _until(check: Callable[[], Any], what: str, timeout: float = 60) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await asyncio.to_thread(check):
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.3)

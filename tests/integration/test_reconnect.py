@@ -14,17 +14,9 @@ from ivr.lab.carrier import LabCall
 from tests.harness.callers import Watcher, citizen_to_voicemail, run_call
 from tests.harness.faults import FaultyLink
 from tests.harness.pbx import PbxPair, running_engine
+from tests.harness.waits import soon
 
 pytestmark = pytest.mark.asterisk
-
-
-async def _until(predicate: object, timeout: float, what: str) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():  # type: ignore[operator]
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture
@@ -69,10 +61,10 @@ async def test_event_socket_cut_reconnects_and_next_call_is_served(
     engine, ari_link, _ = linked
     assert engine.ari.connections == 1
     ari_link.cut()
-    await _until(lambda: not engine.ari.connected.is_set(), 5, "the engine to notice the cut")
+    await soon(lambda: not engine.ari.connected.is_set(), "the engine to notice the cut", 5)
     await asyncio.sleep(1.0)  # stays down a while: reconnect attempts are refused
     ari_link.restore()
-    await _until(lambda: engine.ari.connected.is_set(), 10, "the engine to reconnect")
+    await soon(lambda: engine.ari.connected.is_set(), "the engine to reconnect", 10)
     assert engine.ari.connections == 2
     await _served(pbx, engine)
 
@@ -98,9 +90,9 @@ async def test_ami_reconnects_after_cut(linked: tuple[Engine, FaultyLink, Faulty
     engine, _, ami_link = linked
     assert engine.ami.logins == 1 and await engine.ami.alive()
     ami_link.cut()
-    await _until(lambda: not engine.ami.logged_in.is_set(), 10, "AMI to notice the cut")
+    await soon(lambda: not engine.ami.logged_in.is_set(), "AMI to notice the cut", 10)
     ami_link.restore()
-    await _until(lambda: engine.ami.logins >= 2, 15, "AMI to log in again")
+    await soon(lambda: engine.ami.logins >= 2, "AMI to log in again", 15)
     assert await engine.ami.alive()
 
 

@@ -11,21 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from ivr.acd.operators import OperatorDirectory
 from ivr.lab.carrier import LabPhoneCall
-from ivr.schema.tickets import Ticket, TicketEvent
-from ivr.tickets.db import make_engine, upgrade
-from ivr.tickets.store import SqlTicketStore
-from tests.harness.engine_process import EngineProcess
-from tests.harness.pbx import OPEN_MOMENT, PbxPair
-from tests.integration.test_faults import FLOW, _until, ari_get
+from tests.harness.pbx import PbxPair, ari_get
+from tests.harness.process_line import process_line
+from tests.harness.waits import until
+from tests.integration.test_faults import FLOW
 
 pytestmark = pytest.mark.asterisk
 
@@ -33,55 +27,36 @@ pytestmark = pytest.mark.asterisk
 async def test_the_bridge_of_a_conversation_whose_operator_left_while_no_engine_watched_is_destroyed(
     pbx: PbxPair, tmp_path: Path
 ) -> None:
-    flow = tmp_path / "flow.yaml"
-    flow.write_text(FLOW)
-    engine = EngineProcess(
-        pbx, tmp_path, {"callflow": str(flow), "queue": {"ring_timeout_s": 10, "wrap_up_s": 1, "announce_every_s": 600}}
-    )
-    db = make_engine(engine.database_url)
-    upgrade(db)
-    store = SqlTicketStore(db)
-    directory = OperatorDirectory(store)
-    now = datetime.fromisoformat(OPEN_MOMENT)
-    await directory.add("op01", "op01", now=now, softphone=False, outside_number="3479900001")
-    await directory.set_presence("op01", "available", None, now)
+    queue = {"ring_timeout_s": 10, "wrap_up_s": 1, "announce_every_s": 600}
+    async with process_line(pbx, tmp_path, FLOW, {"queue": queue}, operators={"op01": "3479900001"}) as line:
+        engine, kinds = line.engine, line.kinds
 
-    def kinds() -> list[str]:
-        with Session(db) as session:
-            return list(session.scalars(select(TicketEvent.kind).order_by(TicketEvent.id)))
+        def bridges() -> list[str]:
+            return [b["id"] for b in ari_get(pbx, "bridges")]
 
-    def ticket() -> Ticket | None:
-        with Session(db) as session:
-            return session.scalars(select(Ticket)).first()
-
-    def bridges() -> list[str]:
-        return [b["id"] for b in ari_get(pbx, "bridges")]
-
-    phone: LabPhoneCall | None = None
-    call = None
-    await engine.start()
-    try:
-        call = await pbx.carrier.call("800000039", caller_number="3470000001")
-        phone = await asyncio.wait_for(pbx.carrier.phones.get(), 20)
-        await phone.take_offer()
-        await _until(lambda: "operator_answered" in kinds(), "the operator to answer")
-        assert await _until(bridges, "the conversation's bridge")
-
-        engine.kill()
-        await asyncio.sleep(1.0)
-        await phone.hangup()  # the operator leaves while no engine watches: the caller stays, alone
-        await asyncio.sleep(1.0)
+        phone: LabPhoneCall | None = None
+        call = None
         await engine.start()
+        try:
+            call = await pbx.carrier.call("800000039", caller_number="3470000001")
+            phone = await asyncio.wait_for(pbx.carrier.phones.get(), 20)
+            await phone.take_offer()
+            await until(lambda: "operator_answered" in kinds(), "the operator to answer")
+            assert await until(bridges, "the conversation's bridge")
 
-        await _until(lambda: "survey_offered" in kinds(), "the caller to be asked the survey after the restart")
-        await call.hangup()
-        await _until(lambda: (t := ticket()) is not None and not t.open, "the ticket to close")
-        await _until(lambda: not bridges(), "Asterisk to hold no bridge", timeout=20)
-    finally:
-        engine.stop()
-        for leg in (call, phone):
-            if leg is not None:
-                with contextlib.suppress(Exception):
-                    await leg.hangup()
-        await store.stop()
-        db.dispose()
+            engine.kill()
+            await asyncio.sleep(1.0)
+            await phone.hangup()  # the operator leaves while no engine watches: the caller stays, alone
+            await asyncio.sleep(1.0)
+            await engine.start()
+
+            await until(lambda: "survey_offered" in kinds(), "the caller to be asked the survey after the restart")
+            await call.hangup()
+            await until(lambda: (t := line.ticket()) is not None and not t.open, "the ticket to close")
+            await until(lambda: not bridges(), "Asterisk to hold no bridge", timeout=20)
+        finally:
+            engine.stop()
+            for leg in (call, phone):
+                if leg is not None:
+                    with contextlib.suppress(Exception):
+                        await leg.hangup()

@@ -24,18 +24,10 @@ from tests.harness.faults import FaultyLink
 from tests.harness.pbx import PbxPair, running_engine
 from tests.harness.queueline import QueueLine, home_operators, queue_line
 from tests.harness.voices import Voices
+from tests.harness.waits import soon
 
 pytestmark = pytest.mark.asterisk
 SETTLE_S = 30.0  # an old ARI session is closed 5 s after a reconnect; a resynced call ends within seconds
-
-
-async def _until(predicate: object, timeout: float, what: str) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():  # type: ignore[operator]
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 def _tasks() -> Counter[str]:
@@ -48,7 +40,7 @@ def _tasks() -> Counter[str]:
 
 async def _grown_after_settling(engine: Engine, before: Counter[str]) -> Counter[str]:
     """What is still above `before` once no call is up and SETTLE_S went by without it falling."""
-    await _until(lambda: engine.dispatcher.active == 0, SETTLE_S, "the calls to end")
+    await soon(lambda: engine.dispatcher.active == 0, "the calls to end", SETTLE_S)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + SETTLE_S
     while True:
@@ -75,15 +67,15 @@ async def test_the_soaks_asterisk_faults_leave_no_task_behind(pbx: PbxPair, link
     engine, ari_link = linked
     ticket, _ = await run_call(engine, pbx.carrier, "3361000001", citizen_to_voicemail)  # every part warmed up
     assert ticket.outcome == "voicemail"
-    await _until(lambda: engine.dispatcher.active == 0, SETTLE_S, "the warm-up call to end")
+    await soon(lambda: engine.dispatcher.active == 0, "the warm-up call to end", SETTLE_S)
     await asyncio.sleep(3.0)  # its last writes and notes
     before = _tasks()
 
     ari_link.cut()  # idle: the event socket goes and comes back
-    await _until(lambda: not engine.ari.connected.is_set(), 10, "the engine to notice the cut")
+    await soon(lambda: not engine.ari.connected.is_set(), "the engine to notice the cut", 10)
     await asyncio.sleep(2.0)
     ari_link.restore()
-    await _until(lambda: engine.ari.connected.is_set(), 15, "the event socket back")
+    await soon(lambda: engine.ari.connected.is_set(), "the event socket back", 15)
 
     async def through_a_cut(call: LabCall, w: Watcher) -> None:  # the welcome ends unseen
         await w.playing("welcome")
@@ -108,7 +100,7 @@ async def test_the_soaks_asterisk_faults_leave_no_task_behind(pbx: PbxPair, link
     await asyncio.to_thread(pbx.restart_engine_asterisk)
     ticket, _ = await lost
     assert ticket.outcome == "failed"
-    await _until(lambda: engine.ari.connections > connections and engine.ari.connected.is_set(), 30, "ARI back")
+    await soon(lambda: engine.ari.connections > connections and engine.ari.connected.is_set(), "ARI back", 30)
     ticket, _ = await run_call(engine, pbx.carrier, "3361000004", citizen_to_voicemail)
     assert ticket.outcome == "voicemail"
 
@@ -145,7 +137,7 @@ async def _queue_faults(line: QueueLine, pbx: PbxPair, ari_link: FaultyLink) -> 
 
     ticket, _ = await line.call(talk_then_leave)  # every part warmed up
     assert ticket.queue_result == "answered"
-    await _until(lambda: engine.dispatcher.active == 0 and line.state("ugo").value == "available", 30, "ugo free")
+    await soon(lambda: engine.dispatcher.active == 0 and line.state("ugo").value == "available", "ugo free", 30)
     await asyncio.sleep(3.0)
     before = _tasks()
 
@@ -159,7 +151,7 @@ async def _queue_faults(line: QueueLine, pbx: PbxPair, ari_link: FaultyLink) -> 
 
     ticket, _ = await line.call(cut_while_talking)
     assert ticket.queue_result == "answered"
-    await _until(lambda: line.state("ugo").value == "available", 30, "ugo free again")
+    await soon(lambda: line.state("ugo").value == "available", "ugo free again", 30)
 
     await engine.distributor.set_presence("ugo", "paused")
 
@@ -169,7 +161,7 @@ async def _queue_faults(line: QueueLine, pbx: PbxPair, ari_link: FaultyLink) -> 
         ari_link.cut()
         await asyncio.sleep(4.0)
         ari_link.restore()
-        await _until(lambda: engine.ari.connected.is_set(), 15, "the event socket back")
+        await soon(lambda: engine.ari.connected.is_set(), "the event socket back", 15)
         await asyncio.sleep(2.0)
         await call.hangup()
 
@@ -189,11 +181,11 @@ async def _queue_faults(line: QueueLine, pbx: PbxPair, ari_link: FaultyLink) -> 
     await talking
     await asyncio.to_thread(pbx.restart_engine_asterisk)
     await lost
-    await _until(lambda: engine.ari.connections > connections and engine.ari.connected.is_set(), 30, "ARI back")
+    await soon(lambda: engine.ari.connections > connections and engine.ari.connected.is_set(), "ARI back", 30)
     await line.until(lambda: engine.distributor.agents["ugo"].state.value == "available", "ugo free after", 60)
     ticket, _ = await line.call(talk_then_leave)
     assert ticket.queue_result == "answered"
-    await _until(lambda: line.state("ugo").value == "available", 30, "ugo free at the end")
+    await soon(lambda: line.state("ugo").value == "available", "ugo free at the end", 30)
 
     grown = await _grown_after_settling(engine, before)
     assert not grown, f"tasks left behind, by coroutine: {dict(grown)} (before: {dict(before)})"

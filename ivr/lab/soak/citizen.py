@@ -35,6 +35,9 @@ from ivr.telephony.errors import AriError, AriUnavailable, CallerHungUp
 
 log = logging.getLogger(__name__)
 OPERATOR = "operator:"  # references named operator:<login> are operators' voices
+# A question cut short by a key is followed by the next one within moments; one asked again is
+# heard alone for its whole length (the shortest question lasts longer than this).
+CUT_S = 2.5
 
 
 def national(number: str) -> str:
@@ -165,9 +168,17 @@ async def answer_survey(
             if presses is not None:
                 presses.append(timed)
         pressed.append(keys[n])
+        answered = 0 if heard.name in intros else n
         asked = await ear.wait(asked_any, after=mark, timeout=20)
         if asked is None:
             return
+        if asked.name in questions[answered] and asked.name not in intros:
+            # The question just answered, heard again: asked again (the line lost the key), or only
+            # its first moment, cut by the key the line took as the question began, the next
+            # question right behind it (an ear a little behind the line: CI with six workers).
+            following = await ear.wait(asked_any, after=ear.heard.index(asked) + 1, timeout=CUT_S)
+            if following is not None:
+                asked = following
         heard = asked
         n = 0 if asked.name in intros else next(i for i, q in enumerate(questions) if asked.name in q)
 
