@@ -354,3 +354,27 @@ def test_the_second_level_works_each_day_after_its_last_call_and_before_its_end(
         assert day.start_s < at < day.end_s
         if day is not plan.days[-1]:  # the last day's calls go on to the drain; its callbacks fall due later
             assert max(calls) < at
+
+
+def test_a_supervision_session_is_moved_past_the_faults_that_would_leave_it_unjudged() -> None:
+    """Check 34 does not judge a session a fault touches: the short soak's only one (41 s) met the
+    Asterisk restart at 46 s; it now follows the engine kill, the last fault, and nothing else moves."""
+    from ivr.lab.soak import plan as planning
+
+    short = make_plan(PROFILES["short"], 1)
+    (session,) = [a for a in short.actions if a.kind is ActionKind.SUPERVISE]
+    for fault in short.faults:
+        assert not fault.at_s - planning.SESSION_REACH_S <= session.at_s <= fault.end_s + planning.AFTER_FAULT_S
+    assert session.at_s <= PROFILES["short"].calls_until_s
+    topics = sorted(set(short.traffic.menu.values()))
+    drawn = plan_actions(short.activity, 1, PROFILES["short"].calls_until_s, short.days, short.operators, topics)
+    assert next(a for a in drawn if a.kind is ActionKind.SUPERVISE).at_s < 46.0  # where the draw put it
+    assert [a for a in short.actions if a.kind is not ActionKind.SUPERVISE] == [
+        a for a in drawn if a.kind is not ActionKind.SUPERVISE
+    ]
+    # With no room left in the day, the session stays where it was drawn.
+    late = Fault(kind=FaultKind.ENGINE_KILL, at_s=100.0, duration_s=30.0)
+    at_90 = session.model_copy(update={"at_s": 90.0})
+    assert planning._clear_of_faults(at_90, [late], short.days, 140.0) == at_90
+    # Clear of every fault: untouched.
+    assert planning._clear_of_faults(at_90, [], short.days, 140.0) == at_90

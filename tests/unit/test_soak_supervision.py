@@ -157,9 +157,50 @@ async def test_the_leader_waits_for_a_free_moment_then_follows(tmp_path: Path) -
 
     async def free_soon() -> None:
         await asyncio.sleep(0.2)
-        console.operators[1]["state"] = "available"
+        console.operators[1].update(state="paused", reason="Supervisione")  # the call over, set aside
 
+    console.on("POST", "/console/desk/presence", Answer(200, json={"state": "paused"}), Answer(200, json={}))
     freeing = asyncio.ensure_future(free_soon())
     await driver.carry_out(act(K.SUPERVISE, mode_s=0.01, wait_s=5.0))
     await freeing
     assert driver.records[-1].result is ActionResult.DONE and driver.records[-1].operator == "soak01"
+    # The leader's phone also takes queue calls: set aside (paused) before, back to available after.
+    steps = [
+        (path.rsplit("/", 1)[-1], data.get("presence")) for method, _, path, data in console.sent if method == "POST"
+    ]
+    assert steps == [("presence", "paused"), ("start", None), ("mode", None), ("end", None), ("presence", "available")]
+
+
+async def test_a_leader_already_paused_stays_paused(tmp_path: Path) -> None:
+    console = FakeConsole(
+        operators=[
+            {"login": "soak01", "state": "busy", "since_s": 40.0, "ticket": 11},
+            {"login": "soak02", "state": "paused"},
+        ]
+    )
+    for command in ("start", "mode", "end"):
+        console.on("POST", f"/console/supervision/soak01/{command}", Answer(200, json={"session": None}))
+    driver = make(tmp_path, console)
+    await driver.carry_out(act(K.SUPERVISE, mode_s=0.01, wait_s=5.0))
+    assert driver.records[-1].result is ActionResult.DONE
+    assert not [path for _, _, path, _ in console.sent if path.endswith("/presence")]
+
+
+async def test_a_pause_of_the_plan_during_the_session_is_left_as_it_is(tmp_path: Path) -> None:
+    leader = {"login": "soak02", "state": "available"}
+    console = FakeConsole(operators=[{"login": "soak01", "state": "busy", "since_s": 40.0, "ticket": 11}, leader])
+    for command in ("start", "mode", "end"):
+        console.on("POST", f"/console/supervision/soak01/{command}", Answer(200, json={"session": None}))
+    console.on("POST", "/console/desk/presence", Answer(200, json={"state": "paused"}))
+    driver = make(tmp_path, console)
+
+    async def plans_pause() -> None:
+        await asyncio.sleep(0.1)
+        leader.update(state="paused", reason="Pranzo")  # the plan's own pause, during the session
+
+    pausing = asyncio.ensure_future(plans_pause())
+    await driver.carry_out(act(K.SUPERVISE, mode_s=0.2, wait_s=5.0))
+    await pausing
+    assert driver.records[-1].result is ActionResult.DONE
+    presence = [data["presence"] for _, _, path, data in console.sent if path.endswith("/presence")]
+    assert presence == ["paused"]

@@ -90,7 +90,9 @@ class ActionModel(BaseModel):
     supervisions_per_day: int = Field(1, ge=0, description="on days of at least supervision_min_day_s")
     supervision_min_day_s: float = Field(120.0, gt=0)
     supervise_mode_s: float = Field(4.0, gt=0, description="how long the leader stays in each mode")
-    supervise_wait_s: float = Field(45.0, ge=0, description="how long the leader waits to be free, and a call up")
+    supervise_wait_s: float = Field(
+        90.0, ge=0, description="how long the leader, paused, waits for their own call to end, and a call up"
+    )
 
     @model_validator(mode="after")
     def _valid(self) -> ActionModel:
