@@ -19,7 +19,16 @@ from ivr.cli import main
 from ivr.console.desk import PAUSE_REASONS as DESK_PAUSE_REASONS
 from ivr.dialout.config import DialoutSettings
 from ivr.dialout.guard import NumberRefused, check, dialable
-from ivr.lab.soak.actions import OUTCOMES, PAUSE_REASONS, ActionKind, ActionModel, plan_actions
+from ivr.lab.soak.actions import (
+    AFTER_FAULT_S,
+    OUTCOMES,
+    PAUSE_REASONS,
+    SESSION_REACH_S,
+    ActionKind,
+    ActionModel,
+    clear_of_faults,
+    plan_actions,
+)
 from ivr.lab.soak.days import service_days
 from ivr.lab.soak.faults import DURATIONS, PROFILES, Fault, FaultKind, schedule
 from ivr.lab.soak.model import Goal, Journey
@@ -359,12 +368,10 @@ def test_the_second_level_works_each_day_after_its_last_call_and_before_its_end(
 def test_a_supervision_session_is_moved_past_the_faults_that_would_leave_it_unjudged() -> None:
     """Check 34 does not judge a session a fault touches: the short soak's only one (41 s) met the
     Asterisk restart at 46 s; it now follows the engine kill, the last fault, and nothing else moves."""
-    from ivr.lab.soak import plan as planning
-
     short = make_plan(PROFILES["short"], 1)
     (session,) = [a for a in short.actions if a.kind is ActionKind.SUPERVISE]
     for fault in short.faults:
-        assert not fault.at_s - planning.SESSION_REACH_S <= session.at_s <= fault.end_s + planning.AFTER_FAULT_S
+        assert not fault.at_s - SESSION_REACH_S <= session.at_s <= fault.end_s + AFTER_FAULT_S
     assert session.at_s <= PROFILES["short"].calls_until_s
     topics = sorted(set(short.traffic.menu.values()))
     drawn = plan_actions(short.activity, 1, PROFILES["short"].calls_until_s, short.days, short.operators, topics)
@@ -374,7 +381,6 @@ def test_a_supervision_session_is_moved_past_the_faults_that_would_leave_it_unju
     ]
     # With no room left in the day, the session stays where it was drawn.
     late = Fault(kind=FaultKind.ENGINE_KILL, at_s=100.0, duration_s=30.0)
-    at_90 = session.model_copy(update={"at_s": 90.0})
-    assert planning._clear_of_faults(at_90, [late], short.days, 140.0) == at_90
+    assert clear_of_faults(90.0, [late], 140.0) == 90.0
     # Clear of every fault: untouched.
-    assert planning._clear_of_faults(at_90, [], short.days, 140.0) == at_90
+    assert clear_of_faults(90.0, [], 140.0) == 90.0

@@ -17,6 +17,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ivr.lab.soak.days import ServiceDay
+from ivr.lab.soak.faults import Fault
 
 Param = str | int | float | bool
 # ivr/console/desk.py's PAUSE_REASONS: the reasons an operator picks on the desk.
@@ -164,9 +165,11 @@ def plan_actions(
     days: Sequence[ServiceDay],
     operators: Sequence[str],
     topics: Sequence[str],
+    faults: Sequence[Fault] = (),
 ) -> list[Action]:
     """Every timed action before `until_s` (the drain: nothing new after it), in time order.
-    Each operator's presence episodes follow one another and end logged in and available."""
+    Each operator's presence episodes follow one another and end logged in and available; a
+    supervision is placed clear of `faults` where its day has room (`clear_of_faults`)."""
     rng = random.Random(f"actions:{seed}")
     out: list[Action] = []
 
@@ -215,7 +218,7 @@ def plan_actions(
         if end - day.start_s < model.supervision_min_day_s:
             continue
         for _ in range(model.supervisions_per_day):
-            at = follows.uniform(day.start_s + 40, end - 40)
+            at = clear_of_faults(follows.uniform(day.start_s + 40, end - 40), faults, end)
             add(ActionKind.SUPERVISE, at, mode_s=model.supervise_mode_s, wait_s=model.supervise_wait_s)
     for day in days:  # the second level works through the day's callbacks in its quiet end
         at = min(day.end_s, until_s) - SECOND_LEVEL_BEFORE_END_S
@@ -269,3 +272,19 @@ def _presence(model: ActionModel, rng: random.Random, login: str, until_s: float
                 return
             add(ActionKind.END_WRAP_UP, t, operator=login)
         t = back
+
+
+# A supervision session spans the leader's wait for their own call to end, the session itself,
+# and the 30 s after it in which check 34 holds a fault may have taken its end.
+SESSION_REACH_S, AFTER_FAULT_S = 70.0, 10.0
+
+
+def clear_of_faults(at_s: float, faults: Sequence[Fault], latest_s: float) -> float:
+    """A supervision session a fault touches is not judged by check 34 (the short soak's only one
+    met an Asterisk restart): it moves past the faults that would touch it when that is still by
+    `latest_s` (its day's end for calls: calls placed until then are still up for a while), else
+    stays where it was drawn."""
+    at = at_s
+    while hit := [f for f in faults if f.at_s - SESSION_REACH_S <= at <= f.end_s + AFTER_FAULT_S]:
+        at = max(f.end_s for f in hit) + AFTER_FAULT_S + 0.1
+    return at if at <= latest_s else at_s

@@ -10,7 +10,7 @@ from collections import Counter
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ivr.lab.soak.actions import Action, ActionKind, ActionModel, DeskModel, DeskStep, plan_actions, plan_desk
+from ivr.lab.soak.actions import Action, ActionModel, DeskModel, DeskStep, plan_actions, plan_desk
 from ivr.lab.soak.days import DEFAULT_START, ServiceDay, service_days
 from ivr.lab.soak.faults import Fault, Profile, schedule
 from ivr.lab.soak.model import Journey
@@ -70,7 +70,6 @@ def make_plan(
         drain_s=profile.drain_s,
         avoid=jumps,
     )
-    actions = plan_actions(activity, seed, profile.calls_until_s, days, operators, topics)
     return SoakPlan(
         seed=seed,
         profile=profile,
@@ -80,34 +79,10 @@ def make_plan(
         operators=operators,
         days=days,
         journeys=journeys,
-        actions=sorted(  # in time order, as the driver carries them out
-            (_clear_of_faults(a, faults, days, profile.calls_until_s) for a in actions),
-            key=lambda a: (a.at_s, a.kind, sorted(a.params.items())),
-        ),
+        actions=plan_actions(activity, seed, profile.calls_until_s, days, operators, topics, faults),
         desk=plan_desk(desk_model, seed, len(journeys)),
         faults=faults,
     )
-
-
-# A supervision session spans the leader's wait for their own call to end, the session itself,
-# and the 30 s after it in which check 34 holds a fault may have taken its end.
-SESSION_REACH_S, AFTER_FAULT_S = 70.0, 10.0
-
-
-def _clear_of_faults(action: Action, faults: list[Fault], days: list[ServiceDay], until_s: float) -> Action:
-    """A supervision session a fault touches is not judged by check 34 (the short soak's only one
-    met an Asterisk restart): it is moved past the faults that would touch it while its day has
-    room, else left where it was. Nothing else in the plan moves."""
-    if action.kind is not ActionKind.SUPERVISE:
-        return action
-    day = next((d for d in days if d.start_s <= action.at_s < d.end_s), None)
-    if day is None:
-        return action
-    latest = min(day.end_s, until_s)  # calls placed until then are still up for a while
-    at = action.at_s
-    while hit := [f for f in faults if f.at_s - SESSION_REACH_S <= at <= f.end_s + AFTER_FAULT_S]:
-        at = max(f.end_s for f in hit) + AFTER_FAULT_S + 0.1
-    return action.model_copy(update={"at_s": at}) if at <= latest else action
 
 
 def _past_quiet_ends(at_s: float, days: list[ServiceDay], quiet_s: float) -> float:
