@@ -25,13 +25,11 @@ from tests.harness.pbx import OPEN_MOMENT, PbxPair
 T = TypeVar("T")
 
 
-@dataclass
-class ProcessLine:
-    engine: EngineProcess
+class TicketReads:
+    """What the tickets say, read from the engine's database by the test (`db`), never through
+    the engine: it may be killed, frozen or away."""
+
     db: sqlalchemy.Engine
-    store: SqlTicketStore
-    directory: OperatorDirectory
-    now: datetime  # the engine's clock at its start (OPEN_MOMENT)
 
     def read(self, fn: Callable[[Session], T]) -> T:
         with Session(self.db) as session:
@@ -41,12 +39,25 @@ class ProcessLine:
         """Every ticket event's kind, in the order written."""
         return self.read(lambda s: list(s.scalars(select(TicketEvent.kind).order_by(TicketEvent.id))))
 
+    def events(self, kind: str) -> set[int]:
+        """The tickets with an event of `kind`."""
+        return self.read(lambda s: set(s.scalars(select(TicketEvent.ticket_id).where(TicketEvent.kind == kind))))
+
     def tickets(self) -> list[Ticket]:
         return self.read(lambda s: list(s.scalars(select(Ticket).order_by(Ticket.id))))
 
     def ticket(self) -> Ticket | None:
         """The test's only ticket (one call), or None before the call has one."""
         return self.read(lambda s: s.scalars(select(Ticket)).one_or_none())
+
+
+@dataclass
+class ProcessLine(TicketReads):
+    engine: EngineProcess
+    db: sqlalchemy.Engine
+    store: SqlTicketStore
+    directory: OperatorDirectory
+    now: datetime  # the engine's clock at its start (OPEN_MOMENT)
 
 
 @contextlib.asynccontextmanager

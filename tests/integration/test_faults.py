@@ -60,7 +60,7 @@ async def test_engine_killed_with_calls_in_queue_conversation_and_voicemail(
 
 
 async def _killed_mid_everything(pbx: PbxPair, voices: Voices, line: ProcessLine) -> None:
-    engine, store, now, read, tickets = line.engine, line.store, line.now, line.read, line.tickets
+    engine, store, now, read, tickets, events = line.engine, line.store, line.now, line.read, line.tickets, line.events
     phones: list[LabPhoneCall] = []
 
     async def answer_phones() -> None:
@@ -68,9 +68,6 @@ async def _killed_mid_everything(pbx: PbxPair, voices: Voices, line: ProcessLine
             ring = await pbx.carrier.phones.get()
             await ring.take_offer()
             phones.append(ring)
-
-    def events(kind: str) -> set[int]:
-        return read(lambda s: set(s.scalars(select(TicketEvent.ticket_id).where(TicketEvent.kind == kind))))
 
     answering = asyncio.ensure_future(answer_phones())
     calls: list[LabCall] = []

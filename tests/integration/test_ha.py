@@ -23,7 +23,7 @@ from ivr.acd.operators import OperatorDirectory
 from ivr.app import Engine
 from ivr.asterisk.instance import free_port
 from ivr.lab.carrier import LabCall, LabPhoneCall
-from ivr.schema.tickets import EngineLease, Ticket, TicketEvent
+from ivr.schema.tickets import EngineLease, TicketEvent
 from ivr.telephony.ari_channel import playback_id
 from ivr.tickets.db import make_engine, upgrade
 from ivr.tickets.store import SqlTicketStore
@@ -33,6 +33,7 @@ from tests.harness.faults import FaultyLink
 from tests.harness.listen import contains
 from tests.harness.pbx import OPEN_MOMENT, PbxPair, ari_get, left_on_asterisk, running_engine
 from tests.harness.postgres import PostgresServer
+from tests.harness.process_line import TicketReads
 from tests.harness.voices import Voices
 from tests.harness.waits import until
 from tests.integration.test_faults import ROME
@@ -161,7 +162,7 @@ nodes:
 TALKING, WAITING, RECORDING = 4, 4, 2  # ten calls in flight: conversations, queue, voicemail
 
 
-class Line:
+class Line(TicketReads):
     """A queue line on PostgreSQL with operators on outside numbers that answer, seen from the test."""
 
     def __init__(self, pbx: PbxPair, url: str) -> None:
@@ -187,16 +188,6 @@ class Line:
                 self.phones.append(ring)
 
         self._answering = asyncio.ensure_future(answer())
-
-    def read(self, fn: Callable[[Session], Any]) -> Any:
-        with Session(self.db) as session:
-            return fn(session)
-
-    def tickets(self) -> list[Ticket]:
-        return self.read(lambda s: list(s.scalars(select(Ticket).order_by(Ticket.id))))
-
-    def events(self, kind: str) -> set[int]:
-        return self.read(lambda s: set(s.scalars(select(TicketEvent.ticket_id).where(TicketEvent.kind == kind))))
 
     def counts(self, kind: str) -> dict[int, int]:
         rows = self.read(lambda s: list(s.scalars(select(TicketEvent.ticket_id).where(TicketEvent.kind == kind))))
